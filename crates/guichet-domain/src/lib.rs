@@ -1,0 +1,1 @@
+//! guichet's model and access decision.

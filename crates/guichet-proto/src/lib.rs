@@ -1,0 +1,1 @@
+//! guichet's v1 gRPC API.
