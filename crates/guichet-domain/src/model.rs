@@ -1,0 +1,340 @@
+//! The records guichet keeps — accounts, users, roles, memberships, resources, delegations — and
+//! the commands that create or change them.
+//!
+//! Records are what the store returns and what the API shows; commands are what the API accepts once
+//! validated. Both only hold validated newtypes: an invalid id, email or name cannot reach them.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use crate::{
+    AccountId, AccountKind, AccountSettings, AccountStatus, DelegationId, Email, FeatureName,
+    Grants, MembershipId, MembershipStatus, Phone, ResourceId, RoleName, UserId, UserStatus,
+};
+
+/// A point in time, in milliseconds since the Unix epoch (UTC).
+///
+/// The domain never reads the clock: callers pass `now` in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(i64);
+
+impl Timestamp {
+    /// A timestamp from milliseconds since the Unix epoch.
+    pub const fn from_millis(millis: i64) -> Self {
+        Self(millis)
+    }
+
+    /// Milliseconds since the Unix epoch.
+    pub const fn as_millis(self) -> i64 {
+        self.0
+    }
+
+    /// This timestamp moved forward by `days` days.
+    pub const fn plus_days(self, days: u32) -> Self {
+        Self(self.0.saturating_add(days as i64 * 86_400_000))
+    }
+}
+
+/// A revision of the store: every write bumps it, and every answer says which revision it was
+/// evaluated at.
+///
+/// Clients see it as an opaque token (`Revision::token`), which they may hand back to ask for an
+/// answer at least as fresh as that write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Revision(u64);
+
+/// Why a revision token could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("must be a revision token returned by guichet, e.g. r42")]
+pub struct RevisionTokenError;
+
+impl Revision {
+    /// The revision of an empty store.
+    pub const ZERO: Revision = Revision(0);
+
+    /// A revision from its number.
+    pub const fn new(value: u64) -> Self {
+        Self(value)
+    }
+
+    /// The revision's number.
+    pub const fn value(self) -> u64 {
+        self.0
+    }
+
+    /// The opaque token clients see.
+    pub fn token(self) -> String {
+        format!("r{}", self.0)
+    }
+
+    /// Reads a token produced by [`Revision::token`].
+    pub fn parse_token(token: &str) -> Result<Self, RevisionTokenError> {
+        let digits = token.strip_prefix('r').ok_or(RevisionTokenError)?;
+        if digits.is_empty() || digits.len() > 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(RevisionTokenError);
+        }
+        digits.parse().map(Self).map_err(|_| RevisionTokenError)
+    }
+}
+
+impl fmt::Display for Revision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.token())
+    }
+}
+
+/// How fresh an access decision must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Consistency {
+    /// Any tier that is never stale with respect to completed writes (the default).
+    #[default]
+    MinimizeLatency,
+    /// Evaluated at a revision at least this one.
+    AtLeastAsFresh(Revision),
+    /// Evaluated at the store's latest revision, bypassing caches.
+    FullyConsistent,
+}
+
+/// A billable entity: a company, an organisation, a portfolio.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// Its id.
+    pub id: AccountId,
+    /// Its display name.
+    pub name: String,
+    /// Its kind, from the catalog.
+    pub kind: AccountKind,
+    /// Its parent, if any (partner → sub-partner → customer; affiliate → customer).
+    pub parent: Option<AccountId>,
+    /// Active or suspended.
+    pub status: AccountStatus,
+    /// Why it was suspended, when it is.
+    pub suspension_reason: Option<String>,
+    /// The module features enabled for it.
+    pub modules: BTreeSet<FeatureName>,
+    /// Its settings.
+    pub settings: AccountSettings,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// When it was last changed.
+    pub updated_at: Timestamp,
+}
+
+/// A person who can log in. The email is the identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// Its id.
+    pub id: UserId,
+    /// The normalised email, unique across guichet.
+    pub email: Email,
+    /// Given (first) name.
+    pub given_name: String,
+    /// Family (last) name.
+    pub family_name: String,
+    /// Phone number in E.164 form.
+    pub phone: Option<Phone>,
+    /// The subject at the external identity provider.
+    pub idp_subject: Option<String>,
+    /// Active or suspended.
+    pub status: UserStatus,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// When it was last changed.
+    pub updated_at: Timestamp,
+}
+
+/// A role as the store keeps it: a built-in role of a kind, or a custom role of one account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountRole {
+    /// The account that defined it; `None` for a built-in role.
+    pub account: Option<AccountId>,
+    /// The role itself.
+    pub role: crate::Role,
+    /// When it was created (custom roles only).
+    pub created_at: Option<Timestamp>,
+    /// When it was last changed (custom roles only).
+    pub updated_at: Option<Timestamp>,
+}
+
+/// A user's place in an account: roles, status, and the resources it may reach.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership {
+    /// Its id.
+    pub id: MembershipId,
+    /// The member.
+    pub user: UserId,
+    /// The account.
+    pub account: AccountId,
+    /// The roles held, by name (built-in of the account's kind, or custom of the account).
+    pub roles: Vec<RoleName>,
+    /// Pending approval, active or suspended.
+    pub status: MembershipStatus,
+    /// `None`: every resource of the account; `Some`: only these.
+    pub restriction: Option<BTreeSet<ResourceId>>,
+    /// The user who created it, when a person did.
+    pub created_by: Option<UserId>,
+    /// The user who approved it, when it needed approval.
+    pub approved_by: Option<UserId>,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// When it was last changed.
+    pub updated_at: Timestamp,
+}
+
+/// An object inside an account reached one by one, such as a folder (*dossier*).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resource {
+    /// Its id.
+    pub id: ResourceId,
+    /// The account it belongs to.
+    pub account: AccountId,
+    /// Its kind, e.g. `folder`.
+    pub kind: FeatureName,
+    /// Its display name.
+    pub name: String,
+    /// When it was created.
+    pub created_at: Timestamp,
+}
+
+/// Delegated administration of one account by another (the partner's *Manage* button).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delegation {
+    /// Its id.
+    pub id: DelegationId,
+    /// The account whose members act (the partner).
+    pub from_account: AccountId,
+    /// The account they act in (the customer).
+    pub to_account: AccountId,
+    /// The role they act with, resolved in the customer account.
+    pub role: RoleName,
+    /// The user who enabled it, when a person did.
+    pub created_by: Option<UserId>,
+    /// When it was enabled.
+    pub created_at: Timestamp,
+}
+
+/// Creates an account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAccount {
+    /// A client-chosen id; generated when absent.
+    pub id: Option<AccountId>,
+    /// Display name (1..=200 characters).
+    pub name: String,
+    /// Kind from the catalog.
+    pub kind: AccountKind,
+    /// Parent account, when the kind has one.
+    pub parent: Option<AccountId>,
+    /// Enabled modules; `None` enables every module of the catalog.
+    pub modules: Option<BTreeSet<FeatureName>>,
+    /// Settings; `None` takes the kind's defaults.
+    pub settings: Option<AccountSettings>,
+}
+
+/// Creates a user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewUser {
+    /// A client-chosen id; generated when absent.
+    pub id: Option<UserId>,
+    /// The email, the identity.
+    pub email: Email,
+    /// Given name.
+    pub given_name: String,
+    /// Family name.
+    pub family_name: String,
+    /// Phone.
+    pub phone: Option<Phone>,
+    /// Identity-provider subject.
+    pub idp_subject: Option<String>,
+}
+
+/// Creates a membership.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMembership {
+    /// A client-chosen id; generated when absent.
+    pub id: Option<MembershipId>,
+    /// The account.
+    pub account: AccountId,
+    /// The member.
+    pub user: UserId,
+    /// The roles (at least one).
+    pub roles: Vec<RoleName>,
+    /// `None`: every resource; `Some`: only these.
+    pub restriction: Option<BTreeSet<ResourceId>>,
+}
+
+/// Creates a resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewResource {
+    /// A client-chosen id; generated when absent.
+    pub id: Option<ResourceId>,
+    /// The account it belongs to.
+    pub account: AccountId,
+    /// Its kind, e.g. `folder`.
+    pub kind: FeatureName,
+    /// Display name.
+    pub name: String,
+}
+
+/// Enables a delegation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDelegation {
+    /// A client-chosen id; generated when absent.
+    pub id: Option<DelegationId>,
+    /// The partner account.
+    pub from_account: AccountId,
+    /// The customer account.
+    pub to_account: AccountId,
+    /// The role, resolved in the customer account.
+    pub role: RoleName,
+}
+
+/// Creates or replaces a custom role of an account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleDefinition {
+    /// The account defining it.
+    pub account: AccountId,
+    /// Its name; must not be a built-in role name of the account's kind.
+    pub name: RoleName,
+    /// Display name.
+    pub display_name: String,
+    /// Description.
+    pub description: String,
+    /// Levels on the account itself.
+    pub grants: Grants,
+    /// Levels on the account's descendants.
+    pub descendant_grants: Grants,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn revision_tokens_round_trip() {
+        assert_eq!(Revision::new(42).token(), "r42");
+        assert_eq!(Revision::parse_token("r42"), Ok(Revision::new(42)));
+        for bad in [
+            "",
+            "r",
+            "42",
+            "r-1",
+            "rx",
+            "r 1",
+            "r99999999999999999999999",
+        ] {
+            assert_eq!(
+                Revision::parse_token(bad),
+                Err(RevisionTokenError),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn plus_days_adds_whole_days() {
+        assert_eq!(
+            Timestamp::from_millis(0).plus_days(7).as_millis(),
+            604_800_000
+        );
+    }
+}

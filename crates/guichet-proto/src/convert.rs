@@ -1,0 +1,2070 @@
+//! Conversions between the v1 messages and the domain, in one place.
+//!
+//! Inbound, each request is destructured field by field (a new proto field breaks the build until
+//! it is handled here) and validated into domain types; every invalid field is reported at once as
+//! a [`FieldViolation`] naming it, so a client fixes a request in one round trip. Outbound, domain
+//! records become messages with `From`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Display;
+
+use guichet_domain as d;
+use guichet_domain::FieldViolation;
+
+use crate::v1 as pb;
+
+/// The largest number of items in one CheckAccessBatch.
+pub const MAX_BATCH_ITEMS: usize = 1000;
+/// The longest display name (accounts, roles, resources), in characters.
+pub const MAX_NAME_CHARS: usize = 200;
+/// The longest person name, in characters.
+pub const MAX_PERSON_NAME_CHARS: usize = 100;
+/// The longest free text (descriptions, reasons), in characters.
+pub const MAX_TEXT_CHARS: usize = 2000;
+/// The longest idempotency key.
+pub const MAX_REQUEST_ID_CHARS: usize = 128;
+/// The most roles in one membership.
+pub const MAX_ROLES: usize = 32;
+/// The most resources in one restriction.
+pub const MAX_RESTRICTED_RESOURCES: usize = 1000;
+
+/// A request that did not validate.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid request: {}", .0.iter().map(|v| format!("{}: {}", v.field, v.description)).collect::<Vec<_>>().join("; "))]
+pub struct Invalid(pub Vec<FieldViolation>);
+
+/// A management request: the body, who it is for, and its idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authored<T> {
+    /// The person the calling service acts for; `None`: the service's own authority.
+    pub actor: Option<d::UserId>,
+    /// The idempotency key, when given.
+    pub request_id: Option<String>,
+    /// The validated body.
+    pub body: T,
+}
+
+/// Raw paging fields, validated by the server (which owns the token format).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PageParams {
+    /// `page_size` as sent.
+    pub size: i32,
+    /// `page_token` as sent.
+    pub token: String,
+}
+
+/// Collects violations while validating a request.
+#[derive(Debug, Default)]
+struct Check(Vec<FieldViolation>);
+
+impl Check {
+    fn push(&mut self, field: impl Into<String>, description: impl Into<String>) {
+        self.0.push(FieldViolation::new(field, description));
+    }
+
+    fn ok<T, E: Display>(&mut self, field: &str, r: Result<T, E>) -> Option<T> {
+        match r {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.push(field, e.to_string());
+                None
+            }
+        }
+    }
+
+    /// A required value: empty is "is required".
+    fn required<T, E: Display>(
+        &mut self,
+        field: &str,
+        s: &str,
+        parse: impl Fn(&str) -> Result<T, E>,
+    ) -> Option<T> {
+        if s.is_empty() {
+            self.push(field, "is required");
+            None
+        } else {
+            self.ok(field, parse(s))
+        }
+    }
+
+    /// An optional value: empty is `None`. The outer `None` means invalid.
+    fn optional<T, E: Display>(
+        &mut self,
+        field: &str,
+        s: &str,
+        parse: impl Fn(&str) -> Result<T, E>,
+    ) -> Option<Option<T>> {
+        if s.is_empty() {
+            Some(None)
+        } else {
+            self.ok(field, parse(s)).map(Some)
+        }
+    }
+
+    fn actor(&mut self, s: &str) -> Option<Option<d::UserId>> {
+        self.optional("actor_id", s, d::UserId::parse)
+    }
+
+    fn request_id(&mut self, s: &str) -> Option<Option<String>> {
+        if s.is_empty() {
+            return Some(None);
+        }
+        if s.chars().count() > MAX_REQUEST_ID_CHARS || s.chars().any(char::is_control) {
+            self.push(
+                "request_id",
+                format!(
+                    "must be at most {MAX_REQUEST_ID_CHARS} characters without control characters"
+                ),
+            );
+            return None;
+        }
+        Some(Some(s.to_owned()))
+    }
+
+    /// Display text: trimmed, `min..=max` characters, no control characters.
+    fn text(&mut self, field: &str, s: &str, min: usize, max: usize) -> Option<String> {
+        let t = s.trim();
+        let n = t.chars().count();
+        if n < min {
+            self.push(
+                field,
+                if min == 1 {
+                    "is required".to_owned()
+                } else {
+                    format!("must be at least {min} characters")
+                },
+            );
+            None
+        } else if n > max {
+            self.push(field, format!("must be at most {max} characters"));
+            None
+        } else if t.chars().any(char::is_control) {
+            self.push(field, "must not contain control characters");
+            None
+        } else {
+            Some(t.to_owned())
+        }
+    }
+
+    fn finish<T>(self, build: impl FnOnce() -> Option<T>) -> Result<T, Invalid> {
+        if !self.0.is_empty() {
+            return Err(Invalid(self.0));
+        }
+        build().ok_or_else(|| Invalid(vec![FieldViolation::new("request", "could not be read")]))
+    }
+}
+
+fn level_in(check: &mut Check, field: &str, value: i32) -> Option<d::Level> {
+    match pb::Level::try_from(value) {
+        Ok(pb::Level::None) => Some(d::Level::None),
+        Ok(pb::Level::View) => Some(d::Level::View),
+        Ok(pb::Level::Full) => Some(d::Level::Full),
+        Ok(pb::Level::Unspecified) | Err(_) => {
+            check.push(field, "must be LEVEL_NONE, LEVEL_VIEW or LEVEL_FULL");
+            None
+        }
+    }
+}
+
+fn grants_in(check: &mut Check, field: &str, grants: Vec<pb::FeatureGrant>) -> Option<d::Grants> {
+    let mut out = BTreeMap::new();
+    let mut ok = true;
+    for (i, g) in grants.into_iter().enumerate() {
+        let pb::FeatureGrant { feature, level } = g;
+        let f = check.required(
+            &format!("{field}[{i}].feature"),
+            &feature,
+            d::FeatureName::parse,
+        );
+        let l = level_in(check, &format!("{field}[{i}].level"), level);
+        match (f, l) {
+            (Some(f), Some(l)) => {
+                if out.insert(f.clone(), l).is_some() {
+                    check.push(
+                        format!("{field}[{i}].feature"),
+                        format!("{f} is listed twice"),
+                    );
+                    ok = false;
+                }
+            }
+            _ => ok = false,
+        }
+    }
+    ok.then_some(out)
+}
+
+fn consistency_in(check: &mut Check, c: Option<pb::Consistency>) -> Option<d::Consistency> {
+    use pb::consistency::Requirement;
+    match c.and_then(|c| c.requirement) {
+        None | Some(Requirement::MinimizeLatency(true)) => Some(d::Consistency::MinimizeLatency),
+        Some(Requirement::FullyConsistent(true)) => Some(d::Consistency::FullyConsistent),
+        Some(Requirement::MinimizeLatency(false)) => {
+            check.push("consistency.minimize_latency", "must be true when set");
+            None
+        }
+        Some(Requirement::FullyConsistent(false)) => {
+            check.push("consistency.fully_consistent", "must be true when set");
+            None
+        }
+        Some(Requirement::AtLeastAsFresh(token)) => check
+            .ok(
+                "consistency.at_least_as_fresh",
+                d::Revision::parse_token(&token),
+            )
+            .map(d::Consistency::AtLeastAsFresh),
+    }
+}
+
+fn ids_in<T, E: Display>(
+    check: &mut Check,
+    field: &str,
+    values: &[String],
+    max: usize,
+    parse: impl Fn(&str) -> Result<T, E>,
+) -> Option<Vec<T>> {
+    if values.len() > max {
+        check.push(field, format!("at most {max} values"));
+        return None;
+    }
+    let mut out = Vec::with_capacity(values.len());
+    let mut ok = true;
+    for (i, v) in values.iter().enumerate() {
+        match check.required(&format!("{field}[{i}]"), v, &parse) {
+            Some(x) => out.push(x),
+            None => ok = false,
+        }
+    }
+    ok.then_some(out)
+}
+
+fn roles_in(check: &mut Check, field: &str, values: &[String]) -> Option<Vec<d::RoleName>> {
+    if values.is_empty() {
+        check.push(field, "at least one role is required");
+        return None;
+    }
+    ids_in(check, field, values, MAX_ROLES, d::RoleName::parse)
+}
+
+fn restriction_in(
+    check: &mut Check,
+    field: &str,
+    r: Option<pb::ResourceRestriction>,
+) -> Option<Option<BTreeSet<d::ResourceId>>> {
+    let Some(pb::ResourceRestriction {
+        restricted,
+        resource_ids,
+    }) = r
+    else {
+        return Some(None);
+    };
+    if !restricted {
+        if !resource_ids.is_empty() {
+            check.push(
+                format!("{field}.resource_ids"),
+                "must be empty when restricted is false",
+            );
+            return None;
+        }
+        return Some(None);
+    }
+    ids_in(
+        check,
+        &format!("{field}.resource_ids"),
+        &resource_ids,
+        MAX_RESTRICTED_RESOURCES,
+        d::ResourceId::parse,
+    )
+    .map(|v| Some(v.into_iter().collect()))
+}
+
+fn settings_in(
+    check: &mut Check,
+    field: &str,
+    s: pb::AccountSettings,
+) -> Option<d::AccountSettings> {
+    let pb::AccountSettings {
+        invitation_ttl_days,
+        requires_approval,
+        email_policy,
+    } = s;
+    let defaults = d::AccountSettings::default();
+    let policy = match email_policy {
+        None => defaults.email_policy.clone(),
+        Some(pb::EmailPolicy {
+            forbidden_domains,
+            generic_addresses,
+        }) => {
+            let generic = match pb::GenericAddressPolicy::try_from(generic_addresses) {
+                Ok(pb::GenericAddressPolicy::Unspecified) => {
+                    defaults.email_policy.generic_addresses
+                }
+                Ok(pb::GenericAddressPolicy::Allow) => d::GenericAddressPolicy::Allow,
+                Ok(pb::GenericAddressPolicy::Flag) => d::GenericAddressPolicy::Flag,
+                Ok(pb::GenericAddressPolicy::Reject) => d::GenericAddressPolicy::Reject,
+                Err(_) => {
+                    check.push(
+                        format!("{field}.email_policy.generic_addresses"),
+                        "unknown value",
+                    );
+                    return None;
+                }
+            };
+            d::EmailPolicy {
+                forbidden_domains,
+                generic_addresses: generic,
+            }
+        }
+    };
+    let settings = d::AccountSettings {
+        invitation_ttl_days: if invitation_ttl_days == 0 {
+            defaults.invitation_ttl_days
+        } else {
+            invitation_ttl_days
+        },
+        requires_approval,
+        email_policy: policy,
+    };
+    match settings.validate() {
+        Ok(()) => Some(settings),
+        Err(violations) => {
+            for v in violations {
+                check.push(format!("{field}.{}", v.field), v.description);
+            }
+            None
+        }
+    }
+}
+
+fn modules_in(
+    check: &mut Check,
+    field: &str,
+    values: &[String],
+) -> Option<BTreeSet<d::FeatureName>> {
+    ids_in(check, field, values, 256, d::FeatureName::parse).map(|v| v.into_iter().collect())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Access
+
+/// A CheckAccess or ExplainAccess request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessQuery {
+    /// The question.
+    pub request: d::AccessRequest,
+    /// How fresh the answer must be.
+    pub consistency: d::Consistency,
+}
+
+fn access_request(
+    check: &mut Check,
+    prefix: &str,
+    subject_id: &str,
+    account_id: &str,
+    permission: &str,
+    resource_id: &str,
+) -> Option<d::AccessRequest> {
+    let subject = check.required(&format!("{prefix}subject_id"), subject_id, d::UserId::parse);
+    let account = check.required(
+        &format!("{prefix}account_id"),
+        account_id,
+        d::AccountId::parse,
+    );
+    let permission = check.required(
+        &format!("{prefix}permission"),
+        permission,
+        d::Permission::parse,
+    );
+    let resource = check.optional(
+        &format!("{prefix}resource_id"),
+        resource_id,
+        d::ResourceId::parse,
+    );
+    Some(d::AccessRequest {
+        subject: subject?,
+        account: account?,
+        permission: permission?,
+        resource: resource?,
+    })
+}
+
+impl TryFrom<pb::CheckAccessRequest> for AccessQuery {
+    type Error = Invalid;
+    fn try_from(r: pb::CheckAccessRequest) -> Result<Self, Invalid> {
+        let pb::CheckAccessRequest {
+            subject_id,
+            account_id,
+            permission,
+            resource_id,
+            consistency,
+        } = r;
+        let mut c = Check::default();
+        let request = access_request(
+            &mut c,
+            "",
+            &subject_id,
+            &account_id,
+            &permission,
+            &resource_id,
+        );
+        let consistency = consistency_in(&mut c, consistency);
+        c.finish(|| {
+            Some(Self {
+                request: request?,
+                consistency: consistency?,
+            })
+        })
+    }
+}
+
+impl TryFrom<pb::ExplainAccessRequest> for AccessQuery {
+    type Error = Invalid;
+    fn try_from(r: pb::ExplainAccessRequest) -> Result<Self, Invalid> {
+        let pb::ExplainAccessRequest {
+            subject_id,
+            account_id,
+            permission,
+            resource_id,
+            consistency,
+        } = r;
+        let mut c = Check::default();
+        let request = access_request(
+            &mut c,
+            "",
+            &subject_id,
+            &account_id,
+            &permission,
+            &resource_id,
+        );
+        let consistency = consistency_in(&mut c, consistency);
+        c.finish(|| {
+            Some(Self {
+                request: request?,
+                consistency: consistency?,
+            })
+        })
+    }
+}
+
+/// A CheckAccessBatch request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchQuery {
+    /// The questions, in order.
+    pub requests: Vec<d::AccessRequest>,
+    /// How fresh the answers must be.
+    pub consistency: d::Consistency,
+}
+
+impl TryFrom<pb::CheckAccessBatchRequest> for BatchQuery {
+    type Error = Invalid;
+    fn try_from(r: pb::CheckAccessBatchRequest) -> Result<Self, Invalid> {
+        let pb::CheckAccessBatchRequest { items, consistency } = r;
+        let mut c = Check::default();
+        if items.is_empty() {
+            c.push("items", "at least one item is required");
+        } else if items.len() > MAX_BATCH_ITEMS {
+            c.push(
+                "items",
+                format!(
+                    "at most {MAX_BATCH_ITEMS} items per batch, got {}",
+                    items.len()
+                ),
+            );
+        }
+        let mut requests = Vec::with_capacity(items.len().min(MAX_BATCH_ITEMS));
+        if items.len() <= MAX_BATCH_ITEMS {
+            for (i, item) in items.into_iter().enumerate() {
+                let pb::CheckAccessBatchItem {
+                    subject_id,
+                    account_id,
+                    permission,
+                    resource_id,
+                } = item;
+                let prefix = format!("items[{i}].");
+                if let Some(r) = access_request(
+                    &mut c,
+                    &prefix,
+                    &subject_id,
+                    &account_id,
+                    &permission,
+                    &resource_id,
+                ) {
+                    requests.push(r);
+                }
+            }
+        }
+        let consistency = consistency_in(&mut c, consistency);
+        c.finish(|| {
+            Some(Self {
+                requests,
+                consistency: consistency?,
+            })
+        })
+    }
+}
+
+/// A ListAccessibleAccounts request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessibleAccountsQuery {
+    /// The subject.
+    pub subject: d::UserId,
+    /// The permission.
+    pub permission: d::Permission,
+    /// Freshness.
+    pub consistency: d::Consistency,
+    /// Paging.
+    pub page: PageParams,
+}
+
+impl TryFrom<pb::ListAccessibleAccountsRequest> for AccessibleAccountsQuery {
+    type Error = Invalid;
+    fn try_from(r: pb::ListAccessibleAccountsRequest) -> Result<Self, Invalid> {
+        let pb::ListAccessibleAccountsRequest {
+            subject_id,
+            permission,
+            consistency,
+            page_size,
+            page_token,
+        } = r;
+        let mut c = Check::default();
+        let subject = c.required("subject_id", &subject_id, d::UserId::parse);
+        let permission = c.required("permission", &permission, d::Permission::parse);
+        let consistency = consistency_in(&mut c, consistency);
+        c.finish(|| {
+            Some(Self {
+                subject: subject?,
+                permission: permission?,
+                consistency: consistency?,
+                page: PageParams {
+                    size: page_size,
+                    token: page_token,
+                },
+            })
+        })
+    }
+}
+
+impl From<d::Level> for pb::Level {
+    fn from(l: d::Level) -> Self {
+        match l {
+            d::Level::None => pb::Level::None,
+            d::Level::View => pb::Level::View,
+            d::Level::Full => pb::Level::Full,
+        }
+    }
+}
+
+impl From<&d::Path> for pb::AccessPath {
+    fn from(p: &d::Path) -> Self {
+        use pb::access_path::Path as P;
+        let path = match p {
+            d::Path::Direct {
+                membership,
+                account,
+                role,
+            } => P::Direct(pb::DirectPath {
+                membership_id: membership.to_string(),
+                account_id: account.to_string(),
+                role: role.to_string(),
+            }),
+            d::Path::Inherited {
+                membership,
+                ancestor,
+                role,
+            } => P::Inherited(pb::InheritedPath {
+                membership_id: membership.to_string(),
+                ancestor_account_id: ancestor.to_string(),
+                role: role.to_string(),
+            }),
+            d::Path::Delegated {
+                delegation,
+                from_account,
+                membership,
+                into,
+                role,
+            } => P::Delegated(pb::DelegatedPath {
+                delegation_id: delegation.to_string(),
+                from_account_id: from_account.to_string(),
+                membership_id: membership.to_string(),
+                into_account_id: into.to_string(),
+                role: role.to_string(),
+            }),
+        };
+        Self { path: Some(path) }
+    }
+}
+
+/// The CheckAccess answer for a decision evaluated at `revision`, served from `tier`.
+pub fn check_response(
+    decision: &d::Decision,
+    revision: d::Revision,
+    tier: pb::CacheTier,
+) -> pb::CheckAccessResponse {
+    pb::CheckAccessResponse {
+        allowed: decision.allowed,
+        effective_level: pb::Level::from(decision.effective) as i32,
+        required_level: pb::Level::from(decision.required) as i32,
+        reason_code: decision.reason.code().to_owned(),
+        reason: decision.reason.to_string(),
+        granted_by: decision.granted_by.as_ref().map(pb::AccessPath::from),
+        revision: revision.token(),
+        cache_tier: tier as i32,
+    }
+}
+
+fn outcome(o: &d::PathOutcome) -> (pb::PathOutcome, String) {
+    match o {
+        d::PathOutcome::Granted => (
+            pb::PathOutcome::Granted,
+            "grants the required level".to_owned(),
+        ),
+        d::PathOutcome::Insufficient => (
+            pb::PathOutcome::Insufficient,
+            "grants less than the required level".to_owned(),
+        ),
+        d::PathOutcome::Inactive(status) => (
+            pb::PathOutcome::Inactive,
+            format!("the membership is {status}"),
+        ),
+        d::PathOutcome::ResourceNotReachable => (
+            pb::PathOutcome::ResourceNotReachable,
+            "the membership is restricted to other resources".to_owned(),
+        ),
+        d::PathOutcome::SourceSuspended => (
+            pb::PathOutcome::SourceSuspended,
+            "the account it comes from is suspended".to_owned(),
+        ),
+        d::PathOutcome::NoDelegationRight => (
+            pb::PathOutcome::NoDelegationRight,
+            "the member does not hold delegated_administration:full in the delegating account"
+                .to_owned(),
+        ),
+        d::PathOutcome::Capped => (
+            pb::PathOutcome::Capped,
+            "capped by a suspension or a disabled module".to_owned(),
+        ),
+    }
+}
+
+/// The ExplainAccess answer.
+pub fn explain_response(
+    decision: &d::Decision,
+    revision: d::Revision,
+    chain: &[d::AccountId],
+) -> pb::ExplainAccessResponse {
+    use pb::cap::Cap as C;
+    pb::ExplainAccessResponse {
+        decision: Some(check_response(decision, revision, pb::CacheTier::None)),
+        paths: decision
+            .paths
+            .iter()
+            .map(|p| {
+                let (o, detail) = outcome(&p.outcome);
+                pb::PathEvaluation {
+                    path: Some(pb::AccessPath::from(&p.path)),
+                    level: pb::Level::from(p.level) as i32,
+                    outcome: o as i32,
+                    detail,
+                }
+            })
+            .collect(),
+        caps: decision
+            .caps
+            .iter()
+            .map(|c| pb::Cap {
+                cap: Some(match c {
+                    d::Cap::SubjectSuspended => C::SubjectSuspended(true),
+                    d::Cap::AccountSuspended(a) => C::AccountSuspended(a.to_string()),
+                    d::Cap::ModuleDisabled(f) => C::ModuleDisabled(f.to_string()),
+                }),
+            })
+            .collect(),
+        account_chain: chain.iter().map(ToString::to_string).collect(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Records out
+
+fn ts(t: d::Timestamp) -> Option<prost_types::Timestamp> {
+    let ms = t.as_millis();
+    Some(prost_types::Timestamp {
+        seconds: ms.div_euclid(1000),
+        nanos: i32::try_from(ms.rem_euclid(1000) * 1_000_000).unwrap_or(0),
+    })
+}
+
+fn grants_out(g: &d::Grants) -> Vec<pb::FeatureGrant> {
+    g.iter()
+        .map(|(f, l)| pb::FeatureGrant {
+            feature: f.to_string(),
+            level: pb::Level::from(*l) as i32,
+        })
+        .collect()
+}
+
+impl From<d::AccountStatus> for pb::AccountStatus {
+    fn from(s: d::AccountStatus) -> Self {
+        match s {
+            d::AccountStatus::Active => pb::AccountStatus::Active,
+            d::AccountStatus::Suspended => pb::AccountStatus::Suspended,
+        }
+    }
+}
+
+impl From<d::MembershipStatus> for pb::MembershipStatus {
+    fn from(s: d::MembershipStatus) -> Self {
+        match s {
+            d::MembershipStatus::PendingApproval => pb::MembershipStatus::PendingApproval,
+            d::MembershipStatus::Active => pb::MembershipStatus::Active,
+            d::MembershipStatus::Suspended => pb::MembershipStatus::Suspended,
+        }
+    }
+}
+
+impl From<d::UserStatus> for pb::UserStatus {
+    fn from(s: d::UserStatus) -> Self {
+        match s {
+            d::UserStatus::Active => pb::UserStatus::Active,
+            d::UserStatus::Suspended => pb::UserStatus::Suspended,
+        }
+    }
+}
+
+impl From<&d::AccountSettings> for pb::AccountSettings {
+    fn from(s: &d::AccountSettings) -> Self {
+        pb::AccountSettings {
+            invitation_ttl_days: s.invitation_ttl_days,
+            requires_approval: s.requires_approval,
+            email_policy: Some(pb::EmailPolicy {
+                forbidden_domains: s.email_policy.forbidden_domains.clone(),
+                generic_addresses: match s.email_policy.generic_addresses {
+                    d::GenericAddressPolicy::Allow => pb::GenericAddressPolicy::Allow,
+                    d::GenericAddressPolicy::Flag => pb::GenericAddressPolicy::Flag,
+                    d::GenericAddressPolicy::Reject => pb::GenericAddressPolicy::Reject,
+                } as i32,
+            }),
+        }
+    }
+}
+
+impl From<&d::Account> for pb::Account {
+    fn from(a: &d::Account) -> Self {
+        pb::Account {
+            id: a.id.to_string(),
+            name: a.name.clone(),
+            kind: a.kind.to_string(),
+            parent_id: a
+                .parent
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            status: pb::AccountStatus::from(a.status) as i32,
+            modules: a.modules.iter().map(ToString::to_string).collect(),
+            settings: Some(pb::AccountSettings::from(&a.settings)),
+            create_time: ts(a.created_at),
+            update_time: ts(a.updated_at),
+            suspension_reason: a.suspension_reason.clone().unwrap_or_default(),
+        }
+    }
+}
+
+impl From<&d::User> for pb::User {
+    fn from(u: &d::User) -> Self {
+        pb::User {
+            id: u.id.to_string(),
+            email: u.email.to_string(),
+            given_name: u.given_name.clone(),
+            family_name: u.family_name.clone(),
+            phone: u
+                .phone
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            idp_subject: u.idp_subject.clone().unwrap_or_default(),
+            status: pb::UserStatus::from(u.status) as i32,
+            create_time: ts(u.created_at),
+            update_time: ts(u.updated_at),
+        }
+    }
+}
+
+impl From<&d::AccountRole> for pb::Role {
+    fn from(r: &d::AccountRole) -> Self {
+        pb::Role {
+            name: r.role.name.to_string(),
+            account_id: r
+                .account
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            display_name: r.role.display_name.clone(),
+            description: r.role.description.clone(),
+            builtin: r.role.builtin,
+            grants: grants_out(&r.role.grants),
+            descendant_grants: grants_out(&r.role.descendant_grants),
+            create_time: r.created_at.and_then(ts),
+            update_time: r.updated_at.and_then(ts),
+        }
+    }
+}
+
+impl From<&d::Membership> for pb::Membership {
+    fn from(m: &d::Membership) -> Self {
+        pb::Membership {
+            id: m.id.to_string(),
+            user_id: m.user.to_string(),
+            account_id: m.account.to_string(),
+            roles: m.roles.iter().map(ToString::to_string).collect(),
+            status: pb::MembershipStatus::from(m.status) as i32,
+            restriction: Some(pb::ResourceRestriction {
+                restricted: m.restriction.is_some(),
+                resource_ids: m
+                    .restriction
+                    .iter()
+                    .flatten()
+                    .map(ToString::to_string)
+                    .collect(),
+            }),
+            created_by: m
+                .created_by
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            approved_by: m
+                .approved_by
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            create_time: ts(m.created_at),
+            update_time: ts(m.updated_at),
+        }
+    }
+}
+
+impl From<&d::Resource> for pb::Resource {
+    fn from(r: &d::Resource) -> Self {
+        pb::Resource {
+            id: r.id.to_string(),
+            account_id: r.account.to_string(),
+            kind: r.kind.to_string(),
+            name: r.name.clone(),
+            create_time: ts(r.created_at),
+        }
+    }
+}
+
+impl From<&d::Delegation> for pb::Delegation {
+    fn from(x: &d::Delegation) -> Self {
+        pb::Delegation {
+            id: x.id.to_string(),
+            from_account_id: x.from_account.to_string(),
+            to_account_id: x.to_account.to_string(),
+            role: x.role.to_string(),
+            created_by: x
+                .created_by
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            create_time: ts(x.created_at),
+        }
+    }
+}
+
+/// The catalog as ListCatalog shows it.
+pub fn catalog_response(catalog: &d::Catalog) -> pb::ListCatalogResponse {
+    pb::ListCatalogResponse {
+        version: catalog.version().to_owned(),
+        features: catalog
+            .features()
+            .map(|f| pb::CatalogFeature {
+                name: f.name.to_string(),
+                description: f.description.clone(),
+                module: f.module,
+            })
+            .collect(),
+        kinds: catalog
+            .kinds()
+            .map(|k| pb::CatalogAccountKind {
+                name: k.name.to_string(),
+                display_name: k.display_name.clone(),
+                description: k.description.clone(),
+                parent_kinds: k.parents.iter().map(ToString::to_string).collect(),
+                root: k.root,
+                owner_role: k.owner_role.to_string(),
+                roles: k
+                    .roles
+                    .iter()
+                    .map(|r| {
+                        pb::Role::from(&d::AccountRole {
+                            account: None,
+                            role: r.clone(),
+                            created_at: None,
+                            updated_at: None,
+                        })
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Management requests in
+
+fn authored<T>(
+    request_id: &str,
+    actor_id: &str,
+    build: impl FnOnce(&mut Check) -> Option<T>,
+) -> Result<Authored<T>, Invalid> {
+    let mut c = Check::default();
+    let request_id = c.request_id(request_id);
+    let actor = c.actor(actor_id);
+    let body = build(&mut c);
+    c.finish(|| {
+        Some(Authored {
+            actor: actor?,
+            request_id: request_id?,
+            body: body?,
+        })
+    })
+}
+
+fn reason_in(c: &mut Check, reason: &str) -> Option<Option<String>> {
+    if reason.trim().is_empty() {
+        Some(None)
+    } else {
+        c.text("reason", reason, 1, MAX_TEXT_CHARS).map(Some)
+    }
+}
+
+/// ListAccounts filters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListAccounts {
+    /// Only children of this account.
+    pub parent: Option<d::AccountId>,
+    /// Only this kind.
+    pub kind: Option<d::AccountKind>,
+    /// Only this status.
+    pub status: Option<d::AccountStatus>,
+    /// Paging.
+    pub page: PageParams,
+}
+
+/// ListChildAccounts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListChildren {
+    /// The account.
+    pub id: d::AccountId,
+    /// All descendants, not only children.
+    pub recursive: bool,
+    /// Paging.
+    pub page: PageParams,
+}
+
+/// An account change: rename, suspension reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountText {
+    /// The account.
+    pub id: d::AccountId,
+    /// The new name or the reason; `None`: unchanged / none.
+    pub text: Option<String>,
+}
+
+/// SetAccountModules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetModules {
+    /// The account.
+    pub id: d::AccountId,
+    /// The enabled modules.
+    pub modules: BTreeSet<d::FeatureName>,
+}
+
+/// UpdateAccountSettings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetSettings {
+    /// The account.
+    pub id: d::AccountId,
+    /// The settings.
+    pub settings: d::AccountSettings,
+}
+
+fn account_status_filter(c: &mut Check, v: i32) -> Option<Option<d::AccountStatus>> {
+    match pb::AccountStatus::try_from(v) {
+        Ok(pb::AccountStatus::Unspecified) => Some(None),
+        Ok(pb::AccountStatus::Active) => Some(Some(d::AccountStatus::Active)),
+        Ok(pb::AccountStatus::Suspended) => Some(Some(d::AccountStatus::Suspended)),
+        Err(_) => {
+            c.push("status", "unknown account status");
+            None
+        }
+    }
+}
+
+impl TryFrom<pb::CreateAccountRequest> for Authored<d::NewAccount> {
+    type Error = Invalid;
+    fn try_from(r: pb::CreateAccountRequest) -> Result<Self, Invalid> {
+        let pb::CreateAccountRequest {
+            request_id,
+            actor_id,
+            id,
+            name,
+            kind,
+            parent_id,
+            modules,
+            settings,
+        } = r;
+        authored(&request_id, &actor_id, |c| {
+            let id = c.optional("id", &id, d::AccountId::parse);
+            let name = c.text("name", &name, 1, MAX_NAME_CHARS);
+            let kind = c.required("kind", &kind, d::AccountKind::parse);
+            let parent = c.optional("parent_id", &parent_id, d::AccountId::parse);
+            let modules = if modules.is_empty() {
+                Some(None)
+            } else {
+                modules_in(c, "modules", &modules).map(Some)
+            };
+            let settings = match settings {
+                None => Some(None),
+                Some(s) => settings_in(c, "settings", s).map(Some),
+            };
+            Some(d::NewAccount {
+                id: id?,
+                name: name?,
+                kind: kind?,
+                parent: parent?,
+                modules: modules?,
+                settings: settings?,
+            })
+        })
+    }
+}
+
+impl TryFrom<pb::GetAccountRequest> for Authored<d::AccountId> {
+    type Error = Invalid;
+    fn try_from(r: pb::GetAccountRequest) -> Result<Self, Invalid> {
+        let pb::GetAccountRequest { actor_id, id } = r;
+        authored("", &actor_id, |c| {
+            c.required("id", &id, d::AccountId::parse)
+        })
+    }
+}
+
+impl TryFrom<pb::ListAccountsRequest> for Authored<ListAccounts> {
+    type Error = Invalid;
+    fn try_from(r: pb::ListAccountsRequest) -> Result<Self, Invalid> {
+        let pb::ListAccountsRequest {
+            actor_id,
+            parent_id,
+            kind,
+            status,
+            page_size,
+            page_token,
+        } = r;
+        authored("", &actor_id, |c| {
+            let parent = c.optional("parent_id", &parent_id, d::AccountId::parse);
+            let kind = c.optional("kind", &kind, d::AccountKind::parse);
+            let status = account_status_filter(c, status);
+            Some(ListAccounts {
+                parent: parent?,
+                kind: kind?,
+                status: status?,
+                page: PageParams {
+                    size: page_size,
+                    token: page_token,
+                },
+            })
+        })
+    }
+}
+
+impl TryFrom<pb::ListChildAccountsRequest> for Authored<ListChildren> {
+    type Error = Invalid;
+    fn try_from(r: pb::ListChildAccountsRequest) -> Result<Self, Invalid> {
+        let pb::ListChildAccountsRequest {
+            actor_id,
+            id,
+            recursive,
+            page_size,
+            page_token,
+        } = r;
+        authored("", &actor_id, |c| {
+            let id = c.required("id", &id, d::AccountId::parse);
+            Some(ListChildren {
+                id: id?,
+                recursive,
+                page: PageParams {
+                    size: page_size,
+                    token: page_token,
+                },
+            })
+        })
+    }
+}
+
+impl TryFrom<pb::UpdateAccountRequest> for Authored<AccountText> {
+    type Error = Invalid;
+    fn try_from(r: pb::UpdateAccountRequest) -> Result<Self, Invalid> {
+        let pb::UpdateAccountRequest {
+            request_id,
+            actor_id,
+            id,
+            name,
+        } = r;
+        authored(&request_id, &actor_id, |c| {
+            let id = c.required("id", &id, d::AccountId::parse);
+            let name = if name.is_empty() {
+                Some(None)
+            } else {
+                c.text("name", &name, 1, MAX_NAME_CHARS).map(Some)
+            };
+            Some(AccountText {
+                id: id?,
+                text: name?,
+            })
+        })
+    }
+}
+
+impl TryFrom<pb::SuspendAccountRequest> for Authored<AccountText> {
+    type Error = Invalid;
+    fn try_from(r: pb::SuspendAccountRequest) -> Result<Self, Invalid> {
+        let pb::SuspendAccountRequest {
+            request_id,
+            actor_id,
+            id,
+            reason,
+        } = r;
+        authored(&request_id, &actor_id, |c| {
+            let id = c.required("id", &id, d::AccountId::parse);
+            let reason = reason_in(c, &reason);
+            Some(AccountText {
+                id: id?,
+                text: reason?,
+            })
+        })
+    }
+}
+
+impl TryFrom<pb::ReactivateAccountRequest> for Authored<d::AccountId> {
+    type Error = Invalid;
+    fn try_from(r: pb::ReactivateAccountRequest) -> Result<Self, Invalid> {
+        let pb::ReactivateAccountRequest {
+            request_id,
+            actor_id,
+            id,
+        } = r;
+        authored(&request_id, &actor_id, |c| {
+            c.required("id", &id, d::AccountId::parse)
+        })
+    }
+}
+
+impl TryFrom<pb::SetAccountModulesRequest> for Authored<SetModules> {
+    type Error = Invalid;
+    fn try_from(r: pb::SetAccountModulesRequest) -> Result<Self, Invalid> {
+        let pb::SetAccountModulesRequest {
+            request_id,
+            actor_id,
+            account_id,
+            modules,
+        } = r;
+        authored(&request_id, &actor_id, |c| {
+            let id = c.required("account_id", &account_id, d::AccountId::parse);
+            let modules = modules_in(c, "modules", &modules);
+            Some(SetModules {
+                id: id?,
+                modules: modules?,
+            })
+        })
+    }
+}
+
+impl TryFrom<pb::UpdateAccountSettingsRequest> for Authored<SetSettings> {
+    type Error = Invalid;
+    fn try_from(r: pb::UpdateAccountSettingsRequest) -> Result<Self, Invalid> {
+        let pb::UpdateAccountSettingsRequest {
+            request_id,
+            actor_id,
+            account_id,
+            settings,
+        } = r;
+        authored(&request_id, &actor_id, |c| {
+            let id = c.required("account_id", &account_id, d::AccountId::parse);
+            let settings = match settings {
+                None => {
+                    c.push("settings", "is required");
+                    None
+                }
+                Some(s) => settings_in(c, "settings", s),
+            };
+            Some(SetSettings {
+                id: id?,
+                settings: settings?,
+            })
+        })
+    }
+}
+
+// Users
+
+/// CreateUser: the user, and the account whose policy applies (where an actor needs users:full).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateUser {
+    /// The account, when given.
+    pub account: Option<d::AccountId>,
+    /// The user.
+    pub user: d::NewUser,
+}
+
+/// UpdateUser: `None` leaves a field unchanged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpdateUser {
+    /// The user.
+    pub id: d::UserId,
+    /// New given name.
+    pub given_name: Option<String>,
+    /// New family name.
+    pub family_name: Option<String>,
+    /// New phone.
+    pub phone: Option<d::Phone>,
+    /// New identity-provider subject.
+    pub idp_subject: Option<String>,
+}
+
+/// ListMyAccounts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MyAccountsQuery {
+    /// The user.
+    pub user: d::UserId,
+    /// Paging.
+    pub page: PageParams,
+}
+
+fn optional_text(c: &mut Check, field: &str, s: &str, max: usize) -> Option<Option<String>> {
+    if s.trim().is_empty() {
+        Some(None)
+    } else {
+        c.text(field, s, 1, max).map(Some)
+    }
+}
+
+impl TryFrom<pb::CreateUserRequest> for Authored<CreateUser> {
+    type Error = Invalid;
+    fn try_from(r: pb::CreateUserRequest) -> Result<Self, Invalid> {
+        let pb::CreateUserRequest {
+            request_id,
+            actor_id,
+            id,
+            email,
+            given_name,
+            family_name,
+            phone,
+            idp_subject,
+            account_id,
+        } = r;
+        authored(&request_id, &actor_id, |c| {
+            let id = c.optional("id", &id, d::UserId::parse);
+            let email = c.required("email", &email, d::Email::parse);
+            let given = optional_text(c, "given_name", &given_name, MAX_PERSON_NAME_CHARS);
+            let family = optional_text(c, "family_name", &family_name, MAX_PERSON_NAME_CHARS);
+            let phone = c.optional("phone", &phone, d::Phone::parse);
+            let idp = optional_text(c, "idp_subject", &idp_subject, 255);
+            let account = c.optional("account_id", &account_id, d::AccountId::parse);
+            Some(CreateUser {
+                account: account?,
+                user: d::NewUser {
+                    id: id?,
+                    email: email?,
+                    given_name: given?.unwrap_or_default(),
+                    family_name: family?.unwrap_or_default(),
+                    phone: phone?,
+                    idp_subject: idp?,
+                },
+            })
+        })
+    }
+}
+
+impl TryFrom<pb::GetUserRequest> for Authored<d::UserId> {
+    type Error = Invalid;
+    fn try_from(r: pb::GetUserRequest) -> Result<Self, Invalid> {
+        let pb::GetUserRequest { actor_id, id } = r;
+        authored("", &actor_id, |c| c.required("id", &id, d::UserId::parse))
+    }
+}
+
+impl TryFrom<pb::FindUserByEmailRequest> for Authored<d::Email> {
+    type Error = Invalid;
+    fn try_from(r: pb::FindUserByEmailRequest) -> Result<Self, Invalid> {
+        let pb::FindUserByEmailRequest { actor_id, email } = r;
+        authored("", &actor_id, |c| {
+            c.required("email", &email, d::Email::parse)
+        })
+    }
+}
+
+impl TryFrom<pb::UpdateUserRequest> for Authored<UpdateUser> {
+    type Error = Invalid;
+    fn try_from(r: pb::UpdateUserRequest) -> Result<Self, Invalid> {
+        let pb::UpdateUserRequest {
+            request_id,
+            actor_id,
+            id,
+            given_name,
+            family_name,
+            phone,
+            idp_subject,
+        } = r;
+        authored(&request_id, &actor_id, |c| {
+            let id = c.required("id", &id, d::UserId::parse);
+            let given = optional_text(c, "given_name", &given_name, MAX_PERSON_NAME_CHARS);
+            let family = optional_text(c, "family_name", &family_name, MAX_PERSON_NAME_CHARS);
+            let phone = c.optional("phone", &phone, d::Phone::parse);
+            let idp = optional_text(c, "idp_subject", &idp_subject, 255);
+            Some(UpdateUser {
+                id: id?,
+                given_name: given?,
+                family_name: family?,
+                phone: phone?,
+                idp_subject: idp?,
+            })
+        })
+    }
+}
+
+impl TryFrom<pb::SuspendUserRequest> for Authored<d::UserId> {
+    type Error = Invalid;
+    fn try_from(r: pb::SuspendUserRequest) -> Result<Self, Invalid> {
+        let pb::SuspendUserRequest {
+            request_id,
+            actor_id,
+            id,
+            reason,
+        } = r;
+        authored(&request_id, &actor_id, |c| {
+            let id = c.required("id", &id, d::UserId::parse);
+            reason_in(c, &reason)?;
+            id
+        })
+    }
+}
+
+impl TryFrom<pb::ReactivateUserRequest> for Authored<d::UserId> {
+    type Error = Invalid;
+    fn try_from(r: pb::ReactivateUserRequest) -> Result<Self, Invalid> {
+        let pb::ReactivateUserRequest {
+            request_id,
+            actor_id,
+            id,
+        } = r;
+        authored(&request_id, &actor_id, |c| {
+            c.required("id", &id, d::UserId::parse)
+        })
+    }
+}
+
+impl TryFrom<pb::ListMyAccountsRequest> for MyAccountsQuery {
+    type Error = Invalid;
+    fn try_from(r: pb::ListMyAccountsRequest) -> Result<Self, Invalid> {
+        let pb::ListMyAccountsRequest {
+            user_id,
+            page_size,
+            page_token,
+        } = r;
+        let mut c = Check::default();
+        let user = c.required("user_id", &user_id, d::UserId::parse);
+        c.finish(|| {
+            Some(Self {
+                user: user?,
+                page: PageParams {
+                    size: page_size,
+                    token: page_token,
+                },
+            })
+        })
+    }
+}
+
+// Roles
+
+/// A role of an account, by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleRef {
+    /// The account.
+    pub account: d::AccountId,
+    /// The role.
+    pub name: d::RoleName,
+}
+
+/// ListRoles.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListRoles {
+    /// The account.
+    pub account: d::AccountId,
+    /// Paging.
+    pub page: PageParams,
+}
+
+impl TryFrom<pb::ListRolesRequest> for Authored<ListRoles> {
+    type Error = Invalid;
+    fn try_from(r: pb::ListRolesRequest) -> Result<Self, Invalid> {
+        let pb::ListRolesRequest {
+            actor_id,
+            account_id,
+            page_size,
+            page_token,
+        } = r;
+        authored("", &actor_id, |c| {
+            let account = c.required("account_id", &account_id, d::AccountId::parse);
+            Some(ListRoles {
+                account: account?,
+                page: PageParams {
+                    size: page_size,
+                    token: page_token,
+                },
+            })
+        })
+    }
+}
+
+impl TryFrom<pb::GetRoleRequest> for Authored<RoleRef> {
+    type Error = Invalid;
+    fn try_from(r: pb::GetRoleRequest) -> Result<Self, Invalid> {
+        let pb::GetRoleRequest {
+            actor_id,
+            account_id,
+            name,
+        } = r;
+        authored("", &actor_id, |c| {
+            let account = c.required("account_id", &account_id, d::AccountId::parse);
+            let name = c.required("name", &name, d::RoleName::parse);
+            Some(RoleRef {
+                account: account?,
+                name: name?,
+            })
+        })
+    }
+}
+
+impl TryFrom<pb::DeleteRoleRequest> for Authored<RoleRef> {
+    type Error = Invalid;
+    fn try_from(r: pb::DeleteRoleRequest) -> Result<Self, Invalid> {
+        let pb::DeleteRoleRequest {
+            request_id,
+            actor_id,
+            account_id,
+            name,
+        } = r;
+        authored(&request_id, &actor_id, |c| {
+            let account = c.required("account_id", &account_id, d::AccountId::parse);
+            let name = c.required("name", &name, d::RoleName::parse);
+            Some(RoleRef {
+                account: account?,
+                name: name?,
+            })
+        })
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn role_definition(
+    c: &mut Check,
+    account_id: &str,
+    name: &str,
+    display_name: &str,
+    description: &str,
+    grants: Vec<pb::FeatureGrant>,
+    descendant_grants: Vec<pb::FeatureGrant>,
+) -> Option<d::RoleDefinition> {
+    let account = c.required("account_id", account_id, d::AccountId::parse);
+    let name = c.required("name", name, d::RoleName::parse);
+    let display = optional_text(c, "display_name", display_name, MAX_NAME_CHARS);
+    let description = if description.is_empty() {
+        Some(String::new())
+    } else {
+        c.text("description", description, 0, MAX_TEXT_CHARS)
+    };
+    let grants = grants_in(c, "grants", grants);
+    let descendant = grants_in(c, "descendant_grants", descendant_grants);
+    let name = name?;
+    Some(d::RoleDefinition {
+        account: account?,
+        display_name: display?.unwrap_or_else(|| name.to_string()),
+        name,
+        description: description?,
+        grants: grants?,
+        descendant_grants: descendant?,
+    })
+}
+
+impl TryFrom<pb::CreateRoleRequest> for Authored<d::RoleDefinition> {
+    type Error = Invalid;
+    fn try_from(r: pb::CreateRoleRequest) -> Result<Self, Invalid> {
+        let pb::CreateRoleRequest {
+            request_id,
+            actor_id,
+            account_id,
+            name,
+            display_name,
+            description,
+            grants,
+            descendant_grants,
+        } = r;
+        authored(&request_id, &actor_id, |c| {
+            role_definition(
+                c,
+                &account_id,
+                &name,
+                &display_name,
+                &description,
+                grants,
+                descendant_grants,
+            )
+        })
+    }
+}
+
+impl TryFrom<pb::UpdateRoleRequest> for Authored<d::RoleDefinition> {
+    type Error = Invalid;
+    fn try_from(r: pb::UpdateRoleRequest) -> Result<Self, Invalid> {
+        let pb::UpdateRoleRequest {
+            request_id,
+            actor_id,
+            account_id,
+            name,
+            display_name,
+            description,
+            grants,
+            descendant_grants,
+        } = r;
+        authored(&request_id, &actor_id, |c| {
+            role_definition(
+                c,
+                &account_id,
+                &name,
+                &display_name,
+                &description,
+                grants,
+                descendant_grants,
+            )
+        })
+    }
+}
+
+// Memberships
+
+/// ListMemberships filters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListMemberships {
+    /// Only in this account.
+    pub account: Option<d::AccountId>,
+    /// Only of this user.
+    pub user: Option<d::UserId>,
+    /// Only with this status.
+    pub status: Option<d::MembershipStatus>,
+    /// Paging.
+    pub page: PageParams,
+}
+
+/// A membership and one role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MembershipRole {
+    /// The membership.
+    pub id: d::MembershipId,
+    /// The role.
+    pub role: d::RoleName,
+}
+
+/// A membership and its new roles.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MembershipRoles {
+    /// The membership.
+    pub id: d::MembershipId,
+    /// The roles.
+    pub roles: Vec<d::RoleName>,
+}
+
+/// A membership and its new restriction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MembershipRestriction {
+    /// The membership.
+    pub id: d::MembershipId,
+    /// `None`: every resource.
+    pub restriction: Option<BTreeSet<d::ResourceId>>,
+}
+
+impl TryFrom<pb::CreateMembershipRequest> for Authored<d::NewMembership> {
+    type Error = Invalid;
+    fn try_from(r: pb::CreateMembershipRequest) -> Result<Self, Invalid> {
+        let pb::CreateMembershipRequest {
+            request_id,
+            actor_id,
+            id,
+            account_id,
+            user_id,
+            roles,
+            restriction,
+        } = r;
+        authored(&request_id, &actor_id, |c| {
+            let id = c.optional("id", &id, d::MembershipId::parse);
+            let account = c.required("account_id", &account_id, d::AccountId::parse);
+            let user = c.required("user_id", &user_id, d::UserId::parse);
+            let roles = roles_in(c, "roles", &roles);
+            let restriction = restriction_in(c, "restriction", restriction);
+            Some(d::NewMembership {
+                id: id?,
+                account: account?,
+                user: user?,
+                roles: roles?,
+                restriction: restriction?,
+            })
+        })
+    }
+}
+
+impl TryFrom<pb::GetMembershipRequest> for Authored<d::MembershipId> {
+    type Error = Invalid;
+    fn try_from(r: pb::GetMembershipRequest) -> Result<Self, Invalid> {
+        let pb::GetMembershipRequest { actor_id, id } = r;
+        authored("", &actor_id, |c| {
+            c.required("id", &id, d::MembershipId::parse)
+        })
+    }
+}
+
+impl TryFrom<pb::ListMembershipsRequest> for Authored<ListMemberships> {
+    type Error = Invalid;
+    fn try_from(r: pb::ListMembershipsRequest) -> Result<Self, Invalid> {
+        let pb::ListMembershipsRequest {
+            actor_id,
+            account_id,
+            user_id,
+            status,
+            page_size,
+            page_token,
+        } = r;
+        authored("", &actor_id, |c| {
+            let account = c.optional("account_id", &account_id, d::AccountId::parse);
+            let user = c.optional("user_id", &user_id, d::UserId::parse);
+            let status = match pb::MembershipStatus::try_from(status) {
+                Ok(pb::MembershipStatus::Unspecified) => Some(None),
+                Ok(pb::MembershipStatus::PendingApproval) => {
+                    Some(Some(d::MembershipStatus::PendingApproval))
+                }
+                Ok(pb::MembershipStatus::Active) => Some(Some(d::MembershipStatus::Active)),
+                Ok(pb::MembershipStatus::Suspended) => Some(Some(d::MembershipStatus::Suspended)),
+                Err(_) => {
+                    c.push("status", "unknown membership status");
+                    None
+                }
+            };
+            if account_id.is_empty() && user_id.is_empty() {
+                c.push("account_id", "account_id or user_id is required");
+            }
+            Some(ListMemberships {
+                account: account?,
+                user: user?,
+                status: status?,
+                page: PageParams {
+                    size: page_size,
+                    token: page_token,
+                },
+            })
+        })
+    }
+}
+
+impl TryFrom<pb::AssignRoleRequest> for Authored<MembershipRole> {
+    type Error = Invalid;
+    fn try_from(r: pb::AssignRoleRequest) -> Result<Self, Invalid> {
+        let pb::AssignRoleRequest {
+            request_id,
+            actor_id,
+            membership_id,
+            role,
+        } = r;
+        authored(&request_id, &actor_id, |c| {
+            let id = c.required("membership_id", &membership_id, d::MembershipId::parse);
+            let role = c.required("role", &role, d::RoleName::parse);
+            Some(MembershipRole {
+                id: id?,
+                role: role?,
+            })
+        })
+    }
+}
+
+impl TryFrom<pb::UnassignRoleRequest> for Authored<MembershipRole> {
+    type Error = Invalid;
+    fn try_from(r: pb::UnassignRoleRequest) -> Result<Self, Invalid> {
+        let pb::UnassignRoleRequest {
+            request_id,
+            actor_id,
+            membership_id,
+            role,
+        } = r;
+        authored(&request_id, &actor_id, |c| {
+            let id = c.required("membership_id", &membership_id, d::MembershipId::parse);
+            let role = c.required("role", &role, d::RoleName::parse);
+            Some(MembershipRole {
+                id: id?,
+                role: role?,
+            })
+        })
+    }
+}
+
+impl TryFrom<pb::SetMembershipRolesRequest> for Authored<MembershipRoles> {
+    type Error = Invalid;
+    fn try_from(r: pb::SetMembershipRolesRequest) -> Result<Self, Invalid> {
+        let pb::SetMembershipRolesRequest {
+            request_id,
+            actor_id,
+            membership_id,
+            roles,
+        } = r;
+        authored(&request_id, &actor_id, |c| {
+            let id = c.required("membership_id", &membership_id, d::MembershipId::parse);
+            let roles = roles_in(c, "roles", &roles);
+            Some(MembershipRoles {
+                id: id?,
+                roles: roles?,
+            })
+        })
+    }
+}
+
+impl TryFrom<pb::SetResourceRestrictionRequest> for Authored<MembershipRestriction> {
+    type Error = Invalid;
+    fn try_from(r: pb::SetResourceRestrictionRequest) -> Result<Self, Invalid> {
+        let pb::SetResourceRestrictionRequest {
+            request_id,
+            actor_id,
+            membership_id,
+            restriction,
+        } = r;
+        authored(&request_id, &actor_id, |c| {
+            let id = c.required("membership_id", &membership_id, d::MembershipId::parse);
+            if restriction.is_none() {
+                c.push(
+                    "restriction",
+                    "is required (restricted: false lifts the restriction)",
+                );
+            }
+            let restriction = restriction_in(c, "restriction", restriction);
+            Some(MembershipRestriction {
+                id: id?,
+                restriction: restriction?,
+            })
+        })
+    }
+}
+
+impl TryFrom<pb::SuspendMembershipRequest> for Authored<d::MembershipId> {
+    type Error = Invalid;
+    fn try_from(r: pb::SuspendMembershipRequest) -> Result<Self, Invalid> {
+        let pb::SuspendMembershipRequest {
+            request_id,
+            actor_id,
+            membership_id,
+            reason,
+        } = r;
+        authored(&request_id, &actor_id, |c| {
+            let id = c.required("membership_id", &membership_id, d::MembershipId::parse);
+            reason_in(c, &reason)?;
+            id
+        })
+    }
+}
+
+impl TryFrom<pb::ReactivateMembershipRequest> for Authored<d::MembershipId> {
+    type Error = Invalid;
+    fn try_from(r: pb::ReactivateMembershipRequest) -> Result<Self, Invalid> {
+        let pb::ReactivateMembershipRequest {
+            request_id,
+            actor_id,
+            membership_id,
+        } = r;
+        authored(&request_id, &actor_id, |c| {
+            c.required("membership_id", &membership_id, d::MembershipId::parse)
+        })
+    }
+}
+
+impl TryFrom<pb::DeleteMembershipRequest> for Authored<d::MembershipId> {
+    type Error = Invalid;
+    fn try_from(r: pb::DeleteMembershipRequest) -> Result<Self, Invalid> {
+        let pb::DeleteMembershipRequest {
+            request_id,
+            actor_id,
+            membership_id,
+        } = r;
+        authored(&request_id, &actor_id, |c| {
+            c.required("membership_id", &membership_id, d::MembershipId::parse)
+        })
+    }
+}
+
+// Resources
+
+/// ListResources.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListResources {
+    /// The account.
+    pub account: d::AccountId,
+    /// Only this kind.
+    pub kind: Option<d::FeatureName>,
+    /// Paging.
+    pub page: PageParams,
+}
+
+impl TryFrom<pb::CreateResourceRequest> for Authored<d::NewResource> {
+    type Error = Invalid;
+    fn try_from(r: pb::CreateResourceRequest) -> Result<Self, Invalid> {
+        let pb::CreateResourceRequest {
+            request_id,
+            actor_id,
+            id,
+            account_id,
+            kind,
+            name,
+        } = r;
+        authored(&request_id, &actor_id, |c| {
+            let id = c.optional("id", &id, d::ResourceId::parse);
+            let account = c.required("account_id", &account_id, d::AccountId::parse);
+            let kind = if kind.is_empty() {
+                d::FeatureName::parse("folder").ok()
+            } else {
+                c.ok("kind", d::FeatureName::parse(&kind))
+            };
+            let name = c.text("name", &name, 1, MAX_NAME_CHARS);
+            Some(d::NewResource {
+                id: id?,
+                account: account?,
+                kind: kind?,
+                name: name?,
+            })
+        })
+    }
+}
+
+impl TryFrom<pb::GetResourceRequest> for Authored<d::ResourceId> {
+    type Error = Invalid;
+    fn try_from(r: pb::GetResourceRequest) -> Result<Self, Invalid> {
+        let pb::GetResourceRequest { actor_id, id } = r;
+        authored("", &actor_id, |c| {
+            c.required("id", &id, d::ResourceId::parse)
+        })
+    }
+}
+
+impl TryFrom<pb::ListResourcesRequest> for Authored<ListResources> {
+    type Error = Invalid;
+    fn try_from(r: pb::ListResourcesRequest) -> Result<Self, Invalid> {
+        let pb::ListResourcesRequest {
+            actor_id,
+            account_id,
+            kind,
+            page_size,
+            page_token,
+        } = r;
+        authored("", &actor_id, |c| {
+            let account = c.required("account_id", &account_id, d::AccountId::parse);
+            let kind = c.optional("kind", &kind, d::FeatureName::parse);
+            Some(ListResources {
+                account: account?,
+                kind: kind?,
+                page: PageParams {
+                    size: page_size,
+                    token: page_token,
+                },
+            })
+        })
+    }
+}
+
+impl TryFrom<pb::DeleteResourceRequest> for Authored<d::ResourceId> {
+    type Error = Invalid;
+    fn try_from(r: pb::DeleteResourceRequest) -> Result<Self, Invalid> {
+        let pb::DeleteResourceRequest {
+            request_id,
+            actor_id,
+            id,
+        } = r;
+        authored(&request_id, &actor_id, |c| {
+            c.required("id", &id, d::ResourceId::parse)
+        })
+    }
+}
+
+// Delegations
+
+/// ListDelegations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListDelegations {
+    /// From this account.
+    pub from: Option<d::AccountId>,
+    /// To this account.
+    pub to: Option<d::AccountId>,
+    /// Paging.
+    pub page: PageParams,
+}
+
+impl TryFrom<pb::CreateDelegationRequest> for Authored<d::NewDelegation> {
+    type Error = Invalid;
+    fn try_from(r: pb::CreateDelegationRequest) -> Result<Self, Invalid> {
+        let pb::CreateDelegationRequest {
+            request_id,
+            actor_id,
+            id,
+            from_account_id,
+            to_account_id,
+            role,
+        } = r;
+        authored(&request_id, &actor_id, |c| {
+            let id = c.optional("id", &id, d::DelegationId::parse);
+            let from = c.required("from_account_id", &from_account_id, d::AccountId::parse);
+            let to = c.required("to_account_id", &to_account_id, d::AccountId::parse);
+            let role = c.required("role", &role, d::RoleName::parse);
+            Some(d::NewDelegation {
+                id: id?,
+                from_account: from?,
+                to_account: to?,
+                role: role?,
+            })
+        })
+    }
+}
+
+impl TryFrom<pb::GetDelegationRequest> for Authored<d::DelegationId> {
+    type Error = Invalid;
+    fn try_from(r: pb::GetDelegationRequest) -> Result<Self, Invalid> {
+        let pb::GetDelegationRequest { actor_id, id } = r;
+        authored("", &actor_id, |c| {
+            c.required("id", &id, d::DelegationId::parse)
+        })
+    }
+}
+
+impl TryFrom<pb::ListDelegationsRequest> for Authored<ListDelegations> {
+    type Error = Invalid;
+    fn try_from(r: pb::ListDelegationsRequest) -> Result<Self, Invalid> {
+        let pb::ListDelegationsRequest {
+            actor_id,
+            from_account_id,
+            to_account_id,
+            page_size,
+            page_token,
+        } = r;
+        authored("", &actor_id, |c| {
+            let from = c.optional("from_account_id", &from_account_id, d::AccountId::parse);
+            let to = c.optional("to_account_id", &to_account_id, d::AccountId::parse);
+            if from_account_id.is_empty() && to_account_id.is_empty() {
+                c.push(
+                    "from_account_id",
+                    "from_account_id or to_account_id is required",
+                );
+            }
+            Some(ListDelegations {
+                from: from?,
+                to: to?,
+                page: PageParams {
+                    size: page_size,
+                    token: page_token,
+                },
+            })
+        })
+    }
+}
+
+impl TryFrom<pb::DeleteDelegationRequest> for Authored<d::DelegationId> {
+    type Error = Invalid;
+    fn try_from(r: pb::DeleteDelegationRequest) -> Result<Self, Invalid> {
+        let pb::DeleteDelegationRequest {
+            request_id,
+            actor_id,
+            id,
+        } = r;
+        authored(&request_id, &actor_id, |c| {
+            c.required("id", &id, d::DelegationId::parse)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_bad_field_is_reported_at_once() {
+        let r = pb::CheckAccessRequest {
+            subject_id: String::new(),
+            account_id: "bad/id".into(),
+            permission: "billing".into(),
+            resource_id: String::new(),
+            consistency: Some(pb::Consistency {
+                requirement: Some(pb::consistency::Requirement::AtLeastAsFresh("x".into())),
+            }),
+        };
+        let Invalid(v) = AccessQuery::try_from(r).unwrap_err();
+        let fields: Vec<_> = v.iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "subject_id",
+                "account_id",
+                "permission",
+                "consistency.at_least_as_fresh"
+            ]
+        );
+        assert_eq!(v[0].description, "is required");
+    }
+
+    #[test]
+    fn oversized_batches_are_refused() {
+        let item = pb::CheckAccessBatchItem {
+            subject_id: "u".into(),
+            account_id: "a".into(),
+            permission: "billing:view".into(),
+            resource_id: String::new(),
+        };
+        let r = pb::CheckAccessBatchRequest {
+            items: vec![item; MAX_BATCH_ITEMS + 1],
+            consistency: None,
+        };
+        let Invalid(v) = BatchQuery::try_from(r).unwrap_err();
+        assert_eq!(v[0].field, "items");
+        assert_eq!(v[0].description, "at most 1000 items per batch, got 1001");
+    }
+
+    #[test]
+    fn grants_name_the_bad_entry() {
+        let mut c = Check::default();
+        let g = vec![
+            pb::FeatureGrant {
+                feature: "billing".into(),
+                level: pb::Level::View as i32,
+            },
+            pb::FeatureGrant {
+                feature: "billing".into(),
+                level: pb::Level::Full as i32,
+            },
+            pb::FeatureGrant {
+                feature: "Bad".into(),
+                level: 0,
+            },
+        ];
+        assert!(grants_in(&mut c, "grants", g).is_none());
+        let fields: Vec<_> = c.0.iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            ["grants[1].feature", "grants[2].feature", "grants[2].level"]
+        );
+    }
+
+    #[test]
+    fn timestamps_keep_milliseconds() {
+        let t = ts(d::Timestamp::from_millis(1_700_000_000_123)).unwrap();
+        assert_eq!((t.seconds, t.nanos), (1_700_000_000, 123_000_000));
+    }
+}

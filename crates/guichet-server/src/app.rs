@@ -1,0 +1,827 @@
+//! The application layer: one method per use case, in domain types. Handlers convert the request,
+//! call one method here, and convert the result back; the rules live in the domain crate and the
+//! queries in the store.
+//!
+//! **Who may call what.** A management request may name an *actor* — the person the calling
+//! service acts for. guichet then authorises the actor itself, with the same engine that answers
+//! CheckAccess, against the permission listed for that call (see [`needs`]). A request without an
+//! actor is made on the calling service's own authority (a back-office job, the demo loader).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use guichet_domain::{
+    AccessRequest, Account, AccountId, AccountRole, AccountSettings, AccountStatus, Catalog,
+    Consistency, Decision, Delegation, DelegationId, Email, FeatureName, Membership, MembershipId,
+    MembershipStatus, NewAccount, NewDelegation, NewMembership, NewResource, NewUser, Permission,
+    Resource, ResourceId, Revision, RoleDefinition, RoleName, User, UserId, UserStatus, evaluate,
+};
+use guichet_store::{AccountFilter, MembershipFilter, Page, PageRequest, Store, UserChanges};
+
+use crate::clock::SharedClock;
+use crate::error::ServerError;
+
+/// A decision and the revision it was evaluated at.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    /// The decision, with every path considered.
+    pub decision: Decision,
+    /// The revision of the facts.
+    pub revision: Revision,
+    /// The account chain, target first.
+    pub chain: Vec<AccountId>,
+}
+
+/// An account where the subject holds a permission.
+#[derive(Debug, Clone)]
+pub struct Accessible {
+    /// The account.
+    pub account: AccountId,
+    /// The decision there.
+    pub decision: Decision,
+}
+
+/// The permissions management calls need, in one place.
+pub mod needs {
+    /// Create a child account, suspend/reactivate it, toggle its modules (held in the parent).
+    pub const MANAGE_CHILD_ACCOUNTS: &str = "organizations:full";
+    /// List an account's children.
+    pub const VIEW_CHILD_ACCOUNTS: &str = "organizations:view";
+    /// Read an account and its settings.
+    pub const VIEW_ACCOUNT: &str = "account_settings:view";
+    /// Rename an account, change its settings.
+    pub const EDIT_ACCOUNT: &str = "account_settings:full";
+    /// Read members and roles.
+    pub const VIEW_USERS: &str = "users:view";
+    /// Create users, edit members and custom roles.
+    pub const MANAGE_USERS: &str = "users:full";
+    /// Read folders.
+    pub const VIEW_FOLDERS: &str = "folders:view";
+    /// Create and delete folders.
+    pub const MANAGE_FOLDERS: &str = "folders:full";
+    /// Enable or disable delegations from an account.
+    pub const MANAGE_DELEGATIONS: &str = "organizations:full";
+    /// Read the delegations from or to an account.
+    pub const VIEW_DELEGATIONS: &str = "organizations:view";
+}
+
+/// The application: the store, the catalog and the clock.
+#[derive(Debug, Clone)]
+pub struct App {
+    store: Store,
+    catalog: Arc<Catalog>,
+    clock: SharedClock,
+}
+
+impl App {
+    /// The application over a store.
+    pub fn new(store: Store, catalog: Arc<Catalog>, clock: SharedClock) -> Self {
+        Self {
+            store,
+            catalog,
+            clock,
+        }
+    }
+
+    /// The catalog.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    // ---- access ----
+
+    async fn check_revision(&self, consistency: Consistency) -> Result<(), ServerError> {
+        if let Consistency::AtLeastAsFresh(wanted) = consistency {
+            let current = self.store.revision().await?;
+            if wanted > current {
+                return Err(ServerError::invalid(
+                    "consistency.at_least_as_fresh",
+                    format!(
+                        "revision {wanted} is newer than the store's latest ({current}): use a token guichet returned"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Decides one request. Every answer is read from the store at its latest revision, so it is
+    /// at least as fresh as any token and any completed write.
+    pub async fn check(
+        &self,
+        request: &AccessRequest,
+        consistency: Consistency,
+    ) -> Result<Checked, ServerError> {
+        self.check_revision(consistency).await?;
+        let (facts, revision) = self.store.load_facts(request).await?;
+        let decision = evaluate(&self.catalog, request, &facts);
+        let chain = facts.chain.iter().map(|a| a.id.clone()).collect();
+        Ok(Checked {
+            decision,
+            revision,
+            chain,
+        })
+    }
+
+    /// Decides many requests; the answers keep the order of the requests.
+    pub async fn check_batch(
+        &self,
+        requests: &[AccessRequest],
+        consistency: Consistency,
+    ) -> Result<(Vec<Checked>, Revision), ServerError> {
+        self.check_revision(consistency).await?;
+        let mut out = Vec::with_capacity(requests.len());
+        let mut revision = Revision::ZERO;
+        for r in requests {
+            let c = self.check(r, Consistency::MinimizeLatency).await?;
+            revision = revision.max(c.revision);
+            out.push(c);
+        }
+        Ok((out, revision))
+    }
+
+    /// The accounts where `subject` holds `permission`, by account id.
+    pub async fn accessible_accounts(
+        &self,
+        subject: &UserId,
+        permission: &Permission,
+        consistency: Consistency,
+        page: &PageRequest,
+    ) -> Result<(Page<Accessible>, Revision), ServerError> {
+        self.check_revision(consistency).await?;
+        let revision = self.store.revision().await?;
+        let candidates = self.store.candidate_accounts(subject).await?;
+        let limit = usize::try_from(page.limit).unwrap_or(usize::MAX);
+        let mut items = Vec::new();
+        let mut next_after = None;
+        for account in candidates {
+            if page.after.as_deref().is_some_and(|a| account.as_str() <= a) {
+                continue;
+            }
+            let request = AccessRequest {
+                subject: subject.clone(),
+                account: account.clone(),
+                permission: permission.clone(),
+                resource: None,
+            };
+            let c = self.check(&request, Consistency::MinimizeLatency).await?;
+            if c.decision.allowed {
+                if items.len() == limit {
+                    next_after = items
+                        .last()
+                        .map(|a: &Accessible| a.account.as_str().to_owned());
+                    break;
+                }
+                items.push(Accessible {
+                    account,
+                    decision: c.decision,
+                });
+            }
+        }
+        Ok((Page { items, next_after }, revision))
+    }
+
+    // ---- authorisation of the actor ----
+
+    /// Checks that `actor` (when there is one) holds `permission` in `account`.
+    pub async fn authorize(
+        &self,
+        actor: Option<&UserId>,
+        account: &AccountId,
+        permission: &str,
+    ) -> Result<(), ServerError> {
+        let Some(actor) = actor else { return Ok(()) };
+        let permission =
+            Permission::parse(permission).map_err(|e| ServerError::Internal(e.to_string()))?;
+        let request = AccessRequest {
+            subject: actor.clone(),
+            account: account.clone(),
+            permission: permission.clone(),
+            resource: None,
+        };
+        let (facts, _) = self.store.load_facts(&request).await?;
+        let decision = evaluate(&self.catalog, &request, &facts);
+        if decision.allowed {
+            Ok(())
+        } else {
+            Err(ServerError::PermissionDenied {
+                actor: actor.to_string(),
+                permission: permission.to_string(),
+                account: account.to_string(),
+                reason: decision.reason.to_string(),
+            })
+        }
+    }
+
+    /// For calls about an account's lifecycle: the permission in its parent; a root account is
+    /// managed on the calling service's own authority only.
+    async fn authorize_in_parent(
+        &self,
+        actor: Option<&UserId>,
+        parent: Option<&AccountId>,
+        permission: &str,
+        subject: &str,
+    ) -> Result<(), ServerError> {
+        match (actor, parent) {
+            (None, _) => Ok(()),
+            (Some(a), Some(p)) => self.authorize(Some(a), p, permission).await,
+            (Some(a), None) => Err(ServerError::PermissionDenied {
+                actor: a.to_string(),
+                permission: permission.to_owned(),
+                account: subject.to_owned(),
+                reason: "root accounts are managed by the calling service itself: send the call without actor_id".to_owned(),
+            }),
+        }
+    }
+
+    fn now(&self) -> guichet_domain::Timestamp {
+        self.clock.now()
+    }
+
+    // ---- accounts ----
+
+    /// Creates an account.
+    pub async fn create_account(
+        &self,
+        actor: Option<&UserId>,
+        cmd: &NewAccount,
+    ) -> Result<(Account, Revision), ServerError> {
+        self.authorize_in_parent(
+            actor,
+            cmd.parent.as_ref(),
+            needs::MANAGE_CHILD_ACCOUNTS,
+            "(new root account)",
+        )
+        .await?;
+        Ok(self.store.create_account(cmd, self.now()).await?)
+    }
+
+    /// One account.
+    pub async fn get_account(
+        &self,
+        actor: Option<&UserId>,
+        id: &AccountId,
+    ) -> Result<Account, ServerError> {
+        self.authorize(actor, id, needs::VIEW_ACCOUNT).await?;
+        Ok(self.store.get_account(id).await?)
+    }
+
+    /// Accounts; an actor must name a parent it may view the children of.
+    pub async fn list_accounts(
+        &self,
+        actor: Option<&UserId>,
+        filter: &AccountFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Account>, ServerError> {
+        match (actor, &filter.parent) {
+            (Some(_), None) => {
+                return Err(ServerError::invalid(
+                    "parent_id",
+                    "required when actor_id is set: list the children of an account the actor may view",
+                ));
+            }
+            (Some(_), Some(p)) => self.authorize(actor, p, needs::VIEW_CHILD_ACCOUNTS).await?,
+            (None, _) => {}
+        }
+        Ok(self.store.list_accounts(filter, page).await?)
+    }
+
+    /// Children (or all descendants) of an account.
+    pub async fn list_children(
+        &self,
+        actor: Option<&UserId>,
+        id: &AccountId,
+        recursive: bool,
+        page: &PageRequest,
+    ) -> Result<Page<Account>, ServerError> {
+        self.authorize(actor, id, needs::VIEW_CHILD_ACCOUNTS)
+            .await?;
+        Ok(self.store.list_children(id, recursive, page).await?)
+    }
+
+    /// Renames an account.
+    pub async fn rename_account(
+        &self,
+        actor: Option<&UserId>,
+        id: &AccountId,
+        name: Option<&str>,
+    ) -> Result<(Account, Revision), ServerError> {
+        self.authorize(actor, id, needs::EDIT_ACCOUNT).await?;
+        match name {
+            Some(n) => Ok(self.store.rename_account(id, n, self.now()).await?),
+            None => {
+                let account = self.store.get_account(id).await?;
+                Ok((account, self.store.revision().await?))
+            }
+        }
+    }
+
+    async fn parent_of(&self, id: &AccountId) -> Result<Option<AccountId>, ServerError> {
+        Ok(self.store.get_account(id).await?.parent)
+    }
+
+    /// Suspends or reactivates an account.
+    pub async fn set_account_status(
+        &self,
+        actor: Option<&UserId>,
+        id: &AccountId,
+        status: AccountStatus,
+        reason: Option<String>,
+    ) -> Result<(Account, Revision), ServerError> {
+        let parent = self.parent_of(id).await?;
+        self.authorize_in_parent(
+            actor,
+            parent.as_ref(),
+            needs::MANAGE_CHILD_ACCOUNTS,
+            id.as_str(),
+        )
+        .await?;
+        Ok(self
+            .store
+            .set_account_status(id, status, reason, self.now())
+            .await?)
+    }
+
+    /// Replaces an account's enabled modules.
+    pub async fn set_account_modules(
+        &self,
+        actor: Option<&UserId>,
+        id: &AccountId,
+        modules: &BTreeSet<FeatureName>,
+    ) -> Result<(Account, Revision), ServerError> {
+        let parent = self.parent_of(id).await?;
+        self.authorize_in_parent(
+            actor,
+            parent.as_ref(),
+            needs::MANAGE_CHILD_ACCOUNTS,
+            id.as_str(),
+        )
+        .await?;
+        Ok(self
+            .store
+            .set_account_modules(id, modules, self.now())
+            .await?)
+    }
+
+    /// Replaces an account's settings.
+    pub async fn set_account_settings(
+        &self,
+        actor: Option<&UserId>,
+        id: &AccountId,
+        settings: &AccountSettings,
+    ) -> Result<(Account, Revision), ServerError> {
+        self.authorize(actor, id, needs::EDIT_ACCOUNT).await?;
+        Ok(self
+            .store
+            .set_account_settings(id, settings, self.now())
+            .await?)
+    }
+
+    // ---- users ----
+
+    /// Creates a user; an actor must hold `users:full` in `account`.
+    pub async fn create_user(
+        &self,
+        actor: Option<&UserId>,
+        account: Option<&AccountId>,
+        cmd: &NewUser,
+    ) -> Result<(User, Revision), ServerError> {
+        if actor.is_some() {
+            let Some(account) = account else {
+                return Err(ServerError::invalid(
+                    "account_id",
+                    "required when actor_id is set: the account the actor adds the user to",
+                ));
+            };
+            self.authorize(actor, account, needs::MANAGE_USERS).await?;
+        }
+        Ok(self.store.create_user(cmd, self.now()).await?)
+    }
+
+    fn self_only(actor: Option<&UserId>, user: &UserId) -> Result<(), ServerError> {
+        match actor {
+            Some(a) if a != user => Err(ServerError::PermissionDenied {
+                actor: a.to_string(),
+                permission: "self".to_owned(),
+                account: String::new(),
+                reason: "an actor may read and change only their own user record".to_owned(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// One user.
+    pub async fn get_user(&self, actor: Option<&UserId>, id: &UserId) -> Result<User, ServerError> {
+        Self::self_only(actor, id)?;
+        Ok(self.store.get_user(id).await?)
+    }
+
+    /// The user with this email.
+    pub async fn find_user_by_email(
+        &self,
+        actor: Option<&UserId>,
+        email: &Email,
+    ) -> Result<User, ServerError> {
+        let user = self.store.find_user_by_email(email).await?;
+        Self::self_only(actor, &user.id)?;
+        Ok(user)
+    }
+
+    /// Changes a user's profile.
+    pub async fn update_user(
+        &self,
+        actor: Option<&UserId>,
+        id: &UserId,
+        changes: &UserChanges,
+    ) -> Result<(User, Revision), ServerError> {
+        Self::self_only(actor, id)?;
+        Ok(self.store.update_user(id, changes, self.now()).await?)
+    }
+
+    /// Suspends or reactivates a user (service authority only).
+    pub async fn set_user_status(
+        &self,
+        actor: Option<&UserId>,
+        id: &UserId,
+        status: UserStatus,
+    ) -> Result<(User, Revision), ServerError> {
+        if let Some(a) = actor {
+            return Err(ServerError::PermissionDenied {
+                actor: a.to_string(),
+                permission: "service".to_owned(),
+                account: String::new(),
+                reason: "suspending a user everywhere is done by the calling service itself: send it without actor_id".to_owned(),
+            });
+        }
+        Ok(self.store.set_user_status(id, status, self.now()).await?)
+    }
+
+    /// The user's memberships with their accounts, for the account switcher.
+    pub async fn my_accounts(
+        &self,
+        user: &UserId,
+        page: &PageRequest,
+    ) -> Result<
+        (
+            Vec<(Membership, Account)>,
+            Option<String>,
+            Option<AccountId>,
+        ),
+        ServerError,
+    > {
+        self.store.get_user(user).await?;
+        let filter = MembershipFilter {
+            user: Some(user.clone()),
+            ..MembershipFilter::default()
+        };
+        let memberships = self.store.list_memberships(&filter, page).await?;
+        let mut out = Vec::with_capacity(memberships.items.len());
+        for m in memberships.items {
+            let account = self.store.get_account(&m.account).await?;
+            out.push((m, account));
+        }
+        let usable: Vec<&AccountId> = out
+            .iter()
+            .filter(|(m, a)| {
+                m.status == MembershipStatus::Active && a.status == AccountStatus::Active
+            })
+            .map(|(_, a)| &a.id)
+            .collect();
+        let default =
+            (page.after.is_none() && memberships.next_after.is_none() && usable.len() == 1)
+                .then(|| usable[0].clone());
+        Ok((out, memberships.next_after, default))
+    }
+
+    // ---- roles ----
+
+    /// Built-in and custom roles of an account.
+    pub async fn list_roles(
+        &self,
+        actor: Option<&UserId>,
+        account: &AccountId,
+    ) -> Result<Vec<AccountRole>, ServerError> {
+        self.authorize(actor, account, needs::VIEW_USERS).await?;
+        Ok(self.store.list_roles(account).await?)
+    }
+
+    /// One role.
+    pub async fn get_role(
+        &self,
+        actor: Option<&UserId>,
+        account: &AccountId,
+        name: &RoleName,
+    ) -> Result<AccountRole, ServerError> {
+        self.authorize(actor, account, needs::VIEW_USERS).await?;
+        Ok(self.store.get_role(account, name).await?)
+    }
+
+    /// Creates a custom role.
+    pub async fn create_role(
+        &self,
+        actor: Option<&UserId>,
+        def: &RoleDefinition,
+    ) -> Result<(AccountRole, Revision), ServerError> {
+        self.authorize(actor, &def.account, needs::MANAGE_USERS)
+            .await?;
+        Ok(self.store.create_role(def, self.now()).await?)
+    }
+
+    /// Replaces a custom role.
+    pub async fn update_role(
+        &self,
+        actor: Option<&UserId>,
+        def: &RoleDefinition,
+    ) -> Result<(AccountRole, Revision), ServerError> {
+        self.authorize(actor, &def.account, needs::MANAGE_USERS)
+            .await?;
+        Ok(self.store.update_role(def, self.now()).await?)
+    }
+
+    /// Deletes an unused custom role.
+    pub async fn delete_role(
+        &self,
+        actor: Option<&UserId>,
+        account: &AccountId,
+        name: &RoleName,
+    ) -> Result<Revision, ServerError> {
+        self.authorize(actor, account, needs::MANAGE_USERS).await?;
+        Ok(self.store.delete_role(account, name).await?)
+    }
+
+    // ---- memberships ----
+
+    async fn membership_account(&self, id: &MembershipId) -> Result<AccountId, ServerError> {
+        Ok(self.store.get_membership(id).await?.account)
+    }
+
+    /// Creates a membership.
+    pub async fn create_membership(
+        &self,
+        actor: Option<&UserId>,
+        cmd: &NewMembership,
+    ) -> Result<(Membership, Revision), ServerError> {
+        self.authorize(actor, &cmd.account, needs::MANAGE_USERS)
+            .await?;
+        Ok(self.store.create_membership(cmd, actor, self.now()).await?)
+    }
+
+    /// One membership.
+    pub async fn get_membership(
+        &self,
+        actor: Option<&UserId>,
+        id: &MembershipId,
+    ) -> Result<Membership, ServerError> {
+        let m = self.store.get_membership(id).await?;
+        if actor != Some(&m.user) {
+            self.authorize(actor, &m.account, needs::VIEW_USERS).await?;
+        }
+        Ok(m)
+    }
+
+    /// Memberships of an account or of a user.
+    pub async fn list_memberships(
+        &self,
+        actor: Option<&UserId>,
+        filter: &MembershipFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Membership>, ServerError> {
+        match (&filter.account, &filter.user) {
+            (None, None) => {
+                return Err(ServerError::invalid(
+                    "account_id",
+                    "account_id or user_id is required",
+                ));
+            }
+            (Some(a), _) => self.authorize(actor, a, needs::VIEW_USERS).await?,
+            (None, Some(u)) => Self::self_only(actor, u)?,
+        }
+        Ok(self.store.list_memberships(filter, page).await?)
+    }
+
+    /// Replaces a membership's roles.
+    pub async fn set_membership_roles(
+        &self,
+        actor: Option<&UserId>,
+        id: &MembershipId,
+        roles: &[RoleName],
+    ) -> Result<(Membership, Revision), ServerError> {
+        self.authorize(
+            actor,
+            &self.membership_account(id).await?,
+            needs::MANAGE_USERS,
+        )
+        .await?;
+        Ok(self
+            .store
+            .set_membership_roles(id, roles, self.now())
+            .await?)
+    }
+
+    /// Adds a role.
+    pub async fn assign_role(
+        &self,
+        actor: Option<&UserId>,
+        id: &MembershipId,
+        role: &RoleName,
+    ) -> Result<(Membership, Revision), ServerError> {
+        self.authorize(
+            actor,
+            &self.membership_account(id).await?,
+            needs::MANAGE_USERS,
+        )
+        .await?;
+        Ok(self.store.assign_role(id, role, self.now()).await?)
+    }
+
+    /// Removes a role.
+    pub async fn unassign_role(
+        &self,
+        actor: Option<&UserId>,
+        id: &MembershipId,
+        role: &RoleName,
+    ) -> Result<(Membership, Revision), ServerError> {
+        self.authorize(
+            actor,
+            &self.membership_account(id).await?,
+            needs::MANAGE_USERS,
+        )
+        .await?;
+        Ok(self.store.unassign_role(id, role, self.now()).await?)
+    }
+
+    /// Restricts a membership to some resources, or lifts the restriction.
+    pub async fn set_resource_restriction(
+        &self,
+        actor: Option<&UserId>,
+        id: &MembershipId,
+        restriction: Option<&BTreeSet<ResourceId>>,
+    ) -> Result<(Membership, Revision), ServerError> {
+        self.authorize(
+            actor,
+            &self.membership_account(id).await?,
+            needs::MANAGE_USERS,
+        )
+        .await?;
+        Ok(self
+            .store
+            .set_resource_restriction(id, restriction, self.now())
+            .await?)
+    }
+
+    /// Suspends or reactivates a membership.
+    pub async fn set_membership_status(
+        &self,
+        actor: Option<&UserId>,
+        id: &MembershipId,
+        status: MembershipStatus,
+    ) -> Result<(Membership, Revision), ServerError> {
+        self.authorize(
+            actor,
+            &self.membership_account(id).await?,
+            needs::MANAGE_USERS,
+        )
+        .await?;
+        let current = self.store.get_membership(id).await?;
+        if current.status == MembershipStatus::PendingApproval {
+            return Err(ServerError::FailedPrecondition {
+                kind: "PENDING_APPROVAL",
+                subject: format!("memberships/{id}"),
+                description: format!(
+                    "membership {id} is waiting for approval: approve or reject it instead"
+                ),
+            });
+        }
+        Ok(self
+            .store
+            .set_membership_status(id, status, None, self.now())
+            .await?)
+    }
+
+    /// Removes a membership.
+    pub async fn delete_membership(
+        &self,
+        actor: Option<&UserId>,
+        id: &MembershipId,
+    ) -> Result<Revision, ServerError> {
+        self.authorize(
+            actor,
+            &self.membership_account(id).await?,
+            needs::MANAGE_USERS,
+        )
+        .await?;
+        Ok(self.store.delete_membership(id).await?)
+    }
+
+    // ---- resources ----
+
+    /// Creates a resource.
+    pub async fn create_resource(
+        &self,
+        actor: Option<&UserId>,
+        cmd: &NewResource,
+    ) -> Result<(Resource, Revision), ServerError> {
+        self.authorize(actor, &cmd.account, needs::MANAGE_FOLDERS)
+            .await?;
+        Ok(self.store.create_resource(cmd, self.now()).await?)
+    }
+
+    /// One resource.
+    pub async fn get_resource(
+        &self,
+        actor: Option<&UserId>,
+        id: &ResourceId,
+    ) -> Result<Resource, ServerError> {
+        let r = self.store.get_resource(id).await?;
+        self.authorize(actor, &r.account, needs::VIEW_FOLDERS)
+            .await?;
+        Ok(r)
+    }
+
+    /// Resources of an account.
+    pub async fn list_resources(
+        &self,
+        actor: Option<&UserId>,
+        account: &AccountId,
+        kind: Option<&FeatureName>,
+        page: &PageRequest,
+    ) -> Result<Page<Resource>, ServerError> {
+        self.authorize(actor, account, needs::VIEW_FOLDERS).await?;
+        Ok(self.store.list_resources(account, kind, page).await?)
+    }
+
+    /// Deletes a resource.
+    pub async fn delete_resource(
+        &self,
+        actor: Option<&UserId>,
+        id: &ResourceId,
+    ) -> Result<Revision, ServerError> {
+        let r = self.store.get_resource(id).await?;
+        self.authorize(actor, &r.account, needs::MANAGE_FOLDERS)
+            .await?;
+        Ok(self.store.delete_resource(id).await?)
+    }
+
+    // ---- delegations ----
+
+    /// Enables a delegation from a partner into one of its descendant accounts.
+    pub async fn create_delegation(
+        &self,
+        actor: Option<&UserId>,
+        cmd: &NewDelegation,
+    ) -> Result<(Delegation, Revision), ServerError> {
+        self.authorize(actor, &cmd.from_account, needs::MANAGE_DELEGATIONS)
+            .await?;
+        Ok(self.store.create_delegation(cmd, actor, self.now()).await?)
+    }
+
+    /// One delegation.
+    pub async fn get_delegation(
+        &self,
+        actor: Option<&UserId>,
+        id: &DelegationId,
+    ) -> Result<Delegation, ServerError> {
+        let d = self.store.get_delegation(id).await?;
+        self.authorize(actor, &d.from_account, needs::VIEW_DELEGATIONS)
+            .await?;
+        Ok(d)
+    }
+
+    /// Delegations from and/or to an account.
+    pub async fn list_delegations(
+        &self,
+        actor: Option<&UserId>,
+        from: Option<&AccountId>,
+        to: Option<&AccountId>,
+        page: &PageRequest,
+    ) -> Result<Page<Delegation>, ServerError> {
+        match (from, to) {
+            (None, None) => {
+                return Err(ServerError::invalid(
+                    "from_account_id",
+                    "from_account_id or to_account_id is required",
+                ));
+            }
+            (Some(f), _) => self.authorize(actor, f, needs::VIEW_DELEGATIONS).await?,
+            (None, Some(t)) => self.authorize(actor, t, needs::VIEW_DELEGATIONS).await?,
+        }
+        Ok(self.store.list_delegations(from, to, page).await?)
+    }
+
+    /// Disables a delegation.
+    pub async fn delete_delegation(
+        &self,
+        actor: Option<&UserId>,
+        id: &DelegationId,
+    ) -> Result<Revision, ServerError> {
+        let d = self.store.get_delegation(id).await?;
+        self.authorize(actor, &d.from_account, needs::MANAGE_DELEGATIONS)
+            .await?;
+        Ok(self.store.delete_delegation(id).await?)
+    }
+}

@@ -1,0 +1,183 @@
+//! The server's errors and their one mapping to gRPC statuses.
+
+use std::collections::HashMap;
+
+use guichet_domain::FieldViolation;
+use guichet_store::StoreError;
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+/// Everything a call can fail with. A deny is not here: it is an answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The request is malformed; each violation names the field.
+    #[error("invalid request: {}", describe(.0))]
+    InvalidArgument(Vec<FieldViolation>),
+    /// The thing named does not exist.
+    #[error("{entity} {id} not found")]
+    NotFound {
+        /// Kind of thing.
+        entity: &'static str,
+        /// Its id.
+        id: String,
+    },
+    /// The thing already exists.
+    #[error("{entity} {id} already exists")]
+    AlreadyExists {
+        /// Kind of thing.
+        entity: &'static str,
+        /// The identity that collided.
+        id: String,
+    },
+    /// The change would break an invariant.
+    #[error("{description}")]
+    FailedPrecondition {
+        /// Stable violation type.
+        kind: &'static str,
+        /// What it is about.
+        subject: String,
+        /// What is wrong and how to fix it.
+        description: String,
+    },
+    /// The actor may not do this.
+    #[error("actor {actor} lacks {permission} in account {account}: {reason}")]
+    PermissionDenied {
+        /// The user the calling service acts for.
+        actor: String,
+        /// The permission needed.
+        permission: String,
+        /// Where it is needed.
+        account: String,
+        /// Why the engine denied it.
+        reason: String,
+    },
+    /// The store (or another dependency) cannot be reached.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// The RPC is declared but not implemented yet.
+    #[error("{0} is not implemented yet")]
+    Unimplemented(&'static str),
+    /// A bug or a corrupt row; logged in full, returned generic.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+fn describe(v: &[FieldViolation]) -> String {
+    v.iter()
+        .map(|v| format!("{}: {}", v.field, v.description))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl ServerError {
+    /// One violation on one field.
+    pub fn invalid(field: impl Into<String>, description: impl Into<String>) -> Self {
+        Self::InvalidArgument(vec![FieldViolation::new(field, description)])
+    }
+}
+
+impl From<StoreError> for ServerError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::NotFound { entity, id } => Self::NotFound { entity, id },
+            StoreError::AlreadyExists { entity, id } => Self::AlreadyExists { entity, id },
+            StoreError::Invalid(v) => Self::InvalidArgument(v),
+            StoreError::Precondition {
+                kind,
+                subject,
+                description,
+            } => Self::FailedPrecondition {
+                kind,
+                subject,
+                description,
+            },
+            StoreError::Unavailable(m) => Self::Unavailable(m),
+            e @ (StoreError::Corrupt { .. } | StoreError::Database(_)) => {
+                Self::Internal(e.to_string())
+            }
+        }
+    }
+}
+
+impl From<ServerError> for Status {
+    fn from(err: ServerError) -> Self {
+        match err {
+            ServerError::InvalidArgument(violations) => {
+                let message = format!("invalid request: {}", describe(&violations));
+                let details = ErrorDetails::with_bad_request(
+                    violations
+                        .into_iter()
+                        .map(|v| tonic_types::FieldViolation::new(v.field, v.description))
+                        .collect::<Vec<_>>(),
+                );
+                Status::with_error_details(Code::InvalidArgument, message, details)
+            }
+            e @ ServerError::NotFound { .. } => {
+                let message = e.to_string();
+                let ServerError::NotFound { entity, id } = e else {
+                    return Status::not_found(message);
+                };
+                let details = ErrorDetails::with_resource_info(entity, id, "", "no such record");
+                Status::with_error_details(Code::NotFound, message, details)
+            }
+            e @ ServerError::AlreadyExists { .. } => {
+                let message = e.to_string();
+                let ServerError::AlreadyExists { entity, id } = e else {
+                    return Status::already_exists(message);
+                };
+                let details = ErrorDetails::with_resource_info(entity, id, "", "already exists");
+                Status::with_error_details(Code::AlreadyExists, message, details)
+            }
+            ServerError::FailedPrecondition {
+                kind,
+                subject,
+                description,
+            } => {
+                let details = ErrorDetails::with_precondition_failure_violation(
+                    kind,
+                    subject,
+                    description.clone(),
+                );
+                Status::with_error_details(Code::FailedPrecondition, description, details)
+            }
+            e @ ServerError::PermissionDenied { .. } => {
+                let message = e.to_string();
+                let ServerError::PermissionDenied {
+                    actor,
+                    permission,
+                    account,
+                    reason,
+                } = e
+                else {
+                    return Status::permission_denied(message);
+                };
+                let metadata = HashMap::from([
+                    ("actor_id".to_owned(), actor),
+                    ("permission".to_owned(), permission),
+                    ("account_id".to_owned(), account),
+                    ("reason".to_owned(), reason),
+                ]);
+                let details =
+                    ErrorDetails::with_error_info("MISSING_PERMISSION", "guichet", metadata);
+                Status::with_error_details(Code::PermissionDenied, message, details)
+            }
+            ServerError::Unavailable(m) => {
+                tracing::warn!(error = %m, "dependency unavailable");
+                let details =
+                    ErrorDetails::with_retry_info(Some(std::time::Duration::from_secs(1)));
+                Status::with_error_details(
+                    Code::Unavailable,
+                    "the store is unavailable, retry later",
+                    details,
+                )
+            }
+            ServerError::Unimplemented(rpc) => {
+                Status::unimplemented(format!("{rpc} is not implemented yet"))
+            }
+            ServerError::Internal(m) => {
+                tracing::error!(error = %m, "internal error");
+                Status::internal("internal error")
+            }
+        }
+    }
+}

@@ -1,0 +1,248 @@
+//! guichet's server: the tonic services, the application layer that authorises actors and calls
+//! the store and the decision, configuration, telemetry, and the `guichet` binary's commands.
+//!
+//! It owns everything that touches the network and the process: ports, signals, logs. It holds no
+//! access rule (those are in `guichet-domain`) and no SQL (that is in `guichet-store`). Handlers
+//! are thin: convert the request (`guichet_proto::convert`), call one [`app::App`] method, convert
+//! the answer back. Every error reaches the client through the one `From<ServerError> for Status`.
+//!
+//! [`Server::build`] validates, connects, migrates and binds (port 0 picks a free port, see
+//! [`Server::local_addr`]); [`Server::run_until_stopped`] serves until the shutdown future resolves,
+//! then reports NOT_SERVING on the health service and drains in-flight calls within the grace period.
+
+pub mod app;
+pub mod clock;
+pub mod config;
+pub mod demo;
+pub mod error;
+mod paging;
+mod services;
+pub mod telemetry;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use guichet_domain::Catalog;
+use guichet_store::{Store, StoreOptions};
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::app::App;
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::Config;
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    /// The catalog file is invalid.
+    #[error("catalog {path}: {message}")]
+    Catalog {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The store could not be opened or migrated.
+    #[error("store: {0}")]
+    Store(#[from] guichet_store::StoreError),
+    /// The database is not migrated and `migrate_on_start` is off.
+    #[error(
+        "the database has pending migrations: run `guichet migrate` first (or set migrate_on_start = true)"
+    )]
+    NotMigrated,
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The demo data could not be loaded.
+    #[error("demo data: {0}")]
+    Demo(String),
+    /// The transport failed.
+    #[error("transport: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// Loads the catalog named by the configuration, or the built-in one.
+pub fn load_catalog(config: &Config) -> Result<Catalog, StartError> {
+    match &config.catalog {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| StartError::Catalog {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })?;
+            Catalog::from_toml_str(&text).map_err(|e| StartError::Catalog {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })
+        }
+        None => Catalog::builtin().map_err(|e| StartError::Catalog {
+            path: "(built-in)".to_owned(),
+            message: e.to_string(),
+        }),
+    }
+}
+
+/// Opens the store named by the configuration.
+pub async fn open_store(config: &Config, catalog: Arc<Catalog>) -> Result<Store, StartError> {
+    let mut options = StoreOptions::new(config.database_url.expose());
+    options.max_connections = config.database_max_connections;
+    options.acquire_timeout = Duration::from_millis(config.database_acquire_timeout_ms);
+    Ok(Store::connect(&options, catalog).await?)
+}
+
+/// A bound, ready server.
+#[derive(Debug)]
+pub struct Server {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    app: App,
+    grace: Duration,
+}
+
+impl Server {
+    /// Validates the configuration, opens and migrates the store, loads the demo world when asked
+    /// and the database is empty, and binds the listen address.
+    pub async fn build(config: &Config) -> Result<Self, StartError> {
+        Self::build_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// [`Server::build`] with a given clock.
+    pub async fn build_with_clock(config: &Config, clock: SharedClock) -> Result<Self, StartError> {
+        config.validate()?;
+        let catalog = Arc::new(load_catalog(config)?);
+        let store = open_store(config, catalog.clone()).await?;
+        if config.migrate_on_start {
+            store.migrate().await?;
+        } else if !store.is_migrated().await? {
+            return Err(StartError::NotMigrated);
+        }
+        let app = App::new(store, catalog, clock);
+        if config.demo && app.store().is_empty().await? {
+            demo::load(&app)
+                .await
+                .map_err(|e| StartError::Demo(e.to_string()))?;
+            tracing::info!("demo data loaded");
+        }
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| StartError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
+        let local_addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        Ok(Self {
+            listener,
+            local_addr,
+            app,
+            grace: config.shutdown_grace(),
+        })
+    }
+
+    /// The address actually bound.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serves until `shutdown` resolves, then drains in-flight calls for at most the grace period.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartError> {
+        let (health_reporter, health_service) = tonic_health::server::health_reporter();
+        let names = services::SERVICE_NAMES;
+        for name in names {
+            health_reporter
+                .set_service_status(*name, tonic_health::ServingStatus::Serving)
+                .await;
+        }
+        health_reporter
+            .set_service_status("", tonic_health::ServingStatus::Serving)
+            .await;
+        let reflection_v1 = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(guichet_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .map_err(|e| StartError::Demo(format!("reflection: {e}")))?;
+        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(guichet_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()
+            .map_err(|e| StartError::Demo(format!("reflection: {e}")))?;
+
+        let (drain_tx, drain_rx) = tokio::sync::oneshot::channel::<()>();
+        let reporter = health_reporter.clone();
+        let signal = async move {
+            shutdown.await;
+            tracing::info!("shutting down: reporting NOT_SERVING and draining in-flight calls");
+            for name in names {
+                reporter
+                    .set_service_status(*name, tonic_health::ServingStatus::NotServing)
+                    .await;
+            }
+            reporter
+                .set_service_status("", tonic_health::ServingStatus::NotServing)
+                .await;
+            let _ = drain_tx.send(());
+        };
+        let router = services::router(
+            tonic::transport::Server::builder()
+                .add_service(health_service)
+                .add_service(reflection_v1)
+                .add_service(reflection_v1alpha),
+            &self.app,
+        );
+        tracing::info!(addr = %self.local_addr, "guichet serving");
+        let serve =
+            router.serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), signal);
+        tokio::pin!(serve);
+        let grace = self.grace;
+        tokio::select! {
+            result = &mut serve => result?,
+            () = async move {
+                if drain_rx.await.is_ok() {
+                    tokio::time::sleep(grace).await;
+                } else {
+                    std::future::pending::<()>().await;
+                }
+            } => {
+                tracing::warn!(grace_ms = grace.as_millis() as u64, "drain deadline passed; closing remaining calls");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

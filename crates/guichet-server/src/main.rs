@@ -1,0 +1,153 @@
+//! The `guichet` binary: `serve`, `migrate`, `demo`.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+use guichet_server::config::{Config, Secret};
+use guichet_server::{Server, StartError, load_catalog, open_store, shutdown_signal, telemetry};
+
+/// guichet — identity and access for customer portals.
+///
+/// Internal services ask it over gRPC whether a person may do something in an account
+/// (CheckAccess); portal back-ends manage accounts, users, roles, memberships and delegations.
+/// Settings come from built-in defaults, then --config FILE, then GUICHET__* environment variables
+/// (GUICHET__LISTEN, GUICHET__DATABASE_URL, GUICHET__REDIS_URL, GUICHET__LOG__FORMAT, …), then flags.
+#[derive(Debug, Parser)]
+#[command(name = "guichet", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the gRPC server (health and reflection included).
+    ///
+    /// Prints `guichet listening on ADDR` on standard output once it accepts calls. Stops on
+    /// SIGTERM or Ctrl-C, letting in-flight calls finish.
+    Serve {
+        #[command(flatten)]
+        common: Common,
+        /// Address to listen on [default: 127.0.0.1:50051; port 0 picks a free port].
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<SocketAddr>,
+        /// Redis URL for the shared decision cache [default: none, in-process cache only].
+        #[arg(long, value_name = "URL")]
+        redis_url: Option<String>,
+        /// Load the demo world (the seeds' partner, customers, users, folders) into an empty database.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Apply pending database migrations, then exit.
+    Migrate {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Load the demo world into an empty database (migrating it first), then exit.
+    Demo {
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Debug, Args)]
+struct Common {
+    /// Configuration file (TOML).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Database URL [default: sqlite://./data/guichet.db?mode=rwc; or postgres://user@host/db].
+    #[arg(long, value_name = "URL")]
+    database_url: Option<String>,
+}
+
+fn load(common: &Common) -> Result<Config, StartError> {
+    let mut config = Config::load(common.config.as_deref())?;
+    if let Some(url) = &common.database_url {
+        config.database_url = Secret::new(url.clone());
+    }
+    config.validate()?;
+    Ok(config)
+}
+
+async fn run(cli: Cli) -> Result<(), StartError> {
+    match cli.command {
+        Command::Serve {
+            common,
+            listen,
+            redis_url,
+            demo,
+        } => {
+            let mut config = load(&common)?;
+            if let Some(l) = listen {
+                config.listen = l;
+            }
+            if let Some(r) = redis_url {
+                config.redis_url = Some(Secret::new(r));
+            }
+            config.demo |= demo;
+            config.validate()?;
+            let _telemetry = telemetry::init(&config.log);
+            let server = Server::build(&config).await?;
+            let addr = server.local_addr();
+            let mut out = std::io::stdout();
+            let _ = writeln!(out, "guichet listening on {addr}");
+            let _ = out.flush();
+            server.run_until_stopped(shutdown_signal()).await
+        }
+        Command::Migrate { common } => {
+            let config = load(&common)?;
+            let _telemetry = telemetry::init(&config.log);
+            let store = open_store(&config, Arc::new(load_catalog(&config)?)).await?;
+            store.migrate().await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Demo { common } => {
+            let config = load(&common)?;
+            let _telemetry = telemetry::init(&config.log);
+            let catalog = Arc::new(load_catalog(&config)?);
+            let store = open_store(&config, catalog.clone()).await?;
+            store.migrate().await?;
+            if !store.is_empty().await? {
+                return Err(StartError::Demo(
+                    "the database already holds accounts: the demo loads into an empty one".into(),
+                ));
+            }
+            let app = guichet_server::app::App::new(
+                store,
+                catalog,
+                Arc::new(guichet_server::clock::SystemClock),
+            );
+            guichet_server::demo::load(&app)
+                .await
+                .map_err(|e| StartError::Demo(e.to_string()))?;
+            println!("demo data loaded");
+            Ok(())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("guichet: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("guichet: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

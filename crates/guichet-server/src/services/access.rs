@@ -1,0 +1,101 @@
+//! `guichet.v1.AccessService`.
+
+use guichet_proto::convert::{self, AccessQuery, AccessibleAccountsQuery, BatchQuery};
+use guichet_proto::v1 as pb;
+use tonic::{Request, Response, Status};
+
+use super::{page, parse};
+use crate::app::App;
+use crate::error::ServerError;
+use crate::paging::next_token;
+
+#[derive(Debug)]
+pub(crate) struct Access(pub(crate) App);
+
+#[tonic::async_trait]
+impl pb::access_service_server::AccessService for Access {
+    #[tracing::instrument(skip_all, fields(rpc = "CheckAccess"))]
+    async fn check_access(
+        &self,
+        request: Request<pb::CheckAccessRequest>,
+    ) -> Result<Response<pb::CheckAccessResponse>, Status> {
+        let q: AccessQuery = parse(request)?;
+        let c = self.0.check(&q.request, q.consistency).await?;
+        tracing::debug!(allowed = c.decision.allowed, reason = c.decision.reason.code(), revision = %c.revision, "decided");
+        Ok(Response::new(convert::check_response(
+            &c.decision,
+            c.revision,
+            pb::CacheTier::None,
+        )))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "CheckAccessBatch"))]
+    async fn check_access_batch(
+        &self,
+        request: Request<pb::CheckAccessBatchRequest>,
+    ) -> Result<Response<pb::CheckAccessBatchResponse>, Status> {
+        let q: BatchQuery = parse(request)?;
+        let (checked, revision) = self.0.check_batch(&q.requests, q.consistency).await?;
+        Ok(Response::new(pb::CheckAccessBatchResponse {
+            results: checked
+                .iter()
+                .map(|c| convert::check_response(&c.decision, c.revision, pb::CacheTier::None))
+                .collect(),
+            revision: revision.token(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "ExplainAccess"))]
+    async fn explain_access(
+        &self,
+        request: Request<pb::ExplainAccessRequest>,
+    ) -> Result<Response<pb::ExplainAccessResponse>, Status> {
+        let q: AccessQuery = parse(request)?;
+        let c = self.0.check(&q.request, q.consistency).await?;
+        Ok(Response::new(convert::explain_response(
+            &c.decision,
+            c.revision,
+            &c.chain,
+        )))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "ListAccessibleAccounts"))]
+    async fn list_accessible_accounts(
+        &self,
+        request: Request<pb::ListAccessibleAccountsRequest>,
+    ) -> Result<Response<pb::ListAccessibleAccountsResponse>, Status> {
+        let q: AccessibleAccountsQuery = parse(request)?;
+        let p = page(&q.page)?;
+        let (found, revision) = self
+            .0
+            .accessible_accounts(&q.subject, &q.permission, q.consistency, &p)
+            .await?;
+        Ok(Response::new(pb::ListAccessibleAccountsResponse {
+            accounts: found
+                .items
+                .iter()
+                .map(|a| pb::AccessibleAccount {
+                    account_id: a.account.to_string(),
+                    effective_level: pb::Level::from(a.decision.effective) as i32,
+                    granted_by: a.decision.granted_by.as_ref().map(pb::AccessPath::from),
+                })
+                .collect(),
+            next_page_token: next_token(found.next_after.as_deref()),
+            revision: revision.token(),
+        }))
+    }
+
+    async fn list_accessible_resources(
+        &self,
+        _request: Request<pb::ListAccessibleResourcesRequest>,
+    ) -> Result<Response<pb::ListAccessibleResourcesResponse>, Status> {
+        Err(ServerError::Unimplemented("guichet.v1.AccessService/ListAccessibleResources").into())
+    }
+
+    async fn list_authorized_subjects(
+        &self,
+        _request: Request<pb::ListAuthorizedSubjectsRequest>,
+    ) -> Result<Response<pb::ListAuthorizedSubjectsResponse>, Status> {
+        Err(ServerError::Unimplemented("guichet.v1.AccessService/ListAuthorizedSubjects").into())
+    }
+}

@@ -1,0 +1,165 @@
+//! `guichet.v1.AccountService`.
+
+use guichet_domain::{AccountId, AccountStatus, NewAccount};
+use guichet_proto::convert::{
+    AccountText, Authored, ListAccounts, ListChildren, SetModules, SetSettings,
+};
+use guichet_proto::v1 as pb;
+use guichet_store::AccountFilter;
+use tonic::{Request, Response, Status};
+
+use super::{page, parse};
+use crate::app::App;
+use crate::paging::next_token;
+
+#[derive(Debug)]
+pub(crate) struct Accounts(pub(crate) App);
+
+#[tonic::async_trait]
+impl pb::account_service_server::AccountService for Accounts {
+    #[tracing::instrument(skip_all, fields(rpc = "CreateAccount"))]
+    async fn create_account(
+        &self,
+        request: Request<pb::CreateAccountRequest>,
+    ) -> Result<Response<pb::CreateAccountResponse>, Status> {
+        let r: Authored<NewAccount> = parse(request)?;
+        let (account, revision) = self.0.create_account(r.actor.as_ref(), &r.body).await?;
+        Ok(Response::new(pb::CreateAccountResponse {
+            account: Some((&account).into()),
+            revision: revision.token(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "GetAccount"))]
+    async fn get_account(
+        &self,
+        request: Request<pb::GetAccountRequest>,
+    ) -> Result<Response<pb::GetAccountResponse>, Status> {
+        let r: Authored<AccountId> = parse(request)?;
+        let account = self.0.get_account(r.actor.as_ref(), &r.body).await?;
+        Ok(Response::new(pb::GetAccountResponse {
+            account: Some((&account).into()),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "ListAccounts"))]
+    async fn list_accounts(
+        &self,
+        request: Request<pb::ListAccountsRequest>,
+    ) -> Result<Response<pb::ListAccountsResponse>, Status> {
+        let r: Authored<ListAccounts> = parse(request)?;
+        let p = page(&r.body.page)?;
+        let filter = AccountFilter {
+            parent: r.body.parent,
+            kind: r.body.kind,
+            status: r.body.status,
+        };
+        let found = self.0.list_accounts(r.actor.as_ref(), &filter, &p).await?;
+        Ok(Response::new(pb::ListAccountsResponse {
+            accounts: found.items.iter().map(Into::into).collect(),
+            next_page_token: next_token(found.next_after.as_deref()),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "ListChildAccounts"))]
+    async fn list_child_accounts(
+        &self,
+        request: Request<pb::ListChildAccountsRequest>,
+    ) -> Result<Response<pb::ListChildAccountsResponse>, Status> {
+        let r: Authored<ListChildren> = parse(request)?;
+        let p = page(&r.body.page)?;
+        let found = self
+            .0
+            .list_children(r.actor.as_ref(), &r.body.id, r.body.recursive, &p)
+            .await?;
+        Ok(Response::new(pb::ListChildAccountsResponse {
+            accounts: found.items.iter().map(Into::into).collect(),
+            next_page_token: next_token(found.next_after.as_deref()),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "UpdateAccount"))]
+    async fn update_account(
+        &self,
+        request: Request<pb::UpdateAccountRequest>,
+    ) -> Result<Response<pb::UpdateAccountResponse>, Status> {
+        let r: Authored<AccountText> = parse(request)?;
+        let (account, revision) = self
+            .0
+            .rename_account(r.actor.as_ref(), &r.body.id, r.body.text.as_deref())
+            .await?;
+        Ok(Response::new(pb::UpdateAccountResponse {
+            account: Some((&account).into()),
+            revision: revision.token(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "SuspendAccount"))]
+    async fn suspend_account(
+        &self,
+        request: Request<pb::SuspendAccountRequest>,
+    ) -> Result<Response<pb::SuspendAccountResponse>, Status> {
+        let r: Authored<AccountText> = parse(request)?;
+        let (account, revision) = self
+            .0
+            .set_account_status(
+                r.actor.as_ref(),
+                &r.body.id,
+                AccountStatus::Suspended,
+                r.body.text,
+            )
+            .await?;
+        Ok(Response::new(pb::SuspendAccountResponse {
+            account: Some((&account).into()),
+            revision: revision.token(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "ReactivateAccount"))]
+    async fn reactivate_account(
+        &self,
+        request: Request<pb::ReactivateAccountRequest>,
+    ) -> Result<Response<pb::ReactivateAccountResponse>, Status> {
+        let r: Authored<AccountId> = parse(request)?;
+        let (account, revision) = self
+            .0
+            .set_account_status(r.actor.as_ref(), &r.body, AccountStatus::Active, None)
+            .await?;
+        Ok(Response::new(pb::ReactivateAccountResponse {
+            account: Some((&account).into()),
+            revision: revision.token(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "SetAccountModules"))]
+    async fn set_account_modules(
+        &self,
+        request: Request<pb::SetAccountModulesRequest>,
+    ) -> Result<Response<pb::SetAccountModulesResponse>, Status> {
+        let r: Authored<SetModules> = parse(request)?;
+        let (account, revision) = self
+            .0
+            .set_account_modules(r.actor.as_ref(), &r.body.id, &r.body.modules)
+            .await?;
+        Ok(Response::new(pb::SetAccountModulesResponse {
+            account: Some((&account).into()),
+            revision: revision.token(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "UpdateAccountSettings"))]
+    async fn update_account_settings(
+        &self,
+        request: Request<pb::UpdateAccountSettingsRequest>,
+    ) -> Result<Response<pb::UpdateAccountSettingsResponse>, Status> {
+        let r: Authored<SetSettings> = parse(request)?;
+        let (account, revision) = self
+            .0
+            .set_account_settings(r.actor.as_ref(), &r.body.id, &r.body.settings)
+            .await?;
+        Ok(Response::new(pb::UpdateAccountSettingsResponse {
+            account: Some((&account).into()),
+            revision: revision.token(),
+        }))
+    }
+}

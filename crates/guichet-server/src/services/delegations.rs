@@ -1,0 +1,75 @@
+//! `guichet.v1.DelegationService`.
+
+use guichet_domain::{DelegationId, NewDelegation};
+use guichet_proto::convert::{Authored, ListDelegations};
+use guichet_proto::v1 as pb;
+use tonic::{Request, Response, Status};
+
+use super::{page, parse};
+use crate::app::App;
+use crate::paging::next_token;
+
+#[derive(Debug)]
+pub(crate) struct Delegations(pub(crate) App);
+
+#[tonic::async_trait]
+impl pb::delegation_service_server::DelegationService for Delegations {
+    #[tracing::instrument(skip_all, fields(rpc = "CreateDelegation"))]
+    async fn create_delegation(
+        &self,
+        request: Request<pb::CreateDelegationRequest>,
+    ) -> Result<Response<pb::CreateDelegationResponse>, Status> {
+        let r: Authored<NewDelegation> = parse(request)?;
+        let (d, revision) = self.0.create_delegation(r.actor.as_ref(), &r.body).await?;
+        Ok(Response::new(pb::CreateDelegationResponse {
+            delegation: Some((&d).into()),
+            revision: revision.token(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "GetDelegation"))]
+    async fn get_delegation(
+        &self,
+        request: Request<pb::GetDelegationRequest>,
+    ) -> Result<Response<pb::GetDelegationResponse>, Status> {
+        let r: Authored<DelegationId> = parse(request)?;
+        let d = self.0.get_delegation(r.actor.as_ref(), &r.body).await?;
+        Ok(Response::new(pb::GetDelegationResponse {
+            delegation: Some((&d).into()),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "ListDelegations"))]
+    async fn list_delegations(
+        &self,
+        request: Request<pb::ListDelegationsRequest>,
+    ) -> Result<Response<pb::ListDelegationsResponse>, Status> {
+        let r: Authored<ListDelegations> = parse(request)?;
+        let p = page(&r.body.page)?;
+        let found = self
+            .0
+            .list_delegations(
+                r.actor.as_ref(),
+                r.body.from.as_ref(),
+                r.body.to.as_ref(),
+                &p,
+            )
+            .await?;
+        Ok(Response::new(pb::ListDelegationsResponse {
+            delegations: found.items.iter().map(Into::into).collect(),
+            next_page_token: next_token(found.next_after.as_deref()),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "DeleteDelegation"))]
+    async fn delete_delegation(
+        &self,
+        request: Request<pb::DeleteDelegationRequest>,
+    ) -> Result<Response<pb::DeleteDelegationResponse>, Status> {
+        let r: Authored<DelegationId> = parse(request)?;
+        let revision = self.0.delete_delegation(r.actor.as_ref(), &r.body).await?;
+        Ok(Response::new(pb::DeleteDelegationResponse {
+            revision: revision.token(),
+        }))
+    }
+}

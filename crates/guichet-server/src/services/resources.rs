@@ -1,0 +1,70 @@
+//! `guichet.v1.ResourceService`.
+
+use guichet_domain::{NewResource, ResourceId};
+use guichet_proto::convert::{Authored, ListResources};
+use guichet_proto::v1 as pb;
+use tonic::{Request, Response, Status};
+
+use super::{page, parse};
+use crate::app::App;
+use crate::paging::next_token;
+
+#[derive(Debug)]
+pub(crate) struct Resources(pub(crate) App);
+
+#[tonic::async_trait]
+impl pb::resource_service_server::ResourceService for Resources {
+    #[tracing::instrument(skip_all, fields(rpc = "CreateResource"))]
+    async fn create_resource(
+        &self,
+        request: Request<pb::CreateResourceRequest>,
+    ) -> Result<Response<pb::CreateResourceResponse>, Status> {
+        let r: Authored<NewResource> = parse(request)?;
+        let (res, revision) = self.0.create_resource(r.actor.as_ref(), &r.body).await?;
+        Ok(Response::new(pb::CreateResourceResponse {
+            resource: Some((&res).into()),
+            revision: revision.token(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "GetResource"))]
+    async fn get_resource(
+        &self,
+        request: Request<pb::GetResourceRequest>,
+    ) -> Result<Response<pb::GetResourceResponse>, Status> {
+        let r: Authored<ResourceId> = parse(request)?;
+        let res = self.0.get_resource(r.actor.as_ref(), &r.body).await?;
+        Ok(Response::new(pb::GetResourceResponse {
+            resource: Some((&res).into()),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "ListResources"))]
+    async fn list_resources(
+        &self,
+        request: Request<pb::ListResourcesRequest>,
+    ) -> Result<Response<pb::ListResourcesResponse>, Status> {
+        let r: Authored<ListResources> = parse(request)?;
+        let p = page(&r.body.page)?;
+        let found = self
+            .0
+            .list_resources(r.actor.as_ref(), &r.body.account, r.body.kind.as_ref(), &p)
+            .await?;
+        Ok(Response::new(pb::ListResourcesResponse {
+            resources: found.items.iter().map(Into::into).collect(),
+            next_page_token: next_token(found.next_after.as_deref()),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "DeleteResource"))]
+    async fn delete_resource(
+        &self,
+        request: Request<pb::DeleteResourceRequest>,
+    ) -> Result<Response<pb::DeleteResourceResponse>, Status> {
+        let r: Authored<ResourceId> = parse(request)?;
+        let revision = self.0.delete_resource(r.actor.as_ref(), &r.body).await?;
+        Ok(Response::new(pb::DeleteResourceResponse {
+            revision: revision.token(),
+        }))
+    }
+}

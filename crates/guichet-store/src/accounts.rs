@@ -1,0 +1,305 @@
+//! Accounts: creation under a parent the catalog allows, status, modules and settings.
+
+use std::collections::BTreeSet;
+
+use guichet_domain::{
+    Account, AccountId, AccountKind, AccountSettings, AccountStatus, FeatureName, FieldViolation,
+    NewAccount, Revision, Timestamp,
+};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Set,
+};
+
+use crate::entities::account;
+use crate::roles::account_row;
+use crate::rows::{self, modules_to_json, settings_to_json};
+use crate::{Page, PageRequest, Store, StoreError, new_id};
+
+/// The deepest an account tree may go (root = 1).
+pub const MAX_DEPTH: i32 = 16;
+
+/// Filters of [`Store::list_accounts`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccountFilter {
+    /// Only the direct children of this account.
+    pub parent: Option<AccountId>,
+    /// Only accounts of this kind.
+    pub kind: Option<AccountKind>,
+    /// Only accounts with this status.
+    pub status: Option<AccountStatus>,
+}
+
+impl Store {
+    fn check_modules(
+        &self,
+        modules: &BTreeSet<FeatureName>,
+        field: &str,
+    ) -> Result<(), StoreError> {
+        let violations: Vec<_> = modules
+            .iter()
+            .enumerate()
+            .filter_map(|(i, m)| match self.catalog.feature(m) {
+                Some(f) if f.module => None,
+                Some(_) => Some(FieldViolation::new(
+                    format!("{field}[{i}]"),
+                    format!("{m} is an administrative feature, always enabled; only module features can be toggled"),
+                )),
+                None => Some(FieldViolation::new(format!("{field}[{i}]"), format!("unknown feature {m}: see ListCatalog"))),
+            })
+            .collect();
+        if violations.is_empty() {
+            Ok(())
+        } else {
+            Err(StoreError::Invalid(violations))
+        }
+    }
+
+    /// Creates an account under a parent its kind allows.
+    pub async fn create_account(
+        &self,
+        cmd: &NewAccount,
+        now: Timestamp,
+    ) -> Result<(Account, Revision), StoreError> {
+        let Some(kind) = self.catalog.kind(&cmd.kind) else {
+            return Err(StoreError::invalid(
+                "kind",
+                format!("unknown account kind {}: see ListCatalog", cmd.kind),
+            ));
+        };
+        let modules = match &cmd.modules {
+            Some(m) => {
+                self.check_modules(m, "modules")?;
+                m.clone()
+            }
+            None => self.catalog.default_modules(),
+        };
+        let settings = match &cmd.settings {
+            Some(s) => s.clone(),
+            None => AccountSettings {
+                requires_approval: kind.default_requires_approval,
+                ..AccountSettings::default()
+            },
+        };
+        settings.validate().map_err(StoreError::Invalid)?;
+        let (txn, revision) = self.begin_write().await?;
+        let id = cmd
+            .id
+            .as_ref()
+            .map_or_else(|| new_id("acc"), |i| i.as_str().to_owned());
+        let (parent_id, path, depth) = match &cmd.parent {
+            None if kind.root => (None, id.clone(), 1),
+            None => {
+                return Err(StoreError::invalid(
+                    "parent_id",
+                    format!(
+                        "an account of kind {} needs a parent of kind {}",
+                        cmd.kind,
+                        kind.parents
+                            .iter()
+                            .map(AccountKind::as_str)
+                            .collect::<Vec<_>>()
+                            .join(" or ")
+                    ),
+                ));
+            }
+            Some(parent) => {
+                let p = account_row(&txn, parent).await?;
+                let parent_kind = AccountKind::from_trusted(p.kind.clone());
+                if !self.catalog.may_parent(&parent_kind, &cmd.kind) {
+                    return Err(StoreError::Precondition {
+                        kind: "ACCOUNT_KIND",
+                        subject: format!("accounts/{parent}"),
+                        description: format!(
+                            "an account of kind {} cannot be a child of a {parent_kind} account",
+                            cmd.kind
+                        ),
+                    });
+                }
+                if p.depth >= MAX_DEPTH {
+                    return Err(StoreError::Precondition {
+                        kind: "ACCOUNT_DEPTH",
+                        subject: format!("accounts/{parent}"),
+                        description: format!("account trees are at most {MAX_DEPTH} levels deep"),
+                    });
+                }
+                (Some(p.id.clone()), format!("{}/{id}", p.path), p.depth + 1)
+            }
+        };
+        let row = account::ActiveModel {
+            id: Set(id.clone()),
+            name: Set(cmd.name.clone()),
+            kind: Set(cmd.kind.as_str().to_owned()),
+            parent_id: Set(parent_id),
+            path: Set(path),
+            depth: Set(depth),
+            status: Set(AccountStatus::Active.as_str().to_owned()),
+            suspension_reason: Set(None),
+            modules: Set(modules_to_json(&modules)),
+            settings: Set(settings_to_json(&settings)?),
+            created_at: Set(now.as_millis()),
+            updated_at: Set(now.as_millis()),
+        }
+        .insert(&txn)
+        .await
+        .map_err(|e| StoreError::from_db(e, "account", &id))?;
+        txn.commit().await?;
+        Ok((rows::account(&row)?, revision))
+    }
+
+    /// One account.
+    pub async fn get_account(&self, id: &AccountId) -> Result<Account, StoreError> {
+        rows::account(&account_row(&self.db, id).await?)
+    }
+
+    /// Accounts by id order, filtered.
+    pub async fn list_accounts(
+        &self,
+        filter: &AccountFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Account>, StoreError> {
+        let mut cond = Condition::all();
+        if let Some(p) = &filter.parent {
+            cond = cond.add(account::Column::ParentId.eq(p.as_str()));
+        }
+        if let Some(k) = &filter.kind {
+            cond = cond.add(account::Column::Kind.eq(k.as_str()));
+        }
+        if let Some(s) = filter.status {
+            cond = cond.add(account::Column::Status.eq(s.as_str()));
+        }
+        self.page_accounts(cond, page).await
+    }
+
+    /// The children of an account, or all its descendants when `recursive`.
+    pub async fn list_children(
+        &self,
+        id: &AccountId,
+        recursive: bool,
+        page: &PageRequest,
+    ) -> Result<Page<Account>, StoreError> {
+        let acc = account_row(&self.db, id).await?;
+        let cond = if recursive {
+            Condition::all()
+                .add(account::Column::Path.like(format!("{}/%", escape_like(&acc.path))))
+        } else {
+            Condition::all().add(account::Column::ParentId.eq(acc.id))
+        };
+        self.page_accounts(cond, page).await
+    }
+
+    async fn page_accounts(
+        &self,
+        mut cond: Condition,
+        page: &PageRequest,
+    ) -> Result<Page<Account>, StoreError> {
+        if let Some(after) = &page.after {
+            cond = cond.add(account::Column::Id.gt(after.as_str()));
+        }
+        let found = account::Entity::find()
+            .filter(cond)
+            .order_by_asc(account::Column::Id)
+            .limit(page.limit + 1)
+            .all(&self.db)
+            .await?;
+        let items = found
+            .iter()
+            .map(rows::account)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page::from_overfetch(items, page.limit, |a| {
+            a.id.as_str().to_owned()
+        }))
+    }
+
+    /// Renames an account.
+    pub async fn rename_account(
+        &self,
+        id: &AccountId,
+        name: &str,
+        now: Timestamp,
+    ) -> Result<(Account, Revision), StoreError> {
+        self.change_account(id, now, |a| {
+            a.name = Set(name.to_owned());
+            Ok(())
+        })
+        .await
+    }
+
+    /// Suspends (with a reason) or reactivates an account.
+    pub async fn set_account_status(
+        &self,
+        id: &AccountId,
+        status: AccountStatus,
+        reason: Option<String>,
+        now: Timestamp,
+    ) -> Result<(Account, Revision), StoreError> {
+        self.change_account(id, now, |a| {
+            a.status = Set(status.as_str().to_owned());
+            a.suspension_reason = Set(match status {
+                AccountStatus::Suspended => reason.clone(),
+                AccountStatus::Active => None,
+            });
+            Ok(())
+        })
+        .await
+    }
+
+    /// Replaces the set of enabled modules.
+    pub async fn set_account_modules(
+        &self,
+        id: &AccountId,
+        modules: &BTreeSet<FeatureName>,
+        now: Timestamp,
+    ) -> Result<(Account, Revision), StoreError> {
+        self.check_modules(modules, "modules")?;
+        self.change_account(id, now, |a| {
+            a.modules = Set(modules_to_json(modules));
+            Ok(())
+        })
+        .await
+    }
+
+    /// Replaces the settings.
+    pub async fn set_account_settings(
+        &self,
+        id: &AccountId,
+        settings: &AccountSettings,
+        now: Timestamp,
+    ) -> Result<(Account, Revision), StoreError> {
+        settings.validate().map_err(StoreError::Invalid)?;
+        let json = settings_to_json(settings)?;
+        self.change_account(id, now, |a| {
+            a.settings = Set(json.clone());
+            Ok(())
+        })
+        .await
+    }
+
+    async fn change_account(
+        &self,
+        id: &AccountId,
+        now: Timestamp,
+        change: impl Fn(&mut account::ActiveModel) -> Result<(), StoreError>,
+    ) -> Result<(Account, Revision), StoreError> {
+        let (txn, revision) = self.begin_write().await?;
+        let row = account_row(&txn, id).await?;
+        let mut active: account::ActiveModel = row.into();
+        change(&mut active)?;
+        active.updated_at = Set(now.as_millis());
+        let row = active.update(&txn).await?;
+        txn.commit().await?;
+        Ok((rows::account(&row)?, revision))
+    }
+}
+
+/// Escapes `%`, `_` and `\` for a LIKE pattern (ids may contain `_`).
+pub(crate) fn escape_like(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}

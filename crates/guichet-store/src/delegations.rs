@@ -1,0 +1,140 @@
+//! Delegated administration: a partner's members act in a customer account with a role.
+
+use guichet_domain::{
+    AccountId, AccountKind, Delegation, DelegationId, NewDelegation, Revision, Timestamp, UserId,
+};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Set,
+};
+
+use crate::entities::delegation;
+use crate::roles::{account_row, check_names};
+use crate::rows;
+use crate::{Page, PageRequest, Store, StoreError, new_id};
+
+impl Store {
+    /// Enables delegated administration of `to_account` by `from_account`'s delegated administrators.
+    pub async fn create_delegation(
+        &self,
+        cmd: &NewDelegation,
+        actor: Option<&UserId>,
+        now: Timestamp,
+    ) -> Result<(Delegation, Revision), StoreError> {
+        if cmd.from_account == cmd.to_account {
+            return Err(StoreError::invalid(
+                "to_account_id",
+                "an account cannot delegate to itself",
+            ));
+        }
+        let (txn, revision) = self.begin_write().await?;
+        let from = account_row(&txn, &cmd.from_account).await?;
+        let to = account_row(&txn, &cmd.to_account).await?;
+        if !to.path.starts_with(&format!("{}/", from.path)) {
+            return Err(StoreError::Precondition {
+                kind: "DELEGATION_SCOPE",
+                subject: format!("accounts/{}", cmd.to_account),
+                description: format!(
+                    "account {} is not below account {}: a partner delegates only into accounts of its own tree",
+                    cmd.to_account, cmd.from_account
+                ),
+            });
+        }
+        let to_kind = AccountKind::from_trusted(to.kind.clone());
+        check_names(
+            &txn,
+            &self.catalog,
+            &cmd.to_account,
+            &to_kind,
+            std::slice::from_ref(&cmd.role),
+            "role",
+        )
+        .await
+        .map_err(|e| match e {
+            StoreError::Invalid(mut v) => {
+                for x in &mut v {
+                    x.field = "role".to_owned();
+                }
+                StoreError::Invalid(v)
+            }
+            other => other,
+        })?;
+        let id = cmd
+            .id
+            .as_ref()
+            .map_or_else(|| new_id("del"), |i| i.as_str().to_owned());
+        let row = delegation::ActiveModel {
+            id: Set(id.clone()),
+            from_account_id: Set(cmd.from_account.as_str().to_owned()),
+            to_account_id: Set(cmd.to_account.as_str().to_owned()),
+            role: Set(cmd.role.as_str().to_owned()),
+            created_by: Set(actor.map(|a| a.as_str().to_owned())),
+            created_at: Set(now.as_millis()),
+        }
+        .insert(&txn)
+        .await
+        .map_err(|e| match StoreError::from_db(e, "delegation", &id) {
+            StoreError::AlreadyExists { .. } => StoreError::AlreadyExists {
+                entity: "delegation",
+                id: format!(
+                    "{} (or from {} to {})",
+                    id, cmd.from_account, cmd.to_account
+                ),
+            },
+            other => other,
+        })?;
+        txn.commit().await?;
+        Ok((rows::delegation(&row), revision))
+    }
+
+    /// One delegation.
+    pub async fn get_delegation(&self, id: &DelegationId) -> Result<Delegation, StoreError> {
+        let row = delegation::Entity::find_by_id(id.as_str().to_owned())
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| StoreError::not_found("delegation", id.as_str()))?;
+        Ok(rows::delegation(&row))
+    }
+
+    /// Delegations from and/or to an account.
+    pub async fn list_delegations(
+        &self,
+        from: Option<&AccountId>,
+        to: Option<&AccountId>,
+        page: &PageRequest,
+    ) -> Result<Page<Delegation>, StoreError> {
+        let mut cond = Condition::all();
+        if let Some(f) = from {
+            cond = cond.add(delegation::Column::FromAccountId.eq(f.as_str()));
+        }
+        if let Some(t) = to {
+            cond = cond.add(delegation::Column::ToAccountId.eq(t.as_str()));
+        }
+        if let Some(after) = &page.after {
+            cond = cond.add(delegation::Column::Id.gt(after.as_str()));
+        }
+        let found = delegation::Entity::find()
+            .filter(cond)
+            .order_by_asc(delegation::Column::Id)
+            .limit(page.limit + 1)
+            .all(&self.db)
+            .await?;
+        let items = found.iter().map(rows::delegation).collect();
+        Ok(Page::from_overfetch(items, page.limit, |d: &Delegation| {
+            d.id.as_str().to_owned()
+        }))
+    }
+
+    /// Disables a delegation: the *Manage* path disappears with it.
+    pub async fn delete_delegation(&self, id: &DelegationId) -> Result<Revision, StoreError> {
+        let (txn, revision) = self.begin_write().await?;
+        let res = delegation::Entity::delete_by_id(id.as_str().to_owned())
+            .exec(&txn)
+            .await?;
+        if res.rows_affected == 0 {
+            return Err(StoreError::not_found("delegation", id.as_str()));
+        }
+        txn.commit().await?;
+        Ok(revision)
+    }
+}

@@ -1,0 +1,310 @@
+//! Loading what a decision needs, in a bounded number of queries whatever the depth of the tree:
+//! the account and its ancestors (two queries, through the materialised path), the subject, the
+//! delegations into the chain and their source accounts, the subject's memberships in all those
+//! accounts with their roles, the custom roles they name, and — for a resource check — the
+//! resource and the restricted memberships that reach it. Ten queries at most, in one snapshot.
+
+use std::collections::{BTreeSet, HashMap};
+
+use guichet_domain::{
+    AccessRequest, AccountFacts, AccountId, AccountKind, DelegationFacts, DelegationId, Facts,
+    FeatureName, MembershipFacts, MembershipId, ResourceFacts, ResourceId, Revision, RoleName,
+    SubjectFacts, UserId, UserStatus,
+};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+
+use crate::entities::{
+    account, delegation, membership, membership_resource, membership_role, resource, user,
+};
+use crate::roles::resolve;
+use crate::rows::{account_status, membership_status};
+use crate::{Store, StoreError, read_revision};
+
+fn account_facts(row: &account::Model) -> Result<AccountFacts, StoreError> {
+    let modules: BTreeSet<String> =
+        serde_json::from_str(&row.modules).map_err(|e| StoreError::corrupt("accounts", e))?;
+    Ok(AccountFacts {
+        id: AccountId::from_trusted(row.id.clone()),
+        kind: AccountKind::from_trusted(row.kind.clone()),
+        status: account_status(&row.status)?,
+        parent: row.parent_id.clone().map(AccountId::from_trusted),
+        modules: modules.into_iter().map(FeatureName::from_trusted).collect(),
+    })
+}
+
+/// The chain from `id` up to its root (target first), in two queries.
+pub(crate) async fn chain(
+    conn: &impl ConnectionTrait,
+    id: &AccountId,
+) -> Result<Vec<AccountFacts>, StoreError> {
+    let Some(target) = account::Entity::find_by_id(id.as_str().to_owned())
+        .one(conn)
+        .await?
+    else {
+        return Ok(Vec::new());
+    };
+    let ancestor_ids: Vec<String> = target
+        .path
+        .split('/')
+        .filter(|p| *p != target.id)
+        .map(str::to_owned)
+        .collect();
+    let mut ancestors = if ancestor_ids.is_empty() {
+        Vec::new()
+    } else {
+        account::Entity::find()
+            .filter(account::Column::Id.is_in(ancestor_ids))
+            .all(conn)
+            .await?
+    };
+    ancestors.sort_by(|a, b| b.depth.cmp(&a.depth));
+    let mut out = Vec::with_capacity(ancestors.len() + 1);
+    out.push(account_facts(&target)?);
+    for a in &ancestors {
+        out.push(account_facts(a)?);
+    }
+    Ok(out)
+}
+
+pub(crate) async fn load(
+    conn: &impl ConnectionTrait,
+    store: &Store,
+    subject: &UserId,
+    account: &AccountId,
+    resource_id: Option<&ResourceId>,
+) -> Result<Facts, StoreError> {
+    let chain = chain(conn, account).await?;
+    let subject_row = user::Entity::find_by_id(subject.as_str().to_owned())
+        .one(conn)
+        .await?;
+    let subject_facts = subject_row
+        .map(|u| {
+            Ok::<_, StoreError>(SubjectFacts {
+                id: UserId::from_trusted(u.id),
+                status: UserStatus::parse(&u.status)
+                    .map_err(|e| StoreError::corrupt("users", e))?,
+            })
+        })
+        .transpose()?;
+    let resource = match resource_id {
+        Some(r) => resource::Entity::find_by_id(r.as_str().to_owned())
+            .one(conn)
+            .await?
+            .map(|row| ResourceFacts {
+                id: ResourceId::from_trusted(row.id),
+                account: AccountId::from_trusted(row.account_id),
+            }),
+        None => None,
+    };
+    if chain.is_empty() || subject_facts.is_none() {
+        return Ok(Facts {
+            subject: subject_facts,
+            chain,
+            memberships: Vec::new(),
+            delegations: Vec::new(),
+            resource,
+        });
+    }
+    let chain_ids: Vec<String> = chain.iter().map(|a| a.id.as_str().to_owned()).collect();
+    let delegation_rows = delegation::Entity::find()
+        .filter(delegation::Column::ToAccountId.is_in(chain_ids.clone()))
+        .all(conn)
+        .await?;
+    let source_ids: BTreeSet<String> = delegation_rows
+        .iter()
+        .map(|d| d.from_account_id.clone())
+        .collect();
+    let sources: HashMap<String, AccountFacts> = if source_ids.is_empty() {
+        HashMap::new()
+    } else {
+        account::Entity::find()
+            .filter(account::Column::Id.is_in(source_ids.iter().cloned()))
+            .all(conn)
+            .await?
+            .iter()
+            .map(|a| Ok((a.id.clone(), account_facts(a)?)))
+            .collect::<Result<_, StoreError>>()?
+    };
+    let mut kinds: HashMap<String, AccountKind> = chain
+        .iter()
+        .map(|a| (a.id.as_str().to_owned(), a.kind.clone()))
+        .collect();
+    kinds.extend(sources.iter().map(|(id, a)| (id.clone(), a.kind.clone())));
+
+    let member_rows = membership::Entity::find()
+        .filter(membership::Column::UserId.eq(subject.as_str()))
+        .filter(membership::Column::AccountId.is_in(kinds.keys().cloned()))
+        .all(conn)
+        .await?;
+    let role_rows = if member_rows.is_empty() {
+        Vec::new()
+    } else {
+        membership_role::Entity::find()
+            .filter(
+                membership_role::Column::MembershipId
+                    .is_in(member_rows.iter().map(|m| m.id.clone())),
+            )
+            .all(conn)
+            .await?
+    };
+    let mut wanted: Vec<(AccountId, AccountKind, RoleName)> = Vec::new();
+    for r in &role_rows {
+        if let Some(kind) = kinds.get(&r.account_id) {
+            wanted.push((
+                AccountId::from_trusted(r.account_id.clone()),
+                kind.clone(),
+                RoleName::from_trusted(r.role_name.clone()),
+            ));
+        }
+    }
+    for d in &delegation_rows {
+        if let Some(kind) = kinds.get(&d.to_account_id) {
+            wanted.push((
+                AccountId::from_trusted(d.to_account_id.clone()),
+                kind.clone(),
+                RoleName::from_trusted(d.role.clone()),
+            ));
+        }
+    }
+    let roles = resolve(conn, store.catalog(), &wanted).await?;
+
+    let reached: BTreeSet<String> = match (&resource, resource_id) {
+        (Some(_), Some(r)) => {
+            let restricted: Vec<String> = member_rows
+                .iter()
+                .filter(|m| m.restricted)
+                .map(|m| m.id.clone())
+                .collect();
+            if restricted.is_empty() {
+                BTreeSet::new()
+            } else {
+                membership_resource::Entity::find()
+                    .filter(membership_resource::Column::MembershipId.is_in(restricted))
+                    .filter(membership_resource::Column::ResourceId.eq(r.as_str()))
+                    .all(conn)
+                    .await?
+                    .into_iter()
+                    .map(|g| g.membership_id)
+                    .collect()
+            }
+        }
+        _ => BTreeSet::new(),
+    };
+
+    let mut by_membership: HashMap<&str, Vec<(i32, &str)>> = HashMap::new();
+    for r in &role_rows {
+        by_membership
+            .entry(r.membership_id.as_str())
+            .or_default()
+            .push((r.position, r.role_name.as_str()));
+    }
+    let mut memberships = Vec::with_capacity(member_rows.len());
+    for m in &member_rows {
+        let account = AccountId::from_trusted(m.account_id.clone());
+        let mut names = by_membership.remove(m.id.as_str()).unwrap_or_default();
+        names.sort();
+        let held = names
+            .iter()
+            .filter_map(|(_, n)| {
+                roles
+                    .get(&(account.clone(), RoleName::from_trusted(*n)))
+                    .cloned()
+            })
+            .collect();
+        let resources = m.restricted.then(|| match resource_id {
+            Some(r) if reached.contains(&m.id) => BTreeSet::from([r.clone()]),
+            _ => BTreeSet::new(),
+        });
+        memberships.push(MembershipFacts {
+            id: MembershipId::from_trusted(m.id.clone()),
+            account,
+            status: membership_status(&m.status)?,
+            roles: held,
+            resources,
+        });
+    }
+    let mut delegations = Vec::with_capacity(delegation_rows.len());
+    for d in &delegation_rows {
+        let to = AccountId::from_trusted(d.to_account_id.clone());
+        let (Some(from), Some(role)) = (
+            sources.get(&d.from_account_id),
+            roles.get(&(to.clone(), RoleName::from_trusted(d.role.clone()))),
+        ) else {
+            continue;
+        };
+        delegations.push(DelegationFacts {
+            id: DelegationId::from_trusted(d.id.clone()),
+            from_account: from.clone(),
+            to_account: to,
+            role: role.clone(),
+        });
+    }
+    Ok(Facts {
+        subject: subject_facts,
+        chain,
+        memberships,
+        delegations,
+        resource,
+    })
+}
+
+impl Store {
+    /// The facts a decision on `request` needs, and the revision they were read at.
+    pub async fn load_facts(
+        &self,
+        request: &AccessRequest,
+    ) -> Result<(Facts, Revision), StoreError> {
+        let txn = self.begin_read().await?;
+        let revision = read_revision(&txn).await?;
+        let facts = load(
+            &txn,
+            self,
+            &request.subject,
+            &request.account,
+            request.resource.as_ref(),
+        )
+        .await?;
+        txn.commit().await?;
+        Ok((facts, revision))
+    }
+
+    /// The accounts where `subject` may hold some level: those of its memberships, their
+    /// descendants, the targets of delegations from them and their descendants. Sorted by id; the
+    /// caller evaluates each.
+    pub async fn candidate_accounts(&self, subject: &UserId) -> Result<Vec<AccountId>, StoreError> {
+        let txn = self.begin_read().await?;
+        let members = membership::Entity::find()
+            .filter(membership::Column::UserId.eq(subject.as_str()))
+            .all(&txn)
+            .await?;
+        let mut roots: BTreeSet<String> = members.iter().map(|m| m.account_id.clone()).collect();
+        if !roots.is_empty() {
+            for d in delegation::Entity::find()
+                .filter(delegation::Column::FromAccountId.is_in(roots.iter().cloned()))
+                .all(&txn)
+                .await?
+            {
+                roots.insert(d.to_account_id);
+            }
+        }
+        let mut out: BTreeSet<String> = roots.clone();
+        if !roots.is_empty() {
+            let root_rows = account::Entity::find()
+                .filter(account::Column::Id.is_in(roots.iter().cloned()))
+                .all(&txn)
+                .await?;
+            let mut cond = sea_orm::Condition::any();
+            for r in &root_rows {
+                cond = cond.add(
+                    account::Column::Path
+                        .like(format!("{}/%", crate::accounts::escape_like(&r.path))),
+                );
+            }
+            for d in account::Entity::find().filter(cond).all(&txn).await? {
+                out.insert(d.id);
+            }
+        }
+        txn.commit().await?;
+        Ok(out.into_iter().map(AccountId::from_trusted).collect())
+    }
+}

@@ -1,0 +1,541 @@
+//! Memberships: roles, status, resource restrictions — and the last-administrator rule.
+//!
+//! **Every account keeps an active administrator** (a member whose role holds `users:full`). Each
+//! write that could remove one (role edit, suspension, removal, a custom role losing `users:full`)
+//! counts the account's active administrators inside its transaction, before and after the change,
+//! and refuses with `LAST_ADMINISTRATOR` when there was one and would be none. Writes hold the write
+//! lock from their first statement (see the crate docs), so two concurrent demotions of the last two
+//! administrators are serialised: the second one sees the first and is refused.
+
+use std::collections::{BTreeSet, HashMap};
+
+use guichet_domain::{
+    AccountId, AccountKind, AccountSettings, Catalog, FieldViolation, Membership, MembershipId,
+    MembershipStatus, NewMembership, ResourceId, Revision, RoleName, Timestamp, UserId, UserStatus,
+};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
+};
+
+use crate::entities::{membership, membership_resource, membership_role, resource, user};
+use crate::roles::{account_row, check_names, resolve};
+use crate::rows;
+use crate::users::user_row;
+use crate::{Page, PageRequest, Store, StoreError, new_id};
+
+/// Filters of [`Store::list_memberships`]; at least one of account and user is expected.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MembershipFilter {
+    /// Only memberships in this account.
+    pub account: Option<AccountId>,
+    /// Only memberships of this user.
+    pub user: Option<UserId>,
+    /// Only memberships with this status.
+    pub status: Option<MembershipStatus>,
+}
+
+/// How many active administrators the account has.
+pub(crate) async fn administrator_count(
+    conn: &impl ConnectionTrait,
+    catalog: &Catalog,
+    account: &AccountId,
+) -> Result<usize, StoreError> {
+    let acc = account_row(conn, account).await?;
+    let kind = AccountKind::from_trusted(acc.kind);
+    let members = membership::Entity::find()
+        .filter(membership::Column::AccountId.eq(account.as_str()))
+        .filter(membership::Column::Status.eq(MembershipStatus::Active.as_str()))
+        .all(conn)
+        .await?;
+    if members.is_empty() {
+        return Ok(0);
+    }
+    let active_users: BTreeSet<String> = user::Entity::find()
+        .filter(user::Column::Id.is_in(members.iter().map(|m| m.user_id.clone())))
+        .filter(user::Column::Status.eq(UserStatus::Active.as_str()))
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|u| u.id)
+        .collect();
+    let role_rows = membership_role::Entity::find()
+        .filter(membership_role::Column::MembershipId.is_in(members.iter().map(|m| m.id.clone())))
+        .all(conn)
+        .await?;
+    let wanted: Vec<_> = role_rows
+        .iter()
+        .map(|r| {
+            (
+                account.clone(),
+                kind.clone(),
+                RoleName::from_trusted(r.role_name.clone()),
+            )
+        })
+        .collect();
+    let roles = resolve(conn, catalog, &wanted).await?;
+    let admins: BTreeSet<&str> = role_rows
+        .iter()
+        .filter(|r| {
+            roles
+                .get(&(account.clone(), RoleName::from_trusted(r.role_name.clone())))
+                .is_some_and(guichet_domain::Role::is_administrator)
+        })
+        .map(|r| r.membership_id.as_str())
+        .collect();
+    Ok(members
+        .iter()
+        .filter(|m| admins.contains(m.id.as_str()) && active_users.contains(&m.user_id))
+        .count())
+}
+
+/// The last-administrator guard: count before a change, check after it.
+pub(crate) struct AdminGuard {
+    account: AccountId,
+    before: usize,
+}
+
+impl AdminGuard {
+    pub(crate) async fn before(
+        conn: &impl ConnectionTrait,
+        catalog: &Catalog,
+        account: &AccountId,
+    ) -> Result<Self, StoreError> {
+        Ok(Self {
+            account: account.clone(),
+            before: administrator_count(conn, catalog, account).await?,
+        })
+    }
+
+    pub(crate) async fn after(
+        self,
+        conn: &impl ConnectionTrait,
+        catalog: &Catalog,
+    ) -> Result<(), StoreError> {
+        if self.before > 0 && administrator_count(conn, catalog, &self.account).await? == 0 {
+            return Err(StoreError::Precondition {
+                kind: "LAST_ADMINISTRATOR",
+                subject: format!("accounts/{}", self.account),
+                description: format!(
+                    "account {} must keep at least one active administrator (a role holding users:full): \
+                     make another member administrator first",
+                    self.account
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+async fn load_details(
+    conn: &impl ConnectionTrait,
+    rows_: &[membership::Model],
+) -> Result<Vec<Membership>, StoreError> {
+    if rows_.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut roles: HashMap<String, Vec<(i32, RoleName)>> = HashMap::new();
+    for r in membership_role::Entity::find()
+        .filter(membership_role::Column::MembershipId.is_in(rows_.iter().map(|m| m.id.clone())))
+        .all(conn)
+        .await?
+    {
+        roles
+            .entry(r.membership_id)
+            .or_default()
+            .push((r.position, RoleName::from_trusted(r.role_name)));
+    }
+    let restricted: Vec<String> = rows_
+        .iter()
+        .filter(|m| m.restricted)
+        .map(|m| m.id.clone())
+        .collect();
+    let mut resources: HashMap<String, BTreeSet<ResourceId>> = HashMap::new();
+    if !restricted.is_empty() {
+        for r in membership_resource::Entity::find()
+            .filter(membership_resource::Column::MembershipId.is_in(restricted))
+            .all(conn)
+            .await?
+        {
+            resources
+                .entry(r.membership_id)
+                .or_default()
+                .insert(ResourceId::from_trusted(r.resource_id));
+        }
+    }
+    rows_
+        .iter()
+        .map(|m| {
+            let mut held = roles.remove(&m.id).unwrap_or_default();
+            held.sort();
+            rows::membership(
+                m,
+                held.into_iter().map(|(_, n)| n).collect(),
+                resources.remove(&m.id),
+            )
+        })
+        .collect()
+}
+
+pub(crate) async fn membership_row(
+    conn: &impl ConnectionTrait,
+    id: &MembershipId,
+) -> Result<membership::Model, StoreError> {
+    membership::Entity::find_by_id(id.as_str().to_owned())
+        .one(conn)
+        .await?
+        .ok_or_else(|| StoreError::not_found("membership", id.as_str()))
+}
+
+async fn write_roles(
+    conn: &impl ConnectionTrait,
+    membership_id: &str,
+    account: &AccountId,
+    roles: &[RoleName],
+) -> Result<(), StoreError> {
+    membership_role::Entity::delete_many()
+        .filter(membership_role::Column::MembershipId.eq(membership_id))
+        .exec(conn)
+        .await?;
+    let mut seen = BTreeSet::new();
+    let models: Vec<_> = roles
+        .iter()
+        .filter(|r| seen.insert(r.as_str()))
+        .enumerate()
+        .map(|(i, r)| membership_role::ActiveModel {
+            membership_id: Set(membership_id.to_owned()),
+            role_name: Set(r.as_str().to_owned()),
+            account_id: Set(account.as_str().to_owned()),
+            position: Set(i32::try_from(i).unwrap_or(i32::MAX)),
+        })
+        .collect();
+    if !models.is_empty() {
+        membership_role::Entity::insert_many(models)
+            .exec(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+async fn write_restriction(
+    conn: &impl ConnectionTrait,
+    membership_id: &str,
+    account: &AccountId,
+    restriction: Option<&BTreeSet<ResourceId>>,
+) -> Result<(), StoreError> {
+    membership_resource::Entity::delete_many()
+        .filter(membership_resource::Column::MembershipId.eq(membership_id))
+        .exec(conn)
+        .await?;
+    let Some(set) = restriction else {
+        return Ok(());
+    };
+    if set.is_empty() {
+        return Ok(());
+    }
+    let found: HashMap<String, String> = resource::Entity::find()
+        .filter(resource::Column::Id.is_in(set.iter().map(|r| r.as_str().to_owned())))
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|r| (r.id, r.account_id))
+        .collect();
+    let violations: Vec<_> = set
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| match found.get(r.as_str()) {
+            Some(acc) if acc == account.as_str() => None,
+            Some(acc) => Some(FieldViolation::new(
+                format!("restriction.resource_ids[{i}]"),
+                format!("resource {r} belongs to account {acc}, not {account}"),
+            )),
+            None => Some(FieldViolation::new(
+                format!("restriction.resource_ids[{i}]"),
+                format!("no resource {r}"),
+            )),
+        })
+        .collect();
+    if !violations.is_empty() {
+        return Err(StoreError::Invalid(violations));
+    }
+    let models: Vec<_> = set
+        .iter()
+        .map(|r| membership_resource::ActiveModel {
+            membership_id: Set(membership_id.to_owned()),
+            resource_id: Set(r.as_str().to_owned()),
+        })
+        .collect();
+    membership_resource::Entity::insert_many(models)
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+impl Store {
+    /// Creates a membership: `pending_approval` when the account requires approval, else active.
+    pub async fn create_membership(
+        &self,
+        cmd: &NewMembership,
+        actor: Option<&UserId>,
+        now: Timestamp,
+    ) -> Result<(Membership, Revision), StoreError> {
+        let (txn, revision) = self.begin_write().await?;
+        let acc = account_row(&txn, &cmd.account).await?;
+        user_row(&txn, &cmd.user).await?;
+        let kind = AccountKind::from_trusted(acc.kind.clone());
+        check_names(
+            &txn,
+            &self.catalog,
+            &cmd.account,
+            &kind,
+            &cmd.roles,
+            "roles",
+        )
+        .await?;
+        let settings: AccountSettings =
+            serde_json::from_str(&acc.settings).map_err(|e| StoreError::corrupt("accounts", e))?;
+        let status = if settings.requires_approval {
+            MembershipStatus::PendingApproval
+        } else {
+            MembershipStatus::Active
+        };
+        let id = cmd
+            .id
+            .as_ref()
+            .map_or_else(|| new_id("mem"), |i| i.as_str().to_owned());
+        let existing = membership::Entity::find()
+            .filter(membership::Column::UserId.eq(cmd.user.as_str()))
+            .filter(membership::Column::AccountId.eq(cmd.account.as_str()))
+            .one(&txn)
+            .await?;
+        if let Some(existing) = existing {
+            return Err(StoreError::AlreadyExists {
+                entity: "membership",
+                id: format!(
+                    "{} (user {} in account {})",
+                    existing.id, cmd.user, cmd.account
+                ),
+            });
+        }
+        let row = membership::ActiveModel {
+            id: Set(id.clone()),
+            user_id: Set(cmd.user.as_str().to_owned()),
+            account_id: Set(cmd.account.as_str().to_owned()),
+            status: Set(status.as_str().to_owned()),
+            restricted: Set(cmd.restriction.is_some()),
+            created_by: Set(actor.map(|a| a.as_str().to_owned())),
+            approved_by: Set(None),
+            created_at: Set(now.as_millis()),
+            updated_at: Set(now.as_millis()),
+        }
+        .insert(&txn)
+        .await
+        .map_err(|e| StoreError::from_db(e, "membership", &id))?;
+        write_roles(&txn, &id, &cmd.account, &cmd.roles).await?;
+        write_restriction(&txn, &id, &cmd.account, cmd.restriction.as_ref()).await?;
+        let out = load_details(&txn, std::slice::from_ref(&row)).await?;
+        txn.commit().await?;
+        out.into_iter()
+            .next()
+            .map(|m| (m, revision))
+            .ok_or_else(|| StoreError::corrupt("memberships", "vanished"))
+    }
+
+    /// One membership.
+    pub async fn get_membership(&self, id: &MembershipId) -> Result<Membership, StoreError> {
+        let row = membership_row(&self.db, id).await?;
+        load_details(&self.db, std::slice::from_ref(&row))
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| StoreError::not_found("membership", id.as_str()))
+    }
+
+    /// Memberships by id order, filtered.
+    pub async fn list_memberships(
+        &self,
+        filter: &MembershipFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Membership>, StoreError> {
+        let mut cond = Condition::all();
+        if let Some(a) = &filter.account {
+            cond = cond.add(membership::Column::AccountId.eq(a.as_str()));
+        }
+        if let Some(u) = &filter.user {
+            cond = cond.add(membership::Column::UserId.eq(u.as_str()));
+        }
+        if let Some(s) = filter.status {
+            cond = cond.add(membership::Column::Status.eq(s.as_str()));
+        }
+        if let Some(after) = &page.after {
+            cond = cond.add(membership::Column::Id.gt(after.as_str()));
+        }
+        let found = membership::Entity::find()
+            .filter(cond)
+            .order_by_asc(membership::Column::Id)
+            .limit(page.limit + 1)
+            .all(&self.db)
+            .await?;
+        let items = load_details(&self.db, &found).await?;
+        Ok(Page::from_overfetch(items, page.limit, |m: &Membership| {
+            m.id.as_str().to_owned()
+        }))
+    }
+
+    /// Replaces a membership's roles.
+    pub async fn set_membership_roles(
+        &self,
+        id: &MembershipId,
+        roles: &[RoleName],
+        now: Timestamp,
+    ) -> Result<(Membership, Revision), StoreError> {
+        self.change_membership(id, now, async |txn, row, catalog| {
+            let account = AccountId::from_trusted(row.account_id.clone());
+            let acc = account_row(txn, &account).await?;
+            check_names(
+                txn,
+                catalog,
+                &account,
+                &AccountKind::from_trusted(acc.kind),
+                roles,
+                "roles",
+            )
+            .await?;
+            write_roles(txn, &row.id, &account, roles).await
+        })
+        .await
+    }
+
+    /// Adds one role to a membership (no change when already held).
+    pub async fn assign_role(
+        &self,
+        id: &MembershipId,
+        role: &RoleName,
+        now: Timestamp,
+    ) -> Result<(Membership, Revision), StoreError> {
+        let current = self.get_membership(id).await?;
+        let mut roles = current.roles;
+        if !roles.contains(role) {
+            roles.push(role.clone());
+        }
+        self.set_membership_roles(id, &roles, now).await
+    }
+
+    /// Removes one role from a membership; its last role cannot be removed.
+    pub async fn unassign_role(
+        &self,
+        id: &MembershipId,
+        role: &RoleName,
+        now: Timestamp,
+    ) -> Result<(Membership, Revision), StoreError> {
+        let current = self.get_membership(id).await?;
+        if !current.roles.contains(role) {
+            return Err(StoreError::invalid(
+                "role",
+                format!("membership {id} does not hold role {role}"),
+            ));
+        }
+        let roles: Vec<_> = current.roles.into_iter().filter(|r| r != role).collect();
+        if roles.is_empty() {
+            return Err(StoreError::Precondition {
+                kind: "LAST_ROLE",
+                subject: format!("memberships/{id}"),
+                description: format!(
+                    "{role} is the membership's only role: assign another first, or delete the membership"
+                ),
+            });
+        }
+        self.set_membership_roles(id, &roles, now).await
+    }
+
+    /// Restricts a membership to some resources, or lifts the restriction (`None`).
+    pub async fn set_resource_restriction(
+        &self,
+        id: &MembershipId,
+        restriction: Option<&BTreeSet<ResourceId>>,
+        now: Timestamp,
+    ) -> Result<(Membership, Revision), StoreError> {
+        self.change_membership(id, now, async |txn, row, _| {
+            let account = AccountId::from_trusted(row.account_id.clone());
+            write_restriction(txn, &row.id, &account, restriction).await?;
+            let mut active: membership::ActiveModel = row.clone().into();
+            active.restricted = Set(restriction.is_some());
+            active.update(txn).await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Suspends, reactivates or approves (sets active) a membership.
+    pub async fn set_membership_status(
+        &self,
+        id: &MembershipId,
+        status: MembershipStatus,
+        approved_by: Option<&UserId>,
+        now: Timestamp,
+    ) -> Result<(Membership, Revision), StoreError> {
+        self.change_membership(id, now, async |txn, row, _| {
+            let mut active: membership::ActiveModel = row.clone().into();
+            active.status = Set(status.as_str().to_owned());
+            if let Some(a) = approved_by {
+                active.approved_by = Set(Some(a.as_str().to_owned()));
+            }
+            active.update(txn).await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Removes a membership.
+    pub async fn delete_membership(&self, id: &MembershipId) -> Result<Revision, StoreError> {
+        let (txn, revision) = self.begin_write().await?;
+        let row = membership_row(&txn, id).await?;
+        let account = AccountId::from_trusted(row.account_id.clone());
+        let guard = AdminGuard::before(&txn, &self.catalog, &account).await?;
+        membership_role::Entity::delete_many()
+            .filter(membership_role::Column::MembershipId.eq(id.as_str()))
+            .exec(&txn)
+            .await?;
+        membership_resource::Entity::delete_many()
+            .filter(membership_resource::Column::MembershipId.eq(id.as_str()))
+            .exec(&txn)
+            .await?;
+        membership::Entity::delete_by_id(id.as_str().to_owned())
+            .exec(&txn)
+            .await?;
+        guard.after(&txn, &self.catalog).await?;
+        txn.commit().await?;
+        Ok(revision)
+    }
+
+    async fn change_membership<F>(
+        &self,
+        id: &MembershipId,
+        now: Timestamp,
+        change: F,
+    ) -> Result<(Membership, Revision), StoreError>
+    where
+        F: AsyncFnOnce(
+            &sea_orm::DatabaseTransaction,
+            &membership::Model,
+            &Catalog,
+        ) -> Result<(), StoreError>,
+    {
+        let (txn, revision) = self.begin_write().await?;
+        let row = membership_row(&txn, id).await?;
+        let account = AccountId::from_trusted(row.account_id.clone());
+        let guard = AdminGuard::before(&txn, &self.catalog, &account).await?;
+        change(&txn, &row, &self.catalog).await?;
+        let row = membership_row(&txn, id).await?;
+        let mut active: membership::ActiveModel = row.into();
+        active.updated_at = Set(now.as_millis());
+        let row = active.update(&txn).await?;
+        guard.after(&txn, &self.catalog).await?;
+        let out = load_details(&txn, std::slice::from_ref(&row)).await?;
+        txn.commit().await?;
+        out.into_iter()
+            .next()
+            .map(|m| (m, revision))
+            .ok_or_else(|| StoreError::corrupt("memberships", "vanished"))
+    }
+}

@@ -1,0 +1,95 @@
+//! Resources (folders) of an account.
+
+use guichet_domain::{
+    AccountId, FeatureName, NewResource, Resource, ResourceId, Revision, Timestamp,
+};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Set,
+};
+
+use crate::entities::{membership_resource, resource};
+use crate::roles::account_row;
+use crate::rows;
+use crate::{Page, PageRequest, Store, StoreError, new_id};
+
+impl Store {
+    /// Creates a resource in an account.
+    pub async fn create_resource(
+        &self,
+        cmd: &NewResource,
+        now: Timestamp,
+    ) -> Result<(Resource, Revision), StoreError> {
+        let (txn, revision) = self.begin_write().await?;
+        account_row(&txn, &cmd.account).await?;
+        let id = cmd
+            .id
+            .as_ref()
+            .map_or_else(|| new_id("res"), |i| i.as_str().to_owned());
+        let row = resource::ActiveModel {
+            id: Set(id.clone()),
+            account_id: Set(cmd.account.as_str().to_owned()),
+            kind: Set(cmd.kind.as_str().to_owned()),
+            name: Set(cmd.name.clone()),
+            created_at: Set(now.as_millis()),
+        }
+        .insert(&txn)
+        .await
+        .map_err(|e| StoreError::from_db(e, "resource", &id))?;
+        txn.commit().await?;
+        Ok((rows::resource(&row), revision))
+    }
+
+    /// One resource.
+    pub async fn get_resource(&self, id: &ResourceId) -> Result<Resource, StoreError> {
+        let row = resource::Entity::find_by_id(id.as_str().to_owned())
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| StoreError::not_found("resource", id.as_str()))?;
+        Ok(rows::resource(&row))
+    }
+
+    /// The resources of an account, by id.
+    pub async fn list_resources(
+        &self,
+        account: &AccountId,
+        kind: Option<&FeatureName>,
+        page: &PageRequest,
+    ) -> Result<Page<Resource>, StoreError> {
+        account_row(&self.db, account).await?;
+        let mut cond = Condition::all().add(resource::Column::AccountId.eq(account.as_str()));
+        if let Some(k) = kind {
+            cond = cond.add(resource::Column::Kind.eq(k.as_str()));
+        }
+        if let Some(after) = &page.after {
+            cond = cond.add(resource::Column::Id.gt(after.as_str()));
+        }
+        let found = resource::Entity::find()
+            .filter(cond)
+            .order_by_asc(resource::Column::Id)
+            .limit(page.limit + 1)
+            .all(&self.db)
+            .await?;
+        let items = found.iter().map(rows::resource).collect();
+        Ok(Page::from_overfetch(items, page.limit, |r: &Resource| {
+            r.id.as_str().to_owned()
+        }))
+    }
+
+    /// Deletes a resource and every grant of it.
+    pub async fn delete_resource(&self, id: &ResourceId) -> Result<Revision, StoreError> {
+        let (txn, revision) = self.begin_write().await?;
+        membership_resource::Entity::delete_many()
+            .filter(membership_resource::Column::ResourceId.eq(id.as_str()))
+            .exec(&txn)
+            .await?;
+        let res = resource::Entity::delete_by_id(id.as_str().to_owned())
+            .exec(&txn)
+            .await?;
+        if res.rows_affected == 0 {
+            return Err(StoreError::not_found("resource", id.as_str()));
+        }
+        txn.commit().await?;
+        Ok(revision)
+    }
+}

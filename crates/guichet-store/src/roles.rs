@@ -1,0 +1,309 @@
+//! Roles: built-in ones come from the catalog for the account's kind, custom ones from the
+//! `roles` table of the account. Custom role names never shadow a built-in name of the kind.
+
+use std::collections::{BTreeSet, HashMap};
+
+use guichet_domain::{
+    AccountId, AccountKind, AccountRole, Catalog, Revision, Role, RoleDefinition, RoleName,
+    Timestamp,
+};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+
+use crate::entities::{account, membership_role, role};
+use crate::rows::{grants_from_json, grants_to_json};
+use crate::{Store, StoreError};
+
+pub(crate) fn custom_role(row: &role::Model) -> Result<AccountRole, StoreError> {
+    Ok(AccountRole {
+        account: Some(AccountId::from_trusted(row.account_id.clone())),
+        role: Role {
+            name: RoleName::from_trusted(row.name.clone()),
+            display_name: row.display_name.clone(),
+            description: row.description.clone(),
+            builtin: false,
+            grants: grants_from_json(&row.grants)?,
+            descendant_grants: grants_from_json(&row.descendant_grants)?,
+        },
+        created_at: Some(Timestamp::from_millis(row.created_at)),
+        updated_at: Some(Timestamp::from_millis(row.updated_at)),
+    })
+}
+
+/// Resolves role names held in accounts into roles.
+///
+/// `wanted` lists (account id, account kind, role name); the result maps (account id, role name)
+/// to the role. One query whatever the number of accounts; names that resolve to nothing are absent.
+pub(crate) async fn resolve(
+    conn: &impl ConnectionTrait,
+    catalog: &Catalog,
+    wanted: &[(AccountId, AccountKind, RoleName)],
+) -> Result<HashMap<(AccountId, RoleName), Role>, StoreError> {
+    let mut out = HashMap::new();
+    let mut custom_accounts = BTreeSet::new();
+    for (account, kind, name) in wanted {
+        match catalog.builtin_role(kind, name) {
+            Some(role) => {
+                out.insert((account.clone(), name.clone()), role.clone());
+            }
+            None => {
+                custom_accounts.insert(account.as_str().to_owned());
+            }
+        }
+    }
+    if !custom_accounts.is_empty() {
+        let rows = role::Entity::find()
+            .filter(role::Column::AccountId.is_in(custom_accounts))
+            .all(conn)
+            .await?;
+        for row in &rows {
+            let r = custom_role(row)?;
+            let key = (
+                AccountId::from_trusted(row.account_id.clone()),
+                r.role.name.clone(),
+            );
+            out.entry(key).or_insert(r.role);
+        }
+    }
+    Ok(out)
+}
+
+/// Checks that each name is a role of the account; violations name `field[i]`.
+pub(crate) async fn check_names(
+    conn: &impl ConnectionTrait,
+    catalog: &Catalog,
+    account: &AccountId,
+    kind: &AccountKind,
+    names: &[RoleName],
+    field: &str,
+) -> Result<HashMap<RoleName, Role>, StoreError> {
+    let wanted: Vec<_> = names
+        .iter()
+        .map(|n| (account.clone(), kind.clone(), n.clone()))
+        .collect();
+    let resolved = resolve(conn, catalog, &wanted).await?;
+    let mut violations = Vec::new();
+    let mut out = HashMap::new();
+    for (i, name) in names.iter().enumerate() {
+        match resolved.get(&(account.clone(), name.clone())) {
+            Some(role) => {
+                out.insert(name.clone(), role.clone());
+            }
+            None => violations.push(guichet_domain::FieldViolation::new(
+                format!("{field}[{i}]"),
+                format!("no role {name} in account {account} (kind {kind}): use a built-in role of the kind or a custom role of the account"),
+            )),
+        }
+    }
+    if violations.is_empty() {
+        Ok(out)
+    } else {
+        Err(StoreError::Invalid(violations))
+    }
+}
+
+pub(crate) async fn account_row(
+    conn: &impl ConnectionTrait,
+    id: &AccountId,
+) -> Result<account::Model, StoreError> {
+    account::Entity::find_by_id(id.as_str().to_owned())
+        .one(conn)
+        .await?
+        .ok_or_else(|| StoreError::not_found("account", id.as_str()))
+}
+
+fn check_features(catalog: &Catalog, def: &RoleDefinition) -> Result<(), StoreError> {
+    let mut violations = Vec::new();
+    for (field, grants) in [
+        ("grants", &def.grants),
+        ("descendant_grants", &def.descendant_grants),
+    ] {
+        for (i, feature) in grants.keys().enumerate() {
+            if catalog.feature(feature).is_none() {
+                violations.push(guichet_domain::FieldViolation::new(
+                    format!("{field}[{i}].feature"),
+                    format!("unknown feature {feature}: see ListCatalog"),
+                ));
+            }
+        }
+    }
+    if violations.is_empty() {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid(violations))
+    }
+}
+
+impl Store {
+    /// The built-in roles of the account's kind, then its custom roles by name.
+    pub async fn list_roles(&self, account: &AccountId) -> Result<Vec<AccountRole>, StoreError> {
+        let acc = account_row(&self.db, account).await?;
+        let kind = AccountKind::from_trusted(acc.kind.clone());
+        let mut out: Vec<AccountRole> = self
+            .catalog
+            .kind(&kind)
+            .map(|k| {
+                k.roles
+                    .iter()
+                    .map(|r| AccountRole {
+                        account: None,
+                        role: r.clone(),
+                        created_at: None,
+                        updated_at: None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut rows = role::Entity::find()
+            .filter(role::Column::AccountId.eq(account.as_str()))
+            .all(&self.db)
+            .await?;
+        rows.sort_by(|a, b| a.name.cmp(&b.name));
+        for row in &rows {
+            out.push(custom_role(row)?);
+        }
+        Ok(out)
+    }
+
+    /// One role of the account, built-in or custom.
+    pub async fn get_role(
+        &self,
+        account: &AccountId,
+        name: &RoleName,
+    ) -> Result<AccountRole, StoreError> {
+        let acc = account_row(&self.db, account).await?;
+        let kind = AccountKind::from_trusted(acc.kind.clone());
+        if let Some(r) = self.catalog.builtin_role(&kind, name) {
+            return Ok(AccountRole {
+                account: None,
+                role: r.clone(),
+                created_at: None,
+                updated_at: None,
+            });
+        }
+        let row = role::Entity::find_by_id((account.as_str().to_owned(), name.as_str().to_owned()))
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| StoreError::not_found("role", format!("{account}/{name}")))?;
+        custom_role(&row)
+    }
+
+    /// Creates a custom role of the account.
+    pub async fn create_role(
+        &self,
+        def: &RoleDefinition,
+        now: Timestamp,
+    ) -> Result<(AccountRole, Revision), StoreError> {
+        check_features(&self.catalog, def)?;
+        let (txn, revision) = self.begin_write().await?;
+        let acc = account_row(&txn, &def.account).await?;
+        let kind = AccountKind::from_trusted(acc.kind.clone());
+        if self.catalog.builtin_role(&kind, &def.name).is_some() {
+            return Err(StoreError::AlreadyExists {
+                entity: "role",
+                id: format!("{} (a built-in role of kind {kind})", def.name),
+            });
+        }
+        let id = format!("{}/{}", def.account, def.name);
+        let row = role::ActiveModel {
+            account_id: Set(def.account.as_str().to_owned()),
+            name: Set(def.name.as_str().to_owned()),
+            display_name: Set(def.display_name.clone()),
+            description: Set(def.description.clone()),
+            grants: Set(grants_to_json(&def.grants)),
+            descendant_grants: Set(grants_to_json(&def.descendant_grants)),
+            created_at: Set(now.as_millis()),
+            updated_at: Set(now.as_millis()),
+        }
+        .insert(&txn)
+        .await
+        .map_err(|e| StoreError::from_db(e, "role", &id))?;
+        txn.commit().await?;
+        Ok((custom_role(&row)?, revision))
+    }
+
+    /// Replaces a custom role's grants and texts. Built-in roles cannot be edited.
+    pub async fn update_role(
+        &self,
+        def: &RoleDefinition,
+        now: Timestamp,
+    ) -> Result<(AccountRole, Revision), StoreError> {
+        check_features(&self.catalog, def)?;
+        let (txn, revision) = self.begin_write().await?;
+        let acc = account_row(&txn, &def.account).await?;
+        let kind = AccountKind::from_trusted(acc.kind.clone());
+        if self.catalog.builtin_role(&kind, &def.name).is_some() {
+            return Err(builtin_precondition(&def.account, &def.name));
+        }
+        let existing = role::Entity::find_by_id((
+            def.account.as_str().to_owned(),
+            def.name.as_str().to_owned(),
+        ))
+        .one(&txn)
+        .await?
+        .ok_or_else(|| StoreError::not_found("role", format!("{}/{}", def.account, def.name)))?;
+        let guard =
+            crate::memberships::AdminGuard::before(&txn, &self.catalog, &def.account).await?;
+        let mut active: role::ActiveModel = existing.into();
+        active.display_name = Set(def.display_name.clone());
+        active.description = Set(def.description.clone());
+        active.grants = Set(grants_to_json(&def.grants));
+        active.descendant_grants = Set(grants_to_json(&def.descendant_grants));
+        active.updated_at = Set(now.as_millis());
+        let row = active.update(&txn).await?;
+        guard.after(&txn, &self.catalog).await?;
+        txn.commit().await?;
+        Ok((custom_role(&row)?, revision))
+    }
+
+    /// Deletes a custom role no membership or delegation uses.
+    pub async fn delete_role(
+        &self,
+        account: &AccountId,
+        name: &RoleName,
+    ) -> Result<Revision, StoreError> {
+        let (txn, revision) = self.begin_write().await?;
+        let acc = account_row(&txn, account).await?;
+        let kind = AccountKind::from_trusted(acc.kind.clone());
+        if self.catalog.builtin_role(&kind, name).is_some() {
+            return Err(builtin_precondition(account, name));
+        }
+        let in_use = membership_role::Entity::find()
+            .filter(membership_role::Column::AccountId.eq(account.as_str()))
+            .filter(membership_role::Column::RoleName.eq(name.as_str()))
+            .one(&txn)
+            .await?;
+        let delegated = crate::entities::delegation::Entity::find()
+            .filter(crate::entities::delegation::Column::ToAccountId.eq(account.as_str()))
+            .filter(crate::entities::delegation::Column::Role.eq(name.as_str()))
+            .one(&txn)
+            .await?;
+        if in_use.is_some() || delegated.is_some() {
+            return Err(StoreError::Precondition {
+                kind: "ROLE_IN_USE",
+                subject: format!("accounts/{account}/roles/{name}"),
+                description: format!(
+                    "role {name} is held by a membership or a delegation: reassign them first"
+                ),
+            });
+        }
+        let res =
+            role::Entity::delete_by_id((account.as_str().to_owned(), name.as_str().to_owned()))
+                .exec(&txn)
+                .await?;
+        if res.rows_affected == 0 {
+            return Err(StoreError::not_found("role", format!("{account}/{name}")));
+        }
+        txn.commit().await?;
+        Ok(revision)
+    }
+}
+
+fn builtin_precondition(account: &AccountId, name: &RoleName) -> StoreError {
+    StoreError::Precondition {
+        kind: "BUILTIN_ROLE",
+        subject: format!("accounts/{account}/roles/{name}"),
+        description: format!(
+            "{name} is a built-in role of the catalog and cannot be changed: create a custom role instead"
+        ),
+    }
+}

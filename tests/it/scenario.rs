@@ -1,0 +1,344 @@
+//! A partner-portal scenario built through the API, then checked: the seeds' stories in their words.
+
+use guichet_proto::v1 as pb;
+use guichet_tests::{Backend, TestDatabase, TestServer};
+
+/// Builds the world of the tests through the API (on the service's own authority).
+pub async fn build_world(s: &TestServer) {
+    let mut accounts = s.accounts();
+    for (id, kind, parent) in [
+        ("partner", "partner", ""),
+        ("client-a", "customer", "partner"),
+        ("client-b", "customer", "partner"),
+        ("affilie", "affiliate", ""),
+        ("client-c", "customer", "affilie"),
+    ] {
+        accounts
+            .create_account(pb::CreateAccountRequest {
+                id: id.into(),
+                name: format!("Compte {id}"),
+                kind: kind.into(),
+                parent_id: parent.into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+    let mut users = s.users();
+    for id in [
+        "gerant",
+        "factu",
+        "conseiller",
+        "admin-a",
+        "employe-a",
+        "tech-affilie",
+    ] {
+        users
+            .create_user(pb::CreateUserRequest {
+                id: id.into(),
+                email: format!("{id}@exemple.fr"),
+                given_name: id.into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+    let mut resources = s.resources();
+    for (id, name) in [("dossier-a", "Dossier A"), ("dossier-c", "Dossier C")] {
+        resources
+            .create_resource(pb::CreateResourceRequest {
+                id: id.into(),
+                account_id: "client-a".into(),
+                kind: "folder".into(),
+                name: name.into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+    let mut memberships = s.memberships();
+    for (user, account, role, restricted) in [
+        ("gerant", "partner", "account_manager", None),
+        ("factu", "partner", "billing_manager", None),
+        (
+            "conseiller",
+            "partner",
+            "delegated_account_administrator",
+            None,
+        ),
+        ("admin-a", "client-a", "client_administrator", None),
+        (
+            "employe-a",
+            "client-a",
+            "client_user",
+            Some(vec!["dossier-a".to_owned()]),
+        ),
+        ("tech-affilie", "affilie", "technical_manager", None),
+    ] {
+        memberships
+            .create_membership(pb::CreateMembershipRequest {
+                id: format!("m-{user}"),
+                account_id: account.into(),
+                user_id: user.into(),
+                roles: vec![role.into()],
+                restriction: restricted.map(|ids| pb::ResourceRestriction {
+                    restricted: true,
+                    resource_ids: ids,
+                }),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+    s.delegations()
+        .create_delegation(pb::CreateDelegationRequest {
+            id: "deleg-a".into(),
+            from_account_id: "partner".into(),
+            to_account_id: "client-a".into(),
+            role: "client_administrator".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+}
+
+pub async fn check(
+    s: &TestServer,
+    subject: &str,
+    account: &str,
+    permission: &str,
+    resource: &str,
+) -> pb::CheckAccessResponse {
+    s.access()
+        .check_access(pb::CheckAccessRequest {
+            subject_id: subject.into(),
+            account_id: account.into(),
+            permission: permission.into(),
+            resource_id: resource.into(),
+            consistency: None,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+async fn scenario(backend: Backend) {
+    let Some(db) = TestDatabase::new(backend).await else {
+        return;
+    };
+    let s = TestServer::start(&db.url, &[]).await;
+    build_world(&s).await;
+
+    // Seed 003: the account manager has access to everything in the partner account…
+    let r = check(&s, "gerant", "partner", "billing:full", "").await;
+    assert!(r.allowed, "{r:?}");
+    assert_eq!(r.reason_code, "allowed");
+    let Some(pb::access_path::Path::Direct(p)) = r.granted_by.and_then(|g| g.path) else {
+        panic!("direct path expected")
+    };
+    assert_eq!(
+        (p.membership_id.as_str(), p.role.as_str()),
+        ("m-gerant", "account_manager")
+    );
+    assert!(r.revision.starts_with('r'));
+    // …the billing manager views users but does not modify them.
+    assert!(
+        check(&s, "factu", "partner", "users:view", "")
+            .await
+            .allowed
+    );
+    let r = check(&s, "factu", "partner", "users:full", "").await;
+    assert!(!r.allowed);
+    assert_eq!(r.reason_code, "insufficient_level");
+    assert_eq!(r.effective_level, pb::Level::View as i32);
+
+    // No delegation row, no access — however high the role in the partner.
+    let r = check(&s, "gerant", "client-a", "users:view", "").await;
+    assert!(!r.allowed);
+    assert_eq!(r.reason_code, "no_access_path");
+    // The delegated account administrator "Manages" client A through the delegation, not client B.
+    let r = check(&s, "conseiller", "client-a", "users:full", "").await;
+    assert!(r.allowed, "{r:?}");
+    assert!(
+        matches!(r.granted_by.and_then(|g| g.path), Some(pb::access_path::Path::Delegated(d)) if d.delegation_id == "deleg-a")
+    );
+    assert!(
+        !check(&s, "conseiller", "client-b", "users:view", "")
+            .await
+            .allowed
+    );
+
+    // Seed 001: the client user reaches folder A, not folder C; the company does not grant its folders.
+    assert!(
+        check(&s, "employe-a", "client-a", "folders:view", "dossier-a")
+            .await
+            .allowed
+    );
+    let r = check(&s, "employe-a", "client-a", "folders:view", "dossier-c").await;
+    assert!(!r.allowed);
+    assert_eq!(r.reason_code, "resource_not_granted");
+    // The client administrator creates users; the client user does not.
+    assert!(
+        check(&s, "admin-a", "client-a", "users:full", "")
+            .await
+            .allowed
+    );
+    assert!(
+        !check(&s, "employe-a", "client-a", "users:full", "")
+            .await
+            .allowed
+    );
+
+    // The affiliate's technical manager acts for its clients through descendant levels.
+    let r = check(&s, "tech-affilie", "client-c", "offers:full", "").await;
+    assert!(r.allowed, "{r:?}");
+    assert!(
+        matches!(r.granted_by.and_then(|g| g.path), Some(pb::access_path::Path::Inherited(i)) if i.ancestor_account_id == "affilie")
+    );
+
+    // ExplainAccess lists the paths that did not grant too.
+    let e = s
+        .access()
+        .explain_access(pb::ExplainAccessRequest {
+            subject_id: "conseiller".into(),
+            account_id: "client-b".into(),
+            permission: "users:view".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(e.account_chain, ["client-b", "partner"]);
+    assert!(!e.decision.unwrap().allowed);
+
+    // Disabling a module denies the feature; the write returns a newer revision.
+    let before = check(&s, "admin-a", "client-a", "hosting:view", "").await;
+    assert!(before.allowed);
+    let catalog = s
+        .roles()
+        .list_catalog(pb::ListCatalogRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let modules: Vec<String> = catalog
+        .features
+        .iter()
+        .filter(|f| f.module && f.name != "hosting")
+        .map(|f| f.name.clone())
+        .collect();
+    let w = s
+        .accounts()
+        .set_account_modules(pb::SetAccountModulesRequest {
+            account_id: "client-a".into(),
+            modules,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        w.revision.trim_start_matches('r').parse::<u64>().unwrap()
+            > before
+                .revision
+                .trim_start_matches('r')
+                .parse::<u64>()
+                .unwrap()
+    );
+    let r = check(&s, "admin-a", "client-a", "hosting:view", "").await;
+    assert!(!r.allowed);
+    assert_eq!(r.reason_code, "module_disabled");
+
+    // Suspending the account denies everything in it on the very next call.
+    s.accounts()
+        .suspend_account(pb::SuspendAccountRequest {
+            id: "client-a".into(),
+            reason: "impayé".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let r = check(&s, "admin-a", "client-a", "users:view", "").await;
+    assert_eq!(
+        (r.allowed, r.reason_code.as_str()),
+        (false, "account_suspended")
+    );
+
+    // Deleting the delegation removes the Manage path.
+    s.accounts()
+        .reactivate_account(pb::ReactivateAccountRequest {
+            id: "client-a".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        check(&s, "conseiller", "client-a", "users:full", "")
+            .await
+            .allowed
+    );
+    s.delegations()
+        .delete_delegation(pb::DeleteDelegationRequest {
+            id: "deleg-a".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        !check(&s, "conseiller", "client-a", "users:full", "")
+            .await
+            .allowed
+    );
+
+    // ListAccessibleAccounts: the affiliate's technical manager sees the affiliate and its client.
+    let l = s
+        .access()
+        .list_accessible_accounts(pb::ListAccessibleAccountsRequest {
+            subject_id: "tech-affilie".into(),
+            permission: "event_logs:view".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let ids: Vec<_> = l.accounts.iter().map(|a| a.account_id.as_str()).collect();
+    assert_eq!(ids, ["affilie", "client-c"]);
+
+    // Batch answers keep the order of the items.
+    let b = s
+        .access()
+        .check_access_batch(pb::CheckAccessBatchRequest {
+            items: vec![
+                pb::CheckAccessBatchItem {
+                    subject_id: "factu".into(),
+                    account_id: "partner".into(),
+                    permission: "invoices:view".into(),
+                    ..Default::default()
+                },
+                pb::CheckAccessBatchItem {
+                    subject_id: "factu".into(),
+                    account_id: "partner".into(),
+                    permission: "users:full".into(),
+                    ..Default::default()
+                },
+            ],
+            consistency: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        b.results.iter().map(|r| r.allowed).collect::<Vec<_>>(),
+        [true, false]
+    );
+    assert!(s.stop().await.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn partner_portal_scenario_on_sqlite() {
+    scenario(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn partner_portal_scenario_on_postgres() {
+    scenario(Backend::Postgres).await;
+}

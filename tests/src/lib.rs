@@ -1,0 +1,285 @@
+//! Support for guichet's end-to-end tests: start the real `guichet` binary on `127.0.0.1:0` over a
+//! fresh SQLite file or a fresh PostgreSQL database, talk to it over gRPC, restart it, run grpcurl.
+//!
+//! The binary is found through `GUICHET_BIN` (set by `make test`), else `target/debug/guichet`.
+//! PostgreSQL tests run when `GUICHET_TEST_DATABASE_URL` names a server where databases may be
+//! created; without it they print that they were skipped — and fail under `CI`, where skipping
+//! would hide a missing service.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    missing_docs,
+    unreachable_pub
+)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use guichet_proto::v1;
+use sea_orm::{ConnectionTrait, Database};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tonic::transport::Channel;
+
+/// Which database a test server uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file in a temporary folder.
+    Sqlite,
+    /// A fresh PostgreSQL database.
+    Postgres,
+}
+
+/// Path of the guichet binary.
+pub fn guichet_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("GUICHET_BIN") {
+        return PathBuf::from(p);
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let p = root.join("target/debug/guichet");
+    assert!(
+        p.exists(),
+        "guichet binary not found at {}: run `make test` (it builds it) or set GUICHET_BIN",
+        p.display()
+    );
+    p
+}
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false")
+}
+
+/// Reports a skipped test loudly; under CI a skip is a failure.
+pub fn skip(what: &str, why: &str) {
+    assert!(!in_ci(), "{what} must run in CI but cannot: {why}");
+    eprintln!("SKIPPED {what}: {why}");
+}
+
+/// A database for one test, dropped (for PostgreSQL) when the test ends.
+#[derive(Debug)]
+pub struct TestDatabase {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+    pg_admin: Option<(String, String)>,
+}
+
+impl TestDatabase {
+    /// A fresh database, or `None` when PostgreSQL is not configured (the test is skipped).
+    pub async fn new(backend: Backend) -> Option<Self> {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let url = format!(
+                    "sqlite://{}?mode=rwc",
+                    dir.path().join("guichet.db").display()
+                );
+                Some(Self {
+                    url,
+                    _dir: Some(dir),
+                    pg_admin: None,
+                })
+            }
+            Backend::Postgres => {
+                let Ok(admin) = std::env::var("GUICHET_TEST_DATABASE_URL") else {
+                    skip("PostgreSQL test", "GUICHET_TEST_DATABASE_URL is not set");
+                    return None;
+                };
+                let name = format!("guichet_t_{}", uuid::Uuid::new_v4().simple());
+                let conn = Database::connect(admin.as_str())
+                    .await
+                    .expect("connect to GUICHET_TEST_DATABASE_URL");
+                conn.execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .unwrap();
+                conn.close().await.unwrap();
+                let (base, _) = admin
+                    .rsplit_once('/')
+                    .expect("GUICHET_TEST_DATABASE_URL ends with /database");
+                Some(Self {
+                    url: format!("{base}/{name}"),
+                    _dir: None,
+                    pg_admin: Some((admin, name)),
+                })
+            }
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = self.pg_admin.take() {
+            // Best effort, on a thread of its own: Drop may run inside a runtime.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async {
+                    if let Ok(conn) = Database::connect(admin.as_str()).await {
+                        let _ = conn
+                            .execute_unprepared(&format!(
+                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                            ))
+                            .await;
+                        let _ = conn.close().await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+/// A running guichet process.
+#[derive(Debug)]
+pub struct TestServer {
+    child: Child,
+    pub addr: SocketAddr,
+    pub channel: Channel,
+    pub database_url: String,
+    stderr_path: PathBuf,
+    _log_dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    /// Starts `guichet serve` on `127.0.0.1:0` over `database_url` with extra arguments.
+    pub async fn start(database_url: &str, extra: &[&str]) -> Self {
+        let log_dir = tempfile::tempdir().unwrap();
+        let stderr_path = log_dir.path().join("stderr.log");
+        let stderr = std::fs::File::create(&stderr_path).unwrap();
+        let mut child = Command::new(guichet_bin())
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0", "--database-url", database_url])
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .env_remove("GUICHET__LISTEN")
+            .env_remove("GUICHET__DATABASE_URL")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(stderr))
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start guichet");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let addr = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                if let Some(a) = line.strip_prefix("guichet listening on ") {
+                    return Some(a.parse::<SocketAddr>().unwrap());
+                }
+            }
+            None
+        })
+        .await
+        .ok()
+        .flatten();
+        let Some(addr) = addr else {
+            let log = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+            panic!("guichet did not start:\n{log}");
+        };
+        // Keep draining stdout so the child never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let channel = Channel::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        Self {
+            child,
+            addr,
+            channel,
+            database_url: database_url.to_owned(),
+            stderr_path,
+            _log_dir: log_dir,
+        }
+    }
+
+    /// What the server wrote on standard error so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub async fn stop(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().expect("running");
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("exits after SIGTERM")
+            .unwrap()
+    }
+
+    /// Stops the server and starts a new one on the same database.
+    pub async fn restart(self, extra: &[&str]) -> Self {
+        let url = self.database_url.clone();
+        let status = self.stop().await;
+        assert!(status.success(), "guichet exited with {status}");
+        Self::start(&url, extra).await
+    }
+
+    pub fn access(&self) -> v1::access_service_client::AccessServiceClient<Channel> {
+        v1::access_service_client::AccessServiceClient::new(self.channel.clone())
+    }
+    pub fn accounts(&self) -> v1::account_service_client::AccountServiceClient<Channel> {
+        v1::account_service_client::AccountServiceClient::new(self.channel.clone())
+    }
+    pub fn users(&self) -> v1::user_service_client::UserServiceClient<Channel> {
+        v1::user_service_client::UserServiceClient::new(self.channel.clone())
+    }
+    pub fn roles(&self) -> v1::role_service_client::RoleServiceClient<Channel> {
+        v1::role_service_client::RoleServiceClient::new(self.channel.clone())
+    }
+    pub fn memberships(&self) -> v1::membership_service_client::MembershipServiceClient<Channel> {
+        v1::membership_service_client::MembershipServiceClient::new(self.channel.clone())
+    }
+    pub fn resources(&self) -> v1::resource_service_client::ResourceServiceClient<Channel> {
+        v1::resource_service_client::ResourceServiceClient::new(self.channel.clone())
+    }
+    pub fn delegations(&self) -> v1::delegation_service_client::DelegationServiceClient<Channel> {
+        v1::delegation_service_client::DelegationServiceClient::new(self.channel.clone())
+    }
+}
+
+/// The grpcurl binary: `GUICHET_GRPCURL`, else `grpcurl` on the PATH; `None` (skipped) otherwise.
+pub fn grpcurl() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("GUICHET_GRPCURL") {
+        if !p.is_empty() && std::path::Path::new(&p).exists() {
+            return Some(PathBuf::from(p));
+        }
+    }
+    let found = std::process::Command::new("sh")
+        .args(["-c", "command -v grpcurl"])
+        .output()
+        .ok()?;
+    if found.status.success() {
+        let p = String::from_utf8_lossy(&found.stdout).trim().to_owned();
+        if !p.is_empty() {
+            return Some(PathBuf::from(p));
+        }
+    }
+    skip(
+        "grpcurl test",
+        "grpcurl not found: run `make tools` or set GUICHET_GRPCURL",
+    );
+    None
+}
+
+/// The google.rpc details of a status.
+pub fn details(status: &tonic::Status) -> tonic_types::ErrorDetails {
+    use tonic_types::StatusExt;
+    status.get_error_details()
+}
+
+/// The field names of a status's BadRequest violations.
+pub fn violated_fields(status: &tonic::Status) -> Vec<String> {
+    details(status)
+        .bad_request()
+        .map(|b| b.field_violations.iter().map(|v| v.field.clone()).collect())
+        .unwrap_or_default()
+}
