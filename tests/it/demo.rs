@@ -11,112 +11,26 @@ async fn demo_world_answers_as_documented() {
     let db = TestDatabase::new(Backend::Sqlite).await.unwrap();
     let s = TestServer::start(&db.url, &["--demo"]).await;
     let cases = [
-        (
-            "marc",
-            "boulangerie-martin",
-            "folders:view",
-            "bm-dossier-2025",
-            true,
-            "allowed",
-        ),
-        (
-            "marc",
-            "boulangerie-martin",
-            "folders:view",
-            "bm-dossier-juridique",
-            false,
-            "resource_not_granted",
-        ),
-        (
-            "david",
-            "boulangerie-martin",
-            "users:full",
-            "",
-            true,
-            "allowed",
-        ),
-        (
-            "david",
-            "fromagerie-dupont",
-            "users:view",
-            "",
-            false,
-            "no_access_path",
-        ),
-        (
-            "claire",
-            "boulangerie-martin",
-            "users:view",
-            "",
-            false,
-            "no_access_path",
-        ),
-        (
-            "bruno",
-            "nuage-partenaires",
-            "users:view",
-            "",
-            true,
-            "allowed",
-        ),
-        (
-            "bruno",
-            "nuage-partenaires",
-            "users:full",
-            "",
-            false,
-            "insufficient_level",
-        ),
-        (
-            "amelie",
-            "alpes-revente",
-            "billing:view",
-            "",
-            false,
-            "insufficient_level",
-        ),
+        ("marc", "boulangerie-martin", "folders:view", "bm-dossier-2025", true, "allowed"),
+        ("marc", "boulangerie-martin", "folders:view", "bm-dossier-juridique", false, "resource_not_granted"),
+        ("david", "boulangerie-martin", "users:full", "", true, "allowed"),
+        ("david", "fromagerie-dupont", "users:view", "", false, "no_access_path"),
+        ("claire", "fromagerie-dupont", "users:view", "", false, "no_access_path"),
+        ("claire", "boulangerie-martin", "users:full", "", true, "allowed"),
+        ("bruno", "boulangerie-martin", "users:view", "", false, "no_access_path"),
+        ("inconnu", "boulangerie-martin", "users:view", "", false, "unknown_subject"),
+        ("bruno", "nuage-partenaires", "users:view", "", true, "allowed"),
+        ("bruno", "nuage-partenaires", "users:full", "", false, "insufficient_level"),
+        ("amelie", "alpes-revente", "billing:view", "", false, "insufficient_level"),
         ("karim", "garage-moreau", "offers:full", "", true, "allowed"),
-        (
-            "paul",
-            "cabinet-leclerc",
-            "voip_911:full",
-            "",
-            false,
-            "module_disabled",
-        ),
-        (
-            "paul",
-            "cabinet-leclerc",
-            "voip_cdr:view",
-            "",
-            true,
-            "allowed",
-        ),
-        (
-            "lucie",
-            "boulangerie-martin",
-            "users:full",
-            "",
-            true,
-            "allowed",
-        ),
-        (
-            "marc",
-            "boulangerie-martin",
-            "users:full",
-            "",
-            false,
-            "insufficient_level",
-        ),
+        ("paul", "cabinet-leclerc", "voip_911:full", "", false, "module_disabled"),
+        ("paul", "cabinet-leclerc", "voip_cdr:view", "", true, "allowed"),
+        ("lucie", "boulangerie-martin", "users:full", "", true, "allowed"),
+        ("marc", "boulangerie-martin", "users:full", "", false, "insufficient_level"),
     ];
     for (u, a, p, r, allowed, reason) in cases {
         let got = check(&s, u, a, p, r).await;
-        assert_eq!(
-            (got.allowed, got.reason_code.as_str()),
-            (allowed, reason),
-            "{u} {a} {p} {r}: {}",
-            got.reason
-        );
+        assert_eq!((got.allowed, got.reason_code.as_str()), (allowed, reason), "{u} {a} {p} {r}: {}", got.reason);
     }
 }
 
@@ -124,29 +38,17 @@ async fn demo_world_answers_as_documented() {
 #[tokio::test(flavor = "multi_thread")]
 async fn readme_grpcurl_examples_run_verbatim() {
     let Some(bin) = grpcurl() else { return };
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
-    let section = readme
-        .split("<!-- examples:start -->")
-        .nth(1)
-        .and_then(|s| s.split("<!-- examples:end -->").next())
-        .unwrap();
-    let commands: Vec<&str> = section
-        .lines()
-        .filter(|l| l.starts_with("grpcurl "))
-        .collect();
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let section =
+        readme.split("<!-- examples:start -->").nth(1).and_then(|s| s.split("<!-- examples:end -->").next()).unwrap();
+    let commands: Vec<&str> = section.lines().filter(|l| l.starts_with("grpcurl ")).collect();
     assert!(commands.len() >= 5, "the README shows the examples");
     let db = TestDatabase::new(Backend::Sqlite).await.unwrap();
     let s = TestServer::start(&db.url, &["--demo"]).await;
     for command in commands {
-        let line = command
-            .replacen("grpcurl", &bin.display().to_string(), 1)
-            .replace("localhost:50051", &s.addr.to_string());
+        let line =
+            command.replacen("grpcurl", &bin.display().to_string(), 1).replace("localhost:50051", &s.addr.to_string());
         let out = Command::new("sh").args(["-c", &line]).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{command}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "{command}\n{}", String::from_utf8_lossy(&out.stderr));
     }
 }

@@ -15,26 +15,16 @@ async fn bad_input_is_refused_with_field_violations() {
     // A bad email.
     let e = s
         .users()
-        .create_user(pb::CreateUserRequest {
-            email: "pas-une-adresse".into(),
-            ..Default::default()
-        })
+        .create_user(pb::CreateUserRequest { email: "pas-une-adresse".into(), ..Default::default() })
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
     assert_eq!(violated_fields(&e), ["email"]);
 
     // Empty ids, all reported at once.
-    let e = s
-        .access()
-        .check_access(pb::CheckAccessRequest::default())
-        .await
-        .unwrap_err();
+    let e = s.access().check_access(pb::CheckAccessRequest::default()).await.unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
-    assert_eq!(
-        violated_fields(&e),
-        ["subject_id", "account_id", "permission"]
-    );
+    assert_eq!(violated_fields(&e), ["subject_id", "account_id", "permission"]);
 
     // A malformed permission is an error; an unknown feature is a deny with a reason.
     let e = s
@@ -49,20 +39,11 @@ async fn bad_input_is_refused_with_field_violations() {
         .unwrap_err();
     assert_eq!(violated_fields(&e), ["permission"]);
     let r = check(&s, "gerant", "partner", "teleportation:view", "").await;
-    assert_eq!(
-        (r.allowed, r.reason_code.as_str()),
-        (false, "unknown_feature")
-    );
+    assert_eq!((r.allowed, r.reason_code.as_str()), (false, "unknown_feature"));
     let r = check(&s, "personne", "partner", "billing:view", "").await;
-    assert_eq!(
-        (r.allowed, r.reason_code.as_str()),
-        (false, "unknown_subject")
-    );
+    assert_eq!((r.allowed, r.reason_code.as_str()), (false, "unknown_subject"));
     let r = check(&s, "gerant", "nulle-part", "billing:view", "").await;
-    assert_eq!(
-        (r.allowed, r.reason_code.as_str()),
-        (false, "unknown_account")
-    );
+    assert_eq!((r.allowed, r.reason_code.as_str()), (false, "unknown_account"));
 
     // An oversized batch.
     let item = pb::CheckAccessBatchItem {
@@ -73,10 +54,7 @@ async fn bad_input_is_refused_with_field_violations() {
     };
     let e = s
         .access()
-        .check_access_batch(pb::CheckAccessBatchRequest {
-            items: vec![item; 1001],
-            consistency: None,
-        })
+        .check_access_batch(pb::CheckAccessBatchRequest { items: vec![item; 1001], consistency: None })
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
@@ -104,9 +82,7 @@ async fn bad_input_is_refused_with_field_violations() {
             permission: "billing:view".into(),
             resource_id: String::new(),
             consistency: Some(pb::Consistency {
-                requirement: Some(pb::consistency::Requirement::AtLeastAsFresh(
-                    "r999999".into(),
-                )),
+                requirement: Some(pb::consistency::Requirement::AtLeastAsFresh("r999999".into())),
             }),
         })
         .await
@@ -116,17 +92,11 @@ async fn bad_input_is_refused_with_field_violations() {
     // NOT_FOUND and ALREADY_EXISTS name the record.
     let e = s
         .accounts()
-        .get_account(pb::GetAccountRequest {
-            id: "inconnu".into(),
-            ..Default::default()
-        })
+        .get_account(pb::GetAccountRequest { id: "inconnu".into(), ..Default::default() })
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::NotFound);
-    assert_eq!(
-        details(&e).resource_info().unwrap().resource_name,
-        "inconnu"
-    );
+    assert_eq!(details(&e).resource_info().unwrap().resource_name, "inconnu");
     let e = s
         .accounts()
         .create_account(pb::CreateAccountRequest {
@@ -140,17 +110,10 @@ async fn bad_input_is_refused_with_field_violations() {
     assert_eq!(e.code(), Code::AlreadyExists);
     let e = s
         .users()
-        .create_user(pb::CreateUserRequest {
-            email: "  GERANT@Exemple.FR ".into(),
-            ..Default::default()
-        })
+        .create_user(pb::CreateUserRequest { email: "  GERANT@Exemple.FR ".into(), ..Default::default() })
         .await
         .unwrap_err();
-    assert_eq!(
-        e.code(),
-        Code::AlreadyExists,
-        "the same person, written differently, is one identity"
-    );
+    assert_eq!(e.code(), Code::AlreadyExists, "the same person, written differently, is one identity");
 
     // A kind that cannot be a child of that parent: FAILED_PRECONDITION with its violation.
     let e = s
@@ -165,10 +128,7 @@ async fn bad_input_is_refused_with_field_violations() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::FailedPrecondition);
-    assert_eq!(
-        details(&e).precondition_failure().unwrap().violations[0].r#type,
-        "ACCOUNT_KIND"
-    );
+    assert_eq!(details(&e).precondition_failure().unwrap().violations[0].r#type, "ACCOUNT_KIND");
 
     // The last administrator cannot be demoted; nothing is written.
     let e = s
@@ -182,21 +142,11 @@ async fn bad_input_is_refused_with_field_violations() {
         .unwrap_err();
     assert_eq!(e.code(), Code::FailedPrecondition);
     let v = details(&e).precondition_failure().unwrap().violations[0].clone();
-    assert_eq!(
-        (v.r#type.as_str(), v.subject.as_str()),
-        ("LAST_ADMINISTRATOR", "accounts/client-a")
-    );
-    assert!(
-        check(&s, "admin-a", "client-a", "users:full", "")
-            .await
-            .allowed
-    );
+    assert_eq!((v.r#type.as_str(), v.subject.as_str()), ("LAST_ADMINISTRATOR", "accounts/client-a"));
+    assert!(check(&s, "admin-a", "client-a", "users:full", "").await.allowed);
     let e = s
         .memberships()
-        .delete_membership(pb::DeleteMembershipRequest {
-            membership_id: "m-admin-a".into(),
-            ..Default::default()
-        })
+        .delete_membership(pb::DeleteMembershipRequest { membership_id: "m-admin-a".into(), ..Default::default() })
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::FailedPrecondition);
@@ -216,16 +166,10 @@ async fn bad_input_is_refused_with_field_violations() {
     assert_eq!(e.code(), Code::PermissionDenied);
     let info = details(&e).error_info().unwrap().clone();
     assert_eq!(info.reason, "MISSING_PERMISSION");
-    assert_eq!(
-        info.metadata.get("permission").map(String::as_str),
-        Some("users:full")
-    );
+    assert_eq!(info.metadata.get("permission").map(String::as_str), Some("users:full"));
     let m = s
         .memberships()
-        .list_memberships(pb::ListMembershipsRequest {
-            account_id: "client-a".into(),
-            ..Default::default()
-        })
+        .list_memberships(pb::ListMembershipsRequest { account_id: "client-a".into(), ..Default::default() })
         .await
         .unwrap()
         .into_inner();
@@ -245,10 +189,6 @@ async fn bad_input_is_refused_with_field_violations() {
     assert_eq!(violated_fields(&e), ["roles[1]"]);
 
     // RPCs of later work answer UNIMPLEMENTED rather than pretending.
-    let e = s
-        .access()
-        .list_authorized_subjects(pb::ListAuthorizedSubjectsRequest::default())
-        .await
-        .unwrap_err();
+    let e = s.access().list_authorized_subjects(pb::ListAuthorizedSubjectsRequest::default()).await.unwrap_err();
     assert_eq!(e.code(), Code::Unimplemented);
 }

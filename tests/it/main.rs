@@ -1,11 +1,5 @@
 //! guichet end to end: the real binary, real gRPC, SQLite and PostgreSQL, grpcurl.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    missing_docs,
-    unreachable_pub
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs, unreachable_pub)]
 
 mod demo;
 mod errors;

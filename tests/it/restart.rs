@@ -28,25 +28,12 @@ async fn survives_restart(backend: Backend) {
     for (i, (u, a, p, r)) in questions.into_iter().enumerate() {
         let after = check(&s, u, a, p, r).await;
         assert_eq!(
-            (
-                after.allowed,
-                &after.reason_code,
-                &after.revision,
-                &after.granted_by
-            ),
-            (
-                before[i].allowed,
-                &before[i].reason_code,
-                &before[i].revision,
-                &before[i].granted_by
-            ),
+            (after.allowed, &after.reason_code, &after.revision, &after.granted_by),
+            (before[i].allowed, &before[i].reason_code, &before[i].revision, &before[i].granted_by),
             "{u} {a} {p} {r}"
         );
     }
-    assert_eq!(
-        before.iter().map(|r| r.allowed).collect::<Vec<_>>(),
-        [true, false, true, false, true, false, true]
-    );
+    assert_eq!(before.iter().map(|r| r.allowed).collect::<Vec<_>>(), [true, false, true, false, true, false, true]);
     let status = s.stop().await;
     assert!(status.success(), "exit status after SIGTERM: {status}");
 }

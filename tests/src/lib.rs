@@ -5,13 +5,7 @@
 //! PostgreSQL tests run when `GUICHET_TEST_DATABASE_URL` names a server where databases may be
 //! created; without it they print that they were skipped — and fail under `CI`, where skipping
 //! would hide a missing service.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    missing_docs,
-    unreachable_pub
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs, unreachable_pub)]
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -72,15 +66,8 @@ impl TestDatabase {
         match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().unwrap();
-                let url = format!(
-                    "sqlite://{}?mode=rwc",
-                    dir.path().join("guichet.db").display()
-                );
-                Some(Self {
-                    url,
-                    _dir: Some(dir),
-                    pg_admin: None,
-                })
+                let url = format!("sqlite://{}?mode=rwc", dir.path().join("guichet.db").display());
+                Some(Self { url, _dir: Some(dir), pg_admin: None })
             }
             Backend::Postgres => {
                 let Ok(admin) = std::env::var("GUICHET_TEST_DATABASE_URL") else {
@@ -88,21 +75,11 @@ impl TestDatabase {
                     return None;
                 };
                 let name = format!("guichet_t_{}", uuid::Uuid::new_v4().simple());
-                let conn = Database::connect(admin.as_str())
-                    .await
-                    .expect("connect to GUICHET_TEST_DATABASE_URL");
-                conn.execute_unprepared(&format!("CREATE DATABASE {name}"))
-                    .await
-                    .unwrap();
+                let conn = Database::connect(admin.as_str()).await.expect("connect to GUICHET_TEST_DATABASE_URL");
+                conn.execute_unprepared(&format!("CREATE DATABASE {name}")).await.unwrap();
                 conn.close().await.unwrap();
-                let (base, _) = admin
-                    .rsplit_once('/')
-                    .expect("GUICHET_TEST_DATABASE_URL ends with /database");
-                Some(Self {
-                    url: format!("{base}/{name}"),
-                    _dir: None,
-                    pg_admin: Some((admin, name)),
-                })
+                let (base, _) = admin.rsplit_once('/').expect("GUICHET_TEST_DATABASE_URL ends with /database");
+                Some(Self { url: format!("{base}/{name}"), _dir: None, pg_admin: Some((admin, name)) })
             }
         }
     }
@@ -113,17 +90,10 @@ impl Drop for TestDatabase {
         if let Some((admin, name)) = self.pg_admin.take() {
             // Best effort, on a thread of its own: Drop may run inside a runtime.
             let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
                 rt.block_on(async {
                     if let Ok(conn) = Database::connect(admin.as_str()).await {
-                        let _ = conn
-                            .execute_unprepared(&format!(
-                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                            ))
-                            .await;
+                        let _ = conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
                         let _ = conn.close().await;
                     }
                 });
@@ -181,19 +151,8 @@ impl TestServer {
         };
         // Keep draining stdout so the child never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        let channel = Channel::from_shared(format!("http://{addr}"))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
-        Self {
-            child,
-            addr,
-            channel,
-            database_url: database_url.to_owned(),
-            stderr_path,
-            _log_dir: log_dir,
-        }
+        let channel = Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap();
+        Self { child, addr, channel, database_url: database_url.to_owned(), stderr_path, _log_dir: log_dir }
     }
 
     /// What the server wrote on standard error so far.
@@ -204,15 +163,9 @@ impl TestServer {
     /// Sends SIGTERM and waits for the exit status.
     pub async fn stop(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().expect("running");
-        let status = std::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status()
-            .unwrap();
+        let status = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
         assert!(status.success());
-        tokio::time::timeout(Duration::from_secs(30), self.child.wait())
-            .await
-            .expect("exits after SIGTERM")
-            .unwrap()
+        tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await.expect("exits after SIGTERM").unwrap()
     }
 
     /// Stops the server and starts a new one on the same database.
@@ -253,20 +206,14 @@ pub fn grpcurl() -> Option<PathBuf> {
             return Some(PathBuf::from(p));
         }
     }
-    let found = std::process::Command::new("sh")
-        .args(["-c", "command -v grpcurl"])
-        .output()
-        .ok()?;
+    let found = std::process::Command::new("sh").args(["-c", "command -v grpcurl"]).output().ok()?;
     if found.status.success() {
         let p = String::from_utf8_lossy(&found.stdout).trim().to_owned();
         if !p.is_empty() {
             return Some(PathBuf::from(p));
         }
     }
-    skip(
-        "grpcurl test",
-        "grpcurl not found: run `make tools` or set GUICHET_GRPCURL",
-    );
+    skip("grpcurl test", "grpcurl not found: run `make tools` or set GUICHET_GRPCURL");
     None
 }
 

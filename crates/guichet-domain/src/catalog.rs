@@ -24,12 +24,8 @@ pub const ACCESS_APPROVALS_FEATURE: &str = "access_approvals";
 /// The feature whose `view` level lets a member read the account's events.
 pub const EVENT_LOGS_FEATURE: &str = "event_logs";
 /// Features every catalog must define: the service's own rules use them.
-pub const REQUIRED_FEATURES: [&str; 4] = [
-    USERS_FEATURE,
-    DELEGATED_ADMINISTRATION_FEATURE,
-    ACCESS_APPROVALS_FEATURE,
-    EVENT_LOGS_FEATURE,
-];
+pub const REQUIRED_FEATURES: [&str; 4] =
+    [USERS_FEATURE, DELEGATED_ADMINISTRATION_FEATURE, ACCESS_APPROVALS_FEATURE, EVENT_LOGS_FEATURE];
 
 /// Why a catalog could not be loaded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -104,9 +100,7 @@ pub enum CatalogError {
         kind: String,
     },
     /// A kind can neither be a root nor have a parent.
-    #[error(
-        "kind `{0}` has no parent kinds and is not a root: no account of that kind could be created"
-    )]
+    #[error("kind `{0}` has no parent kinds and is not a root: no account of that kind could be created")]
     Unreachable(String),
     /// A feature the service relies on is missing.
     #[error("the catalog must define the feature `{0}`")]
@@ -224,8 +218,8 @@ impl Catalog {
 
     /// Loads and validates a catalog written in TOML (format: see `catalog/default.toml`).
     pub fn from_toml_str(s: &str) -> Result<Catalog, CatalogError> {
-        let raw: RawCatalog = toml::from_str(s)
-            .map_err(|e| CatalogError::Syntax(e.to_string().trim_end().to_owned()))?;
+        let raw: RawCatalog =
+            toml::from_str(s).map_err(|e| CatalogError::Syntax(e.to_string().trim_end().to_owned()))?;
         raw.validate()
     }
 
@@ -247,9 +241,7 @@ impl Catalog {
 
     /// The feature `name`, by string.
     pub fn feature_by_str(&self, name: &str) -> Option<&FeatureDef> {
-        self.feature_index
-            .get(name)
-            .and_then(|&i| self.features.get(i))
+        self.feature_index.get(name).and_then(|&i| self.features.get(i))
     }
 
     /// Every feature, in the file's order.
@@ -259,9 +251,7 @@ impl Catalog {
 
     /// The kind `name`.
     pub fn kind(&self, name: &AccountKind) -> Option<&KindDef> {
-        self.kind_index
-            .get(name.as_str())
-            .and_then(|&i| self.kinds.get(i))
+        self.kind_index.get(name.as_str()).and_then(|&i| self.kinds.get(i))
     }
 
     /// Every kind, in the file's order.
@@ -281,11 +271,7 @@ impl Catalog {
 
     /// Every module feature: what a new account has enabled unless told otherwise.
     pub fn default_modules(&self) -> BTreeSet<FeatureName> {
-        self.features
-            .iter()
-            .filter(|f| f.module)
-            .map(|f| f.name.clone())
-            .collect()
+        self.features.iter().filter(|f| f.module).map(|f| f.name.clone()).collect()
     }
 }
 
@@ -376,9 +362,7 @@ fn expand(
         out.extend(features.keys().map(|f| (f.clone(), level)));
     }
     for (feature, level) in grants {
-        let f = name(FeatureName::parse, "feature name", feature, || {
-            format!(" in role `{role}` of kind `{kind}`")
-        })?;
+        let f = name(FeatureName::parse, "feature name", feature, || format!(" in role `{role}` of kind `{kind}`"))?;
         if !features.contains_key(&f) {
             return Err(CatalogError::UnknownFeature {
                 feature: feature.clone(),
@@ -403,11 +387,7 @@ impl RawCatalog {
             if feature_index.insert(n.clone(), features.len()).is_some() {
                 return Err(CatalogError::DuplicateFeature(raw.name));
             }
-            features.push(FeatureDef {
-                name: n,
-                description: raw.description,
-                module: raw.module,
-            });
+            features.push(FeatureDef { name: n, description: raw.description, module: raw.module });
         }
         for required in REQUIRED_FEATURES {
             if !feature_index.contains_key(required) {
@@ -425,35 +405,18 @@ impl RawCatalog {
             let parents = raw
                 .parents
                 .iter()
-                .map(|p| {
-                    name(AccountKind::parse, "parent kind", p, || {
-                        format!(" of kind `{k}`")
-                    })
-                })
+                .map(|p| name(AccountKind::parse, "parent kind", p, || format!(" of kind `{k}`")))
                 .collect::<Result<Vec<_>, _>>()?;
-            let owner_role = name(RoleName::parse, "owner role", &raw.owner_role, || {
-                format!(" of kind `{k}`")
-            })?;
+            let owner_role = name(RoleName::parse, "owner role", &raw.owner_role, || format!(" of kind `{k}`"))?;
             let mut roles: Vec<Role> = Vec::with_capacity(raw.roles.len());
             for r in &raw.roles {
-                let role_name = name(RoleName::parse, "role name", &r.name, || {
-                    format!(" in kind `{k}`")
-                })?;
+                let role_name = name(RoleName::parse, "role name", &r.name, || format!(" in kind `{k}`"))?;
                 if roles.iter().any(|x| x.name == role_name) {
-                    return Err(CatalogError::DuplicateRole {
-                        kind: k.to_owned(),
-                        role: r.name.clone(),
-                    });
+                    return Err(CatalogError::DuplicateRole { kind: k.to_owned(), role: r.name.clone() });
                 }
                 roles.push(Role {
                     grants: expand(r.all, &r.grants, &feature_index, &r.name, k)?,
-                    descendant_grants: expand(
-                        r.descendant_all,
-                        &r.descendant_grants,
-                        &feature_index,
-                        &r.name,
-                        k,
-                    )?,
+                    descendant_grants: expand(r.descendant_all, &r.descendant_grants, &feature_index, &r.name, k)?,
                     name: role_name,
                     display_name: r.display_name.clone(),
                     description: r.description.clone(),
@@ -502,13 +465,7 @@ impl RawCatalog {
                 Some(_) => {}
             }
         }
-        Ok(Catalog {
-            version: self.version,
-            features,
-            feature_index,
-            kinds,
-            kind_index,
-        })
+        Ok(Catalog { version: self.version, features, feature_index, kinds, kind_index })
     }
 }
 
@@ -523,11 +480,7 @@ impl From<&Catalog> for RawCatalog {
             features: c
                 .features
                 .iter()
-                .map(|f| RawFeature {
-                    name: f.name.to_string(),
-                    description: f.description.clone(),
-                    module: f.module,
-                })
+                .map(|f| RawFeature { name: f.name.to_string(), description: f.description.clone(), module: f.module })
                 .collect(),
             kinds: c
                 .kinds

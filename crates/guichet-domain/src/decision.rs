@@ -60,9 +60,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 use crate::catalog::{Catalog, DELEGATED_ADMINISTRATION_FEATURE, Role};
-use crate::ids::{
-    AccountId, AccountKind, DelegationId, FeatureName, MembershipId, ResourceId, RoleName, UserId,
-};
+use crate::ids::{AccountId, AccountKind, DelegationId, FeatureName, MembershipId, ResourceId, RoleName, UserId};
 use crate::level::{Level, Permission, level_in};
 use crate::status::{AccountStatus, MembershipStatus, UserStatus};
 
@@ -206,9 +204,7 @@ impl Path {
     /// The role whose levels the path gives.
     pub fn role(&self) -> &RoleName {
         match self {
-            Path::Direct { role, .. }
-            | Path::Inherited { role, .. }
-            | Path::Delegated { role, .. } => role,
+            Path::Direct { role, .. } | Path::Inherited { role, .. } | Path::Delegated { role, .. } => role,
         }
     }
 
@@ -225,30 +221,13 @@ impl Path {
 impl fmt::Display for Path {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Path::Direct {
-                membership,
-                account,
-                role,
-            } => {
+            Path::Direct { membership, account, role } => {
                 write!(f, "role {role} of membership {membership} in {account}")
             }
-            Path::Inherited {
-                membership,
-                ancestor,
-                role,
-            } => {
-                write!(
-                    f,
-                    "descendant levels of role {role} of membership {membership} in ancestor {ancestor}"
-                )
+            Path::Inherited { membership, ancestor, role } => {
+                write!(f, "descendant levels of role {role} of membership {membership} in ancestor {ancestor}")
             }
-            Path::Delegated {
-                delegation,
-                from_account,
-                membership,
-                into,
-                role,
-            } => write!(
+            Path::Delegated { delegation, from_account, membership, into, role } => write!(
                 f,
                 "delegation {delegation} from {from_account} into {into} with role {role}, through membership {membership}"
             ),
@@ -417,13 +396,9 @@ impl fmt::Display for Reason {
             Reason::SubjectSuspended => "the subject is suspended",
             Reason::AccountSuspended => "the account or one of its ancestors is suspended",
             Reason::ModuleDisabled => "the feature is a module that is not enabled on the account",
-            Reason::NoAccessPath => {
-                "no active membership or delegation of the subject leads to the account"
-            }
+            Reason::NoAccessPath => "no active membership or delegation of the subject leads to the account",
             Reason::InsufficientLevel => "the subject's roles do not give the required level",
-            Reason::ResourceNotGranted => {
-                "the memberships that would give the level do not reach the resource"
-            }
+            Reason::ResourceNotGranted => "the memberships that would give the level do not reach the resource",
         })
     }
 }
@@ -525,21 +500,13 @@ pub fn evaluate(catalog: &Catalog, request: &AccessRequest, facts: &Facts) -> De
     let mut pending: Vec<(Path, Level, Pending, bool)> = Vec::new();
     // Direct, then inherited from the nearest ancestor up.
     for (depth, account) in facts.chain.iter().enumerate() {
-        let suspended_between = facts
-            .chain
-            .iter()
-            .take(depth + 1)
-            .any(|a| a.status == AccountStatus::Suspended);
+        let suspended_between = facts.chain.iter().take(depth + 1).any(|a| a.status == AccountStatus::Suspended);
         for m in facts.memberships.iter().filter(|m| m.account == account.id) {
             let reach = reaches(m, resource);
             for role in &m.roles {
                 let (path, level) = if depth == 0 {
                     (
-                        Path::Direct {
-                            membership: m.id.clone(),
-                            account: account.id.clone(),
-                            role: role.name.clone(),
-                        },
+                        Path::Direct { membership: m.id.clone(), account: account.id.clone(), role: role.name.clone() },
                         role.level(feature),
                     )
                 } else {
@@ -568,17 +535,9 @@ pub fn evaluate(catalog: &Catalog, request: &AccessRequest, facts: &Facts) -> De
     }
     // Delegated, in the order of the chain (into the target first).
     for account in &facts.chain {
-        for d in facts
-            .delegations
-            .iter()
-            .filter(|d| d.to_account == account.id)
-        {
+        for d in facts.delegations.iter().filter(|d| d.to_account == account.id) {
             let level = d.role.level(feature);
-            for m in facts
-                .memberships
-                .iter()
-                .filter(|m| m.account == d.from_account.id)
-            {
+            for m in facts.memberships.iter().filter(|m| m.account == d.from_account.id) {
                 let path = Path::Delegated {
                     delegation: d.id.clone(),
                     from_account: d.from_account.id.clone(),
@@ -586,18 +545,16 @@ pub fn evaluate(catalog: &Catalog, request: &AccessRequest, facts: &Facts) -> De
                     into: account.id.clone(),
                     role: d.role.name.clone(),
                 };
-                let state =
-                    if m.status != MembershipStatus::Active {
-                        Pending::Refused(PathOutcome::Inactive(m.status))
-                    } else if d.from_account.status == AccountStatus::Suspended {
-                        Pending::Refused(PathOutcome::SourceSuspended)
-                    } else if !m.roles.iter().any(|r| {
-                        level_in(&r.grants, DELEGATED_ADMINISTRATION_FEATURE) == Level::Full
-                    }) {
-                        Pending::Refused(PathOutcome::NoDelegationRight)
-                    } else {
-                        Pending::Live
-                    };
+                let state = if m.status != MembershipStatus::Active {
+                    Pending::Refused(PathOutcome::Inactive(m.status))
+                } else if d.from_account.status == AccountStatus::Suspended {
+                    Pending::Refused(PathOutcome::SourceSuspended)
+                } else if !m.roles.iter().any(|r| level_in(&r.grants, DELEGATED_ADMINISTRATION_FEATURE) == Level::Full)
+                {
+                    Pending::Refused(PathOutcome::NoDelegationRight)
+                } else {
+                    Pending::Live
+                };
                 pending.push((path, level, state, true));
             }
         }
@@ -642,11 +599,7 @@ pub fn evaluate(catalog: &Catalog, request: &AccessRequest, facts: &Facts) -> De
         if outcome == PathOutcome::Granted && granted_by.is_none() {
             granted_by = Some(path.clone());
         }
-        paths.push(PathEvaluation {
-            path,
-            level,
-            outcome,
-        });
+        paths.push(PathEvaluation { path, level, outcome });
     }
 
     let reason = if allowed {
@@ -664,15 +617,7 @@ pub fn evaluate(catalog: &Catalog, request: &AccessRequest, facts: &Facts) -> De
     } else {
         Reason::NoAccessPath
     };
-    Decision {
-        allowed,
-        required,
-        effective,
-        granted_by,
-        reason,
-        paths,
-        caps,
-    }
+    Decision { allowed, required, effective, granted_by, reason, paths, caps }
 }
 
 #[cfg(test)]

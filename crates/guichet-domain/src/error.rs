@@ -16,9 +16,7 @@ pub struct ParseError {
 impl ParseError {
     /// An error with this description (lower-case, no trailing period).
     pub fn new(description: impl Into<String>) -> Self {
-        Self {
-            description: description.into(),
-        }
+        Self { description: description.into() }
     }
 
     /// The description, e.g. `must be 1 to 64 characters`.
@@ -44,10 +42,7 @@ pub struct FieldViolation {
 impl FieldViolation {
     /// A violation of `field`.
     pub fn new(field: impl Into<String>, description: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            description: description.into(),
-        }
+        Self { field: field.into(), description: description.into() }
     }
 }
 
@@ -71,9 +66,6 @@ mod tests {
     #[test]
     fn field_violation_displays_field_and_description() {
         let v = FieldViolation::new("invitation_ttl_days", "must be between 1 and 90");
-        assert_eq!(
-            v.to_string(),
-            "invitation_ttl_days: must be between 1 and 90"
-        );
+        assert_eq!(v.to_string(), "invitation_ttl_days: must be between 1 and 90");
     }
 }

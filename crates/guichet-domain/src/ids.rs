@@ -38,13 +38,8 @@ fn validate_id(s: &str) -> Result<(), ParseError> {
     check_len(s)?;
     let mut bytes = s.bytes();
     let first_ok = bytes.next().is_some_and(|b| b.is_ascii_alphanumeric());
-    let rest_ok =
-        bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':' | b'@'));
-    if first_ok && rest_ok {
-        Ok(())
-    } else {
-        Err(ParseError::new(ID_DESCRIPTION))
-    }
+    let rest_ok = bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':' | b'@'));
+    if first_ok && rest_ok { Ok(()) } else { Err(ParseError::new(ID_DESCRIPTION)) }
 }
 
 fn validate_name(s: &str) -> Result<(), ParseError> {
@@ -52,11 +47,7 @@ fn validate_name(s: &str) -> Result<(), ParseError> {
     let mut bytes = s.bytes();
     let first_ok = bytes.next().is_some_and(|b| b.is_ascii_lowercase());
     let rest_ok = bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-    if first_ok && rest_ok {
-        Ok(())
-    } else {
-        Err(ParseError::new(NAME_DESCRIPTION))
-    }
+    if first_ok && rest_ok { Ok(()) } else { Err(ParseError::new(NAME_DESCRIPTION)) }
 }
 
 macro_rules! newtype {
@@ -203,20 +194,8 @@ mod tests {
 
     #[test]
     fn ids_accept_the_documented_alphabet() {
-        for ok in [
-            "a",
-            "A1",
-            "acc_01H",
-            "nuage-partenaires",
-            "x.y:z@w",
-            "0",
-            &"a".repeat(64),
-        ] {
-            assert_eq!(
-                AccountId::parse(ok).map(|v| v.as_str().to_owned()),
-                Ok(ok.to_owned()),
-                "{ok:?}"
-            );
+        for ok in ["a", "A1", "acc_01H", "nuage-partenaires", "x.y:z@w", "0", &"a".repeat(64)] {
+            assert_eq!(AccountId::parse(ok).map(|v| v.as_str().to_owned()), Ok(ok.to_owned()), "{ok:?}");
         }
     }
 
@@ -234,11 +213,7 @@ mod tests {
             ("a\n", ID_DESCRIPTION),
         ];
         for (bad, description) in cases {
-            assert_eq!(
-                UserId::parse(bad).map_err(|e| e.to_string()),
-                Err((*description).to_owned()),
-                "{bad:?}"
-            );
+            assert_eq!(UserId::parse(bad).map_err(|e| e.to_string()), Err((*description).to_owned()), "{bad:?}");
         }
     }
 
@@ -247,21 +222,10 @@ mod tests {
         for ok in ["billing", "voip_911", "a", "account_manager"] {
             assert!(FeatureName::parse(ok).is_ok(), "{ok:?}");
         }
-        for bad in [
-            "",
-            "Billing",
-            "1billing",
-            "_x",
-            "bill-ing",
-            "bill ing",
-            "billing:view",
-        ] {
+        for bad in ["", "Billing", "1billing", "_x", "bill-ing", "bill ing", "billing:view"] {
             assert!(RoleName::parse(bad).is_err(), "{bad:?}");
         }
-        assert_eq!(
-            AccountKind::parse("Partner").map_err(|e| e.to_string()),
-            Err(NAME_DESCRIPTION.to_owned())
-        );
+        assert_eq!(AccountKind::parse("Partner").map_err(|e| e.to_string()), Err(NAME_DESCRIPTION.to_owned()));
     }
 
     #[test]
@@ -269,9 +233,7 @@ mod tests {
         let id = AccountId::parse("acc-1").unwrap();
         assert_eq!(serde_json::to_string(&id).unwrap(), "\"acc-1\"");
         assert_eq!(serde_json::from_str::<AccountId>("\"acc-1\"").unwrap(), id);
-        let err = serde_json::from_str::<AccountId>("\"a/b\"")
-            .unwrap_err()
-            .to_string();
+        let err = serde_json::from_str::<AccountId>("\"a/b\"").unwrap_err().to_string();
         assert!(err.starts_with(ID_DESCRIPTION), "{err}");
     }
 

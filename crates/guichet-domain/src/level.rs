@@ -12,19 +12,7 @@ use crate::error::ParseError;
 use crate::ids::FeatureName;
 
 /// How much of a feature someone may use: none < view < full.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Default,
-    serde::Serialize,
-    serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
     /// No access (*Aucun*).
@@ -94,9 +82,7 @@ pub fn level_in(grants: &Grants, feature: &str) -> Level {
 /// Whether every level in `grants` is at most the level `ceiling` gives on that feature: an
 /// inviter cannot hand out more than it holds.
 pub fn grants_within(grants: &Grants, ceiling: &Grants) -> bool {
-    grants
-        .iter()
-        .all(|(feature, level)| *level <= level_in(ceiling, feature.as_str()))
+    grants.iter().all(|(feature, level)| *level <= level_in(ceiling, feature.as_str()))
 }
 
 /// The highest level per feature over several grants (what a member holding several roles holds).
@@ -114,9 +100,7 @@ pub fn merge_grants<'a>(all: impl IntoIterator<Item = &'a Grants>) -> Grants {
 }
 
 /// What a check asks for: a feature at `view` or `full`, written `feature:level`.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Permission {
     /// The feature.
@@ -140,14 +124,10 @@ impl Permission {
         let Some((feature, level)) = s.split_once(':') else {
             return Err(ParseError::new("expected feature:level, e.g. billing:view"));
         };
-        let feature = FeatureName::parse(feature).map_err(|e| {
-            ParseError::new(format!(
-                "the feature of a permission {e}, e.g. billing:view"
-            ))
-        })?;
-        let level = Level::parse(level).map_err(|_| {
-            ParseError::new("the level of a permission must be view or full, e.g. billing:view")
-        })?;
+        let feature = FeatureName::parse(feature)
+            .map_err(|e| ParseError::new(format!("the feature of a permission {e}, e.g. billing:view")))?;
+        let level = Level::parse(level)
+            .map_err(|_| ParseError::new("the level of a permission must be view or full, e.g. billing:view"))?;
         Self::new(feature, level)
     }
 }
@@ -194,15 +174,9 @@ mod tests {
         assert_eq!(Level::parse("FULL"), Ok(Level::Full));
         assert_eq!(Level::parse("View"), Ok(Level::View));
         assert_eq!(Level::parse("none"), Ok(Level::None));
-        assert_eq!(
-            Level::parse("admin").map_err(|e| e.to_string()),
-            Err("must be none, view or full".to_owned())
-        );
+        assert_eq!(Level::parse("admin").map_err(|e| e.to_string()), Err("must be none, view or full".to_owned()));
         assert_eq!(serde_json::to_string(&Level::View).unwrap(), "\"view\"");
-        assert_eq!(
-            serde_json::from_str::<Level>("\"full\"").unwrap(),
-            Level::Full
-        );
+        assert_eq!(serde_json::from_str::<Level>("\"full\"").unwrap(), Level::Full);
         assert_eq!(Level::Full.to_string(), "full");
     }
 
@@ -219,57 +193,30 @@ mod tests {
             (Level::None, Level::None, true),
         ];
         for (held, required, expected) in table {
-            assert_eq!(
-                held.satisfies(required),
-                expected,
-                "{held} satisfies {required}"
-            );
+            assert_eq!(held.satisfies(required), expected, "{held} satisfies {required}");
         }
     }
 
     #[test]
     fn permissions_parse_table() {
-        let ok = [
-            ("billing:view", "billing", Level::View),
-            ("voip_911:FULL", "voip_911", Level::Full),
-        ];
+        let ok = [("billing:view", "billing", Level::View), ("voip_911:FULL", "voip_911", Level::Full)];
         for (s, feature, level) in ok {
-            assert_eq!(
-                Permission::parse(s),
-                Ok(Permission {
-                    feature: f(feature),
-                    level
-                }),
-                "{s}"
-            );
+            assert_eq!(Permission::parse(s), Ok(Permission { feature: f(feature), level }), "{s}");
         }
         let bad = [
             ("billing", "expected feature:level, e.g. billing:view"),
             ("", "expected feature:level, e.g. billing:view"),
             ("billing:none", "a permission requires view or full"),
-            (
-                "billing:admin",
-                "the level of a permission must be view or full, e.g. billing:view",
-            ),
-            (
-                "billing:view:x",
-                "the level of a permission must be view or full, e.g. billing:view",
-            ),
+            ("billing:admin", "the level of a permission must be view or full, e.g. billing:view"),
+            ("billing:view:x", "the level of a permission must be view or full, e.g. billing:view"),
             (
                 "Billing:view",
                 "the feature of a permission must start with a lower-case letter and contain only lower-case letters, digits and '_', e.g. billing:view",
             ),
-            (
-                ":view",
-                "the feature of a permission must be 1 to 64 characters, e.g. billing:view",
-            ),
+            (":view", "the feature of a permission must be 1 to 64 characters, e.g. billing:view"),
         ];
         for (s, description) in bad {
-            assert_eq!(
-                Permission::parse(s).map_err(|e| e.to_string()),
-                Err(description.to_owned()),
-                "{s:?}"
-            );
+            assert_eq!(Permission::parse(s).map_err(|e| e.to_string()), Err(description.to_owned()), "{s:?}");
         }
     }
 
@@ -284,12 +231,7 @@ mod tests {
     #[test]
     fn grants_within_a_ceiling() {
         let ceiling: Grants = [(f("users"), Level::Full), (f("billing"), Level::View)].into();
-        let ok: Grants = [
-            (f("users"), Level::View),
-            (f("billing"), Level::View),
-            (f("hosting"), Level::None),
-        ]
-        .into();
+        let ok: Grants = [(f("users"), Level::View), (f("billing"), Level::View), (f("hosting"), Level::None)].into();
         let too_much: Grants = [(f("billing"), Level::Full)].into();
         let unknown: Grants = [(f("hosting"), Level::View)].into();
         assert!(grants_within(&ok, &ceiling));

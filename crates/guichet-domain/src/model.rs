@@ -8,8 +8,8 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 use crate::{
-    AccountId, AccountKind, AccountSettings, AccountStatus, DelegationId, Email, FeatureName,
-    Grants, MembershipId, MembershipStatus, Phone, ResourceId, RoleName, UserId, UserStatus,
+    AccountId, AccountKind, AccountSettings, AccountStatus, DelegationId, Email, FeatureName, Grants, MembershipId,
+    MembershipStatus, Phone, ResourceId, RoleName, UserId, UserStatus,
 };
 
 /// A point in time, in milliseconds since the Unix epoch (UTC).
@@ -313,28 +313,13 @@ mod tests {
     fn revision_tokens_round_trip() {
         assert_eq!(Revision::new(42).token(), "r42");
         assert_eq!(Revision::parse_token("r42"), Ok(Revision::new(42)));
-        for bad in [
-            "",
-            "r",
-            "42",
-            "r-1",
-            "rx",
-            "r 1",
-            "r99999999999999999999999",
-        ] {
-            assert_eq!(
-                Revision::parse_token(bad),
-                Err(RevisionTokenError),
-                "{bad:?}"
-            );
+        for bad in ["", "r", "42", "r-1", "rx", "r 1", "r99999999999999999999999"] {
+            assert_eq!(Revision::parse_token(bad), Err(RevisionTokenError), "{bad:?}");
         }
     }
 
     #[test]
     fn plus_days_adds_whole_days() {
-        assert_eq!(
-            Timestamp::from_millis(0).plus_days(7).as_millis(),
-            604_800_000
-        );
+        assert_eq!(Timestamp::from_millis(0).plus_days(7).as_millis(), 604_800_000);
     }
 }

@@ -16,10 +16,7 @@ pub struct Phone(String);
 impl Phone {
     /// Removes separators and checks the E.164 form.
     pub fn parse(s: &str) -> Result<Self, ParseError> {
-        let compact: String = s
-            .chars()
-            .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')' | '\t'))
-            .collect();
+        let compact: String = s.chars().filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')' | '\t')).collect();
         let Some(digits) = compact.strip_prefix('+') else {
             return Err(ParseError::new(
                 "must be in international form: '+', then the country code, e.g. +33123456789",
@@ -93,50 +90,25 @@ mod tests {
             ("+123456789012345", "+123456789012345"),
         ];
         for (input, expected) in ok {
-            assert_eq!(
-                Phone::parse(input).map(|p| p.to_string()),
-                Ok(expected.to_owned()),
-                "{input:?}"
-            );
+            assert_eq!(Phone::parse(input).map(|p| p.to_string()), Ok(expected.to_owned()), "{input:?}");
         }
         let bad = [
-            (
-                "01 23 45 67 89",
-                "must be in international form: '+', then the country code, e.g. +33123456789",
-            ),
-            (
-                "",
-                "must be in international form: '+', then the country code, e.g. +33123456789",
-            ),
-            (
-                "+33 1 23 45 67 8x",
-                "must contain only digits after '+' (spaces, '-', '.', '(' and ')' are ignored)",
-            ),
-            (
-                "++33123456789",
-                "must contain only digits after '+' (spaces, '-', '.', '(' and ')' are ignored)",
-            ),
+            ("01 23 45 67 89", "must be in international form: '+', then the country code, e.g. +33123456789"),
+            ("", "must be in international form: '+', then the country code, e.g. +33123456789"),
+            ("+33 1 23 45 67 8x", "must contain only digits after '+' (spaces, '-', '.', '(' and ')' are ignored)"),
+            ("++33123456789", "must contain only digits after '+' (spaces, '-', '.', '(' and ')' are ignored)"),
             ("+1234567", "must have 8 to 15 digits after '+'"),
             ("+1234567890123456", "must have 8 to 15 digits after '+'"),
             ("+0123456789", "the country code must not start with 0"),
         ];
         for (input, description) in bad {
-            assert_eq!(
-                Phone::parse(input).map_err(|e| e.to_string()),
-                Err(description.to_owned()),
-                "{input:?}"
-            );
+            assert_eq!(Phone::parse(input).map_err(|e| e.to_string()), Err(description.to_owned()), "{input:?}");
         }
     }
 
     #[test]
     fn serde_validates() {
-        assert_eq!(
-            serde_json::from_str::<Phone>("\"+33 1 23 45 67 89\"")
-                .unwrap()
-                .as_str(),
-            "+33123456789"
-        );
+        assert_eq!(serde_json::from_str::<Phone>("\"+33 1 23 45 67 89\"").unwrap().as_str(), "+33123456789");
         assert!(serde_json::from_str::<Phone>("\"123\"").is_err());
     }
 }

@@ -15,9 +15,7 @@ pub const MAX_FORBIDDEN_DOMAINS: usize = 100;
 
 /// What to do with a generic address (`info@`, `contact@`, see
 /// [`GENERIC_LOCAL_PARTS`](crate::GENERIC_LOCAL_PARTS)) given for a person.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum GenericAddressPolicy {
     /// Accept it silently.
@@ -66,12 +64,9 @@ impl EmailPolicy {
     pub fn check(&self, email: &Email) -> EmailVerdict {
         let domain = email.domain();
         for forbidden in &self.forbidden_domains {
-            let normalized = normalize_domain(forbidden)
-                .unwrap_or_else(|_| forbidden.trim().to_ascii_lowercase());
+            let normalized = normalize_domain(forbidden).unwrap_or_else(|_| forbidden.trim().to_ascii_lowercase());
             let matches = domain == normalized
-                || domain
-                    .strip_suffix(normalized.as_str())
-                    .is_some_and(|head| head.ends_with('.'));
+                || domain.strip_suffix(normalized.as_str()).is_some_and(|head| head.ends_with('.'));
             if matches {
                 return EmailVerdict::Refused {
                     reason: format!("addresses at {normalized} are forbidden for this account"),
@@ -108,11 +103,7 @@ pub struct AccountSettings {
 
 impl Default for AccountSettings {
     fn default() -> Self {
-        Self {
-            invitation_ttl_days: 7,
-            requires_approval: false,
-            email_policy: EmailPolicy::default(),
-        }
+        Self { invitation_ttl_days: 7, requires_approval: false, email_policy: EmailPolicy::default() }
     }
 }
 
@@ -121,13 +112,10 @@ impl AccountSettings {
     /// (`invitation_ttl_days`, `email_policy.forbidden_domains[2]`).
     pub fn validate(&self) -> Result<(), Vec<FieldViolation>> {
         let mut violations = Vec::new();
-        if !(MIN_INVITATION_TTL_DAYS..=MAX_INVITATION_TTL_DAYS).contains(&self.invitation_ttl_days)
-        {
+        if !(MIN_INVITATION_TTL_DAYS..=MAX_INVITATION_TTL_DAYS).contains(&self.invitation_ttl_days) {
             violations.push(FieldViolation::new(
                 "invitation_ttl_days",
-                format!(
-                    "must be between {MIN_INVITATION_TTL_DAYS} and {MAX_INVITATION_TTL_DAYS} days"
-                ),
+                format!("must be between {MIN_INVITATION_TTL_DAYS} and {MAX_INVITATION_TTL_DAYS} days"),
             ));
         }
         let domains = &self.email_policy.forbidden_domains;
@@ -139,17 +127,10 @@ impl AccountSettings {
         }
         for (i, domain) in domains.iter().enumerate() {
             if let Err(e) = normalize_domain(domain) {
-                violations.push(FieldViolation::new(
-                    format!("email_policy.forbidden_domains[{i}]"),
-                    e.to_string(),
-                ));
+                violations.push(FieldViolation::new(format!("email_policy.forbidden_domains[{i}]"), e.to_string()));
             }
         }
-        if violations.is_empty() {
-            Ok(())
-        } else {
-            Err(violations)
-        }
+        if violations.is_empty() { Ok(()) } else { Err(violations) }
     }
 }
 
@@ -173,71 +154,33 @@ mod tests {
     /// Seed 001: the firm's own domain is forbidden, subdomains included.
     #[test]
     fn forbidden_domains_cover_subdomains() {
-        let policy = EmailPolicy {
-            forbidden_domains: vec!["Deloitte.FR".into()],
-            ..EmailPolicy::default()
-        };
-        let refused = EmailVerdict::Refused {
-            reason: "addresses at deloitte.fr are forbidden for this account".into(),
-        };
+        let policy = EmailPolicy { forbidden_domains: vec!["Deloitte.FR".into()], ..EmailPolicy::default() };
+        let refused =
+            EmailVerdict::Refused { reason: "addresses at deloitte.fr are forbidden for this account".into() };
         assert_eq!(policy.check(&email("jean@deloitte.fr")), refused);
         assert_eq!(policy.check(&email("jean@mail.deloitte.fr")), refused);
-        assert_eq!(
-            policy.check(&email("jean@notdeloitte.fr")),
-            EmailVerdict::Accepted
-        );
-        assert_eq!(
-            policy.check(&email("jean@deloitte.fr.example.com")),
-            EmailVerdict::Accepted
-        );
-        let idn = EmailPolicy {
-            forbidden_domains: vec!["bücher.de".into()],
-            ..EmailPolicy::default()
-        };
-        assert!(matches!(
-            idn.check(&email("a@xn--bcher-kva.de")),
-            EmailVerdict::Refused { .. }
-        ));
-        assert!(matches!(
-            idn.check(&email("a@shop.BÜCHER.de")),
-            EmailVerdict::Refused { .. }
-        ));
+        assert_eq!(policy.check(&email("jean@notdeloitte.fr")), EmailVerdict::Accepted);
+        assert_eq!(policy.check(&email("jean@deloitte.fr.example.com")), EmailVerdict::Accepted);
+        let idn = EmailPolicy { forbidden_domains: vec!["bücher.de".into()], ..EmailPolicy::default() };
+        assert!(matches!(idn.check(&email("a@xn--bcher-kva.de")), EmailVerdict::Refused { .. }));
+        assert!(matches!(idn.check(&email("a@shop.BÜCHER.de")), EmailVerdict::Refused { .. }));
     }
 
     #[test]
     fn generic_addresses_follow_the_policy() {
         let reason = "info@ is a generic address: the email is the person's unique login, use a nominative address";
         let mut policy = EmailPolicy::default();
-        assert_eq!(
-            policy.check(&email("info@example.com")),
-            EmailVerdict::Flagged {
-                reason: reason.into()
-            }
-        );
+        assert_eq!(policy.check(&email("info@example.com")), EmailVerdict::Flagged { reason: reason.into() });
         policy.generic_addresses = GenericAddressPolicy::Reject;
-        assert_eq!(
-            policy.check(&email("info@example.com")),
-            EmailVerdict::Refused {
-                reason: reason.into()
-            }
-        );
+        assert_eq!(policy.check(&email("info@example.com")), EmailVerdict::Refused { reason: reason.into() });
         policy.generic_addresses = GenericAddressPolicy::Allow;
-        assert_eq!(
-            policy.check(&email("info@example.com")),
-            EmailVerdict::Accepted
-        );
-        assert_eq!(
-            policy.check(&email("alice@example.com")),
-            EmailVerdict::Accepted
-        );
+        assert_eq!(policy.check(&email("info@example.com")), EmailVerdict::Accepted);
+        assert_eq!(policy.check(&email("alice@example.com")), EmailVerdict::Accepted);
     }
 
     #[test]
     fn validate_reports_every_field() {
-        let mut s = AccountSettings {
-            invitation_ttl_days: 0,
-            ..AccountSettings::default()
-        };
+        let mut s = AccountSettings { invitation_ttl_days: 0, ..AccountSettings::default() };
         s.email_policy.forbidden_domains = vec!["ok.example".into(), "localhost".into()];
         assert_eq!(
             s.validate(),
@@ -255,10 +198,7 @@ mod tests {
             s.validate(),
             Err(vec![
                 FieldViolation::new("invitation_ttl_days", "must be between 1 and 90 days"),
-                FieldViolation::new(
-                    "email_policy.forbidden_domains",
-                    "must list at most 100 domains"
-                ),
+                FieldViolation::new("email_policy.forbidden_domains", "must list at most 100 domains"),
             ])
         );
         s.invitation_ttl_days = 90;
@@ -270,22 +210,15 @@ mod tests {
     fn json_defaults_and_unknown_fields() {
         let s: AccountSettings = serde_json::from_str("{}").unwrap();
         assert_eq!(s, AccountSettings::default());
-        let s: AccountSettings = serde_json::from_str(
-            r#"{"requires_approval":true,"email_policy":{"generic_addresses":"reject"}}"#,
-        )
-        .unwrap();
+        let s: AccountSettings =
+            serde_json::from_str(r#"{"requires_approval":true,"email_policy":{"generic_addresses":"reject"}}"#)
+                .unwrap();
         assert!(s.requires_approval);
         assert_eq!(s.invitation_ttl_days, 7);
-        assert_eq!(
-            s.email_policy.generic_addresses,
-            GenericAddressPolicy::Reject
-        );
-        let err = serde_json::from_str::<AccountSettings>(r#"{"ttl":3}"#)
-            .unwrap_err()
-            .to_string();
+        assert_eq!(s.email_policy.generic_addresses, GenericAddressPolicy::Reject);
+        let err = serde_json::from_str::<AccountSettings>(r#"{"ttl":3}"#).unwrap_err().to_string();
         assert!(err.starts_with("unknown field `ttl`"), "{err}");
-        let back: AccountSettings =
-            serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+        let back: AccountSettings = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
         assert_eq!(back, s);
     }
 }

@@ -94,14 +94,8 @@ mod tests {
             assert_eq!(MembershipStatus::parse(s.as_str()), Ok(*s));
             assert_eq!(serde_json::to_string(s).unwrap(), format!("\"{s}\""));
         }
-        assert_eq!(
-            MembershipStatus::PendingApproval.to_string(),
-            "pending_approval"
-        );
-        assert_eq!(
-            AccountStatus::parse("suspended"),
-            Ok(AccountStatus::Suspended)
-        );
+        assert_eq!(MembershipStatus::PendingApproval.to_string(), "pending_approval");
+        assert_eq!(AccountStatus::parse("suspended"), Ok(AccountStatus::Suspended));
         assert_eq!(
             UserStatus::parse("Active").map_err(|e| e.to_string()),
             Err("must be active or suspended".to_owned())

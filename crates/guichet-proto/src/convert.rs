@@ -73,12 +73,7 @@ impl Check {
     }
 
     /// A required value: empty is "is required".
-    fn required<T, E: Display>(
-        &mut self,
-        field: &str,
-        s: &str,
-        parse: impl Fn(&str) -> Result<T, E>,
-    ) -> Option<T> {
+    fn required<T, E: Display>(&mut self, field: &str, s: &str, parse: impl Fn(&str) -> Result<T, E>) -> Option<T> {
         if s.is_empty() {
             self.push(field, "is required");
             None
@@ -94,11 +89,7 @@ impl Check {
         s: &str,
         parse: impl Fn(&str) -> Result<T, E>,
     ) -> Option<Option<T>> {
-        if s.is_empty() {
-            Some(None)
-        } else {
-            self.ok(field, parse(s)).map(Some)
-        }
+        if s.is_empty() { Some(None) } else { self.ok(field, parse(s)).map(Some) }
     }
 
     fn actor(&mut self, s: &str) -> Option<Option<d::UserId>> {
@@ -112,9 +103,7 @@ impl Check {
         if s.chars().count() > MAX_REQUEST_ID_CHARS || s.chars().any(char::is_control) {
             self.push(
                 "request_id",
-                format!(
-                    "must be at most {MAX_REQUEST_ID_CHARS} characters without control characters"
-                ),
+                format!("must be at most {MAX_REQUEST_ID_CHARS} characters without control characters"),
             );
             return None;
         }
@@ -128,11 +117,7 @@ impl Check {
         if n < min {
             self.push(
                 field,
-                if min == 1 {
-                    "is required".to_owned()
-                } else {
-                    format!("must be at least {min} characters")
-                },
+                if min == 1 { "is required".to_owned() } else { format!("must be at least {min} characters") },
             );
             None
         } else if n > max {
@@ -171,19 +156,12 @@ fn grants_in(check: &mut Check, field: &str, grants: Vec<pb::FeatureGrant>) -> O
     let mut ok = true;
     for (i, g) in grants.into_iter().enumerate() {
         let pb::FeatureGrant { feature, level } = g;
-        let f = check.required(
-            &format!("{field}[{i}].feature"),
-            &feature,
-            d::FeatureName::parse,
-        );
+        let f = check.required(&format!("{field}[{i}].feature"), &feature, d::FeatureName::parse);
         let l = level_in(check, &format!("{field}[{i}].level"), level);
         match (f, l) {
             (Some(f), Some(l)) => {
                 if out.insert(f.clone(), l).is_some() {
-                    check.push(
-                        format!("{field}[{i}].feature"),
-                        format!("{f} is listed twice"),
-                    );
+                    check.push(format!("{field}[{i}].feature"), format!("{f} is listed twice"));
                     ok = false;
                 }
             }
@@ -207,10 +185,7 @@ fn consistency_in(check: &mut Check, c: Option<pb::Consistency>) -> Option<d::Co
             None
         }
         Some(Requirement::AtLeastAsFresh(token)) => check
-            .ok(
-                "consistency.at_least_as_fresh",
-                d::Revision::parse_token(&token),
-            )
+            .ok("consistency.at_least_as_fresh", d::Revision::parse_token(&token))
             .map(d::Consistency::AtLeastAsFresh),
     }
 }
@@ -250,77 +225,41 @@ fn restriction_in(
     field: &str,
     r: Option<pb::ResourceRestriction>,
 ) -> Option<Option<BTreeSet<d::ResourceId>>> {
-    let Some(pb::ResourceRestriction {
-        restricted,
-        resource_ids,
-    }) = r
-    else {
+    let Some(pb::ResourceRestriction { restricted, resource_ids }) = r else {
         return Some(None);
     };
     if !restricted {
         if !resource_ids.is_empty() {
-            check.push(
-                format!("{field}.resource_ids"),
-                "must be empty when restricted is false",
-            );
+            check.push(format!("{field}.resource_ids"), "must be empty when restricted is false");
             return None;
         }
         return Some(None);
     }
-    ids_in(
-        check,
-        &format!("{field}.resource_ids"),
-        &resource_ids,
-        MAX_RESTRICTED_RESOURCES,
-        d::ResourceId::parse,
-    )
-    .map(|v| Some(v.into_iter().collect()))
+    ids_in(check, &format!("{field}.resource_ids"), &resource_ids, MAX_RESTRICTED_RESOURCES, d::ResourceId::parse)
+        .map(|v| Some(v.into_iter().collect()))
 }
 
-fn settings_in(
-    check: &mut Check,
-    field: &str,
-    s: pb::AccountSettings,
-) -> Option<d::AccountSettings> {
-    let pb::AccountSettings {
-        invitation_ttl_days,
-        requires_approval,
-        email_policy,
-    } = s;
+fn settings_in(check: &mut Check, field: &str, s: pb::AccountSettings) -> Option<d::AccountSettings> {
+    let pb::AccountSettings { invitation_ttl_days, requires_approval, email_policy } = s;
     let defaults = d::AccountSettings::default();
     let policy = match email_policy {
         None => defaults.email_policy.clone(),
-        Some(pb::EmailPolicy {
-            forbidden_domains,
-            generic_addresses,
-        }) => {
+        Some(pb::EmailPolicy { forbidden_domains, generic_addresses }) => {
             let generic = match pb::GenericAddressPolicy::try_from(generic_addresses) {
-                Ok(pb::GenericAddressPolicy::Unspecified) => {
-                    defaults.email_policy.generic_addresses
-                }
+                Ok(pb::GenericAddressPolicy::Unspecified) => defaults.email_policy.generic_addresses,
                 Ok(pb::GenericAddressPolicy::Allow) => d::GenericAddressPolicy::Allow,
                 Ok(pb::GenericAddressPolicy::Flag) => d::GenericAddressPolicy::Flag,
                 Ok(pb::GenericAddressPolicy::Reject) => d::GenericAddressPolicy::Reject,
                 Err(_) => {
-                    check.push(
-                        format!("{field}.email_policy.generic_addresses"),
-                        "unknown value",
-                    );
+                    check.push(format!("{field}.email_policy.generic_addresses"), "unknown value");
                     return None;
                 }
             };
-            d::EmailPolicy {
-                forbidden_domains,
-                generic_addresses: generic,
-            }
+            d::EmailPolicy { forbidden_domains, generic_addresses: generic }
         }
     };
     let settings = d::AccountSettings {
-        invitation_ttl_days: if invitation_ttl_days == 0 {
-            defaults.invitation_ttl_days
-        } else {
-            invitation_ttl_days
-        },
+        invitation_ttl_days: if invitation_ttl_days == 0 { defaults.invitation_ttl_days } else { invitation_ttl_days },
         requires_approval,
         email_policy: policy,
     };
@@ -335,11 +274,7 @@ fn settings_in(
     }
 }
 
-fn modules_in(
-    check: &mut Check,
-    field: &str,
-    values: &[String],
-) -> Option<BTreeSet<d::FeatureName>> {
+fn modules_in(check: &mut Check, field: &str, values: &[String]) -> Option<BTreeSet<d::FeatureName>> {
     ids_in(check, field, values, 256, d::FeatureName::parse).map(|v| v.into_iter().collect())
 }
 
@@ -364,84 +299,31 @@ fn access_request(
     resource_id: &str,
 ) -> Option<d::AccessRequest> {
     let subject = check.required(&format!("{prefix}subject_id"), subject_id, d::UserId::parse);
-    let account = check.required(
-        &format!("{prefix}account_id"),
-        account_id,
-        d::AccountId::parse,
-    );
-    let permission = check.required(
-        &format!("{prefix}permission"),
-        permission,
-        d::Permission::parse,
-    );
-    let resource = check.optional(
-        &format!("{prefix}resource_id"),
-        resource_id,
-        d::ResourceId::parse,
-    );
-    Some(d::AccessRequest {
-        subject: subject?,
-        account: account?,
-        permission: permission?,
-        resource: resource?,
-    })
+    let account = check.required(&format!("{prefix}account_id"), account_id, d::AccountId::parse);
+    let permission = check.required(&format!("{prefix}permission"), permission, d::Permission::parse);
+    let resource = check.optional(&format!("{prefix}resource_id"), resource_id, d::ResourceId::parse);
+    Some(d::AccessRequest { subject: subject?, account: account?, permission: permission?, resource: resource? })
 }
 
 impl TryFrom<pb::CheckAccessRequest> for AccessQuery {
     type Error = Invalid;
     fn try_from(r: pb::CheckAccessRequest) -> Result<Self, Invalid> {
-        let pb::CheckAccessRequest {
-            subject_id,
-            account_id,
-            permission,
-            resource_id,
-            consistency,
-        } = r;
+        let pb::CheckAccessRequest { subject_id, account_id, permission, resource_id, consistency } = r;
         let mut c = Check::default();
-        let request = access_request(
-            &mut c,
-            "",
-            &subject_id,
-            &account_id,
-            &permission,
-            &resource_id,
-        );
+        let request = access_request(&mut c, "", &subject_id, &account_id, &permission, &resource_id);
         let consistency = consistency_in(&mut c, consistency);
-        c.finish(|| {
-            Some(Self {
-                request: request?,
-                consistency: consistency?,
-            })
-        })
+        c.finish(|| Some(Self { request: request?, consistency: consistency? }))
     }
 }
 
 impl TryFrom<pb::ExplainAccessRequest> for AccessQuery {
     type Error = Invalid;
     fn try_from(r: pb::ExplainAccessRequest) -> Result<Self, Invalid> {
-        let pb::ExplainAccessRequest {
-            subject_id,
-            account_id,
-            permission,
-            resource_id,
-            consistency,
-        } = r;
+        let pb::ExplainAccessRequest { subject_id, account_id, permission, resource_id, consistency } = r;
         let mut c = Check::default();
-        let request = access_request(
-            &mut c,
-            "",
-            &subject_id,
-            &account_id,
-            &permission,
-            &resource_id,
-        );
+        let request = access_request(&mut c, "", &subject_id, &account_id, &permission, &resource_id);
         let consistency = consistency_in(&mut c, consistency);
-        c.finish(|| {
-            Some(Self {
-                request: request?,
-                consistency: consistency?,
-            })
-        })
+        c.finish(|| Some(Self { request: request?, consistency: consistency? }))
     }
 }
 
@@ -462,43 +344,20 @@ impl TryFrom<pb::CheckAccessBatchRequest> for BatchQuery {
         if items.is_empty() {
             c.push("items", "at least one item is required");
         } else if items.len() > MAX_BATCH_ITEMS {
-            c.push(
-                "items",
-                format!(
-                    "at most {MAX_BATCH_ITEMS} items per batch, got {}",
-                    items.len()
-                ),
-            );
+            c.push("items", format!("at most {MAX_BATCH_ITEMS} items per batch, got {}", items.len()));
         }
         let mut requests = Vec::with_capacity(items.len().min(MAX_BATCH_ITEMS));
         if items.len() <= MAX_BATCH_ITEMS {
             for (i, item) in items.into_iter().enumerate() {
-                let pb::CheckAccessBatchItem {
-                    subject_id,
-                    account_id,
-                    permission,
-                    resource_id,
-                } = item;
+                let pb::CheckAccessBatchItem { subject_id, account_id, permission, resource_id } = item;
                 let prefix = format!("items[{i}].");
-                if let Some(r) = access_request(
-                    &mut c,
-                    &prefix,
-                    &subject_id,
-                    &account_id,
-                    &permission,
-                    &resource_id,
-                ) {
+                if let Some(r) = access_request(&mut c, &prefix, &subject_id, &account_id, &permission, &resource_id) {
                     requests.push(r);
                 }
             }
         }
         let consistency = consistency_in(&mut c, consistency);
-        c.finish(|| {
-            Some(Self {
-                requests,
-                consistency: consistency?,
-            })
-        })
+        c.finish(|| Some(Self { requests, consistency: consistency? }))
     }
 }
 
@@ -518,13 +377,7 @@ pub struct AccessibleAccountsQuery {
 impl TryFrom<pb::ListAccessibleAccountsRequest> for AccessibleAccountsQuery {
     type Error = Invalid;
     fn try_from(r: pb::ListAccessibleAccountsRequest) -> Result<Self, Invalid> {
-        let pb::ListAccessibleAccountsRequest {
-            subject_id,
-            permission,
-            consistency,
-            page_size,
-            page_token,
-        } = r;
+        let pb::ListAccessibleAccountsRequest { subject_id, permission, consistency, page_size, page_token } = r;
         let mut c = Check::default();
         let subject = c.required("subject_id", &subject_id, d::UserId::parse);
         let permission = c.required("permission", &permission, d::Permission::parse);
@@ -534,10 +387,7 @@ impl TryFrom<pb::ListAccessibleAccountsRequest> for AccessibleAccountsQuery {
                 subject: subject?,
                 permission: permission?,
                 consistency: consistency?,
-                page: PageParams {
-                    size: page_size,
-                    token: page_token,
-                },
+                page: PageParams { size: page_size, token: page_token },
             })
         })
     }
@@ -557,48 +407,32 @@ impl From<&d::Path> for pb::AccessPath {
     fn from(p: &d::Path) -> Self {
         use pb::access_path::Path as P;
         let path = match p {
-            d::Path::Direct {
-                membership,
-                account,
-                role,
-            } => P::Direct(pb::DirectPath {
+            d::Path::Direct { membership, account, role } => P::Direct(pb::DirectPath {
                 membership_id: membership.to_string(),
                 account_id: account.to_string(),
                 role: role.to_string(),
             }),
-            d::Path::Inherited {
-                membership,
-                ancestor,
-                role,
-            } => P::Inherited(pb::InheritedPath {
+            d::Path::Inherited { membership, ancestor, role } => P::Inherited(pb::InheritedPath {
                 membership_id: membership.to_string(),
                 ancestor_account_id: ancestor.to_string(),
                 role: role.to_string(),
             }),
-            d::Path::Delegated {
-                delegation,
-                from_account,
-                membership,
-                into,
-                role,
-            } => P::Delegated(pb::DelegatedPath {
-                delegation_id: delegation.to_string(),
-                from_account_id: from_account.to_string(),
-                membership_id: membership.to_string(),
-                into_account_id: into.to_string(),
-                role: role.to_string(),
-            }),
+            d::Path::Delegated { delegation, from_account, membership, into, role } => {
+                P::Delegated(pb::DelegatedPath {
+                    delegation_id: delegation.to_string(),
+                    from_account_id: from_account.to_string(),
+                    membership_id: membership.to_string(),
+                    into_account_id: into.to_string(),
+                    role: role.to_string(),
+                })
+            }
         };
         Self { path: Some(path) }
     }
 }
 
 /// The CheckAccess answer for a decision evaluated at `revision`, served from `tier`.
-pub fn check_response(
-    decision: &d::Decision,
-    revision: d::Revision,
-    tier: pb::CacheTier,
-) -> pb::CheckAccessResponse {
+pub fn check_response(decision: &d::Decision, revision: d::Revision, tier: pb::CacheTier) -> pb::CheckAccessResponse {
     pb::CheckAccessResponse {
         allowed: decision.allowed,
         effective_level: pb::Level::from(decision.effective) as i32,
@@ -613,35 +447,22 @@ pub fn check_response(
 
 fn outcome(o: &d::PathOutcome) -> (pb::PathOutcome, String) {
     match o {
-        d::PathOutcome::Granted => (
-            pb::PathOutcome::Granted,
-            "grants the required level".to_owned(),
-        ),
-        d::PathOutcome::Insufficient => (
-            pb::PathOutcome::Insufficient,
-            "grants less than the required level".to_owned(),
-        ),
-        d::PathOutcome::Inactive(status) => (
-            pb::PathOutcome::Inactive,
-            format!("the membership is {status}"),
-        ),
-        d::PathOutcome::ResourceNotReachable => (
-            pb::PathOutcome::ResourceNotReachable,
-            "the membership is restricted to other resources".to_owned(),
-        ),
-        d::PathOutcome::SourceSuspended => (
-            pb::PathOutcome::SourceSuspended,
-            "the account it comes from is suspended".to_owned(),
-        ),
+        d::PathOutcome::Granted => (pb::PathOutcome::Granted, "grants the required level".to_owned()),
+        d::PathOutcome::Insufficient => {
+            (pb::PathOutcome::Insufficient, "grants less than the required level".to_owned())
+        }
+        d::PathOutcome::Inactive(status) => (pb::PathOutcome::Inactive, format!("the membership is {status}")),
+        d::PathOutcome::ResourceNotReachable => {
+            (pb::PathOutcome::ResourceNotReachable, "the membership is restricted to other resources".to_owned())
+        }
+        d::PathOutcome::SourceSuspended => {
+            (pb::PathOutcome::SourceSuspended, "the account it comes from is suspended".to_owned())
+        }
         d::PathOutcome::NoDelegationRight => (
             pb::PathOutcome::NoDelegationRight,
-            "the member does not hold delegated_administration:full in the delegating account"
-                .to_owned(),
+            "the member does not hold delegated_administration:full in the delegating account".to_owned(),
         ),
-        d::PathOutcome::Capped => (
-            pb::PathOutcome::Capped,
-            "capped by a suspension or a disabled module".to_owned(),
-        ),
+        d::PathOutcome::Capped => (pb::PathOutcome::Capped, "capped by a suspension or a disabled module".to_owned()),
     }
 }
 
@@ -694,12 +515,7 @@ fn ts(t: d::Timestamp) -> Option<prost_types::Timestamp> {
 }
 
 fn grants_out(g: &d::Grants) -> Vec<pb::FeatureGrant> {
-    g.iter()
-        .map(|(f, l)| pb::FeatureGrant {
-            feature: f.to_string(),
-            level: pb::Level::from(*l) as i32,
-        })
-        .collect()
+    g.iter().map(|(f, l)| pb::FeatureGrant { feature: f.to_string(), level: pb::Level::from(*l) as i32 }).collect()
 }
 
 impl From<d::AccountStatus> for pb::AccountStatus {
@@ -753,11 +569,7 @@ impl From<&d::Account> for pb::Account {
             id: a.id.to_string(),
             name: a.name.clone(),
             kind: a.kind.to_string(),
-            parent_id: a
-                .parent
-                .as_ref()
-                .map(ToString::to_string)
-                .unwrap_or_default(),
+            parent_id: a.parent.as_ref().map(ToString::to_string).unwrap_or_default(),
             status: pb::AccountStatus::from(a.status) as i32,
             modules: a.modules.iter().map(ToString::to_string).collect(),
             settings: Some(pb::AccountSettings::from(&a.settings)),
@@ -775,11 +587,7 @@ impl From<&d::User> for pb::User {
             email: u.email.to_string(),
             given_name: u.given_name.clone(),
             family_name: u.family_name.clone(),
-            phone: u
-                .phone
-                .as_ref()
-                .map(ToString::to_string)
-                .unwrap_or_default(),
+            phone: u.phone.as_ref().map(ToString::to_string).unwrap_or_default(),
             idp_subject: u.idp_subject.clone().unwrap_or_default(),
             status: pb::UserStatus::from(u.status) as i32,
             create_time: ts(u.created_at),
@@ -792,11 +600,7 @@ impl From<&d::AccountRole> for pb::Role {
     fn from(r: &d::AccountRole) -> Self {
         pb::Role {
             name: r.role.name.to_string(),
-            account_id: r
-                .account
-                .as_ref()
-                .map(ToString::to_string)
-                .unwrap_or_default(),
+            account_id: r.account.as_ref().map(ToString::to_string).unwrap_or_default(),
             display_name: r.role.display_name.clone(),
             description: r.role.description.clone(),
             builtin: r.role.builtin,
@@ -818,23 +622,10 @@ impl From<&d::Membership> for pb::Membership {
             status: pb::MembershipStatus::from(m.status) as i32,
             restriction: Some(pb::ResourceRestriction {
                 restricted: m.restriction.is_some(),
-                resource_ids: m
-                    .restriction
-                    .iter()
-                    .flatten()
-                    .map(ToString::to_string)
-                    .collect(),
+                resource_ids: m.restriction.iter().flatten().map(ToString::to_string).collect(),
             }),
-            created_by: m
-                .created_by
-                .as_ref()
-                .map(ToString::to_string)
-                .unwrap_or_default(),
-            approved_by: m
-                .approved_by
-                .as_ref()
-                .map(ToString::to_string)
-                .unwrap_or_default(),
+            created_by: m.created_by.as_ref().map(ToString::to_string).unwrap_or_default(),
+            approved_by: m.approved_by.as_ref().map(ToString::to_string).unwrap_or_default(),
             create_time: ts(m.created_at),
             update_time: ts(m.updated_at),
         }
@@ -860,11 +651,7 @@ impl From<&d::Delegation> for pb::Delegation {
             from_account_id: x.from_account.to_string(),
             to_account_id: x.to_account.to_string(),
             role: x.role.to_string(),
-            created_by: x
-                .created_by
-                .as_ref()
-                .map(ToString::to_string)
-                .unwrap_or_default(),
+            created_by: x.created_by.as_ref().map(ToString::to_string).unwrap_or_default(),
             create_time: ts(x.created_at),
         }
     }
@@ -920,21 +707,11 @@ fn authored<T>(
     let request_id = c.request_id(request_id);
     let actor = c.actor(actor_id);
     let body = build(&mut c);
-    c.finish(|| {
-        Some(Authored {
-            actor: actor?,
-            request_id: request_id?,
-            body: body?,
-        })
-    })
+    c.finish(|| Some(Authored { actor: actor?, request_id: request_id?, body: body? }))
 }
 
 fn reason_in(c: &mut Check, reason: &str) -> Option<Option<String>> {
-    if reason.trim().is_empty() {
-        Some(None)
-    } else {
-        c.text("reason", reason, 1, MAX_TEXT_CHARS).map(Some)
-    }
+    if reason.trim().is_empty() { Some(None) } else { c.text("reason", reason, 1, MAX_TEXT_CHARS).map(Some) }
 }
 
 /// ListAccounts filters.
@@ -1003,26 +780,13 @@ fn account_status_filter(c: &mut Check, v: i32) -> Option<Option<d::AccountStatu
 impl TryFrom<pb::CreateAccountRequest> for Authored<d::NewAccount> {
     type Error = Invalid;
     fn try_from(r: pb::CreateAccountRequest) -> Result<Self, Invalid> {
-        let pb::CreateAccountRequest {
-            request_id,
-            actor_id,
-            id,
-            name,
-            kind,
-            parent_id,
-            modules,
-            settings,
-        } = r;
+        let pb::CreateAccountRequest { request_id, actor_id, id, name, kind, parent_id, modules, settings } = r;
         authored(&request_id, &actor_id, |c| {
             let id = c.optional("id", &id, d::AccountId::parse);
             let name = c.text("name", &name, 1, MAX_NAME_CHARS);
             let kind = c.required("kind", &kind, d::AccountKind::parse);
             let parent = c.optional("parent_id", &parent_id, d::AccountId::parse);
-            let modules = if modules.is_empty() {
-                Some(None)
-            } else {
-                modules_in(c, "modules", &modules).map(Some)
-            };
+            let modules = if modules.is_empty() { Some(None) } else { modules_in(c, "modules", &modules).map(Some) };
             let settings = match settings {
                 None => Some(None),
                 Some(s) => settings_in(c, "settings", s).map(Some),
@@ -1043,23 +807,14 @@ impl TryFrom<pb::GetAccountRequest> for Authored<d::AccountId> {
     type Error = Invalid;
     fn try_from(r: pb::GetAccountRequest) -> Result<Self, Invalid> {
         let pb::GetAccountRequest { actor_id, id } = r;
-        authored("", &actor_id, |c| {
-            c.required("id", &id, d::AccountId::parse)
-        })
+        authored("", &actor_id, |c| c.required("id", &id, d::AccountId::parse))
     }
 }
 
 impl TryFrom<pb::ListAccountsRequest> for Authored<ListAccounts> {
     type Error = Invalid;
     fn try_from(r: pb::ListAccountsRequest) -> Result<Self, Invalid> {
-        let pb::ListAccountsRequest {
-            actor_id,
-            parent_id,
-            kind,
-            status,
-            page_size,
-            page_token,
-        } = r;
+        let pb::ListAccountsRequest { actor_id, parent_id, kind, status, page_size, page_token } = r;
         authored("", &actor_id, |c| {
             let parent = c.optional("parent_id", &parent_id, d::AccountId::parse);
             let kind = c.optional("kind", &kind, d::AccountKind::parse);
@@ -1068,10 +823,7 @@ impl TryFrom<pb::ListAccountsRequest> for Authored<ListAccounts> {
                 parent: parent?,
                 kind: kind?,
                 status: status?,
-                page: PageParams {
-                    size: page_size,
-                    token: page_token,
-                },
+                page: PageParams { size: page_size, token: page_token },
             })
         })
     }
@@ -1080,23 +832,10 @@ impl TryFrom<pb::ListAccountsRequest> for Authored<ListAccounts> {
 impl TryFrom<pb::ListChildAccountsRequest> for Authored<ListChildren> {
     type Error = Invalid;
     fn try_from(r: pb::ListChildAccountsRequest) -> Result<Self, Invalid> {
-        let pb::ListChildAccountsRequest {
-            actor_id,
-            id,
-            recursive,
-            page_size,
-            page_token,
-        } = r;
+        let pb::ListChildAccountsRequest { actor_id, id, recursive, page_size, page_token } = r;
         authored("", &actor_id, |c| {
             let id = c.required("id", &id, d::AccountId::parse);
-            Some(ListChildren {
-                id: id?,
-                recursive,
-                page: PageParams {
-                    size: page_size,
-                    token: page_token,
-                },
-            })
+            Some(ListChildren { id: id?, recursive, page: PageParams { size: page_size, token: page_token } })
         })
     }
 }
@@ -1104,23 +843,11 @@ impl TryFrom<pb::ListChildAccountsRequest> for Authored<ListChildren> {
 impl TryFrom<pb::UpdateAccountRequest> for Authored<AccountText> {
     type Error = Invalid;
     fn try_from(r: pb::UpdateAccountRequest) -> Result<Self, Invalid> {
-        let pb::UpdateAccountRequest {
-            request_id,
-            actor_id,
-            id,
-            name,
-        } = r;
+        let pb::UpdateAccountRequest { request_id, actor_id, id, name } = r;
         authored(&request_id, &actor_id, |c| {
             let id = c.required("id", &id, d::AccountId::parse);
-            let name = if name.is_empty() {
-                Some(None)
-            } else {
-                c.text("name", &name, 1, MAX_NAME_CHARS).map(Some)
-            };
-            Some(AccountText {
-                id: id?,
-                text: name?,
-            })
+            let name = if name.is_empty() { Some(None) } else { c.text("name", &name, 1, MAX_NAME_CHARS).map(Some) };
+            Some(AccountText { id: id?, text: name? })
         })
     }
 }
@@ -1128,19 +855,11 @@ impl TryFrom<pb::UpdateAccountRequest> for Authored<AccountText> {
 impl TryFrom<pb::SuspendAccountRequest> for Authored<AccountText> {
     type Error = Invalid;
     fn try_from(r: pb::SuspendAccountRequest) -> Result<Self, Invalid> {
-        let pb::SuspendAccountRequest {
-            request_id,
-            actor_id,
-            id,
-            reason,
-        } = r;
+        let pb::SuspendAccountRequest { request_id, actor_id, id, reason } = r;
         authored(&request_id, &actor_id, |c| {
             let id = c.required("id", &id, d::AccountId::parse);
             let reason = reason_in(c, &reason);
-            Some(AccountText {
-                id: id?,
-                text: reason?,
-            })
+            Some(AccountText { id: id?, text: reason? })
         })
     }
 }
@@ -1148,33 +867,19 @@ impl TryFrom<pb::SuspendAccountRequest> for Authored<AccountText> {
 impl TryFrom<pb::ReactivateAccountRequest> for Authored<d::AccountId> {
     type Error = Invalid;
     fn try_from(r: pb::ReactivateAccountRequest) -> Result<Self, Invalid> {
-        let pb::ReactivateAccountRequest {
-            request_id,
-            actor_id,
-            id,
-        } = r;
-        authored(&request_id, &actor_id, |c| {
-            c.required("id", &id, d::AccountId::parse)
-        })
+        let pb::ReactivateAccountRequest { request_id, actor_id, id } = r;
+        authored(&request_id, &actor_id, |c| c.required("id", &id, d::AccountId::parse))
     }
 }
 
 impl TryFrom<pb::SetAccountModulesRequest> for Authored<SetModules> {
     type Error = Invalid;
     fn try_from(r: pb::SetAccountModulesRequest) -> Result<Self, Invalid> {
-        let pb::SetAccountModulesRequest {
-            request_id,
-            actor_id,
-            account_id,
-            modules,
-        } = r;
+        let pb::SetAccountModulesRequest { request_id, actor_id, account_id, modules } = r;
         authored(&request_id, &actor_id, |c| {
             let id = c.required("account_id", &account_id, d::AccountId::parse);
             let modules = modules_in(c, "modules", &modules);
-            Some(SetModules {
-                id: id?,
-                modules: modules?,
-            })
+            Some(SetModules { id: id?, modules: modules? })
         })
     }
 }
@@ -1182,12 +887,7 @@ impl TryFrom<pb::SetAccountModulesRequest> for Authored<SetModules> {
 impl TryFrom<pb::UpdateAccountSettingsRequest> for Authored<SetSettings> {
     type Error = Invalid;
     fn try_from(r: pb::UpdateAccountSettingsRequest) -> Result<Self, Invalid> {
-        let pb::UpdateAccountSettingsRequest {
-            request_id,
-            actor_id,
-            account_id,
-            settings,
-        } = r;
+        let pb::UpdateAccountSettingsRequest { request_id, actor_id, account_id, settings } = r;
         authored(&request_id, &actor_id, |c| {
             let id = c.required("account_id", &account_id, d::AccountId::parse);
             let settings = match settings {
@@ -1197,10 +897,7 @@ impl TryFrom<pb::UpdateAccountSettingsRequest> for Authored<SetSettings> {
                 }
                 Some(s) => settings_in(c, "settings", s),
             };
-            Some(SetSettings {
-                id: id?,
-                settings: settings?,
-            })
+            Some(SetSettings { id: id?, settings: settings? })
         })
     }
 }
@@ -1241,11 +938,7 @@ pub struct MyAccountsQuery {
 }
 
 fn optional_text(c: &mut Check, field: &str, s: &str, max: usize) -> Option<Option<String>> {
-    if s.trim().is_empty() {
-        Some(None)
-    } else {
-        c.text(field, s, 1, max).map(Some)
-    }
+    if s.trim().is_empty() { Some(None) } else { c.text(field, s, 1, max).map(Some) }
 }
 
 impl TryFrom<pb::CreateUserRequest> for Authored<CreateUser> {
@@ -1297,37 +990,21 @@ impl TryFrom<pb::FindUserByEmailRequest> for Authored<d::Email> {
     type Error = Invalid;
     fn try_from(r: pb::FindUserByEmailRequest) -> Result<Self, Invalid> {
         let pb::FindUserByEmailRequest { actor_id, email } = r;
-        authored("", &actor_id, |c| {
-            c.required("email", &email, d::Email::parse)
-        })
+        authored("", &actor_id, |c| c.required("email", &email, d::Email::parse))
     }
 }
 
 impl TryFrom<pb::UpdateUserRequest> for Authored<UpdateUser> {
     type Error = Invalid;
     fn try_from(r: pb::UpdateUserRequest) -> Result<Self, Invalid> {
-        let pb::UpdateUserRequest {
-            request_id,
-            actor_id,
-            id,
-            given_name,
-            family_name,
-            phone,
-            idp_subject,
-        } = r;
+        let pb::UpdateUserRequest { request_id, actor_id, id, given_name, family_name, phone, idp_subject } = r;
         authored(&request_id, &actor_id, |c| {
             let id = c.required("id", &id, d::UserId::parse);
             let given = optional_text(c, "given_name", &given_name, MAX_PERSON_NAME_CHARS);
             let family = optional_text(c, "family_name", &family_name, MAX_PERSON_NAME_CHARS);
             let phone = c.optional("phone", &phone, d::Phone::parse);
             let idp = optional_text(c, "idp_subject", &idp_subject, 255);
-            Some(UpdateUser {
-                id: id?,
-                given_name: given?,
-                family_name: family?,
-                phone: phone?,
-                idp_subject: idp?,
-            })
+            Some(UpdateUser { id: id?, given_name: given?, family_name: family?, phone: phone?, idp_subject: idp? })
         })
     }
 }
@@ -1335,12 +1012,7 @@ impl TryFrom<pb::UpdateUserRequest> for Authored<UpdateUser> {
 impl TryFrom<pb::SuspendUserRequest> for Authored<d::UserId> {
     type Error = Invalid;
     fn try_from(r: pb::SuspendUserRequest) -> Result<Self, Invalid> {
-        let pb::SuspendUserRequest {
-            request_id,
-            actor_id,
-            id,
-            reason,
-        } = r;
+        let pb::SuspendUserRequest { request_id, actor_id, id, reason } = r;
         authored(&request_id, &actor_id, |c| {
             let id = c.required("id", &id, d::UserId::parse);
             reason_in(c, &reason)?;
@@ -1352,36 +1024,18 @@ impl TryFrom<pb::SuspendUserRequest> for Authored<d::UserId> {
 impl TryFrom<pb::ReactivateUserRequest> for Authored<d::UserId> {
     type Error = Invalid;
     fn try_from(r: pb::ReactivateUserRequest) -> Result<Self, Invalid> {
-        let pb::ReactivateUserRequest {
-            request_id,
-            actor_id,
-            id,
-        } = r;
-        authored(&request_id, &actor_id, |c| {
-            c.required("id", &id, d::UserId::parse)
-        })
+        let pb::ReactivateUserRequest { request_id, actor_id, id } = r;
+        authored(&request_id, &actor_id, |c| c.required("id", &id, d::UserId::parse))
     }
 }
 
 impl TryFrom<pb::ListMyAccountsRequest> for MyAccountsQuery {
     type Error = Invalid;
     fn try_from(r: pb::ListMyAccountsRequest) -> Result<Self, Invalid> {
-        let pb::ListMyAccountsRequest {
-            user_id,
-            page_size,
-            page_token,
-        } = r;
+        let pb::ListMyAccountsRequest { user_id, page_size, page_token } = r;
         let mut c = Check::default();
         let user = c.required("user_id", &user_id, d::UserId::parse);
-        c.finish(|| {
-            Some(Self {
-                user: user?,
-                page: PageParams {
-                    size: page_size,
-                    token: page_token,
-                },
-            })
-        })
+        c.finish(|| Some(Self { user: user?, page: PageParams { size: page_size, token: page_token } }))
     }
 }
 
@@ -1408,21 +1062,10 @@ pub struct ListRoles {
 impl TryFrom<pb::ListRolesRequest> for Authored<ListRoles> {
     type Error = Invalid;
     fn try_from(r: pb::ListRolesRequest) -> Result<Self, Invalid> {
-        let pb::ListRolesRequest {
-            actor_id,
-            account_id,
-            page_size,
-            page_token,
-        } = r;
+        let pb::ListRolesRequest { actor_id, account_id, page_size, page_token } = r;
         authored("", &actor_id, |c| {
             let account = c.required("account_id", &account_id, d::AccountId::parse);
-            Some(ListRoles {
-                account: account?,
-                page: PageParams {
-                    size: page_size,
-                    token: page_token,
-                },
-            })
+            Some(ListRoles { account: account?, page: PageParams { size: page_size, token: page_token } })
         })
     }
 }
@@ -1430,18 +1073,11 @@ impl TryFrom<pb::ListRolesRequest> for Authored<ListRoles> {
 impl TryFrom<pb::GetRoleRequest> for Authored<RoleRef> {
     type Error = Invalid;
     fn try_from(r: pb::GetRoleRequest) -> Result<Self, Invalid> {
-        let pb::GetRoleRequest {
-            actor_id,
-            account_id,
-            name,
-        } = r;
+        let pb::GetRoleRequest { actor_id, account_id, name } = r;
         authored("", &actor_id, |c| {
             let account = c.required("account_id", &account_id, d::AccountId::parse);
             let name = c.required("name", &name, d::RoleName::parse);
-            Some(RoleRef {
-                account: account?,
-                name: name?,
-            })
+            Some(RoleRef { account: account?, name: name? })
         })
     }
 }
@@ -1449,19 +1085,11 @@ impl TryFrom<pb::GetRoleRequest> for Authored<RoleRef> {
 impl TryFrom<pb::DeleteRoleRequest> for Authored<RoleRef> {
     type Error = Invalid;
     fn try_from(r: pb::DeleteRoleRequest) -> Result<Self, Invalid> {
-        let pb::DeleteRoleRequest {
-            request_id,
-            actor_id,
-            account_id,
-            name,
-        } = r;
+        let pb::DeleteRoleRequest { request_id, actor_id, account_id, name } = r;
         authored(&request_id, &actor_id, |c| {
             let account = c.required("account_id", &account_id, d::AccountId::parse);
             let name = c.required("name", &name, d::RoleName::parse);
-            Some(RoleRef {
-                account: account?,
-                name: name?,
-            })
+            Some(RoleRef { account: account?, name: name? })
         })
     }
 }
@@ -1511,15 +1139,7 @@ impl TryFrom<pb::CreateRoleRequest> for Authored<d::RoleDefinition> {
             descendant_grants,
         } = r;
         authored(&request_id, &actor_id, |c| {
-            role_definition(
-                c,
-                &account_id,
-                &name,
-                &display_name,
-                &description,
-                grants,
-                descendant_grants,
-            )
+            role_definition(c, &account_id, &name, &display_name, &description, grants, descendant_grants)
         })
     }
 }
@@ -1538,15 +1158,7 @@ impl TryFrom<pb::UpdateRoleRequest> for Authored<d::RoleDefinition> {
             descendant_grants,
         } = r;
         authored(&request_id, &actor_id, |c| {
-            role_definition(
-                c,
-                &account_id,
-                &name,
-                &display_name,
-                &description,
-                grants,
-                descendant_grants,
-            )
+            role_definition(c, &account_id, &name, &display_name, &description, grants, descendant_grants)
         })
     }
 }
@@ -1596,28 +1208,14 @@ pub struct MembershipRestriction {
 impl TryFrom<pb::CreateMembershipRequest> for Authored<d::NewMembership> {
     type Error = Invalid;
     fn try_from(r: pb::CreateMembershipRequest) -> Result<Self, Invalid> {
-        let pb::CreateMembershipRequest {
-            request_id,
-            actor_id,
-            id,
-            account_id,
-            user_id,
-            roles,
-            restriction,
-        } = r;
+        let pb::CreateMembershipRequest { request_id, actor_id, id, account_id, user_id, roles, restriction } = r;
         authored(&request_id, &actor_id, |c| {
             let id = c.optional("id", &id, d::MembershipId::parse);
             let account = c.required("account_id", &account_id, d::AccountId::parse);
             let user = c.required("user_id", &user_id, d::UserId::parse);
             let roles = roles_in(c, "roles", &roles);
             let restriction = restriction_in(c, "restriction", restriction);
-            Some(d::NewMembership {
-                id: id?,
-                account: account?,
-                user: user?,
-                roles: roles?,
-                restriction: restriction?,
-            })
+            Some(d::NewMembership { id: id?, account: account?, user: user?, roles: roles?, restriction: restriction? })
         })
     }
 }
@@ -1626,31 +1224,20 @@ impl TryFrom<pb::GetMembershipRequest> for Authored<d::MembershipId> {
     type Error = Invalid;
     fn try_from(r: pb::GetMembershipRequest) -> Result<Self, Invalid> {
         let pb::GetMembershipRequest { actor_id, id } = r;
-        authored("", &actor_id, |c| {
-            c.required("id", &id, d::MembershipId::parse)
-        })
+        authored("", &actor_id, |c| c.required("id", &id, d::MembershipId::parse))
     }
 }
 
 impl TryFrom<pb::ListMembershipsRequest> for Authored<ListMemberships> {
     type Error = Invalid;
     fn try_from(r: pb::ListMembershipsRequest) -> Result<Self, Invalid> {
-        let pb::ListMembershipsRequest {
-            actor_id,
-            account_id,
-            user_id,
-            status,
-            page_size,
-            page_token,
-        } = r;
+        let pb::ListMembershipsRequest { actor_id, account_id, user_id, status, page_size, page_token } = r;
         authored("", &actor_id, |c| {
             let account = c.optional("account_id", &account_id, d::AccountId::parse);
             let user = c.optional("user_id", &user_id, d::UserId::parse);
             let status = match pb::MembershipStatus::try_from(status) {
                 Ok(pb::MembershipStatus::Unspecified) => Some(None),
-                Ok(pb::MembershipStatus::PendingApproval) => {
-                    Some(Some(d::MembershipStatus::PendingApproval))
-                }
+                Ok(pb::MembershipStatus::PendingApproval) => Some(Some(d::MembershipStatus::PendingApproval)),
                 Ok(pb::MembershipStatus::Active) => Some(Some(d::MembershipStatus::Active)),
                 Ok(pb::MembershipStatus::Suspended) => Some(Some(d::MembershipStatus::Suspended)),
                 Err(_) => {
@@ -1665,10 +1252,7 @@ impl TryFrom<pb::ListMembershipsRequest> for Authored<ListMemberships> {
                 account: account?,
                 user: user?,
                 status: status?,
-                page: PageParams {
-                    size: page_size,
-                    token: page_token,
-                },
+                page: PageParams { size: page_size, token: page_token },
             })
         })
     }
@@ -1677,19 +1261,11 @@ impl TryFrom<pb::ListMembershipsRequest> for Authored<ListMemberships> {
 impl TryFrom<pb::AssignRoleRequest> for Authored<MembershipRole> {
     type Error = Invalid;
     fn try_from(r: pb::AssignRoleRequest) -> Result<Self, Invalid> {
-        let pb::AssignRoleRequest {
-            request_id,
-            actor_id,
-            membership_id,
-            role,
-        } = r;
+        let pb::AssignRoleRequest { request_id, actor_id, membership_id, role } = r;
         authored(&request_id, &actor_id, |c| {
             let id = c.required("membership_id", &membership_id, d::MembershipId::parse);
             let role = c.required("role", &role, d::RoleName::parse);
-            Some(MembershipRole {
-                id: id?,
-                role: role?,
-            })
+            Some(MembershipRole { id: id?, role: role? })
         })
     }
 }
@@ -1697,19 +1273,11 @@ impl TryFrom<pb::AssignRoleRequest> for Authored<MembershipRole> {
 impl TryFrom<pb::UnassignRoleRequest> for Authored<MembershipRole> {
     type Error = Invalid;
     fn try_from(r: pb::UnassignRoleRequest) -> Result<Self, Invalid> {
-        let pb::UnassignRoleRequest {
-            request_id,
-            actor_id,
-            membership_id,
-            role,
-        } = r;
+        let pb::UnassignRoleRequest { request_id, actor_id, membership_id, role } = r;
         authored(&request_id, &actor_id, |c| {
             let id = c.required("membership_id", &membership_id, d::MembershipId::parse);
             let role = c.required("role", &role, d::RoleName::parse);
-            Some(MembershipRole {
-                id: id?,
-                role: role?,
-            })
+            Some(MembershipRole { id: id?, role: role? })
         })
     }
 }
@@ -1717,19 +1285,11 @@ impl TryFrom<pb::UnassignRoleRequest> for Authored<MembershipRole> {
 impl TryFrom<pb::SetMembershipRolesRequest> for Authored<MembershipRoles> {
     type Error = Invalid;
     fn try_from(r: pb::SetMembershipRolesRequest) -> Result<Self, Invalid> {
-        let pb::SetMembershipRolesRequest {
-            request_id,
-            actor_id,
-            membership_id,
-            roles,
-        } = r;
+        let pb::SetMembershipRolesRequest { request_id, actor_id, membership_id, roles } = r;
         authored(&request_id, &actor_id, |c| {
             let id = c.required("membership_id", &membership_id, d::MembershipId::parse);
             let roles = roles_in(c, "roles", &roles);
-            Some(MembershipRoles {
-                id: id?,
-                roles: roles?,
-            })
+            Some(MembershipRoles { id: id?, roles: roles? })
         })
     }
 }
@@ -1737,25 +1297,14 @@ impl TryFrom<pb::SetMembershipRolesRequest> for Authored<MembershipRoles> {
 impl TryFrom<pb::SetResourceRestrictionRequest> for Authored<MembershipRestriction> {
     type Error = Invalid;
     fn try_from(r: pb::SetResourceRestrictionRequest) -> Result<Self, Invalid> {
-        let pb::SetResourceRestrictionRequest {
-            request_id,
-            actor_id,
-            membership_id,
-            restriction,
-        } = r;
+        let pb::SetResourceRestrictionRequest { request_id, actor_id, membership_id, restriction } = r;
         authored(&request_id, &actor_id, |c| {
             let id = c.required("membership_id", &membership_id, d::MembershipId::parse);
             if restriction.is_none() {
-                c.push(
-                    "restriction",
-                    "is required (restricted: false lifts the restriction)",
-                );
+                c.push("restriction", "is required (restricted: false lifts the restriction)");
             }
             let restriction = restriction_in(c, "restriction", restriction);
-            Some(MembershipRestriction {
-                id: id?,
-                restriction: restriction?,
-            })
+            Some(MembershipRestriction { id: id?, restriction: restriction? })
         })
     }
 }
@@ -1763,12 +1312,7 @@ impl TryFrom<pb::SetResourceRestrictionRequest> for Authored<MembershipRestricti
 impl TryFrom<pb::SuspendMembershipRequest> for Authored<d::MembershipId> {
     type Error = Invalid;
     fn try_from(r: pb::SuspendMembershipRequest) -> Result<Self, Invalid> {
-        let pb::SuspendMembershipRequest {
-            request_id,
-            actor_id,
-            membership_id,
-            reason,
-        } = r;
+        let pb::SuspendMembershipRequest { request_id, actor_id, membership_id, reason } = r;
         authored(&request_id, &actor_id, |c| {
             let id = c.required("membership_id", &membership_id, d::MembershipId::parse);
             reason_in(c, &reason)?;
@@ -1780,28 +1324,16 @@ impl TryFrom<pb::SuspendMembershipRequest> for Authored<d::MembershipId> {
 impl TryFrom<pb::ReactivateMembershipRequest> for Authored<d::MembershipId> {
     type Error = Invalid;
     fn try_from(r: pb::ReactivateMembershipRequest) -> Result<Self, Invalid> {
-        let pb::ReactivateMembershipRequest {
-            request_id,
-            actor_id,
-            membership_id,
-        } = r;
-        authored(&request_id, &actor_id, |c| {
-            c.required("membership_id", &membership_id, d::MembershipId::parse)
-        })
+        let pb::ReactivateMembershipRequest { request_id, actor_id, membership_id } = r;
+        authored(&request_id, &actor_id, |c| c.required("membership_id", &membership_id, d::MembershipId::parse))
     }
 }
 
 impl TryFrom<pb::DeleteMembershipRequest> for Authored<d::MembershipId> {
     type Error = Invalid;
     fn try_from(r: pb::DeleteMembershipRequest) -> Result<Self, Invalid> {
-        let pb::DeleteMembershipRequest {
-            request_id,
-            actor_id,
-            membership_id,
-        } = r;
-        authored(&request_id, &actor_id, |c| {
-            c.required("membership_id", &membership_id, d::MembershipId::parse)
-        })
+        let pb::DeleteMembershipRequest { request_id, actor_id, membership_id } = r;
+        authored(&request_id, &actor_id, |c| c.required("membership_id", &membership_id, d::MembershipId::parse))
     }
 }
 
@@ -1821,14 +1353,7 @@ pub struct ListResources {
 impl TryFrom<pb::CreateResourceRequest> for Authored<d::NewResource> {
     type Error = Invalid;
     fn try_from(r: pb::CreateResourceRequest) -> Result<Self, Invalid> {
-        let pb::CreateResourceRequest {
-            request_id,
-            actor_id,
-            id,
-            account_id,
-            kind,
-            name,
-        } = r;
+        let pb::CreateResourceRequest { request_id, actor_id, id, account_id, kind, name } = r;
         authored(&request_id, &actor_id, |c| {
             let id = c.optional("id", &id, d::ResourceId::parse);
             let account = c.required("account_id", &account_id, d::AccountId::parse);
@@ -1838,12 +1363,7 @@ impl TryFrom<pb::CreateResourceRequest> for Authored<d::NewResource> {
                 c.ok("kind", d::FeatureName::parse(&kind))
             };
             let name = c.text("name", &name, 1, MAX_NAME_CHARS);
-            Some(d::NewResource {
-                id: id?,
-                account: account?,
-                kind: kind?,
-                name: name?,
-            })
+            Some(d::NewResource { id: id?, account: account?, kind: kind?, name: name? })
         })
     }
 }
@@ -1852,32 +1372,21 @@ impl TryFrom<pb::GetResourceRequest> for Authored<d::ResourceId> {
     type Error = Invalid;
     fn try_from(r: pb::GetResourceRequest) -> Result<Self, Invalid> {
         let pb::GetResourceRequest { actor_id, id } = r;
-        authored("", &actor_id, |c| {
-            c.required("id", &id, d::ResourceId::parse)
-        })
+        authored("", &actor_id, |c| c.required("id", &id, d::ResourceId::parse))
     }
 }
 
 impl TryFrom<pb::ListResourcesRequest> for Authored<ListResources> {
     type Error = Invalid;
     fn try_from(r: pb::ListResourcesRequest) -> Result<Self, Invalid> {
-        let pb::ListResourcesRequest {
-            actor_id,
-            account_id,
-            kind,
-            page_size,
-            page_token,
-        } = r;
+        let pb::ListResourcesRequest { actor_id, account_id, kind, page_size, page_token } = r;
         authored("", &actor_id, |c| {
             let account = c.required("account_id", &account_id, d::AccountId::parse);
             let kind = c.optional("kind", &kind, d::FeatureName::parse);
             Some(ListResources {
                 account: account?,
                 kind: kind?,
-                page: PageParams {
-                    size: page_size,
-                    token: page_token,
-                },
+                page: PageParams { size: page_size, token: page_token },
             })
         })
     }
@@ -1886,14 +1395,8 @@ impl TryFrom<pb::ListResourcesRequest> for Authored<ListResources> {
 impl TryFrom<pb::DeleteResourceRequest> for Authored<d::ResourceId> {
     type Error = Invalid;
     fn try_from(r: pb::DeleteResourceRequest) -> Result<Self, Invalid> {
-        let pb::DeleteResourceRequest {
-            request_id,
-            actor_id,
-            id,
-        } = r;
-        authored(&request_id, &actor_id, |c| {
-            c.required("id", &id, d::ResourceId::parse)
-        })
+        let pb::DeleteResourceRequest { request_id, actor_id, id } = r;
+        authored(&request_id, &actor_id, |c| c.required("id", &id, d::ResourceId::parse))
     }
 }
 
@@ -1913,25 +1416,13 @@ pub struct ListDelegations {
 impl TryFrom<pb::CreateDelegationRequest> for Authored<d::NewDelegation> {
     type Error = Invalid;
     fn try_from(r: pb::CreateDelegationRequest) -> Result<Self, Invalid> {
-        let pb::CreateDelegationRequest {
-            request_id,
-            actor_id,
-            id,
-            from_account_id,
-            to_account_id,
-            role,
-        } = r;
+        let pb::CreateDelegationRequest { request_id, actor_id, id, from_account_id, to_account_id, role } = r;
         authored(&request_id, &actor_id, |c| {
             let id = c.optional("id", &id, d::DelegationId::parse);
             let from = c.required("from_account_id", &from_account_id, d::AccountId::parse);
             let to = c.required("to_account_id", &to_account_id, d::AccountId::parse);
             let role = c.required("role", &role, d::RoleName::parse);
-            Some(d::NewDelegation {
-                id: id?,
-                from_account: from?,
-                to_account: to?,
-                role: role?,
-            })
+            Some(d::NewDelegation { id: id?, from_account: from?, to_account: to?, role: role? })
         })
     }
 }
@@ -1940,39 +1431,21 @@ impl TryFrom<pb::GetDelegationRequest> for Authored<d::DelegationId> {
     type Error = Invalid;
     fn try_from(r: pb::GetDelegationRequest) -> Result<Self, Invalid> {
         let pb::GetDelegationRequest { actor_id, id } = r;
-        authored("", &actor_id, |c| {
-            c.required("id", &id, d::DelegationId::parse)
-        })
+        authored("", &actor_id, |c| c.required("id", &id, d::DelegationId::parse))
     }
 }
 
 impl TryFrom<pb::ListDelegationsRequest> for Authored<ListDelegations> {
     type Error = Invalid;
     fn try_from(r: pb::ListDelegationsRequest) -> Result<Self, Invalid> {
-        let pb::ListDelegationsRequest {
-            actor_id,
-            from_account_id,
-            to_account_id,
-            page_size,
-            page_token,
-        } = r;
+        let pb::ListDelegationsRequest { actor_id, from_account_id, to_account_id, page_size, page_token } = r;
         authored("", &actor_id, |c| {
             let from = c.optional("from_account_id", &from_account_id, d::AccountId::parse);
             let to = c.optional("to_account_id", &to_account_id, d::AccountId::parse);
             if from_account_id.is_empty() && to_account_id.is_empty() {
-                c.push(
-                    "from_account_id",
-                    "from_account_id or to_account_id is required",
-                );
+                c.push("from_account_id", "from_account_id or to_account_id is required");
             }
-            Some(ListDelegations {
-                from: from?,
-                to: to?,
-                page: PageParams {
-                    size: page_size,
-                    token: page_token,
-                },
-            })
+            Some(ListDelegations { from: from?, to: to?, page: PageParams { size: page_size, token: page_token } })
         })
     }
 }
@@ -1980,14 +1453,8 @@ impl TryFrom<pb::ListDelegationsRequest> for Authored<ListDelegations> {
 impl TryFrom<pb::DeleteDelegationRequest> for Authored<d::DelegationId> {
     type Error = Invalid;
     fn try_from(r: pb::DeleteDelegationRequest) -> Result<Self, Invalid> {
-        let pb::DeleteDelegationRequest {
-            request_id,
-            actor_id,
-            id,
-        } = r;
-        authored(&request_id, &actor_id, |c| {
-            c.required("id", &id, d::DelegationId::parse)
-        })
+        let pb::DeleteDelegationRequest { request_id, actor_id, id } = r;
+        authored(&request_id, &actor_id, |c| c.required("id", &id, d::DelegationId::parse))
     }
 }
 
@@ -2008,15 +1475,7 @@ mod tests {
         };
         let Invalid(v) = AccessQuery::try_from(r).unwrap_err();
         let fields: Vec<_> = v.iter().map(|v| v.field.as_str()).collect();
-        assert_eq!(
-            fields,
-            [
-                "subject_id",
-                "account_id",
-                "permission",
-                "consistency.at_least_as_fresh"
-            ]
-        );
+        assert_eq!(fields, ["subject_id", "account_id", "permission", "consistency.at_least_as_fresh"]);
         assert_eq!(v[0].description, "is required");
     }
 
@@ -2028,10 +1487,7 @@ mod tests {
             permission: "billing:view".into(),
             resource_id: String::new(),
         };
-        let r = pb::CheckAccessBatchRequest {
-            items: vec![item; MAX_BATCH_ITEMS + 1],
-            consistency: None,
-        };
+        let r = pb::CheckAccessBatchRequest { items: vec![item; MAX_BATCH_ITEMS + 1], consistency: None };
         let Invalid(v) = BatchQuery::try_from(r).unwrap_err();
         assert_eq!(v[0].field, "items");
         assert_eq!(v[0].description, "at most 1000 items per batch, got 1001");
@@ -2041,25 +1497,13 @@ mod tests {
     fn grants_name_the_bad_entry() {
         let mut c = Check::default();
         let g = vec![
-            pb::FeatureGrant {
-                feature: "billing".into(),
-                level: pb::Level::View as i32,
-            },
-            pb::FeatureGrant {
-                feature: "billing".into(),
-                level: pb::Level::Full as i32,
-            },
-            pb::FeatureGrant {
-                feature: "Bad".into(),
-                level: 0,
-            },
+            pb::FeatureGrant { feature: "billing".into(), level: pb::Level::View as i32 },
+            pb::FeatureGrant { feature: "billing".into(), level: pb::Level::Full as i32 },
+            pb::FeatureGrant { feature: "Bad".into(), level: 0 },
         ];
         assert!(grants_in(&mut c, "grants", g).is_none());
         let fields: Vec<_> = c.0.iter().map(|v| v.field.as_str()).collect();
-        assert_eq!(
-            fields,
-            ["grants[1].feature", "grants[2].feature", "grants[2].level"]
-        );
+        assert_eq!(fields, ["grants[1].feature", "grants[2].feature", "grants[2].level"]);
     }
 
     #[test]

@@ -71,17 +71,7 @@ mod tests {
                 "ListMyAccounts",
             ],
         ),
-        (
-            "RoleService",
-            &[
-                "ListRoles",
-                "GetRole",
-                "CreateRole",
-                "UpdateRole",
-                "DeleteRole",
-                "ListCatalog",
-            ],
-        ),
+        ("RoleService", &["ListRoles", "GetRole", "CreateRole", "UpdateRole", "DeleteRole", "ListCatalog"]),
         (
             "MembershipService",
             &[
@@ -97,24 +87,8 @@ mod tests {
                 "DeleteMembership",
             ],
         ),
-        (
-            "ResourceService",
-            &[
-                "CreateResource",
-                "GetResource",
-                "ListResources",
-                "DeleteResource",
-            ],
-        ),
-        (
-            "DelegationService",
-            &[
-                "CreateDelegation",
-                "GetDelegation",
-                "ListDelegations",
-                "DeleteDelegation",
-            ],
-        ),
+        ("ResourceService", &["CreateResource", "GetResource", "ListResources", "DeleteResource"]),
+        ("DelegationService", &["CreateDelegation", "GetDelegation", "ListDelegations", "DeleteDelegation"]),
         (
             "InvitationService",
             &[
@@ -126,14 +100,7 @@ mod tests {
                 "AcceptInvitation",
             ],
         ),
-        (
-            "ApprovalService",
-            &[
-                "ListPendingApprovals",
-                "ApproveMembership",
-                "RejectMembership",
-            ],
-        ),
+        ("ApprovalService", &["ListPendingApprovals", "ApproveMembership", "RejectMembership"]),
         (
             "ContactService",
             &[
@@ -200,21 +167,15 @@ mod tests {
             "events",
         ] {
             let name = format!("guichet/v1/{file}.proto");
-            assert!(
-                names.contains(&name.as_str()),
-                "{name} missing from {names:?}"
-            );
+            assert!(names.contains(&name.as_str()), "{name} missing from {names:?}");
         }
     }
 
     #[test]
     fn the_descriptor_set_keeps_the_proto_comments() {
         let set = decode();
-        let access = set
-            .file
-            .iter()
-            .find(|file| file.name() == "guichet/v1/access.proto")
-            .expect("access.proto is described");
+        let access =
+            set.file.iter().find(|file| file.name() == "guichet/v1/access.proto").expect("access.proto is described");
         let documented = access
             .source_code_info
             .as_ref()

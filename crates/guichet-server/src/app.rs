@@ -11,10 +11,10 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use guichet_domain::{
-    AccessRequest, Account, AccountId, AccountRole, AccountSettings, AccountStatus, Catalog,
-    Consistency, Decision, Delegation, DelegationId, Email, FeatureName, Membership, MembershipId,
-    MembershipStatus, NewAccount, NewDelegation, NewMembership, NewResource, NewUser, Permission,
-    Resource, ResourceId, Revision, RoleDefinition, RoleName, User, UserId, UserStatus, evaluate,
+    AccessRequest, Account, AccountId, AccountRole, AccountSettings, AccountStatus, Catalog, Consistency, Decision,
+    Delegation, DelegationId, Email, FeatureName, Membership, MembershipId, MembershipStatus, NewAccount,
+    NewDelegation, NewMembership, NewResource, NewUser, Permission, Resource, ResourceId, Revision, RoleDefinition,
+    RoleName, User, UserId, UserStatus, evaluate,
 };
 use guichet_store::{AccountFilter, MembershipFilter, Page, PageRequest, Store, UserChanges};
 
@@ -76,11 +76,7 @@ pub struct App {
 impl App {
     /// The application over a store.
     pub fn new(store: Store, catalog: Arc<Catalog>, clock: SharedClock) -> Self {
-        Self {
-            store,
-            catalog,
-            clock,
-        }
+        Self { store, catalog, clock }
     }
 
     /// The catalog.
@@ -112,20 +108,12 @@ impl App {
 
     /// Decides one request. Every answer is read from the store at its latest revision, so it is
     /// at least as fresh as any token and any completed write.
-    pub async fn check(
-        &self,
-        request: &AccessRequest,
-        consistency: Consistency,
-    ) -> Result<Checked, ServerError> {
+    pub async fn check(&self, request: &AccessRequest, consistency: Consistency) -> Result<Checked, ServerError> {
         self.check_revision(consistency).await?;
         let (facts, revision) = self.store.load_facts(request).await?;
         let decision = evaluate(&self.catalog, request, &facts);
         let chain = facts.chain.iter().map(|a| a.id.clone()).collect();
-        Ok(Checked {
-            decision,
-            revision,
-            chain,
-        })
+        Ok(Checked { decision, revision, chain })
     }
 
     /// Decides many requests; the answers keep the order of the requests.
@@ -172,15 +160,10 @@ impl App {
             let c = self.check(&request, Consistency::MinimizeLatency).await?;
             if c.decision.allowed {
                 if items.len() == limit {
-                    next_after = items
-                        .last()
-                        .map(|a: &Accessible| a.account.as_str().to_owned());
+                    next_after = items.last().map(|a: &Accessible| a.account.as_str().to_owned());
                     break;
                 }
-                items.push(Accessible {
-                    account,
-                    decision: c.decision,
-                });
+                items.push(Accessible { account, decision: c.decision });
             }
         }
         Ok((Page { items, next_after }, revision))
@@ -196,8 +179,7 @@ impl App {
         permission: &str,
     ) -> Result<(), ServerError> {
         let Some(actor) = actor else { return Ok(()) };
-        let permission =
-            Permission::parse(permission).map_err(|e| ServerError::Internal(e.to_string()))?;
+        let permission = Permission::parse(permission).map_err(|e| ServerError::Internal(e.to_string()))?;
         let request = AccessRequest {
             subject: actor.clone(),
             account: account.clone(),
@@ -234,7 +216,8 @@ impl App {
                 actor: a.to_string(),
                 permission: permission.to_owned(),
                 account: subject.to_owned(),
-                reason: "root accounts are managed by the calling service itself: send the call without actor_id".to_owned(),
+                reason: "root accounts are managed by the calling service itself: send the call without actor_id"
+                    .to_owned(),
             }),
         }
     }
@@ -251,22 +234,13 @@ impl App {
         actor: Option<&UserId>,
         cmd: &NewAccount,
     ) -> Result<(Account, Revision), ServerError> {
-        self.authorize_in_parent(
-            actor,
-            cmd.parent.as_ref(),
-            needs::MANAGE_CHILD_ACCOUNTS,
-            "(new root account)",
-        )
-        .await?;
+        self.authorize_in_parent(actor, cmd.parent.as_ref(), needs::MANAGE_CHILD_ACCOUNTS, "(new root account)")
+            .await?;
         Ok(self.store.create_account(cmd, self.now()).await?)
     }
 
     /// One account.
-    pub async fn get_account(
-        &self,
-        actor: Option<&UserId>,
-        id: &AccountId,
-    ) -> Result<Account, ServerError> {
+    pub async fn get_account(&self, actor: Option<&UserId>, id: &AccountId) -> Result<Account, ServerError> {
         self.authorize(actor, id, needs::VIEW_ACCOUNT).await?;
         Ok(self.store.get_account(id).await?)
     }
@@ -299,8 +273,7 @@ impl App {
         recursive: bool,
         page: &PageRequest,
     ) -> Result<Page<Account>, ServerError> {
-        self.authorize(actor, id, needs::VIEW_CHILD_ACCOUNTS)
-            .await?;
+        self.authorize(actor, id, needs::VIEW_CHILD_ACCOUNTS).await?;
         Ok(self.store.list_children(id, recursive, page).await?)
     }
 
@@ -334,17 +307,8 @@ impl App {
         reason: Option<String>,
     ) -> Result<(Account, Revision), ServerError> {
         let parent = self.parent_of(id).await?;
-        self.authorize_in_parent(
-            actor,
-            parent.as_ref(),
-            needs::MANAGE_CHILD_ACCOUNTS,
-            id.as_str(),
-        )
-        .await?;
-        Ok(self
-            .store
-            .set_account_status(id, status, reason, self.now())
-            .await?)
+        self.authorize_in_parent(actor, parent.as_ref(), needs::MANAGE_CHILD_ACCOUNTS, id.as_str()).await?;
+        Ok(self.store.set_account_status(id, status, reason, self.now()).await?)
     }
 
     /// Replaces an account's enabled modules.
@@ -355,17 +319,8 @@ impl App {
         modules: &BTreeSet<FeatureName>,
     ) -> Result<(Account, Revision), ServerError> {
         let parent = self.parent_of(id).await?;
-        self.authorize_in_parent(
-            actor,
-            parent.as_ref(),
-            needs::MANAGE_CHILD_ACCOUNTS,
-            id.as_str(),
-        )
-        .await?;
-        Ok(self
-            .store
-            .set_account_modules(id, modules, self.now())
-            .await?)
+        self.authorize_in_parent(actor, parent.as_ref(), needs::MANAGE_CHILD_ACCOUNTS, id.as_str()).await?;
+        Ok(self.store.set_account_modules(id, modules, self.now()).await?)
     }
 
     /// Replaces an account's settings.
@@ -376,10 +331,7 @@ impl App {
         settings: &AccountSettings,
     ) -> Result<(Account, Revision), ServerError> {
         self.authorize(actor, id, needs::EDIT_ACCOUNT).await?;
-        Ok(self
-            .store
-            .set_account_settings(id, settings, self.now())
-            .await?)
+        Ok(self.store.set_account_settings(id, settings, self.now()).await?)
     }
 
     // ---- users ----
@@ -422,11 +374,7 @@ impl App {
     }
 
     /// The user with this email.
-    pub async fn find_user_by_email(
-        &self,
-        actor: Option<&UserId>,
-        email: &Email,
-    ) -> Result<User, ServerError> {
+    pub async fn find_user_by_email(&self, actor: Option<&UserId>, email: &Email) -> Result<User, ServerError> {
         let user = self.store.find_user_by_email(email).await?;
         Self::self_only(actor, &user.id)?;
         Ok(user)
@@ -455,7 +403,8 @@ impl App {
                 actor: a.to_string(),
                 permission: "service".to_owned(),
                 account: String::new(),
-                reason: "suspending a user everywhere is done by the calling service itself: send it without actor_id".to_owned(),
+                reason: "suspending a user everywhere is done by the calling service itself: send it without actor_id"
+                    .to_owned(),
             });
         }
         Ok(self.store.set_user_status(id, status, self.now()).await?)
@@ -466,19 +415,9 @@ impl App {
         &self,
         user: &UserId,
         page: &PageRequest,
-    ) -> Result<
-        (
-            Vec<(Membership, Account)>,
-            Option<String>,
-            Option<AccountId>,
-        ),
-        ServerError,
-    > {
+    ) -> Result<(Vec<(Membership, Account)>, Option<String>, Option<AccountId>), ServerError> {
         self.store.get_user(user).await?;
-        let filter = MembershipFilter {
-            user: Some(user.clone()),
-            ..MembershipFilter::default()
-        };
+        let filter = MembershipFilter { user: Some(user.clone()), ..MembershipFilter::default() };
         let memberships = self.store.list_memberships(&filter, page).await?;
         let mut out = Vec::with_capacity(memberships.items.len());
         for m in memberships.items {
@@ -487,14 +426,11 @@ impl App {
         }
         let usable: Vec<&AccountId> = out
             .iter()
-            .filter(|(m, a)| {
-                m.status == MembershipStatus::Active && a.status == AccountStatus::Active
-            })
+            .filter(|(m, a)| m.status == MembershipStatus::Active && a.status == AccountStatus::Active)
             .map(|(_, a)| &a.id)
             .collect();
         let default =
-            (page.after.is_none() && memberships.next_after.is_none() && usable.len() == 1)
-                .then(|| usable[0].clone());
+            (page.after.is_none() && memberships.next_after.is_none() && usable.len() == 1).then(|| usable[0].clone());
         Ok((out, memberships.next_after, default))
     }
 
@@ -527,8 +463,7 @@ impl App {
         actor: Option<&UserId>,
         def: &RoleDefinition,
     ) -> Result<(AccountRole, Revision), ServerError> {
-        self.authorize(actor, &def.account, needs::MANAGE_USERS)
-            .await?;
+        self.authorize(actor, &def.account, needs::MANAGE_USERS).await?;
         Ok(self.store.create_role(def, self.now()).await?)
     }
 
@@ -538,8 +473,7 @@ impl App {
         actor: Option<&UserId>,
         def: &RoleDefinition,
     ) -> Result<(AccountRole, Revision), ServerError> {
-        self.authorize(actor, &def.account, needs::MANAGE_USERS)
-            .await?;
+        self.authorize(actor, &def.account, needs::MANAGE_USERS).await?;
         Ok(self.store.update_role(def, self.now()).await?)
     }
 
@@ -566,17 +500,12 @@ impl App {
         actor: Option<&UserId>,
         cmd: &NewMembership,
     ) -> Result<(Membership, Revision), ServerError> {
-        self.authorize(actor, &cmd.account, needs::MANAGE_USERS)
-            .await?;
+        self.authorize(actor, &cmd.account, needs::MANAGE_USERS).await?;
         Ok(self.store.create_membership(cmd, actor, self.now()).await?)
     }
 
     /// One membership.
-    pub async fn get_membership(
-        &self,
-        actor: Option<&UserId>,
-        id: &MembershipId,
-    ) -> Result<Membership, ServerError> {
+    pub async fn get_membership(&self, actor: Option<&UserId>, id: &MembershipId) -> Result<Membership, ServerError> {
         let m = self.store.get_membership(id).await?;
         if actor != Some(&m.user) {
             self.authorize(actor, &m.account, needs::VIEW_USERS).await?;
@@ -593,10 +522,7 @@ impl App {
     ) -> Result<Page<Membership>, ServerError> {
         match (&filter.account, &filter.user) {
             (None, None) => {
-                return Err(ServerError::invalid(
-                    "account_id",
-                    "account_id or user_id is required",
-                ));
+                return Err(ServerError::invalid("account_id", "account_id or user_id is required"));
             }
             (Some(a), _) => self.authorize(actor, a, needs::VIEW_USERS).await?,
             (None, Some(u)) => Self::self_only(actor, u)?,
@@ -611,16 +537,8 @@ impl App {
         id: &MembershipId,
         roles: &[RoleName],
     ) -> Result<(Membership, Revision), ServerError> {
-        self.authorize(
-            actor,
-            &self.membership_account(id).await?,
-            needs::MANAGE_USERS,
-        )
-        .await?;
-        Ok(self
-            .store
-            .set_membership_roles(id, roles, self.now())
-            .await?)
+        self.authorize(actor, &self.membership_account(id).await?, needs::MANAGE_USERS).await?;
+        Ok(self.store.set_membership_roles(id, roles, self.now()).await?)
     }
 
     /// Adds a role.
@@ -630,12 +548,7 @@ impl App {
         id: &MembershipId,
         role: &RoleName,
     ) -> Result<(Membership, Revision), ServerError> {
-        self.authorize(
-            actor,
-            &self.membership_account(id).await?,
-            needs::MANAGE_USERS,
-        )
-        .await?;
+        self.authorize(actor, &self.membership_account(id).await?, needs::MANAGE_USERS).await?;
         Ok(self.store.assign_role(id, role, self.now()).await?)
     }
 
@@ -646,12 +559,7 @@ impl App {
         id: &MembershipId,
         role: &RoleName,
     ) -> Result<(Membership, Revision), ServerError> {
-        self.authorize(
-            actor,
-            &self.membership_account(id).await?,
-            needs::MANAGE_USERS,
-        )
-        .await?;
+        self.authorize(actor, &self.membership_account(id).await?, needs::MANAGE_USERS).await?;
         Ok(self.store.unassign_role(id, role, self.now()).await?)
     }
 
@@ -662,16 +570,8 @@ impl App {
         id: &MembershipId,
         restriction: Option<&BTreeSet<ResourceId>>,
     ) -> Result<(Membership, Revision), ServerError> {
-        self.authorize(
-            actor,
-            &self.membership_account(id).await?,
-            needs::MANAGE_USERS,
-        )
-        .await?;
-        Ok(self
-            .store
-            .set_resource_restriction(id, restriction, self.now())
-            .await?)
+        self.authorize(actor, &self.membership_account(id).await?, needs::MANAGE_USERS).await?;
+        Ok(self.store.set_resource_restriction(id, restriction, self.now()).await?)
     }
 
     /// Suspends or reactivates a membership.
@@ -681,40 +581,21 @@ impl App {
         id: &MembershipId,
         status: MembershipStatus,
     ) -> Result<(Membership, Revision), ServerError> {
-        self.authorize(
-            actor,
-            &self.membership_account(id).await?,
-            needs::MANAGE_USERS,
-        )
-        .await?;
+        self.authorize(actor, &self.membership_account(id).await?, needs::MANAGE_USERS).await?;
         let current = self.store.get_membership(id).await?;
         if current.status == MembershipStatus::PendingApproval {
             return Err(ServerError::FailedPrecondition {
                 kind: "PENDING_APPROVAL",
                 subject: format!("memberships/{id}"),
-                description: format!(
-                    "membership {id} is waiting for approval: approve or reject it instead"
-                ),
+                description: format!("membership {id} is waiting for approval: approve or reject it instead"),
             });
         }
-        Ok(self
-            .store
-            .set_membership_status(id, status, None, self.now())
-            .await?)
+        Ok(self.store.set_membership_status(id, status, None, self.now()).await?)
     }
 
     /// Removes a membership.
-    pub async fn delete_membership(
-        &self,
-        actor: Option<&UserId>,
-        id: &MembershipId,
-    ) -> Result<Revision, ServerError> {
-        self.authorize(
-            actor,
-            &self.membership_account(id).await?,
-            needs::MANAGE_USERS,
-        )
-        .await?;
+    pub async fn delete_membership(&self, actor: Option<&UserId>, id: &MembershipId) -> Result<Revision, ServerError> {
+        self.authorize(actor, &self.membership_account(id).await?, needs::MANAGE_USERS).await?;
         Ok(self.store.delete_membership(id).await?)
     }
 
@@ -726,20 +607,14 @@ impl App {
         actor: Option<&UserId>,
         cmd: &NewResource,
     ) -> Result<(Resource, Revision), ServerError> {
-        self.authorize(actor, &cmd.account, needs::MANAGE_FOLDERS)
-            .await?;
+        self.authorize(actor, &cmd.account, needs::MANAGE_FOLDERS).await?;
         Ok(self.store.create_resource(cmd, self.now()).await?)
     }
 
     /// One resource.
-    pub async fn get_resource(
-        &self,
-        actor: Option<&UserId>,
-        id: &ResourceId,
-    ) -> Result<Resource, ServerError> {
+    pub async fn get_resource(&self, actor: Option<&UserId>, id: &ResourceId) -> Result<Resource, ServerError> {
         let r = self.store.get_resource(id).await?;
-        self.authorize(actor, &r.account, needs::VIEW_FOLDERS)
-            .await?;
+        self.authorize(actor, &r.account, needs::VIEW_FOLDERS).await?;
         Ok(r)
     }
 
@@ -756,14 +631,9 @@ impl App {
     }
 
     /// Deletes a resource.
-    pub async fn delete_resource(
-        &self,
-        actor: Option<&UserId>,
-        id: &ResourceId,
-    ) -> Result<Revision, ServerError> {
+    pub async fn delete_resource(&self, actor: Option<&UserId>, id: &ResourceId) -> Result<Revision, ServerError> {
         let r = self.store.get_resource(id).await?;
-        self.authorize(actor, &r.account, needs::MANAGE_FOLDERS)
-            .await?;
+        self.authorize(actor, &r.account, needs::MANAGE_FOLDERS).await?;
         Ok(self.store.delete_resource(id).await?)
     }
 
@@ -775,20 +645,14 @@ impl App {
         actor: Option<&UserId>,
         cmd: &NewDelegation,
     ) -> Result<(Delegation, Revision), ServerError> {
-        self.authorize(actor, &cmd.from_account, needs::MANAGE_DELEGATIONS)
-            .await?;
+        self.authorize(actor, &cmd.from_account, needs::MANAGE_DELEGATIONS).await?;
         Ok(self.store.create_delegation(cmd, actor, self.now()).await?)
     }
 
     /// One delegation.
-    pub async fn get_delegation(
-        &self,
-        actor: Option<&UserId>,
-        id: &DelegationId,
-    ) -> Result<Delegation, ServerError> {
+    pub async fn get_delegation(&self, actor: Option<&UserId>, id: &DelegationId) -> Result<Delegation, ServerError> {
         let d = self.store.get_delegation(id).await?;
-        self.authorize(actor, &d.from_account, needs::VIEW_DELEGATIONS)
-            .await?;
+        self.authorize(actor, &d.from_account, needs::VIEW_DELEGATIONS).await?;
         Ok(d)
     }
 
@@ -802,10 +666,7 @@ impl App {
     ) -> Result<Page<Delegation>, ServerError> {
         match (from, to) {
             (None, None) => {
-                return Err(ServerError::invalid(
-                    "from_account_id",
-                    "from_account_id or to_account_id is required",
-                ));
+                return Err(ServerError::invalid("from_account_id", "from_account_id or to_account_id is required"));
             }
             (Some(f), _) => self.authorize(actor, f, needs::VIEW_DELEGATIONS).await?,
             (None, Some(t)) => self.authorize(actor, t, needs::VIEW_DELEGATIONS).await?,
@@ -814,14 +675,9 @@ impl App {
     }
 
     /// Disables a delegation.
-    pub async fn delete_delegation(
-        &self,
-        actor: Option<&UserId>,
-        id: &DelegationId,
-    ) -> Result<Revision, ServerError> {
+    pub async fn delete_delegation(&self, actor: Option<&UserId>, id: &DelegationId) -> Result<Revision, ServerError> {
         let d = self.store.get_delegation(id).await?;
-        self.authorize(actor, &d.from_account, needs::MANAGE_DELEGATIONS)
-            .await?;
+        self.authorize(actor, &d.from_account, needs::MANAGE_DELEGATIONS).await?;
         Ok(self.store.delete_delegation(id).await?)
     }
 }

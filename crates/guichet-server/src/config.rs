@@ -57,10 +57,7 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self {
-            format: LogFormat::Human,
-            filter: "info".to_owned(),
-        }
+        Self { format: LogFormat::Human, filter: "info".to_owned() }
     }
 }
 
@@ -129,17 +126,12 @@ impl Config {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(path) = file {
             if !path.exists() {
-                return Err(ConfigError::Load(format!(
-                    "file {} does not exist",
-                    path.display()
-                )));
+                return Err(ConfigError::Load(format!("file {} does not exist", path.display())));
             }
             figment = figment.merge(Toml::file(path));
         }
         figment = figment.merge(Env::prefixed("GUICHET__").split("__"));
-        let config: Config = figment
-            .extract()
-            .map_err(|e| ConfigError::Load(e.to_string()))?;
+        let config: Config = figment.extract().map_err(|e| ConfigError::Load(e.to_string()))?;
         config.validate()?;
         Ok(config)
     }
@@ -147,10 +139,7 @@ impl Config {
     /// Checks ranges and formats.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let url = self.database_url.expose();
-        if !(url.starts_with("sqlite:")
-            || url.starts_with("postgres://")
-            || url.starts_with("postgresql://"))
-        {
+        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             return Err(ConfigError::Invalid {
                 field: "database_url",
                 description: "must start with sqlite:, postgres:// or postgresql://".to_owned(),
@@ -195,10 +184,7 @@ mod tests {
     fn defaults_are_the_embedded_development_setup() {
         let c = Config::default();
         assert_eq!(c.listen.to_string(), "127.0.0.1:50051");
-        assert_eq!(
-            c.database_url.expose(),
-            "sqlite://./data/guichet.db?mode=rwc"
-        );
+        assert_eq!(c.database_url.expose(), "sqlite://./data/guichet.db?mode=rwc");
         assert!(c.redis_url.is_none());
         c.validate().unwrap();
     }
@@ -207,11 +193,7 @@ mod tests {
     fn a_file_overrides_defaults_and_unknown_keys_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("guichet.toml");
-        std::fs::write(
-            &path,
-            "listen = \"127.0.0.1:6000\"\n[log]\nformat = \"json\"\n",
-        )
-        .unwrap();
+        std::fs::write(&path, "listen = \"127.0.0.1:6000\"\n[log]\nformat = \"json\"\n").unwrap();
         let c = Config::load(Some(&path)).unwrap();
         assert_eq!(c.listen.port(), 6000);
         assert_eq!(c.log.format, LogFormat::Json);
@@ -223,10 +205,7 @@ mod tests {
 
     #[test]
     fn bad_urls_are_refused_before_start() {
-        let c = Config {
-            database_url: Secret::new("mysql://x"),
-            ..Config::default()
-        };
+        let c = Config { database_url: Secret::new("mysql://x"), ..Config::default() };
         assert_eq!(
             c.validate().unwrap_err().to_string(),
             "configuration: database_url: must start with sqlite:, postgres:// or postgresql://"
@@ -235,10 +214,7 @@ mod tests {
 
     #[test]
     fn secrets_do_not_print() {
-        let c = Config {
-            database_url: Secret::new("postgres://u:hunter2@h/db"),
-            ..Config::default()
-        };
+        let c = Config { database_url: Secret::new("postgres://u:hunter2@h/db"), ..Config::default() };
         assert!(!format!("{c:?}").contains("hunter2"));
     }
 }

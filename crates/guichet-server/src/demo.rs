@@ -8,8 +8,8 @@
 use std::collections::BTreeSet;
 
 use guichet_domain::{
-    AccountId, AccountKind, DelegationId, Email, FeatureName, MembershipId, NewAccount,
-    NewDelegation, NewMembership, NewResource, NewUser, ResourceId, RoleName, UserId,
+    AccountId, AccountKind, DelegationId, Email, FeatureName, MembershipId, NewAccount, NewDelegation, NewMembership,
+    NewResource, NewUser, ResourceId, RoleName, UserId,
 };
 
 use crate::app::App;
@@ -31,206 +31,55 @@ pub enum DemoError {
     Call(#[from] ServerError),
 }
 
-fn v<T, E: std::fmt::Display>(
-    value: &str,
-    parse: impl Fn(&str) -> Result<T, E>,
-) -> Result<T, DemoError> {
-    parse(value).map_err(|e| DemoError::Value {
-        value: value.to_owned(),
-        message: e.to_string(),
-    })
+fn v<T, E: std::fmt::Display>(value: &str, parse: impl Fn(&str) -> Result<T, E>) -> Result<T, DemoError> {
+    parse(value).map_err(|e| DemoError::Value { value: value.to_owned(), message: e.to_string() })
 }
 
 /// The accounts: (id, name, kind, parent).
 const ACCOUNTS: &[(&str, &str, &str, Option<&str>)] = &[
-    (
-        "nuage-partenaires",
-        "Nuage Partenaires (revendeur cloud)",
-        "partner",
-        None,
-    ),
-    (
-        "alpes-revente",
-        "Alpes Revente (sous-partenaire)",
-        "sub_partner",
-        Some("nuage-partenaires"),
-    ),
-    (
-        "boulangerie-martin",
-        "Boulangerie Martin",
-        "customer",
-        Some("nuage-partenaires"),
-    ),
-    (
-        "fromagerie-dupont",
-        "Fromagerie Dupont",
-        "customer",
-        Some("alpes-revente"),
-    ),
-    (
-        "hotel-lumiere",
-        "Hôtel Lumière (client direct)",
-        "direct_client",
-        None,
-    ),
+    ("nuage-partenaires", "Nuage Partenaires (revendeur cloud)", "partner", None),
+    ("alpes-revente", "Alpes Revente (sous-partenaire)", "sub_partner", Some("nuage-partenaires")),
+    ("boulangerie-martin", "Boulangerie Martin", "customer", Some("nuage-partenaires")),
+    ("fromagerie-dupont", "Fromagerie Dupont", "customer", Some("alpes-revente")),
+    ("hotel-lumiere", "Hôtel Lumière (client direct)", "direct_client", None),
     ("reseau-affilie", "Réseau Affilié", "affiliate", None),
-    (
-        "garage-moreau",
-        "Garage Moreau",
-        "customer",
-        Some("reseau-affilie"),
-    ),
-    (
-        "cabinet-leclerc",
-        "Cabinet Leclerc (fibre et VoIP)",
-        "customer",
-        Some("reseau-affilie"),
-    ),
+    ("garage-moreau", "Garage Moreau", "customer", Some("reseau-affilie")),
+    ("cabinet-leclerc", "Cabinet Leclerc (fibre et VoIP)", "customer", Some("reseau-affilie")),
 ];
 
 /// The users: (id, email, given name, family name).
 const USERS: &[(&str, &str, &str, &str)] = &[
-    (
-        "claire",
-        "claire.martin@nuage-partenaires.example",
-        "Claire",
-        "Martin",
-    ),
-    (
-        "bruno",
-        "bruno.petit@nuage-partenaires.example",
-        "Bruno",
-        "Petit",
-    ),
-    (
-        "thomas",
-        "thomas.roux@nuage-partenaires.example",
-        "Thomas",
-        "Roux",
-    ),
-    (
-        "sophie",
-        "sophie.blanc@nuage-partenaires.example",
-        "Sophie",
-        "Blanc",
-    ),
-    (
-        "david",
-        "david.fournier@nuage-partenaires.example",
-        "David",
-        "Fournier",
-    ),
-    (
-        "amelie",
-        "amelie.girard@alpes-revente.example",
-        "Amélie",
-        "Girard",
-    ),
-    (
-        "lucie",
-        "lucie.martin@boulangerie-martin.example",
-        "Lucie",
-        "Martin",
-    ),
-    (
-        "marc",
-        "marc.bernard@boulangerie-martin.example",
-        "Marc",
-        "Bernard",
-    ),
-    (
-        "odile",
-        "odile.dupont@fromagerie-dupont.example",
-        "Odile",
-        "Dupont",
-    ),
-    (
-        "helene",
-        "helene.durand@hotel-lumiere.example",
-        "Hélène",
-        "Durand",
-    ),
-    (
-        "julien",
-        "julien.lefevre@hotel-lumiere.example",
-        "Julien",
-        "Lefèvre",
-    ),
-    (
-        "karim",
-        "karim.haddad@reseau-affilie.example",
-        "Karim",
-        "Haddad",
-    ),
-    (
-        "nadia",
-        "nadia.moreau@garage-moreau.example",
-        "Nadia",
-        "Moreau",
-    ),
-    (
-        "paul",
-        "paul.leclerc@cabinet-leclerc.example",
-        "Paul",
-        "Leclerc",
-    ),
+    ("claire", "claire.martin@nuage-partenaires.example", "Claire", "Martin"),
+    ("bruno", "bruno.petit@nuage-partenaires.example", "Bruno", "Petit"),
+    ("thomas", "thomas.roux@nuage-partenaires.example", "Thomas", "Roux"),
+    ("sophie", "sophie.blanc@nuage-partenaires.example", "Sophie", "Blanc"),
+    ("david", "david.fournier@nuage-partenaires.example", "David", "Fournier"),
+    ("amelie", "amelie.girard@alpes-revente.example", "Amélie", "Girard"),
+    ("lucie", "lucie.martin@boulangerie-martin.example", "Lucie", "Martin"),
+    ("marc", "marc.bernard@boulangerie-martin.example", "Marc", "Bernard"),
+    ("odile", "odile.dupont@fromagerie-dupont.example", "Odile", "Dupont"),
+    ("helene", "helene.durand@hotel-lumiere.example", "Hélène", "Durand"),
+    ("julien", "julien.lefevre@hotel-lumiere.example", "Julien", "Lefèvre"),
+    ("karim", "karim.haddad@reseau-affilie.example", "Karim", "Haddad"),
+    ("nadia", "nadia.moreau@garage-moreau.example", "Nadia", "Moreau"),
+    ("paul", "paul.leclerc@cabinet-leclerc.example", "Paul", "Leclerc"),
 ];
 
 /// The memberships: (id, user, account, roles).
 const MEMBERSHIPS: &[(&str, &str, &str, &[&str])] = &[
-    (
-        "m-claire",
-        "claire",
-        "nuage-partenaires",
-        &["account_manager"],
-    ),
-    (
-        "m-bruno",
-        "bruno",
-        "nuage-partenaires",
-        &["billing_manager"],
-    ),
-    (
-        "m-thomas",
-        "thomas",
-        "nuage-partenaires",
-        &["technical_manager"],
-    ),
-    (
-        "m-sophie",
-        "sophie",
-        "nuage-partenaires",
-        &["subscription_manager"],
-    ),
-    (
-        "m-david",
-        "david",
-        "nuage-partenaires",
-        &["delegated_account_administrator"],
-    ),
+    ("m-claire", "claire", "nuage-partenaires", &["account_manager"]),
+    ("m-bruno", "bruno", "nuage-partenaires", &["billing_manager"]),
+    ("m-thomas", "thomas", "nuage-partenaires", &["technical_manager"]),
+    ("m-sophie", "sophie", "nuage-partenaires", &["subscription_manager"]),
+    ("m-david", "david", "nuage-partenaires", &["delegated_account_administrator"]),
     ("m-amelie", "amelie", "alpes-revente", &["account_manager"]),
-    (
-        "m-lucie",
-        "lucie",
-        "boulangerie-martin",
-        &["client_administrator"],
-    ),
+    ("m-lucie", "lucie", "boulangerie-martin", &["client_administrator"]),
     ("m-marc", "marc", "boulangerie-martin", &["client_user"]),
-    (
-        "m-odile",
-        "odile",
-        "fromagerie-dupont",
-        &["client_administrator"],
-    ),
+    ("m-odile", "odile", "fromagerie-dupont", &["client_administrator"]),
     ("m-helene", "helene", "hotel-lumiere", &["account_manager"]),
     ("m-julien", "julien", "hotel-lumiere", &["billing_manager"]),
     ("m-karim", "karim", "reseau-affilie", &["technical_manager"]),
-    (
-        "m-nadia",
-        "nadia",
-        "garage-moreau",
-        &["client_administrator"],
-    ),
+    ("m-nadia", "nadia", "garage-moreau", &["client_administrator"]),
     ("m-paul", "paul", "cabinet-leclerc", &["administrator"]),
 ];
 
@@ -240,13 +89,7 @@ pub async fn load(app: &App) -> Result<(), DemoError> {
         let modules = if *id == "cabinet-leclerc" {
             // The telecom customer has not subscribed to 911 address management.
             let voip_911 = v("voip_911", FeatureName::parse)?;
-            Some(
-                app.catalog()
-                    .default_modules()
-                    .into_iter()
-                    .filter(|m| *m != voip_911)
-                    .collect::<BTreeSet<_>>(),
-            )
+            Some(app.catalog().default_modules().into_iter().filter(|m| *m != voip_911).collect::<BTreeSet<_>>())
         } else {
             None
         };
@@ -272,10 +115,7 @@ pub async fn load(app: &App) -> Result<(), DemoError> {
         app.create_user(None, None, &cmd).await?;
     }
     // The accounting folders (dossiers) of the bakery: reached one by one.
-    for (id, name) in [
-        ("bm-dossier-2025", "Dossier comptable 2025"),
-        ("bm-dossier-juridique", "Dossier juridique"),
-    ] {
+    for (id, name) in [("bm-dossier-2025", "Dossier comptable 2025"), ("bm-dossier-juridique", "Dossier juridique")] {
         let cmd = NewResource {
             id: Some(v(id, ResourceId::parse)?),
             account: v("boulangerie-martin", AccountId::parse)?,
@@ -285,19 +125,13 @@ pub async fn load(app: &App) -> Result<(), DemoError> {
         app.create_resource(None, &cmd).await?;
     }
     for (id, user, account, roles) in MEMBERSHIPS {
-        let restriction = if *id == "m-marc" {
-            Some(BTreeSet::from([v("bm-dossier-2025", ResourceId::parse)?]))
-        } else {
-            None
-        };
+        let restriction =
+            if *id == "m-marc" { Some(BTreeSet::from([v("bm-dossier-2025", ResourceId::parse)?])) } else { None };
         let cmd = NewMembership {
             id: Some(v(id, MembershipId::parse)?),
             account: v(account, AccountId::parse)?,
             user: v(user, UserId::parse)?,
-            roles: roles
-                .iter()
-                .map(|r| v(r, RoleName::parse))
-                .collect::<Result<_, _>>()?,
+            roles: roles.iter().map(|r| v(r, RoleName::parse)).collect::<Result<_, _>>()?,
             restriction,
         };
         app.create_membership(None, &cmd).await?;

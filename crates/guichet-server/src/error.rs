@@ -63,10 +63,7 @@ pub enum ServerError {
 }
 
 fn describe(v: &[FieldViolation]) -> String {
-    v.iter()
-        .map(|v| format!("{}: {}", v.field, v.description))
-        .collect::<Vec<_>>()
-        .join("; ")
+    v.iter().map(|v| format!("{}: {}", v.field, v.description)).collect::<Vec<_>>().join("; ")
 }
 
 impl ServerError {
@@ -82,19 +79,11 @@ impl From<StoreError> for ServerError {
             StoreError::NotFound { entity, id } => Self::NotFound { entity, id },
             StoreError::AlreadyExists { entity, id } => Self::AlreadyExists { entity, id },
             StoreError::Invalid(v) => Self::InvalidArgument(v),
-            StoreError::Precondition {
-                kind,
-                subject,
-                description,
-            } => Self::FailedPrecondition {
-                kind,
-                subject,
-                description,
-            },
-            StoreError::Unavailable(m) => Self::Unavailable(m),
-            e @ (StoreError::Corrupt { .. } | StoreError::Database(_)) => {
-                Self::Internal(e.to_string())
+            StoreError::Precondition { kind, subject, description } => {
+                Self::FailedPrecondition { kind, subject, description }
             }
+            StoreError::Unavailable(m) => Self::Unavailable(m),
+            e @ (StoreError::Corrupt { .. } | StoreError::Database(_)) => Self::Internal(e.to_string()),
         }
     }
 }
@@ -128,27 +117,13 @@ impl From<ServerError> for Status {
                 let details = ErrorDetails::with_resource_info(entity, id, "", "already exists");
                 Status::with_error_details(Code::AlreadyExists, message, details)
             }
-            ServerError::FailedPrecondition {
-                kind,
-                subject,
-                description,
-            } => {
-                let details = ErrorDetails::with_precondition_failure_violation(
-                    kind,
-                    subject,
-                    description.clone(),
-                );
+            ServerError::FailedPrecondition { kind, subject, description } => {
+                let details = ErrorDetails::with_precondition_failure_violation(kind, subject, description.clone());
                 Status::with_error_details(Code::FailedPrecondition, description, details)
             }
             e @ ServerError::PermissionDenied { .. } => {
                 let message = e.to_string();
-                let ServerError::PermissionDenied {
-                    actor,
-                    permission,
-                    account,
-                    reason,
-                } = e
-                else {
+                let ServerError::PermissionDenied { actor, permission, account, reason } = e else {
                     return Status::permission_denied(message);
                 };
                 let metadata = HashMap::from([
@@ -157,23 +132,15 @@ impl From<ServerError> for Status {
                     ("account_id".to_owned(), account),
                     ("reason".to_owned(), reason),
                 ]);
-                let details =
-                    ErrorDetails::with_error_info("MISSING_PERMISSION", "guichet", metadata);
+                let details = ErrorDetails::with_error_info("MISSING_PERMISSION", "guichet", metadata);
                 Status::with_error_details(Code::PermissionDenied, message, details)
             }
             ServerError::Unavailable(m) => {
                 tracing::warn!(error = %m, "dependency unavailable");
-                let details =
-                    ErrorDetails::with_retry_info(Some(std::time::Duration::from_secs(1)));
-                Status::with_error_details(
-                    Code::Unavailable,
-                    "the store is unavailable, retry later",
-                    details,
-                )
+                let details = ErrorDetails::with_retry_info(Some(std::time::Duration::from_secs(1)));
+                Status::with_error_details(Code::Unavailable, "the store is unavailable, retry later", details)
             }
-            ServerError::Unimplemented(rpc) => {
-                Status::unimplemented(format!("{rpc} is not implemented yet"))
-            }
+            ServerError::Unimplemented(rpc) => Status::unimplemented(format!("{rpc} is not implemented yet")),
             ServerError::Internal(m) => {
                 tracing::error!(error = %m, "internal error");
                 Status::internal("internal error")

@@ -51,9 +51,7 @@ pub enum StartError {
     #[error("store: {0}")]
     Store(#[from] guichet_store::StoreError),
     /// The database is not migrated and `migrate_on_start` is off.
-    #[error(
-        "the database has pending migrations: run `guichet migrate` first (or set migrate_on_start = true)"
-    )]
+    #[error("the database has pending migrations: run `guichet migrate` first (or set migrate_on_start = true)")]
     NotMigrated,
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
@@ -66,6 +64,9 @@ pub enum StartError {
     /// The demo data could not be loaded.
     #[error("demo data: {0}")]
     Demo(String),
+    /// The reflection service could not be built from the descriptors.
+    #[error("reflection: {0}")]
+    Reflection(String),
     /// The transport failed.
     #[error("transport: {0}")]
     Transport(#[from] tonic::transport::Error),
@@ -75,19 +76,13 @@ pub enum StartError {
 pub fn load_catalog(config: &Config) -> Result<Catalog, StartError> {
     match &config.catalog {
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| StartError::Catalog {
-                path: path.display().to_string(),
-                message: e.to_string(),
-            })?;
-            Catalog::from_toml_str(&text).map_err(|e| StartError::Catalog {
-                path: path.display().to_string(),
-                message: e.to_string(),
-            })
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| StartError::Catalog { path: path.display().to_string(), message: e.to_string() })?;
+            Catalog::from_toml_str(&text)
+                .map_err(|e| StartError::Catalog { path: path.display().to_string(), message: e.to_string() })
         }
-        None => Catalog::builtin().map_err(|e| StartError::Catalog {
-            path: "(built-in)".to_owned(),
-            message: e.to_string(),
-        }),
+        None => Catalog::builtin()
+            .map_err(|e| StartError::Catalog { path: "(built-in)".to_owned(), message: e.to_string() }),
     }
 }
 
@@ -127,28 +122,14 @@ impl Server {
         }
         let app = App::new(store, catalog, clock);
         if config.demo && app.store().is_empty().await? {
-            demo::load(&app)
-                .await
-                .map_err(|e| StartError::Demo(e.to_string()))?;
+            demo::load(&app).await.map_err(|e| StartError::Demo(e.to_string()))?;
             tracing::info!("demo data loaded");
         }
-        let listener =
-            TcpListener::bind(config.listen)
-                .await
-                .map_err(|source| StartError::Bind {
-                    addr: config.listen,
-                    source,
-                })?;
-        let local_addr = listener.local_addr().map_err(|source| StartError::Bind {
-            addr: config.listen,
-            source,
-        })?;
-        Ok(Self {
-            listener,
-            local_addr,
-            app,
-            grace: config.shutdown_grace(),
-        })
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| StartError::Bind { addr: config.listen, source })?;
+        let local_addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
+        Ok(Self { listener, local_addr, app, grace: config.shutdown_grace() })
     }
 
     /// The address actually bound.
@@ -164,23 +145,20 @@ impl Server {
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
         let names = services::SERVICE_NAMES;
         for name in names {
-            health_reporter
-                .set_service_status(*name, tonic_health::ServingStatus::Serving)
-                .await;
+            health_reporter.set_service_status(*name, tonic_health::ServingStatus::Serving).await;
         }
-        health_reporter
-            .set_service_status("", tonic_health::ServingStatus::Serving)
-            .await;
-        let reflection_v1 = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(guichet_proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1()
-            .map_err(|e| StartError::Demo(format!("reflection: {e}")))?;
-        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(guichet_proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1alpha()
-            .map_err(|e| StartError::Demo(format!("reflection: {e}")))?;
+        health_reporter.set_service_status("", tonic_health::ServingStatus::Serving).await;
+        // Each reflection version lists both, so clients of either (grpcurl speaks v1alpha) see them all.
+        let reflection = || {
+            tonic_reflection::server::Builder::configure()
+                .include_reflection_service(false)
+                .register_encoded_file_descriptor_set(guichet_proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET)
+        };
+        let reflection_v1 = reflection().build_v1().map_err(|e| StartError::Reflection(e.to_string()))?;
+        let reflection_v1alpha = reflection().build_v1alpha().map_err(|e| StartError::Reflection(e.to_string()))?;
 
         let (drain_tx, drain_rx) = tokio::sync::oneshot::channel::<()>();
         let reporter = health_reporter.clone();
@@ -188,13 +166,9 @@ impl Server {
             shutdown.await;
             tracing::info!("shutting down: reporting NOT_SERVING and draining in-flight calls");
             for name in names {
-                reporter
-                    .set_service_status(*name, tonic_health::ServingStatus::NotServing)
-                    .await;
+                reporter.set_service_status(*name, tonic_health::ServingStatus::NotServing).await;
             }
-            reporter
-                .set_service_status("", tonic_health::ServingStatus::NotServing)
-                .await;
+            reporter.set_service_status("", tonic_health::ServingStatus::NotServing).await;
             let _ = drain_tx.send(());
         };
         let router = services::router(
@@ -205,8 +179,7 @@ impl Server {
             &self.app,
         );
         tracing::info!(addr = %self.local_addr, "guichet serving");
-        let serve =
-            router.serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), signal);
+        let serve = router.serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), signal);
         tokio::pin!(serve);
         let grace = self.grace;
         tokio::select! {

@@ -75,12 +75,7 @@ fn load(common: &Common) -> Result<Config, StartError> {
 
 async fn run(cli: Cli) -> Result<(), StartError> {
     match cli.command {
-        Command::Serve {
-            common,
-            listen,
-            redis_url,
-            demo,
-        } => {
+        Command::Serve { common, listen, redis_url, demo } => {
             let mut config = load(&common)?;
             if let Some(l) = listen {
                 config.listen = l;
@@ -117,14 +112,8 @@ async fn run(cli: Cli) -> Result<(), StartError> {
                     "the database already holds accounts: the demo loads into an empty one".into(),
                 ));
             }
-            let app = guichet_server::app::App::new(
-                store,
-                catalog,
-                Arc::new(guichet_server::clock::SystemClock),
-            );
-            guichet_server::demo::load(&app)
-                .await
-                .map_err(|e| StartError::Demo(e.to_string()))?;
+            let app = guichet_server::app::App::new(store, catalog, Arc::new(guichet_server::clock::SystemClock));
+            guichet_server::demo::load(&app).await.map_err(|e| StartError::Demo(e.to_string()))?;
             println!("demo data loaded");
             Ok(())
         }
@@ -133,10 +122,7 @@ async fn run(cli: Cli) -> Result<(), StartError> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("guichet: cannot start the runtime: {e}");

@@ -42,11 +42,7 @@ pub(crate) fn page_request(page_size: i32, page_token: &str) -> Result<PageReque
             }
         }
     };
-    if violations.is_empty() {
-        Ok(PageRequest { after, limit })
-    } else {
-        Err(ServerError::InvalidArgument(violations))
-    }
+    if violations.is_empty() { Ok(PageRequest { after, limit }) } else { Err(ServerError::InvalidArgument(violations)) }
 }
 
 fn decode(token: &str) -> Option<String> {
@@ -61,9 +57,7 @@ fn decode(token: &str) -> Option<String> {
 
 /// The token for the next page, empty when there is none.
 pub(crate) fn next_token(next_after: Option<&str>) -> String {
-    next_after
-        .map(|a| URL_SAFE_NO_PAD.encode(format!("v1:{a}")))
-        .unwrap_or_default()
+    next_after.map(|a| URL_SAFE_NO_PAD.encode(format!("v1:{a}"))).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -73,23 +67,13 @@ mod tests {
     #[test]
     fn tokens_round_trip_and_garbage_is_refused() {
         let t = next_token(Some("acc_1"));
-        assert_eq!(
-            page_request(10, &t).unwrap(),
-            PageRequest {
-                after: Some("acc_1".into()),
-                limit: 10
-            }
-        );
+        assert_eq!(page_request(10, &t).unwrap(), PageRequest { after: Some("acc_1".into()), limit: 10 });
         assert_eq!(next_token(None), "");
         for bad in ["%%%", "djI6eA", "not-a-token"] {
-            let ServerError::InvalidArgument(v) = page_request(0, bad).unwrap_err() else {
-                panic!()
-            };
+            let ServerError::InvalidArgument(v) = page_request(0, bad).unwrap_err() else { panic!() };
             assert_eq!(v[0].field, "page_token");
         }
-        let ServerError::InvalidArgument(v) = page_request(1001, "").unwrap_err() else {
-            panic!()
-        };
+        let ServerError::InvalidArgument(v) = page_request(1001, "").unwrap_err() else { panic!() };
         assert_eq!(v[0].field, "page_size");
         assert_eq!(page_request(0, "").unwrap().limit, 50);
     }

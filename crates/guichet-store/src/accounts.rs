@@ -3,13 +3,10 @@
 use std::collections::BTreeSet;
 
 use guichet_domain::{
-    Account, AccountId, AccountKind, AccountSettings, AccountStatus, FeatureName, FieldViolation,
-    NewAccount, Revision, Timestamp,
+    Account, AccountId, AccountKind, AccountSettings, AccountStatus, FeatureName, FieldViolation, NewAccount, Revision,
+    Timestamp,
 };
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Set,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 
 use crate::entities::account;
 use crate::roles::account_row;
@@ -31,11 +28,7 @@ pub struct AccountFilter {
 }
 
 impl Store {
-    fn check_modules(
-        &self,
-        modules: &BTreeSet<FeatureName>,
-        field: &str,
-    ) -> Result<(), StoreError> {
+    fn check_modules(&self, modules: &BTreeSet<FeatureName>, field: &str) -> Result<(), StoreError> {
         let violations: Vec<_> = modules
             .iter()
             .enumerate()
@@ -45,27 +38,18 @@ impl Store {
                     format!("{field}[{i}]"),
                     format!("{m} is an administrative feature, always enabled; only module features can be toggled"),
                 )),
-                None => Some(FieldViolation::new(format!("{field}[{i}]"), format!("unknown feature {m}: see ListCatalog"))),
+                None => {
+                    Some(FieldViolation::new(format!("{field}[{i}]"), format!("unknown feature {m}: see ListCatalog")))
+                }
             })
             .collect();
-        if violations.is_empty() {
-            Ok(())
-        } else {
-            Err(StoreError::Invalid(violations))
-        }
+        if violations.is_empty() { Ok(()) } else { Err(StoreError::Invalid(violations)) }
     }
 
     /// Creates an account under a parent its kind allows.
-    pub async fn create_account(
-        &self,
-        cmd: &NewAccount,
-        now: Timestamp,
-    ) -> Result<(Account, Revision), StoreError> {
+    pub async fn create_account(&self, cmd: &NewAccount, now: Timestamp) -> Result<(Account, Revision), StoreError> {
         let Some(kind) = self.catalog.kind(&cmd.kind) else {
-            return Err(StoreError::invalid(
-                "kind",
-                format!("unknown account kind {}: see ListCatalog", cmd.kind),
-            ));
+            return Err(StoreError::invalid("kind", format!("unknown account kind {}: see ListCatalog", cmd.kind)));
         };
         let modules = match &cmd.modules {
             Some(m) => {
@@ -76,17 +60,11 @@ impl Store {
         };
         let settings = match &cmd.settings {
             Some(s) => s.clone(),
-            None => AccountSettings {
-                requires_approval: kind.default_requires_approval,
-                ..AccountSettings::default()
-            },
+            None => AccountSettings { requires_approval: kind.default_requires_approval, ..AccountSettings::default() },
         };
         settings.validate().map_err(StoreError::Invalid)?;
         let (txn, revision) = self.begin_write().await?;
-        let id = cmd
-            .id
-            .as_ref()
-            .map_or_else(|| new_id("acc"), |i| i.as_str().to_owned());
+        let id = cmd.id.as_ref().map_or_else(|| new_id("acc"), |i| i.as_str().to_owned());
         let (parent_id, path, depth) = match &cmd.parent {
             None if kind.root => (None, id.clone(), 1),
             None => {
@@ -95,11 +73,7 @@ impl Store {
                     format!(
                         "an account of kind {} needs a parent of kind {}",
                         cmd.kind,
-                        kind.parents
-                            .iter()
-                            .map(AccountKind::as_str)
-                            .collect::<Vec<_>>()
-                            .join(" or ")
+                        kind.parents.iter().map(AccountKind::as_str).collect::<Vec<_>>().join(" or ")
                     ),
                 ));
             }
@@ -153,11 +127,7 @@ impl Store {
     }
 
     /// Accounts by id order, filtered.
-    pub async fn list_accounts(
-        &self,
-        filter: &AccountFilter,
-        page: &PageRequest,
-    ) -> Result<Page<Account>, StoreError> {
+    pub async fn list_accounts(&self, filter: &AccountFilter, page: &PageRequest) -> Result<Page<Account>, StoreError> {
         let mut cond = Condition::all();
         if let Some(p) = &filter.parent {
             cond = cond.add(account::Column::ParentId.eq(p.as_str()));
@@ -180,19 +150,14 @@ impl Store {
     ) -> Result<Page<Account>, StoreError> {
         let acc = account_row(&self.db, id).await?;
         let cond = if recursive {
-            Condition::all()
-                .add(account::Column::Path.like(format!("{}/%", escape_like(&acc.path))))
+            Condition::all().add(account::Column::Path.like(format!("{}/%", escape_like(&acc.path))))
         } else {
             Condition::all().add(account::Column::ParentId.eq(acc.id))
         };
         self.page_accounts(cond, page).await
     }
 
-    async fn page_accounts(
-        &self,
-        mut cond: Condition,
-        page: &PageRequest,
-    ) -> Result<Page<Account>, StoreError> {
+    async fn page_accounts(&self, mut cond: Condition, page: &PageRequest) -> Result<Page<Account>, StoreError> {
         if let Some(after) = &page.after {
             cond = cond.add(account::Column::Id.gt(after.as_str()));
         }
@@ -202,13 +167,8 @@ impl Store {
             .limit(page.limit + 1)
             .all(&self.db)
             .await?;
-        let items = found
-            .iter()
-            .map(rows::account)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Page::from_overfetch(items, page.limit, |a| {
-            a.id.as_str().to_owned()
-        }))
+        let items = found.iter().map(rows::account).collect::<Result<Vec<_>, _>>()?;
+        Ok(Page::from_overfetch(items, page.limit, |a| a.id.as_str().to_owned()))
     }
 
     /// Renames an account.

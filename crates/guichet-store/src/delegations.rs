@@ -1,12 +1,7 @@
 //! Delegated administration: a partner's members act in a customer account with a role.
 
-use guichet_domain::{
-    AccountId, AccountKind, Delegation, DelegationId, NewDelegation, Revision, Timestamp, UserId,
-};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Set,
-};
+use guichet_domain::{AccountId, AccountKind, Delegation, DelegationId, NewDelegation, Revision, Timestamp, UserId};
+use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 
 use crate::entities::delegation;
 use crate::roles::{account_row, check_names};
@@ -22,10 +17,7 @@ impl Store {
         now: Timestamp,
     ) -> Result<(Delegation, Revision), StoreError> {
         if cmd.from_account == cmd.to_account {
-            return Err(StoreError::invalid(
-                "to_account_id",
-                "an account cannot delegate to itself",
-            ));
+            return Err(StoreError::invalid("to_account_id", "an account cannot delegate to itself"));
         }
         let (txn, revision) = self.begin_write().await?;
         let from = account_row(&txn, &cmd.from_account).await?;
@@ -41,28 +33,18 @@ impl Store {
             });
         }
         let to_kind = AccountKind::from_trusted(to.kind.clone());
-        check_names(
-            &txn,
-            &self.catalog,
-            &cmd.to_account,
-            &to_kind,
-            std::slice::from_ref(&cmd.role),
-            "role",
-        )
-        .await
-        .map_err(|e| match e {
-            StoreError::Invalid(mut v) => {
-                for x in &mut v {
-                    x.field = "role".to_owned();
+        check_names(&txn, &self.catalog, &cmd.to_account, &to_kind, std::slice::from_ref(&cmd.role), "role")
+            .await
+            .map_err(|e| match e {
+                StoreError::Invalid(mut v) => {
+                    for x in &mut v {
+                        x.field = "role".to_owned();
+                    }
+                    StoreError::Invalid(v)
                 }
-                StoreError::Invalid(v)
-            }
-            other => other,
-        })?;
-        let id = cmd
-            .id
-            .as_ref()
-            .map_or_else(|| new_id("del"), |i| i.as_str().to_owned());
+                other => other,
+            })?;
+        let id = cmd.id.as_ref().map_or_else(|| new_id("del"), |i| i.as_str().to_owned());
         let row = delegation::ActiveModel {
             id: Set(id.clone()),
             from_account_id: Set(cmd.from_account.as_str().to_owned()),
@@ -76,10 +58,7 @@ impl Store {
         .map_err(|e| match StoreError::from_db(e, "delegation", &id) {
             StoreError::AlreadyExists { .. } => StoreError::AlreadyExists {
                 entity: "delegation",
-                id: format!(
-                    "{} (or from {} to {})",
-                    id, cmd.from_account, cmd.to_account
-                ),
+                id: format!("{} (or from {} to {})", id, cmd.from_account, cmd.to_account),
             },
             other => other,
         })?;
@@ -120,17 +99,13 @@ impl Store {
             .all(&self.db)
             .await?;
         let items = found.iter().map(rows::delegation).collect();
-        Ok(Page::from_overfetch(items, page.limit, |d: &Delegation| {
-            d.id.as_str().to_owned()
-        }))
+        Ok(Page::from_overfetch(items, page.limit, |d: &Delegation| d.id.as_str().to_owned()))
     }
 
     /// Disables a delegation: the *Manage* path disappears with it.
     pub async fn delete_delegation(&self, id: &DelegationId) -> Result<Revision, StoreError> {
         let (txn, revision) = self.begin_write().await?;
-        let res = delegation::Entity::delete_by_id(id.as_str().to_owned())
-            .exec(&txn)
-            .await?;
+        let res = delegation::Entity::delete_by_id(id.as_str().to_owned()).exec(&txn).await?;
         if res.rows_affected == 0 {
             return Err(StoreError::not_found("delegation", id.as_str()));
         }

@@ -54,10 +54,7 @@ pub enum StoreError {
 
 impl StoreError {
     pub(crate) fn not_found(entity: &'static str, id: impl Into<String>) -> Self {
-        Self::NotFound {
-            entity,
-            id: id.into(),
-        }
+        Self::NotFound { entity, id: id.into() }
     }
 
     pub(crate) fn invalid(field: impl Into<String>, description: impl Into<String>) -> Self {
@@ -65,20 +62,14 @@ impl StoreError {
     }
 
     pub(crate) fn corrupt(table: &'static str, detail: impl ToString) -> Self {
-        Self::Corrupt {
-            table,
-            detail: detail.to_string(),
-        }
+        Self::Corrupt { table, detail: detail.to_string() }
     }
 
     /// Maps a database error, naming what collided for a unique violation.
     pub(crate) fn from_db(err: DbErr, entity: &'static str, id: &str) -> Self {
         match err.sql_err() {
             Some(SqlErr::UniqueConstraintViolation(_)) => {
-                return Self::AlreadyExists {
-                    entity,
-                    id: id.to_owned(),
-                };
+                return Self::AlreadyExists { entity, id: id.to_owned() };
             }
             Some(SqlErr::ForeignKeyConstraintViolation(detail)) => {
                 return Self::Precondition {
@@ -95,11 +86,7 @@ impl StoreError {
 
 impl From<DbErr> for StoreError {
     fn from(err: DbErr) -> Self {
-        if is_unavailable(&err) {
-            Self::Unavailable(err.to_string())
-        } else {
-            Self::Database(err.to_string())
-        }
+        if is_unavailable(&err) { Self::Unavailable(err.to_string()) } else { Self::Database(err.to_string()) }
     }
 }
 
@@ -112,11 +99,7 @@ fn is_unavailable(err: &DbErr) -> bool {
     };
     match runtime {
         RuntimeErr::SqlxError(e) => match e.as_ref() {
-            Sqlx::Io(_)
-            | Sqlx::PoolTimedOut
-            | Sqlx::PoolClosed
-            | Sqlx::WorkerCrashed
-            | Sqlx::Tls(_) => true,
+            Sqlx::Io(_) | Sqlx::PoolTimedOut | Sqlx::PoolClosed | Sqlx::WorkerCrashed | Sqlx::Tls(_) => true,
             Sqlx::Database(db) => {
                 // PostgreSQL: class 08 (connection exception), 57P01..57P03 (admin shutdown,
                 // crash shutdown, cannot connect now). SQLite: SQLITE_BUSY (5) after the busy

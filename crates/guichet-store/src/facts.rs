@@ -7,15 +7,12 @@
 use std::collections::{BTreeSet, HashMap};
 
 use guichet_domain::{
-    AccessRequest, AccountFacts, AccountId, AccountKind, DelegationFacts, DelegationId, Facts,
-    FeatureName, MembershipFacts, MembershipId, ResourceFacts, ResourceId, Revision, RoleName,
-    SubjectFacts, UserId, UserStatus,
+    AccessRequest, AccountFacts, AccountId, AccountKind, DelegationFacts, DelegationId, Facts, FeatureName,
+    MembershipFacts, MembershipId, ResourceFacts, ResourceId, Revision, RoleName, SubjectFacts, UserId, UserStatus,
 };
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 
-use crate::entities::{
-    account, delegation, membership, membership_resource, membership_role, resource, user,
-};
+use crate::entities::{account, delegation, membership, membership_resource, membership_role, resource, user};
 use crate::roles::resolve;
 use crate::rows::{account_status, membership_status};
 use crate::{Store, StoreError, read_revision};
@@ -33,29 +30,15 @@ fn account_facts(row: &account::Model) -> Result<AccountFacts, StoreError> {
 }
 
 /// The chain from `id` up to its root (target first), in two queries.
-pub(crate) async fn chain(
-    conn: &impl ConnectionTrait,
-    id: &AccountId,
-) -> Result<Vec<AccountFacts>, StoreError> {
-    let Some(target) = account::Entity::find_by_id(id.as_str().to_owned())
-        .one(conn)
-        .await?
-    else {
+pub(crate) async fn chain(conn: &impl ConnectionTrait, id: &AccountId) -> Result<Vec<AccountFacts>, StoreError> {
+    let Some(target) = account::Entity::find_by_id(id.as_str().to_owned()).one(conn).await? else {
         return Ok(Vec::new());
     };
-    let ancestor_ids: Vec<String> = target
-        .path
-        .split('/')
-        .filter(|p| *p != target.id)
-        .map(str::to_owned)
-        .collect();
+    let ancestor_ids: Vec<String> = target.path.split('/').filter(|p| *p != target.id).map(str::to_owned).collect();
     let mut ancestors = if ancestor_ids.is_empty() {
         Vec::new()
     } else {
-        account::Entity::find()
-            .filter(account::Column::Id.is_in(ancestor_ids))
-            .all(conn)
-            .await?
+        account::Entity::find().filter(account::Column::Id.is_in(ancestor_ids)).all(conn).await?
     };
     ancestors.sort_by(|a, b| b.depth.cmp(&a.depth));
     let mut out = Vec::with_capacity(ancestors.len() + 1);
@@ -74,46 +57,29 @@ pub(crate) async fn load(
     resource_id: Option<&ResourceId>,
 ) -> Result<Facts, StoreError> {
     let chain = chain(conn, account).await?;
-    let subject_row = user::Entity::find_by_id(subject.as_str().to_owned())
-        .one(conn)
-        .await?;
+    let subject_row = user::Entity::find_by_id(subject.as_str().to_owned()).one(conn).await?;
     let subject_facts = subject_row
         .map(|u| {
             Ok::<_, StoreError>(SubjectFacts {
                 id: UserId::from_trusted(u.id),
-                status: UserStatus::parse(&u.status)
-                    .map_err(|e| StoreError::corrupt("users", e))?,
+                status: UserStatus::parse(&u.status).map_err(|e| StoreError::corrupt("users", e))?,
             })
         })
         .transpose()?;
     let resource = match resource_id {
-        Some(r) => resource::Entity::find_by_id(r.as_str().to_owned())
-            .one(conn)
-            .await?
-            .map(|row| ResourceFacts {
-                id: ResourceId::from_trusted(row.id),
-                account: AccountId::from_trusted(row.account_id),
-            }),
+        Some(r) => resource::Entity::find_by_id(r.as_str().to_owned()).one(conn).await?.map(|row| ResourceFacts {
+            id: ResourceId::from_trusted(row.id),
+            account: AccountId::from_trusted(row.account_id),
+        }),
         None => None,
     };
     if chain.is_empty() || subject_facts.is_none() {
-        return Ok(Facts {
-            subject: subject_facts,
-            chain,
-            memberships: Vec::new(),
-            delegations: Vec::new(),
-            resource,
-        });
+        return Ok(Facts { subject: subject_facts, chain, memberships: Vec::new(), delegations: Vec::new(), resource });
     }
     let chain_ids: Vec<String> = chain.iter().map(|a| a.id.as_str().to_owned()).collect();
-    let delegation_rows = delegation::Entity::find()
-        .filter(delegation::Column::ToAccountId.is_in(chain_ids.clone()))
-        .all(conn)
-        .await?;
-    let source_ids: BTreeSet<String> = delegation_rows
-        .iter()
-        .map(|d| d.from_account_id.clone())
-        .collect();
+    let delegation_rows =
+        delegation::Entity::find().filter(delegation::Column::ToAccountId.is_in(chain_ids.clone())).all(conn).await?;
+    let source_ids: BTreeSet<String> = delegation_rows.iter().map(|d| d.from_account_id.clone()).collect();
     let sources: HashMap<String, AccountFacts> = if source_ids.is_empty() {
         HashMap::new()
     } else {
@@ -125,10 +91,8 @@ pub(crate) async fn load(
             .map(|a| Ok((a.id.clone(), account_facts(a)?)))
             .collect::<Result<_, StoreError>>()?
     };
-    let mut kinds: HashMap<String, AccountKind> = chain
-        .iter()
-        .map(|a| (a.id.as_str().to_owned(), a.kind.clone()))
-        .collect();
+    let mut kinds: HashMap<String, AccountKind> =
+        chain.iter().map(|a| (a.id.as_str().to_owned(), a.kind.clone())).collect();
     kinds.extend(sources.iter().map(|(id, a)| (id.clone(), a.kind.clone())));
 
     let member_rows = membership::Entity::find()
@@ -140,10 +104,7 @@ pub(crate) async fn load(
         Vec::new()
     } else {
         membership_role::Entity::find()
-            .filter(
-                membership_role::Column::MembershipId
-                    .is_in(member_rows.iter().map(|m| m.id.clone())),
-            )
+            .filter(membership_role::Column::MembershipId.is_in(member_rows.iter().map(|m| m.id.clone())))
             .all(conn)
             .await?
     };
@@ -170,11 +131,7 @@ pub(crate) async fn load(
 
     let reached: BTreeSet<String> = match (&resource, resource_id) {
         (Some(_), Some(r)) => {
-            let restricted: Vec<String> = member_rows
-                .iter()
-                .filter(|m| m.restricted)
-                .map(|m| m.id.clone())
-                .collect();
+            let restricted: Vec<String> = member_rows.iter().filter(|m| m.restricted).map(|m| m.id.clone()).collect();
             if restricted.is_empty() {
                 BTreeSet::new()
             } else {
@@ -193,10 +150,7 @@ pub(crate) async fn load(
 
     let mut by_membership: HashMap<&str, Vec<(i32, &str)>> = HashMap::new();
     for r in &role_rows {
-        by_membership
-            .entry(r.membership_id.as_str())
-            .or_default()
-            .push((r.position, r.role_name.as_str()));
+        by_membership.entry(r.membership_id.as_str()).or_default().push((r.position, r.role_name.as_str()));
     }
     let mut memberships = Vec::with_capacity(member_rows.len());
     for m in &member_rows {
@@ -205,11 +159,7 @@ pub(crate) async fn load(
         names.sort();
         let held = names
             .iter()
-            .filter_map(|(_, n)| {
-                roles
-                    .get(&(account.clone(), RoleName::from_trusted(*n)))
-                    .cloned()
-            })
+            .filter_map(|(_, n)| roles.get(&(account.clone(), RoleName::from_trusted(*n))).cloned())
             .collect();
         let resources = m.restricted.then(|| match resource_id {
             Some(r) if reached.contains(&m.id) => BTreeSet::from([r.clone()]),
@@ -226,10 +176,9 @@ pub(crate) async fn load(
     let mut delegations = Vec::with_capacity(delegation_rows.len());
     for d in &delegation_rows {
         let to = AccountId::from_trusted(d.to_account_id.clone());
-        let (Some(from), Some(role)) = (
-            sources.get(&d.from_account_id),
-            roles.get(&(to.clone(), RoleName::from_trusted(d.role.clone()))),
-        ) else {
+        let (Some(from), Some(role)) =
+            (sources.get(&d.from_account_id), roles.get(&(to.clone(), RoleName::from_trusted(d.role.clone()))))
+        else {
             continue;
         };
         delegations.push(DelegationFacts {
@@ -239,31 +188,15 @@ pub(crate) async fn load(
             role: role.clone(),
         });
     }
-    Ok(Facts {
-        subject: subject_facts,
-        chain,
-        memberships,
-        delegations,
-        resource,
-    })
+    Ok(Facts { subject: subject_facts, chain, memberships, delegations, resource })
 }
 
 impl Store {
     /// The facts a decision on `request` needs, and the revision they were read at.
-    pub async fn load_facts(
-        &self,
-        request: &AccessRequest,
-    ) -> Result<(Facts, Revision), StoreError> {
+    pub async fn load_facts(&self, request: &AccessRequest) -> Result<(Facts, Revision), StoreError> {
         let txn = self.begin_read().await?;
         let revision = read_revision(&txn).await?;
-        let facts = load(
-            &txn,
-            self,
-            &request.subject,
-            &request.account,
-            request.resource.as_ref(),
-        )
-        .await?;
+        let facts = load(&txn, self, &request.subject, &request.account, request.resource.as_ref()).await?;
         txn.commit().await?;
         Ok((facts, revision))
     }
@@ -273,10 +206,8 @@ impl Store {
     /// caller evaluates each.
     pub async fn candidate_accounts(&self, subject: &UserId) -> Result<Vec<AccountId>, StoreError> {
         let txn = self.begin_read().await?;
-        let members = membership::Entity::find()
-            .filter(membership::Column::UserId.eq(subject.as_str()))
-            .all(&txn)
-            .await?;
+        let members =
+            membership::Entity::find().filter(membership::Column::UserId.eq(subject.as_str())).all(&txn).await?;
         let mut roots: BTreeSet<String> = members.iter().map(|m| m.account_id.clone()).collect();
         if !roots.is_empty() {
             for d in delegation::Entity::find()
@@ -289,16 +220,11 @@ impl Store {
         }
         let mut out: BTreeSet<String> = roots.clone();
         if !roots.is_empty() {
-            let root_rows = account::Entity::find()
-                .filter(account::Column::Id.is_in(roots.iter().cloned()))
-                .all(&txn)
-                .await?;
+            let root_rows =
+                account::Entity::find().filter(account::Column::Id.is_in(roots.iter().cloned())).all(&txn).await?;
             let mut cond = sea_orm::Condition::any();
             for r in &root_rows {
-                cond = cond.add(
-                    account::Column::Path
-                        .like(format!("{}/%", crate::accounts::escape_like(&r.path))),
-                );
+                cond = cond.add(account::Column::Path.like(format!("{}/%", crate::accounts::escape_like(&r.path))));
             }
             for d in account::Entity::find().filter(cond).all(&txn).await? {
                 out.insert(d.id);

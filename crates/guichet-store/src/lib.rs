@@ -37,9 +37,8 @@ use std::time::Duration;
 use guichet_domain::{Catalog, Revision};
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    AccessMode, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction,
-    DbBackend, IsolationLevel, SqliteTransactionMode, Statement, TransactionOptions,
-    TransactionTrait,
+    AccessMode, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    IsolationLevel, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
 
@@ -69,21 +68,14 @@ pub struct Page<T> {
 
 impl<T> Page<T> {
     /// Builds a page from up to `limit + 1` items fetched in key order.
-    pub(crate) fn from_overfetch(
-        mut items: Vec<T>,
-        limit: u64,
-        key: impl Fn(&T) -> String,
-    ) -> Self {
+    pub(crate) fn from_overfetch(mut items: Vec<T>, limit: u64, key: impl Fn(&T) -> String) -> Self {
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
         if items.len() > limit {
             items.truncate(limit);
             let next_after = items.last().map(key);
             Self { items, next_after }
         } else {
-            Self {
-                items,
-                next_after: None,
-            }
+            Self { items, next_after: None }
         }
     }
 }
@@ -102,11 +94,7 @@ pub struct StoreOptions {
 impl StoreOptions {
     /// Options with the defaults for `url`.
     pub fn new(url: impl Into<String>) -> Self {
-        Self {
-            url: url.into(),
-            max_connections: 16,
-            acquire_timeout: Duration::from_secs(5),
-        }
+        Self { url: url.into(), max_connections: 16, acquire_timeout: Duration::from_secs(5) }
     }
 }
 
@@ -119,10 +107,7 @@ pub struct Store {
 
 impl Store {
     /// Opens the store. A SQLite file (and its folder) is created when missing, in WAL mode.
-    pub async fn connect(
-        options: &StoreOptions,
-        catalog: Arc<Catalog>,
-    ) -> Result<Self, StoreError> {
+    pub async fn connect(options: &StoreOptions, catalog: Arc<Catalog>) -> Result<Self, StoreError> {
         let mut opts = ConnectOptions::new(options.url.clone());
         opts.max_connections(options.max_connections)
             .min_connections(0)
@@ -130,13 +115,10 @@ impl Store {
             .connect_timeout(options.acquire_timeout)
             .sqlx_logging(false);
         if options.url.starts_with("sqlite:") {
-            if let Some(parent) =
-                sqlite_file(&options.url).and_then(|p| p.parent().map(Path::to_path_buf))
-            {
+            if let Some(parent) = sqlite_file(&options.url).and_then(|p| p.parent().map(Path::to_path_buf)) {
                 if !parent.as_os_str().is_empty() {
-                    std::fs::create_dir_all(&parent).map_err(|e| {
-                        StoreError::Unavailable(format!("cannot create {}: {e}", parent.display()))
-                    })?;
+                    std::fs::create_dir_all(&parent)
+                        .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", parent.display())))?;
                 }
             }
             let in_memory = options.url.contains(":memory:") || options.url.contains("mode=memory");
@@ -145,15 +127,11 @@ impl Store {
                 opts.max_connections(1);
             }
             opts.map_sqlx_sqlite_opts(move |o: SqliteConnectOptions| {
-                let o = o
-                    .create_if_missing(true)
-                    .busy_timeout(Duration::from_secs(10))
-                    .foreign_keys(true);
+                let o = o.create_if_missing(true).busy_timeout(Duration::from_secs(10)).foreign_keys(true);
                 if in_memory {
                     o
                 } else {
-                    o.journal_mode(SqliteJournalMode::Wal)
-                        .synchronous(SqliteSynchronous::Normal)
+                    o.journal_mode(SqliteJournalMode::Wal).synchronous(SqliteSynchronous::Normal)
                 }
             });
         }
@@ -168,9 +146,7 @@ impl Store {
 
     /// Whether every migration is applied.
     pub async fn is_migrated(&self) -> Result<bool, StoreError> {
-        let pending = Migrator::get_pending_migrations(&self.db)
-            .await
-            .map_err(StoreError::from)?;
+        let pending = Migrator::get_pending_migrations(&self.db).await.map_err(StoreError::from)?;
         Ok(pending.is_empty())
     }
 
@@ -218,13 +194,9 @@ impl Store {
                 "UPDATE guichet_revision SET value = value + 1 WHERE id = 1 RETURNING value",
             ))
             .await?
-            .ok_or_else(|| {
-                StoreError::corrupt("guichet_revision", "the revision row is missing")
-            })?;
+            .ok_or_else(|| StoreError::corrupt("guichet_revision", "the revision row is missing"))?;
         let value: i64 = row.try_get("", "value")?;
-        let revision = Revision::new(
-            u64::try_from(value).map_err(|e| StoreError::corrupt("guichet_revision", e))?,
-        );
+        let revision = Revision::new(u64::try_from(value).map_err(|e| StoreError::corrupt("guichet_revision", e))?);
         Ok((txn, revision))
     }
 
@@ -232,12 +204,7 @@ impl Store {
     pub(crate) async fn begin_read(&self) -> Result<DatabaseTransaction, StoreError> {
         let postgres = self.db.get_database_backend() == DbBackend::Postgres;
         let txn = if postgres {
-            self.db
-                .begin_with_config(
-                    Some(IsolationLevel::RepeatableRead),
-                    Some(AccessMode::ReadOnly),
-                )
-                .await?
+            self.db.begin_with_config(Some(IsolationLevel::RepeatableRead), Some(AccessMode::ReadOnly)).await?
         } else {
             self.db.begin().await?
         };
@@ -248,22 +215,15 @@ impl Store {
 pub(crate) async fn read_revision(conn: &impl ConnectionTrait) -> Result<Revision, StoreError> {
     let backend = conn.get_database_backend();
     let row = conn
-        .query_one_raw(Statement::from_string(
-            backend,
-            "SELECT value FROM guichet_revision WHERE id = 1",
-        ))
+        .query_one_raw(Statement::from_string(backend, "SELECT value FROM guichet_revision WHERE id = 1"))
         .await?
         .ok_or_else(|| StoreError::corrupt("guichet_revision", "the revision row is missing"))?;
     let value: i64 = row.try_get("", "value")?;
-    Ok(Revision::new(
-        u64::try_from(value).map_err(|e| StoreError::corrupt("guichet_revision", e))?,
-    ))
+    Ok(Revision::new(u64::try_from(value).map_err(|e| StoreError::corrupt("guichet_revision", e))?))
 }
 
 fn sqlite_file(url: &str) -> Option<&Path> {
-    let rest = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next()?;
     (!path.is_empty() && !path.contains(":memory:")).then(|| Path::new(path))
 }

@@ -10,12 +10,11 @@
 use std::collections::{BTreeSet, HashMap};
 
 use guichet_domain::{
-    AccountId, AccountKind, AccountSettings, Catalog, FieldViolation, Membership, MembershipId,
-    MembershipStatus, NewMembership, ResourceId, Revision, RoleName, Timestamp, UserId, UserStatus,
+    AccountId, AccountKind, AccountSettings, Catalog, FieldViolation, Membership, MembershipId, MembershipStatus,
+    NewMembership, ResourceId, Revision, RoleName, Timestamp, UserId, UserStatus,
 };
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
 use crate::entities::{membership, membership_resource, membership_role, resource, user};
@@ -65,13 +64,7 @@ pub(crate) async fn administrator_count(
         .await?;
     let wanted: Vec<_> = role_rows
         .iter()
-        .map(|r| {
-            (
-                account.clone(),
-                kind.clone(),
-                RoleName::from_trusted(r.role_name.clone()),
-            )
-        })
+        .map(|r| (account.clone(), kind.clone(), RoleName::from_trusted(r.role_name.clone())))
         .collect();
     let roles = resolve(conn, catalog, &wanted).await?;
     let admins: BTreeSet<&str> = role_rows
@@ -83,10 +76,7 @@ pub(crate) async fn administrator_count(
         })
         .map(|r| r.membership_id.as_str())
         .collect();
-    Ok(members
-        .iter()
-        .filter(|m| admins.contains(m.id.as_str()) && active_users.contains(&m.user_id))
-        .count())
+    Ok(members.iter().filter(|m| admins.contains(m.id.as_str()) && active_users.contains(&m.user_id)).count())
 }
 
 /// The last-administrator guard: count before a change, check after it.
@@ -101,17 +91,10 @@ impl AdminGuard {
         catalog: &Catalog,
         account: &AccountId,
     ) -> Result<Self, StoreError> {
-        Ok(Self {
-            account: account.clone(),
-            before: administrator_count(conn, catalog, account).await?,
-        })
+        Ok(Self { account: account.clone(), before: administrator_count(conn, catalog, account).await? })
     }
 
-    pub(crate) async fn after(
-        self,
-        conn: &impl ConnectionTrait,
-        catalog: &Catalog,
-    ) -> Result<(), StoreError> {
+    pub(crate) async fn after(self, conn: &impl ConnectionTrait, catalog: &Catalog) -> Result<(), StoreError> {
         if self.before > 0 && administrator_count(conn, catalog, &self.account).await? == 0 {
             return Err(StoreError::Precondition {
                 kind: "LAST_ADMINISTRATOR",
@@ -127,10 +110,7 @@ impl AdminGuard {
     }
 }
 
-async fn load_details(
-    conn: &impl ConnectionTrait,
-    rows_: &[membership::Model],
-) -> Result<Vec<Membership>, StoreError> {
+async fn load_details(conn: &impl ConnectionTrait, rows_: &[membership::Model]) -> Result<Vec<Membership>, StoreError> {
     if rows_.is_empty() {
         return Ok(Vec::new());
     }
@@ -140,16 +120,9 @@ async fn load_details(
         .all(conn)
         .await?
     {
-        roles
-            .entry(r.membership_id)
-            .or_default()
-            .push((r.position, RoleName::from_trusted(r.role_name)));
+        roles.entry(r.membership_id).or_default().push((r.position, RoleName::from_trusted(r.role_name)));
     }
-    let restricted: Vec<String> = rows_
-        .iter()
-        .filter(|m| m.restricted)
-        .map(|m| m.id.clone())
-        .collect();
+    let restricted: Vec<String> = rows_.iter().filter(|m| m.restricted).map(|m| m.id.clone()).collect();
     let mut resources: HashMap<String, BTreeSet<ResourceId>> = HashMap::new();
     if !restricted.is_empty() {
         for r in membership_resource::Entity::find()
@@ -157,10 +130,7 @@ async fn load_details(
             .all(conn)
             .await?
         {
-            resources
-                .entry(r.membership_id)
-                .or_default()
-                .insert(ResourceId::from_trusted(r.resource_id));
+            resources.entry(r.membership_id).or_default().insert(ResourceId::from_trusted(r.resource_id));
         }
     }
     rows_
@@ -168,11 +138,7 @@ async fn load_details(
         .map(|m| {
             let mut held = roles.remove(&m.id).unwrap_or_default();
             held.sort();
-            rows::membership(
-                m,
-                held.into_iter().map(|(_, n)| n).collect(),
-                resources.remove(&m.id),
-            )
+            rows::membership(m, held.into_iter().map(|(_, n)| n).collect(), resources.remove(&m.id))
         })
         .collect()
 }
@@ -210,9 +176,7 @@ async fn write_roles(
         })
         .collect();
     if !models.is_empty() {
-        membership_role::Entity::insert_many(models)
-            .exec(conn)
-            .await?;
+        membership_role::Entity::insert_many(models).exec(conn).await?;
     }
     Ok(())
 }
@@ -249,10 +213,7 @@ async fn write_restriction(
                 format!("restriction.resource_ids[{i}]"),
                 format!("resource {r} belongs to account {acc}, not {account}"),
             )),
-            None => Some(FieldViolation::new(
-                format!("restriction.resource_ids[{i}]"),
-                format!("no resource {r}"),
-            )),
+            None => Some(FieldViolation::new(format!("restriction.resource_ids[{i}]"), format!("no resource {r}"))),
         })
         .collect();
     if !violations.is_empty() {
@@ -265,9 +226,7 @@ async fn write_restriction(
             resource_id: Set(r.as_str().to_owned()),
         })
         .collect();
-    membership_resource::Entity::insert_many(models)
-        .exec(conn)
-        .await?;
+    membership_resource::Entity::insert_many(models).exec(conn).await?;
     Ok(())
 }
 
@@ -283,26 +242,12 @@ impl Store {
         let acc = account_row(&txn, &cmd.account).await?;
         user_row(&txn, &cmd.user).await?;
         let kind = AccountKind::from_trusted(acc.kind.clone());
-        check_names(
-            &txn,
-            &self.catalog,
-            &cmd.account,
-            &kind,
-            &cmd.roles,
-            "roles",
-        )
-        .await?;
+        check_names(&txn, &self.catalog, &cmd.account, &kind, &cmd.roles, "roles").await?;
         let settings: AccountSettings =
             serde_json::from_str(&acc.settings).map_err(|e| StoreError::corrupt("accounts", e))?;
-        let status = if settings.requires_approval {
-            MembershipStatus::PendingApproval
-        } else {
-            MembershipStatus::Active
-        };
-        let id = cmd
-            .id
-            .as_ref()
-            .map_or_else(|| new_id("mem"), |i| i.as_str().to_owned());
+        let status =
+            if settings.requires_approval { MembershipStatus::PendingApproval } else { MembershipStatus::Active };
+        let id = cmd.id.as_ref().map_or_else(|| new_id("mem"), |i| i.as_str().to_owned());
         let existing = membership::Entity::find()
             .filter(membership::Column::UserId.eq(cmd.user.as_str()))
             .filter(membership::Column::AccountId.eq(cmd.account.as_str()))
@@ -311,10 +256,7 @@ impl Store {
         if let Some(existing) = existing {
             return Err(StoreError::AlreadyExists {
                 entity: "membership",
-                id: format!(
-                    "{} (user {} in account {})",
-                    existing.id, cmd.user, cmd.account
-                ),
+                id: format!("{} (user {} in account {})", existing.id, cmd.user, cmd.account),
             });
         }
         let row = membership::ActiveModel {
@@ -335,10 +277,7 @@ impl Store {
         write_restriction(&txn, &id, &cmd.account, cmd.restriction.as_ref()).await?;
         let out = load_details(&txn, std::slice::from_ref(&row)).await?;
         txn.commit().await?;
-        out.into_iter()
-            .next()
-            .map(|m| (m, revision))
-            .ok_or_else(|| StoreError::corrupt("memberships", "vanished"))
+        out.into_iter().next().map(|m| (m, revision)).ok_or_else(|| StoreError::corrupt("memberships", "vanished"))
     }
 
     /// One membership.
@@ -377,9 +316,7 @@ impl Store {
             .all(&self.db)
             .await?;
         let items = load_details(&self.db, &found).await?;
-        Ok(Page::from_overfetch(items, page.limit, |m: &Membership| {
-            m.id.as_str().to_owned()
-        }))
+        Ok(Page::from_overfetch(items, page.limit, |m: &Membership| m.id.as_str().to_owned()))
     }
 
     /// Replaces a membership's roles.
@@ -392,15 +329,7 @@ impl Store {
         self.change_membership(id, now, async |txn, row, catalog| {
             let account = AccountId::from_trusted(row.account_id.clone());
             let acc = account_row(txn, &account).await?;
-            check_names(
-                txn,
-                catalog,
-                &account,
-                &AccountKind::from_trusted(acc.kind),
-                roles,
-                "roles",
-            )
-            .await?;
+            check_names(txn, catalog, &account, &AccountKind::from_trusted(acc.kind), roles, "roles").await?;
             write_roles(txn, &row.id, &account, roles).await
         })
         .await
@@ -430,10 +359,7 @@ impl Store {
     ) -> Result<(Membership, Revision), StoreError> {
         let current = self.get_membership(id).await?;
         if !current.roles.contains(role) {
-            return Err(StoreError::invalid(
-                "role",
-                format!("membership {id} does not hold role {role}"),
-            ));
+            return Err(StoreError::invalid("role", format!("membership {id} does not hold role {role}")));
         }
         let roles: Vec<_> = current.roles.into_iter().filter(|r| r != role).collect();
         if roles.is_empty() {
@@ -500,9 +426,7 @@ impl Store {
             .filter(membership_resource::Column::MembershipId.eq(id.as_str()))
             .exec(&txn)
             .await?;
-        membership::Entity::delete_by_id(id.as_str().to_owned())
-            .exec(&txn)
-            .await?;
+        membership::Entity::delete_by_id(id.as_str().to_owned()).exec(&txn).await?;
         guard.after(&txn, &self.catalog).await?;
         txn.commit().await?;
         Ok(revision)
@@ -515,11 +439,7 @@ impl Store {
         change: F,
     ) -> Result<(Membership, Revision), StoreError>
     where
-        F: AsyncFnOnce(
-            &sea_orm::DatabaseTransaction,
-            &membership::Model,
-            &Catalog,
-        ) -> Result<(), StoreError>,
+        F: AsyncFnOnce(&sea_orm::DatabaseTransaction, &membership::Model, &Catalog) -> Result<(), StoreError>,
     {
         let (txn, revision) = self.begin_write().await?;
         let row = membership_row(&txn, id).await?;
@@ -533,9 +453,6 @@ impl Store {
         guard.after(&txn, &self.catalog).await?;
         let out = load_details(&txn, std::slice::from_ref(&row)).await?;
         txn.commit().await?;
-        out.into_iter()
-            .next()
-            .map(|m| (m, revision))
-            .ok_or_else(|| StoreError::corrupt("memberships", "vanished"))
+        out.into_iter().next().map(|m| (m, revision)).ok_or_else(|| StoreError::corrupt("memberships", "vanished"))
     }
 }

@@ -23,17 +23,8 @@ impl MigrationName for Initial {
     }
 }
 
-fn fk(
-    name: &str,
-    from: (&'static str, &'static str),
-    to: (&'static str, &'static str),
-) -> ForeignKeyCreateStatement {
-    ForeignKey::create()
-        .name(name)
-        .from(from.0, from.1)
-        .to(to.0, to.1)
-        .on_delete(ForeignKeyAction::Cascade)
-        .to_owned()
+fn fk(name: &str, from: (&'static str, &'static str), to: (&'static str, &'static str)) -> ForeignKeyCreateStatement {
+    ForeignKey::create().name(name).from(from.0, from.1).to(to.0, to.1).on_delete(ForeignKeyAction::Cascade).to_owned()
 }
 
 #[async_trait::async_trait]
@@ -73,11 +64,7 @@ impl MigrationTrait for Initial {
                     .col(text("settings"))
                     .col(big_integer("created_at"))
                     .col(big_integer("updated_at"))
-                    .foreign_key(&mut fk(
-                        "fk_accounts_parent",
-                        ("accounts", "parent_id"),
-                        ("accounts", "id"),
-                    ))
+                    .foreign_key(&mut fk("fk_accounts_parent", ("accounts", "parent_id"), ("accounts", "id")))
                     .to_owned(),
             )
             .await?;
@@ -112,11 +99,7 @@ impl MigrationTrait for Initial {
                     .col(big_integer("created_at"))
                     .col(big_integer("updated_at"))
                     .primary_key(Index::create().col("account_id").col("name"))
-                    .foreign_key(&mut fk(
-                        "fk_roles_account",
-                        ("roles", "account_id"),
-                        ("accounts", "id"),
-                    ))
+                    .foreign_key(&mut fk("fk_roles_account", ("roles", "account_id"), ("accounts", "id")))
                     .to_owned(),
             )
             .await?;
@@ -133,16 +116,8 @@ impl MigrationTrait for Initial {
                     .col(string_null("approved_by"))
                     .col(big_integer("created_at"))
                     .col(big_integer("updated_at"))
-                    .foreign_key(&mut fk(
-                        "fk_memberships_user",
-                        ("memberships", "user_id"),
-                        ("users", "id"),
-                    ))
-                    .foreign_key(&mut fk(
-                        "fk_memberships_account",
-                        ("memberships", "account_id"),
-                        ("accounts", "id"),
-                    ))
+                    .foreign_key(&mut fk("fk_memberships_user", ("memberships", "user_id"), ("users", "id")))
+                    .foreign_key(&mut fk("fk_memberships_account", ("memberships", "account_id"), ("accounts", "id")))
                     .to_owned(),
             )
             .await?;
@@ -157,13 +132,7 @@ impl MigrationTrait for Initial {
                     .to_owned(),
             )
             .await?;
-        index(
-            manager,
-            "idx_memberships_account",
-            "memberships",
-            &["account_id", "status"],
-        )
-        .await?;
+        index(manager, "idx_memberships_account", "memberships", &["account_id", "status"]).await?;
         manager
             .create_table(
                 Table::create()
@@ -181,13 +150,7 @@ impl MigrationTrait for Initial {
                     .to_owned(),
             )
             .await?;
-        index(
-            manager,
-            "idx_membership_roles_account_role",
-            "membership_roles",
-            &["account_id", "role_name"],
-        )
-        .await?;
+        index(manager, "idx_membership_roles_account_role", "membership_roles", &["account_id", "role_name"]).await?;
         manager
             .create_table(
                 Table::create()
@@ -197,21 +160,11 @@ impl MigrationTrait for Initial {
                     .col(string("kind"))
                     .col(string("name"))
                     .col(big_integer("created_at"))
-                    .foreign_key(&mut fk(
-                        "fk_resources_account",
-                        ("resources", "account_id"),
-                        ("accounts", "id"),
-                    ))
+                    .foreign_key(&mut fk("fk_resources_account", ("resources", "account_id"), ("accounts", "id")))
                     .to_owned(),
             )
             .await?;
-        index(
-            manager,
-            "idx_resources_account",
-            "resources",
-            &["account_id", "kind"],
-        )
-        .await?;
+        index(manager, "idx_resources_account", "resources", &["account_id", "kind"]).await?;
         manager
             .create_table(
                 Table::create()
@@ -232,13 +185,7 @@ impl MigrationTrait for Initial {
                     .to_owned(),
             )
             .await?;
-        index(
-            manager,
-            "idx_membership_resources_resource",
-            "membership_resources",
-            &["resource_id"],
-        )
-        .await?;
+        index(manager, "idx_membership_resources_resource", "membership_resources", &["resource_id"]).await?;
         manager
             .create_table(
                 Table::create()
@@ -249,16 +196,8 @@ impl MigrationTrait for Initial {
                     .col(string("role"))
                     .col(string_null("created_by"))
                     .col(big_integer("created_at"))
-                    .foreign_key(&mut fk(
-                        "fk_delegations_from",
-                        ("delegations", "from_account_id"),
-                        ("accounts", "id"),
-                    ))
-                    .foreign_key(&mut fk(
-                        "fk_delegations_to",
-                        ("delegations", "to_account_id"),
-                        ("accounts", "id"),
-                    ))
+                    .foreign_key(&mut fk("fk_delegations_from", ("delegations", "from_account_id"), ("accounts", "id")))
+                    .foreign_key(&mut fk("fk_delegations_to", ("delegations", "to_account_id"), ("accounts", "id")))
                     .to_owned(),
             )
             .await?;
@@ -273,13 +212,7 @@ impl MigrationTrait for Initial {
                     .to_owned(),
             )
             .await?;
-        index(
-            manager,
-            "idx_delegations_to",
-            "delegations",
-            &["to_account_id"],
-        )
-        .await?;
+        index(manager, "idx_delegations_to", "delegations", &["to_account_id"]).await?;
         Ok(())
     }
 
@@ -295,9 +228,7 @@ impl MigrationTrait for Initial {
             "accounts",
             "guichet_revision",
         ] {
-            manager
-                .drop_table(Table::drop().table(table).to_owned())
-                .await?;
+            manager.drop_table(Table::drop().table(table).to_owned()).await?;
         }
         Ok(())
     }

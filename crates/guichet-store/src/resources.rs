@@ -1,12 +1,7 @@
 //! Resources (folders) of an account.
 
-use guichet_domain::{
-    AccountId, FeatureName, NewResource, Resource, ResourceId, Revision, Timestamp,
-};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Set,
-};
+use guichet_domain::{AccountId, FeatureName, NewResource, Resource, ResourceId, Revision, Timestamp};
+use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 
 use crate::entities::{membership_resource, resource};
 use crate::roles::account_row;
@@ -15,17 +10,10 @@ use crate::{Page, PageRequest, Store, StoreError, new_id};
 
 impl Store {
     /// Creates a resource in an account.
-    pub async fn create_resource(
-        &self,
-        cmd: &NewResource,
-        now: Timestamp,
-    ) -> Result<(Resource, Revision), StoreError> {
+    pub async fn create_resource(&self, cmd: &NewResource, now: Timestamp) -> Result<(Resource, Revision), StoreError> {
         let (txn, revision) = self.begin_write().await?;
         account_row(&txn, &cmd.account).await?;
-        let id = cmd
-            .id
-            .as_ref()
-            .map_or_else(|| new_id("res"), |i| i.as_str().to_owned());
+        let id = cmd.id.as_ref().map_or_else(|| new_id("res"), |i| i.as_str().to_owned());
         let row = resource::ActiveModel {
             id: Set(id.clone()),
             account_id: Set(cmd.account.as_str().to_owned()),
@@ -71,9 +59,7 @@ impl Store {
             .all(&self.db)
             .await?;
         let items = found.iter().map(rows::resource).collect();
-        Ok(Page::from_overfetch(items, page.limit, |r: &Resource| {
-            r.id.as_str().to_owned()
-        }))
+        Ok(Page::from_overfetch(items, page.limit, |r: &Resource| r.id.as_str().to_owned()))
     }
 
     /// Deletes a resource and every grant of it.
@@ -83,9 +69,7 @@ impl Store {
             .filter(membership_resource::Column::ResourceId.eq(id.as_str()))
             .exec(&txn)
             .await?;
-        let res = resource::Entity::delete_by_id(id.as_str().to_owned())
-            .exec(&txn)
-            .await?;
+        let res = resource::Entity::delete_by_id(id.as_str().to_owned()).exec(&txn).await?;
         if res.rows_affected == 0 {
             return Err(StoreError::not_found("resource", id.as_str()));
         }

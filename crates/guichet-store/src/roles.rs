@@ -4,8 +4,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use guichet_domain::{
-    AccountId, AccountKind, AccountRole, Catalog, Revision, Role, RoleDefinition, RoleName,
-    Timestamp,
+    AccountId, AccountKind, AccountRole, Catalog, Revision, Role, RoleDefinition, RoleName, Timestamp,
 };
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
@@ -51,16 +50,10 @@ pub(crate) async fn resolve(
         }
     }
     if !custom_accounts.is_empty() {
-        let rows = role::Entity::find()
-            .filter(role::Column::AccountId.is_in(custom_accounts))
-            .all(conn)
-            .await?;
+        let rows = role::Entity::find().filter(role::Column::AccountId.is_in(custom_accounts)).all(conn).await?;
         for row in &rows {
             let r = custom_role(row)?;
-            let key = (
-                AccountId::from_trusted(row.account_id.clone()),
-                r.role.name.clone(),
-            );
+            let key = (AccountId::from_trusted(row.account_id.clone()), r.role.name.clone());
             out.entry(key).or_insert(r.role);
         }
     }
@@ -76,10 +69,7 @@ pub(crate) async fn check_names(
     names: &[RoleName],
     field: &str,
 ) -> Result<HashMap<RoleName, Role>, StoreError> {
-    let wanted: Vec<_> = names
-        .iter()
-        .map(|n| (account.clone(), kind.clone(), n.clone()))
-        .collect();
+    let wanted: Vec<_> = names.iter().map(|n| (account.clone(), kind.clone(), n.clone())).collect();
     let resolved = resolve(conn, catalog, &wanted).await?;
     let mut violations = Vec::new();
     let mut out = HashMap::new();
@@ -94,17 +84,10 @@ pub(crate) async fn check_names(
             )),
         }
     }
-    if violations.is_empty() {
-        Ok(out)
-    } else {
-        Err(StoreError::Invalid(violations))
-    }
+    if violations.is_empty() { Ok(out) } else { Err(StoreError::Invalid(violations)) }
 }
 
-pub(crate) async fn account_row(
-    conn: &impl ConnectionTrait,
-    id: &AccountId,
-) -> Result<account::Model, StoreError> {
+pub(crate) async fn account_row(conn: &impl ConnectionTrait, id: &AccountId) -> Result<account::Model, StoreError> {
     account::Entity::find_by_id(id.as_str().to_owned())
         .one(conn)
         .await?
@@ -113,10 +96,7 @@ pub(crate) async fn account_row(
 
 fn check_features(catalog: &Catalog, def: &RoleDefinition) -> Result<(), StoreError> {
     let mut violations = Vec::new();
-    for (field, grants) in [
-        ("grants", &def.grants),
-        ("descendant_grants", &def.descendant_grants),
-    ] {
+    for (field, grants) in [("grants", &def.grants), ("descendant_grants", &def.descendant_grants)] {
         for (i, feature) in grants.keys().enumerate() {
             if catalog.feature(feature).is_none() {
                 violations.push(guichet_domain::FieldViolation::new(
@@ -126,11 +106,7 @@ fn check_features(catalog: &Catalog, def: &RoleDefinition) -> Result<(), StoreEr
             }
         }
     }
-    if violations.is_empty() {
-        Ok(())
-    } else {
-        Err(StoreError::Invalid(violations))
-    }
+    if violations.is_empty() { Ok(()) } else { Err(StoreError::Invalid(violations)) }
 }
 
 impl Store {
@@ -144,19 +120,11 @@ impl Store {
             .map(|k| {
                 k.roles
                     .iter()
-                    .map(|r| AccountRole {
-                        account: None,
-                        role: r.clone(),
-                        created_at: None,
-                        updated_at: None,
-                    })
+                    .map(|r| AccountRole { account: None, role: r.clone(), created_at: None, updated_at: None })
                     .collect()
             })
             .unwrap_or_default();
-        let mut rows = role::Entity::find()
-            .filter(role::Column::AccountId.eq(account.as_str()))
-            .all(&self.db)
-            .await?;
+        let mut rows = role::Entity::find().filter(role::Column::AccountId.eq(account.as_str())).all(&self.db).await?;
         rows.sort_by(|a, b| a.name.cmp(&b.name));
         for row in &rows {
             out.push(custom_role(row)?);
@@ -165,20 +133,11 @@ impl Store {
     }
 
     /// One role of the account, built-in or custom.
-    pub async fn get_role(
-        &self,
-        account: &AccountId,
-        name: &RoleName,
-    ) -> Result<AccountRole, StoreError> {
+    pub async fn get_role(&self, account: &AccountId, name: &RoleName) -> Result<AccountRole, StoreError> {
         let acc = account_row(&self.db, account).await?;
         let kind = AccountKind::from_trusted(acc.kind.clone());
         if let Some(r) = self.catalog.builtin_role(&kind, name) {
-            return Ok(AccountRole {
-                account: None,
-                role: r.clone(),
-                created_at: None,
-                updated_at: None,
-            });
+            return Ok(AccountRole { account: None, role: r.clone(), created_at: None, updated_at: None });
         }
         let row = role::Entity::find_by_id((account.as_str().to_owned(), name.as_str().to_owned()))
             .one(&self.db)
@@ -234,15 +193,11 @@ impl Store {
         if self.catalog.builtin_role(&kind, &def.name).is_some() {
             return Err(builtin_precondition(&def.account, &def.name));
         }
-        let existing = role::Entity::find_by_id((
-            def.account.as_str().to_owned(),
-            def.name.as_str().to_owned(),
-        ))
-        .one(&txn)
-        .await?
-        .ok_or_else(|| StoreError::not_found("role", format!("{}/{}", def.account, def.name)))?;
-        let guard =
-            crate::memberships::AdminGuard::before(&txn, &self.catalog, &def.account).await?;
+        let existing = role::Entity::find_by_id((def.account.as_str().to_owned(), def.name.as_str().to_owned()))
+            .one(&txn)
+            .await?
+            .ok_or_else(|| StoreError::not_found("role", format!("{}/{}", def.account, def.name)))?;
+        let guard = crate::memberships::AdminGuard::before(&txn, &self.catalog, &def.account).await?;
         let mut active: role::ActiveModel = existing.into();
         active.display_name = Set(def.display_name.clone());
         active.description = Set(def.description.clone());
@@ -256,11 +211,7 @@ impl Store {
     }
 
     /// Deletes a custom role no membership or delegation uses.
-    pub async fn delete_role(
-        &self,
-        account: &AccountId,
-        name: &RoleName,
-    ) -> Result<Revision, StoreError> {
+    pub async fn delete_role(&self, account: &AccountId, name: &RoleName) -> Result<Revision, StoreError> {
         let (txn, revision) = self.begin_write().await?;
         let acc = account_row(&txn, account).await?;
         let kind = AccountKind::from_trusted(acc.kind.clone());
@@ -281,15 +232,11 @@ impl Store {
             return Err(StoreError::Precondition {
                 kind: "ROLE_IN_USE",
                 subject: format!("accounts/{account}/roles/{name}"),
-                description: format!(
-                    "role {name} is held by a membership or a delegation: reassign them first"
-                ),
+                description: format!("role {name} is held by a membership or a delegation: reassign them first"),
             });
         }
         let res =
-            role::Entity::delete_by_id((account.as_str().to_owned(), name.as_str().to_owned()))
-                .exec(&txn)
-                .await?;
+            role::Entity::delete_by_id((account.as_str().to_owned(), name.as_str().to_owned())).exec(&txn).await?;
         if res.rows_affected == 0 {
             return Err(StoreError::not_found("role", format!("{account}/{name}")));
         }

@@ -4,9 +4,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use guichet_domain::{
-    Account, AccountId, AccountKind, AccountSettings, AccountStatus, Delegation, DelegationId,
-    Email, FeatureName, Grants, Membership, MembershipId, MembershipStatus, Phone, Resource,
-    ResourceId, RoleName, Timestamp, User, UserId, UserStatus,
+    Account, AccountId, AccountKind, AccountSettings, AccountStatus, Delegation, DelegationId, Email, FeatureName,
+    Grants, Membership, MembershipId, MembershipStatus, Phone, Resource, ResourceId, RoleName, Timestamp, User, UserId,
+    UserStatus,
 };
 
 use crate::StoreError;
@@ -45,12 +45,7 @@ pub(crate) fn user(row: &user::Model) -> Result<User, StoreError> {
         email: Email::parse(&row.email).map_err(|e| StoreError::corrupt("users", e))?,
         given_name: row.given_name.clone(),
         family_name: row.family_name.clone(),
-        phone: row
-            .phone
-            .as_deref()
-            .map(Phone::parse)
-            .transpose()
-            .map_err(|e| StoreError::corrupt("users", e))?,
+        phone: row.phone.as_deref().map(Phone::parse).transpose().map_err(|e| StoreError::corrupt("users", e))?,
         idp_subject: row.idp_subject.clone(),
         status: UserStatus::parse(&row.status).map_err(|e| StoreError::corrupt("users", e))?,
         created_at: Timestamp::from_millis(row.created_at),
@@ -70,11 +65,7 @@ pub(crate) fn membership(
         account: AccountId::from_trusted(row.account_id.clone()),
         roles,
         status: membership_status(&row.status)?,
-        restriction: if row.restricted {
-            Some(resources.unwrap_or_default())
-        } else {
-            None
-        },
+        restriction: if row.restricted { Some(resources.unwrap_or_default()) } else { None },
         created_by: row.created_by.clone().map(UserId::from_trusted),
         approved_by: row.approved_by.clone().map(UserId::from_trusted),
         created_at: Timestamp::from_millis(row.created_at),
@@ -104,20 +95,15 @@ pub(crate) fn delegation(row: &delegation::Model) -> Delegation {
 }
 
 pub(crate) fn grants_to_json(grants: &Grants) -> String {
-    let map: BTreeMap<&str, &str> = grants
-        .iter()
-        .map(|(f, l)| (f.as_str(), l.as_str()))
-        .collect();
+    let map: BTreeMap<&str, &str> = grants.iter().map(|(f, l)| (f.as_str(), l.as_str())).collect();
     serde_json::to_string(&map).unwrap_or_else(|_| "{}".to_owned())
 }
 
 pub(crate) fn grants_from_json(s: &str) -> Result<Grants, StoreError> {
-    let map: BTreeMap<String, String> =
-        serde_json::from_str(s).map_err(|e| StoreError::corrupt("roles", e))?;
+    let map: BTreeMap<String, String> = serde_json::from_str(s).map_err(|e| StoreError::corrupt("roles", e))?;
     map.into_iter()
         .map(|(f, l)| {
-            let level =
-                guichet_domain::Level::parse(&l).map_err(|e| StoreError::corrupt("roles", e))?;
+            let level = guichet_domain::Level::parse(&l).map_err(|e| StoreError::corrupt("roles", e))?;
             Ok((FeatureName::from_trusted(f), level))
         })
         .collect()
@@ -129,6 +115,5 @@ pub(crate) fn modules_to_json(modules: &BTreeSet<FeatureName>) -> String {
 }
 
 pub(crate) fn settings_to_json(settings: &AccountSettings) -> Result<String, StoreError> {
-    serde_json::to_string(settings)
-        .map_err(|e| StoreError::Database(format!("cannot encode settings: {e}")))
+    serde_json::to_string(settings).map_err(|e| StoreError::Database(format!("cannot encode settings: {e}")))
 }

@@ -20,10 +20,7 @@ pub struct UserChanges {
     pub idp_subject: Option<String>,
 }
 
-pub(crate) async fn user_row(
-    conn: &impl ConnectionTrait,
-    id: &UserId,
-) -> Result<user::Model, StoreError> {
+pub(crate) async fn user_row(conn: &impl ConnectionTrait, id: &UserId) -> Result<user::Model, StoreError> {
     user::Entity::find_by_id(id.as_str().to_owned())
         .one(conn)
         .await?
@@ -32,26 +29,11 @@ pub(crate) async fn user_row(
 
 impl Store {
     /// Creates a user; the email must not be taken.
-    pub async fn create_user(
-        &self,
-        cmd: &NewUser,
-        now: Timestamp,
-    ) -> Result<(User, Revision), StoreError> {
+    pub async fn create_user(&self, cmd: &NewUser, now: Timestamp) -> Result<(User, Revision), StoreError> {
         let (txn, revision) = self.begin_write().await?;
-        let id = cmd
-            .id
-            .as_ref()
-            .map_or_else(|| new_id("usr"), |i| i.as_str().to_owned());
-        if user::Entity::find()
-            .filter(user::Column::Email.eq(cmd.email.as_str()))
-            .one(&txn)
-            .await?
-            .is_some()
-        {
-            return Err(StoreError::AlreadyExists {
-                entity: "user with email",
-                id: cmd.email.as_str().to_owned(),
-            });
+        let id = cmd.id.as_ref().map_or_else(|| new_id("usr"), |i| i.as_str().to_owned());
+        if user::Entity::find().filter(user::Column::Email.eq(cmd.email.as_str())).one(&txn).await?.is_some() {
+            return Err(StoreError::AlreadyExists { entity: "user with email", id: cmd.email.as_str().to_owned() });
         }
         let row = user::ActiveModel {
             id: Set(id.clone()),
@@ -117,8 +99,7 @@ impl Store {
         status: UserStatus,
         now: Timestamp,
     ) -> Result<(User, Revision), StoreError> {
-        self.change_user(id, now, |u| u.status = Set(status.as_str().to_owned()))
-            .await
+        self.change_user(id, now, |u| u.status = Set(status.as_str().to_owned())).await
     }
 
     async fn change_user(

@@ -51,24 +51,9 @@ fn builtin_catalog_loads_and_encodes_the_seeds() {
     let c = Catalog::builtin().unwrap();
     assert_eq!(c.version(), "2026-11-1");
     let kinds: Vec<&str> = c.kinds().map(|k| k.name.as_str()).collect();
-    assert_eq!(
-        kinds,
-        [
-            "partner",
-            "sub_partner",
-            "direct_client",
-            "affiliate",
-            "customer"
-        ]
-    );
-    let roles = |kind: &str| -> Vec<String> {
-        c.kind(&k(kind))
-            .unwrap()
-            .roles
-            .iter()
-            .map(|r| r.name.to_string())
-            .collect()
-    };
+    assert_eq!(kinds, ["partner", "sub_partner", "direct_client", "affiliate", "customer"]);
+    let roles =
+        |kind: &str| -> Vec<String> { c.kind(&k(kind)).unwrap().roles.iter().map(|r| r.name.to_string()).collect() };
     assert_eq!(
         roles("partner"),
         [
@@ -79,34 +64,13 @@ fn builtin_catalog_loads_and_encodes_the_seeds() {
             "delegated_account_administrator"
         ]
     );
-    assert_eq!(
-        roles("sub_partner"),
-        [
-            "account_manager",
-            "technical_manager",
-            "subscription_manager"
-        ]
-    );
+    assert_eq!(roles("sub_partner"), ["account_manager", "technical_manager", "subscription_manager"]);
     assert_eq!(
         roles("direct_client"),
-        [
-            "account_manager",
-            "billing_manager",
-            "technical_manager",
-            "subscription_manager"
-        ]
+        ["account_manager", "billing_manager", "technical_manager", "subscription_manager"]
     );
     assert_eq!(roles("affiliate"), ["account_manager", "technical_manager"]);
-    assert_eq!(
-        roles("customer"),
-        [
-            "client_administrator",
-            "client_user",
-            "owner",
-            "administrator",
-            "user"
-        ]
-    );
+    assert_eq!(roles("customer"), ["client_administrator", "client_user", "owner", "administrator", "user"]);
     for kind in c.kinds() {
         assert!(kind.owner().unwrap().is_administrator(), "{}", kind.name);
         assert!(kind.roles.iter().all(|r| r.builtin));
@@ -176,33 +140,20 @@ fn builtin_parent_kinds() {
         ("partner", "unknown", false),
     ];
     for (parent, child, expected) in table {
-        assert_eq!(
-            c.may_parent(&k(parent), &k(child)),
-            expected,
-            "{parent} -> {child}"
-        );
+        assert_eq!(c.may_parent(&k(parent), &k(child)), expected, "{parent} -> {child}");
     }
     assert!(c.kind(&k("partner")).unwrap().root);
     assert!(!c.kind(&k("customer")).unwrap().root);
-    assert_eq!(
-        c.kind(&k("customer")).unwrap().owner_role,
-        r("client_administrator")
-    );
+    assert_eq!(c.kind(&k("customer")).unwrap().owner_role, r("client_administrator"));
 }
 
 #[test]
 fn all_expands_and_grants_override() {
     let c = Catalog::builtin().unwrap();
-    let am = c
-        .builtin_role(&k("sub_partner"), &r("account_manager"))
-        .unwrap();
+    let am = c.builtin_role(&k("sub_partner"), &r("account_manager")).unwrap();
     assert_eq!(am.level(&f("users")), Level::Full);
     assert_eq!(am.level(&f("billing")), Level::None);
-    assert_eq!(
-        am.grants.get("billing"),
-        Some(&Level::None),
-        "explicit none is kept"
-    );
+    assert_eq!(am.grants.get("billing"), Some(&Level::None), "explicit none is kept");
     assert_eq!(am.grants.len(), c.features().count());
     assert!(am.descendant_grants.is_empty());
     assert!(c.builtin_role(&k("partner"), &r("client_user")).is_none());
@@ -211,9 +162,7 @@ fn all_expands_and_grants_override() {
 #[test]
 fn covered_by_compares_with_the_holder() {
     let c = Catalog::builtin().unwrap();
-    let admin = c
-        .builtin_role(&k("customer"), &r("client_administrator"))
-        .unwrap();
+    let admin = c.builtin_role(&k("customer"), &r("client_administrator")).unwrap();
     let user = c.builtin_role(&k("customer"), &r("client_user")).unwrap();
     let administrator = c.builtin_role(&k("customer"), &r("administrator")).unwrap();
     assert!(user.covered_by(&admin.grants));
@@ -233,35 +182,23 @@ fn errors_have_precise_messages() {
             format!("{FEATURES}\nextra = 1\n"),
             "invalid catalog toml: TOML parse error at line 16, column 1\n   |\n16 | extra = 1\n   | ^^^^^\nunknown field `extra`, expected one of `name`, `description`, `module`",
         ),
-        (
-            with_kinds(SHOP).replace("\"test-1\"", "\" \""),
-            "the catalog version must not be empty",
-        ),
+        (with_kinds(SHOP).replace("\"test-1\"", "\" \""), "the catalog version must not be empty"),
         (
             with_kinds(SHOP).replace("name = \"billing\"", "name = \"Billing\""),
             "invalid feature name `Billing`: must start with a lower-case letter and contain only lower-case letters, digits and '_'",
         ),
-        (
-            with_kinds(SHOP).replace("name = \"billing\"", "name = \"users\""),
-            "duplicate feature `users`",
-        ),
+        (with_kinds(SHOP).replace("name = \"billing\"", "name = \"users\""), "duplicate feature `users`"),
         (
             with_kinds(SHOP).replace("name = \"event_logs\"", "name = \"events\""),
             "the catalog must define the feature `event_logs`",
         ),
         (FEATURES.to_owned(), "the catalog defines no account kind"),
-        (
-            with_kinds(&format!("{SHOP}{SHOP}")),
-            "duplicate kind `shop`",
-        ),
+        (with_kinds(&format!("{SHOP}{SHOP}")), "duplicate kind `shop`"),
         (
             with_kinds(&SHOP.replace("name = \"shop\"", "name = \"shop-1\"")),
             "invalid kind name `shop-1`: must start with a lower-case letter and contain only lower-case letters, digits and '_'",
         ),
-        (
-            with_kinds(&format!("{SHOP}\n[[kinds.roles]]\nname = \"owner\"\n")),
-            "duplicate role `owner` in kind `shop`",
-        ),
+        (with_kinds(&format!("{SHOP}\n[[kinds.roles]]\nname = \"owner\"\n")), "duplicate role `owner` in kind `shop`"),
         (
             with_kinds(&format!("{SHOP}\n[[kinds.roles]]\nname = \"Clerk\"\n")),
             "invalid role name `Clerk` in kind `shop`: must start with a lower-case letter and contain only lower-case letters, digits and '_'",
@@ -288,10 +225,7 @@ fn errors_have_precise_messages() {
             )),
             "invalid feature name `Billing` in role `clerk` of kind `shop`: must start with a lower-case letter and contain only lower-case letters, digits and '_'",
         ),
-        (
-            with_kinds(&SHOP.replace("root = true", "parents = [\"mall\"]")),
-            "unknown parent kind `mall` of kind `shop`",
-        ),
+        (with_kinds(&SHOP.replace("root = true", "parents = [\"mall\"]")), "unknown parent kind `mall` of kind `shop`"),
         (
             with_kinds(&SHOP.replace("root = true", "root = false")),
             "kind `shop` has no parent kinds and is not a root: no account of that kind could be created",
@@ -305,10 +239,7 @@ fn errors_have_precise_messages() {
             "owner role `owner` of kind `shop` must hold users:full",
         ),
         (
-            with_kinds(&SHOP.replace(
-                "all = \"full\"",
-                "all = \"full\"\n[kinds.roles.grants]\nusers = \"none\"",
-            )),
+            with_kinds(&SHOP.replace("all = \"full\"", "all = \"full\"\n[kinds.roles.grants]\nusers = \"none\"")),
             "owner role `owner` of kind `shop` must hold users:full",
         ),
     ];
@@ -321,14 +252,8 @@ fn errors_have_precise_messages() {
 fn syntax_errors_point_at_the_line() {
     let bad = with_kinds(&SHOP.replace("all = \"full\"", "all = \"total\""));
     let err = load(&bad).unwrap_err();
-    assert!(
-        err.starts_with("invalid catalog toml: TOML parse error at line 24, column 7"),
-        "{err}"
-    );
-    assert!(
-        err.contains("unknown variant `total`, expected one of `none`, `view`, `full`"),
-        "{err}"
-    );
+    assert!(err.starts_with("invalid catalog toml: TOML parse error at line 24, column 7"), "{err}");
+    assert!(err.contains("unknown variant `total`, expected one of `none`, `view`, `full`"), "{err}");
 }
 
 #[test]
@@ -349,8 +274,5 @@ fn a_custom_catalog_round_trips_through_toml() {
     let back = Catalog::from_toml_str(&written).unwrap();
     assert_eq!(back, c);
     let builtin = Catalog::builtin().unwrap();
-    assert_eq!(
-        Catalog::from_toml_str(&builtin.to_toml_string().unwrap()).unwrap(),
-        builtin
-    );
+    assert_eq!(Catalog::from_toml_str(&builtin.to_toml_string().unwrap()).unwrap(), builtin);
 }

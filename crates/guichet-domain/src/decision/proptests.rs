@@ -8,13 +8,7 @@ use proptest::prelude::*;
 use super::*;
 use crate::level::Grants;
 
-const FEATURES: [&str; 5] = [
-    "users",
-    "billing",
-    "folders",
-    "delegated_administration",
-    "event_logs",
-];
+const FEATURES: [&str; 5] = ["users", "billing", "folders", "delegated_administration", "event_logs"];
 const MODULES: [&str; 2] = ["billing", "folders"];
 const RESOURCES: [&str; 2] = ["r1", "r2"];
 
@@ -27,13 +21,8 @@ fn level() -> impl Strategy<Value = Level> {
 }
 
 fn grants() -> impl Strategy<Value = Grants> {
-    proptest::collection::vec(proptest::option::of(level()), FEATURES.len()).prop_map(|levels| {
-        FEATURES
-            .iter()
-            .zip(levels)
-            .filter_map(|(f, l)| l.map(|l| (fname(f), l)))
-            .collect()
-    })
+    proptest::collection::vec(proptest::option::of(level()), FEATURES.len())
+        .prop_map(|levels| FEATURES.iter().zip(levels).filter_map(|(f, l)| l.map(|l| (fname(f), l))).collect())
 }
 
 fn role() -> impl Strategy<Value = Role> {
@@ -82,20 +71,10 @@ fn at() -> impl Strategy<Value = At> {
     prop_oneof![3 => (0usize..4).prop_map(At::Chain), 1 => Just(At::Source)]
 }
 
-type RawMembership = (
-    At,
-    MembershipStatus,
-    Vec<Role>,
-    Option<BTreeSet<ResourceId>>,
-);
+type RawMembership = (At, MembershipStatus, Vec<Role>, Option<BTreeSet<ResourceId>>);
 
 fn membership() -> impl Strategy<Value = RawMembership> {
-    (
-        at(),
-        membership_status(),
-        proptest::collection::vec(role(), 1..=2),
-        resources(),
-    )
+    (at(), membership_status(), proptest::collection::vec(role(), 1..=2), resources())
 }
 
 #[derive(Debug, Clone)]
@@ -114,29 +93,17 @@ fn make_membership(n: usize, depth: usize, raw: RawMembership) -> MembershipFact
         At::Chain(i) => account_id(i % depth),
         At::Source => AccountId::from_trusted("source"),
     };
-    MembershipFacts {
-        id: MembershipId::from_trusted(format!("m{n}")),
-        account,
-        status,
-        roles,
-        resources,
-    }
+    MembershipFacts { id: MembershipId::from_trusted(format!("m{n}")), account, status, roles, resources }
 }
 
 fn case() -> impl Strategy<Value = (Case, RawMembership)> {
     (
         1usize..=4,
         proptest::collection::vec((account_status(), modules()), 4),
-        (
-            account_status(),
-            prop_oneof![4 => Just(UserStatus::Active), 1 => Just(UserStatus::Suspended)],
-        ),
+        (account_status(), prop_oneof![4 => Just(UserStatus::Active), 1 => Just(UserStatus::Suspended)]),
         proptest::collection::vec(membership(), 0..=5),
         proptest::collection::vec(((0usize..4), role()), 0..=2),
-        (
-            proptest::sample::select(FEATURES.to_vec()),
-            prop_oneof![Just(Level::View), Just(Level::Full)],
-        ),
+        (proptest::sample::select(FEATURES.to_vec()), prop_oneof![Just(Level::View), Just(Level::Full)]),
         proptest::option::of(proptest::sample::select(RESOURCES.to_vec())),
         membership(),
     )
@@ -171,11 +138,8 @@ fn case() -> impl Strategy<Value = (Case, RawMembership)> {
                     parent: None,
                     modules: BTreeSet::new(),
                 };
-                let memberships = memberships
-                    .into_iter()
-                    .enumerate()
-                    .map(|(n, m)| make_membership(n, depth, m))
-                    .collect();
+                let memberships =
+                    memberships.into_iter().enumerate().map(|(n, m)| make_membership(n, depth, m)).collect();
                 let delegations = delegations
                     .into_iter()
                     .enumerate()
@@ -188,25 +152,16 @@ fn case() -> impl Strategy<Value = (Case, RawMembership)> {
                     .collect();
                 let resource = resource.map(ResourceId::from_trusted);
                 let facts = Facts {
-                    subject: Some(SubjectFacts {
-                        id: UserId::from_trusted("subject"),
-                        status: subject_status,
-                    }),
+                    subject: Some(SubjectFacts { id: UserId::from_trusted("subject"), status: subject_status }),
                     chain,
                     memberships,
                     delegations,
-                    resource: resource.clone().map(|id| ResourceFacts {
-                        id,
-                        account: account_id(0),
-                    }),
+                    resource: resource.clone().map(|id| ResourceFacts { id, account: account_id(0) }),
                 };
                 let request = AccessRequest {
                     subject: UserId::from_trusted("subject"),
                     account: account_id(0),
-                    permission: Permission {
-                        feature: fname(feature),
-                        level: lvl,
-                    },
+                    permission: Permission { feature: fname(feature), level: lvl },
                     resource,
                 };
                 (Case { facts, request }, extra)
@@ -223,19 +178,13 @@ fn check_invariants(d: &Decision, case: &Case) -> Result<(), TestCaseError> {
     prop_assert_eq!(d.granted_by.is_some(), d.allowed);
     prop_assert_eq!(d.reason == Reason::Allowed, d.allowed);
     if let Some(granted) = &d.granted_by {
-        prop_assert!(
-            d.paths
-                .iter()
-                .any(|p| p.path == *granted && p.outcome == PathOutcome::Granted)
-        );
+        prop_assert!(d.paths.iter().any(|p| p.path == *granted && p.outcome == PathOutcome::Granted));
     }
     if let Some(asked) = &case.request.resource {
         for p in d.paths.iter().filter(|p| p.outcome == PathOutcome::Granted) {
             if let Path::Direct { membership, .. } | Path::Inherited { membership, .. } = &p.path {
                 let m = case.facts.memberships.iter().find(|m| m.id == *membership);
-                prop_assert!(
-                    m.is_some_and(|m| m.resources.as_ref().is_none_or(|set| set.contains(asked)))
-                );
+                prop_assert!(m.is_some_and(|m| m.resources.as_ref().is_none_or(|set| set.contains(asked))));
             }
         }
     }

@@ -69,22 +69,12 @@ impl World {
 
     pub(super) fn role(&self, account: &str, name: &str) -> Role {
         let kind = &self.accounts[account].kind;
-        self.catalog
-            .builtin_role(kind, &RoleName::parse(name).unwrap())
-            .unwrap()
-            .clone()
+        self.catalog.builtin_role(kind, &RoleName::parse(name).unwrap()).unwrap().clone()
     }
 
     /// Adds an active, unrestricted membership `m-{user}-{account}`.
-    pub(super) fn member(
-        &mut self,
-        user: &str,
-        account: &str,
-        roles: &[&str],
-    ) -> &mut MembershipFacts {
-        self.users
-            .entry(user.to_owned())
-            .or_insert(UserStatus::Active);
+    pub(super) fn member(&mut self, user: &str, account: &str, roles: &[&str]) -> &mut MembershipFacts {
+        self.users.entry(user.to_owned()).or_insert(UserStatus::Active);
         let roles = roles.iter().map(|r| self.role(account, r)).collect();
         let m = MembershipFacts {
             id: MembershipId::parse(&format!("m-{user}-{account}")).unwrap(),
@@ -122,10 +112,7 @@ impl World {
         let mut next = self.accounts.get(account);
         while let Some(a) = next {
             out.push(a.clone());
-            next = a
-                .parent
-                .as_ref()
-                .and_then(|p| self.accounts.get(p.as_str()));
+            next = a.parent.as_ref().and_then(|p| self.accounts.get(p.as_str()));
         }
         out
     }
@@ -134,36 +121,23 @@ impl World {
     pub(super) fn facts(&self, subject: &str, account: &str, resource: Option<&str>) -> Facts {
         let chain = self.chain(account);
         let in_chain = |a: &AccountId| chain.iter().any(|c| c.id == *a);
-        let delegations: Vec<DelegationFacts> = self
-            .delegations
-            .iter()
-            .filter(|d| in_chain(&d.to_account))
-            .cloned()
-            .collect();
+        let delegations: Vec<DelegationFacts> =
+            self.delegations.iter().filter(|d| in_chain(&d.to_account)).cloned().collect();
         let memberships = self
             .memberships
             .iter()
             .filter(|(u, m)| {
-                u == subject
-                    && (in_chain(&m.account)
-                        || delegations.iter().any(|d| d.from_account.id == m.account))
+                u == subject && (in_chain(&m.account) || delegations.iter().any(|d| d.from_account.id == m.account))
             })
             .map(|(_, m)| m.clone())
             .collect();
         Facts {
-            subject: self.users.get(subject).map(|status| SubjectFacts {
-                id: uid(subject),
-                status: *status,
-            }),
+            subject: self.users.get(subject).map(|status| SubjectFacts { id: uid(subject), status: *status }),
             chain,
             memberships,
             delegations,
-            resource: resource.and_then(|r| {
-                self.resources.get(r).map(|a| ResourceFacts {
-                    id: rid(r),
-                    account: aid(a),
-                })
-            }),
+            resource: resource
+                .and_then(|r| self.resources.get(r).map(|a| ResourceFacts { id: rid(r), account: aid(a) })),
         }
     }
 
@@ -184,11 +158,7 @@ impl World {
             permission: perm(permission),
             resource: resource.map(rid),
         };
-        evaluate(
-            &self.catalog,
-            &request,
-            &self.facts(subject, account, resource),
-        )
+        evaluate(&self.catalog, &request, &self.facts(subject, account, resource))
     }
 }
 
@@ -204,12 +174,7 @@ fn seed_003_partner_portal_roles() {
         ("partner", "account_manager", "billing:full", true),
         ("partner", "account_manager", "users:full", true),
         ("partner", "account_manager", "organizations:full", true),
-        (
-            "partner",
-            "account_manager",
-            "delegated_administration:full",
-            true,
-        ),
+        ("partner", "account_manager", "delegated_administration:full", true),
         ("partner", "account_manager", "access_approvals:full", true),
         // Partner — billing manager: view but not modify organisations, users, offers; invoices,
         // payments, credit cards, price lists.
@@ -236,71 +201,26 @@ fn seed_003_partner_portal_roles() {
         ("partner", "technical_manager", "price_lists:view", true),
         ("partner", "technical_manager", "billing:view", false),
         // Partner — subscription manager.
-        (
-            "partner",
-            "subscription_manager",
-            "subscriptions:full",
-            true,
-        ),
+        ("partner", "subscription_manager", "subscriptions:full", true),
         ("partner", "subscription_manager", "event_logs:view", true),
         ("partner", "subscription_manager", "users:view", true),
         ("partner", "subscription_manager", "users:full", false),
-        (
-            "partner",
-            "subscription_manager",
-            "notifications:view",
-            true,
-        ),
+        ("partner", "subscription_manager", "notifications:view", true),
         ("partner", "subscription_manager", "offers:view", false),
         // Partner — delegated account administrator.
-        (
-            "partner",
-            "delegated_account_administrator",
-            "delegated_administration:full",
-            true,
-        ),
-        (
-            "partner",
-            "delegated_account_administrator",
-            "organizations:view",
-            true,
-        ),
-        (
-            "partner",
-            "delegated_account_administrator",
-            "users:view",
-            false,
-        ),
+        ("partner", "delegated_account_administrator", "delegated_administration:full", true),
+        ("partner", "delegated_account_administrator", "organizations:view", true),
+        ("partner", "delegated_account_administrator", "users:view", false),
         // Sub-partner — account manager: everything but the billing tab.
         ("sub_partner", "account_manager", "users:full", true),
         ("sub_partner", "account_manager", "organizations:full", true),
         ("sub_partner", "account_manager", "billing:view", false),
         ("sub_partner", "account_manager", "invoices:view", false),
-        (
-            "sub_partner",
-            "account_manager",
-            "payment_methods:view",
-            false,
-        ),
-        (
-            "sub_partner",
-            "technical_manager",
-            "organizations:full",
-            true,
-        ),
+        ("sub_partner", "account_manager", "payment_methods:view", false),
+        ("sub_partner", "technical_manager", "organizations:full", true),
         ("sub_partner", "technical_manager", "users:full", false),
-        (
-            "sub_partner",
-            "subscription_manager",
-            "subscriptions:full",
-            true,
-        ),
-        (
-            "sub_partner",
-            "subscription_manager",
-            "notifications:full",
-            false,
-        ),
+        ("sub_partner", "subscription_manager", "subscriptions:full", true),
+        ("sub_partner", "subscription_manager", "notifications:full", false),
         // Direct client.
         ("direct_client", "account_manager", "billing:full", true),
         ("direct_client", "account_manager", "users:full", true),
@@ -308,49 +228,14 @@ fn seed_003_partner_portal_roles() {
         ("direct_client", "billing_manager", "users:full", false),
         ("direct_client", "billing_manager", "offers:full", false),
         ("direct_client", "billing_manager", "invoices:full", true),
-        (
-            "direct_client",
-            "billing_manager",
-            "payment_methods:full",
-            true,
-        ),
-        (
-            "direct_client",
-            "billing_manager",
-            "account_settings:view",
-            true,
-        ),
-        (
-            "direct_client",
-            "billing_manager",
-            "account_settings:full",
-            false,
-        ),
+        ("direct_client", "billing_manager", "payment_methods:full", true),
+        ("direct_client", "billing_manager", "account_settings:view", true),
+        ("direct_client", "billing_manager", "account_settings:full", false),
         ("direct_client", "technical_manager", "offers:full", true),
-        (
-            "direct_client",
-            "technical_manager",
-            "event_logs:view",
-            true,
-        ),
-        (
-            "direct_client",
-            "technical_manager",
-            "organizations:view",
-            false,
-        ),
-        (
-            "direct_client",
-            "subscription_manager",
-            "subscriptions:full",
-            true,
-        ),
-        (
-            "direct_client",
-            "subscription_manager",
-            "billing:view",
-            false,
-        ),
+        ("direct_client", "technical_manager", "event_logs:view", true),
+        ("direct_client", "technical_manager", "organizations:view", false),
+        ("direct_client", "subscription_manager", "subscriptions:full", true),
+        ("direct_client", "subscription_manager", "billing:view", false),
         // Affiliate, in the affiliate itself.
         ("affiliate", "account_manager", "users:full", true),
         ("affiliate", "account_manager", "billing:full", true),
@@ -371,11 +256,7 @@ fn seed_003_partner_portal_roles() {
     for (i, (kind, role, permission, expected)) in table.iter().enumerate() {
         let d = w.check(&format!("u{i}"), account_of(kind), permission);
         assert_eq!(d.allowed, *expected, "{kind} {role} {permission}: {d:?}");
-        let reason = if *expected {
-            Reason::Allowed
-        } else {
-            Reason::InsufficientLevel
-        };
+        let reason = if *expected { Reason::Allowed } else { Reason::InsufficientLevel };
         assert_eq!(d.reason, reason, "{kind} {role} {permission}");
         if *expected {
             assert!(matches!(d.granted_by, Some(Path::Direct { .. })));
@@ -438,11 +319,7 @@ fn seed_001_client_administrator_and_client_user() {
         ("marc", "invoices:view", true),
     ];
     for (user, permission, expected) in table {
-        assert_eq!(
-            w.check(user, "c", permission).allowed,
-            expected,
-            "{user} {permission}"
-        );
+        assert_eq!(w.check(user, "c", permission).allowed, expected, "{user} {permission}");
     }
     assert!(w.role("c", "client_administrator").is_administrator());
     assert!(!w.role("c", "client_user").is_administrator());
@@ -471,11 +348,7 @@ fn seeds_002_004_owner_administrator_user() {
         ("ugo", "users:view", false),
     ];
     for (user, permission, expected) in table {
-        assert_eq!(
-            w.check(user, "c", permission).allowed,
-            expected,
-            "{user} {permission}"
-        );
+        assert_eq!(w.check(user, "c", permission).allowed, expected, "{user} {permission}");
     }
 }
 
@@ -488,16 +361,10 @@ fn seed_000_none_view_full() {
     assert!(d.allowed);
     assert_eq!((d.required, d.effective), (Level::View, Level::Full));
     let d = w.check("bruno", "p", "users:full");
-    assert_eq!(
-        (d.allowed, d.effective, d.reason),
-        (false, Level::View, Reason::InsufficientLevel)
-    );
+    assert_eq!((d.allowed, d.effective, d.reason), (false, Level::View, Reason::InsufficientLevel));
     assert_eq!(d.paths[0].outcome, PathOutcome::Insufficient);
     let d = w.check("bruno", "p", "subscriptions:view");
-    assert_eq!(
-        (d.allowed, d.effective, d.reason),
-        (false, Level::None, Reason::InsufficientLevel)
-    );
+    assert_eq!((d.allowed, d.effective, d.reason), (false, Level::None, Reason::InsufficientLevel));
 }
 
 #[test]
@@ -509,10 +376,7 @@ fn several_roles_take_the_highest_level() {
     assert_eq!(d.paths.len(), 2);
     assert_eq!(d.paths[0].outcome, PathOutcome::Insufficient);
     assert_eq!(d.paths[1].outcome, PathOutcome::Granted);
-    assert_eq!(
-        d.granted_by.as_ref().map(|p| p.role().as_str()),
-        Some("technical_manager")
-    );
+    assert_eq!(d.granted_by.as_ref().map(|p| p.role().as_str()), Some("technical_manager"));
 }
 
 /// DESIGN §2: no delegation row, no access — however high the member's role in the partner.
@@ -551,11 +415,7 @@ fn partner_members_reach_customers_only_through_delegations() {
     // A billing manager does not hold the delegation right.
     let d = w.check("bruno", "c", "invoices:view");
     assert_eq!((d.allowed, d.reason), (false, Reason::NoAccessPath));
-    let delegated: Vec<_> = d
-        .paths
-        .iter()
-        .filter(|p| matches!(p.path, Path::Delegated { .. }))
-        .collect();
+    let delegated: Vec<_> = d.paths.iter().filter(|p| matches!(p.path, Path::Delegated { .. })).collect();
     assert_eq!(delegated.len(), 1);
     assert_eq!(delegated[0].outcome, PathOutcome::NoDelegationRight);
     assert_eq!(delegated[0].level, Level::Full);
@@ -594,10 +454,7 @@ fn delegation_needs_an_active_source_and_membership() {
     let mut pending = w.clone();
     pending.memberships[0].1.status = MembershipStatus::PendingApproval;
     let d = pending.check("eve", "c", "users:full");
-    assert_eq!(
-        d.paths[0].outcome,
-        PathOutcome::Inactive(MembershipStatus::PendingApproval)
-    );
+    assert_eq!(d.paths[0].outcome, PathOutcome::Inactive(MembershipStatus::PendingApproval));
     assert_eq!(d.reason, Reason::NoAccessPath);
 }
 
@@ -607,14 +464,8 @@ fn modules_cap_module_features_only() {
     w.member("paul", "c", &["administrator"]);
     w.accounts.get_mut("c").unwrap().modules.remove("voip_911");
     let d = w.check("paul", "c", "voip_911:view");
-    assert_eq!(
-        (d.allowed, d.effective, d.reason),
-        (false, Level::None, Reason::ModuleDisabled)
-    );
-    assert_eq!(
-        d.caps,
-        vec![Cap::ModuleDisabled(FeatureName::parse("voip_911").unwrap())]
-    );
+    assert_eq!((d.allowed, d.effective, d.reason), (false, Level::None, Reason::ModuleDisabled));
+    assert_eq!(d.caps, vec![Cap::ModuleDisabled(FeatureName::parse("voip_911").unwrap())]);
     assert_eq!(d.paths[0].outcome, PathOutcome::Capped);
     assert_eq!(d.paths[0].level, Level::Full);
     // Administrative features are never modules.
@@ -633,10 +484,7 @@ fn suspensions_cap_everything() {
     let mut s = w.clone();
     s.users.insert("lucie".into(), UserStatus::Suspended);
     let d = s.check("lucie", "c", "users:view");
-    assert_eq!(
-        (d.allowed, d.reason, d.caps.clone()),
-        (false, Reason::SubjectSuspended, vec![Cap::SubjectSuspended])
-    );
+    assert_eq!((d.allowed, d.reason, d.caps.clone()), (false, Reason::SubjectSuspended, vec![Cap::SubjectSuspended]));
     assert_eq!(d.paths[0].outcome, PathOutcome::Capped);
 
     let mut s = w.clone();
@@ -663,26 +511,16 @@ fn suspensions_cap_everything() {
     s.users.insert("karim".into(), UserStatus::Suspended);
     let d = s.check("karim", "ac", "offers:full");
     assert_eq!(d.reason, Reason::SubjectSuspended);
-    assert_eq!(
-        d.caps,
-        vec![Cap::SubjectSuspended, Cap::AccountSuspended(aid("a"))]
-    );
+    assert_eq!(d.caps, vec![Cap::SubjectSuspended, Cap::AccountSuspended(aid("a"))]);
 }
 
 #[test]
 fn pending_and_suspended_memberships_grant_nothing() {
-    for status in [
-        MembershipStatus::PendingApproval,
-        MembershipStatus::Suspended,
-    ] {
+    for status in [MembershipStatus::PendingApproval, MembershipStatus::Suspended] {
         let mut w = World::seeds();
         w.member("lucie", "c", &["client_administrator"]).status = status;
         let d = w.check("lucie", "c", "users:view");
-        assert_eq!(
-            (d.allowed, d.reason),
-            (false, Reason::NoAccessPath),
-            "{status}"
-        );
+        assert_eq!((d.allowed, d.reason), (false, Reason::NoAccessPath), "{status}");
         assert_eq!(d.paths[0].outcome, PathOutcome::Inactive(status));
         assert_eq!(d.paths[0].level, Level::Full);
     }
@@ -707,66 +545,35 @@ fn folder_restrictions() {
     let d = w.check_resource("marc", "c", "folders:full", Some("folder-c"));
     assert_eq!((d.allowed, d.reason), (false, Reason::InsufficientLevel));
     // Unrestricted reaches every folder.
-    assert!(
-        w.check_resource("lucie", "c", "folders:full", Some("folder-c"))
-            .allowed
-    );
+    assert!(w.check_resource("lucie", "c", "folders:full", Some("folder-c")).allowed);
     // A resource of another account.
     let d = w.check_resource("lucie", "c", "folders:view", Some("other"));
-    assert_eq!(
-        (d.allowed, d.reason),
-        (false, Reason::ResourceOutsideAccount)
-    );
+    assert_eq!((d.allowed, d.reason), (false, Reason::ResourceOutsideAccount));
     assert!(d.paths.is_empty());
     let d = w.check_resource("lucie", "c", "folders:view", Some("ghost"));
     assert_eq!(d.reason, Reason::UnknownResource);
     // A delegation reaches every resource of the account.
     w.member("david", "p", &["delegated_account_administrator"]);
     w.delegate("p", "c", "client_user");
-    assert!(
-        w.check_resource("david", "c", "folders:view", Some("folder-c"))
-            .allowed
-    );
+    assert!(w.check_resource("david", "c", "folders:view", Some("folder-c")).allowed);
 }
 
 #[test]
 fn unknowns_are_denies_with_a_reason() {
     let mut w = World::seeds();
     w.member("lucie", "c", &["client_administrator"]);
-    assert_eq!(
-        w.check("nobody", "c", "users:view").reason,
-        Reason::UnknownSubject
-    );
-    assert_eq!(
-        w.check("lucie", "ghost", "users:view").reason,
-        Reason::UnknownAccount
-    );
+    assert_eq!(w.check("nobody", "c", "users:view").reason, Reason::UnknownSubject);
+    assert_eq!(w.check("lucie", "ghost", "users:view").reason, Reason::UnknownAccount);
     let d = w.check("lucie", "c", "teleportation:view");
-    assert_eq!(
-        (d.allowed, d.reason, d.required),
-        (false, Reason::UnknownFeature, Level::View)
-    );
+    assert_eq!((d.allowed, d.reason, d.required), (false, Reason::UnknownFeature, Level::View));
     // Facts about someone else than asked are treated as unknown.
-    let request = AccessRequest {
-        subject: uid("lucie"),
-        account: aid("c"),
-        permission: perm("users:view"),
-        resource: None,
-    };
+    let request =
+        AccessRequest { subject: uid("lucie"), account: aid("c"), permission: perm("users:view"), resource: None };
     let mut facts = w.facts("lucie", "c", None);
-    facts.subject = Some(SubjectFacts {
-        id: uid("marc"),
-        status: UserStatus::Active,
-    });
-    assert_eq!(
-        evaluate(&w.catalog, &request, &facts).reason,
-        Reason::UnknownSubject
-    );
+    facts.subject = Some(SubjectFacts { id: uid("marc"), status: UserStatus::Active });
+    assert_eq!(evaluate(&w.catalog, &request, &facts).reason, Reason::UnknownSubject);
     let facts = w.facts("lucie", "p", None);
-    assert_eq!(
-        evaluate(&w.catalog, &request, &facts).reason,
-        Reason::UnknownAccount
-    );
+    assert_eq!(evaluate(&w.catalog, &request, &facts).reason, Reason::UnknownAccount);
 }
 
 #[test]
@@ -776,17 +583,11 @@ fn a_hand_built_none_permission_requires_view() {
     let request = AccessRequest {
         subject: uid("marc"),
         account: aid("c"),
-        permission: Permission {
-            feature: FeatureName::parse("users").unwrap(),
-            level: Level::None,
-        },
+        permission: Permission { feature: FeatureName::parse("users").unwrap(), level: Level::None },
         resource: None,
     };
     let d = evaluate(&w.catalog, &request, &w.facts("marc", "c", None));
-    assert_eq!(
-        (d.allowed, d.required, d.granted_by),
-        (false, Level::View, None)
-    );
+    assert_eq!((d.allowed, d.required, d.granted_by), (false, Level::View, None));
 }
 
 #[test]
@@ -801,11 +602,7 @@ fn granted_by_prefers_direct_then_inherited_then_delegated() {
     let kinds: Vec<_> = d.paths.iter().map(|p| (p.path.kind(), p.outcome)).collect();
     assert_eq!(
         kinds,
-        [
-            ("direct", PathOutcome::Granted),
-            ("inherited", PathOutcome::Granted),
-            ("delegated", PathOutcome::Granted)
-        ]
+        [("direct", PathOutcome::Granted), ("inherited", PathOutcome::Granted), ("delegated", PathOutcome::Granted)]
     );
     let d = w.check("anna", "ac", "users:full");
     assert!(matches!(d.granted_by, Some(Path::Inherited { .. })));
@@ -833,23 +630,11 @@ fn reasons_have_stable_codes_and_sentences() {
     );
     for r in Reason::ALL {
         let s = r.to_string();
-        assert!(
-            s.starts_with(|c: char| c.is_lowercase()) && !s.ends_with('.'),
-            "{s}"
-        );
+        assert!(s.starts_with(|c: char| c.is_lowercase()) && !s.ends_with('.'), "{s}");
     }
-    assert_eq!(
-        Reason::ModuleDisabled.to_string(),
-        "the feature is a module that is not enabled on the account"
-    );
-    assert_eq!(
-        PathOutcome::Inactive(MembershipStatus::PendingApproval).to_string(),
-        "inactive (pending_approval)"
-    );
-    assert_eq!(
-        Cap::AccountSuspended(aid("p")).to_string(),
-        "account p is suspended"
-    );
+    assert_eq!(Reason::ModuleDisabled.to_string(), "the feature is a module that is not enabled on the account");
+    assert_eq!(PathOutcome::Inactive(MembershipStatus::PendingApproval).to_string(), "inactive (pending_approval)");
+    assert_eq!(Cap::AccountSuspended(aid("p")).to_string(), "account p is suspended");
 }
 
 /// Performance guard: a 4-deep tree with a delegation evaluates well under 2 µs in release
@@ -866,21 +651,13 @@ fn evaluation_is_fast() {
     w.member("u", "c", &["client_user"]);
     w.member("u", "hq", &["delegated_account_administrator"]);
     w.delegate("hq", "c", "client_administrator");
-    let request = AccessRequest {
-        subject: uid("u"),
-        account: aid("c"),
-        permission: perm("users:full"),
-        resource: None,
-    };
+    let request =
+        AccessRequest { subject: uid("u"), account: aid("c"), permission: perm("users:full"), resource: None };
     let facts = w.facts("u", "c", None);
     let n = 10_000u32;
     let start = std::time::Instant::now();
     for _ in 0..n {
-        let d = evaluate(
-            &w.catalog,
-            std::hint::black_box(&request),
-            std::hint::black_box(&facts),
-        );
+        let d = evaluate(&w.catalog, std::hint::black_box(&request), std::hint::black_box(&facts));
         assert!(allowed(&d));
     }
     let per = start.elapsed() / n;

@@ -22,11 +22,7 @@ impl pb::access_service_server::AccessService for Access {
         let q: AccessQuery = parse(request)?;
         let c = self.0.check(&q.request, q.consistency).await?;
         tracing::debug!(allowed = c.decision.allowed, reason = c.decision.reason.code(), revision = %c.revision, "decided");
-        Ok(Response::new(convert::check_response(
-            &c.decision,
-            c.revision,
-            pb::CacheTier::None,
-        )))
+        Ok(Response::new(convert::check_response(&c.decision, c.revision, pb::CacheTier::None)))
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "CheckAccessBatch"))]
@@ -52,11 +48,7 @@ impl pb::access_service_server::AccessService for Access {
     ) -> Result<Response<pb::ExplainAccessResponse>, Status> {
         let q: AccessQuery = parse(request)?;
         let c = self.0.check(&q.request, q.consistency).await?;
-        Ok(Response::new(convert::explain_response(
-            &c.decision,
-            c.revision,
-            &c.chain,
-        )))
+        Ok(Response::new(convert::explain_response(&c.decision, c.revision, &c.chain)))
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "ListAccessibleAccounts"))]
@@ -66,10 +58,7 @@ impl pb::access_service_server::AccessService for Access {
     ) -> Result<Response<pb::ListAccessibleAccountsResponse>, Status> {
         let q: AccessibleAccountsQuery = parse(request)?;
         let p = page(&q.page)?;
-        let (found, revision) = self
-            .0
-            .accessible_accounts(&q.subject, &q.permission, q.consistency, &p)
-            .await?;
+        let (found, revision) = self.0.accessible_accounts(&q.subject, &q.permission, q.consistency, &p).await?;
         Ok(Response::new(pb::ListAccessibleAccountsResponse {
             accounts: found
                 .items

@@ -1,9 +1,7 @@
 //! `guichet.v1.AccountService`.
 
 use guichet_domain::{AccountId, AccountStatus, NewAccount};
-use guichet_proto::convert::{
-    AccountText, Authored, ListAccounts, ListChildren, SetModules, SetSettings,
-};
+use guichet_proto::convert::{AccountText, Authored, ListAccounts, ListChildren, SetModules, SetSettings};
 use guichet_proto::v1 as pb;
 use guichet_store::AccountFilter;
 use tonic::{Request, Response, Status};
@@ -24,10 +22,7 @@ impl pb::account_service_server::AccountService for Accounts {
     ) -> Result<Response<pb::CreateAccountResponse>, Status> {
         let r: Authored<NewAccount> = parse(request)?;
         let (account, revision) = self.0.create_account(r.actor.as_ref(), &r.body).await?;
-        Ok(Response::new(pb::CreateAccountResponse {
-            account: Some((&account).into()),
-            revision: revision.token(),
-        }))
+        Ok(Response::new(pb::CreateAccountResponse { account: Some((&account).into()), revision: revision.token() }))
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "GetAccount"))]
@@ -37,9 +32,7 @@ impl pb::account_service_server::AccountService for Accounts {
     ) -> Result<Response<pb::GetAccountResponse>, Status> {
         let r: Authored<AccountId> = parse(request)?;
         let account = self.0.get_account(r.actor.as_ref(), &r.body).await?;
-        Ok(Response::new(pb::GetAccountResponse {
-            account: Some((&account).into()),
-        }))
+        Ok(Response::new(pb::GetAccountResponse { account: Some((&account).into()) }))
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "ListAccounts"))]
@@ -49,11 +42,7 @@ impl pb::account_service_server::AccountService for Accounts {
     ) -> Result<Response<pb::ListAccountsResponse>, Status> {
         let r: Authored<ListAccounts> = parse(request)?;
         let p = page(&r.body.page)?;
-        let filter = AccountFilter {
-            parent: r.body.parent,
-            kind: r.body.kind,
-            status: r.body.status,
-        };
+        let filter = AccountFilter { parent: r.body.parent, kind: r.body.kind, status: r.body.status };
         let found = self.0.list_accounts(r.actor.as_ref(), &filter, &p).await?;
         Ok(Response::new(pb::ListAccountsResponse {
             accounts: found.items.iter().map(Into::into).collect(),
@@ -68,10 +57,7 @@ impl pb::account_service_server::AccountService for Accounts {
     ) -> Result<Response<pb::ListChildAccountsResponse>, Status> {
         let r: Authored<ListChildren> = parse(request)?;
         let p = page(&r.body.page)?;
-        let found = self
-            .0
-            .list_children(r.actor.as_ref(), &r.body.id, r.body.recursive, &p)
-            .await?;
+        let found = self.0.list_children(r.actor.as_ref(), &r.body.id, r.body.recursive, &p).await?;
         Ok(Response::new(pb::ListChildAccountsResponse {
             accounts: found.items.iter().map(Into::into).collect(),
             next_page_token: next_token(found.next_after.as_deref()),
@@ -84,14 +70,8 @@ impl pb::account_service_server::AccountService for Accounts {
         request: Request<pb::UpdateAccountRequest>,
     ) -> Result<Response<pb::UpdateAccountResponse>, Status> {
         let r: Authored<AccountText> = parse(request)?;
-        let (account, revision) = self
-            .0
-            .rename_account(r.actor.as_ref(), &r.body.id, r.body.text.as_deref())
-            .await?;
-        Ok(Response::new(pb::UpdateAccountResponse {
-            account: Some((&account).into()),
-            revision: revision.token(),
-        }))
+        let (account, revision) = self.0.rename_account(r.actor.as_ref(), &r.body.id, r.body.text.as_deref()).await?;
+        Ok(Response::new(pb::UpdateAccountResponse { account: Some((&account).into()), revision: revision.token() }))
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "SuspendAccount"))]
@@ -100,19 +80,9 @@ impl pb::account_service_server::AccountService for Accounts {
         request: Request<pb::SuspendAccountRequest>,
     ) -> Result<Response<pb::SuspendAccountResponse>, Status> {
         let r: Authored<AccountText> = parse(request)?;
-        let (account, revision) = self
-            .0
-            .set_account_status(
-                r.actor.as_ref(),
-                &r.body.id,
-                AccountStatus::Suspended,
-                r.body.text,
-            )
-            .await?;
-        Ok(Response::new(pb::SuspendAccountResponse {
-            account: Some((&account).into()),
-            revision: revision.token(),
-        }))
+        let (account, revision) =
+            self.0.set_account_status(r.actor.as_ref(), &r.body.id, AccountStatus::Suspended, r.body.text).await?;
+        Ok(Response::new(pb::SuspendAccountResponse { account: Some((&account).into()), revision: revision.token() }))
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "ReactivateAccount"))]
@@ -121,10 +91,8 @@ impl pb::account_service_server::AccountService for Accounts {
         request: Request<pb::ReactivateAccountRequest>,
     ) -> Result<Response<pb::ReactivateAccountResponse>, Status> {
         let r: Authored<AccountId> = parse(request)?;
-        let (account, revision) = self
-            .0
-            .set_account_status(r.actor.as_ref(), &r.body, AccountStatus::Active, None)
-            .await?;
+        let (account, revision) =
+            self.0.set_account_status(r.actor.as_ref(), &r.body, AccountStatus::Active, None).await?;
         Ok(Response::new(pb::ReactivateAccountResponse {
             account: Some((&account).into()),
             revision: revision.token(),
@@ -137,10 +105,7 @@ impl pb::account_service_server::AccountService for Accounts {
         request: Request<pb::SetAccountModulesRequest>,
     ) -> Result<Response<pb::SetAccountModulesResponse>, Status> {
         let r: Authored<SetModules> = parse(request)?;
-        let (account, revision) = self
-            .0
-            .set_account_modules(r.actor.as_ref(), &r.body.id, &r.body.modules)
-            .await?;
+        let (account, revision) = self.0.set_account_modules(r.actor.as_ref(), &r.body.id, &r.body.modules).await?;
         Ok(Response::new(pb::SetAccountModulesResponse {
             account: Some((&account).into()),
             revision: revision.token(),
@@ -153,10 +118,7 @@ impl pb::account_service_server::AccountService for Accounts {
         request: Request<pb::UpdateAccountSettingsRequest>,
     ) -> Result<Response<pb::UpdateAccountSettingsResponse>, Status> {
         let r: Authored<SetSettings> = parse(request)?;
-        let (account, revision) = self
-            .0
-            .set_account_settings(r.actor.as_ref(), &r.body.id, &r.body.settings)
-            .await?;
+        let (account, revision) = self.0.set_account_settings(r.actor.as_ref(), &r.body.id, &r.body.settings).await?;
         Ok(Response::new(pb::UpdateAccountSettingsResponse {
             account: Some((&account).into()),
             revision: revision.token(),

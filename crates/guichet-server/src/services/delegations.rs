@@ -21,10 +21,7 @@ impl pb::delegation_service_server::DelegationService for Delegations {
     ) -> Result<Response<pb::CreateDelegationResponse>, Status> {
         let r: Authored<NewDelegation> = parse(request)?;
         let (d, revision) = self.0.create_delegation(r.actor.as_ref(), &r.body).await?;
-        Ok(Response::new(pb::CreateDelegationResponse {
-            delegation: Some((&d).into()),
-            revision: revision.token(),
-        }))
+        Ok(Response::new(pb::CreateDelegationResponse { delegation: Some((&d).into()), revision: revision.token() }))
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "GetDelegation"))]
@@ -34,9 +31,7 @@ impl pb::delegation_service_server::DelegationService for Delegations {
     ) -> Result<Response<pb::GetDelegationResponse>, Status> {
         let r: Authored<DelegationId> = parse(request)?;
         let d = self.0.get_delegation(r.actor.as_ref(), &r.body).await?;
-        Ok(Response::new(pb::GetDelegationResponse {
-            delegation: Some((&d).into()),
-        }))
+        Ok(Response::new(pb::GetDelegationResponse { delegation: Some((&d).into()) }))
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "ListDelegations"))]
@@ -46,15 +41,7 @@ impl pb::delegation_service_server::DelegationService for Delegations {
     ) -> Result<Response<pb::ListDelegationsResponse>, Status> {
         let r: Authored<ListDelegations> = parse(request)?;
         let p = page(&r.body.page)?;
-        let found = self
-            .0
-            .list_delegations(
-                r.actor.as_ref(),
-                r.body.from.as_ref(),
-                r.body.to.as_ref(),
-                &p,
-            )
-            .await?;
+        let found = self.0.list_delegations(r.actor.as_ref(), r.body.from.as_ref(), r.body.to.as_ref(), &p).await?;
         Ok(Response::new(pb::ListDelegationsResponse {
             delegations: found.items.iter().map(Into::into).collect(),
             next_page_token: next_token(found.next_after.as_deref()),
@@ -68,8 +55,6 @@ impl pb::delegation_service_server::DelegationService for Delegations {
     ) -> Result<Response<pb::DeleteDelegationResponse>, Status> {
         let r: Authored<DelegationId> = parse(request)?;
         let revision = self.0.delete_delegation(r.actor.as_ref(), &r.body).await?;
-        Ok(Response::new(pb::DeleteDelegationResponse {
-            revision: revision.token(),
-        }))
+        Ok(Response::new(pb::DeleteDelegationResponse { revision: revision.token() }))
     }
 }

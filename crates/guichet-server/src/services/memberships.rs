@@ -1,9 +1,7 @@
 //! `guichet.v1.MembershipService`.
 
 use guichet_domain::{MembershipId, MembershipStatus, NewMembership};
-use guichet_proto::convert::{
-    Authored, ListMemberships, MembershipRestriction, MembershipRole, MembershipRoles,
-};
+use guichet_proto::convert::{Authored, ListMemberships, MembershipRestriction, MembershipRole, MembershipRoles};
 use guichet_proto::v1 as pb;
 use guichet_store::MembershipFilter;
 use tonic::{Request, Response, Status};
@@ -24,10 +22,7 @@ impl pb::membership_service_server::MembershipService for Memberships {
     ) -> Result<Response<pb::CreateMembershipResponse>, Status> {
         let r: Authored<NewMembership> = parse(request)?;
         let (m, revision) = self.0.create_membership(r.actor.as_ref(), &r.body).await?;
-        Ok(Response::new(pb::CreateMembershipResponse {
-            membership: Some((&m).into()),
-            revision: revision.token(),
-        }))
+        Ok(Response::new(pb::CreateMembershipResponse { membership: Some((&m).into()), revision: revision.token() }))
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "GetMembership"))]
@@ -37,9 +32,7 @@ impl pb::membership_service_server::MembershipService for Memberships {
     ) -> Result<Response<pb::GetMembershipResponse>, Status> {
         let r: Authored<MembershipId> = parse(request)?;
         let m = self.0.get_membership(r.actor.as_ref(), &r.body).await?;
-        Ok(Response::new(pb::GetMembershipResponse {
-            membership: Some((&m).into()),
-        }))
+        Ok(Response::new(pb::GetMembershipResponse { membership: Some((&m).into()) }))
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "ListMemberships"))]
@@ -49,15 +42,8 @@ impl pb::membership_service_server::MembershipService for Memberships {
     ) -> Result<Response<pb::ListMembershipsResponse>, Status> {
         let r: Authored<ListMemberships> = parse(request)?;
         let p = page(&r.body.page)?;
-        let filter = MembershipFilter {
-            account: r.body.account,
-            user: r.body.user,
-            status: r.body.status,
-        };
-        let found = self
-            .0
-            .list_memberships(r.actor.as_ref(), &filter, &p)
-            .await?;
+        let filter = MembershipFilter { account: r.body.account, user: r.body.user, status: r.body.status };
+        let found = self.0.list_memberships(r.actor.as_ref(), &filter, &p).await?;
         Ok(Response::new(pb::ListMembershipsResponse {
             memberships: found.items.iter().map(Into::into).collect(),
             next_page_token: next_token(found.next_after.as_deref()),
@@ -70,14 +56,8 @@ impl pb::membership_service_server::MembershipService for Memberships {
         request: Request<pb::AssignRoleRequest>,
     ) -> Result<Response<pb::AssignRoleResponse>, Status> {
         let r: Authored<MembershipRole> = parse(request)?;
-        let (m, revision) = self
-            .0
-            .assign_role(r.actor.as_ref(), &r.body.id, &r.body.role)
-            .await?;
-        Ok(Response::new(pb::AssignRoleResponse {
-            membership: Some((&m).into()),
-            revision: revision.token(),
-        }))
+        let (m, revision) = self.0.assign_role(r.actor.as_ref(), &r.body.id, &r.body.role).await?;
+        Ok(Response::new(pb::AssignRoleResponse { membership: Some((&m).into()), revision: revision.token() }))
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "UnassignRole"))]
@@ -86,14 +66,8 @@ impl pb::membership_service_server::MembershipService for Memberships {
         request: Request<pb::UnassignRoleRequest>,
     ) -> Result<Response<pb::UnassignRoleResponse>, Status> {
         let r: Authored<MembershipRole> = parse(request)?;
-        let (m, revision) = self
-            .0
-            .unassign_role(r.actor.as_ref(), &r.body.id, &r.body.role)
-            .await?;
-        Ok(Response::new(pb::UnassignRoleResponse {
-            membership: Some((&m).into()),
-            revision: revision.token(),
-        }))
+        let (m, revision) = self.0.unassign_role(r.actor.as_ref(), &r.body.id, &r.body.role).await?;
+        Ok(Response::new(pb::UnassignRoleResponse { membership: Some((&m).into()), revision: revision.token() }))
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "SetMembershipRoles"))]
@@ -102,14 +76,8 @@ impl pb::membership_service_server::MembershipService for Memberships {
         request: Request<pb::SetMembershipRolesRequest>,
     ) -> Result<Response<pb::SetMembershipRolesResponse>, Status> {
         let r: Authored<MembershipRoles> = parse(request)?;
-        let (m, revision) = self
-            .0
-            .set_membership_roles(r.actor.as_ref(), &r.body.id, &r.body.roles)
-            .await?;
-        Ok(Response::new(pb::SetMembershipRolesResponse {
-            membership: Some((&m).into()),
-            revision: revision.token(),
-        }))
+        let (m, revision) = self.0.set_membership_roles(r.actor.as_ref(), &r.body.id, &r.body.roles).await?;
+        Ok(Response::new(pb::SetMembershipRolesResponse { membership: Some((&m).into()), revision: revision.token() }))
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "SetResourceRestriction"))]
@@ -118,10 +86,8 @@ impl pb::membership_service_server::MembershipService for Memberships {
         request: Request<pb::SetResourceRestrictionRequest>,
     ) -> Result<Response<pb::SetResourceRestrictionResponse>, Status> {
         let r: Authored<MembershipRestriction> = parse(request)?;
-        let (m, revision) = self
-            .0
-            .set_resource_restriction(r.actor.as_ref(), &r.body.id, r.body.restriction.as_ref())
-            .await?;
+        let (m, revision) =
+            self.0.set_resource_restriction(r.actor.as_ref(), &r.body.id, r.body.restriction.as_ref()).await?;
         Ok(Response::new(pb::SetResourceRestrictionResponse {
             membership: Some((&m).into()),
             revision: revision.token(),
@@ -134,14 +100,9 @@ impl pb::membership_service_server::MembershipService for Memberships {
         request: Request<pb::SuspendMembershipRequest>,
     ) -> Result<Response<pb::SuspendMembershipResponse>, Status> {
         let r: Authored<MembershipId> = parse(request)?;
-        let (m, revision) = self
-            .0
-            .set_membership_status(r.actor.as_ref(), &r.body, MembershipStatus::Suspended)
-            .await?;
-        Ok(Response::new(pb::SuspendMembershipResponse {
-            membership: Some((&m).into()),
-            revision: revision.token(),
-        }))
+        let (m, revision) =
+            self.0.set_membership_status(r.actor.as_ref(), &r.body, MembershipStatus::Suspended).await?;
+        Ok(Response::new(pb::SuspendMembershipResponse { membership: Some((&m).into()), revision: revision.token() }))
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "ReactivateMembership"))]
@@ -150,10 +111,7 @@ impl pb::membership_service_server::MembershipService for Memberships {
         request: Request<pb::ReactivateMembershipRequest>,
     ) -> Result<Response<pb::ReactivateMembershipResponse>, Status> {
         let r: Authored<MembershipId> = parse(request)?;
-        let (m, revision) = self
-            .0
-            .set_membership_status(r.actor.as_ref(), &r.body, MembershipStatus::Active)
-            .await?;
+        let (m, revision) = self.0.set_membership_status(r.actor.as_ref(), &r.body, MembershipStatus::Active).await?;
         Ok(Response::new(pb::ReactivateMembershipResponse {
             membership: Some((&m).into()),
             revision: revision.token(),
@@ -167,8 +125,6 @@ impl pb::membership_service_server::MembershipService for Memberships {
     ) -> Result<Response<pb::DeleteMembershipResponse>, Status> {
         let r: Authored<MembershipId> = parse(request)?;
         let revision = self.0.delete_membership(r.actor.as_ref(), &r.body).await?;
-        Ok(Response::new(pb::DeleteMembershipResponse {
-            revision: revision.token(),
-        }))
+        Ok(Response::new(pb::DeleteMembershipResponse { revision: revision.token() }))
     }
 }

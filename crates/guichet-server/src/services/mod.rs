@@ -38,51 +38,26 @@ pub(crate) fn parse<T, R>(request: tonic::Request<R>) -> Result<T, Status>
 where
     T: TryFrom<R, Error = Invalid>,
 {
-    T::try_from(request.into_inner())
-        .map_err(|Invalid(v)| Status::from(ServerError::InvalidArgument(v)))
+    T::try_from(request.into_inner()).map_err(|Invalid(v)| Status::from(ServerError::InvalidArgument(v)))
 }
 
 /// Validates paging fields.
-pub(crate) fn page(
-    p: &guichet_proto::convert::PageParams,
-) -> Result<guichet_store::PageRequest, Status> {
+pub(crate) fn page(p: &guichet_proto::convert::PageParams) -> Result<guichet_store::PageRequest, Status> {
     paging::page_request(p.size, &p.token).map_err(Status::from)
 }
 
 /// Adds every guichet service to the router.
 pub(crate) fn router(router: Router, app: &App) -> Router {
     router
-        .add_service(v1::access_service_server::AccessServiceServer::new(
-            access::Access(app.clone()),
-        ))
-        .add_service(v1::account_service_server::AccountServiceServer::new(
-            accounts::Accounts(app.clone()),
-        ))
-        .add_service(v1::user_service_server::UserServiceServer::new(
-            users::Users(app.clone()),
-        ))
-        .add_service(v1::role_service_server::RoleServiceServer::new(
-            roles::Roles(app.clone()),
-        ))
-        .add_service(v1::membership_service_server::MembershipServiceServer::new(
-            memberships::Memberships(app.clone()),
-        ))
-        .add_service(v1::resource_service_server::ResourceServiceServer::new(
-            resources::Resources(app.clone()),
-        ))
-        .add_service(v1::delegation_service_server::DelegationServiceServer::new(
-            delegations::Delegations(app.clone()),
-        ))
-        .add_service(v1::invitation_service_server::InvitationServiceServer::new(
-            later::Invitations,
-        ))
-        .add_service(v1::approval_service_server::ApprovalServiceServer::new(
-            later::Approvals,
-        ))
-        .add_service(v1::contact_service_server::ContactServiceServer::new(
-            later::Contacts,
-        ))
-        .add_service(v1::event_service_server::EventServiceServer::new(
-            later::Events,
-        ))
+        .add_service(v1::access_service_server::AccessServiceServer::new(access::Access(app.clone())))
+        .add_service(v1::account_service_server::AccountServiceServer::new(accounts::Accounts(app.clone())))
+        .add_service(v1::user_service_server::UserServiceServer::new(users::Users(app.clone())))
+        .add_service(v1::role_service_server::RoleServiceServer::new(roles::Roles(app.clone())))
+        .add_service(v1::membership_service_server::MembershipServiceServer::new(memberships::Memberships(app.clone())))
+        .add_service(v1::resource_service_server::ResourceServiceServer::new(resources::Resources(app.clone())))
+        .add_service(v1::delegation_service_server::DelegationServiceServer::new(delegations::Delegations(app.clone())))
+        .add_service(v1::invitation_service_server::InvitationServiceServer::new(later::Invitations))
+        .add_service(v1::approval_service_server::ApprovalServiceServer::new(later::Approvals))
+        .add_service(v1::contact_service_server::ContactServiceServer::new(later::Contacts))
+        .add_service(v1::event_service_server::EventServiceServer::new(later::Events))
 }

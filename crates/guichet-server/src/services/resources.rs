@@ -21,10 +21,7 @@ impl pb::resource_service_server::ResourceService for Resources {
     ) -> Result<Response<pb::CreateResourceResponse>, Status> {
         let r: Authored<NewResource> = parse(request)?;
         let (res, revision) = self.0.create_resource(r.actor.as_ref(), &r.body).await?;
-        Ok(Response::new(pb::CreateResourceResponse {
-            resource: Some((&res).into()),
-            revision: revision.token(),
-        }))
+        Ok(Response::new(pb::CreateResourceResponse { resource: Some((&res).into()), revision: revision.token() }))
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "GetResource"))]
@@ -34,9 +31,7 @@ impl pb::resource_service_server::ResourceService for Resources {
     ) -> Result<Response<pb::GetResourceResponse>, Status> {
         let r: Authored<ResourceId> = parse(request)?;
         let res = self.0.get_resource(r.actor.as_ref(), &r.body).await?;
-        Ok(Response::new(pb::GetResourceResponse {
-            resource: Some((&res).into()),
-        }))
+        Ok(Response::new(pb::GetResourceResponse { resource: Some((&res).into()) }))
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "ListResources"))]
@@ -46,10 +41,7 @@ impl pb::resource_service_server::ResourceService for Resources {
     ) -> Result<Response<pb::ListResourcesResponse>, Status> {
         let r: Authored<ListResources> = parse(request)?;
         let p = page(&r.body.page)?;
-        let found = self
-            .0
-            .list_resources(r.actor.as_ref(), &r.body.account, r.body.kind.as_ref(), &p)
-            .await?;
+        let found = self.0.list_resources(r.actor.as_ref(), &r.body.account, r.body.kind.as_ref(), &p).await?;
         Ok(Response::new(pb::ListResourcesResponse {
             resources: found.items.iter().map(Into::into).collect(),
             next_page_token: next_token(found.next_after.as_deref()),
@@ -63,8 +55,6 @@ impl pb::resource_service_server::ResourceService for Resources {
     ) -> Result<Response<pb::DeleteResourceResponse>, Status> {
         let r: Authored<ResourceId> = parse(request)?;
         let revision = self.0.delete_resource(r.actor.as_ref(), &r.body).await?;
-        Ok(Response::new(pb::DeleteResourceResponse {
-            revision: revision.token(),
-        }))
+        Ok(Response::new(pb::DeleteResourceResponse { revision: revision.token() }))
     }
 }

@@ -23,18 +23,11 @@ impl pb::role_service_server::RoleService for Roles {
         let p = page(&r.body.page)?;
         let roles = self.0.list_roles(r.actor.as_ref(), &r.body.account).await?;
         // Built-in roles first, then custom ones: the sort key is (builtin?, name).
-        let key = |role: &guichet_domain::AccountRole| {
-            format!("{}:{}", u8::from(!role.role.builtin), role.role.name)
-        };
-        let mut rest: Vec<_> = roles
-            .into_iter()
-            .filter(|x| p.after.as_ref().is_none_or(|a| key(x) > *a))
-            .collect();
+        let key = |role: &guichet_domain::AccountRole| format!("{}:{}", u8::from(!role.role.builtin), role.role.name);
+        let mut rest: Vec<_> = roles.into_iter().filter(|x| p.after.as_ref().is_none_or(|a| key(x) > *a)).collect();
         rest.sort_by_key(|x| key(x));
         let limit = usize::try_from(p.limit).unwrap_or(usize::MAX);
-        let next = (rest.len() > limit)
-            .then(|| rest.get(limit - 1).map(key))
-            .flatten();
+        let next = (rest.len() > limit).then(|| rest.get(limit - 1).map(key)).flatten();
         rest.truncate(limit);
         Ok(Response::new(pb::ListRolesResponse {
             roles: rest.iter().map(Into::into).collect(),
@@ -43,18 +36,10 @@ impl pb::role_service_server::RoleService for Roles {
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "GetRole"))]
-    async fn get_role(
-        &self,
-        request: Request<pb::GetRoleRequest>,
-    ) -> Result<Response<pb::GetRoleResponse>, Status> {
+    async fn get_role(&self, request: Request<pb::GetRoleRequest>) -> Result<Response<pb::GetRoleResponse>, Status> {
         let r: Authored<RoleRef> = parse(request)?;
-        let role = self
-            .0
-            .get_role(r.actor.as_ref(), &r.body.account, &r.body.name)
-            .await?;
-        Ok(Response::new(pb::GetRoleResponse {
-            role: Some((&role).into()),
-        }))
+        let role = self.0.get_role(r.actor.as_ref(), &r.body.account, &r.body.name).await?;
+        Ok(Response::new(pb::GetRoleResponse { role: Some((&role).into()) }))
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "CreateRole"))]
@@ -64,10 +49,7 @@ impl pb::role_service_server::RoleService for Roles {
     ) -> Result<Response<pb::CreateRoleResponse>, Status> {
         let r: Authored<RoleDefinition> = parse(request)?;
         let (role, revision) = self.0.create_role(r.actor.as_ref(), &r.body).await?;
-        Ok(Response::new(pb::CreateRoleResponse {
-            role: Some((&role).into()),
-            revision: revision.token(),
-        }))
+        Ok(Response::new(pb::CreateRoleResponse { role: Some((&role).into()), revision: revision.token() }))
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "UpdateRole"))]
@@ -77,10 +59,7 @@ impl pb::role_service_server::RoleService for Roles {
     ) -> Result<Response<pb::UpdateRoleResponse>, Status> {
         let r: Authored<RoleDefinition> = parse(request)?;
         let (role, revision) = self.0.update_role(r.actor.as_ref(), &r.body).await?;
-        Ok(Response::new(pb::UpdateRoleResponse {
-            role: Some((&role).into()),
-            revision: revision.token(),
-        }))
+        Ok(Response::new(pb::UpdateRoleResponse { role: Some((&role).into()), revision: revision.token() }))
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "DeleteRole"))]
@@ -89,13 +68,8 @@ impl pb::role_service_server::RoleService for Roles {
         request: Request<pb::DeleteRoleRequest>,
     ) -> Result<Response<pb::DeleteRoleResponse>, Status> {
         let r: Authored<RoleRef> = parse(request)?;
-        let revision = self
-            .0
-            .delete_role(r.actor.as_ref(), &r.body.account, &r.body.name)
-            .await?;
-        Ok(Response::new(pb::DeleteRoleResponse {
-            revision: revision.token(),
-        }))
+        let revision = self.0.delete_role(r.actor.as_ref(), &r.body.account, &r.body.name).await?;
+        Ok(Response::new(pb::DeleteRoleResponse { revision: revision.token() }))
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "ListCatalog"))]
