@@ -201,10 +201,11 @@ impl TestServer {
 
 /// The grpcurl binary: `GUICHET_GRPCURL`, else `grpcurl` on the PATH; `None` (skipped) otherwise.
 pub fn grpcurl() -> Option<PathBuf> {
-    if let Ok(p) = std::env::var("GUICHET_GRPCURL") {
-        if !p.is_empty() && std::path::Path::new(&p).exists() {
-            return Some(PathBuf::from(p));
-        }
+    if let Ok(p) = std::env::var("GUICHET_GRPCURL")
+        && !p.is_empty()
+        && std::path::Path::new(&p).exists()
+    {
+        return Some(PathBuf::from(p));
     }
     let found = std::process::Command::new("sh").args(["-c", "command -v grpcurl"]).output().ok()?;
     if found.status.success() {

@@ -145,13 +145,13 @@ impl Config {
                 description: "must start with sqlite:, postgres:// or postgresql://".to_owned(),
             });
         }
-        if let Some(r) = &self.redis_url {
-            if !(r.expose().starts_with("redis://") || r.expose().starts_with("rediss://")) {
-                return Err(ConfigError::Invalid {
-                    field: "redis_url",
-                    description: "must start with redis:// or rediss://".to_owned(),
-                });
-            }
+        if let Some(r) = &self.redis_url
+            && !(r.expose().starts_with("redis://") || r.expose().starts_with("rediss://"))
+        {
+            return Err(ConfigError::Invalid {
+                field: "redis_url",
+                description: "must start with redis:// or rediss://".to_owned(),
+            });
         }
         if self.database_max_connections == 0 || self.database_max_connections > 1_000 {
             return Err(ConfigError::Invalid {
@@ -159,13 +159,13 @@ impl Config {
                 description: "must be between 1 and 1000".to_owned(),
             });
         }
-        if let Some(c) = &self.catalog {
-            if !c.exists() {
-                return Err(ConfigError::Invalid {
-                    field: "catalog",
-                    description: format!("file {} does not exist", c.display()),
-                });
-            }
+        if let Some(c) = &self.catalog
+            && !c.exists()
+        {
+            return Err(ConfigError::Invalid {
+                field: "catalog",
+                description: format!("file {} does not exist", c.display()),
+            });
         }
         Ok(())
     }

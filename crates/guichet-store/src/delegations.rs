@@ -35,14 +35,13 @@ impl Store {
         let to_kind = AccountKind::from_trusted(to.kind.clone());
         check_names(&txn, &self.catalog, &cmd.to_account, &to_kind, std::slice::from_ref(&cmd.role), "role")
             .await
-            .map_err(|e| match e {
-                StoreError::Invalid(mut v) => {
-                    for x in &mut v {
+            .map_err(|mut e| {
+                if let StoreError::Invalid(v) = &mut e {
+                    for x in v {
                         x.field = "role".to_owned();
                     }
-                    StoreError::Invalid(v)
                 }
-                other => other,
+                e
             })?;
         let id = cmd.id.as_ref().map_or_else(|| new_id("del"), |i| i.as_str().to_owned());
         let row = delegation::ActiveModel {
@@ -55,12 +54,16 @@ impl Store {
         }
         .insert(&txn)
         .await
-        .map_err(|e| match StoreError::from_db(e, "delegation", &id) {
-            StoreError::AlreadyExists { .. } => StoreError::AlreadyExists {
-                entity: "delegation",
-                id: format!("{} (or from {} to {})", id, cmd.from_account, cmd.to_account),
-            },
-            other => other,
+        .map_err(|e| {
+            let e = StoreError::from_db(e, "delegation", &id);
+            if matches!(e, StoreError::AlreadyExists { .. }) {
+                StoreError::AlreadyExists {
+                    entity: "delegation",
+                    id: format!("{id} (or from {} to {})", cmd.from_account, cmd.to_account),
+                }
+            } else {
+                e
+            }
         })?;
         txn.commit().await?;
         Ok((rows::delegation(&row), revision))

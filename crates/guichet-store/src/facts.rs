@@ -40,7 +40,7 @@ pub(crate) async fn chain(conn: &impl ConnectionTrait, id: &AccountId) -> Result
     } else {
         account::Entity::find().filter(account::Column::Id.is_in(ancestor_ids)).all(conn).await?
     };
-    ancestors.sort_by(|a, b| b.depth.cmp(&a.depth));
+    ancestors.sort_by_key(|a| std::cmp::Reverse(a.depth));
     let mut out = Vec::with_capacity(ancestors.len() + 1);
     out.push(account_facts(&target)?);
     for a in &ancestors {

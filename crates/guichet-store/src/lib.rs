@@ -115,11 +115,11 @@ impl Store {
             .connect_timeout(options.acquire_timeout)
             .sqlx_logging(false);
         if options.url.starts_with("sqlite:") {
-            if let Some(parent) = sqlite_file(&options.url).and_then(|p| p.parent().map(Path::to_path_buf)) {
-                if !parent.as_os_str().is_empty() {
-                    std::fs::create_dir_all(&parent)
-                        .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", parent.display())))?;
-                }
+            if let Some(parent) = sqlite_file(&options.url).and_then(|p| p.parent().map(Path::to_path_buf))
+                && !parent.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(&parent)
+                    .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", parent.display())))?;
             }
             let in_memory = options.url.contains(":memory:") || options.url.contains("mode=memory");
             if in_memory {
