@@ -155,6 +155,17 @@ impl Store {
         self.db.ping().await.map_err(StoreError::from)
     }
 
+    /// Counts every statement sent to the database from now on (for metrics and for tests that
+    /// check a read takes a bounded number of queries).
+    pub fn count_statements(&mut self) -> Arc<std::sync::atomic::AtomicU64> {
+        let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let c = counter.clone();
+        self.db.set_metric_callback(move |_| {
+            c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        });
+        counter
+    }
+
     /// The catalog roles are resolved with.
     pub fn catalog(&self) -> &Catalog {
         &self.catalog

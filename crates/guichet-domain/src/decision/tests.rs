@@ -636,35 +636,3 @@ fn reasons_have_stable_codes_and_sentences() {
     assert_eq!(PathOutcome::Inactive(MembershipStatus::PendingApproval).to_string(), "inactive (pending_approval)");
     assert_eq!(Cap::AccountSuspended(aid("p")).to_string(), "account p is suspended");
 }
-
-/// Performance guard: a 4-deep tree with a delegation evaluates well under 2 µs in release
-/// builds. In debug builds this only checks that it stays within a generous bound.
-#[test]
-fn evaluation_is_fast() {
-    let mut w = World::new();
-    w.account("p", "partner", None);
-    w.account("s", "sub_partner", Some("p"));
-    w.account("c", "customer", Some("s"));
-    w.account("hq", "partner", None);
-    w.member("u", "p", &["technical_manager"]);
-    w.member("u", "s", &["technical_manager"]);
-    w.member("u", "c", &["client_user"]);
-    w.member("u", "hq", &["delegated_account_administrator"]);
-    w.delegate("hq", "c", "client_administrator");
-    let request =
-        AccessRequest { subject: uid("u"), account: aid("c"), permission: perm("users:full"), resource: None };
-    let facts = w.facts("u", "c", None);
-    let n = 10_000u32;
-    let start = std::time::Instant::now();
-    for _ in 0..n {
-        let d = evaluate(&w.catalog, std::hint::black_box(&request), std::hint::black_box(&facts));
-        assert!(allowed(&d));
-    }
-    let per = start.elapsed() / n;
-    let bound = if cfg!(debug_assertions) {
-        std::time::Duration::from_micros(100)
-    } else {
-        std::time::Duration::from_micros(2)
-    };
-    assert!(per < bound, "{per:?} per evaluation");
-}
