@@ -162,10 +162,6 @@ impl World {
     }
 }
 
-fn allowed(d: &Decision) -> bool {
-    d.allowed
-}
-
 /// Seed 003's table: (kind, role, permission, allowed), each role held directly in its account.
 #[test]
 fn seed_003_partner_portal_roles() {
