@@ -128,7 +128,7 @@ async fn bad_input_is_refused_with_field_violations() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::FailedPrecondition);
-    assert_eq!(details(&e).precondition_failure().unwrap().violations[0].r#type, "ACCOUNT_KIND");
+    assert_eq!(details(&e).precondition_failure().unwrap().violations[0].r#type, "PARENT_KIND_NOT_ALLOWED");
 
     // The last administrator cannot be demoted; nothing is written.
     let e = s

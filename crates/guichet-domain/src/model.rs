@@ -218,7 +218,7 @@ pub struct Delegation {
 pub struct NewAccount {
     /// A client-chosen id; generated when absent.
     pub id: Option<AccountId>,
-    /// Display name (1..=200 characters).
+    /// Display name (1..=256 characters).
     pub name: String,
     /// Kind from the catalog.
     pub kind: AccountKind,

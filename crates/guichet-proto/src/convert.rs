@@ -16,11 +16,11 @@ use crate::v1 as pb;
 /// The largest number of items in one CheckAccessBatch.
 pub const MAX_BATCH_ITEMS: usize = 1000;
 /// The longest display name (accounts, roles, resources), in characters.
-pub const MAX_NAME_CHARS: usize = 200;
+pub const MAX_NAME_CHARS: usize = 256;
 /// The longest person name, in characters.
 pub const MAX_PERSON_NAME_CHARS: usize = 100;
 /// The longest free text (descriptions, reasons), in characters.
-pub const MAX_TEXT_CHARS: usize = 2000;
+pub const MAX_TEXT_CHARS: usize = 1024;
 /// The longest idempotency key.
 pub const MAX_REQUEST_ID_CHARS: usize = 128;
 /// The most roles in one membership.
@@ -100,10 +100,14 @@ impl Check {
         if s.is_empty() {
             return Some(None);
         }
-        if s.chars().count() > MAX_REQUEST_ID_CHARS || s.chars().any(char::is_control) {
+        let first_ok = s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
+        let rest_ok = s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':' | '@'));
+        if s.len() > MAX_REQUEST_ID_CHARS || !first_ok || !rest_ok {
             self.push(
                 "request_id",
-                format!("must be at most {MAX_REQUEST_ID_CHARS} characters without control characters"),
+                format!(
+                    "must be 1 to {MAX_REQUEST_ID_CHARS} characters: a letter or digit, then letters, digits, '_', '-', '.', ':' or '@'"
+                ),
             );
             return None;
         }

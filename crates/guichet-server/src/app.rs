@@ -59,10 +59,10 @@ pub mod needs {
     pub const VIEW_FOLDERS: &str = "folders:view";
     /// Create and delete folders.
     pub const MANAGE_FOLDERS: &str = "folders:full";
-    /// Enable or disable delegations from an account.
+    /// Enable delegations from an account (held in the partner), or end one (partner side).
     pub const MANAGE_DELEGATIONS: &str = "organizations:full";
     /// Read the delegations from or to an account.
-    pub const VIEW_DELEGATIONS: &str = "organizations:view";
+    pub const VIEW_DELEGATIONS: &str = "users:view";
 }
 
 /// The application: the store, the catalog and the clock.
@@ -197,6 +197,58 @@ impl App {
                 account: account.to_string(),
                 reason: decision.reason.to_string(),
             })
+        }
+    }
+
+    /// Checks that `actor` holds at least one of the (account, permission) pairs; the first denial
+    /// is reported when none is held.
+    pub async fn authorize_any(
+        &self,
+        actor: Option<&UserId>,
+        options: &[(&AccountId, &str)],
+    ) -> Result<(), ServerError> {
+        let mut first = None;
+        for (account, permission) in options {
+            match self.authorize(actor, account, permission).await {
+                Ok(()) => return Ok(()),
+                Err(e @ ServerError::PermissionDenied { .. }) => {
+                    first.get_or_insert(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(first.unwrap_or_else(|| ServerError::Internal("authorize_any without options".to_owned())))
+    }
+
+    /// A user is reached by themselves, by the calling service, or by an actor holding
+    /// `permission` in one (`every == false`) or every (`every == true`) account where the user is a
+    /// member. Out of reach for a read is NOT_FOUND, so that emails cannot be probed.
+    async fn reach_user(
+        &self,
+        actor: Option<&UserId>,
+        user: &UserId,
+        permission: &str,
+        every: bool,
+    ) -> Result<(), ServerError> {
+        let Some(a) = actor else { return Ok(()) };
+        if a == user {
+            return Ok(());
+        }
+        let accounts = self.store.user_accounts(user).await?;
+        if every {
+            if accounts.is_empty() {
+                return Err(ServerError::NotFound { entity: "user", id: user.to_string() });
+            }
+            for account in &accounts {
+                self.authorize(actor, account, permission).await?;
+            }
+            Ok(())
+        } else {
+            let options: Vec<(&AccountId, &str)> = accounts.iter().map(|acc| (acc, permission)).collect();
+            if options.is_empty() || self.authorize_any(actor, &options).await.is_err() {
+                return Err(ServerError::NotFound { entity: "user", id: user.to_string() });
+            }
+            Ok(())
         }
     }
 
@@ -355,58 +407,52 @@ impl App {
         Ok(self.store.create_user(cmd, self.now()).await?)
     }
 
-    fn self_only(actor: Option<&UserId>, user: &UserId) -> Result<(), ServerError> {
-        match actor {
-            Some(a) if a != user => Err(ServerError::PermissionDenied {
-                actor: a.to_string(),
-                permission: "self".to_owned(),
-                account: String::new(),
-                reason: "an actor may read and change only their own user record".to_owned(),
-            }),
-            _ => Ok(()),
-        }
-    }
-
-    /// One user.
+    /// One user: the user themselves, or an actor holding `users:view` where the user is a member.
     pub async fn get_user(&self, actor: Option<&UserId>, id: &UserId) -> Result<User, ServerError> {
-        Self::self_only(actor, id)?;
-        Ok(self.store.get_user(id).await?)
-    }
-
-    /// The user with this email.
-    pub async fn find_user_by_email(&self, actor: Option<&UserId>, email: &Email) -> Result<User, ServerError> {
-        let user = self.store.find_user_by_email(email).await?;
-        Self::self_only(actor, &user.id)?;
+        let user = self.store.get_user(id).await?;
+        self.reach_user(actor, id, needs::VIEW_USERS, false).await?;
         Ok(user)
     }
 
-    /// Changes a user's profile.
+    /// The user with this email, under the same rule as [`App::get_user`].
+    pub async fn find_user_by_email(&self, actor: Option<&UserId>, email: &Email) -> Result<User, ServerError> {
+        let user = self.store.find_user_by_email(email).await?;
+        self.reach_user(actor, &user.id, needs::VIEW_USERS, false)
+            .await
+            .map_err(|_| ServerError::NotFound { entity: "user with email", id: email.to_string() })?;
+        Ok(user)
+    }
+
+    /// Changes a user's profile: the user themselves, or `users:full` in every account of theirs.
     pub async fn update_user(
         &self,
         actor: Option<&UserId>,
         id: &UserId,
         changes: &UserChanges,
     ) -> Result<(User, Revision), ServerError> {
-        Self::self_only(actor, id)?;
+        self.store.get_user(id).await?;
+        self.reach_user(actor, id, needs::MANAGE_USERS, true).await?;
         Ok(self.store.update_user(id, changes, self.now()).await?)
     }
 
-    /// Suspends or reactivates a user (service authority only).
+    /// Suspends or reactivates a user everywhere: `users:full` in every account of theirs; an
+    /// actor cannot change their own status.
     pub async fn set_user_status(
         &self,
         actor: Option<&UserId>,
         id: &UserId,
         status: UserStatus,
     ) -> Result<(User, Revision), ServerError> {
-        if let Some(a) = actor {
+        self.store.get_user(id).await?;
+        if let Some(a) = actor.filter(|a| *a == id) {
             return Err(ServerError::PermissionDenied {
                 actor: a.to_string(),
-                permission: "service".to_owned(),
+                permission: needs::MANAGE_USERS.to_owned(),
                 account: String::new(),
-                reason: "suspending a user everywhere is done by the calling service itself: send it without actor_id"
-                    .to_owned(),
+                reason: "an actor cannot suspend or reactivate themselves".to_owned(),
             });
         }
+        self.reach_user(actor, id, needs::MANAGE_USERS, true).await?;
         Ok(self.store.set_user_status(id, status, self.now()).await?)
     }
 
@@ -525,7 +571,14 @@ impl App {
                 return Err(ServerError::invalid("account_id", "account_id or user_id is required"));
             }
             (Some(a), _) => self.authorize(actor, a, needs::VIEW_USERS).await?,
-            (None, Some(u)) => Self::self_only(actor, u)?,
+            (None, Some(u)) => {
+                if actor.is_some_and(|a| a != u) {
+                    return Err(ServerError::invalid(
+                        "account_id",
+                        "required when actor_id is set and is not user_id: list the members of an account",
+                    ));
+                }
+            }
         }
         Ok(self.store.list_memberships(filter, page).await?)
     }
@@ -582,14 +635,6 @@ impl App {
         status: MembershipStatus,
     ) -> Result<(Membership, Revision), ServerError> {
         self.authorize(actor, &self.membership_account(id).await?, needs::MANAGE_USERS).await?;
-        let current = self.store.get_membership(id).await?;
-        if current.status == MembershipStatus::PendingApproval {
-            return Err(ServerError::FailedPrecondition {
-                kind: "PENDING_APPROVAL",
-                subject: format!("memberships/{id}"),
-                description: format!("membership {id} is waiting for approval: approve or reject it instead"),
-            });
-        }
         Ok(self.store.set_membership_status(id, status, None, self.now()).await?)
     }
 
@@ -652,7 +697,11 @@ impl App {
     /// One delegation.
     pub async fn get_delegation(&self, actor: Option<&UserId>, id: &DelegationId) -> Result<Delegation, ServerError> {
         let d = self.store.get_delegation(id).await?;
-        self.authorize(actor, &d.from_account, needs::VIEW_DELEGATIONS).await?;
+        self.authorize_any(
+            actor,
+            &[(&d.from_account, needs::VIEW_DELEGATIONS), (&d.to_account, needs::VIEW_DELEGATIONS)],
+        )
+        .await?;
         Ok(d)
     }
 
@@ -677,7 +726,11 @@ impl App {
     /// Disables a delegation.
     pub async fn delete_delegation(&self, actor: Option<&UserId>, id: &DelegationId) -> Result<Revision, ServerError> {
         let d = self.store.get_delegation(id).await?;
-        self.authorize(actor, &d.from_account, needs::MANAGE_DELEGATIONS).await?;
+        self.authorize_any(
+            actor,
+            &[(&d.from_account, needs::MANAGE_DELEGATIONS), (&d.to_account, needs::MANAGE_USERS)],
+        )
+        .await?;
         Ok(self.store.delete_delegation(id).await?)
     }
 }

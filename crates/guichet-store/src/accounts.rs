@@ -68,25 +68,35 @@ impl Store {
         let (parent_id, path, depth) = match &cmd.parent {
             None if kind.root => (None, id.clone(), 1),
             None => {
-                return Err(StoreError::invalid(
-                    "parent_id",
-                    format!(
-                        "an account of kind {} needs a parent of kind {}",
+                return Err(StoreError::Precondition {
+                    kind: "ROOT_KIND_REQUIRED",
+                    subject: format!("kinds/{}", cmd.kind),
+                    description: format!(
+                        "an account of kind {} cannot be a root: give a parent_id of kind {}",
                         cmd.kind,
                         kind.parents.iter().map(AccountKind::as_str).collect::<Vec<_>>().join(" or ")
                     ),
-                ));
+                });
             }
             Some(parent) => {
                 let p = account_row(&txn, parent).await?;
                 let parent_kind = AccountKind::from_trusted(p.kind.clone());
                 if !self.catalog.may_parent(&parent_kind, &cmd.kind) {
                     return Err(StoreError::Precondition {
-                        kind: "ACCOUNT_KIND",
+                        kind: "PARENT_KIND_NOT_ALLOWED",
                         subject: format!("accounts/{parent}"),
                         description: format!(
                             "an account of kind {} cannot be a child of a {parent_kind} account",
                             cmd.kind
+                        ),
+                    });
+                }
+                if p.status == AccountStatus::Suspended.as_str() {
+                    return Err(StoreError::Precondition {
+                        kind: "ACCOUNT_SUSPENDED",
+                        subject: format!("accounts/{parent}"),
+                        description: format!(
+                            "account {parent} is suspended: reactivate it before adding accounts under it"
                         ),
                     });
                 }
@@ -194,6 +204,16 @@ impl Store {
         now: Timestamp,
     ) -> Result<(Account, Revision), StoreError> {
         self.change_account(id, now, |a| {
+            if a.status.as_ref() == status.as_str() {
+                return Err(StoreError::Precondition {
+                    kind: match status {
+                        AccountStatus::Suspended => "ALREADY_SUSPENDED",
+                        AccountStatus::Active => "NOT_SUSPENDED",
+                    },
+                    subject: format!("accounts/{id}"),
+                    description: format!("account {id} is already {status}"),
+                });
+            }
             a.status = Set(status.as_str().to_owned());
             a.suspension_reason = Set(match status {
                 AccountStatus::Suspended => reason.clone(),

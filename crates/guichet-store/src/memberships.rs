@@ -392,7 +392,11 @@ impl Store {
         .await
     }
 
-    /// Suspends, reactivates or approves (sets active) a membership.
+    /// Suspends or reactivates a membership, or approves a pending one (`approved_by` set).
+    ///
+    /// Transitions: active → suspended, suspended → active, pending → active by approval only;
+    /// anything else is `ALREADY_SUSPENDED`, `NOT_SUSPENDED`, `MEMBERSHIP_PENDING` or
+    /// `MEMBERSHIP_NOT_PENDING`, checked inside the write.
     pub async fn set_membership_status(
         &self,
         id: &MembershipId,
@@ -401,6 +405,32 @@ impl Store {
         now: Timestamp,
     ) -> Result<(Membership, Revision), StoreError> {
         self.change_membership(id, now, async |txn, row, _| {
+            let current = rows::membership_status(&row.status)?;
+            let refused = match (current, status, approved_by.is_some()) {
+                (MembershipStatus::PendingApproval, MembershipStatus::Active, true)
+                | (MembershipStatus::Active, MembershipStatus::Suspended, false)
+                | (MembershipStatus::Suspended, MembershipStatus::Active, false) => None,
+                (_, _, true) => Some(("MEMBERSHIP_NOT_PENDING", "is not waiting for approval")),
+                (MembershipStatus::PendingApproval, _, false) => {
+                    Some(("MEMBERSHIP_PENDING", "is waiting for approval: approve or reject it instead"))
+                }
+                (MembershipStatus::Suspended, MembershipStatus::Suspended, false) => {
+                    Some(("ALREADY_SUSPENDED", "is already suspended"))
+                }
+                (MembershipStatus::Active, MembershipStatus::Active, false) => {
+                    Some(("NOT_SUSPENDED", "is not suspended"))
+                }
+                (_, MembershipStatus::PendingApproval, false) => {
+                    Some(("MEMBERSHIP_NOT_PENDING", "cannot be put back to pending approval"))
+                }
+            };
+            if let Some((kind, what)) = refused {
+                return Err(StoreError::Precondition {
+                    kind,
+                    subject: format!("memberships/{}", row.id),
+                    description: format!("membership {} {what}", row.id),
+                });
+            }
             let mut active: membership::ActiveModel = row.clone().into();
             active.status = Set(status.as_str().to_owned());
             if let Some(a) = approved_by {

@@ -1,9 +1,10 @@
 //! Users: one per normalised email.
 
-use guichet_domain::{Email, NewUser, Phone, Revision, Timestamp, User, UserId, UserStatus};
+use guichet_domain::{AccountId, Email, NewUser, Phone, Revision, Timestamp, User, UserId, UserStatus};
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
-use crate::entities::user;
+use crate::entities::{membership, user};
+use crate::memberships::AdminGuard;
 use crate::rows;
 use crate::{Store, StoreError, new_id};
 
@@ -25,6 +26,16 @@ pub(crate) async fn user_row(conn: &impl ConnectionTrait, id: &UserId) -> Result
         .one(conn)
         .await?
         .ok_or_else(|| StoreError::not_found("user", id.as_str()))
+}
+
+async fn user_account_ids(conn: &impl ConnectionTrait, id: &UserId) -> Result<Vec<AccountId>, StoreError> {
+    Ok(membership::Entity::find()
+        .filter(membership::Column::UserId.eq(id.as_str()))
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|m| AccountId::from_trusted(m.account_id))
+        .collect())
 }
 
 impl Store {
@@ -92,14 +103,45 @@ impl Store {
         .await
     }
 
-    /// Suspends or reactivates a user everywhere.
+    /// Suspends or reactivates a user everywhere. Suspending the last active administrator of any
+    /// account is refused (`LAST_ADMINISTRATOR`), inside the write.
     pub async fn set_user_status(
         &self,
         id: &UserId,
         status: UserStatus,
         now: Timestamp,
     ) -> Result<(User, Revision), StoreError> {
-        self.change_user(id, now, |u| u.status = Set(status.as_str().to_owned())).await
+        let (txn, revision) = self.begin_write().await?;
+        let row = user_row(&txn, id).await?;
+        if row.status == status.as_str() {
+            return Err(StoreError::Precondition {
+                kind: match status {
+                    UserStatus::Suspended => "ALREADY_SUSPENDED",
+                    UserStatus::Active => "NOT_SUSPENDED",
+                },
+                subject: format!("users/{id}"),
+                description: format!("user {id} is already {status}"),
+            });
+        }
+        let accounts = user_account_ids(&txn, id).await?;
+        let mut guards = Vec::with_capacity(accounts.len());
+        for account in &accounts {
+            guards.push(AdminGuard::before(&txn, &self.catalog, account).await?);
+        }
+        let mut active: user::ActiveModel = row.into();
+        active.status = Set(status.as_str().to_owned());
+        active.updated_at = Set(now.as_millis());
+        let row = active.update(&txn).await?;
+        for guard in guards {
+            guard.after(&txn, &self.catalog).await?;
+        }
+        txn.commit().await?;
+        Ok((rows::user(&row)?, revision))
+    }
+
+    /// The accounts where the user has a membership, whatever its status.
+    pub async fn user_accounts(&self, id: &UserId) -> Result<Vec<AccountId>, StoreError> {
+        user_account_ids(&self.db, id).await
     }
 
     async fn change_user(

@@ -1,0 +1,175 @@
+//! Management calls made for a person (the actor) are authorised by the same engine as CheckAccess.
+
+use guichet_proto::v1 as pb;
+use guichet_tests::{Backend, TestDatabase, TestServer, details};
+use tonic::Code;
+
+use crate::scenario::{build_world, check};
+
+fn precondition(e: &tonic::Status) -> String {
+    details(e).precondition_failure().map(|p| p.violations[0].r#type.clone()).unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn actors_act_within_their_rights() {
+    let db = TestDatabase::new(Backend::Sqlite).await.unwrap();
+    let s = TestServer::start(&db.url, &[]).await;
+    build_world(&s).await;
+
+    // The client administrator adds a client user to her company…
+    let m = s
+        .memberships()
+        .create_membership(pb::CreateMembershipRequest {
+            actor_id: "admin-a".into(),
+            account_id: "client-a".into(),
+            user_id: "factu".into(),
+            roles: vec!["client_user".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .membership
+        .unwrap();
+    assert_eq!((m.created_by.as_str(), m.status), ("admin-a", pb::MembershipStatus::Active as i32));
+    assert!(check(&s, "factu", "client-a", "folders:view", "").await.allowed);
+    // …but not to another company.
+    let e = s
+        .memberships()
+        .create_membership(pb::CreateMembershipRequest {
+            actor_id: "admin-a".into(),
+            account_id: "client-b".into(),
+            user_id: "factu".into(),
+            roles: vec!["client_user".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+
+    // A user outside the actor's reach is NOT_FOUND, so emails cannot be probed.
+    let e =
+        s.users().get_user(pb::GetUserRequest { actor_id: "admin-a".into(), id: "gerant".into() }).await.unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+    let e = s
+        .users()
+        .find_user_by_email(pb::FindUserByEmailRequest {
+            actor_id: "admin-a".into(),
+            email: "gerant@exemple.fr".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+    // A member of her company is within reach; so is she herself.
+    let u =
+        s.users().get_user(pb::GetUserRequest { actor_id: "admin-a".into(), id: "employe-a".into() }).await.unwrap();
+    assert_eq!(u.into_inner().user.unwrap().email, "employe-a@exemple.fr");
+    s.users().get_user(pb::GetUserRequest { actor_id: "gerant".into(), id: "gerant".into() }).await.unwrap();
+
+    // Root accounts are created on the service's own authority only.
+    let e = s
+        .accounts()
+        .create_account(pb::CreateAccountRequest {
+            actor_id: "gerant".into(),
+            name: "Nouveau".into(),
+            kind: "partner".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+    // The partner's account manager creates and suspends its customers (organizations:full in the parent).
+    s.accounts()
+        .create_account(pb::CreateAccountRequest {
+            actor_id: "gerant".into(),
+            id: "client-d".into(),
+            name: "Client D".into(),
+            kind: "customer".into(),
+            parent_id: "partner".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    s.accounts()
+        .suspend_account(pb::SuspendAccountRequest {
+            actor_id: "gerant".into(),
+            id: "client-d".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let e = s
+        .accounts()
+        .suspend_account(pb::SuspendAccountRequest {
+            actor_id: "gerant".into(),
+            id: "client-d".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!((e.code(), precondition(&e).as_str()), (Code::FailedPrecondition, "ALREADY_SUSPENDED"));
+    // Nothing can be added under a suspended account.
+    let e = s
+        .accounts()
+        .create_account(pb::CreateAccountRequest {
+            name: "x".into(),
+            kind: "customer".into(),
+            parent_id: "client-d".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition);
+    // The billing manager cannot.
+    let e = s
+        .accounts()
+        .reactivate_account(pb::ReactivateAccountRequest {
+            actor_id: "factu".into(),
+            id: "client-d".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+
+    // Suspending the last administrator of an account, as a user, is refused.
+    let e = s
+        .users()
+        .suspend_user(pb::SuspendUserRequest { id: "admin-a".into(), ..Default::default() })
+        .await
+        .unwrap_err();
+    assert_eq!((e.code(), precondition(&e).as_str()), (Code::FailedPrecondition, "LAST_ADMINISTRATOR"));
+    // A suspended user is denied everywhere, on the next call.
+    s.users().suspend_user(pb::SuspendUserRequest { id: "employe-a".into(), ..Default::default() }).await.unwrap();
+    let r = check(&s, "employe-a", "client-a", "folders:view", "dossier-a").await;
+    assert_eq!((r.allowed, r.reason_code.as_str()), (false, "subject_suspended"));
+
+    // A suspended membership grants nothing; suspending it twice says so.
+    s.memberships()
+        .suspend_membership(pb::SuspendMembershipRequest { membership_id: "m-factu".into(), ..Default::default() })
+        .await
+        .unwrap();
+    assert!(!check(&s, "factu", "partner", "invoices:view", "").await.allowed);
+    let e = s
+        .memberships()
+        .suspend_membership(pb::SuspendMembershipRequest { membership_id: "m-factu".into(), ..Default::default() })
+        .await
+        .unwrap_err();
+    assert_eq!(precondition(&e), "ALREADY_SUSPENDED");
+
+    // ListMyAccounts: with exactly one usable account, it is the default.
+    let mine = s
+        .users()
+        .list_my_accounts(pb::ListMyAccountsRequest { user_id: "admin-a".into(), ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(mine.into_inner().default_account_id, "client-a");
+    let mine = s
+        .users()
+        .list_my_accounts(pb::ListMyAccountsRequest { user_id: "factu".into(), ..Default::default() })
+        .await
+        .unwrap();
+    let mine = mine.into_inner();
+    assert_eq!(mine.accounts.len(), 2);
+    assert_eq!(mine.default_account_id, "client-a", "the partner membership is suspended, one account is left");
+}
