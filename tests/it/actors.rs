@@ -173,3 +173,70 @@ async fn actors_act_within_their_rights() {
     assert_eq!(mine.accounts.len(), 2);
     assert_eq!(mine.default_account_id, "client-a", "the partner membership is suspended, one account is left");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_change_writes_one_audit_event() {
+    let db = TestDatabase::new(Backend::Sqlite).await.unwrap();
+    let s = TestServer::start(&db.url, &[]).await;
+    build_world(&s).await;
+    let events = |actor: &'static str, types: Vec<String>| {
+        let mut client = s.events();
+        async move {
+            client
+                .list_events(pb::ListEventsRequest {
+                    actor_id: actor.into(),
+                    account_id: "client-a".into(),
+                    types,
+                    ..Default::default()
+                })
+                .await
+        }
+    };
+    let before = events("admin-a", vec![]).await.unwrap().into_inner().events;
+    let kinds: Vec<_> = before.iter().map(|e| e.r#type.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "account.created",
+            "resource.created",
+            "resource.created",
+            "membership.created",
+            "membership.created",
+            "delegation.created"
+        ]
+    );
+
+    // A change made for a person records who, what, before/after and the write's revision.
+    let w = s
+        .memberships()
+        .set_membership_roles(pb::SetMembershipRolesRequest {
+            actor_id: "admin-a".into(),
+            request_id: "change-1".into(),
+            membership_id: "m-employe-a".into(),
+            roles: vec!["client_administrator".into()],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let after = events("admin-a", vec!["membership.roles_changed".into()]).await.unwrap().into_inner().events;
+    assert_eq!(after.len(), 1);
+    let e = &after[0];
+    assert_eq!(
+        (e.actor_id.as_str(), e.target_id.as_str(), e.request_id.as_str()),
+        ("admin-a", "m-employe-a", "change-1")
+    );
+    assert_eq!(e.revision, w.revision);
+    assert!(e.before_json.contains("client_user") && e.after_json.contains("client_administrator"), "{e:?}");
+
+    // A refused change writes no event.
+    let _ = s
+        .memberships()
+        .delete_membership(pb::DeleteMembershipRequest { membership_id: "m-nobody".into(), ..Default::default() })
+        .await
+        .unwrap_err();
+    assert_eq!(events("admin-a", vec![]).await.unwrap().into_inner().events.len(), before.len() + 1);
+
+    // Reading events needs event_logs:view in that account.
+    let e = events("factu", vec![]).await.unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+}

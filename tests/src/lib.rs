@@ -194,6 +194,9 @@ impl TestServer {
     pub fn resources(&self) -> v1::resource_service_client::ResourceServiceClient<Channel> {
         v1::resource_service_client::ResourceServiceClient::new(self.channel.clone())
     }
+    pub fn events(&self) -> v1::event_service_client::EventServiceClient<Channel> {
+        v1::event_service_client::EventServiceClient::new(self.channel.clone())
+    }
     pub fn delegations(&self) -> v1::delegation_service_client::DelegationServiceClient<Channel> {
         v1::delegation_service_client::DelegationServiceClient::new(self.channel.clone())
     }

@@ -213,6 +213,35 @@ pub struct Delegation {
     pub created_at: Timestamp,
 }
 
+/// An audit event: one change, recorded in the transaction that made it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// Its id; ids sort in the order events were written.
+    pub id: String,
+    /// The revision of the write.
+    pub revision: Revision,
+    /// The account concerned; `None` for changes to a user, who may belong to several.
+    pub account: Option<AccountId>,
+    /// The person the calling service acted for.
+    pub actor: Option<UserId>,
+    /// The calling service's identity.
+    pub service: Option<String>,
+    /// What happened, e.g. `membership.created`.
+    pub kind: String,
+    /// The id of the changed object.
+    pub target: String,
+    /// The object before, as JSON (none for a creation).
+    pub before: Option<String>,
+    /// The object after, as JSON (none for a deletion).
+    pub after: Option<String>,
+    /// The W3C trace id of the call.
+    pub trace_id: Option<String>,
+    /// The client's idempotency key.
+    pub request_id: Option<String>,
+    /// When.
+    pub created_at: Timestamp,
+}
+
 /// Creates an account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewAccount {

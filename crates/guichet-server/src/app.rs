@@ -16,7 +16,7 @@ use guichet_domain::{
     NewDelegation, NewMembership, NewResource, NewUser, Permission, Resource, ResourceId, Revision, RoleDefinition,
     RoleName, User, UserId, UserStatus, evaluate,
 };
-use guichet_store::{AccountFilter, MembershipFilter, Page, PageRequest, Store, UserChanges};
+use guichet_store::{AccountFilter, Audit, EventFilter, MembershipFilter, Page, PageRequest, Store, UserChanges};
 
 use crate::clock::SharedClock;
 use crate::error::ServerError;
@@ -30,6 +30,26 @@ pub struct Checked {
     pub revision: Revision,
     /// The account chain, target first.
     pub chain: Vec<AccountId>,
+}
+
+/// Who a management call is made for and through what: recorded on its audit event.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Call {
+    /// The person the calling service acts for; `None`: the service's own authority.
+    pub actor: Option<UserId>,
+    /// The client's idempotency key.
+    pub request_id: Option<String>,
+    /// The calling service's identity, when authenticated.
+    pub service: Option<String>,
+    /// The W3C trace id of the call.
+    pub trace_id: Option<String>,
+}
+
+impl Call {
+    /// A call on the calling service's own authority.
+    pub fn service() -> Self {
+        Self::default()
+    }
 }
 
 /// An account where the subject holds a permission.
@@ -61,6 +81,8 @@ pub mod needs {
     pub const MANAGE_FOLDERS: &str = "folders:full";
     /// Enable delegations from an account (held in the partner), or end one (partner side).
     pub const MANAGE_DELEGATIONS: &str = "organizations:full";
+    /// Read an account's audit events.
+    pub const VIEW_EVENTS: &str = "event_logs:view";
     /// Read the delegations from or to an account.
     pub const VIEW_DELEGATIONS: &str = "users:view";
 }
@@ -274,25 +296,29 @@ impl App {
         }
     }
 
-    fn now(&self) -> guichet_domain::Timestamp {
-        self.clock.now()
+    fn audit(&self, call: &Call) -> Audit {
+        Audit {
+            actor: call.actor.clone(),
+            service: call.service.clone(),
+            trace_id: call.trace_id.clone(),
+            request_id: call.request_id.clone(),
+            now: self.clock.now(),
+        }
     }
 
     // ---- accounts ----
 
     /// Creates an account.
-    pub async fn create_account(
-        &self,
-        actor: Option<&UserId>,
-        cmd: &NewAccount,
-    ) -> Result<(Account, Revision), ServerError> {
+    pub async fn create_account(&self, call: &Call, cmd: &NewAccount) -> Result<(Account, Revision), ServerError> {
+        let actor = call.actor.as_ref();
         self.authorize_in_parent(actor, cmd.parent.as_ref(), needs::MANAGE_CHILD_ACCOUNTS, "(new root account)")
             .await?;
-        Ok(self.store.create_account(cmd, self.now()).await?)
+        Ok(self.store.create_account(cmd, &self.audit(call)).await?)
     }
 
     /// One account.
-    pub async fn get_account(&self, actor: Option<&UserId>, id: &AccountId) -> Result<Account, ServerError> {
+    pub async fn get_account(&self, call: &Call, id: &AccountId) -> Result<Account, ServerError> {
+        let actor = call.actor.as_ref();
         self.authorize(actor, id, needs::VIEW_ACCOUNT).await?;
         Ok(self.store.get_account(id).await?)
     }
@@ -300,10 +326,11 @@ impl App {
     /// Accounts; an actor must name a parent it may view the children of.
     pub async fn list_accounts(
         &self,
-        actor: Option<&UserId>,
+        call: &Call,
         filter: &AccountFilter,
         page: &PageRequest,
     ) -> Result<Page<Account>, ServerError> {
+        let actor = call.actor.as_ref();
         match (actor, &filter.parent) {
             (Some(_), None) => {
                 return Err(ServerError::invalid(
@@ -320,11 +347,12 @@ impl App {
     /// Children (or all descendants) of an account.
     pub async fn list_children(
         &self,
-        actor: Option<&UserId>,
+        call: &Call,
         id: &AccountId,
         recursive: bool,
         page: &PageRequest,
     ) -> Result<Page<Account>, ServerError> {
+        let actor = call.actor.as_ref();
         self.authorize(actor, id, needs::VIEW_CHILD_ACCOUNTS).await?;
         Ok(self.store.list_children(id, recursive, page).await?)
     }
@@ -332,13 +360,14 @@ impl App {
     /// Renames an account.
     pub async fn rename_account(
         &self,
-        actor: Option<&UserId>,
+        call: &Call,
         id: &AccountId,
         name: Option<&str>,
     ) -> Result<(Account, Revision), ServerError> {
+        let actor = call.actor.as_ref();
         self.authorize(actor, id, needs::EDIT_ACCOUNT).await?;
         match name {
-            Some(n) => Ok(self.store.rename_account(id, n, self.now()).await?),
+            Some(n) => Ok(self.store.rename_account(id, n, &self.audit(call)).await?),
             None => {
                 let account = self.store.get_account(id).await?;
                 Ok((account, self.store.revision().await?))
@@ -353,37 +382,40 @@ impl App {
     /// Suspends or reactivates an account.
     pub async fn set_account_status(
         &self,
-        actor: Option<&UserId>,
+        call: &Call,
         id: &AccountId,
         status: AccountStatus,
         reason: Option<String>,
     ) -> Result<(Account, Revision), ServerError> {
+        let actor = call.actor.as_ref();
         let parent = self.parent_of(id).await?;
         self.authorize_in_parent(actor, parent.as_ref(), needs::MANAGE_CHILD_ACCOUNTS, id.as_str()).await?;
-        Ok(self.store.set_account_status(id, status, reason, self.now()).await?)
+        Ok(self.store.set_account_status(id, status, reason, &self.audit(call)).await?)
     }
 
     /// Replaces an account's enabled modules.
     pub async fn set_account_modules(
         &self,
-        actor: Option<&UserId>,
+        call: &Call,
         id: &AccountId,
         modules: &BTreeSet<FeatureName>,
     ) -> Result<(Account, Revision), ServerError> {
+        let actor = call.actor.as_ref();
         let parent = self.parent_of(id).await?;
         self.authorize_in_parent(actor, parent.as_ref(), needs::MANAGE_CHILD_ACCOUNTS, id.as_str()).await?;
-        Ok(self.store.set_account_modules(id, modules, self.now()).await?)
+        Ok(self.store.set_account_modules(id, modules, &self.audit(call)).await?)
     }
 
     /// Replaces an account's settings.
     pub async fn set_account_settings(
         &self,
-        actor: Option<&UserId>,
+        call: &Call,
         id: &AccountId,
         settings: &AccountSettings,
     ) -> Result<(Account, Revision), ServerError> {
+        let actor = call.actor.as_ref();
         self.authorize(actor, id, needs::EDIT_ACCOUNT).await?;
-        Ok(self.store.set_account_settings(id, settings, self.now()).await?)
+        Ok(self.store.set_account_settings(id, settings, &self.audit(call)).await?)
     }
 
     // ---- users ----
@@ -391,10 +423,11 @@ impl App {
     /// Creates a user; an actor must hold `users:full` in `account`.
     pub async fn create_user(
         &self,
-        actor: Option<&UserId>,
+        call: &Call,
         account: Option<&AccountId>,
         cmd: &NewUser,
     ) -> Result<(User, Revision), ServerError> {
+        let actor = call.actor.as_ref();
         if actor.is_some() {
             let Some(account) = account else {
                 return Err(ServerError::invalid(
@@ -404,18 +437,20 @@ impl App {
             };
             self.authorize(actor, account, needs::MANAGE_USERS).await?;
         }
-        Ok(self.store.create_user(cmd, self.now()).await?)
+        Ok(self.store.create_user(cmd, &self.audit(call)).await?)
     }
 
     /// One user: the user themselves, or an actor holding `users:view` where the user is a member.
-    pub async fn get_user(&self, actor: Option<&UserId>, id: &UserId) -> Result<User, ServerError> {
+    pub async fn get_user(&self, call: &Call, id: &UserId) -> Result<User, ServerError> {
+        let actor = call.actor.as_ref();
         let user = self.store.get_user(id).await?;
         self.reach_user(actor, id, needs::VIEW_USERS, false).await?;
         Ok(user)
     }
 
     /// The user with this email, under the same rule as [`App::get_user`].
-    pub async fn find_user_by_email(&self, actor: Option<&UserId>, email: &Email) -> Result<User, ServerError> {
+    pub async fn find_user_by_email(&self, call: &Call, email: &Email) -> Result<User, ServerError> {
+        let actor = call.actor.as_ref();
         let user = self.store.find_user_by_email(email).await?;
         self.reach_user(actor, &user.id, needs::VIEW_USERS, false)
             .await
@@ -426,23 +461,25 @@ impl App {
     /// Changes a user's profile: the user themselves, or `users:full` in every account of theirs.
     pub async fn update_user(
         &self,
-        actor: Option<&UserId>,
+        call: &Call,
         id: &UserId,
         changes: &UserChanges,
     ) -> Result<(User, Revision), ServerError> {
+        let actor = call.actor.as_ref();
         self.store.get_user(id).await?;
         self.reach_user(actor, id, needs::MANAGE_USERS, true).await?;
-        Ok(self.store.update_user(id, changes, self.now()).await?)
+        Ok(self.store.update_user(id, changes, &self.audit(call)).await?)
     }
 
     /// Suspends or reactivates a user everywhere: `users:full` in every account of theirs; an
     /// actor cannot change their own status.
     pub async fn set_user_status(
         &self,
-        actor: Option<&UserId>,
+        call: &Call,
         id: &UserId,
         status: UserStatus,
     ) -> Result<(User, Revision), ServerError> {
+        let actor = call.actor.as_ref();
         self.store.get_user(id).await?;
         if let Some(a) = actor.filter(|a| *a == id) {
             return Err(ServerError::PermissionDenied {
@@ -453,7 +490,7 @@ impl App {
             });
         }
         self.reach_user(actor, id, needs::MANAGE_USERS, true).await?;
-        Ok(self.store.set_user_status(id, status, self.now()).await?)
+        Ok(self.store.set_user_status(id, status, &self.audit(call)).await?)
     }
 
     /// The user's memberships with their accounts, for the account switcher.
@@ -483,11 +520,8 @@ impl App {
     // ---- roles ----
 
     /// Built-in and custom roles of an account.
-    pub async fn list_roles(
-        &self,
-        actor: Option<&UserId>,
-        account: &AccountId,
-    ) -> Result<Vec<AccountRole>, ServerError> {
+    pub async fn list_roles(&self, call: &Call, account: &AccountId) -> Result<Vec<AccountRole>, ServerError> {
+        let actor = call.actor.as_ref();
         self.authorize(actor, account, needs::VIEW_USERS).await?;
         Ok(self.store.list_roles(account).await?)
     }
@@ -495,43 +529,39 @@ impl App {
     /// One role.
     pub async fn get_role(
         &self,
-        actor: Option<&UserId>,
+        call: &Call,
         account: &AccountId,
         name: &RoleName,
     ) -> Result<AccountRole, ServerError> {
+        let actor = call.actor.as_ref();
         self.authorize(actor, account, needs::VIEW_USERS).await?;
         Ok(self.store.get_role(account, name).await?)
     }
 
     /// Creates a custom role.
-    pub async fn create_role(
-        &self,
-        actor: Option<&UserId>,
-        def: &RoleDefinition,
-    ) -> Result<(AccountRole, Revision), ServerError> {
+    pub async fn create_role(&self, call: &Call, def: &RoleDefinition) -> Result<(AccountRole, Revision), ServerError> {
+        let actor = call.actor.as_ref();
         self.authorize(actor, &def.account, needs::MANAGE_USERS).await?;
-        Ok(self.store.create_role(def, self.now()).await?)
+        Ok(self.store.create_role(def, &self.audit(call)).await?)
     }
 
     /// Replaces a custom role.
-    pub async fn update_role(
-        &self,
-        actor: Option<&UserId>,
-        def: &RoleDefinition,
-    ) -> Result<(AccountRole, Revision), ServerError> {
+    pub async fn update_role(&self, call: &Call, def: &RoleDefinition) -> Result<(AccountRole, Revision), ServerError> {
+        let actor = call.actor.as_ref();
         self.authorize(actor, &def.account, needs::MANAGE_USERS).await?;
-        Ok(self.store.update_role(def, self.now()).await?)
+        Ok(self.store.update_role(def, &self.audit(call)).await?)
     }
 
     /// Deletes an unused custom role.
     pub async fn delete_role(
         &self,
-        actor: Option<&UserId>,
+        call: &Call,
         account: &AccountId,
         name: &RoleName,
     ) -> Result<Revision, ServerError> {
+        let actor = call.actor.as_ref();
         self.authorize(actor, account, needs::MANAGE_USERS).await?;
-        Ok(self.store.delete_role(account, name).await?)
+        Ok(self.store.delete_role(account, name, &self.audit(call)).await?)
     }
 
     // ---- memberships ----
@@ -543,15 +573,17 @@ impl App {
     /// Creates a membership.
     pub async fn create_membership(
         &self,
-        actor: Option<&UserId>,
+        call: &Call,
         cmd: &NewMembership,
     ) -> Result<(Membership, Revision), ServerError> {
+        let actor = call.actor.as_ref();
         self.authorize(actor, &cmd.account, needs::MANAGE_USERS).await?;
-        Ok(self.store.create_membership(cmd, actor, self.now()).await?)
+        Ok(self.store.create_membership(cmd, &self.audit(call)).await?)
     }
 
     /// One membership.
-    pub async fn get_membership(&self, actor: Option<&UserId>, id: &MembershipId) -> Result<Membership, ServerError> {
+    pub async fn get_membership(&self, call: &Call, id: &MembershipId) -> Result<Membership, ServerError> {
+        let actor = call.actor.as_ref();
         let m = self.store.get_membership(id).await?;
         if actor != Some(&m.user) {
             self.authorize(actor, &m.account, needs::VIEW_USERS).await?;
@@ -562,10 +594,11 @@ impl App {
     /// Memberships of an account or of a user.
     pub async fn list_memberships(
         &self,
-        actor: Option<&UserId>,
+        call: &Call,
         filter: &MembershipFilter,
         page: &PageRequest,
     ) -> Result<Page<Membership>, ServerError> {
+        let actor = call.actor.as_ref();
         match (&filter.account, &filter.user) {
             (None, None) => {
                 return Err(ServerError::invalid("account_id", "account_id or user_id is required"));
@@ -586,78 +619,82 @@ impl App {
     /// Replaces a membership's roles.
     pub async fn set_membership_roles(
         &self,
-        actor: Option<&UserId>,
+        call: &Call,
         id: &MembershipId,
         roles: &[RoleName],
     ) -> Result<(Membership, Revision), ServerError> {
+        let actor = call.actor.as_ref();
         self.authorize(actor, &self.membership_account(id).await?, needs::MANAGE_USERS).await?;
-        Ok(self.store.set_membership_roles(id, roles, self.now()).await?)
+        Ok(self.store.set_membership_roles(id, roles, &self.audit(call)).await?)
     }
 
     /// Adds a role.
     pub async fn assign_role(
         &self,
-        actor: Option<&UserId>,
+        call: &Call,
         id: &MembershipId,
         role: &RoleName,
     ) -> Result<(Membership, Revision), ServerError> {
+        let actor = call.actor.as_ref();
         self.authorize(actor, &self.membership_account(id).await?, needs::MANAGE_USERS).await?;
-        Ok(self.store.assign_role(id, role, self.now()).await?)
+        Ok(self.store.assign_role(id, role, &self.audit(call)).await?)
     }
 
     /// Removes a role.
     pub async fn unassign_role(
         &self,
-        actor: Option<&UserId>,
+        call: &Call,
         id: &MembershipId,
         role: &RoleName,
     ) -> Result<(Membership, Revision), ServerError> {
+        let actor = call.actor.as_ref();
         self.authorize(actor, &self.membership_account(id).await?, needs::MANAGE_USERS).await?;
-        Ok(self.store.unassign_role(id, role, self.now()).await?)
+        Ok(self.store.unassign_role(id, role, &self.audit(call)).await?)
     }
 
     /// Restricts a membership to some resources, or lifts the restriction.
     pub async fn set_resource_restriction(
         &self,
-        actor: Option<&UserId>,
+        call: &Call,
         id: &MembershipId,
         restriction: Option<&BTreeSet<ResourceId>>,
     ) -> Result<(Membership, Revision), ServerError> {
+        let actor = call.actor.as_ref();
         self.authorize(actor, &self.membership_account(id).await?, needs::MANAGE_USERS).await?;
-        Ok(self.store.set_resource_restriction(id, restriction, self.now()).await?)
+        Ok(self.store.set_resource_restriction(id, restriction, &self.audit(call)).await?)
     }
 
     /// Suspends or reactivates a membership.
     pub async fn set_membership_status(
         &self,
-        actor: Option<&UserId>,
+        call: &Call,
         id: &MembershipId,
         status: MembershipStatus,
     ) -> Result<(Membership, Revision), ServerError> {
+        let actor = call.actor.as_ref();
         self.authorize(actor, &self.membership_account(id).await?, needs::MANAGE_USERS).await?;
-        Ok(self.store.set_membership_status(id, status, None, self.now()).await?)
+        Ok(self.store.set_membership_status(id, status, false, &self.audit(call)).await?)
     }
 
     /// Removes a membership.
-    pub async fn delete_membership(&self, actor: Option<&UserId>, id: &MembershipId) -> Result<Revision, ServerError> {
+    pub async fn delete_membership(&self, call: &Call, id: &MembershipId) -> Result<Revision, ServerError> {
+        let actor = call.actor.as_ref();
         self.authorize(actor, &self.membership_account(id).await?, needs::MANAGE_USERS).await?;
-        Ok(self.store.delete_membership(id).await?)
+        Ok(self.store.delete_membership(id, &self.audit(call)).await?)
     }
 
     // ---- resources ----
 
     /// Creates a resource.
-    pub async fn create_resource(
-        &self,
-        actor: Option<&UserId>,
-        cmd: &NewResource,
-    ) -> Result<(Resource, Revision), ServerError> {
+    pub async fn create_resource(&self, call: &Call, cmd: &NewResource) -> Result<(Resource, Revision), ServerError> {
+        let actor = call.actor.as_ref();
         self.authorize(actor, &cmd.account, needs::MANAGE_FOLDERS).await?;
-        Ok(self.store.create_resource(cmd, self.now()).await?)
+        Ok(self.store.create_resource(cmd, &self.audit(call)).await?)
     }
 
     /// One resource.
-    pub async fn get_resource(&self, actor: Option<&UserId>, id: &ResourceId) -> Result<Resource, ServerError> {
+    pub async fn get_resource(&self, call: &Call, id: &ResourceId) -> Result<Resource, ServerError> {
+        let actor = call.actor.as_ref();
         let r = self.store.get_resource(id).await?;
         self.authorize(actor, &r.account, needs::VIEW_FOLDERS).await?;
         Ok(r)
@@ -666,20 +703,22 @@ impl App {
     /// Resources of an account.
     pub async fn list_resources(
         &self,
-        actor: Option<&UserId>,
+        call: &Call,
         account: &AccountId,
         kind: Option<&FeatureName>,
         page: &PageRequest,
     ) -> Result<Page<Resource>, ServerError> {
+        let actor = call.actor.as_ref();
         self.authorize(actor, account, needs::VIEW_FOLDERS).await?;
         Ok(self.store.list_resources(account, kind, page).await?)
     }
 
     /// Deletes a resource.
-    pub async fn delete_resource(&self, actor: Option<&UserId>, id: &ResourceId) -> Result<Revision, ServerError> {
+    pub async fn delete_resource(&self, call: &Call, id: &ResourceId) -> Result<Revision, ServerError> {
+        let actor = call.actor.as_ref();
         let r = self.store.get_resource(id).await?;
         self.authorize(actor, &r.account, needs::MANAGE_FOLDERS).await?;
-        Ok(self.store.delete_resource(id).await?)
+        Ok(self.store.delete_resource(id, &self.audit(call)).await?)
     }
 
     // ---- delegations ----
@@ -687,15 +726,17 @@ impl App {
     /// Enables a delegation from a partner into one of its descendant accounts.
     pub async fn create_delegation(
         &self,
-        actor: Option<&UserId>,
+        call: &Call,
         cmd: &NewDelegation,
     ) -> Result<(Delegation, Revision), ServerError> {
+        let actor = call.actor.as_ref();
         self.authorize(actor, &cmd.from_account, needs::MANAGE_DELEGATIONS).await?;
-        Ok(self.store.create_delegation(cmd, actor, self.now()).await?)
+        Ok(self.store.create_delegation(cmd, &self.audit(call)).await?)
     }
 
     /// One delegation.
-    pub async fn get_delegation(&self, actor: Option<&UserId>, id: &DelegationId) -> Result<Delegation, ServerError> {
+    pub async fn get_delegation(&self, call: &Call, id: &DelegationId) -> Result<Delegation, ServerError> {
+        let actor = call.actor.as_ref();
         let d = self.store.get_delegation(id).await?;
         self.authorize_any(
             actor,
@@ -708,11 +749,12 @@ impl App {
     /// Delegations from and/or to an account.
     pub async fn list_delegations(
         &self,
-        actor: Option<&UserId>,
+        call: &Call,
         from: Option<&AccountId>,
         to: Option<&AccountId>,
         page: &PageRequest,
     ) -> Result<Page<Delegation>, ServerError> {
+        let actor = call.actor.as_ref();
         match (from, to) {
             (None, None) => {
                 return Err(ServerError::invalid("from_account_id", "from_account_id or to_account_id is required"));
@@ -724,13 +766,31 @@ impl App {
     }
 
     /// Disables a delegation.
-    pub async fn delete_delegation(&self, actor: Option<&UserId>, id: &DelegationId) -> Result<Revision, ServerError> {
+    pub async fn delete_delegation(&self, call: &Call, id: &DelegationId) -> Result<Revision, ServerError> {
+        let actor = call.actor.as_ref();
         let d = self.store.get_delegation(id).await?;
         self.authorize_any(
             actor,
             &[(&d.from_account, needs::MANAGE_DELEGATIONS), (&d.to_account, needs::MANAGE_USERS)],
         )
         .await?;
-        Ok(self.store.delete_delegation(id).await?)
+        Ok(self.store.delete_delegation(id, &self.audit(call)).await?)
+    }
+
+    // ---- events ----
+
+    /// Audit events of an account, for an actor holding `event_logs:view` there.
+    pub async fn list_events(
+        &self,
+        call: &Call,
+        filter: &EventFilter,
+        page: &PageRequest,
+    ) -> Result<Page<guichet_domain::Event>, ServerError> {
+        let Some(account) = &filter.account else {
+            return Err(ServerError::invalid("account_id", "is required"));
+        };
+        self.store.get_account(account).await?;
+        self.authorize(call.actor.as_ref(), account, needs::VIEW_EVENTS).await?;
+        Ok(self.store.list_events(filter, page).await?)
     }
 }

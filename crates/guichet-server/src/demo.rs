@@ -12,7 +12,7 @@ use guichet_domain::{
     NewResource, NewUser, ResourceId, RoleName, UserId,
 };
 
-use crate::app::App;
+use crate::app::{App, Call};
 use crate::error::ServerError;
 
 /// Why the demo could not be loaded.
@@ -101,7 +101,7 @@ pub async fn load(app: &App) -> Result<(), DemoError> {
             modules,
             settings: None,
         };
-        app.create_account(None, &cmd).await?;
+        app.create_account(&Call::service(), &cmd).await?;
     }
     for (id, email, given, family) in USERS {
         let cmd = NewUser {
@@ -112,7 +112,7 @@ pub async fn load(app: &App) -> Result<(), DemoError> {
             phone: None,
             idp_subject: None,
         };
-        app.create_user(None, None, &cmd).await?;
+        app.create_user(&Call::service(), None, &cmd).await?;
     }
     // The accounting folders (dossiers) of the bakery: reached one by one.
     for (id, name) in [("bm-dossier-2025", "Dossier comptable 2025"), ("bm-dossier-juridique", "Dossier juridique")] {
@@ -122,7 +122,7 @@ pub async fn load(app: &App) -> Result<(), DemoError> {
             kind: v("folder", FeatureName::parse)?,
             name: name.to_owned(),
         };
-        app.create_resource(None, &cmd).await?;
+        app.create_resource(&Call::service(), &cmd).await?;
     }
     for (id, user, account, roles) in MEMBERSHIPS {
         let restriction =
@@ -134,7 +134,7 @@ pub async fn load(app: &App) -> Result<(), DemoError> {
             roles: roles.iter().map(|r| v(r, RoleName::parse)).collect::<Result<_, _>>()?,
             restriction,
         };
-        app.create_membership(None, &cmd).await?;
+        app.create_membership(&Call::service(), &cmd).await?;
     }
     // The partner's advisors may "Manage" the bakery, not the cheese shop.
     let cmd = NewDelegation {
@@ -143,6 +143,6 @@ pub async fn load(app: &App) -> Result<(), DemoError> {
         to_account: v("boulangerie-martin", AccountId::parse)?,
         role: v("client_administrator", RoleName::parse)?,
     };
-    app.create_delegation(None, &cmd).await?;
+    app.create_delegation(&Call::service(), &cmd).await?;
     Ok(())
 }

@@ -4,11 +4,11 @@ use std::collections::BTreeSet;
 
 use guichet_domain::{
     Account, AccountId, AccountKind, AccountSettings, AccountStatus, FeatureName, FieldViolation, NewAccount, Revision,
-    Timestamp,
 };
 use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 
 use crate::entities::account;
+use crate::events::{self, Audit};
 use crate::roles::account_row;
 use crate::rows::{self, modules_to_json, settings_to_json};
 use crate::{Page, PageRequest, Store, StoreError, new_id};
@@ -47,7 +47,7 @@ impl Store {
     }
 
     /// Creates an account under a parent its kind allows.
-    pub async fn create_account(&self, cmd: &NewAccount, now: Timestamp) -> Result<(Account, Revision), StoreError> {
+    pub async fn create_account(&self, cmd: &NewAccount, audit: &Audit) -> Result<(Account, Revision), StoreError> {
         let Some(kind) = self.catalog.kind(&cmd.kind) else {
             return Err(StoreError::invalid("kind", format!("unknown account kind {}: see ListCatalog", cmd.kind)));
         };
@@ -121,12 +121,14 @@ impl Store {
             suspension_reason: Set(None),
             modules: Set(modules_to_json(&modules)),
             settings: Set(settings_to_json(&settings)?),
-            created_at: Set(now.as_millis()),
-            updated_at: Set(now.as_millis()),
+            created_at: Set(audit.now.as_millis()),
+            updated_at: Set(audit.now.as_millis()),
         }
         .insert(&txn)
         .await
         .map_err(|e| StoreError::from_db(e, "account", &id))?;
+        events::record(&txn, revision, audit, Some(&row.id), "account.created", &row.id, None::<&()>, Some(&row))
+            .await?;
         txn.commit().await?;
         Ok((rows::account(&row)?, revision))
     }
@@ -186,9 +188,9 @@ impl Store {
         &self,
         id: &AccountId,
         name: &str,
-        now: Timestamp,
+        audit: &Audit,
     ) -> Result<(Account, Revision), StoreError> {
-        self.change_account(id, now, |a| {
+        self.change_account(id, audit, "account.renamed", |a| {
             a.name = Set(name.to_owned());
             Ok(())
         })
@@ -201,9 +203,13 @@ impl Store {
         id: &AccountId,
         status: AccountStatus,
         reason: Option<String>,
-        now: Timestamp,
+        audit: &Audit,
     ) -> Result<(Account, Revision), StoreError> {
-        self.change_account(id, now, |a| {
+        let status_event = match status {
+            AccountStatus::Suspended => "account.suspended",
+            AccountStatus::Active => "account.reactivated",
+        };
+        self.change_account(id, audit, status_event, |a| {
             if a.status.as_ref() == status.as_str() {
                 return Err(StoreError::Precondition {
                     kind: match status {
@@ -229,10 +235,10 @@ impl Store {
         &self,
         id: &AccountId,
         modules: &BTreeSet<FeatureName>,
-        now: Timestamp,
+        audit: &Audit,
     ) -> Result<(Account, Revision), StoreError> {
         self.check_modules(modules, "modules")?;
-        self.change_account(id, now, |a| {
+        self.change_account(id, audit, "account.modules_changed", |a| {
             a.modules = Set(modules_to_json(modules));
             Ok(())
         })
@@ -244,11 +250,11 @@ impl Store {
         &self,
         id: &AccountId,
         settings: &AccountSettings,
-        now: Timestamp,
+        audit: &Audit,
     ) -> Result<(Account, Revision), StoreError> {
         settings.validate().map_err(StoreError::Invalid)?;
         let json = settings_to_json(settings)?;
-        self.change_account(id, now, |a| {
+        self.change_account(id, audit, "account.settings_changed", |a| {
             a.settings = Set(json.clone());
             Ok(())
         })
@@ -258,15 +264,17 @@ impl Store {
     async fn change_account(
         &self,
         id: &AccountId,
-        now: Timestamp,
+        audit: &Audit,
+        kind: &str,
         change: impl Fn(&mut account::ActiveModel) -> Result<(), StoreError>,
     ) -> Result<(Account, Revision), StoreError> {
         let (txn, revision) = self.begin_write().await?;
-        let row = account_row(&txn, id).await?;
-        let mut active: account::ActiveModel = row.into();
+        let before = account_row(&txn, id).await?;
+        let mut active: account::ActiveModel = before.clone().into();
         change(&mut active)?;
-        active.updated_at = Set(now.as_millis());
+        active.updated_at = Set(audit.now.as_millis());
         let row = active.update(&txn).await?;
+        events::record(&txn, revision, audit, Some(&row.id), kind, &row.id, Some(&before), Some(&row)).await?;
         txn.commit().await?;
         Ok((rows::account(&row)?, revision))
     }

@@ -1,9 +1,10 @@
 //! Delegated administration: a partner's members act in a customer account with a role.
 
-use guichet_domain::{AccountId, AccountKind, Delegation, DelegationId, NewDelegation, Revision, Timestamp, UserId};
+use guichet_domain::{AccountId, AccountKind, Delegation, DelegationId, NewDelegation, Revision};
 use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 
 use crate::entities::delegation;
+use crate::events::{self, Audit};
 use crate::roles::{account_row, check_names};
 use crate::rows;
 use crate::{Page, PageRequest, Store, StoreError, new_id};
@@ -13,8 +14,7 @@ impl Store {
     pub async fn create_delegation(
         &self,
         cmd: &NewDelegation,
-        actor: Option<&UserId>,
-        now: Timestamp,
+        audit: &Audit,
     ) -> Result<(Delegation, Revision), StoreError> {
         if cmd.from_account == cmd.to_account {
             return Err(StoreError::invalid("to_account_id", "an account cannot delegate to itself"));
@@ -49,8 +49,8 @@ impl Store {
             from_account_id: Set(cmd.from_account.as_str().to_owned()),
             to_account_id: Set(cmd.to_account.as_str().to_owned()),
             role: Set(cmd.role.as_str().to_owned()),
-            created_by: Set(actor.map(|a| a.as_str().to_owned())),
-            created_at: Set(now.as_millis()),
+            created_by: Set(audit.actor.as_ref().map(|a| a.as_str().to_owned())),
+            created_at: Set(audit.now.as_millis()),
         }
         .insert(&txn)
         .await
@@ -65,6 +65,17 @@ impl Store {
                 e
             }
         })?;
+        events::record(
+            &txn,
+            revision,
+            audit,
+            Some(&row.to_account_id),
+            "delegation.created",
+            &row.id,
+            None::<&()>,
+            Some(&row),
+        )
+        .await?;
         txn.commit().await?;
         Ok((rows::delegation(&row), revision))
     }
@@ -106,12 +117,24 @@ impl Store {
     }
 
     /// Disables a delegation: the *Manage* path disappears with it.
-    pub async fn delete_delegation(&self, id: &DelegationId) -> Result<Revision, StoreError> {
+    pub async fn delete_delegation(&self, id: &DelegationId, audit: &Audit) -> Result<Revision, StoreError> {
         let (txn, revision) = self.begin_write().await?;
-        let res = delegation::Entity::delete_by_id(id.as_str().to_owned()).exec(&txn).await?;
-        if res.rows_affected == 0 {
-            return Err(StoreError::not_found("delegation", id.as_str()));
-        }
+        let before = delegation::Entity::find_by_id(id.as_str().to_owned())
+            .one(&txn)
+            .await?
+            .ok_or_else(|| StoreError::not_found("delegation", id.as_str()))?;
+        delegation::Entity::delete_by_id(id.as_str().to_owned()).exec(&txn).await?;
+        events::record(
+            &txn,
+            revision,
+            audit,
+            Some(&before.to_account_id),
+            "delegation.deleted",
+            &before.id,
+            Some(&before),
+            None::<&()>,
+        )
+        .await?;
         txn.commit().await?;
         Ok(revision)
     }

@@ -6,7 +6,7 @@
 pub mod revision {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
     #[sea_orm(table_name = "guichet_revision")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
@@ -25,7 +25,7 @@ pub mod revision {
 pub mod account {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
     #[sea_orm(table_name = "accounts")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
@@ -53,7 +53,7 @@ pub mod account {
 pub mod user {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
     #[sea_orm(table_name = "users")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
@@ -79,7 +79,7 @@ pub mod user {
 pub mod role {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
     #[sea_orm(table_name = "roles")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
@@ -104,7 +104,7 @@ pub mod role {
 pub mod membership {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
     #[sea_orm(table_name = "memberships")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
@@ -129,7 +129,7 @@ pub mod membership {
 pub mod membership_role {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
     #[sea_orm(table_name = "membership_roles")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
@@ -150,7 +150,7 @@ pub mod membership_role {
 pub mod membership_resource {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
     #[sea_orm(table_name = "membership_resources")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
@@ -169,7 +169,7 @@ pub mod membership_resource {
 pub mod resource {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
     #[sea_orm(table_name = "resources")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
@@ -190,7 +190,7 @@ pub mod resource {
 pub mod delegation {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
     #[sea_orm(table_name = "delegations")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
@@ -199,6 +199,34 @@ pub mod delegation {
         pub to_account_id: String,
         pub role: String,
         pub created_by: Option<String>,
+        pub created_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// Audit events, written in the transaction of the change they record.
+pub mod event {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
+    #[sea_orm(table_name = "events")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub revision: i64,
+        pub account_id: Option<String>,
+        pub actor_id: Option<String>,
+        pub service: Option<String>,
+        pub kind: String,
+        pub target_id: String,
+        pub before_json: Option<String>,
+        pub after_json: Option<String>,
+        pub trace_id: Option<String>,
+        pub request_id: Option<String>,
         pub created_at: i64,
     }
 

@@ -22,6 +22,7 @@ mod accounts;
 mod delegations;
 pub mod entities;
 mod error;
+mod events;
 mod facts;
 mod memberships;
 mod migration;
@@ -44,6 +45,7 @@ use sea_orm_migration::MigratorTrait;
 
 pub use accounts::{AccountFilter, MAX_DEPTH};
 pub use error::StoreError;
+pub use events::{Audit, EventFilter};
 pub use memberships::MembershipFilter;
 pub use migration::Migrator;
 pub use users::UserChanges;

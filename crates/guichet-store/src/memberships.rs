@@ -11,13 +11,14 @@ use std::collections::{BTreeSet, HashMap};
 
 use guichet_domain::{
     AccountId, AccountKind, AccountSettings, Catalog, FieldViolation, Membership, MembershipId, MembershipStatus,
-    NewMembership, ResourceId, Revision, RoleName, Timestamp, UserId, UserStatus,
+    NewMembership, ResourceId, Revision, RoleName, UserId, UserStatus,
 };
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
 use crate::entities::{membership, membership_resource, membership_role, resource, user};
+use crate::events::{self, Audit};
 use crate::roles::{account_row, check_names, resolve};
 use crate::rows;
 use crate::users::user_row;
@@ -235,8 +236,7 @@ impl Store {
     pub async fn create_membership(
         &self,
         cmd: &NewMembership,
-        actor: Option<&UserId>,
-        now: Timestamp,
+        audit: &Audit,
     ) -> Result<(Membership, Revision), StoreError> {
         let (txn, revision) = self.begin_write().await?;
         let acc = account_row(&txn, &cmd.account).await?;
@@ -265,10 +265,10 @@ impl Store {
             account_id: Set(cmd.account.as_str().to_owned()),
             status: Set(status.as_str().to_owned()),
             restricted: Set(cmd.restriction.is_some()),
-            created_by: Set(actor.map(|a| a.as_str().to_owned())),
+            created_by: Set(audit.actor.as_ref().map(|a| a.as_str().to_owned())),
             approved_by: Set(None),
-            created_at: Set(now.as_millis()),
-            updated_at: Set(now.as_millis()),
+            created_at: Set(audit.now.as_millis()),
+            updated_at: Set(audit.now.as_millis()),
         }
         .insert(&txn)
         .await
@@ -276,6 +276,18 @@ impl Store {
         write_roles(&txn, &id, &cmd.account, &cmd.roles).await?;
         write_restriction(&txn, &id, &cmd.account, cmd.restriction.as_ref()).await?;
         let out = load_details(&txn, std::slice::from_ref(&row)).await?;
+        let after = out.first().map(MembershipSnapshot::from);
+        events::record(
+            &txn,
+            revision,
+            audit,
+            Some(&row.account_id),
+            "membership.created",
+            &row.id,
+            None::<&()>,
+            after.as_ref(),
+        )
+        .await?;
         txn.commit().await?;
         out.into_iter().next().map(|m| (m, revision)).ok_or_else(|| StoreError::corrupt("memberships", "vanished"))
     }
@@ -324,9 +336,9 @@ impl Store {
         &self,
         id: &MembershipId,
         roles: &[RoleName],
-        now: Timestamp,
+        audit: &Audit,
     ) -> Result<(Membership, Revision), StoreError> {
-        self.change_membership(id, now, async |txn, row, catalog| {
+        self.change_membership(id, audit, "membership.roles_changed", async |txn, row, catalog| {
             let account = AccountId::from_trusted(row.account_id.clone());
             let acc = account_row(txn, &account).await?;
             check_names(txn, catalog, &account, &AccountKind::from_trusted(acc.kind), roles, "roles").await?;
@@ -340,14 +352,14 @@ impl Store {
         &self,
         id: &MembershipId,
         role: &RoleName,
-        now: Timestamp,
+        audit: &Audit,
     ) -> Result<(Membership, Revision), StoreError> {
         let current = self.get_membership(id).await?;
         let mut roles = current.roles;
         if !roles.contains(role) {
             roles.push(role.clone());
         }
-        self.set_membership_roles(id, &roles, now).await
+        self.set_membership_roles(id, &roles, audit).await
     }
 
     /// Removes one role from a membership; its last role cannot be removed.
@@ -355,7 +367,7 @@ impl Store {
         &self,
         id: &MembershipId,
         role: &RoleName,
-        now: Timestamp,
+        audit: &Audit,
     ) -> Result<(Membership, Revision), StoreError> {
         let current = self.get_membership(id).await?;
         if !current.roles.contains(role) {
@@ -371,7 +383,7 @@ impl Store {
                 ),
             });
         }
-        self.set_membership_roles(id, &roles, now).await
+        self.set_membership_roles(id, &roles, audit).await
     }
 
     /// Restricts a membership to some resources, or lifts the restriction (`None`).
@@ -379,9 +391,9 @@ impl Store {
         &self,
         id: &MembershipId,
         restriction: Option<&BTreeSet<ResourceId>>,
-        now: Timestamp,
+        audit: &Audit,
     ) -> Result<(Membership, Revision), StoreError> {
-        self.change_membership(id, now, async |txn, row, _| {
+        self.change_membership(id, audit, "membership.restriction_changed", async |txn, row, _| {
             let account = AccountId::from_trusted(row.account_id.clone());
             write_restriction(txn, &row.id, &account, restriction).await?;
             let mut active: membership::ActiveModel = row.clone().into();
@@ -401,12 +413,18 @@ impl Store {
         &self,
         id: &MembershipId,
         status: MembershipStatus,
-        approved_by: Option<&UserId>,
-        now: Timestamp,
+        approval: bool,
+        audit: &Audit,
     ) -> Result<(Membership, Revision), StoreError> {
-        self.change_membership(id, now, async |txn, row, _| {
+        let approved_by = if approval { audit.actor.as_ref() } else { None };
+        let status_event = match (status, approval) {
+            (_, true) => "membership.approved",
+            (MembershipStatus::Suspended, false) => "membership.suspended",
+            (MembershipStatus::Active | MembershipStatus::PendingApproval, false) => "membership.reactivated",
+        };
+        self.change_membership(id, audit, status_event, async |txn, row, _| {
             let current = rows::membership_status(&row.status)?;
-            let refused = match (current, status, approved_by.is_some()) {
+            let refused = match (current, status, approval) {
                 (MembershipStatus::PendingApproval, MembershipStatus::Active, true)
                 | (MembershipStatus::Active, MembershipStatus::Suspended, false)
                 | (MembershipStatus::Suspended, MembershipStatus::Active, false) => None,
@@ -433,8 +451,8 @@ impl Store {
             }
             let mut active: membership::ActiveModel = row.clone().into();
             active.status = Set(status.as_str().to_owned());
-            if let Some(a) = approved_by {
-                active.approved_by = Set(Some(a.as_str().to_owned()));
+            if approval {
+                active.approved_by = Set(approved_by.map(|a| a.as_str().to_owned()));
             }
             active.update(txn).await?;
             Ok(())
@@ -443,11 +461,12 @@ impl Store {
     }
 
     /// Removes a membership.
-    pub async fn delete_membership(&self, id: &MembershipId) -> Result<Revision, StoreError> {
+    pub async fn delete_membership(&self, id: &MembershipId, audit: &Audit) -> Result<Revision, StoreError> {
         let (txn, revision) = self.begin_write().await?;
         let row = membership_row(&txn, id).await?;
         let account = AccountId::from_trusted(row.account_id.clone());
         let guard = AdminGuard::before(&txn, &self.catalog, &account).await?;
+        let before = load_details(&txn, std::slice::from_ref(&row)).await?.first().map(MembershipSnapshot::from);
         membership_role::Entity::delete_many()
             .filter(membership_role::Column::MembershipId.eq(id.as_str()))
             .exec(&txn)
@@ -458,6 +477,17 @@ impl Store {
             .await?;
         membership::Entity::delete_by_id(id.as_str().to_owned()).exec(&txn).await?;
         guard.after(&txn, &self.catalog).await?;
+        events::record(
+            &txn,
+            revision,
+            audit,
+            Some(account.as_str()),
+            "membership.deleted",
+            id.as_str(),
+            before.as_ref(),
+            None::<&()>,
+        )
+        .await?;
         txn.commit().await?;
         Ok(revision)
     }
@@ -465,7 +495,8 @@ impl Store {
     async fn change_membership<F>(
         &self,
         id: &MembershipId,
-        now: Timestamp,
+        audit: &Audit,
+        kind: &str,
         change: F,
     ) -> Result<(Membership, Revision), StoreError>
     where
@@ -475,14 +506,46 @@ impl Store {
         let row = membership_row(&txn, id).await?;
         let account = AccountId::from_trusted(row.account_id.clone());
         let guard = AdminGuard::before(&txn, &self.catalog, &account).await?;
+        let before = load_details(&txn, std::slice::from_ref(&row)).await?.first().map(MembershipSnapshot::from);
         change(&txn, &row, &self.catalog).await?;
         let row = membership_row(&txn, id).await?;
         let mut active: membership::ActiveModel = row.into();
-        active.updated_at = Set(now.as_millis());
+        active.updated_at = Set(audit.now.as_millis());
         let row = active.update(&txn).await?;
         guard.after(&txn, &self.catalog).await?;
         let out = load_details(&txn, std::slice::from_ref(&row)).await?;
+        let after = out.first().map(MembershipSnapshot::from);
+        events::record(&txn, revision, audit, Some(&row.account_id), kind, &row.id, before.as_ref(), after.as_ref())
+            .await?;
         txn.commit().await?;
         out.into_iter().next().map(|m| (m, revision)).ok_or_else(|| StoreError::corrupt("memberships", "vanished"))
+    }
+}
+
+/// A membership as audit events record it.
+#[derive(Debug, serde::Serialize)]
+struct MembershipSnapshot {
+    id: String,
+    user_id: String,
+    account_id: String,
+    roles: Vec<String>,
+    status: String,
+    restricted_to: Option<Vec<String>>,
+    created_by: Option<String>,
+    approved_by: Option<String>,
+}
+
+impl From<&Membership> for MembershipSnapshot {
+    fn from(m: &Membership) -> Self {
+        Self {
+            id: m.id.to_string(),
+            user_id: m.user.to_string(),
+            account_id: m.account.to_string(),
+            roles: m.roles.iter().map(ToString::to_string).collect(),
+            status: m.status.to_string(),
+            restricted_to: m.restriction.as_ref().map(|r| r.iter().map(ToString::to_string).collect()),
+            created_by: m.created_by.as_ref().map(ToString::to_string),
+            approved_by: m.approved_by.as_ref().map(ToString::to_string),
+        }
     }
 }

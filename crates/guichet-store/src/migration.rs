@@ -9,7 +9,7 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(Initial)]
+        vec![Box::new(Initial), Box::new(Events)]
     }
 }
 
@@ -246,4 +246,47 @@ async fn index(
         stmt.col(*col);
     }
     manager.create_index(stmt.to_owned()).await
+}
+
+/// Audit events.
+#[derive(Debug)]
+struct Events;
+
+impl MigrationName for Events {
+    fn name(&self) -> &str {
+        "m20261123_000002_events"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Events {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table("events")
+                    .col(string("id").primary_key())
+                    .col(big_integer("revision"))
+                    .col(string_null("account_id"))
+                    .col(string_null("actor_id"))
+                    .col(string_null("service"))
+                    .col(string("kind"))
+                    .col(string("target_id"))
+                    .col(sea_orm_migration::schema::text_null("before_json"))
+                    .col(sea_orm_migration::schema::text_null("after_json"))
+                    .col(string_null("trace_id"))
+                    .col(string_null("request_id"))
+                    .col(big_integer("created_at"))
+                    .to_owned(),
+            )
+            .await?;
+        index(manager, "idx_events_account", "events", &["account_id", "id"]).await?;
+        index(manager, "idx_events_account_time", "events", &["account_id", "created_at"]).await?;
+        index(manager, "idx_events_actor", "events", &["actor_id", "id"]).await?;
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager.drop_table(Table::drop().table("events").to_owned()).await
+    }
 }

@@ -1,16 +1,17 @@
 //! Resources (folders) of an account.
 
-use guichet_domain::{AccountId, FeatureName, NewResource, Resource, ResourceId, Revision, Timestamp};
+use guichet_domain::{AccountId, FeatureName, NewResource, Resource, ResourceId, Revision};
 use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 
 use crate::entities::{membership_resource, resource};
+use crate::events::{self, Audit};
 use crate::roles::account_row;
 use crate::rows;
 use crate::{Page, PageRequest, Store, StoreError, new_id};
 
 impl Store {
     /// Creates a resource in an account.
-    pub async fn create_resource(&self, cmd: &NewResource, now: Timestamp) -> Result<(Resource, Revision), StoreError> {
+    pub async fn create_resource(&self, cmd: &NewResource, audit: &Audit) -> Result<(Resource, Revision), StoreError> {
         let (txn, revision) = self.begin_write().await?;
         account_row(&txn, &cmd.account).await?;
         let id = cmd.id.as_ref().map_or_else(|| new_id("res"), |i| i.as_str().to_owned());
@@ -19,11 +20,22 @@ impl Store {
             account_id: Set(cmd.account.as_str().to_owned()),
             kind: Set(cmd.kind.as_str().to_owned()),
             name: Set(cmd.name.clone()),
-            created_at: Set(now.as_millis()),
+            created_at: Set(audit.now.as_millis()),
         }
         .insert(&txn)
         .await
         .map_err(|e| StoreError::from_db(e, "resource", &id))?;
+        events::record(
+            &txn,
+            revision,
+            audit,
+            Some(&row.account_id),
+            "resource.created",
+            &row.id,
+            None::<&()>,
+            Some(&row),
+        )
+        .await?;
         txn.commit().await?;
         Ok((rows::resource(&row), revision))
     }
@@ -63,16 +75,28 @@ impl Store {
     }
 
     /// Deletes a resource and every grant of it.
-    pub async fn delete_resource(&self, id: &ResourceId) -> Result<Revision, StoreError> {
+    pub async fn delete_resource(&self, id: &ResourceId, audit: &Audit) -> Result<Revision, StoreError> {
         let (txn, revision) = self.begin_write().await?;
+        let before = resource::Entity::find_by_id(id.as_str().to_owned())
+            .one(&txn)
+            .await?
+            .ok_or_else(|| StoreError::not_found("resource", id.as_str()))?;
         membership_resource::Entity::delete_many()
             .filter(membership_resource::Column::ResourceId.eq(id.as_str()))
             .exec(&txn)
             .await?;
-        let res = resource::Entity::delete_by_id(id.as_str().to_owned()).exec(&txn).await?;
-        if res.rows_affected == 0 {
-            return Err(StoreError::not_found("resource", id.as_str()));
-        }
+        resource::Entity::delete_by_id(id.as_str().to_owned()).exec(&txn).await?;
+        events::record(
+            &txn,
+            revision,
+            audit,
+            Some(&before.account_id),
+            "resource.deleted",
+            &before.id,
+            Some(&before),
+            None::<&()>,
+        )
+        .await?;
         txn.commit().await?;
         Ok(revision)
     }

@@ -9,6 +9,7 @@ use guichet_domain::{
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
 use crate::entities::{account, membership_role, role};
+use crate::events::{self, Audit};
 use crate::rows::{grants_from_json, grants_to_json};
 use crate::{Store, StoreError};
 
@@ -150,7 +151,7 @@ impl Store {
     pub async fn create_role(
         &self,
         def: &RoleDefinition,
-        now: Timestamp,
+        audit: &Audit,
     ) -> Result<(AccountRole, Revision), StoreError> {
         check_features(&self.catalog, def)?;
         let (txn, revision) = self.begin_write().await?;
@@ -170,12 +171,14 @@ impl Store {
             description: Set(def.description.clone()),
             grants: Set(grants_to_json(&def.grants)),
             descendant_grants: Set(grants_to_json(&def.descendant_grants)),
-            created_at: Set(now.as_millis()),
-            updated_at: Set(now.as_millis()),
+            created_at: Set(audit.now.as_millis()),
+            updated_at: Set(audit.now.as_millis()),
         }
         .insert(&txn)
         .await
         .map_err(|e| StoreError::from_db(e, "role", &id))?;
+        events::record(&txn, revision, audit, Some(&row.account_id), "role.created", &id, None::<&()>, Some(&row))
+            .await?;
         txn.commit().await?;
         Ok((custom_role(&row)?, revision))
     }
@@ -184,7 +187,7 @@ impl Store {
     pub async fn update_role(
         &self,
         def: &RoleDefinition,
-        now: Timestamp,
+        audit: &Audit,
     ) -> Result<(AccountRole, Revision), StoreError> {
         check_features(&self.catalog, def)?;
         let (txn, revision) = self.begin_write().await?;
@@ -198,20 +201,38 @@ impl Store {
             .await?
             .ok_or_else(|| StoreError::not_found("role", format!("{}/{}", def.account, def.name)))?;
         let guard = crate::memberships::AdminGuard::before(&txn, &self.catalog, &def.account).await?;
+        let before = existing.clone();
         let mut active: role::ActiveModel = existing.into();
         active.display_name = Set(def.display_name.clone());
         active.description = Set(def.description.clone());
         active.grants = Set(grants_to_json(&def.grants));
         active.descendant_grants = Set(grants_to_json(&def.descendant_grants));
-        active.updated_at = Set(now.as_millis());
+        active.updated_at = Set(audit.now.as_millis());
         let row = active.update(&txn).await?;
         guard.after(&txn, &self.catalog).await?;
+        let target = format!("{}/{}", row.account_id, row.name);
+        events::record(
+            &txn,
+            revision,
+            audit,
+            Some(&row.account_id),
+            "role.updated",
+            &target,
+            Some(&before),
+            Some(&row),
+        )
+        .await?;
         txn.commit().await?;
         Ok((custom_role(&row)?, revision))
     }
 
     /// Deletes a custom role no membership or delegation uses.
-    pub async fn delete_role(&self, account: &AccountId, name: &RoleName) -> Result<Revision, StoreError> {
+    pub async fn delete_role(
+        &self,
+        account: &AccountId,
+        name: &RoleName,
+        audit: &Audit,
+    ) -> Result<Revision, StoreError> {
         let (txn, revision) = self.begin_write().await?;
         let acc = account_row(&txn, account).await?;
         let kind = AccountKind::from_trusted(acc.kind.clone());
@@ -235,11 +256,23 @@ impl Store {
                 description: format!("role {name} is held by a membership or a delegation: reassign them first"),
             });
         }
-        let res =
-            role::Entity::delete_by_id((account.as_str().to_owned(), name.as_str().to_owned())).exec(&txn).await?;
-        if res.rows_affected == 0 {
-            return Err(StoreError::not_found("role", format!("{account}/{name}")));
-        }
+        let before = role::Entity::find_by_id((account.as_str().to_owned(), name.as_str().to_owned()))
+            .one(&txn)
+            .await?
+            .ok_or_else(|| StoreError::not_found("role", format!("{account}/{name}")))?;
+        role::Entity::delete_by_id((account.as_str().to_owned(), name.as_str().to_owned())).exec(&txn).await?;
+        let target = format!("{account}/{name}");
+        events::record(
+            &txn,
+            revision,
+            audit,
+            Some(account.as_str()),
+            "role.deleted",
+            &target,
+            Some(&before),
+            None::<&()>,
+        )
+        .await?;
         txn.commit().await?;
         Ok(revision)
     }

@@ -12,7 +12,11 @@ use guichet_domain::{
 };
 use sea_orm::{ConnectionTrait, Database};
 
-use crate::{Store, StoreError, StoreOptions};
+use crate::{Audit, Store, StoreError, StoreOptions};
+
+fn audit() -> Audit {
+    Audit::system(NOW)
+}
 
 const NOW: Timestamp = Timestamp::from_millis(1_795_000_000_000);
 
@@ -55,7 +59,7 @@ async fn account(store: &Store, name: &str, kind: &str, parent: Option<&str>) ->
         modules: None,
         settings: None,
     };
-    store.create_account(&cmd, NOW).await.unwrap().1
+    store.create_account(&cmd, &audit()).await.unwrap().1
 }
 
 async fn user(store: &Store, name: &str) {
@@ -67,7 +71,7 @@ async fn user(store: &Store, name: &str) {
         phone: None,
         idp_subject: None,
     };
-    store.create_user(&cmd, NOW).await.unwrap();
+    store.create_user(&cmd, &audit()).await.unwrap();
 }
 
 async fn member(store: &Store, user: &str, account: &str, role: &str) -> Result<Revision, StoreError> {
@@ -78,7 +82,7 @@ async fn member(store: &Store, user: &str, account: &str, role: &str) -> Result<
         roles: vec![id(role, RoleName::parse)],
         restriction: None,
     };
-    store.create_membership(&cmd, None, NOW).await.map(|(_, r)| r)
+    store.create_membership(&cmd, &audit()).await.map(|(_, r)| r)
 }
 
 async fn every_write_bumps_the_revision_once(store: Store) {
@@ -139,7 +143,7 @@ async fn facts_take_a_bounded_number_of_queries(mut store: Store) {
             modules: None,
             settings: None,
         };
-        store.create_account(&cmd, NOW).await.unwrap();
+        store.create_account(&cmd, &audit()).await.unwrap();
         parent = child;
     }
     counter.store(0, Ordering::SeqCst);
@@ -196,7 +200,7 @@ async fn a_refused_membership_leaves_nothing_behind() {
                 kind: id("folder", guichet_domain::FeatureName::parse),
                 name: "Dossier B".into(),
             },
-            NOW,
+            &audit(),
         )
         .await
         .unwrap();
@@ -208,7 +212,7 @@ async fn a_refused_membership_leaves_nothing_behind() {
         roles: vec![id("client_user", RoleName::parse)],
         restriction: Some(BTreeSet::from([folder.id.clone()])),
     };
-    let err = store.create_membership(&cmd, None, NOW).await.unwrap_err();
+    let err = store.create_membership(&cmd, &audit()).await.unwrap_err();
     let StoreError::Invalid(v) = err else { panic!("{err:?}") };
     assert_eq!(v[0].field, "restriction.resource_ids[0]");
     assert_eq!(store.revision().await.unwrap(), before);
@@ -241,7 +245,7 @@ async fn last_admin_race(store: Store, rounds: usize) {
             let acc = acc.clone();
             async move {
                 let m = id(&format!("m-{u}-{acc}"), MembershipId::parse);
-                store.set_membership_roles(&m, &[id("client_user", RoleName::parse)], NOW).await
+                store.set_membership_roles(&m, &[id("client_user", RoleName::parse)], &audit()).await
             }
         };
         let (a, b) = tokio::join!(demote(format!("x{round}")), demote(format!("y{round}")));
@@ -297,14 +301,13 @@ async fn facts_follow_delegations() {
                 to_account: id("c", AccountId::parse),
                 role: id("client_administrator", RoleName::parse),
             },
-            None,
-            NOW,
+            &audit(),
         )
         .await
         .unwrap();
     let (facts, _) = store.load_facts(&q).await.unwrap();
     assert!(evaluate(&catalog, &q, &facts).allowed);
-    store.delete_delegation(&d.id).await.unwrap();
+    store.delete_delegation(&d.id, &audit()).await.unwrap();
     let (facts, _) = store.load_facts(&q).await.unwrap();
     assert!(!evaluate(&catalog, &q, &facts).allowed);
 }

@@ -1,9 +1,10 @@
 //! Users: one per normalised email.
 
-use guichet_domain::{AccountId, Email, NewUser, Phone, Revision, Timestamp, User, UserId, UserStatus};
+use guichet_domain::{AccountId, Email, NewUser, Phone, Revision, User, UserId, UserStatus};
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
 use crate::entities::{membership, user};
+use crate::events::{self, Audit};
 use crate::memberships::AdminGuard;
 use crate::rows;
 use crate::{Store, StoreError, new_id};
@@ -40,7 +41,7 @@ async fn user_account_ids(conn: &impl ConnectionTrait, id: &UserId) -> Result<Ve
 
 impl Store {
     /// Creates a user; the email must not be taken.
-    pub async fn create_user(&self, cmd: &NewUser, now: Timestamp) -> Result<(User, Revision), StoreError> {
+    pub async fn create_user(&self, cmd: &NewUser, audit: &Audit) -> Result<(User, Revision), StoreError> {
         let (txn, revision) = self.begin_write().await?;
         let id = cmd.id.as_ref().map_or_else(|| new_id("usr"), |i| i.as_str().to_owned());
         if user::Entity::find().filter(user::Column::Email.eq(cmd.email.as_str())).one(&txn).await?.is_some() {
@@ -54,12 +55,13 @@ impl Store {
             phone: Set(cmd.phone.as_ref().map(|p| p.as_str().to_owned())),
             idp_subject: Set(cmd.idp_subject.clone()),
             status: Set(UserStatus::Active.as_str().to_owned()),
-            created_at: Set(now.as_millis()),
-            updated_at: Set(now.as_millis()),
+            created_at: Set(audit.now.as_millis()),
+            updated_at: Set(audit.now.as_millis()),
         }
         .insert(&txn)
         .await
         .map_err(|e| StoreError::from_db(e, "user", &id))?;
+        events::record(&txn, revision, audit, None, "user.created", &row.id, None::<&()>, Some(&row)).await?;
         txn.commit().await?;
         Ok((rows::user(&row)?, revision))
     }
@@ -84,9 +86,9 @@ impl Store {
         &self,
         id: &UserId,
         changes: &UserChanges,
-        now: Timestamp,
+        audit: &Audit,
     ) -> Result<(User, Revision), StoreError> {
-        self.change_user(id, now, |u| {
+        self.change_user(id, audit, |u| {
             if let Some(v) = &changes.given_name {
                 u.given_name = Set(v.clone());
             }
@@ -109,7 +111,7 @@ impl Store {
         &self,
         id: &UserId,
         status: UserStatus,
-        now: Timestamp,
+        audit: &Audit,
     ) -> Result<(User, Revision), StoreError> {
         let (txn, revision) = self.begin_write().await?;
         let row = user_row(&txn, id).await?;
@@ -128,10 +130,16 @@ impl Store {
         for account in &accounts {
             guards.push(AdminGuard::before(&txn, &self.catalog, account).await?);
         }
+        let before = row.clone();
         let mut active: user::ActiveModel = row.into();
         active.status = Set(status.as_str().to_owned());
-        active.updated_at = Set(now.as_millis());
+        active.updated_at = Set(audit.now.as_millis());
         let row = active.update(&txn).await?;
+        let kind = match status {
+            UserStatus::Suspended => "user.suspended",
+            UserStatus::Active => "user.reactivated",
+        };
+        events::record(&txn, revision, audit, None, kind, &row.id, Some(&before), Some(&row)).await?;
         for guard in guards {
             guard.after(&txn, &self.catalog).await?;
         }
@@ -147,14 +155,16 @@ impl Store {
     async fn change_user(
         &self,
         id: &UserId,
-        now: Timestamp,
+        audit: &Audit,
         change: impl Fn(&mut user::ActiveModel),
     ) -> Result<(User, Revision), StoreError> {
         let (txn, revision) = self.begin_write().await?;
-        let mut active: user::ActiveModel = user_row(&txn, id).await?.into();
+        let before = user_row(&txn, id).await?;
+        let mut active: user::ActiveModel = before.clone().into();
         change(&mut active);
-        active.updated_at = Set(now.as_millis());
+        active.updated_at = Set(audit.now.as_millis());
         let row = active.update(&txn).await?;
+        events::record(&txn, revision, audit, None, "user.updated", &row.id, Some(&before), Some(&row)).await?;
         txn.commit().await?;
         Ok((rows::user(&row)?, revision))
     }

@@ -6,7 +6,7 @@ use guichet_proto::v1 as pb;
 use guichet_store::AccountFilter;
 use tonic::{Request, Response, Status};
 
-use super::{page, parse};
+use super::{call, page, parse};
 use crate::app::App;
 use crate::paging::next_token;
 
@@ -21,7 +21,7 @@ impl pb::account_service_server::AccountService for Accounts {
         request: Request<pb::CreateAccountRequest>,
     ) -> Result<Response<pb::CreateAccountResponse>, Status> {
         let r: Authored<NewAccount> = parse(request)?;
-        let (account, revision) = self.0.create_account(r.actor.as_ref(), &r.body).await?;
+        let (account, revision) = self.0.create_account(&call(&r), &r.body).await?;
         Ok(Response::new(pb::CreateAccountResponse { account: Some((&account).into()), revision: revision.token() }))
     }
 
@@ -31,7 +31,7 @@ impl pb::account_service_server::AccountService for Accounts {
         request: Request<pb::GetAccountRequest>,
     ) -> Result<Response<pb::GetAccountResponse>, Status> {
         let r: Authored<AccountId> = parse(request)?;
-        let account = self.0.get_account(r.actor.as_ref(), &r.body).await?;
+        let account = self.0.get_account(&call(&r), &r.body).await?;
         Ok(Response::new(pb::GetAccountResponse { account: Some((&account).into()) }))
     }
 
@@ -42,8 +42,9 @@ impl pb::account_service_server::AccountService for Accounts {
     ) -> Result<Response<pb::ListAccountsResponse>, Status> {
         let r: Authored<ListAccounts> = parse(request)?;
         let p = page(&r.body.page)?;
+        let c = call(&r);
         let filter = AccountFilter { parent: r.body.parent, kind: r.body.kind, status: r.body.status };
-        let found = self.0.list_accounts(r.actor.as_ref(), &filter, &p).await?;
+        let found = self.0.list_accounts(&c, &filter, &p).await?;
         Ok(Response::new(pb::ListAccountsResponse {
             accounts: found.items.iter().map(Into::into).collect(),
             next_page_token: next_token(found.next_after.as_deref()),
@@ -57,7 +58,7 @@ impl pb::account_service_server::AccountService for Accounts {
     ) -> Result<Response<pb::ListChildAccountsResponse>, Status> {
         let r: Authored<ListChildren> = parse(request)?;
         let p = page(&r.body.page)?;
-        let found = self.0.list_children(r.actor.as_ref(), &r.body.id, r.body.recursive, &p).await?;
+        let found = self.0.list_children(&call(&r), &r.body.id, r.body.recursive, &p).await?;
         Ok(Response::new(pb::ListChildAccountsResponse {
             accounts: found.items.iter().map(Into::into).collect(),
             next_page_token: next_token(found.next_after.as_deref()),
@@ -70,7 +71,7 @@ impl pb::account_service_server::AccountService for Accounts {
         request: Request<pb::UpdateAccountRequest>,
     ) -> Result<Response<pb::UpdateAccountResponse>, Status> {
         let r: Authored<AccountText> = parse(request)?;
-        let (account, revision) = self.0.rename_account(r.actor.as_ref(), &r.body.id, r.body.text.as_deref()).await?;
+        let (account, revision) = self.0.rename_account(&call(&r), &r.body.id, r.body.text.as_deref()).await?;
         Ok(Response::new(pb::UpdateAccountResponse { account: Some((&account).into()), revision: revision.token() }))
     }
 
@@ -81,7 +82,7 @@ impl pb::account_service_server::AccountService for Accounts {
     ) -> Result<Response<pb::SuspendAccountResponse>, Status> {
         let r: Authored<AccountText> = parse(request)?;
         let (account, revision) =
-            self.0.set_account_status(r.actor.as_ref(), &r.body.id, AccountStatus::Suspended, r.body.text).await?;
+            self.0.set_account_status(&call(&r), &r.body.id, AccountStatus::Suspended, r.body.text).await?;
         Ok(Response::new(pb::SuspendAccountResponse { account: Some((&account).into()), revision: revision.token() }))
     }
 
@@ -91,8 +92,7 @@ impl pb::account_service_server::AccountService for Accounts {
         request: Request<pb::ReactivateAccountRequest>,
     ) -> Result<Response<pb::ReactivateAccountResponse>, Status> {
         let r: Authored<AccountId> = parse(request)?;
-        let (account, revision) =
-            self.0.set_account_status(r.actor.as_ref(), &r.body, AccountStatus::Active, None).await?;
+        let (account, revision) = self.0.set_account_status(&call(&r), &r.body, AccountStatus::Active, None).await?;
         Ok(Response::new(pb::ReactivateAccountResponse {
             account: Some((&account).into()),
             revision: revision.token(),
@@ -105,7 +105,7 @@ impl pb::account_service_server::AccountService for Accounts {
         request: Request<pb::SetAccountModulesRequest>,
     ) -> Result<Response<pb::SetAccountModulesResponse>, Status> {
         let r: Authored<SetModules> = parse(request)?;
-        let (account, revision) = self.0.set_account_modules(r.actor.as_ref(), &r.body.id, &r.body.modules).await?;
+        let (account, revision) = self.0.set_account_modules(&call(&r), &r.body.id, &r.body.modules).await?;
         Ok(Response::new(pb::SetAccountModulesResponse {
             account: Some((&account).into()),
             revision: revision.token(),
@@ -118,7 +118,7 @@ impl pb::account_service_server::AccountService for Accounts {
         request: Request<pb::UpdateAccountSettingsRequest>,
     ) -> Result<Response<pb::UpdateAccountSettingsResponse>, Status> {
         let r: Authored<SetSettings> = parse(request)?;
-        let (account, revision) = self.0.set_account_settings(r.actor.as_ref(), &r.body.id, &r.body.settings).await?;
+        let (account, revision) = self.0.set_account_settings(&call(&r), &r.body.id, &r.body.settings).await?;
         Ok(Response::new(pb::UpdateAccountSettingsResponse {
             account: Some((&account).into()),
             revision: revision.token(),

@@ -5,7 +5,7 @@ use guichet_proto::convert::{Authored, ListDelegations};
 use guichet_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
-use super::{page, parse};
+use super::{call, page, parse};
 use crate::app::App;
 use crate::paging::next_token;
 
@@ -20,7 +20,7 @@ impl pb::delegation_service_server::DelegationService for Delegations {
         request: Request<pb::CreateDelegationRequest>,
     ) -> Result<Response<pb::CreateDelegationResponse>, Status> {
         let r: Authored<NewDelegation> = parse(request)?;
-        let (d, revision) = self.0.create_delegation(r.actor.as_ref(), &r.body).await?;
+        let (d, revision) = self.0.create_delegation(&call(&r), &r.body).await?;
         Ok(Response::new(pb::CreateDelegationResponse { delegation: Some((&d).into()), revision: revision.token() }))
     }
 
@@ -30,7 +30,7 @@ impl pb::delegation_service_server::DelegationService for Delegations {
         request: Request<pb::GetDelegationRequest>,
     ) -> Result<Response<pb::GetDelegationResponse>, Status> {
         let r: Authored<DelegationId> = parse(request)?;
-        let d = self.0.get_delegation(r.actor.as_ref(), &r.body).await?;
+        let d = self.0.get_delegation(&call(&r), &r.body).await?;
         Ok(Response::new(pb::GetDelegationResponse { delegation: Some((&d).into()) }))
     }
 
@@ -41,7 +41,7 @@ impl pb::delegation_service_server::DelegationService for Delegations {
     ) -> Result<Response<pb::ListDelegationsResponse>, Status> {
         let r: Authored<ListDelegations> = parse(request)?;
         let p = page(&r.body.page)?;
-        let found = self.0.list_delegations(r.actor.as_ref(), r.body.from.as_ref(), r.body.to.as_ref(), &p).await?;
+        let found = self.0.list_delegations(&call(&r), r.body.from.as_ref(), r.body.to.as_ref(), &p).await?;
         Ok(Response::new(pb::ListDelegationsResponse {
             delegations: found.items.iter().map(Into::into).collect(),
             next_page_token: next_token(found.next_after.as_deref()),
@@ -54,7 +54,7 @@ impl pb::delegation_service_server::DelegationService for Delegations {
         request: Request<pb::DeleteDelegationRequest>,
     ) -> Result<Response<pb::DeleteDelegationResponse>, Status> {
         let r: Authored<DelegationId> = parse(request)?;
-        let revision = self.0.delete_delegation(r.actor.as_ref(), &r.body).await?;
+        let revision = self.0.delete_delegation(&call(&r), &r.body).await?;
         Ok(Response::new(pb::DeleteDelegationResponse { revision: revision.token() }))
     }
 }

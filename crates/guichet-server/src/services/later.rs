@@ -16,8 +16,6 @@ pub(crate) struct Invitations;
 pub(crate) struct Approvals;
 #[derive(Debug)]
 pub(crate) struct Contacts;
-#[derive(Debug)]
-pub(crate) struct Events;
 
 #[tonic::async_trait]
 impl pb::invitation_service_server::InvitationService for Invitations {
@@ -124,15 +122,5 @@ impl pb::contact_service_server::ContactService for Contacts {
         _r: Request<pb::SetCommunicationOrderRequest>,
     ) -> Result<Response<pb::SetCommunicationOrderResponse>, Status> {
         todo_rpc("guichet.v1.ContactService/SetCommunicationOrder")
-    }
-}
-
-#[tonic::async_trait]
-impl pb::event_service_server::EventService for Events {
-    async fn list_events(
-        &self,
-        _r: Request<pb::ListEventsRequest>,
-    ) -> Result<Response<pb::ListEventsResponse>, Status> {
-        todo_rpc("guichet.v1.EventService/ListEvents")
     }
 }

@@ -6,7 +6,7 @@ use guichet_proto::v1 as pb;
 use guichet_store::MembershipFilter;
 use tonic::{Request, Response, Status};
 
-use super::{page, parse};
+use super::{call, page, parse};
 use crate::app::App;
 use crate::paging::next_token;
 
@@ -21,7 +21,7 @@ impl pb::membership_service_server::MembershipService for Memberships {
         request: Request<pb::CreateMembershipRequest>,
     ) -> Result<Response<pb::CreateMembershipResponse>, Status> {
         let r: Authored<NewMembership> = parse(request)?;
-        let (m, revision) = self.0.create_membership(r.actor.as_ref(), &r.body).await?;
+        let (m, revision) = self.0.create_membership(&call(&r), &r.body).await?;
         Ok(Response::new(pb::CreateMembershipResponse { membership: Some((&m).into()), revision: revision.token() }))
     }
 
@@ -31,7 +31,7 @@ impl pb::membership_service_server::MembershipService for Memberships {
         request: Request<pb::GetMembershipRequest>,
     ) -> Result<Response<pb::GetMembershipResponse>, Status> {
         let r: Authored<MembershipId> = parse(request)?;
-        let m = self.0.get_membership(r.actor.as_ref(), &r.body).await?;
+        let m = self.0.get_membership(&call(&r), &r.body).await?;
         Ok(Response::new(pb::GetMembershipResponse { membership: Some((&m).into()) }))
     }
 
@@ -42,8 +42,9 @@ impl pb::membership_service_server::MembershipService for Memberships {
     ) -> Result<Response<pb::ListMembershipsResponse>, Status> {
         let r: Authored<ListMemberships> = parse(request)?;
         let p = page(&r.body.page)?;
+        let c = call(&r);
         let filter = MembershipFilter { account: r.body.account, user: r.body.user, status: r.body.status };
-        let found = self.0.list_memberships(r.actor.as_ref(), &filter, &p).await?;
+        let found = self.0.list_memberships(&c, &filter, &p).await?;
         Ok(Response::new(pb::ListMembershipsResponse {
             memberships: found.items.iter().map(Into::into).collect(),
             next_page_token: next_token(found.next_after.as_deref()),
@@ -56,7 +57,7 @@ impl pb::membership_service_server::MembershipService for Memberships {
         request: Request<pb::AssignRoleRequest>,
     ) -> Result<Response<pb::AssignRoleResponse>, Status> {
         let r: Authored<MembershipRole> = parse(request)?;
-        let (m, revision) = self.0.assign_role(r.actor.as_ref(), &r.body.id, &r.body.role).await?;
+        let (m, revision) = self.0.assign_role(&call(&r), &r.body.id, &r.body.role).await?;
         Ok(Response::new(pb::AssignRoleResponse { membership: Some((&m).into()), revision: revision.token() }))
     }
 
@@ -66,7 +67,7 @@ impl pb::membership_service_server::MembershipService for Memberships {
         request: Request<pb::UnassignRoleRequest>,
     ) -> Result<Response<pb::UnassignRoleResponse>, Status> {
         let r: Authored<MembershipRole> = parse(request)?;
-        let (m, revision) = self.0.unassign_role(r.actor.as_ref(), &r.body.id, &r.body.role).await?;
+        let (m, revision) = self.0.unassign_role(&call(&r), &r.body.id, &r.body.role).await?;
         Ok(Response::new(pb::UnassignRoleResponse { membership: Some((&m).into()), revision: revision.token() }))
     }
 
@@ -76,7 +77,7 @@ impl pb::membership_service_server::MembershipService for Memberships {
         request: Request<pb::SetMembershipRolesRequest>,
     ) -> Result<Response<pb::SetMembershipRolesResponse>, Status> {
         let r: Authored<MembershipRoles> = parse(request)?;
-        let (m, revision) = self.0.set_membership_roles(r.actor.as_ref(), &r.body.id, &r.body.roles).await?;
+        let (m, revision) = self.0.set_membership_roles(&call(&r), &r.body.id, &r.body.roles).await?;
         Ok(Response::new(pb::SetMembershipRolesResponse { membership: Some((&m).into()), revision: revision.token() }))
     }
 
@@ -86,8 +87,7 @@ impl pb::membership_service_server::MembershipService for Memberships {
         request: Request<pb::SetResourceRestrictionRequest>,
     ) -> Result<Response<pb::SetResourceRestrictionResponse>, Status> {
         let r: Authored<MembershipRestriction> = parse(request)?;
-        let (m, revision) =
-            self.0.set_resource_restriction(r.actor.as_ref(), &r.body.id, r.body.restriction.as_ref()).await?;
+        let (m, revision) = self.0.set_resource_restriction(&call(&r), &r.body.id, r.body.restriction.as_ref()).await?;
         Ok(Response::new(pb::SetResourceRestrictionResponse {
             membership: Some((&m).into()),
             revision: revision.token(),
@@ -100,8 +100,7 @@ impl pb::membership_service_server::MembershipService for Memberships {
         request: Request<pb::SuspendMembershipRequest>,
     ) -> Result<Response<pb::SuspendMembershipResponse>, Status> {
         let r: Authored<MembershipId> = parse(request)?;
-        let (m, revision) =
-            self.0.set_membership_status(r.actor.as_ref(), &r.body, MembershipStatus::Suspended).await?;
+        let (m, revision) = self.0.set_membership_status(&call(&r), &r.body, MembershipStatus::Suspended).await?;
         Ok(Response::new(pb::SuspendMembershipResponse { membership: Some((&m).into()), revision: revision.token() }))
     }
 
@@ -111,7 +110,7 @@ impl pb::membership_service_server::MembershipService for Memberships {
         request: Request<pb::ReactivateMembershipRequest>,
     ) -> Result<Response<pb::ReactivateMembershipResponse>, Status> {
         let r: Authored<MembershipId> = parse(request)?;
-        let (m, revision) = self.0.set_membership_status(r.actor.as_ref(), &r.body, MembershipStatus::Active).await?;
+        let (m, revision) = self.0.set_membership_status(&call(&r), &r.body, MembershipStatus::Active).await?;
         Ok(Response::new(pb::ReactivateMembershipResponse {
             membership: Some((&m).into()),
             revision: revision.token(),
@@ -124,7 +123,7 @@ impl pb::membership_service_server::MembershipService for Memberships {
         request: Request<pb::DeleteMembershipRequest>,
     ) -> Result<Response<pb::DeleteMembershipResponse>, Status> {
         let r: Authored<MembershipId> = parse(request)?;
-        let revision = self.0.delete_membership(r.actor.as_ref(), &r.body).await?;
+        let revision = self.0.delete_membership(&call(&r), &r.body).await?;
         Ok(Response::new(pb::DeleteMembershipResponse { revision: revision.token() }))
     }
 }

@@ -3,6 +3,7 @@
 mod access;
 mod accounts;
 mod delegations;
+mod events;
 mod later;
 mod memberships;
 mod resources;
@@ -41,6 +42,11 @@ where
     T::try_from(request.into_inner()).map_err(|Invalid(v)| Status::from(ServerError::InvalidArgument(v)))
 }
 
+/// The call context of a management request.
+pub(crate) fn call<T>(r: &guichet_proto::convert::Authored<T>) -> crate::app::Call {
+    crate::app::Call { actor: r.actor.clone(), request_id: r.request_id.clone(), service: None, trace_id: None }
+}
+
 /// Validates paging fields.
 pub(crate) fn page(p: &guichet_proto::convert::PageParams) -> Result<guichet_store::PageRequest, Status> {
     paging::page_request(p.size, &p.token).map_err(Status::from)
@@ -59,5 +65,5 @@ pub(crate) fn router(router: Router, app: &App) -> Router {
         .add_service(v1::invitation_service_server::InvitationServiceServer::new(later::Invitations))
         .add_service(v1::approval_service_server::ApprovalServiceServer::new(later::Approvals))
         .add_service(v1::contact_service_server::ContactServiceServer::new(later::Contacts))
-        .add_service(v1::event_service_server::EventServiceServer::new(later::Events))
+        .add_service(v1::event_service_server::EventServiceServer::new(events::Events(app.clone())))
 }

@@ -5,7 +5,7 @@ use guichet_proto::convert::{Authored, ListResources};
 use guichet_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
-use super::{page, parse};
+use super::{call, page, parse};
 use crate::app::App;
 use crate::paging::next_token;
 
@@ -20,7 +20,7 @@ impl pb::resource_service_server::ResourceService for Resources {
         request: Request<pb::CreateResourceRequest>,
     ) -> Result<Response<pb::CreateResourceResponse>, Status> {
         let r: Authored<NewResource> = parse(request)?;
-        let (res, revision) = self.0.create_resource(r.actor.as_ref(), &r.body).await?;
+        let (res, revision) = self.0.create_resource(&call(&r), &r.body).await?;
         Ok(Response::new(pb::CreateResourceResponse { resource: Some((&res).into()), revision: revision.token() }))
     }
 
@@ -30,7 +30,7 @@ impl pb::resource_service_server::ResourceService for Resources {
         request: Request<pb::GetResourceRequest>,
     ) -> Result<Response<pb::GetResourceResponse>, Status> {
         let r: Authored<ResourceId> = parse(request)?;
-        let res = self.0.get_resource(r.actor.as_ref(), &r.body).await?;
+        let res = self.0.get_resource(&call(&r), &r.body).await?;
         Ok(Response::new(pb::GetResourceResponse { resource: Some((&res).into()) }))
     }
 
@@ -41,7 +41,7 @@ impl pb::resource_service_server::ResourceService for Resources {
     ) -> Result<Response<pb::ListResourcesResponse>, Status> {
         let r: Authored<ListResources> = parse(request)?;
         let p = page(&r.body.page)?;
-        let found = self.0.list_resources(r.actor.as_ref(), &r.body.account, r.body.kind.as_ref(), &p).await?;
+        let found = self.0.list_resources(&call(&r), &r.body.account, r.body.kind.as_ref(), &p).await?;
         Ok(Response::new(pb::ListResourcesResponse {
             resources: found.items.iter().map(Into::into).collect(),
             next_page_token: next_token(found.next_after.as_deref()),
@@ -54,7 +54,7 @@ impl pb::resource_service_server::ResourceService for Resources {
         request: Request<pb::DeleteResourceRequest>,
     ) -> Result<Response<pb::DeleteResourceResponse>, Status> {
         let r: Authored<ResourceId> = parse(request)?;
-        let revision = self.0.delete_resource(r.actor.as_ref(), &r.body).await?;
+        let revision = self.0.delete_resource(&call(&r), &r.body).await?;
         Ok(Response::new(pb::DeleteResourceResponse { revision: revision.token() }))
     }
 }

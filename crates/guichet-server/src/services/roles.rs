@@ -5,7 +5,7 @@ use guichet_proto::convert::{self, Authored, ListRoles, RoleRef};
 use guichet_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
-use super::{page, parse};
+use super::{call, page, parse};
 use crate::app::App;
 use crate::paging::next_token;
 
@@ -21,7 +21,7 @@ impl pb::role_service_server::RoleService for Roles {
     ) -> Result<Response<pb::ListRolesResponse>, Status> {
         let r: Authored<ListRoles> = parse(request)?;
         let p = page(&r.body.page)?;
-        let roles = self.0.list_roles(r.actor.as_ref(), &r.body.account).await?;
+        let roles = self.0.list_roles(&call(&r), &r.body.account).await?;
         // Built-in roles first, then custom ones: the sort key is (builtin?, name).
         let key = |role: &guichet_domain::AccountRole| format!("{}:{}", u8::from(!role.role.builtin), role.role.name);
         let mut rest: Vec<_> = roles.into_iter().filter(|x| p.after.as_ref().is_none_or(|a| key(x) > *a)).collect();
@@ -38,7 +38,7 @@ impl pb::role_service_server::RoleService for Roles {
     #[tracing::instrument(skip_all, fields(rpc = "GetRole"))]
     async fn get_role(&self, request: Request<pb::GetRoleRequest>) -> Result<Response<pb::GetRoleResponse>, Status> {
         let r: Authored<RoleRef> = parse(request)?;
-        let role = self.0.get_role(r.actor.as_ref(), &r.body.account, &r.body.name).await?;
+        let role = self.0.get_role(&call(&r), &r.body.account, &r.body.name).await?;
         Ok(Response::new(pb::GetRoleResponse { role: Some((&role).into()) }))
     }
 
@@ -48,7 +48,7 @@ impl pb::role_service_server::RoleService for Roles {
         request: Request<pb::CreateRoleRequest>,
     ) -> Result<Response<pb::CreateRoleResponse>, Status> {
         let r: Authored<RoleDefinition> = parse(request)?;
-        let (role, revision) = self.0.create_role(r.actor.as_ref(), &r.body).await?;
+        let (role, revision) = self.0.create_role(&call(&r), &r.body).await?;
         Ok(Response::new(pb::CreateRoleResponse { role: Some((&role).into()), revision: revision.token() }))
     }
 
@@ -58,7 +58,7 @@ impl pb::role_service_server::RoleService for Roles {
         request: Request<pb::UpdateRoleRequest>,
     ) -> Result<Response<pb::UpdateRoleResponse>, Status> {
         let r: Authored<RoleDefinition> = parse(request)?;
-        let (role, revision) = self.0.update_role(r.actor.as_ref(), &r.body).await?;
+        let (role, revision) = self.0.update_role(&call(&r), &r.body).await?;
         Ok(Response::new(pb::UpdateRoleResponse { role: Some((&role).into()), revision: revision.token() }))
     }
 
@@ -68,7 +68,7 @@ impl pb::role_service_server::RoleService for Roles {
         request: Request<pb::DeleteRoleRequest>,
     ) -> Result<Response<pb::DeleteRoleResponse>, Status> {
         let r: Authored<RoleRef> = parse(request)?;
-        let revision = self.0.delete_role(r.actor.as_ref(), &r.body.account, &r.body.name).await?;
+        let revision = self.0.delete_role(&call(&r), &r.body.account, &r.body.name).await?;
         Ok(Response::new(pb::DeleteRoleResponse { revision: revision.token() }))
     }
 

@@ -6,7 +6,7 @@ use guichet_proto::v1 as pb;
 use guichet_store::UserChanges;
 use tonic::{Request, Response, Status};
 
-use super::{page, parse};
+use super::{call, page, parse};
 use crate::app::App;
 use crate::paging::next_token;
 
@@ -21,7 +21,7 @@ impl pb::user_service_server::UserService for Users {
         request: Request<pb::CreateUserRequest>,
     ) -> Result<Response<pb::CreateUserResponse>, Status> {
         let r: Authored<CreateUser> = parse(request)?;
-        let (user, revision) = self.0.create_user(r.actor.as_ref(), r.body.account.as_ref(), &r.body.user).await?;
+        let (user, revision) = self.0.create_user(&call(&r), r.body.account.as_ref(), &r.body.user).await?;
         Ok(Response::new(pb::CreateUserResponse {
             user: Some((&user).into()),
             revision: revision.token(),
@@ -33,7 +33,7 @@ impl pb::user_service_server::UserService for Users {
     #[tracing::instrument(skip_all, fields(rpc = "GetUser"))]
     async fn get_user(&self, request: Request<pb::GetUserRequest>) -> Result<Response<pb::GetUserResponse>, Status> {
         let r: Authored<UserId> = parse(request)?;
-        let user = self.0.get_user(r.actor.as_ref(), &r.body).await?;
+        let user = self.0.get_user(&call(&r), &r.body).await?;
         Ok(Response::new(pb::GetUserResponse { user: Some((&user).into()) }))
     }
 
@@ -43,7 +43,7 @@ impl pb::user_service_server::UserService for Users {
         request: Request<pb::FindUserByEmailRequest>,
     ) -> Result<Response<pb::FindUserByEmailResponse>, Status> {
         let r: Authored<Email> = parse(request)?;
-        let user = self.0.find_user_by_email(r.actor.as_ref(), &r.body).await?;
+        let user = self.0.find_user_by_email(&call(&r), &r.body).await?;
         Ok(Response::new(pb::FindUserByEmailResponse { user: Some((&user).into()) }))
     }
 
@@ -53,9 +53,10 @@ impl pb::user_service_server::UserService for Users {
         request: Request<pb::UpdateUserRequest>,
     ) -> Result<Response<pb::UpdateUserResponse>, Status> {
         let r: Authored<UpdateUser> = parse(request)?;
+        let c = call(&r);
         let UpdateUser { id, given_name, family_name, phone, idp_subject } = r.body;
         let changes = UserChanges { given_name, family_name, phone, idp_subject };
-        let (user, revision) = self.0.update_user(r.actor.as_ref(), &id, &changes).await?;
+        let (user, revision) = self.0.update_user(&c, &id, &changes).await?;
         Ok(Response::new(pb::UpdateUserResponse { user: Some((&user).into()), revision: revision.token() }))
     }
 
@@ -65,7 +66,7 @@ impl pb::user_service_server::UserService for Users {
         request: Request<pb::SuspendUserRequest>,
     ) -> Result<Response<pb::SuspendUserResponse>, Status> {
         let r: Authored<UserId> = parse(request)?;
-        let (user, revision) = self.0.set_user_status(r.actor.as_ref(), &r.body, UserStatus::Suspended).await?;
+        let (user, revision) = self.0.set_user_status(&call(&r), &r.body, UserStatus::Suspended).await?;
         Ok(Response::new(pb::SuspendUserResponse { user: Some((&user).into()), revision: revision.token() }))
     }
 
@@ -75,7 +76,7 @@ impl pb::user_service_server::UserService for Users {
         request: Request<pb::ReactivateUserRequest>,
     ) -> Result<Response<pb::ReactivateUserResponse>, Status> {
         let r: Authored<UserId> = parse(request)?;
-        let (user, revision) = self.0.set_user_status(r.actor.as_ref(), &r.body, UserStatus::Active).await?;
+        let (user, revision) = self.0.set_user_status(&call(&r), &r.body, UserStatus::Active).await?;
         Ok(Response::new(pb::ReactivateUserResponse { user: Some((&user).into()), revision: revision.token() }))
     }
 

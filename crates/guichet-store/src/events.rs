@@ -1,0 +1,133 @@
+//! Audit events: every write records what changed, by whom, through which service, in the same
+//! transaction as the change — no event without its change, no change without its event.
+
+use guichet_domain::{AccountId, Event, Timestamp, UserId};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
+use serde::Serialize;
+
+use crate::entities::event;
+use crate::{Page, PageRequest, Store, StoreError, new_id};
+
+/// Who and what a write is made for: recorded on its audit event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Audit {
+    /// The person the calling service acts for, when there is one.
+    pub actor: Option<UserId>,
+    /// The calling service's identity, when known.
+    pub service: Option<String>,
+    /// The W3C trace id of the call, when there is one.
+    pub trace_id: Option<String>,
+    /// The client's idempotency key, when given.
+    pub request_id: Option<String>,
+    /// When the write happens.
+    pub now: Timestamp,
+}
+
+impl Audit {
+    /// A write on the calling service's own authority at `now`, with nothing else known.
+    pub fn system(now: Timestamp) -> Self {
+        Self { actor: None, service: None, trace_id: None, request_id: None, now }
+    }
+}
+
+/// Filters of [`Store::list_events`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventFilter {
+    /// The account (required by the API).
+    pub account: Option<AccountId>,
+    /// Only events made for this actor.
+    pub actor: Option<UserId>,
+    /// Only these types (any when empty).
+    pub types: Vec<String>,
+    /// Only events at or after this time.
+    pub since: Option<Timestamp>,
+    /// Only events before this time.
+    pub until: Option<Timestamp>,
+}
+
+fn json<T: Serialize>(value: Option<&T>) -> Option<String> {
+    value.and_then(|v| serde_json::to_string(v).ok())
+}
+
+/// Records one event in the write's transaction.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn record<B: Serialize, A: Serialize>(
+    conn: &impl ConnectionTrait,
+    revision: guichet_domain::Revision,
+    audit: &Audit,
+    account: Option<&str>,
+    kind: &str,
+    target: &str,
+    before: Option<&B>,
+    after: Option<&A>,
+) -> Result<(), StoreError> {
+    event::ActiveModel {
+        id: Set(new_id("evt")),
+        revision: Set(i64::try_from(revision.value()).unwrap_or(i64::MAX)),
+        account_id: Set(account.map(str::to_owned)),
+        actor_id: Set(audit.actor.as_ref().map(|a| a.as_str().to_owned())),
+        service: Set(audit.service.clone()),
+        kind: Set(kind.to_owned()),
+        target_id: Set(target.to_owned()),
+        before_json: Set(json(before)),
+        after_json: Set(json(after)),
+        trace_id: Set(audit.trace_id.clone()),
+        request_id: Set(audit.request_id.clone()),
+        created_at: Set(audit.now.as_millis()),
+    }
+    .insert(conn)
+    .await?;
+    Ok(())
+}
+
+fn to_event(row: event::Model) -> Event {
+    Event {
+        id: row.id,
+        revision: guichet_domain::Revision::new(u64::try_from(row.revision).unwrap_or(0)),
+        account: row.account_id.map(AccountId::from_trusted),
+        actor: row.actor_id.map(UserId::from_trusted),
+        service: row.service,
+        kind: row.kind,
+        target: row.target_id,
+        before: row.before_json,
+        after: row.after_json,
+        trace_id: row.trace_id,
+        request_id: row.request_id,
+        created_at: Timestamp::from_millis(row.created_at),
+    }
+}
+
+impl Store {
+    /// Events in the order they were written, filtered.
+    pub async fn list_events(&self, filter: &EventFilter, page: &PageRequest) -> Result<Page<Event>, StoreError> {
+        let mut cond = Condition::all();
+        if let Some(a) = &filter.account {
+            cond = cond.add(event::Column::AccountId.eq(a.as_str()));
+        }
+        if let Some(a) = &filter.actor {
+            cond = cond.add(event::Column::ActorId.eq(a.as_str()));
+        }
+        if !filter.types.is_empty() {
+            cond = cond.add(event::Column::Kind.is_in(filter.types.iter().cloned()));
+        }
+        if let Some(t) = filter.since {
+            cond = cond.add(event::Column::CreatedAt.gte(t.as_millis()));
+        }
+        if let Some(t) = filter.until {
+            cond = cond.add(event::Column::CreatedAt.lt(t.as_millis()));
+        }
+        if let Some(after) = &page.after {
+            cond = cond.add(event::Column::Id.gt(after.as_str()));
+        }
+        let rows = event::Entity::find()
+            .filter(cond)
+            .order_by_asc(event::Column::Id)
+            .limit(page.limit + 1)
+            .all(&self.db)
+            .await?;
+        let items = rows.into_iter().map(to_event).collect();
+        Ok(Page::from_overfetch(items, page.limit, |e: &Event| e.id.clone()))
+    }
+}
