@@ -240,3 +240,87 @@ async fn every_change_writes_one_audit_event() {
     let e = events("factu", vec![]).await.unwrap_err();
     assert_eq!(e.code(), Code::PermissionDenied);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_id_makes_a_write_happen_once() {
+    let db = TestDatabase::new(Backend::Sqlite).await.unwrap();
+    let s = TestServer::start(&db.url, &[]).await;
+    build_world(&s).await;
+    let request = pb::CreateMembershipRequest {
+        request_id: "ajout-factu-client-a".into(),
+        actor_id: "admin-a".into(),
+        account_id: "client-a".into(),
+        user_id: "factu".into(),
+        roles: vec!["client_user".into()],
+        ..Default::default()
+    };
+    // Concurrent replays of one request: one membership, the same answer for all.
+    let mut calls = Vec::new();
+    for _ in 0..8 {
+        let mut client = s.memberships();
+        let request = request.clone();
+        calls.push(tokio::spawn(async move { client.create_membership(request).await.map(|r| r.into_inner()) }));
+    }
+    let mut answers = Vec::new();
+    for c in calls {
+        answers.push(c.await.unwrap().unwrap());
+    }
+    assert!(answers.windows(2).all(|w| w[0] == w[1]), "every replay gets the first response");
+    let replay = s.memberships().create_membership(request.clone()).await.unwrap().into_inner();
+    assert_eq!(replay, answers[0]);
+    let events = s
+        .events()
+        .list_events(pb::ListEventsRequest {
+            account_id: "client-a".into(),
+            types: vec!["membership.created".into()],
+            by_actor_id: "admin-a".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    assert_eq!(events.len(), 1, "written once");
+
+    // The same key with another body is refused, naming request_id.
+    let e = s
+        .memberships()
+        .create_membership(pb::CreateMembershipRequest { roles: vec!["client_administrator".into()], ..request })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::AlreadyExists);
+    assert_eq!(guichet_tests::violated_fields(&e), ["request_id"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn generic_addresses_are_flagged_by_default() {
+    let db = TestDatabase::new(Backend::Sqlite).await.unwrap();
+    let s = TestServer::start(&db.url, &[]).await;
+    build_world(&s).await;
+    let created = s
+        .users()
+        .create_user(pb::CreateUserRequest {
+            actor_id: "admin-a".into(),
+            account_id: "client-a".into(),
+            email: "Contact@Boulangerie.example".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(created.email_flagged, "{created:?}");
+    assert!(!created.email_flag_reason.is_empty());
+    assert_eq!(created.user.unwrap().email, "contact@boulangerie.example");
+    let plain = s
+        .users()
+        .create_user(pb::CreateUserRequest {
+            actor_id: "admin-a".into(),
+            account_id: "client-a".into(),
+            email: "jeanne.roux@boulangerie.example".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!plain.email_flagged);
+}

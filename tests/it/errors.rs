@@ -188,7 +188,8 @@ async fn bad_input_is_refused_with_field_violations() {
         .unwrap_err();
     assert_eq!(violated_fields(&e), ["roles[1]"]);
 
-    // RPCs of later work answer UNIMPLEMENTED rather than pretending.
+    // Lookups validate their input too.
     let e = s.access().list_authorized_subjects(pb::ListAuthorizedSubjectsRequest::default()).await.unwrap_err();
-    assert_eq!(e.code(), Code::Unimplemented);
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert_eq!(violated_fields(&e), ["account_id", "permission"]);
 }

@@ -2,8 +2,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs, unreachable_pub)]
 
 mod actors;
+mod contacts;
 mod demo;
 mod errors;
 mod grpcurl;
+mod invitations;
 mod restart;
 mod scenario;

@@ -142,6 +142,70 @@ async fn scenario(backend: Backend) {
     let r = check(&s, "employe-a", "client-a", "folders:view", "dossier-c").await;
     assert!(!r.allowed);
     assert_eq!(r.reason_code, "resource_not_granted");
+    // Lookups: the folders each one reaches, and who reaches a folder.
+    let folders = |subject: &str| {
+        let mut access = s.access();
+        let subject = subject.to_owned();
+        async move {
+            access
+                .list_accessible_resources(pb::ListAccessibleResourcesRequest {
+                    subject_id: subject,
+                    account_id: "client-a".into(),
+                    permission: "folders:view".into(),
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .resource_ids
+        }
+    };
+    assert_eq!(folders("employe-a").await, ["dossier-a"]);
+    assert_eq!(folders("admin-a").await, ["dossier-a", "dossier-c"]);
+    assert_eq!(folders("conseiller").await, ["dossier-a", "dossier-c"], "the delegation reaches every folder");
+    assert!(folders("factu").await.is_empty());
+    let who = s
+        .access()
+        .list_authorized_subjects(pb::ListAuthorizedSubjectsRequest {
+            account_id: "client-a".into(),
+            permission: "folders:view".into(),
+            resource_id: "dossier-c".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let ids: Vec<_> = who.subjects.iter().map(|x| x.subject_id.as_str()).collect();
+    assert_eq!(ids, ["admin-a", "conseiller", "gerant"]);
+    let page = s
+        .access()
+        .list_authorized_subjects(pb::ListAuthorizedSubjectsRequest {
+            account_id: "client-a".into(),
+            permission: "folders:view".into(),
+            resource_id: "dossier-a".into(),
+            page_size: 2,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(page.subjects.len(), 2);
+    let rest = s
+        .access()
+        .list_authorized_subjects(pb::ListAuthorizedSubjectsRequest {
+            account_id: "client-a".into(),
+            permission: "folders:view".into(),
+            resource_id: "dossier-a".into(),
+            page_size: 2,
+            page_token: page.next_page_token.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let all: Vec<_> = page.subjects.iter().chain(&rest.subjects).map(|x| x.subject_id.as_str()).collect();
+    assert_eq!(all, ["admin-a", "conseiller", "employe-a", "gerant"]);
+
     // The client administrator creates users; the client user does not.
     assert!(check(&s, "admin-a", "client-a", "users:full", "").await.allowed);
     assert!(!check(&s, "employe-a", "client-a", "users:full", "").await.allowed);

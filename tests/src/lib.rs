@@ -200,6 +200,15 @@ impl TestServer {
     pub fn delegations(&self) -> v1::delegation_service_client::DelegationServiceClient<Channel> {
         v1::delegation_service_client::DelegationServiceClient::new(self.channel.clone())
     }
+    pub fn invitations(&self) -> v1::invitation_service_client::InvitationServiceClient<Channel> {
+        v1::invitation_service_client::InvitationServiceClient::new(self.channel.clone())
+    }
+    pub fn approvals(&self) -> v1::approval_service_client::ApprovalServiceClient<Channel> {
+        v1::approval_service_client::ApprovalServiceClient::new(self.channel.clone())
+    }
+    pub fn contacts(&self) -> v1::contact_service_client::ContactServiceClient<Channel> {
+        v1::contact_service_client::ContactServiceClient::new(self.channel.clone())
+    }
 }
 
 /// The grpcurl binary: `GUICHET_GRPCURL`, else `grpcurl` on the PATH; `None` (skipped) otherwise.

@@ -20,10 +20,12 @@
 //! Every public item is re-exported at the crate root.
 
 pub mod catalog;
+pub mod contact;
 pub mod decision;
 pub mod email;
 pub mod error;
 pub mod ids;
+pub mod invitation;
 pub mod level;
 pub mod model;
 pub mod phone;
@@ -31,10 +33,12 @@ pub mod settings;
 pub mod status;
 
 pub use catalog::*;
+pub use contact::*;
 pub use decision::*;
 pub use email::*;
 pub use error::*;
 pub use ids::*;
+pub use invitation::*;
 pub use level::*;
 pub use model::*;
 pub use phone::*;

@@ -85,6 +85,9 @@ pub struct Config {
     pub shutdown_grace_ms: u64,
     /// Logging.
     pub log: LogConfig,
+    /// For tests only: milliseconds added to the wall clock (e.g. two days, to see invitations
+    /// expire without waiting). 0 (the default) in production.
+    pub test_clock_offset_ms: i64,
 }
 
 impl Default for Config {
@@ -100,6 +103,7 @@ impl Default for Config {
             database_acquire_timeout_ms: 5_000,
             shutdown_grace_ms: 10_000,
             log: LogConfig::default(),
+            test_clock_offset_ms: 0,
         }
     }
 }

@@ -120,6 +120,10 @@ impl Server {
         } else if !store.is_migrated().await? {
             return Err(StartError::NotMigrated);
         }
+        let clock: SharedClock = match config.test_clock_offset_ms {
+            0 => clock,
+            offset => Arc::new(clock::OffsetClock::new(clock, offset)),
+        };
         let app = App::new(store, catalog, clock);
         if config.demo && app.store().is_empty().await? {
             demo::load(&app).await.map_err(|e| StartError::Demo(e.to_string()))?;

@@ -20,6 +20,7 @@ impl Store {
             return Err(StoreError::invalid("to_account_id", "an account cannot delegate to itself"));
         }
         let (txn, revision) = self.begin_write().await?;
+        crate::idempotency::claim(&txn, revision, audit).await?;
         let from = account_row(&txn, &cmd.from_account).await?;
         let to = account_row(&txn, &cmd.to_account).await?;
         if !to.path.starts_with(&format!("{}/", from.path)) {
@@ -119,6 +120,7 @@ impl Store {
     /// Disables a delegation: the *Manage* path disappears with it.
     pub async fn delete_delegation(&self, id: &DelegationId, audit: &Audit) -> Result<Revision, StoreError> {
         let (txn, revision) = self.begin_write().await?;
+        crate::idempotency::claim(&txn, revision, audit).await?;
         let before = delegation::Entity::find_by_id(id.as_str().to_owned())
             .one(&txn)
             .await?

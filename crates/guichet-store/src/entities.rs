@@ -235,3 +235,129 @@ pub mod event {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// Idempotency keys: the first write with a `request_id` claims it in its transaction.
+pub mod idempotency_key {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "idempotency_keys")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub service: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub request_id: String,
+        pub fingerprint: String,
+        pub response: Option<Vec<u8>>,
+        pub revision: i64,
+        pub created_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// Invitations: `status` is pending, accepted or revoked (expired is computed from `expires_at`);
+/// `roles` and `resource_ids` are JSON lists; `token_hash` is the SHA-256 of the current token.
+pub mod invitation {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
+    #[sea_orm(table_name = "invitations")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub account_id: String,
+        pub email: String,
+        pub roles: String,
+        pub restricted: bool,
+        pub resource_ids: String,
+        pub status: String,
+        #[serde(skip)]
+        pub token_hash: String,
+        pub invited_by: Option<String>,
+        pub created_at: i64,
+        pub expires_at: i64,
+        pub updated_at: i64,
+        pub resend_count: i32,
+        pub accepted_user_id: Option<String>,
+        pub membership_id: Option<String>,
+        pub revoked_by: Option<String>,
+        pub revocation_reason: Option<String>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// Every token ever issued for an invitation, by hash: an old one is recognised as superseded.
+pub mod invitation_token {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "invitation_tokens")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub token_hash: String,
+        pub invitation_id: String,
+        pub created_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// Contacts of an account (people who cannot log in); subscriptions and permissions are JSON lists.
+pub mod contact {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
+    #[sea_orm(table_name = "contacts")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub account_id: String,
+        pub given_name: String,
+        pub family_name: String,
+        pub email: Option<String>,
+        pub phone: Option<String>,
+        pub title: String,
+        pub subscriptions: String,
+        pub permissions: String,
+        pub user_id: Option<String>,
+        pub created_at: i64,
+        pub updated_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// The ordered contacts of one communication type of an account; `contact_ids` is a JSON list.
+pub mod communication_order {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
+    #[sea_orm(table_name = "communication_orders")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub account_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub kind: String,
+        pub contact_ids: String,
+        pub updated_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

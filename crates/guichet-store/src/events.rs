@@ -21,6 +21,9 @@ pub struct Audit {
     pub trace_id: Option<String>,
     /// The client's idempotency key, when given.
     pub request_id: Option<String>,
+    /// A fingerprint of the request body: with `request_id`, the write claims the key (see
+    /// [`crate::idempotency`]).
+    pub fingerprint: Option<String>,
     /// When the write happens.
     pub now: Timestamp,
 }
@@ -28,7 +31,7 @@ pub struct Audit {
 impl Audit {
     /// A write on the calling service's own authority at `now`, with nothing else known.
     pub fn system(now: Timestamp) -> Self {
-        Self { actor: None, service: None, trace_id: None, request_id: None, now }
+        Self { actor: None, service: None, trace_id: None, request_id: None, fingerprint: None, now }
     }
 }
 
@@ -63,6 +66,7 @@ pub(crate) async fn record<B: Serialize, A: Serialize>(
     before: Option<&B>,
     after: Option<&A>,
 ) -> Result<(), StoreError> {
+    crate::idempotency::claim(conn, revision, audit).await?;
     event::ActiveModel {
         id: Set(new_id("evt")),
         revision: Set(i64::try_from(revision.value()).unwrap_or(i64::MAX)),

@@ -19,11 +19,16 @@
 //! This crate must not depend on tonic, prost or redis: it knows nothing of the API or the caches.
 
 mod accounts;
+pub mod bulk;
+mod contacts;
 mod delegations;
 pub mod entities;
 mod error;
 mod events;
 mod facts;
+pub mod idempotency;
+mod invitations;
+mod lookups;
 mod memberships;
 mod migration;
 mod resources;
@@ -46,6 +51,7 @@ use sea_orm_migration::MigratorTrait;
 pub use accounts::{AccountFilter, MAX_DEPTH};
 pub use error::StoreError;
 pub use events::{Audit, EventFilter};
+pub use invitations::{AcceptProfile, Accepted, Approval, CreatedInvitation, InvitationFilter};
 pub use memberships::MembershipFilter;
 pub use migration::Migrator;
 pub use users::UserChanges;

@@ -239,6 +239,7 @@ impl Store {
         audit: &Audit,
     ) -> Result<(Membership, Revision), StoreError> {
         let (txn, revision) = self.begin_write().await?;
+        crate::idempotency::claim(&txn, revision, audit).await?;
         let acc = account_row(&txn, &cmd.account).await?;
         user_row(&txn, &cmd.user).await?;
         let kind = AccountKind::from_trusted(acc.kind.clone());
@@ -463,6 +464,7 @@ impl Store {
     /// Removes a membership.
     pub async fn delete_membership(&self, id: &MembershipId, audit: &Audit) -> Result<Revision, StoreError> {
         let (txn, revision) = self.begin_write().await?;
+        crate::idempotency::claim(&txn, revision, audit).await?;
         let row = membership_row(&txn, id).await?;
         let account = AccountId::from_trusted(row.account_id.clone());
         let guard = AdminGuard::before(&txn, &self.catalog, &account).await?;
@@ -503,6 +505,7 @@ impl Store {
         F: AsyncFnOnce(&sea_orm::DatabaseTransaction, &membership::Model, &Catalog) -> Result<(), StoreError>,
     {
         let (txn, revision) = self.begin_write().await?;
+        crate::idempotency::claim(&txn, revision, audit).await?;
         let row = membership_row(&txn, id).await?;
         let account = AccountId::from_trusted(row.account_id.clone());
         let guard = AdminGuard::before(&txn, &self.catalog, &account).await?;

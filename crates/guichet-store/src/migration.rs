@@ -9,7 +9,7 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(Initial), Box::new(Events)]
+        vec![Box::new(Initial), Box::new(Events), Box::new(Invitations), Box::new(Contacts)]
     }
 }
 
@@ -248,7 +248,7 @@ async fn index(
     manager.create_index(stmt.to_owned()).await
 }
 
-/// Audit events.
+/// Audit events and idempotency keys.
 #[derive(Debug)]
 struct Events;
 
@@ -283,10 +283,160 @@ impl MigrationTrait for Events {
         index(manager, "idx_events_account", "events", &["account_id", "id"]).await?;
         index(manager, "idx_events_account_time", "events", &["account_id", "created_at"]).await?;
         index(manager, "idx_events_actor", "events", &["actor_id", "id"]).await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("idempotency_keys")
+                    .col(string("service"))
+                    .col(string("request_id"))
+                    .col(string("fingerprint"))
+                    .col(sea_orm_migration::schema::blob_null("response"))
+                    .col(big_integer("revision"))
+                    .col(big_integer("created_at"))
+                    .primary_key(Index::create().col("service").col("request_id"))
+                    .to_owned(),
+            )
+            .await?;
+        index(manager, "idx_idempotency_keys_created", "idempotency_keys", &["created_at"]).await?;
         Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager.drop_table(Table::drop().table("idempotency_keys").to_owned()).await?;
         manager.drop_table(Table::drop().table("events").to_owned()).await
+    }
+}
+
+/// Invitations and every token issued for them (by hash).
+#[derive(Debug)]
+struct Invitations;
+
+impl MigrationName for Invitations {
+    fn name(&self) -> &str {
+        "m20261123_000004_invitations"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Invitations {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table("invitations")
+                    .col(string("id").primary_key())
+                    .col(string("account_id"))
+                    .col(string("email"))
+                    .col(text("roles"))
+                    .col(boolean("restricted"))
+                    .col(text("resource_ids"))
+                    .col(string("status"))
+                    .col(string("token_hash").unique_key())
+                    .col(string_null("invited_by"))
+                    .col(big_integer("created_at"))
+                    .col(big_integer("expires_at"))
+                    .col(big_integer("updated_at"))
+                    .col(integer("resend_count"))
+                    .col(string_null("accepted_user_id"))
+                    .col(string_null("membership_id"))
+                    .col(string_null("revoked_by"))
+                    .col(sea_orm_migration::schema::text_null("revocation_reason"))
+                    .foreign_key(&mut fk("fk_invitations_account", ("invitations", "account_id"), ("accounts", "id")))
+                    .to_owned(),
+            )
+            .await?;
+        index(manager, "idx_invitations_account_time", "invitations", &["account_id", "created_at", "id"]).await?;
+        index(manager, "idx_invitations_account_email", "invitations", &["account_id", "email"]).await?;
+        index(manager, "idx_invitations_membership", "invitations", &["membership_id"]).await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("invitation_tokens")
+                    .col(string("token_hash").primary_key())
+                    .col(string("invitation_id"))
+                    .col(big_integer("created_at"))
+                    .foreign_key(&mut fk(
+                        "fk_invitation_tokens_invitation",
+                        ("invitation_tokens", "invitation_id"),
+                        ("invitations", "id"),
+                    ))
+                    .to_owned(),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager.drop_table(Table::drop().table("invitation_tokens").to_owned()).await?;
+        manager.drop_table(Table::drop().table("invitations").to_owned()).await
+    }
+}
+
+/// Contacts and the communication orders of an account.
+#[derive(Debug)]
+struct Contacts;
+
+impl MigrationName for Contacts {
+    fn name(&self) -> &str {
+        "m20261123_000003_contacts"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Contacts {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table("contacts")
+                    .col(string("id").primary_key())
+                    .col(string("account_id"))
+                    .col(string("given_name"))
+                    .col(string("family_name"))
+                    .col(string_null("email"))
+                    .col(string_null("phone"))
+                    .col(string("title"))
+                    .col(text("subscriptions"))
+                    .col(text("permissions"))
+                    .col(string_null("user_id"))
+                    .col(big_integer("created_at"))
+                    .col(big_integer("updated_at"))
+                    .foreign_key(&mut fk("fk_contacts_account", ("contacts", "account_id"), ("accounts", "id")))
+                    .foreign_key(
+                        ForeignKey::create()
+                            .name("fk_contacts_user")
+                            .from("contacts", "user_id")
+                            .to("users", "id")
+                            .on_delete(ForeignKeyAction::SetNull),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        index(manager, "idx_contacts_account_name", "contacts", &["account_id", "family_name", "given_name", "id"])
+            .await?;
+        index(manager, "idx_contacts_user", "contacts", &["user_id"]).await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("communication_orders")
+                    .col(string("account_id"))
+                    .col(string("kind"))
+                    .col(text("contact_ids"))
+                    .col(big_integer("updated_at"))
+                    .primary_key(Index::create().col("account_id").col("kind"))
+                    .foreign_key(&mut fk(
+                        "fk_communication_orders_account",
+                        ("communication_orders", "account_id"),
+                        ("accounts", "id"),
+                    ))
+                    .to_owned(),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager.drop_table(Table::drop().table("communication_orders").to_owned()).await?;
+        manager.drop_table(Table::drop().table("contacts").to_owned()).await
     }
 }

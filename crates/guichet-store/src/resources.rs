@@ -13,6 +13,7 @@ impl Store {
     /// Creates a resource in an account.
     pub async fn create_resource(&self, cmd: &NewResource, audit: &Audit) -> Result<(Resource, Revision), StoreError> {
         let (txn, revision) = self.begin_write().await?;
+        crate::idempotency::claim(&txn, revision, audit).await?;
         account_row(&txn, &cmd.account).await?;
         let id = cmd.id.as_ref().map_or_else(|| new_id("res"), |i| i.as_str().to_owned());
         let row = resource::ActiveModel {
@@ -77,6 +78,7 @@ impl Store {
     /// Deletes a resource and every grant of it.
     pub async fn delete_resource(&self, id: &ResourceId, audit: &Audit) -> Result<Revision, StoreError> {
         let (txn, revision) = self.begin_write().await?;
+        crate::idempotency::claim(&txn, revision, audit).await?;
         let before = resource::Entity::find_by_id(id.as_str().to_owned())
             .one(&txn)
             .await?

@@ -155,6 +155,7 @@ impl Store {
     ) -> Result<(AccountRole, Revision), StoreError> {
         check_features(&self.catalog, def)?;
         let (txn, revision) = self.begin_write().await?;
+        crate::idempotency::claim(&txn, revision, audit).await?;
         let acc = account_row(&txn, &def.account).await?;
         let kind = AccountKind::from_trusted(acc.kind.clone());
         if self.catalog.builtin_role(&kind, &def.name).is_some() {
@@ -191,6 +192,7 @@ impl Store {
     ) -> Result<(AccountRole, Revision), StoreError> {
         check_features(&self.catalog, def)?;
         let (txn, revision) = self.begin_write().await?;
+        crate::idempotency::claim(&txn, revision, audit).await?;
         let acc = account_row(&txn, &def.account).await?;
         let kind = AccountKind::from_trusted(acc.kind.clone());
         if self.catalog.builtin_role(&kind, &def.name).is_some() {
@@ -234,6 +236,7 @@ impl Store {
         audit: &Audit,
     ) -> Result<Revision, StoreError> {
         let (txn, revision) = self.begin_write().await?;
+        crate::idempotency::claim(&txn, revision, audit).await?;
         let acc = account_row(&txn, account).await?;
         let kind = AccountKind::from_trusted(acc.kind.clone());
         if self.catalog.builtin_role(&kind, name).is_some() {

@@ -43,6 +43,7 @@ impl Store {
     /// Creates a user; the email must not be taken.
     pub async fn create_user(&self, cmd: &NewUser, audit: &Audit) -> Result<(User, Revision), StoreError> {
         let (txn, revision) = self.begin_write().await?;
+        crate::idempotency::claim(&txn, revision, audit).await?;
         let id = cmd.id.as_ref().map_or_else(|| new_id("usr"), |i| i.as_str().to_owned());
         if user::Entity::find().filter(user::Column::Email.eq(cmd.email.as_str())).one(&txn).await?.is_some() {
             return Err(StoreError::AlreadyExists { entity: "user with email", id: cmd.email.as_str().to_owned() });
@@ -114,6 +115,7 @@ impl Store {
         audit: &Audit,
     ) -> Result<(User, Revision), StoreError> {
         let (txn, revision) = self.begin_write().await?;
+        crate::idempotency::claim(&txn, revision, audit).await?;
         let row = user_row(&txn, id).await?;
         if row.status == status.as_str() {
             return Err(StoreError::Precondition {
@@ -159,6 +161,7 @@ impl Store {
         change: impl Fn(&mut user::ActiveModel),
     ) -> Result<(User, Revision), StoreError> {
         let (txn, revision) = self.begin_write().await?;
+        crate::idempotency::claim(&txn, revision, audit).await?;
         let before = user_row(&txn, id).await?;
         let mut active: user::ActiveModel = before.clone().into();
         change(&mut active);

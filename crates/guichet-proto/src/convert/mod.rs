@@ -13,6 +13,14 @@ use guichet_domain::FieldViolation;
 
 use crate::v1 as pb;
 
+mod contacts;
+mod invitations;
+pub use contacts::*;
+pub use invitations::*;
+
+mod lookups;
+pub use lookups::*;
+
 /// The largest number of items in one CheckAccessBatch.
 pub const MAX_BATCH_ITEMS: usize = 1000;
 /// The longest display name (accounts, roles, resources), in characters.

@@ -7,6 +7,8 @@
 //! CheckAccess, against the permission listed for that call (see [`needs`]). A request without an
 //! actor is made on the calling service's own authority (a back-office job, the demo loader).
 
+mod lookups;
+
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -20,6 +22,10 @@ use guichet_store::{AccountFilter, Audit, EventFilter, MembershipFilter, Page, P
 
 use crate::clock::SharedClock;
 use crate::error::ServerError;
+
+mod invitations;
+
+mod contacts;
 
 /// A decision and the revision it was evaluated at.
 #[derive(Debug, Clone)]
@@ -43,6 +49,8 @@ pub struct Call {
     pub service: Option<String>,
     /// The W3C trace id of the call.
     pub trace_id: Option<String>,
+    /// A fingerprint of the request body, set when `request_id` is.
+    pub fingerprint: Option<String>,
 }
 
 impl Call {
@@ -85,6 +93,12 @@ pub mod needs {
     pub const VIEW_EVENTS: &str = "event_logs:view";
     /// Read the delegations from or to an account.
     pub const VIEW_DELEGATIONS: &str = "users:view";
+    /// Invite, resend and revoke invitations.
+    pub const INVITE_USERS: &str = "users:full";
+    /// Read the memberships waiting for approval.
+    pub const VIEW_APPROVALS: &str = "access_approvals:view";
+    /// Approve or reject a pending membership (four-eyes: not one's own request).
+    pub const APPROVE_ACCESS: &str = "access_approvals:full";
 }
 
 /// The application: the store, the catalog and the clock.
@@ -302,6 +316,7 @@ impl App {
             service: call.service.clone(),
             trace_id: call.trace_id.clone(),
             request_id: call.request_id.clone(),
+            fingerprint: call.fingerprint.clone(),
             now: self.clock.now(),
         }
     }
@@ -420,13 +435,14 @@ impl App {
 
     // ---- users ----
 
-    /// Creates a user; an actor must hold `users:full` in `account`.
+    /// Creates a user; an actor must hold `users:full` in `account`, whose email policy applies
+    /// (a refusal is FAILED_PRECONDITION; a flag comes back as the third value).
     pub async fn create_user(
         &self,
         call: &Call,
         account: Option<&AccountId>,
         cmd: &NewUser,
-    ) -> Result<(User, Revision), ServerError> {
+    ) -> Result<(User, Revision, Option<String>), ServerError> {
         let actor = call.actor.as_ref();
         if actor.is_some() {
             let Some(account) = account else {
@@ -437,7 +453,12 @@ impl App {
             };
             self.authorize(actor, account, needs::MANAGE_USERS).await?;
         }
-        Ok(self.store.create_user(cmd, &self.audit(call)).await?)
+        let flag = match account {
+            Some(account) => self.email_policy(account, &cmd.email).await?,
+            None => None,
+        };
+        let (user, revision) = self.store.create_user(cmd, &self.audit(call)).await?;
+        Ok((user, revision, flag))
     }
 
     /// One user: the user themselves, or an actor holding `users:view` where the user is a member.
@@ -578,6 +599,7 @@ impl App {
     ) -> Result<(Membership, Revision), ServerError> {
         let actor = call.actor.as_ref();
         self.authorize(actor, &cmd.account, needs::MANAGE_USERS).await?;
+        self.ensure_no_escalation(actor, &cmd.account, &cmd.roles).await?;
         Ok(self.store.create_membership(cmd, &self.audit(call)).await?)
     }
 

@@ -1,12 +1,13 @@
 //! `guichet.v1.AccessService`.
 
-use guichet_proto::convert::{self, AccessQuery, AccessibleAccountsQuery, BatchQuery};
+use guichet_proto::convert::{
+    self, AccessQuery, AccessibleAccountsQuery, AccessibleResourcesQuery, AuthorizedSubjectsQuery, BatchQuery,
+};
 use guichet_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
 use super::{page, parse};
 use crate::app::App;
-use crate::error::ServerError;
 use crate::paging::next_token;
 
 #[derive(Debug)]
@@ -74,17 +75,45 @@ impl pb::access_service_server::AccessService for Access {
         }))
     }
 
+    #[tracing::instrument(skip_all, fields(rpc = "ListAccessibleResources"))]
     async fn list_accessible_resources(
         &self,
-        _request: Request<pb::ListAccessibleResourcesRequest>,
+        request: Request<pb::ListAccessibleResourcesRequest>,
     ) -> Result<Response<pb::ListAccessibleResourcesResponse>, Status> {
-        Err(ServerError::Unimplemented("guichet.v1.AccessService/ListAccessibleResources").into())
+        let q: AccessibleResourcesQuery = parse(request)?;
+        let p = page(&q.page)?;
+        let (found, revision) = self
+            .0
+            .accessible_resources(&q.subject, &q.account, &q.permission, q.kind.as_ref(), q.consistency, &p)
+            .await?;
+        Ok(Response::new(pb::ListAccessibleResourcesResponse {
+            resource_ids: found.items.iter().map(ToString::to_string).collect(),
+            next_page_token: next_token(found.next_after.as_deref()),
+            revision: revision.token(),
+        }))
     }
 
+    #[tracing::instrument(skip_all, fields(rpc = "ListAuthorizedSubjects"))]
     async fn list_authorized_subjects(
         &self,
-        _request: Request<pb::ListAuthorizedSubjectsRequest>,
+        request: Request<pb::ListAuthorizedSubjectsRequest>,
     ) -> Result<Response<pb::ListAuthorizedSubjectsResponse>, Status> {
-        Err(ServerError::Unimplemented("guichet.v1.AccessService/ListAuthorizedSubjects").into())
+        let q: AuthorizedSubjectsQuery = parse(request)?;
+        let p = page(&q.page)?;
+        let (found, revision) =
+            self.0.authorized_subjects(&q.account, &q.permission, q.resource.as_ref(), q.consistency, &p).await?;
+        Ok(Response::new(pb::ListAuthorizedSubjectsResponse {
+            subjects: found
+                .items
+                .iter()
+                .map(|(user, a)| pb::AuthorizedSubject {
+                    subject_id: user.to_string(),
+                    effective_level: pb::Level::from(a.decision.effective) as i32,
+                    granted_by: a.decision.granted_by.as_ref().map(pb::AccessPath::from),
+                })
+                .collect(),
+            next_page_token: next_token(found.next_after.as_deref()),
+            revision: revision.token(),
+        }))
     }
 }

@@ -6,7 +6,7 @@ use guichet_proto::v1 as pb;
 use guichet_store::AccountFilter;
 use tonic::{Request, Response, Status};
 
-use super::{call, page, parse};
+use super::{call, fingerprint, once, page, parse};
 use crate::app::App;
 use crate::paging::next_token;
 
@@ -20,9 +20,13 @@ impl pb::account_service_server::AccountService for Accounts {
         &self,
         request: Request<pb::CreateAccountRequest>,
     ) -> Result<Response<pb::CreateAccountResponse>, Status> {
+        let fp = fingerprint("create_account", request.get_ref());
         let r: Authored<NewAccount> = parse(request)?;
-        let (account, revision) = self.0.create_account(&call(&r), &r.body).await?;
-        Ok(Response::new(pb::CreateAccountResponse { account: Some((&account).into()), revision: revision.token() }))
+        once(&self.0, call(&r), fp, async |c| {
+            let (account, revision) = self.0.create_account(&c, &r.body).await?;
+            Ok(pb::CreateAccountResponse { account: Some((&account).into()), revision: revision.token() })
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "GetAccount"))]
@@ -70,9 +74,13 @@ impl pb::account_service_server::AccountService for Accounts {
         &self,
         request: Request<pb::UpdateAccountRequest>,
     ) -> Result<Response<pb::UpdateAccountResponse>, Status> {
+        let fp = fingerprint("update_account", request.get_ref());
         let r: Authored<AccountText> = parse(request)?;
-        let (account, revision) = self.0.rename_account(&call(&r), &r.body.id, r.body.text.as_deref()).await?;
-        Ok(Response::new(pb::UpdateAccountResponse { account: Some((&account).into()), revision: revision.token() }))
+        once(&self.0, call(&r), fp, async |c| {
+            let (account, revision) = self.0.rename_account(&c, &r.body.id, r.body.text.as_deref()).await?;
+            Ok(pb::UpdateAccountResponse { account: Some((&account).into()), revision: revision.token() })
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "SuspendAccount"))]
@@ -80,10 +88,14 @@ impl pb::account_service_server::AccountService for Accounts {
         &self,
         request: Request<pb::SuspendAccountRequest>,
     ) -> Result<Response<pb::SuspendAccountResponse>, Status> {
+        let fp = fingerprint("suspend_account", request.get_ref());
         let r: Authored<AccountText> = parse(request)?;
-        let (account, revision) =
-            self.0.set_account_status(&call(&r), &r.body.id, AccountStatus::Suspended, r.body.text).await?;
-        Ok(Response::new(pb::SuspendAccountResponse { account: Some((&account).into()), revision: revision.token() }))
+        once(&self.0, call(&r), fp, async |c| {
+            let (account, revision) =
+                self.0.set_account_status(&c, &r.body.id, AccountStatus::Suspended, r.body.text).await?;
+            Ok(pb::SuspendAccountResponse { account: Some((&account).into()), revision: revision.token() })
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "ReactivateAccount"))]
@@ -91,12 +103,13 @@ impl pb::account_service_server::AccountService for Accounts {
         &self,
         request: Request<pb::ReactivateAccountRequest>,
     ) -> Result<Response<pb::ReactivateAccountResponse>, Status> {
+        let fp = fingerprint("reactivate_account", request.get_ref());
         let r: Authored<AccountId> = parse(request)?;
-        let (account, revision) = self.0.set_account_status(&call(&r), &r.body, AccountStatus::Active, None).await?;
-        Ok(Response::new(pb::ReactivateAccountResponse {
-            account: Some((&account).into()),
-            revision: revision.token(),
-        }))
+        once(&self.0, call(&r), fp, async |c| {
+            let (account, revision) = self.0.set_account_status(&c, &r.body, AccountStatus::Active, None).await?;
+            Ok(pb::ReactivateAccountResponse { account: Some((&account).into()), revision: revision.token() })
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "SetAccountModules"))]
@@ -104,12 +117,13 @@ impl pb::account_service_server::AccountService for Accounts {
         &self,
         request: Request<pb::SetAccountModulesRequest>,
     ) -> Result<Response<pb::SetAccountModulesResponse>, Status> {
+        let fp = fingerprint("set_account_modules", request.get_ref());
         let r: Authored<SetModules> = parse(request)?;
-        let (account, revision) = self.0.set_account_modules(&call(&r), &r.body.id, &r.body.modules).await?;
-        Ok(Response::new(pb::SetAccountModulesResponse {
-            account: Some((&account).into()),
-            revision: revision.token(),
-        }))
+        once(&self.0, call(&r), fp, async |c| {
+            let (account, revision) = self.0.set_account_modules(&c, &r.body.id, &r.body.modules).await?;
+            Ok(pb::SetAccountModulesResponse { account: Some((&account).into()), revision: revision.token() })
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "UpdateAccountSettings"))]
@@ -117,11 +131,12 @@ impl pb::account_service_server::AccountService for Accounts {
         &self,
         request: Request<pb::UpdateAccountSettingsRequest>,
     ) -> Result<Response<pb::UpdateAccountSettingsResponse>, Status> {
+        let fp = fingerprint("update_account_settings", request.get_ref());
         let r: Authored<SetSettings> = parse(request)?;
-        let (account, revision) = self.0.set_account_settings(&call(&r), &r.body.id, &r.body.settings).await?;
-        Ok(Response::new(pb::UpdateAccountSettingsResponse {
-            account: Some((&account).into()),
-            revision: revision.token(),
-        }))
+        once(&self.0, call(&r), fp, async |c| {
+            let (account, revision) = self.0.set_account_settings(&c, &r.body.id, &r.body.settings).await?;
+            Ok(pb::UpdateAccountSettingsResponse { account: Some((&account).into()), revision: revision.token() })
+        })
+        .await
     }
 }

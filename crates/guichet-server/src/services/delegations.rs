@@ -5,7 +5,7 @@ use guichet_proto::convert::{Authored, ListDelegations};
 use guichet_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
-use super::{call, page, parse};
+use super::{call, fingerprint, once, page, parse};
 use crate::app::App;
 use crate::paging::next_token;
 
@@ -19,9 +19,13 @@ impl pb::delegation_service_server::DelegationService for Delegations {
         &self,
         request: Request<pb::CreateDelegationRequest>,
     ) -> Result<Response<pb::CreateDelegationResponse>, Status> {
+        let fp = fingerprint("create_delegation", request.get_ref());
         let r: Authored<NewDelegation> = parse(request)?;
-        let (d, revision) = self.0.create_delegation(&call(&r), &r.body).await?;
-        Ok(Response::new(pb::CreateDelegationResponse { delegation: Some((&d).into()), revision: revision.token() }))
+        once(&self.0, call(&r), fp, async |c| {
+            let (d, revision) = self.0.create_delegation(&c, &r.body).await?;
+            Ok(pb::CreateDelegationResponse { delegation: Some((&d).into()), revision: revision.token() })
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "GetDelegation"))]
@@ -53,8 +57,12 @@ impl pb::delegation_service_server::DelegationService for Delegations {
         &self,
         request: Request<pb::DeleteDelegationRequest>,
     ) -> Result<Response<pb::DeleteDelegationResponse>, Status> {
+        let fp = fingerprint("delete_delegation", request.get_ref());
         let r: Authored<DelegationId> = parse(request)?;
-        let revision = self.0.delete_delegation(&call(&r), &r.body).await?;
-        Ok(Response::new(pb::DeleteDelegationResponse { revision: revision.token() }))
+        once(&self.0, call(&r), fp, async |c| {
+            let revision = self.0.delete_delegation(&c, &r.body).await?;
+            Ok(pb::DeleteDelegationResponse { revision: revision.token() })
+        })
+        .await
     }
 }

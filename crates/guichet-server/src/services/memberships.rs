@@ -6,7 +6,7 @@ use guichet_proto::v1 as pb;
 use guichet_store::MembershipFilter;
 use tonic::{Request, Response, Status};
 
-use super::{call, page, parse};
+use super::{call, fingerprint, once, page, parse};
 use crate::app::App;
 use crate::paging::next_token;
 
@@ -20,9 +20,13 @@ impl pb::membership_service_server::MembershipService for Memberships {
         &self,
         request: Request<pb::CreateMembershipRequest>,
     ) -> Result<Response<pb::CreateMembershipResponse>, Status> {
+        let fp = fingerprint("create_membership", request.get_ref());
         let r: Authored<NewMembership> = parse(request)?;
-        let (m, revision) = self.0.create_membership(&call(&r), &r.body).await?;
-        Ok(Response::new(pb::CreateMembershipResponse { membership: Some((&m).into()), revision: revision.token() }))
+        once(&self.0, call(&r), fp, async |c| {
+            let (m, revision) = self.0.create_membership(&c, &r.body).await?;
+            Ok(pb::CreateMembershipResponse { membership: Some((&m).into()), revision: revision.token() })
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "GetMembership"))]
@@ -56,9 +60,13 @@ impl pb::membership_service_server::MembershipService for Memberships {
         &self,
         request: Request<pb::AssignRoleRequest>,
     ) -> Result<Response<pb::AssignRoleResponse>, Status> {
+        let fp = fingerprint("assign_role", request.get_ref());
         let r: Authored<MembershipRole> = parse(request)?;
-        let (m, revision) = self.0.assign_role(&call(&r), &r.body.id, &r.body.role).await?;
-        Ok(Response::new(pb::AssignRoleResponse { membership: Some((&m).into()), revision: revision.token() }))
+        once(&self.0, call(&r), fp, async |c| {
+            let (m, revision) = self.0.assign_role(&c, &r.body.id, &r.body.role).await?;
+            Ok(pb::AssignRoleResponse { membership: Some((&m).into()), revision: revision.token() })
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "UnassignRole"))]
@@ -66,9 +74,13 @@ impl pb::membership_service_server::MembershipService for Memberships {
         &self,
         request: Request<pb::UnassignRoleRequest>,
     ) -> Result<Response<pb::UnassignRoleResponse>, Status> {
+        let fp = fingerprint("unassign_role", request.get_ref());
         let r: Authored<MembershipRole> = parse(request)?;
-        let (m, revision) = self.0.unassign_role(&call(&r), &r.body.id, &r.body.role).await?;
-        Ok(Response::new(pb::UnassignRoleResponse { membership: Some((&m).into()), revision: revision.token() }))
+        once(&self.0, call(&r), fp, async |c| {
+            let (m, revision) = self.0.unassign_role(&c, &r.body.id, &r.body.role).await?;
+            Ok(pb::UnassignRoleResponse { membership: Some((&m).into()), revision: revision.token() })
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "SetMembershipRoles"))]
@@ -76,9 +88,13 @@ impl pb::membership_service_server::MembershipService for Memberships {
         &self,
         request: Request<pb::SetMembershipRolesRequest>,
     ) -> Result<Response<pb::SetMembershipRolesResponse>, Status> {
+        let fp = fingerprint("set_membership_roles", request.get_ref());
         let r: Authored<MembershipRoles> = parse(request)?;
-        let (m, revision) = self.0.set_membership_roles(&call(&r), &r.body.id, &r.body.roles).await?;
-        Ok(Response::new(pb::SetMembershipRolesResponse { membership: Some((&m).into()), revision: revision.token() }))
+        once(&self.0, call(&r), fp, async |c| {
+            let (m, revision) = self.0.set_membership_roles(&c, &r.body.id, &r.body.roles).await?;
+            Ok(pb::SetMembershipRolesResponse { membership: Some((&m).into()), revision: revision.token() })
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "SetResourceRestriction"))]
@@ -86,12 +102,13 @@ impl pb::membership_service_server::MembershipService for Memberships {
         &self,
         request: Request<pb::SetResourceRestrictionRequest>,
     ) -> Result<Response<pb::SetResourceRestrictionResponse>, Status> {
+        let fp = fingerprint("set_resource_restriction", request.get_ref());
         let r: Authored<MembershipRestriction> = parse(request)?;
-        let (m, revision) = self.0.set_resource_restriction(&call(&r), &r.body.id, r.body.restriction.as_ref()).await?;
-        Ok(Response::new(pb::SetResourceRestrictionResponse {
-            membership: Some((&m).into()),
-            revision: revision.token(),
-        }))
+        once(&self.0, call(&r), fp, async |c| {
+            let (m, revision) = self.0.set_resource_restriction(&c, &r.body.id, r.body.restriction.as_ref()).await?;
+            Ok(pb::SetResourceRestrictionResponse { membership: Some((&m).into()), revision: revision.token() })
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "SuspendMembership"))]
@@ -99,9 +116,13 @@ impl pb::membership_service_server::MembershipService for Memberships {
         &self,
         request: Request<pb::SuspendMembershipRequest>,
     ) -> Result<Response<pb::SuspendMembershipResponse>, Status> {
+        let fp = fingerprint("suspend_membership", request.get_ref());
         let r: Authored<MembershipId> = parse(request)?;
-        let (m, revision) = self.0.set_membership_status(&call(&r), &r.body, MembershipStatus::Suspended).await?;
-        Ok(Response::new(pb::SuspendMembershipResponse { membership: Some((&m).into()), revision: revision.token() }))
+        once(&self.0, call(&r), fp, async |c| {
+            let (m, revision) = self.0.set_membership_status(&c, &r.body, MembershipStatus::Suspended).await?;
+            Ok(pb::SuspendMembershipResponse { membership: Some((&m).into()), revision: revision.token() })
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "ReactivateMembership"))]
@@ -109,12 +130,13 @@ impl pb::membership_service_server::MembershipService for Memberships {
         &self,
         request: Request<pb::ReactivateMembershipRequest>,
     ) -> Result<Response<pb::ReactivateMembershipResponse>, Status> {
+        let fp = fingerprint("reactivate_membership", request.get_ref());
         let r: Authored<MembershipId> = parse(request)?;
-        let (m, revision) = self.0.set_membership_status(&call(&r), &r.body, MembershipStatus::Active).await?;
-        Ok(Response::new(pb::ReactivateMembershipResponse {
-            membership: Some((&m).into()),
-            revision: revision.token(),
-        }))
+        once(&self.0, call(&r), fp, async |c| {
+            let (m, revision) = self.0.set_membership_status(&c, &r.body, MembershipStatus::Active).await?;
+            Ok(pb::ReactivateMembershipResponse { membership: Some((&m).into()), revision: revision.token() })
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "DeleteMembership"))]
@@ -122,8 +144,12 @@ impl pb::membership_service_server::MembershipService for Memberships {
         &self,
         request: Request<pb::DeleteMembershipRequest>,
     ) -> Result<Response<pb::DeleteMembershipResponse>, Status> {
+        let fp = fingerprint("delete_membership", request.get_ref());
         let r: Authored<MembershipId> = parse(request)?;
-        let revision = self.0.delete_membership(&call(&r), &r.body).await?;
-        Ok(Response::new(pb::DeleteMembershipResponse { revision: revision.token() }))
+        once(&self.0, call(&r), fp, async |c| {
+            let revision = self.0.delete_membership(&c, &r.body).await?;
+            Ok(pb::DeleteMembershipResponse { revision: revision.token() })
+        })
+        .await
     }
 }

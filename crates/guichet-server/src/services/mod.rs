@@ -2,9 +2,11 @@
 
 mod access;
 mod accounts;
+mod approvals;
+mod contacts;
 mod delegations;
 mod events;
-mod later;
+mod invitations;
 mod memberships;
 mod resources;
 mod roles;
@@ -44,7 +46,107 @@ where
 
 /// The call context of a management request.
 pub(crate) fn call<T>(r: &guichet_proto::convert::Authored<T>) -> crate::app::Call {
-    crate::app::Call { actor: r.actor.clone(), request_id: r.request_id.clone(), service: None, trace_id: None }
+    crate::app::Call {
+        actor: r.actor.clone(),
+        request_id: r.request_id.clone(),
+        service: None,
+        trace_id: None,
+        fingerprint: None,
+    }
+}
+
+/// A fingerprint of a request body: the RPC and the SHA-256 of its encoding.
+pub(crate) fn fingerprint<M: prost::Message>(rpc: &str, message: &M) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(message.encode_to_vec());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{rpc}:{hex}")
+}
+
+/// The response recorded for an idempotency key, if the same request already ran.
+async fn replay<Resp: prost::Message + Default>(
+    app: &App,
+    call: &crate::app::Call,
+    request_id: &str,
+    fingerprint: &str,
+) -> Result<Option<Resp>, Status> {
+    let Some(record) =
+        app.store().idempotency_record(call.service.as_deref(), request_id).await.map_err(ServerError::from)?
+    else {
+        return Ok(None);
+    };
+    if record.fingerprint != fingerprint {
+        let details = tonic_types::ErrorDetails::with_bad_request_violation(
+            "request_id",
+            "already used by a different request: choose a new request_id for a new request",
+        );
+        return Err(<Status as tonic_types::StatusExt>::with_error_details(
+            tonic::Code::AlreadyExists,
+            format!("request_id {request_id} was already used by a different request"),
+            details,
+        ));
+    }
+    let mut record = record;
+    // The first request may have committed and not yet recorded its response: wait briefly.
+    for _ in 0..40 {
+        if record.response.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        match app.store().idempotency_record(call.service.as_deref(), request_id).await.map_err(ServerError::from)? {
+            Some(r) => record = r,
+            None => return Ok(None),
+        }
+    }
+    match record.response {
+        Some(bytes) => Resp::decode(bytes.as_slice())
+            .map(Some)
+            .map_err(|e| Status::from(ServerError::Internal(format!("stored response for {request_id}: {e}")))),
+        None => Err(Status::aborted(format!(
+            "the request with request_id {request_id} was written at {} but its response was not recorded: \
+             read the current state instead of retrying",
+            record.revision
+        ))),
+    }
+}
+
+/// Runs a mutating call at most once per `request_id`: a replay with the same body returns the
+/// first response and writes nothing; the same key with another body is ALREADY_EXISTS.
+pub(crate) async fn once<Resp, F>(
+    app: &App,
+    mut call: crate::app::Call,
+    fingerprint: String,
+    run: F,
+) -> Result<tonic::Response<Resp>, Status>
+where
+    Resp: prost::Message + Default,
+    F: AsyncFnOnce(crate::app::Call) -> Result<Resp, ServerError>,
+{
+    let Some(request_id) = call.request_id.clone() else {
+        return run(call).await.map(tonic::Response::new).map_err(Status::from);
+    };
+    if let Some(previous) = replay(app, &call, &request_id, &fingerprint).await? {
+        return Ok(tonic::Response::new(previous));
+    }
+    call.fingerprint = Some(fingerprint.clone());
+    let service = call.service.clone();
+    match run(call.clone()).await {
+        Ok(response) => {
+            if let Err(e) =
+                app.store().save_idempotent_response(service.as_deref(), &request_id, response.encode_to_vec()).await
+            {
+                tracing::warn!(error = %e, "could not record the response of an idempotent request");
+            }
+            Ok(tonic::Response::new(response))
+        }
+        Err(ServerError::AlreadyExists { entity: "request_id", .. }) => {
+            match replay(app, &call, &request_id, &fingerprint).await? {
+                Some(previous) => Ok(tonic::Response::new(previous)),
+                None => Err(Status::aborted("a concurrent request with the same request_id is in progress: retry")),
+            }
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Validates paging fields.
@@ -62,8 +164,8 @@ pub(crate) fn router(router: Router, app: &App) -> Router {
         .add_service(v1::membership_service_server::MembershipServiceServer::new(memberships::Memberships(app.clone())))
         .add_service(v1::resource_service_server::ResourceServiceServer::new(resources::Resources(app.clone())))
         .add_service(v1::delegation_service_server::DelegationServiceServer::new(delegations::Delegations(app.clone())))
-        .add_service(v1::invitation_service_server::InvitationServiceServer::new(later::Invitations))
-        .add_service(v1::approval_service_server::ApprovalServiceServer::new(later::Approvals))
-        .add_service(v1::contact_service_server::ContactServiceServer::new(later::Contacts))
+        .add_service(v1::invitation_service_server::InvitationServiceServer::new(invitations::Invitations(app.clone())))
+        .add_service(v1::approval_service_server::ApprovalServiceServer::new(approvals::Approvals(app.clone())))
+        .add_service(v1::contact_service_server::ContactServiceServer::new(contacts::Contacts(app.clone())))
         .add_service(v1::event_service_server::EventServiceServer::new(events::Events(app.clone())))
 }

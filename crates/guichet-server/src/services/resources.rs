@@ -5,7 +5,7 @@ use guichet_proto::convert::{Authored, ListResources};
 use guichet_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
-use super::{call, page, parse};
+use super::{call, fingerprint, once, page, parse};
 use crate::app::App;
 use crate::paging::next_token;
 
@@ -19,9 +19,13 @@ impl pb::resource_service_server::ResourceService for Resources {
         &self,
         request: Request<pb::CreateResourceRequest>,
     ) -> Result<Response<pb::CreateResourceResponse>, Status> {
+        let fp = fingerprint("create_resource", request.get_ref());
         let r: Authored<NewResource> = parse(request)?;
-        let (res, revision) = self.0.create_resource(&call(&r), &r.body).await?;
-        Ok(Response::new(pb::CreateResourceResponse { resource: Some((&res).into()), revision: revision.token() }))
+        once(&self.0, call(&r), fp, async |c| {
+            let (res, revision) = self.0.create_resource(&c, &r.body).await?;
+            Ok(pb::CreateResourceResponse { resource: Some((&res).into()), revision: revision.token() })
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "GetResource"))]
@@ -53,8 +57,12 @@ impl pb::resource_service_server::ResourceService for Resources {
         &self,
         request: Request<pb::DeleteResourceRequest>,
     ) -> Result<Response<pb::DeleteResourceResponse>, Status> {
+        let fp = fingerprint("delete_resource", request.get_ref());
         let r: Authored<ResourceId> = parse(request)?;
-        let revision = self.0.delete_resource(&call(&r), &r.body).await?;
-        Ok(Response::new(pb::DeleteResourceResponse { revision: revision.token() }))
+        once(&self.0, call(&r), fp, async |c| {
+            let revision = self.0.delete_resource(&c, &r.body).await?;
+            Ok(pb::DeleteResourceResponse { revision: revision.token() })
+        })
+        .await
     }
 }

@@ -5,7 +5,7 @@ use guichet_proto::convert::{self, Authored, ListRoles, RoleRef};
 use guichet_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
-use super::{call, page, parse};
+use super::{call, fingerprint, once, page, parse};
 use crate::app::App;
 use crate::paging::next_token;
 
@@ -47,9 +47,13 @@ impl pb::role_service_server::RoleService for Roles {
         &self,
         request: Request<pb::CreateRoleRequest>,
     ) -> Result<Response<pb::CreateRoleResponse>, Status> {
+        let fp = fingerprint("create_role", request.get_ref());
         let r: Authored<RoleDefinition> = parse(request)?;
-        let (role, revision) = self.0.create_role(&call(&r), &r.body).await?;
-        Ok(Response::new(pb::CreateRoleResponse { role: Some((&role).into()), revision: revision.token() }))
+        once(&self.0, call(&r), fp, async |c| {
+            let (role, revision) = self.0.create_role(&c, &r.body).await?;
+            Ok(pb::CreateRoleResponse { role: Some((&role).into()), revision: revision.token() })
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "UpdateRole"))]
@@ -57,9 +61,13 @@ impl pb::role_service_server::RoleService for Roles {
         &self,
         request: Request<pb::UpdateRoleRequest>,
     ) -> Result<Response<pb::UpdateRoleResponse>, Status> {
+        let fp = fingerprint("update_role", request.get_ref());
         let r: Authored<RoleDefinition> = parse(request)?;
-        let (role, revision) = self.0.update_role(&call(&r), &r.body).await?;
-        Ok(Response::new(pb::UpdateRoleResponse { role: Some((&role).into()), revision: revision.token() }))
+        once(&self.0, call(&r), fp, async |c| {
+            let (role, revision) = self.0.update_role(&c, &r.body).await?;
+            Ok(pb::UpdateRoleResponse { role: Some((&role).into()), revision: revision.token() })
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "DeleteRole"))]
@@ -67,9 +75,13 @@ impl pb::role_service_server::RoleService for Roles {
         &self,
         request: Request<pb::DeleteRoleRequest>,
     ) -> Result<Response<pb::DeleteRoleResponse>, Status> {
+        let fp = fingerprint("delete_role", request.get_ref());
         let r: Authored<RoleRef> = parse(request)?;
-        let revision = self.0.delete_role(&call(&r), &r.body.account, &r.body.name).await?;
-        Ok(Response::new(pb::DeleteRoleResponse { revision: revision.token() }))
+        once(&self.0, call(&r), fp, async |c| {
+            let revision = self.0.delete_role(&c, &r.body.account, &r.body.name).await?;
+            Ok(pb::DeleteRoleResponse { revision: revision.token() })
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "ListCatalog"))]

@@ -6,7 +6,7 @@ use guichet_proto::v1 as pb;
 use guichet_store::UserChanges;
 use tonic::{Request, Response, Status};
 
-use super::{call, page, parse};
+use super::{call, fingerprint, once, page, parse};
 use crate::app::App;
 use crate::paging::next_token;
 
@@ -20,14 +20,18 @@ impl pb::user_service_server::UserService for Users {
         &self,
         request: Request<pb::CreateUserRequest>,
     ) -> Result<Response<pb::CreateUserResponse>, Status> {
+        let fp = fingerprint("create_user", request.get_ref());
         let r: Authored<CreateUser> = parse(request)?;
-        let (user, revision) = self.0.create_user(&call(&r), r.body.account.as_ref(), &r.body.user).await?;
-        Ok(Response::new(pb::CreateUserResponse {
-            user: Some((&user).into()),
-            revision: revision.token(),
-            email_flagged: false,
-            email_flag_reason: String::new(),
-        }))
+        once(&self.0, call(&r), fp, async |c| {
+            let (user, revision, flag) = self.0.create_user(&c, r.body.account.as_ref(), &r.body.user).await?;
+            Ok(pb::CreateUserResponse {
+                user: Some((&user).into()),
+                revision: revision.token(),
+                email_flagged: flag.is_some(),
+                email_flag_reason: flag.unwrap_or_default(),
+            })
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "GetUser"))]
@@ -52,12 +56,15 @@ impl pb::user_service_server::UserService for Users {
         &self,
         request: Request<pb::UpdateUserRequest>,
     ) -> Result<Response<pb::UpdateUserResponse>, Status> {
+        let fp = fingerprint("update_user", request.get_ref());
         let r: Authored<UpdateUser> = parse(request)?;
-        let c = call(&r);
-        let UpdateUser { id, given_name, family_name, phone, idp_subject } = r.body;
-        let changes = UserChanges { given_name, family_name, phone, idp_subject };
-        let (user, revision) = self.0.update_user(&c, &id, &changes).await?;
-        Ok(Response::new(pb::UpdateUserResponse { user: Some((&user).into()), revision: revision.token() }))
+        once(&self.0, call(&r), fp, async |c| {
+            let UpdateUser { id, given_name, family_name, phone, idp_subject } = r.body;
+            let changes = UserChanges { given_name, family_name, phone, idp_subject };
+            let (user, revision) = self.0.update_user(&c, &id, &changes).await?;
+            Ok(pb::UpdateUserResponse { user: Some((&user).into()), revision: revision.token() })
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "SuspendUser"))]
@@ -65,9 +72,13 @@ impl pb::user_service_server::UserService for Users {
         &self,
         request: Request<pb::SuspendUserRequest>,
     ) -> Result<Response<pb::SuspendUserResponse>, Status> {
+        let fp = fingerprint("suspend_user", request.get_ref());
         let r: Authored<UserId> = parse(request)?;
-        let (user, revision) = self.0.set_user_status(&call(&r), &r.body, UserStatus::Suspended).await?;
-        Ok(Response::new(pb::SuspendUserResponse { user: Some((&user).into()), revision: revision.token() }))
+        once(&self.0, call(&r), fp, async |c| {
+            let (user, revision) = self.0.set_user_status(&c, &r.body, UserStatus::Suspended).await?;
+            Ok(pb::SuspendUserResponse { user: Some((&user).into()), revision: revision.token() })
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "ReactivateUser"))]
@@ -75,9 +86,13 @@ impl pb::user_service_server::UserService for Users {
         &self,
         request: Request<pb::ReactivateUserRequest>,
     ) -> Result<Response<pb::ReactivateUserResponse>, Status> {
+        let fp = fingerprint("reactivate_user", request.get_ref());
         let r: Authored<UserId> = parse(request)?;
-        let (user, revision) = self.0.set_user_status(&call(&r), &r.body, UserStatus::Active).await?;
-        Ok(Response::new(pb::ReactivateUserResponse { user: Some((&user).into()), revision: revision.token() }))
+        once(&self.0, call(&r), fp, async |c| {
+            let (user, revision) = self.0.set_user_status(&c, &r.body, UserStatus::Active).await?;
+            Ok(pb::ReactivateUserResponse { user: Some((&user).into()), revision: revision.token() })
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "ListMyAccounts"))]
