@@ -174,7 +174,7 @@ impl Store {
                 let pool = self.db.get_sqlite_connection_pool();
                 (pool.size(), pool.num_idle(), pool.options().get_max_connections())
             }
-            _ => (0, 0, 0),
+            sea_orm::DbBackend::MySql | _ => (0, 0, 0),
         }
     }
 
