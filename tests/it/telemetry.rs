@@ -149,6 +149,9 @@ async fn a_checkaccess_with_traceparent_continues_the_callers_trace_and_no_span_
         in_trace.iter().map(|s| &s.name).collect::<Vec<_>>()
     );
 
+    let store = in_trace.iter().find(|s| s.name == "store.load_facts").expect("a store span in the trace");
+    assert_eq!(attribute(&store.attributes, "db.system.name").as_deref(), Some("sqlite"));
+
     // The invitation calls were traced too, and nothing anywhere carries the token.
     for name in ["guichet.v1.InvitationService/CreateInvitation", "guichet.v1.InvitationService/AcceptInvitation"] {
         assert!(spans.iter().any(|s| s.name == name), "a {name} span");
@@ -335,4 +338,56 @@ async fn a_call_longer_than_the_grace_period_is_cut_and_the_process_still_exits_
     assert!(status.success(), "{status}");
     assert!(call.await.unwrap().is_err(), "the call outliving the grace period is cut");
     assert!(s.stderr().contains("drain deadline passed"), "{}", s.stderr());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_deadline_ends_the_call_and_is_counted() {
+    let db = TestDatabase::new(Backend::Sqlite).await.unwrap();
+    let s = TestServer::start_with_env(&db.url, &[], &[("GUICHET__TEST_RPC_DELAY_MS", "5000")]).await;
+    let mut request = tonic::Request::new(batch_request(1));
+    request.set_timeout(Duration::from_millis(200));
+    let e = s.access().check_access_batch(request).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::Cancelled, "{e:?}");
+    // The abandoned call is recorded when the server drops it, just after the answer went out.
+    let series = r#"guichet_rpc_requests_total{code="CANCELLED",rpc="guichet.v1.AccessService/CheckAccessBatch"}"#;
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = s.admin_get("/metrics").await.1;
+        if metric(&text, series).is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(metric(&text, series), Some(1.0), "{text}");
+    assert_eq!(metric(&text, "guichet_rpc_in_flight"), Some(0.0));
+    assert!(s.stop().await.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_message_over_the_size_limit_is_refused() {
+    let db = TestDatabase::new(Backend::Sqlite).await.unwrap();
+    let s = TestServer::start_with_env(&db.url, &[], &[("GUICHET__LIMITS__MAX_MESSAGE_BYTES", "2048")]).await;
+    let e = s.access().check_access_batch(batch_request(200)).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::OutOfRange, "{e:?}");
+    let ok = s.access().check_access_batch(batch_request(2)).await.unwrap().into_inner();
+    assert_eq!(ok.results.len(), 2);
+    assert!(s.stop().await.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_call_outliving_its_connections_age_and_grace_is_cut() {
+    let db = TestDatabase::new(Backend::Sqlite).await.unwrap();
+    let s = TestServer::start_with_env(
+        &db.url,
+        &[],
+        &[
+            ("GUICHET__LIMITS__MAX_CONNECTION_AGE_SECS", "1"),
+            ("GUICHET__LIMITS__MAX_CONNECTION_AGE_GRACE_SECS", "1"),
+            ("GUICHET__TEST_RPC_DELAY_MS", "4000"),
+        ],
+    )
+    .await;
+    let e = s.access().check_access_batch(batch_request(2)).await.unwrap_err();
+    assert!(matches!(e.code(), tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled), "{e:?}");
+    assert!(s.stop().await.success());
 }

@@ -163,6 +163,15 @@ impl Store {
         self.db.ping().await.map_err(StoreError::from)
     }
 
+    /// The OpenTelemetry name of the database system (`postgresql`, `sqlite`), for spans.
+    pub fn backend_name(&self) -> &'static str {
+        match self.db.get_database_backend() {
+            DbBackend::Postgres => "postgresql",
+            DbBackend::Sqlite => "sqlite",
+            DbBackend::MySql | _ => "other_sql",
+        }
+    }
+
     /// The database pool's usage: (open connections, idle connections, maximum).
     pub fn pool_usage(&self) -> (u32, usize, u32) {
         match self.db.get_database_backend() {
