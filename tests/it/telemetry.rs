@@ -391,3 +391,24 @@ async fn a_call_outliving_its_connections_age_and_grace_is_cut() {
     assert!(matches!(e.code(), tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled), "{e:?}");
     assert!(s.stop().await.success());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn readiness_follows_the_store_and_liveness_does_not() {
+    use sea_orm::ConnectionTrait;
+    let Some(db) = TestDatabase::new(Backend::Postgres).await else { return };
+    let s = TestServer::start(&db.url, &[]).await;
+    assert_eq!(s.admin_get("/readyz").await, (200, "ok\n".to_owned()));
+    // The database goes away under the running server.
+    let admin = std::env::var("GUICHET_TEST_DATABASE_URL").unwrap();
+    let name = db.url.rsplit('/').next().unwrap();
+    let conn = sea_orm::Database::connect(admin.as_str()).await.unwrap();
+    conn.execute_unprepared(&format!("DROP DATABASE {name} WITH (FORCE)")).await.unwrap();
+    conn.close().await.unwrap();
+    let (code, body) = s.admin_get("/readyz").await;
+    assert_eq!(code, 503, "{body}");
+    assert!(body.starts_with("store unreachable") || body.starts_with("store did not answer"), "{body}");
+    assert_eq!(s.admin_get("/livez").await, (200, "ok\n".to_owned()));
+    let (_, text) = s.admin_get("/metrics").await;
+    assert!(metric(&text, "guichet_store_errors_total").is_some_and(|n| n >= 1.0), "{text}");
+    assert!(s.stop().await.success());
+}
