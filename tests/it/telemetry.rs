@@ -117,6 +117,27 @@ async fn a_checkaccess_with_traceparent_continues_the_callers_trace_and_no_span_
     let answer = s.access().check_access(request).await.unwrap().into_inner();
     assert!(answer.allowed, "{answer:?}");
 
+    // A write records the caller's trace id on its audit event.
+    let write_trace = uuid::Uuid::new_v4().simple().to_string();
+    let mut create = tonic::Request::new(pb::CreateAccountRequest {
+        id: "fromagerie".into(),
+        name: "Fromagerie".into(),
+        kind: "customer".into(),
+        parent_id: "cabinet".into(),
+        ..Default::default()
+    });
+    create.metadata_mut().insert("traceparent", format!("00-{write_trace}-{parent_span_id}-01").parse().unwrap());
+    s.accounts().create_account(create).await.unwrap();
+    let events = s
+        .events()
+        .list_events(pb::ListEventsRequest { account_id: "fromagerie".into(), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    assert!(!events.is_empty());
+    assert!(events.iter().all(|e| e.trace_id == write_trace), "{events:?}");
+
     // SIGTERM flushes the exporter before the process exits.
     let stderr_before_stop = s.stderr();
     let status = s.stop().await;
