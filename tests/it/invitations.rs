@@ -32,7 +32,7 @@ fn settings(ttl: u32, approval: bool, generic: pb::GenericAddressPolicy) -> pb::
 /// The accounting firm and its client, the bakery, whose access needs a colleague's approval:
 /// Lucie and Paul are its client administrators (approved on the service's own authority), Odile
 /// a client user; folders A and C; the billing and folders modules.
-async fn bakery(s: &TestServer, ttl: u32, approval: bool, generic: pb::GenericAddressPolicy) {
+pub(crate) async fn bakery(s: &TestServer, ttl: u32, approval: bool, generic: pb::GenericAddressPolicy) {
     let mut accounts = s.accounts();
     accounts
         .create_account(pb::CreateAccountRequest {
@@ -102,7 +102,7 @@ async fn bakery(s: &TestServer, ttl: u32, approval: bool, generic: pb::GenericAd
     }
 }
 
-async fn invite(
+pub(crate) async fn invite(
     s: &TestServer,
     actor: &str,
     email: &str,
@@ -128,7 +128,7 @@ async fn invite(
     (r.invitation.unwrap().id, r.token)
 }
 
-async fn accept(s: &TestServer, token: &str) -> Result<pb::AcceptInvitationResponse, tonic::Status> {
+pub(crate) async fn accept(s: &TestServer, token: &str) -> Result<pb::AcceptInvitationResponse, tonic::Status> {
     s.invitations()
         .accept_invitation(pb::AcceptInvitationRequest {
             token: token.into(),

@@ -108,6 +108,8 @@ impl Drop for TestDatabase {
 pub struct TestServer {
     child: Child,
     pub addr: SocketAddr,
+    /// The admin HTTP server (`/metrics`, `/livez`, `/readyz`).
+    pub admin_addr: Option<SocketAddr>,
     pub channel: Channel,
     pub database_url: String,
     stderr_path: PathBuf,
@@ -117,6 +119,12 @@ pub struct TestServer {
 impl TestServer {
     /// Starts `guichet serve` on `127.0.0.1:0` over `database_url` with extra arguments.
     pub async fn start(database_url: &str, extra: &[&str]) -> Self {
+        Self::start_with_env(database_url, extra, &[]).await
+    }
+
+    /// [`TestServer::start`] with extra environment variables (`GUICHET__…`, `OTEL_…`, `RUST_LOG`).
+    /// The admin HTTP server listens on `127.0.0.1:0` unless `GUICHET__ADMIN__LISTEN` is given.
+    pub async fn start_with_env(database_url: &str, extra: &[&str], env: &[(&str, &str)]) -> Self {
         let log_dir = tempfile::tempdir().unwrap();
         let stderr_path = log_dir.path().join("stderr.log");
         let stderr = std::fs::File::create(&stderr_path).unwrap();
@@ -125,8 +133,12 @@ impl TestServer {
             .args(["--listen", "127.0.0.1:0", "--database-url", database_url])
             .args(extra)
             .env("RUST_LOG", "warn")
+            .env("GUICHET__ADMIN__LISTEN", "127.0.0.1:0")
             .env_remove("GUICHET__LISTEN")
             .env_remove("GUICHET__DATABASE_URL")
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(stderr))
             .kill_on_drop(true)
@@ -134,8 +146,12 @@ impl TestServer {
             .expect("start guichet");
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
+        let mut admin_addr = None;
         let addr = tokio::time::timeout(Duration::from_secs(60), async {
             while let Some(line) = lines.next_line().await.unwrap() {
+                if let Some(a) = line.strip_prefix("guichet admin listening on ") {
+                    admin_addr = Some(a.parse::<SocketAddr>().unwrap());
+                }
                 if let Some(a) = line.strip_prefix("guichet listening on ") {
                     return Some(a.parse::<SocketAddr>().unwrap());
                 }
@@ -152,7 +168,7 @@ impl TestServer {
         // Keep draining stdout so the child never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         let channel = Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap();
-        Self { child, addr, channel, database_url: database_url.to_owned(), stderr_path, _log_dir: log_dir }
+        Self { child, addr, admin_addr, channel, database_url: database_url.to_owned(), stderr_path, _log_dir: log_dir }
     }
 
     /// What the server wrote on standard error so far.
@@ -162,10 +178,25 @@ impl TestServer {
 
     /// Sends SIGTERM and waits for the exit status.
     pub async fn stop(mut self) -> std::process::ExitStatus {
+        self.terminate();
+        self.wait().await
+    }
+
+    /// Sends SIGTERM without waiting.
+    pub fn terminate(&self) {
         let pid = self.child.id().expect("running");
         let status = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
         assert!(status.success());
+    }
+
+    /// Waits (at most 30 s) for the process to exit.
+    pub async fn wait(&mut self) -> std::process::ExitStatus {
         tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await.expect("exits after SIGTERM").unwrap()
+    }
+
+    /// `GET path` on the admin HTTP server: the status code and the body.
+    pub async fn admin_get(&self, path: &str) -> (u16, String) {
+        http_get(self.admin_addr.expect("the server printed its admin address"), path).await
     }
 
     /// Stops the server and starts a new one on the same database.
@@ -242,4 +273,33 @@ pub fn violated_fields(status: &tonic::Status) -> Vec<String> {
         .bad_request()
         .map(|b| b.field_violations.iter().map(|v| v.field.clone()).collect())
         .unwrap_or_default()
+}
+
+/// A minimal HTTP/1.1 `GET`: the status code and the body.
+pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let code = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body =
+        if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_owned() };
+    (code, body)
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else { break };
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        body = rest[n..].trim_start_matches("\r\n");
+    }
+    out
 }

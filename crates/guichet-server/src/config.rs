@@ -61,6 +61,71 @@ impl Default for LogConfig {
     }
 }
 
+/// OpenTelemetry settings. The standard `OTEL_*` variables win over these
+/// (`OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_SERVICE_NAME`); `OTEL_RESOURCE_ATTRIBUTES` and
+/// `OTEL_TRACES_SAMPLER`/`OTEL_TRACES_SAMPLER_ARG` are read by the SDK.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// OTLP/gRPC collector endpoint (`http://otel-collector:4317`); none: no trace export.
+    pub otlp_endpoint: Option<String>,
+    /// The `service.name` resource attribute.
+    pub service_name: String,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self { otlp_endpoint: None, service_name: "guichet".to_owned() }
+    }
+}
+
+/// The admin HTTP server: `/metrics` (Prometheus text), `/livez`, `/readyz`. Always on.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Address of the admin HTTP server; port 0 picks a free one.
+    pub listen: SocketAddr,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self { listen: SocketAddr::from(([127, 0, 0, 1], 9090)) }
+    }
+}
+
+/// Connection and request limits of the gRPC server.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Largest request or response message, in bytes, on every service.
+    pub max_message_bytes: usize,
+    /// Concurrent HTTP/2 streams (calls) per connection.
+    pub max_concurrent_streams: u32,
+    /// HTTP/2 keep-alive ping interval, in seconds; 0: no pings.
+    pub keepalive_interval_secs: u64,
+    /// How long to wait for a keep-alive ping's answer before closing, in seconds.
+    pub keepalive_timeout_secs: u64,
+    /// Age after which a connection is asked to go away (HTTP/2 GOAWAY), in seconds, so clients
+    /// reconnect and load spreads over new replicas; 0: never.
+    pub max_connection_age_secs: u64,
+    /// How long calls may still run on a connection past its maximum age before it is closed, in
+    /// seconds.
+    pub max_connection_age_grace_secs: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_message_bytes: 4 * 1024 * 1024,
+            max_concurrent_streams: 1_024,
+            keepalive_interval_secs: 60,
+            keepalive_timeout_secs: 20,
+            max_connection_age_secs: 0,
+            max_connection_age_grace_secs: 30,
+        }
+    }
+}
+
 /// guichet's configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -85,6 +150,15 @@ pub struct Config {
     pub shutdown_grace_ms: u64,
     /// Logging.
     pub log: LogConfig,
+    /// Tracing export.
+    pub telemetry: TelemetryConfig,
+    /// The admin HTTP server (metrics, liveness, readiness).
+    pub admin: AdminConfig,
+    /// Connection and request limits.
+    pub limits: LimitsConfig,
+    /// For tests only: every RPC waits this long before it is handled, in milliseconds, so
+    /// shutdown tests have calls in flight. 0 (the default) in production.
+    pub test_rpc_delay_ms: u64,
     /// For tests only: milliseconds added to the wall clock (e.g. two days, to see invitations
     /// expire without waiting). 0 (the default) in production.
     pub test_clock_offset_ms: i64,
@@ -103,6 +177,10 @@ impl Default for Config {
             database_acquire_timeout_ms: 5_000,
             shutdown_grace_ms: 10_000,
             log: LogConfig::default(),
+            telemetry: TelemetryConfig::default(),
+            admin: AdminConfig::default(),
+            limits: LimitsConfig::default(),
+            test_rpc_delay_ms: 0,
             test_clock_offset_ms: 0,
         }
     }
@@ -171,6 +249,26 @@ impl Config {
                 description: format!("file {} does not exist", c.display()),
             });
         }
+        if self.limits.max_message_bytes < 1024 {
+            return Err(ConfigError::Invalid {
+                field: "limits.max_message_bytes",
+                description: "must be at least 1024".to_owned(),
+            });
+        }
+        if self.limits.max_concurrent_streams == 0 {
+            return Err(ConfigError::Invalid {
+                field: "limits.max_concurrent_streams",
+                description: "must be at least 1".to_owned(),
+            });
+        }
+        if let Some(e) = &self.telemetry.otlp_endpoint
+            && !(e.starts_with("http://") || e.starts_with("https://"))
+        {
+            return Err(ConfigError::Invalid {
+                field: "telemetry.otlp_endpoint",
+                description: "must start with http:// or https://".to_owned(),
+            });
+        }
         Ok(())
     }
 
@@ -205,6 +303,33 @@ mod tests {
         std::fs::write(&path, "listn = \"127.0.0.1:6000\"\n").unwrap();
         let err = Config::load(Some(&path)).unwrap_err().to_string();
         assert!(err.contains("listn"), "{err}");
+    }
+
+    #[test]
+    fn operations_sections_load_from_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("guichet.toml");
+        std::fs::write(
+            &path,
+            "[admin]\nlisten = \"0.0.0.0:9191\"\n[telemetry]\notlp_endpoint = \"http://collector:4317\"\n\
+             [limits]\nmax_connection_age_secs = 300\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&path)).unwrap();
+        assert_eq!(c.admin.listen.port(), 9191);
+        assert_eq!(c.telemetry.otlp_endpoint.as_deref(), Some("http://collector:4317"));
+        assert_eq!(c.telemetry.service_name, "guichet");
+        assert_eq!(c.limits.max_connection_age_secs, 300);
+        assert_eq!(c.limits.max_message_bytes, 4 * 1024 * 1024);
+        assert_eq!(Config::default().admin.listen.to_string(), "127.0.0.1:9090");
+        let bad = Config {
+            telemetry: TelemetryConfig { otlp_endpoint: Some("collector:4317".into()), ..TelemetryConfig::default() },
+            ..Config::default()
+        };
+        assert_eq!(
+            bad.validate().unwrap_err().to_string(),
+            "configuration: telemetry.otlp_endpoint: must start with http:// or https://"
+        );
     }
 
     #[test]

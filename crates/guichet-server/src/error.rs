@@ -82,8 +82,14 @@ impl From<StoreError> for ServerError {
             StoreError::Precondition { kind, subject, description } => {
                 Self::FailedPrecondition { kind, subject, description }
             }
-            StoreError::Unavailable(m) => Self::Unavailable(m),
-            e @ (StoreError::Corrupt { .. } | StoreError::Database(_)) => Self::Internal(e.to_string()),
+            StoreError::Unavailable(m) => {
+                crate::metrics::store_error();
+                Self::Unavailable(m)
+            }
+            e @ (StoreError::Corrupt { .. } | StoreError::Database(_)) => {
+                crate::metrics::store_error();
+                Self::Internal(e.to_string())
+            }
         }
     }
 }

@@ -9,12 +9,21 @@
 //! [`Server::build`] validates, connects, migrates and binds (port 0 picks a free port, see
 //! [`Server::local_addr`]); [`Server::run_until_stopped`] serves until the shutdown future resolves,
 //! then reports NOT_SERVING on the health service and drains in-flight calls within the grace period.
+//!
+//! Lifecycle on SIGTERM/SIGINT: the health service reports NOT_SERVING and `/readyz` 503 at once;
+//! the listening socket is closed (new connections are refused) and every connection gets an HTTP/2
+//! GOAWAY (no new calls on it); in-flight calls have `shutdown_grace_ms` to finish; then the
+//! process flushes its traces (the telemetry guard) and exits 0. The admin HTTP server
+//! ([`admin`]) serves `/metrics`, `/livez` and `/readyz` beside the gRPC port.
 
+pub mod admin;
 pub mod app;
 pub mod clock;
 pub mod config;
+mod connections;
 pub mod demo;
 pub mod error;
+pub mod metrics;
 mod paging;
 mod services;
 pub mod telemetry;
@@ -27,11 +36,12 @@ use std::time::Duration;
 use guichet_domain::Catalog;
 use guichet_store::{Store, StoreOptions};
 use tokio::net::TcpListener;
+use tokio_stream::StreamExt as _;
 use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::app::App;
 use crate::clock::{SharedClock, SystemClock};
-use crate::config::Config;
+use crate::config::{Config, LimitsConfig};
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +77,14 @@ pub enum StartError {
     /// The reflection service could not be built from the descriptors.
     #[error("reflection: {0}")]
     Reflection(String),
+    /// The admin HTTP address could not be bound.
+    #[error("cannot listen on {addr} (admin HTTP): {source}")]
+    AdminBind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The transport failed.
     #[error("transport: {0}")]
     Transport(#[from] tonic::transport::Error),
@@ -101,6 +119,9 @@ pub struct Server {
     local_addr: SocketAddr,
     app: App,
     grace: Duration,
+    admin: admin::AdminServer,
+    limits: LimitsConfig,
+    test_rpc_delay: Duration,
 }
 
 impl Server {
@@ -133,12 +154,28 @@ impl Server {
             .await
             .map_err(|source| StartError::Bind { addr: config.listen, source })?;
         let local_addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
-        Ok(Self { listener, local_addr, app, grace: config.shutdown_grace() })
+        let admin = admin::AdminServer::bind(config.admin.listen, app.store().clone())
+            .await
+            .map_err(|source| StartError::AdminBind { addr: config.admin.listen, source })?;
+        Ok(Self {
+            listener,
+            local_addr,
+            app,
+            grace: config.shutdown_grace(),
+            admin,
+            limits: config.limits.clone(),
+            test_rpc_delay: Duration::from_millis(config.test_rpc_delay_ms),
+        })
     }
 
     /// The address actually bound.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The address the admin HTTP server (metrics, liveness, readiness) actually bound.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin.local_addr()
     }
 
     /// Serves until `shutdown` resolves, then drains in-flight calls for at most the grace period.
@@ -164,30 +201,51 @@ impl Server {
         let reflection_v1 = reflection().build_v1().map_err(|e| StartError::Reflection(e.to_string()))?;
         let reflection_v1alpha = reflection().build_v1alpha().map_err(|e| StartError::Reflection(e.to_string()))?;
 
+        let stopping = self.admin.stopping_flag();
+        let admin = tokio::spawn(self.admin.serve());
         let (drain_tx, drain_rx) = tokio::sync::oneshot::channel::<()>();
         let reporter = health_reporter.clone();
         let signal = async move {
             shutdown.await;
             tracing::info!("shutting down: reporting NOT_SERVING and draining in-flight calls");
+            stopping.store(true, std::sync::atomic::Ordering::Relaxed);
             for name in names {
                 reporter.set_service_status(*name, tonic_health::ServingStatus::NotServing).await;
             }
             reporter.set_service_status("", tonic_health::ServingStatus::NotServing).await;
             let _ = drain_tx.send(());
         };
+        let limits = &self.limits;
+        let max = limits.max_message_bytes;
+        let secs = |s: u64| (s > 0).then(|| Duration::from_secs(s));
+        let mut builder = tonic::transport::Server::builder()
+            .max_concurrent_streams(limits.max_concurrent_streams)
+            .http2_keepalive_interval(secs(limits.keepalive_interval_secs))
+            .http2_keepalive_timeout(secs(limits.keepalive_timeout_secs));
+        // tonic sends the GOAWAY at the maximum age; the forced close after the grace period is
+        // `connections::AgedIo`'s (see there why tonic's own grace is not used).
+        let lifetime = secs(limits.max_connection_age_secs)
+            .map(|age| age + Duration::from_secs(limits.max_connection_age_grace_secs));
+        if let Some(age) = secs(limits.max_connection_age_secs) {
+            builder = builder.max_connection_age(age);
+        }
         let router = services::router(
-            tonic::transport::Server::builder()
-                .add_service(health_service)
-                .add_service(reflection_v1)
-                .add_service(reflection_v1alpha),
+            builder
+                .layer(telemetry::RpcLayer::new(self.test_rpc_delay))
+                .add_service(health_service.max_decoding_message_size(max).max_encoding_message_size(max))
+                .add_service(reflection_v1.max_decoding_message_size(max).max_encoding_message_size(max))
+                .add_service(reflection_v1alpha.max_decoding_message_size(max).max_encoding_message_size(max)),
             &self.app,
+            max,
         );
         tracing::info!(addr = %self.local_addr, "guichet serving");
-        let serve = router.serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), signal);
+        let incoming = TcpListenerStream::new(self.listener)
+            .map(move |accepted| accepted.map(|tcp| connections::AgedIo::new(tcp, lifetime)));
+        let serve = router.serve_with_incoming_shutdown(incoming, signal);
         tokio::pin!(serve);
         let grace = self.grace;
-        tokio::select! {
-            result = &mut serve => result?,
+        let result = tokio::select! {
+            result = &mut serve => result.map_err(StartError::from),
             () = async move {
                 if drain_rx.await.is_ok() {
                     tokio::time::sleep(grace).await;
@@ -196,9 +254,14 @@ impl Server {
                 }
             } => {
                 tracing::warn!(grace_ms = grace.as_millis() as u64, "drain deadline passed; closing remaining calls");
+                Ok(())
             }
+        };
+        admin.abort();
+        if result.is_ok() {
+            tracing::info!("stopped");
         }
-        Ok(())
+        result
     }
 }
 

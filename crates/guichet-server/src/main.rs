@@ -85,17 +85,18 @@ async fn run(cli: Cli) -> Result<(), StartError> {
             }
             config.demo |= demo;
             config.validate()?;
-            let _telemetry = telemetry::init(&config.log);
+            let _telemetry = telemetry::init(&config);
             let server = Server::build(&config).await?;
             let addr = server.local_addr();
             let mut out = std::io::stdout();
+            let _ = writeln!(out, "guichet admin listening on {}", server.admin_addr());
             let _ = writeln!(out, "guichet listening on {addr}");
             let _ = out.flush();
             server.run_until_stopped(shutdown_signal()).await
         }
         Command::Migrate { common } => {
             let config = load(&common)?;
-            let _telemetry = telemetry::init(&config.log);
+            let _telemetry = telemetry::init(&config);
             let store = open_store(&config, Arc::new(load_catalog(&config)?)).await?;
             store.migrate().await?;
             println!("migrations applied");
@@ -103,7 +104,7 @@ async fn run(cli: Cli) -> Result<(), StartError> {
         }
         Command::Demo { common } => {
             let config = load(&common)?;
-            let _telemetry = telemetry::init(&config.log);
+            let _telemetry = telemetry::init(&config);
             let catalog = Arc::new(load_catalog(&config)?);
             let store = open_store(&config, catalog.clone()).await?;
             store.migrate().await?;

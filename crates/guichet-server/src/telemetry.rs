@@ -1,24 +1,444 @@
-//! Logs and traces. `init` installs the subscriber and returns a guard that flushes on drop.
+//! Logs, traces and the per-RPC layer.
+//!
+//! [`init`] installs the global subscriber: a `fmt` layer (human by default, JSON when
+//! `log.format = "json"`, filtered by `RUST_LOG` or `log.filter`) and a `tracing-opentelemetry`
+//! layer that turns guichet's spans into OpenTelemetry spans. When an OTLP endpoint is configured
+//! (`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, `OTEL_EXPORTER_OTLP_ENDPOINT`, then
+//! `telemetry.otlp_endpoint`) the spans are batched to it over gRPC; without one they get trace ids
+//! (for the logs and audit events) and are dropped. The SDK reads `OTEL_RESOURCE_ATTRIBUTES`,
+//! `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` and the `OTEL_BSP_*` batch settings;
+//! `OTEL_SERVICE_NAME` wins over `telemetry.service_name`. The returned [`TelemetryGuard`] flushes
+//! the exporter when dropped, for at most [`FLUSH_TIMEOUT`].
+//!
+//! [`RpcLayer`] wraps the tonic server: for each call it continues the caller's W3C trace
+//! (`traceparent`/`tracestate` metadata), opens one server span named after the RPC
+//! (`guichet.v1.AccessService/CheckAccess`) with the `rpc.*` semantic attributes and the gRPC status
+//! code, records the request count and latency metrics, and writes exactly one log line at info
+//! with the RPC, the code, the duration and the trace id. The access handlers add the decision
+//! (allowed, cache tier, revision) through [`Decided`]. No request or response body, header value
+//! or token is ever recorded: only the RPC name, codes, counts, decisions and revisions.
 
-use tracing_subscriber::EnvFilter;
-use tracing_subscriber::fmt::format::FmtSpan;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::mpsc;
+use std::task::{Context as TaskContext, Poll};
+use std::time::{Duration, Instant};
 
-use crate::config::{LogConfig, LogFormat};
+use opentelemetry::propagation::{Extractor, TextMapPropagator};
+use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing::Instrument;
+use tracing::field::Empty;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
-/// Flushes telemetry when dropped.
+use crate::config::{Config, LogFormat};
+use crate::metrics;
+
+/// How long the exporter may take to send the last spans at exit.
+pub const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Flushes and shuts the trace exporter down when dropped, for at most [`FLUSH_TIMEOUT`].
 #[derive(Debug)]
 pub struct TelemetryGuard {
-    _private: (),
+    provider: Option<SdkTracerProvider>,
+    exporting: bool,
 }
 
-/// Installs the global subscriber (logs to stderr). `RUST_LOG` wins over the configured filter.
-/// Calling it twice is harmless (the second call keeps the first subscriber).
-pub fn init(config: &LogConfig) -> TelemetryGuard {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.filter));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let _ = match config.format {
-        LogFormat::Human => builder.with_span_events(FmtSpan::NONE).try_init(),
-        LogFormat::Json => builder.json().with_current_span(true).try_init(),
+impl TelemetryGuard {
+    /// Whether spans are exported to an OTLP collector.
+    pub fn exporting(&self) -> bool {
+        self.exporting
+    }
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        let Some(provider) = self.provider.take() else {
+            return;
+        };
+        if !self.exporting {
+            return;
+        }
+        // `shutdown` blocks its thread while the exporter (driven by the Tokio runtime) sends the
+        // last batch: run it on a thread of its own and never wait longer than the timeout.
+        let (tx, rx) = mpsc::channel();
+        let spawned = std::thread::Builder::new().name("otel-flush".into()).spawn(move || {
+            let _ = tx.send(provider.shutdown_with_timeout(FLUSH_TIMEOUT));
+        });
+        if spawned.is_err() {
+            return;
+        }
+        match rx.recv_timeout(FLUSH_TIMEOUT + Duration::from_secs(1)) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("guichet: flushing traces: {e}"),
+            Err(_) => eprintln!("guichet: flushing traces timed out after {FLUSH_TIMEOUT:?}"),
+        }
+    }
+}
+
+/// The collector endpoint: the standard variables first, then the configuration.
+fn otlp_endpoint(config: &Config) -> Option<String> {
+    ["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"]
+        .into_iter()
+        .find_map(|v| std::env::var(v).ok().filter(|s| !s.trim().is_empty()))
+        .or_else(|| config.telemetry.otlp_endpoint.clone())
+}
+
+/// `OTEL_SERVICE_NAME`, else a `service.name` in `OTEL_RESOURCE_ATTRIBUTES` (kept by the SDK),
+/// else the configured name.
+fn service_name(config: &Config) -> Option<String> {
+    if let Ok(name) = std::env::var("OTEL_SERVICE_NAME")
+        && !name.trim().is_empty()
+    {
+        return Some(name);
+    }
+    let in_attributes = std::env::var("OTEL_RESOURCE_ATTRIBUTES")
+        .is_ok_and(|a| a.split(',').any(|kv| kv.split_once('=').is_some_and(|(k, _)| k.trim() == "service.name")));
+    (!in_attributes).then(|| config.telemetry.service_name.clone())
+}
+
+fn provider(config: &Config) -> (SdkTracerProvider, Option<String>) {
+    let mut resource = Resource::builder();
+    if let Some(name) = service_name(config) {
+        resource = resource.with_service_name(name);
+    }
+    let builder = SdkTracerProvider::builder().with_resource(resource.build());
+    let Some(endpoint) = otlp_endpoint(config) else {
+        return (builder.build(), None);
     };
-    TelemetryGuard { _private: () }
+    use opentelemetry_otlp::WithExportConfig;
+    match opentelemetry_otlp::SpanExporter::builder().with_tonic().with_endpoint(endpoint.clone()).build() {
+        Ok(exporter) => (builder.with_batch_exporter(exporter).build(), Some(endpoint)),
+        Err(e) => {
+            eprintln!("guichet: cannot build the OTLP exporter for {endpoint}: {e}; traces are not exported");
+            (builder.build(), None)
+        }
+    }
+}
+
+/// Installs the global subscriber (logs to stderr, spans to OpenTelemetry) and the W3C trace-context
+/// propagator. `RUST_LOG` wins over `log.filter`. Must run inside a Tokio runtime (the OTLP exporter
+/// needs one). Calling it twice is harmless: the second call keeps the first subscriber.
+pub fn init(config: &Config) -> TelemetryGuard {
+    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+    let (provider, endpoint) = provider(config);
+    let tracer = provider.tracer("guichet");
+
+    let log_filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.filter));
+    let fmt = match config.log.format {
+        LogFormat::Human => tracing_subscriber::fmt::layer()
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_writer(std::io::stderr)
+            .boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_writer(std::io::stderr)
+            .boxed(),
+    };
+    // Spans for OpenTelemetry are chosen independently of the log filter: a quiet log does not
+    // silence the traces.
+    let spans = Targets::new()
+        .with_target("guichet::rpc", LevelFilter::INFO)
+        .with_target("guichet_server", LevelFilter::INFO)
+        .with_target("guichet_store", LevelFilter::INFO);
+    let otel = tracing_opentelemetry::layer().with_tracer(tracer).with_filter(spans);
+    let installed = tracing_subscriber::registry().with(fmt.with_filter(log_filter)).with(otel).try_init().is_ok();
+    if let Some(endpoint) = &endpoint
+        && installed
+    {
+        tracing::info!(%endpoint, "exporting traces over OTLP");
+    }
+    TelemetryGuard { provider: Some(provider), exporting: endpoint.is_some() && installed }
+}
+
+/// The trace id of the current span, when it belongs to a trace.
+pub fn current_trace_id() -> Option<String> {
+    let context = tracing::Span::current().context();
+    let span = context.span();
+    let sc = span.span_context();
+    sc.is_valid().then(|| sc.trace_id().to_string())
+}
+
+/// What an access RPC decided, attached by the handler to its response (extensions) so the RPC
+/// span carries it.
+#[derive(Debug, Clone, Default)]
+pub struct Decided {
+    /// The decision of a single check.
+    pub allowed: Option<bool>,
+    /// For a batch: how many were allowed and denied.
+    pub counts: Option<(usize, usize)>,
+    /// Where the decision came from (`none`, `local`, `shared`).
+    pub cache_tier: &'static str,
+    /// The revision it was evaluated at.
+    pub revision: String,
+}
+
+fn tier_name(tier: i32) -> &'static str {
+    use guichet_proto::v1::CacheTier;
+    match CacheTier::try_from(tier) {
+        Ok(CacheTier::Local) => "local",
+        Ok(CacheTier::Shared) => "shared",
+        Ok(CacheTier::None) => "none",
+        Ok(CacheTier::Unspecified) | Err(_) => "unspecified",
+    }
+}
+
+/// Counts the decision and attaches it to the RPC span.
+pub(crate) fn check_answered(
+    mut response: tonic::Response<guichet_proto::v1::CheckAccessResponse>,
+) -> tonic::Response<guichet_proto::v1::CheckAccessResponse> {
+    let m = response.get_ref();
+    metrics::decision(m.allowed);
+    let decided = Decided {
+        allowed: Some(m.allowed),
+        counts: None,
+        cache_tier: tier_name(m.cache_tier),
+        revision: m.revision.clone(),
+    };
+    response.extensions_mut().insert(decided);
+    response
+}
+
+/// Counts the decisions of a batch and attaches their totals to the RPC span.
+pub(crate) fn batch_answered(
+    mut response: tonic::Response<guichet_proto::v1::CheckAccessBatchResponse>,
+) -> tonic::Response<guichet_proto::v1::CheckAccessBatchResponse> {
+    let m = response.get_ref();
+    let allowed = m.results.iter().filter(|r| r.allowed).count();
+    for r in &m.results {
+        metrics::decision(r.allowed);
+    }
+    let tier = m.results.first().map_or("none", |r| tier_name(r.cache_tier));
+    let decided = Decided {
+        allowed: None,
+        counts: Some((allowed, m.results.len() - allowed)),
+        cache_tier: tier,
+        revision: m.revision.clone(),
+    };
+    response.extensions_mut().insert(decided);
+    response
+}
+
+/// The canonical name of a gRPC status code (`OK`, `INVALID_ARGUMENT`, …).
+pub fn code_name(code: i32) -> &'static str {
+    match code {
+        0 => "OK",
+        1 => "CANCELLED",
+        2 => "UNKNOWN",
+        3 => "INVALID_ARGUMENT",
+        4 => "DEADLINE_EXCEEDED",
+        5 => "NOT_FOUND",
+        6 => "ALREADY_EXISTS",
+        7 => "PERMISSION_DENIED",
+        8 => "RESOURCE_EXHAUSTED",
+        9 => "FAILED_PRECONDITION",
+        10 => "ABORTED",
+        11 => "OUT_OF_RANGE",
+        12 => "UNIMPLEMENTED",
+        13 => "INTERNAL",
+        14 => "UNAVAILABLE",
+        15 => "DATA_LOSS",
+        16 => "UNAUTHENTICATED",
+        _ => "UNKNOWN",
+    }
+}
+
+/// The codes that make a server span an error (OpenTelemetry's gRPC conventions).
+fn is_server_error(code: i32) -> bool {
+    matches!(code, 2 | 4 | 12 | 13 | 14 | 15)
+}
+
+struct HeaderExtractor<'a>(&'a http::HeaderMap);
+
+impl Extractor for HeaderExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(http::HeaderName::as_str).collect()
+    }
+}
+
+/// The tower layer around the tonic server that traces, measures and logs every call.
+#[derive(Debug, Clone, Default)]
+pub struct RpcLayer {
+    delay: Duration,
+}
+
+impl RpcLayer {
+    /// The layer; `test_delay` (tests only, zero in production) holds every guichet RPC that long.
+    pub fn new(test_delay: Duration) -> Self {
+        Self { delay: test_delay }
+    }
+}
+
+impl<S> tower::Layer<S> for RpcLayer {
+    type Service = RpcService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RpcService { inner, delay: self.delay }
+    }
+}
+
+/// See [`RpcLayer`].
+#[derive(Debug, Clone)]
+pub struct RpcService<S> {
+    inner: S,
+    delay: Duration,
+}
+
+/// Records the end of a call once, including when the call is dropped (deadline or cancellation).
+struct Finish {
+    rpc: String,
+    ours: bool,
+    start: Instant,
+    span: tracing::Span,
+    done: bool,
+}
+
+impl Finish {
+    fn finish(&mut self, code: i32) {
+        self.done = true;
+        let elapsed = self.start.elapsed();
+        let name = code_name(code);
+        metrics::rpc_finished(&self.rpc, name, elapsed.as_secs_f64());
+        self.span.record("rpc.grpc.status_code", code);
+        if is_server_error(code) {
+            self.span.record("otel.status_code", "error");
+        }
+        let trace_id = {
+            let context = self.span.context();
+            let span = context.span();
+            let sc = span.span_context();
+            if sc.is_valid() { sc.trace_id().to_string() } else { String::new() }
+        };
+        let duration_ms = elapsed.as_secs_f64() * 1_000.0;
+        if self.ours {
+            tracing::info!(target: "guichet::rpc", parent: None, rpc = %self.rpc, code = name, duration_ms, trace_id = %trace_id, "rpc");
+        } else {
+            tracing::debug!(target: "guichet::rpc", parent: None, rpc = %self.rpc, code = name, duration_ms, trace_id = %trace_id, "rpc");
+        }
+    }
+}
+
+impl Drop for Finish {
+    fn drop(&mut self) {
+        if !self.done {
+            // Dropped before an answer: the deadline passed (tonic answers CANCELLED) or the client left.
+            self.finish(1);
+        }
+    }
+}
+
+impl<S, B, R> tower::Service<http::Request<B>> for RpcService<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<R>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let rpc = request.uri().path().trim_start_matches('/').to_owned();
+        let (service, method) = rpc.split_once('/').unwrap_or((rpc.as_str(), ""));
+        let ours = service.starts_with("guichet.");
+        macro_rules! rpc_span {
+            ($level:expr) => {
+                tracing::span!(
+                    target: "guichet::rpc",
+                    $level,
+                    "rpc",
+                    otel.name = %rpc,
+                    otel.kind = "server",
+                    otel.status_code = Empty,
+                    rpc.system = "grpc",
+                    rpc.service = %service,
+                    rpc.method = %method,
+                    rpc.grpc.status_code = Empty,
+                    decision.allowed = Empty,
+                    decision.allowed_count = Empty,
+                    decision.denied_count = Empty,
+                    cache.tier = Empty,
+                    revision = Empty,
+                )
+            };
+        }
+        let span = if ours { rpc_span!(tracing::Level::INFO) } else { rpc_span!(tracing::Level::DEBUG) };
+        let parent = TraceContextPropagator::new().extract(&HeaderExtractor(request.headers()));
+        if parent.span().span_context().is_valid() {
+            let _ = span.set_parent(parent);
+        }
+        let delay = if ours { self.delay } else { Duration::ZERO };
+        let mut finish = Finish { rpc, ours, start: Instant::now(), span: span.clone(), done: false };
+        Box::pin(
+            async move {
+                let _in_flight = metrics::rpc_started();
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
+                let result = inner.call(request).await;
+                let code = match &result {
+                    Ok(response) => {
+                        if let Some(d) = response.extensions().get::<Decided>() {
+                            let span = &finish.span;
+                            if let Some(a) = d.allowed {
+                                span.record("decision.allowed", a);
+                            }
+                            if let Some((a, d)) = d.counts {
+                                span.record("decision.allowed_count", a);
+                                span.record("decision.denied_count", d);
+                            }
+                            span.record("cache.tier", d.cache_tier);
+                            span.record("revision", d.revision.as_str());
+                        }
+                        // Errors travel in the headers (trailers-only answer); a successful unary
+                        // answer carries OK in its trailers.
+                        response
+                            .headers()
+                            .get("grpc-status")
+                            .and_then(|v| v.to_str().ok())
+                            .and_then(|v| v.parse::<i32>().ok())
+                            .unwrap_or(0)
+                    }
+                    Err(_) => 2,
+                };
+                finish.finish(code);
+                result
+            }
+            .instrument(span),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn code_names_are_canonical() {
+        assert_eq!(code_name(0), "OK");
+        assert_eq!(code_name(3), "INVALID_ARGUMENT");
+        assert_eq!(code_name(16), "UNAUTHENTICATED");
+        assert_eq!(code_name(99), "UNKNOWN");
+        assert!(is_server_error(14));
+        assert!(!is_server_error(5));
+    }
 }

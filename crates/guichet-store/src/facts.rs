@@ -193,6 +193,7 @@ pub(crate) async fn load(
 
 impl Store {
     /// The facts a decision on `request` needs, and the revision they were read at.
+    #[tracing::instrument(name = "store.load_facts", skip_all, fields(otel.kind = "client", db.system.name = self.backend_name()))]
     pub async fn load_facts(&self, request: &AccessRequest) -> Result<(Facts, Revision), StoreError> {
         let txn = self.begin_read().await?;
         let revision = read_revision(&txn).await?;
@@ -204,6 +205,7 @@ impl Store {
     /// The accounts where `subject` may hold some level: those of its memberships, their
     /// descendants, the targets of delegations from them and their descendants. Sorted by id; the
     /// caller evaluates each.
+    #[tracing::instrument(name = "store.candidate_accounts", skip_all, fields(otel.kind = "client", db.system.name = self.backend_name()))]
     pub async fn candidate_accounts(&self, subject: &UserId) -> Result<Vec<AccountId>, StoreError> {
         let txn = self.begin_read().await?;
         let members =

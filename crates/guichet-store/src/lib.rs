@@ -163,6 +163,30 @@ impl Store {
         self.db.ping().await.map_err(StoreError::from)
     }
 
+    /// The OpenTelemetry name of the database system (`postgresql`, `sqlite`), for spans.
+    pub fn backend_name(&self) -> &'static str {
+        match self.db.get_database_backend() {
+            DbBackend::Postgres => "postgresql",
+            DbBackend::Sqlite => "sqlite",
+            DbBackend::MySql | _ => "other_sql",
+        }
+    }
+
+    /// The database pool's usage: (open connections, idle connections, maximum).
+    pub fn pool_usage(&self) -> (u32, usize, u32) {
+        match self.db.get_database_backend() {
+            sea_orm::DbBackend::Postgres => {
+                let pool = self.db.get_postgres_connection_pool();
+                (pool.size(), pool.num_idle(), pool.options().get_max_connections())
+            }
+            sea_orm::DbBackend::Sqlite => {
+                let pool = self.db.get_sqlite_connection_pool();
+                (pool.size(), pool.num_idle(), pool.options().get_max_connections())
+            }
+            sea_orm::DbBackend::MySql | _ => (0, 0, 0),
+        }
+    }
+
     /// Counts every statement sent to the database from now on (for metrics and for tests that
     /// check a read takes a bounded number of queries).
     pub fn count_statements(&mut self) -> Arc<std::sync::atomic::AtomicU64> {

@@ -23,7 +23,11 @@ impl pb::access_service_server::AccessService for Access {
         let q: AccessQuery = parse(request)?;
         let c = self.0.check(&q.request, q.consistency).await?;
         tracing::debug!(allowed = c.decision.allowed, reason = c.decision.reason.code(), revision = %c.revision, "decided");
-        Ok(Response::new(convert::check_response(&c.decision, c.revision, pb::CacheTier::None)))
+        Ok(crate::telemetry::check_answered(Response::new(convert::check_response(
+            &c.decision,
+            c.revision,
+            pb::CacheTier::None,
+        ))))
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "CheckAccessBatch"))]
@@ -33,13 +37,13 @@ impl pb::access_service_server::AccessService for Access {
     ) -> Result<Response<pb::CheckAccessBatchResponse>, Status> {
         let q: BatchQuery = parse(request)?;
         let (checked, revision) = self.0.check_batch(&q.requests, q.consistency).await?;
-        Ok(Response::new(pb::CheckAccessBatchResponse {
+        Ok(crate::telemetry::batch_answered(Response::new(pb::CheckAccessBatchResponse {
             results: checked
                 .iter()
                 .map(|c| convert::check_response(&c.decision, c.revision, pb::CacheTier::None))
                 .collect(),
             revision: revision.token(),
-        }))
+        })))
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "ExplainAccess"))]

@@ -50,7 +50,7 @@ pub(crate) fn call<T>(r: &guichet_proto::convert::Authored<T>) -> crate::app::Ca
         actor: r.actor.clone(),
         request_id: r.request_id.clone(),
         service: None,
-        trace_id: None,
+        trace_id: crate::telemetry::current_trace_id(),
         fingerprint: None,
     }
 }
@@ -154,18 +154,33 @@ pub(crate) fn page(p: &guichet_proto::convert::PageParams) -> Result<guichet_sto
     paging::page_request(p.size, &p.token).map_err(Status::from)
 }
 
-/// Adds every guichet service to the router.
-pub(crate) fn router(router: Router, app: &App) -> Router {
+/// Adds every guichet service to the router, each limited to `max_message_bytes` per message.
+pub(crate) fn router<L>(router: Router<L>, app: &App, max_message_bytes: usize) -> Router<L> {
+    macro_rules! limited {
+        ($server:expr) => {
+            $server.max_decoding_message_size(max_message_bytes).max_encoding_message_size(max_message_bytes)
+        };
+    }
     router
-        .add_service(v1::access_service_server::AccessServiceServer::new(access::Access(app.clone())))
-        .add_service(v1::account_service_server::AccountServiceServer::new(accounts::Accounts(app.clone())))
-        .add_service(v1::user_service_server::UserServiceServer::new(users::Users(app.clone())))
-        .add_service(v1::role_service_server::RoleServiceServer::new(roles::Roles(app.clone())))
-        .add_service(v1::membership_service_server::MembershipServiceServer::new(memberships::Memberships(app.clone())))
-        .add_service(v1::resource_service_server::ResourceServiceServer::new(resources::Resources(app.clone())))
-        .add_service(v1::delegation_service_server::DelegationServiceServer::new(delegations::Delegations(app.clone())))
-        .add_service(v1::invitation_service_server::InvitationServiceServer::new(invitations::Invitations(app.clone())))
-        .add_service(v1::approval_service_server::ApprovalServiceServer::new(approvals::Approvals(app.clone())))
-        .add_service(v1::contact_service_server::ContactServiceServer::new(contacts::Contacts(app.clone())))
-        .add_service(v1::event_service_server::EventServiceServer::new(events::Events(app.clone())))
+        .add_service(limited!(v1::access_service_server::AccessServiceServer::new(access::Access(app.clone()))))
+        .add_service(limited!(v1::account_service_server::AccountServiceServer::new(accounts::Accounts(app.clone()))))
+        .add_service(limited!(v1::user_service_server::UserServiceServer::new(users::Users(app.clone()))))
+        .add_service(limited!(v1::role_service_server::RoleServiceServer::new(roles::Roles(app.clone()))))
+        .add_service(limited!(v1::membership_service_server::MembershipServiceServer::new(memberships::Memberships(
+            app.clone()
+        ))))
+        .add_service(limited!(v1::resource_service_server::ResourceServiceServer::new(resources::Resources(
+            app.clone()
+        ))))
+        .add_service(limited!(v1::delegation_service_server::DelegationServiceServer::new(delegations::Delegations(
+            app.clone()
+        ))))
+        .add_service(limited!(v1::invitation_service_server::InvitationServiceServer::new(invitations::Invitations(
+            app.clone()
+        ))))
+        .add_service(limited!(v1::approval_service_server::ApprovalServiceServer::new(approvals::Approvals(
+            app.clone()
+        ))))
+        .add_service(limited!(v1::contact_service_server::ContactServiceServer::new(contacts::Contacts(app.clone()))))
+        .add_service(limited!(v1::event_service_server::EventServiceServer::new(events::Events(app.clone()))))
 }
