@@ -9,3 +9,4 @@ mod grpcurl;
 mod invitations;
 mod restart;
 mod scenario;
+mod tls;

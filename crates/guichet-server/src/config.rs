@@ -88,6 +88,16 @@ pub struct Config {
     /// For tests only: milliseconds added to the wall clock (e.g. two days, to see invitations
     /// expire without waiting). 0 (the default) in production.
     pub test_clock_offset_ms: i64,
+    /// Serve gRPC without TLS. Unset: only on a loopback `listen` without `[tls]` (the development
+    /// default); a non-loopback address needs `[tls]` or `plaintext = true` explicitly.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plaintext: Option<bool>,
+    /// TLS (and mTLS with `client_ca_file`); see [`crate::tls`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<crate::tls::TlsConfig>,
+    /// The calling services, their scopes and credentials; see [`crate::auth`]. None on a plaintext
+    /// loopback listener: calls are not authenticated (the development default).
+    pub services: Vec<crate::auth::ServiceConfig>,
 }
 
 impl Default for Config {
@@ -104,6 +114,9 @@ impl Default for Config {
             shutdown_grace_ms: 10_000,
             log: LogConfig::default(),
             test_clock_offset_ms: 0,
+            plaintext: None,
+            tls: None,
+            services: Vec::new(),
         }
     }
 }
@@ -171,7 +184,49 @@ impl Config {
                 description: format!("file {} does not exist", c.display()),
             });
         }
+        self.validate_transport()
+    }
+
+    /// Checks `plaintext`, `[tls]` and `[[services]]` together.
+    fn validate_transport(&self) -> Result<(), ConfigError> {
+        let invalid = |(field, description): (&'static str, String)| ConfigError::Invalid { field, description };
+        let loopback = self.listen.ip().is_loopback();
+        match (&self.tls, self.plaintext) {
+            (Some(_), Some(true)) => {
+                return Err(invalid(("plaintext", "cannot be true when [tls] is configured".to_owned())));
+            }
+            (Some(tls), _) => crate::tls::validate(tls).map_err(invalid)?,
+            (None, Some(false)) => {
+                return Err(invalid(("tls", "plaintext = false needs [tls] cert_file and key_file".to_owned())));
+            }
+            (None, Some(true)) => {}
+            (None, None) if loopback => {}
+            (None, None) => {
+                return Err(invalid((
+                    "tls",
+                    format!(
+                        "listen {} is not a loopback address: configure [tls] cert_file and key_file, \
+                         or set plaintext = true explicitly",
+                        self.listen
+                    ),
+                )));
+            }
+        }
+        crate::auth::validate(&self.services).map_err(invalid)?;
+        if self.services.is_empty() && !self.is_open() {
+            return Err(invalid((
+                "services",
+                "no [[services]] configured: every call would be refused; calls go unauthenticated only in \
+                 plaintext on a loopback address"
+                    .to_owned(),
+            )));
+        }
         Ok(())
+    }
+
+    /// Whether calls go unauthenticated: no `[[services]]`, plaintext, on a loopback address.
+    pub fn is_open(&self) -> bool {
+        self.services.is_empty() && self.tls.is_none() && self.listen.ip().is_loopback()
     }
 
     /// The drain deadline.

@@ -11,6 +11,7 @@
 //! then reports NOT_SERVING on the health service and drains in-flight calls within the grace period.
 
 pub mod app;
+pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod demo;
@@ -18,6 +19,7 @@ pub mod error;
 mod paging;
 mod services;
 pub mod telemetry;
+pub mod tls;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -67,6 +69,9 @@ pub enum StartError {
     /// The reflection service could not be built from the descriptors.
     #[error("reflection: {0}")]
     Reflection(String),
+    /// The TLS files or settings cannot be used.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
     /// The transport failed.
     #[error("transport: {0}")]
     Transport(#[from] tonic::transport::Error),
@@ -101,6 +106,8 @@ pub struct Server {
     local_addr: SocketAddr,
     app: App,
     grace: Duration,
+    tls: Option<tls::TlsAcceptor>,
+    auth: Arc<auth::Authenticator>,
 }
 
 impl Server {
@@ -113,6 +120,8 @@ impl Server {
     /// [`Server::build`] with a given clock.
     pub async fn build_with_clock(config: &Config, clock: SharedClock) -> Result<Self, StartError> {
         config.validate()?;
+        let tls = config.tls.as_ref().map(tls::TlsAcceptor::new).transpose()?;
+        let auth = Arc::new(auth::Authenticator::new(&config.services, config.is_open()));
         let catalog = Arc::new(load_catalog(config)?);
         let store = open_store(config, catalog.clone()).await?;
         if config.migrate_on_start {
@@ -133,7 +142,7 @@ impl Server {
             .await
             .map_err(|source| StartError::Bind { addr: config.listen, source })?;
         let local_addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
-        Ok(Self { listener, local_addr, app, grace: config.shutdown_grace() })
+        Ok(Self { listener, local_addr, app, grace: config.shutdown_grace(), tls, auth })
     }
 
     /// The address actually bound.
@@ -177,13 +186,27 @@ impl Server {
         };
         let router = services::router(
             tonic::transport::Server::builder()
+                .layer(auth::AuthLayer::new(self.auth.clone()))
                 .add_service(health_service)
                 .add_service(reflection_v1)
                 .add_service(reflection_v1alpha),
             &self.app,
         );
-        tracing::info!(addr = %self.local_addr, "guichet serving");
-        let serve = router.serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), signal);
+        tracing::info!(
+            addr = %self.local_addr,
+            tls = self.tls.is_some(),
+            mtls = self.tls.as_ref().is_some_and(tls::TlsAcceptor::mtls),
+            authenticated = !self.auth.is_open(),
+            "guichet serving"
+        );
+        let serve = match self.tls {
+            None => futures::future::Either::Left(
+                router.serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), signal),
+            ),
+            Some(tls) => {
+                futures::future::Either::Right(router.serve_with_incoming_shutdown(tls.incoming(self.listener), signal))
+            }
+        };
         tokio::pin!(serve);
         let grace = self.grace;
         tokio::select! {

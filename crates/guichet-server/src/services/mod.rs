@@ -49,7 +49,7 @@ pub(crate) fn call<T>(r: &guichet_proto::convert::Authored<T>) -> crate::app::Ca
     crate::app::Call {
         actor: r.actor.clone(),
         request_id: r.request_id.clone(),
-        service: None,
+        service: crate::auth::current_service(),
         trace_id: None,
         fingerprint: None,
     }
@@ -155,7 +155,7 @@ pub(crate) fn page(p: &guichet_proto::convert::PageParams) -> Result<guichet_sto
 }
 
 /// Adds every guichet service to the router.
-pub(crate) fn router(router: Router, app: &App) -> Router {
+pub(crate) fn router<L>(router: Router<L>, app: &App) -> Router<L> {
     router
         .add_service(v1::access_service_server::AccessServiceServer::new(access::Access(app.clone())))
         .add_service(v1::account_service_server::AccountServiceServer::new(accounts::Accounts(app.clone())))
