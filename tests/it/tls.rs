@@ -443,8 +443,14 @@ async fn grpcurl_speaks_mtls_with_cacert_cert_and_key() {
     assert!(err.contains("PermissionDenied") && err.contains("service shop lacks the admin scope"), "{err}");
 
     // Without a client certificate, grpcurl cannot get in.
-    let out = std::process::Command::new(&bin).args(["-cacert", &ca, &addr, "list"]).output().unwrap();
+    // (grpc-go retries the refused handshake until its dial deadline.)
+    let out = std::process::Command::new(&bin)
+        .args(["-connect-timeout", "3", "-cacert", &ca, &addr, "list"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("Failed to dial target host \"{addr}\"")), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -306,10 +306,13 @@ pub(crate) fn certificate_identities(der: &[u8]) -> Vec<String> {
     san.value
         .general_names
         .iter()
-        .filter_map(|n| match n {
-            x509_parser::extensions::GeneralName::URI(u) => Some(u.to_ascii_lowercase()),
-            x509_parser::extensions::GeneralName::DNSName(d) => Some(d.to_ascii_lowercase()),
-            _ => None,
+        .filter_map(|n| {
+            // Only URIs (SPIFFE ids) and DNS names identify a service; other kinds are ignored.
+            if let x509_parser::extensions::GeneralName::URI(u) | x509_parser::extensions::GeneralName::DNSName(u) = n {
+                Some(u.to_ascii_lowercase())
+            } else {
+                None
+            }
         })
         .collect()
 }
