@@ -272,6 +272,56 @@ mod tests {
     }
 
     #[test]
+    fn plaintext_is_the_default_on_loopback_only() {
+        let public = Config { listen: SocketAddr::from(([0, 0, 0, 0], 50051)), ..Config::default() };
+        assert_eq!(
+            public.validate().unwrap_err().to_string(),
+            "configuration: tls: listen 0.0.0.0:50051 is not a loopback address: configure [tls] cert_file and \
+             key_file, or set plaintext = true explicitly"
+        );
+        let service = crate::auth::ServiceConfig {
+            name: "shop".to_owned(),
+            scopes: vec![crate::auth::Scope::Check],
+            token_sha256: Some("ab".repeat(32)),
+            identities: Vec::new(),
+        };
+        let explicit = Config { plaintext: Some(true), services: vec![service], ..public.clone() };
+        explicit.validate().unwrap();
+        assert!(!explicit.is_open());
+        let open = Config { plaintext: Some(true), ..public };
+        assert!(open.validate().unwrap_err().to_string().starts_with("configuration: services: no [[services]]"));
+        assert!(Config::default().is_open());
+    }
+
+    #[test]
+    fn the_tls_section_is_read_from_the_file_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("guichet.toml");
+        let cert = dir.path().join("tls.crt");
+        std::fs::write(&cert, "x").unwrap();
+        let toml = format!(
+            "plaintext = true\n[tls]\ncert_file = {:?}\nkey_file = {:?}\n\n[[services]]\nname = \"a\"\nscopes = [\"admin\"]\n\
+             identities = [\"spiffe://x/a\"]\n",
+            cert.display().to_string(),
+            cert.display().to_string()
+        );
+        std::fs::write(&path, &toml).unwrap();
+        let err = Config::load(Some(&path)).unwrap_err().to_string();
+        assert_eq!(err, "configuration: plaintext: cannot be true when [tls] is configured");
+        std::fs::write(&path, toml.replace("plaintext = true\n", "")).unwrap();
+        let c = Config::load(Some(&path)).unwrap();
+        let tls = c.tls.unwrap();
+        assert_eq!((tls.reload_interval_secs, tls.client_ca_file), (30, None));
+        std::fs::write(&path, toml.replace("plaintext = true\n", "").replace("tls.crt\"\n\n", "missing.key\"\n\n"))
+            .unwrap();
+        let err = Config::load(Some(&path)).unwrap_err().to_string();
+        assert!(
+            err.starts_with("configuration: tls.key_file: file ") && err.ends_with("missing.key does not exist"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn secrets_do_not_print() {
         let c = Config { database_url: Secret::new("postgres://u:hunter2@h/db"), ..Config::default() };
         assert!(!format!("{c:?}").contains("hunter2"));
