@@ -10,3 +10,4 @@ mod invitations;
 mod restart;
 mod scenario;
 mod telemetry;
+mod tls;

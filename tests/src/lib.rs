@@ -125,6 +125,19 @@ impl TestServer {
     /// [`TestServer::start`] with extra environment variables (`GUICHET__…`, `OTEL_…`, `RUST_LOG`).
     /// The admin HTTP server listens on `127.0.0.1:0` unless `GUICHET__ADMIN__LISTEN` is given.
     pub async fn start_with_env(database_url: &str, extra: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut s = Self::launch_with_env(database_url, extra, env).await;
+        s.channel = Channel::from_shared(format!("http://{}", s.addr)).unwrap().connect().await.unwrap();
+        s
+    }
+
+    /// Like [`TestServer::start`], without connecting: `channel` is a lazy plaintext channel (for
+    /// servers that speak TLS, which the test connects to itself).
+    pub async fn launch(database_url: &str, extra: &[&str]) -> Self {
+        Self::launch_with_env(database_url, extra, &[]).await
+    }
+
+    /// [`TestServer::launch`] with extra environment variables.
+    pub async fn launch_with_env(database_url: &str, extra: &[&str], env: &[(&str, &str)]) -> Self {
         let log_dir = tempfile::tempdir().unwrap();
         let stderr_path = log_dir.path().join("stderr.log");
         let stderr = std::fs::File::create(&stderr_path).unwrap();
@@ -167,13 +180,20 @@ impl TestServer {
         };
         // Keep draining stdout so the child never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        let channel = Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap();
+        let channel = Channel::from_shared(format!("http://{addr}")).unwrap().connect_lazy();
         Self { child, addr, admin_addr, channel, database_url: database_url.to_owned(), stderr_path, _log_dir: log_dir }
     }
 
     /// What the server wrote on standard error so far.
     pub fn stderr(&self) -> String {
         std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// Sends a signal (`HUP`, `TERM`, …) to the server.
+    pub fn signal(&self, name: &str) {
+        let pid = self.child.id().expect("running");
+        let status = std::process::Command::new("kill").args([&format!("-{name}"), &pid.to_string()]).status().unwrap();
+        assert!(status.success(), "kill -{name} {pid}");
     }
 
     /// Sends SIGTERM and waits for the exit status.

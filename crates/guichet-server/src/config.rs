@@ -162,6 +162,16 @@ pub struct Config {
     /// For tests only: milliseconds added to the wall clock (e.g. two days, to see invitations
     /// expire without waiting). 0 (the default) in production.
     pub test_clock_offset_ms: i64,
+    /// Serve gRPC without TLS. Unset: only on a loopback `listen` without `[tls]` (the development
+    /// default); a non-loopback address needs `[tls]` or `plaintext = true` explicitly.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plaintext: Option<bool>,
+    /// TLS (and mTLS with `client_ca_file`); see [`crate::tls`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<crate::tls::TlsConfig>,
+    /// The calling services, their scopes and credentials; see [`crate::auth`]. None on a plaintext
+    /// loopback listener: calls are not authenticated (the development default).
+    pub services: Vec<crate::auth::ServiceConfig>,
 }
 
 impl Default for Config {
@@ -182,6 +192,9 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             test_rpc_delay_ms: 0,
             test_clock_offset_ms: 0,
+            plaintext: None,
+            tls: None,
+            services: Vec::new(),
         }
     }
 }
@@ -269,7 +282,49 @@ impl Config {
                 description: "must start with http:// or https://".to_owned(),
             });
         }
+        self.validate_transport()
+    }
+
+    /// Checks `plaintext`, `[tls]` and `[[services]]` together.
+    fn validate_transport(&self) -> Result<(), ConfigError> {
+        let invalid = |(field, description): (&'static str, String)| ConfigError::Invalid { field, description };
+        let loopback = self.listen.ip().is_loopback();
+        match (&self.tls, self.plaintext) {
+            (Some(_), Some(true)) => {
+                return Err(invalid(("plaintext", "cannot be true when [tls] is configured".to_owned())));
+            }
+            (Some(tls), _) => crate::tls::validate(tls).map_err(invalid)?,
+            (None, Some(false)) => {
+                return Err(invalid(("tls", "plaintext = false needs [tls] cert_file and key_file".to_owned())));
+            }
+            (None, Some(true)) => {}
+            (None, None) if loopback => {}
+            (None, None) => {
+                return Err(invalid((
+                    "tls",
+                    format!(
+                        "listen {} is not a loopback address: configure [tls] cert_file and key_file, \
+                         or set plaintext = true explicitly",
+                        self.listen
+                    ),
+                )));
+            }
+        }
+        crate::auth::validate(&self.services).map_err(invalid)?;
+        if self.services.is_empty() && !self.is_open() {
+            return Err(invalid((
+                "services",
+                "no [[services]] configured: every call would be refused; calls go unauthenticated only in \
+                 plaintext on a loopback address"
+                    .to_owned(),
+            )));
+        }
         Ok(())
+    }
+
+    /// Whether calls go unauthenticated: no `[[services]]`, plaintext, on a loopback address.
+    pub fn is_open(&self) -> bool {
+        self.services.is_empty() && self.tls.is_none() && self.listen.ip().is_loopback()
     }
 
     /// The drain deadline.
@@ -338,6 +393,56 @@ mod tests {
         assert_eq!(
             c.validate().unwrap_err().to_string(),
             "configuration: database_url: must start with sqlite:, postgres:// or postgresql://"
+        );
+    }
+
+    #[test]
+    fn plaintext_is_the_default_on_loopback_only() {
+        let public = Config { listen: SocketAddr::from(([0, 0, 0, 0], 50051)), ..Config::default() };
+        assert_eq!(
+            public.validate().unwrap_err().to_string(),
+            "configuration: tls: listen 0.0.0.0:50051 is not a loopback address: configure [tls] cert_file and \
+             key_file, or set plaintext = true explicitly"
+        );
+        let service = crate::auth::ServiceConfig {
+            name: "shop".to_owned(),
+            scopes: vec![crate::auth::Scope::Check],
+            token_sha256: Some("ab".repeat(32)),
+            identities: Vec::new(),
+        };
+        let explicit = Config { plaintext: Some(true), services: vec![service], ..public.clone() };
+        explicit.validate().unwrap();
+        assert!(!explicit.is_open());
+        let open = Config { plaintext: Some(true), ..public };
+        assert!(open.validate().unwrap_err().to_string().starts_with("configuration: services: no [[services]]"));
+        assert!(Config::default().is_open());
+    }
+
+    #[test]
+    fn the_tls_section_is_read_from_the_file_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("guichet.toml");
+        let cert = dir.path().join("tls.crt");
+        std::fs::write(&cert, "x").unwrap();
+        let toml = format!(
+            "plaintext = true\n[tls]\ncert_file = {:?}\nkey_file = {:?}\n\n[[services]]\nname = \"a\"\nscopes = [\"admin\"]\n\
+             identities = [\"spiffe://x/a\"]\n",
+            cert.display().to_string(),
+            cert.display().to_string()
+        );
+        std::fs::write(&path, &toml).unwrap();
+        let err = Config::load(Some(&path)).unwrap_err().to_string();
+        assert_eq!(err, "configuration: plaintext: cannot be true when [tls] is configured");
+        std::fs::write(&path, toml.replace("plaintext = true\n", "")).unwrap();
+        let c = Config::load(Some(&path)).unwrap();
+        let tls = c.tls.unwrap();
+        assert_eq!((tls.reload_interval_secs, tls.client_ca_file), (30, None));
+        std::fs::write(&path, toml.replace("plaintext = true\n", "").replace("tls.crt\"\n\n", "missing.key\"\n\n"))
+            .unwrap();
+        let err = Config::load(Some(&path)).unwrap_err().to_string();
+        assert!(
+            err.starts_with("configuration: tls.key_file: file ") && err.ends_with("missing.key does not exist"),
+            "{err}"
         );
     }
 

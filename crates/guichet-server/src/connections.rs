@@ -16,19 +16,26 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::Sleep;
-use tonic::transport::server::{Connected, TcpConnectInfo};
+use tonic::transport::server::Connected;
 
-/// A TCP connection that is closed once its deadline passes.
+/// A connection (plain TCP or TLS over TCP) that is closed once its deadline passes.
 #[derive(Debug)]
-pub(crate) struct AgedIo {
-    inner: TcpStream,
+pub(crate) struct AgedIo<T> {
+    inner: T,
     deadline: Option<Pin<Box<Sleep>>>,
 }
 
-impl AgedIo {
-    /// Wraps `inner`; `lifetime` `None`: no deadline.
-    pub(crate) fn new(inner: TcpStream, lifetime: Option<Duration>) -> Self {
+impl AgedIo<TcpStream> {
+    /// Wraps a plain TCP connection (with `TCP_NODELAY`); `lifetime` `None`: no deadline.
+    pub(crate) fn tcp(inner: TcpStream, lifetime: Option<Duration>) -> Self {
         let _ = inner.set_nodelay(true);
+        Self::new(inner, lifetime)
+    }
+}
+
+impl<T> AgedIo<T> {
+    /// Wraps `inner`; `lifetime` `None`: no deadline.
+    pub(crate) fn new(inner: T, lifetime: Option<Duration>) -> Self {
         Self { inner, deadline: lifetime.map(|d| Box::pin(tokio::time::sleep(d))) }
     }
 
@@ -41,7 +48,7 @@ fn too_old() -> io::Error {
     io::Error::new(io::ErrorKind::TimedOut, "the connection passed its maximum age and grace period")
 }
 
-impl AsyncRead for AgedIo {
+impl<T: AsyncRead + Unpin> AsyncRead for AgedIo<T> {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         if this.expired(cx) {
@@ -51,7 +58,7 @@ impl AsyncRead for AgedIo {
     }
 }
 
-impl AsyncWrite for AgedIo {
+impl<T: AsyncWrite + Unpin> AsyncWrite for AgedIo<T> {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         if this.expired(cx) {
@@ -69,8 +76,8 @@ impl AsyncWrite for AgedIo {
     }
 }
 
-impl Connected for AgedIo {
-    type ConnectInfo = TcpConnectInfo;
+impl<T: Connected> Connected for AgedIo<T> {
+    type ConnectInfo = T::ConnectInfo;
 
     fn connect_info(&self) -> Self::ConnectInfo {
         self.inner.connect_info()

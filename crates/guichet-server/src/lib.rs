@@ -18,6 +18,7 @@
 
 pub mod admin;
 pub mod app;
+pub mod auth;
 pub mod clock;
 pub mod config;
 mod connections;
@@ -27,6 +28,7 @@ pub mod metrics;
 mod paging;
 mod services;
 pub mod telemetry;
+pub mod tls;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -85,6 +87,9 @@ pub enum StartError {
         /// Why.
         source: std::io::Error,
     },
+    /// The TLS files or settings cannot be used.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
     /// The transport failed.
     #[error("transport: {0}")]
     Transport(#[from] tonic::transport::Error),
@@ -122,6 +127,8 @@ pub struct Server {
     admin: admin::AdminServer,
     limits: LimitsConfig,
     test_rpc_delay: Duration,
+    tls: Option<tls::TlsAcceptor>,
+    auth: Arc<auth::Authenticator>,
 }
 
 impl Server {
@@ -134,6 +141,8 @@ impl Server {
     /// [`Server::build`] with a given clock.
     pub async fn build_with_clock(config: &Config, clock: SharedClock) -> Result<Self, StartError> {
         config.validate()?;
+        let tls = config.tls.as_ref().map(tls::TlsAcceptor::new).transpose()?;
+        let auth = Arc::new(auth::Authenticator::new(&config.services, config.is_open()));
         let catalog = Arc::new(load_catalog(config)?);
         let store = open_store(config, catalog.clone()).await?;
         if config.migrate_on_start {
@@ -165,6 +174,8 @@ impl Server {
             admin,
             limits: config.limits.clone(),
             test_rpc_delay: Duration::from_millis(config.test_rpc_delay_ms),
+            tls,
+            auth,
         })
     }
 
@@ -232,16 +243,33 @@ impl Server {
         let router = services::router(
             builder
                 .layer(telemetry::RpcLayer::new(self.test_rpc_delay))
+                .layer(auth::AuthLayer::new(self.auth.clone()))
                 .add_service(health_service.max_decoding_message_size(max).max_encoding_message_size(max))
                 .add_service(reflection_v1.max_decoding_message_size(max).max_encoding_message_size(max))
                 .add_service(reflection_v1alpha.max_decoding_message_size(max).max_encoding_message_size(max)),
             &self.app,
             max,
         );
-        tracing::info!(addr = %self.local_addr, "guichet serving");
-        let incoming = TcpListenerStream::new(self.listener)
-            .map(move |accepted| accepted.map(|tcp| connections::AgedIo::new(tcp, lifetime)));
-        let serve = router.serve_with_incoming_shutdown(incoming, signal);
+        tracing::info!(
+            addr = %self.local_addr,
+            tls = self.tls.is_some(),
+            mtls = self.tls.as_ref().is_some_and(tls::TlsAcceptor::mtls),
+            authenticated = !self.auth.is_open(),
+            "guichet serving"
+        );
+        let serve = match self.tls {
+            None => {
+                let incoming = TcpListenerStream::new(self.listener)
+                    .map(move |accepted| accepted.map(|tcp| connections::AgedIo::tcp(tcp, lifetime)));
+                futures::future::Either::Left(router.serve_with_incoming_shutdown(incoming, signal))
+            }
+            Some(tls) => {
+                let incoming = tls
+                    .incoming(self.listener)
+                    .map(move |accepted| accepted.map(|stream| connections::AgedIo::new(stream, lifetime)));
+                futures::future::Either::Right(router.serve_with_incoming_shutdown(incoming, signal))
+            }
+        };
         tokio::pin!(serve);
         let grace = self.grace;
         let result = tokio::select! {

@@ -49,7 +49,7 @@ pub(crate) fn call<T>(r: &guichet_proto::convert::Authored<T>) -> crate::app::Ca
     crate::app::Call {
         actor: r.actor.clone(),
         request_id: r.request_id.clone(),
-        service: None,
+        service: crate::auth::current_service(),
         trace_id: crate::telemetry::current_trace_id(),
         fingerprint: None,
     }

@@ -1,0 +1,443 @@
+//! Who is calling, and may they call this RPC at all.
+//!
+//! Callers are **services**, configured as `[[services]]` entries: a name, scopes, and how they
+//! prove who they are — an mTLS client-certificate identity (a SAN URI such as a SPIFFE id, or a
+//! DNS name) and/or a bearer token, configured as the hex SHA-256 of the token and compared in
+//! constant time. One tower layer ([`AuthLayer`]) runs before every RPC:
+//!
+//! - `grpc.health.v1` and `grpc.reflection.*` need nothing;
+//! - `guichet.v1.AccessService` (CheckAccess, CheckAccessBatch, ExplainAccess, ListAccessible*,
+//!   ListAuthorizedSubjects) needs the `check` scope; every other `guichet.*` service (the
+//!   management API) needs `admin`;
+//! - no credentials, an unknown token, or a certificate whose identities match no service:
+//!   `UNAUTHENTICATED`; a known service outside its scopes: `PERMISSION_DENIED` with an `ErrorInfo`
+//!   (`MISSING_SCOPE`) naming the scope.
+//!
+//! With no `[[services]]` at all on a plaintext loopback listener (the development default),
+//! calls are not authenticated. The identity of an authenticated caller is put in the request
+//! extensions ([`Caller`]), recorded on a `caller` span, and made available to the handlers through
+//! [`current_service`] so that audit events and idempotency keys record it.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use serde::{Deserialize, Serialize};
+use sha2::Digest;
+use subtle::ConstantTimeEq;
+use tonic::Code;
+use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
+use tonic_types::{ErrorDetails, StatusExt};
+use tracing::Instrument;
+
+/// What a service may call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// The read path: `guichet.v1.AccessService`.
+    Check,
+    /// The management services.
+    Admin,
+}
+
+impl Scope {
+    /// The scope's configuration name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Check => "check",
+            Scope::Admin => "admin",
+        }
+    }
+}
+
+/// One `[[services]]` entry: a calling service, its scopes and its credentials.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    /// The service's name, recorded on audit events.
+    pub name: String,
+    /// `["check"]`, `["admin"]` or both.
+    pub scopes: Vec<Scope>,
+    /// Hex SHA-256 of the service's bearer token (`printf %s "$TOKEN" | sha256sum`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_sha256: Option<String>,
+    /// Client-certificate identities (SAN URIs such as `spiffe://cluster.local/ns/shop/sa/api`, or
+    /// DNS names) that authenticate as this service under mTLS.
+    #[serde(default)]
+    pub identities: Vec<String>,
+}
+
+/// Why the `[[services]]` configuration cannot be used: `(field, description)`.
+pub(crate) fn validate(services: &[ServiceConfig]) -> Result<(), (&'static str, String)> {
+    let mut names = std::collections::BTreeSet::new();
+    let mut tokens = std::collections::BTreeSet::new();
+    let mut identities = std::collections::BTreeMap::new();
+    for s in services {
+        if s.name.trim().is_empty() || s.name.len() > 128 {
+            return Err(("services.name", "must be 1 to 128 characters".to_owned()));
+        }
+        if !names.insert(s.name.as_str()) {
+            return Err(("services.name", format!("{} is configured twice", s.name)));
+        }
+        if s.scopes.is_empty() {
+            return Err(("services.scopes", format!("{}: give at least one of \"check\", \"admin\"", s.name)));
+        }
+        if s.token_sha256.is_none() && s.identities.is_empty() {
+            return Err((
+                "services",
+                format!("{}: set token_sha256 or identities, or it can never authenticate", s.name),
+            ));
+        }
+        if let Some(hex) = &s.token_sha256 {
+            let Some(digest) = decode_sha256(hex) else {
+                return Err((
+                    "services.token_sha256",
+                    format!("{}: must be 64 hexadecimal characters (the SHA-256 of the token)", s.name),
+                ));
+            };
+            if !tokens.insert(digest) {
+                return Err(("services.token_sha256", format!("{}: the same token is given to two services", s.name)));
+            }
+        }
+        for id in &s.identities {
+            if id.trim().is_empty() {
+                return Err(("services.identities", format!("{}: an identity is empty", s.name)));
+            }
+            if let Some(other) = identities.insert(id.to_ascii_lowercase(), s.name.as_str()) {
+                return Err(("services.identities", format!("{id} is given to both {other} and {}", s.name)));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn decode_sha256(hex: &str) -> Option<[u8; 32]> {
+    let hex = hex.trim().as_bytes();
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, pair) in hex.chunks(2).enumerate() {
+        let s = std::str::from_utf8(pair).ok()?;
+        *out.get_mut(i)? = u8::from_str_radix(s, 16).ok()?;
+    }
+    Some(out)
+}
+
+/// An authenticated calling service, in the request extensions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The service's configured name.
+    pub service: Arc<str>,
+    /// How it proved it: `mtls` or `token`.
+    pub method: &'static str,
+}
+
+tokio::task_local! {
+    static CALLER: Option<Caller>;
+}
+
+/// The calling service of the RPC being handled, when authenticated.
+pub fn current_service() -> Option<String> {
+    CALLER.try_with(|c| c.as_ref().map(|c| c.service.to_string())).ok().flatten()
+}
+
+#[derive(Debug)]
+struct Service {
+    name: Arc<str>,
+    scopes: Vec<Scope>,
+    token: Option<[u8; 32]>,
+    identities: Vec<String>,
+}
+
+/// Decides who calls and whether they may.
+#[derive(Debug)]
+pub struct Authenticator {
+    services: Vec<Service>,
+    /// No services on a plaintext loopback listener: every call is let through unauthenticated.
+    open: bool,
+}
+
+/// The scope an RPC path needs; `None`: none (health, reflection).
+fn required_scope(path: &str) -> Option<Scope> {
+    let service = path.trim_start_matches('/').split('/').next().unwrap_or_default();
+    match service {
+        "grpc.health.v1.Health"
+        | "grpc.reflection.v1.ServerReflection"
+        | "grpc.reflection.v1alpha.ServerReflection" => None,
+        "guichet.v1.AccessService" => Some(Scope::Check),
+        _ => Some(Scope::Admin),
+    }
+}
+
+fn unauthenticated(reason: &str, message: String) -> tonic::Status {
+    let details = ErrorDetails::with_error_info(reason, "guichet", HashMap::new());
+    tonic::Status::with_error_details(Code::Unauthenticated, message, details)
+}
+
+impl Authenticator {
+    /// From the validated configuration.
+    pub fn new(services: &[ServiceConfig], open: bool) -> Self {
+        let services = services
+            .iter()
+            .map(|s| Service {
+                name: Arc::from(s.name.as_str()),
+                scopes: s.scopes.clone(),
+                token: s.token_sha256.as_deref().and_then(decode_sha256),
+                identities: s.identities.iter().map(|i| i.to_ascii_lowercase()).collect(),
+            })
+            .collect();
+        Self { services, open }
+    }
+
+    /// Whether calls go through unauthenticated (no services, plaintext loopback).
+    pub fn is_open(&self) -> bool {
+        self.open
+    }
+
+    fn by_token(&self, token: &str) -> Option<&Service> {
+        let digest: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
+        // Compare with every configured hash, in constant time, without stopping at a match.
+        let mut found = None;
+        for s in &self.services {
+            if let Some(t) = &s.token
+                && bool::from(t.ct_eq(&digest))
+            {
+                found = Some(s);
+            }
+        }
+        found
+    }
+
+    fn by_certificate(&self, names: &[String]) -> Option<&Service> {
+        self.services.iter().find(|s| s.identities.iter().any(|i| names.contains(i)))
+    }
+
+    /// Authenticates the request and checks its scope: the caller (if any) or the status to answer.
+    fn authorize<B>(&self, request: &http::Request<B>) -> Result<Option<Caller>, tonic::Status> {
+        let Some(scope) = required_scope(request.uri().path()) else {
+            return Ok(None);
+        };
+        if self.open {
+            return Ok(None);
+        }
+        let cert_names = request
+            .extensions()
+            .get::<TlsConnectInfo<TcpConnectInfo>>()
+            .and_then(|info| info.peer_certs())
+            .and_then(|certs| certs.first().map(|c| certificate_identities(c.as_ref())))
+            .unwrap_or_default();
+        let (service, method) = match self.by_certificate(&cert_names) {
+            Some(s) => (s, "mtls"),
+            None => match request.headers().get(http::header::AUTHORIZATION) {
+                Some(value) => {
+                    let token = value
+                        .to_str()
+                        .ok()
+                        .and_then(|v| v.split_once(' '))
+                        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+                        .map(|(_, token)| token.trim())
+                        .filter(|t| !t.is_empty());
+                    let Some(token) = token else {
+                        return Err(unauthenticated(
+                            "MALFORMED_AUTHORIZATION",
+                            "the authorization metadata must be `Bearer <token>`".to_owned(),
+                        ));
+                    };
+                    match self.by_token(token) {
+                        Some(s) => (s, "token"),
+                        None => {
+                            return Err(unauthenticated(
+                                "INVALID_TOKEN",
+                                "the bearer token matches no configured service".to_owned(),
+                            ));
+                        }
+                    }
+                }
+                None if !cert_names.is_empty() => {
+                    return Err(unauthenticated(
+                        "UNKNOWN_IDENTITY",
+                        format!(
+                            "the client certificate's identities ({}) match no configured service",
+                            cert_names.join(", ")
+                        ),
+                    ));
+                }
+                None => {
+                    return Err(unauthenticated(
+                        "NO_CREDENTIALS",
+                        "no credentials: send `authorization: Bearer <token>` or a client certificate".to_owned(),
+                    ));
+                }
+            },
+        };
+        if !service.scopes.contains(&scope) {
+            let metadata = HashMap::from([
+                ("service".to_owned(), service.name.to_string()),
+                ("scope".to_owned(), scope.as_str().to_owned()),
+                ("method".to_owned(), request.uri().path().to_owned()),
+            ]);
+            let details = ErrorDetails::with_error_info("MISSING_SCOPE", "guichet", metadata);
+            return Err(tonic::Status::with_error_details(
+                Code::PermissionDenied,
+                format!(
+                    "service {} lacks the {} scope needed by {}",
+                    service.name,
+                    scope.as_str(),
+                    request.uri().path()
+                ),
+                details,
+            ));
+        }
+        Ok(Some(Caller { service: service.name.clone(), method }))
+    }
+}
+
+/// The SAN URIs and DNS names of a DER certificate, lower-cased.
+pub(crate) fn certificate_identities(der: &[u8]) -> Vec<String> {
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) else {
+        return Vec::new();
+    };
+    let Ok(Some(san)) = cert.subject_alternative_name() else {
+        return Vec::new();
+    };
+    san.value
+        .general_names
+        .iter()
+        .filter_map(|n| {
+            // Only URIs (SPIFFE ids) and DNS names identify a service; other kinds are ignored.
+            if let x509_parser::extensions::GeneralName::URI(u) | x509_parser::extensions::GeneralName::DNSName(u) = n {
+                Some(u.to_ascii_lowercase())
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+/// The tower layer that authenticates every call and enforces scopes.
+#[derive(Debug, Clone)]
+pub struct AuthLayer {
+    auth: Arc<Authenticator>,
+}
+
+impl AuthLayer {
+    /// A layer over an authenticator.
+    pub fn new(auth: Arc<Authenticator>) -> Self {
+        Self { auth }
+    }
+}
+
+impl<S> tower::Layer<S> for AuthLayer {
+    type Service = AuthService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        AuthService { inner, auth: self.auth.clone() }
+    }
+}
+
+/// The service [`AuthLayer`] wraps around the routes.
+#[derive(Debug, Clone)]
+pub struct AuthService<S> {
+    inner: S,
+    auth: Arc<Authenticator>,
+}
+
+impl<S, B> tower::Service<http::Request<B>> for AuthService<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        // The clone is not ready; the one that was polled ready handles this call.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        match self.auth.authorize(&request) {
+            Err(status) => {
+                tracing::info!(method = request.uri().path(), code = ?status.code(), "call refused: {}", status.message());
+                Box::pin(async move { Ok(status.into_http()) })
+            }
+            Ok(caller) => {
+                let span = tracing::info_span!(
+                    "caller",
+                    service = caller.as_ref().map(|c| &*c.service),
+                    auth = caller.as_ref().map(|c| c.method)
+                );
+                if let Some(c) = &caller {
+                    request.extensions_mut().insert(c.clone());
+                }
+                Box::pin(CALLER.scope(caller, async move { inner.call(request).await }).instrument(span))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service(name: &str, scopes: &[Scope], token: Option<&str>) -> ServiceConfig {
+        ServiceConfig {
+            name: name.to_owned(),
+            scopes: scopes.to_vec(),
+            token_sha256: token
+                .map(|t| sha2::Sha256::digest(t.as_bytes()).iter().map(|b| format!("{b:02x}")).collect::<String>()),
+            identities: Vec::new(),
+        }
+    }
+
+    fn request(path: &str, token: Option<&str>) -> http::Request<()> {
+        let mut r = http::Request::builder().uri(format!("http://localhost{path}"));
+        if let Some(t) = token {
+            r = r.header("authorization", format!("Bearer {t}"));
+        }
+        r.body(()).unwrap()
+    }
+
+    #[test]
+    fn scopes_follow_the_service() {
+        assert_eq!(required_scope("/guichet.v1.AccessService/CheckAccess"), Some(Scope::Check));
+        assert_eq!(required_scope("/guichet.v1.AccountService/CreateAccount"), Some(Scope::Admin));
+        assert_eq!(required_scope("/grpc.health.v1.Health/Check"), None);
+        assert_eq!(required_scope("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"), None);
+    }
+
+    #[test]
+    fn tokens_are_matched_by_hash_and_scopes_enforced() {
+        let services = [service("shop", &[Scope::Check], Some("s3cret")), service("bo", &[Scope::Admin], Some("b0"))];
+        validate(&services).unwrap();
+        let auth = Authenticator::new(&services, false);
+        let c = auth.authorize(&request("/guichet.v1.AccessService/CheckAccess", Some("s3cret"))).unwrap().unwrap();
+        assert_eq!(&*c.service, "shop");
+        let e = auth.authorize(&request("/guichet.v1.UserService/CreateUser", Some("s3cret"))).unwrap_err();
+        assert_eq!(e.code(), Code::PermissionDenied);
+        assert_eq!(e.get_error_details().error_info().unwrap().metadata["scope"], "admin");
+        let e = auth.authorize(&request("/guichet.v1.AccessService/CheckAccess", Some("nope"))).unwrap_err();
+        assert_eq!(e.code(), Code::Unauthenticated);
+        let e = auth.authorize(&request("/guichet.v1.AccessService/CheckAccess", None)).unwrap_err();
+        assert_eq!(e.code(), Code::Unauthenticated);
+        assert_eq!(auth.authorize(&request("/grpc.health.v1.Health/Check", None)).unwrap(), None);
+    }
+
+    #[test]
+    fn bad_service_entries_are_refused() {
+        let mut s = service("shop", &[Scope::Check], Some("x"));
+        s.token_sha256 = Some("abc".to_owned());
+        assert_eq!(validate(&[s]).unwrap_err().0, "services.token_sha256");
+        let s = service("shop", &[Scope::Check], None);
+        assert_eq!(validate(&[s]).unwrap_err().0, "services");
+        let twice = [service("a", &[Scope::Check], Some("t")), service("b", &[Scope::Check], Some("t"))];
+        assert_eq!(validate(&twice).unwrap_err().0, "services.token_sha256");
+    }
+}
