@@ -117,6 +117,11 @@ pub struct TestServer {
 impl TestServer {
     /// Starts `guichet serve` on `127.0.0.1:0` over `database_url` with extra arguments.
     pub async fn start(database_url: &str, extra: &[&str]) -> Self {
+        Self::start_with_env(database_url, extra, &[]).await
+    }
+
+    /// [`TestServer::start`] with extra `GUICHET__…` environment variables.
+    pub async fn start_with_env(database_url: &str, extra: &[&str], env: &[(&str, &str)]) -> Self {
         let log_dir = tempfile::tempdir().unwrap();
         let stderr_path = log_dir.path().join("stderr.log");
         let stderr = std::fs::File::create(&stderr_path).unwrap();
@@ -127,6 +132,7 @@ impl TestServer {
             .env("RUST_LOG", "warn")
             .env_remove("GUICHET__LISTEN")
             .env_remove("GUICHET__DATABASE_URL")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(stderr))
             .kill_on_drop(true)

@@ -11,6 +11,7 @@
 //! then reports NOT_SERVING on the health service and drains in-flight calls within the grace period.
 
 pub mod app;
+pub mod cache;
 pub mod clock;
 pub mod config;
 pub mod demo;
@@ -61,6 +62,9 @@ pub enum StartError {
         /// Why.
         source: std::io::Error,
     },
+    /// The decision caches could not start.
+    #[error("cache: {0}")]
+    Cache(String),
     /// The demo data could not be loaded.
     #[error("demo data: {0}")]
     Demo(String),
@@ -124,7 +128,14 @@ impl Server {
             0 => clock,
             offset => Arc::new(clock::OffsetClock::new(clock, offset)),
         };
-        let app = App::new(store, catalog, clock);
+        let cache = cache::DecisionCache::start(
+            store.clone(),
+            &config.cache,
+            config.redis_url.as_ref().map(config::Secret::expose),
+        )
+        .await
+        .map_err(|e| StartError::Cache(e.to_string()))?;
+        let app = App::new(store, catalog, clock).with_cache(cache);
         if config.demo && app.store().is_empty().await? {
             demo::load(&app).await.map_err(|e| StartError::Demo(e.to_string()))?;
             tracing::info!("demo data loaded");

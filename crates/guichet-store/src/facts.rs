@@ -201,6 +201,19 @@ impl Store {
         Ok((facts, revision))
     }
 
+    /// The facts of many requests, read in one transaction (one snapshot, one revision), in the
+    /// order of the requests.
+    pub async fn load_facts_many(&self, requests: &[&AccessRequest]) -> Result<(Vec<Facts>, Revision), StoreError> {
+        let txn = self.begin_read().await?;
+        let revision = read_revision(&txn).await?;
+        let mut out = Vec::with_capacity(requests.len());
+        for request in requests {
+            out.push(load(&txn, self, &request.subject, &request.account, request.resource.as_ref()).await?);
+        }
+        txn.commit().await?;
+        Ok((out, revision))
+    }
+
     /// The accounts where `subject` may hold some level: those of its memberships, their
     /// descendants, the targets of delegations from them and their descendants. Sorted by id; the
     /// caller evaluates each.

@@ -21,9 +21,9 @@ impl pb::access_service_server::AccessService for Access {
         request: Request<pb::CheckAccessRequest>,
     ) -> Result<Response<pb::CheckAccessResponse>, Status> {
         let q: AccessQuery = parse(request)?;
-        let c = self.0.check(&q.request, q.consistency).await?;
-        tracing::debug!(allowed = c.decision.allowed, reason = c.decision.reason.code(), revision = %c.revision, "decided");
-        Ok(Response::new(convert::check_response(&c.decision, c.revision, pb::CacheTier::None)))
+        let answer = self.0.check_access(&q.request, q.consistency).await?;
+        tracing::debug!(allowed = answer.allowed, reason = %answer.reason_code, revision = %answer.revision, "decided");
+        Ok(Response::new(answer))
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "CheckAccessBatch"))]
@@ -32,14 +32,8 @@ impl pb::access_service_server::AccessService for Access {
         request: Request<pb::CheckAccessBatchRequest>,
     ) -> Result<Response<pb::CheckAccessBatchResponse>, Status> {
         let q: BatchQuery = parse(request)?;
-        let (checked, revision) = self.0.check_batch(&q.requests, q.consistency).await?;
-        Ok(Response::new(pb::CheckAccessBatchResponse {
-            results: checked
-                .iter()
-                .map(|c| convert::check_response(&c.decision, c.revision, pb::CacheTier::None))
-                .collect(),
-            revision: revision.token(),
-        }))
+        let (results, revision) = self.0.check_access_batch(&q.requests, q.consistency).await?;
+        Ok(Response::new(pb::CheckAccessBatchResponse { results, revision: revision.token() }))
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "ExplainAccess"))]
