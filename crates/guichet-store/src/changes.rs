@@ -91,9 +91,10 @@ pub(crate) async fn record(
     scopes: &[String],
 ) -> Result<(), StoreError> {
     let backend = conn.get_database_backend();
-    let sql = match backend {
-        DbBackend::Postgres => "INSERT INTO guichet_changes (revision, scope) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-        _ => "INSERT INTO guichet_changes (revision, scope) VALUES (?, ?) ON CONFLICT DO NOTHING",
+    let sql = if backend == DbBackend::Postgres {
+        "INSERT INTO guichet_changes (revision, scope) VALUES ($1, $2) ON CONFLICT DO NOTHING"
+    } else {
+        "INSERT INTO guichet_changes (revision, scope) VALUES (?, ?) ON CONFLICT DO NOTHING"
     };
     let rev = i64::try_from(revision.value()).unwrap_or(i64::MAX);
     for scope in scopes {

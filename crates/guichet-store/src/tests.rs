@@ -311,3 +311,52 @@ async fn facts_follow_delegations() {
     let (facts, _) = store.load_facts(&q).await.unwrap();
     assert!(!evaluate(&catalog, &q, &facts).allowed);
 }
+
+/// Every write logs the scopes it touched at its revision; the listener hears them; a reader gets
+/// the latest revision and the changes after its own in one statement.
+async fn every_write_logs_its_scopes(store: Store) {
+    let heard = Arc::new(std::sync::Mutex::new(Vec::<(Revision, Vec<String>)>::new()));
+    let h = heard.clone();
+    store.set_change_listener(Arc::new(move |r, s| h.lock().unwrap().push((r, s.to_vec()))));
+    let r0 = store.revision().await.unwrap();
+    let r1 = account(&store, "p", "partner", None).await;
+    let r2 = account(&store, "c", "customer", Some("p")).await;
+    let r3 = account(&store, "other", "partner", None).await;
+    user(&store, "alice").await;
+    let r5 = member(&store, "alice", "c", "client_user").await.unwrap();
+    let changes = store.changes_after(r0, 100).await.unwrap();
+    assert_eq!(changes.latest, r5);
+    assert!(!changes.truncated);
+    let got: Vec<(u64, &str)> = changes.changes.iter().map(|(r, s)| (r.value(), s.as_str())).collect();
+    let base = r0.value();
+    assert_eq!(
+        got,
+        [
+            (r1.value(), "tree:p"),
+            (r2.value(), "tree:p"),
+            (r3.value(), "tree:other"),
+            (base + 4, "user:alice"),
+            (r5.value(), "tree:p"),
+        ]
+    );
+    assert_eq!(heard.lock().unwrap().len(), 5);
+    // Only what is after the reader's revision; a limit that is too small says so.
+    let after = store.changes_after(r3, 100).await.unwrap();
+    assert_eq!(after.changes.len(), 2);
+    let small = store.changes_after(r0, 2).await.unwrap();
+    assert!(small.truncated);
+    assert_eq!(small.latest, r5);
+}
+
+#[tokio::test]
+async fn every_write_logs_its_scopes_on_sqlite() {
+    let (store, _dir) = sqlite().await;
+    every_write_logs_its_scopes(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_write_logs_its_scopes_on_postgres() {
+    if let Some(store) = postgres().await {
+        every_write_logs_its_scopes(store).await;
+    }
+}

@@ -351,3 +351,73 @@ impl DecisionCache {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use guichet_domain::{Catalog, Email, NewUser, Timestamp, UserId};
+    use guichet_store::{Audit, StoreOptions};
+
+    use super::*;
+
+    async fn store() -> (Store, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let store = Store::connect(&StoreOptions::new(url), Arc::new(Catalog::builtin().unwrap())).await.unwrap();
+        store.migrate().await.unwrap();
+        (store, dir)
+    }
+
+    async fn create_user(store: &Store, id: &str) -> Revision {
+        let cmd = NewUser {
+            id: Some(UserId::parse(id).unwrap()),
+            email: Email::parse(&format!("{id}@exemple.fr")).unwrap(),
+            given_name: id.to_owned(),
+            family_name: String::new(),
+            phone: None,
+            idp_subject: None,
+        };
+        store.create_user(&cmd, &Audit::system(Timestamp::from_millis(0))).await.unwrap().1
+    }
+
+    fn entry(revision: Revision, deps: &[&str]) -> Entry {
+        Entry {
+            revision,
+            deps: deps.iter().map(|d| (*d).to_owned()).collect(),
+            response: pb::CheckAccessResponse { allowed: true, ..Default::default() },
+        }
+    }
+
+    #[tokio::test]
+    async fn checks_arriving_together_share_one_fence_query() {
+        let (store, _dir) = store().await;
+        let cache = DecisionCache::start(store, &CacheConfig::default(), None).await.unwrap();
+        let results = futures::future::join_all((0..50).map(|_| cache.fence())).await;
+        assert!(results.iter().all(Result::is_ok));
+        let fences = cache.stats().fences.load(Ordering::Relaxed);
+        assert!((1..=2).contains(&fences), "{fences} fence queries for 50 checks");
+        // A check arriving later waits for a query of its own.
+        cache.fence().await.unwrap();
+        assert!(cache.stats().fences.load(Ordering::Relaxed) > fences);
+    }
+
+    #[tokio::test]
+    async fn after_a_write_the_fence_refuses_older_entries_of_its_scopes_only() {
+        let (store, _dir) = store().await;
+        let cache = DecisionCache::start(store.clone(), &CacheConfig::default(), None).await.unwrap();
+        let r0 = store.revision().await.unwrap();
+        cache.insert("k-u".to_owned(), entry(r0, &["tree:p", "user:u"])).await;
+        cache.insert("k-v".to_owned(), entry(r0, &["tree:p", "user:v"])).await;
+        cache.fence().await.unwrap();
+        assert_eq!(cache.lookup("k-u", None).await.map(|(_, t)| t), Some(Tier::Local));
+        // No pub/sub here: only the fence learns of the write.
+        let r1 = create_user(&store, "u").await;
+        let applied = cache.fence().await.unwrap();
+        assert!(applied >= r1);
+        assert!(cache.lookup("k-u", None).await.is_none(), "a decision made before the write was served");
+        assert_eq!(cache.lookup("k-v", None).await.map(|(_, t)| t), Some(Tier::Local));
+        // at_least_as_fresh: an entry older than the token is not used.
+        assert!(cache.lookup("k-v", Some(r1)).await.is_none());
+    }
+}
