@@ -320,7 +320,9 @@ impl DecisionCache {
                 self.stats.local_hits.fetch_add(1, Ordering::Relaxed);
                 return Some((e, Tier::Local));
             }
-            local.invalidate(key).await;
+            if !self.valid(&e, None) {
+                local.invalidate(key).await;
+            }
         }
         if let Some(redis) = &self.redis
             && let Some(e) = redis.get(self, key).await
