@@ -321,3 +321,63 @@ async fn checks_stay_correct_while_redis_is_down_and_hits_resume_when_it_returns
     let r = ask(&s, "conseiller", "client-a", "users:full").await;
     assert!(!r.allowed);
 }
+
+fn item(subject: &str, account: &str, permission: &str) -> pb::CheckAccessBatchItem {
+    pb::CheckAccessBatchItem {
+        subject_id: subject.into(),
+        account_id: account.into(),
+        permission: permission.into(),
+        ..Default::default()
+    }
+}
+
+async fn batch(s: &TestServer, consistency: Option<pb::consistency::Requirement>) -> Vec<(bool, i32)> {
+    let items = vec![
+        item("admin-a", "client-a", "users:full"),
+        item("tech-affilie", "client-c", "offers:full"),
+        item("factu", "partner", "users:full"),
+    ];
+    s.access()
+        .check_access_batch(pb::CheckAccessBatchRequest {
+            items,
+            consistency: consistency.map(|r| pb::Consistency { requirement: Some(r) }),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .results
+        .iter()
+        .map(|r| (r.allowed, r.cache_tier))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_serves_hits_from_the_cache_and_evaluates_the_misses() {
+    // In-process tier only (no Redis URL).
+    let db = TestDatabase::new(Backend::Sqlite).await.unwrap();
+    let s = TestServer::start(&db.url, &[]).await;
+    build_world(&s).await;
+    assert_eq!(batch(&s, None).await, [(true, NONE), (true, NONE), (false, NONE)]);
+    assert_eq!(batch(&s, None).await, [(true, LOCAL), (true, LOCAL), (false, LOCAL)]);
+    // fully_consistent bypasses the caches.
+    let full = Some(pb::consistency::Requirement::FullyConsistent(true));
+    assert_eq!(batch(&s, full).await, [(true, NONE), (true, NONE), (false, NONE)]);
+    // A write in the partner's tree: its items are evaluated again, the affiliate's stays a hit.
+    let token = s
+        .memberships()
+        .set_membership_roles(pb::SetMembershipRolesRequest {
+            membership_id: "m-factu".into(),
+            roles: vec!["account_manager".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .revision;
+    let after = batch(&s, None).await;
+    assert_eq!(after.iter().map(|r| r.1).collect::<Vec<_>>(), [NONE, LOCAL, NONE]);
+    assert!(after[2].0, "the new role grants users:full: {after:?}");
+    // at_least_as_fresh with the write's token: the affiliate's entry is older than the token.
+    let fresh = Some(pb::consistency::Requirement::AtLeastAsFresh(token));
+    assert_eq!(batch(&s, fresh).await, [(true, LOCAL), (true, NONE), (true, LOCAL)]);
+}
