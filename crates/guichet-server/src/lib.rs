@@ -5,6 +5,8 @@
 //! access rule (those are in `guichet-domain`) and no SQL (that is in `guichet-store`). Handlers
 //! are thin: convert the request (`guichet_proto::convert`), call one [`app::App`] method, convert
 //! the answer back. Every error reaches the client through the one `From<ServerError> for Status`.
+//! CheckAccess and CheckAccessBatch go through the decision caches of [`cache`], whose docs hold
+//! the design and the argument for why they are never stale.
 //!
 //! [`Server::build`] validates, connects, migrates and binds (port 0 picks a free port, see
 //! [`Server::local_addr`]); [`Server::run_until_stopped`] serves until the shutdown future resolves,
