@@ -5,6 +5,7 @@ mod actors;
 mod contacts;
 mod demo;
 mod errors;
+mod freshness;
 mod grpcurl;
 mod invitations;
 mod restart;

@@ -126,6 +126,38 @@ impl Default for LimitsConfig {
     }
 }
 
+/// The decision caches (see [`crate::cache`]).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheConfig {
+    /// How many decisions the in-process tier keeps; 0 turns it off.
+    pub in_process_capacity: u64,
+    /// How many bytes (approximate) the in-process tier may hold.
+    pub in_process_max_bytes: u64,
+    /// The prefix of every Redis key and of the pub/sub channel (one per deployment or test).
+    pub redis_key_prefix: String,
+    /// How long a decision lives in Redis, in milliseconds.
+    pub redis_ttl_ms: u64,
+    /// The bound on every Redis call, in milliseconds.
+    pub redis_timeout_ms: u64,
+    /// Publish and subscribe to invalidations through Redis. Only tests turn it off, to show that
+    /// a lost message never makes an answer stale.
+    pub pubsub: bool,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            in_process_capacity: 100_000,
+            in_process_max_bytes: 64 * 1024 * 1024,
+            redis_key_prefix: "guichet:".to_owned(),
+            redis_ttl_ms: 600_000,
+            redis_timeout_ms: 50,
+            pubsub: true,
+        }
+    }
+}
+
 /// guichet's configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -159,6 +191,8 @@ pub struct Config {
     /// For tests only: every RPC waits this long before it is handled, in milliseconds, so
     /// shutdown tests have calls in flight. 0 (the default) in production.
     pub test_rpc_delay_ms: u64,
+    /// The decision caches.
+    pub cache: CacheConfig,
     /// For tests only: milliseconds added to the wall clock (e.g. two days, to see invitations
     /// expire without waiting). 0 (the default) in production.
     pub test_clock_offset_ms: i64,
@@ -191,6 +225,7 @@ impl Default for Config {
             admin: AdminConfig::default(),
             limits: LimitsConfig::default(),
             test_rpc_delay_ms: 0,
+            cache: CacheConfig::default(),
             test_clock_offset_ms: 0,
             plaintext: None,
             tls: None,
@@ -252,6 +287,24 @@ impl Config {
             return Err(ConfigError::Invalid {
                 field: "database_max_connections",
                 description: "must be between 1 and 1000".to_owned(),
+            });
+        }
+        if self.cache.redis_timeout_ms == 0 || self.cache.redis_timeout_ms > 60_000 {
+            return Err(ConfigError::Invalid {
+                field: "cache.redis_timeout_ms",
+                description: "must be between 1 and 60000".to_owned(),
+            });
+        }
+        if self.cache.redis_ttl_ms < 1_000 {
+            return Err(ConfigError::Invalid {
+                field: "cache.redis_ttl_ms",
+                description: "must be at least 1000".to_owned(),
+            });
+        }
+        if self.cache.redis_key_prefix.is_empty() || self.cache.redis_key_prefix.len() > 200 {
+            return Err(ConfigError::Invalid {
+                field: "cache.redis_key_prefix",
+                description: "must be 1 to 200 characters".to_owned(),
             });
         }
         if let Some(c) = &self.catalog

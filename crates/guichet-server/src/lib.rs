@@ -5,6 +5,8 @@
 //! access rule (those are in `guichet-domain`) and no SQL (that is in `guichet-store`). Handlers
 //! are thin: convert the request (`guichet_proto::convert`), call one [`app::App`] method, convert
 //! the answer back. Every error reaches the client through the one `From<ServerError> for Status`.
+//! CheckAccess and CheckAccessBatch go through the decision caches of [`cache`], whose docs hold
+//! the design and the argument for why they are never stale.
 //!
 //! [`Server::build`] validates, connects, migrates and binds (port 0 picks a free port, see
 //! [`Server::local_addr`]); [`Server::run_until_stopped`] serves until the shutdown future resolves,
@@ -19,6 +21,7 @@
 pub mod admin;
 pub mod app;
 pub mod auth;
+pub mod cache;
 pub mod clock;
 pub mod config;
 mod connections;
@@ -73,6 +76,9 @@ pub enum StartError {
         /// Why.
         source: std::io::Error,
     },
+    /// The decision caches could not start.
+    #[error("cache: {0}")]
+    Cache(String),
     /// The demo data could not be loaded.
     #[error("demo data: {0}")]
     Demo(String),
@@ -154,7 +160,14 @@ impl Server {
             0 => clock,
             offset => Arc::new(clock::OffsetClock::new(clock, offset)),
         };
-        let app = App::new(store, catalog, clock);
+        let cache = cache::DecisionCache::start(
+            store.clone(),
+            &config.cache,
+            config.redis_url.as_ref().map(config::Secret::expose),
+        )
+        .await
+        .map_err(|e| StartError::Cache(e.to_string()))?;
+        let app = App::new(store, catalog, clock).with_cache(cache);
         if config.demo && app.store().is_empty().await? {
             demo::load(&app).await.map_err(|e| StartError::Demo(e.to_string()))?;
             tracing::info!("demo data loaded");

@@ -128,7 +128,7 @@ impl Store {
         .insert(&txn)
         .await
         .map_err(|e| StoreError::from_db(e, "account", &id))?;
-        events::record(&txn, revision, audit, Some(&row.id), "account.created", &row.id, None::<&()>, Some(&row))
+        events::record(self, &txn, revision, audit, Some(&row.id), "account.created", &row.id, None::<&()>, Some(&row))
             .await?;
         txn.commit().await?;
         Ok((rows::account(&row)?, revision))
@@ -276,7 +276,7 @@ impl Store {
         change(&mut active)?;
         active.updated_at = Set(audit.now.as_millis());
         let row = active.update(&txn).await?;
-        events::record(&txn, revision, audit, Some(&row.id), kind, &row.id, Some(&before), Some(&row)).await?;
+        events::record(self, &txn, revision, audit, Some(&row.id), kind, &row.id, Some(&before), Some(&row)).await?;
         txn.commit().await?;
         Ok((rows::account(&row)?, revision))
     }

@@ -420,6 +420,12 @@ impl Store {
         let backend = db.get_database_backend();
         db.execute_raw(Statement::from_string(backend, "UPDATE guichet_revision SET value = value + 1 WHERE id = 1"))
             .await?;
+        // The seeded rows touch every scope: log it, so that decision caches start over.
+        db.execute_raw(Statement::from_string(
+            backend,
+            "INSERT INTO guichet_changes (revision, scope) SELECT value, '*' FROM guichet_revision WHERE id = 1",
+        ))
+        .await?;
         // Fresh planner statistics, so that the first checks do not run on an empty-table plan.
         db.execute_raw(Statement::from_string(backend, "ANALYZE")).await?;
         Ok(SeedCounts { accounts, users, memberships, membership_roles, resources, membership_resources, delegations })

@@ -169,6 +169,7 @@ impl Store {
         write_details(&mut row, &cmd.details);
         let row = row.insert(&txn).await.map_err(|e| StoreError::from_db(e, "contact", &id))?;
         events::record(
+            self,
             &txn,
             revision,
             audit,
@@ -247,6 +248,7 @@ impl Store {
         row.updated_at = Set(audit.now.as_millis());
         let after = row.update(&txn).await?;
         events::record(
+            self,
             &txn,
             revision,
             audit,
@@ -284,6 +286,7 @@ impl Store {
         }
         contact::Entity::delete_by_id(id.as_str().to_owned()).exec(&txn).await?;
         events::record(
+            self,
             &txn,
             revision,
             audit,
@@ -369,6 +372,7 @@ impl Store {
         };
         let after = if before.is_some() { row.update(&txn).await? } else { row.insert(&txn).await? };
         events::record(
+            self,
             &txn,
             revision,
             audit,

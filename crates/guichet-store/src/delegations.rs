@@ -67,6 +67,7 @@ impl Store {
             }
         })?;
         events::record(
+            self,
             &txn,
             revision,
             audit,
@@ -127,6 +128,7 @@ impl Store {
             .ok_or_else(|| StoreError::not_found("delegation", id.as_str()))?;
         delegation::Entity::delete_by_id(id.as_str().to_owned()).exec(&txn).await?;
         events::record(
+            self,
             &txn,
             revision,
             audit,

@@ -57,6 +57,7 @@ fn json<T: Serialize>(value: Option<&T>) -> Option<String> {
 /// Records one event in the write's transaction.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn record<B: Serialize, A: Serialize>(
+    store: &Store,
     conn: &impl ConnectionTrait,
     revision: guichet_domain::Revision,
     audit: &Audit,
@@ -83,6 +84,8 @@ pub(crate) async fn record<B: Serialize, A: Serialize>(
     }
     .insert(conn)
     .await?;
+    let scopes = crate::changes::scopes_of(conn, account, kind, target).await?;
+    crate::changes::record(store, conn, revision, &scopes).await?;
     Ok(())
 }
 

@@ -191,6 +191,222 @@ pub(crate) async fn load(
     Ok(Facts { subject: subject_facts, chain, memberships, delegations, resource })
 }
 
+/// The facts of many requests in a bounded number of queries whatever their number (at most
+/// eleven, and each `IN` list is bounded by the batch size times the tree depth), in the order of
+/// the requests. Each request's facts are those [`load`] would give.
+pub(crate) async fn load_many(
+    conn: &impl ConnectionTrait,
+    store: &Store,
+    requests: &[&AccessRequest],
+) -> Result<Vec<Facts>, StoreError> {
+    // The accounts of every chain: the targets, then their ancestors through the paths.
+    let target_ids: BTreeSet<String> = requests.iter().map(|r| r.account.as_str().to_owned()).collect();
+    let mut rows: HashMap<String, account::Model> = HashMap::new();
+    for a in account::Entity::find().filter(account::Column::Id.is_in(target_ids)).all(conn).await? {
+        rows.insert(a.id.clone(), a);
+    }
+    let ancestor_ids: BTreeSet<String> = rows
+        .values()
+        .flat_map(|t| t.path.split('/').filter(|p| *p != t.id).map(str::to_owned).collect::<Vec<_>>())
+        .filter(|id| !rows.contains_key(id))
+        .collect();
+    if !ancestor_ids.is_empty() {
+        for a in account::Entity::find().filter(account::Column::Id.is_in(ancestor_ids)).all(conn).await? {
+            rows.insert(a.id.clone(), a);
+        }
+    }
+    let chain_of = |id: &str| -> Result<Vec<AccountFacts>, StoreError> {
+        let Some(target) = rows.get(id) else { return Ok(Vec::new()) };
+        let mut ancestors: Vec<&account::Model> =
+            target.path.split('/').filter(|p| *p != target.id).filter_map(|p| rows.get(p)).collect();
+        ancestors.sort_by_key(|a| std::cmp::Reverse(a.depth));
+        let mut out = Vec::with_capacity(ancestors.len() + 1);
+        out.push(account_facts(target)?);
+        for a in ancestors {
+            out.push(account_facts(a)?);
+        }
+        Ok(out)
+    };
+    let chains: Vec<Vec<AccountFacts>> =
+        requests.iter().map(|r| chain_of(r.account.as_str())).collect::<Result<_, _>>()?;
+
+    let subject_ids: BTreeSet<String> = requests.iter().map(|r| r.subject.as_str().to_owned()).collect();
+    let mut subjects: HashMap<String, SubjectFacts> = HashMap::new();
+    for u in user::Entity::find().filter(user::Column::Id.is_in(subject_ids)).all(conn).await? {
+        let status = UserStatus::parse(&u.status).map_err(|e| StoreError::corrupt("users", e))?;
+        subjects.insert(u.id.clone(), SubjectFacts { id: UserId::from_trusted(u.id), status });
+    }
+    let resource_ids: BTreeSet<String> =
+        requests.iter().filter_map(|r| r.resource.as_ref().map(|x| x.as_str().to_owned())).collect();
+    let mut resources: HashMap<String, ResourceFacts> = HashMap::new();
+    if !resource_ids.is_empty() {
+        for row in resource::Entity::find().filter(resource::Column::Id.is_in(resource_ids.clone())).all(conn).await? {
+            resources.insert(
+                row.id.clone(),
+                ResourceFacts {
+                    id: ResourceId::from_trusted(row.id),
+                    account: AccountId::from_trusted(row.account_id),
+                },
+            );
+        }
+    }
+
+    // The requests that go further: a known account and a known subject.
+    let live: Vec<usize> = (0..requests.len())
+        .filter(|i| {
+            chains.get(*i).is_some_and(|c| !c.is_empty())
+                && requests.get(*i).is_some_and(|r| subjects.contains_key(r.subject.as_str()))
+        })
+        .collect();
+    let all_chain_ids: BTreeSet<String> =
+        live.iter().flat_map(|i| chains[*i].iter().map(|a| a.id.as_str().to_owned())).collect();
+    let delegation_rows = if all_chain_ids.is_empty() {
+        Vec::new()
+    } else {
+        delegation::Entity::find()
+            .filter(delegation::Column::ToAccountId.is_in(all_chain_ids.iter().cloned()))
+            .all(conn)
+            .await?
+    };
+    let missing_sources: BTreeSet<String> =
+        delegation_rows.iter().map(|d| d.from_account_id.clone()).filter(|id| !rows.contains_key(id)).collect();
+    let mut sources: HashMap<String, AccountFacts> = HashMap::new();
+    for d in &delegation_rows {
+        if let Some(a) = rows.get(&d.from_account_id) {
+            sources.insert(a.id.clone(), account_facts(a)?);
+        }
+    }
+    if !missing_sources.is_empty() {
+        for a in account::Entity::find().filter(account::Column::Id.is_in(missing_sources)).all(conn).await? {
+            sources.insert(a.id.clone(), account_facts(&a)?);
+        }
+    }
+    let mut kinds: HashMap<String, AccountKind> = HashMap::new();
+    for i in &live {
+        kinds.extend(chains[*i].iter().map(|a| (a.id.as_str().to_owned(), a.kind.clone())));
+    }
+    kinds.extend(sources.iter().map(|(id, a)| (id.clone(), a.kind.clone())));
+    let live_subjects: BTreeSet<String> = live.iter().map(|i| requests[*i].subject.as_str().to_owned()).collect();
+    let member_rows = if live.is_empty() {
+        Vec::new()
+    } else {
+        membership::Entity::find()
+            .filter(membership::Column::UserId.is_in(live_subjects))
+            .filter(membership::Column::AccountId.is_in(kinds.keys().cloned()))
+            .all(conn)
+            .await?
+    };
+    let role_rows = if member_rows.is_empty() {
+        Vec::new()
+    } else {
+        membership_role::Entity::find()
+            .filter(membership_role::Column::MembershipId.is_in(member_rows.iter().map(|m| m.id.clone())))
+            .all(conn)
+            .await?
+    };
+    let mut wanted: Vec<(AccountId, AccountKind, RoleName)> = Vec::new();
+    for r in &role_rows {
+        if let Some(kind) = kinds.get(&r.account_id) {
+            wanted.push((
+                AccountId::from_trusted(r.account_id.clone()),
+                kind.clone(),
+                RoleName::from_trusted(r.role_name.clone()),
+            ));
+        }
+    }
+    for d in &delegation_rows {
+        if let Some(kind) = kinds.get(&d.to_account_id) {
+            wanted.push((
+                AccountId::from_trusted(d.to_account_id.clone()),
+                kind.clone(),
+                RoleName::from_trusted(d.role.clone()),
+            ));
+        }
+    }
+    let roles = resolve(conn, store.catalog(), &wanted).await?;
+    let restricted: Vec<String> = member_rows.iter().filter(|m| m.restricted).map(|m| m.id.clone()).collect();
+    let grants: BTreeSet<(String, String)> = if restricted.is_empty() || resources.is_empty() {
+        BTreeSet::new()
+    } else {
+        membership_resource::Entity::find()
+            .filter(membership_resource::Column::MembershipId.is_in(restricted))
+            .filter(membership_resource::Column::ResourceId.is_in(resources.keys().cloned()))
+            .all(conn)
+            .await?
+            .into_iter()
+            .map(|g| (g.membership_id, g.resource_id))
+            .collect()
+    };
+    let mut by_membership: HashMap<&str, Vec<(i32, &str)>> = HashMap::new();
+    for r in &role_rows {
+        by_membership.entry(r.membership_id.as_str()).or_default().push((r.position, r.role_name.as_str()));
+    }
+    for names in by_membership.values_mut() {
+        names.sort();
+    }
+
+    let mut out = Vec::with_capacity(requests.len());
+    for (i, (request, chain)) in requests.iter().zip(chains).enumerate() {
+        let subject = subjects.get(request.subject.as_str()).cloned();
+        let resource = request.resource.as_ref().and_then(|r| resources.get(r.as_str()).cloned());
+        if !live.contains(&i) {
+            out.push(Facts { subject, chain, memberships: Vec::new(), delegations: Vec::new(), resource });
+            continue;
+        }
+        let chain_ids: BTreeSet<&str> = chain.iter().map(|a| a.id.as_str()).collect();
+        let mine: Vec<&delegation::Model> =
+            delegation_rows.iter().filter(|d| chain_ids.contains(d.to_account_id.as_str())).collect();
+        let mut reach: BTreeSet<&str> = chain_ids.clone();
+        reach.extend(mine.iter().map(|d| d.from_account_id.as_str()));
+        let mut memberships = Vec::new();
+        for m in member_rows
+            .iter()
+            .filter(|m| m.user_id == request.subject.as_str() && reach.contains(m.account_id.as_str()))
+        {
+            let account = AccountId::from_trusted(m.account_id.clone());
+            let held = by_membership
+                .get(m.id.as_str())
+                .map(|names| {
+                    names
+                        .iter()
+                        .filter_map(|(_, n)| roles.get(&(account.clone(), RoleName::from_trusted(*n))).cloned())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let resources_reached = m.restricted.then(|| match (&resource, &request.resource) {
+                (Some(_), Some(r)) if grants.contains(&(m.id.clone(), r.as_str().to_owned())) => {
+                    BTreeSet::from([r.clone()])
+                }
+                _ => BTreeSet::new(),
+            });
+            memberships.push(MembershipFacts {
+                id: MembershipId::from_trusted(m.id.clone()),
+                account,
+                status: membership_status(&m.status)?,
+                roles: held,
+                resources: resources_reached,
+            });
+        }
+        let mut delegations = Vec::with_capacity(mine.len());
+        for d in mine {
+            let to = AccountId::from_trusted(d.to_account_id.clone());
+            let (Some(from), Some(role)) =
+                (sources.get(&d.from_account_id), roles.get(&(to.clone(), RoleName::from_trusted(d.role.clone()))))
+            else {
+                continue;
+            };
+            delegations.push(DelegationFacts {
+                id: DelegationId::from_trusted(d.id.clone()),
+                from_account: from.clone(),
+                to_account: to,
+                role: role.clone(),
+            });
+        }
+        out.push(Facts { subject, chain, memberships, delegations, resource });
+    }
+    Ok(out)
+}
+
 impl Store {
     /// The facts a decision on `request` needs, and the revision they were read at.
     #[tracing::instrument(name = "store.load_facts", skip_all, fields(otel.kind = "client", db.system.name = self.backend_name()))]
@@ -200,6 +416,17 @@ impl Store {
         let facts = load(&txn, self, &request.subject, &request.account, request.resource.as_ref()).await?;
         txn.commit().await?;
         Ok((facts, revision))
+    }
+
+    /// The facts of many requests, read in one transaction (one snapshot, one revision) with a
+    /// bounded number of queries whatever their number, in the order of the requests.
+    #[tracing::instrument(name = "store.load_facts", skip_all, fields(otel.kind = "client", db.system.name = self.backend_name(), requests = requests.len()))]
+    pub async fn load_facts_many(&self, requests: &[&AccessRequest]) -> Result<(Vec<Facts>, Revision), StoreError> {
+        let txn = self.begin_read().await?;
+        let revision = read_revision(&txn).await?;
+        let out = load_many(&txn, self, requests).await?;
+        txn.commit().await?;
+        Ok((out, revision))
     }
 
     /// The accounts where `subject` may hold some level: those of its memberships, their

@@ -369,6 +369,7 @@ impl Store {
         .map_err(|e| StoreError::from_db(e, "invitation", &id))?;
         insert_token(&txn, token_hash, &id, audit.now).await?;
         events::record(
+            self,
             &txn,
             revision,
             audit,
@@ -457,6 +458,7 @@ impl Store {
         let row = save(&txn, row, &next, Some(token_hash)).await?;
         insert_token(&txn, token_hash, &row.id, audit.now).await?;
         events::record(
+            self,
             &txn,
             revision,
             audit,
@@ -487,6 +489,7 @@ impl Store {
         let before = row.clone();
         let row = save(&txn, row, &next, None).await?;
         events::record(
+            self,
             &txn,
             revision,
             audit,
@@ -563,7 +566,7 @@ impl Store {
                 .insert(&txn)
                 .await
                 .map_err(|e| StoreError::from_db(e, "user", &uid))?;
-                events::record(&txn, revision, audit, None, "user.created", &u.id, None::<&()>, Some(&u)).await?;
+                events::record(self, &txn, revision, audit, None, "user.created", &u.id, None::<&()>, Some(&u)).await?;
                 (u, true)
             }
         };
@@ -636,6 +639,7 @@ impl Store {
             .next()
             .ok_or_else(|| StoreError::corrupt("memberships", "vanished"))?;
         events::record(
+            self,
             &txn,
             revision,
             audit,
@@ -654,6 +658,7 @@ impl Store {
         let before = row.clone();
         let row = save(&txn, row, &next, None).await?;
         events::record(
+            self,
             &txn,
             revision,
             audit,
@@ -762,6 +767,7 @@ impl Store {
         membership::Entity::delete_by_id(id.as_str().to_owned()).exec(&txn).await?;
         let snapshot = MembershipSnapshot::from(&m);
         events::record(
+            self,
             &txn,
             revision,
             audit,

@@ -20,6 +20,7 @@
 
 mod accounts;
 pub mod bulk;
+pub mod changes;
 mod contacts;
 mod delegations;
 pub mod entities;
@@ -111,6 +112,7 @@ impl StoreOptions {
 pub struct Store {
     db: DatabaseConnection,
     catalog: Arc<Catalog>,
+    listener: changes::ListenerSlot,
 }
 
 impl Store {
@@ -144,7 +146,7 @@ impl Store {
             });
         }
         let db = Database::connect(opts).await.map_err(StoreError::from)?;
-        Ok(Self { db, catalog })
+        Ok(Self { db, catalog, listener: changes::ListenerSlot::default() })
     }
 
     /// Applies every pending migration.

@@ -279,6 +279,7 @@ impl Store {
         let out = load_details(&txn, std::slice::from_ref(&row)).await?;
         let after = out.first().map(MembershipSnapshot::from);
         events::record(
+            self,
             &txn,
             revision,
             audit,
@@ -480,6 +481,7 @@ impl Store {
         membership::Entity::delete_by_id(id.as_str().to_owned()).exec(&txn).await?;
         guard.after(&txn, &self.catalog).await?;
         events::record(
+            self,
             &txn,
             revision,
             audit,
@@ -518,8 +520,18 @@ impl Store {
         guard.after(&txn, &self.catalog).await?;
         let out = load_details(&txn, std::slice::from_ref(&row)).await?;
         let after = out.first().map(MembershipSnapshot::from);
-        events::record(&txn, revision, audit, Some(&row.account_id), kind, &row.id, before.as_ref(), after.as_ref())
-            .await?;
+        events::record(
+            self,
+            &txn,
+            revision,
+            audit,
+            Some(&row.account_id),
+            kind,
+            &row.id,
+            before.as_ref(),
+            after.as_ref(),
+        )
+        .await?;
         txn.commit().await?;
         out.into_iter().next().map(|m| (m, revision)).ok_or_else(|| StoreError::corrupt("memberships", "vanished"))
     }

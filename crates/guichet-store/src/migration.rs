@@ -9,7 +9,7 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(Initial), Box::new(Events), Box::new(Invitations), Box::new(Contacts)]
+        vec![Box::new(Initial), Box::new(Events), Box::new(Invitations), Box::new(Contacts), Box::new(Changes)]
     }
 }
 
@@ -438,5 +438,37 @@ impl MigrationTrait for Contacts {
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager.drop_table(Table::drop().table("communication_orders").to_owned()).await?;
         manager.drop_table(Table::drop().table("contacts").to_owned()).await
+    }
+}
+
+/// The change log: which scopes (`tree:<root account>`, `user:<id>`, `*`) each revision touched,
+/// read by the decision caches of every replica (see `guichet_server::cache`).
+#[derive(Debug)]
+struct Changes;
+
+impl MigrationName for Changes {
+    fn name(&self) -> &str {
+        "m20261123_000005_changes"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Changes {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table("guichet_changes")
+                    .col(big_integer("revision"))
+                    .col(string("scope"))
+                    .primary_key(Index::create().col("revision").col("scope"))
+                    .to_owned(),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager.drop_table(Table::drop().table("guichet_changes").to_owned()).await
     }
 }

@@ -27,6 +27,7 @@ impl Store {
         .await
         .map_err(|e| StoreError::from_db(e, "resource", &id))?;
         events::record(
+            self,
             &txn,
             revision,
             audit,
@@ -89,6 +90,7 @@ impl Store {
             .await?;
         resource::Entity::delete_by_id(id.as_str().to_owned()).exec(&txn).await?;
         events::record(
+            self,
             &txn,
             revision,
             audit,

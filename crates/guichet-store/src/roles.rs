@@ -178,8 +178,18 @@ impl Store {
         .insert(&txn)
         .await
         .map_err(|e| StoreError::from_db(e, "role", &id))?;
-        events::record(&txn, revision, audit, Some(&row.account_id), "role.created", &id, None::<&()>, Some(&row))
-            .await?;
+        events::record(
+            self,
+            &txn,
+            revision,
+            audit,
+            Some(&row.account_id),
+            "role.created",
+            &id,
+            None::<&()>,
+            Some(&row),
+        )
+        .await?;
         txn.commit().await?;
         Ok((custom_role(&row)?, revision))
     }
@@ -214,6 +224,7 @@ impl Store {
         guard.after(&txn, &self.catalog).await?;
         let target = format!("{}/{}", row.account_id, row.name);
         events::record(
+            self,
             &txn,
             revision,
             audit,
@@ -266,6 +277,7 @@ impl Store {
         role::Entity::delete_by_id((account.as_str().to_owned(), name.as_str().to_owned())).exec(&txn).await?;
         let target = format!("{account}/{name}");
         events::record(
+            self,
             &txn,
             revision,
             audit,

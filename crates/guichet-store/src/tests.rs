@@ -311,3 +311,109 @@ async fn facts_follow_delegations() {
     let (facts, _) = store.load_facts(&q).await.unwrap();
     assert!(!evaluate(&catalog, &q, &facts).allowed);
 }
+
+/// Every write logs the scopes it touched at its revision; the listener hears them; a reader gets
+/// the latest revision and the changes after its own in one statement.
+async fn every_write_logs_its_scopes(store: Store) {
+    let heard = Arc::new(std::sync::Mutex::new(Vec::<(Revision, Vec<String>)>::new()));
+    let h = heard.clone();
+    store.set_change_listener(Arc::new(move |r, s| h.lock().unwrap().push((r, s.to_vec()))));
+    let r0 = store.revision().await.unwrap();
+    let r1 = account(&store, "p", "partner", None).await;
+    let r2 = account(&store, "c", "customer", Some("p")).await;
+    let r3 = account(&store, "other", "partner", None).await;
+    user(&store, "alice").await;
+    let r5 = member(&store, "alice", "c", "client_user").await.unwrap();
+    let changes = store.changes_after(r0, 100).await.unwrap();
+    assert_eq!(changes.latest, r5);
+    assert!(!changes.truncated);
+    let got: Vec<(u64, &str)> = changes.changes.iter().map(|(r, s)| (r.value(), s.as_str())).collect();
+    let base = r0.value();
+    assert_eq!(
+        got,
+        [
+            (r1.value(), "tree:p"),
+            (r2.value(), "tree:p"),
+            (r3.value(), "tree:other"),
+            (base + 4, "user:alice"),
+            (r5.value(), "tree:p"),
+        ]
+    );
+    assert_eq!(heard.lock().unwrap().len(), 5);
+    // Only what is after the reader's revision; a limit that is too small says so.
+    let after = store.changes_after(r3, 100).await.unwrap();
+    assert_eq!(after.changes.len(), 2);
+    let small = store.changes_after(r0, 2).await.unwrap();
+    assert!(small.truncated);
+    assert_eq!(small.latest, r5);
+}
+
+#[tokio::test]
+async fn every_write_logs_its_scopes_on_sqlite() {
+    let (store, _dir) = sqlite().await;
+    every_write_logs_its_scopes(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_write_logs_its_scopes_on_postgres() {
+    if let Some(store) = postgres().await {
+        every_write_logs_its_scopes(store).await;
+    }
+}
+
+/// The batched load gives each request the facts a single load gives it, in a number of
+/// statements that does not grow with the batch.
+#[tokio::test]
+async fn a_batch_loads_the_same_facts_in_a_bounded_number_of_queries() {
+    let (mut store, _dir) = sqlite().await;
+    account(&store, "p", "partner", None).await;
+    account(&store, "c", "customer", Some("p")).await;
+    account(&store, "d", "customer", Some("p")).await;
+    account(&store, "q", "partner", None).await;
+    for u in ["alice", "bob", "carol"] {
+        user(&store, u).await;
+    }
+    member(&store, "alice", "p", "delegated_account_administrator").await.unwrap();
+    member(&store, "bob", "c", "client_user").await.unwrap();
+    member(&store, "carol", "q", "account_manager").await.unwrap();
+    let folder = NewResource {
+        id: Some(id("f1", ResourceId::parse)),
+        account: id("c", AccountId::parse),
+        kind: id("folders", guichet_domain::FeatureName::parse),
+        name: "F1".to_owned(),
+    };
+    store.create_resource(&folder, &audit()).await.unwrap();
+    let mut requests = Vec::new();
+    for subject in ["alice", "bob", "carol", "nobody"] {
+        for account in ["p", "c", "d", "q", "nowhere"] {
+            for resource in [None, Some("f1")] {
+                requests.push(AccessRequest {
+                    subject: id(subject, UserId::parse),
+                    account: id(account, AccountId::parse),
+                    permission: id("folders:view", Permission::parse),
+                    resource: resource.map(|r| id(r, ResourceId::parse)),
+                });
+            }
+        }
+    }
+    let counter = store.count_statements();
+    let refs: Vec<&AccessRequest> = requests.iter().collect();
+    counter.store(0, Ordering::SeqCst);
+    let (many, _) = store.load_facts_many(&refs).await.unwrap();
+    let batch_statements = counter.swap(0, Ordering::SeqCst);
+    store.load_facts_many(&refs[..1]).await.unwrap();
+    let one_statements = counter.swap(0, Ordering::SeqCst);
+    assert!(batch_statements <= 14, "{batch_statements} statements for {} requests", refs.len());
+    assert!(batch_statements <= one_statements + 3, "{batch_statements} vs {one_statements}");
+    assert_eq!(many.len(), requests.len());
+    for (request, facts) in requests.iter().zip(&many) {
+        let (single, _) = store.load_facts(request).await.unwrap();
+        let sorted = |f: &guichet_domain::Facts| {
+            let mut f = f.clone();
+            f.memberships.sort_by(|a, b| a.id.cmp(&b.id));
+            f.delegations.sort_by(|a, b| a.id.cmp(&b.id));
+            f
+        };
+        assert_eq!(sorted(facts), sorted(&single), "{request:?}");
+    }
+}

@@ -62,7 +62,7 @@ impl Store {
         .insert(&txn)
         .await
         .map_err(|e| StoreError::from_db(e, "user", &id))?;
-        events::record(&txn, revision, audit, None, "user.created", &row.id, None::<&()>, Some(&row)).await?;
+        events::record(self, &txn, revision, audit, None, "user.created", &row.id, None::<&()>, Some(&row)).await?;
         txn.commit().await?;
         Ok((rows::user(&row)?, revision))
     }
@@ -141,7 +141,7 @@ impl Store {
             UserStatus::Suspended => "user.suspended",
             UserStatus::Active => "user.reactivated",
         };
-        events::record(&txn, revision, audit, None, kind, &row.id, Some(&before), Some(&row)).await?;
+        events::record(self, &txn, revision, audit, None, kind, &row.id, Some(&before), Some(&row)).await?;
         for guard in guards {
             guard.after(&txn, &self.catalog).await?;
         }
@@ -167,7 +167,7 @@ impl Store {
         change(&mut active);
         active.updated_at = Set(audit.now.as_millis());
         let row = active.update(&txn).await?;
-        events::record(&txn, revision, audit, None, "user.updated", &row.id, Some(&before), Some(&row)).await?;
+        events::record(self, &txn, revision, audit, None, "user.updated", &row.id, Some(&before), Some(&row)).await?;
         txn.commit().await?;
         Ok((rows::user(&row)?, revision))
     }

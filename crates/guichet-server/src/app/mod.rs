@@ -20,6 +20,10 @@ use guichet_domain::{
 };
 use guichet_store::{AccountFilter, Audit, EventFilter, MembershipFilter, Page, PageRequest, Store, UserChanges};
 
+use guichet_proto::convert::check_response;
+use guichet_proto::v1 as pb;
+
+use crate::cache::{self, DecisionCache, Tier};
 use crate::clock::SharedClock;
 use crate::error::ServerError;
 
@@ -101,18 +105,30 @@ pub mod needs {
     pub const APPROVE_ACCESS: &str = "access_approvals:full";
 }
 
-/// The application: the store, the catalog and the clock.
+/// The application: the store, the catalog, the clock and the decision caches.
 #[derive(Debug, Clone)]
 pub struct App {
     store: Store,
     catalog: Arc<Catalog>,
     clock: SharedClock,
+    cache: Option<Arc<DecisionCache>>,
 }
 
 impl App {
-    /// The application over a store.
+    /// The application over a store, without decision caches.
     pub fn new(store: Store, catalog: Arc<Catalog>, clock: SharedClock) -> Self {
-        Self { store, catalog, clock }
+        Self { store, catalog, clock, cache: None }
+    }
+
+    /// The application answering CheckAccess through `cache`.
+    pub fn with_cache(mut self, cache: Arc<DecisionCache>) -> Self {
+        self.cache = Some(cache);
+        self
+    }
+
+    /// The decision caches, when there are.
+    pub fn cache(&self) -> Option<&Arc<DecisionCache>> {
+        self.cache.as_ref()
     }
 
     /// The catalog.
@@ -152,21 +168,76 @@ impl App {
         Ok(Checked { decision, revision, chain })
     }
 
-    /// Decides many requests; the answers keep the order of the requests.
-    pub async fn check_batch(
+    /// Answers CheckAccess: from a cache tier when a valid entry exists (after the fence, see
+    /// [`crate::cache`]), else from the store, keeping the answer in the caches.
+    pub async fn check_access(
+        &self,
+        request: &AccessRequest,
+        consistency: Consistency,
+    ) -> Result<pb::CheckAccessResponse, ServerError> {
+        let mut out = self.check_access_batch(std::slice::from_ref(request), consistency).await?.0;
+        out.pop().ok_or_else(|| ServerError::Internal("an empty batch answer".to_owned()))
+    }
+
+    /// Answers CheckAccessBatch: hits from the cache tiers, and the facts of every miss read in
+    /// one store transaction. The answers keep the order of the requests; the revision is the
+    /// highest of theirs.
+    pub async fn check_access_batch(
         &self,
         requests: &[AccessRequest],
         consistency: Consistency,
-    ) -> Result<(Vec<Checked>, Revision), ServerError> {
+    ) -> Result<(Vec<pb::CheckAccessResponse>, Revision), ServerError> {
         self.check_revision(consistency).await?;
-        let mut out = Vec::with_capacity(requests.len());
-        let mut revision = Revision::ZERO;
-        for r in requests {
-            let c = self.check(r, Consistency::MinimizeLatency).await?;
-            revision = revision.max(c.revision);
-            out.push(c);
+        let mut out: Vec<Option<pb::CheckAccessResponse>> = vec![None; requests.len()];
+        let mut misses: Vec<usize> = Vec::new();
+        let cache = self.cache.as_ref().filter(|_| consistency != Consistency::FullyConsistent);
+        match cache {
+            Some(cache) => {
+                cache.fence().await?;
+                let min = match consistency {
+                    Consistency::AtLeastAsFresh(r) => Some(r),
+                    Consistency::MinimizeLatency | Consistency::FullyConsistent => None,
+                };
+                for (i, r) in requests.iter().enumerate() {
+                    match cache.lookup(&cache::key(r), min).await {
+                        Some((e, tier)) => {
+                            let mut resp = e.response.clone();
+                            resp.cache_tier = match tier {
+                                Tier::Local => pb::CacheTier::Local,
+                                Tier::Shared => pb::CacheTier::Shared,
+                            } as i32;
+                            out[i] = Some(resp);
+                        }
+                        None => misses.push(i),
+                    }
+                }
+            }
+            None => misses.extend(0..requests.len()),
         }
-        Ok((out, revision))
+        if !misses.is_empty() {
+            let wanted: Vec<&AccessRequest> = misses.iter().filter_map(|i| requests.get(*i)).collect();
+            let (facts, revision) = self.store.load_facts_many(&wanted).await?;
+            for ((i, request), facts) in misses.iter().zip(wanted).zip(facts) {
+                let decision = evaluate(&self.catalog, request, &facts);
+                let resp = check_response(&decision, revision, pb::CacheTier::None);
+                if let Some(cache) = &self.cache
+                    && let Some(entry) = cache::Entry::new(&facts, request, revision, resp.clone())
+                {
+                    cache.insert(cache::key(request), entry).await;
+                }
+                out[*i] = Some(resp);
+            }
+        }
+        let mut revision = Revision::ZERO;
+        let mut answers = Vec::with_capacity(out.len());
+        for resp in out {
+            let resp = resp.ok_or_else(|| ServerError::Internal("a batch item was not answered".to_owned()))?;
+            if let Ok(r) = Revision::parse_token(&resp.revision) {
+                revision = revision.max(r);
+            }
+            answers.push(resp);
+        }
+        Ok((answers, revision))
     }
 
     /// The accounts where `subject` holds `permission`, by account id.

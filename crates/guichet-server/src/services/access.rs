@@ -21,13 +21,9 @@ impl pb::access_service_server::AccessService for Access {
         request: Request<pb::CheckAccessRequest>,
     ) -> Result<Response<pb::CheckAccessResponse>, Status> {
         let q: AccessQuery = parse(request)?;
-        let c = self.0.check(&q.request, q.consistency).await?;
-        tracing::debug!(allowed = c.decision.allowed, reason = c.decision.reason.code(), revision = %c.revision, "decided");
-        Ok(crate::telemetry::check_answered(Response::new(convert::check_response(
-            &c.decision,
-            c.revision,
-            pb::CacheTier::None,
-        ))))
+        let answer = self.0.check_access(&q.request, q.consistency).await?;
+        tracing::debug!(allowed = answer.allowed, reason = %answer.reason_code, revision = %answer.revision, "decided");
+        Ok(crate::telemetry::check_answered(Response::new(answer)))
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "CheckAccessBatch"))]
@@ -36,12 +32,9 @@ impl pb::access_service_server::AccessService for Access {
         request: Request<pb::CheckAccessBatchRequest>,
     ) -> Result<Response<pb::CheckAccessBatchResponse>, Status> {
         let q: BatchQuery = parse(request)?;
-        let (checked, revision) = self.0.check_batch(&q.requests, q.consistency).await?;
+        let (results, revision) = self.0.check_access_batch(&q.requests, q.consistency).await?;
         Ok(crate::telemetry::batch_answered(Response::new(pb::CheckAccessBatchResponse {
-            results: checked
-                .iter()
-                .map(|c| convert::check_response(&c.decision, c.revision, pb::CacheTier::None))
-                .collect(),
+            results,
             revision: revision.token(),
         })))
     }

@@ -1,0 +1,383 @@
+//! Zero staleness of the decision caches: two real server processes over one PostgreSQL database
+//! and one Redis; a write on A is seen by the very next check on B. Also: a lost pub/sub message,
+//! tenant scoping, and Redis killed and restarted under a running server.
+
+use std::time::Duration;
+
+use guichet_proto::v1 as pb;
+use guichet_tests::{Backend, TestDatabase, TestServer, skip};
+
+use crate::scenario::build_world;
+
+const LOCAL: i32 = pb::CacheTier::Local as i32;
+const SHARED: i32 = pb::CacheTier::Shared as i32;
+const NONE: i32 = pb::CacheTier::None as i32;
+
+fn redis_url() -> Option<String> {
+    match std::env::var("GUICHET_TEST_REDIS_URL") {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ => {
+            skip("Redis test", "GUICHET_TEST_REDIS_URL is not set");
+            None
+        }
+    }
+}
+
+async fn ask(s: &TestServer, subject: &str, account: &str, permission: &str) -> pb::CheckAccessResponse {
+    s.access()
+        .check_access(pb::CheckAccessRequest {
+            subject_id: subject.into(),
+            account_id: account.into(),
+            permission: permission.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// Asks twice and checks that the second answer came from a cache tier with the given decision.
+async fn cached(s: &TestServer, subject: &str, account: &str, permission: &str, allowed: bool) {
+    let first = ask(s, subject, account, permission).await;
+    assert_eq!(first.allowed, allowed, "{subject} {permission} in {account}: {first:?}");
+    let second = ask(s, subject, account, permission).await;
+    assert_eq!(second.allowed, allowed, "{subject} {permission} in {account}: {second:?}");
+    assert!(
+        second.cache_tier == LOCAL || second.cache_tier == SHARED,
+        "{subject} {permission} in {account} was not served from a cache: {second:?}"
+    );
+}
+
+/// Two servers over one PostgreSQL database and one Redis (a key prefix of their own).
+async fn two_servers(env: &[(&str, &str)]) -> Option<(TestDatabase, TestServer, TestServer)> {
+    let redis = redis_url()?;
+    let db = TestDatabase::new(Backend::Postgres).await?;
+    let prefix = format!("guichet-test-{}:", uuid::Uuid::new_v4().simple());
+    let mut all: Vec<(&str, &str)> = vec![("GUICHET__CACHE__REDIS_KEY_PREFIX", prefix.as_str())];
+    all.extend_from_slice(env);
+    let a = TestServer::start_with_env(&db.url, &["--redis-url", &redis], &all).await;
+    let b = TestServer::start_with_env(&db.url, &["--redis-url", &redis], &all).await;
+    Some((db, a, b))
+}
+
+async fn create_user(s: &TestServer, id: &str) {
+    s.users()
+        .create_user(pb::CreateUserRequest { id: id.into(), email: format!("{id}@exemple.fr"), ..Default::default() })
+        .await
+        .unwrap();
+}
+
+async fn add_member(s: &TestServer, id: &str, user: &str, account: &str, role: &str) -> pb::Membership {
+    s.memberships()
+        .create_membership(pb::CreateMembershipRequest {
+            id: id.into(),
+            account_id: account.into(),
+            user_id: user.into(),
+            roles: vec![role.into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .membership
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_kind_of_write_on_one_server_is_seen_by_the_next_check_on_another() {
+    let Some((_db, a, b)) = two_servers(&[]).await else { return };
+    build_world(&a).await;
+
+    // Membership created, then removed.
+    create_user(&a, "nouveau").await;
+    cached(&b, "nouveau", "client-b", "billing:view", false).await;
+    add_member(&a, "m-nouveau", "nouveau", "client-b", "client_user").await;
+    let r = ask(&b, "nouveau", "client-b", "billing:view").await;
+    assert!(r.allowed, "membership created on A, B answers {r:?}");
+    cached(&b, "nouveau", "client-b", "billing:view", true).await;
+    a.memberships()
+        .delete_membership(pb::DeleteMembershipRequest { membership_id: "m-nouveau".into(), ..Default::default() })
+        .await
+        .unwrap();
+    let r = ask(&b, "nouveau", "client-b", "billing:view").await;
+    assert!(!r.allowed, "membership removed on A, B answers {r:?}");
+
+    // Role edit: a custom role loses the feature.
+    let grant = |feature: &str| pb::FeatureGrant { feature: feature.into(), level: pb::Level::View as i32 };
+    a.roles()
+        .create_role(pb::CreateRoleRequest {
+            account_id: "client-b".into(),
+            name: "lecteur".into(),
+            display_name: "Lecteur".into(),
+            grants: vec![grant("folders")],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    create_user(&a, "lecteur-u").await;
+    add_member(&a, "m-lecteur", "lecteur-u", "client-b", "lecteur").await;
+    cached(&b, "lecteur-u", "client-b", "folders:view", true).await;
+    a.roles()
+        .update_role(pb::UpdateRoleRequest {
+            account_id: "client-b".into(),
+            name: "lecteur".into(),
+            display_name: "Lecteur".into(),
+            grants: vec![grant("billing")],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let r = ask(&b, "lecteur-u", "client-b", "folders:view").await;
+    assert!(!r.allowed, "role edited on A, B answers {r:?}");
+
+    // Delegation removal: the delegated administrator no longer manages client A.
+    cached(&b, "conseiller", "client-a", "users:full", true).await;
+    a.delegations()
+        .delete_delegation(pb::DeleteDelegationRequest { id: "deleg-a".into(), ..Default::default() })
+        .await
+        .unwrap();
+    let r = ask(&b, "conseiller", "client-a", "users:full").await;
+    assert!(!r.allowed, "delegation removed on A, B answers {r:?}");
+
+    // Approval: a pending membership is approved (a cached deny becomes an allow).
+    a.accounts()
+        .update_account_settings(pb::UpdateAccountSettingsRequest {
+            account_id: "client-b".into(),
+            settings: Some(pb::AccountSettings {
+                invitation_ttl_days: 7,
+                requires_approval: true,
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    create_user(&a, "attente").await;
+    let m = add_member(&a, "m-attente", "attente", "client-b", "client_user").await;
+    assert_eq!(m.status, pb::MembershipStatus::PendingApproval as i32);
+    cached(&b, "attente", "client-b", "billing:view", false).await;
+    a.approvals()
+        .approve_membership(pb::ApproveMembershipRequest { membership_id: "m-attente".into(), ..Default::default() })
+        .await
+        .unwrap();
+    let r = ask(&b, "attente", "client-b", "billing:view").await;
+    assert!(r.allowed, "membership approved on A, B answers {r:?}");
+
+    // Module toggle: folders switched off on client A.
+    cached(&b, "admin-a", "client-a", "billing:view", true).await;
+    a.accounts()
+        .set_account_modules(pb::SetAccountModulesRequest {
+            account_id: "client-a".into(),
+            modules: vec!["folders".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let r = ask(&b, "admin-a", "client-a", "billing:view").await;
+    assert!(!r.allowed, "module switched off on A, B answers {r:?}");
+
+    // Account suspension: the whole partner.
+    cached(&b, "gerant", "partner", "users:view", true).await;
+    a.accounts()
+        .suspend_account(pb::SuspendAccountRequest { id: "partner".into(), ..Default::default() })
+        .await
+        .unwrap();
+    let r = ask(&b, "gerant", "partner", "users:view").await;
+    assert!(!r.allowed, "account suspended on A, B answers {r:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_invalidation_message_never_makes_an_answer_stale() {
+    // No pub/sub at all: every invalidation message is lost.
+    let Some((_db, a, b)) = two_servers(&[("GUICHET__CACHE__PUBSUB", "false")]).await else { return };
+    build_world(&a).await;
+    cached(&b, "conseiller", "client-a", "users:full", true).await;
+    a.delegations()
+        .delete_delegation(pb::DeleteDelegationRequest { id: "deleg-a".into(), ..Default::default() })
+        .await
+        .unwrap();
+    let r = ask(&b, "conseiller", "client-a", "users:full").await;
+    assert!(!r.allowed, "delegation removed on A without pub/sub, B answers {r:?}");
+    cached(&b, "gerant", "partner", "users:view", true).await;
+    a.accounts()
+        .suspend_account(pb::SuspendAccountRequest { id: "partner".into(), ..Default::default() })
+        .await
+        .unwrap();
+    let r = ask(&b, "gerant", "partner", "users:view").await;
+    assert!(!r.allowed, "account suspended on A without pub/sub, B answers {r:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_write_in_one_tenant_leaves_another_tenants_decisions_cached() {
+    let Some((_db, a, b)) = two_servers(&[]).await else { return };
+    build_world(&a).await;
+    cached(&b, "tech-affilie", "client-c", "offers:full", true).await;
+    cached(&b, "admin-a", "client-a", "users:full", true).await;
+    // A write in the partner's tree…
+    create_user(&a, "nouveau").await;
+    add_member(&a, "m-nouveau", "nouveau", "client-b", "client_user").await;
+    // …leaves the affiliate's decision a hit, while the partner tree's decision is re-evaluated.
+    let r = ask(&b, "tech-affilie", "client-c", "offers:full").await;
+    assert!(r.allowed);
+    assert_eq!(r.cache_tier, LOCAL, "another tenant's cached decision was dropped: {r:?}");
+    let r = ask(&b, "admin-a", "client-a", "users:full").await;
+    assert!(r.allowed);
+    assert_eq!(r.cache_tier, NONE, "a decision of the written tree was served from a cache: {r:?}");
+}
+
+/// A redis-server of this test's own, on a fixed port in a temporary folder.
+struct OwnRedis {
+    child: Option<std::process::Child>,
+    dir: Option<tempfile::TempDir>,
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl OwnRedis {
+    fn start(port: u16, dir: tempfile::TempDir) -> Self {
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start redis-server");
+        Self { child: Some(child), dir: Some(dir) }
+    }
+
+    async fn wait_ready(port: u16) {
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("redis-server did not start on port {port}");
+    }
+
+    fn kill(mut self) -> tempfile::TempDir {
+        let mut c = self.child.take().unwrap();
+        c.kill().unwrap();
+        c.wait().unwrap();
+        self.dir.take().unwrap()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn checks_stay_correct_while_redis_is_down_and_hits_resume_when_it_returns() {
+    if std::process::Command::new("redis-server").arg("--version").output().is_err() {
+        skip("Redis restart test", "redis-server is not installed");
+        return;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let redis = OwnRedis::start(port, tempfile::tempdir().unwrap());
+    OwnRedis::wait_ready(port).await;
+    let db = TestDatabase::new(Backend::Sqlite).await.unwrap();
+    let url = format!("redis://127.0.0.1:{port}");
+    // No in-process tier: every hit comes from Redis.
+    let s = TestServer::start_with_env(
+        &db.url,
+        &["--redis-url", &url],
+        &[("GUICHET__CACHE__IN_PROCESS_CAPACITY", "0"), ("GUICHET__CACHE__REDIS_TIMEOUT_MS", "200")],
+    )
+    .await;
+    build_world(&s).await;
+    ask(&s, "conseiller", "client-a", "users:full").await;
+    let r = ask(&s, "conseiller", "client-a", "users:full").await;
+    assert_eq!((r.allowed, r.cache_tier), (true, SHARED));
+
+    let dir = redis.kill();
+    let r = ask(&s, "conseiller", "client-a", "users:full").await;
+    assert_eq!((r.allowed, r.cache_tier), (true, NONE));
+    s.delegations()
+        .delete_delegation(pb::DeleteDelegationRequest { id: "deleg-a".into(), ..Default::default() })
+        .await
+        .unwrap();
+    let r = ask(&s, "conseiller", "client-a", "users:full").await;
+    assert_eq!((r.allowed, r.cache_tier), (false, NONE));
+    let r = ask(&s, "admin-a", "client-a", "users:full").await;
+    assert_eq!((r.allowed, r.cache_tier), (true, NONE));
+
+    let _redis = OwnRedis::start(port, dir);
+    OwnRedis::wait_ready(port).await;
+    let mut resumed = None;
+    for _ in 0..50 {
+        let r = ask(&s, "admin-a", "client-a", "users:full").await;
+        assert!(r.allowed);
+        if r.cache_tier == SHARED {
+            resumed = Some(r);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(resumed.is_some(), "Redis hits did not resume after Redis came back");
+    let r = ask(&s, "conseiller", "client-a", "users:full").await;
+    assert!(!r.allowed);
+}
+
+fn item(subject: &str, account: &str, permission: &str) -> pb::CheckAccessBatchItem {
+    pb::CheckAccessBatchItem {
+        subject_id: subject.into(),
+        account_id: account.into(),
+        permission: permission.into(),
+        ..Default::default()
+    }
+}
+
+async fn batch(s: &TestServer, consistency: Option<pb::consistency::Requirement>) -> Vec<(bool, i32)> {
+    let items = vec![
+        item("admin-a", "client-a", "users:full"),
+        item("tech-affilie", "client-c", "offers:full"),
+        item("factu", "partner", "users:full"),
+    ];
+    s.access()
+        .check_access_batch(pb::CheckAccessBatchRequest {
+            items,
+            consistency: consistency.map(|r| pb::Consistency { requirement: Some(r) }),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .results
+        .iter()
+        .map(|r| (r.allowed, r.cache_tier))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_serves_hits_from_the_cache_and_evaluates_the_misses() {
+    // In-process tier only (no Redis URL).
+    let db = TestDatabase::new(Backend::Sqlite).await.unwrap();
+    let s = TestServer::start(&db.url, &[]).await;
+    build_world(&s).await;
+    assert_eq!(batch(&s, None).await, [(true, NONE), (true, NONE), (false, NONE)]);
+    assert_eq!(batch(&s, None).await, [(true, LOCAL), (true, LOCAL), (false, LOCAL)]);
+    // fully_consistent bypasses the caches.
+    let full = Some(pb::consistency::Requirement::FullyConsistent(true));
+    assert_eq!(batch(&s, full).await, [(true, NONE), (true, NONE), (false, NONE)]);
+    // A write in the partner's tree: its items are evaluated again, the affiliate's stays a hit.
+    let token = s
+        .memberships()
+        .set_membership_roles(pb::SetMembershipRolesRequest {
+            membership_id: "m-factu".into(),
+            roles: vec!["account_manager".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .revision;
+    let after = batch(&s, None).await;
+    assert_eq!(after.iter().map(|r| r.1).collect::<Vec<_>>(), [NONE, LOCAL, NONE]);
+    assert!(after[2].0, "the new role grants users:full: {after:?}");
+    // at_least_as_fresh with the write's token: the affiliate's entry is older than the token.
+    let fresh = Some(pb::consistency::Requirement::AtLeastAsFresh(token));
+    assert_eq!(batch(&s, fresh).await, [(true, LOCAL), (true, NONE), (true, LOCAL)]);
+}
