@@ -7,5 +7,6 @@ mod demo;
 mod errors;
 mod grpcurl;
 mod invitations;
+mod isolation;
 mod restart;
 mod scenario;

@@ -101,6 +101,14 @@ pub mod needs {
     pub const APPROVE_ACCESS: &str = "access_approvals:full";
 }
 
+/// The `view` permission of the feature of `permission` (`users:full` -> `users:view`).
+fn view_of(permission: &str) -> String {
+    match permission.split_once(':') {
+        Some((feature, _)) => format!("{feature}:view"),
+        None => permission.to_owned(),
+    }
+}
+
 /// The application: the store, the catalog and the clock.
 #[derive(Debug, Clone)]
 pub struct App {
@@ -256,6 +264,45 @@ impl App {
         Err(first.unwrap_or_else(|| ServerError::Internal("authorize_any without options".to_owned())))
     }
 
+    /// For a call on one object of `account` (a membership, a resource, an invitation, ...): the
+    /// actor must hold `permission` there. An actor who may not even view that feature in the
+    /// account gets NOT_FOUND, exactly as for an id that does not exist, so that the ids of another
+    /// tenant cannot be probed; an actor who may view but not change gets PERMISSION_DENIED.
+    pub(crate) async fn authorize_object(
+        &self,
+        actor: Option<&UserId>,
+        account: &AccountId,
+        permission: &str,
+        entity: &'static str,
+        id: &str,
+    ) -> Result<(), ServerError> {
+        self.authorize_object_any(actor, &[(account, permission)], entity, id).await
+    }
+
+    /// [`App::authorize_object`] with several (account, permission) options, any one of which is
+    /// enough (a delegation is reached from either side).
+    pub(crate) async fn authorize_object_any(
+        &self,
+        actor: Option<&UserId>,
+        options: &[(&AccountId, &str)],
+        entity: &'static str,
+        id: &str,
+    ) -> Result<(), ServerError> {
+        let denied = match self.authorize_any(actor, options).await {
+            Ok(()) => return Ok(()),
+            Err(e @ ServerError::PermissionDenied { .. }) => e,
+            Err(e) => return Err(e),
+        };
+        let views: Vec<String> = options.iter().map(|(_, p)| view_of(p)).collect();
+        let view_options: Vec<(&AccountId, &str)> =
+            options.iter().zip(&views).map(|((a, _), v)| (*a, v.as_str())).collect();
+        match self.authorize_any(actor, &view_options).await {
+            Ok(()) => Err(denied),
+            Err(ServerError::PermissionDenied { .. }) => Err(ServerError::NotFound { entity, id: id.to_owned() }),
+            Err(e) => Err(e),
+        }
+    }
+
     /// A user is reached by themselves, by the calling service, or by an actor holding
     /// `permission` in one (`every == false`) or every (`every == true`) account where the user is a
     /// member. Out of reach for a read is NOT_FOUND, so that emails cannot be probed.
@@ -271,17 +318,21 @@ impl App {
             return Ok(());
         }
         let accounts = self.store.user_accounts(user).await?;
+        // A user the actor cannot even view is out of reach: NOT_FOUND, as for an unknown id, so
+        // that a change attempt does not reveal where the user belongs either.
+        let view = view_of(permission);
+        let visible: Vec<(&AccountId, &str)> = accounts.iter().map(|acc| (acc, view.as_str())).collect();
+        if visible.is_empty() || self.authorize_any(actor, &visible).await.is_err() {
+            return Err(ServerError::NotFound { entity: "user", id: user.to_string() });
+        }
         if every {
-            if accounts.is_empty() {
-                return Err(ServerError::NotFound { entity: "user", id: user.to_string() });
-            }
             for account in &accounts {
                 self.authorize(actor, account, permission).await?;
             }
             Ok(())
         } else {
             let options: Vec<(&AccountId, &str)> = accounts.iter().map(|acc| (acc, permission)).collect();
-            if options.is_empty() || self.authorize_any(actor, &options).await.is_err() {
+            if self.authorize_any(actor, &options).await.is_err() {
                 return Err(ServerError::NotFound { entity: "user", id: user.to_string() });
             }
             Ok(())
@@ -587,8 +638,22 @@ impl App {
 
     // ---- memberships ----
 
-    async fn membership_account(&self, id: &MembershipId) -> Result<AccountId, ServerError> {
-        Ok(self.store.get_membership(id).await?.account)
+    /// The membership, when the actor holds `permission` in its account (NOT_FOUND when out of
+    /// reach, see [`App::authorize_object`]).
+    pub(crate) async fn authorize_membership(
+        &self,
+        actor: Option<&UserId>,
+        id: &MembershipId,
+        permission: &str,
+    ) -> Result<Membership, ServerError> {
+        let m = self.store.get_membership(id).await?;
+        if actor == Some(&m.user) {
+            // One's own membership is never hidden from oneself.
+            self.authorize(actor, &m.account, permission).await?;
+        } else {
+            self.authorize_object(actor, &m.account, permission, "membership", id.as_str()).await?;
+        }
+        Ok(m)
     }
 
     /// Creates a membership.
@@ -608,7 +673,7 @@ impl App {
         let actor = call.actor.as_ref();
         let m = self.store.get_membership(id).await?;
         if actor != Some(&m.user) {
-            self.authorize(actor, &m.account, needs::VIEW_USERS).await?;
+            self.authorize_object(actor, &m.account, needs::VIEW_USERS, "membership", id.as_str()).await?;
         }
         Ok(m)
     }
@@ -646,7 +711,7 @@ impl App {
         roles: &[RoleName],
     ) -> Result<(Membership, Revision), ServerError> {
         let actor = call.actor.as_ref();
-        self.authorize(actor, &self.membership_account(id).await?, needs::MANAGE_USERS).await?;
+        self.authorize_membership(actor, id, needs::MANAGE_USERS).await?;
         Ok(self.store.set_membership_roles(id, roles, &self.audit(call)).await?)
     }
 
@@ -658,7 +723,7 @@ impl App {
         role: &RoleName,
     ) -> Result<(Membership, Revision), ServerError> {
         let actor = call.actor.as_ref();
-        self.authorize(actor, &self.membership_account(id).await?, needs::MANAGE_USERS).await?;
+        self.authorize_membership(actor, id, needs::MANAGE_USERS).await?;
         Ok(self.store.assign_role(id, role, &self.audit(call)).await?)
     }
 
@@ -670,7 +735,7 @@ impl App {
         role: &RoleName,
     ) -> Result<(Membership, Revision), ServerError> {
         let actor = call.actor.as_ref();
-        self.authorize(actor, &self.membership_account(id).await?, needs::MANAGE_USERS).await?;
+        self.authorize_membership(actor, id, needs::MANAGE_USERS).await?;
         Ok(self.store.unassign_role(id, role, &self.audit(call)).await?)
     }
 
@@ -682,7 +747,7 @@ impl App {
         restriction: Option<&BTreeSet<ResourceId>>,
     ) -> Result<(Membership, Revision), ServerError> {
         let actor = call.actor.as_ref();
-        self.authorize(actor, &self.membership_account(id).await?, needs::MANAGE_USERS).await?;
+        self.authorize_membership(actor, id, needs::MANAGE_USERS).await?;
         Ok(self.store.set_resource_restriction(id, restriction, &self.audit(call)).await?)
     }
 
@@ -694,14 +759,14 @@ impl App {
         status: MembershipStatus,
     ) -> Result<(Membership, Revision), ServerError> {
         let actor = call.actor.as_ref();
-        self.authorize(actor, &self.membership_account(id).await?, needs::MANAGE_USERS).await?;
+        self.authorize_membership(actor, id, needs::MANAGE_USERS).await?;
         Ok(self.store.set_membership_status(id, status, false, &self.audit(call)).await?)
     }
 
     /// Removes a membership.
     pub async fn delete_membership(&self, call: &Call, id: &MembershipId) -> Result<Revision, ServerError> {
         let actor = call.actor.as_ref();
-        self.authorize(actor, &self.membership_account(id).await?, needs::MANAGE_USERS).await?;
+        self.authorize_membership(actor, id, needs::MANAGE_USERS).await?;
         Ok(self.store.delete_membership(id, &self.audit(call)).await?)
     }
 
@@ -718,7 +783,7 @@ impl App {
     pub async fn get_resource(&self, call: &Call, id: &ResourceId) -> Result<Resource, ServerError> {
         let actor = call.actor.as_ref();
         let r = self.store.get_resource(id).await?;
-        self.authorize(actor, &r.account, needs::VIEW_FOLDERS).await?;
+        self.authorize_object(actor, &r.account, needs::VIEW_FOLDERS, "resource", id.as_str()).await?;
         Ok(r)
     }
 
@@ -739,7 +804,7 @@ impl App {
     pub async fn delete_resource(&self, call: &Call, id: &ResourceId) -> Result<Revision, ServerError> {
         let actor = call.actor.as_ref();
         let r = self.store.get_resource(id).await?;
-        self.authorize(actor, &r.account, needs::MANAGE_FOLDERS).await?;
+        self.authorize_object(actor, &r.account, needs::MANAGE_FOLDERS, "resource", id.as_str()).await?;
         Ok(self.store.delete_resource(id, &self.audit(call)).await?)
     }
 
@@ -760,9 +825,11 @@ impl App {
     pub async fn get_delegation(&self, call: &Call, id: &DelegationId) -> Result<Delegation, ServerError> {
         let actor = call.actor.as_ref();
         let d = self.store.get_delegation(id).await?;
-        self.authorize_any(
+        self.authorize_object_any(
             actor,
             &[(&d.from_account, needs::VIEW_DELEGATIONS), (&d.to_account, needs::VIEW_DELEGATIONS)],
+            "delegation",
+            id.as_str(),
         )
         .await?;
         Ok(d)
@@ -791,9 +858,11 @@ impl App {
     pub async fn delete_delegation(&self, call: &Call, id: &DelegationId) -> Result<Revision, ServerError> {
         let actor = call.actor.as_ref();
         let d = self.store.get_delegation(id).await?;
-        self.authorize_any(
+        self.authorize_object_any(
             actor,
             &[(&d.from_account, needs::MANAGE_DELEGATIONS), (&d.to_account, needs::MANAGE_USERS)],
+            "delegation",
+            id.as_str(),
         )
         .await?;
         Ok(self.store.delete_delegation(id, &self.audit(call)).await?)
