@@ -16,7 +16,7 @@ use guichet_domain::{
     AccessRequest, Account, AccountId, AccountRole, AccountSettings, AccountStatus, Catalog, Consistency, Decision,
     Delegation, DelegationId, Email, FeatureName, Membership, MembershipId, MembershipStatus, NewAccount,
     NewDelegation, NewMembership, NewResource, NewUser, Permission, Resource, ResourceId, Revision, RoleDefinition,
-    RoleName, User, UserId, UserStatus, evaluate,
+    Reason, RoleName, User, UserId, UserStatus, evaluate,
 };
 use guichet_store::{AccountFilter, Audit, EventFilter, MembershipFilter, Page, PageRequest, Store, UserChanges};
 
@@ -215,14 +215,13 @@ impl App {
 
     // ---- authorisation of the actor ----
 
-    /// Checks that `actor` (when there is one) holds `permission` in `account`.
-    pub async fn authorize(
+    /// The engine's decision for `actor` holding `permission` in `account`.
+    async fn decide(
         &self,
-        actor: Option<&UserId>,
+        actor: &UserId,
         account: &AccountId,
         permission: &str,
-    ) -> Result<(), ServerError> {
-        let Some(actor) = actor else { return Ok(()) };
+    ) -> Result<(Permission, Decision), ServerError> {
         let permission = Permission::parse(permission).map_err(|e| ServerError::Internal(e.to_string()))?;
         let request = AccessRequest {
             subject: actor.clone(),
@@ -231,7 +230,18 @@ impl App {
             resource: None,
         };
         let (facts, _) = self.store.load_facts(&request).await?;
-        let decision = evaluate(&self.catalog, &request, &facts);
+        Ok((permission.clone(), evaluate(&self.catalog, &request, &facts)))
+    }
+
+    /// Checks that `actor` (when there is one) holds `permission` in `account`.
+    pub async fn authorize(
+        &self,
+        actor: Option<&UserId>,
+        account: &AccountId,
+        permission: &str,
+    ) -> Result<(), ServerError> {
+        let Some(actor) = actor else { return Ok(()) };
+        let (permission, decision) = self.decide(actor, account, permission).await?;
         if decision.allowed {
             Ok(())
         } else {
@@ -265,9 +275,10 @@ impl App {
     }
 
     /// For a call on one object of `account` (a membership, a resource, an invitation, ...): the
-    /// actor must hold `permission` there. An actor who may not even view that feature in the
-    /// account gets NOT_FOUND, exactly as for an id that does not exist, so that the ids of another
-    /// tenant cannot be probed; an actor who may view but not change gets PERMISSION_DENIED.
+    /// actor must hold `permission` there. An actor with no access path into the account at all
+    /// (another tenant) gets NOT_FOUND, exactly as for an id that does not exist, so that the ids of
+    /// another tenant cannot be probed; an actor of the account who lacks the level gets
+    /// PERMISSION_DENIED naming it.
     pub(crate) async fn authorize_object(
         &self,
         actor: Option<&UserId>,
@@ -280,7 +291,8 @@ impl App {
     }
 
     /// [`App::authorize_object`] with several (account, permission) options, any one of which is
-    /// enough (a delegation is reached from either side).
+    /// enough (a delegation is reached from either side); hidden when no option's account is
+    /// reachable at all.
     pub(crate) async fn authorize_object_any(
         &self,
         actor: Option<&UserId>,
@@ -288,18 +300,26 @@ impl App {
         entity: &'static str,
         id: &str,
     ) -> Result<(), ServerError> {
-        let denied = match self.authorize_any(actor, options).await {
-            Ok(()) => return Ok(()),
-            Err(e @ ServerError::PermissionDenied { .. }) => e,
-            Err(e) => return Err(e),
-        };
-        let views: Vec<String> = options.iter().map(|(_, p)| view_of(p)).collect();
-        let view_options: Vec<(&AccountId, &str)> =
-            options.iter().zip(&views).map(|((a, _), v)| (*a, v.as_str())).collect();
-        match self.authorize_any(actor, &view_options).await {
-            Ok(()) => Err(denied),
-            Err(ServerError::PermissionDenied { .. }) => Err(ServerError::NotFound { entity, id: id.to_owned() }),
-            Err(e) => Err(e),
+        let Some(actor) = actor else { return Ok(()) };
+        let mut first = None;
+        let mut reachable = false;
+        for (account, permission) in options {
+            let (permission, decision) = self.decide(actor, account, permission).await?;
+            if decision.allowed {
+                return Ok(());
+            }
+            reachable |= decision.reason != Reason::NoAccessPath;
+            first.get_or_insert(ServerError::PermissionDenied {
+                actor: actor.to_string(),
+                permission: permission.to_string(),
+                account: account.to_string(),
+                reason: decision.reason.to_string(),
+            });
+        }
+        match first {
+            Some(denied) if reachable => Err(denied),
+            Some(_) => Err(ServerError::NotFound { entity, id: id.to_owned() }),
+            None => Err(ServerError::Internal("authorize_object_any without options".to_owned())),
         }
     }
 
