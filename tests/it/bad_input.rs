@@ -138,7 +138,8 @@ async fn bad_input(backend: Backend) {
         ..Default::default()
     });
     t.row(s, "AccountService/ListChildAccounts", &["page_size"], r).await;
-    let r = acc.update_account(pb::UpdateAccountRequest { id: "partner".into(), name: long(257), ..Default::default() });
+    let r =
+        acc.update_account(pb::UpdateAccountRequest { id: "partner".into(), name: long(257), ..Default::default() });
     t.row(s, "AccountService/UpdateAccount", &["name"], r).await;
     let r = acc.suspend_account(pb::SuspendAccountRequest { id: String::new(), ..Default::default() });
     t.row(s, "AccountService/SuspendAccount", &["id"], r).await;
@@ -239,10 +240,8 @@ async fn bad_input(backend: Backend) {
         ..Default::default()
     });
     t.row(s, "MembershipService/ReactivateMembership", &["request_id"], r).await;
-    let r = ms.delete_membership(pb::DeleteMembershipRequest {
-        membership_id: "pas un id!".into(),
-        ..Default::default()
-    });
+    let r =
+        ms.delete_membership(pb::DeleteMembershipRequest { membership_id: "pas un id!".into(), ..Default::default() });
     t.row(s, "MembershipService/DeleteMembership", &["membership_id"], r).await;
 
     // ---- RoleService ----
@@ -253,7 +252,11 @@ async fn bad_input(backend: Backend) {
         ..Default::default()
     });
     t.row(s, "RoleService/ListRoles", &["page_token"], r).await;
-    let r = roles.get_role(pb::GetRoleRequest { account_id: "partner".into(), name: "Pas Un Nom".into(), ..Default::default() });
+    let r = roles.get_role(pb::GetRoleRequest {
+        account_id: "partner".into(),
+        name: "Pas Un Nom".into(),
+        ..Default::default()
+    });
     t.row(s, "RoleService/GetRole", &["name"], r).await;
     let r = roles.create_role(pb::CreateRoleRequest {
         account_id: "client-a".into(),

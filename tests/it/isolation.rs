@@ -131,10 +131,8 @@ async fn state_of_b(s: &TestServer) -> String {
             .await;
         out.push(format!("{:?}", r.map(|r| r.into_inner())));
     }
-    let r = s
-        .resources()
-        .list_resources(pb::ListResourcesRequest { account_id: "b".into(), ..Default::default() })
-        .await;
+    let r =
+        s.resources().list_resources(pb::ListResourcesRequest { account_id: "b".into(), ..Default::default() }).await;
     out.push(format!("{:?}", r.map(|r| r.into_inner())));
     let r = s
         .delegations()
@@ -186,9 +184,13 @@ async fn build(s: &TestServer) {
         .iter()
         .map(|f| pb::FeatureGrant { feature: f.name.clone(), level: pb::Level::Full as i32 })
         .collect();
-    for (id, kind, parent) in
-        [("pa", "partner", ""), ("a", "customer", "pa"), ("s", "customer", "pa"), ("pb", "partner", ""), ("b", "customer", "pb")]
-    {
+    for (id, kind, parent) in [
+        ("pa", "partner", ""),
+        ("a", "customer", "pa"),
+        ("s", "customer", "pa"),
+        ("pb", "partner", ""),
+        ("b", "customer", "pb"),
+    ] {
         s.accounts()
             .create_account(pb::CreateAccountRequest {
                 id: id.into(),
@@ -201,7 +203,8 @@ async fn build(s: &TestServer) {
             .await
             .unwrap();
     }
-    for id in ["admin-a", "employe-a", "suspendu-a", "admin-s", "libre", "admin-pb", "admin-b", "membre-b", "attente-b"] {
+    for id in ["admin-a", "employe-a", "suspendu-a", "admin-s", "libre", "admin-pb", "admin-b", "membre-b", "attente-b"]
+    {
         s.users()
             .create_user(pb::CreateUserRequest {
                 id: id.into(),
@@ -409,7 +412,8 @@ async fn isolation(backend: Backend) {
     attempt(l, &s, "AccountService/SuspendAccount", Denied("organizations:full", "pb"), r).await;
     let r = acc.suspend_account(pb::SuspendAccountRequest { actor_id: a(), id: "pb".into(), ..Default::default() });
     attempt(l, &s, "AccountService/SuspendAccount", Denied("organizations:full", "pb"), r).await;
-    let r = acc.reactivate_account(pb::ReactivateAccountRequest { actor_id: a(), id: "b".into(), ..Default::default() });
+    let r =
+        acc.reactivate_account(pb::ReactivateAccountRequest { actor_id: a(), id: "b".into(), ..Default::default() });
     attempt(l, &s, "AccountService/ReactivateAccount", Denied("organizations:full", "pb"), r).await;
     let r = acc.set_account_modules(pb::SetAccountModulesRequest {
         actor_id: a(),
@@ -448,7 +452,8 @@ async fn isolation(backend: Backend) {
     attempt(l, &s, "UserService/UpdateUser", Hidden, r).await;
     let r = users.suspend_user(pb::SuspendUserRequest { actor_id: a(), id: "admin-b".into(), ..Default::default() });
     attempt(l, &s, "UserService/SuspendUser", Hidden, r).await;
-    let r = users.reactivate_user(pb::ReactivateUserRequest { actor_id: a(), id: "membre-b".into(), ..Default::default() });
+    let r =
+        users.reactivate_user(pb::ReactivateUserRequest { actor_id: a(), id: "membre-b".into(), ..Default::default() });
     attempt(l, &s, "UserService/ReactivateUser", Hidden, r).await;
     // ListMyAccounts has no actor: the portal asks for the person who logged in. What it answers for
     // A's administrator names A only.
@@ -491,7 +496,8 @@ async fn isolation(backend: Backend) {
     attempt(l, &s, "MembershipService/CreateMembership", Invalid("roles[0]"), r).await;
     let r = ms.get_membership(pb::GetMembershipRequest { actor_id: a(), id: "m-membre-b".into() });
     attempt(l, &s, "MembershipService/GetMembership", Hidden, r).await;
-    let r = ms.list_memberships(pb::ListMembershipsRequest { actor_id: a(), account_id: "b".into(), ..Default::default() });
+    let r =
+        ms.list_memberships(pb::ListMembershipsRequest { actor_id: a(), account_id: "b".into(), ..Default::default() });
     attempt(l, &s, "MembershipService/ListMemberships", Denied("users:view", "b"), r).await;
     let r = ms.list_memberships(pb::ListMembershipsRequest {
         actor_id: a(),
@@ -608,9 +614,11 @@ async fn isolation(backend: Backend) {
     attempt(l, &s, "ResourceService/CreateResource", Denied("folders:full", "b"), r).await;
     let r = res.get_resource(pb::GetResourceRequest { actor_id: a(), id: "dossier-b".into() });
     attempt(l, &s, "ResourceService/GetResource", Hidden, r).await;
-    let r = res.list_resources(pb::ListResourcesRequest { actor_id: a(), account_id: "b".into(), ..Default::default() });
+    let r =
+        res.list_resources(pb::ListResourcesRequest { actor_id: a(), account_id: "b".into(), ..Default::default() });
     attempt(l, &s, "ResourceService/ListResources", Denied("folders:view", "b"), r).await;
-    let r = res.delete_resource(pb::DeleteResourceRequest { actor_id: a(), id: "dossier-b".into(), ..Default::default() });
+    let r =
+        res.delete_resource(pb::DeleteResourceRequest { actor_id: a(), id: "dossier-b".into(), ..Default::default() });
     attempt(l, &s, "ResourceService/DeleteResource", Hidden, r).await;
 
     // ---- DelegationService ----
@@ -637,7 +645,11 @@ async fn isolation(backend: Backend) {
         ..Default::default()
     });
     attempt(l, &s, "DelegationService/ListDelegations", Denied("users:view", "pb"), r).await;
-    let r = del.delete_delegation(pb::DeleteDelegationRequest { actor_id: a(), id: "deleg-b".into(), ..Default::default() });
+    let r = del.delete_delegation(pb::DeleteDelegationRequest {
+        actor_id: a(),
+        id: "deleg-b".into(),
+        ..Default::default()
+    });
     attempt(l, &s, "DelegationService/DeleteDelegation", Hidden, r).await;
 
     // ---- InvitationService ----
@@ -669,11 +681,17 @@ async fn isolation(backend: Backend) {
     attempt(l, &s, "InvitationService/CreateInvitation", Invalid("roles[0]"), r).await;
     let r = inv.get_invitation(pb::GetInvitationRequest { actor_id: a(), id: "inv-b".into() });
     attempt(l, &s, "InvitationService/GetInvitation", Hidden, r).await;
-    let r = inv.list_invitations(pb::ListInvitationsRequest { actor_id: a(), account_id: "b".into(), ..Default::default() });
+    let r = inv.list_invitations(pb::ListInvitationsRequest {
+        actor_id: a(),
+        account_id: "b".into(),
+        ..Default::default()
+    });
     attempt(l, &s, "InvitationService/ListInvitations", Denied("users:view", "b"), r).await;
-    let r = inv.resend_invitation(pb::ResendInvitationRequest { actor_id: a(), id: "inv-b".into(), ..Default::default() });
+    let r =
+        inv.resend_invitation(pb::ResendInvitationRequest { actor_id: a(), id: "inv-b".into(), ..Default::default() });
     attempt(l, &s, "InvitationService/ResendInvitation", Hidden, r).await;
-    let r = inv.revoke_invitation(pb::RevokeInvitationRequest { actor_id: a(), id: "inv-b".into(), ..Default::default() });
+    let r =
+        inv.revoke_invitation(pb::RevokeInvitationRequest { actor_id: a(), id: "inv-b".into(), ..Default::default() });
     attempt(l, &s, "InvitationService/RevokeInvitation", Hidden, r).await;
     // AcceptInvitation has no actor: the token is the authority. Without B's token, a well-formed
     // guess finds nothing.
@@ -769,11 +787,7 @@ async fn isolation(backend: Backend) {
 
     // ---- EventService ----
     let mut ev = s.events();
-    let r = ev.list_events(pb::ListEventsRequest {
-        actor_id: a(),
-        account_id: "b".into(),
-        ..Default::default()
-    });
+    let r = ev.list_events(pb::ListEventsRequest { actor_id: a(), account_id: "b".into(), ..Default::default() });
     attempt(l, &s, "EventService/ListEvents", Denied("event_logs:view", "b"), r).await;
     // Filtering A's events by one of B's people shows nothing of B.
     let mine = s
@@ -829,7 +843,13 @@ async fn isolation(backend: Backend) {
     assert!(missing.is_empty(), "RPCs never tried across tenants: {missing:?}");
     let unknown: Vec<&String> = log.tried.difference(&declared).collect();
     assert!(unknown.is_empty(), "rows for RPCs the API does not declare: {unknown:?}");
-    assert!(log.failures.is_empty(), "{} of {} attempts wrong:\n{}", log.failures.len(), log.attempts, log.failures.join("\n"));
+    assert!(
+        log.failures.is_empty(),
+        "{} of {} attempts wrong:\n{}",
+        log.failures.len(),
+        log.attempts,
+        log.failures.join("\n")
+    );
     eprintln!("isolation ({backend:?}): {} refused attempts over {} RPCs", log.attempts, declared.len());
 }
 
@@ -903,20 +923,14 @@ async fn within_a(backend: Backend) {
     });
     attempt(l, &s, "ResourceService/CreateResource", Denied("folders:full", "a"), r).await;
     // Viewing but not changing: the object exists for them, so the refusal names the permission.
-    let r = res.delete_resource(pb::DeleteResourceRequest {
-        actor_id: u(),
-        id: "dossier-a".into(),
-        ..Default::default()
-    });
+    let r =
+        res.delete_resource(pb::DeleteResourceRequest { actor_id: u(), id: "dossier-a".into(), ..Default::default() });
     attempt(l, &s, "ResourceService/DeleteResource", Denied("folders:full", "a"), r).await;
 
     // A suspended member of A: everything it held is gone.
     let u = || "suspendu-a".to_owned();
-    let r = ms.list_memberships(pb::ListMembershipsRequest {
-        actor_id: u(),
-        account_id: "a".into(),
-        ..Default::default()
-    });
+    let r =
+        ms.list_memberships(pb::ListMembershipsRequest { actor_id: u(), account_id: "a".into(), ..Default::default() });
     attempt(l, &s, "MembershipService/ListMemberships", Denied("users:view", "a"), r).await;
     let r = inv.create_invitation(pb::CreateInvitationRequest {
         actor_id: u(),
@@ -935,11 +949,8 @@ async fn within_a(backend: Backend) {
 
     // The administrator of a suspended account.
     let u = || "admin-s".to_owned();
-    let r = ms.list_memberships(pb::ListMembershipsRequest {
-        actor_id: u(),
-        account_id: "s".into(),
-        ..Default::default()
-    });
+    let r =
+        ms.list_memberships(pb::ListMembershipsRequest { actor_id: u(), account_id: "s".into(), ..Default::default() });
     attempt(l, &s, "MembershipService/ListMemberships", Denied("users:view", "s"), r).await;
     let r = acc.update_account_settings(pb::UpdateAccountSettingsRequest {
         actor_id: u(),
@@ -948,14 +959,17 @@ async fn within_a(backend: Backend) {
         ..Default::default()
     });
     attempt(l, &s, "AccountService/UpdateAccountSettings", Denied("account_settings:full", "s"), r).await;
-    let r = acc.reactivate_account(pb::ReactivateAccountRequest {
-        actor_id: u(),
-        id: "s".into(),
-        ..Default::default()
-    });
+    let r =
+        acc.reactivate_account(pb::ReactivateAccountRequest { actor_id: u(), id: "s".into(), ..Default::default() });
     attempt(l, &s, "AccountService/ReactivateAccount", Denied("organizations:full", "pa"), r).await;
 
-    assert!(log.failures.is_empty(), "{} of {} attempts wrong:\n{}", log.failures.len(), log.attempts, log.failures.join("\n"));
+    assert!(
+        log.failures.is_empty(),
+        "{} of {} attempts wrong:\n{}",
+        log.failures.len(),
+        log.attempts,
+        log.failures.join("\n")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -11,3 +11,4 @@ mod invitations;
 mod isolation;
 mod restart;
 mod scenario;
+mod stories;

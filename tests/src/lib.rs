@@ -268,7 +268,9 @@ pub async fn store_revision(s: &TestServer, subject: &str, account: &str) -> Str
             account_id: account.into(),
             permission: "users:view".into(),
             resource_id: String::new(),
-            consistency: Some(v1::Consistency { requirement: Some(v1::consistency::Requirement::FullyConsistent(true)) }),
+            consistency: Some(v1::Consistency {
+                requirement: Some(v1::consistency::Requirement::FullyConsistent(true)),
+            }),
         })
         .await
         .unwrap()

@@ -363,16 +363,25 @@ impl Store {
         }
         // The request names one role: its violations are reported on `role`, not on the list
         // built from it.
-        self.set_membership_roles(id, &roles, audit).await.map_err(|e| match e {
-            StoreError::Invalid(violations) => StoreError::Invalid(
-                violations
-                    .into_iter()
-                    .map(|v| {
-                        if v.field.starts_with("roles") { FieldViolation::new("role", v.description) } else { v }
-                    })
-                    .collect(),
-            ),
-            e => e,
+        self.set_membership_roles(id, &roles, audit).await.map_err(|e| {
+            if let StoreError::Invalid(violations) = e {
+                StoreError::Invalid(
+                    violations
+                        .into_iter()
+                        .map(
+                            |v| {
+                                if v.field.starts_with("roles") {
+                                    FieldViolation::new("role", v.description)
+                                } else {
+                                    v
+                                }
+                            },
+                        )
+                        .collect(),
+                )
+            } else {
+                e
+            }
         })
     }
 

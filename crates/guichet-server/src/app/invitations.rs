@@ -155,7 +155,8 @@ impl App {
         id: &InvitationId,
     ) -> Result<(Invitation, InvitationToken, Revision), ServerError> {
         let inv = self.store.get_invitation(id, self.clock.now()).await?;
-        self.authorize_object(call.actor.as_ref(), &inv.account, needs::INVITE_USERS, "invitation", id.as_str()).await?;
+        self.authorize_object(call.actor.as_ref(), &inv.account, needs::INVITE_USERS, "invitation", id.as_str())
+            .await?;
         let token = new_token()?;
         let (inv, revision) = self.store.resend_invitation(id, &token_hash(&token), &self.audit(call)).await?;
         Ok((inv, token, revision))
@@ -169,7 +170,8 @@ impl App {
         reason: Option<&str>,
     ) -> Result<(Invitation, Revision), ServerError> {
         let inv = self.store.get_invitation(id, self.clock.now()).await?;
-        self.authorize_object(call.actor.as_ref(), &inv.account, needs::INVITE_USERS, "invitation", id.as_str()).await?;
+        self.authorize_object(call.actor.as_ref(), &inv.account, needs::INVITE_USERS, "invitation", id.as_str())
+            .await?;
         Ok(self.store.revoke_invitation(id, reason, &self.audit(call)).await?)
     }
 

@@ -15,8 +15,8 @@ use std::sync::Arc;
 use guichet_domain::{
     AccessRequest, Account, AccountId, AccountRole, AccountSettings, AccountStatus, Catalog, Consistency, Decision,
     Delegation, DelegationId, Email, FeatureName, Membership, MembershipId, MembershipStatus, NewAccount,
-    NewDelegation, NewMembership, NewResource, NewUser, Permission, Resource, ResourceId, Revision, RoleDefinition,
-    Reason, RoleName, User, UserId, UserStatus, evaluate,
+    NewDelegation, NewMembership, NewResource, NewUser, Permission, Reason, Resource, ResourceId, Revision,
+    RoleDefinition, RoleName, User, UserId, UserStatus, evaluate,
 };
 use guichet_store::{AccountFilter, Audit, EventFilter, MembershipFilter, Page, PageRequest, Store, UserChanges};
 
