@@ -203,8 +203,18 @@ async fn build(s: &TestServer) {
             .await
             .unwrap();
     }
-    for id in ["admin-a", "employe-a", "suspendu-a", "admin-s", "libre", "admin-pb", "admin-b", "membre-b", "attente-b"]
-    {
+    for id in [
+        "admin-a",
+        "admin-pa",
+        "employe-a",
+        "suspendu-a",
+        "admin-s",
+        "libre",
+        "admin-pb",
+        "admin-b",
+        "membre-b",
+        "attente-b",
+    ] {
         s.users()
             .create_user(pb::CreateUserRequest {
                 id: id.into(),
@@ -249,6 +259,7 @@ async fn build(s: &TestServer) {
     }
     for (user, account, role) in [
         ("admin-a", "a", "tout"),
+        ("admin-pa", "pa", "account_manager"),
         ("employe-a", "a", "client_user"),
         ("suspendu-a", "a", "client_administrator"),
         ("admin-s", "s", "client_administrator"),
@@ -631,6 +642,15 @@ async fn isolation(backend: Backend) {
         ..Default::default()
     });
     attempt(l, &s, "DelegationService/CreateDelegation", Denied("organizations:full", "pb"), r).await;
+    // A's partner delegates only into its own tree: B is answered as an unknown account.
+    let r = del.create_delegation(pb::CreateDelegationRequest {
+        actor_id: "admin-pa".into(),
+        from_account_id: "pa".into(),
+        to_account_id: "b".into(),
+        role: "client_administrator".into(),
+        ..Default::default()
+    });
+    attempt(l, &s, "DelegationService/CreateDelegation", Precondition("DELEGATION_SCOPE"), r).await;
     let r = del.get_delegation(pb::GetDelegationRequest { actor_id: a(), id: "deleg-b".into() });
     attempt(l, &s, "DelegationService/GetDelegation", Hidden, r).await;
     let r = del.list_delegations(pb::ListDelegationsRequest {
@@ -805,10 +825,23 @@ async fn isolation(backend: Backend) {
 
     // B's objects named in A's requests get the very answer an unknown id gets: nothing tells A that
     // they exist, nor where.
-    for (b_id, unknown) in [("dossier-b", "dossier-inconnu"), ("membre-b", "personne-inconnue")] {
+    for (b_id, unknown) in
+        [("dossier-b", "dossier-inconnu"), ("membre-b", "personne-inconnue"), ("b", "compte-inconnu")]
+    {
         let mut messages = Vec::new();
         for id in [b_id, unknown] {
-            let e = if id.starts_with("dossier") {
+            let e = if id.starts_with("compte") || id == "b" {
+                s.delegations()
+                    .create_delegation(pb::CreateDelegationRequest {
+                        actor_id: "admin-pa".into(),
+                        from_account_id: "pa".into(),
+                        to_account_id: id.into(),
+                        role: "client_administrator".into(),
+                        ..Default::default()
+                    })
+                    .await
+                    .unwrap_err()
+            } else if id.starts_with("dossier") {
                 s.memberships()
                     .set_resource_restriction(pb::SetResourceRestrictionRequest {
                         actor_id: a(),
@@ -832,10 +865,12 @@ async fn isolation(backend: Backend) {
                     .await
                     .unwrap_err()
             };
-            messages.push((e.code(), e.message().replace(id, "ID")));
+            let message = e.message().replace(&format!("account {id} "), "account ID ");
+            let message = if id == "b" { message } else { message.replace(id, "ID") };
+            messages.push((e.code(), message));
         }
         assert_eq!(messages[0], messages[1], "{b_id} is told apart from an unknown id");
-        assert!(!messages[0].1.contains(" b"), "{:?} names B", messages[0]);
+        assert!(!messages[0].1.contains(" b "), "{:?} names B", messages[0]);
     }
     // Every management RPC of the API has been tried.
     let declared = declared_rpcs(&MANAGEMENT);
