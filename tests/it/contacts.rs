@@ -592,10 +592,14 @@ async fn bad_input(backend: Backend) {
         (e.code(), precondition(&e)),
         (Code::FailedPrecondition, ("USER_NOT_MEMBER".into(), "users/claire".into()))
     );
+    // An unknown user gets the same answer as a user of another account: user ids cannot be probed.
     let e = create(&s, pb::CreateContactRequest { user_id: "inconnu".into(), id: "c2".into(), ..valid.clone() })
         .await
         .unwrap_err();
-    assert_eq!(e.code(), Code::NotFound);
+    assert_eq!(
+        (e.code(), precondition(&e)),
+        (Code::FailedPrecondition, ("USER_NOT_MEMBER".into(), "users/inconnu".into()))
+    );
     let e = create(&s, pb::CreateContactRequest { account_id: "inconnu".into(), id: "c2".into(), ..valid.clone() })
         .await
         .unwrap_err();

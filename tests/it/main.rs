@@ -2,13 +2,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs, unreachable_pub)]
 
 mod actors;
+mod bad_input;
 mod contacts;
 mod demo;
 mod errors;
 mod freshness;
 mod grpcurl;
 mod invitations;
+mod isolation;
 mod restart;
 mod scenario;
+mod stories;
 mod telemetry;
 mod tls;

@@ -323,3 +323,37 @@ fn dechunk(mut body: &str) -> String {
     }
     out
 }
+
+/// The RPCs the API declares, as `Service/Method` (e.g. `AccountService/GetAccount`), for the
+/// services of `guichet.v1` named in `services` (every service when empty). Tables that must
+/// cover every RPC compare themselves with this list, so that a new RPC without a row fails.
+pub fn declared_rpcs(services: &[&str]) -> std::collections::BTreeSet<String> {
+    use prost::Message;
+    let set = prost_types::FileDescriptorSet::decode(guichet_proto::FILE_DESCRIPTOR_SET).unwrap();
+    set.file
+        .iter()
+        .filter(|f| f.package() == "guichet.v1")
+        .flat_map(|f| f.service.iter())
+        .filter(|s| services.is_empty() || services.contains(&s.name()))
+        .flat_map(|s| s.method.iter().map(move |m| format!("{}/{}", s.name(), m.name())))
+        .collect()
+}
+
+/// The revision of the store's latest state, read through a fully consistent access check of
+/// `subject` in `account` (both must exist): two equal values mean nothing was written between.
+pub async fn store_revision(s: &TestServer, subject: &str, account: &str) -> String {
+    s.access()
+        .check_access(v1::CheckAccessRequest {
+            subject_id: subject.into(),
+            account_id: account.into(),
+            permission: "users:view".into(),
+            resource_id: String::new(),
+            consistency: Some(v1::Consistency {
+                requirement: Some(v1::consistency::Requirement::FullyConsistent(true)),
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .revision
+}

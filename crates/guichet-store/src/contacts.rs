@@ -17,7 +17,7 @@ use sea_orm::{
     QuerySelect, Set,
 };
 
-use crate::entities::{communication_order, contact, membership, user};
+use crate::entities::{communication_order, contact, membership};
 use crate::events::{self, Audit};
 use crate::roles::account_row;
 use crate::{Page, PageRequest, Store, StoreError, new_id};
@@ -111,10 +111,8 @@ async fn check_linked_user(
     details: &ContactDetails,
 ) -> Result<(), StoreError> {
     let Some(u) = &details.user else { return Ok(()) };
-    user::Entity::find_by_id(u.as_str().to_owned())
-        .one(conn)
-        .await?
-        .ok_or_else(|| StoreError::not_found("user", u.as_str()))?;
+    // An unknown user and a user of another account get the same answer, so that user ids cannot
+    // be probed through a contact.
     let member = membership::Entity::find()
         .filter(membership::Column::UserId.eq(u.as_str()))
         .filter(membership::Column::AccountId.eq(account.as_str()))

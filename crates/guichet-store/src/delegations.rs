@@ -22,8 +22,14 @@ impl Store {
         let (txn, revision) = self.begin_write().await?;
         crate::idempotency::claim(&txn, revision, audit).await?;
         let from = account_row(&txn, &cmd.from_account).await?;
-        let to = account_row(&txn, &cmd.to_account).await?;
-        if !to.path.starts_with(&format!("{}/", from.path)) {
+        // An unknown account is answered as an account of another tree: nothing tells a partner
+        // whether an id outside its own tree exists.
+        let to = match account_row(&txn, &cmd.to_account).await {
+            Ok(to) => Some(to),
+            Err(StoreError::NotFound { .. }) => None,
+            Err(e) => return Err(e),
+        };
+        let Some(to) = to.filter(|to| to.path.starts_with(&format!("{}/", from.path))) else {
             return Err(StoreError::Precondition {
                 kind: "DELEGATION_SCOPE",
                 subject: format!("accounts/{}", cmd.to_account),
@@ -32,7 +38,7 @@ impl Store {
                     cmd.to_account, cmd.from_account
                 ),
             });
-        }
+        };
         let to_kind = AccountKind::from_trusted(to.kind.clone());
         check_names(&txn, &self.catalog, &cmd.to_account, &to_kind, std::slice::from_ref(&cmd.role), "role")
             .await

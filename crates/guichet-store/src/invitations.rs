@@ -197,14 +197,12 @@ async fn check_resources(
         .iter()
         .enumerate()
         .filter_map(|(i, r)| match found.get(r.as_str()) {
+            // A resource of another account is answered exactly as one that does not exist:
+            // nothing tells the caller that it exists elsewhere, nor where.
             Some(acc) if acc == account.as_str() => None,
-            Some(acc) => Some(guichet_domain::FieldViolation::new(
+            Some(_) | None => Some(guichet_domain::FieldViolation::new(
                 format!("restriction.resource_ids[{i}]"),
-                format!("resource {r} belongs to account {acc}, not {account}"),
-            )),
-            None => Some(guichet_domain::FieldViolation::new(
-                format!("restriction.resource_ids[{i}]"),
-                format!("no resource {r}"),
+                format!("no resource {r} in account {account}"),
             )),
         })
         .collect();

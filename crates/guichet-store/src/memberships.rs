@@ -209,12 +209,13 @@ async fn write_restriction(
         .iter()
         .enumerate()
         .filter_map(|(i, r)| match found.get(r.as_str()) {
+            // A resource of another account is answered exactly as one that does not exist:
+            // nothing tells the caller that it exists elsewhere, nor where.
             Some(acc) if acc == account.as_str() => None,
-            Some(acc) => Some(FieldViolation::new(
+            Some(_) | None => Some(FieldViolation::new(
                 format!("restriction.resource_ids[{i}]"),
-                format!("resource {r} belongs to account {acc}, not {account}"),
+                format!("no resource {r} in account {account}"),
             )),
-            None => Some(FieldViolation::new(format!("restriction.resource_ids[{i}]"), format!("no resource {r}"))),
         })
         .collect();
     if !violations.is_empty() {
@@ -361,7 +362,28 @@ impl Store {
         if !roles.contains(role) {
             roles.push(role.clone());
         }
-        self.set_membership_roles(id, &roles, audit).await
+        // The request names one role: its violations are reported on `role`, not on the list
+        // built from it.
+        self.set_membership_roles(id, &roles, audit).await.map_err(|e| {
+            if let StoreError::Invalid(violations) = e {
+                StoreError::Invalid(
+                    violations
+                        .into_iter()
+                        .map(
+                            |v| {
+                                if v.field.starts_with("roles") {
+                                    FieldViolation::new("role", v.description)
+                                } else {
+                                    v
+                                }
+                            },
+                        )
+                        .collect(),
+                )
+            } else {
+                e
+            }
+        })
     }
 
     /// Removes one role from a membership; its last role cannot be removed.
@@ -373,7 +395,8 @@ impl Store {
     ) -> Result<(Membership, Revision), StoreError> {
         let current = self.get_membership(id).await?;
         if !current.roles.contains(role) {
-            return Err(StoreError::invalid("role", format!("membership {id} does not hold role {role}")));
+            // Removing a role the membership does not hold changes nothing and succeeds.
+            return Ok((current, self.revision().await?));
         }
         let roles: Vec<_> = current.roles.into_iter().filter(|r| r != role).collect();
         if roles.is_empty() {

@@ -229,7 +229,15 @@ fn roles_in(check: &mut Check, field: &str, values: &[String]) -> Option<Vec<d::
         check.push(field, "at least one role is required");
         return None;
     }
-    ids_in(check, field, values, MAX_ROLES, d::RoleName::parse)
+    let mut ok = true;
+    for (i, v) in values.iter().enumerate() {
+        if values[..i].contains(v) {
+            check.push(format!("{field}[{i}]"), format!("role {v} is listed twice"));
+            ok = false;
+        }
+    }
+    let roles = ids_in(check, field, values, MAX_ROLES, d::RoleName::parse);
+    if ok { roles } else { None }
 }
 
 fn restriction_in(
@@ -287,8 +295,19 @@ fn settings_in(check: &mut Check, field: &str, s: pb::AccountSettings) -> Option
 }
 
 fn modules_in(check: &mut Check, field: &str, values: &[String]) -> Option<BTreeSet<d::FeatureName>> {
-    ids_in(check, field, values, 256, d::FeatureName::parse).map(|v| v.into_iter().collect())
+    let mut ok = true;
+    for (i, v) in values.iter().enumerate() {
+        if values[..i].contains(v) {
+            check.push(format!("{field}[{i}]"), format!("module {v} is listed twice"));
+            ok = false;
+        }
+    }
+    let modules = ids_in(check, field, values, 256, d::FeatureName::parse).map(|v| v.into_iter().collect());
+    if ok { modules } else { None }
 }
+
+/// The most event types one ListEvents may filter on.
+const MAX_EVENT_TYPES: usize = 50;
 
 // ---------------------------------------------------------------------------------------------
 // Access
@@ -1118,7 +1137,7 @@ fn role_definition(
 ) -> Option<d::RoleDefinition> {
     let account = c.required("account_id", account_id, d::AccountId::parse);
     let name = c.required("name", name, d::RoleName::parse);
-    let display = optional_text(c, "display_name", display_name, MAX_NAME_CHARS);
+    let display = c.text("display_name", display_name, 1, MAX_NAME_CHARS);
     let description = if description.is_empty() {
         Some(String::new())
     } else {
@@ -1129,7 +1148,7 @@ fn role_definition(
     let name = name?;
     Some(d::RoleDefinition {
         account: account?,
-        display_name: display?.unwrap_or_else(|| name.to_string()),
+        display_name: display?,
         name,
         description: description?,
         grants: grants?,
@@ -1514,9 +1533,9 @@ impl TryFrom<pb::ListEventsRequest> for Authored<ListEvents> {
         authored("", &actor_id, |c| {
             let account = c.required("account_id", &account_id, d::AccountId::parse);
             let by_actor = c.optional("by_actor_id", &by_actor_id, d::UserId::parse);
-            let mut ok = types.len() <= 64;
+            let mut ok = types.len() <= MAX_EVENT_TYPES;
             if !ok {
-                c.push("types", "at most 64 types");
+                c.push("types", format!("at most {MAX_EVENT_TYPES} types"));
             }
             for (i, t) in types.iter().enumerate() {
                 let valid = !t.is_empty()

@@ -132,7 +132,7 @@ impl App {
     /// One invitation (never its token).
     pub async fn get_invitation(&self, call: &Call, id: &InvitationId) -> Result<Invitation, ServerError> {
         let inv = self.store.get_invitation(id, self.clock.now()).await?;
-        self.authorize(call.actor.as_ref(), &inv.account, needs::VIEW_USERS).await?;
+        self.authorize_object(call.actor.as_ref(), &inv.account, needs::VIEW_USERS, "invitation", id.as_str()).await?;
         Ok(inv)
     }
 
@@ -155,7 +155,8 @@ impl App {
         id: &InvitationId,
     ) -> Result<(Invitation, InvitationToken, Revision), ServerError> {
         let inv = self.store.get_invitation(id, self.clock.now()).await?;
-        self.authorize(call.actor.as_ref(), &inv.account, needs::INVITE_USERS).await?;
+        self.authorize_object(call.actor.as_ref(), &inv.account, needs::INVITE_USERS, "invitation", id.as_str())
+            .await?;
         let token = new_token()?;
         let (inv, revision) = self.store.resend_invitation(id, &token_hash(&token), &self.audit(call)).await?;
         Ok((inv, token, revision))
@@ -169,7 +170,8 @@ impl App {
         reason: Option<&str>,
     ) -> Result<(Invitation, Revision), ServerError> {
         let inv = self.store.get_invitation(id, self.clock.now()).await?;
-        self.authorize(call.actor.as_ref(), &inv.account, needs::INVITE_USERS).await?;
+        self.authorize_object(call.actor.as_ref(), &inv.account, needs::INVITE_USERS, "invitation", id.as_str())
+            .await?;
         Ok(self.store.revoke_invitation(id, reason, &self.audit(call)).await?)
     }
 
@@ -202,8 +204,7 @@ impl App {
     /// pending, then the four-eyes rule.
     async fn authorize_decision(&self, call: &Call, id: &MembershipId) -> Result<Membership, ServerError> {
         let actor = call.actor.as_ref();
-        let m = self.store.get_membership(id).await?;
-        self.authorize(actor, &m.account, needs::APPROVE_ACCESS).await?;
+        let m = self.authorize_membership(actor, id, needs::APPROVE_ACCESS).await?;
         if m.status != MembershipStatus::PendingApproval {
             return Err(ServerError::FailedPrecondition {
                 kind: "MEMBERSHIP_NOT_PENDING",

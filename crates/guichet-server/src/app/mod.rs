@@ -15,8 +15,8 @@ use std::sync::Arc;
 use guichet_domain::{
     AccessRequest, Account, AccountId, AccountRole, AccountSettings, AccountStatus, Catalog, Consistency, Decision,
     Delegation, DelegationId, Email, FeatureName, Membership, MembershipId, MembershipStatus, NewAccount,
-    NewDelegation, NewMembership, NewResource, NewUser, Permission, Resource, ResourceId, Revision, RoleDefinition,
-    RoleName, User, UserId, UserStatus, evaluate,
+    NewDelegation, NewMembership, NewResource, NewUser, Permission, Reason, Resource, ResourceId, Revision,
+    RoleDefinition, RoleName, User, UserId, UserStatus, evaluate,
 };
 use guichet_store::{AccountFilter, Audit, EventFilter, MembershipFilter, Page, PageRequest, Store, UserChanges};
 
@@ -103,6 +103,14 @@ pub mod needs {
     pub const VIEW_APPROVALS: &str = "access_approvals:view";
     /// Approve or reject a pending membership (four-eyes: not one's own request).
     pub const APPROVE_ACCESS: &str = "access_approvals:full";
+}
+
+/// The `view` permission of the feature of `permission` (`users:full` -> `users:view`).
+fn view_of(permission: &str) -> String {
+    match permission.split_once(':') {
+        Some((feature, _)) => format!("{feature}:view"),
+        None => permission.to_owned(),
+    }
 }
 
 /// The application: the store, the catalog, the clock and the decision caches.
@@ -278,14 +286,13 @@ impl App {
 
     // ---- authorisation of the actor ----
 
-    /// Checks that `actor` (when there is one) holds `permission` in `account`.
-    pub async fn authorize(
+    /// The engine's decision for `actor` holding `permission` in `account`.
+    async fn decide(
         &self,
-        actor: Option<&UserId>,
+        actor: &UserId,
         account: &AccountId,
         permission: &str,
-    ) -> Result<(), ServerError> {
-        let Some(actor) = actor else { return Ok(()) };
+    ) -> Result<(Permission, Decision), ServerError> {
         let permission = Permission::parse(permission).map_err(|e| ServerError::Internal(e.to_string()))?;
         let request = AccessRequest {
             subject: actor.clone(),
@@ -294,7 +301,18 @@ impl App {
             resource: None,
         };
         let (facts, _) = self.store.load_facts(&request).await?;
-        let decision = evaluate(&self.catalog, &request, &facts);
+        Ok((permission.clone(), evaluate(&self.catalog, &request, &facts)))
+    }
+
+    /// Checks that `actor` (when there is one) holds `permission` in `account`.
+    pub async fn authorize(
+        &self,
+        actor: Option<&UserId>,
+        account: &AccountId,
+        permission: &str,
+    ) -> Result<(), ServerError> {
+        let Some(actor) = actor else { return Ok(()) };
+        let (permission, decision) = self.decide(actor, account, permission).await?;
         if decision.allowed {
             Ok(())
         } else {
@@ -327,6 +345,55 @@ impl App {
         Err(first.unwrap_or_else(|| ServerError::Internal("authorize_any without options".to_owned())))
     }
 
+    /// For a call on one object of `account` (a membership, a resource, an invitation, ...): the
+    /// actor must hold `permission` there. An actor with no access path into the account at all
+    /// (another tenant) gets NOT_FOUND, exactly as for an id that does not exist, so that the ids of
+    /// another tenant cannot be probed; an actor of the account who lacks the level gets
+    /// PERMISSION_DENIED naming it.
+    pub(crate) async fn authorize_object(
+        &self,
+        actor: Option<&UserId>,
+        account: &AccountId,
+        permission: &str,
+        entity: &'static str,
+        id: &str,
+    ) -> Result<(), ServerError> {
+        self.authorize_object_any(actor, &[(account, permission)], entity, id).await
+    }
+
+    /// [`App::authorize_object`] with several (account, permission) options, any one of which is
+    /// enough (a delegation is reached from either side); hidden when no option's account is
+    /// reachable at all.
+    pub(crate) async fn authorize_object_any(
+        &self,
+        actor: Option<&UserId>,
+        options: &[(&AccountId, &str)],
+        entity: &'static str,
+        id: &str,
+    ) -> Result<(), ServerError> {
+        let Some(actor) = actor else { return Ok(()) };
+        let mut first = None;
+        let mut reachable = false;
+        for (account, permission) in options {
+            let (permission, decision) = self.decide(actor, account, permission).await?;
+            if decision.allowed {
+                return Ok(());
+            }
+            reachable |= decision.reason != Reason::NoAccessPath;
+            first.get_or_insert(ServerError::PermissionDenied {
+                actor: actor.to_string(),
+                permission: permission.to_string(),
+                account: account.to_string(),
+                reason: decision.reason.to_string(),
+            });
+        }
+        match first {
+            Some(denied) if reachable => Err(denied),
+            Some(_) => Err(ServerError::NotFound { entity, id: id.to_owned() }),
+            None => Err(ServerError::Internal("authorize_object_any without options".to_owned())),
+        }
+    }
+
     /// A user is reached by themselves, by the calling service, or by an actor holding
     /// `permission` in one (`every == false`) or every (`every == true`) account where the user is a
     /// member. Out of reach for a read is NOT_FOUND, so that emails cannot be probed.
@@ -342,17 +409,21 @@ impl App {
             return Ok(());
         }
         let accounts = self.store.user_accounts(user).await?;
+        // A user the actor cannot even view is out of reach: NOT_FOUND, as for an unknown id, so
+        // that a change attempt does not reveal where the user belongs either.
+        let view = view_of(permission);
+        let visible: Vec<(&AccountId, &str)> = accounts.iter().map(|acc| (acc, view.as_str())).collect();
+        if visible.is_empty() || self.authorize_any(actor, &visible).await.is_err() {
+            return Err(ServerError::NotFound { entity: "user", id: user.to_string() });
+        }
         if every {
-            if accounts.is_empty() {
-                return Err(ServerError::NotFound { entity: "user", id: user.to_string() });
-            }
             for account in &accounts {
                 self.authorize(actor, account, permission).await?;
             }
             Ok(())
         } else {
             let options: Vec<(&AccountId, &str)> = accounts.iter().map(|acc| (acc, permission)).collect();
-            if options.is_empty() || self.authorize_any(actor, &options).await.is_err() {
+            if self.authorize_any(actor, &options).await.is_err() {
                 return Err(ServerError::NotFound { entity: "user", id: user.to_string() });
             }
             Ok(())
@@ -658,8 +729,22 @@ impl App {
 
     // ---- memberships ----
 
-    async fn membership_account(&self, id: &MembershipId) -> Result<AccountId, ServerError> {
-        Ok(self.store.get_membership(id).await?.account)
+    /// The membership, when the actor holds `permission` in its account (NOT_FOUND when out of
+    /// reach, see [`App::authorize_object`]).
+    pub(crate) async fn authorize_membership(
+        &self,
+        actor: Option<&UserId>,
+        id: &MembershipId,
+        permission: &str,
+    ) -> Result<Membership, ServerError> {
+        let m = self.store.get_membership(id).await?;
+        if actor == Some(&m.user) {
+            // One's own membership is never hidden from oneself.
+            self.authorize(actor, &m.account, permission).await?;
+        } else {
+            self.authorize_object(actor, &m.account, permission, "membership", id.as_str()).await?;
+        }
+        Ok(m)
     }
 
     /// Creates a membership.
@@ -679,7 +764,7 @@ impl App {
         let actor = call.actor.as_ref();
         let m = self.store.get_membership(id).await?;
         if actor != Some(&m.user) {
-            self.authorize(actor, &m.account, needs::VIEW_USERS).await?;
+            self.authorize_object(actor, &m.account, needs::VIEW_USERS, "membership", id.as_str()).await?;
         }
         Ok(m)
     }
@@ -717,7 +802,7 @@ impl App {
         roles: &[RoleName],
     ) -> Result<(Membership, Revision), ServerError> {
         let actor = call.actor.as_ref();
-        self.authorize(actor, &self.membership_account(id).await?, needs::MANAGE_USERS).await?;
+        self.authorize_membership(actor, id, needs::MANAGE_USERS).await?;
         Ok(self.store.set_membership_roles(id, roles, &self.audit(call)).await?)
     }
 
@@ -729,7 +814,7 @@ impl App {
         role: &RoleName,
     ) -> Result<(Membership, Revision), ServerError> {
         let actor = call.actor.as_ref();
-        self.authorize(actor, &self.membership_account(id).await?, needs::MANAGE_USERS).await?;
+        self.authorize_membership(actor, id, needs::MANAGE_USERS).await?;
         Ok(self.store.assign_role(id, role, &self.audit(call)).await?)
     }
 
@@ -741,7 +826,7 @@ impl App {
         role: &RoleName,
     ) -> Result<(Membership, Revision), ServerError> {
         let actor = call.actor.as_ref();
-        self.authorize(actor, &self.membership_account(id).await?, needs::MANAGE_USERS).await?;
+        self.authorize_membership(actor, id, needs::MANAGE_USERS).await?;
         Ok(self.store.unassign_role(id, role, &self.audit(call)).await?)
     }
 
@@ -753,7 +838,7 @@ impl App {
         restriction: Option<&BTreeSet<ResourceId>>,
     ) -> Result<(Membership, Revision), ServerError> {
         let actor = call.actor.as_ref();
-        self.authorize(actor, &self.membership_account(id).await?, needs::MANAGE_USERS).await?;
+        self.authorize_membership(actor, id, needs::MANAGE_USERS).await?;
         Ok(self.store.set_resource_restriction(id, restriction, &self.audit(call)).await?)
     }
 
@@ -765,14 +850,14 @@ impl App {
         status: MembershipStatus,
     ) -> Result<(Membership, Revision), ServerError> {
         let actor = call.actor.as_ref();
-        self.authorize(actor, &self.membership_account(id).await?, needs::MANAGE_USERS).await?;
+        self.authorize_membership(actor, id, needs::MANAGE_USERS).await?;
         Ok(self.store.set_membership_status(id, status, false, &self.audit(call)).await?)
     }
 
     /// Removes a membership.
     pub async fn delete_membership(&self, call: &Call, id: &MembershipId) -> Result<Revision, ServerError> {
         let actor = call.actor.as_ref();
-        self.authorize(actor, &self.membership_account(id).await?, needs::MANAGE_USERS).await?;
+        self.authorize_membership(actor, id, needs::MANAGE_USERS).await?;
         Ok(self.store.delete_membership(id, &self.audit(call)).await?)
     }
 
@@ -789,7 +874,7 @@ impl App {
     pub async fn get_resource(&self, call: &Call, id: &ResourceId) -> Result<Resource, ServerError> {
         let actor = call.actor.as_ref();
         let r = self.store.get_resource(id).await?;
-        self.authorize(actor, &r.account, needs::VIEW_FOLDERS).await?;
+        self.authorize_object(actor, &r.account, needs::VIEW_FOLDERS, "resource", id.as_str()).await?;
         Ok(r)
     }
 
@@ -810,7 +895,7 @@ impl App {
     pub async fn delete_resource(&self, call: &Call, id: &ResourceId) -> Result<Revision, ServerError> {
         let actor = call.actor.as_ref();
         let r = self.store.get_resource(id).await?;
-        self.authorize(actor, &r.account, needs::MANAGE_FOLDERS).await?;
+        self.authorize_object(actor, &r.account, needs::MANAGE_FOLDERS, "resource", id.as_str()).await?;
         Ok(self.store.delete_resource(id, &self.audit(call)).await?)
     }
 
@@ -831,9 +916,11 @@ impl App {
     pub async fn get_delegation(&self, call: &Call, id: &DelegationId) -> Result<Delegation, ServerError> {
         let actor = call.actor.as_ref();
         let d = self.store.get_delegation(id).await?;
-        self.authorize_any(
+        self.authorize_object_any(
             actor,
             &[(&d.from_account, needs::VIEW_DELEGATIONS), (&d.to_account, needs::VIEW_DELEGATIONS)],
+            "delegation",
+            id.as_str(),
         )
         .await?;
         Ok(d)
@@ -862,9 +949,11 @@ impl App {
     pub async fn delete_delegation(&self, call: &Call, id: &DelegationId) -> Result<Revision, ServerError> {
         let actor = call.actor.as_ref();
         let d = self.store.get_delegation(id).await?;
-        self.authorize_any(
+        self.authorize_object_any(
             actor,
             &[(&d.from_account, needs::MANAGE_DELEGATIONS), (&d.to_account, needs::MANAGE_USERS)],
+            "delegation",
+            id.as_str(),
         )
         .await?;
         Ok(self.store.delete_delegation(id, &self.audit(call)).await?)

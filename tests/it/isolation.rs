@@ -1,0 +1,1028 @@
+//! Tenant isolation: an administrator of account A, holding every permission there, tries every
+//! management RPC of the API on the objects of account B, in another tree. Every attempt is refused
+//! — PERMISSION_DENIED naming the permission and the account where it is missing, or NOT_FOUND where
+//! the object's very existence is out of the actor's reach — and writes nothing: B's state as the
+//! service reads it, and the store's revision, are the same before and after each attempt.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+
+use guichet_proto::v1 as pb;
+use guichet_tests::{Backend, TestDatabase, TestServer, declared_rpcs, details, store_revision, violated_fields};
+use tonic::{Code, Status};
+
+/// The services whose RPCs are management calls; AccessService answers questions about any
+/// subject for the calling service and has no actor.
+const MANAGEMENT: [&str; 10] = [
+    "AccountService",
+    "UserService",
+    "MembershipService",
+    "RoleService",
+    "ResourceService",
+    "DelegationService",
+    "InvitationService",
+    "ApprovalService",
+    "ContactService",
+    "EventService",
+];
+
+/// What an attempt must get.
+#[derive(Debug, Clone, Copy)]
+enum Expect {
+    /// PERMISSION_DENIED, MISSING_PERMISSION naming this permission in this account.
+    Denied(&'static str, &'static str),
+    /// NOT_FOUND: the object is out of reach, as if it did not exist.
+    Hidden,
+    /// FAILED_PRECONDITION with this violation type.
+    Precondition(&'static str),
+    /// INVALID_ARGUMENT on exactly this field.
+    Invalid(&'static str),
+}
+
+#[derive(Default)]
+struct Log {
+    tried: BTreeSet<String>,
+    failures: Vec<String>,
+    attempts: usize,
+}
+
+impl Log {
+    fn judge(&mut self, rpc: &str, expect: Expect, outcome: Result<(), Status>, wrote: Option<String>) {
+        self.attempts += 1;
+        self.tried.insert(rpc.to_owned());
+        if let Some(w) = wrote {
+            self.failures.push(format!("{rpc}: wrote something: {w}"));
+        }
+        let e = match outcome {
+            Ok(()) => {
+                self.failures.push(format!("{rpc}: succeeded, expected {expect:?}"));
+                return;
+            }
+            Err(e) => e,
+        };
+        let ok = match expect {
+            Expect::Denied(permission, account) => {
+                let info = details(&e).error_info().cloned();
+                e.code() == Code::PermissionDenied
+                    && info.as_ref().is_some_and(|i| {
+                        i.reason == "MISSING_PERMISSION"
+                            && i.metadata.get("permission").map(String::as_str) == Some(permission)
+                            && i.metadata.get("account_id").map(String::as_str) == Some(account)
+                    })
+                    && e.message().contains(permission)
+            }
+            Expect::Hidden => e.code() == Code::NotFound,
+            Expect::Precondition(kind) => {
+                e.code() == Code::FailedPrecondition
+                    && details(&e).precondition_failure().is_some_and(|p| p.violations.iter().any(|v| v.r#type == kind))
+            }
+            Expect::Invalid(field) => e.code() == Code::InvalidArgument && violated_fields(&e) == [field],
+        };
+        if !ok {
+            self.failures.push(format!(
+                "{rpc}: expected {expect:?}, got {:?} {:?} {:?}",
+                e.code(),
+                e.message(),
+                details(&e).error_info().map(|i| i.metadata.clone())
+            ));
+        }
+    }
+}
+
+/// Everything of B (and of its tree) that the service itself reads, and the store revision.
+async fn state_of_b(s: &TestServer) -> String {
+    let mut out = Vec::new();
+    for id in ["pb", "b"] {
+        let r = s.accounts().get_account(pb::GetAccountRequest { id: id.into(), ..Default::default() }).await;
+        out.push(format!("{:?}", r.map(|r| r.into_inner())));
+        let r = s
+            .memberships()
+            .list_memberships(pb::ListMembershipsRequest { account_id: id.into(), ..Default::default() })
+            .await;
+        out.push(format!("{:?}", r.map(|r| r.into_inner())));
+        let r = s.roles().list_roles(pb::ListRolesRequest { account_id: id.into(), ..Default::default() }).await;
+        out.push(format!("{:?}", r.map(|r| r.into_inner())));
+        let r = s
+            .events()
+            .list_events(pb::ListEventsRequest { account_id: id.into(), page_size: 1000, ..Default::default() })
+            .await;
+        out.push(format!("{:?}", r.map(|r| r.into_inner())));
+    }
+    let r = s
+        .accounts()
+        .list_child_accounts(pb::ListChildAccountsRequest { id: "pb".into(), recursive: true, ..Default::default() })
+        .await;
+    out.push(format!("{:?}", r.map(|r| r.into_inner())));
+    let r = s
+        .invitations()
+        .list_invitations(pb::ListInvitationsRequest { account_id: "b".into(), ..Default::default() })
+        .await;
+    out.push(format!("{:?}", r.map(|r| r.into_inner())));
+    let r = s.contacts().list_contacts(pb::ListContactsRequest { account_id: "b".into(), ..Default::default() }).await;
+    out.push(format!("{:?}", r.map(|r| r.into_inner())));
+    for t in [pb::CommunicationType::Technical, pb::CommunicationType::Financial] {
+        let r = s
+            .contacts()
+            .get_communication_order(pb::GetCommunicationOrderRequest {
+                account_id: "b".into(),
+                r#type: t as i32,
+                ..Default::default()
+            })
+            .await;
+        out.push(format!("{:?}", r.map(|r| r.into_inner())));
+    }
+    let r =
+        s.resources().list_resources(pb::ListResourcesRequest { account_id: "b".into(), ..Default::default() }).await;
+    out.push(format!("{:?}", r.map(|r| r.into_inner())));
+    let r = s
+        .delegations()
+        .list_delegations(pb::ListDelegationsRequest { to_account_id: "b".into(), ..Default::default() })
+        .await;
+    out.push(format!("{:?}", r.map(|r| r.into_inner())));
+    let r = s
+        .approvals()
+        .list_pending_approvals(pb::ListPendingApprovalsRequest { account_id: "b".into(), ..Default::default() })
+        .await;
+    out.push(format!("{:?}", r.map(|r| r.into_inner())));
+    for u in ["admin-b", "membre-b", "attente-b"] {
+        let r = s.users().get_user(pb::GetUserRequest { id: u.into(), ..Default::default() }).await;
+        out.push(format!("{:?}", r.map(|r| r.into_inner())));
+    }
+    out.push(store_revision(s, "admin-a", "a").await);
+    out.join("\n")
+}
+
+/// Runs one attempt and judges it, with B's state compared before and after.
+async fn attempt<T, F: Future<Output = Result<T, Status>>>(
+    log: &mut Log,
+    s: &TestServer,
+    rpc: &str,
+    expect: Expect,
+    call: F,
+) {
+    let before = state_of_b(s).await;
+    let outcome = call.await.map(|_| ());
+    let after = state_of_b(s).await;
+    let wrote = (before != after).then(|| {
+        let diff: Vec<String> = before
+            .lines()
+            .zip(after.lines())
+            .filter(|(b, a)| b != a)
+            .map(|(b, a)| format!("before {b} / after {a}"))
+            .collect();
+        diff.join("; ")
+    });
+    log.judge(rpc, expect, outcome, wrote);
+}
+
+/// Two trees: pa → a (A: the actor's account) and s (suspended), pb → b (B: the target).
+async fn build(s: &TestServer) {
+    let catalog = s.roles().list_catalog(pb::ListCatalogRequest {}).await.unwrap().into_inner();
+    let modules: Vec<String> = catalog.features.iter().filter(|f| f.module).map(|f| f.name.clone()).collect();
+    let all_full: Vec<pb::FeatureGrant> = catalog
+        .features
+        .iter()
+        .map(|f| pb::FeatureGrant { feature: f.name.clone(), level: pb::Level::Full as i32 })
+        .collect();
+    for (id, kind, parent) in [
+        ("pa", "partner", ""),
+        ("a", "customer", "pa"),
+        ("s", "customer", "pa"),
+        ("pb", "partner", ""),
+        ("b", "customer", "pb"),
+    ] {
+        s.accounts()
+            .create_account(pb::CreateAccountRequest {
+                id: id.into(),
+                name: format!("Compte {id}"),
+                kind: kind.into(),
+                parent_id: parent.into(),
+                modules: modules.clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+    for id in [
+        "admin-a",
+        "admin-pa",
+        "employe-a",
+        "suspendu-a",
+        "admin-s",
+        "libre",
+        "admin-pb",
+        "admin-b",
+        "membre-b",
+        "attente-b",
+    ] {
+        s.users()
+            .create_user(pb::CreateUserRequest {
+                id: id.into(),
+                email: format!("{id}@exemple.fr"),
+                given_name: id.into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+    s.roles()
+        .create_role(pb::CreateRoleRequest {
+            account_id: "a".into(),
+            name: "tout".into(),
+            display_name: "Tout".into(),
+            grants: all_full,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    s.roles()
+        .create_role(pb::CreateRoleRequest {
+            account_id: "b".into(),
+            name: "role_b".into(),
+            display_name: "Rôle de B".into(),
+            grants: vec![pb::FeatureGrant { feature: "billing".into(), level: pb::Level::View as i32 }],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    for (id, account) in [("dossier-a", "a"), ("dossier-b", "b")] {
+        s.resources()
+            .create_resource(pb::CreateResourceRequest {
+                id: id.into(),
+                account_id: account.into(),
+                kind: "folder".into(),
+                name: format!("Dossier {account}"),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+    for (user, account, role) in [
+        ("admin-a", "a", "tout"),
+        ("admin-pa", "pa", "account_manager"),
+        ("employe-a", "a", "client_user"),
+        ("suspendu-a", "a", "client_administrator"),
+        ("admin-s", "s", "client_administrator"),
+        ("admin-pb", "pb", "account_manager"),
+        ("admin-b", "b", "client_administrator"),
+        ("membre-b", "b", "role_b"),
+    ] {
+        s.memberships()
+            .create_membership(pb::CreateMembershipRequest {
+                id: format!("m-{user}"),
+                account_id: account.into(),
+                user_id: user.into(),
+                roles: vec![role.into()],
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+    s.memberships()
+        .suspend_membership(pb::SuspendMembershipRequest { membership_id: "m-suspendu-a".into(), ..Default::default() })
+        .await
+        .unwrap();
+    s.memberships()
+        .suspend_membership(pb::SuspendMembershipRequest { membership_id: "m-membre-b".into(), ..Default::default() })
+        .await
+        .unwrap();
+    s.accounts().suspend_account(pb::SuspendAccountRequest { id: "s".into(), ..Default::default() }).await.unwrap();
+    // B asks for four-eyes approval: a membership waits.
+    s.accounts()
+        .update_account_settings(pb::UpdateAccountSettingsRequest {
+            account_id: "b".into(),
+            settings: Some(pb::AccountSettings { requires_approval: true, ..Default::default() }),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let m = s
+        .memberships()
+        .create_membership(pb::CreateMembershipRequest {
+            id: "m-attente-b".into(),
+            account_id: "b".into(),
+            user_id: "attente-b".into(),
+            roles: vec!["client_user".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(m.membership.unwrap().status, pb::MembershipStatus::PendingApproval as i32);
+    s.invitations()
+        .create_invitation(pb::CreateInvitationRequest {
+            id: "inv-b".into(),
+            account_id: "b".into(),
+            email: "nouveau-b@exemple.fr".into(),
+            roles: vec!["client_user".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    s.contacts()
+        .create_contact(pb::CreateContactRequest {
+            id: "contact-b".into(),
+            account_id: "b".into(),
+            given_name: "Compta".into(),
+            family_name: "B".into(),
+            email: "compta-b@exemple.fr".into(),
+            subscriptions: vec![pb::ContactSubscription::Invoices as i32],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    s.contacts()
+        .set_communication_order(pb::SetCommunicationOrderRequest {
+            account_id: "b".into(),
+            r#type: pb::CommunicationType::Technical as i32,
+            contact_ids: vec!["contact-b".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    s.delegations()
+        .create_delegation(pb::CreateDelegationRequest {
+            id: "deleg-b".into(),
+            from_account_id: "pb".into(),
+            to_account_id: "b".into(),
+            role: "client_administrator".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+}
+
+fn a() -> String {
+    "admin-a".to_owned()
+}
+
+async fn isolation(backend: Backend) {
+    let Some(db) = TestDatabase::new(backend).await else {
+        return;
+    };
+    let s = TestServer::start(&db.url, &[]).await;
+    build(&s).await;
+    let mut log = Log::default();
+    let l = &mut log;
+    use Expect::{Denied, Hidden, Invalid, Precondition};
+
+    // The actor really is an administrator of A: the same calls succeed there.
+    s.accounts().get_account(pb::GetAccountRequest { actor_id: a(), id: "a".into() }).await.unwrap();
+    s.memberships()
+        .list_memberships(pb::ListMembershipsRequest { actor_id: a(), account_id: "a".into(), ..Default::default() })
+        .await
+        .unwrap();
+    s.events()
+        .list_events(pb::ListEventsRequest { actor_id: a(), account_id: "a".into(), ..Default::default() })
+        .await
+        .unwrap();
+    s.contacts()
+        .list_contacts(pb::ListContactsRequest { actor_id: a(), account_id: "a".into(), ..Default::default() })
+        .await
+        .unwrap();
+    s.approvals()
+        .list_pending_approvals(pb::ListPendingApprovalsRequest {
+            actor_id: a(),
+            account_id: "a".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    s.resources().get_resource(pb::GetResourceRequest { actor_id: a(), id: "dossier-a".into() }).await.unwrap();
+
+    // ---- AccountService ----
+    let mut acc = s.accounts();
+    let r = acc.create_account(pb::CreateAccountRequest {
+        actor_id: a(),
+        id: "intrus".into(),
+        name: "Intrus".into(),
+        kind: "customer".into(),
+        parent_id: "pb".into(),
+        ..Default::default()
+    });
+    attempt(l, &s, "AccountService/CreateAccount", Denied("organizations:full", "pb"), r).await;
+    let r = acc.get_account(pb::GetAccountRequest { actor_id: a(), id: "b".into() });
+    attempt(l, &s, "AccountService/GetAccount", Denied("account_settings:view", "b"), r).await;
+    let r = acc.list_accounts(pb::ListAccountsRequest { actor_id: a(), parent_id: "pb".into(), ..Default::default() });
+    attempt(l, &s, "AccountService/ListAccounts", Denied("organizations:view", "pb"), r).await;
+    let r = acc.list_child_accounts(pb::ListChildAccountsRequest {
+        actor_id: a(),
+        id: "pb".into(),
+        recursive: true,
+        ..Default::default()
+    });
+    attempt(l, &s, "AccountService/ListChildAccounts", Denied("organizations:view", "pb"), r).await;
+    let r = acc.update_account(pb::UpdateAccountRequest {
+        actor_id: a(),
+        id: "b".into(),
+        name: "Pris".into(),
+        ..Default::default()
+    });
+    attempt(l, &s, "AccountService/UpdateAccount", Denied("account_settings:full", "b"), r).await;
+    let r = acc.suspend_account(pb::SuspendAccountRequest { actor_id: a(), id: "b".into(), ..Default::default() });
+    attempt(l, &s, "AccountService/SuspendAccount", Denied("organizations:full", "pb"), r).await;
+    let r = acc.suspend_account(pb::SuspendAccountRequest { actor_id: a(), id: "pb".into(), ..Default::default() });
+    attempt(l, &s, "AccountService/SuspendAccount", Denied("organizations:full", "pb"), r).await;
+    let r =
+        acc.reactivate_account(pb::ReactivateAccountRequest { actor_id: a(), id: "b".into(), ..Default::default() });
+    attempt(l, &s, "AccountService/ReactivateAccount", Denied("organizations:full", "pb"), r).await;
+    let r = acc.set_account_modules(pb::SetAccountModulesRequest {
+        actor_id: a(),
+        account_id: "b".into(),
+        modules: vec!["billing".into()],
+        ..Default::default()
+    });
+    attempt(l, &s, "AccountService/SetAccountModules", Denied("organizations:full", "pb"), r).await;
+    let r = acc.update_account_settings(pb::UpdateAccountSettingsRequest {
+        actor_id: a(),
+        account_id: "b".into(),
+        settings: Some(pb::AccountSettings { requires_approval: false, ..Default::default() }),
+        ..Default::default()
+    });
+    attempt(l, &s, "AccountService/UpdateAccountSettings", Denied("account_settings:full", "b"), r).await;
+
+    // ---- UserService ----
+    let mut users = s.users();
+    let r = users.create_user(pb::CreateUserRequest {
+        actor_id: a(),
+        email: "intrus@exemple.fr".into(),
+        account_id: "b".into(),
+        ..Default::default()
+    });
+    attempt(l, &s, "UserService/CreateUser", Denied("users:full", "b"), r).await;
+    let r = users.get_user(pb::GetUserRequest { actor_id: a(), id: "membre-b".into() });
+    attempt(l, &s, "UserService/GetUser", Hidden, r).await;
+    let r = users.find_user_by_email(pb::FindUserByEmailRequest { actor_id: a(), email: "membre-b@exemple.fr".into() });
+    attempt(l, &s, "UserService/FindUserByEmail", Hidden, r).await;
+    let r = users.update_user(pb::UpdateUserRequest {
+        actor_id: a(),
+        id: "membre-b".into(),
+        given_name: "Pris".into(),
+        ..Default::default()
+    });
+    attempt(l, &s, "UserService/UpdateUser", Hidden, r).await;
+    let r = users.suspend_user(pb::SuspendUserRequest { actor_id: a(), id: "admin-b".into(), ..Default::default() });
+    attempt(l, &s, "UserService/SuspendUser", Hidden, r).await;
+    let r =
+        users.reactivate_user(pb::ReactivateUserRequest { actor_id: a(), id: "membre-b".into(), ..Default::default() });
+    attempt(l, &s, "UserService/ReactivateUser", Hidden, r).await;
+    // ListMyAccounts has no actor: the portal asks for the person who logged in. What it answers for
+    // A's administrator names A only.
+    let mine = users
+        .list_my_accounts(pb::ListMyAccountsRequest { user_id: a(), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    let ids: Vec<String> = mine.accounts.iter().map(|m| m.account.as_ref().unwrap().id.clone()).collect();
+    assert_eq!(ids, ["a"]);
+    l.tried.insert("UserService/ListMyAccounts".into());
+
+    // ---- MembershipService ----
+    let mut ms = s.memberships();
+    let r = ms.create_membership(pb::CreateMembershipRequest {
+        actor_id: a(),
+        account_id: "b".into(),
+        user_id: "admin-a".into(),
+        roles: vec!["client_user".into()],
+        ..Default::default()
+    });
+    attempt(l, &s, "MembershipService/CreateMembership", Denied("users:full", "b"), r).await;
+    // B's folder and B's custom role cannot be handed out in A either.
+    let r = ms.create_membership(pb::CreateMembershipRequest {
+        actor_id: a(),
+        account_id: "a".into(),
+        user_id: "libre".into(),
+        roles: vec!["client_user".into()],
+        restriction: Some(pb::ResourceRestriction { restricted: true, resource_ids: vec!["dossier-b".into()] }),
+        ..Default::default()
+    });
+    attempt(l, &s, "MembershipService/CreateMembership", Invalid("restriction.resource_ids[0]"), r).await;
+    let r = ms.create_membership(pb::CreateMembershipRequest {
+        actor_id: a(),
+        account_id: "a".into(),
+        user_id: "libre".into(),
+        roles: vec!["role_b".into()],
+        ..Default::default()
+    });
+    attempt(l, &s, "MembershipService/CreateMembership", Invalid("roles[0]"), r).await;
+    let r = ms.get_membership(pb::GetMembershipRequest { actor_id: a(), id: "m-membre-b".into() });
+    attempt(l, &s, "MembershipService/GetMembership", Hidden, r).await;
+    let r =
+        ms.list_memberships(pb::ListMembershipsRequest { actor_id: a(), account_id: "b".into(), ..Default::default() });
+    attempt(l, &s, "MembershipService/ListMemberships", Denied("users:view", "b"), r).await;
+    let r = ms.list_memberships(pb::ListMembershipsRequest {
+        actor_id: a(),
+        user_id: "membre-b".into(),
+        ..Default::default()
+    });
+    attempt(l, &s, "MembershipService/ListMemberships", Invalid("account_id"), r).await;
+    let r = ms.assign_role(pb::AssignRoleRequest {
+        actor_id: a(),
+        membership_id: "m-membre-b".into(),
+        role: "client_administrator".into(),
+        ..Default::default()
+    });
+    attempt(l, &s, "MembershipService/AssignRole", Hidden, r).await;
+    let r = ms.assign_role(pb::AssignRoleRequest {
+        actor_id: a(),
+        membership_id: "m-employe-a".into(),
+        role: "role_b".into(),
+        ..Default::default()
+    });
+    attempt(l, &s, "MembershipService/AssignRole", Invalid("role"), r).await;
+    let r = ms.unassign_role(pb::UnassignRoleRequest {
+        actor_id: a(),
+        membership_id: "m-admin-b".into(),
+        role: "client_administrator".into(),
+        ..Default::default()
+    });
+    attempt(l, &s, "MembershipService/UnassignRole", Hidden, r).await;
+    let r = ms.set_membership_roles(pb::SetMembershipRolesRequest {
+        actor_id: a(),
+        membership_id: "m-admin-b".into(),
+        roles: vec!["client_user".into()],
+        ..Default::default()
+    });
+    attempt(l, &s, "MembershipService/SetMembershipRoles", Hidden, r).await;
+    let r = ms.set_resource_restriction(pb::SetResourceRestrictionRequest {
+        actor_id: a(),
+        membership_id: "m-admin-b".into(),
+        restriction: Some(pb::ResourceRestriction { restricted: true, resource_ids: vec![] }),
+        ..Default::default()
+    });
+    attempt(l, &s, "MembershipService/SetResourceRestriction", Hidden, r).await;
+    let r = ms.set_resource_restriction(pb::SetResourceRestrictionRequest {
+        actor_id: a(),
+        membership_id: "m-employe-a".into(),
+        restriction: Some(pb::ResourceRestriction { restricted: true, resource_ids: vec!["dossier-b".into()] }),
+        ..Default::default()
+    });
+    attempt(l, &s, "MembershipService/SetResourceRestriction", Invalid("restriction.resource_ids[0]"), r).await;
+    let r = ms.suspend_membership(pb::SuspendMembershipRequest {
+        actor_id: a(),
+        membership_id: "m-admin-b".into(),
+        ..Default::default()
+    });
+    attempt(l, &s, "MembershipService/SuspendMembership", Hidden, r).await;
+    let r = ms.reactivate_membership(pb::ReactivateMembershipRequest {
+        actor_id: a(),
+        membership_id: "m-membre-b".into(),
+        ..Default::default()
+    });
+    attempt(l, &s, "MembershipService/ReactivateMembership", Hidden, r).await;
+    let r = ms.delete_membership(pb::DeleteMembershipRequest {
+        actor_id: a(),
+        membership_id: "m-admin-b".into(),
+        ..Default::default()
+    });
+    attempt(l, &s, "MembershipService/DeleteMembership", Hidden, r).await;
+
+    // ---- RoleService ----
+    let mut roles = s.roles();
+    let r = roles.list_roles(pb::ListRolesRequest { actor_id: a(), account_id: "b".into(), ..Default::default() });
+    attempt(l, &s, "RoleService/ListRoles", Denied("users:view", "b"), r).await;
+    let r = roles.get_role(pb::GetRoleRequest { actor_id: a(), account_id: "b".into(), name: "role_b".into() });
+    attempt(l, &s, "RoleService/GetRole", Denied("users:view", "b"), r).await;
+    let grants = vec![pb::FeatureGrant { feature: "users".into(), level: pb::Level::Full as i32 }];
+    let r = roles.create_role(pb::CreateRoleRequest {
+        actor_id: a(),
+        account_id: "b".into(),
+        name: "pirate".into(),
+        display_name: "Pirate".into(),
+        grants: grants.clone(),
+        ..Default::default()
+    });
+    attempt(l, &s, "RoleService/CreateRole", Denied("users:full", "b"), r).await;
+    let r = roles.update_role(pb::UpdateRoleRequest {
+        actor_id: a(),
+        account_id: "b".into(),
+        name: "role_b".into(),
+        display_name: "Pirate".into(),
+        grants,
+        ..Default::default()
+    });
+    attempt(l, &s, "RoleService/UpdateRole", Denied("users:full", "b"), r).await;
+    let r = roles.delete_role(pb::DeleteRoleRequest {
+        actor_id: a(),
+        account_id: "b".into(),
+        name: "role_b".into(),
+        ..Default::default()
+    });
+    attempt(l, &s, "RoleService/DeleteRole", Denied("users:full", "b"), r).await;
+    // ListCatalog has no actor and no tenant data: the catalog is the same for every account.
+    roles.list_catalog(pb::ListCatalogRequest {}).await.unwrap();
+    l.tried.insert("RoleService/ListCatalog".into());
+
+    // ---- ResourceService ----
+    let mut res = s.resources();
+    let r = res.create_resource(pb::CreateResourceRequest {
+        actor_id: a(),
+        account_id: "b".into(),
+        kind: "folder".into(),
+        name: "Intrus".into(),
+        ..Default::default()
+    });
+    attempt(l, &s, "ResourceService/CreateResource", Denied("folders:full", "b"), r).await;
+    let r = res.get_resource(pb::GetResourceRequest { actor_id: a(), id: "dossier-b".into() });
+    attempt(l, &s, "ResourceService/GetResource", Hidden, r).await;
+    let r =
+        res.list_resources(pb::ListResourcesRequest { actor_id: a(), account_id: "b".into(), ..Default::default() });
+    attempt(l, &s, "ResourceService/ListResources", Denied("folders:view", "b"), r).await;
+    let r =
+        res.delete_resource(pb::DeleteResourceRequest { actor_id: a(), id: "dossier-b".into(), ..Default::default() });
+    attempt(l, &s, "ResourceService/DeleteResource", Hidden, r).await;
+
+    // ---- DelegationService ----
+    let mut del = s.delegations();
+    let r = del.create_delegation(pb::CreateDelegationRequest {
+        actor_id: a(),
+        from_account_id: "pb".into(),
+        to_account_id: "b".into(),
+        role: "client_user".into(),
+        ..Default::default()
+    });
+    attempt(l, &s, "DelegationService/CreateDelegation", Denied("organizations:full", "pb"), r).await;
+    // A's partner delegates only into its own tree: B is answered as an unknown account.
+    let r = del.create_delegation(pb::CreateDelegationRequest {
+        actor_id: "admin-pa".into(),
+        from_account_id: "pa".into(),
+        to_account_id: "b".into(),
+        role: "client_administrator".into(),
+        ..Default::default()
+    });
+    attempt(l, &s, "DelegationService/CreateDelegation", Precondition("DELEGATION_SCOPE"), r).await;
+    let r = del.get_delegation(pb::GetDelegationRequest { actor_id: a(), id: "deleg-b".into() });
+    attempt(l, &s, "DelegationService/GetDelegation", Hidden, r).await;
+    let r = del.list_delegations(pb::ListDelegationsRequest {
+        actor_id: a(),
+        to_account_id: "b".into(),
+        ..Default::default()
+    });
+    attempt(l, &s, "DelegationService/ListDelegations", Denied("users:view", "b"), r).await;
+    let r = del.list_delegations(pb::ListDelegationsRequest {
+        actor_id: a(),
+        from_account_id: "pb".into(),
+        ..Default::default()
+    });
+    attempt(l, &s, "DelegationService/ListDelegations", Denied("users:view", "pb"), r).await;
+    let r = del.delete_delegation(pb::DeleteDelegationRequest {
+        actor_id: a(),
+        id: "deleg-b".into(),
+        ..Default::default()
+    });
+    attempt(l, &s, "DelegationService/DeleteDelegation", Hidden, r).await;
+
+    // ---- InvitationService ----
+    let mut inv = s.invitations();
+    let r = inv.create_invitation(pb::CreateInvitationRequest {
+        actor_id: a(),
+        account_id: "b".into(),
+        email: "intrus@exemple.fr".into(),
+        roles: vec!["client_user".into()],
+        ..Default::default()
+    });
+    attempt(l, &s, "InvitationService/CreateInvitation", Denied("users:full", "b"), r).await;
+    let r = inv.create_invitation(pb::CreateInvitationRequest {
+        actor_id: a(),
+        account_id: "a".into(),
+        email: "invite-a@exemple.fr".into(),
+        roles: vec!["client_user".into()],
+        restriction: Some(pb::ResourceRestriction { restricted: true, resource_ids: vec!["dossier-b".into()] }),
+        ..Default::default()
+    });
+    attempt(l, &s, "InvitationService/CreateInvitation", Invalid("restriction.resource_ids[0]"), r).await;
+    let r = inv.create_invitation(pb::CreateInvitationRequest {
+        actor_id: a(),
+        account_id: "a".into(),
+        email: "invite-a@exemple.fr".into(),
+        roles: vec!["role_b".into()],
+        ..Default::default()
+    });
+    attempt(l, &s, "InvitationService/CreateInvitation", Invalid("roles[0]"), r).await;
+    let r = inv.get_invitation(pb::GetInvitationRequest { actor_id: a(), id: "inv-b".into() });
+    attempt(l, &s, "InvitationService/GetInvitation", Hidden, r).await;
+    let r = inv.list_invitations(pb::ListInvitationsRequest {
+        actor_id: a(),
+        account_id: "b".into(),
+        ..Default::default()
+    });
+    attempt(l, &s, "InvitationService/ListInvitations", Denied("users:view", "b"), r).await;
+    let r =
+        inv.resend_invitation(pb::ResendInvitationRequest { actor_id: a(), id: "inv-b".into(), ..Default::default() });
+    attempt(l, &s, "InvitationService/ResendInvitation", Hidden, r).await;
+    let r =
+        inv.revoke_invitation(pb::RevokeInvitationRequest { actor_id: a(), id: "inv-b".into(), ..Default::default() });
+    attempt(l, &s, "InvitationService/RevokeInvitation", Hidden, r).await;
+    // AcceptInvitation has no actor: the token is the authority. Without B's token, a well-formed
+    // guess finds nothing.
+    let r = inv.accept_invitation(pb::AcceptInvitationRequest {
+        token: "A".repeat(43),
+        given_name: "Intrus".into(),
+        ..Default::default()
+    });
+    attempt(l, &s, "InvitationService/AcceptInvitation", Hidden, r).await;
+
+    // ---- ApprovalService ----
+    let mut ap = s.approvals();
+    let r = ap.list_pending_approvals(pb::ListPendingApprovalsRequest {
+        actor_id: a(),
+        account_id: "b".into(),
+        ..Default::default()
+    });
+    attempt(l, &s, "ApprovalService/ListPendingApprovals", Denied("access_approvals:view", "b"), r).await;
+    let r = ap.approve_membership(pb::ApproveMembershipRequest {
+        actor_id: a(),
+        membership_id: "m-attente-b".into(),
+        ..Default::default()
+    });
+    attempt(l, &s, "ApprovalService/ApproveMembership", Hidden, r).await;
+    let r = ap.reject_membership(pb::RejectMembershipRequest {
+        actor_id: a(),
+        membership_id: "m-attente-b".into(),
+        reason: "non".into(),
+        ..Default::default()
+    });
+    attempt(l, &s, "ApprovalService/RejectMembership", Hidden, r).await;
+
+    // ---- ContactService ----
+    let mut ct = s.contacts();
+    let r = ct.create_contact(pb::CreateContactRequest {
+        actor_id: a(),
+        account_id: "b".into(),
+        given_name: "Intrus".into(),
+        family_name: "X".into(),
+        email: "intrus@exemple.fr".into(),
+        ..Default::default()
+    });
+    attempt(l, &s, "ContactService/CreateContact", Denied("contacts:full", "b"), r).await;
+    // Linking one of B's users to a contact of A: that user is out of A's reach.
+    let r = ct.create_contact(pb::CreateContactRequest {
+        actor_id: a(),
+        account_id: "a".into(),
+        given_name: "Membre".into(),
+        family_name: "B".into(),
+        email: "contact-membre-b@exemple.fr".into(),
+        user_id: "membre-b".into(),
+        ..Default::default()
+    });
+    attempt(l, &s, "ContactService/CreateContact", Precondition("USER_NOT_MEMBER"), r).await;
+    let r = ct.get_contact(pb::GetContactRequest { actor_id: a(), id: "contact-b".into() });
+    attempt(l, &s, "ContactService/GetContact", Hidden, r).await;
+    let r = ct.list_contacts(pb::ListContactsRequest { actor_id: a(), account_id: "b".into(), ..Default::default() });
+    attempt(l, &s, "ContactService/ListContacts", Denied("contacts:view", "b"), r).await;
+    let r = ct.update_contact(pb::UpdateContactRequest {
+        actor_id: a(),
+        id: "contact-b".into(),
+        given_name: "Pris".into(),
+        family_name: "B".into(),
+        email: "compta-b@exemple.fr".into(),
+        ..Default::default()
+    });
+    attempt(l, &s, "ContactService/UpdateContact", Hidden, r).await;
+    let r = ct.delete_contact(pb::DeleteContactRequest { actor_id: a(), id: "contact-b".into(), ..Default::default() });
+    attempt(l, &s, "ContactService/DeleteContact", Hidden, r).await;
+    let r = ct.get_communication_order(pb::GetCommunicationOrderRequest {
+        actor_id: a(),
+        account_id: "b".into(),
+        r#type: pb::CommunicationType::Technical as i32,
+    });
+    attempt(l, &s, "ContactService/GetCommunicationOrder", Denied("contacts:view", "b"), r).await;
+    let r = ct.set_communication_order(pb::SetCommunicationOrderRequest {
+        actor_id: a(),
+        account_id: "b".into(),
+        r#type: pb::CommunicationType::Technical as i32,
+        contact_ids: vec![],
+        ..Default::default()
+    });
+    attempt(l, &s, "ContactService/SetCommunicationOrder", Denied("contacts:full", "b"), r).await;
+    // B's contact in A's order: refused as any contact that is not A's.
+    let r = ct.set_communication_order(pb::SetCommunicationOrderRequest {
+        actor_id: a(),
+        account_id: "a".into(),
+        r#type: pb::CommunicationType::Technical as i32,
+        contact_ids: vec!["contact-b".into()],
+        ..Default::default()
+    });
+    attempt(l, &s, "ContactService/SetCommunicationOrder", Precondition("CONTACT_NOT_ON_ACCOUNT"), r).await;
+
+    // ---- EventService ----
+    let mut ev = s.events();
+    let r = ev.list_events(pb::ListEventsRequest { actor_id: a(), account_id: "b".into(), ..Default::default() });
+    attempt(l, &s, "EventService/ListEvents", Denied("event_logs:view", "b"), r).await;
+    // Filtering A's events by one of B's people shows nothing of B.
+    let mine = s
+        .events()
+        .list_events(pb::ListEventsRequest {
+            actor_id: a(),
+            account_id: "a".into(),
+            page_size: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(mine.events.iter().all(|e| e.account_id == "a"), "{:?}", mine.events);
+
+    // B's objects named in A's requests get the very answer an unknown id gets: nothing tells A that
+    // they exist, nor where.
+    for (b_id, unknown) in
+        [("dossier-b", "dossier-inconnu"), ("membre-b", "personne-inconnue"), ("b", "compte-inconnu")]
+    {
+        let mut messages = Vec::new();
+        for id in [b_id, unknown] {
+            let e = if id.starts_with("compte") || id == "b" {
+                s.delegations()
+                    .create_delegation(pb::CreateDelegationRequest {
+                        actor_id: "admin-pa".into(),
+                        from_account_id: "pa".into(),
+                        to_account_id: id.into(),
+                        role: "client_administrator".into(),
+                        ..Default::default()
+                    })
+                    .await
+                    .unwrap_err()
+            } else if id.starts_with("dossier") {
+                s.memberships()
+                    .set_resource_restriction(pb::SetResourceRestrictionRequest {
+                        actor_id: a(),
+                        membership_id: "m-employe-a".into(),
+                        restriction: Some(pb::ResourceRestriction { restricted: true, resource_ids: vec![id.into()] }),
+                        ..Default::default()
+                    })
+                    .await
+                    .unwrap_err()
+            } else {
+                s.contacts()
+                    .create_contact(pb::CreateContactRequest {
+                        actor_id: a(),
+                        account_id: "a".into(),
+                        given_name: "X".into(),
+                        family_name: "Y".into(),
+                        email: "xy@exemple.fr".into(),
+                        user_id: id.into(),
+                        ..Default::default()
+                    })
+                    .await
+                    .unwrap_err()
+            };
+            let message = e.message().replace(&format!("account {id} "), "account ID ");
+            let message = if id == "b" { message } else { message.replace(id, "ID") };
+            messages.push((e.code(), message));
+        }
+        assert_eq!(messages[0], messages[1], "{b_id} is told apart from an unknown id");
+        assert!(!messages[0].1.contains(" b "), "{:?} names B", messages[0]);
+    }
+    // Every management RPC of the API has been tried.
+    let declared = declared_rpcs(&MANAGEMENT);
+    let missing: Vec<&String> = declared.difference(&log.tried).collect();
+    assert!(missing.is_empty(), "RPCs never tried across tenants: {missing:?}");
+    let unknown: Vec<&String> = log.tried.difference(&declared).collect();
+    assert!(unknown.is_empty(), "rows for RPCs the API does not declare: {unknown:?}");
+    assert!(
+        log.failures.is_empty(),
+        "{} of {} attempts wrong:\n{}",
+        log.failures.len(),
+        log.attempts,
+        log.failures.join("\n")
+    );
+    eprintln!("isolation ({backend:?}): {} refused attempts over {} RPCs", log.attempts, declared.len());
+}
+
+async fn within_a(backend: Backend) {
+    let Some(db) = TestDatabase::new(backend).await else {
+        return;
+    };
+    let s = TestServer::start(&db.url, &[]).await;
+    build(&s).await;
+    let mut log = Log::default();
+    let l = &mut log;
+    use Expect::Denied;
+    let mut inv = s.invitations();
+    let mut ms = s.memberships();
+    let mut roles = s.roles();
+    let mut acc = s.accounts();
+    let mut ev = s.events();
+    let mut ct = s.contacts();
+    let mut res = s.resources();
+
+    // A client user of A tries A's administration.
+    let u = || "employe-a".to_owned();
+    let r = inv.create_invitation(pb::CreateInvitationRequest {
+        actor_id: u(),
+        account_id: "a".into(),
+        email: "ami@exemple.fr".into(),
+        roles: vec!["client_user".into()],
+        ..Default::default()
+    });
+    attempt(l, &s, "InvitationService/CreateInvitation", Denied("users:full", "a"), r).await;
+    let r = ms.set_membership_roles(pb::SetMembershipRolesRequest {
+        actor_id: u(),
+        membership_id: "m-employe-a".into(),
+        roles: vec!["client_administrator".into()],
+        ..Default::default()
+    });
+    attempt(l, &s, "MembershipService/SetMembershipRoles", Denied("users:full", "a"), r).await;
+    let r = roles.create_role(pb::CreateRoleRequest {
+        actor_id: u(),
+        account_id: "a".into(),
+        name: "moi".into(),
+        display_name: "Moi".into(),
+        grants: vec![pb::FeatureGrant { feature: "users".into(), level: pb::Level::Full as i32 }],
+        ..Default::default()
+    });
+    attempt(l, &s, "RoleService/CreateRole", Denied("users:full", "a"), r).await;
+    let r = acc.update_account_settings(pb::UpdateAccountSettingsRequest {
+        actor_id: u(),
+        account_id: "a".into(),
+        settings: Some(pb::AccountSettings { requires_approval: true, ..Default::default() }),
+        ..Default::default()
+    });
+    attempt(l, &s, "AccountService/UpdateAccountSettings", Denied("account_settings:full", "a"), r).await;
+    let r = ev.list_events(pb::ListEventsRequest { actor_id: u(), account_id: "a".into(), ..Default::default() });
+    attempt(l, &s, "EventService/ListEvents", Denied("event_logs:view", "a"), r).await;
+    let r = ct.create_contact(pb::CreateContactRequest {
+        actor_id: u(),
+        account_id: "a".into(),
+        given_name: "X".into(),
+        family_name: "Y".into(),
+        email: "xy@exemple.fr".into(),
+        ..Default::default()
+    });
+    attempt(l, &s, "ContactService/CreateContact", Denied("contacts:full", "a"), r).await;
+    let r = res.create_resource(pb::CreateResourceRequest {
+        actor_id: u(),
+        account_id: "a".into(),
+        kind: "folder".into(),
+        name: "Le mien".into(),
+        ..Default::default()
+    });
+    attempt(l, &s, "ResourceService/CreateResource", Denied("folders:full", "a"), r).await;
+    // Viewing but not changing: the object exists for them, so the refusal names the permission.
+    let r =
+        res.delete_resource(pb::DeleteResourceRequest { actor_id: u(), id: "dossier-a".into(), ..Default::default() });
+    attempt(l, &s, "ResourceService/DeleteResource", Denied("folders:full", "a"), r).await;
+
+    // A suspended member of A: everything it held is gone.
+    let u = || "suspendu-a".to_owned();
+    let r =
+        ms.list_memberships(pb::ListMembershipsRequest { actor_id: u(), account_id: "a".into(), ..Default::default() });
+    attempt(l, &s, "MembershipService/ListMemberships", Denied("users:view", "a"), r).await;
+    let r = inv.create_invitation(pb::CreateInvitationRequest {
+        actor_id: u(),
+        account_id: "a".into(),
+        email: "ami@exemple.fr".into(),
+        roles: vec!["client_user".into()],
+        ..Default::default()
+    });
+    attempt(l, &s, "InvitationService/CreateInvitation", Denied("users:full", "a"), r).await;
+    let r = ms.reactivate_membership(pb::ReactivateMembershipRequest {
+        actor_id: u(),
+        membership_id: "m-suspendu-a".into(),
+        ..Default::default()
+    });
+    attempt(l, &s, "MembershipService/ReactivateMembership", Denied("users:full", "a"), r).await;
+
+    // The administrator of a suspended account.
+    let u = || "admin-s".to_owned();
+    let r =
+        ms.list_memberships(pb::ListMembershipsRequest { actor_id: u(), account_id: "s".into(), ..Default::default() });
+    attempt(l, &s, "MembershipService/ListMemberships", Denied("users:view", "s"), r).await;
+    let r = acc.update_account_settings(pb::UpdateAccountSettingsRequest {
+        actor_id: u(),
+        account_id: "s".into(),
+        settings: Some(pb::AccountSettings { requires_approval: true, ..Default::default() }),
+        ..Default::default()
+    });
+    attempt(l, &s, "AccountService/UpdateAccountSettings", Denied("account_settings:full", "s"), r).await;
+    let r =
+        acc.reactivate_account(pb::ReactivateAccountRequest { actor_id: u(), id: "s".into(), ..Default::default() });
+    attempt(l, &s, "AccountService/ReactivateAccount", Denied("organizations:full", "pa"), r).await;
+
+    assert!(
+        log.failures.is_empty(),
+        "{} of {} attempts wrong:\n{}",
+        log.failures.len(),
+        log.attempts,
+        log.failures.join("\n")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_management_rpc_is_refused_across_tenants_sqlite() {
+    isolation(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_management_rpc_is_refused_across_tenants_postgres() {
+    isolation(Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn client_users_and_suspended_members_cannot_administer_sqlite() {
+    within_a(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn client_users_and_suspended_members_cannot_administer_postgres() {
+    within_a(Backend::Postgres).await;
+}
