@@ -6,6 +6,7 @@ mod contacts;
 mod demo;
 mod errors;
 mod grpcurl;
+mod hardening;
 mod invitations;
 mod restart;
 mod scenario;

@@ -47,6 +47,35 @@ fn hostile_string() -> BoxedStrategy<String> {
     .boxed()
 }
 
+/// Mostly well-formed values of one kind (so that calls reach the store), sometimes hostile.
+fn mostly(valid: BoxedStrategy<String>) -> BoxedStrategy<String> {
+    prop_oneof![4 => valid, 1 => hostile_string()].boxed()
+}
+
+fn id() -> BoxedStrategy<String> {
+    mostly(prop_oneof![Just("h".to_owned()), Just("h-admin".to_owned()), "[a-z][a-z0-9_-]{0,15}"].boxed())
+}
+
+fn optional() -> BoxedStrategy<String> {
+    mostly(prop_oneof![3 => Just(String::new()), 1 => Just("h-admin".to_owned())].boxed())
+}
+
+fn email() -> BoxedStrategy<String> {
+    mostly("[a-z][a-z0-9.+-]{0,10}@(exemple\\.fr|[a-z]{1,8}\\.(com|org))".boxed())
+}
+
+fn permission() -> BoxedStrategy<String> {
+    mostly("(users|billing|event_logs|hosting|folders|access_approvals):(view|full)".boxed())
+}
+
+fn role() -> BoxedStrategy<String> {
+    mostly(prop_oneof![Just("account_manager".to_owned()), Just("billing_manager".to_owned())].boxed())
+}
+
+fn roles() -> BoxedStrategy<Vec<String>> {
+    prop::collection::vec(role(), 0..4).boxed()
+}
+
 fn hostile_i32() -> BoxedStrategy<i32> {
     prop_oneof![
         Just(i32::MIN),
@@ -96,25 +125,26 @@ enum Call {
 
 fn call() -> BoxedStrategy<Call> {
     let s = hostile_string;
+    let (o, i, e, p) = (optional, id, email, permission);
     prop_oneof![
-        (s(), s(), s(), s(), consistency()).prop_map(
+        (i(), i(), p(), o(), consistency()).prop_map(
             |(subject_id, account_id, permission, resource_id, consistency)| {
                 Call::Check(pb::CheckAccessRequest { subject_id, account_id, permission, resource_id, consistency })
             }
         ),
-        (prop_oneof![Just(0usize), Just(1), Just(100), Just(1001), Just(5000)], "[a-z:_]{0,12}", consistency())
-            .prop_map(|(n, p, consistency)| Call::Batch(pb::CheckAccessBatchRequest {
+        (prop_oneof![Just(0usize), Just(1), Just(100), Just(1000), Just(1001), Just(5000)], p(), consistency())
+            .prop_map(|(n, perm, consistency)| Call::Batch(pb::CheckAccessBatchRequest {
                 items: (0..n)
                     .map(|i| pb::CheckAccessBatchItem {
                         subject_id: format!("h-admin{}", i % 3),
                         account_id: "h".into(),
-                        permission: p.clone(),
+                        permission: perm.clone(),
                         resource_id: String::new(),
                     })
                     .collect(),
                 consistency,
             })),
-        (s(), s(), s(), s(), s(), s(), s()).prop_map(
+        (o(), o(), i(), e(), s(), o(), o()).prop_map(
             |(request_id, actor_id, id, email, given_name, phone, account_id)| {
                 Call::CreateUser(pb::CreateUserRequest {
                     request_id,
@@ -128,18 +158,20 @@ fn call() -> BoxedStrategy<Call> {
                 })
             }
         ),
-        (s(), s(), s(), s(), s(), strings(6)).prop_map(|(actor_id, id, name, kind, parent_id, modules)| {
-            Call::CreateAccount(pb::CreateAccountRequest {
-                actor_id,
-                id,
-                name,
-                kind,
-                parent_id,
-                modules,
-                ..Default::default()
-            })
-        }),
-        (s(), s(), strings(4), s(), hostile_i32(), s()).prop_map(
+        (o(), i(), s(), mostly(Just("direct_client".to_owned()).boxed()), o(), strings(3)).prop_map(
+            |(actor_id, id, name, kind, parent_id, modules)| {
+                Call::CreateAccount(pb::CreateAccountRequest {
+                    actor_id,
+                    id,
+                    name,
+                    kind,
+                    parent_id,
+                    modules,
+                    ..Default::default()
+                })
+            }
+        ),
+        (o(), i(), strings(3), o(), hostile_i32(), o()).prop_map(
             |(actor_id, account_id, types, by_actor_id, page_size, page_token)| {
                 Call::ListEvents(pb::ListEventsRequest {
                     actor_id,
@@ -152,7 +184,7 @@ fn call() -> BoxedStrategy<Call> {
                 })
             }
         ),
-        (s(), s(), s(), hostile_i32(), s()).prop_map(|(actor_id, account_id, user_id, page_size, page_token)| {
+        (o(), i(), o(), hostile_i32(), o()).prop_map(|(actor_id, account_id, user_id, page_size, page_token)| {
             Call::ListMemberships(pb::ListMembershipsRequest {
                 actor_id,
                 account_id,
@@ -162,7 +194,7 @@ fn call() -> BoxedStrategy<Call> {
                 ..Default::default()
             })
         }),
-        (s(), s(), s(), s(), strings(5)).prop_map(|(actor_id, id, account_id, user_id, roles)| {
+        (o(), i(), i(), i(), roles()).prop_map(|(actor_id, id, account_id, user_id, roles)| {
             Call::CreateMembership(pb::CreateMembershipRequest {
                 actor_id,
                 id,
@@ -172,7 +204,7 @@ fn call() -> BoxedStrategy<Call> {
                 ..Default::default()
             })
         }),
-        (s(), s(), s(), s(), strings(5)).prop_map(|(actor_id, id, account_id, email, roles)| {
+        (o(), i(), i(), e(), roles()).prop_map(|(actor_id, id, account_id, email, roles)| {
             Call::CreateInvitation(pb::CreateInvitationRequest {
                 actor_id,
                 id,
@@ -182,11 +214,19 @@ fn call() -> BoxedStrategy<Call> {
                 ..Default::default()
             })
         }),
-        (s(), s(), s()).prop_map(|(request_id, token, phone)| {
+        (o(), s(), o()).prop_map(|(request_id, token, phone)| {
             Call::Accept(pb::AcceptInvitationRequest { request_id, token, phone, ..Default::default() })
         }),
-        (s(), s(), s(), prop::collection::vec((s(), hostile_i32()), 0..5)).prop_map(
-            |(actor_id, account_id, name, grants)| {
+        (
+            o(),
+            i(),
+            i(),
+            prop::collection::vec(
+                (mostly("(users|billing|hosting)".boxed()), prop_oneof![3 => 1..4i32, 1 => hostile_i32()]),
+                0..5
+            )
+        )
+            .prop_map(|(actor_id, account_id, name, grants)| {
                 Call::CreateRole(pb::CreateRoleRequest {
                     actor_id,
                     account_id,
@@ -194,9 +234,8 @@ fn call() -> BoxedStrategy<Call> {
                     grants: grants.into_iter().map(|(feature, level)| pb::FeatureGrant { feature, level }).collect(),
                     ..Default::default()
                 })
-            }
-        ),
-        (s(), s(), hostile_i32(), s()).prop_map(|(subject_id, permission, page_size, page_token)| {
+            }),
+        (i(), p(), hostile_i32(), o()).prop_map(|(subject_id, permission, page_size, page_token)| {
             Call::Accessible(pb::ListAccessibleAccountsRequest {
                 subject_id,
                 permission,
@@ -292,14 +331,19 @@ pub(crate) async fn hostile_input(env: &mut Env) -> Result<Outcome, BoxError> {
     for _ in 0..total {
         let c = strategy.new_tree(&mut runner).map_err(|e| format!("proptest: {e}"))?.current();
         let (name, oversized) = (c.name(), c.encoded_len() > MAX_DECODE);
-        let code = match c.send(&mut api).await {
-            Ok(()) => Code::Ok,
-            Err(s) => s.code(),
+        let shown: String = format!("{c:?}").chars().take(400).collect();
+        let (code, message) = match c.send(&mut api).await {
+            Ok(()) => (Code::Ok, String::new()),
+            Err(s) => (s.code(), s.message().to_owned()),
         };
         tried += 1;
         *codes.entry(code_name(code)).or_default() += 1;
         if !documented(code, oversized) {
-            *undocumented.entry(format!("{name}:{}", code_name(code))).or_default() += 1;
+            let seen = undocumented.entry(format!("{name}:{}", code_name(code))).or_default();
+            if *seen < 2 {
+                eprintln!("6. undocumented {}: {message} for {shown}", code_name(code));
+            }
+            *seen += 1;
         }
         if !g.alive() {
             deaths += 1;

@@ -48,13 +48,14 @@ pub(crate) async fn races(env: &mut Env) -> Result<Outcome, BoxError> {
                 .await?
                 .into_inner()
                 .token;
-            Ok::<String, BoxError>(token)
+            Ok::<(usize, String), BoxError>((k, token))
         }
     })
     .await;
-    let mut tokens = Vec::with_capacity(n);
+    let mut tokens = vec![String::new(); n];
     for t in setup {
-        tokens.push(t?);
+        let (k, token) = t?;
+        tokens[k] = token;
     }
     // Last-admin demotion pairs.
     let demotion = par(n, 16, |k| {
@@ -105,7 +106,15 @@ pub(crate) async fn races(env: &mut Env) -> Result<Outcome, BoxError> {
                 .map(|r| r.into_inner().memberships.len())
                 .unwrap_or(0);
             // Two administrators + exactly one new membership.
-            usize::from(oks != 1 || members != 3)
+            let bad = oks != 1 || members != 3;
+            if bad {
+                eprintln!(
+                    "5. double accept {k}: {:?} / {:?}; memberships={members}",
+                    ra.as_ref().map(|_| "OK").map_err(|s| (s.code(), s.message().to_owned())),
+                    rb.as_ref().map(|_| "OK").map_err(|s| (s.code(), s.message().to_owned()))
+                );
+            }
+            usize::from(bad)
         }
     })
     .await

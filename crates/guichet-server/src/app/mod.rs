@@ -646,7 +646,9 @@ impl App {
         roles: &[RoleName],
     ) -> Result<(Membership, Revision), ServerError> {
         let actor = call.actor.as_ref();
-        self.authorize(actor, &self.membership_account(id).await?, needs::MANAGE_USERS).await?;
+        let account = self.membership_account(id).await?;
+        self.authorize(actor, &account, needs::MANAGE_USERS).await?;
+        self.ensure_no_escalation(actor, &account, roles).await?;
         Ok(self.store.set_membership_roles(id, roles, &self.audit(call)).await?)
     }
 
@@ -658,7 +660,9 @@ impl App {
         role: &RoleName,
     ) -> Result<(Membership, Revision), ServerError> {
         let actor = call.actor.as_ref();
-        self.authorize(actor, &self.membership_account(id).await?, needs::MANAGE_USERS).await?;
+        let account = self.membership_account(id).await?;
+        self.authorize(actor, &account, needs::MANAGE_USERS).await?;
+        self.ensure_no_escalation(actor, &account, std::slice::from_ref(role)).await?;
         Ok(self.store.assign_role(id, role, &self.audit(call)).await?)
     }
 
