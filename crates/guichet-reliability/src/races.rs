@@ -189,7 +189,7 @@ pub(crate) async fn replicas(env: &mut Env) -> Result<Outcome, BoxError> {
     setup.account("fr").await?;
     setup.user("fr-owner").await?;
     setup.membership("fr-m-owner", "fr", "fr-owner", "account_manager").await?;
-    let lanes = 8;
+    let lanes = 16;
     for l in 0..lanes {
         setup.user(&format!("fr-{l}")).await?;
         setup.membership(&format!("fr-m-{l}"), "fr", &format!("fr-{l}"), "billing_manager").await?;
