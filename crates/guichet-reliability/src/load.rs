@@ -78,28 +78,34 @@ pub(crate) async fn load_held(env: &mut Env) -> Result<Outcome, BoxError> {
         api.membership(&format!("ld-m-{i}"), "ld", &format!("ld-{i}"), "billing_manager").await?;
     }
     let rss_start = g.rss_kib().unwrap_or(0);
-    let mut best: Option<(u64, f64)> = None;
+    // Steps start at 25/s and double while the server keeps up (achieved >= 90%, no error, p99
+    // under 100 ms); the best is the highest step under the p99 goal, else the highest kept up.
+    let mut under_goal: Option<u64> = None;
+    let mut kept_up: Option<u64> = None;
     let mut steps = Vec::new();
-    let mut rate = 100u64;
+    let mut rate = 25u64;
     while rate <= 25_600 {
         let s = step(&api, rate, env.sizes.step).await?;
         steps.push(format!("{rate}:{:.2}ms", s.p99));
-        let held = s.p99 < P99_GOAL_MS && s.achieved >= rate as f64 * 0.9 && s.errors == 0;
-        if !held {
+        if s.achieved < rate as f64 * 0.9 || s.errors > 0 || s.p99 > 100.0 {
             break;
         }
-        best = Some((rate, s.p99));
+        kept_up = Some(rate);
+        if s.p99 < P99_GOAL_MS {
+            under_goal = Some(rate);
+        }
         rate *= 2;
     }
-    let Some((best_rate, _)) = best else {
-        return Ok(Outcome {
-            number: 8,
-            line: format!(
-                "8. load held [INFO]: no rate held p99 < {P99_GOAL_MS} ms (steps rate:p99 {})",
-                steps.join(" ")
-            ),
-            ok: true,
-        });
+    let (best_rate, label) = match (under_goal, kept_up) {
+        (Some(r), _) => (r, format!("best_rate_under_p99_{P99_GOAL_MS}ms={r}/s")),
+        (None, Some(r)) => (r, format!("no rate held p99 < {P99_GOAL_MS} ms; highest rate kept up={r}/s")),
+        (None, None) => {
+            return Ok(Outcome {
+                number: 8,
+                line: format!("8. load held [INFO]: no rate kept up (steps rate:p99 {})", steps.join(" ")),
+                ok: true,
+            });
+        }
     };
     // Hold it, sampling memory every second.
     let hold = env.sizes.hold;
@@ -128,7 +134,7 @@ pub(crate) async fn load_held(env: &mut Env) -> Result<Outcome, BoxError> {
     Ok(Outcome {
         number: 8,
         line: format!(
-            "8. load held [INFO]: best_rate={best_rate}/s (1% writes; steps rate:p99 {}) held {}s at {:.0}/s: \
+            "8. load held [INFO]: {label} (1% writes; steps rate:p99 {}) held {}s at {:.0}/s: \
              p50={:.2}ms p99={:.2}ms errors={} rss_kib start={rss_start} hold_first={first} hold_max={max} hold_last={last} \
              (debug build, harness and server sharing {} cores)",
             steps.join(" "),

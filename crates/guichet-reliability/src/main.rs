@@ -217,24 +217,46 @@ fn write_report(args: &Args, outcomes: &[Outcome], took: Duration) -> Result<(),
         std::fs::create_dir_all(dir)?;
     }
     let command: Vec<String> = std::env::args().collect();
+    let mut commands = vec![format!("`{}` (scenarios {})", command.join(" "), numbers(outcomes))];
+    let mut lines: Vec<(u8, String)> = outcomes.iter().map(|o| (o.number, o.line.clone())).collect();
+    // With --only, the other scenarios' lines of an earlier run are kept, with its command.
+    if !args.only.is_empty()
+        && let Ok(old) = std::fs::read_to_string(&args.report)
+    {
+        for l in old.lines() {
+            if let Some(c) = l.strip_prefix("- command: ") {
+                commands.push(c.to_owned());
+            }
+            let n = l.split('.').next().and_then(|n| n.parse::<u8>().ok());
+            if let Some(n) = n
+                && !outcomes.iter().any(|o| o.number == n)
+            {
+                lines.push((n, l.to_owned()));
+            }
+        }
+    }
+    lines.sort_by_key(|(n, _)| *n);
+    let all_ok = outcomes.iter().all(|o| o.ok) && !lines.iter().any(|(_, l)| l.contains("[FAIL]"));
     let mut f = std::fs::File::create(&args.report)?;
     writeln!(f, "# guichet reliability figures\n")?;
     writeln!(f, "Produced by `make reliability` (crates/guichet-reliability); do not edit by hand.\n")?;
     writeln!(f, "- date: {}", shell("date", &["-u"]))?;
     writeln!(f, "- machine: {} cores, {}", shell("nproc", &[]), shell("uname", &["-sr"]))?;
-    writeln!(f, "- command: `{}`", command.join(" "))?;
+    for c in &commands {
+        writeln!(f, "- command: {c}")?;
+    }
     writeln!(f, "- form: {}; took {:.0} s", if args.quick { "quick (CI)" } else { "full" }, took.as_secs_f64())?;
-    writeln!(
-        f,
-        "- verdict: {}\n",
-        if outcomes.iter().all(|o| o.ok) { "every goal met" } else { "GOALS MISSED (see lines marked FAIL)" }
-    )?;
+    writeln!(f, "- verdict: {}\n", if all_ok { "every goal met" } else { "GOALS MISSED (see lines marked FAIL)" })?;
     writeln!(f, "```")?;
-    for o in outcomes {
-        writeln!(f, "{}", o.line)?;
+    for (_, l) in &lines {
+        writeln!(f, "{l}")?;
     }
     writeln!(f, "```")?;
     Ok(())
+}
+
+fn numbers(outcomes: &[Outcome]) -> String {
+    outcomes.iter().map(|o| o.number.to_string()).collect::<Vec<_>>().join(",")
 }
 
 /// `PASS`/`FAIL` for a line.
