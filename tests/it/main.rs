@@ -8,6 +8,7 @@ mod demo;
 mod errors;
 mod freshness;
 mod grpcurl;
+mod hardening;
 mod invitations;
 mod isolation;
 mod restart;

@@ -62,6 +62,21 @@ pub enum ServerError {
     Internal(String),
 }
 
+/// The most field violations one status carries; the message counts the others.
+pub const MAX_REPORTED_VIOLATIONS: usize = 20;
+
+/// The longest field path or description one violation carries, in characters.
+const MAX_VIOLATION_TEXT: usize = 200;
+
+fn clip(text: &str) -> String {
+    if text.chars().count() <= MAX_VIOLATION_TEXT {
+        return text.to_owned();
+    }
+    let mut out: String = text.chars().take(MAX_VIOLATION_TEXT).collect();
+    out.push('…');
+    out
+}
+
 fn describe(v: &[FieldViolation]) -> String {
     v.iter().map(|v| format!("{}: {}", v.field, v.description)).collect::<Vec<_>>().join("; ")
 }
@@ -97,8 +112,19 @@ impl From<StoreError> for ServerError {
 impl From<ServerError> for Status {
     fn from(err: ServerError) -> Self {
         match err {
-            ServerError::InvalidArgument(violations) => {
-                let message = format!("invalid request: {}", describe(&violations));
+            ServerError::InvalidArgument(mut violations) => {
+                // The violations travel in HTTP/2 trailers, which clients bound (16 KiB by
+                // default): a batch of a thousand bad items must not turn into a protocol error.
+                let omitted = violations.len().saturating_sub(MAX_REPORTED_VIOLATIONS);
+                violations.truncate(MAX_REPORTED_VIOLATIONS);
+                for v in &mut violations {
+                    v.field = clip(&v.field);
+                    v.description = clip(&v.description);
+                }
+                let mut message = format!("invalid request: {}", describe(&violations));
+                if omitted > 0 {
+                    message.push_str(&format!(" (and {omitted} more violations)"));
+                }
                 let details = ErrorDetails::with_bad_request(
                     violations
                         .into_iter()

@@ -802,7 +802,8 @@ impl App {
         roles: &[RoleName],
     ) -> Result<(Membership, Revision), ServerError> {
         let actor = call.actor.as_ref();
-        self.authorize_membership(actor, id, needs::MANAGE_USERS).await?;
+        let m = self.authorize_membership(actor, id, needs::MANAGE_USERS).await?;
+        self.ensure_no_escalation(actor, &m.account, roles).await?;
         Ok(self.store.set_membership_roles(id, roles, &self.audit(call)).await?)
     }
 
@@ -814,7 +815,8 @@ impl App {
         role: &RoleName,
     ) -> Result<(Membership, Revision), ServerError> {
         let actor = call.actor.as_ref();
-        self.authorize_membership(actor, id, needs::MANAGE_USERS).await?;
+        let m = self.authorize_membership(actor, id, needs::MANAGE_USERS).await?;
+        self.ensure_no_escalation(actor, &m.account, std::slice::from_ref(role)).await?;
         Ok(self.store.assign_role(id, role, &self.audit(call)).await?)
     }
 

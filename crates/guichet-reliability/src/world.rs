@@ -1,0 +1,167 @@
+//! gRPC clients and the small worlds the scenarios build through the API (on the service's own
+//! authority: an empty `actor_id`).
+
+use guichet_proto::v1 as pb;
+use tonic::transport::Channel;
+use tonic::{Code, Status};
+
+use crate::BoxError;
+
+/// Every client the harness uses, over one channel.
+#[derive(Debug, Clone)]
+pub(crate) struct Api {
+    pub(crate) access: pb::access_service_client::AccessServiceClient<Channel>,
+    pub(crate) accounts: pb::account_service_client::AccountServiceClient<Channel>,
+    pub(crate) users: pb::user_service_client::UserServiceClient<Channel>,
+    pub(crate) roles: pb::role_service_client::RoleServiceClient<Channel>,
+    pub(crate) memberships: pb::membership_service_client::MembershipServiceClient<Channel>,
+    pub(crate) invitations: pb::invitation_service_client::InvitationServiceClient<Channel>,
+    pub(crate) events: pb::event_service_client::EventServiceClient<Channel>,
+}
+
+impl Api {
+    pub(crate) fn new(channel: &Channel) -> Self {
+        Self {
+            access: pb::access_service_client::AccessServiceClient::new(channel.clone()),
+            accounts: pb::account_service_client::AccountServiceClient::new(channel.clone()),
+            users: pb::user_service_client::UserServiceClient::new(channel.clone()),
+            roles: pb::role_service_client::RoleServiceClient::new(channel.clone()),
+            memberships: pb::membership_service_client::MembershipServiceClient::new(channel.clone()),
+            invitations: pb::invitation_service_client::InvitationServiceClient::new(channel.clone()),
+            events: pb::event_service_client::EventServiceClient::new(channel.clone()),
+        }
+    }
+
+    /// A root account of kind `direct_client` (its administrator role is `account_manager`).
+    pub(crate) async fn account(&mut self, id: &str) -> Result<(), BoxError> {
+        self.accounts
+            .create_account(pb::CreateAccountRequest {
+                id: id.into(),
+                name: format!("Compte {id}"),
+                kind: "direct_client".into(),
+                ..Default::default()
+            })
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn user(&mut self, id: &str) -> Result<(), BoxError> {
+        self.users
+            .create_user(pb::CreateUserRequest {
+                id: id.into(),
+                email: format!("{id}@exemple.fr"),
+                given_name: id.into(),
+                ..Default::default()
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// A membership; returns the write's revision.
+    pub(crate) async fn membership(
+        &mut self,
+        id: &str,
+        account: &str,
+        user: &str,
+        role: &str,
+    ) -> Result<String, BoxError> {
+        let r = self
+            .memberships
+            .create_membership(pb::CreateMembershipRequest {
+                id: id.into(),
+                account_id: account.into(),
+                user_id: user.into(),
+                roles: vec![role.into()],
+                ..Default::default()
+            })
+            .await?
+            .into_inner();
+        Ok(r.revision)
+    }
+
+    /// `SetMembershipRoles` to one role.
+    pub(crate) async fn set_role(&mut self, membership: &str, role: &str) -> Result<String, Status> {
+        Ok(self
+            .memberships
+            .set_membership_roles(pb::SetMembershipRolesRequest {
+                membership_id: membership.into(),
+                roles: vec![role.into()],
+                ..Default::default()
+            })
+            .await?
+            .into_inner()
+            .revision)
+    }
+
+    /// One check with the default consistency.
+    pub(crate) async fn check(
+        &mut self,
+        subject: &str,
+        account: &str,
+        permission: &str,
+    ) -> Result<pb::CheckAccessResponse, Status> {
+        Ok(self
+            .access
+            .check_access(pb::CheckAccessRequest {
+                subject_id: subject.into(),
+                account_id: account.into(),
+                permission: permission.into(),
+                resource_id: String::new(),
+                consistency: None,
+            })
+            .await?
+            .into_inner())
+    }
+
+    /// Every event of an account (all pages).
+    pub(crate) async fn all_events(&mut self, account: &str) -> Result<Vec<pb::Event>, Status> {
+        let mut out = Vec::new();
+        let mut token = String::new();
+        loop {
+            let r = self
+                .events
+                .list_events(pb::ListEventsRequest {
+                    account_id: account.into(),
+                    page_size: 1000,
+                    page_token: token.clone(),
+                    ..Default::default()
+                })
+                .await?
+                .into_inner();
+            out.extend(r.events);
+            if r.next_page_token.is_empty() {
+                return Ok(out);
+            }
+            token = r.next_page_token;
+        }
+    }
+}
+
+/// A short name of a gRPC code for the figures.
+pub(crate) fn code_name(c: Code) -> &'static str {
+    match c {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
+/// The FAILED_PRECONDITION violation type of a status, if any.
+pub(crate) fn precondition_kind(s: &Status) -> Option<String> {
+    use tonic_types::StatusExt;
+    s.get_error_details().precondition_failure().and_then(|p| p.violations.first().map(|v| v.r#type.clone()))
+}
