@@ -87,7 +87,13 @@ impl Env {
 
     /// A guichet over `url`, with the harness's Redis.
     pub(crate) async fn guichet(&self, url: &str) -> Result<procs::Guichet, BoxError> {
-        procs::Guichet::start(&self.bin, url, Some(&self.redis.url()), self.logs.path()).await
+        self.guichet_with(url, &[]).await
+    }
+
+    /// [`Env::guichet`] with extra `GUICHET__…` environment variables.
+    pub(crate) async fn guichet_with(&self, url: &str, vars: &[(&str, &str)]) -> Result<procs::Guichet, BoxError> {
+        let vars = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        procs::Guichet::start(&self.bin, url, Some(&self.redis.url()), vars, self.logs.path()).await
     }
 }
 

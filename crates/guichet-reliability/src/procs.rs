@@ -202,6 +202,7 @@ pub(crate) struct Guichet {
     /// What it was started with, to restart it.
     database_url: String,
     redis_url: Option<String>,
+    vars: Vec<(String, String)>,
     log: PathBuf,
 }
 
@@ -211,6 +212,7 @@ impl Guichet {
         bin: &Path,
         database_url: &str,
         redis_url: Option<&str>,
+        vars: Vec<(String, String)>,
         log_dir: &Path,
     ) -> Result<Self, BoxError> {
         let log = log_dir.join(format!("guichet-{}.log", free_port()?));
@@ -222,6 +224,9 @@ impl Guichet {
         }
         let mut child = cmd
             .env("RUST_LOG", "error")
+            // Several servers run at once: each takes a free admin HTTP port.
+            .env("GUICHET__ADMIN__LISTEN", "127.0.0.1:0")
+            .envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env_remove("GUICHET__LISTEN")
             .env_remove("GUICHET__DATABASE_URL")
             .env_remove("GUICHET__REDIS_URL")
@@ -252,7 +257,14 @@ impl Guichet {
             .timeout(Duration::from_secs(30))
             .connect()
             .await?;
-        Ok(Self { child, channel, database_url: database_url.to_owned(), redis_url: redis_url.map(str::to_owned), log })
+        Ok(Self {
+            child,
+            channel,
+            database_url: database_url.to_owned(),
+            redis_url: redis_url.map(str::to_owned),
+            vars,
+            log,
+        })
     }
 
     /// The process id.
@@ -274,7 +286,7 @@ impl Guichet {
     /// Starts a new process with the same settings.
     pub(crate) async fn restart(&self, bin: &Path) -> Result<Self, BoxError> {
         let dir = self.log.parent().ok_or("log dir")?.to_owned();
-        Self::start(bin, &self.database_url, self.redis_url.as_deref(), &dir).await
+        Self::start(bin, &self.database_url, self.redis_url.as_deref(), self.vars.clone(), &dir).await
     }
 
     /// What it wrote on stderr.
