@@ -27,13 +27,14 @@ OUT=${BENCH_OUT:-target/bench}
 ADDR=127.0.0.1:50061
 WORLD=(--accounts "$ACCOUNTS" --memberships "$MEMBERSHIPS")
 
-# taskset pins when the machine has the two CPUs; elsewhere the run goes on unpinned.
+# taskset pins when the machine has the two CPUs; elsewhere the run goes on unpinned. `pin` execs, so
+# call it only in a subshell (in the background or in a pipeline): `$!` is then the pid of the program.
 pin() {
   local cpu=$1; shift
   if command -v taskset >/dev/null && taskset -c "$cpu" true 2>/dev/null; then
-    taskset -c "$cpu" "$@"
+    exec taskset -c "$cpu" "$@"
   else
-    "$@"
+    exec "$@"
   fi
 }
 

@@ -375,6 +375,8 @@ where
                     auth = caller.as_ref().map(|c| c.method)
                 );
                 if let Some(c) = &caller {
+                    // The RPC span (the telemetry layer, outside this one) names the calling service.
+                    tracing::Span::current().record("guichet.caller", &*c.service);
                     request.extensions_mut().insert(c.clone());
                 }
                 Box::pin(CALLER.scope(caller, async move { inner.call(request).await }).instrument(span))

@@ -378,6 +378,7 @@ where
                     decision.denied_count = Empty,
                     cache.tier = Empty,
                     revision = Empty,
+                    guichet.caller = Empty,
                 )
             };
         }
