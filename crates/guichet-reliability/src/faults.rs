@@ -432,9 +432,7 @@ pub(crate) async fn redis_loss(env: &mut Env) -> Result<Outcome, BoxError> {
     let back = checks.iter().filter(|c| c.at >= t_back && c.shared).map(|c| c.at).min();
     let recovery = match (back, shared_before) {
         (Some(t), _) => format!("{:.2}s", t.duration_since(t_back).as_secs_f64()),
-        (None, 0) => {
-            "n/a (no SHARED-tier answer before the outage either)".to_owned()
-        }
+        (None, 0) => "n/a (no SHARED-tier answer before the outage either)".to_owned(),
         (None, _) => "never".to_owned(),
     };
     let ok = failed == 0 && wrong == 0 && !recovery.starts_with("never");
