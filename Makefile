@@ -55,9 +55,10 @@ deploy-check: deploy-tools ## Render deploy/ overlays, validate them offline (Ku
 bench: ## Seed PostgreSQL (GUICHET_BENCH_DATABASE_URL), load a pinned release server, run criterion (not a test)
 	CARGO=$(CARGO) crates/guichet-bench/run.sh
 
-reliability: ## Fault, race, replica, hostile-input, isolation and load figures into docs/reliability.md (own Postgres + Redis; ~30 min)
-	$(CARGO) build --locked -p guichet-server --bin guichet -p guichet-reliability
-	$(CURDIR)/target/debug/guichet-reliability --guichet-bin $(CURDIR)/target/debug/guichet --report docs/reliability.md $(RELIABILITY_ARGS)
+reliability: ## Fault, race, replica, hostile-input, isolation and load figures into docs/reliability.md (own Postgres + Redis; release build; ~10 min)
+	$(CARGO) build --release --locked -p guichet-server --bin guichet
+	$(CARGO) build --release --locked -p guichet-reliability
+	$(CURDIR)/target/release/guichet-reliability --guichet-bin $(CURDIR)/target/release/guichet --report docs/reliability.md $(RELIABILITY_ARGS)
 
 reliability-quick: ## The bounded form of `make reliability` that CI runs (a few minutes; report in target/)
 	$(CARGO) build --locked -p guichet-server --bin guichet -p guichet-reliability

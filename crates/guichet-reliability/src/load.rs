@@ -131,12 +131,13 @@ pub(crate) async fn load_held(env: &mut Env) -> Result<Outcome, BoxError> {
     let rss = rss.lock().await.clone();
     let (first, max, last) =
         (rss.first().copied().unwrap_or(0), rss.iter().max().copied().unwrap_or(0), rss.last().copied().unwrap_or(0));
+    let build = if env.bin.components().any(|c| c.as_os_str() == "release") { "release" } else { "debug" };
     Ok(Outcome {
         number: 8,
         line: format!(
             "8. load held [INFO]: {label} (1% writes; steps rate:p99 {}) held {}s at {:.0}/s: \
              p50={:.2}ms p99={:.2}ms errors={} rss_kib start={rss_start} hold_first={first} hold_max={max} hold_last={last} \
-             (debug build, harness and server sharing {} cores)",
+             ({build} build, harness and server sharing {} cores)",
             steps.join(" "),
             hold.as_secs(),
             held.achieved,
