@@ -186,11 +186,16 @@ impl DecisionCache {
     /// lazily when a URL is given, and spawns the fence runner, the publisher and the subscriber.
     pub async fn start(store: Store, config: &CacheConfig, redis_url: Option<&str>) -> Result<Arc<Self>, ServerError> {
         let start = store.revision().await?;
-        // Bounded by weight (approximate bytes); every entry weighs at least 64, so the byte bound
-        // min(max_bytes, 64 × capacity) also bounds the number of entries by `capacity`.
+        // Bounded by weight: an entry weighs its approximate bytes, and at least
+        // max_bytes / capacity. The total weight stays under max_bytes, so the bytes are bounded,
+        // and so is the number of entries (at most max_bytes / (max_bytes / capacity) = capacity).
         let local = (config.in_process_capacity > 0).then(|| {
-            let bytes = config.in_process_max_bytes.min(config.in_process_capacity.saturating_mul(64));
-            moka::future::Cache::builder().max_capacity(bytes).weigher(|_k: &String, v: &Arc<Entry>| v.weight()).build()
+            let bytes = config.in_process_max_bytes.max(64);
+            let least = u32::try_from((bytes / config.in_process_capacity).max(64)).unwrap_or(u32::MAX);
+            moka::future::Cache::builder()
+                .max_capacity(bytes)
+                .weigher(move |_k: &String, v: &Arc<Entry>| v.weight().max(least))
+                .build()
         });
         let redis = match redis_url {
             Some(url) => Some(redis_tier::RedisTier::new(url, config)?),
@@ -395,6 +400,34 @@ mod tests {
             deps: deps.iter().map(|d| (*d).to_owned()).collect(),
             response: pb::CheckAccessResponse { allowed: true, ..Default::default() },
         }
+    }
+
+    #[tokio::test]
+    async fn the_in_process_tier_keeps_as_many_entries_as_its_capacity_and_no_more() {
+        let (store, _dir) = store().await;
+        let config = CacheConfig { in_process_capacity: 2_000, ..CacheConfig::default() };
+        let cache = DecisionCache::start(store, &config, None).await.unwrap();
+        let local = cache.local.clone().unwrap();
+        let big = |i: u32| Entry {
+            revision: Revision::ZERO,
+            deps: vec![format!("tree:account-{i:06}"), format!("user:user-{i:06}")],
+            response: pb::CheckAccessResponse {
+                allowed: true,
+                reason: "granted by the role account_manager in boulangerie-martin".repeat(3),
+                ..Default::default()
+            },
+        };
+        for i in 0..2_000 {
+            cache.insert(format!("k{i}"), big(i)).await;
+        }
+        local.run_pending_tasks().await;
+        assert_eq!(local.entry_count(), 2_000, "every entry within the capacity is kept, whatever its size");
+        for i in 2_000..4_000 {
+            cache.insert(format!("k{i}"), big(i)).await;
+        }
+        local.run_pending_tasks().await;
+        assert!(local.entry_count() <= 2_000, "{} entries over a capacity of 2000", local.entry_count());
+        assert!(local.weighted_size() <= config.in_process_max_bytes);
     }
 
     #[tokio::test]
