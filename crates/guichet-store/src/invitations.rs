@@ -26,6 +26,7 @@ use sea_orm::{
 
 use crate::entities::{invitation, invitation_token, membership, membership_resource, membership_role, resource, user};
 use crate::events::{self, Audit};
+use crate::memberships::MembershipSnapshot;
 use crate::roles::{account_row, check_names};
 use crate::rows;
 use crate::{Page, PageRequest, Store, StoreError, new_id};
@@ -248,34 +249,6 @@ fn parse_time_key(key: &str) -> Result<(i64, String), StoreError> {
     key.split_once(':')
         .and_then(|(t, id)| Some((t.parse().ok()?, id.to_owned())))
         .ok_or_else(|| StoreError::invalid("page_token", "not a page token of this list"))
-}
-
-/// A membership as its audit events record it.
-#[derive(Debug, serde::Serialize)]
-struct MembershipSnapshot {
-    id: String,
-    user_id: String,
-    account_id: String,
-    roles: Vec<String>,
-    status: String,
-    restricted_to: Option<Vec<String>>,
-    created_by: Option<String>,
-    approved_by: Option<String>,
-}
-
-impl From<&Membership> for MembershipSnapshot {
-    fn from(m: &Membership) -> Self {
-        Self {
-            id: m.id.to_string(),
-            user_id: m.user.to_string(),
-            account_id: m.account.to_string(),
-            roles: m.roles.iter().map(ToString::to_string).collect(),
-            status: m.status.to_string(),
-            restricted_to: m.restriction.as_ref().map(|r| r.iter().map(ToString::to_string).collect()),
-            created_by: m.created_by.as_ref().map(ToString::to_string),
-            approved_by: m.approved_by.as_ref().map(ToString::to_string),
-        }
-    }
 }
 
 /// Why a membership was rejected, as its audit event records it.

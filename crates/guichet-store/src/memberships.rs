@@ -560,9 +560,9 @@ impl Store {
     }
 }
 
-/// A membership as audit events record it.
+/// A membership as audit events record it (membership and invitation events alike).
 #[derive(Debug, serde::Serialize)]
-struct MembershipSnapshot {
+pub(crate) struct MembershipSnapshot {
     id: String,
     user_id: String,
     account_id: String,
