@@ -208,6 +208,46 @@ async fn a_lost_invalidation_message_never_makes_an_answer_stale() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_write_returns_only_once_no_replica_can_answer_from_before_it() {
+    // A wide fence window and no pub/sub: B answers cache hits without asking the store, and only
+    // the commit wait of the write on A keeps B from serving the decision made before it.
+    let window = Duration::from_millis(400);
+    let Some((_db, a, b)) =
+        two_servers(&[("GUICHET__CACHE__PUBSUB", "false"), ("GUICHET__CACHE__FENCE_WINDOW_MS", "400")]).await
+    else {
+        return;
+    };
+    for (id, name, kind, parent) in
+        [("nuage", "Nuage Hébergement", "partner", ""), ("boulangerie", "Boulangerie Martin", "customer", "nuage")]
+    {
+        a.accounts()
+            .create_account(pb::CreateAccountRequest {
+                id: id.into(),
+                name: name.into(),
+                kind: kind.into(),
+                parent_id: parent.into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+    create_user(&a, "gerante").await;
+    create_user(&a, "adjoint").await;
+    add_member(&a, "m-gerante", "gerante", "boulangerie", "client_administrator").await;
+    // A second administrator, so that the account may lose the first.
+    add_member(&a, "m-adjoint", "adjoint", "boulangerie", "client_administrator").await;
+    cached(&b, "gerante", "boulangerie", "users:full", true).await;
+    let started = std::time::Instant::now();
+    a.memberships()
+        .suspend_membership(pb::SuspendMembershipRequest { membership_id: "m-gerante".into(), ..Default::default() })
+        .await
+        .unwrap();
+    assert!(started.elapsed() >= window, "the write returned before the fence window closed");
+    let r = ask(&b, "gerante", "boulangerie", "users:full").await;
+    assert!(!r.allowed, "membership suspended on A, B answers from before the write: {r:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_write_in_one_tenant_leaves_another_tenants_decisions_cached() {
     let Some((_db, a, b)) = two_servers(&[]).await else { return };
     build_world(&a).await;

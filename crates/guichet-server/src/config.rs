@@ -143,6 +143,11 @@ pub struct CacheConfig {
     /// Publish and subscribe to invalidations through Redis. Only tests turn it off, to show that
     /// a lost message never makes an answer stale.
     pub pubsub: bool,
+    /// The fence window, in milliseconds (see [`crate::cache`]): a replica answers from its caches
+    /// without a store round trip while its latest fence query started less than this long ago, and
+    /// every write waits this long after its commit before it returns. The same value on every
+    /// replica; 0 makes each check wait for a fence query of its own and writes return at once.
+    pub fence_window_ms: u64,
 }
 
 impl Default for CacheConfig {
@@ -154,6 +159,7 @@ impl Default for CacheConfig {
             redis_ttl_ms: 600_000,
             redis_timeout_ms: 50,
             pubsub: true,
+            fence_window_ms: 10,
         }
     }
 }
@@ -293,6 +299,12 @@ impl Config {
             return Err(ConfigError::Invalid {
                 field: "cache.redis_timeout_ms",
                 description: "must be between 1 and 60000".to_owned(),
+            });
+        }
+        if self.cache.fence_window_ms > 1_000 {
+            return Err(ConfigError::Invalid {
+                field: "cache.fence_window_ms",
+                description: "must be at most 1000 (every write waits this long before it returns)".to_owned(),
             });
         }
         if self.cache.redis_ttl_ms < 1_000 {

@@ -105,6 +105,14 @@ pub mod needs {
     pub const APPROVE_ACCESS: &str = "access_approvals:full";
 }
 
+/// The error of an `at_least_as_fresh` token newer than the store's latest revision.
+fn token_from_the_future(wanted: Revision, current: Revision) -> ServerError {
+    ServerError::invalid(
+        "consistency.at_least_as_fresh",
+        format!("revision {wanted} is newer than the store's latest ({current}): use a token guichet returned"),
+    )
+}
+
 /// The `view` permission of the feature of `permission` (`users:full` -> `users:view`).
 fn view_of(permission: &str) -> String {
     match permission.split_once(':') {
@@ -155,12 +163,23 @@ impl App {
         if let Consistency::AtLeastAsFresh(wanted) = consistency {
             let current = self.store.revision().await?;
             if wanted > current {
-                return Err(ServerError::invalid(
-                    "consistency.at_least_as_fresh",
-                    format!(
-                        "revision {wanted} is newer than the store's latest ({current}): use a token guichet returned"
-                    ),
-                ));
+                return Err(token_from_the_future(wanted, current));
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes the caches know every change committed before the call (see [`crate::cache`]) and,
+    /// for `at_least_as_fresh`, every change up to the token, which must be one guichet returned.
+    async fn cache_fresh(cache: &DecisionCache, consistency: Consistency) -> Result<(), ServerError> {
+        let known = cache.fresh().await?;
+        if let Consistency::AtLeastAsFresh(wanted) = consistency
+            && wanted > known
+        {
+            // A token newer than what this replica knows: learn the latest revision.
+            let current = cache.fence().await?;
+            if wanted > current {
+                return Err(token_from_the_future(wanted, current));
             }
         }
         Ok(())
@@ -195,13 +214,12 @@ impl App {
         requests: &[AccessRequest],
         consistency: Consistency,
     ) -> Result<(Vec<pb::CheckAccessResponse>, Revision), ServerError> {
-        self.check_revision(consistency).await?;
         let mut out: Vec<Option<pb::CheckAccessResponse>> = vec![None; requests.len()];
         let mut misses: Vec<usize> = Vec::new();
         let cache = self.cache.as_ref().filter(|_| consistency != Consistency::FullyConsistent);
         match cache {
             Some(cache) => {
-                cache.fence().await?;
+                Self::cache_fresh(cache, consistency).await?;
                 let min = match consistency {
                     Consistency::AtLeastAsFresh(r) => Some(r),
                     Consistency::MinimizeLatency | Consistency::FullyConsistent => None,
@@ -220,7 +238,10 @@ impl App {
                     }
                 }
             }
-            None => misses.extend(0..requests.len()),
+            None => {
+                self.check_revision(consistency).await?;
+                misses.extend(0..requests.len());
+            }
         }
         if !misses.is_empty() {
             let wanted: Vec<&AccessRequest> = misses.iter().filter_map(|i| requests.get(*i)).collect();

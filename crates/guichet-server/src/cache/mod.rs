@@ -24,25 +24,40 @@
 //! - **Validity**: an entry `(S, deps)` may answer iff `S >= floor` and no scope of `deps` (nor
 //!   `*`) changed after `S` — then it is the decision at `applied` too, since none of its facts
 //!   changed in `(S, applied]`.
-//! - **The fence**: before answering from any tier, a check waits until `applied >= L`, where `L`
-//!   is the store's latest revision read by a query that *started after the check arrived*. One
-//!   query serves every check waiting at that moment (they are coalesced), and it returns, in one
-//!   statement and so one snapshot, the latest revision and every change after `applied`.
+//! - **The fence query** returns, in one statement and so one snapshot, the store's latest
+//!   revision `L` and every change after `applied`; applying it makes `applied >= L`. One query
+//!   serves every check waiting at that moment (they are coalesced).
+//! - **The fence window `W`** (`cache.fence_window_ms`, default 10 ms). A replica remembers when its
+//!   latest applied fence query *started*, `t_f`. A check arriving at `t < t_f + W` answers from
+//!   the caches at once; any other check waits for a fence query that starts after it arrived.
+//!   While checks keep coming, a background task starts a fence query every `W / 2`, so a busy
+//!   replica never waits for the store on a cache hit. In exchange, **every write waits `W` after
+//!   its commit before it returns** (a commit wait). With `W = 0` every check waits for a fence
+//!   query of its own and writes return at once.
 //!
 //! # Why it is never stale
 //!
-//! Let a write W commit at revision `R` and return before a check C arrives at a replica. The
-//! fence query that C waits for started after C arrived, so after W committed, and it reads a
-//! latest revision `L >= R`; writes are serialised by the revision row, so every revision up to
-//! `L` is committed and its change rows are in the same snapshot. After the fence, the replica's
-//! map holds every scope W touched at `R` (or its floor is `>= R`). Any entry C could use was
-//! evaluated at some `S`: if `S >= R` it already saw W; if `S < R` and its facts include
-//! something W changed, W touched one of its scopes at `R > S` (or `floor > S`), so it is
-//! invalid. Hence C never answers from a decision made before W. Nothing here depends on Redis
-//! pub/sub: a lost message only means the fence fetches the change itself. Redis entries are
-//! validated exactly like in-process ones, so an entry another replica wrote before W is refused
-//! just the same. Change rows are pruned only far behind the latest revision, and a replica that
-//! is further behind than what is kept starts over (raises its floor).
+//! Let a write W commit at revision `R` at time `t_c` and return before a check C arrives at a
+//! replica at time `t`. First, C's replica knows every change up to `R`:
+//! - if C waited for a fence query, that query started after C arrived, so after W committed;
+//! - if C answered within the window, its replica's latest fence query started at
+//!   `t_f > t - W`; W returned after `t_c + W` (the commit wait) and before `t`, so
+//!   `t_f > t_c`: that query too started after W committed.
+//!
+//! Either way the query read a latest revision `L >= R`; writes are serialised by the revision row,
+//! so every revision up to `L` is committed and its change rows are in the same snapshot, and the
+//! replica's map now holds every scope W touched at `R` (or its floor is `>= R`). Any entry C could
+//! use was evaluated at some `S`: if `S >= R` it already saw W; if `S < R` and its facts include
+//! something W changed, W touched one of its scopes at `R > S` (or `floor > S`), so it is invalid.
+//! Hence C never answers from a decision made before W. The window compares durations measured by
+//! two processes' monotonic clocks (the writer's wait, the reader's age of its query), never their
+//! wall clocks; it needs the same `W` on every replica (a replica with a larger window than the
+//! writers' could answer from before a write). Writes go through the servers' RPCs, which all wait;
+//! `guichet demo` seeds before any replica serves. Nothing here depends on Redis pub/sub: a lost
+//! message only means the fence fetches the change itself. Redis entries are validated exactly like
+//! in-process ones, so an entry another replica wrote before W is refused just the same. Change
+//! rows are pruned only far behind the latest revision, and a replica that is further behind than
+//! what is kept starts over (raises its floor).
 //!
 //! # Tiers, pub/sub and Redis failures
 //!
@@ -80,6 +95,9 @@ pub const MAX_SCOPES: usize = 100_000;
 
 /// At most this many change rows are fetched by one fence query.
 const FETCH_LIMIT: u64 = 10_000;
+
+/// A replica with no check for this long stops refreshing its fence in the background.
+const IDLE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A cached decision: the answer, the revision its facts were read at, the scopes they came from.
 #[derive(Debug, Clone, PartialEq)]
@@ -173,6 +191,15 @@ pub struct DecisionCache {
     redis: Option<redis_tier::RedisTier>,
     stats: Stats,
     degraded: AtomicBool,
+    /// The fence window (see the module docs).
+    window: std::time::Duration,
+    /// The origin of the two instants below.
+    epoch: std::time::Instant,
+    /// Nanoseconds after `epoch` until which the caches answer without a fence query: the start of
+    /// the latest applied fence query plus the window (0: a fence is due).
+    fresh_until: AtomicU64,
+    /// Nanoseconds after `epoch` of the latest check.
+    last_check: AtomicU64,
 }
 
 impl std::fmt::Debug for DecisionCache {
@@ -212,8 +239,15 @@ impl DecisionCache {
             redis,
             stats: Stats::default(),
             degraded: AtomicBool::new(false),
+            window: std::time::Duration::from_millis(config.fence_window_ms),
+            epoch: std::time::Instant::now(),
+            fresh_until: AtomicU64::new(0),
+            last_check: AtomicU64::new(0),
         });
         tokio::spawn(Self::run_fence(Arc::downgrade(&cache)));
+        if !cache.window.is_zero() {
+            tokio::spawn(Self::refresh_fence(Arc::downgrade(&cache), cache.window / 2));
+        }
         if let Some(r) = &cache.redis
             && config.pubsub
         {
@@ -280,10 +314,14 @@ impl DecisionCache {
                 };
                 c.stats.fences.fetch_add(1, Ordering::Relaxed);
                 let applied = c.lock_map().applied();
+                // Taken before the query is sent: the query starts no earlier than this.
+                let began = c.nanos();
                 let result = match c.store.changes_after(applied, FETCH_LIMIT).await {
                     Ok(ch) => {
                         let mut map = c.lock_map();
                         map.apply(ch.latest, &ch.changes, ch.truncated);
+                        let window = u64::try_from(c.window.as_nanos()).unwrap_or(u64::MAX);
+                        c.fresh_until.fetch_max(began.saturating_add(window), Ordering::AcqRel);
                         Ok(map.applied())
                     }
                     Err(e) => Err(e.to_string()),
@@ -293,16 +331,74 @@ impl DecisionCache {
         }
     }
 
-    /// Waits until this replica knows every change committed before the call: returns the
-    /// revision up to which it does.
-    pub async fn fence(&self) -> Result<Revision, ServerError> {
-        let mut rx = self.fence_done.subscribe();
+    /// Starts a fence query every `every` while checks keep coming, so that they find the window
+    /// open.
+    async fn refresh_fence(cache: std::sync::Weak<Self>, every: std::time::Duration) {
+        let idle = u64::try_from(IDLE.as_nanos()).unwrap_or(u64::MAX);
+        loop {
+            tokio::time::sleep(every).await;
+            let Some(c) = cache.upgrade() else { return };
+            if c.nanos().saturating_sub(c.last_check.load(Ordering::Relaxed)) < idle {
+                c.request_fence();
+            }
+        }
+    }
+
+    fn nanos(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// The fence window.
+    pub fn window(&self) -> std::time::Duration {
+        self.window
+    }
+
+    /// Whether a check arriving `at` nanoseconds after the epoch may answer without a fence query.
+    fn open_at(&self, at: u64) -> bool {
+        at < self.fresh_until.load(Ordering::Acquire)
+    }
+
+    /// Makes this replica know every change committed before the call: at once when the fence
+    /// window is open, else by waiting for a fence query (see the module docs). Returns the
+    /// revision up to which it knows them.
+    pub async fn fresh(&self) -> Result<Revision, ServerError> {
+        let now = self.nanos();
+        self.last_check.store(now, Ordering::Relaxed);
+        if self.open_at(now) {
+            return Ok(self.lock_map().applied());
+        }
+        self.fence().await
+    }
+
+    /// The commit wait of a write: every write waits the fence window after its commit before it
+    /// returns, so that the window of every replica has closed on the state before it.
+    pub async fn commit_wait(&self) {
+        if !self.window.is_zero() {
+            tokio::time::sleep(self.window).await;
+        }
+    }
+
+    /// The revision up to which this replica knows every change.
+    pub fn applied(&self) -> Revision {
+        self.lock_map().applied()
+    }
+
+    /// Asks the fence runner for a query starting now; returns the id of the query to wait for.
+    fn request_fence(&self) -> u64 {
         let target = {
             let mut st = self.fence_state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             st.pending = true;
             st.started + 1
         };
         self.fence_wake.notify_one();
+        target
+    }
+
+    /// Waits for a fence query that starts after the call: returns the revision up to which this
+    /// replica then knows every change.
+    pub async fn fence(&self) -> Result<Revision, ServerError> {
+        let mut rx = self.fence_done.subscribe();
+        let target = self.request_fence();
         let done = rx
             .wait_for(|(id, _)| *id >= target)
             .await
@@ -441,6 +537,43 @@ mod tests {
         // A check arriving later waits for a query of its own.
         cache.fence().await.unwrap();
         assert!(cache.stats().fences.load(Ordering::Relaxed) > fences);
+    }
+
+    #[tokio::test]
+    async fn within_the_fence_window_checks_need_no_query_and_writes_wait_it_out() {
+        let (store, _dir) = store().await;
+        let config = CacheConfig { fence_window_ms: 200, ..CacheConfig::default() };
+        let cache = DecisionCache::start(store, &config, None).await.unwrap();
+        // Nothing known yet: the first check waits for a fence query.
+        cache.fresh().await.unwrap();
+        let fences = cache.stats().fences.load(Ordering::Relaxed);
+        assert_eq!(fences, 1);
+        for _ in 0..100 {
+            cache.fresh().await.unwrap();
+        }
+        assert_eq!(cache.stats().fences.load(Ordering::Relaxed), fences, "checks within the window asked the store");
+        // The window opens from the start of the query, and closes one window after it.
+        let before = cache.nanos();
+        cache.fence().await.unwrap();
+        let after = cache.nanos();
+        let window = u64::try_from(cache.window().as_nanos()).unwrap();
+        assert!(cache.open_at(before));
+        assert!(!cache.open_at(after + window));
+        let started = std::time::Instant::now();
+        cache.commit_wait().await;
+        assert!(started.elapsed() >= cache.window());
+    }
+
+    #[tokio::test]
+    async fn without_a_window_every_check_waits_for_a_query_of_its_own() {
+        let (store, _dir) = store().await;
+        let config = CacheConfig { fence_window_ms: 0, ..CacheConfig::default() };
+        let cache = DecisionCache::start(store, &config, None).await.unwrap();
+        for i in 1..=5 {
+            cache.fresh().await.unwrap();
+            assert_eq!(cache.stats().fences.load(Ordering::Relaxed), i);
+        }
+        assert!(!cache.open_at(cache.nanos()));
     }
 
     #[tokio::test]

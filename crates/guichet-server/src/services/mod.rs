@@ -110,6 +110,14 @@ async fn replay<Resp: prost::Message + Default>(
     }
 }
 
+/// The commit wait of a write (see [`crate::cache`]): no replica may answer from before it once
+/// it has returned.
+async fn commit_wait(app: &App) {
+    if let Some(cache) = app.cache() {
+        cache.commit_wait().await;
+    }
+}
+
 /// Runs a mutating call at most once per `request_id`: a replay with the same body returns the
 /// first response and writes nothing; the same key with another body is ALREADY_EXISTS.
 pub(crate) async fn once<Resp, F>(
@@ -123,7 +131,9 @@ where
     F: AsyncFnOnce(crate::app::Call) -> Result<Resp, ServerError>,
 {
     let Some(request_id) = call.request_id.clone() else {
-        return run(call).await.map(tonic::Response::new).map_err(Status::from);
+        let response = run(call).await.map_err(Status::from)?;
+        commit_wait(app).await;
+        return Ok(tonic::Response::new(response));
     };
     if let Some(previous) = replay(app, &call, &request_id, &fingerprint).await? {
         return Ok(tonic::Response::new(previous));
@@ -132,6 +142,7 @@ where
     let service = call.service.clone();
     match run(call.clone()).await {
         Ok(response) => {
+            commit_wait(app).await;
             if let Err(e) =
                 app.store().save_idempotent_response(service.as_deref(), &request_id, response.encode_to_vec()).await
             {
