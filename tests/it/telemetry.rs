@@ -97,6 +97,7 @@ async fn a_checkaccess_with_traceparent_continues_the_callers_trace_and_no_span_
             ("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment.name=test"),
             ("RUST_LOG", "info"),
             ("GUICHET__LOG__FORMAT", "json"),
+            ("GUICHET__LOG__CHECK_CALLS", "true"),
         ],
     )
     .await;

@@ -53,11 +53,14 @@ pub struct LogConfig {
     pub format: LogFormat,
     /// A `RUST_LOG`-style filter; `RUST_LOG` itself wins when set.
     pub filter: String,
+    /// Log the line of every answered `CheckAccess`/`CheckAccessBatch` at info (it is at debug
+    /// otherwise: the check path runs tens of thousands of times a second).
+    pub check_calls: bool,
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self { format: LogFormat::Human, filter: "info".to_owned() }
+        Self { format: LogFormat::Human, filter: "info".to_owned(), check_calls: false }
     }
 }
 

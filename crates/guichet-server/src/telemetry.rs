@@ -13,13 +13,20 @@
 //! [`RpcLayer`] wraps the tonic server: for each call it continues the caller's W3C trace
 //! (`traceparent`/`tracestate` metadata), opens one server span named after the RPC
 //! (`guichet.v1.AccessService/CheckAccess`) with the `rpc.*` semantic attributes and the gRPC status
-//! code, records the request count and latency metrics, and writes exactly one log line at info
-//! with the RPC, the code, the duration and the trace id. The access handlers add the decision
+//! code, records the request count and latency metrics, and writes exactly one log line with the
+//! RPC, the code, the duration and the trace id: at info, except for answered checks.
+//!
+//! **The check path is lean.** `CheckAccess` and `CheckAccessBatch` are called on every request of
+//! every internal service, tens of thousands of times a second: an answered check logs its line at
+//! debug (`log.check_calls = true` puts it back at info), and gets an RPC span only when spans are
+//! exported, since without an exporter nobody would see it. Failed checks log at info like every
+//! other call, and the metrics count every call. The access handlers add the decision
 //! (allowed, cache tier, revision) through [`Decided`]. No request or response body, header value
 //! or token is ever recorded: only the RPC name, codes, counts, decisions and revisions.
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
@@ -42,6 +49,23 @@ use crate::metrics;
 
 /// How long the exporter may take to send the last spans at exit.
 pub const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Whether check-path calls get an RPC span: set by [`init`] when spans are exported.
+static TRACE_CHECKS: AtomicBool = AtomicBool::new(false);
+
+/// Whether an answered check logs its line at info rather than debug (`log.check_calls`).
+static LOG_CHECKS: AtomicBool = AtomicBool::new(false);
+
+/// The RPCs of the check path (see the module docs).
+fn is_check_path(rpc: &str) -> bool {
+    matches!(rpc, "guichet.v1.AccessService/CheckAccess" | "guichet.v1.AccessService/CheckAccessBatch")
+}
+
+/// The level of the log line of a call of ours: debug for an answered check (unless
+/// `log.check_calls`), info for everything else.
+fn line_level(check: bool, code: i32, log_checks: bool) -> tracing::Level {
+    if check && code == 0 && !log_checks { tracing::Level::DEBUG } else { tracing::Level::INFO }
+}
 
 /// Flushes and shuts the trace exporter down when dropped, for at most [`FLUSH_TIMEOUT`].
 #[derive(Debug)]
@@ -156,7 +180,10 @@ pub fn init(config: &Config) -> TelemetryGuard {
     {
         tracing::info!(%endpoint, "exporting traces over OTLP");
     }
-    TelemetryGuard { provider: Some(provider), exporting: endpoint.is_some() && installed }
+    let exporting = endpoint.is_some() && installed;
+    TRACE_CHECKS.store(exporting, Ordering::Relaxed);
+    LOG_CHECKS.store(config.log.check_calls, Ordering::Relaxed);
+    TelemetryGuard { provider: Some(provider), exporting }
 }
 
 /// The trace id of the current span, when it belongs to a trace.
@@ -300,6 +327,8 @@ pub struct RpcService<S> {
 struct Finish {
     rpc: String,
     ours: bool,
+    /// A call of the check path.
+    check: bool,
     start: Instant,
     span: tracing::Span,
     done: bool,
@@ -315,14 +344,26 @@ impl Finish {
         if is_server_error(code) {
             self.span.record("otel.status_code", "error");
         }
-        let trace_id = {
+        let info =
+            self.ours && line_level(self.check, code, LOG_CHECKS.load(Ordering::Relaxed)) == tracing::Level::INFO;
+        let enabled = if info {
+            tracing::enabled!(target: "guichet::rpc", tracing::Level::INFO)
+        } else {
+            tracing::enabled!(target: "guichet::rpc", tracing::Level::DEBUG)
+        };
+        if !enabled {
+            return;
+        }
+        let trace_id = if self.span.is_none() {
+            String::new()
+        } else {
             let context = self.span.context();
             let span = context.span();
             let sc = span.span_context();
             if sc.is_valid() { sc.trace_id().to_string() } else { String::new() }
         };
         let duration_ms = elapsed.as_secs_f64() * 1_000.0;
-        if self.ours {
+        if info {
             tracing::info!(target: "guichet::rpc", parent: None, rpc = %self.rpc, code = name, duration_ms, trace_id = %trace_id, "rpc");
         } else {
             tracing::debug!(target: "guichet::rpc", parent: None, rpc = %self.rpc, code = name, duration_ms, trace_id = %trace_id, "rpc");
@@ -382,13 +423,22 @@ where
                 )
             };
         }
-        let span = if ours { rpc_span!(tracing::Level::INFO) } else { rpc_span!(tracing::Level::DEBUG) };
-        let parent = TraceContextPropagator::new().extract(&HeaderExtractor(request.headers()));
-        if parent.span().span_context().is_valid() {
-            let _ = span.set_parent(parent);
+        let check = ours && is_check_path(&rpc);
+        let span = if check && !TRACE_CHECKS.load(Ordering::Relaxed) {
+            tracing::Span::none()
+        } else if ours {
+            rpc_span!(tracing::Level::INFO)
+        } else {
+            rpc_span!(tracing::Level::DEBUG)
+        };
+        if !span.is_none() {
+            let parent = TraceContextPropagator::new().extract(&HeaderExtractor(request.headers()));
+            if parent.span().span_context().is_valid() {
+                let _ = span.set_parent(parent);
+            }
         }
         let delay = if ours { self.delay } else { Duration::ZERO };
-        let mut finish = Finish { rpc, ours, start: Instant::now(), span: span.clone(), done: false };
+        let mut finish = Finish { rpc, ours, check, start: Instant::now(), span: span.clone(), done: false };
         Box::pin(
             async move {
                 let _in_flight = metrics::rpc_started();
@@ -432,6 +482,17 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_answered_checks_log_at_debug_unless_asked() {
+        assert_eq!(line_level(true, 0, false), tracing::Level::DEBUG);
+        assert_eq!(line_level(true, 0, true), tracing::Level::INFO);
+        assert_eq!(line_level(true, 14, false), tracing::Level::INFO, "a failed check is at info");
+        assert_eq!(line_level(false, 0, false), tracing::Level::INFO);
+        assert!(is_check_path("guichet.v1.AccessService/CheckAccess"));
+        assert!(is_check_path("guichet.v1.AccessService/CheckAccessBatch"));
+        assert!(!is_check_path("guichet.v1.AccessService/ExplainAccess"));
+    }
 
     #[test]
     fn code_names_are_canonical() {

@@ -15,7 +15,7 @@ pub(crate) struct Access(pub(crate) App);
 
 #[tonic::async_trait]
 impl pb::access_service_server::AccessService for Access {
-    #[tracing::instrument(skip_all, fields(rpc = "CheckAccess"))]
+    // No handler span on the check path: the RPC layer's span covers it (see `crate::telemetry`).
     async fn check_access(
         &self,
         request: Request<pb::CheckAccessRequest>,
@@ -26,7 +26,6 @@ impl pb::access_service_server::AccessService for Access {
         Ok(crate::telemetry::check_answered(Response::new(answer)))
     }
 
-    #[tracing::instrument(skip_all, fields(rpc = "CheckAccessBatch"))]
     async fn check_access_batch(
         &self,
         request: Request<pb::CheckAccessBatchRequest>,
