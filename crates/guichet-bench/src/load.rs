@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use guichet_proto::v1::access_service_client::AccessServiceClient;
 use guichet_proto::v1::membership_service_client::MembershipServiceClient;
-use guichet_proto::v1::{CacheTier, CheckAccessRequest, SetMembershipRolesRequest};
+use guichet_proto::v1::{
+    CacheTier, CheckAccessBatchItem, CheckAccessBatchRequest, CheckAccessRequest, SetMembershipRolesRequest,
+};
 use guichet_store::bulk::SeedPlan;
 use hdrhistogram::Histogram;
 use tonic::transport::{Channel, Endpoint};
@@ -33,6 +35,8 @@ pub(crate) struct LoadOptions {
     pub(crate) plan: SeedPlan,
     /// How many distinct checks the uniform mixes draw from.
     pub(crate) distinct: u64,
+    /// Warm the caches with every distinct check before the uniform and writes mixes.
+    pub(crate) prewarm: bool,
     /// The server's pid, to report its resident memory.
     pub(crate) server_pid: Option<u32>,
 }
@@ -180,6 +184,47 @@ fn ms(h: &Histogram<u64>, q: f64) -> f64 {
 }
 
 /// Runs the load and prints the report.
+/// Asks every distinct check once, in batches of 1,000 (two in flight per connection), so that the
+/// measured mix runs over warm caches.
+async fn prewarm(channels: &[Channel], requests: &[CheckAccessRequest]) -> Result<(), BoxError> {
+    let began = Instant::now();
+    let chunks: Vec<Vec<CheckAccessRequest>> = requests.chunks(1_000).map(<[_]>::to_vec).collect();
+    let chunks = Arc::new(std::sync::Mutex::new(chunks));
+    let mut tasks = Vec::new();
+    for channel in channels.iter().take(4) {
+        for _ in 0..2 {
+            let mut client = AccessServiceClient::new(channel.clone());
+            let chunks = chunks.clone();
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    let Some(chunk) = chunks.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop() else {
+                        return Ok::<(), tonic::Status>(());
+                    };
+                    let items = chunk
+                        .into_iter()
+                        .map(|r| CheckAccessBatchItem {
+                            subject_id: r.subject_id,
+                            account_id: r.account_id,
+                            permission: r.permission,
+                            resource_id: r.resource_id,
+                        })
+                        .collect();
+                    client.check_access_batch(CheckAccessBatchRequest { items, consistency: None }).await?;
+                }
+            }));
+        }
+    }
+    for task in tasks {
+        task.await??;
+    }
+    println!(
+        "  prewarm  {} distinct checks in {:.1} s (CheckAccessBatch of 1,000)",
+        requests.len(),
+        began.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
 pub(crate) async fn run(options: LoadOptions) -> Result<(), BoxError> {
     let requests = match options.scenario {
         Scenario::Hot => vec![checks::hot(&options.plan)],
@@ -194,6 +239,9 @@ pub(crate) async fn run(options: LoadOptions) -> Result<(), BoxError> {
     let mut channels = Vec::with_capacity(options.connections);
     for _ in 0..options.connections {
         channels.push(endpoint.connect().await?);
+    }
+    if options.prewarm && matches!(options.scenario, Scenario::Uniform | Scenario::Writes) {
+        prewarm(&channels, &requests).await?;
     }
     let start = Instant::now();
     let record_from = start + options.warmup;

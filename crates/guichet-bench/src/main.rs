@@ -86,6 +86,10 @@ enum Command {
         /// How many distinct checks the uniform mixes draw from.
         #[arg(long, default_value_t = 100_000)]
         distinct: u64,
+        /// Do not warm the caches with every distinct check (in batches of 1,000) before the
+        /// uniform and writes mixes.
+        #[arg(long)]
+        no_prewarm: bool,
         /// The server's pid, to report its resident memory (VmRSS).
         #[arg(long)]
         server_pid: Option<u32>,
@@ -172,7 +176,18 @@ fn frames(out: PathBuf, world: World) -> Result<(), BoxError> {
 async fn run(cli: Cli) -> Result<(), BoxError> {
     match cli.command {
         Command::Seed { database_url, world } => seed(database_url, world).await,
-        Command::Load { addr, scenario, connections, streams, duration, warmup, distinct, server_pid, world } => {
+        Command::Load {
+            addr,
+            scenario,
+            connections,
+            streams,
+            duration,
+            warmup,
+            distinct,
+            no_prewarm,
+            server_pid,
+            world,
+        } => {
             if connections == 0 || streams == 0 || distinct == 0 {
                 return Err("--connections, --streams and --distinct must be at least 1".into());
             }
@@ -185,6 +200,7 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
                 warmup: seconds(warmup)?,
                 plan: plan(world)?,
                 distinct,
+                prewarm: !no_prewarm,
                 server_pid,
             })
             .await
