@@ -472,7 +472,7 @@ impl Store {
                 account::Entity::find().filter(account::Column::Id.is_in(roots.iter().cloned())).all(&txn).await?;
             let mut cond = sea_orm::Condition::any();
             for r in &root_rows {
-                cond = cond.add(account::Column::Path.like(format!("{}/%", crate::accounts::escape_like(&r.path))));
+                cond = cond.add(account::Column::Path.like(crate::accounts::below(&r.path)));
             }
             for d in account::Entity::find().filter(cond).all(&txn).await? {
                 out.insert(d.id);

@@ -417,3 +417,34 @@ async fn a_batch_loads_the_same_facts_in_a_bounded_number_of_queries() {
         assert_eq!(sorted(facts), sorted(&single), "{request:?}");
     }
 }
+
+/// The descendants of an account whose id holds `_` (a LIKE wildcard) are found, and not those of
+/// a look-alike account.
+async fn trees_whose_ids_hold_wildcards(store: Store) {
+    account(&store, "aff_1", "affiliate", None).await;
+    account(&store, "cli_1", "customer", Some("aff_1")).await;
+    account(&store, "affx1", "affiliate", None).await;
+    account(&store, "clix", "customer", Some("affx1")).await;
+    user(&store, "karim").await;
+    member(&store, "karim", "aff_1", "account_manager").await.unwrap();
+    let reached = store.candidate_accounts(&id("karim", UserId::parse)).await.unwrap();
+    assert_eq!(reached.iter().map(AccountId::as_str).collect::<Vec<_>>(), ["aff_1", "cli_1"]);
+    let children = store
+        .list_children(&id("aff_1", AccountId::parse), true, &crate::PageRequest { after: None, limit: 10 })
+        .await
+        .unwrap();
+    assert_eq!(children.items.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(), ["cli_1"]);
+}
+
+#[tokio::test]
+async fn trees_whose_ids_hold_wildcards_on_sqlite() {
+    let (store, _dir) = sqlite().await;
+    trees_whose_ids_hold_wildcards(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn trees_whose_ids_hold_wildcards_on_postgres() {
+    if let Some(store) = postgres().await {
+        trees_whose_ids_hold_wildcards(store).await;
+    }
+}
