@@ -447,38 +447,4 @@ impl Store {
         txn.commit().await?;
         Ok((out, revision))
     }
-
-    /// The accounts where `subject` may hold some level: those of its memberships, their
-    /// descendants, the targets of delegations from them and their descendants. Sorted by id; the
-    /// caller evaluates each.
-    #[tracing::instrument(name = "store.candidate_accounts", skip_all, fields(otel.kind = "client", db.system.name = self.backend_name()))]
-    pub async fn candidate_accounts(&self, subject: &UserId) -> Result<Vec<AccountId>, StoreError> {
-        let txn = self.begin_read().await?;
-        let members =
-            membership::Entity::find().filter(membership::Column::UserId.eq(subject.as_str())).all(&txn).await?;
-        let mut roots: BTreeSet<String> = members.iter().map(|m| m.account_id.clone()).collect();
-        if !roots.is_empty() {
-            for d in delegation::Entity::find()
-                .filter(delegation::Column::FromAccountId.is_in(roots.iter().cloned()))
-                .all(&txn)
-                .await?
-            {
-                roots.insert(d.to_account_id);
-            }
-        }
-        let mut out: BTreeSet<String> = roots.clone();
-        if !roots.is_empty() {
-            let root_rows =
-                account::Entity::find().filter(account::Column::Id.is_in(roots.iter().cloned())).all(&txn).await?;
-            let mut cond = sea_orm::Condition::any();
-            for r in &root_rows {
-                cond = cond.add(account::Column::Path.like(crate::accounts::below(&r.path)));
-            }
-            for d in account::Entity::find().filter(cond).all(&txn).await? {
-                out.insert(d.id);
-            }
-        }
-        txn.commit().await?;
-        Ok(out.into_iter().map(AccountId::from_trusted).collect())
-    }
 }

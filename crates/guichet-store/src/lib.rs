@@ -54,6 +54,7 @@ pub use accounts::{AccountFilter, MAX_DEPTH};
 pub use error::StoreError;
 pub use events::{Audit, EventFilter};
 pub use invitations::{AcceptProfile, Accepted, Approval, CreatedInvitation, InvitationFilter};
+pub use lookups::{LOOKUP_CHUNK, Lookup};
 pub use memberships::MembershipFilter;
 pub use migration::Migrator;
 pub use users::UserChanges;

@@ -1,12 +1,13 @@
-//! Lookups: the resources a subject reaches in an account, the subjects that hold a permission.
+//! Lookups: the resources a subject reaches in an account, the subjects that hold a permission in
+//! an account, the accounts where a subject holds one.
 
 use std::collections::BTreeSet;
 
 use guichet_domain::{
-    AccessRequest, AccountId, Consistency, FeatureName, MembershipId, Path, PathOutcome, Permission, ResourceId,
-    Revision, UserId, evaluate,
+    AccessRequest, AccountId, Consistency, Decision, FeatureName, MembershipId, Path, PathOutcome, Permission,
+    ResourceId, Revision, UserId, evaluate,
 };
-use guichet_store::{Page, PageRequest};
+use guichet_store::{Lookup, Page, PageRequest};
 
 use super::{Accessible, App};
 use crate::error::ServerError;
@@ -63,6 +64,10 @@ impl App {
     }
 
     /// The users holding `permission` in `account` (on `resource` when given), by user id.
+    ///
+    /// The candidates (members of the account, of its ancestors and of the accounts delegating
+    /// into them) are evaluated a chunk at a time in one store snapshot, which the returned
+    /// revision is; see [`App::lookup`].
     pub async fn authorized_subjects(
         &self,
         account: &AccountId,
@@ -71,30 +76,68 @@ impl App {
         consistency: Consistency,
         page: &PageRequest,
     ) -> Result<(Page<(UserId, Accessible)>, Revision), ServerError> {
+        let lookup = Lookup::Subjects { account, permission, resource };
+        let (page, revision) = self.lookup(lookup, consistency, page).await?;
+        let items = page
+            .items
+            .into_iter()
+            .map(|(request, decision)| (request.subject, Accessible { account: account.clone(), decision }))
+            .collect();
+        Ok((Page { items, next_after: page.next_after }, revision))
+    }
+
+    /// The accounts where `subject` holds `permission`, by account id.
+    ///
+    /// The candidates (the accounts of the subject's memberships, the targets of delegations from
+    /// them, and their descendants) are evaluated a chunk at a time in one store snapshot, which
+    /// the returned revision is; see [`App::lookup`].
+    pub async fn accessible_accounts(
+        &self,
+        subject: &UserId,
+        permission: &Permission,
+        consistency: Consistency,
+        page: &PageRequest,
+    ) -> Result<(Page<Accessible>, Revision), ServerError> {
+        let (page, revision) = self.lookup(Lookup::Accounts { subject, permission }, consistency, page).await?;
+        let items = page
+            .items
+            .into_iter()
+            .map(|(request, decision)| Accessible { account: request.account, decision })
+            .collect();
+        Ok((Page { items, next_after: page.next_after }, revision))
+    }
+
+    /// One page of a reverse lookup: the allowed candidates after `page.after`, in id order, with
+    /// their decisions. The store walks the candidates and stops at `page.limit + 1` allowed ones
+    /// (the extra one says there is a next page); the page token is the id of the last one
+    /// returned.
+    async fn lookup(
+        &self,
+        lookup: Lookup<'_>,
+        consistency: Consistency,
+        page: &PageRequest,
+    ) -> Result<(Page<(AccessRequest, Decision)>, Revision), ServerError> {
         self.check_revision(consistency).await?;
-        let revision = self.store().revision().await?;
         let limit = usize::try_from(page.limit).unwrap_or(usize::MAX);
-        let mut items = Vec::new();
-        let mut next_after = None;
-        for subject in self.store().subject_candidates(account).await? {
-            if page.after.as_deref().is_some_and(|a| subject.as_str() <= a) {
-                continue;
-            }
-            let request = AccessRequest {
-                subject: subject.clone(),
-                account: account.clone(),
-                permission: permission.clone(),
-                resource: resource.cloned(),
-            };
-            let checked = self.check(&request, Consistency::MinimizeLatency).await?;
-            if checked.decision.allowed {
-                if items.len() == limit {
-                    next_after = items.last().map(|(u, _): &(UserId, Accessible)| u.as_str().to_owned());
-                    break;
-                }
-                items.push((subject, Accessible { account: account.clone(), decision: checked.decision }));
-            }
-        }
+        let catalog = self.catalog();
+        let (mut items, revision) = self
+            .store()
+            .lookup(lookup, page.after.as_deref(), limit.saturating_add(1), |request, facts| {
+                let decision = evaluate(catalog, request, facts);
+                decision.allowed.then(|| (request.clone(), decision))
+            })
+            .await?;
+        let id = |(r, _): &(AccessRequest, Decision)| match lookup {
+            Lookup::Subjects { .. } => r.subject.as_str().to_owned(),
+            Lookup::Accounts { .. } => r.account.as_str().to_owned(),
+        };
+        let next_after = if items.len() > limit {
+            items.truncate(limit);
+            items.last().map(id)
+        } else {
+            None
+        };
         Ok((Page { items, next_after }, revision))
     }
 }
+
