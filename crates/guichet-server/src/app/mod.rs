@@ -31,6 +31,9 @@ mod invitations;
 
 mod contacts;
 
+#[cfg(test)]
+mod measure;
+
 /// A decision and the revision it was evaluated at.
 #[derive(Debug, Clone)]
 pub struct Checked {
