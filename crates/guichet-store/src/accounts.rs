@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use guichet_domain::{
     Account, AccountId, AccountKind, AccountSettings, AccountStatus, FeatureName, FieldViolation, NewAccount, Revision,
 };
+use sea_orm::sea_query::LikeExpr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 
 use crate::entities::account;
@@ -163,7 +164,7 @@ impl Store {
     ) -> Result<Page<Account>, StoreError> {
         let acc = account_row(&self.db, id).await?;
         let cond = if recursive {
-            Condition::all().add(account::Column::Path.like(format!("{}/%", escape_like(&acc.path))))
+            Condition::all().add(account::Column::Path.like(below(&acc.path)))
         } else {
             Condition::all().add(account::Column::ParentId.eq(acc.id))
         };
@@ -282,8 +283,14 @@ impl Store {
     }
 }
 
+/// The `LIKE` pattern of the paths strictly below `path`, with its own escape character: SQLite
+/// has none by default, so an id holding `_` would otherwise match nothing there.
+pub(crate) fn below(path: &str) -> LikeExpr {
+    LikeExpr::new(format!("{}/%", escape_like(path))).escape('\\')
+}
+
 /// Escapes `%`, `_` and `\` for a LIKE pattern (ids may contain `_`).
-pub(crate) fn escape_like(s: &str) -> String {
+fn escape_like(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         if matches!(c, '%' | '_' | '\\') {

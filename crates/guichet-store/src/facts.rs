@@ -10,12 +10,12 @@ use guichet_domain::{
     AccessRequest, AccountFacts, AccountId, AccountKind, DelegationFacts, DelegationId, Facts, FeatureName,
     MembershipFacts, MembershipId, ResourceFacts, ResourceId, Revision, RoleName, SubjectFacts, UserId, UserStatus,
 };
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 
 use crate::entities::{account, delegation, membership, membership_resource, membership_role, resource, user};
 use crate::roles::resolve;
 use crate::rows::{account_status, membership_status};
-use crate::{Store, StoreError, read_revision};
+use crate::{MAX_IN_LIST, Store, StoreError, find_in, read_revision};
 
 fn account_facts(row: &account::Model) -> Result<AccountFacts, StoreError> {
     let modules: BTreeSet<String> =
@@ -77,8 +77,11 @@ pub(crate) async fn load(
         return Ok(Facts { subject: subject_facts, chain, memberships: Vec::new(), delegations: Vec::new(), resource });
     }
     let chain_ids: Vec<String> = chain.iter().map(|a| a.id.as_str().to_owned()).collect();
-    let delegation_rows =
-        delegation::Entity::find().filter(delegation::Column::ToAccountId.is_in(chain_ids.clone())).all(conn).await?;
+    let delegation_rows = delegation::Entity::find()
+        .filter(delegation::Column::ToAccountId.is_in(chain_ids.clone()))
+        .order_by_asc(delegation::Column::Id)
+        .all(conn)
+        .await?;
     let source_ids: BTreeSet<String> = delegation_rows.iter().map(|d| d.from_account_id.clone()).collect();
     let sources: HashMap<String, AccountFacts> = if source_ids.is_empty() {
         HashMap::new()
@@ -98,6 +101,7 @@ pub(crate) async fn load(
     let member_rows = membership::Entity::find()
         .filter(membership::Column::UserId.eq(subject.as_str()))
         .filter(membership::Column::AccountId.is_in(kinds.keys().cloned()))
+        .order_by_asc(membership::Column::AccountId)
         .all(conn)
         .await?;
     let role_rows = if member_rows.is_empty() {
@@ -191,9 +195,14 @@ pub(crate) async fn load(
     Ok(Facts { subject: subject_facts, chain, memberships, delegations, resource })
 }
 
-/// The facts of many requests in a bounded number of queries whatever their number (at most
-/// eleven, and each `IN` list is bounded by the batch size times the tree depth), in the order of
-/// the requests. Each request's facts are those [`load`] would give.
+/// The facts of many requests in a bounded number of queries whatever their number, in the order
+/// of the requests. Each request's facts are those [`load`] would give.
+///
+/// Eleven queries at most while every `IN` list holds up to [`MAX_IN_LIST`] values (a batch of
+/// 1,000 requests into 16-deep trees stays under it); a longer list is split into several
+/// queries, so that no statement passes the bound-parameter limit of the backend. The work after
+/// the queries is linear in the number of requests and of rows read: rows are indexed by key,
+/// never searched once per request.
 pub(crate) async fn load_many(
     conn: &impl ConnectionTrait,
     store: &Store,
@@ -202,7 +211,7 @@ pub(crate) async fn load_many(
     // The accounts of every chain: the targets, then their ancestors through the paths.
     let target_ids: BTreeSet<String> = requests.iter().map(|r| r.account.as_str().to_owned()).collect();
     let mut rows: HashMap<String, account::Model> = HashMap::new();
-    for a in account::Entity::find().filter(account::Column::Id.is_in(target_ids)).all(conn).await? {
+    for a in find_in::<account::Entity>(conn, account::Column::Id, target_ids, Condition::all()).await? {
         rows.insert(a.id.clone(), a);
     }
     let ancestor_ids: BTreeSet<String> = rows
@@ -210,64 +219,68 @@ pub(crate) async fn load_many(
         .flat_map(|t| t.path.split('/').filter(|p| *p != t.id).map(str::to_owned).collect::<Vec<_>>())
         .filter(|id| !rows.contains_key(id))
         .collect();
-    if !ancestor_ids.is_empty() {
-        for a in account::Entity::find().filter(account::Column::Id.is_in(ancestor_ids)).all(conn).await? {
-            rows.insert(a.id.clone(), a);
-        }
+    for a in find_in::<account::Entity>(conn, account::Column::Id, ancestor_ids, Condition::all()).await? {
+        rows.insert(a.id.clone(), a);
     }
-    let chain_of = |id: &str| -> Result<Vec<AccountFacts>, StoreError> {
-        let Some(target) = rows.get(id) else { return Ok(Vec::new()) };
-        let mut ancestors: Vec<&account::Model> =
-            target.path.split('/').filter(|p| *p != target.id).filter_map(|p| rows.get(p)).collect();
-        ancestors.sort_by_key(|a| std::cmp::Reverse(a.depth));
-        let mut out = Vec::with_capacity(ancestors.len() + 1);
-        out.push(account_facts(target)?);
-        for a in ancestors {
-            out.push(account_facts(a)?);
+    // One chain per distinct target, shared by the requests into it.
+    let mut chains: HashMap<&str, Vec<AccountFacts>> = HashMap::new();
+    for r in requests {
+        let id = r.account.as_str();
+        if chains.contains_key(id) {
+            continue;
         }
-        Ok(out)
-    };
-    let chains: Vec<Vec<AccountFacts>> =
-        requests.iter().map(|r| chain_of(r.account.as_str())).collect::<Result<_, _>>()?;
+        let chain = match rows.get(id) {
+            None => Vec::new(),
+            Some(target) => {
+                let mut ancestors: Vec<&account::Model> =
+                    target.path.split('/').filter(|p| *p != target.id).filter_map(|p| rows.get(p)).collect();
+                ancestors.sort_by_key(|a| std::cmp::Reverse(a.depth));
+                let mut out = Vec::with_capacity(ancestors.len() + 1);
+                out.push(account_facts(target)?);
+                for a in ancestors {
+                    out.push(account_facts(a)?);
+                }
+                out
+            }
+        };
+        chains.insert(id, chain);
+    }
+    let chain_of = |r: &AccessRequest| chains.get(r.account.as_str()).map_or(&[][..], Vec::as_slice);
 
     let subject_ids: BTreeSet<String> = requests.iter().map(|r| r.subject.as_str().to_owned()).collect();
     let mut subjects: HashMap<String, SubjectFacts> = HashMap::new();
-    for u in user::Entity::find().filter(user::Column::Id.is_in(subject_ids)).all(conn).await? {
+    for u in find_in::<user::Entity>(conn, user::Column::Id, subject_ids, Condition::all()).await? {
         let status = UserStatus::parse(&u.status).map_err(|e| StoreError::corrupt("users", e))?;
         subjects.insert(u.id.clone(), SubjectFacts { id: UserId::from_trusted(u.id), status });
     }
     let resource_ids: BTreeSet<String> =
         requests.iter().filter_map(|r| r.resource.as_ref().map(|x| x.as_str().to_owned())).collect();
     let mut resources: HashMap<String, ResourceFacts> = HashMap::new();
-    if !resource_ids.is_empty() {
-        for row in resource::Entity::find().filter(resource::Column::Id.is_in(resource_ids.clone())).all(conn).await? {
-            resources.insert(
-                row.id.clone(),
-                ResourceFacts {
-                    id: ResourceId::from_trusted(row.id),
-                    account: AccountId::from_trusted(row.account_id),
-                },
-            );
-        }
+    for row in find_in::<resource::Entity>(conn, resource::Column::Id, resource_ids, Condition::all()).await? {
+        resources.insert(
+            row.id.clone(),
+            ResourceFacts { id: ResourceId::from_trusted(row.id), account: AccountId::from_trusted(row.account_id) },
+        );
     }
 
     // The requests that go further: a known account and a known subject.
-    let live: Vec<usize> = (0..requests.len())
-        .filter(|i| {
-            chains.get(*i).is_some_and(|c| !c.is_empty())
-                && requests.get(*i).is_some_and(|r| subjects.contains_key(r.subject.as_str()))
-        })
-        .collect();
+    let live: Vec<bool> =
+        requests.iter().map(|r| !chain_of(r).is_empty() && subjects.contains_key(r.subject.as_str())).collect();
+    let live_requests = || requests.iter().zip(&live).filter(|(_, l)| **l).map(|(r, _)| *r);
     let all_chain_ids: BTreeSet<String> =
-        live.iter().flat_map(|i| chains[*i].iter().map(|a| a.id.as_str().to_owned())).collect();
-    let delegation_rows = if all_chain_ids.is_empty() {
-        Vec::new()
-    } else {
-        delegation::Entity::find()
-            .filter(delegation::Column::ToAccountId.is_in(all_chain_ids.iter().cloned()))
-            .all(conn)
-            .await?
-    };
+        live_requests().flat_map(|r| chain_of(r).iter().map(|a| a.id.as_str().to_owned())).collect();
+    let mut delegation_rows = find_in::<delegation::Entity>(
+        conn,
+        delegation::Column::ToAccountId,
+        all_chain_ids.iter().cloned(),
+        Condition::all(),
+    )
+    .await?;
+    delegation_rows.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut delegations_into: HashMap<&str, Vec<&delegation::Model>> = HashMap::new();
+    for d in &delegation_rows {
+        delegations_into.entry(d.to_account_id.as_str()).or_default().push(d);
+    }
     let missing_sources: BTreeSet<String> =
         delegation_rows.iter().map(|d| d.from_account_id.clone()).filter(|id| !rows.contains_key(id)).collect();
     let mut sources: HashMap<String, AccountFacts> = HashMap::new();
@@ -276,34 +289,33 @@ pub(crate) async fn load_many(
             sources.insert(a.id.clone(), account_facts(a)?);
         }
     }
-    if !missing_sources.is_empty() {
-        for a in account::Entity::find().filter(account::Column::Id.is_in(missing_sources)).all(conn).await? {
-            sources.insert(a.id.clone(), account_facts(&a)?);
-        }
+    for a in find_in::<account::Entity>(conn, account::Column::Id, missing_sources, Condition::all()).await? {
+        sources.insert(a.id.clone(), account_facts(&a)?);
     }
     let mut kinds: HashMap<String, AccountKind> = HashMap::new();
-    for i in &live {
-        kinds.extend(chains[*i].iter().map(|a| (a.id.as_str().to_owned(), a.kind.clone())));
+    for r in live_requests() {
+        kinds.extend(chain_of(r).iter().map(|a| (a.id.as_str().to_owned(), a.kind.clone())));
     }
     kinds.extend(sources.iter().map(|(id, a)| (id.clone(), a.kind.clone())));
-    let live_subjects: BTreeSet<String> = live.iter().map(|i| requests[*i].subject.as_str().to_owned()).collect();
-    let member_rows = if live.is_empty() {
-        Vec::new()
-    } else {
-        membership::Entity::find()
-            .filter(membership::Column::UserId.is_in(live_subjects))
-            .filter(membership::Column::AccountId.is_in(kinds.keys().cloned()))
-            .all(conn)
-            .await?
-    };
-    let role_rows = if member_rows.is_empty() {
-        Vec::new()
-    } else {
-        membership_role::Entity::find()
-            .filter(membership_role::Column::MembershipId.is_in(member_rows.iter().map(|m| m.id.clone())))
-            .all(conn)
-            .await?
-    };
+    let live_subjects: Vec<String> =
+        live_requests().map(|r| r.subject.as_str().to_owned()).collect::<BTreeSet<_>>().into_iter().collect();
+    let mut member_rows = Vec::new();
+    for users in live_subjects.chunks(MAX_IN_LIST) {
+        let of_users = Condition::all().add(membership::Column::UserId.is_in(users.iter().cloned()));
+        member_rows.extend(
+            find_in::<membership::Entity>(conn, membership::Column::AccountId, kinds.keys().cloned(), of_users).await?,
+        );
+    }
+    // One membership per (user, account) at most.
+    let membership_of: HashMap<(&str, &str), &membership::Model> =
+        member_rows.iter().map(|m| ((m.user_id.as_str(), m.account_id.as_str()), m)).collect();
+    let role_rows = find_in::<membership_role::Entity>(
+        conn,
+        membership_role::Column::MembershipId,
+        member_rows.iter().map(|m| m.id.clone()),
+        Condition::all(),
+    )
+    .await?;
     let mut wanted: Vec<(AccountId, AccountKind, RoleName)> = Vec::new();
     for r in &role_rows {
         if let Some(kind) = kinds.get(&r.account_id) {
@@ -325,18 +337,23 @@ pub(crate) async fn load_many(
     }
     let roles = resolve(conn, store.catalog(), &wanted).await?;
     let restricted: Vec<String> = member_rows.iter().filter(|m| m.restricted).map(|m| m.id.clone()).collect();
-    let grants: BTreeSet<(String, String)> = if restricted.is_empty() || resources.is_empty() {
-        BTreeSet::new()
-    } else {
-        membership_resource::Entity::find()
-            .filter(membership_resource::Column::MembershipId.is_in(restricted))
-            .filter(membership_resource::Column::ResourceId.is_in(resources.keys().cloned()))
-            .all(conn)
+    let mut grants: BTreeSet<(String, String)> = BTreeSet::new();
+    if !resources.is_empty() {
+        for part in restricted.chunks(MAX_IN_LIST) {
+            let of_memberships =
+                Condition::all().add(membership_resource::Column::MembershipId.is_in(part.iter().cloned()));
+            for g in find_in::<membership_resource::Entity>(
+                conn,
+                membership_resource::Column::ResourceId,
+                resources.keys().cloned(),
+                of_memberships,
+            )
             .await?
-            .into_iter()
-            .map(|g| (g.membership_id, g.resource_id))
-            .collect()
-    };
+            {
+                grants.insert((g.membership_id, g.resource_id));
+            }
+        }
+    }
     let mut by_membership: HashMap<&str, Vec<(i32, &str)>> = HashMap::new();
     for r in &role_rows {
         by_membership.entry(r.membership_id.as_str()).or_default().push((r.position, r.role_name.as_str()));
@@ -346,23 +363,25 @@ pub(crate) async fn load_many(
     }
 
     let mut out = Vec::with_capacity(requests.len());
-    for (i, (request, chain)) in requests.iter().zip(chains).enumerate() {
+    for (request, live) in requests.iter().zip(live) {
+        let chain = chain_of(request).to_vec();
         let subject = subjects.get(request.subject.as_str()).cloned();
         let resource = request.resource.as_ref().and_then(|r| resources.get(r.as_str()).cloned());
-        if !live.contains(&i) {
+        if !live {
             out.push(Facts { subject, chain, memberships: Vec::new(), delegations: Vec::new(), resource });
             continue;
         }
-        let chain_ids: BTreeSet<&str> = chain.iter().map(|a| a.id.as_str()).collect();
-        let mine: Vec<&delegation::Model> =
-            delegation_rows.iter().filter(|d| chain_ids.contains(d.to_account_id.as_str())).collect();
-        let mut reach: BTreeSet<&str> = chain_ids.clone();
+        let mut mine: Vec<&delegation::Model> =
+            chain.iter().flat_map(|a| delegations_into.get(a.id.as_str()).into_iter().flatten().copied()).collect();
+        mine.sort_by(|a, b| a.id.cmp(&b.id));
+        // The accounts where a membership of the subject counts: the chain and the sources of the
+        // delegations into it, each once.
+        let mut reach: Vec<&str> = chain.iter().map(|a| a.id.as_str()).collect();
         reach.extend(mine.iter().map(|d| d.from_account_id.as_str()));
+        reach.sort_unstable();
+        reach.dedup();
         let mut memberships = Vec::new();
-        for m in member_rows
-            .iter()
-            .filter(|m| m.user_id == request.subject.as_str() && reach.contains(m.account_id.as_str()))
-        {
+        for m in reach.iter().filter_map(|a| membership_of.get(&(request.subject.as_str(), *a))) {
             let account = AccountId::from_trusted(m.account_id.clone());
             let held = by_membership
                 .get(m.id.as_str())
@@ -427,39 +446,5 @@ impl Store {
         let out = load_many(&txn, self, requests).await?;
         txn.commit().await?;
         Ok((out, revision))
-    }
-
-    /// The accounts where `subject` may hold some level: those of its memberships, their
-    /// descendants, the targets of delegations from them and their descendants. Sorted by id; the
-    /// caller evaluates each.
-    #[tracing::instrument(name = "store.candidate_accounts", skip_all, fields(otel.kind = "client", db.system.name = self.backend_name()))]
-    pub async fn candidate_accounts(&self, subject: &UserId) -> Result<Vec<AccountId>, StoreError> {
-        let txn = self.begin_read().await?;
-        let members =
-            membership::Entity::find().filter(membership::Column::UserId.eq(subject.as_str())).all(&txn).await?;
-        let mut roots: BTreeSet<String> = members.iter().map(|m| m.account_id.clone()).collect();
-        if !roots.is_empty() {
-            for d in delegation::Entity::find()
-                .filter(delegation::Column::FromAccountId.is_in(roots.iter().cloned()))
-                .all(&txn)
-                .await?
-            {
-                roots.insert(d.to_account_id);
-            }
-        }
-        let mut out: BTreeSet<String> = roots.clone();
-        if !roots.is_empty() {
-            let root_rows =
-                account::Entity::find().filter(account::Column::Id.is_in(roots.iter().cloned())).all(&txn).await?;
-            let mut cond = sea_orm::Condition::any();
-            for r in &root_rows {
-                cond = cond.add(account::Column::Path.like(format!("{}/%", crate::accounts::escape_like(&r.path))));
-            }
-            for d in account::Entity::find().filter(cond).all(&txn).await? {
-                out.insert(d.id);
-            }
-        }
-        txn.commit().await?;
-        Ok(out.into_iter().map(AccountId::from_trusted).collect())
     }
 }

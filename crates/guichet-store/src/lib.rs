@@ -44,8 +44,9 @@ use std::time::Duration;
 use guichet_domain::{Catalog, Revision};
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    AccessMode, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
-    IsolationLevel, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+    AccessMode, ColumnTrait, Condition, ConnectOptions, ConnectionTrait, Database, DatabaseConnection,
+    DatabaseTransaction, DbBackend, EntityTrait, IsolationLevel, QueryFilter, SqliteTransactionMode, Statement,
+    TransactionOptions, TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
 
@@ -53,6 +54,7 @@ pub use accounts::{AccountFilter, MAX_DEPTH};
 pub use error::StoreError;
 pub use events::{Audit, EventFilter};
 pub use invitations::{AcceptProfile, Accepted, Approval, CreatedInvitation, InvitationFilter};
+pub use lookups::{LOOKUP_CHUNK, Lookup};
 pub use memberships::MembershipFilter;
 pub use migration::Migrator;
 pub use users::UserChanges;
@@ -207,7 +209,7 @@ impl Store {
 
     /// Whether the store holds no account yet.
     pub async fn is_empty(&self) -> Result<bool, StoreError> {
-        use sea_orm::{EntityTrait, PaginatorTrait};
+        use sea_orm::PaginatorTrait;
         Ok(entities::account::Entity::find().count(&self.db).await? == 0)
     }
 
@@ -255,6 +257,26 @@ impl Store {
         };
         Ok(txn)
     }
+}
+
+/// The most values one `IN (…)` list binds. SQLite accepts at most 32,766 bound parameters per
+/// statement and PostgreSQL 65,535; a query may hold two such lists and a few other values.
+pub(crate) const MAX_IN_LIST: usize = 10_000;
+
+/// The rows of `E` whose `column` is one of `values` and that match `also`: one query per
+/// [`MAX_IN_LIST`] values, none when `values` is empty.
+pub(crate) async fn find_in<E: EntityTrait>(
+    conn: &impl ConnectionTrait,
+    column: E::Column,
+    values: impl IntoIterator<Item = String>,
+    also: Condition,
+) -> Result<Vec<E::Model>, StoreError> {
+    let values: Vec<String> = values.into_iter().collect();
+    let mut out = Vec::new();
+    for part in values.chunks(MAX_IN_LIST) {
+        out.extend(E::find().filter(column.is_in(part.iter().cloned())).filter(also.clone()).all(conn).await?);
+    }
+    Ok(out)
 }
 
 pub(crate) async fn read_revision(conn: &impl ConnectionTrait) -> Result<Revision, StoreError> {

@@ -6,12 +6,12 @@ use std::collections::{BTreeSet, HashMap};
 use guichet_domain::{
     AccountId, AccountKind, AccountRole, Catalog, Revision, Role, RoleDefinition, RoleName, Timestamp,
 };
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
 use crate::entities::{account, membership_role, role};
 use crate::events::{self, Audit};
 use crate::rows::{grants_from_json, grants_to_json};
-use crate::{Store, StoreError};
+use crate::{Store, StoreError, find_in};
 
 pub(crate) fn custom_role(row: &role::Model) -> Result<AccountRole, StoreError> {
     Ok(AccountRole {
@@ -32,7 +32,8 @@ pub(crate) fn custom_role(row: &role::Model) -> Result<AccountRole, StoreError> 
 /// Resolves role names held in accounts into roles.
 ///
 /// `wanted` lists (account id, account kind, role name); the result maps (account id, role name)
-/// to the role. One query whatever the number of accounts; names that resolve to nothing are absent.
+/// to the role. One query whatever the number of accounts (up to [`crate::MAX_IN_LIST`] accounts
+/// with custom role names); names that resolve to nothing are absent.
 pub(crate) async fn resolve(
     conn: &impl ConnectionTrait,
     catalog: &Catalog,
@@ -51,7 +52,7 @@ pub(crate) async fn resolve(
         }
     }
     if !custom_accounts.is_empty() {
-        let rows = role::Entity::find().filter(role::Column::AccountId.is_in(custom_accounts)).all(conn).await?;
+        let rows = find_in::<role::Entity>(conn, role::Column::AccountId, custom_accounts, Condition::all()).await?;
         for row in &rows {
             let r = custom_role(row)?;
             let key = (AccountId::from_trusted(row.account_id.clone()), r.role.name.clone());

@@ -31,6 +31,9 @@ mod invitations;
 
 mod contacts;
 
+#[cfg(test)]
+mod measure;
+
 /// A decision and the revision it was evaluated at.
 #[derive(Debug, Clone)]
 pub struct Checked {
@@ -267,42 +270,6 @@ impl App {
             answers.push(resp);
         }
         Ok((answers, revision))
-    }
-
-    /// The accounts where `subject` holds `permission`, by account id.
-    pub async fn accessible_accounts(
-        &self,
-        subject: &UserId,
-        permission: &Permission,
-        consistency: Consistency,
-        page: &PageRequest,
-    ) -> Result<(Page<Accessible>, Revision), ServerError> {
-        self.check_revision(consistency).await?;
-        let revision = self.store.revision().await?;
-        let candidates = self.store.candidate_accounts(subject).await?;
-        let limit = usize::try_from(page.limit).unwrap_or(usize::MAX);
-        let mut items = Vec::new();
-        let mut next_after = None;
-        for account in candidates {
-            if page.after.as_deref().is_some_and(|a| account.as_str() <= a) {
-                continue;
-            }
-            let request = AccessRequest {
-                subject: subject.clone(),
-                account: account.clone(),
-                permission: permission.clone(),
-                resource: None,
-            };
-            let c = self.check(&request, Consistency::MinimizeLatency).await?;
-            if c.decision.allowed {
-                if items.len() == limit {
-                    next_after = items.last().map(|a: &Accessible| a.account.as_str().to_owned());
-                    break;
-                }
-                items.push(Accessible { account, decision: c.decision });
-            }
-        }
-        Ok((Page { items, next_after }, revision))
     }
 
     // ---- authorisation of the actor ----
