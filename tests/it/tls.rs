@@ -281,9 +281,9 @@ async fn mtls_refuses_untrusted_missing_and_expired_client_certificates() {
                 || outcome.starts_with("call: Unknown: transport error <- transport error"),
             "{what}: {outcome}"
         );
-        // The server says why, as a warning.
-        let log = s.stderr();
-        assert!(log.lines().any(|l| l.contains(logged) && l.contains(reason)), "{what}: no {reason} in:\n{log}");
+        // The server says why, as a warning (written after the client saw the refusal).
+        let (found, log) = s.stderr_line(|l| l.contains(logged) && l.contains(reason)).await;
+        assert!(found, "{what}: no {reason} in:\n{log}");
     }
     // And the trusted client is still served.
     let shop = connect(&s, &setup.server_ca, Some(&client_ca.client_uri(SHOP_SPIFFE, false))).await.unwrap();

@@ -189,6 +189,23 @@ impl TestServer {
         std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
     }
 
+    /// Waits (at most 10 s) until a line the server wrote on standard error satisfies `line`, and
+    /// returns everything written so far either way: a client can see a refused call before the
+    /// server has written why.
+    pub async fn stderr_line(&self, line: impl Fn(&str) -> bool) -> (bool, String) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = self.stderr();
+            if log.lines().any(&line) {
+                return (true, log);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return (false, log);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Sends a signal (`HUP`, `TERM`, …) to the server.
     pub fn signal(&self, name: &str) {
         let pid = self.child.id().expect("running");
