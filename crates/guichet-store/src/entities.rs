@@ -6,7 +6,7 @@
 pub mod revision {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
     #[sea_orm(table_name = "guichet_revision")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
@@ -25,7 +25,7 @@ pub mod revision {
 pub mod account {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
     #[sea_orm(table_name = "accounts")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
@@ -53,7 +53,7 @@ pub mod account {
 pub mod user {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
     #[sea_orm(table_name = "users")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
@@ -79,7 +79,7 @@ pub mod user {
 pub mod role {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
     #[sea_orm(table_name = "roles")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
@@ -104,7 +104,7 @@ pub mod role {
 pub mod membership {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
     #[sea_orm(table_name = "memberships")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
@@ -129,7 +129,7 @@ pub mod membership {
 pub mod membership_role {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
     #[sea_orm(table_name = "membership_roles")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
@@ -150,7 +150,7 @@ pub mod membership_role {
 pub mod membership_resource {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
     #[sea_orm(table_name = "membership_resources")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
@@ -169,7 +169,7 @@ pub mod membership_resource {
 pub mod resource {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
     #[sea_orm(table_name = "resources")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
@@ -190,7 +190,7 @@ pub mod resource {
 pub mod delegation {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
     #[sea_orm(table_name = "delegations")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
@@ -212,7 +212,7 @@ pub mod delegation {
 pub mod event {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
     #[sea_orm(table_name = "events")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
@@ -264,7 +264,7 @@ pub mod idempotency_key {
 pub mod invitation {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
     #[sea_orm(table_name = "invitations")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
@@ -317,7 +317,7 @@ pub mod invitation_token {
 pub mod contact {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
     #[sea_orm(table_name = "contacts")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
@@ -345,7 +345,7 @@ pub mod contact {
 pub mod communication_order {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
     #[sea_orm(table_name = "communication_orders")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]

@@ -2,18 +2,19 @@
 //! the account and its ancestors (two queries, through the materialised path), the subject, the
 //! delegations into the chain and their source accounts, the subject's memberships in all those
 //! accounts with their roles, the custom roles they name, and — for a resource check — the
-//! resource and the restricted memberships that reach it. Ten queries at most, in one snapshot.
+//! resource and the restricted memberships that reach it. Ten queries at most, in one snapshot; on
+//! PostgreSQL a single request's facts are one statement (see [`read_rows_postgres`]).
 
 use std::collections::{BTreeSet, HashMap};
 
 use guichet_domain::{
-    AccessRequest, AccountFacts, AccountId, AccountKind, DelegationFacts, DelegationId, Facts, FeatureName,
+    AccessRequest, AccountFacts, AccountId, AccountKind, Catalog, DelegationFacts, DelegationId, Facts, FeatureName,
     MembershipFacts, MembershipId, ResourceFacts, ResourceId, Revision, RoleName, SubjectFacts, UserId, UserStatus,
 };
-use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, Statement};
 
-use crate::entities::{account, delegation, membership, membership_resource, membership_role, resource, user};
-use crate::roles::resolve;
+use crate::entities::{account, delegation, membership, membership_resource, membership_role, resource, role, user};
+use crate::roles::{custom_accounts, resolve, resolve_rows};
 use crate::rows::{account_status, membership_status};
 use crate::{MAX_IN_LIST, Store, StoreError, find_in, read_revision};
 
@@ -31,34 +32,224 @@ fn account_facts(row: &account::Model) -> Result<AccountFacts, StoreError> {
 
 /// The chain from `id` up to its root (target first), in two queries.
 pub(crate) async fn chain(conn: &impl ConnectionTrait, id: &AccountId) -> Result<Vec<AccountFacts>, StoreError> {
+    ordered_chain(chain_rows(conn, id).await?)
+}
+
+/// The rows of the account `id` and its ancestors (through the materialised path), in two queries;
+/// none when the account does not exist.
+async fn chain_rows(conn: &impl ConnectionTrait, id: &AccountId) -> Result<Vec<account::Model>, StoreError> {
     let Some(target) = account::Entity::find_by_id(id.as_str().to_owned()).one(conn).await? else {
         return Ok(Vec::new());
     };
     let ancestor_ids: Vec<String> = target.path.split('/').filter(|p| *p != target.id).map(str::to_owned).collect();
-    let mut ancestors = if ancestor_ids.is_empty() {
+    let mut out = if ancestor_ids.is_empty() {
         Vec::new()
     } else {
         account::Entity::find().filter(account::Column::Id.is_in(ancestor_ids)).all(conn).await?
     };
-    ancestors.sort_by_key(|a| std::cmp::Reverse(a.depth));
-    let mut out = Vec::with_capacity(ancestors.len() + 1);
-    out.push(account_facts(&target)?);
-    for a in &ancestors {
-        out.push(account_facts(a)?);
-    }
+    out.push(target);
     Ok(out)
 }
 
-pub(crate) async fn load(
+/// The chain's facts, target first: the deepest account first, up to the root.
+fn ordered_chain(mut rows: Vec<account::Model>) -> Result<Vec<AccountFacts>, StoreError> {
+    rows.sort_by_key(|a| std::cmp::Reverse(a.depth));
+    rows.iter().map(account_facts).collect()
+}
+
+/// The rows a decision on one request reads, however they were read.
+#[derive(Debug, Default)]
+struct Rows {
+    /// The target account and its ancestors, in any order.
+    chain: Vec<account::Model>,
+    subject: Option<user::Model>,
+    resource: Option<resource::Model>,
+    /// The delegations into the chain.
+    delegations: Vec<delegation::Model>,
+    /// The accounts those delegations come from.
+    sources: Vec<account::Model>,
+    /// The subject's memberships in the chain and the sources.
+    memberships: Vec<membership::Model>,
+    /// The roles those memberships hold.
+    membership_roles: Vec<membership_role::Model>,
+    /// The custom roles of the accounts that name one (at least every one named and not built in).
+    custom_roles: Vec<role::Model>,
+    /// The restricted memberships that reach the resource.
+    reached: BTreeSet<String>,
+}
+
+/// Reads the rows of one request in ten queries at most, on any backend.
+async fn read_rows(
     conn: &impl ConnectionTrait,
-    store: &Store,
+    catalog: &Catalog,
     subject: &UserId,
     account: &AccountId,
     resource_id: Option<&ResourceId>,
-) -> Result<Facts, StoreError> {
-    let chain = chain(conn, account).await?;
-    let subject_row = user::Entity::find_by_id(subject.as_str().to_owned()).one(conn).await?;
-    let subject_facts = subject_row
+) -> Result<Rows, StoreError> {
+    let mut rows = Rows { chain: chain_rows(conn, account).await?, ..Rows::default() };
+    rows.subject = user::Entity::find_by_id(subject.as_str().to_owned()).one(conn).await?;
+    if let Some(r) = resource_id {
+        rows.resource = resource::Entity::find_by_id(r.as_str().to_owned()).one(conn).await?;
+    }
+    if rows.chain.is_empty() || rows.subject.is_none() {
+        return Ok(rows);
+    }
+    let chain_ids: Vec<String> = rows.chain.iter().map(|a| a.id.clone()).collect();
+    rows.delegations = delegation::Entity::find()
+        .filter(delegation::Column::ToAccountId.is_in(chain_ids.clone()))
+        .order_by_asc(delegation::Column::Id)
+        .all(conn)
+        .await?;
+    let source_ids: BTreeSet<String> = rows.delegations.iter().map(|d| d.from_account_id.clone()).collect();
+    if !source_ids.is_empty() {
+        rows.sources = account::Entity::find().filter(account::Column::Id.is_in(source_ids)).all(conn).await?;
+    }
+    let accounts: BTreeSet<String> = chain_ids.into_iter().chain(rows.sources.iter().map(|a| a.id.clone())).collect();
+    rows.memberships = membership::Entity::find()
+        .filter(membership::Column::UserId.eq(subject.as_str()))
+        .filter(membership::Column::AccountId.is_in(accounts))
+        .order_by_asc(membership::Column::AccountId)
+        .all(conn)
+        .await?;
+    if !rows.memberships.is_empty() {
+        rows.membership_roles = membership_role::Entity::find()
+            .filter(membership_role::Column::MembershipId.is_in(rows.memberships.iter().map(|m| m.id.clone())))
+            .all(conn)
+            .await?;
+    }
+    let kinds = kinds(&rows);
+    let custom = custom_accounts(catalog, &wanted(&rows, &kinds));
+    rows.custom_roles = find_in::<role::Entity>(conn, role::Column::AccountId, custom, Condition::all()).await?;
+    if let (Some(_), Some(r)) = (&rows.resource, resource_id) {
+        let restricted: Vec<String> = rows.memberships.iter().filter(|m| m.restricted).map(|m| m.id.clone()).collect();
+        if !restricted.is_empty() {
+            rows.reached = membership_resource::Entity::find()
+                .filter(membership_resource::Column::MembershipId.is_in(restricted))
+                .filter(membership_resource::Column::ResourceId.eq(r.as_str()))
+                .all(conn)
+                .await?
+                .into_iter()
+                .map(|g| g.membership_id)
+                .collect();
+        }
+    }
+    Ok(rows)
+}
+
+/// The rows of one request and the revision they were read at, in one PostgreSQL statement: a
+/// statement sees one snapshot, so no transaction is needed and the request costs one round trip
+/// instead of the dozen of [`read_rows`] in a read transaction. Each part of the answer is a JSON
+/// array of whole rows, decoded into the same models the other path reads.
+async fn read_rows_postgres(
+    conn: &impl ConnectionTrait,
+    subject: &UserId,
+    account: &AccountId,
+    resource_id: Option<&ResourceId>,
+) -> Result<(Rows, Revision), StoreError> {
+    let values: [sea_orm::Value; 3] =
+        [account.as_str().into(), subject.as_str().into(), resource_id.map(|r| r.as_str().to_owned()).into()];
+    let row = conn
+        .query_one_raw(Statement::from_sql_and_values(DbBackend::Postgres, ONE_STATEMENT, values))
+        .await?
+        .ok_or_else(|| StoreError::corrupt("guichet_revision", "the facts statement returned no row"))?;
+    let revision: Option<i64> = row.try_get("", "revision")?;
+    let revision = revision.ok_or_else(|| StoreError::corrupt("guichet_revision", "the revision row is missing"))?;
+    let revision = Revision::new(u64::try_from(revision).map_err(|e| StoreError::corrupt("guichet_revision", e))?);
+    fn part<T: serde::de::DeserializeOwned>(row: &sea_orm::QueryResult, column: &'static str) -> Result<T, StoreError> {
+        let json: Option<String> = row.try_get("", column)?;
+        serde_json::from_str(json.as_deref().unwrap_or("null")).map_err(|e| StoreError::corrupt(column, e))
+    }
+    let rows = Rows {
+        chain: part::<Option<Vec<account::Model>>>(&row, "chain")?.unwrap_or_default(),
+        subject: part(&row, "subject")?,
+        resource: part(&row, "resource")?,
+        delegations: part::<Option<Vec<delegation::Model>>>(&row, "delegations")?.unwrap_or_default(),
+        sources: part::<Option<Vec<account::Model>>>(&row, "sources")?.unwrap_or_default(),
+        memberships: part::<Option<Vec<membership::Model>>>(&row, "memberships")?.unwrap_or_default(),
+        membership_roles: part::<Option<Vec<membership_role::Model>>>(&row, "membership_roles")?.unwrap_or_default(),
+        custom_roles: part::<Option<Vec<role::Model>>>(&row, "roles")?.unwrap_or_default(),
+        reached: part::<Option<Vec<String>>>(&row, "reached")?.unwrap_or_default().into_iter().collect(),
+    };
+    Ok((rows, revision))
+}
+
+/// What [`read_rows`] reads, as one statement (`$1` account, `$2` subject, `$3` resource or null).
+/// The custom roles are exactly those named (a superset of what the other path needs is fine: roles
+/// are looked up by account and name).
+const ONE_STATEMENT: &str = r#"
+WITH target AS (SELECT path FROM accounts WHERE id = $1),
+chain AS (
+  SELECT a.* FROM accounts a
+  WHERE a.id = ANY (array_append(ARRAY(SELECT unnest(string_to_array(t.path, '/')) FROM target t), $1))
+    AND EXISTS (SELECT 1 FROM target)
+),
+subject AS (SELECT u.* FROM users u WHERE u.id = $2),
+live AS (SELECT 1 WHERE EXISTS (SELECT 1 FROM chain) AND EXISTS (SELECT 1 FROM subject)),
+dels AS (
+  SELECT d.* FROM delegations d
+  WHERE EXISTS (SELECT 1 FROM live) AND d.to_account_id IN (SELECT id FROM chain)
+),
+srcs AS (SELECT a.* FROM accounts a WHERE a.id IN (SELECT from_account_id FROM dels)),
+mems AS (
+  SELECT m.* FROM memberships m
+  WHERE EXISTS (SELECT 1 FROM live) AND m.user_id = $2
+    AND m.account_id IN (SELECT id FROM chain UNION SELECT id FROM srcs)
+),
+mroles AS (SELECT r.* FROM membership_roles r WHERE r.membership_id IN (SELECT id FROM mems)),
+croles AS (
+  SELECT ro.* FROM roles ro
+  WHERE (ro.account_id, ro.name) IN (
+    SELECT account_id, role_name FROM mroles UNION SELECT to_account_id, role FROM dels
+  )
+),
+res AS (SELECT r.* FROM resources r WHERE $3::text IS NOT NULL AND r.id = $3::text),
+reached AS (
+  SELECT g.membership_id FROM membership_resources g
+  WHERE EXISTS (SELECT 1 FROM res) AND g.resource_id = $3::text
+    AND g.membership_id IN (SELECT id FROM mems WHERE restricted)
+)
+SELECT
+  (SELECT value FROM guichet_revision WHERE id = 1) AS revision,
+  (SELECT json_agg(c) FROM chain c)::text AS chain,
+  (SELECT row_to_json(u) FROM subject u)::text AS subject,
+  (SELECT row_to_json(r) FROM res r)::text AS resource,
+  (SELECT json_agg(d ORDER BY d.id) FROM dels d)::text AS delegations,
+  (SELECT json_agg(s) FROM srcs s)::text AS sources,
+  (SELECT json_agg(m ORDER BY m.account_id) FROM mems m)::text AS memberships,
+  (SELECT json_agg(r) FROM mroles r)::text AS membership_roles,
+  (SELECT json_agg(r) FROM croles r)::text AS roles,
+  (SELECT json_agg(g.membership_id) FROM reached g)::text AS reached
+"#;
+
+/// The kind of every account of the chain and of the delegations' sources.
+fn kinds(rows: &Rows) -> HashMap<String, AccountKind> {
+    rows.chain.iter().chain(&rows.sources).map(|a| (a.id.clone(), AccountKind::from_trusted(a.kind.clone()))).collect()
+}
+
+/// The roles the rows name, with the kind of the account that holds them.
+fn wanted(rows: &Rows, kinds: &HashMap<String, AccountKind>) -> Vec<(AccountId, AccountKind, RoleName)> {
+    let named = rows
+        .membership_roles
+        .iter()
+        .map(|r| (&r.account_id, &r.role_name))
+        .chain(rows.delegations.iter().map(|d| (&d.to_account_id, &d.role)));
+    named
+        .filter_map(|(account, name)| {
+            let kind = kinds.get(account)?;
+            Some((AccountId::from_trusted(account.clone()), kind.clone(), RoleName::from_trusted(name.clone())))
+        })
+        .collect()
+}
+
+/// The facts of one request out of its rows.
+fn assemble(catalog: &Catalog, rows: Rows, resource_id: Option<&ResourceId>) -> Result<Facts, StoreError> {
+    let kinds = kinds(&rows);
+    let roles = resolve_rows(catalog, &wanted(&rows, &kinds), &rows.custom_roles)?;
+    let Rows {
+        chain: chain_rows, subject, resource, delegations, sources, memberships, membership_roles, reached, ..
+    } = rows;
+    let chain = ordered_chain(chain_rows)?;
+    let subject = subject
         .map(|u| {
             Ok::<_, StoreError>(SubjectFacts {
                 id: UserId::from_trusted(u.id),
@@ -66,98 +257,21 @@ pub(crate) async fn load(
             })
         })
         .transpose()?;
-    let resource = match resource_id {
-        Some(r) => resource::Entity::find_by_id(r.as_str().to_owned()).one(conn).await?.map(|row| ResourceFacts {
-            id: ResourceId::from_trusted(row.id),
-            account: AccountId::from_trusted(row.account_id),
-        }),
-        None => None,
-    };
-    if chain.is_empty() || subject_facts.is_none() {
-        return Ok(Facts { subject: subject_facts, chain, memberships: Vec::new(), delegations: Vec::new(), resource });
+    let resource = resource.map(|row| ResourceFacts {
+        id: ResourceId::from_trusted(row.id),
+        account: AccountId::from_trusted(row.account_id),
+    });
+    if chain.is_empty() || subject.is_none() {
+        return Ok(Facts { subject, chain, memberships: Vec::new(), delegations: Vec::new(), resource });
     }
-    let chain_ids: Vec<String> = chain.iter().map(|a| a.id.as_str().to_owned()).collect();
-    let delegation_rows = delegation::Entity::find()
-        .filter(delegation::Column::ToAccountId.is_in(chain_ids.clone()))
-        .order_by_asc(delegation::Column::Id)
-        .all(conn)
-        .await?;
-    let source_ids: BTreeSet<String> = delegation_rows.iter().map(|d| d.from_account_id.clone()).collect();
-    let sources: HashMap<String, AccountFacts> = if source_ids.is_empty() {
-        HashMap::new()
-    } else {
-        account::Entity::find()
-            .filter(account::Column::Id.is_in(source_ids.iter().cloned()))
-            .all(conn)
-            .await?
-            .iter()
-            .map(|a| Ok((a.id.clone(), account_facts(a)?)))
-            .collect::<Result<_, StoreError>>()?
-    };
-    let mut kinds: HashMap<String, AccountKind> =
-        chain.iter().map(|a| (a.id.as_str().to_owned(), a.kind.clone())).collect();
-    kinds.extend(sources.iter().map(|(id, a)| (id.clone(), a.kind.clone())));
-
-    let member_rows = membership::Entity::find()
-        .filter(membership::Column::UserId.eq(subject.as_str()))
-        .filter(membership::Column::AccountId.is_in(kinds.keys().cloned()))
-        .order_by_asc(membership::Column::AccountId)
-        .all(conn)
-        .await?;
-    let role_rows = if member_rows.is_empty() {
-        Vec::new()
-    } else {
-        membership_role::Entity::find()
-            .filter(membership_role::Column::MembershipId.is_in(member_rows.iter().map(|m| m.id.clone())))
-            .all(conn)
-            .await?
-    };
-    let mut wanted: Vec<(AccountId, AccountKind, RoleName)> = Vec::new();
-    for r in &role_rows {
-        if let Some(kind) = kinds.get(&r.account_id) {
-            wanted.push((
-                AccountId::from_trusted(r.account_id.clone()),
-                kind.clone(),
-                RoleName::from_trusted(r.role_name.clone()),
-            ));
-        }
-    }
-    for d in &delegation_rows {
-        if let Some(kind) = kinds.get(&d.to_account_id) {
-            wanted.push((
-                AccountId::from_trusted(d.to_account_id.clone()),
-                kind.clone(),
-                RoleName::from_trusted(d.role.clone()),
-            ));
-        }
-    }
-    let roles = resolve(conn, store.catalog(), &wanted).await?;
-
-    let reached: BTreeSet<String> = match (&resource, resource_id) {
-        (Some(_), Some(r)) => {
-            let restricted: Vec<String> = member_rows.iter().filter(|m| m.restricted).map(|m| m.id.clone()).collect();
-            if restricted.is_empty() {
-                BTreeSet::new()
-            } else {
-                membership_resource::Entity::find()
-                    .filter(membership_resource::Column::MembershipId.is_in(restricted))
-                    .filter(membership_resource::Column::ResourceId.eq(r.as_str()))
-                    .all(conn)
-                    .await?
-                    .into_iter()
-                    .map(|g| g.membership_id)
-                    .collect()
-            }
-        }
-        _ => BTreeSet::new(),
-    };
-
+    let sources: HashMap<String, AccountFacts> =
+        sources.iter().map(|a| Ok((a.id.clone(), account_facts(a)?))).collect::<Result<_, StoreError>>()?;
     let mut by_membership: HashMap<&str, Vec<(i32, &str)>> = HashMap::new();
-    for r in &role_rows {
+    for r in &membership_roles {
         by_membership.entry(r.membership_id.as_str()).or_default().push((r.position, r.role_name.as_str()));
     }
-    let mut memberships = Vec::with_capacity(member_rows.len());
-    for m in &member_rows {
+    let mut out_memberships = Vec::with_capacity(memberships.len());
+    for m in &memberships {
         let account = AccountId::from_trusted(m.account_id.clone());
         let mut names = by_membership.remove(m.id.as_str()).unwrap_or_default();
         names.sort();
@@ -169,7 +283,7 @@ pub(crate) async fn load(
             Some(r) if reached.contains(&m.id) => BTreeSet::from([r.clone()]),
             _ => BTreeSet::new(),
         });
-        memberships.push(MembershipFacts {
+        out_memberships.push(MembershipFacts {
             id: MembershipId::from_trusted(m.id.clone()),
             account,
             status: membership_status(&m.status)?,
@@ -177,22 +291,22 @@ pub(crate) async fn load(
             resources,
         });
     }
-    let mut delegations = Vec::with_capacity(delegation_rows.len());
-    for d in &delegation_rows {
+    let mut out_delegations = Vec::with_capacity(delegations.len());
+    for d in &delegations {
         let to = AccountId::from_trusted(d.to_account_id.clone());
         let (Some(from), Some(role)) =
             (sources.get(&d.from_account_id), roles.get(&(to.clone(), RoleName::from_trusted(d.role.clone()))))
         else {
             continue;
         };
-        delegations.push(DelegationFacts {
+        out_delegations.push(DelegationFacts {
             id: DelegationId::from_trusted(d.id.clone()),
             from_account: from.clone(),
             to_account: to,
             role: role.clone(),
         });
     }
-    Ok(Facts { subject: subject_facts, chain, memberships, delegations, resource })
+    Ok(Facts { subject, chain, memberships: out_memberships, delegations: out_delegations, resource })
 }
 
 /// The facts of many requests in a bounded number of queries whatever their number, in the order
@@ -430,11 +544,28 @@ impl Store {
     /// The facts a decision on `request` needs, and the revision they were read at.
     #[tracing::instrument(name = "store.load_facts", skip_all, fields(otel.kind = "client", db.system.name = self.backend_name()))]
     pub async fn load_facts(&self, request: &AccessRequest) -> Result<(Facts, Revision), StoreError> {
+        let (subject, account, resource) = (&request.subject, &request.account, request.resource.as_ref());
+        let (rows, revision) = if self.db.get_database_backend() == DbBackend::Postgres {
+            read_rows_postgres(&self.db, subject, account, resource).await?
+        } else {
+            let txn = self.begin_read().await?;
+            let revision = read_revision(&txn).await?;
+            let rows = read_rows(&txn, self.catalog(), subject, account, resource).await?;
+            txn.commit().await?;
+            (rows, revision)
+        };
+        Ok((assemble(self.catalog(), rows, resource)?, revision))
+    }
+
+    /// [`Store::load_facts`] through the queries every backend runs, to compare with PostgreSQL's
+    /// one statement.
+    #[cfg(test)]
+    pub(crate) async fn load_facts_generic(&self, request: &AccessRequest) -> Result<Facts, StoreError> {
         let txn = self.begin_read().await?;
-        let revision = read_revision(&txn).await?;
-        let facts = load(&txn, self, &request.subject, &request.account, request.resource.as_ref()).await?;
+        let rows =
+            read_rows(&txn, self.catalog(), &request.subject, &request.account, request.resource.as_ref()).await?;
         txn.commit().await?;
-        Ok((facts, revision))
+        assemble(self.catalog(), rows, request.resource.as_ref())
     }
 
     /// The facts of many requests, read in one transaction (one snapshot, one revision) with a

@@ -39,25 +39,37 @@ pub(crate) async fn resolve(
     catalog: &Catalog,
     wanted: &[(AccountId, AccountKind, RoleName)],
 ) -> Result<HashMap<(AccountId, RoleName), Role>, StoreError> {
+    let custom = custom_accounts(catalog, wanted);
+    let rows = find_in::<role::Entity>(conn, role::Column::AccountId, custom, Condition::all()).await?;
+    resolve_rows(catalog, wanted, &rows)
+}
+
+/// The accounts among `wanted` that name a role their kind does not build in.
+pub(crate) fn custom_accounts(catalog: &Catalog, wanted: &[(AccountId, AccountKind, RoleName)]) -> BTreeSet<String> {
+    wanted
+        .iter()
+        .filter(|(_, kind, name)| catalog.builtin_role(kind, name).is_none())
+        .map(|(account, _, _)| account.as_str().to_owned())
+        .collect()
+}
+
+/// [`resolve`] on custom role rows already read: at least those of [`custom_accounts`] (or every
+/// one named). A built-in name resolves to the catalog's role, whatever the rows hold.
+pub(crate) fn resolve_rows(
+    catalog: &Catalog,
+    wanted: &[(AccountId, AccountKind, RoleName)],
+    custom: &[role::Model],
+) -> Result<HashMap<(AccountId, RoleName), Role>, StoreError> {
     let mut out = HashMap::new();
-    let mut custom_accounts = BTreeSet::new();
     for (account, kind, name) in wanted {
-        match catalog.builtin_role(kind, name) {
-            Some(role) => {
-                out.insert((account.clone(), name.clone()), role.clone());
-            }
-            None => {
-                custom_accounts.insert(account.as_str().to_owned());
-            }
+        if let Some(role) = catalog.builtin_role(kind, name) {
+            out.insert((account.clone(), name.clone()), role.clone());
         }
     }
-    if !custom_accounts.is_empty() {
-        let rows = find_in::<role::Entity>(conn, role::Column::AccountId, custom_accounts, Condition::all()).await?;
-        for row in &rows {
-            let r = custom_role(row)?;
-            let key = (AccountId::from_trusted(row.account_id.clone()), r.role.name.clone());
-            out.entry(key).or_insert(r.role);
-        }
+    for row in custom {
+        let r = custom_role(row)?;
+        let key = (AccountId::from_trusted(row.account_id.clone()), r.role.name.clone());
+        out.entry(key).or_insert(r.role);
     }
     Ok(out)
 }
