@@ -13,6 +13,8 @@
 #   BENCH_SKIP_SEED=1           reuse the database as it is
 #   BENCH_SKIP_CRITERION=1      skip `cargo bench`
 #   BENCH_OUT                   where the frames and the report go (default target/bench)
+#   BENCH_SERVER_BIN            the guichet binary to load (default target/release/guichet), e.g. a
+#                               build of another commit, to compare two builds on one dataset
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
@@ -46,7 +48,7 @@ say() { echo "$@" | tee -a "$REPORT"; }
 say "== guichet bench: $(nproc) CPUs, $(uname -sr), $ACCOUNTS accounts / $MEMBERSHIPS memberships"
 $CARGO build --release --locked -p guichet-server -p guichet-bench
 BENCH=target/release/guichet-bench
-GUICHET=target/release/guichet
+GUICHET=${BENCH_SERVER_BIN:-target/release/guichet}
 
 if [[ "${BENCH_SKIP_SEED:-0}" != 1 ]]; then
   # The database name is the URL's path; the maintenance connection is the same server's `postgres`.
