@@ -200,7 +200,7 @@ fn metric(text: &str, series: &str) -> Option<f64> {
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_count_calls_by_rpc_and_code_and_decisions_and_health_endpoints_answer() {
     let db = TestDatabase::new(Backend::Sqlite).await.unwrap();
-    let s = TestServer::start(&db.url, &[]).await;
+    let s = TestServer::start_with_env(&db.url, &[], &[("RUST_LOG", "info")]).await;
     assert_eq!(s.admin_get("/livez").await.0, 200);
     assert_eq!(s.admin_get("/readyz").await, (200, "ok\n".to_owned()));
 
@@ -256,6 +256,27 @@ async fn metrics_count_calls_by_rpc_and_code_and_decisions_and_health_endpoints_
     assert!(text.contains("# TYPE guichet_rpc_duration_seconds histogram"));
     assert!(text.contains("# TYPE guichet_cache_requests_total counter"));
     assert!(text.contains("# TYPE guichet_redis_errors_total counter"));
+
+    // At info, by default, every call writes its line but the answered checks, which are counted
+    // above instead (`log.check_calls` puts them back); a failed check still writes one. A call
+    // after them all tells when every earlier line is written.
+    let e = s
+        .accounts()
+        .get_account(pb::GetAccountRequest { id: "nulle-part".into(), ..Default::default() })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::NotFound);
+    let (found, log) = s.stderr_line(|l| l.contains("AccountService/GetAccount") && l.contains("NOT_FOUND")).await;
+    assert!(found, "no line for the failed GetAccount in:\n{log}");
+    let rpc_lines = |rpc: &str, code: &str| {
+        log.lines()
+            .filter(|l| l.contains(&format!("AccessService/{rpc} ")) && l.contains(&format!("code=\"{code}\"")))
+            .count()
+    };
+    assert_eq!(rpc_lines("CheckAccess", "INVALID_ARGUMENT"), 1, "{log}");
+    assert_eq!(rpc_lines("CheckAccess", "OK"), 0, "{log}");
+    assert_eq!(rpc_lines("CheckAccessBatch", "OK"), 0, "{log}");
+    assert!(log.lines().any(|l| l.contains("AccountService/CreateAccount") && l.contains("code=\"OK\"")), "{log}");
     assert!(s.stop().await.success());
 }
 
