@@ -235,6 +235,21 @@ mod tests {
         out
     }
 
+    /// Walks through every page at 137 and at 1,000 items a page: the pages together give
+    /// `expected` and no page takes more than 100 statements (a few chunks of about a dozen each,
+    /// where one check per candidate took up to ten statements per candidate).
+    async fn assert_pages<F, Fut>(counter: &AtomicU64, expected: &[Answer], mut page_of: F)
+    where
+        F: FnMut(PageRequest) -> Fut,
+        Fut: std::future::Future<Output = (Vec<Answer>, Option<String>, Revision)>,
+    {
+        for limit in [137, 1000] {
+            let (got, most) = walk(limit, counter, &mut page_of).await;
+            assert_eq!(got, expected, "pages of {limit}");
+            assert!(most <= 100, "{most} statements for one page of {limit}");
+        }
+    }
+
     /// Checks one walk through every page of `limit`: pages of at most `limit`, tokens that are
     /// the last id of their page, one revision, ids strictly increasing; returns the answers and
     /// the most statements one page took.
@@ -303,28 +318,22 @@ mod tests {
             .collect();
         let expected = reference(&app, requests, |r| r.subject.to_string()).await;
         assert!(expected.len() > 300 && expected.len() < 1_800, "{} of 2,100 allowed", expected.len());
-        for limit in [137, 1000] {
-            let (got, most) = walk(limit, &counter, |page| {
-                let (app, account, permission) = (&app, &account, &permission);
-                async move {
-                    let (p, revision) = app
-                        .authorized_subjects(account, permission, None, Consistency::MinimizeLatency, &page)
-                        .await
-                        .unwrap();
-                    let items = p
-                        .items
-                        .into_iter()
-                        .map(|(u, a)| (u.to_string(), a.decision.effective, a.decision.granted_by))
-                        .collect();
-                    (items, p.next_after, revision)
-                }
-            })
-            .await;
-            assert_eq!(got, expected, "pages of {limit}");
-            // A page reads at most a few chunks of about a dozen statements each, where one check
-            // per candidate took about ten statements per candidate.
-            assert!(most <= 100, "{most} statements for one page of {limit}");
-        }
+        assert_pages(&counter, &expected, |page| {
+            let (app, account, permission) = (&app, &account, &permission);
+            async move {
+                let (p, revision) = app
+                    .authorized_subjects(account, permission, None, Consistency::MinimizeLatency, &page)
+                    .await
+                    .unwrap();
+                let items = p
+                    .items
+                    .into_iter()
+                    .map(|(u, a)| (u.to_string(), a.decision.effective, a.decision.granted_by))
+                    .collect();
+                (items, p.next_after, revision)
+            }
+        })
+        .await;
         finish(app, store, db).await;
     }
 
@@ -387,24 +396,20 @@ mod tests {
         let expected = reference(&app, requests, |r| r.account.to_string()).await;
         // 160 partner trees (the partner and its two delegated customers), 39 live affiliate trees.
         assert_eq!(expected.len(), 160 * 3 + 39 * 10);
-        for limit in [137, 1000] {
-            let (got, most) = walk(limit, &counter, |page| {
-                let (app, wide, permission) = (&app, &wide, &permission);
-                async move {
-                    let (p, revision) =
-                        app.accessible_accounts(wide, permission, Consistency::MinimizeLatency, &page).await.unwrap();
-                    let items = p
-                        .items
-                        .into_iter()
-                        .map(|a| (a.account.to_string(), a.decision.effective, a.decision.granted_by))
-                        .collect();
-                    (items, p.next_after, revision)
-                }
-            })
-            .await;
-            assert_eq!(got, expected, "pages of {limit}");
-            assert!(most <= 100, "{most} statements for one page of {limit}");
-        }
+        assert_pages(&counter, &expected, |page| {
+            let (app, wide, permission) = (&app, &wide, &permission);
+            async move {
+                let (p, revision) =
+                    app.accessible_accounts(wide, permission, Consistency::MinimizeLatency, &page).await.unwrap();
+                let items = p
+                    .items
+                    .into_iter()
+                    .map(|a| (a.account.to_string(), a.decision.effective, a.decision.granted_by))
+                    .collect();
+                (items, p.next_after, revision)
+            }
+        })
+        .await;
         finish(app, store, db).await;
     }
 
