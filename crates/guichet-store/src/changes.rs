@@ -128,12 +128,18 @@ impl Store {
         let backend = self.db.get_database_backend();
         let after_i = i64::try_from(after.value()).unwrap_or(i64::MAX);
         let limit_i = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
+        // Bound values, not text: one prepared statement serves every fence query of a connection
+        // (a replica runs one every few milliseconds while checks come).
+        let (after_p, limit_p) = if backend == DbBackend::Postgres { ("$1", "$2") } else { ("?", "?") };
         let sql = format!(
             "SELECT r.value AS latest, c.revision AS revision, c.scope AS scope FROM guichet_revision r \
-             LEFT JOIN (SELECT revision, scope FROM guichet_changes WHERE revision > {after_i} \
-             ORDER BY revision LIMIT {limit_i}) c ON 1 = 1 WHERE r.id = 1"
+             LEFT JOIN (SELECT revision, scope FROM guichet_changes WHERE revision > {after_p} \
+             ORDER BY revision LIMIT {limit_p}) c ON 1 = 1 WHERE r.id = 1"
         );
-        let rows = self.db.query_all_raw(Statement::from_string(backend, sql)).await?;
+        let rows = self
+            .db
+            .query_all_raw(Statement::from_sql_and_values(backend, sql, [after_i.into(), limit_i.into()]))
+            .await?;
         let mut latest = None;
         let mut changes = Vec::new();
         for row in rows {
