@@ -290,7 +290,7 @@ pub(crate) fn below(path: &str) -> LikeExpr {
 }
 
 /// Escapes `%`, `_` and `\` for a LIKE pattern (ids may contain `_`).
-fn escape_like(s: &str) -> String {
+pub(crate) fn escape_like(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         if matches!(c, '%' | '_' | '\\') {

@@ -198,8 +198,11 @@ impl Store {
         account_row(&self.db, account).await?;
         let mut cond = Condition::all().add(contact::Column::AccountId.eq(account.as_str()));
         if let Some(s) = subscription {
-            // The list is JSON text of snake-case names: a quoted name matches exactly one entry.
-            cond = cond.add(contact::Column::Subscriptions.like(format!("%\"{}\"%", s.as_str())));
+            // The list is JSON text of snake-case names: a quoted name matches exactly one entry
+            // (its `_` escaped, so that it matches only itself).
+            let pattern = format!("%\"{}\"%", crate::accounts::escape_like(s.as_str()));
+            cond =
+                cond.add(contact::Column::Subscriptions.like(sea_orm::sea_query::LikeExpr::new(pattern).escape('\\')));
         }
         if let Some(after) = &page.after {
             let (family, given, id): (String, String, String) = serde_json::from_str(after).map_err(|_| {
