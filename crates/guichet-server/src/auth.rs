@@ -369,11 +369,16 @@ where
                 Box::pin(async move { Ok(status.into_http()) })
             }
             Ok(caller) => {
-                let span = tracing::info_span!(
-                    "caller",
-                    service = caller.as_ref().map(|c| &*c.service),
-                    auth = caller.as_ref().map(|c| c.method)
-                );
+                // Like the RPC span, none on the check path unless spans are exported.
+                let span = if crate::telemetry::spans_for(request.uri().path()) {
+                    tracing::info_span!(
+                        "caller",
+                        service = caller.as_ref().map(|c| &*c.service),
+                        auth = caller.as_ref().map(|c| c.method)
+                    )
+                } else {
+                    tracing::Span::none()
+                };
                 if let Some(c) = &caller {
                     // The RPC span (the telemetry layer, outside this one) names the calling service.
                     tracing::Span::current().record("guichet.caller", &*c.service);

@@ -10,6 +10,12 @@ use clap::{Args, Parser, Subcommand};
 use guichet_server::config::{Config, Secret};
 use guichet_server::{Server, StartError, load_catalog, open_store, shutdown_signal, telemetry};
 
+/// mimalloc rather than the system allocator: a cached check allocates and frees a few dozen small
+/// blocks (HTTP/2 frames, headers, the response), and glibc's malloc spent about an eighth of the
+/// server's time on them under load (`perf`, see the README's Benchmark section).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// guichet — identity and access for customer portals.
 ///
 /// Internal services ask it over gRPC whether a person may do something in an account

@@ -18,8 +18,8 @@
 //!
 //! **The check path is lean.** `CheckAccess` and `CheckAccessBatch` are called on every request of
 //! every internal service, tens of thousands of times a second: an answered check logs its line at
-//! debug (`log.check_calls = true` puts it back at info), and gets an RPC span only when spans are
-//! exported, since without an exporter nobody would see it. Failed checks log at info like every
+//! debug (`log.check_calls = true` puts it back at info), and gets an RPC span (and the auth layer's
+//! `caller` span) only when spans are exported, since without an exporter nobody would see them. Failed checks log at info like every
 //! other call, and the metrics count every call. The access handlers add the decision
 //! (allowed, cache tier, revision) through [`Decided`]. No request or response body, header value
 //! or token is ever recorded: only the RPC name, codes, counts, decisions and revisions.
@@ -59,6 +59,12 @@ static LOG_CHECKS: AtomicBool = AtomicBool::new(false);
 /// The RPCs of the check path (see the module docs).
 fn is_check_path(rpc: &str) -> bool {
     matches!(rpc, "guichet.v1.AccessService/CheckAccess" | "guichet.v1.AccessService/CheckAccessBatch")
+}
+
+/// Whether a call of `rpc` (`/package.Service/Method` or `package.Service/Method`) gets spans: every
+/// call does, except those of the check path when spans are not exported (see the module docs).
+pub(crate) fn spans_for(rpc: &str) -> bool {
+    !is_check_path(rpc.trim_start_matches('/')) || TRACE_CHECKS.load(Ordering::Relaxed)
 }
 
 /// The level of the log line of a call of ours: debug for an answered check (unless
@@ -424,7 +430,7 @@ where
             };
         }
         let check = ours && is_check_path(&rpc);
-        let span = if check && !TRACE_CHECKS.load(Ordering::Relaxed) {
+        let span = if check && !spans_for(&rpc) {
             tracing::Span::none()
         } else if ours {
             rpc_span!(tracing::Level::INFO)
