@@ -125,6 +125,11 @@ impl Store {
             .min_connections(0)
             .acquire_timeout(options.acquire_timeout)
             .connect_timeout(options.acquire_timeout)
+            // The pool pings a connection before lending it only when it sat idle for a second:
+            // the default pings on every acquire, a round trip more on each store call — the
+            // fence query every few milliseconds and every check that misses the caches. A
+            // connection that broke meanwhile fails its call with UNAVAILABLE and is replaced.
+            .test_before_acquire_if_idle_for(Duration::from_secs(1))
             .sqlx_logging(false);
         if options.url.starts_with("sqlite:") {
             if let Some(parent) = sqlite_file(&options.url).and_then(|p| p.parent().map(Path::to_path_buf))
