@@ -19,8 +19,8 @@
 //! **The check path is lean.** `CheckAccess` and `CheckAccessBatch` are called on every request of
 //! every internal service, tens of thousands of times a second: an answered check logs its line at
 //! debug (`log.check_calls = true` puts it back at info), and gets an RPC span (and the auth layer's
-//! `caller` span) only when spans are exported, since without an exporter nobody would see them. Failed checks log at info like every
-//! other call, and the metrics count every call. The access handlers add the decision
+//! `caller` span) only when spans are exported, since without an exporter nobody would see them.
+//! Failed checks log at info like every other call, and the metrics count every call. The access handlers add the decision
 //! (allowed, cache tier, revision) through [`Decided`]. No request or response body, header value
 //! or token is ever recorded: only the RPC name, codes, counts, decisions and revisions.
 
