@@ -15,6 +15,7 @@
 //! | `guichet_cache_requests_total` | counter | `tier` (`local`, `shared`), `result` (`hit`, `miss`) |
 //! | `guichet_store_errors_total` | counter | — |
 //! | `guichet_redis_errors_total` | counter | — |
+//! | `guichet_cache_fence_queries_total` | counter | — (reads of the change log, [`crate::cache`]) |
 //! | `guichet_db_pool_connections` | gauge | — (open connections) |
 //! | `guichet_db_pool_idle_connections` | gauge | — |
 //! | `guichet_db_pool_max_connections` | gauge | — |
@@ -37,6 +38,7 @@ struct Metrics {
     cache_requests: IntCounterVec,
     store_errors: IntCounter,
     redis_errors: IntCounter,
+    fence_queries: IntCounter,
     pool_connections: IntGauge,
     pool_idle: IntGauge,
     pool_max: IntGauge,
@@ -87,6 +89,10 @@ fn build() -> Metrics {
         ),
         store_errors: counter("guichet_store_errors_total", "Store calls that failed (unreachable or internal)"),
         redis_errors: counter("guichet_redis_errors_total", "Redis calls that failed or timed out"),
+        fence_queries: counter(
+            "guichet_cache_fence_queries_total",
+            "Fence queries run: reads of the store's change log that keep the decision caches fresh",
+        ),
         pool_connections: gauge("guichet_db_pool_connections", "Database connections open"),
         pool_idle: gauge("guichet_db_pool_idle_connections", "Database connections open and idle"),
         pool_max: gauge("guichet_db_pool_max_connections", "Database pool size limit"),
@@ -212,6 +218,11 @@ pub fn redis_error() {
     METRICS.redis_errors.inc();
 }
 
+/// A fence query was sent to the store (see [`crate::cache`]).
+pub fn fence_query() {
+    METRICS.fence_queries.inc();
+}
+
 /// Sets the database pool gauges (read at each scrape).
 pub fn set_pool_usage(open: u32, idle: usize, max: u32) {
     METRICS.pool_connections.set(i64::from(open));
@@ -254,6 +265,10 @@ mod tests {
         assert!(text.contains("guichet_cache_requests_total{result=\"miss\",tier=\"shared\"}"));
         assert!(text.contains("# TYPE guichet_store_errors_total counter"));
         assert!(text.contains("# TYPE guichet_redis_errors_total counter"));
+        let fences = METRICS.fence_queries.get();
+        fence_query();
+        assert_eq!(METRICS.fence_queries.get(), fences + 1);
+        assert!(render().contains("# TYPE guichet_cache_fence_queries_total counter"));
         assert_eq!(duration_of("guichet.v1.Test/Unit", "OK").get_sample_count(), 2);
         {
             let _a = rpc_started();

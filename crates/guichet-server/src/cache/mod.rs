@@ -30,8 +30,11 @@
 //! - **The fence window `W`** (`cache.fence_window_ms`, default 10 ms). A replica remembers when its
 //!   latest applied fence query *started*, `t_f`. A check arriving at `t < t_f + W` answers from
 //!   the caches at once; any other check waits for a fence query that starts after it arrived.
-//!   While checks keep coming, a background task starts a fence query every `W / 2`, so a busy
-//!   replica never waits for the store on a cache hit. In exchange, **every write waits `W` after
+//!   While checks keep coming, a background task starts the next fence query shortly before the
+//!   window closes (its *lead*: twice the recent cost of a fence query plus the timer's slack,
+//!   at most `W / 2`), so a busy replica rarely waits for the store on a cache hit and runs about
+//!   one fence query per window. When the refresh comes too late the window has closed and checks
+//!   wait for a query: slower, never staler. In exchange, **every write waits `W` after
 //!   its commit before it returns** (a commit wait). With `W = 0` every check waits for a fence
 //!   query of its own and writes return at once.
 //!
@@ -98,6 +101,10 @@ const FETCH_LIMIT: u64 = 10_000;
 
 /// A replica with no check for this long stops refreshing its fence in the background.
 const IDLE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// What the background refresh adds to the cost of a fence query when it decides how early to
+/// start the next one: tokio's timer wakes up to a millisecond late, and the runtime may be busy.
+const TIMER_SLACK_NANOS: u64 = 2_000_000;
 
 /// A cached decision: the answer, the revision its facts were read at, the scopes they came from.
 #[derive(Debug, Clone, PartialEq)]
@@ -200,6 +207,9 @@ pub struct DecisionCache {
     fresh_until: AtomicU64,
     /// Nanoseconds after `epoch` of the latest check.
     last_check: AtomicU64,
+    /// The recent cost of a fence query in nanoseconds: the slowest of the latest ones, decaying
+    /// by an eighth at each query.
+    fence_cost: AtomicU64,
 }
 
 impl std::fmt::Debug for DecisionCache {
@@ -243,10 +253,11 @@ impl DecisionCache {
             epoch: std::time::Instant::now(),
             fresh_until: AtomicU64::new(0),
             last_check: AtomicU64::new(0),
+            fence_cost: AtomicU64::new(0),
         });
         tokio::spawn(Self::run_fence(Arc::downgrade(&cache)));
         if !cache.window.is_zero() {
-            tokio::spawn(Self::refresh_fence(Arc::downgrade(&cache), cache.window / 2));
+            tokio::spawn(Self::refresh_fence(Arc::downgrade(&cache)));
         }
         if let Some(r) = &cache.redis
             && config.pubsub
@@ -313,6 +324,7 @@ impl DecisionCache {
                     st.started
                 };
                 c.stats.fences.fetch_add(1, Ordering::Relaxed);
+                crate::metrics::fence_query();
                 let applied = c.lock_map().applied();
                 // Taken before the query is sent: the query starts no earlier than this.
                 let began = c.nanos();
@@ -320,8 +332,11 @@ impl DecisionCache {
                     Ok(ch) => {
                         let mut map = c.lock_map();
                         map.apply(ch.latest, &ch.changes, ch.truncated);
-                        let window = u64::try_from(c.window.as_nanos()).unwrap_or(u64::MAX);
-                        c.fresh_until.fetch_max(began.saturating_add(window), Ordering::AcqRel);
+                        c.fresh_until.fetch_max(began.saturating_add(c.window_nanos()), Ordering::AcqRel);
+                        let took = c.nanos().saturating_sub(began);
+                        let _ = c
+                            .fence_cost
+                            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |old| Some(took.max(old - old / 8)));
                         Ok(map.applied())
                     }
                     Err(e) => Err(e.to_string()),
@@ -331,17 +346,40 @@ impl DecisionCache {
         }
     }
 
-    /// Starts a fence query every `every` while checks keep coming, so that they find the window
-    /// open.
-    async fn refresh_fence(cache: std::sync::Weak<Self>, every: std::time::Duration) {
+    /// While checks keep coming, starts the next fence query one lead before the window closes, so
+    /// that they find it open; about one query per window.
+    async fn refresh_fence(cache: std::sync::Weak<Self>) {
         let idle = u64::try_from(IDLE.as_nanos()).unwrap_or(u64::MAX);
         loop {
-            tokio::time::sleep(every).await;
             let Some(c) = cache.upgrade() else { return };
-            if c.nanos().saturating_sub(c.last_check.load(Ordering::Relaxed)) < idle {
-                c.request_fence();
+            let now = c.nanos();
+            let due = c.fresh_until.load(Ordering::Acquire).saturating_sub(c.lead());
+            if due > now {
+                let wait = std::time::Duration::from_nanos((due - now).min(c.window_nanos()));
+                drop(c);
+                tokio::time::sleep(wait).await;
+                continue;
             }
+            // A query that starts now, or the one a check started; once it is applied the next one
+            // is due a window later. No check yet or for a while, or a failing store: pause.
+            let last = c.last_check.load(Ordering::Relaxed);
+            if last != 0 && now.saturating_sub(last) < idle && c.wait_fence(true).await.is_ok() {
+                continue;
+            }
+            let pause = c.window / 2;
+            drop(c);
+            tokio::time::sleep(pause).await;
         }
+    }
+
+    /// How long before the window closes the background refresh starts the next fence query.
+    fn lead(&self) -> u64 {
+        let cost = self.fence_cost.load(Ordering::Relaxed);
+        cost.saturating_mul(2).saturating_add(TIMER_SLACK_NANOS).min(self.window_nanos() / 2)
+    }
+
+    fn window_nanos(&self) -> u64 {
+        u64::try_from(self.window.as_nanos()).unwrap_or(u64::MAX)
     }
 
     fn nanos(&self) -> u64 {
@@ -384,9 +422,13 @@ impl DecisionCache {
     }
 
     /// Asks the fence runner for a query starting now; returns the id of the query to wait for.
-    fn request_fence(&self) -> u64 {
+    /// With `join`, a query already in flight (started before the call) will do.
+    fn request_fence(&self, join: bool) -> u64 {
         let target = {
             let mut st = self.fence_state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if join && !st.pending && st.started > self.fence_done.borrow().0 {
+                return st.started;
+            }
             st.pending = true;
             st.started + 1
         };
@@ -397,8 +439,12 @@ impl DecisionCache {
     /// Waits for a fence query that starts after the call: returns the revision up to which this
     /// replica then knows every change.
     pub async fn fence(&self) -> Result<Revision, ServerError> {
+        self.wait_fence(false).await
+    }
+
+    async fn wait_fence(&self, join: bool) -> Result<Revision, ServerError> {
         let mut rx = self.fence_done.subscribe();
-        let target = self.request_fence();
+        let target = self.request_fence(join);
         let done = rx
             .wait_for(|(id, _)| *id >= target)
             .await
@@ -562,6 +608,25 @@ mod tests {
         let started = std::time::Instant::now();
         cache.commit_wait().await;
         assert!(started.elapsed() >= cache.window());
+    }
+
+    #[tokio::test]
+    async fn a_busy_replica_refreshes_its_fence_about_once_a_window() {
+        let (store, _dir) = store().await;
+        let config = CacheConfig { fence_window_ms: 100, ..CacheConfig::default() };
+        let cache = DecisionCache::start(store, &config, None).await.unwrap();
+        let started = std::time::Instant::now();
+        while started.elapsed() < std::time::Duration::from_millis(1_000) {
+            cache.fresh().await.unwrap();
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        let elapsed = started.elapsed().as_millis();
+        let fences = u128::from(cache.stats().fences.load(Ordering::Relaxed));
+        // The refresh starts a query shortly before each window closes (a refresh every half
+        // window would make twice as many); a late one only makes fewer, and checks then ask.
+        assert!(fences >= 2, "{fences} fence queries in {elapsed} ms of checks");
+        assert!(fences * 70 <= elapsed + 200, "{fences} fence queries in {elapsed} ms: more than one a window");
+        assert!(cache.lead() < cache.window_nanos() / 2, "the lead is the cost of a query, not half the window");
     }
 
     #[tokio::test]
