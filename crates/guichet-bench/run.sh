@@ -15,8 +15,9 @@
 #   BENCH_OUT                   where the frames and the report go (default target/bench)
 #   BENCH_SERVER_BIN            the guichet binary to load (default target/release/guichet), e.g. a
 #                               build of another commit, to compare two builds on one dataset
-#   BENCH_PREWARM=0             do not read the database into memory before the uncached scenario
-#                               (it then measures the disk too wherever the page cache was dropped)
+#   BENCH_PREWARM=0             do not read the database into memory before the writes and uncached
+#                               scenarios (they then measure the disk too where the page cache was
+#                               dropped)
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
@@ -77,8 +78,8 @@ done
 grep -q "listening on" "$LOG" || { cat "$LOG"; echo "guichet did not start in time" >&2; exit 1; }
 say "== guichet pid $SERVER on $ADDR (CPU 1); load generator on CPU 0; RSS at start $(awk '/VmRSS/ {print $2, $3}' /proc/$SERVER/status)"
 
-# The uncached scenario measures the query path of a database whose working set is in memory, as a
-# production PostgreSQL's is. Pages idle for a few seconds may have left the page cache (some virtual
+# The writes and uncached scenarios measure the store over a database whose working set is in
+# memory, as a production PostgreSQL's is. Pages idle for a few seconds may have left the page cache (some virtual
 # machines reclaim idle memory proactively, e.g. DAMON's pageout), so read every table and index of
 # the database back first with pg_prewarm (a contrib extension shipped with PostgreSQL).
 prewarm() {
@@ -89,13 +90,13 @@ prewarm() {
         WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'i')" 2>&1); then
     say "== prewarmed ${pages##*$'\n'} pages"
   else
-    say "== not prewarmed (pg_prewarm: ${pages##*$'\n'}): the uncached scenario may read from disk"
+    say "== not prewarmed (pg_prewarm: ${pages##*$'\n'}): the store scenarios may read from disk"
   fi
 }
 
 for scenario in $SCENARIOS; do
   for shape in "16 8" "1 1"; do
-    [[ "$scenario" == uncached ]] && prewarm
+    if [[ "$scenario" == writes || "$scenario" == uncached ]]; then prewarm; fi
     read -r connections streams <<<"$shape"
     pin 0 "$BENCH" load --addr "$ADDR" --scenario "$scenario" --connections "$connections" --streams "$streams" \
       --duration "$DURATION" --warmup "$WARMUP" --server-pid "$SERVER" "${WORLD[@]}" | tee -a "$REPORT"
