@@ -501,6 +501,20 @@ mod tests {
     }
 
     #[test]
+    fn the_check_path_has_spans_only_when_they_are_exported() {
+        let check = "/guichet.v1.AccessService/CheckAccess";
+        let batch = "guichet.v1.AccessService/CheckAccessBatch";
+        let write = "/guichet.v1.MembershipService/SetMembershipRoles";
+        let exporting = TRACE_CHECKS.load(Ordering::Relaxed);
+        TRACE_CHECKS.store(false, Ordering::Relaxed);
+        assert!(!spans_for(check) && !spans_for(batch), "no exporter: the check path makes no span");
+        assert!(spans_for(write), "every other call keeps its spans");
+        TRACE_CHECKS.store(true, Ordering::Relaxed);
+        assert!(spans_for(check) && spans_for(batch) && spans_for(write));
+        TRACE_CHECKS.store(exporting, Ordering::Relaxed);
+    }
+
+    #[test]
     fn code_names_are_canonical() {
         assert_eq!(code_name(0), "OK");
         assert_eq!(code_name(3), "INVALID_ARGUMENT");
