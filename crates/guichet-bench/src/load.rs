@@ -15,6 +15,7 @@ use tonic::transport::{Channel, Endpoint};
 
 use crate::BoxError;
 use crate::checks::{self, Scenario};
+use crate::host;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -252,6 +253,12 @@ pub(crate) async fn run(options: LoadOptions) -> Result<(), BoxError> {
         record_from,
         end: record_from + options.duration,
     });
+    // The machine is read when recording starts, by a task of its own, and again when it ends.
+    let server_pid = options.server_pid;
+    let window_start = tokio::spawn(async move {
+        tokio::time::sleep_until(record_from.into()).await;
+        host::sample(server_pid)
+    });
     let mut tasks = Vec::with_capacity(options.connections * options.streams);
     let mut id = 0u64;
     for channel in &channels {
@@ -267,6 +274,7 @@ pub(crate) async fn run(options: LoadOptions) -> Result<(), BoxError> {
         total.merge(task.await??)?;
     }
     let measured = Instant::now().saturating_duration_since(record_from).max(Duration::from_millis(1));
+    let window = (window_start.await?, host::sample(server_pid));
     let secs = measured.as_secs_f64();
     let checks = total.checks.len();
     println!(
@@ -317,6 +325,9 @@ pub(crate) async fn run(options: LoadOptions) -> Result<(), BoxError> {
             Some(kib) => println!("  server   RSS {:.1} MiB (pid {pid})", kib as f64 / 1024.0),
             None => println!("  server   RSS unknown (no /proc/{pid}/status)"),
         }
+    }
+    if let (Some(before), Some(after)) = window {
+        println!("  host     {}", host::describe(&before, &after, secs));
     }
     if let Some(error) = total.first_error {
         println!("  first error: {error}");

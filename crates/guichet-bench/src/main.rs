@@ -4,8 +4,8 @@
 //!   ([`guichet_store::bulk`]), with a deterministic world of partner and affiliate trees, users,
 //!   memberships with roles, folders with restricted memberships, and delegations;
 //! - `load` drives `CheckAccess` with a closed-loop gRPC load generator (tonic clients, an HDR
-//!   histogram) and prints req/s, latency percentiles, the share of answers per cache tier and the
-//!   server's resident memory;
+//!   histogram) and prints req/s, latency percentiles, the share of answers per cache tier, the
+//!   server's resident memory, and how busy the CPUs were and how much the hypervisor stole;
 //! - `frames` writes one pre-encoded gRPC request body per scenario, for external load tools.
 //!
 //! Every id is derived from the seeding scheme, so `load` needs the same `--accounts` and
@@ -14,6 +14,7 @@
 //! on it.
 
 mod checks;
+mod host;
 mod load;
 
 use std::path::PathBuf;
