@@ -329,11 +329,37 @@ fn access_request(
     permission: &str,
     resource_id: &str,
 ) -> Option<d::AccessRequest> {
-    let subject = check.required(&format!("{prefix}subject_id"), subject_id, d::UserId::parse);
-    let account = check.required(&format!("{prefix}account_id"), account_id, d::AccountId::parse);
-    let permission = check.required(&format!("{prefix}permission"), permission, d::Permission::parse);
-    let resource = check.optional(&format!("{prefix}resource_id"), resource_id, d::ResourceId::parse);
-    Some(d::AccessRequest { subject: subject?, account: account?, permission: permission?, resource: resource? })
+    let subject = prefixed(check, prefix, "subject_id", subject_id, true, d::UserId::parse);
+    let account = prefixed(check, prefix, "account_id", account_id, true, d::AccountId::parse);
+    let permission = prefixed(check, prefix, "permission", permission, true, d::Permission::parse);
+    let resource = prefixed(check, prefix, "resource_id", resource_id, false, d::ResourceId::parse);
+    Some(d::AccessRequest { subject: subject??, account: account??, permission: permission??, resource: resource? })
+}
+
+/// A field whose name takes a prefix (`items[3].` in a batch): the name is built only for a
+/// violation, as this runs on every check. `None`: invalid (recorded); `Some(None)`: empty and not
+/// `required`.
+fn prefixed<T, E: Display>(
+    check: &mut Check,
+    prefix: &str,
+    name: &str,
+    s: &str,
+    required: bool,
+    parse: impl Fn(&str) -> Result<T, E>,
+) -> Option<Option<T>> {
+    let problem = if s.is_empty() {
+        if !required {
+            return Some(None);
+        }
+        "is required".to_owned()
+    } else {
+        match parse(s) {
+            Ok(v) => return Some(Some(v)),
+            Err(e) => e.to_string(),
+        }
+    };
+    check.push(format!("{prefix}{name}"), problem);
+    None
 }
 
 impl TryFrom<pb::CheckAccessRequest> for AccessQuery {
@@ -1602,6 +1628,24 @@ mod tests {
         let Invalid(v) = AccessQuery::try_from(r).unwrap_err();
         let fields: Vec<_> = v.iter().map(|v| v.field.as_str()).collect();
         assert_eq!(fields, ["subject_id", "account_id", "permission", "consistency.at_least_as_fresh"]);
+        assert_eq!(v[0].description, "is required");
+    }
+
+    #[test]
+    fn a_bad_batch_item_is_named_by_its_index() {
+        let item = |subject: &str, resource: &str| pb::CheckAccessBatchItem {
+            subject_id: subject.into(),
+            account_id: "c1566".into(),
+            permission: "billing:view".into(),
+            resource_id: resource.into(),
+        };
+        let r = pb::CheckAccessBatchRequest {
+            items: vec![item("u1566", ""), item("", "bad/id"), item("u1566", "f1")],
+            consistency: None,
+        };
+        let Invalid(v) = BatchQuery::try_from(r).unwrap_err();
+        let fields: Vec<_> = v.iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(fields, ["items[1].subject_id", "items[1].resource_id"]);
         assert_eq!(v[0].description, "is required");
     }
 
