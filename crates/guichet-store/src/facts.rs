@@ -11,7 +11,7 @@ use guichet_domain::{
     AccessRequest, AccountFacts, AccountId, AccountKind, Catalog, DelegationFacts, DelegationId, Facts, FeatureName,
     MembershipFacts, MembershipId, ResourceFacts, ResourceId, Revision, RoleName, SubjectFacts, UserId, UserStatus,
 };
-use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, Statement};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder};
 
 use crate::entities::{account, delegation, membership, membership_resource, membership_role, resource, role, user};
 use crate::roles::{custom_accounts, resolve, resolve_rows};
@@ -141,34 +141,40 @@ async fn read_rows(
 /// instead of the dozen of [`read_rows`] in a read transaction. Each part of the answer is a JSON
 /// array of whole rows, decoded into the same models the other path reads.
 async fn read_rows_postgres(
-    conn: &impl ConnectionTrait,
+    pool: &sea_orm::sqlx::PgPool,
     subject: &UserId,
     account: &AccountId,
     resource_id: Option<&ResourceId>,
 ) -> Result<(Rows, Revision), StoreError> {
-    let values: [sea_orm::Value; 3] =
-        [account.as_str().into(), subject.as_str().into(), resource_id.map(|r| r.as_str().to_owned()).into()];
-    let row = conn
-        .query_one_raw(Statement::from_sql_and_values(DbBackend::Postgres, ONE_STATEMENT, values))
-        .await?
-        .ok_or_else(|| StoreError::corrupt("guichet_revision", "the facts statement returned no row"))?;
-    let revision: Option<i64> = row.try_get("", "revision")?;
+    use sea_orm::sqlx::{self, Row as _};
+    let query_error =
+        |e: sqlx::Error| StoreError::from(sea_orm::DbErr::Query(sea_orm::RuntimeErr::SqlxError(e.into())));
+    let row = sqlx::query(ONE_STATEMENT)
+        .bind(account.as_str())
+        .bind(subject.as_str())
+        .bind(resource_id.map(ResourceId::as_str))
+        .fetch_one(pool)
+        .await
+        .map_err(query_error)?;
+    let revision: Option<i64> = row.try_get("revision").map_err(query_error)?;
     let revision = revision.ok_or_else(|| StoreError::corrupt("guichet_revision", "the revision row is missing"))?;
     let revision = Revision::new(u64::try_from(revision).map_err(|e| StoreError::corrupt("guichet_revision", e))?);
-    fn part<T: serde::de::DeserializeOwned>(row: &sea_orm::QueryResult, column: &'static str) -> Result<T, StoreError> {
-        let json: Option<String> = row.try_get("", column)?;
-        serde_json::from_str(json.as_deref().unwrap_or("null")).map_err(|e| StoreError::corrupt(column, e))
+    // The JSON text is read in place from the row's buffer.
+    let part = |column: &'static str| -> Result<Option<&str>, StoreError> { row.try_get(column).map_err(query_error) };
+    fn json<T: serde::de::DeserializeOwned>(column: &'static str, text: Option<&str>) -> Result<T, StoreError> {
+        serde_json::from_str(text.unwrap_or("null")).map_err(|e| StoreError::corrupt(column, e))
     }
     let rows = Rows {
-        chain: part::<Option<Vec<account::Model>>>(&row, "chain")?.unwrap_or_default(),
-        subject: part(&row, "subject")?,
-        resource: part(&row, "resource")?,
-        delegations: part::<Option<Vec<delegation::Model>>>(&row, "delegations")?.unwrap_or_default(),
-        sources: part::<Option<Vec<account::Model>>>(&row, "sources")?.unwrap_or_default(),
-        memberships: part::<Option<Vec<membership::Model>>>(&row, "memberships")?.unwrap_or_default(),
-        membership_roles: part::<Option<Vec<membership_role::Model>>>(&row, "membership_roles")?.unwrap_or_default(),
-        custom_roles: part::<Option<Vec<role::Model>>>(&row, "roles")?.unwrap_or_default(),
-        reached: part::<Option<Vec<String>>>(&row, "reached")?.unwrap_or_default().into_iter().collect(),
+        chain: json::<Option<Vec<account::Model>>>("chain", part("chain")?)?.unwrap_or_default(),
+        subject: json("subject", part("subject")?)?,
+        resource: json("resource", part("resource")?)?,
+        delegations: json::<Option<Vec<delegation::Model>>>("delegations", part("delegations")?)?.unwrap_or_default(),
+        sources: json::<Option<Vec<account::Model>>>("sources", part("sources")?)?.unwrap_or_default(),
+        memberships: json::<Option<Vec<membership::Model>>>("memberships", part("memberships")?)?.unwrap_or_default(),
+        membership_roles: json::<Option<Vec<membership_role::Model>>>("membership_roles", part("membership_roles")?)?
+            .unwrap_or_default(),
+        custom_roles: json::<Option<Vec<role::Model>>>("roles", part("roles")?)?.unwrap_or_default(),
+        reached: json::<Option<Vec<String>>>("reached", part("reached")?)?.unwrap_or_default().into_iter().collect(),
     };
     Ok((rows, revision))
 }
@@ -550,7 +556,12 @@ impl Store {
     async fn load_one(&self, request: &AccessRequest) -> Result<(Facts, Revision), StoreError> {
         let (subject, account, resource) = (&request.subject, &request.account, request.resource.as_ref());
         let (rows, revision) = if self.db.get_database_backend() == DbBackend::Postgres {
-            read_rows_postgres(&self.db, subject, account, resource).await?
+            // Through sqlx itself: sea-orm's `query_one_raw` future is large enough that moving it
+            // cost about a seventh of an uncached check's instructions (callgrind).
+            if let Some(counter) = &self.statements {
+                counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            read_rows_postgres(self.db.get_postgres_connection_pool(), subject, account, resource).await?
         } else {
             let txn = self.begin_read().await?;
             let revision = read_revision(&txn).await?;

@@ -115,6 +115,9 @@ pub struct Store {
     db: DatabaseConnection,
     catalog: Arc<Catalog>,
     listener: changes::ListenerSlot,
+    /// Set by [`Store::count_statements`]: also counts the statements sent through sqlx directly,
+    /// which sea-orm's metric callback does not see.
+    statements: Option<Arc<std::sync::atomic::AtomicU64>>,
 }
 
 impl Store {
@@ -153,7 +156,7 @@ impl Store {
             });
         }
         let db = Database::connect(opts).await.map_err(StoreError::from)?;
-        Ok(Self { db, catalog, listener: changes::ListenerSlot::default() })
+        Ok(Self { db, catalog, listener: changes::ListenerSlot::default(), statements: None })
     }
 
     /// Applies every pending migration.
@@ -204,6 +207,7 @@ impl Store {
         self.db.set_metric_callback(move |_| {
             c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         });
+        self.statements = Some(counter.clone());
         counter
     }
 
