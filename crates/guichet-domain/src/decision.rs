@@ -15,8 +15,9 @@
 //!    target (both included) is suspended, the path gives nothing ([`PathOutcome::SourceSuspended`]).
 //! 3. **Delegated** — for each delegation into the target or one of its ancestors, and each
 //!    membership of the subject in the delegation's source account, the path gives the delegation
-//!    role's [`Role::level`], **on the delegated account and on its descendants alike** (the
-//!    *Manage* button of seed 003 acts as that role wherever the delegation reaches). It needs:
+//!    role's [`Role::level`] on the delegated account, and its [`Role::descendant_level`] on the
+//!    delegated account's descendants (a delegation into a sub-partner reaches the sub-partner's
+//!    customers only through the role's descendant levels, as the role itself would). It needs:
 //!    the source account active ([`PathOutcome::SourceSuspended`] otherwise), and one of the
 //!    membership's roles holding `delegated_administration:full` in the source account itself
 //!    ([`PathOutcome::NoDelegationRight`] otherwise). Only a **direct** membership in the source
@@ -534,9 +535,11 @@ pub fn evaluate(catalog: &Catalog, request: &AccessRequest, facts: &Facts) -> De
         }
     }
     // Delegated, in the order of the chain (into the target first).
-    for account in &facts.chain {
+    for (depth, account) in facts.chain.iter().enumerate() {
         for d in facts.delegations.iter().filter(|d| d.to_account == account.id) {
-            let level = d.role.level(feature);
+            // Into the target: the role's levels; into an ancestor: its descendant levels only.
+            let level = if depth == 0 { d.role.level(feature) } else { d.role.descendant_level(feature) };
+            let leads = depth == 0 || d.role.descendant_grants.values().any(|l| *l > Level::None);
             for m in facts.memberships.iter().filter(|m| m.account == d.from_account.id) {
                 let path = Path::Delegated {
                     delegation: d.id.clone(),
@@ -555,7 +558,7 @@ pub fn evaluate(catalog: &Catalog, request: &AccessRequest, facts: &Facts) -> De
                 } else {
                     Pending::Live
                 };
-                pending.push((path, level, state, true));
+                pending.push((path, level, state, leads));
             }
         }
     }

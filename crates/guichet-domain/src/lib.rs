@@ -10,7 +10,9 @@
 //!   articles (`catalog/default.toml`);
 //! - **the decision** ([`decision`]) — [`evaluate`], a pure function from a request, the catalog and
 //!   the facts the server loaded to an explained [`Decision`] (DESIGN §3; the rules are documented
-//!   on the module).
+//!   on the module);
+//! - **the rule book** ([`rules`]) — who may perform which management operation, and the
+//!   invariants of administration (no escalation, partner reach, four-eyes, identity, limits).
 //!
 //! It must not depend on tonic, prost, sea-orm, redis or tokio, and it does no I/O: no network, no
 //! files, no environment, and **no clock** — time is a parameter ([`Timestamp`]), passed in by the
@@ -29,6 +31,7 @@ pub mod invitation;
 pub mod level;
 pub mod model;
 pub mod phone;
+pub mod rules;
 pub mod settings;
 pub mod status;
 
@@ -42,5 +45,10 @@ pub use invitation::*;
 pub use level::*;
 pub use model::*;
 pub use phone::*;
+pub use rules::{
+    Grant, MAX_ROLES, Need, Operation, Own, ProfileEditor, Reach, Requirement, Rpc, Scope, Violation,
+    check_descendant_levels, check_four_eyes, check_grant, check_last_administrator, check_partner_reach,
+    check_pending_frozen, check_profile_change, check_role_definition, check_role_limit,
+};
 pub use settings::*;
 pub use status::*;
