@@ -6,9 +6,14 @@
 //! ([`cache_hit`], [`cache_miss`]), the error mapping records store errors. Pool gauges are read from
 //! the store when scraped.
 //!
+//! Label values are bounded by the API, never by what clients send: the `rpc` label is the name of
+//! an RPC guichet serves (its own, health's and reflection's, read from the descriptor sets that
+//! reflection serves, see [`rpc_label`]) or `unknown` for any other path, refused or not, so that
+//! calls to made-up paths cannot add series.
+//!
 //! | metric | type | labels |
 //! |---|---|---|
-//! | `guichet_rpc_requests_total` | counter | `rpc` (`guichet.v1.AccessService/CheckAccess`), `code` (`OK`, `INVALID_ARGUMENT`, …) |
+//! | `guichet_rpc_requests_total` | counter | `rpc` (`guichet.v1.AccessService/CheckAccess`, or `unknown`), `code` (`OK`, `INVALID_ARGUMENT`, …) |
 //! | `guichet_rpc_duration_seconds` | histogram | `rpc`, `code` |
 //! | `guichet_rpc_in_flight` | gauge | — |
 //! | `guichet_decisions_total` | counter | `allowed` (`true`/`false`) |
@@ -20,11 +25,13 @@
 //! | `guichet_db_pool_idle_connections` | gauge | — |
 //! | `guichet_db_pool_max_connections` | gauge | — |
 
+use std::collections::HashSet;
 use std::sync::LazyLock;
 
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
 };
+use prost::Message as _;
 
 /// The content type of the Prometheus text exposition format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -147,7 +154,54 @@ static HOT: LazyLock<Hot> = LazyLock::new(|| {
     }
 });
 
-/// Records one answered RPC: `rpc` is `package.Service/Method`, `code` the gRPC code name.
+/// The `rpc` label of every call to a path guichet does not serve.
+pub const UNKNOWN_RPC: &str = "unknown";
+
+/// Every RPC guichet serves, as `package.Service/Method`: the API's, the health service's and both
+/// reflection services', from the descriptor sets that reflection serves.
+static SERVED_RPCS: LazyLock<HashSet<String>> = LazyLock::new(|| {
+    served_rpcs(&[
+        guichet_proto::FILE_DESCRIPTOR_SET,
+        tonic_health::pb::FILE_DESCRIPTOR_SET,
+        tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+        tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+    ])
+});
+
+/// The methods of the services of encoded `FileDescriptorSet`s, as `package.Service/Method`.
+fn served_rpcs(sets: &[&[u8]]) -> HashSet<String> {
+    let mut rpcs = HashSet::new();
+    for encoded in sets {
+        let set = match prost_types::FileDescriptorSet::decode(*encoded) {
+            Ok(set) => set,
+            Err(e) => {
+                // Built into the binary, and decoded by the tests: never expected.
+                tracing::error!(error = %e, "cannot decode a file descriptor set: its RPCs are counted as unknown");
+                continue;
+            }
+        };
+        for file in &set.file {
+            for service in &file.service {
+                let service_name = match file.package() {
+                    "" => service.name().to_owned(),
+                    package => format!("{package}.{}", service.name()),
+                };
+                rpcs.extend(service.method.iter().map(|m| format!("{service_name}/{}", m.name())));
+            }
+        }
+    }
+    rpcs
+}
+
+/// The `rpc` label of a call to `rpc` (`package.Service/Method`, with or without the leading `/`):
+/// the name itself when guichet serves that RPC, [`UNKNOWN_RPC`] otherwise.
+pub fn rpc_label(rpc: &str) -> &'static str {
+    let rpc = rpc.strip_prefix('/').unwrap_or(rpc);
+    SERVED_RPCS.get(rpc).map_or(UNKNOWN_RPC, String::as_str)
+}
+
+/// Records one answered RPC: `rpc` is `package.Service/Method` (recorded under [`rpc_label`]),
+/// `code` the gRPC code name.
 pub fn rpc_finished(rpc: &str, code: &str, seconds: f64) {
     let hot = match (rpc, code) {
         (CHECK_ACCESS, "OK") => Some(&HOT.check_ok),
@@ -159,6 +213,7 @@ pub fn rpc_finished(rpc: &str, code: &str, seconds: f64) {
         duration.observe(seconds);
         return;
     }
+    let rpc = rpc_label(rpc);
     METRICS.rpc_requests.with_label_values(&[rpc, code]).inc();
     METRICS.rpc_duration.with_label_values(&[rpc, code]).observe(seconds);
 }
@@ -249,18 +304,21 @@ fn duration_of(rpc: &str, code: &str) -> prometheus::Histogram {
 mod tests {
     use super::*;
 
+    /// An RPC no other test of this process records.
+    const LIST_EVENTS: &str = "guichet.v1.EventService/ListEvents";
+
     #[test]
     fn recorded_values_appear_in_the_text_format() {
-        rpc_finished("guichet.v1.Test/Unit", "OK", 0.002);
-        rpc_finished("guichet.v1.Test/Unit", "OK", 0.004);
-        rpc_finished("guichet.v1.Test/Unit", "NOT_FOUND", 0.001);
+        rpc_finished(LIST_EVENTS, "OK", 0.002);
+        rpc_finished(&format!("/{LIST_EVENTS}"), "OK", 0.004);
+        rpc_finished(LIST_EVENTS, "NOT_FOUND", 0.001);
         cache_hit("local");
         cache_miss("shared");
         decision(true);
         let text = render();
-        assert!(text.contains("guichet_rpc_requests_total{code=\"OK\",rpc=\"guichet.v1.Test/Unit\"} 2"), "{text}");
-        assert!(text.contains("guichet_rpc_requests_total{code=\"NOT_FOUND\",rpc=\"guichet.v1.Test/Unit\"} 1"));
-        assert!(text.contains("guichet_rpc_duration_seconds_count{code=\"OK\",rpc=\"guichet.v1.Test/Unit\"} 2"));
+        assert!(text.contains(&format!("guichet_rpc_requests_total{{code=\"OK\",rpc=\"{LIST_EVENTS}\"}} 2")), "{text}");
+        assert!(text.contains(&format!("guichet_rpc_requests_total{{code=\"NOT_FOUND\",rpc=\"{LIST_EVENTS}\"}} 1")));
+        assert!(text.contains(&format!("guichet_rpc_duration_seconds_count{{code=\"OK\",rpc=\"{LIST_EVENTS}\"}} 2")));
         assert!(text.contains("guichet_cache_requests_total{result=\"hit\",tier=\"local\"}"));
         assert!(text.contains("guichet_cache_requests_total{result=\"miss\",tier=\"shared\"}"));
         assert!(text.contains("# TYPE guichet_store_errors_total counter"));
@@ -269,7 +327,7 @@ mod tests {
         fence_query();
         assert_eq!(METRICS.fence_queries.get(), fences + 1);
         assert!(render().contains("# TYPE guichet_cache_fence_queries_total counter"));
-        assert_eq!(duration_of("guichet.v1.Test/Unit", "OK").get_sample_count(), 2);
+        assert_eq!(duration_of(LIST_EVENTS, "OK").get_sample_count(), 2);
         {
             let _a = rpc_started();
             assert!(render().contains("guichet_rpc_in_flight 1"));
@@ -313,5 +371,56 @@ mod tests {
         assert!(cache("local", "hit") - before.5 >= n);
         assert!(cache("shared", "miss") - before.6 >= 2 * n);
         assert!(duration_of(CHECK_ACCESS, "OK").get_sample_count() >= n);
+    }
+
+    #[test]
+    fn only_served_rpcs_are_labels_and_every_other_path_is_unknown() {
+        for served in [
+            CHECK_ACCESS,
+            "guichet.v1.AccountService/GetAccount",
+            "/guichet.v1.RoleService/ListCatalog",
+            "grpc.health.v1.Health/Check",
+            "grpc.health.v1.Health/Watch",
+            "grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+            "grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+        ] {
+            assert_eq!(rpc_label(served), served.trim_start_matches('/'));
+        }
+        for made_up in [
+            "x.Y/Random123",
+            "/guichet.v1.AccountService/Random123",
+            "guichet.v1.AccessService",
+            "guichet.v1.AccessService/",
+            "/guichet.v1.AccessService/CheckAccess/",
+            "guichet.v1.accessservice/checkaccess",
+            "",
+            "/",
+        ] {
+            assert_eq!(rpc_label(made_up), UNKNOWN_RPC, "{made_up}");
+        }
+        // Every RPC of the API, and nothing beside them, health and reflection.
+        let api = served_rpcs(&[guichet_proto::FILE_DESCRIPTOR_SET]);
+        assert!(api.len() > 50 && api.iter().all(|r| r.starts_with("guichet.v1.")), "{api:?}");
+        assert!(api.is_subset(&SERVED_RPCS));
+        let others: HashSet<&str> = SERVED_RPCS.difference(&api).map(String::as_str).collect();
+        let mut others: Vec<&str> = others.into_iter().collect();
+        others.sort_unstable();
+        assert_eq!(
+            others,
+            [
+                "grpc.health.v1.Health/Check",
+                "grpc.health.v1.Health/Watch",
+                "grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+                "grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+            ]
+        );
+
+        let unknown = || METRICS.rpc_requests.with_label_values(&[UNKNOWN_RPC, "UNIMPLEMENTED"]).get();
+        let before = unknown();
+        for i in 0..100 {
+            rpc_finished(&format!("/x.Y/Random{i}"), "UNIMPLEMENTED", 0.000_1);
+        }
+        assert_eq!(unknown() - before, 100);
+        assert!(!render().contains("Random"));
     }
 }
