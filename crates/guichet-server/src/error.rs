@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use guichet_domain::FieldViolation;
+use guichet_domain::{FieldViolation, Violation};
 use guichet_store::StoreError;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
@@ -50,6 +50,16 @@ pub enum ServerError {
         account: String,
         /// Why the engine denied it.
         reason: String,
+    },
+    /// An invariant of the rule book refused the operation (see `guichet_domain::rules`).
+    #[error("{violation}")]
+    Rule {
+        /// The actor, when the call names one.
+        actor: Option<String>,
+        /// The account (or other record) the operation is about.
+        subject: String,
+        /// The invariant that refused it (boxed: errors stay small on the hot path).
+        violation: Box<Violation>,
     },
     /// The store (or another dependency) cannot be reached.
     #[error("unavailable: {0}")]
@@ -166,6 +176,35 @@ impl From<ServerError> for Status {
                 ]);
                 let details = ErrorDetails::with_error_info("MISSING_PERMISSION", "guichet", metadata);
                 Status::with_error_details(Code::PermissionDenied, message, details)
+            }
+            ServerError::Rule { actor, subject, violation } => {
+                let message = violation.to_string();
+                let code = violation.code();
+                match *violation {
+                    // What the actor may not do: PERMISSION_DENIED, the invariant named.
+                    Violation::Escalation { .. } | Violation::PartnerReach { .. } | Violation::Profile { .. } => {
+                        let metadata = HashMap::from([
+                            ("actor_id".to_owned(), actor.unwrap_or_default()),
+                            ("subject".to_owned(), subject),
+                            ("reason".to_owned(), message.clone()),
+                        ]);
+                        let details = ErrorDetails::with_error_info(code, "guichet", metadata);
+                        Status::with_error_details(Code::PermissionDenied, message, details)
+                    }
+                    // A role shape the catalog does not allow for the account kind: bad input.
+                    Violation::DescendantLevel { .. } => {
+                        let details = ErrorDetails::with_bad_request_violation("descendant_grants", message.clone());
+                        Status::with_error_details(Code::InvalidArgument, message, details)
+                    }
+                    // The state does not allow it now.
+                    Violation::FourEyes { .. }
+                    | Violation::PendingFrozen { .. }
+                    | Violation::RoleLimit
+                    | Violation::LastAdministrator { .. } => {
+                        let details = ErrorDetails::with_precondition_failure_violation(code, subject, message.clone());
+                        Status::with_error_details(Code::FailedPrecondition, message, details)
+                    }
+                }
             }
             ServerError::Unavailable(m) => {
                 tracing::warn!(error = %m, "dependency unavailable");

@@ -1,31 +1,26 @@
-//! Contacts and the communication order (seeds 002 and 004): `contacts:view` to read,
-//! `contacts:full` to change, in the contact's account.
+//! Contacts and the communication order (seeds 002 and 004): reading and changing them is
+//! decided by the rule book (`contacts:view` / `contacts:full` in the contact's account).
 //!
 //! A contact named by id is out of reach — NOT_FOUND, as if it did not exist — for an actor who
 //! cannot even view the contacts of its account, so that one tenant cannot probe another's ids.
 
 use guichet_domain::{
     AccountId, CommunicationOrder, CommunicationType, Contact, ContactId, ContactSubscription, ContactUpdate,
-    NewCommunicationOrder, NewContact, Revision,
+    NewCommunicationOrder, NewContact, Operation, Revision,
 };
 use guichet_store::{Page, PageRequest};
 
 use super::{App, Call};
 use crate::error::ServerError;
 
-/// Read an account's contacts and communication orders.
-pub(crate) const VIEW_CONTACTS: &str = "contacts:view";
-/// Add, change and delete contacts; set the communication orders.
-pub(crate) const MANAGE_CONTACTS: &str = "contacts:full";
-
 impl App {
     /// The contact, when the actor may at least view the contacts of its account; NOT_FOUND
     /// otherwise.
     async fn reach_contact(&self, call: &Call, id: &ContactId) -> Result<Contact, ServerError> {
         let c = self.store.get_contact(id).await?;
-        match self.authorize(call.actor.as_ref(), &c.account, VIEW_CONTACTS).await {
+        match self.admit(call, &Operation::ViewContacts(c.account.clone())).await {
             Ok(()) => Ok(c),
-            Err(ServerError::PermissionDenied { .. }) => {
+            Err(ServerError::PermissionDenied { .. } | ServerError::NotFound { .. }) => {
                 Err(ServerError::NotFound { entity: "contact", id: id.to_string() })
             }
             Err(e) => Err(e),
@@ -34,7 +29,7 @@ impl App {
 
     /// Adds a contact to an account.
     pub async fn create_contact(&self, call: &Call, cmd: &NewContact) -> Result<(Contact, Revision), ServerError> {
-        self.authorize(call.actor.as_ref(), &cmd.account, MANAGE_CONTACTS).await?;
+        self.admit(call, &Operation::ManageContacts(cmd.account.clone())).await?;
         Ok(self.store.create_contact(cmd, &self.audit(call)).await?)
     }
 
@@ -51,21 +46,21 @@ impl App {
         subscription: Option<ContactSubscription>,
         page: &PageRequest,
     ) -> Result<Page<Contact>, ServerError> {
-        self.authorize(call.actor.as_ref(), account, VIEW_CONTACTS).await?;
+        self.admit(call, &Operation::ViewContacts(account.clone())).await?;
         Ok(self.store.list_contacts(account, subscription, page).await?)
     }
 
     /// Replaces every editable field of a contact.
     pub async fn update_contact(&self, call: &Call, cmd: &ContactUpdate) -> Result<(Contact, Revision), ServerError> {
         let c = self.reach_contact(call, &cmd.id).await?;
-        self.authorize(call.actor.as_ref(), &c.account, MANAGE_CONTACTS).await?;
+        self.admit(call, &Operation::ManageContacts(c.account.clone())).await?;
         Ok(self.store.update_contact(cmd, &self.audit(call)).await?)
     }
 
     /// Deletes a contact and removes it from every communication order of its account.
     pub async fn delete_contact(&self, call: &Call, id: &ContactId) -> Result<Revision, ServerError> {
         let c = self.reach_contact(call, id).await?;
-        self.authorize(call.actor.as_ref(), &c.account, MANAGE_CONTACTS).await?;
+        self.admit(call, &Operation::ManageContacts(c.account.clone())).await?;
         Ok(self.store.delete_contact(id, &self.audit(call)).await?)
     }
 
@@ -76,7 +71,7 @@ impl App {
         account: &AccountId,
         kind: CommunicationType,
     ) -> Result<(CommunicationOrder, Vec<Contact>), ServerError> {
-        self.authorize(call.actor.as_ref(), account, VIEW_CONTACTS).await?;
+        self.admit(call, &Operation::ViewContacts(account.clone())).await?;
         Ok(self.store.get_communication_order(account, kind).await?)
     }
 
@@ -86,7 +81,7 @@ impl App {
         call: &Call,
         cmd: &NewCommunicationOrder,
     ) -> Result<(CommunicationOrder, Revision), ServerError> {
-        self.authorize(call.actor.as_ref(), &cmd.account, MANAGE_CONTACTS).await?;
+        self.admit(call, &Operation::ManageContacts(cmd.account.clone())).await?;
         Ok(self.store.set_communication_order(cmd, &self.audit(call)).await?)
     }
 }

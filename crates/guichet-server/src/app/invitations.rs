@@ -6,31 +6,26 @@
 //! ResendInvitation; the store keeps only its SHA-256 ([`token_hash`]), so a database dump reveals
 //! no usable token. A token is never logged: [`InvitationToken`] does not print itself.
 //!
-//! **No escalation.** An actor may hand out a role only when every level it gives — on the
-//! account and on its descendants — is at most the actor's own *effective* level on that feature
-//! in the account, as the decision engine computes it (direct, inherited and delegated paths,
-//! caps included). A feature that is a module the account has not enabled is skipped: the role
-//! gives nothing there either. The first level out of reach is named in the PERMISSION_DENIED.
+//! **No escalation** and **four-eyes** are the rule book's (`guichet_domain::rules`): an invitation
+//! hands out nothing beyond the inviter's reach, and its sender is the requester of the membership
+//! it yields — fixed at creation, unchanged by resends.
 //!
 //! **Four-eyes.** Approving or rejecting a pending membership needs `access_approvals:full` in its
 //! account, and an actor who is neither the membership's requester (its creator, or the sender of
 //! the invitation it came from) nor its user. On the calling service's own authority (no actor)
 //! the rule does not apply.
 
-use std::collections::BTreeMap;
-
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use guichet_domain::{
-    AccessRequest, AccountId, AccountStatus, Cap, Email, FeatureName, Invitation, InvitationId, InvitationToken, Level,
-    Membership, MembershipId, MembershipStatus, NewInvitation, Permission, Revision, RoleName, UserId, UserStatus,
-    apply_email_policy, evaluate,
+    AccountId, Email, Invitation, InvitationId, InvitationToken, Membership, MembershipId, MembershipStatus,
+    NewInvitation, Operation, Revision, apply_email_policy, check_four_eyes, check_role_limit,
 };
 use guichet_store::{AcceptProfile, Accepted, Approval, CreatedInvitation, InvitationFilter, Page, PageRequest};
 use rand::TryRngCore;
 use sha2::Digest;
 
-use super::{App, Call, needs};
+use super::{App, Call, Hidden};
 use crate::error::ServerError;
 
 /// A fresh invitation token: 256 random bits from the OS, base64url without padding.
@@ -53,53 +48,6 @@ impl App {
         self.clock.now()
     }
 
-    /// Refuses when `actor` would hand out, through `roles` in `account`, a level it does not hold
-    /// there itself (see the module docs). Role names the account does not know are left to the
-    /// store, which reports them on the request's field.
-    pub(crate) async fn ensure_no_escalation(
-        &self,
-        actor: Option<&UserId>,
-        account: &AccountId,
-        roles: &[RoleName],
-    ) -> Result<(), ServerError> {
-        let Some(actor) = actor else { return Ok(()) };
-        let known = self.store.list_roles(account).await?;
-        let mut wanted: BTreeMap<FeatureName, Level> = BTreeMap::new();
-        for r in known.iter().filter(|r| roles.contains(&r.role.name)) {
-            for (feature, level) in r.role.grants.iter().chain(r.role.descendant_grants.iter()) {
-                let entry = wanted.entry(feature.clone()).or_insert(Level::None);
-                *entry = (*entry).max(*level);
-            }
-        }
-        wanted.retain(|_, l| *l > Level::None);
-        let Some((first, _)) = wanted.first_key_value() else { return Ok(()) };
-        let probe = |feature: &FeatureName| AccessRequest {
-            subject: actor.clone(),
-            account: account.clone(),
-            permission: Permission { feature: feature.clone(), level: Level::View },
-            resource: None,
-        };
-        let (facts, _) = self.store.load_facts(&probe(first)).await?;
-        for (feature, level) in &wanted {
-            let decision = evaluate(&self.catalog, &probe(feature), &facts);
-            if decision.caps.iter().any(|c| matches!(c, Cap::ModuleDisabled(_))) {
-                continue;
-            }
-            if decision.effective < *level {
-                return Err(ServerError::PermissionDenied {
-                    actor: actor.to_string(),
-                    permission: format!("{feature}:{level}"),
-                    account: account.to_string(),
-                    reason: format!(
-                        "no escalation: the roles give {feature}:{level} but the actor holds {feature}:{} here",
-                        decision.effective
-                    ),
-                });
-            }
-        }
-        Ok(())
-    }
-
     /// The account's email policy applied to a new member's address: the flag reason when it is
     /// flagged; FAILED_PRECONDITION when refused.
     pub(crate) async fn email_policy(&self, account: &AccountId, email: &Email) -> Result<Option<String>, ServerError> {
@@ -114,26 +62,43 @@ impl App {
     // ---- invitations ----
 
     /// Invites an email into an account; returns the invitation, the one-time token and the
-    /// policy's flag.
+    /// policy's flag. The grant must be within the inviter's reach; an existing user on the
+    /// partner side of the account is not invited into it (a delegation is the way).
     pub async fn create_invitation(
         &self,
         call: &Call,
         cmd: &NewInvitation,
     ) -> Result<(CreatedInvitation, InvitationToken, Revision), ServerError> {
-        let actor = call.actor.as_ref();
+        self.admit(call, &Operation::ManageInvitations(cmd.account.clone())).await?;
         self.store.get_account(&cmd.account).await?;
-        self.authorize(actor, &cmd.account, needs::INVITE_USERS).await?;
-        self.ensure_no_escalation(actor, &cmd.account, &cmd.roles).await?;
+        check_role_limit(&cmd.roles).map_err(|v| Self::violation(call, format!("accounts/{}", cmd.account), v))?;
+        self.ensure_grant(call, &cmd.account, None, &cmd.roles, cmd.restriction.as_ref()).await?;
+        if call.actor.is_some()
+            && let Ok(existing) = self.store.find_user_by_email(&cmd.email).await
+        {
+            self.ensure_partner_reach(call, &cmd.account, &existing.id).await?;
+        }
         let token = new_token()?;
         let (created, revision) = self.store.create_invitation(cmd, &token_hash(&token), &self.audit(call)).await?;
         Ok((created, token, revision))
     }
 
+    /// The invitation, when the call's actor may perform `op_of(account)` on it (NOT_FOUND when
+    /// out of reach).
+    async fn reached_invitation(
+        &self,
+        call: &Call,
+        id: &InvitationId,
+        op_of: fn(AccountId) -> Operation,
+    ) -> Result<Invitation, ServerError> {
+        let inv = self.store.get_invitation(id, self.clock.now()).await?;
+        self.admit_object(call, &op_of(inv.account.clone()), Hidden { entity: "invitation", id: id.as_str() }).await?;
+        Ok(inv)
+    }
+
     /// One invitation (never its token).
     pub async fn get_invitation(&self, call: &Call, id: &InvitationId) -> Result<Invitation, ServerError> {
-        let inv = self.store.get_invitation(id, self.clock.now()).await?;
-        self.authorize_object(call.actor.as_ref(), &inv.account, needs::VIEW_USERS, "invitation", id.as_str()).await?;
-        Ok(inv)
+        self.reached_invitation(call, id, Operation::ViewInvitations).await
     }
 
     /// The invitations of an account, newest first.
@@ -143,20 +108,20 @@ impl App {
         filter: &InvitationFilter,
         page: &PageRequest,
     ) -> Result<Page<Invitation>, ServerError> {
+        self.admit(call, &Operation::ViewInvitations(filter.account.clone())).await?;
         self.store.get_account(&filter.account).await?;
-        self.authorize(call.actor.as_ref(), &filter.account, needs::VIEW_USERS).await?;
         Ok(self.store.list_invitations(filter, self.clock.now(), page).await?)
     }
 
-    /// A new token and expiry for a pending or expired invitation.
+    /// A new token and expiry for a pending or expired invitation. The requester stays who it
+    /// was (four-eyes); extending the life of a grant needs the grant within the actor's reach.
     pub async fn resend_invitation(
         &self,
         call: &Call,
         id: &InvitationId,
     ) -> Result<(Invitation, InvitationToken, Revision), ServerError> {
-        let inv = self.store.get_invitation(id, self.clock.now()).await?;
-        self.authorize_object(call.actor.as_ref(), &inv.account, needs::INVITE_USERS, "invitation", id.as_str())
-            .await?;
+        let inv = self.reached_invitation(call, id, Operation::ManageInvitations).await?;
+        self.ensure_grant(call, &inv.account, None, &inv.roles, inv.restriction.as_ref()).await?;
         let token = new_token()?;
         let (inv, revision) = self.store.resend_invitation(id, &token_hash(&token), &self.audit(call)).await?;
         Ok((inv, token, revision))
@@ -169,9 +134,7 @@ impl App {
         id: &InvitationId,
         reason: Option<&str>,
     ) -> Result<(Invitation, Revision), ServerError> {
-        let inv = self.store.get_invitation(id, self.clock.now()).await?;
-        self.authorize_object(call.actor.as_ref(), &inv.account, needs::INVITE_USERS, "invitation", id.as_str())
-            .await?;
+        self.reached_invitation(call, id, Operation::ManageInvitations).await?;
         Ok(self.store.revoke_invitation(id, reason, &self.audit(call)).await?)
     }
 
@@ -195,16 +158,17 @@ impl App {
         account: &AccountId,
         page: &PageRequest,
     ) -> Result<Page<Approval>, ServerError> {
+        self.admit(call, &Operation::ViewApprovals(account.clone())).await?;
         self.store.get_account(account).await?;
-        self.authorize(call.actor.as_ref(), account, needs::VIEW_APPROVALS).await?;
         Ok(self.store.list_pending_approvals(account, page).await?)
     }
 
     /// Checks what approving and rejecting share: the permission, then that the membership is
     /// pending, then the four-eyes rule.
     async fn authorize_decision(&self, call: &Call, id: &MembershipId) -> Result<Membership, ServerError> {
-        let actor = call.actor.as_ref();
-        let m = self.authorize_membership(actor, id, needs::APPROVE_ACCESS).await?;
+        let m = self.store.get_membership(id).await?;
+        let op = Operation::DecideApproval(m.account.clone());
+        self.admit_object(call, &op, Hidden { entity: "membership", id: id.as_str() }).await?;
         if m.status != MembershipStatus::PendingApproval {
             return Err(ServerError::FailedPrecondition {
                 kind: "MEMBERSHIP_NOT_PENDING",
@@ -212,45 +176,28 @@ impl App {
                 description: format!("membership {id} is not waiting for approval"),
             });
         }
-        if let Some(a) = actor {
-            let requester = m.created_by.as_ref() == Some(a);
-            if requester || m.user == *a {
-                return Err(ServerError::FailedPrecondition {
-                    kind: "FOUR_EYES",
-                    subject: format!("memberships/{id}"),
-                    description: format!(
-                        "{a} {} membership {id}: another member holding access_approvals:full must decide",
-                        if requester { "requested" } else { "is the user of" }
-                    ),
-                });
-            }
+        if let Some(a) = call.actor.as_ref() {
+            check_four_eyes(a, id, m.created_by.as_ref(), &m.user)
+                .map_err(|v| Self::violation(call, format!("memberships/{id}"), v))?;
         }
         Ok(m)
     }
 
-    /// Approves a pending membership: it becomes active, `approved_by` the actor.
+    /// Approves a pending membership: it becomes active, `approved_by` the actor. An actor names
+    /// the `version` it reviewed; the grant must be within the approver's reach.
     pub async fn approve_membership(
         &self,
         call: &Call,
         id: &MembershipId,
+        version: Option<&str>,
     ) -> Result<(Membership, Revision), ServerError> {
         let m = self.authorize_decision(call, id).await?;
-        let user = self.store.get_user(&m.user).await?;
-        if user.status == UserStatus::Suspended {
-            return Err(ServerError::FailedPrecondition {
-                kind: "USER_SUSPENDED",
-                subject: format!("users/{}", m.user),
-                description: format!("user {} is suspended: reactivate the user first", m.user),
-            });
-        }
-        if self.store.get_account(&m.account).await?.status == AccountStatus::Suspended {
-            return Err(ServerError::FailedPrecondition {
-                kind: "ACCOUNT_SUSPENDED",
-                subject: format!("accounts/{}", m.account),
-                description: format!("account {} is suspended", m.account),
-            });
-        }
-        Ok(self.store.set_membership_status(id, MembershipStatus::Active, true, &self.audit(call)).await?)
+        require_version(call, version)?;
+        self.ensure_grant(call, &m.account, Some(&m.user), &m.roles, m.restriction.as_ref()).await?;
+        Ok(self
+            .store
+            .set_membership_status_if_version(id, MembershipStatus::Active, true, version, &self.audit(call))
+            .await?)
     }
 
     /// Rejects a pending membership: it is deleted, the reason on the audit event.
@@ -259,10 +206,23 @@ impl App {
         call: &Call,
         id: &MembershipId,
         reason: &str,
+        version: Option<&str>,
     ) -> Result<(Membership, Revision), ServerError> {
         self.authorize_decision(call, id).await?;
-        Ok(self.store.reject_membership(id, reason, &self.audit(call)).await?)
+        require_version(call, version)?;
+        Ok(self.store.reject_membership_if_version(id, reason, version, &self.audit(call)).await?)
     }
+}
+
+/// An actor's approval or rejection names the version it reviewed.
+fn require_version(call: &Call, version: Option<&str>) -> Result<(), ServerError> {
+    if call.actor.is_some() && version.is_none() {
+        return Err(ServerError::invalid(
+            "version",
+            "required when actor_id is set: the version of the membership the approver reviewed",
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

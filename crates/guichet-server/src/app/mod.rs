@@ -4,10 +4,15 @@
 //!
 //! **Who may call what.** A management request may name an *actor* — the person the calling
 //! service acts for. guichet then authorises the actor itself, with the same engine that answers
-//! CheckAccess, against the permission listed for that call (see [`needs`]). A request without an
-//! actor is made on the calling service's own authority (a back-office job, the demo loader).
+//! CheckAccess, against what the rule book (`guichet_domain::rules`) requires of the call's
+//! [`Operation`](guichet_domain::Operation), and checks the rule book's invariants on what the
+//! call would change (see `rules.rs` of this module). A request without an actor is made on the
+//! calling service's own authority (a back-office job, the demo loader).
 
 mod lookups;
+mod rules;
+
+pub(crate) use rules::Hidden;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -15,8 +20,9 @@ use std::sync::Arc;
 use guichet_domain::{
     AccessRequest, Account, AccountId, AccountRole, AccountSettings, AccountStatus, Catalog, Consistency, Decision,
     Delegation, DelegationId, Email, FeatureName, Membership, MembershipId, MembershipStatus, NewAccount,
-    NewDelegation, NewMembership, NewResource, NewUser, Permission, Reason, Resource, ResourceId, Revision,
-    RoleDefinition, RoleName, User, UserId, UserStatus, evaluate,
+    NewDelegation, NewMembership, NewResource, NewUser, Operation, ProfileEditor, Resource, ResourceId, Revision,
+    RoleDefinition, RoleName, User, UserId, UserStatus, Violation, check_descendant_levels, check_pending_frozen,
+    check_profile_change, check_role_definition, check_role_limit, evaluate,
 };
 use guichet_store::{AccountFilter, Audit, EventFilter, MembershipFilter, Page, PageRequest, Store, UserChanges};
 
@@ -76,52 +82,12 @@ pub struct Accessible {
     pub decision: Decision,
 }
 
-/// The permissions management calls need, in one place.
-pub mod needs {
-    /// Create a child account, suspend/reactivate it, toggle its modules (held in the parent).
-    pub const MANAGE_CHILD_ACCOUNTS: &str = "organizations:full";
-    /// List an account's children.
-    pub const VIEW_CHILD_ACCOUNTS: &str = "organizations:view";
-    /// Read an account and its settings.
-    pub const VIEW_ACCOUNT: &str = "account_settings:view";
-    /// Rename an account, change its settings.
-    pub const EDIT_ACCOUNT: &str = "account_settings:full";
-    /// Read members and roles.
-    pub const VIEW_USERS: &str = "users:view";
-    /// Create users, edit members and custom roles.
-    pub const MANAGE_USERS: &str = "users:full";
-    /// Read folders.
-    pub const VIEW_FOLDERS: &str = "folders:view";
-    /// Create and delete folders.
-    pub const MANAGE_FOLDERS: &str = "folders:full";
-    /// Enable delegations from an account (held in the partner), or end one (partner side).
-    pub const MANAGE_DELEGATIONS: &str = "organizations:full";
-    /// Read an account's audit events.
-    pub const VIEW_EVENTS: &str = "event_logs:view";
-    /// Read the delegations from or to an account.
-    pub const VIEW_DELEGATIONS: &str = "users:view";
-    /// Invite, resend and revoke invitations.
-    pub const INVITE_USERS: &str = "users:full";
-    /// Read the memberships waiting for approval.
-    pub const VIEW_APPROVALS: &str = "access_approvals:view";
-    /// Approve or reject a pending membership (four-eyes: not one's own request).
-    pub const APPROVE_ACCESS: &str = "access_approvals:full";
-}
-
 /// The error of an `at_least_as_fresh` token newer than the store's latest revision.
 fn token_from_the_future(wanted: Revision, current: Revision) -> ServerError {
     ServerError::invalid(
         "consistency.at_least_as_fresh",
         format!("revision {wanted} is newer than the store's latest ({current}): use a token guichet returned"),
     )
-}
-
-/// The `view` permission of the feature of `permission` (`users:full` -> `users:view`).
-fn view_of(permission: &str) -> String {
-    match permission.split_once(':') {
-        Some((feature, _)) => format!("{feature}:view"),
-        None => permission.to_owned(),
-    }
 }
 
 /// The application: the store, the catalog, the clock and the decision caches.
@@ -274,174 +240,6 @@ impl App {
         Ok((answers, revision))
     }
 
-    // ---- authorisation of the actor ----
-
-    /// The engine's decision for `actor` holding `permission` in `account`.
-    async fn decide(
-        &self,
-        actor: &UserId,
-        account: &AccountId,
-        permission: &str,
-    ) -> Result<(Permission, Decision), ServerError> {
-        let permission = Permission::parse(permission).map_err(|e| ServerError::Internal(e.to_string()))?;
-        let request = AccessRequest {
-            subject: actor.clone(),
-            account: account.clone(),
-            permission: permission.clone(),
-            resource: None,
-        };
-        let (facts, _) = self.store.load_facts(&request).await?;
-        Ok((permission.clone(), evaluate(&self.catalog, &request, &facts)))
-    }
-
-    /// Checks that `actor` (when there is one) holds `permission` in `account`.
-    pub async fn authorize(
-        &self,
-        actor: Option<&UserId>,
-        account: &AccountId,
-        permission: &str,
-    ) -> Result<(), ServerError> {
-        let Some(actor) = actor else { return Ok(()) };
-        let (permission, decision) = self.decide(actor, account, permission).await?;
-        if decision.allowed {
-            Ok(())
-        } else {
-            Err(ServerError::PermissionDenied {
-                actor: actor.to_string(),
-                permission: permission.to_string(),
-                account: account.to_string(),
-                reason: decision.reason.to_string(),
-            })
-        }
-    }
-
-    /// Checks that `actor` holds at least one of the (account, permission) pairs; the first denial
-    /// is reported when none is held.
-    pub async fn authorize_any(
-        &self,
-        actor: Option<&UserId>,
-        options: &[(&AccountId, &str)],
-    ) -> Result<(), ServerError> {
-        let mut first = None;
-        for (account, permission) in options {
-            match self.authorize(actor, account, permission).await {
-                Ok(()) => return Ok(()),
-                Err(e @ ServerError::PermissionDenied { .. }) => {
-                    first.get_or_insert(e);
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Err(first.unwrap_or_else(|| ServerError::Internal("authorize_any without options".to_owned())))
-    }
-
-    /// For a call on one object of `account` (a membership, a resource, an invitation, ...): the
-    /// actor must hold `permission` there. An actor with no access path into the account at all
-    /// (another tenant) gets NOT_FOUND, exactly as for an id that does not exist, so that the ids of
-    /// another tenant cannot be probed; an actor of the account who lacks the level gets
-    /// PERMISSION_DENIED naming it.
-    pub(crate) async fn authorize_object(
-        &self,
-        actor: Option<&UserId>,
-        account: &AccountId,
-        permission: &str,
-        entity: &'static str,
-        id: &str,
-    ) -> Result<(), ServerError> {
-        self.authorize_object_any(actor, &[(account, permission)], entity, id).await
-    }
-
-    /// [`App::authorize_object`] with several (account, permission) options, any one of which is
-    /// enough (a delegation is reached from either side); hidden when no option's account is
-    /// reachable at all.
-    pub(crate) async fn authorize_object_any(
-        &self,
-        actor: Option<&UserId>,
-        options: &[(&AccountId, &str)],
-        entity: &'static str,
-        id: &str,
-    ) -> Result<(), ServerError> {
-        let Some(actor) = actor else { return Ok(()) };
-        let mut first = None;
-        let mut reachable = false;
-        for (account, permission) in options {
-            let (permission, decision) = self.decide(actor, account, permission).await?;
-            if decision.allowed {
-                return Ok(());
-            }
-            reachable |= decision.reason != Reason::NoAccessPath;
-            first.get_or_insert(ServerError::PermissionDenied {
-                actor: actor.to_string(),
-                permission: permission.to_string(),
-                account: account.to_string(),
-                reason: decision.reason.to_string(),
-            });
-        }
-        match first {
-            Some(denied) if reachable => Err(denied),
-            Some(_) => Err(ServerError::NotFound { entity, id: id.to_owned() }),
-            None => Err(ServerError::Internal("authorize_object_any without options".to_owned())),
-        }
-    }
-
-    /// A user is reached by themselves, by the calling service, or by an actor holding
-    /// `permission` in one (`every == false`) or every (`every == true`) account where the user is a
-    /// member. Out of reach for a read is NOT_FOUND, so that emails cannot be probed.
-    async fn reach_user(
-        &self,
-        actor: Option<&UserId>,
-        user: &UserId,
-        permission: &str,
-        every: bool,
-    ) -> Result<(), ServerError> {
-        let Some(a) = actor else { return Ok(()) };
-        if a == user {
-            return Ok(());
-        }
-        let accounts = self.store.user_accounts(user).await?;
-        // A user the actor cannot even view is out of reach: NOT_FOUND, as for an unknown id, so
-        // that a change attempt does not reveal where the user belongs either.
-        let view = view_of(permission);
-        let visible: Vec<(&AccountId, &str)> = accounts.iter().map(|acc| (acc, view.as_str())).collect();
-        if visible.is_empty() || self.authorize_any(actor, &visible).await.is_err() {
-            return Err(ServerError::NotFound { entity: "user", id: user.to_string() });
-        }
-        if every {
-            for account in &accounts {
-                self.authorize(actor, account, permission).await?;
-            }
-            Ok(())
-        } else {
-            let options: Vec<(&AccountId, &str)> = accounts.iter().map(|acc| (acc, permission)).collect();
-            if self.authorize_any(actor, &options).await.is_err() {
-                return Err(ServerError::NotFound { entity: "user", id: user.to_string() });
-            }
-            Ok(())
-        }
-    }
-
-    /// For calls about an account's lifecycle: the permission in its parent; a root account is
-    /// managed on the calling service's own authority only.
-    async fn authorize_in_parent(
-        &self,
-        actor: Option<&UserId>,
-        parent: Option<&AccountId>,
-        permission: &str,
-        subject: &str,
-    ) -> Result<(), ServerError> {
-        match (actor, parent) {
-            (None, _) => Ok(()),
-            (Some(a), Some(p)) => self.authorize(Some(a), p, permission).await,
-            (Some(a), None) => Err(ServerError::PermissionDenied {
-                actor: a.to_string(),
-                permission: permission.to_owned(),
-                account: subject.to_owned(),
-                reason: "root accounts are managed by the calling service itself: send the call without actor_id"
-                    .to_owned(),
-            }),
-        }
-    }
-
     fn audit(&self, call: &Call) -> Audit {
         Audit {
             actor: call.actor.clone(),
@@ -457,16 +255,13 @@ impl App {
 
     /// Creates an account.
     pub async fn create_account(&self, call: &Call, cmd: &NewAccount) -> Result<(Account, Revision), ServerError> {
-        let actor = call.actor.as_ref();
-        self.authorize_in_parent(actor, cmd.parent.as_ref(), needs::MANAGE_CHILD_ACCOUNTS, "(new root account)")
-            .await?;
+        self.admit(call, &Operation::CreateAccount { parent: cmd.parent.clone() }).await?;
         Ok(self.store.create_account(cmd, &self.audit(call)).await?)
     }
 
     /// One account.
     pub async fn get_account(&self, call: &Call, id: &AccountId) -> Result<Account, ServerError> {
-        let actor = call.actor.as_ref();
-        self.authorize(actor, id, needs::VIEW_ACCOUNT).await?;
+        self.admit(call, &Operation::GetAccount(id.clone())).await?;
         Ok(self.store.get_account(id).await?)
     }
 
@@ -477,17 +272,13 @@ impl App {
         filter: &AccountFilter,
         page: &PageRequest,
     ) -> Result<Page<Account>, ServerError> {
-        let actor = call.actor.as_ref();
-        match (actor, &filter.parent) {
-            (Some(_), None) => {
-                return Err(ServerError::invalid(
-                    "parent_id",
-                    "required when actor_id is set: list the children of an account the actor may view",
-                ));
-            }
-            (Some(_), Some(p)) => self.authorize(actor, p, needs::VIEW_CHILD_ACCOUNTS).await?,
-            (None, _) => {}
+        if call.actor.is_some() && filter.parent.is_none() {
+            return Err(ServerError::invalid(
+                "parent_id",
+                "required when actor_id is set: list the children of an account the actor may view",
+            ));
         }
+        self.admit(call, &Operation::ListAccounts { parent: filter.parent.clone() }).await?;
         Ok(self.store.list_accounts(filter, page).await?)
     }
 
@@ -499,8 +290,7 @@ impl App {
         recursive: bool,
         page: &PageRequest,
     ) -> Result<Page<Account>, ServerError> {
-        let actor = call.actor.as_ref();
-        self.authorize(actor, id, needs::VIEW_CHILD_ACCOUNTS).await?;
+        self.admit(call, &Operation::ListChildAccounts(id.clone())).await?;
         Ok(self.store.list_children(id, recursive, page).await?)
     }
 
@@ -511,8 +301,7 @@ impl App {
         id: &AccountId,
         name: Option<&str>,
     ) -> Result<(Account, Revision), ServerError> {
-        let actor = call.actor.as_ref();
-        self.authorize(actor, id, needs::EDIT_ACCOUNT).await?;
+        self.admit(call, &Operation::EditAccount(id.clone())).await?;
         match name {
             Some(n) => Ok(self.store.rename_account(id, n, &self.audit(call)).await?),
             None => {
@@ -522,8 +311,12 @@ impl App {
         }
     }
 
-    async fn parent_of(&self, id: &AccountId) -> Result<Option<AccountId>, ServerError> {
-        Ok(self.store.get_account(id).await?.parent)
+    /// The lifecycle operation of an account: decided in its parent. An actor who cannot reach
+    /// the account at all gets NOT_FOUND, as for an unknown id.
+    async fn admit_lifecycle(&self, call: &Call, id: &AccountId) -> Result<(), ServerError> {
+        let account = self.store.get_account(id).await?;
+        let op = Operation::AccountLifecycle { account: id.clone(), parent: account.parent.clone() };
+        self.admit_object(call, &op, Hidden { entity: "account", id: id.as_str() }).await
     }
 
     /// Suspends or reactivates an account.
@@ -534,22 +327,19 @@ impl App {
         status: AccountStatus,
         reason: Option<String>,
     ) -> Result<(Account, Revision), ServerError> {
-        let actor = call.actor.as_ref();
-        let parent = self.parent_of(id).await?;
-        self.authorize_in_parent(actor, parent.as_ref(), needs::MANAGE_CHILD_ACCOUNTS, id.as_str()).await?;
+        self.admit_lifecycle(call, id).await?;
         Ok(self.store.set_account_status(id, status, reason, &self.audit(call)).await?)
     }
 
-    /// Replaces an account's enabled modules.
+    /// Replaces an account's enabled modules. Not an escalation: every grant was compared without
+    /// the module cap (see `guichet_domain::rules`).
     pub async fn set_account_modules(
         &self,
         call: &Call,
         id: &AccountId,
         modules: &BTreeSet<FeatureName>,
     ) -> Result<(Account, Revision), ServerError> {
-        let actor = call.actor.as_ref();
-        let parent = self.parent_of(id).await?;
-        self.authorize_in_parent(actor, parent.as_ref(), needs::MANAGE_CHILD_ACCOUNTS, id.as_str()).await?;
+        self.admit_lifecycle(call, id).await?;
         Ok(self.store.set_account_modules(id, modules, &self.audit(call)).await?)
     }
 
@@ -560,30 +350,39 @@ impl App {
         id: &AccountId,
         settings: &AccountSettings,
     ) -> Result<(Account, Revision), ServerError> {
-        let actor = call.actor.as_ref();
-        self.authorize(actor, id, needs::EDIT_ACCOUNT).await?;
+        self.admit(call, &Operation::EditAccount(id.clone())).await?;
         Ok(self.store.set_account_settings(id, settings, &self.audit(call)).await?)
     }
 
     // ---- users ----
 
     /// Creates a user; an actor must hold `users:full` in `account`, whose email policy applies
-    /// (a refusal is FAILED_PRECONDITION; a flag comes back as the third value).
+    /// (a refusal is FAILED_PRECONDITION; a flag comes back as the third value). The profile stays
+    /// unclaimed until its owner proves the email; an actor cannot set its `idp_subject`, which is
+    /// the identity provider's word, given by the calling service or by the owner.
     pub async fn create_user(
         &self,
         call: &Call,
         account: Option<&AccountId>,
         cmd: &NewUser,
     ) -> Result<(User, Revision, Option<String>), ServerError> {
-        let actor = call.actor.as_ref();
-        if actor.is_some() {
-            let Some(account) = account else {
-                return Err(ServerError::invalid(
-                    "account_id",
-                    "required when actor_id is set: the account the actor adds the user to",
-                ));
-            };
-            self.authorize(actor, account, needs::MANAGE_USERS).await?;
+        if call.actor.is_some() && account.is_none() {
+            return Err(ServerError::invalid(
+                "account_id",
+                "required when actor_id is set: the account the actor adds the user to",
+            ));
+        }
+        self.admit(call, &Operation::CreateUser { account: account.cloned() }).await?;
+        if call.actor.is_some() && cmd.idp_subject.is_some() {
+            let user = cmd.id.as_ref().map_or_else(|| UserId::from_trusted("(new user)"), Clone::clone);
+            return Err(Self::violation(
+                call,
+                "idp_subject",
+                Violation::Profile {
+                    user,
+                    why: "is linked to an identity provider by the calling service or its owner only",
+                },
+            ));
         }
         let flag = match account {
             Some(account) => self.email_policy(account, &cmd.email).await?,
@@ -593,34 +392,57 @@ impl App {
         Ok((user, revision, flag))
     }
 
+    /// The operation on a user, with the accounts where they are a member.
+    async fn user_operation(&self, id: &UserId, manage: Option<bool>) -> Result<Operation, ServerError> {
+        let accounts = self.store.user_accounts(id).await?;
+        Ok(match manage {
+            None => Operation::ViewUser { user: id.clone(), accounts },
+            Some(status) => Operation::ManageUser { user: id.clone(), accounts, status },
+        })
+    }
+
     /// One user: the user themselves, or an actor holding `users:view` where the user is a member.
     pub async fn get_user(&self, call: &Call, id: &UserId) -> Result<User, ServerError> {
-        let actor = call.actor.as_ref();
         let user = self.store.get_user(id).await?;
-        self.reach_user(actor, id, needs::VIEW_USERS, false).await?;
+        let op = self.user_operation(id, None).await?;
+        self.admit_object(call, &op, Hidden { entity: "user", id: id.as_str() }).await?;
         Ok(user)
     }
 
     /// The user with this email, under the same rule as [`App::get_user`].
     pub async fn find_user_by_email(&self, call: &Call, email: &Email) -> Result<User, ServerError> {
-        let actor = call.actor.as_ref();
         let user = self.store.find_user_by_email(email).await?;
-        self.reach_user(actor, &user.id, needs::VIEW_USERS, false)
-            .await
-            .map_err(|_| ServerError::NotFound { entity: "user with email", id: email.to_string() })?;
+        let op = self.user_operation(&user.id, None).await?;
+        self.admit_object(call, &op, Hidden { entity: "user with email", id: email.as_str() }).await?;
         Ok(user)
     }
 
-    /// Changes a user's profile: the user themselves, or `users:full` in every account of theirs.
+    /// Changes a user's profile: the user themselves while active, or `users:full` in every
+    /// account of theirs while the profile is unclaimed (identity, see `guichet_domain::rules`).
     pub async fn update_user(
         &self,
         call: &Call,
         id: &UserId,
         changes: &UserChanges,
     ) -> Result<(User, Revision), ServerError> {
-        let actor = call.actor.as_ref();
-        self.store.get_user(id).await?;
-        self.reach_user(actor, id, needs::MANAGE_USERS, true).await?;
+        let user = self.store.get_user(id).await?;
+        let op = self.user_operation(id, Some(false)).await?;
+        self.admit_object(call, &op, Hidden { entity: "user", id: id.as_str() }).await?;
+        if let Some(actor) = call.actor.as_ref() {
+            let editor = if actor == id { ProfileEditor::Owner } else { ProfileEditor::Administrator };
+            check_profile_change(id, editor, user.status == UserStatus::Suspended, user.claimed_at.is_some())
+                .map_err(|v| Self::violation(call, format!("users/{id}"), v))?;
+            if editor == ProfileEditor::Administrator && changes.idp_subject.is_some() {
+                return Err(Self::violation(
+                    call,
+                    format!("users/{id}"),
+                    Violation::Profile {
+                        user: id.clone(),
+                        why: "is linked to an identity provider by the calling service or its owner only",
+                    },
+                ));
+            }
+        }
         Ok(self.store.update_user(id, changes, &self.audit(call)).await?)
     }
 
@@ -632,17 +454,9 @@ impl App {
         id: &UserId,
         status: UserStatus,
     ) -> Result<(User, Revision), ServerError> {
-        let actor = call.actor.as_ref();
         self.store.get_user(id).await?;
-        if let Some(a) = actor.filter(|a| *a == id) {
-            return Err(ServerError::PermissionDenied {
-                actor: a.to_string(),
-                permission: needs::MANAGE_USERS.to_owned(),
-                account: String::new(),
-                reason: "an actor cannot suspend or reactivate themselves".to_owned(),
-            });
-        }
-        self.reach_user(actor, id, needs::MANAGE_USERS, true).await?;
+        let op = self.user_operation(id, Some(true)).await?;
+        self.admit_object(call, &op, Hidden { entity: "user", id: id.as_str() }).await?;
         Ok(self.store.set_user_status(id, status, &self.audit(call)).await?)
     }
 
@@ -674,8 +488,7 @@ impl App {
 
     /// Built-in and custom roles of an account.
     pub async fn list_roles(&self, call: &Call, account: &AccountId) -> Result<Vec<AccountRole>, ServerError> {
-        let actor = call.actor.as_ref();
-        self.authorize(actor, account, needs::VIEW_USERS).await?;
+        self.admit(call, &Operation::ViewRoles(account.clone())).await?;
         Ok(self.store.list_roles(account).await?)
     }
 
@@ -686,22 +499,35 @@ impl App {
         account: &AccountId,
         name: &RoleName,
     ) -> Result<AccountRole, ServerError> {
-        let actor = call.actor.as_ref();
-        self.authorize(actor, account, needs::VIEW_USERS).await?;
+        self.admit(call, &Operation::ViewRoles(account.clone())).await?;
         Ok(self.store.get_role(account, name).await?)
+    }
+
+    /// What a role definition must keep whoever asks: descendant levels only as the kind's
+    /// built-in roles carry them; and on an actor's authority, nothing beyond the actor's reach.
+    async fn ensure_role_definition(&self, call: &Call, def: &RoleDefinition) -> Result<(), ServerError> {
+        self.admit(call, &Operation::ManageRoles(def.account.clone())).await?;
+        let account = self.store.get_account(&def.account).await?;
+        let subject = format!("accounts/{}/roles/{}", def.account, def.name);
+        check_descendant_levels(&self.catalog, &account.kind, &def.descendant_grants)
+            .map_err(|v| Self::violation(call, subject.clone(), v))?;
+        if let Some(actor) = call.actor.as_ref() {
+            let reach = self.reach(actor, &def.account, None).await?;
+            check_role_definition(&def.grants, &def.descendant_grants, &reach)
+                .map_err(|v| Self::violation(call, subject, v))?;
+        }
+        Ok(())
     }
 
     /// Creates a custom role.
     pub async fn create_role(&self, call: &Call, def: &RoleDefinition) -> Result<(AccountRole, Revision), ServerError> {
-        let actor = call.actor.as_ref();
-        self.authorize(actor, &def.account, needs::MANAGE_USERS).await?;
+        self.ensure_role_definition(call, def).await?;
         Ok(self.store.create_role(def, &self.audit(call)).await?)
     }
 
     /// Replaces a custom role.
     pub async fn update_role(&self, call: &Call, def: &RoleDefinition) -> Result<(AccountRole, Revision), ServerError> {
-        let actor = call.actor.as_ref();
-        self.authorize(actor, &def.account, needs::MANAGE_USERS).await?;
+        self.ensure_role_definition(call, def).await?;
         Ok(self.store.update_role(def, &self.audit(call)).await?)
     }
 
@@ -712,50 +538,63 @@ impl App {
         account: &AccountId,
         name: &RoleName,
     ) -> Result<Revision, ServerError> {
-        let actor = call.actor.as_ref();
-        self.authorize(actor, account, needs::MANAGE_USERS).await?;
+        self.admit(call, &Operation::ManageRoles(account.clone())).await?;
         Ok(self.store.delete_role(account, name, &self.audit(call)).await?)
     }
 
     // ---- memberships ----
 
-    /// The membership, when the actor holds `permission` in its account (NOT_FOUND when out of
-    /// reach, see [`App::authorize_object`]).
-    pub(crate) async fn authorize_membership(
-        &self,
-        actor: Option<&UserId>,
-        id: &MembershipId,
-        permission: &str,
-    ) -> Result<Membership, ServerError> {
+    /// The membership, when the call's actor may manage the memberships of its account (NOT_FOUND
+    /// when out of reach); a pending membership is frozen for its requester (four-eyes).
+    pub(crate) async fn managed_membership(&self, call: &Call, id: &MembershipId) -> Result<Membership, ServerError> {
         let m = self.store.get_membership(id).await?;
-        if actor == Some(&m.user) {
-            // One's own membership is never hidden from oneself.
-            self.authorize(actor, &m.account, permission).await?;
-        } else {
-            self.authorize_object(actor, &m.account, permission, "membership", id.as_str()).await?;
+        let op = Operation::ManageMemberships(m.account.clone());
+        self.admit_object(call, &op, Hidden { entity: "membership", id: id.as_str() }).await?;
+        if let Some(actor) = call.actor.as_ref() {
+            check_pending_frozen(actor, id, m.status, m.created_by.as_ref())
+                .map_err(|v| Self::violation(call, format!("memberships/{id}"), v))?;
         }
         Ok(m)
     }
 
-    /// Creates a membership.
+    /// Creates a membership. On an actor's authority the user must already be reachable by the
+    /// actor (a member where it may view users) or be a fresh unclaimed profile of no account;
+    /// others join by invitation (identity, see `guichet_domain::rules`). The account's email
+    /// policy applies on every authority.
     pub async fn create_membership(
         &self,
         call: &Call,
         cmd: &NewMembership,
     ) -> Result<(Membership, Revision), ServerError> {
-        let actor = call.actor.as_ref();
-        self.authorize(actor, &cmd.account, needs::MANAGE_USERS).await?;
-        self.ensure_no_escalation(actor, &cmd.account, &cmd.roles).await?;
+        self.admit(call, &Operation::ManageMemberships(cmd.account.clone())).await?;
+        check_role_limit(&cmd.roles).map_err(|v| Self::violation(call, format!("accounts/{}", cmd.account), v))?;
+        let unknown_user = || ServerError::NotFound { entity: "user", id: cmd.user.to_string() };
+        // An unknown id and a user out of the actor's reach answer alike.
+        let user = self.store.get_user(&cmd.user).await?;
+        if call.actor.is_some() {
+            let accounts = self.store.user_accounts(&cmd.user).await?;
+            let fresh = accounts.is_empty() && user.claimed_at.is_none();
+            if !fresh {
+                let op = Operation::ViewUser { user: cmd.user.clone(), accounts };
+                match self.admit(call, &op).await {
+                    Ok(()) => {}
+                    Err(ServerError::NotFound { .. } | ServerError::PermissionDenied { .. }) => {
+                        return Err(unknown_user());
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        self.email_policy(&cmd.account, &user.email).await?;
+        self.ensure_grant(call, &cmd.account, Some(&cmd.user), &cmd.roles, cmd.restriction.as_ref()).await?;
         Ok(self.store.create_membership(cmd, &self.audit(call)).await?)
     }
 
     /// One membership.
     pub async fn get_membership(&self, call: &Call, id: &MembershipId) -> Result<Membership, ServerError> {
-        let actor = call.actor.as_ref();
         let m = self.store.get_membership(id).await?;
-        if actor != Some(&m.user) {
-            self.authorize_object(actor, &m.account, needs::VIEW_USERS, "membership", id.as_str()).await?;
-        }
+        let op = Operation::ViewMemberships { account: m.account.clone(), user: Some(m.user.clone()) };
+        self.admit_object(call, &op, Hidden { entity: "membership", id: id.as_str() }).await?;
         Ok(m)
     }
 
@@ -766,14 +605,13 @@ impl App {
         filter: &MembershipFilter,
         page: &PageRequest,
     ) -> Result<Page<Membership>, ServerError> {
-        let actor = call.actor.as_ref();
         match (&filter.account, &filter.user) {
             (None, None) => {
                 return Err(ServerError::invalid("account_id", "account_id or user_id is required"));
             }
-            (Some(a), _) => self.authorize(actor, a, needs::VIEW_USERS).await?,
+            (Some(a), _) => self.admit(call, &Operation::ViewMemberships { account: a.clone(), user: None }).await?,
             (None, Some(u)) => {
-                if actor.is_some_and(|a| a != u) {
+                if call.actor.as_ref().is_some_and(|a| a != u) {
                     return Err(ServerError::invalid(
                         "account_id",
                         "required when actor_id is set and is not user_id: list the members of an account",
@@ -791,22 +629,22 @@ impl App {
         id: &MembershipId,
         roles: &[RoleName],
     ) -> Result<(Membership, Revision), ServerError> {
-        let actor = call.actor.as_ref();
-        let m = self.authorize_membership(actor, id, needs::MANAGE_USERS).await?;
-        self.ensure_no_escalation(actor, &m.account, roles).await?;
+        let m = self.managed_membership(call, id).await?;
+        check_role_limit(roles).map_err(|v| Self::violation(call, format!("memberships/{id}"), v))?;
+        self.ensure_grant(call, &m.account, Some(&m.user), roles, m.restriction.as_ref()).await?;
         Ok(self.store.set_membership_roles(id, roles, &self.audit(call)).await?)
     }
 
-    /// Adds a role.
+    /// Adds a role. The store re-reads the roles inside its write: two concurrent calls both
+    /// take effect.
     pub async fn assign_role(
         &self,
         call: &Call,
         id: &MembershipId,
         role: &RoleName,
     ) -> Result<(Membership, Revision), ServerError> {
-        let actor = call.actor.as_ref();
-        let m = self.authorize_membership(actor, id, needs::MANAGE_USERS).await?;
-        self.ensure_no_escalation(actor, &m.account, std::slice::from_ref(role)).await?;
+        let m = self.managed_membership(call, id).await?;
+        self.ensure_grant(call, &m.account, Some(&m.user), std::slice::from_ref(role), m.restriction.as_ref()).await?;
         Ok(self.store.assign_role(id, role, &self.audit(call)).await?)
     }
 
@@ -817,39 +655,43 @@ impl App {
         id: &MembershipId,
         role: &RoleName,
     ) -> Result<(Membership, Revision), ServerError> {
-        let actor = call.actor.as_ref();
-        self.authorize_membership(actor, id, needs::MANAGE_USERS).await?;
+        self.managed_membership(call, id).await?;
         Ok(self.store.unassign_role(id, role, &self.audit(call)).await?)
     }
 
-    /// Restricts a membership to some resources, or lifts the restriction.
+    /// Restricts a membership to some resources, or lifts the restriction: the membership's roles
+    /// over the new restriction must be within the actor's reach.
     pub async fn set_resource_restriction(
         &self,
         call: &Call,
         id: &MembershipId,
         restriction: Option<&BTreeSet<ResourceId>>,
     ) -> Result<(Membership, Revision), ServerError> {
-        let actor = call.actor.as_ref();
-        self.authorize_membership(actor, id, needs::MANAGE_USERS).await?;
+        let m = self.managed_membership(call, id).await?;
+        self.ensure_grant(call, &m.account, Some(&m.user), &m.roles, restriction).await?;
         Ok(self.store.set_resource_restriction(id, restriction, &self.audit(call)).await?)
     }
 
-    /// Suspends or reactivates a membership.
+    /// Suspends or reactivates a membership; reactivating gives its roles back, so they must be
+    /// within the actor's reach.
     pub async fn set_membership_status(
         &self,
         call: &Call,
         id: &MembershipId,
         status: MembershipStatus,
     ) -> Result<(Membership, Revision), ServerError> {
-        let actor = call.actor.as_ref();
-        self.authorize_membership(actor, id, needs::MANAGE_USERS).await?;
+        let m = self.managed_membership(call, id).await?;
+        if status == MembershipStatus::Active {
+            self.ensure_grant(call, &m.account, Some(&m.user), &m.roles, m.restriction.as_ref()).await?;
+        }
         Ok(self.store.set_membership_status(id, status, false, &self.audit(call)).await?)
     }
 
     /// Removes a membership.
     pub async fn delete_membership(&self, call: &Call, id: &MembershipId) -> Result<Revision, ServerError> {
-        let actor = call.actor.as_ref();
-        self.authorize_membership(actor, id, needs::MANAGE_USERS).await?;
+        let m = self.store.get_membership(id).await?;
+        let op = Operation::ManageMemberships(m.account.clone());
+        self.admit_object(call, &op, Hidden { entity: "membership", id: id.as_str() }).await?;
         Ok(self.store.delete_membership(id, &self.audit(call)).await?)
     }
 
@@ -857,16 +699,15 @@ impl App {
 
     /// Creates a resource.
     pub async fn create_resource(&self, call: &Call, cmd: &NewResource) -> Result<(Resource, Revision), ServerError> {
-        let actor = call.actor.as_ref();
-        self.authorize(actor, &cmd.account, needs::MANAGE_FOLDERS).await?;
+        self.admit(call, &Operation::ManageResources(cmd.account.clone())).await?;
         Ok(self.store.create_resource(cmd, &self.audit(call)).await?)
     }
 
     /// One resource.
     pub async fn get_resource(&self, call: &Call, id: &ResourceId) -> Result<Resource, ServerError> {
-        let actor = call.actor.as_ref();
         let r = self.store.get_resource(id).await?;
-        self.authorize_object(actor, &r.account, needs::VIEW_FOLDERS, "resource", id.as_str()).await?;
+        let op = Operation::ViewResources(r.account.clone());
+        self.admit_object(call, &op, Hidden { entity: "resource", id: id.as_str() }).await?;
         Ok(r)
     }
 
@@ -878,43 +719,39 @@ impl App {
         kind: Option<&FeatureName>,
         page: &PageRequest,
     ) -> Result<Page<Resource>, ServerError> {
-        let actor = call.actor.as_ref();
-        self.authorize(actor, account, needs::VIEW_FOLDERS).await?;
+        self.admit(call, &Operation::ViewResources(account.clone())).await?;
         Ok(self.store.list_resources(account, kind, page).await?)
     }
 
     /// Deletes a resource.
     pub async fn delete_resource(&self, call: &Call, id: &ResourceId) -> Result<Revision, ServerError> {
-        let actor = call.actor.as_ref();
         let r = self.store.get_resource(id).await?;
-        self.authorize_object(actor, &r.account, needs::MANAGE_FOLDERS, "resource", id.as_str()).await?;
+        let op = Operation::ManageResources(r.account.clone());
+        self.admit_object(call, &op, Hidden { entity: "resource", id: id.as_str() }).await?;
         Ok(self.store.delete_resource(id, &self.audit(call)).await?)
     }
 
     // ---- delegations ----
 
-    /// Enables a delegation from a partner into one of its descendant accounts.
+    /// Enables a delegation from a partner into one of its descendant accounts. The customer side
+    /// decides (`users:full` there), and the delegation's role must be within the actor's reach
+    /// in the customer: a partner cannot hand itself access it does not hold.
     pub async fn create_delegation(
         &self,
         call: &Call,
         cmd: &NewDelegation,
     ) -> Result<(Delegation, Revision), ServerError> {
-        let actor = call.actor.as_ref();
-        self.authorize(actor, &cmd.from_account, needs::MANAGE_DELEGATIONS).await?;
+        let op = Operation::CreateDelegation { from: cmd.from_account.clone(), to: cmd.to_account.clone() };
+        self.admit(call, &op).await?;
+        self.ensure_grant(call, &cmd.to_account, None, std::slice::from_ref(&cmd.role), None).await?;
         Ok(self.store.create_delegation(cmd, &self.audit(call)).await?)
     }
 
     /// One delegation.
     pub async fn get_delegation(&self, call: &Call, id: &DelegationId) -> Result<Delegation, ServerError> {
-        let actor = call.actor.as_ref();
         let d = self.store.get_delegation(id).await?;
-        self.authorize_object_any(
-            actor,
-            &[(&d.from_account, needs::VIEW_DELEGATIONS), (&d.to_account, needs::VIEW_DELEGATIONS)],
-            "delegation",
-            id.as_str(),
-        )
-        .await?;
+        let op = Operation::ViewDelegations(vec![d.from_account.clone(), d.to_account.clone()]);
+        self.admit_object(call, &op, Hidden { entity: "delegation", id: id.as_str() }).await?;
         Ok(d)
     }
 
@@ -926,28 +763,22 @@ impl App {
         to: Option<&AccountId>,
         page: &PageRequest,
     ) -> Result<Page<Delegation>, ServerError> {
-        let actor = call.actor.as_ref();
-        match (from, to) {
+        let account = match (from, to) {
             (None, None) => {
                 return Err(ServerError::invalid("from_account_id", "from_account_id or to_account_id is required"));
             }
-            (Some(f), _) => self.authorize(actor, f, needs::VIEW_DELEGATIONS).await?,
-            (None, Some(t)) => self.authorize(actor, t, needs::VIEW_DELEGATIONS).await?,
-        }
+            (Some(f), _) => f,
+            (None, Some(t)) => t,
+        };
+        self.admit(call, &Operation::ViewDelegations(vec![account.clone()])).await?;
         Ok(self.store.list_delegations(from, to, page).await?)
     }
 
     /// Disables a delegation.
     pub async fn delete_delegation(&self, call: &Call, id: &DelegationId) -> Result<Revision, ServerError> {
-        let actor = call.actor.as_ref();
         let d = self.store.get_delegation(id).await?;
-        self.authorize_object_any(
-            actor,
-            &[(&d.from_account, needs::MANAGE_DELEGATIONS), (&d.to_account, needs::MANAGE_USERS)],
-            "delegation",
-            id.as_str(),
-        )
-        .await?;
+        let op = Operation::DeleteDelegation { from: d.from_account.clone(), to: d.to_account.clone() };
+        self.admit_object(call, &op, Hidden { entity: "delegation", id: id.as_str() }).await?;
         Ok(self.store.delete_delegation(id, &self.audit(call)).await?)
     }
 
@@ -963,8 +794,8 @@ impl App {
         let Some(account) = &filter.account else {
             return Err(ServerError::invalid("account_id", "is required"));
         };
+        self.admit(call, &Operation::ListEvents(account.clone())).await?;
         self.store.get_account(account).await?;
-        self.authorize(call.actor.as_ref(), account, needs::VIEW_EVENTS).await?;
         Ok(self.store.list_events(filter, page).await?)
     }
 }

@@ -1,7 +1,6 @@
 //! `guichet.v1.ApprovalService`.
 
-use guichet_domain::MembershipId;
-use guichet_proto::convert::{Authored, ListApprovals, RejectMembership, approval_out};
+use guichet_proto::convert::{ApproveMembership, Authored, ListApprovals, RejectMembership, approval_out};
 use guichet_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
@@ -38,9 +37,9 @@ impl pb::approval_service_server::ApprovalService for Approvals {
         request: Request<pb::ApproveMembershipRequest>,
     ) -> Result<Response<pb::ApproveMembershipResponse>, Status> {
         let fp = fingerprint("approve_membership", request.get_ref());
-        let r: Authored<MembershipId> = parse(request)?;
+        let r: Authored<ApproveMembership> = parse(request)?;
         once(&self.0, call(&r), fp, async |c| {
-            let (m, revision) = self.0.approve_membership(&c, &r.body).await?;
+            let (m, revision) = self.0.approve_membership(&c, &r.body.id, r.body.version.as_deref()).await?;
             Ok(pb::ApproveMembershipResponse { membership: Some((&m).into()), revision: revision.token() })
         })
         .await
@@ -54,7 +53,8 @@ impl pb::approval_service_server::ApprovalService for Approvals {
         let fp = fingerprint("reject_membership", request.get_ref());
         let r: Authored<RejectMembership> = parse(request)?;
         once(&self.0, call(&r), fp, async |c| {
-            let (m, revision) = self.0.reject_membership(&c, &r.body.id, &r.body.reason).await?;
+            let (m, revision) =
+                self.0.reject_membership(&c, &r.body.id, &r.body.reason, r.body.version.as_deref()).await?;
             Ok(pb::RejectMembershipResponse { membership: Some((&m).into()), revision: revision.token() })
         })
         .await

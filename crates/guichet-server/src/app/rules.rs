@@ -1,0 +1,242 @@
+//! Asking the rule book (`guichet_domain::rules`): the application loads the facts an
+//! [`Operation`]'s requirement and the invariants need, asks the domain, and maps a refusal to a
+//! [`ServerError`]. No permission is written here.
+//!
+//! **Hidden accounts.** An actor with no access path at all into the account a requirement names
+//! gets NOT_FOUND for it, word for word what an unknown id gets, so that one tenant cannot tell
+//! which accounts (or memberships, folders, invitations of them) exist in another. An actor of the
+//! account who lacks the level gets PERMISSION_DENIED naming it.
+
+use std::collections::BTreeSet;
+
+use guichet_domain::{
+    AccessRequest, AccountId, Decision, Facts, Grant, Level, Need, Operation, Own, Permission, Reach, Reason,
+    Requirement, ResourceId, Role, RoleName, UserId, Violation, check_grant, check_partner_reach, evaluate,
+};
+
+use super::{App, Call};
+use crate::error::ServerError;
+
+/// What to answer when the actor cannot reach the record at all: the record's NOT_FOUND.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Hidden<'a> {
+    /// Kind of record, e.g. `membership`.
+    pub entity: &'static str,
+    /// Its id.
+    pub id: &'a str,
+}
+
+/// An actor without access path into the account answers as for an unknown account.
+fn unreachable(decision: &Decision) -> bool {
+    matches!(decision.reason, Reason::NoAccessPath | Reason::UnknownAccount)
+}
+
+impl App {
+    /// The decision for `actor` holding `need` in `account`.
+    async fn decide_need(&self, actor: &UserId, account: &AccountId, need: Need) -> Result<Decision, ServerError> {
+        let request = AccessRequest {
+            subject: actor.clone(),
+            account: account.clone(),
+            permission: need.permission(),
+            resource: None,
+        };
+        let (facts, _) = self.store.load_facts(&request).await?;
+        Ok(evaluate(&self.catalog, &request, &facts))
+    }
+
+    fn denied(actor: &UserId, account: &AccountId, need: Need, decision: &Decision) -> ServerError {
+        ServerError::PermissionDenied {
+            actor: actor.to_string(),
+            permission: need.to_string(),
+            account: account.to_string(),
+            reason: decision.reason.to_string(),
+        }
+    }
+
+    /// Checks the operation's requirement for the call's actor (none: the service's own
+    /// authority, which needs only its scope). Out of reach answers as an unknown account.
+    pub(crate) async fn admit(&self, call: &Call, op: &Operation) -> Result<(), ServerError> {
+        self.admit_as(call, op, None).await
+    }
+
+    /// [`App::admit`] for an operation on one record: out of reach answers as an unknown record.
+    pub(crate) async fn admit_object(
+        &self,
+        call: &Call,
+        op: &Operation,
+        hidden: Hidden<'_>,
+    ) -> Result<(), ServerError> {
+        self.admit_as(call, op, Some(hidden)).await
+    }
+
+    async fn admit_as(&self, call: &Call, op: &Operation, hidden: Option<Hidden<'_>>) -> Result<(), ServerError> {
+        let Some(actor) = call.actor.as_ref() else { return Ok(()) };
+        let not_found = |account: &AccountId| match hidden {
+            Some(h) => ServerError::NotFound { entity: h.entity, id: h.id.to_owned() },
+            None => ServerError::NotFound { entity: "account", id: account.to_string() },
+        };
+        match op.requirement() {
+            Requirement::Scope => Ok(()),
+            Requirement::ServiceOnly(why) => Err(ServerError::PermissionDenied {
+                actor: actor.to_string(),
+                permission: String::new(),
+                account: String::new(),
+                reason: why.to_owned(),
+            }),
+            Requirement::Holds(account, need) => {
+                let decision = self.decide_need(actor, &account, need).await?;
+                if decision.allowed {
+                    Ok(())
+                } else if unreachable(&decision) {
+                    Err(not_found(&account))
+                } else {
+                    Err(Self::denied(actor, &account, need, &decision))
+                }
+            }
+            Requirement::AnyOf(options) => {
+                let mut first = None;
+                for (account, need) in &options {
+                    let decision = self.decide_need(actor, account, *need).await?;
+                    if decision.allowed {
+                        return Ok(());
+                    }
+                    if !unreachable(&decision) && first.is_none() {
+                        first = Some(Self::denied(actor, account, *need, &decision));
+                    }
+                }
+                match (first, options.first()) {
+                    (Some(denied), _) => Err(denied),
+                    (None, Some((account, _))) => Err(not_found(account)),
+                    (None, None) => Err(ServerError::Internal("a requirement without options".to_owned())),
+                }
+            }
+            Requirement::UserOr { user, accounts, need, every, own } => {
+                if *actor == user {
+                    return match own {
+                        Own::Allowed => Ok(()),
+                        Own::Refused => Err(ServerError::PermissionDenied {
+                            actor: actor.to_string(),
+                            permission: need.to_string(),
+                            account: String::new(),
+                            reason: "an actor cannot do this to themselves".to_owned(),
+                        }),
+                    };
+                }
+                let user_hidden = || match hidden {
+                    Some(h) => ServerError::NotFound { entity: h.entity, id: h.id.to_owned() },
+                    None => ServerError::NotFound { entity: "user", id: user.to_string() },
+                };
+                // A user the actor cannot even view is out of reach, as an unknown id.
+                let mut visible = false;
+                for account in &accounts {
+                    if self.decide_need(actor, account, need.as_view()).await?.allowed {
+                        visible = true;
+                        break;
+                    }
+                }
+                if !visible {
+                    return Err(user_hidden());
+                }
+                let mut any = false;
+                for account in &accounts {
+                    let decision = self.decide_need(actor, account, need).await?;
+                    if decision.allowed {
+                        any = true;
+                    } else if every {
+                        return Err(Self::denied(actor, account, need, &decision));
+                    }
+                }
+                if any { Ok(()) } else { Err(user_hidden()) }
+            }
+        }
+    }
+
+    /// The actor's reach in `account` (see `guichet_domain::Reach`), with the resources of
+    /// `restriction` evaluated one by one.
+    pub(crate) async fn reach(
+        &self,
+        actor: &UserId,
+        account: &AccountId,
+        restriction: Option<&BTreeSet<ResourceId>>,
+    ) -> Result<Reach, ServerError> {
+        let request = |resource: Option<ResourceId>| AccessRequest {
+            subject: actor.clone(),
+            account: account.clone(),
+            permission: Permission { feature: guichet_domain::FeatureName::from_trusted("users"), level: Level::View },
+            resource,
+        };
+        let (facts, _) = self.store.load_facts(&request(None)).await?;
+        let mut per_resource: Vec<(ResourceId, Facts)> = Vec::new();
+        for r in restriction.into_iter().flatten() {
+            let (f, _) = self.store.load_facts(&request(Some(r.clone()))).await?;
+            per_resource.push((r.clone(), f));
+        }
+        Ok(Reach::compute(&self.catalog, &facts, &per_resource))
+    }
+
+    /// The roles named, resolved in the account (names it does not know are left to the store,
+    /// which reports them on the request's field).
+    pub(crate) async fn resolve_roles(
+        &self,
+        account: &AccountId,
+        names: &[RoleName],
+    ) -> Result<Vec<Role>, ServerError> {
+        let known = self.store.list_roles(account).await?;
+        Ok(known.into_iter().filter(|r| names.contains(&r.role.name)).map(|r| r.role).collect())
+    }
+
+    /// Maps a violation of the rule book.
+    pub(crate) fn violation(call: &Call, subject: impl Into<String>, violation: Violation) -> ServerError {
+        ServerError::Rule {
+            actor: call.actor.as_ref().map(ToString::to_string),
+            subject: subject.into(),
+            violation: Box::new(violation),
+        }
+    }
+
+    /// **No escalation** and **partner reach** for a grant of `roles` (restricted or not) in
+    /// `account` to `user` (when known), on the call's actor's authority.
+    pub(crate) async fn ensure_grant(
+        &self,
+        call: &Call,
+        account: &AccountId,
+        user: Option<&UserId>,
+        roles: &[RoleName],
+        restriction: Option<&BTreeSet<ResourceId>>,
+    ) -> Result<(), ServerError> {
+        let Some(actor) = call.actor.as_ref() else { return Ok(()) };
+        let resolved = self.resolve_roles(account, roles).await?;
+        let reach = self.reach(actor, account, restriction).await?;
+        check_grant(Grant { roles: &resolved, restriction }, &reach)
+            .map_err(|v| Self::violation(call, format!("accounts/{account}"), v))?;
+        if let Some(user) = user {
+            self.ensure_partner_reach(call, account, user).await?;
+        }
+        Ok(())
+    }
+
+    /// **Partner reach is a delegation**: on an actor's authority, no direct access in `account`
+    /// for a member of one of its ancestors or of the source of a delegation into its chain.
+    pub(crate) async fn ensure_partner_reach(
+        &self,
+        call: &Call,
+        account: &AccountId,
+        user: &UserId,
+    ) -> Result<(), ServerError> {
+        if call.actor.is_none() {
+            return Ok(());
+        }
+        let request = AccessRequest {
+            subject: user.clone(),
+            account: account.clone(),
+            permission: Permission { feature: guichet_domain::FeatureName::from_trusted("users"), level: Level::View },
+            resource: None,
+        };
+        let (facts, _) = self.store.load_facts(&request).await?;
+        let mut side: BTreeSet<AccountId> = facts.chain.iter().skip(1).map(|a| a.id.clone()).collect();
+        side.extend(facts.delegations.iter().map(|d| d.from_account.id.clone()));
+        let user_accounts = self.store.user_accounts(user).await?;
+        check_partner_reach(user, &user_accounts, &side)
+            .map_err(|v| Self::violation(call, format!("accounts/{account}"), v))
+    }
+}
