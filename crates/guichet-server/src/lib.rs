@@ -4,7 +4,9 @@
 //! It owns everything that touches the network and the process: ports, signals, logs. It holds no
 //! access rule (those are in `guichet-domain`) and no SQL (that is in `guichet-store`). Handlers
 //! are thin: convert the request (`guichet_proto::convert`), call one [`app::App`] method, convert
-//! the answer back. Every error reaches the client through the one `From<ServerError> for Status`.
+//! the answer back. Every error reaches the client through the one `From<ServerError> for Status`,
+//! a request body that is not protobuf included (`INVALID_ARGUMENT` on `body`, where tonic's codec
+//! would answer `INTERNAL`).
 //! CheckAccess and CheckAccessBatch go through the decision caches of [`cache`], whose docs hold
 //! the design and the argument for why they are never stale.
 //!
@@ -274,6 +276,7 @@ impl Server {
             builder
                 .layer(telemetry::RpcLayer::new(self.test_rpc_delay))
                 .layer(auth::AuthLayer::new(self.auth.clone()))
+                .layer(services::DecodeErrorLayer)
                 .add_service(health_service.max_decoding_message_size(max).max_encoding_message_size(max))
                 .add_service(reflection_v1.max_decoding_message_size(max).max_encoding_message_size(max))
                 .add_service(reflection_v1alpha.max_decoding_message_size(max).max_encoding_message_size(max)),

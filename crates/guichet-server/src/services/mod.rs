@@ -1,4 +1,5 @@
-//! The tonic services: thin handlers that convert, call the application, convert back.
+//! The tonic services: thin handlers that convert, call the application, convert back, and the
+//! [`DecodeErrorLayer`] that answers a request body that is not protobuf as the client's error.
 
 mod access;
 mod accounts;
@@ -12,6 +13,9 @@ mod resources;
 mod roles;
 mod users;
 
+use std::task::{Context, Poll};
+
+use futures::TryFutureExt as _;
 use guichet_proto::convert::Invalid;
 use guichet_proto::v1;
 use tonic::Status;
@@ -194,4 +198,98 @@ pub(crate) fn router<L>(router: Router<L>, app: &App, max_message_bytes: usize) 
         ))))
         .add_service(limited!(v1::contact_service_server::ContactServiceServer::new(contacts::Contacts(app.clone()))))
         .add_service(limited!(v1::event_service_server::EventServiceServer::new(events::Events(app.clone()))))
+}
+
+/// How tonic's prost codec starts the message of the status it answers when a request body does
+/// not decode (prost's `DecodeError` display, sent as `INTERNAL`).
+const DECODE_ERROR_PREFIX: &str = "failed to decode Protobuf message: ";
+
+/// Answers a request body that does not decode as the RPC's request message with
+/// `INVALID_ARGUMENT` and a `google.rpc.BadRequest` violation of `body`, where tonic's prost codec
+/// answers `INTERNAL`: the bytes are the client's mistake, not a bug of guichet. It rewrites only
+/// the trailers-only answer tonic gives before any handler runs (every RPC with a unary request:
+/// all of guichet's and health's), so no handler's status is ever touched.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct DecodeErrorLayer;
+
+impl<S> tower::Layer<S> for DecodeErrorLayer {
+    type Service = DecodeErrors<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        DecodeErrors { inner }
+    }
+}
+
+/// See [`DecodeErrorLayer`].
+#[derive(Debug, Clone)]
+pub(crate) struct DecodeErrors<S> {
+    inner: S,
+}
+
+type HttpResponse = http::Response<tonic::body::Body>;
+
+impl<S, B> tower::Service<http::Request<B>> for DecodeErrors<S>
+where
+    S: tower::Service<http::Request<B>, Response = HttpResponse>,
+{
+    type Response = HttpResponse;
+    type Error = S::Error;
+    type Future = futures::future::MapOk<S::Future, fn(HttpResponse) -> HttpResponse>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        self.inner.call(request).map_ok(invalid_body as fn(HttpResponse) -> HttpResponse)
+    }
+}
+
+/// The answer, with a decoding failure of the request body turned into `INVALID_ARGUMENT`.
+fn invalid_body(response: HttpResponse) -> HttpResponse {
+    // Cheap for every other answer: one header compared.
+    if response.headers().get("grpc-status").map(http::HeaderValue::as_bytes) != Some(b"13") {
+        return response;
+    }
+    let Some(status) = Status::from_header_map(response.headers()) else {
+        return response;
+    };
+    let Some(reason) = status.message().strip_prefix(DECODE_ERROR_PREFIX) else {
+        return response;
+    };
+    let description = format!("is not a protobuf encoding of the request message: {reason}");
+    Status::from(ServerError::invalid("body", description)).into_http()
+}
+
+#[cfg(test)]
+mod tests {
+    use tonic::Code;
+    use tonic_types::StatusExt;
+
+    use super::*;
+
+    #[test]
+    fn only_a_body_that_does_not_decode_becomes_invalid_argument() {
+        // Field 1 with wire type 7, which does not exist; answered as tonic-prost answers it.
+        let error = <() as prost::Message>::decode(&b"\x0f"[..]).unwrap_err();
+        let answer = invalid_body(Status::internal(error.to_string()).into_http());
+        let status = Status::from_header_map(answer.headers()).unwrap();
+        assert_eq!(status.code(), Code::InvalidArgument);
+        let violations = status.get_error_details().bad_request().unwrap().field_violations.clone();
+        assert_eq!(violations.len(), 1);
+        assert_eq!(violations[0].field, "body");
+        assert_eq!(
+            violations[0].description,
+            "is not a protobuf encoding of the request message: invalid wire type value: 7"
+        );
+
+        // Any other INTERNAL answer, and every other code, is left as it is.
+        for other in [Status::internal("internal error"), Status::not_found("account acme not found")] {
+            let answer = invalid_body(other.clone().into_http());
+            let status = Status::from_header_map(answer.headers()).unwrap();
+            assert_eq!((status.code(), status.message()), (other.code(), other.message()));
+        }
+        let ok = invalid_body(http::Response::new(tonic::body::Body::empty()));
+        assert!(ok.headers().get("grpc-status").is_none());
+    }
 }
