@@ -3,12 +3,17 @@
 //! Callers are **services**, configured as `[[services]]` entries: a name, scopes, and how they
 //! prove who they are — an mTLS client-certificate identity (a SAN URI such as a SPIFFE id, or a
 //! DNS name) and/or a bearer token, configured as the hex SHA-256 of the token and compared in
-//! constant time. One tower layer ([`AuthLayer`]) runs before every RPC:
+//! constant time. A URI identity is compared exactly (a SPIFFE id's path is case-sensitive:
+//! `…/sa/API` is not `…/sa/api`), a DNS name case-insensitively, as DNS compares names
+//! (`Identity`). One tower layer ([`AuthLayer`]) runs before every RPC, with the scopes of
+//! `required_scopes` (those `common.proto` documents):
 //!
 //! - `grpc.health.v1` and `grpc.reflection.*` need nothing;
 //! - `guichet.v1.AccessService` (CheckAccess, CheckAccessBatch, ExplainAccess, ListAccessible*,
-//!   ListAuthorizedSubjects) needs the `check` scope; every other `guichet.*` service (the
-//!   management API) needs `admin`;
+//!   ListAuthorizedSubjects) needs the `check` scope;
+//! - `UserService.ListMyAccounts` (the portal's account switcher) and `RoleService.ListCatalog`
+//!   need either scope;
+//! - every other RPC (the management API) needs `admin`;
 //! - no credentials, an unknown token, or a certificate whose identities match no service:
 //!   `UNAUTHENTICATED`; a known service outside its scopes: `PERMISSION_DENIED` with an `ErrorInfo`
 //!   (`MISSING_SCOPE`) naming the scope.
@@ -24,6 +29,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use guichet_proto::v1;
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 use subtle::ConstantTimeEq;
@@ -64,7 +70,8 @@ pub struct ServiceConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_sha256: Option<String>,
     /// Client-certificate identities (SAN URIs such as `spiffe://cluster.local/ns/shop/sa/api`, or
-    /// DNS names) that authenticate as this service under mTLS.
+    /// DNS names) that authenticate as this service under mTLS. A URI (anything with a `:`) is
+    /// compared exactly, a DNS name case-insensitively.
     #[serde(default)]
     pub identities: Vec<String>,
 }
@@ -105,7 +112,7 @@ pub(crate) fn validate(services: &[ServiceConfig]) -> Result<(), (&'static str, 
             if id.trim().is_empty() {
                 return Err(("services.identities", format!("{}: an identity is empty", s.name)));
             }
-            if let Some(other) = identities.insert(id.to_ascii_lowercase(), s.name.as_str()) {
+            if let Some(other) = identities.insert(Identity::configured(id), s.name.as_str()) {
                 return Err(("services.identities", format!("{id} is given to both {other} and {}", s.name)));
             }
         }
@@ -124,6 +131,33 @@ fn decode_sha256(hex: &str) -> Option<[u8; 32]> {
         *out.get_mut(i)? = u8::from_str_radix(s, 16).ok()?;
     }
     Some(out)
+}
+
+/// A client-certificate identity as guichet compares it: a URI (a SPIFFE id) exactly, since a
+/// SPIFFE id's path is case-sensitive and its trust domain must be lower-case; a DNS name
+/// lower-cased, since DNS names are case-insensitive. A URI and a DNS name never match each other.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum Identity {
+    /// A URI SAN, as written.
+    Uri(String),
+    /// A DNS name SAN, lower-cased.
+    Dns(String),
+}
+
+impl Identity {
+    /// A configured identity: a URI when it has a scheme (`spiffe://…`; a DNS name has no `:`),
+    /// else a DNS name.
+    fn configured(id: &str) -> Self {
+        if id.contains(':') { Self::Uri(id.to_owned()) } else { Self::Dns(id.to_ascii_lowercase()) }
+    }
+}
+
+impl std::fmt::Display for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Uri(id) | Self::Dns(id) => f.write_str(id),
+        }
+    }
 }
 
 /// An authenticated calling service, in the request extensions.
@@ -149,7 +183,7 @@ struct Service {
     name: Arc<str>,
     scopes: Vec<Scope>,
     token: Option<[u8; 32]>,
-    identities: Vec<String>,
+    identities: Vec<Identity>,
 }
 
 /// Decides who calls and whether they may.
@@ -160,15 +194,24 @@ pub struct Authenticator {
     open: bool,
 }
 
-/// The scope an RPC path needs; `None`: none (health, reflection).
-fn required_scope(path: &str) -> Option<Scope> {
-    let service = path.trim_start_matches('/').split('/').next().unwrap_or_default();
-    match service {
-        "grpc.health.v1.Health"
-        | "grpc.reflection.v1.ServerReflection"
-        | "grpc.reflection.v1alpha.ServerReflection" => None,
-        "guichet.v1.AccessService" => Some(Scope::Check),
-        _ => Some(Scope::Admin),
+/// The scopes an RPC path (`/package.Service/Method`) accepts: a caller needs any one of them;
+/// none at all for health and reflection. The one table of who may call what, as `common.proto`
+/// documents it (CALLERS AND ACTORS); an unknown path needs `admin`.
+fn required_scopes(path: &str) -> &'static [Scope] {
+    let path = path.trim_start_matches('/');
+    let (service, method) = path.split_once('/').unwrap_or((path, ""));
+    match (service, method) {
+        (
+            "grpc.health.v1.Health"
+            | "grpc.reflection.v1.ServerReflection"
+            | "grpc.reflection.v1alpha.ServerReflection",
+            _,
+        ) => &[],
+        (v1::access_service_server::SERVICE_NAME, _) => &[Scope::Check],
+        // The portal's account switcher and the catalog: the read path's, and the management's.
+        (v1::user_service_server::SERVICE_NAME, "ListMyAccounts")
+        | (v1::role_service_server::SERVICE_NAME, "ListCatalog") => &[Scope::Check, Scope::Admin],
+        _ => &[Scope::Admin],
     }
 }
 
@@ -186,7 +229,7 @@ impl Authenticator {
                 name: Arc::from(s.name.as_str()),
                 scopes: s.scopes.clone(),
                 token: s.token_sha256.as_deref().and_then(decode_sha256),
-                identities: s.identities.iter().map(|i| i.to_ascii_lowercase()).collect(),
+                identities: s.identities.iter().map(|i| Identity::configured(i)).collect(),
             })
             .collect();
         Self { services, open }
@@ -211,16 +254,14 @@ impl Authenticator {
         found
     }
 
-    fn by_certificate(&self, names: &[String]) -> Option<&Service> {
+    fn by_certificate(&self, names: &[Identity]) -> Option<&Service> {
         self.services.iter().find(|s| s.identities.iter().any(|i| names.contains(i)))
     }
 
     /// Authenticates the request and checks its scope: the caller (if any) or the status to answer.
     fn authorize<B>(&self, request: &http::Request<B>) -> Result<Option<Caller>, tonic::Status> {
-        let Some(scope) = required_scope(request.uri().path()) else {
-            return Ok(None);
-        };
-        if self.open {
+        let scopes = required_scopes(request.uri().path());
+        if scopes.is_empty() || self.open {
             return Ok(None);
         }
         let cert_names = request
@@ -261,7 +302,7 @@ impl Authenticator {
                         "UNKNOWN_IDENTITY",
                         format!(
                             "the client certificate's identities ({}) match no configured service",
-                            cert_names.join(", ")
+                            cert_names.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
                         ),
                     ));
                 }
@@ -273,10 +314,11 @@ impl Authenticator {
                 }
             },
         };
-        if !service.scopes.contains(&scope) {
+        if !scopes.iter().any(|s| service.scopes.contains(s)) {
+            let names: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
             let metadata = HashMap::from([
                 ("service".to_owned(), service.name.to_string()),
-                ("scope".to_owned(), scope.as_str().to_owned()),
+                ("scope".to_owned(), names.join(",")),
                 ("method".to_owned(), request.uri().path().to_owned()),
             ]);
             let details = ErrorDetails::with_error_info("MISSING_SCOPE", "guichet", metadata);
@@ -285,7 +327,7 @@ impl Authenticator {
                 format!(
                     "service {} lacks the {} scope needed by {}",
                     service.name,
-                    scope.as_str(),
+                    names.join(" or "),
                     request.uri().path()
                 ),
                 details,
@@ -295,21 +337,28 @@ impl Authenticator {
     }
 }
 
-/// The SAN URIs and DNS names of a DER certificate, lower-cased.
-pub(crate) fn certificate_identities(der: &[u8]) -> Vec<String> {
+/// The SAN URIs and DNS names of a DER certificate.
+pub(crate) fn certificate_identities(der: &[u8]) -> Vec<Identity> {
     let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) else {
         return Vec::new();
     };
     let Ok(Some(san)) = cert.subject_alternative_name() else {
         return Vec::new();
     };
-    san.value
-        .general_names
+    identities_of(&san.value.general_names)
+}
+
+/// The identities among subject alternative names: URIs as written, DNS names lower-cased.
+fn identities_of(names: &[x509_parser::extensions::GeneralName<'_>]) -> Vec<Identity> {
+    use x509_parser::extensions::GeneralName;
+    names
         .iter()
         .filter_map(|n| {
             // Only URIs (SPIFFE ids) and DNS names identify a service; other kinds are ignored.
-            if let x509_parser::extensions::GeneralName::URI(u) | x509_parser::extensions::GeneralName::DNSName(u) = n {
-                Some(u.to_ascii_lowercase())
+            if let GeneralName::URI(u) = n {
+                Some(Identity::Uri((*u).to_owned()))
+            } else if let GeneralName::DNSName(d) = n {
+                Some(Identity::Dns(d.to_ascii_lowercase()))
             } else {
                 None
             }
@@ -413,11 +462,84 @@ mod tests {
     }
 
     #[test]
-    fn scopes_follow_the_service() {
-        assert_eq!(required_scope("/guichet.v1.AccessService/CheckAccess"), Some(Scope::Check));
-        assert_eq!(required_scope("/guichet.v1.AccountService/CreateAccount"), Some(Scope::Admin));
-        assert_eq!(required_scope("/grpc.health.v1.Health/Check"), None);
-        assert_eq!(required_scope("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"), None);
+    fn scopes_follow_the_service_and_the_switcher_and_catalog_take_either() {
+        assert_eq!(required_scopes("/guichet.v1.AccessService/CheckAccess"), [Scope::Check]);
+        assert_eq!(required_scopes("/guichet.v1.AccountService/CreateAccount"), [Scope::Admin]);
+        assert_eq!(required_scopes("/guichet.v1.UserService/ListMyAccounts"), [Scope::Check, Scope::Admin]);
+        assert_eq!(required_scopes("/guichet.v1.RoleService/ListCatalog"), [Scope::Check, Scope::Admin]);
+        // Only those two methods of their services.
+        assert_eq!(required_scopes("/guichet.v1.UserService/GetUser"), [Scope::Admin]);
+        assert_eq!(required_scopes("/guichet.v1.RoleService/ListRoles"), [Scope::Admin]);
+        assert_eq!(required_scopes("/guichet.v1.UserService/ListMyAccounts/x"), [Scope::Admin]);
+        assert_eq!(required_scopes("/guichet.v1.AccountService/ListCatalog"), [Scope::Admin]);
+        assert_eq!(required_scopes("/x.Y/Random123"), [Scope::Admin]);
+        assert_eq!(required_scopes("/grpc.health.v1.Health/Check"), []);
+        assert_eq!(required_scopes("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"), []);
+    }
+
+    #[test]
+    fn a_check_service_lists_accounts_and_the_catalog_and_still_cannot_manage() {
+        let services = [service("portal", &[Scope::Check], Some("p0rtal")), service("bo", &[Scope::Admin], Some("b0"))];
+        let auth = Authenticator::new(&services, false);
+        for path in ["/guichet.v1.UserService/ListMyAccounts", "/guichet.v1.RoleService/ListCatalog"] {
+            for (token, name) in [("p0rtal", "portal"), ("b0", "bo")] {
+                let caller = auth.authorize(&request(path, Some(token))).unwrap().unwrap();
+                assert_eq!(&*caller.service, name, "{path}");
+            }
+        }
+        let e = auth.authorize(&request("/guichet.v1.UserService/GetUser", Some("p0rtal"))).unwrap_err();
+        assert_eq!(e.code(), Code::PermissionDenied);
+        assert_eq!(e.get_error_details().error_info().unwrap().metadata["scope"], "admin");
+        assert_eq!(e.message(), "service portal lacks the admin scope needed by /guichet.v1.UserService/GetUser");
+        let e = auth.authorize(&request("/guichet.v1.AccessService/CheckAccess", Some("b0"))).unwrap_err();
+        assert_eq!(e.get_error_details().error_info().unwrap().metadata["scope"], "check");
+    }
+
+    fn with_identities(name: &str, identities: &[&str]) -> ServiceConfig {
+        ServiceConfig {
+            name: name.to_owned(),
+            scopes: vec![Scope::Check],
+            token_sha256: None,
+            identities: identities.iter().map(|i| (*i).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn uri_identities_are_compared_exactly_and_dns_names_case_insensitively() {
+        use x509_parser::extensions::GeneralName;
+        let services = [
+            with_identities("shop", &["spiffe://cluster.local/ns/shop/sa/api"]),
+            with_identities("shop-admin", &["spiffe://cluster.local/ns/shop/sa/API"]),
+            with_identities("backoffice", &["BackOffice.Internal"]),
+        ];
+        // Two SPIFFE ids that differ only by case are two identities.
+        validate(&services).unwrap();
+        let auth = Authenticator::new(&services, false);
+        let who = |names: &[GeneralName<'_>]| auth.by_certificate(&identities_of(names)).map(|s| s.name.to_string());
+
+        assert_eq!(who(&[GeneralName::URI("spiffe://cluster.local/ns/shop/sa/api")]).as_deref(), Some("shop"));
+        assert_eq!(who(&[GeneralName::URI("spiffe://cluster.local/ns/shop/sa/API")]).as_deref(), Some("shop-admin"));
+        assert_eq!(who(&[GeneralName::URI("spiffe://cluster.local/ns/shop/sa/Api")]), None);
+        assert_eq!(who(&[GeneralName::URI("spiffe://cluster.local/NS/shop/sa/api")]), None);
+        assert_eq!(who(&[GeneralName::URI("SPIFFE://CLUSTER.LOCAL/ns/shop/sa/api")]), None);
+        // DNS names are case-insensitive, on either side.
+        assert_eq!(who(&[GeneralName::DNSName("backoffice.internal")]).as_deref(), Some("backoffice"));
+        assert_eq!(who(&[GeneralName::DNSName("BACKOFFICE.internal")]).as_deref(), Some("backoffice"));
+        // A DNS name never matches a URI identity, nor a URI a DNS name.
+        assert_eq!(who(&[GeneralName::DNSName("spiffe://cluster.local/ns/shop/sa/api")]), None);
+        assert_eq!(who(&[GeneralName::URI("backoffice.internal")]), None);
+        assert_eq!(
+            identities_of(&[
+                GeneralName::RFC822Name("shop@cluster.local"),
+                GeneralName::URI("spiffe://x/A"),
+                GeneralName::DNSName("A.example")
+            ]),
+            [Identity::Uri("spiffe://x/A".to_owned()), Identity::Dns("a.example".to_owned())]
+        );
+
+        // The same DNS name in two cases is one identity, given twice.
+        let twice = [with_identities("a", &["api.example"]), with_identities("b", &["API.example"])];
+        assert_eq!(validate(&twice).unwrap_err().0, "services.identities");
     }
 
     #[test]
