@@ -5,6 +5,7 @@ mod actors;
 mod adversarial;
 mod bad_input;
 mod contacts;
+mod contract;
 mod demo;
 mod errors;
 mod freshness;
