@@ -1050,13 +1050,22 @@ async fn delegation_into_sub_partner(backend: Backend) {
 async fn delegated_access_into_membership(backend: Backend) {
     let Some(db) = TestDatabase::new(backend).await else { return };
     let s = TestServer::start(&db.url, &["--demo"]).await;
+    // bruno (the partner's billing manager) is within david's reach: a member of the cheese shop,
+    // which delegates to the partner too. Refused for partner reach, not for being out of reach.
+    delegation(&s, "d-nuage-fromagerie", "nuage-partenaires", "fromagerie-dupont", "client_administrator").await;
+    member(&s, "m-bruno-fromagerie", "bruno", "fromagerie-dupont", &["client_user"], None).await;
     let c = check(&s, "david", "boulangerie-martin", "users:full", "").await;
     assert!(c.allowed, "david administers the bakery through d-nuage-boulangerie: {c:?}");
-    let mut log = Log::new(&s, &["boulangerie-martin", "nuage-partenaires"], &["david", "bruno"]);
-    for (target, roles) in [("david", ["client_administrator"]), ("bruno", ["client_user"])] {
+    let mut log = Log::new(&s, &["boulangerie-martin", "nuage-partenaires"], &["david", "bruno", "thomas"]);
+    for (target, roles, expect) in [
+        ("david", ["client_administrator"], Expect::Info(Code::PermissionDenied, "PARTNER_REACH")),
+        ("bruno", ["client_user"], Expect::Info(Code::PermissionDenied, "PARTNER_REACH")),
+        // thomas is out of david's reach: answered as an unknown user.
+        ("thomas", ["client_user"], Expect::Code(Code::NotFound)),
+    ] {
         log.refused(
             &format!("david (delegated): CreateMembership of {target} in the bakery"),
-            Expect::Info(Code::PermissionDenied, "PARTNER_REACH"),
+            expect,
             s.memberships().create_membership(create_membership("david", "boulangerie-martin", target, &roles, None)),
         )
         .await;
@@ -1071,7 +1080,7 @@ async fn delegated_access_into_membership(backend: Backend) {
         })
         .await;
     log.accepted("lucie (client administrator): DeleteDelegation", r);
-    for subject in ["david", "bruno"] {
+    for subject in ["david", "bruno", "thomas"] {
         for permission in ["users:view", "users:full"] {
             let c = check(&s, subject, "boulangerie-martin", permission, "").await;
             log.ensure(
@@ -2014,7 +2023,7 @@ async fn identity(backend: Backend) {
         }),
     )
     .await;
-    for (actor, who) in [("", "the service"), ("adele", "adele")] {
+    for (actor, who) in [("", "the service"), ("fred", "fred himself")] {
         log.refused(
             &format!("{who}: UpdateUser fred with beatrice's idp_subject"),
             Expect::Code(Code::AlreadyExists),
@@ -2027,6 +2036,20 @@ async fn identity(backend: Backend) {
         )
         .await;
     }
+
+    // fred's profile is his (created on the service's own authority, a trusted import): an
+    // administrator of his account does not rewrite it.
+    log.refused(
+        "adele: UpdateUser of fred's phone",
+        Expect::Info(Code::PermissionDenied, "PROFILE_OWNED"),
+        s.users().update_user(pb::UpdateUserRequest {
+            actor_id: "adele".into(),
+            id: "fred".into(),
+            phone: "+33699999999".into(),
+            ..Default::default()
+        }),
+    )
+    .await;
 
     // A suspended user changes their own profile.
     s.users().suspend_user(pb::SuspendUserRequest { id: "sam".into(), ..Default::default() }).await.unwrap();
