@@ -16,8 +16,10 @@ async fn actors_act_within_their_rights() {
     let s = TestServer::start(&db.url, &[]).await;
     build_world(&s).await;
 
-    // The client administrator adds a client user to her company…
-    let m = s
+    // The partner's billing manager is partner staff, out of the client administrator's reach:
+    // she reaches the customer through a delegation, never a direct membership (NOT_FOUND, as for
+    // an unknown user).
+    let e = s
         .memberships()
         .create_membership(pb::CreateMembershipRequest {
             actor_id: "admin-a".into(),
@@ -27,25 +29,59 @@ async fn actors_act_within_their_rights() {
             ..Default::default()
         })
         .await
+        .unwrap_err();
+    assert_eq!((e.code(), e.message()), (Code::NotFound, "user factu not found"));
+    // The client administrator creates a client user's profile and adds her to her company…
+    s.users()
+        .create_user(pb::CreateUserRequest {
+            actor_id: "admin-a".into(),
+            account_id: "client-a".into(),
+            id: "stagiaire".into(),
+            email: "stagiaire@client-a.fr".into(),
+            given_name: "Inès".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let m = s
+        .memberships()
+        .create_membership(pb::CreateMembershipRequest {
+            actor_id: "admin-a".into(),
+            account_id: "client-a".into(),
+            user_id: "stagiaire".into(),
+            roles: vec!["client_user".into()],
+            ..Default::default()
+        })
+        .await
         .unwrap()
         .into_inner()
         .membership
         .unwrap();
     assert_eq!((m.created_by.as_str(), m.status), ("admin-a", pb::MembershipStatus::Active as i32));
-    assert!(check(&s, "factu", "client-a", "folders:view", "").await.allowed);
-    // …but not to another company.
+    assert!(check(&s, "stagiaire", "client-a", "folders:view", "").await.allowed);
+    // …but not to another company, which she cannot reach at all.
     let e = s
         .memberships()
         .create_membership(pb::CreateMembershipRequest {
             actor_id: "admin-a".into(),
             account_id: "client-b".into(),
-            user_id: "factu".into(),
+            user_id: "stagiaire".into(),
             roles: vec!["client_user".into()],
             ..Default::default()
         })
         .await
         .unwrap_err();
-    assert_eq!(e.code(), Code::PermissionDenied);
+    assert_eq!((e.code(), e.message()), (Code::NotFound, "account client-b not found"));
+    // The calling service, on its own authority, gives the billing manager a place in client-a.
+    s.memberships()
+        .create_membership(pb::CreateMembershipRequest {
+            account_id: "client-a".into(),
+            user_id: "factu".into(),
+            roles: vec!["client_user".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
 
     // A user outside the actor's reach is NOT_FOUND, so emails cannot be probed.
     let e =
@@ -246,11 +282,20 @@ async fn a_request_id_makes_a_write_happen_once() {
     let db = TestDatabase::new(Backend::Sqlite).await.unwrap();
     let s = TestServer::start(&db.url, &[]).await;
     build_world(&s).await;
+    // A profile of no account yet, which the client administrator may add.
+    s.users()
+        .create_user(pb::CreateUserRequest {
+            id: "stagiaire".into(),
+            email: "stagiaire@client-a.fr".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     let request = pb::CreateMembershipRequest {
-        request_id: "ajout-factu-client-a".into(),
+        request_id: "ajout-stagiaire-client-a".into(),
         actor_id: "admin-a".into(),
         account_id: "client-a".into(),
-        user_id: "factu".into(),
+        user_id: "stagiaire".into(),
         roles: vec!["client_user".into()],
         ..Default::default()
     };

@@ -59,7 +59,7 @@ async fn account_with_an_inviter(s: &TestServer) {
 fn assert_no_escalation(e: &tonic::Status) {
     assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
     let info = details(e).error_info().cloned().expect("ErrorInfo");
-    assert_eq!(info.reason, "MISSING_PERMISSION");
+    assert_eq!(info.reason, "NO_ESCALATION");
     assert!(info.metadata["reason"].starts_with("no escalation"), "{:?}", info.metadata);
 }
 

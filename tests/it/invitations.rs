@@ -250,6 +250,7 @@ async fn seed_001_story(backend: Backend) {
         .approve_membership(pb::ApproveMembershipRequest {
             actor_id: "paul".into(),
             membership_id: m.id.clone(),
+            version: m.version.clone(),
             ..Default::default()
         })
         .await
@@ -269,6 +270,7 @@ async fn seed_001_story(backend: Backend) {
         .approve_membership(pb::ApproveMembershipRequest {
             actor_id: "paul".into(),
             membership_id: m.id.clone(),
+            version: m.version.clone(),
             ..Default::default()
         })
         .await
@@ -283,6 +285,7 @@ async fn seed_001_story(backend: Backend) {
         .reject_membership(pb::RejectMembershipRequest {
             actor_id: "paul".into(),
             membership_id: julie.id.clone(),
+            version: julie.version.clone(),
             reason: "not ours".into(),
             ..Default::default()
         })
@@ -293,6 +296,7 @@ async fn seed_001_story(backend: Backend) {
         .reject_membership(pb::RejectMembershipRequest {
             actor_id: "lucie".into(),
             membership_id: julie.id.clone(),
+            version: julie.version.clone(),
             reason: "Julie a quitté la boulangerie".into(),
             ..Default::default()
         })
@@ -430,7 +434,7 @@ async fn lifecycle(backend: Backend) {
     let inv = resent.invitation.unwrap();
     assert_eq!(
         (inv.status, inv.resend_count, inv.invited_by.as_str()),
-        (pb::InvitationStatus::Pending as i32, 1, "paul")
+        (pb::InvitationStatus::Pending as i32, 1, "lucie")
     );
     assert_ne!(resent.token, late_token);
     let e = accept(&s, &late_token).await.unwrap_err();

@@ -180,14 +180,18 @@ impl From<ServerError> for Status {
             ServerError::Rule { actor, subject, violation } => {
                 let message = violation.to_string();
                 let code = violation.code();
-                match *violation {
+                match &*violation {
                     // What the actor may not do: PERMISSION_DENIED, the invariant named.
                     Violation::Escalation { .. } | Violation::PartnerReach { .. } | Violation::Profile { .. } => {
-                        let metadata = HashMap::from([
+                        let mut metadata = HashMap::from([
                             ("actor_id".to_owned(), actor.unwrap_or_default()),
                             ("subject".to_owned(), subject),
                             ("reason".to_owned(), message.clone()),
                         ]);
+                        if let Violation::Escalation { feature, level, .. } = &*violation {
+                            // The level handed out that the actor does not reach.
+                            metadata.insert("permission".to_owned(), format!("{feature}:{level}"));
+                        }
                         let details = ErrorDetails::with_error_info(code, "guichet", metadata);
                         Status::with_error_details(Code::PermissionDenied, message, details)
                     }

@@ -255,8 +255,18 @@ fn restriction_in(
         }
         return Some(None);
     }
-    ids_in(check, &format!("{field}.resource_ids"), &resource_ids, MAX_RESTRICTED_RESOURCES, d::ResourceId::parse)
-        .map(|v| Some(v.into_iter().collect()))
+    let field = format!("{field}.resource_ids");
+    let ids = ids_in(check, &field, &resource_ids, MAX_RESTRICTED_RESOURCES, d::ResourceId::parse)?;
+    // A resource listed twice is a mistake of the caller's, not something to fold away silently.
+    let mut set = BTreeSet::new();
+    let mut ok = true;
+    for (i, id) in ids.into_iter().enumerate() {
+        if let Some(id) = set.replace(id) {
+            check.push(format!("{field}[{i}]"), format!("resource {id} is listed twice"));
+            ok = false;
+        }
+    }
+    ok.then_some(Some(set))
 }
 
 fn settings_in(check: &mut Check, field: &str, s: pb::AccountSettings) -> Option<d::AccountSettings> {
@@ -1680,5 +1690,54 @@ mod tests {
     fn timestamps_keep_milliseconds() {
         let t = ts(d::Timestamp::from_millis(1_700_000_000_123)).unwrap();
         assert_eq!((t.seconds, t.nanos), (1_700_000_000, 123_000_000));
+    }
+
+    fn restriction(ids: &[&str]) -> Option<pb::ResourceRestriction> {
+        Some(pb::ResourceRestriction { restricted: true, resource_ids: ids.iter().map(|s| (*s).to_owned()).collect() })
+    }
+
+    #[test]
+    fn a_resource_listed_twice_is_refused_on_its_index() {
+        let Invalid(v) = Authored::<MembershipRestriction>::try_from(pb::SetResourceRestrictionRequest {
+            membership_id: "m1".into(),
+            restriction: restriction(&["f1", "f2", "f1", "f3", "f2"]),
+            ..Default::default()
+        })
+        .unwrap_err();
+        let got: Vec<_> = v.iter().map(|v| (v.field.as_str(), v.description.as_str())).collect();
+        assert_eq!(
+            got,
+            [
+                ("restriction.resource_ids[2]", "resource f1 is listed twice"),
+                ("restriction.resource_ids[4]", "resource f2 is listed twice"),
+            ]
+        );
+        let Invalid(v) = Authored::<d::NewMembership>::try_from(pb::CreateMembershipRequest {
+            account_id: "a".into(),
+            user_id: "u".into(),
+            roles: vec!["client_user".into()],
+            restriction: restriction(&["f1", "f1"]),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert_eq!(v.iter().map(|v| v.field.as_str()).collect::<Vec<_>>(), ["restriction.resource_ids[1]"]);
+        let Invalid(v) = Authored::<d::NewInvitation>::try_from(pb::CreateInvitationRequest {
+            account_id: "a".into(),
+            email: "marc@exemple.fr".into(),
+            roles: vec!["client_user".into()],
+            restriction: restriction(&["f1", "f1"]),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert_eq!(v.iter().map(|v| v.field.as_str()).collect::<Vec<_>>(), ["restriction.resource_ids[1]"]);
+        // Distinct ids pass, in a set.
+        let ok = Authored::<MembershipRestriction>::try_from(pb::SetResourceRestrictionRequest {
+            membership_id: "m1".into(),
+            restriction: restriction(&["f2", "f1"]),
+            ..Default::default()
+        })
+        .unwrap();
+        let ids: Vec<&str> = ok.body.restriction.iter().flatten().map(d::ResourceId::as_str).collect();
+        assert_eq!(ids, ["f1", "f2"]);
     }
 }

@@ -315,8 +315,21 @@ impl App {
     /// the account at all gets NOT_FOUND, as for an unknown id.
     async fn admit_lifecycle(&self, call: &Call, id: &AccountId) -> Result<(), ServerError> {
         let account = self.store.get_account(id).await?;
+        if let (Some(actor), None) = (call.actor.as_ref(), &account.parent) {
+            // A root is managed by the calling service only; an actor who cannot reach it at all
+            // is not told that it exists (nor that it is a root).
+            if self.reaches_at_all(actor, id).await? {
+                let op = Operation::AccountLifecycle { account: id.clone(), parent: None };
+                return self.admit(call, &op).await;
+            }
+            return Err(ServerError::NotFound { entity: "account", id: id.to_string() });
+        }
         let op = Operation::AccountLifecycle { account: id.clone(), parent: account.parent.clone() };
-        self.admit_object(call, &op, Hidden { entity: "account", id: id.as_str() }).await
+        match call.actor.as_ref() {
+            // A member of the account is told what it lacks in the parent.
+            Some(actor) if self.reaches_at_all(actor, id).await? => self.admit_visible(call, &op).await,
+            Some(_) | None => self.admit_object(call, &op, Hidden { entity: "account", id: id.as_str() }).await,
+        }
     }
 
     /// Suspends or reactivates an account.
@@ -558,8 +571,8 @@ impl App {
     }
 
     /// Creates a membership. On an actor's authority the user must already be reachable by the
-    /// actor (a member where it may view users) or be a fresh unclaimed profile of no account;
-    /// others join by invitation (identity, see `guichet_domain::rules`). The account's email
+    /// actor (a member where it may view users) or be a profile of no account yet; others join by
+    /// invitation (identity, see `guichet_domain::rules`). The account's email
     /// policy applies on every authority.
     pub async fn create_membership(
         &self,
@@ -573,8 +586,8 @@ impl App {
         let user = self.store.get_user(&cmd.user).await?;
         if call.actor.is_some() {
             let accounts = self.store.user_accounts(&cmd.user).await?;
-            let fresh = accounts.is_empty() && user.claimed_at.is_none();
-            if !fresh {
+            // A profile of no account belongs to no tenant yet: any administrator may add it.
+            if !accounts.is_empty() {
                 let op = Operation::ViewUser { user: cmd.user.clone(), accounts };
                 match self.admit(call, &op).await {
                     Ok(()) => {}

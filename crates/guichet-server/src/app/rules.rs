@@ -26,9 +26,36 @@ pub(crate) struct Hidden<'a> {
     pub id: &'a str,
 }
 
-/// An actor without access path into the account answers as for an unknown account.
+/// An actor with no tie at all to the account — no membership there or above it, no delegation
+/// into it from an account of theirs, even an inactive one — answers as for an unknown account.
+/// One with a tie (a suspended membership, a partner member without a delegation) knows the
+/// account exists, and is told what it lacks.
 fn unreachable(decision: &Decision) -> bool {
-    matches!(decision.reason, Reason::NoAccessPath | Reason::UnknownAccount)
+    match decision.reason {
+        Reason::UnknownAccount => true,
+        Reason::NoAccessPath => decision.paths.is_empty(),
+        Reason::Allowed
+        | Reason::UnknownSubject
+        | Reason::UnknownFeature
+        | Reason::UnknownResource
+        | Reason::ResourceOutsideAccount
+        | Reason::SubjectSuspended
+        | Reason::AccountSuspended
+        | Reason::ModuleDisabled
+        | Reason::InsufficientLevel
+        | Reason::ResourceNotGranted => false,
+    }
+}
+
+/// What a refusal says when the actor cannot reach what the requirement names.
+#[derive(Debug, Clone, Copy)]
+enum Hide<'a> {
+    /// NOT_FOUND for the account the requirement names.
+    Account,
+    /// NOT_FOUND for this record.
+    Record(Hidden<'a>),
+    /// Nothing hidden: the actor sees what the operation is about; PERMISSION_DENIED.
+    Nothing,
 }
 
 impl App {
@@ -56,7 +83,7 @@ impl App {
     /// Checks the operation's requirement for the call's actor (none: the service's own
     /// authority, which needs only its scope). Out of reach answers as an unknown account.
     pub(crate) async fn admit(&self, call: &Call, op: &Operation) -> Result<(), ServerError> {
-        self.admit_as(call, op, None).await
+        self.admit_as(call, op, Hide::Account).await
     }
 
     /// [`App::admit`] for an operation on one record: out of reach answers as an unknown record.
@@ -66,14 +93,21 @@ impl App {
         op: &Operation,
         hidden: Hidden<'_>,
     ) -> Result<(), ServerError> {
-        self.admit_as(call, op, Some(hidden)).await
+        self.admit_as(call, op, Hide::Record(hidden)).await
     }
 
-    async fn admit_as(&self, call: &Call, op: &Operation, hidden: Option<Hidden<'_>>) -> Result<(), ServerError> {
+    /// [`App::admit`] for an actor who sees what the operation is about: a refusal names what it
+    /// lacks, even where it has no path at all.
+    pub(crate) async fn admit_visible(&self, call: &Call, op: &Operation) -> Result<(), ServerError> {
+        self.admit_as(call, op, Hide::Nothing).await
+    }
+
+    async fn admit_as(&self, call: &Call, op: &Operation, hide: Hide<'_>) -> Result<(), ServerError> {
         let Some(actor) = call.actor.as_ref() else { return Ok(()) };
-        let not_found = |account: &AccountId| match hidden {
-            Some(h) => ServerError::NotFound { entity: h.entity, id: h.id.to_owned() },
-            None => ServerError::NotFound { entity: "account", id: account.to_string() },
+        let not_found = |account: &AccountId, need: Need, decision: &Decision| match hide {
+            Hide::Record(h) => ServerError::NotFound { entity: h.entity, id: h.id.to_owned() },
+            Hide::Account => ServerError::NotFound { entity: "account", id: account.to_string() },
+            Hide::Nothing => Self::denied(actor, account, need, decision),
         };
         match op.requirement() {
             Requirement::Scope => Ok(()),
@@ -88,13 +122,14 @@ impl App {
                 if decision.allowed {
                     Ok(())
                 } else if unreachable(&decision) {
-                    Err(not_found(&account))
+                    Err(not_found(&account, need, &decision))
                 } else {
                     Err(Self::denied(actor, &account, need, &decision))
                 }
             }
             Requirement::AnyOf(options) => {
                 let mut first = None;
+                let mut hidden = None;
                 for (account, need) in &options {
                     let decision = self.decide_need(actor, account, *need).await?;
                     if decision.allowed {
@@ -103,10 +138,13 @@ impl App {
                     if !unreachable(&decision) && first.is_none() {
                         first = Some(Self::denied(actor, account, *need, &decision));
                     }
+                    if hidden.is_none() {
+                        hidden = Some(not_found(account, *need, &decision));
+                    }
                 }
-                match (first, options.first()) {
+                match (first, hidden) {
                     (Some(denied), _) => Err(denied),
-                    (None, Some((account, _))) => Err(not_found(account)),
+                    (None, Some(hidden)) => Err(hidden),
                     (None, None) => Err(ServerError::Internal("a requirement without options".to_owned())),
                 }
             }
@@ -122,9 +160,9 @@ impl App {
                         }),
                     };
                 }
-                let user_hidden = || match hidden {
-                    Some(h) => ServerError::NotFound { entity: h.entity, id: h.id.to_owned() },
-                    None => ServerError::NotFound { entity: "user", id: user.to_string() },
+                let user_hidden = || match hide {
+                    Hide::Record(h) => ServerError::NotFound { entity: h.entity, id: h.id.to_owned() },
+                    Hide::Account | Hide::Nothing => ServerError::NotFound { entity: "user", id: user.to_string() },
                 };
                 // A user the actor cannot even view is out of reach, as an unknown id.
                 let mut visible = false;
@@ -151,6 +189,12 @@ impl App {
         }
     }
 
+    /// Whether `actor` has any live access path into `account` (whatever the level).
+    pub(crate) async fn reaches_at_all(&self, actor: &UserId, account: &AccountId) -> Result<bool, ServerError> {
+        let decision = self.decide_need(actor, account, Need::view(guichet_domain::USERS_FEATURE)).await?;
+        Ok(!unreachable(&decision))
+    }
+
     /// The actor's reach in `account` (see `guichet_domain::Reach`), with the resources of
     /// `restriction` evaluated one by one.
     pub(crate) async fn reach(
@@ -167,8 +211,16 @@ impl App {
         };
         let (facts, _) = self.store.load_facts(&request(None)).await?;
         let mut per_resource: Vec<(ResourceId, Facts)> = Vec::new();
-        for r in restriction.into_iter().flatten() {
+        for (i, r) in restriction.into_iter().flatten().enumerate() {
             let (f, _) = self.store.load_facts(&request(Some(r.clone()))).await?;
+            // A folder of another account is answered as one that does not exist, as the store
+            // answers it.
+            if f.resource.as_ref().is_none_or(|found| found.account != *account) {
+                return Err(ServerError::invalid(
+                    format!("restriction.resource_ids[{i}]"),
+                    format!("no resource {r} in account {account}"),
+                ));
+            }
             per_resource.push((r.clone(), f));
         }
         Ok(Reach::compute(&self.catalog, &facts, &per_resource))
@@ -238,5 +290,34 @@ impl App {
         let user_accounts = self.store.user_accounts(user).await?;
         check_partner_reach(user, &user_accounts, &side)
             .map_err(|v| Self::violation(call, format!("accounts/{account}"), v))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use guichet_domain::{Rpc, Scope};
+    use prost::Message;
+    use prost_types::FileDescriptorSet;
+
+    /// The rule book has a row for every RPC the API declares, and no other: a new RPC without
+    /// one fails here.
+    #[test]
+    fn every_declared_rpc_has_a_row_in_the_rule_book() {
+        let set = FileDescriptorSet::decode(guichet_proto::FILE_DESCRIPTOR_SET).unwrap();
+        let declared: BTreeSet<String> = set
+            .file
+            .iter()
+            .filter(|f| f.package() == "guichet.v1")
+            .flat_map(|f| {
+                f.service.iter().flat_map(move |s| {
+                    s.method.iter().map(move |m| format!("/{}.{}/{}", f.package(), s.name(), m.name()))
+                })
+            })
+            .collect();
+        let ruled: BTreeSet<String> = Rpc::ALL.iter().map(|r| r.path().to_owned()).collect();
+        assert_eq!(declared, ruled);
+        assert!(Rpc::ALL.iter().any(|r| r.scope() == Scope::Check));
     }
 }
