@@ -45,8 +45,8 @@
 //!   whose role holds `users:full`); counted by the store inside the write, before and after the
 //!   change ([`check_last_administrator`] is the rule the store applies).
 //! - **Identity** ([`check_profile_change`]): a user joins an account by invitation, or is already
-//!   reachable by the actor (a member of an account where the actor may view users, or a fresh,
-//!   unclaimed profile that belongs to no account yet); the account's email policy applies to every
+//!   reachable by the actor (a member of an account where the actor may view users, or a profile
+//!   that belongs to no account yet, hence to no tenant); the account's email policy applies to every
 //!   way in; `idp_subject` is unique (a unique index); a profile belongs to its owner once claimed
 //!   (an administrator edits only unclaimed profiles), and a suspended user changes nothing.
 //! - **Limits** ([`check_role_limit`]): a membership holds at most [`MAX_ROLES`] roles; a role named
@@ -78,11 +78,13 @@ pub struct Need {
 }
 
 impl Need {
-    const fn view(feature: &'static str) -> Self {
+    /// `feature:view`.
+    pub const fn view(feature: &'static str) -> Self {
         Self { feature, level: Level::View }
     }
 
-    const fn full(feature: &'static str) -> Self {
+    /// `feature:full`.
+    pub const fn full(feature: &'static str) -> Self {
         Self { feature, level: Level::Full }
     }
 
@@ -127,10 +129,13 @@ mod needs {
 /// Which scope of the calling service an RPC needs (DESIGN §5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
-    /// The read path: checks, lookups, the catalog, the user's own accounts.
+    /// The read path: checks and lookups.
     Check,
     /// Management.
     Admin,
+    /// Either: reads both a read-path service and a management one make (the portal's account
+    /// switcher, the catalog).
+    CheckOrAdmin,
 }
 
 macro_rules! rpcs {
@@ -232,14 +237,14 @@ rpcs! {
     CreateRole => "RoleService", "CreateRole", Admin;
     UpdateRole => "RoleService", "UpdateRole", Admin;
     DeleteRole => "RoleService", "DeleteRole", Admin;
-    ListCatalog => "RoleService", "ListCatalog", Check;
+    ListCatalog => "RoleService", "ListCatalog", CheckOrAdmin;
     CreateUser => "UserService", "CreateUser", Admin;
     GetUser => "UserService", "GetUser", Admin;
     FindUserByEmail => "UserService", "FindUserByEmail", Admin;
     UpdateUser => "UserService", "UpdateUser", Admin;
     SuspendUser => "UserService", "SuspendUser", Admin;
     ReactivateUser => "UserService", "ReactivateUser", Admin;
-    ListMyAccounts => "UserService", "ListMyAccounts", Check;
+    ListMyAccounts => "UserService", "ListMyAccounts", CheckOrAdmin;
 }
 
 /// A management call, with what its requirement depends on. Built by the server from the

@@ -29,7 +29,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use guichet_proto::v1;
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 use subtle::ConstantTimeEq;
@@ -198,19 +197,21 @@ pub struct Authenticator {
 /// none at all for health and reflection. The one table of who may call what, as `common.proto`
 /// documents it (CALLERS AND ACTORS); an unknown path needs `admin`.
 fn required_scopes(path: &str) -> &'static [Scope] {
+    // The rule book (`guichet_domain::Rpc`) says which scope each RPC of the API needs.
+    if let Some(rpc) = guichet_domain::Rpc::from_path(path) {
+        return match rpc.scope() {
+            guichet_domain::Scope::Check => &[Scope::Check],
+            guichet_domain::Scope::Admin => &[Scope::Admin],
+            guichet_domain::Scope::CheckOrAdmin => &[Scope::Check, Scope::Admin],
+        };
+    }
     let path = path.trim_start_matches('/');
-    let (service, method) = path.split_once('/').unwrap_or((path, ""));
-    match (service, method) {
-        (
-            "grpc.health.v1.Health"
-            | "grpc.reflection.v1.ServerReflection"
-            | "grpc.reflection.v1alpha.ServerReflection",
-            _,
-        ) => &[],
-        (v1::access_service_server::SERVICE_NAME, _) => &[Scope::Check],
-        // The portal's account switcher and the catalog: the read path's, and the management's.
-        (v1::user_service_server::SERVICE_NAME, "ListMyAccounts")
-        | (v1::role_service_server::SERVICE_NAME, "ListCatalog") => &[Scope::Check, Scope::Admin],
+    let service = path.split_once('/').map_or(path, |(s, _)| s);
+    match service {
+        "grpc.health.v1.Health"
+        | "grpc.reflection.v1.ServerReflection"
+        | "grpc.reflection.v1alpha.ServerReflection" => &[],
+        // A path the API does not declare: it will be UNIMPLEMENTED, after authentication.
         _ => &[Scope::Admin],
     }
 }

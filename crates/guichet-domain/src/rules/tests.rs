@@ -56,8 +56,9 @@ fn every_rpc_has_a_unique_path_and_a_scope() {
     assert_eq!(paths.len(), Rpc::ALL.len());
     assert_eq!(Rpc::from_path("/guichet.v1.RoleService/CreateRole"), Some(Rpc::CreateRole));
     assert_eq!(Rpc::from_path("/guichet.v1.RoleService/createrole"), None);
-    assert_eq!(Rpc::ListCatalog.scope(), Scope::Check);
-    assert_eq!(Rpc::ListMyAccounts.scope(), Scope::Check);
+    assert_eq!(Rpc::ListCatalog.scope(), Scope::CheckOrAdmin);
+    assert_eq!(Rpc::ListMyAccounts.scope(), Scope::CheckOrAdmin);
+    assert_eq!(Rpc::CheckAccess.scope(), Scope::Check);
     assert_eq!(Rpc::CreateDelegation.scope(), Scope::Admin);
 }
 
