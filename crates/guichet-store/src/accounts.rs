@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use guichet_domain::{
     Account, AccountId, AccountKind, AccountSettings, AccountStatus, FeatureName, FieldViolation, NewAccount, Revision,
 };
-use sea_orm::sea_query::LikeExpr;
+use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
 use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 
 use crate::entities::account;
@@ -163,11 +163,8 @@ impl Store {
         page: &PageRequest,
     ) -> Result<Page<Account>, StoreError> {
         let acc = account_row(&self.db, id).await?;
-        let cond = if recursive {
-            Condition::all().add(account::Column::Path.like(below(&acc.path)))
-        } else {
-            Condition::all().add(account::Column::ParentId.eq(acc.id))
-        };
+        let cond =
+            if recursive { below(&acc.path) } else { Condition::all().add(account::Column::ParentId.eq(acc.id)) };
         self.page_accounts(cond, page).await
     }
 
@@ -283,10 +280,20 @@ impl Store {
     }
 }
 
-/// The `LIKE` pattern of the paths strictly below `path`, with its own escape character: SQLite
-/// has none by default, so an id holding `_` would otherwise match nothing there.
-pub(crate) fn below(path: &str) -> LikeExpr {
-    LikeExpr::new(format!("{}/%", escape_like(path))).escape('\\')
+/// The accounts strictly below the account whose materialised path is `path`: a `LIKE 'path/%'`
+/// (with its own escape character: SQLite has none by default, so an id holding `_` would
+/// otherwise match nothing there) narrowed by an exact comparison of the prefix, because SQLite's
+/// `LIKE` ignores the case of ASCII letters: `acme/%` would also match the tree of `ACME`.
+pub(crate) fn below(path: &str) -> Condition {
+    let prefix = format!("{path}/");
+    // An `int` on PostgreSQL (its substr takes no bigint); paths are far shorter.
+    let length = i32::try_from(prefix.chars().count()).unwrap_or(i32::MAX);
+    Condition::all()
+        .add(account::Column::Path.like(LikeExpr::new(format!("{}%", escape_like(&prefix))).escape('\\')))
+        .add(ExprTrait::eq(
+            Expr::expr(Func::cust("substr").arg(Expr::col(account::Column::Path)).arg(1).arg(length)),
+            prefix.as_str(),
+        ))
 }
 
 /// Escapes `%`, `_` and `\` for a LIKE pattern (ids may contain `_`).

@@ -111,7 +111,7 @@ impl Source {
                 let mut within =
                     Condition::any().add(account::Column::Id.is_in(trees.iter().map(|(id, _)| id.clone())));
                 for (_, path) in trees {
-                    within = within.add(account::Column::Path.like(below(path)));
+                    within = within.add(below(path));
                 }
                 let mut cond = Condition::all().add(within);
                 if let Some(a) = after {

@@ -581,3 +581,43 @@ async fn a_walk_keeps_what_it_is_asked_in_id_order_from_the_cursor() {
         assert_eq!(all, candidates);
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Administration is sound: atomic read-modify-writes, identity, four-eyes.
+
+fn page(limit: u64) -> crate::PageRequest {
+    crate::PageRequest { after: None, limit }
+}
+
+/// Account ids compare exactly: the tree of `ACME` is not below `acme`, on SQLite (whose LIKE
+/// ignores case) as on PostgreSQL.
+async fn trees_whose_ids_differ_by_case(store: Store) {
+    account(&store, "acme", "affiliate", None).await;
+    account(&store, "acme-client", "customer", Some("acme")).await;
+    account(&store, "ACME", "affiliate", None).await;
+    account(&store, "ACME-client", "customer", Some("ACME")).await;
+    let children = store.list_children(&id("acme", AccountId::parse), true, &page(10)).await.unwrap();
+    assert_eq!(children.items.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(), ["acme-client"]);
+    let children = store.list_children(&id("ACME", AccountId::parse), true, &page(10)).await.unwrap();
+    assert_eq!(children.items.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(), ["ACME-client"]);
+    user(&store, "karim").await;
+    member(&store, "karim", "acme", "account_manager").await.unwrap();
+    let subject = id("karim", UserId::parse);
+    let permission = id("users:view", Permission::parse);
+    let lookup = crate::Lookup::Accounts { subject: &subject, permission: &permission };
+    let (reached, _) = store.lookup(lookup, None, 100, |r, _| Some(r.account.to_string())).await.unwrap();
+    assert_eq!(reached, ["acme", "acme-client"]);
+}
+
+#[tokio::test]
+async fn trees_whose_ids_differ_by_case_on_sqlite() {
+    let (store, _dir) = sqlite().await;
+    trees_whose_ids_differ_by_case(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn trees_whose_ids_differ_by_case_on_postgres() {
+    if let Some(store) = postgres().await {
+        trees_whose_ids_differ_by_case(store).await;
+    }
+}
