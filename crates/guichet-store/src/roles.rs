@@ -4,7 +4,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use guichet_domain::{
-    AccountId, AccountKind, AccountRole, Catalog, Revision, Role, RoleDefinition, RoleName, Timestamp,
+    AccountId, AccountKind, AccountRole, Catalog, InvitationStatus, Revision, Role, RoleDefinition, RoleName, Timestamp,
 };
 use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
@@ -252,7 +252,7 @@ impl Store {
         Ok((custom_role(&row)?, revision))
     }
 
-    /// Deletes a custom role no membership or delegation uses.
+    /// Deletes a custom role no membership, delegation or pending invitation uses (`ROLE_IN_USE`).
     pub async fn delete_role(
         &self,
         account: &AccountId,
@@ -276,11 +276,37 @@ impl Store {
             .filter(crate::entities::delegation::Column::Role.eq(name.as_str()))
             .one(&txn)
             .await?;
-        if in_use.is_some() || delegated.is_some() {
+        // A pending invitation (neither accepted, revoked nor expired) would hand the role out
+        // when accepted: it holds the role as much as a membership does.
+        let mut invited = None;
+        for row in crate::entities::invitation::Entity::find()
+            .filter(crate::entities::invitation::Column::AccountId.eq(account.as_str()))
+            .filter(crate::entities::invitation::Column::Status.eq(InvitationStatus::Pending.as_str()))
+            .filter(crate::entities::invitation::Column::ExpiresAt.gt(audit.now.as_millis()))
+            .all(&txn)
+            .await?
+        {
+            let roles: Vec<String> =
+                serde_json::from_str(&row.roles).map_err(|e| StoreError::corrupt("invitations", e))?;
+            if roles.iter().any(|r| r == name.as_str()) {
+                invited = Some(row.id);
+                break;
+            }
+        }
+        let holder = match (in_use, delegated, invited) {
+            (Some(m), _, _) => Some(format!("membership {}", m.membership_id)),
+            (None, Some(d), _) => Some(format!("delegation {}", d.id)),
+            (None, None, Some(i)) => Some(format!("pending invitation {i}")),
+            (None, None, None) => None,
+        };
+        if let Some(holder) = holder {
             return Err(StoreError::Precondition {
                 kind: "ROLE_IN_USE",
                 subject: format!("accounts/{account}/roles/{name}"),
-                description: format!("role {name} is held by a membership or a delegation: reassign them first"),
+                description: format!(
+                    "role {name} is held by a membership, a delegation or a pending invitation (e.g. {holder}): \
+                     reassign them, or revoke the invitation, first"
+                ),
             });
         }
         let before = role::Entity::find_by_id((account.as_str().to_owned(), name.as_str().to_owned()))

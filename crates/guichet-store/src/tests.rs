@@ -589,6 +589,80 @@ fn page(limit: u64) -> crate::PageRequest {
     crate::PageRequest { after: None, limit }
 }
 
+/// A custom role of `account` granting `billing:view`.
+async fn custom_role(store: &Store, account: &str, name: &str) {
+    let def = guichet_domain::RoleDefinition {
+        account: id(account, AccountId::parse),
+        name: id(name, RoleName::parse),
+        display_name: name.to_owned(),
+        description: String::new(),
+        grants: [(id("billing", guichet_domain::FeatureName::parse), guichet_domain::Level::View)].into(),
+        descendant_grants: Default::default(),
+    };
+    store.create_role(&def, &audit()).await.unwrap();
+}
+
+async fn invite(
+    store: &Store,
+    account: &str,
+    email: &str,
+    roles: &[&str],
+    hash: &str,
+    audit: &Audit,
+) -> guichet_domain::Invitation {
+    let cmd = guichet_domain::NewInvitation {
+        id: None,
+        account: id(account, AccountId::parse),
+        email: guichet_domain::Email::parse(email).unwrap(),
+        roles: roles.iter().map(|r| id(r, RoleName::parse)).collect(),
+        restriction: None,
+    };
+    store.create_invitation(&cmd, hash, audit).await.unwrap().0.invitation
+}
+
+fn precondition(r: Result<impl std::fmt::Debug, StoreError>) -> &'static str {
+    match r {
+        Err(StoreError::Precondition { kind, .. }) => kind,
+        other => panic!("expected a precondition, got {other:?}"),
+    }
+}
+
+/// A custom role named by a pending invitation, or by a delegation, is in use; an expired or
+/// revoked invitation does not hold it.
+#[tokio::test]
+async fn roles_named_by_pending_invitations_are_in_use() {
+    let (store, _dir) = sqlite().await;
+    account(&store, "p", "partner", None).await;
+    account(&store, "c", "customer", Some("p")).await;
+    for r in ["invited", "expired", "delegated"] {
+        custom_role(&store, "c", r).await;
+    }
+    let c = id("c", AccountId::parse);
+    let inv = invite(&store, "c", "marc@exemple.fr", &["client_user", "invited"], "hash-1", &audit()).await;
+    let r = store.delete_role(&c, &id("invited", RoleName::parse), &audit()).await;
+    assert_eq!(precondition(r), "ROLE_IN_USE");
+    store.revoke_invitation(&inv.id, None, &audit()).await.unwrap();
+    store.delete_role(&c, &id("invited", RoleName::parse), &audit()).await.unwrap();
+
+    invite(&store, "c", "jean@exemple.fr", &["expired"], "hash-2", &audit()).await;
+    let r = store.delete_role(&c, &id("expired", RoleName::parse), &audit()).await;
+    assert_eq!(precondition(r), "ROLE_IN_USE");
+    let later = Audit::system(NOW.plus_days(8));
+    store.delete_role(&c, &id("expired", RoleName::parse), &later).await.unwrap();
+
+    let delegation = guichet_domain::NewDelegation {
+        id: None,
+        from_account: id("p", AccountId::parse),
+        to_account: c.clone(),
+        role: id("delegated", RoleName::parse),
+    };
+    let (d, _) = store.create_delegation(&delegation, &audit()).await.unwrap();
+    let r = store.delete_role(&c, &id("delegated", RoleName::parse), &audit()).await;
+    assert_eq!(precondition(r), "ROLE_IN_USE");
+    store.delete_delegation(&d.id, &audit()).await.unwrap();
+    store.delete_role(&c, &id("delegated", RoleName::parse), &audit()).await.unwrap();
+}
+
 /// Account ids compare exactly: the tree of `ACME` is not below `acme`, on SQLite (whose LIKE
 /// ignores case) as on PostgreSQL.
 async fn trees_whose_ids_differ_by_case(store: Store) {
