@@ -419,8 +419,10 @@ impl Store {
         let current = to_invitation(&row)?;
         let settings: AccountSettings =
             serde_json::from_str(&acc.settings).map_err(|e| StoreError::corrupt("accounts", e))?;
+        // The requester is fixed at creation: whoever resends (recorded on the event), the
+        // invitation keeps its inviter, whom the four-eyes rule keeps from approving it.
         let next = current
-            .resend(audit.now, settings.invitation_ttl_days, audit.actor.clone())
+            .resend(audit.now, settings.invitation_ttl_days, current.invited_by.clone())
             .map_err(|r| refusal(&row.id, r))?;
         if rows::account_status(&acc.status)? == AccountStatus::Suspended {
             return Err(suspended_account(&acc.id));

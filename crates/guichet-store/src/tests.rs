@@ -585,6 +585,11 @@ async fn a_walk_keeps_what_it_is_asked_in_id_order_from_the_cursor() {
 // ---------------------------------------------------------------------------------------------
 // Administration is sound: atomic read-modify-writes, identity, four-eyes.
 
+/// An audit made for `name`.
+fn by(name: &str) -> Audit {
+    Audit { actor: Some(id(name, UserId::parse)), ..audit() }
+}
+
 fn page(limit: u64) -> crate::PageRequest {
     crate::PageRequest { after: None, limit }
 }
@@ -600,6 +605,19 @@ async fn custom_role(store: &Store, account: &str, name: &str) {
         descendant_grants: Default::default(),
     };
     store.create_role(&def, &audit()).await.unwrap();
+}
+
+/// A customer of `p` whose new memberships wait for approval.
+async fn approving_customer(store: &Store, name: &str, parent: &str) {
+    let cmd = NewAccount {
+        id: Some(id(name, AccountId::parse)),
+        name: name.to_owned(),
+        kind: id("customer", AccountKind::parse),
+        parent: Some(id(parent, AccountId::parse)),
+        modules: None,
+        settings: Some(guichet_domain::AccountSettings { requires_approval: true, ..Default::default() }),
+    };
+    store.create_account(&cmd, &audit()).await.unwrap();
 }
 
 async fn invite(
@@ -620,11 +638,37 @@ async fn invite(
     store.create_invitation(&cmd, hash, audit).await.unwrap().0.invitation
 }
 
+async fn all_events(store: &Store) -> Vec<guichet_domain::Event> {
+    store.list_events(&crate::EventFilter::default(), &page(1000)).await.unwrap().items
+}
+
 fn precondition(r: Result<impl std::fmt::Debug, StoreError>) -> &'static str {
     match r {
         Err(StoreError::Precondition { kind, .. }) => kind,
         other => panic!("expected a precondition, got {other:?}"),
     }
+}
+
+/// The requester of an invitation is fixed at creation: resending it, by another member or on
+/// the service's own authority, does not change it (the resender is on the event).
+#[tokio::test]
+async fn a_resend_keeps_the_requester() {
+    let (store, _dir) = sqlite().await;
+    account(&store, "p", "partner", None).await;
+    approving_customer(&store, "c", "p").await;
+    let inv = invite(&store, "c", "marc@exemple.fr", &["client_user"], "hash-1", &by("lucie")).await;
+    assert_eq!(inv.invited_by, Some(id("lucie", UserId::parse)));
+    let (resent, _) = store.resend_invitation(&inv.id, "hash-2", &by("paul")).await.unwrap();
+    assert_eq!((resent.invited_by.clone(), resent.resend_count), (Some(id("lucie", UserId::parse)), 1));
+    let (resent, _) = store.resend_invitation(&inv.id, "hash-3", &audit()).await.unwrap();
+    assert_eq!(resent.invited_by, Some(id("lucie", UserId::parse)));
+    let resends: Vec<_> =
+        all_events(&store).await.into_iter().filter(|e| e.kind == "invitation.resent").map(|e| e.actor).collect();
+    assert_eq!(resends, [Some(id("paul", UserId::parse)), None]);
+    // Accepted, the membership's requester is still the inviter.
+    let (accepted, _) = store.accept_invitation("hash-3", &crate::AcceptProfile::default(), &audit()).await.unwrap();
+    assert_eq!(accepted.membership.created_by, Some(id("lucie", UserId::parse)));
+    assert_eq!(accepted.membership.status, MembershipStatus::PendingApproval);
 }
 
 /// A custom role named by a pending invitation, or by a delegation, is in use; an expired or
