@@ -137,6 +137,9 @@ pub struct User {
     pub idp_subject: Option<String>,
     /// Active or suspended.
     pub status: UserStatus,
+    /// When the person proved the email (accepted an invitation, or was created on a calling
+    /// service's own authority); `None` while unclaimed. A claimed profile belongs to its owner.
+    pub claimed_at: Option<Timestamp>,
     /// When it was created.
     pub created_at: Timestamp,
     /// When it was last changed.

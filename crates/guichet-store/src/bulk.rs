@@ -307,7 +307,7 @@ impl Store {
         let users = insert_all(
             db,
             max_params,
-            9,
+            10,
             (0..plan.memberships).map(|m| {
                 user::Model {
                     id: SeedPlan::user_id(m),
@@ -317,6 +317,8 @@ impl Store {
                     phone: None,
                     idp_subject: None,
                     status: UserStatus::Active.as_str().to_owned(),
+                    // A back-office import, as trusted as a user created on the service's authority.
+                    claimed_at: Some(now),
                     created_at: now,
                     updated_at: now,
                 }

@@ -65,6 +65,8 @@ pub mod user {
         pub phone: Option<String>,
         pub idp_subject: Option<String>,
         pub status: String,
+        /// When the person proved the email; `None` while unclaimed.
+        pub claimed_at: Option<i64>,
         pub created_at: i64,
         pub updated_at: i64,
     }

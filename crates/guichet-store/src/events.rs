@@ -67,6 +67,24 @@ pub(crate) async fn record<B: Serialize, A: Serialize>(
     before: Option<&B>,
     after: Option<&A>,
 ) -> Result<(), StoreError> {
+    record_scoped(store, conn, revision, audit, account, kind, target, before, after, &[]).await
+}
+
+/// [`record`] for a write that also touches `extra` scopes its event does not name (accepting an
+/// invitation also creates or claims a user).
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn record_scoped<B: Serialize, A: Serialize>(
+    store: &Store,
+    conn: &impl ConnectionTrait,
+    revision: guichet_domain::Revision,
+    audit: &Audit,
+    account: Option<&str>,
+    kind: &str,
+    target: &str,
+    before: Option<&B>,
+    after: Option<&A>,
+    extra: &[String],
+) -> Result<(), StoreError> {
     crate::idempotency::claim(conn, revision, audit).await?;
     event::ActiveModel {
         id: Set(new_id("evt")),
@@ -84,7 +102,12 @@ pub(crate) async fn record<B: Serialize, A: Serialize>(
     }
     .insert(conn)
     .await?;
-    let scopes = crate::changes::scopes_of(conn, account, kind, target).await?;
+    let mut scopes = crate::changes::scopes_of(conn, account, kind, target).await?;
+    for scope in extra {
+        if !scopes.contains(scope) {
+            scopes.push(scope.clone());
+        }
+    }
     crate::changes::record(store, conn, revision, &scopes).await?;
     Ok(())
 }

@@ -29,6 +29,7 @@ use crate::events::{self, Audit};
 use crate::memberships::MembershipSnapshot;
 use crate::roles::{account_row, check_names};
 use crate::rows;
+use crate::users::{ensure_subject_free, user_write_error};
 use crate::{Page, PageRequest, Store, StoreError, new_id};
 
 /// Filters of [`Store::list_invitations`].
@@ -42,7 +43,8 @@ pub struct InvitationFilter {
     pub email: Option<Email>,
 }
 
-/// The profile of a user created by accepting an invitation (ignored for an existing user).
+/// The profile given when accepting an invitation: that of the user created, or of an existing
+/// user not yet claimed (whose profile it replaces whole). Ignored for a claimed user.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AcceptProfile {
     /// Given name.
@@ -249,6 +251,18 @@ fn parse_time_key(key: &str) -> Result<(i64, String), StoreError> {
     key.split_once(':')
         .and_then(|(t, id)| Some((t.parse().ok()?, id.to_owned())))
         .ok_or_else(|| StoreError::invalid("page_token", "not a page token of this list"))
+}
+
+/// What accepting an invitation did, as its one audit event records it.
+#[derive(Debug, serde::Serialize)]
+struct Acceptance<'a> {
+    invitation: &'a invitation::Model,
+    user_created: bool,
+    /// The user row before the acceptance claimed it, when it existed unclaimed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_before: Option<&'a user::Model>,
+    user: &'a user::Model,
+    membership: &'a MembershipSnapshot,
 }
 
 /// Why a membership was rejected, as its audit event records it.
@@ -501,9 +515,13 @@ impl Store {
         let settings: AccountSettings =
             serde_json::from_str(&acc.settings).map_err(|e| StoreError::corrupt("accounts", e))?;
 
-        // The user: the one with this email, or a new one.
+        // The user: the one with this email, or a new one. Accepting proves the email: the user is
+        // claimed from now on. An unclaimed user (created by an administrator for someone else)
+        // takes the profile given here, whole: what the accepter left empty is cleared, not
+        // inherited from whoever created it.
         let existing = user::Entity::find().filter(user::Column::Email.eq(inv.email.as_str())).one(&txn).await?;
-        let (user_row, user_created) = match existing {
+        let phone = profile.phone.as_ref().map(|p| p.as_str().to_owned());
+        let (user_before, user_row, user_created) = match existing {
             Some(u) => {
                 if u.status == UserStatus::Suspended.as_str() {
                     return Err(StoreError::Precondition {
@@ -512,35 +530,44 @@ impl Store {
                         description: format!("user {} ({}) is suspended", u.id, u.email),
                     });
                 }
-                (u, false)
+                if u.claimed_at.is_some() {
+                    (None, u, false)
+                } else {
+                    ensure_subject_free(&txn, profile.idp_subject.as_deref(), Some(&u.id)).await?;
+                    let before = u.clone();
+                    let mut active: user::ActiveModel = u.into();
+                    active.given_name = Set(profile.given_name.clone());
+                    active.family_name = Set(profile.family_name.clone());
+                    active.phone = Set(phone);
+                    active.idp_subject = Set(profile.idp_subject.clone());
+                    active.claimed_at = Set(Some(audit.now.as_millis()));
+                    active.updated_at = Set(audit.now.as_millis());
+                    let after = active
+                        .update(&txn)
+                        .await
+                        .map_err(|e| user_write_error(e, &before.id, profile.idp_subject.as_deref()))?;
+                    (Some(before), after, false)
+                }
             }
             None => {
-                if let Some(sub) = &profile.idp_subject
-                    && let Some(other) =
-                        user::Entity::find().filter(user::Column::IdpSubject.eq(sub.as_str())).one(&txn).await?
-                {
-                    return Err(StoreError::AlreadyExists {
-                        entity: "user with idp_subject",
-                        id: format!("{sub} (user {})", other.id),
-                    });
-                }
+                ensure_subject_free(&txn, profile.idp_subject.as_deref(), None).await?;
                 let uid = new_id("usr");
                 let u = user::ActiveModel {
                     id: Set(uid.clone()),
                     email: Set(inv.email.as_str().to_owned()),
                     given_name: Set(profile.given_name.clone()),
                     family_name: Set(profile.family_name.clone()),
-                    phone: Set(profile.phone.as_ref().map(|p| p.as_str().to_owned())),
+                    phone: Set(phone),
                     idp_subject: Set(profile.idp_subject.clone()),
                     status: Set(UserStatus::Active.as_str().to_owned()),
+                    claimed_at: Set(Some(audit.now.as_millis())),
                     created_at: Set(audit.now.as_millis()),
                     updated_at: Set(audit.now.as_millis()),
                 }
                 .insert(&txn)
                 .await
-                .map_err(|e| StoreError::from_db(e, "user", &uid))?;
-                events::record(self, &txn, revision, audit, None, "user.created", &u.id, None::<&()>, Some(&u)).await?;
-                (u, true)
+                .map_err(|e| user_write_error(e, &uid, profile.idp_subject.as_deref()))?;
+                (None, u, true)
             }
         };
         if membership::Entity::find()
@@ -611,35 +638,34 @@ impl Store {
             .into_iter()
             .next()
             .ok_or_else(|| StoreError::corrupt("memberships", "vanished"))?;
-        events::record(
-            self,
-            &txn,
-            revision,
-            audit,
-            Some(inv.account.as_str()),
-            "membership.created",
-            &mid,
-            None::<&()>,
-            Some(&MembershipSnapshot::from(&m)),
-        )
-        .await?;
-
         // The invitation, accepted.
         let next = inv
             .accept(audit.now, matched, UserId::from_trusted(user_row.id.clone()), m.id.clone())
             .map_err(|r| refusal(&row.id, r))?;
         let before = row.clone();
         let row = save(&txn, row, &next, None).await?;
-        events::record(
+        // One event for the whole acceptance, made by the accepting user; it also touches the
+        // user's own row (created, or claimed and given its profile).
+        let by_accepter = Audit { actor: Some(UserId::from_trusted(user_row.id.clone())), ..audit.clone() };
+        let snapshot = MembershipSnapshot::from(&m);
+        let after = Acceptance {
+            invitation: &row,
+            user_created,
+            user_before: user_before.as_ref(),
+            user: &user_row,
+            membership: &snapshot,
+        };
+        events::record_scoped(
             self,
             &txn,
             revision,
-            audit,
+            &by_accepter,
             Some(&row.account_id),
             "invitation.accepted",
             &row.id,
             Some(&before),
-            Some(&row),
+            Some(&after),
+            &[crate::changes::user_scope(&user_row.id)],
         )
         .await?;
         txn.commit().await?;

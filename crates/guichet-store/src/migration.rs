@@ -9,7 +9,15 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(Initial), Box::new(Events), Box::new(Invitations), Box::new(Contacts), Box::new(Changes)]
+        vec![
+            Box::new(Initial),
+            Box::new(Events),
+            Box::new(Invitations),
+            Box::new(Contacts),
+            Box::new(Changes),
+            Box::new(UniqueSubjects),
+            Box::new(ClaimedUsers),
+        ]
     }
 }
 
@@ -470,5 +478,93 @@ impl MigrationTrait for Changes {
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager.drop_table(Table::drop().table("guichet_changes").to_owned()).await
+    }
+}
+
+/// `users.idp_subject` is unique when set (NULLs may repeat, on SQLite and PostgreSQL alike): one
+/// identity-provider subject logs in as one user. A database where two users already share a
+/// subject is refused with the subjects to fix, rather than silently rewritten.
+#[derive(Debug)]
+struct UniqueSubjects;
+
+impl MigrationName for UniqueSubjects {
+    fn name(&self) -> &str {
+        "m20261203_000006_unique_idp_subjects"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for UniqueSubjects {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let db = manager.get_connection();
+        let shared = db
+            .query_all_raw(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                "SELECT idp_subject FROM users WHERE idp_subject IS NOT NULL \
+                 GROUP BY idp_subject HAVING COUNT(*) > 1 ORDER BY idp_subject LIMIT 10",
+            ))
+            .await?;
+        if !shared.is_empty() {
+            let subjects =
+                shared.iter().map(|row| row.try_get::<String>("", "idp_subject")).collect::<Result<Vec<_>, _>>()?;
+            return Err(DbErr::Migration(format!(
+                "users.idp_subject must be unique before this migration: several users share the subjects \
+                 {} (the first 10 shown): clear idp_subject on all but one user of each, then start again",
+                subjects.join(", ")
+            )));
+        }
+        manager
+            .create_index(
+                Index::create().name("uq_users_idp_subject").table("users").col("idp_subject").unique().to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager.drop_index(Index::drop().name("uq_users_idp_subject").table("users").to_owned()).await
+    }
+}
+
+/// `users.claimed_at`: when the person proved the email. Users already created on a service's own
+/// authority (their `user.created` event has no actor; accepting an invitation is one of them) or
+/// who accepted an invitation are claimed; the others — created by an administrator for someone
+/// else — stay unclaimed until their owner accepts an invitation.
+#[derive(Debug)]
+struct ClaimedUsers;
+
+impl MigrationName for ClaimedUsers {
+    fn name(&self) -> &str {
+        "m20261203_000007_claimed_users"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for ClaimedUsers {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table("users")
+                    .add_column(sea_orm_migration::schema::big_integer_null("claimed_at"))
+                    .to_owned(),
+            )
+            .await?;
+        let db = manager.get_connection();
+        let backend = db.get_database_backend();
+        for sql in [
+            "UPDATE users SET claimed_at = (SELECT MIN(i.updated_at) FROM invitations i \
+             WHERE i.accepted_user_id = users.id AND i.status = 'accepted') \
+             WHERE claimed_at IS NULL AND EXISTS (SELECT 1 FROM invitations i \
+             WHERE i.accepted_user_id = users.id AND i.status = 'accepted')",
+            "UPDATE users SET claimed_at = created_at WHERE claimed_at IS NULL AND EXISTS (SELECT 1 FROM events e \
+             WHERE e.kind = 'user.created' AND e.target_id = users.id AND e.actor_id IS NULL)",
+        ] {
+            db.execute_raw(sea_orm::Statement::from_string(backend, sql)).await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager.alter_table(Table::alter().table("users").drop_column("claimed_at").to_owned()).await
     }
 }

@@ -48,6 +48,7 @@ pub(crate) fn user(row: &user::Model) -> Result<User, StoreError> {
         phone: row.phone.as_deref().map(Phone::parse).transpose().map_err(|e| StoreError::corrupt("users", e))?,
         idp_subject: row.idp_subject.clone(),
         status: UserStatus::parse(&row.status).map_err(|e| StoreError::corrupt("users", e))?,
+        claimed_at: row.claimed_at.map(Timestamp::from_millis),
         created_at: Timestamp::from_millis(row.created_at),
         updated_at: Timestamp::from_millis(row.updated_at),
     })

@@ -620,6 +620,23 @@ async fn approving_customer(store: &Store, name: &str, parent: &str) {
     store.create_account(&cmd, &audit()).await.unwrap();
 }
 
+async fn new_user(
+    store: &Store,
+    name: &str,
+    subject: Option<&str>,
+    audit: &Audit,
+) -> Result<guichet_domain::User, StoreError> {
+    let cmd = NewUser {
+        id: Some(id(name, UserId::parse)),
+        email: guichet_domain::Email::parse(&format!("{name}@exemple.fr")).unwrap(),
+        given_name: name.to_owned(),
+        family_name: "Famille".to_owned(),
+        phone: Some(guichet_domain::Phone::parse("+33612345678").unwrap()),
+        idp_subject: subject.map(str::to_owned),
+    };
+    store.create_user(&cmd, audit).await.map(|(u, _)| u)
+}
+
 async fn invite(
     store: &Store,
     account: &str,
@@ -649,6 +666,60 @@ fn precondition(r: Result<impl std::fmt::Debug, StoreError>) -> &'static str {
     }
 }
 
+/// `idp_subject` is unique: checked inside the write on create and update, and the unique index
+/// guards what gets past it. Users without a subject are as many as wanted.
+async fn idp_subjects_are_unique(store: Store) {
+    new_user(&store, "alice", Some("oidc|alice"), &audit()).await.unwrap();
+    new_user(&store, "bob", None, &audit()).await.unwrap();
+    new_user(&store, "carol", None, &audit()).await.unwrap();
+    let before = store.revision().await.unwrap();
+    let err = new_user(&store, "mallory", Some("oidc|alice"), &audit()).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::AlreadyExists { entity: "user with idp_subject", id } if id == "oidc|alice"),
+        "{err:?}"
+    );
+    let changes = |s: &str| crate::UserChanges { idp_subject: Some(s.to_owned()), ..Default::default() };
+    let err = store.update_user(&id("bob", UserId::parse), &changes("oidc|alice"), &audit()).await.unwrap_err();
+    assert!(matches!(err, StoreError::AlreadyExists { entity: "user with idp_subject", .. }), "{err:?}");
+    assert_eq!(store.revision().await.unwrap(), before, "nothing written");
+    assert_eq!(store.get_user(&id("bob", UserId::parse)).await.unwrap().idp_subject, None);
+    // A user may be given its own subject again, and a free one.
+    store.update_user(&id("alice", UserId::parse), &changes("oidc|alice"), &audit()).await.unwrap();
+    store.update_user(&id("bob", UserId::parse), &changes("oidc|bob"), &audit()).await.unwrap();
+    // The index: a row written past the check is refused by the database, reported the same way.
+    use sea_orm::{ActiveModelTrait, Set};
+    let err = crate::entities::user::ActiveModel {
+        id: Set("sneaky".to_owned()),
+        email: Set("sneaky@exemple.fr".to_owned()),
+        given_name: Set(String::new()),
+        family_name: Set(String::new()),
+        phone: Set(None),
+        idp_subject: Set(Some("oidc|bob".to_owned())),
+        status: Set("active".to_owned()),
+        claimed_at: Set(None),
+        created_at: Set(0),
+        updated_at: Set(0),
+    }
+    .insert(&store.db)
+    .await
+    .unwrap_err();
+    let err = crate::users::user_write_error(err, "sneaky", Some("oidc|bob"));
+    assert!(matches!(err, StoreError::AlreadyExists { entity: "user with idp_subject", .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn idp_subjects_are_unique_on_sqlite() {
+    let (store, _dir) = sqlite().await;
+    idp_subjects_are_unique(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn idp_subjects_are_unique_on_postgres() {
+    if let Some(store) = postgres().await {
+        idp_subjects_are_unique(store).await;
+    }
+}
+
 /// The requester of an invitation is fixed at creation: resending it, by another member or on
 /// the service's own authority, does not change it (the resender is on the event).
 #[tokio::test]
@@ -669,6 +740,108 @@ async fn a_resend_keeps_the_requester() {
     let (accepted, _) = store.accept_invitation("hash-3", &crate::AcceptProfile::default(), &audit()).await.unwrap();
     assert_eq!(accepted.membership.created_by, Some(id("lucie", UserId::parse)));
     assert_eq!(accepted.membership.status, MembershipStatus::PendingApproval);
+}
+
+/// Accepting writes one event, `invitation.accepted`, made by the accepting user, and logs the
+/// user's scope with the account's.
+async fn an_accept_writes_one_event_by_the_accepter(store: Store) {
+    account(&store, "p", "partner", None).await;
+    account(&store, "c", "customer", Some("p")).await;
+    new_user(&store, "known", None, &audit()).await.unwrap();
+    for (email, hash, created) in [("new@exemple.fr", "hash-new", true), ("known@exemple.fr", "hash-known", false)] {
+        let inv = invite(&store, "c", email, &["client_user"], hash, &by("lucie")).await;
+        let before = all_events(&store).await.len();
+        let r0 = store.revision().await.unwrap();
+        let (accepted, revision) =
+            store.accept_invitation(hash, &crate::AcceptProfile::default(), &audit()).await.unwrap();
+        assert_eq!(accepted.user_created, created);
+        let events = all_events(&store).await;
+        assert_eq!(events.len(), before + 1, "{:?}", &events[before..]);
+        let e = events.last().unwrap();
+        assert_eq!(
+            (e.kind.as_str(), e.actor.as_ref(), e.target.as_str(), e.revision),
+            ("invitation.accepted", Some(&accepted.user.id), inv.id.as_str(), revision)
+        );
+        assert!(e.after.as_deref().unwrap().contains(accepted.membership.id.as_str()), "{:?}", e.after);
+        let scopes: BTreeSet<String> =
+            store.changes_after(r0, 100).await.unwrap().changes.into_iter().map(|(_, s)| s).collect();
+        assert_eq!(scopes, BTreeSet::from(["tree:p".to_owned(), format!("user:{}", accepted.user.id)]));
+    }
+}
+
+#[tokio::test]
+async fn an_accept_writes_one_event_by_the_accepter_on_sqlite() {
+    let (store, _dir) = sqlite().await;
+    an_accept_writes_one_event_by_the_accepter(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_accept_writes_one_event_by_the_accepter_on_postgres() {
+    if let Some(store) = postgres().await {
+        an_accept_writes_one_event_by_the_accepter(store).await;
+    }
+}
+
+/// A profile belongs to its owner once claimed. A user an administrator created for someone else
+/// is unclaimed: the owner accepting an invitation replaces its whole profile (what they leave
+/// empty is cleared) and claims it; after that, accepting changes nothing of it.
+async fn a_claimed_profile_belongs_to_its_owner(store: Store) {
+    account(&store, "p", "partner", None).await;
+    account(&store, "a", "customer", Some("p")).await;
+    account(&store, "b", "customer", Some("p")).await;
+    // On the service's own authority: claimed at once. By an actor: unclaimed.
+    let imported = new_user(&store, "imported", Some("oidc|imported"), &audit()).await.unwrap();
+    assert_eq!(imported.claimed_at, Some(NOW));
+    let planted = new_user(&store, "vera", Some("oidc|mallory"), &by("mallory")).await.unwrap();
+    assert_eq!((planted.claimed_at, planted.phone.is_some()), (None, true));
+
+    // The owner accepts an invitation elsewhere: the planted phone and subject are gone.
+    invite(&store, "b", "vera@exemple.fr", &["client_user"], "hash-b", &by("lucie")).await;
+    let taken = crate::AcceptProfile { idp_subject: Some("oidc|imported".to_owned()), ..Default::default() };
+    let r0 = store.revision().await.unwrap();
+    let err = store.accept_invitation("hash-b", &taken, &audit()).await.unwrap_err();
+    assert!(matches!(err, StoreError::AlreadyExists { entity: "user with idp_subject", .. }), "{err:?}");
+    assert_eq!(store.revision().await.unwrap(), r0, "nothing written");
+    let profile = crate::AcceptProfile {
+        given_name: "Véra".to_owned(),
+        family_name: String::new(),
+        phone: None,
+        idp_subject: Some("oidc|vera".to_owned()),
+    };
+    let (accepted, _) = store.accept_invitation("hash-b", &profile, &audit()).await.unwrap();
+    assert!(!accepted.user_created);
+    let vera = store.get_user(&id("vera", UserId::parse)).await.unwrap();
+    assert_eq!(vera, accepted.user);
+    assert_eq!(
+        (vera.given_name.as_str(), vera.family_name.as_str(), vera.phone.as_ref(), vera.idp_subject.as_deref()),
+        ("Véra", "", None, Some("oidc|vera"))
+    );
+    assert_eq!(vera.claimed_at, Some(NOW));
+
+    // Claimed: a later acceptance leaves the profile as its owner made it.
+    invite(&store, "a", "vera@exemple.fr", &["client_user"], "hash-a", &by("lucie")).await;
+    let other = crate::AcceptProfile {
+        given_name: "Autre".to_owned(),
+        family_name: "Nom".to_owned(),
+        phone: Some(guichet_domain::Phone::parse("+33700000000").unwrap()),
+        idp_subject: Some("oidc|other".to_owned()),
+    };
+    let (again, _) = store.accept_invitation("hash-a", &other, &audit()).await.unwrap();
+    assert_eq!(again.user, vera);
+    assert_eq!(store.get_user(&id("vera", UserId::parse)).await.unwrap(), vera);
+}
+
+#[tokio::test]
+async fn a_claimed_profile_belongs_to_its_owner_on_sqlite() {
+    let (store, _dir) = sqlite().await;
+    a_claimed_profile_belongs_to_its_owner(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_claimed_profile_belongs_to_its_owner_on_postgres() {
+    if let Some(store) = postgres().await {
+        a_claimed_profile_belongs_to_its_owner(store).await;
+    }
 }
 
 /// A custom role named by a pending invitation, or by a delegation, is in use; an expired or

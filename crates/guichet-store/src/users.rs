@@ -22,6 +22,39 @@ pub struct UserChanges {
     pub idp_subject: Option<String>,
 }
 
+/// Refuses a subject another user already has (`AlreadyExists`, entity `user with idp_subject`),
+/// inside the write; `except` is the user being changed.
+pub(crate) async fn ensure_subject_free(
+    conn: &impl ConnectionTrait,
+    subject: Option<&str>,
+    except: Option<&str>,
+) -> Result<(), StoreError> {
+    let Some(subject) = subject else { return Ok(()) };
+    let mut query = user::Entity::find().filter(user::Column::IdpSubject.eq(subject));
+    if let Some(id) = except {
+        query = query.filter(user::Column::Id.ne(id));
+    }
+    if query.one(conn).await?.is_some() {
+        return Err(subject_taken(subject));
+    }
+    Ok(())
+}
+
+fn subject_taken(subject: &str) -> StoreError {
+    StoreError::AlreadyExists { entity: "user with idp_subject", id: subject.to_owned() }
+}
+
+/// Maps an error writing a user row: the unique index on `idp_subject` (the last guard, behind
+/// [`ensure_subject_free`]) is reported as that subject being taken.
+pub(crate) fn user_write_error(err: sea_orm::DbErr, id: &str, subject: Option<&str>) -> StoreError {
+    if let (Some(subject), Some(sea_orm::SqlErr::UniqueConstraintViolation(detail))) = (subject, err.sql_err())
+        && detail.contains("idp_subject")
+    {
+        return subject_taken(subject);
+    }
+    StoreError::from_db(err, "user", id)
+}
+
 pub(crate) async fn user_row(conn: &impl ConnectionTrait, id: &UserId) -> Result<user::Model, StoreError> {
     user::Entity::find_by_id(id.as_str().to_owned())
         .one(conn)
@@ -40,7 +73,11 @@ async fn user_account_ids(conn: &impl ConnectionTrait, id: &UserId) -> Result<Ve
 }
 
 impl Store {
-    /// Creates a user; the email must not be taken.
+    /// Creates a user; the email and the identity-provider subject must not be taken.
+    ///
+    /// A user created on the calling service's own authority (`audit.actor` is `None`: a
+    /// back-office import, trusted) is claimed at once; one created by an actor for someone else
+    /// stays unclaimed until its owner proves the email by accepting an invitation.
     pub async fn create_user(&self, cmd: &NewUser, audit: &Audit) -> Result<(User, Revision), StoreError> {
         let (txn, revision) = self.begin_write().await?;
         crate::idempotency::claim(&txn, revision, audit).await?;
@@ -48,6 +85,7 @@ impl Store {
         if user::Entity::find().filter(user::Column::Email.eq(cmd.email.as_str())).one(&txn).await?.is_some() {
             return Err(StoreError::AlreadyExists { entity: "user with email", id: cmd.email.as_str().to_owned() });
         }
+        ensure_subject_free(&txn, cmd.idp_subject.as_deref(), None).await?;
         let row = user::ActiveModel {
             id: Set(id.clone()),
             email: Set(cmd.email.as_str().to_owned()),
@@ -56,12 +94,13 @@ impl Store {
             phone: Set(cmd.phone.as_ref().map(|p| p.as_str().to_owned())),
             idp_subject: Set(cmd.idp_subject.clone()),
             status: Set(UserStatus::Active.as_str().to_owned()),
+            claimed_at: Set(audit.actor.is_none().then_some(audit.now.as_millis())),
             created_at: Set(audit.now.as_millis()),
             updated_at: Set(audit.now.as_millis()),
         }
         .insert(&txn)
         .await
-        .map_err(|e| StoreError::from_db(e, "user", &id))?;
+        .map_err(|e| user_write_error(e, &id, cmd.idp_subject.as_deref()))?;
         events::record(self, &txn, revision, audit, None, "user.created", &row.id, None::<&()>, Some(&row)).await?;
         txn.commit().await?;
         Ok((rows::user(&row)?, revision))
@@ -82,14 +121,14 @@ impl Store {
         rows::user(&row)
     }
 
-    /// Changes a user's profile.
+    /// Changes a user's profile; a new identity-provider subject must not be another user's.
     pub async fn update_user(
         &self,
         id: &UserId,
         changes: &UserChanges,
         audit: &Audit,
     ) -> Result<(User, Revision), StoreError> {
-        self.change_user(id, audit, |u| {
+        self.change_user(id, audit, changes.idp_subject.as_deref(), |u| {
             if let Some(v) = &changes.given_name {
                 u.given_name = Set(v.clone());
             }
@@ -154,19 +193,23 @@ impl Store {
         user_account_ids(&self.db, id).await
     }
 
+    /// One read-modify-write of a user row, inside the write; `subject` is the new
+    /// identity-provider subject, when it changes.
     async fn change_user(
         &self,
         id: &UserId,
         audit: &Audit,
+        subject: Option<&str>,
         change: impl Fn(&mut user::ActiveModel),
     ) -> Result<(User, Revision), StoreError> {
         let (txn, revision) = self.begin_write().await?;
         crate::idempotency::claim(&txn, revision, audit).await?;
         let before = user_row(&txn, id).await?;
+        ensure_subject_free(&txn, subject, Some(id.as_str())).await?;
         let mut active: user::ActiveModel = before.clone().into();
         change(&mut active);
         active.updated_at = Set(audit.now.as_millis());
-        let row = active.update(&txn).await?;
+        let row = active.update(&txn).await.map_err(|e| user_write_error(e, id.as_str(), subject))?;
         events::record(self, &txn, revision, audit, None, "user.updated", &row.id, Some(&before), Some(&row)).await?;
         txn.commit().await?;
         Ok((rows::user(&row)?, revision))

@@ -659,6 +659,7 @@ impl From<&d::User> for pb::User {
             status: pb::UserStatus::from(u.status) as i32,
             create_time: ts(u.created_at),
             update_time: ts(u.updated_at),
+            claim_time: u.claimed_at.and_then(ts),
         }
     }
 }
