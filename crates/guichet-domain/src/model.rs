@@ -184,6 +184,44 @@ pub struct Membership {
     pub updated_at: Timestamp,
 }
 
+impl Membership {
+    /// A fingerprint of what a reviewer approves — user, account, roles (sorted), restriction
+    /// (none, or the sorted resource ids) and status — as 16 hexadecimal digits (FNV-1a, 64
+    /// bits, over a canonical length-prefixed text). Any change to those gives another version;
+    /// the id, the authors and the times are not part of it.
+    pub fn version(&self) -> String {
+        const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+        const PRIME: u64 = 0x0000_0100_0000_01b3;
+        let mut roles: Vec<&str> = self.roles.iter().map(RoleName::as_str).collect();
+        roles.sort_unstable();
+        roles.dedup();
+        let mut text = String::new();
+        let mut field = |name: &str, value: &str| {
+            use std::fmt::Write as _;
+            let _ = write!(text, "{name}:{}:{value};", value.len());
+        };
+        field("user", self.user.as_str());
+        field("account", self.account.as_str());
+        field("roles", &roles.len().to_string());
+        for r in &roles {
+            field("role", r);
+        }
+        match &self.restriction {
+            None => field("restriction", "none"),
+            Some(ids) => {
+                field("restriction", &ids.len().to_string());
+                // A BTreeSet iterates in sorted order.
+                for id in ids {
+                    field("resource", id.as_str());
+                }
+            }
+        }
+        field("status", self.status.as_str());
+        let hash = text.bytes().fold(OFFSET, |h, b| (h ^ u64::from(b)).wrapping_mul(PRIME));
+        format!("{hash:016x}")
+    }
+}
+
 /// An object inside an account reached one by one, such as a folder (*dossier*).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Resource {
@@ -353,5 +391,54 @@ mod tests {
     #[test]
     fn plus_days_adds_whole_days() {
         assert_eq!(Timestamp::from_millis(0).plus_days(7).as_millis(), 604_800_000);
+    }
+
+    fn membership(roles: &[&str], restriction: Option<&[&str]>, status: MembershipStatus) -> Membership {
+        Membership {
+            id: MembershipId::from_trusted("m1".to_owned()),
+            user: UserId::from_trusted("u1".to_owned()),
+            account: AccountId::from_trusted("a1".to_owned()),
+            roles: roles.iter().map(|r| RoleName::from_trusted((*r).to_owned())).collect(),
+            status,
+            restriction: restriction.map(|ids| ids.iter().map(|i| ResourceId::from_trusted((*i).to_owned())).collect()),
+            created_by: None,
+            approved_by: None,
+            created_at: Timestamp::from_millis(1),
+            updated_at: Timestamp::from_millis(2),
+        }
+    }
+
+    #[test]
+    fn a_membership_version_names_what_is_approved() {
+        let pending = MembershipStatus::PendingApproval;
+        let base = membership(&["client_user", "billing"], Some(&["f1", "f2"]), pending);
+        let v = base.version();
+        // Approvers hold versions across releases: the fingerprint of a given content never changes.
+        assert_eq!(v, "70252a44f7c263f1");
+        // The order of the roles, the id, the authors and the times are not part of it.
+        let same = Membership {
+            id: MembershipId::from_trusted("m2".to_owned()),
+            created_by: Some(UserId::from_trusted("x".to_owned())),
+            updated_at: Timestamp::from_millis(99),
+            ..membership(&["billing", "client_user"], Some(&["f2", "f1"]), pending)
+        };
+        assert_eq!(same.version(), v);
+        // Everything a reviewer approves is.
+        let others = [
+            membership(&["client_user"], Some(&["f1", "f2"]), pending),
+            membership(&["client_user", "billing", "admin"], Some(&["f1", "f2"]), pending),
+            membership(&["client_user", "billing"], Some(&["f1"]), pending),
+            membership(&["client_user", "billing"], Some(&[]), pending),
+            membership(&["client_user", "billing"], None, pending),
+            membership(&["client_user", "billing"], Some(&["f1", "f2"]), MembershipStatus::Active),
+            Membership { user: UserId::from_trusted("u2".to_owned()), ..base.clone() },
+            Membership { account: AccountId::from_trusted("a2".to_owned()), ..base.clone() },
+        ];
+        for other in &others {
+            assert_ne!(other.version(), v, "{other:?}");
+        }
+        // The empty restriction and no restriction differ; so do the empty texts.
+        assert_ne!(others[3].version(), others[4].version());
+        assert_eq!(base.version(), v, "deterministic");
     }
 }

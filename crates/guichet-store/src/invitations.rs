@@ -737,6 +737,18 @@ impl Store {
         reason: &str,
         audit: &Audit,
     ) -> Result<(Membership, Revision), StoreError> {
+        self.reject_membership_if_version(id, reason, None, audit).await
+    }
+
+    /// [`Store::reject_membership`], refused with `STALE_VERSION` when `expected_version` is given
+    /// and the membership read inside the write has another [`Membership::version`].
+    pub async fn reject_membership_if_version(
+        &self,
+        id: &MembershipId,
+        reason: &str,
+        expected_version: Option<&str>,
+        audit: &Audit,
+    ) -> Result<(Membership, Revision), StoreError> {
         let (txn, revision) = self.begin_write().await?;
         crate::idempotency::claim(&txn, revision, audit).await?;
         let row = membership::Entity::find_by_id(id.as_str().to_owned())
@@ -755,6 +767,7 @@ impl Store {
             .into_iter()
             .next()
             .ok_or_else(|| StoreError::corrupt("memberships", "vanished"))?;
+        crate::memberships::check_version(&m, expected_version)?;
         membership_role::Entity::delete_many()
             .filter(membership_role::Column::MembershipId.eq(id.as_str()))
             .exec(&txn)

@@ -55,7 +55,7 @@ pub use error::StoreError;
 pub use events::{Audit, EventFilter};
 pub use invitations::{AcceptProfile, Accepted, Approval, CreatedInvitation, InvitationFilter};
 pub use lookups::{LOOKUP_CHUNK, Lookup};
-pub use memberships::MembershipFilter;
+pub use memberships::{MAX_MEMBERSHIP_ROLES, MembershipFilter};
 pub use migration::Migrator;
 pub use users::UserChanges;
 

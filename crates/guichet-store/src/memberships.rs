@@ -10,14 +10,14 @@
 use std::collections::{BTreeSet, HashMap};
 
 use guichet_domain::{
-    AccountId, AccountKind, AccountSettings, Catalog, FieldViolation, Membership, MembershipId, MembershipStatus,
-    NewMembership, ResourceId, Revision, RoleName, UserId, UserStatus,
+    AccountId, AccountKind, AccountSettings, AccountStatus, Catalog, FieldViolation, Membership, MembershipId,
+    MembershipStatus, NewMembership, ResourceId, Revision, RoleName, UserId, UserStatus,
 };
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
-use crate::entities::{membership, membership_resource, membership_role, resource, user};
+use crate::entities::{account, membership, membership_resource, membership_role, resource, user};
 use crate::events::{self, Audit};
 use crate::roles::{account_row, check_names, resolve};
 use crate::rows;
@@ -33,6 +33,64 @@ pub struct MembershipFilter {
     pub user: Option<UserId>,
     /// Only memberships with this status.
     pub status: Option<MembershipStatus>,
+}
+
+/// The most roles one membership holds.
+pub const MAX_MEMBERSHIP_ROLES: usize = 16;
+
+/// Whether a membership change changed anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Change {
+    /// It did: write the event and commit.
+    Changed,
+    /// It did not: roll back and write nothing.
+    Unchanged,
+}
+
+/// A list of roles a membership may hold: at most [`MAX_MEMBERSHIP_ROLES`] distinct names.
+fn check_role_count(roles: &[RoleName]) -> Result<(), StoreError> {
+    let distinct: BTreeSet<&RoleName> = roles.iter().collect();
+    if distinct.len() > MAX_MEMBERSHIP_ROLES {
+        return Err(StoreError::invalid("roles", format!("a membership holds at most {MAX_MEMBERSHIP_ROLES} roles")));
+    }
+    Ok(())
+}
+
+/// Refuses with `STALE_VERSION` when `expected` is given and is not the membership's version.
+pub(crate) fn check_version(current: &Membership, expected: Option<&str>) -> Result<(), StoreError> {
+    match expected {
+        Some(expected) if expected != current.version() => Err(StoreError::Precondition {
+            kind: "STALE_VERSION",
+            subject: format!("memberships/{}", current.id),
+            description: format!(
+                "membership {} changed since version {expected} was reviewed (it is now at version {}): \
+                 review it again",
+                current.id,
+                current.version()
+            ),
+        }),
+        Some(_) | None => Ok(()),
+    }
+}
+
+/// Refuses a suspended user (`USER_SUSPENDED`) or account (`ACCOUNT_SUSPENDED`): no access is
+/// granted to either.
+pub(crate) fn ensure_not_suspended(user: &user::Model, account: &account::Model) -> Result<(), StoreError> {
+    if user.status == UserStatus::Suspended.as_str() {
+        return Err(StoreError::Precondition {
+            kind: "USER_SUSPENDED",
+            subject: format!("users/{}", user.id),
+            description: format!("user {} is suspended: reactivate the user first", user.id),
+        });
+    }
+    if rows::account_status(&account.status)? == AccountStatus::Suspended {
+        return Err(StoreError::Precondition {
+            kind: "ACCOUNT_SUSPENDED",
+            subject: format!("accounts/{}", account.id),
+            description: format!("account {} is suspended: reactivate it first", account.id),
+        });
+    }
+    Ok(())
 }
 
 /// How many active administrators the account has.
@@ -239,10 +297,12 @@ impl Store {
         cmd: &NewMembership,
         audit: &Audit,
     ) -> Result<(Membership, Revision), StoreError> {
+        check_role_count(&cmd.roles)?;
         let (txn, revision) = self.begin_write().await?;
         crate::idempotency::claim(&txn, revision, audit).await?;
         let acc = account_row(&txn, &cmd.account).await?;
-        user_row(&txn, &cmd.user).await?;
+        let member = user_row(&txn, &cmd.user).await?;
+        ensure_not_suspended(&member, &acc)?;
         let kind = AccountKind::from_trusted(acc.kind.clone());
         check_names(&txn, &self.catalog, &cmd.account, &kind, &cmd.roles, "roles").await?;
         let settings: AccountSettings =
@@ -334,81 +394,102 @@ impl Store {
         Ok(Page::from_overfetch(items, page.limit, |m: &Membership| m.id.as_str().to_owned()))
     }
 
-    /// Replaces a membership's roles.
+    /// Replaces a membership's roles (at most [`MAX_MEMBERSHIP_ROLES`]).
     pub async fn set_membership_roles(
         &self,
         id: &MembershipId,
         roles: &[RoleName],
         audit: &Audit,
     ) -> Result<(Membership, Revision), StoreError> {
-        self.change_membership(id, audit, "membership.roles_changed", async |txn, row, catalog| {
+        check_role_count(roles)?;
+        self.change_membership(id, audit, "membership.roles_changed", async |txn, row, _, catalog| {
             let account = AccountId::from_trusted(row.account_id.clone());
             let acc = account_row(txn, &account).await?;
             check_names(txn, catalog, &account, &AccountKind::from_trusted(acc.kind), roles, "roles").await?;
-            write_roles(txn, &row.id, &account, roles).await
+            write_roles(txn, &row.id, &account, roles).await?;
+            Ok(Change::Changed)
         })
         .await
     }
 
-    /// Adds one role to a membership (no change when already held).
+    /// Adds one role to a membership (no change when already held). The membership is read, and
+    /// its roles rewritten, inside one write: two concurrent assigns of different roles both take
+    /// effect. A membership holds at most [`MAX_MEMBERSHIP_ROLES`] roles (`ROLE_LIMIT`).
     pub async fn assign_role(
         &self,
         id: &MembershipId,
         role: &RoleName,
         audit: &Audit,
     ) -> Result<(Membership, Revision), StoreError> {
-        let current = self.get_membership(id).await?;
-        let mut roles = current.roles;
-        if !roles.contains(role) {
-            roles.push(role.clone());
-        }
-        // The request names one role: its violations are reported on `role`, not on the list
-        // built from it.
-        self.set_membership_roles(id, &roles, audit).await.map_err(|e| {
-            if let StoreError::Invalid(violations) = e {
-                StoreError::Invalid(
-                    violations
-                        .into_iter()
-                        .map(
-                            |v| {
-                                if v.field.starts_with("roles") {
-                                    FieldViolation::new("role", v.description)
-                                } else {
-                                    v
-                                }
-                            },
-                        )
-                        .collect(),
-                )
-            } else {
-                e
+        self.change_membership(id, audit, "membership.roles_changed", async |txn, row, current, catalog| {
+            if current.roles.contains(role) {
+                return Ok(Change::Unchanged);
             }
+            let account = AccountId::from_trusted(row.account_id.clone());
+            let acc = account_row(txn, &account).await?;
+            // The request names one role: its violations are reported on `role`.
+            check_names(
+                txn,
+                catalog,
+                &account,
+                &AccountKind::from_trusted(acc.kind),
+                std::slice::from_ref(role),
+                "role",
+            )
+            .await
+            .map_err(|mut e| {
+                if let StoreError::Invalid(violations) = &mut e {
+                    for v in violations {
+                        v.field = "role".to_owned();
+                    }
+                }
+                e
+            })?;
+            if current.roles.len() >= MAX_MEMBERSHIP_ROLES {
+                return Err(StoreError::Precondition {
+                    kind: "ROLE_LIMIT",
+                    subject: format!("memberships/{}", row.id),
+                    description: format!(
+                        "membership {} already holds {MAX_MEMBERSHIP_ROLES} roles: unassign one first",
+                        row.id
+                    ),
+                });
+            }
+            let mut roles = current.roles.clone();
+            roles.push(role.clone());
+            write_roles(txn, &row.id, &account, &roles).await?;
+            Ok(Change::Changed)
         })
+        .await
     }
 
-    /// Removes one role from a membership; its last role cannot be removed.
+    /// Removes one role from a membership (no change when not held); its last role cannot be
+    /// removed (`LAST_ROLE`). Read and written inside one write, like [`Store::assign_role`].
     pub async fn unassign_role(
         &self,
         id: &MembershipId,
         role: &RoleName,
         audit: &Audit,
     ) -> Result<(Membership, Revision), StoreError> {
-        let current = self.get_membership(id).await?;
-        if !current.roles.contains(role) {
-            // Removing a role the membership does not hold changes nothing and succeeds.
-            return Ok((current, self.revision().await?));
-        }
-        let roles: Vec<_> = current.roles.into_iter().filter(|r| r != role).collect();
-        if roles.is_empty() {
-            return Err(StoreError::Precondition {
-                kind: "LAST_ROLE",
-                subject: format!("memberships/{id}"),
-                description: format!(
-                    "{role} is the membership's only role: assign another first, or delete the membership"
-                ),
-            });
-        }
-        self.set_membership_roles(id, &roles, audit).await
+        self.change_membership(id, audit, "membership.roles_changed", async |txn, row, current, _| {
+            if !current.roles.contains(role) {
+                // Removing a role the membership does not hold changes nothing and succeeds.
+                return Ok(Change::Unchanged);
+            }
+            let roles: Vec<_> = current.roles.iter().filter(|r| *r != role).cloned().collect();
+            if roles.is_empty() {
+                return Err(StoreError::Precondition {
+                    kind: "LAST_ROLE",
+                    subject: format!("memberships/{}", row.id),
+                    description: format!(
+                        "{role} is the membership's only role: assign another first, or delete the membership"
+                    ),
+                });
+            }
+            write_roles(txn, &row.id, &AccountId::from_trusted(row.account_id.clone()), &roles).await?;
+            Ok(Change::Changed)
+        })
+        .await
     }
 
     /// Restricts a membership to some resources, or lifts the restriction (`None`).
@@ -418,13 +499,13 @@ impl Store {
         restriction: Option<&BTreeSet<ResourceId>>,
         audit: &Audit,
     ) -> Result<(Membership, Revision), StoreError> {
-        self.change_membership(id, audit, "membership.restriction_changed", async |txn, row, _| {
+        self.change_membership(id, audit, "membership.restriction_changed", async |txn, row, _, _| {
             let account = AccountId::from_trusted(row.account_id.clone());
             write_restriction(txn, &row.id, &account, restriction).await?;
             let mut active: membership::ActiveModel = row.clone().into();
             active.restricted = Set(restriction.is_some());
             active.update(txn).await?;
-            Ok(())
+            Ok(Change::Changed)
         })
         .await
     }
@@ -441,13 +522,28 @@ impl Store {
         approval: bool,
         audit: &Audit,
     ) -> Result<(Membership, Revision), StoreError> {
+        self.set_membership_status_if_version(id, status, approval, None, audit).await
+    }
+
+    /// [`Store::set_membership_status`], refused with `STALE_VERSION` when `expected_version` is
+    /// given and the membership read inside the write has another [`Membership::version`] (the
+    /// approver reviewed something else). An approval also refuses, inside the write, a suspended
+    /// user (`USER_SUSPENDED`) or account (`ACCOUNT_SUSPENDED`).
+    pub async fn set_membership_status_if_version(
+        &self,
+        id: &MembershipId,
+        status: MembershipStatus,
+        approval: bool,
+        expected_version: Option<&str>,
+        audit: &Audit,
+    ) -> Result<(Membership, Revision), StoreError> {
         let approved_by = if approval { audit.actor.as_ref() } else { None };
         let status_event = match (status, approval) {
             (_, true) => "membership.approved",
             (MembershipStatus::Suspended, false) => "membership.suspended",
             (MembershipStatus::Active | MembershipStatus::PendingApproval, false) => "membership.reactivated",
         };
-        self.change_membership(id, audit, status_event, async |txn, row, _| {
+        self.change_membership(id, audit, status_event, async |txn, row, membership, _| {
             let current = rows::membership_status(&row.status)?;
             let refused = match (current, status, approval) {
                 (MembershipStatus::PendingApproval, MembershipStatus::Active, true)
@@ -474,13 +570,20 @@ impl Store {
                     description: format!("membership {} {what}", row.id),
                 });
             }
+            check_version(membership, expected_version)?;
+            if approval {
+                ensure_not_suspended(
+                    &user_row(txn, &UserId::from_trusted(row.user_id.clone())).await?,
+                    &account_row(txn, &AccountId::from_trusted(row.account_id.clone())).await?,
+                )?;
+            }
             let mut active: membership::ActiveModel = row.clone().into();
             active.status = Set(status.as_str().to_owned());
             if approval {
                 active.approved_by = Set(approved_by.map(|a| a.as_str().to_owned()));
             }
             active.update(txn).await?;
-            Ok(())
+            Ok(Change::Changed)
         })
         .await
     }
@@ -519,6 +622,10 @@ impl Store {
         Ok(revision)
     }
 
+    /// One read-modify-write of a membership: the row and its details are read inside the write
+    /// transaction and handed to `change`, so that no concurrent write can slip between the read
+    /// and the write. A change that changes nothing is rolled back and answers the membership as
+    /// read with the latest revision.
     async fn change_membership<F>(
         &self,
         id: &MembershipId,
@@ -527,15 +634,28 @@ impl Store {
         change: F,
     ) -> Result<(Membership, Revision), StoreError>
     where
-        F: AsyncFnOnce(&sea_orm::DatabaseTransaction, &membership::Model, &Catalog) -> Result<(), StoreError>,
+        F: AsyncFnOnce(
+            &sea_orm::DatabaseTransaction,
+            &membership::Model,
+            &Membership,
+            &Catalog,
+        ) -> Result<Change, StoreError>,
     {
         let (txn, revision) = self.begin_write().await?;
         crate::idempotency::claim(&txn, revision, audit).await?;
         let row = membership_row(&txn, id).await?;
+        let current = load_details(&txn, std::slice::from_ref(&row))
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| StoreError::corrupt("memberships", "vanished"))?;
         let account = AccountId::from_trusted(row.account_id.clone());
         let guard = AdminGuard::before(&txn, &self.catalog, &account).await?;
-        let before = load_details(&txn, std::slice::from_ref(&row)).await?.first().map(MembershipSnapshot::from);
-        change(&txn, &row, &self.catalog).await?;
+        let before = MembershipSnapshot::from(&current);
+        if change(&txn, &row, &current, &self.catalog).await? == Change::Unchanged {
+            txn.rollback().await?;
+            return Ok((current, self.revision().await?));
+        }
         let row = membership_row(&txn, id).await?;
         let mut active: membership::ActiveModel = row.into();
         active.updated_at = Set(audit.now.as_millis());
@@ -551,7 +671,7 @@ impl Store {
             Some(&row.account_id),
             kind,
             &row.id,
-            before.as_ref(),
+            Some(&before),
             after.as_ref(),
         )
         .await?;

@@ -594,6 +594,10 @@ fn page(limit: u64) -> crate::PageRequest {
     crate::PageRequest { after: None, limit }
 }
 
+fn roles_of(m: &guichet_domain::Membership) -> BTreeSet<&str> {
+    m.roles.iter().map(RoleName::as_str).collect()
+}
+
 /// A custom role of `account` granting `billing:view`.
 async fn custom_role(store: &Store, account: &str, name: &str) {
     let def = guichet_domain::RoleDefinition {
@@ -664,6 +668,124 @@ fn precondition(r: Result<impl std::fmt::Debug, StoreError>) -> &'static str {
         Err(StoreError::Precondition { kind, .. }) => kind,
         other => panic!("expected a precondition, got {other:?}"),
     }
+}
+
+/// Concurrent AssignRole and UnassignRole of different roles on one membership: every call that
+/// answers OK has its effect in the end — none is lost to another's stale read.
+async fn concurrent_role_changes_all_take_effect(store: Store) {
+    const N: usize = 6;
+    account(&store, "p", "partner", None).await;
+    account(&store, "c", "customer", Some("p")).await;
+    for i in 0..N {
+        custom_role(&store, "c", &format!("old{i}")).await;
+        custom_role(&store, "c", &format!("new{i}")).await;
+    }
+    user(&store, "alice").await;
+    let mut initial = vec![id("client_administrator", RoleName::parse)];
+    initial.extend((0..N).map(|i| id(&format!("old{i}"), RoleName::parse)));
+    let cmd = NewMembership {
+        id: Some(id("m-alice-c", MembershipId::parse)),
+        account: id("c", AccountId::parse),
+        user: id("alice", UserId::parse),
+        roles: initial,
+        restriction: None,
+    };
+    store.create_membership(&cmd, &audit()).await.unwrap();
+    let m = id("m-alice-c", MembershipId::parse);
+    let assign = |role: String| {
+        let store = store.clone();
+        let m = m.clone();
+        async move { store.assign_role(&m, &id(&role, RoleName::parse), &audit()).await }
+    };
+    let unassign = |role: String| {
+        let store = store.clone();
+        let m = m.clone();
+        async move { store.unassign_role(&m, &id(&role, RoleName::parse), &audit()).await }
+    };
+    // Pairs, one after the other: each pair races an assign against an unassign.
+    for i in 0..N / 2 {
+        let (a, u) = tokio::join!(assign(format!("new{i}")), unassign(format!("old{i}")));
+        a.unwrap();
+        u.unwrap();
+        let now = store.get_membership(&m).await.unwrap();
+        assert!(roles_of(&now).contains(format!("new{i}").as_str()), "round {i}: {:?}", now.roles);
+        assert!(!roles_of(&now).contains(format!("old{i}").as_str()), "round {i}: {:?}", now.roles);
+    }
+    // Then every remaining change at once, on their own tasks.
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in N / 2..N {
+        tasks.spawn(assign(format!("new{i}")));
+        tasks.spawn(unassign(format!("old{i}")));
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.unwrap().unwrap();
+    }
+    let end = store.get_membership(&m).await.unwrap();
+    let mut expected: BTreeSet<String> = (0..N).map(|i| format!("new{i}")).collect();
+    expected.insert("client_administrator".to_owned());
+    assert_eq!(roles_of(&end), expected.iter().map(String::as_str).collect::<BTreeSet<_>>());
+    // Every change wrote its own event.
+    let changes = all_events(&store).await.into_iter().filter(|e| e.kind == "membership.roles_changed").count();
+    assert_eq!(changes, 2 * N);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_role_changes_all_take_effect_on_sqlite() {
+    let (store, _dir) = sqlite().await;
+    concurrent_role_changes_all_take_effect(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_role_changes_all_take_effect_on_postgres() {
+    if let Some(store) = postgres().await {
+        concurrent_role_changes_all_take_effect(store).await;
+    }
+}
+
+/// A membership holds at most 16 roles (`ROLE_LIMIT` on assign, a field violation on a list);
+/// assigning a role held, or unassigning one not held, writes nothing; the last role stays.
+#[tokio::test]
+async fn a_membership_holds_at_most_sixteen_roles() {
+    let (store, _dir) = sqlite().await;
+    account(&store, "p", "partner", None).await;
+    account(&store, "c", "customer", Some("p")).await;
+    for i in 0..16 {
+        custom_role(&store, "c", &format!("r{i}")).await;
+    }
+    user(&store, "alice").await;
+    member(&store, "alice", "c", "client_administrator").await.unwrap();
+    let m = id("m-alice-c", MembershipId::parse);
+    for i in 0..15 {
+        store.assign_role(&m, &id(&format!("r{i}"), RoleName::parse), &audit()).await.unwrap();
+    }
+    let before = store.revision().await.unwrap();
+    let r = store.assign_role(&m, &id("r15", RoleName::parse), &audit()).await;
+    assert_eq!(precondition(r), "ROLE_LIMIT");
+    // A role already held: no change, no new revision, even at the limit.
+    let (same, at) = store.assign_role(&m, &id("r3", RoleName::parse), &audit()).await.unwrap();
+    assert_eq!((same.roles.len(), at), (16, before));
+    let (same, at) = store.unassign_role(&m, &id("r15", RoleName::parse), &audit()).await.unwrap();
+    assert_eq!((same.roles.len(), at), (16, before));
+    assert_eq!(store.revision().await.unwrap(), before);
+    // An unknown role is reported on `role`.
+    let Err(StoreError::Invalid(v)) = store.assign_role(&m, &id("nope", RoleName::parse), &audit()).await else {
+        panic!("an unknown role is invalid")
+    };
+    assert_eq!(v[0].field, "role");
+    // A list of 17 roles is refused whole.
+    let mut seventeen: Vec<RoleName> = (0..16).map(|i| id(&format!("r{i}"), RoleName::parse)).collect();
+    seventeen.push(id("client_administrator", RoleName::parse));
+    let Err(StoreError::Invalid(v)) = store.set_membership_roles(&m, &seventeen, &audit()).await else {
+        panic!("17 roles are invalid")
+    };
+    assert_eq!(v[0].field, "roles");
+    // The last role cannot be removed.
+    store.set_membership_roles(&m, &[id("r0", RoleName::parse)], &audit()).await.unwrap_err();
+    user(&store, "bob").await;
+    member(&store, "bob", "c", "client_user").await.unwrap();
+    let r =
+        store.unassign_role(&id("m-bob-c", MembershipId::parse), &id("client_user", RoleName::parse), &audit()).await;
+    assert_eq!(precondition(r), "LAST_ROLE");
 }
 
 /// `idp_subject` is unique: checked inside the write on create and update, and the unique index
@@ -844,6 +966,32 @@ async fn a_claimed_profile_belongs_to_its_owner_on_postgres() {
     }
 }
 
+/// No membership is created, nor approved, for a suspended user or in a suspended account: the
+/// store checks inside the write.
+#[tokio::test]
+async fn suspended_users_and_accounts_get_no_membership() {
+    let (store, _dir) = sqlite().await;
+    account(&store, "p", "partner", None).await;
+    account(&store, "c", "customer", Some("p")).await;
+    approving_customer(&store, "d", "p").await;
+    user(&store, "sam").await;
+    user(&store, "alice").await;
+    store.set_user_status(&id("sam", UserId::parse), guichet_domain::UserStatus::Suspended, &audit()).await.unwrap();
+    assert_eq!(precondition(member(&store, "sam", "c", "client_user").await), "USER_SUSPENDED");
+    store
+        .set_account_status(&id("c", AccountId::parse), guichet_domain::AccountStatus::Suspended, None, &audit())
+        .await
+        .unwrap();
+    assert_eq!(precondition(member(&store, "alice", "c", "client_user").await), "ACCOUNT_SUSPENDED");
+    // A pending membership whose user was suspended since cannot be approved.
+    member(&store, "alice", "d", "client_user").await.unwrap();
+    let m = id("m-alice-d", MembershipId::parse);
+    store.set_user_status(&id("alice", UserId::parse), guichet_domain::UserStatus::Suspended, &audit()).await.unwrap();
+    let r = store.set_membership_status(&m, MembershipStatus::Active, true, &by("paul")).await;
+    assert_eq!(precondition(r), "USER_SUSPENDED");
+    assert_eq!(store.get_membership(&m).await.unwrap().status, MembershipStatus::PendingApproval);
+}
+
 /// A custom role named by a pending invitation, or by a delegation, is in use; an expired or
 /// revoked invitation does not hold it.
 #[tokio::test]
@@ -910,5 +1058,86 @@ async fn trees_whose_ids_differ_by_case_on_sqlite() {
 async fn trees_whose_ids_differ_by_case_on_postgres() {
     if let Some(store) = postgres().await {
         trees_whose_ids_differ_by_case(store).await;
+    }
+}
+
+/// An approval or a rejection names the version reviewed: a membership changed since is refused
+/// with `STALE_VERSION`, inside the write, and stays as it is. The requester is returned.
+async fn an_approval_names_the_version_it_approves(store: Store) {
+    account(&store, "p", "partner", None).await;
+    approving_customer(&store, "c", "p").await;
+    custom_role(&store, "c", "auditeur").await;
+    for u in ["marc", "julie"] {
+        user(&store, u).await;
+    }
+    let create = |u: &str| NewMembership {
+        id: Some(id(&format!("m-{u}-c"), MembershipId::parse)),
+        account: id("c", AccountId::parse),
+        user: id(u, UserId::parse),
+        roles: vec![id("client_user", RoleName::parse)],
+        restriction: None,
+    };
+    let (marc, _) = store.create_membership(&create("marc"), &by("lucie")).await.unwrap();
+    assert_eq!(
+        (marc.status, marc.created_by.clone()),
+        (MembershipStatus::PendingApproval, Some(id("lucie", UserId::parse)))
+    );
+    assert_eq!(store.get_membership(&marc.id).await.unwrap().created_by, Some(id("lucie", UserId::parse)));
+    let reviewed = marc.version();
+    // The requester adds a role after the review.
+    let (changed, _) = store.assign_role(&marc.id, &id("auditeur", RoleName::parse), &by("lucie")).await.unwrap();
+    assert_ne!(changed.version(), reviewed);
+    let r0 = store.revision().await.unwrap();
+    let r = store
+        .set_membership_status_if_version(&marc.id, MembershipStatus::Active, true, Some(&reviewed), &by("paul"))
+        .await;
+    assert_eq!(precondition(r), "STALE_VERSION");
+    assert_eq!(store.revision().await.unwrap(), r0);
+    assert_eq!(store.get_membership(&marc.id).await.unwrap(), changed);
+    let (approved, _) = store
+        .set_membership_status_if_version(
+            &marc.id,
+            MembershipStatus::Active,
+            true,
+            Some(&changed.version()),
+            &by("paul"),
+        )
+        .await
+        .unwrap();
+    assert_eq!((approved.status, approved.approved_by), (MembershipStatus::Active, Some(id("paul", UserId::parse))));
+    // Approving again with that version: not pending any more, said as such.
+    let r = store
+        .set_membership_status_if_version(
+            &marc.id,
+            MembershipStatus::Active,
+            true,
+            Some(&changed.version()),
+            &by("paul"),
+        )
+        .await;
+    assert_eq!(precondition(r), "MEMBERSHIP_NOT_PENDING");
+
+    // A rejection too.
+    let (julie, _) = store.create_membership(&create("julie"), &by("lucie")).await.unwrap();
+    let reviewed = julie.version();
+    let restriction = BTreeSet::new();
+    store.set_resource_restriction(&julie.id, Some(&restriction), &by("lucie")).await.unwrap();
+    let r = store.reject_membership_if_version(&julie.id, "non", Some(&reviewed), &by("paul")).await;
+    assert_eq!(precondition(r), "STALE_VERSION");
+    let current = store.get_membership(&julie.id).await.unwrap();
+    store.reject_membership_if_version(&julie.id, "non", Some(&current.version()), &by("paul")).await.unwrap();
+    assert!(matches!(store.get_membership(&julie.id).await, Err(StoreError::NotFound { .. })));
+}
+
+#[tokio::test]
+async fn an_approval_names_the_version_it_approves_on_sqlite() {
+    let (store, _dir) = sqlite().await;
+    an_approval_names_the_version_it_approves(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_approval_names_the_version_it_approves_on_postgres() {
+    if let Some(store) = postgres().await {
+        an_approval_names_the_version_it_approves(store).await;
     }
 }

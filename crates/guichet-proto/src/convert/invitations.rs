@@ -53,13 +53,37 @@ pub struct ListApprovals {
     pub page: PageParams,
 }
 
-/// RejectMembership: the membership and why.
+/// ApproveMembership: the membership and the version the approver reviewed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApproveMembership {
+    /// The pending membership.
+    pub id: d::MembershipId,
+    /// The [`d::Membership::version`] reviewed; `None` when not given.
+    pub version: Option<String>,
+}
+
+/// RejectMembership: the membership, why, and the version the approver reviewed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RejectMembership {
     /// The pending membership.
     pub id: d::MembershipId,
     /// Why (1..=1024 characters).
     pub reason: String,
+    /// The [`d::Membership::version`] reviewed; `None` when not given.
+    pub version: Option<String>,
+}
+
+/// A membership version as [`d::Membership::version`] writes it: 16 lower-case hexadecimal digits;
+/// empty is `None`.
+fn version_in(c: &mut Check, version: &str) -> Option<Option<String>> {
+    if version.is_empty() {
+        return Some(None);
+    }
+    if version.len() == 16 && version.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        return Some(Some(version.to_owned()));
+    }
+    c.push("version", "a membership version: 16 lower-case hexadecimal digits, as the membership's `version`");
+    None
 }
 
 fn invitation_roles(c: &mut Check, values: &[String]) -> Option<Vec<d::RoleName>> {
@@ -196,22 +220,36 @@ impl TryFrom<pb::ListPendingApprovalsRequest> for Authored<ListApprovals> {
     }
 }
 
+impl TryFrom<pb::ApproveMembershipRequest> for Authored<ApproveMembership> {
+    type Error = Invalid;
+    fn try_from(r: pb::ApproveMembershipRequest) -> Result<Self, Invalid> {
+        let pb::ApproveMembershipRequest { request_id, actor_id, membership_id, version } = r;
+        authored(&request_id, &actor_id, |c| {
+            let id = c.required("membership_id", &membership_id, d::MembershipId::parse);
+            let version = version_in(c, &version);
+            Some(ApproveMembership { id: id?, version: version? })
+        })
+    }
+}
+
+/// The membership alone (the version validated, then left out).
 impl TryFrom<pb::ApproveMembershipRequest> for Authored<d::MembershipId> {
     type Error = Invalid;
     fn try_from(r: pb::ApproveMembershipRequest) -> Result<Self, Invalid> {
-        let pb::ApproveMembershipRequest { request_id, actor_id, membership_id } = r;
-        authored(&request_id, &actor_id, |c| c.required("membership_id", &membership_id, d::MembershipId::parse))
+        let Authored { actor, request_id, body } = Authored::<ApproveMembership>::try_from(r)?;
+        Ok(Authored { actor, request_id, body: body.id })
     }
 }
 
 impl TryFrom<pb::RejectMembershipRequest> for Authored<RejectMembership> {
     type Error = Invalid;
     fn try_from(r: pb::RejectMembershipRequest) -> Result<Self, Invalid> {
-        let pb::RejectMembershipRequest { request_id, actor_id, membership_id, reason } = r;
+        let pb::RejectMembershipRequest { request_id, actor_id, membership_id, reason, version } = r;
         authored(&request_id, &actor_id, |c| {
             let id = c.required("membership_id", &membership_id, d::MembershipId::parse);
             let reason = c.text("reason", &reason, 1, MAX_TEXT_CHARS);
-            Some(RejectMembership { id: id?, reason: reason? })
+            let version = version_in(c, &version);
+            Some(RejectMembership { id: id?, reason: reason?, version: version? })
         })
     }
 }

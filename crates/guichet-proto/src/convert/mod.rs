@@ -696,6 +696,7 @@ impl From<&d::Membership> for pb::Membership {
             approved_by: m.approved_by.as_ref().map(ToString::to_string).unwrap_or_default(),
             create_time: ts(m.created_at),
             update_time: ts(m.updated_at),
+            version: m.version(),
         }
     }
 }
@@ -1740,5 +1741,72 @@ mod tests {
         .unwrap();
         let ids: Vec<&str> = ok.body.restriction.iter().flatten().map(d::ResourceId::as_str).collect();
         assert_eq!(ids, ["f1", "f2"]);
+    }
+
+    #[test]
+    fn an_approval_carries_the_version_reviewed() {
+        let approve = |version: &str| {
+            Authored::<ApproveMembership>::try_from(pb::ApproveMembershipRequest {
+                actor_id: "paul".into(),
+                membership_id: "m1".into(),
+                version: version.into(),
+                ..Default::default()
+            })
+        };
+        assert_eq!(approve("0123456789abcdef").unwrap().body.version.as_deref(), Some("0123456789abcdef"));
+        assert_eq!(approve("").unwrap().body.version, None);
+        for bad in ["0123456789ABCDEF", "0123456789abcde", "0123456789abcdef0", "0123456789abcdeg"] {
+            let Invalid(v) = approve(bad).unwrap_err();
+            assert_eq!(v[0].field, "version", "{bad}");
+        }
+        let reject = Authored::<RejectMembership>::try_from(pb::RejectMembershipRequest {
+            actor_id: "paul".into(),
+            membership_id: "m1".into(),
+            reason: "non".into(),
+            version: "fedcba9876543210".into(),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(reject.body.version.as_deref(), Some("fedcba9876543210"));
+        // The id alone, for callers that only need it.
+        let id = Authored::<d::MembershipId>::try_from(pb::ApproveMembershipRequest {
+            membership_id: "m1".into(),
+            version: "nope".into(),
+            ..Default::default()
+        });
+        assert!(id.is_err(), "the version is validated there too");
+    }
+
+    #[test]
+    fn a_membership_shows_its_version_and_a_user_its_claim() {
+        let m = d::Membership {
+            id: d::MembershipId::from_trusted("m1"),
+            user: d::UserId::from_trusted("u1"),
+            account: d::AccountId::from_trusted("a1"),
+            roles: vec![d::RoleName::from_trusted("client_user")],
+            status: d::MembershipStatus::PendingApproval,
+            restriction: None,
+            created_by: Some(d::UserId::from_trusted("lucie")),
+            approved_by: None,
+            created_at: d::Timestamp::from_millis(1),
+            updated_at: d::Timestamp::from_millis(1),
+        };
+        let out = pb::Membership::from(&m);
+        assert_eq!((out.version, out.created_by.as_str()), (m.version(), "lucie"));
+        let u = d::User {
+            id: d::UserId::from_trusted("u1"),
+            email: d::Email::parse("u1@exemple.fr").unwrap(),
+            given_name: String::new(),
+            family_name: String::new(),
+            phone: None,
+            idp_subject: None,
+            status: d::UserStatus::Active,
+            claimed_at: None,
+            created_at: d::Timestamp::from_millis(1),
+            updated_at: d::Timestamp::from_millis(1),
+        };
+        assert_eq!(pb::User::from(&u).claim_time, None);
+        let claimed = d::User { claimed_at: Some(d::Timestamp::from_millis(2_000)), ..u };
+        assert_eq!(pb::User::from(&claimed).claim_time, Some(prost_types::Timestamp { seconds: 2, nanos: 0 }));
     }
 }
