@@ -107,6 +107,46 @@ impl Default for AccountSettings {
     }
 }
 
+/// A change of an account's settings (UpdateAccountSettings): what it leaves out keeps its
+/// current value. Applied by the store to the settings it reads inside the write, so that two
+/// concurrent changes of different settings both take effect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingsChange {
+    /// The new invitation lifetime; `None` keeps the current one.
+    pub invitation_ttl_days: Option<u32>,
+    /// Whether new memberships wait for approval (always replaced).
+    pub requires_approval: bool,
+    /// A new email policy; `None` keeps the current one.
+    pub email_policy: Option<EmailPolicyChange>,
+}
+
+/// A new email policy: the forbidden domains are replaced (empty clears them); the generic-address
+/// rule too, unless `None`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailPolicyChange {
+    /// The forbidden domains, replacing the current ones.
+    pub forbidden_domains: Vec<String>,
+    /// The generic-address rule; `None` keeps the current one.
+    pub generic_addresses: Option<GenericAddressPolicy>,
+}
+
+impl SettingsChange {
+    /// The settings after the change.
+    pub fn apply(&self, current: &AccountSettings) -> AccountSettings {
+        AccountSettings {
+            invitation_ttl_days: self.invitation_ttl_days.unwrap_or(current.invitation_ttl_days),
+            requires_approval: self.requires_approval,
+            email_policy: match &self.email_policy {
+                None => current.email_policy.clone(),
+                Some(p) => EmailPolicy {
+                    forbidden_domains: p.forbidden_domains.clone(),
+                    generic_addresses: p.generic_addresses.unwrap_or(current.email_policy.generic_addresses),
+                },
+            },
+        }
+    }
+}
+
 impl AccountSettings {
     /// Checks every field; all violations are returned, named by their path in the settings
     /// (`invitation_ttl_days`, `email_policy.forbidden_domains[2]`).
@@ -136,6 +176,31 @@ impl AccountSettings {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_change_keeps_what_it_leaves_out() {
+        let current = super::AccountSettings {
+            invitation_ttl_days: 10,
+            requires_approval: false,
+            email_policy: super::EmailPolicy {
+                forbidden_domains: vec!["cabinet.fr".into()],
+                generic_addresses: super::GenericAddressPolicy::Reject,
+            },
+        };
+        let ttl = super::SettingsChange { invitation_ttl_days: Some(3), requires_approval: true, email_policy: None };
+        let after = ttl.apply(&current);
+        assert_eq!((after.invitation_ttl_days, after.requires_approval), (3, true));
+        assert_eq!(after.email_policy, current.email_policy);
+        let policy = super::SettingsChange {
+            invitation_ttl_days: None,
+            requires_approval: false,
+            email_policy: Some(super::EmailPolicyChange { forbidden_domains: vec![], generic_addresses: None }),
+        };
+        let after = policy.apply(&current);
+        assert_eq!(after.invitation_ttl_days, 10);
+        assert!(after.email_policy.forbidden_domains.is_empty());
+        assert_eq!(after.email_policy.generic_addresses, super::GenericAddressPolicy::Reject);
+    }
+
     use super::*;
 
     fn email(s: &str) -> Email {

@@ -4,6 +4,7 @@ use std::collections::BTreeSet;
 
 use guichet_domain::{
     Account, AccountId, AccountKind, AccountSettings, AccountStatus, FeatureName, FieldViolation, NewAccount, Revision,
+    SettingsChange,
 };
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
 use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
@@ -244,17 +245,24 @@ impl Store {
         .await
     }
 
-    /// Replaces the settings.
+    /// Changes the settings: `change` is applied to the settings read inside the write, so two
+    /// concurrent changes of different settings both take effect.
     pub async fn set_account_settings(
         &self,
         id: &AccountId,
-        settings: &AccountSettings,
+        change: &SettingsChange,
         audit: &Audit,
     ) -> Result<(Account, Revision), StoreError> {
-        settings.validate().map_err(StoreError::Invalid)?;
-        let json = settings_to_json(settings)?;
         self.change_account(id, audit, "account.settings_changed", |a| {
-            a.settings = Set(json.clone());
+            let current: AccountSettings = match &a.settings {
+                sea_orm::ActiveValue::Set(json) | sea_orm::ActiveValue::Unchanged(json) => {
+                    serde_json::from_str(json).map_err(|e| StoreError::corrupt("accounts", e))?
+                }
+                sea_orm::ActiveValue::NotSet => return Err(StoreError::corrupt("accounts", "settings not read")),
+            };
+            let settings = change.apply(&current);
+            settings.validate().map_err(StoreError::Invalid)?;
+            a.settings = Set(settings_to_json(&settings)?);
             Ok(())
         })
         .await

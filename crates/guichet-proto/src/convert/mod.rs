@@ -830,8 +830,8 @@ pub struct SetModules {
 pub struct SetSettings {
     /// The account.
     pub id: d::AccountId,
-    /// The settings.
-    pub settings: d::AccountSettings,
+    /// The change of its settings.
+    pub change: d::SettingsChange,
 }
 
 fn account_status_filter(c: &mut Check, v: i32) -> Option<Option<d::AccountStatus>> {
@@ -959,16 +959,40 @@ impl TryFrom<pb::UpdateAccountSettingsRequest> for Authored<SetSettings> {
         let pb::UpdateAccountSettingsRequest { request_id, actor_id, account_id, settings } = r;
         authored(&request_id, &actor_id, |c| {
             let id = c.required("account_id", &account_id, d::AccountId::parse);
-            let settings = match settings {
+            let change = match settings {
                 None => {
                     c.push("settings", "is required");
                     None
                 }
-                Some(s) => settings_in(c, "settings", s),
+                Some(s) => settings_change_in(c, "settings", s),
             };
-            Some(SetSettings { id: id?, settings: settings? })
+            Some(SetSettings { id: id?, change: change? })
         })
     }
+}
+
+/// UpdateAccountSettings' settings: a change, what is left out (`invitation_ttl_days` 0, no
+/// `email_policy`, GENERIC_ADDRESS_POLICY_UNSPECIFIED) keeping its current value. The fields given
+/// are validated as [`settings_in`] does.
+fn settings_change_in(check: &mut Check, field: &str, s: pb::AccountSettings) -> Option<d::SettingsChange> {
+    let given_ttl = (s.invitation_ttl_days != 0).then_some(s.invitation_ttl_days);
+    let given_generic =
+        s.email_policy.as_ref().and_then(|p| match pb::GenericAddressPolicy::try_from(p.generic_addresses) {
+            Ok(pb::GenericAddressPolicy::Unspecified) | Err(_) => None,
+            Ok(pb::GenericAddressPolicy::Allow) => Some(d::GenericAddressPolicy::Allow),
+            Ok(pb::GenericAddressPolicy::Flag) => Some(d::GenericAddressPolicy::Flag),
+            Ok(pb::GenericAddressPolicy::Reject) => Some(d::GenericAddressPolicy::Reject),
+        });
+    let has_policy = s.email_policy.is_some();
+    let full = settings_in(check, field, s)?;
+    Some(d::SettingsChange {
+        invitation_ttl_days: given_ttl,
+        requires_approval: full.requires_approval,
+        email_policy: has_policy.then(|| d::EmailPolicyChange {
+            forbidden_domains: full.email_policy.forbidden_domains,
+            generic_addresses: given_generic,
+        }),
+    })
 }
 
 // Users

@@ -18,10 +18,10 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use guichet_domain::{
-    AccessRequest, Account, AccountId, AccountRole, AccountSettings, AccountStatus, Catalog, Consistency, Decision,
-    Delegation, DelegationId, Email, FeatureName, Membership, MembershipId, MembershipStatus, NewAccount,
-    NewDelegation, NewMembership, NewResource, NewUser, Operation, ProfileEditor, Resource, ResourceId, Revision,
-    RoleDefinition, RoleName, User, UserId, UserStatus, Violation, check_descendant_levels, check_pending_frozen,
+    AccessRequest, Account, AccountId, AccountRole, AccountStatus, Catalog, Consistency, Decision, Delegation,
+    DelegationId, Email, FeatureName, Membership, MembershipId, MembershipStatus, NewAccount, NewDelegation,
+    NewMembership, NewResource, NewUser, Operation, ProfileEditor, Resource, ResourceId, Revision, RoleDefinition,
+    RoleName, SettingsChange, User, UserId, UserStatus, Violation, check_descendant_levels, check_pending_frozen,
     check_profile_change, check_role_definition, check_role_limit, evaluate,
 };
 use guichet_store::{AccountFilter, Audit, EventFilter, MembershipFilter, Page, PageRequest, Store, UserChanges};
@@ -356,15 +356,15 @@ impl App {
         Ok(self.store.set_account_modules(id, modules, &self.audit(call)).await?)
     }
 
-    /// Replaces an account's settings.
+    /// Changes an account's settings (what the change leaves out keeps its value).
     pub async fn set_account_settings(
         &self,
         call: &Call,
         id: &AccountId,
-        settings: &AccountSettings,
+        change: &SettingsChange,
     ) -> Result<(Account, Revision), ServerError> {
         self.admit(call, &Operation::EditAccount(id.clone())).await?;
-        Ok(self.store.set_account_settings(id, settings, &self.audit(call)).await?)
+        Ok(self.store.set_account_settings(id, change, &self.audit(call)).await?)
     }
 
     // ---- users ----

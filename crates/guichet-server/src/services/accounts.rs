@@ -134,7 +134,7 @@ impl pb::account_service_server::AccountService for Accounts {
         let fp = fingerprint("update_account_settings", request.get_ref());
         let r: Authored<SetSettings> = parse(request)?;
         once(&self.0, call(&r), fp, async |c| {
-            let (account, revision) = self.0.set_account_settings(&c, &r.body.id, &r.body.settings).await?;
+            let (account, revision) = self.0.set_account_settings(&c, &r.body.id, &r.body.change).await?;
             Ok(pb::UpdateAccountSettingsResponse { account: Some((&account).into()), revision: revision.token() })
         })
         .await
