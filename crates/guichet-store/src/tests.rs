@@ -1141,3 +1141,85 @@ async fn an_approval_names_the_version_it_approves_on_postgres() {
         an_approval_names_the_version_it_approves(store).await;
     }
 }
+
+/// Upgrading a database: users created on a service's own authority, or who accepted an
+/// invitation, are claimed; users an actor created stay unclaimed. Two users sharing an
+/// `idp_subject` stop the upgrade with the subjects to fix.
+async fn upgrades_claim_users_and_refuse_shared_subjects(db: sea_orm::DatabaseConnection) {
+    use sea_orm_migration::MigratorTrait;
+    crate::Migrator::up(&db, Some(5)).await.unwrap();
+    let user = |id: &str, subject: &str| {
+        format!(
+            "INSERT INTO users (id, email, given_name, family_name, phone, idp_subject, status, created_at, updated_at) \
+             VALUES ('{id}', '{id}@exemple.fr', '', '', NULL, {subject}, 'active', 10, 10)"
+        )
+    };
+    let event = |id: &str, target: &str, actor: &str| {
+        format!(
+            "INSERT INTO events (id, revision, account_id, actor_id, service, kind, target_id, before_json, after_json, \
+             trace_id, request_id, created_at) VALUES ('{id}', 1, NULL, {actor}, NULL, 'user.created', '{target}', \
+             NULL, NULL, NULL, NULL, 10)"
+        )
+    };
+    for sql in [
+        "INSERT INTO accounts (id, name, kind, parent_id, path, depth, status, suspension_reason, modules, settings, \
+         created_at, updated_at) VALUES ('c', 'c', 'customer', NULL, 'c', 1, 'active', NULL, '[]', '{}', 1, 1)"
+            .to_owned(),
+        user("planted", "'oidc|a'"),
+        user("imported", "NULL"),
+        user("accepter", "NULL"),
+        event("evt1", "planted", "'admin'"),
+        event("evt2", "imported", "NULL"),
+        "INSERT INTO invitations (id, account_id, email, roles, restricted, resource_ids, status, token_hash, invited_by, \
+         created_at, expires_at, updated_at, resend_count, accepted_user_id, membership_id, revoked_by, \
+         revocation_reason) VALUES ('inv1', 'c', 'accepter@exemple.fr', '[]', false, '[]', 'accepted', 'h', NULL, 1, \
+         99, 42, 0, 'accepter', NULL, NULL, NULL)"
+            .to_owned(),
+        user("twin", "'oidc|a'"),
+    ] {
+        db.execute_unprepared(&sql).await.unwrap();
+    }
+    let err = crate::Migrator::up(&db, None).await.unwrap_err().to_string();
+    assert!(err.contains("oidc|a") && err.contains("idp_subject"), "{err}");
+    db.execute_unprepared("UPDATE users SET idp_subject = NULL WHERE id = 'twin'").await.unwrap();
+    crate::Migrator::up(&db, None).await.unwrap();
+    use sea_orm::EntityTrait;
+    let claimed = crate::entities::user::Entity::find()
+        .all(&db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| (u.id, u.claimed_at))
+        .collect::<std::collections::BTreeMap<_, _>>();
+    let expected = [("accepter", Some(42)), ("imported", Some(10)), ("planted", None), ("twin", None)]
+        .map(|(id, at)| (id.to_owned(), at))
+        .into();
+    assert_eq!(claimed, expected);
+}
+
+#[tokio::test]
+async fn upgrades_claim_users_and_refuse_shared_subjects_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+    upgrades_claim_users_and_refuse_shared_subjects(Database::connect(url.as_str()).await.unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn upgrades_claim_users_and_refuse_shared_subjects_on_postgres() {
+    let Ok(admin) = std::env::var("GUICHET_TEST_DATABASE_URL") else {
+        eprintln!("SKIPPED PostgreSQL store test: GUICHET_TEST_DATABASE_URL is not set");
+        return;
+    };
+    let name = format!("guichet_s_{}", uuid::Uuid::new_v4().simple());
+    Database::connect(admin.as_str())
+        .await
+        .unwrap()
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    let (base, _) = admin.rsplit_once('/').unwrap();
+    upgrades_claim_users_and_refuse_shared_subjects(
+        Database::connect(format!("{base}/{name}").as_str()).await.unwrap(),
+    )
+    .await;
+}
