@@ -36,7 +36,7 @@ pub struct MembershipFilter {
 }
 
 /// The most roles one membership holds.
-pub const MAX_MEMBERSHIP_ROLES: usize = 16;
+pub const MAX_MEMBERSHIP_ROLES: usize = guichet_domain::MAX_ROLES;
 
 /// Whether a membership change changed anything.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -31,8 +31,8 @@ pub const MAX_PERSON_NAME_CHARS: usize = 100;
 pub const MAX_TEXT_CHARS: usize = 1024;
 /// The longest idempotency key.
 pub const MAX_REQUEST_ID_CHARS: usize = 128;
-/// The most roles in one membership.
-pub const MAX_ROLES: usize = 32;
+/// The most roles in one membership (or invitation): the rule book's limit.
+pub const MAX_ROLES: usize = d::MAX_ROLES;
 /// The most resources in one restriction.
 pub const MAX_RESTRICTED_RESOURCES: usize = 1000;
 
