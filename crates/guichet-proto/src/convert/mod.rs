@@ -988,7 +988,7 @@ fn settings_change_in(check: &mut Check, field: &str, s: pb::AccountSettings) ->
     Some(d::SettingsChange {
         invitation_ttl_days: given_ttl,
         requires_approval: full.requires_approval,
-        email_policy: has_policy.then(|| d::EmailPolicyChange {
+        email_policy: has_policy.then_some(d::EmailPolicyChange {
             forbidden_domains: full.email_policy.forbidden_domains,
             generic_addresses: given_generic,
         }),
