@@ -61,6 +61,9 @@ pub enum ServerError {
         /// The invariant that refused it (boxed: errors stay small on the hot path).
         violation: Box<Violation>,
     },
+    /// The call could not be completed atomically under contention: retry.
+    #[error("aborted: {0}")]
+    Aborted(String),
     /// The store (or another dependency) cannot be reached.
     #[error("unavailable: {0}")]
     Unavailable(String),
@@ -214,6 +217,10 @@ impl From<ServerError> for Status {
                 tracing::warn!(error = %m, "dependency unavailable");
                 let details = ErrorDetails::with_retry_info(Some(std::time::Duration::from_secs(1)));
                 Status::with_error_details(Code::Unavailable, "the store is unavailable, retry later", details)
+            }
+            ServerError::Aborted(m) => {
+                let details = ErrorDetails::with_retry_info(Some(std::time::Duration::from_millis(100)));
+                Status::with_error_details(Code::Aborted, m, details)
             }
             ServerError::Unimplemented(rpc) => Status::unimplemented(format!("{rpc} is not implemented yet")),
             ServerError::Internal(m) => {

@@ -26,12 +26,17 @@ pub struct Audit {
     pub fingerprint: Option<String>,
     /// When the write happens.
     pub now: Timestamp,
+    /// The store's revision when the write was admitted (its rules checked on what the store held
+    /// then): the write commits only if no other write committed since, else it is refused with
+    /// `CONCURRENT_CHANGE` and nothing is written, for the caller to admit it again. `None`: no
+    /// such condition (a write on a calling service's own authority).
+    pub admitted_at: Option<guichet_domain::Revision>,
 }
 
 impl Audit {
     /// A write on the calling service's own authority at `now`, with nothing else known.
     pub fn system(now: Timestamp) -> Self {
-        Self { actor: None, service: None, trace_id: None, request_id: None, fingerprint: None, now }
+        Self { actor: None, service: None, trace_id: None, request_id: None, fingerprint: None, now, admitted_at: None }
     }
 }
 

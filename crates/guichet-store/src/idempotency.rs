@@ -26,12 +26,30 @@ fn scope(audit_service: Option<&str>) -> String {
     audit_service.unwrap_or("").to_owned()
 }
 
-/// Claims the audit's request id for the write at `revision`, unless this very write already did.
+/// The precondition of a write admitted at a revision that is no longer the latest.
+pub const CONCURRENT_CHANGE: &str = "CONCURRENT_CHANGE";
+
+/// Checks, inside a write, that nothing was written since it was admitted (see
+/// [`Audit::admitted_at`](crate::Audit::admitted_at)), then claims the audit's request id for the
+/// write at `revision`, unless this very write already did. Every write calls it (its event does).
 pub(crate) async fn claim(
     conn: &impl ConnectionTrait,
     revision: guichet_domain::Revision,
     audit: &Audit,
 ) -> Result<(), StoreError> {
+    if let Some(base) = audit.admitted_at
+        && revision.value() != base.value().saturating_add(1)
+    {
+        // Another write committed between the admission of this one and its transaction: the
+        // facts its rules were checked on may have changed.
+        return Err(StoreError::Precondition {
+            kind: CONCURRENT_CHANGE,
+            subject: format!("revisions/{base}"),
+            description: format!(
+                "the store changed since revision {base}, when this write was admitted: admit it again"
+            ),
+        });
+    }
     let (Some(request_id), Some(fingerprint)) = (&audit.request_id, &audit.fingerprint) else { return Ok(()) };
     let key = (scope(audit.service.as_deref()), request_id.clone());
     let revision_value = i64::try_from(revision.value()).unwrap_or(i64::MAX);

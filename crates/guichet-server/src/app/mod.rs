@@ -64,6 +64,9 @@ pub struct Call {
     pub trace_id: Option<String>,
     /// A fingerprint of the request body, set when `request_id` is.
     pub fingerprint: Option<String>,
+    /// The store's revision when the call's rules were checked: its write commits only if nothing
+    /// was written since (see `services::once`, which admits it again otherwise).
+    pub admitted_at: Option<Revision>,
 }
 
 impl Call {
@@ -248,6 +251,7 @@ impl App {
             request_id: call.request_id.clone(),
             fingerprint: call.fingerprint.clone(),
             now: self.clock.now(),
+            admitted_at: call.admitted_at,
         }
     }
 

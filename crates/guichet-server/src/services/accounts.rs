@@ -6,7 +6,7 @@ use guichet_proto::v1 as pb;
 use guichet_store::AccountFilter;
 use tonic::{Request, Response, Status};
 
-use super::{call, fingerprint, once, page, parse};
+use super::{admitted, call, fingerprint, once, page, parse};
 use crate::app::App;
 use crate::paging::next_token;
 
@@ -23,7 +23,7 @@ impl pb::account_service_server::AccountService for Accounts {
         let fp = fingerprint("create_account", request.get_ref());
         let r: Authored<NewAccount> = parse(request)?;
         once(&self.0, call(&r), fp, async |c| {
-            let (account, revision) = self.0.create_account(&c, &r.body).await?;
+            let (account, revision) = admitted!(self.0, c, self.0.create_account(&c, &r.body).await)?;
             Ok(pb::CreateAccountResponse { account: Some((&account).into()), revision: revision.token() })
         })
         .await
@@ -77,7 +77,8 @@ impl pb::account_service_server::AccountService for Accounts {
         let fp = fingerprint("update_account", request.get_ref());
         let r: Authored<AccountText> = parse(request)?;
         once(&self.0, call(&r), fp, async |c| {
-            let (account, revision) = self.0.rename_account(&c, &r.body.id, r.body.text.as_deref()).await?;
+            let (account, revision) =
+                admitted!(self.0, c, self.0.rename_account(&c, &r.body.id, r.body.text.as_deref()).await)?;
             Ok(pb::UpdateAccountResponse { account: Some((&account).into()), revision: revision.token() })
         })
         .await
@@ -91,8 +92,11 @@ impl pb::account_service_server::AccountService for Accounts {
         let fp = fingerprint("suspend_account", request.get_ref());
         let r: Authored<AccountText> = parse(request)?;
         once(&self.0, call(&r), fp, async |c| {
-            let (account, revision) =
-                self.0.set_account_status(&c, &r.body.id, AccountStatus::Suspended, r.body.text).await?;
+            let (account, revision) = admitted!(
+                self.0,
+                c,
+                self.0.set_account_status(&c, &r.body.id, AccountStatus::Suspended, r.body.text.clone()).await
+            )?;
             Ok(pb::SuspendAccountResponse { account: Some((&account).into()), revision: revision.token() })
         })
         .await
@@ -106,7 +110,8 @@ impl pb::account_service_server::AccountService for Accounts {
         let fp = fingerprint("reactivate_account", request.get_ref());
         let r: Authored<AccountId> = parse(request)?;
         once(&self.0, call(&r), fp, async |c| {
-            let (account, revision) = self.0.set_account_status(&c, &r.body, AccountStatus::Active, None).await?;
+            let (account, revision) =
+                admitted!(self.0, c, self.0.set_account_status(&c, &r.body, AccountStatus::Active, None).await)?;
             Ok(pb::ReactivateAccountResponse { account: Some((&account).into()), revision: revision.token() })
         })
         .await
@@ -120,7 +125,8 @@ impl pb::account_service_server::AccountService for Accounts {
         let fp = fingerprint("set_account_modules", request.get_ref());
         let r: Authored<SetModules> = parse(request)?;
         once(&self.0, call(&r), fp, async |c| {
-            let (account, revision) = self.0.set_account_modules(&c, &r.body.id, &r.body.modules).await?;
+            let (account, revision) =
+                admitted!(self.0, c, self.0.set_account_modules(&c, &r.body.id, &r.body.modules).await)?;
             Ok(pb::SetAccountModulesResponse { account: Some((&account).into()), revision: revision.token() })
         })
         .await
@@ -134,7 +140,8 @@ impl pb::account_service_server::AccountService for Accounts {
         let fp = fingerprint("update_account_settings", request.get_ref());
         let r: Authored<SetSettings> = parse(request)?;
         once(&self.0, call(&r), fp, async |c| {
-            let (account, revision) = self.0.set_account_settings(&c, &r.body.id, &r.body.change).await?;
+            let (account, revision) =
+                admitted!(self.0, c, self.0.set_account_settings(&c, &r.body.id, &r.body.change).await)?;
             Ok(pb::UpdateAccountSettingsResponse { account: Some((&account).into()), revision: revision.token() })
         })
         .await

@@ -4,7 +4,7 @@ use guichet_proto::convert::{ApproveMembership, Authored, ListApprovals, RejectM
 use guichet_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
-use super::{call, fingerprint, once, page, parse};
+use super::{admitted, call, fingerprint, once, page, parse};
 use crate::app::App;
 use crate::paging::next_token;
 
@@ -39,7 +39,8 @@ impl pb::approval_service_server::ApprovalService for Approvals {
         let fp = fingerprint("approve_membership", request.get_ref());
         let r: Authored<ApproveMembership> = parse(request)?;
         once(&self.0, call(&r), fp, async |c| {
-            let (m, revision) = self.0.approve_membership(&c, &r.body.id, r.body.version.as_deref()).await?;
+            let (m, revision) =
+                admitted!(self.0, c, self.0.approve_membership(&c, &r.body.id, r.body.version.as_deref()).await)?;
             Ok(pb::ApproveMembershipResponse { membership: Some((&m).into()), revision: revision.token() })
         })
         .await
@@ -53,8 +54,11 @@ impl pb::approval_service_server::ApprovalService for Approvals {
         let fp = fingerprint("reject_membership", request.get_ref());
         let r: Authored<RejectMembership> = parse(request)?;
         once(&self.0, call(&r), fp, async |c| {
-            let (m, revision) =
-                self.0.reject_membership(&c, &r.body.id, &r.body.reason, r.body.version.as_deref()).await?;
+            let (m, revision) = admitted!(
+                self.0,
+                c,
+                self.0.reject_membership(&c, &r.body.id, &r.body.reason, r.body.version.as_deref()).await
+            )?;
             Ok(pb::RejectMembershipResponse { membership: Some((&m).into()), revision: revision.token() })
         })
         .await

@@ -5,7 +5,7 @@ use guichet_proto::convert::{Authored, CommunicationOrderQuery, ListContacts};
 use guichet_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
-use super::{call, fingerprint, once, page, parse};
+use super::{admitted, call, fingerprint, once, page, parse};
 use crate::app::App;
 use crate::paging::next_token;
 
@@ -22,7 +22,7 @@ impl pb::contact_service_server::ContactService for Contacts {
         let fp = fingerprint("create_contact", request.get_ref());
         let r: Authored<NewContact> = parse(request)?;
         once(&self.0, call(&r), fp, async |c| {
-            let (contact, revision) = self.0.create_contact(&c, &r.body).await?;
+            let (contact, revision) = admitted!(self.0, c, self.0.create_contact(&c, &r.body).await)?;
             Ok(pb::CreateContactResponse { contact: Some((&contact).into()), revision: revision.token() })
         })
         .await
@@ -60,7 +60,7 @@ impl pb::contact_service_server::ContactService for Contacts {
         let fp = fingerprint("update_contact", request.get_ref());
         let r: Authored<ContactUpdate> = parse(request)?;
         once(&self.0, call(&r), fp, async |c| {
-            let (contact, revision) = self.0.update_contact(&c, &r.body).await?;
+            let (contact, revision) = admitted!(self.0, c, self.0.update_contact(&c, &r.body).await)?;
             Ok(pb::UpdateContactResponse { contact: Some((&contact).into()), revision: revision.token() })
         })
         .await
@@ -74,7 +74,7 @@ impl pb::contact_service_server::ContactService for Contacts {
         let fp = fingerprint("delete_contact", request.get_ref());
         let r: Authored<ContactId> = parse(request)?;
         once(&self.0, call(&r), fp, async |c| {
-            let revision = self.0.delete_contact(&c, &r.body).await?;
+            let revision = admitted!(self.0, c, self.0.delete_contact(&c, &r.body).await)?;
             Ok(pb::DeleteContactResponse { revision: revision.token() })
         })
         .await
@@ -101,7 +101,7 @@ impl pb::contact_service_server::ContactService for Contacts {
         let fp = fingerprint("set_communication_order", request.get_ref());
         let r: Authored<NewCommunicationOrder> = parse(request)?;
         once(&self.0, call(&r), fp, async |c| {
-            let (order, revision) = self.0.set_communication_order(&c, &r.body).await?;
+            let (order, revision) = admitted!(self.0, c, self.0.set_communication_order(&c, &r.body).await)?;
             Ok(pb::SetCommunicationOrderResponse { order: Some((&order).into()), revision: revision.token() })
         })
         .await

@@ -5,7 +5,7 @@ use guichet_proto::convert::{Authored, ListDelegations};
 use guichet_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
-use super::{call, fingerprint, once, page, parse};
+use super::{admitted, call, fingerprint, once, page, parse};
 use crate::app::App;
 use crate::paging::next_token;
 
@@ -22,7 +22,7 @@ impl pb::delegation_service_server::DelegationService for Delegations {
         let fp = fingerprint("create_delegation", request.get_ref());
         let r: Authored<NewDelegation> = parse(request)?;
         once(&self.0, call(&r), fp, async |c| {
-            let (d, revision) = self.0.create_delegation(&c, &r.body).await?;
+            let (d, revision) = admitted!(self.0, c, self.0.create_delegation(&c, &r.body).await)?;
             Ok(pb::CreateDelegationResponse { delegation: Some((&d).into()), revision: revision.token() })
         })
         .await
@@ -60,7 +60,7 @@ impl pb::delegation_service_server::DelegationService for Delegations {
         let fp = fingerprint("delete_delegation", request.get_ref());
         let r: Authored<DelegationId> = parse(request)?;
         once(&self.0, call(&r), fp, async |c| {
-            let revision = self.0.delete_delegation(&c, &r.body).await?;
+            let revision = admitted!(self.0, c, self.0.delete_delegation(&c, &r.body).await)?;
             Ok(pb::DeleteDelegationResponse { revision: revision.token() })
         })
         .await

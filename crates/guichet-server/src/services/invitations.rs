@@ -6,7 +6,7 @@ use guichet_proto::v1 as pb;
 use guichet_store::{AcceptProfile, InvitationFilter};
 use tonic::{Request, Response, Status};
 
-use super::{call, fingerprint, once, page, parse};
+use super::{admitted, call, fingerprint, once, page, parse};
 use crate::app::App;
 use crate::paging::next_token;
 
@@ -26,7 +26,7 @@ impl pb::invitation_service_server::InvitationService for Invitations {
         // (the stored response never holds it).
         let mut token = None;
         let mut response = once(&self.0, call(&r), fp, async |c| {
-            let (created, t, revision) = self.0.create_invitation(&c, &r.body).await?;
+            let (created, t, revision) = admitted!(self.0, c, self.0.create_invitation(&c, &r.body).await)?;
             token = Some(t);
             Ok(pb::CreateInvitationResponse {
                 invitation: Some((&created.invitation).into()),
@@ -78,7 +78,7 @@ impl pb::invitation_service_server::InvitationService for Invitations {
         let r: Authored<InvitationId> = parse(request)?;
         let mut token = None;
         let mut response = once(&self.0, call(&r), fp, async |c| {
-            let (inv, t, revision) = self.0.resend_invitation(&c, &r.body).await?;
+            let (inv, t, revision) = admitted!(self.0, c, self.0.resend_invitation(&c, &r.body).await)?;
             token = Some(t);
             Ok(pb::ResendInvitationResponse {
                 invitation: Some((&inv).into()),
@@ -101,7 +101,8 @@ impl pb::invitation_service_server::InvitationService for Invitations {
         let fp = fingerprint("revoke_invitation", request.get_ref());
         let r: Authored<RevokeInvitation> = parse(request)?;
         once(&self.0, call(&r), fp, async |c| {
-            let (inv, revision) = self.0.revoke_invitation(&c, &r.body.id, r.body.reason.as_deref()).await?;
+            let (inv, revision) =
+                admitted!(self.0, c, self.0.revoke_invitation(&c, &r.body.id, r.body.reason.as_deref()).await)?;
             Ok(pb::RevokeInvitationResponse { invitation: Some((&inv).into()), revision: revision.token() })
         })
         .await

@@ -6,7 +6,7 @@ use guichet_proto::v1 as pb;
 use guichet_store::MembershipFilter;
 use tonic::{Request, Response, Status};
 
-use super::{call, fingerprint, once, page, parse};
+use super::{admitted, call, fingerprint, once, page, parse};
 use crate::app::App;
 use crate::paging::next_token;
 
@@ -23,7 +23,7 @@ impl pb::membership_service_server::MembershipService for Memberships {
         let fp = fingerprint("create_membership", request.get_ref());
         let r: Authored<NewMembership> = parse(request)?;
         once(&self.0, call(&r), fp, async |c| {
-            let (m, revision) = self.0.create_membership(&c, &r.body).await?;
+            let (m, revision) = admitted!(self.0, c, self.0.create_membership(&c, &r.body).await)?;
             Ok(pb::CreateMembershipResponse { membership: Some((&m).into()), revision: revision.token() })
         })
         .await
@@ -63,7 +63,7 @@ impl pb::membership_service_server::MembershipService for Memberships {
         let fp = fingerprint("assign_role", request.get_ref());
         let r: Authored<MembershipRole> = parse(request)?;
         once(&self.0, call(&r), fp, async |c| {
-            let (m, revision) = self.0.assign_role(&c, &r.body.id, &r.body.role).await?;
+            let (m, revision) = admitted!(self.0, c, self.0.assign_role(&c, &r.body.id, &r.body.role).await)?;
             Ok(pb::AssignRoleResponse { membership: Some((&m).into()), revision: revision.token() })
         })
         .await
@@ -77,7 +77,7 @@ impl pb::membership_service_server::MembershipService for Memberships {
         let fp = fingerprint("unassign_role", request.get_ref());
         let r: Authored<MembershipRole> = parse(request)?;
         once(&self.0, call(&r), fp, async |c| {
-            let (m, revision) = self.0.unassign_role(&c, &r.body.id, &r.body.role).await?;
+            let (m, revision) = admitted!(self.0, c, self.0.unassign_role(&c, &r.body.id, &r.body.role).await)?;
             Ok(pb::UnassignRoleResponse { membership: Some((&m).into()), revision: revision.token() })
         })
         .await
@@ -91,7 +91,7 @@ impl pb::membership_service_server::MembershipService for Memberships {
         let fp = fingerprint("set_membership_roles", request.get_ref());
         let r: Authored<MembershipRoles> = parse(request)?;
         once(&self.0, call(&r), fp, async |c| {
-            let (m, revision) = self.0.set_membership_roles(&c, &r.body.id, &r.body.roles).await?;
+            let (m, revision) = admitted!(self.0, c, self.0.set_membership_roles(&c, &r.body.id, &r.body.roles).await)?;
             Ok(pb::SetMembershipRolesResponse { membership: Some((&m).into()), revision: revision.token() })
         })
         .await
@@ -105,7 +105,11 @@ impl pb::membership_service_server::MembershipService for Memberships {
         let fp = fingerprint("set_resource_restriction", request.get_ref());
         let r: Authored<MembershipRestriction> = parse(request)?;
         once(&self.0, call(&r), fp, async |c| {
-            let (m, revision) = self.0.set_resource_restriction(&c, &r.body.id, r.body.restriction.as_ref()).await?;
+            let (m, revision) = admitted!(
+                self.0,
+                c,
+                self.0.set_resource_restriction(&c, &r.body.id, r.body.restriction.as_ref()).await
+            )?;
             Ok(pb::SetResourceRestrictionResponse { membership: Some((&m).into()), revision: revision.token() })
         })
         .await
@@ -119,7 +123,8 @@ impl pb::membership_service_server::MembershipService for Memberships {
         let fp = fingerprint("suspend_membership", request.get_ref());
         let r: Authored<MembershipId> = parse(request)?;
         once(&self.0, call(&r), fp, async |c| {
-            let (m, revision) = self.0.set_membership_status(&c, &r.body, MembershipStatus::Suspended).await?;
+            let (m, revision) =
+                admitted!(self.0, c, self.0.set_membership_status(&c, &r.body, MembershipStatus::Suspended).await)?;
             Ok(pb::SuspendMembershipResponse { membership: Some((&m).into()), revision: revision.token() })
         })
         .await
@@ -133,7 +138,8 @@ impl pb::membership_service_server::MembershipService for Memberships {
         let fp = fingerprint("reactivate_membership", request.get_ref());
         let r: Authored<MembershipId> = parse(request)?;
         once(&self.0, call(&r), fp, async |c| {
-            let (m, revision) = self.0.set_membership_status(&c, &r.body, MembershipStatus::Active).await?;
+            let (m, revision) =
+                admitted!(self.0, c, self.0.set_membership_status(&c, &r.body, MembershipStatus::Active).await)?;
             Ok(pb::ReactivateMembershipResponse { membership: Some((&m).into()), revision: revision.token() })
         })
         .await
@@ -147,7 +153,7 @@ impl pb::membership_service_server::MembershipService for Memberships {
         let fp = fingerprint("delete_membership", request.get_ref());
         let r: Authored<MembershipId> = parse(request)?;
         once(&self.0, call(&r), fp, async |c| {
-            let revision = self.0.delete_membership(&c, &r.body).await?;
+            let revision = admitted!(self.0, c, self.0.delete_membership(&c, &r.body).await)?;
             Ok(pb::DeleteMembershipResponse { revision: revision.token() })
         })
         .await

@@ -56,6 +56,7 @@ pub(crate) fn call<T>(r: &guichet_proto::convert::Authored<T>) -> crate::app::Ca
         service: crate::auth::current_service(),
         trace_id: crate::telemetry::current_trace_id(),
         fingerprint: None,
+        admitted_at: None,
     }
 }
 
@@ -121,6 +122,46 @@ async fn commit_wait(app: &App) {
         cache.commit_wait().await;
     }
 }
+
+/// How many times a call made for an actor is admitted before it gives up with ABORTED.
+pub(crate) const ADMISSIONS: usize = 8;
+
+/// Runs one application write (`$body`, which uses the call `$call`) atomically with the rules it
+/// was admitted by: for an actor, the call notes the store's revision before its rules read
+/// anything, and its write commits only if no other write committed since (`CONCURRENT_CHANGE`
+/// otherwise, after which `$body` runs again on the new state, up to [`ADMISSIONS`] times, then
+/// ABORTED). So a grant is never made on permissions the actor lost while it was being checked.
+/// On a calling service's own authority there are no rules to keep and `$body` runs once.
+macro_rules! admitted {
+    ($app:expr, $call:ident, $body:expr) => {{
+        if $call.actor.is_none() {
+            $body
+        } else {
+            let mut outcome = None;
+            for _ in 0..$crate::services::ADMISSIONS {
+                let base = $app.store().revision().await.map_err($crate::error::ServerError::from)?;
+                let $call = $crate::app::Call { admitted_at: Some(base), ..$call.clone() };
+                match $body {
+                    Err($crate::error::ServerError::FailedPrecondition {
+                        kind: guichet_store::idempotency::CONCURRENT_CHANGE,
+                        ..
+                    }) => {}
+                    other => {
+                        outcome = Some(other);
+                        break;
+                    }
+                }
+            }
+            outcome.unwrap_or_else(|| {
+                Err($crate::error::ServerError::Aborted(format!(
+                    "the store kept changing while the call was admitted, {} times: retry",
+                    $crate::services::ADMISSIONS
+                )))
+            })
+        }
+    }};
+}
+pub(crate) use admitted;
 
 /// Runs a mutating call at most once per `request_id`: a replay with the same body returns the
 /// first response and writes nothing; the same key with another body is ALREADY_EXISTS.
@@ -291,5 +332,125 @@ mod tests {
         }
         let ok = invalid_body(http::Response::new(tonic::body::Body::empty()));
         assert!(ok.headers().get("grpc-status").is_none());
+    }
+
+    mod admission {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        use guichet_domain::{
+            AccountId, AccountKind, Catalog, Email, FeatureName, MembershipId, NewAccount, NewMembership, NewResource,
+            NewUser, ResourceId, RoleName, UserId,
+        };
+        use guichet_store::{Store, StoreOptions};
+
+        use crate::app::{App, Call};
+        use crate::clock::SystemClock;
+        use crate::error::ServerError;
+
+        /// The hotel, administered by Hélène; a temp SQLite file.
+        async fn hotel() -> (App, tempfile::TempDir) {
+            let dir = tempfile::tempdir().unwrap();
+            let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+            let catalog = Arc::new(Catalog::builtin().unwrap());
+            let store = Store::connect(&StoreOptions::new(url), catalog.clone()).await.unwrap();
+            store.migrate().await.unwrap();
+            let app = App::new(store, catalog, Arc::new(SystemClock));
+            let service = Call::service();
+            let account = NewAccount {
+                id: Some(AccountId::parse("hotel-lumiere").unwrap()),
+                name: "Hôtel Lumière".to_owned(),
+                kind: AccountKind::parse("direct_client").unwrap(),
+                parent: None,
+                modules: None,
+                settings: None,
+            };
+            app.create_account(&service, &account).await.unwrap();
+            let lucie = NewUser {
+                id: Some(UserId::parse("helene").unwrap()),
+                email: Email::parse("helene@hotel-lumiere.fr").unwrap(),
+                given_name: "Hélène".to_owned(),
+                family_name: "Durand".to_owned(),
+                phone: None,
+                idp_subject: None,
+            };
+            app.create_user(&service, None, &lucie).await.unwrap();
+            let membership = NewMembership {
+                id: Some(MembershipId::parse("m-helene").unwrap()),
+                account: AccountId::parse("hotel-lumiere").unwrap(),
+                user: UserId::parse("helene").unwrap(),
+                roles: vec![RoleName::parse("account_manager").unwrap()],
+                restriction: None,
+            };
+            app.create_membership(&service, &membership).await.unwrap();
+            (app, dir)
+        }
+
+        fn folder(id: &str) -> NewResource {
+            NewResource {
+                id: Some(ResourceId::parse(id).unwrap()),
+                account: AccountId::parse("hotel-lumiere").unwrap(),
+                kind: FeatureName::parse("folder").unwrap(),
+                name: format!("Dossier {id}"),
+            }
+        }
+
+        fn helene() -> Call {
+            Call { actor: Some(UserId::parse("helene").unwrap()), ..Call::default() }
+        }
+
+        #[tokio::test]
+        async fn a_write_admitted_before_another_commits_is_admitted_again() {
+            let (app, _dir) = hotel().await;
+            let attempts = AtomicUsize::new(0);
+            let c = helene();
+            let outcome: Result<_, ServerError> = async {
+                admitted!(app, c, {
+                    // Another write commits between this call's admission and its write, once.
+                    if attempts.fetch_add(1, Ordering::SeqCst) == 0 {
+                        app.create_resource(&Call::service(), &folder("autre-dossier")).await.unwrap();
+                    }
+                    app.create_resource(&c, &folder("dossier-2026")).await
+                })
+            }
+            .await;
+            outcome.unwrap();
+            assert_eq!(attempts.load(Ordering::SeqCst), 2);
+            assert!(app.store().get_resource(&ResourceId::parse("dossier-2026").unwrap()).await.is_ok());
+        }
+
+        #[tokio::test]
+        async fn a_write_that_never_gets_a_quiet_store_is_aborted_and_writes_nothing() {
+            let (app, _dir) = hotel().await;
+            let attempts = AtomicUsize::new(0);
+            let c = helene();
+            let outcome: Result<_, ServerError> = async {
+                admitted!(app, c, {
+                    let n = attempts.fetch_add(1, Ordering::SeqCst);
+                    app.create_resource(&Call::service(), &folder(&format!("autre-{n}"))).await.unwrap();
+                    app.create_resource(&c, &folder("dossier-2026")).await
+                })
+            }
+            .await;
+            assert!(matches!(outcome, Err(ServerError::Aborted(_))), "{outcome:?}");
+            assert_eq!(attempts.load(Ordering::SeqCst), super::super::ADMISSIONS);
+            assert!(app.store().get_resource(&ResourceId::parse("dossier-2026").unwrap()).await.is_err());
+        }
+
+        #[tokio::test]
+        async fn on_the_service_authority_a_write_runs_once() {
+            let (app, _dir) = hotel().await;
+            let attempts = AtomicUsize::new(0);
+            let c = Call::service();
+            let outcome: Result<_, ServerError> = async {
+                admitted!(app, c, {
+                    attempts.fetch_add(1, Ordering::SeqCst);
+                    app.create_resource(&c, &folder("dossier-2026")).await
+                })
+            }
+            .await;
+            outcome.unwrap();
+            assert_eq!(attempts.load(Ordering::SeqCst), 1);
+        }
     }
 }

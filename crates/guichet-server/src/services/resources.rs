@@ -5,7 +5,7 @@ use guichet_proto::convert::{Authored, ListResources};
 use guichet_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
-use super::{call, fingerprint, once, page, parse};
+use super::{admitted, call, fingerprint, once, page, parse};
 use crate::app::App;
 use crate::paging::next_token;
 
@@ -22,7 +22,7 @@ impl pb::resource_service_server::ResourceService for Resources {
         let fp = fingerprint("create_resource", request.get_ref());
         let r: Authored<NewResource> = parse(request)?;
         once(&self.0, call(&r), fp, async |c| {
-            let (res, revision) = self.0.create_resource(&c, &r.body).await?;
+            let (res, revision) = admitted!(self.0, c, self.0.create_resource(&c, &r.body).await)?;
             Ok(pb::CreateResourceResponse { resource: Some((&res).into()), revision: revision.token() })
         })
         .await
@@ -60,7 +60,7 @@ impl pb::resource_service_server::ResourceService for Resources {
         let fp = fingerprint("delete_resource", request.get_ref());
         let r: Authored<ResourceId> = parse(request)?;
         once(&self.0, call(&r), fp, async |c| {
-            let revision = self.0.delete_resource(&c, &r.body).await?;
+            let revision = admitted!(self.0, c, self.0.delete_resource(&c, &r.body).await)?;
             Ok(pb::DeleteResourceResponse { revision: revision.token() })
         })
         .await

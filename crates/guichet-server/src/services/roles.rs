@@ -5,7 +5,7 @@ use guichet_proto::convert::{self, Authored, ListRoles, RoleRef};
 use guichet_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
-use super::{call, fingerprint, once, page, parse};
+use super::{admitted, call, fingerprint, once, page, parse};
 use crate::app::App;
 use crate::paging::next_token;
 
@@ -50,7 +50,7 @@ impl pb::role_service_server::RoleService for Roles {
         let fp = fingerprint("create_role", request.get_ref());
         let r: Authored<RoleDefinition> = parse(request)?;
         once(&self.0, call(&r), fp, async |c| {
-            let (role, revision) = self.0.create_role(&c, &r.body).await?;
+            let (role, revision) = admitted!(self.0, c, self.0.create_role(&c, &r.body).await)?;
             Ok(pb::CreateRoleResponse { role: Some((&role).into()), revision: revision.token() })
         })
         .await
@@ -64,7 +64,7 @@ impl pb::role_service_server::RoleService for Roles {
         let fp = fingerprint("update_role", request.get_ref());
         let r: Authored<RoleDefinition> = parse(request)?;
         once(&self.0, call(&r), fp, async |c| {
-            let (role, revision) = self.0.update_role(&c, &r.body).await?;
+            let (role, revision) = admitted!(self.0, c, self.0.update_role(&c, &r.body).await)?;
             Ok(pb::UpdateRoleResponse { role: Some((&role).into()), revision: revision.token() })
         })
         .await
@@ -78,7 +78,7 @@ impl pb::role_service_server::RoleService for Roles {
         let fp = fingerprint("delete_role", request.get_ref());
         let r: Authored<RoleRef> = parse(request)?;
         once(&self.0, call(&r), fp, async |c| {
-            let revision = self.0.delete_role(&c, &r.body.account, &r.body.name).await?;
+            let revision = admitted!(self.0, c, self.0.delete_role(&c, &r.body.account, &r.body.name).await)?;
             Ok(pb::DeleteRoleResponse { revision: revision.token() })
         })
         .await

@@ -6,7 +6,7 @@ use guichet_proto::v1 as pb;
 use guichet_store::UserChanges;
 use tonic::{Request, Response, Status};
 
-use super::{call, fingerprint, once, page, parse};
+use super::{admitted, call, fingerprint, once, page, parse};
 use crate::app::App;
 use crate::paging::next_token;
 
@@ -23,7 +23,8 @@ impl pb::user_service_server::UserService for Users {
         let fp = fingerprint("create_user", request.get_ref());
         let r: Authored<CreateUser> = parse(request)?;
         once(&self.0, call(&r), fp, async |c| {
-            let (user, revision, flag) = self.0.create_user(&c, r.body.account.as_ref(), &r.body.user).await?;
+            let (user, revision, flag) =
+                admitted!(self.0, c, self.0.create_user(&c, r.body.account.as_ref(), &r.body.user).await)?;
             Ok(pb::CreateUserResponse {
                 user: Some((&user).into()),
                 revision: revision.token(),
@@ -61,7 +62,7 @@ impl pb::user_service_server::UserService for Users {
         once(&self.0, call(&r), fp, async |c| {
             let UpdateUser { id, given_name, family_name, phone, idp_subject } = r.body;
             let changes = UserChanges { given_name, family_name, phone, idp_subject };
-            let (user, revision) = self.0.update_user(&c, &id, &changes).await?;
+            let (user, revision) = admitted!(self.0, c, self.0.update_user(&c, &id, &changes).await)?;
             Ok(pb::UpdateUserResponse { user: Some((&user).into()), revision: revision.token() })
         })
         .await
@@ -75,7 +76,8 @@ impl pb::user_service_server::UserService for Users {
         let fp = fingerprint("suspend_user", request.get_ref());
         let r: Authored<UserId> = parse(request)?;
         once(&self.0, call(&r), fp, async |c| {
-            let (user, revision) = self.0.set_user_status(&c, &r.body, UserStatus::Suspended).await?;
+            let (user, revision) =
+                admitted!(self.0, c, self.0.set_user_status(&c, &r.body, UserStatus::Suspended).await)?;
             Ok(pb::SuspendUserResponse { user: Some((&user).into()), revision: revision.token() })
         })
         .await
@@ -89,7 +91,7 @@ impl pb::user_service_server::UserService for Users {
         let fp = fingerprint("reactivate_user", request.get_ref());
         let r: Authored<UserId> = parse(request)?;
         once(&self.0, call(&r), fp, async |c| {
-            let (user, revision) = self.0.set_user_status(&c, &r.body, UserStatus::Active).await?;
+            let (user, revision) = admitted!(self.0, c, self.0.set_user_status(&c, &r.body, UserStatus::Active).await)?;
             Ok(pb::ReactivateUserResponse { user: Some((&user).into()), revision: revision.token() })
         })
         .await
