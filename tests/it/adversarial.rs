@@ -321,7 +321,11 @@ fn grants(list: &[(&str, pb::Level)]) -> Vec<pb::FeatureGrant> {
 }
 
 fn restricted(ids: &[&str]) -> Option<pb::ResourceRestriction> {
-    Some(pb::ResourceRestriction { restricted: true, resource_ids: ids.iter().map(|i| (*i).to_owned()).collect() })
+    Some(pb::ResourceRestriction {
+        restricted: true,
+        resource_ids: ids.iter().map(|i| (*i).to_owned()).collect(),
+        ..Default::default()
+    })
 }
 
 fn strings(list: &[&str]) -> Vec<String> {

@@ -228,7 +228,11 @@ async fn bad_input(backend: Backend) {
     t.row(s, "MembershipService/SetMembershipRoles", &["roles[1]"], r).await;
     let r = ms.set_resource_restriction(pb::SetResourceRestrictionRequest {
         membership_id: "m-employe-a".into(),
-        restriction: Some(pb::ResourceRestriction { restricted: true, resource_ids: vec!["pas un id!".into()] }),
+        restriction: Some(pb::ResourceRestriction {
+            restricted: true,
+            resource_ids: vec!["pas un id!".into()],
+            ..Default::default()
+        }),
         ..Default::default()
     });
     t.row(s, "MembershipService/SetResourceRestriction", &["restriction.resource_ids[0]"], r).await;

@@ -13,6 +13,11 @@ async fn demo_world_answers_as_documented() {
     let cases = [
         ("marc", "boulangerie-martin", "folders:view", "bm-dossier-2025", true, "allowed"),
         ("marc", "boulangerie-martin", "folders:view", "bm-dossier-juridique", false, "resource_not_granted"),
+        // Anne, the bakery's bookkeeper: view on the 2025 folder, edit on the payroll folder.
+        ("anne", "boulangerie-martin", "folders:view", "bm-dossier-2025", true, "allowed"),
+        ("anne", "boulangerie-martin", "folders:full", "bm-dossier-2025", false, "resource_level_capped"),
+        ("anne", "boulangerie-martin", "folders:full", "bm-dossier-paie", true, "allowed"),
+        ("anne", "boulangerie-martin", "folders:view", "bm-dossier-juridique", false, "resource_not_granted"),
         ("david", "boulangerie-martin", "users:full", "", true, "allowed"),
         ("david", "fromagerie-dupont", "users:view", "", false, "no_access_path"),
         ("claire", "fromagerie-dupont", "users:view", "", false, "no_access_path"),

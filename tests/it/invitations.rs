@@ -119,6 +119,7 @@ pub(crate) async fn invite(
             restriction: folders.map(|f| pb::ResourceRestriction {
                 restricted: true,
                 resource_ids: f.iter().map(|r| (*r).to_owned()).collect(),
+                ..Default::default()
             }),
             ..Default::default()
         })
@@ -772,6 +773,7 @@ async fn invitation_and_approval_bad_input() {
                 restriction: Some(pb::ResourceRestriction {
                     restricted: false,
                     resource_ids: vec!["dossier-a".into()],
+                    ..Default::default()
                 }),
                 ..good.clone()
             },
@@ -780,7 +782,11 @@ async fn invitation_and_approval_bad_input() {
         ),
         (
             pb::CreateInvitationRequest {
-                restriction: Some(pb::ResourceRestriction { restricted: true, resource_ids: vec!["ailleurs".into()] }),
+                restriction: Some(pb::ResourceRestriction {
+                    restricted: true,
+                    resource_ids: vec!["ailleurs".into()],
+                    ..Default::default()
+                }),
                 ..good.clone()
             },
             Code::InvalidArgument,

@@ -496,7 +496,11 @@ async fn isolation(backend: Backend) {
         account_id: "a".into(),
         user_id: "libre".into(),
         roles: vec!["client_user".into()],
-        restriction: Some(pb::ResourceRestriction { restricted: true, resource_ids: vec!["dossier-b".into()] }),
+        restriction: Some(pb::ResourceRestriction {
+            restricted: true,
+            resource_ids: vec!["dossier-b".into()],
+            ..Default::default()
+        }),
         ..Default::default()
     });
     attempt(l, &s, "MembershipService/CreateMembership", Invalid("restriction.resource_ids[0]"), r).await;
@@ -550,14 +554,18 @@ async fn isolation(backend: Backend) {
     let r = ms.set_resource_restriction(pb::SetResourceRestrictionRequest {
         actor_id: a(),
         membership_id: "m-admin-b".into(),
-        restriction: Some(pb::ResourceRestriction { restricted: true, resource_ids: vec![] }),
+        restriction: Some(pb::ResourceRestriction { restricted: true, resource_ids: vec![], ..Default::default() }),
         ..Default::default()
     });
     attempt(l, &s, "MembershipService/SetResourceRestriction", Hidden, r).await;
     let r = ms.set_resource_restriction(pb::SetResourceRestrictionRequest {
         actor_id: a(),
         membership_id: "m-employe-a".into(),
-        restriction: Some(pb::ResourceRestriction { restricted: true, resource_ids: vec!["dossier-b".into()] }),
+        restriction: Some(pb::ResourceRestriction {
+            restricted: true,
+            resource_ids: vec!["dossier-b".into()],
+            ..Default::default()
+        }),
         ..Default::default()
     });
     attempt(l, &s, "MembershipService/SetResourceRestriction", Invalid("restriction.resource_ids[0]"), r).await;
@@ -690,7 +698,11 @@ async fn isolation(backend: Backend) {
         account_id: "a".into(),
         email: "invite-a@exemple.fr".into(),
         roles: vec!["client_user".into()],
-        restriction: Some(pb::ResourceRestriction { restricted: true, resource_ids: vec!["dossier-b".into()] }),
+        restriction: Some(pb::ResourceRestriction {
+            restricted: true,
+            resource_ids: vec!["dossier-b".into()],
+            ..Default::default()
+        }),
         ..Default::default()
     });
     attempt(l, &s, "InvitationService/CreateInvitation", Invalid("restriction.resource_ids[0]"), r).await;
@@ -849,7 +861,11 @@ async fn isolation(backend: Backend) {
                     .set_resource_restriction(pb::SetResourceRestrictionRequest {
                         actor_id: a(),
                         membership_id: "m-employe-a".into(),
-                        restriction: Some(pb::ResourceRestriction { restricted: true, resource_ids: vec![id.into()] }),
+                        restriction: Some(pb::ResourceRestriction {
+                            restricted: true,
+                            resource_ids: vec![id.into()],
+                            ..Default::default()
+                        }),
                         ..Default::default()
                     })
                     .await

@@ -13,6 +13,7 @@ mod grpcurl;
 mod hardening;
 mod invitations;
 mod isolation;
+mod levels;
 mod restart;
 mod scenario;
 mod stories;

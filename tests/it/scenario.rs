@@ -64,7 +64,11 @@ pub async fn build_world(s: &TestServer) {
                 account_id: account.into(),
                 user_id: user.into(),
                 roles: vec![role.into()],
-                restriction: restricted.map(|ids| pb::ResourceRestriction { restricted: true, resource_ids: ids }),
+                restriction: restricted.map(|ids| pb::ResourceRestriction {
+                    restricted: true,
+                    resource_ids: ids,
+                    ..Default::default()
+                }),
                 ..Default::default()
             })
             .await

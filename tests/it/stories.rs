@@ -204,7 +204,11 @@ async fn seed_002(backend: Backend) {
         account_id: "atelier".into(),
         email: email.into(),
         roles: vec!["webmestre".into()],
-        restriction: Some(pb::ResourceRestriction { restricted: true, resource_ids: vec!["site-vitrine".into()] }),
+        restriction: Some(pb::ResourceRestriction {
+            restricted: true,
+            resource_ids: vec!["site-vitrine".into()],
+            ..Default::default()
+        }),
         ..Default::default()
     };
     let for_lea =
@@ -264,6 +268,7 @@ async fn seed_002(backend: Backend) {
             restriction: Some(pb::ResourceRestriction {
                 restricted: true,
                 resource_ids: vec!["site-vitrine".into(), "boutique".into()],
+                ..Default::default()
             }),
             ..Default::default()
         })

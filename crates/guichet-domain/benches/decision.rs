@@ -10,7 +10,6 @@
 //!
 //! Run with `cargo bench -p guichet-domain --bench decision`.
 
-use std::collections::BTreeSet;
 use std::hint::black_box;
 
 use criterion::Criterion;
@@ -55,7 +54,8 @@ impl World {
             account: account.id.clone(),
             status: MembershipStatus::Active,
             roles: roles.iter().map(|r| self.role(account.kind.as_str(), r)).collect::<Result<_, _>>()?,
-            resources: resources.map(|ids| ids.iter().map(|r| ResourceId::from_trusted(*r)).collect::<BTreeSet<_>>()),
+            resources: resources
+                .map(|ids| ids.iter().map(|r| ResourceId::from_trusted(*r)).collect::<guichet_domain::Restriction>()),
         })
     }
 }

@@ -30,6 +30,24 @@
 //! delegation path reaches every resource of the account. A path that would give the required level
 //! but does not reach the resource is [`PathOutcome::ResourceNotReachable`].
 //!
+//! # Levels per resource
+//!
+//! A restricted membership carries a **level cap** per resource it reaches
+//! ([`crate::restriction`]): on a resource check, each of its paths gives
+//! `min(role level, cap)` on that resource ([`PathEvaluation::resource_cap`] names the cap when
+//! it is below `full`). The effective level on a resource is therefore **the best of the paths,
+//! each path's level on that resource**. A cap only lowers: it never gives more than the path's
+//! role. Examples from the seeds (an accounting firm's client, *dossiers* per year):
+//!
+//! - Marc's role *Collaborateur* gives `documents:full`; his membership is restricted to
+//!   `{Comptes 2025: view, Paie: full}`. `documents:view` on *Comptes 2025*: allowed (view);
+//!   `documents:full` there: denied, [`Reason::ResourceLevelCapped`]; `documents:full` on *Paie*:
+//!   allowed; anything on *Juridique*: [`Reason::ResourceNotGranted`].
+//! - The same Marc also holds, through his firm's delegation, `documents:full` on every folder:
+//!   the delegated path reaches *Comptes 2025* uncapped, so the best of the paths is `full`.
+//! - Sophie's role gives `documents:view`; a `full` cap on *Paie* leaves her at `view` there (the
+//!   cap does not raise).
+//!
 //! **Caps** turn the effective level to none: a suspended subject ([`Cap::SubjectSuspended`]), a
 //! suspended target account **or any suspended ancestor** — a suspended partner's whole subtree is
 //! reachable by nobody ([`Cap::AccountSuspended`]) — and a module feature that is not enabled on
@@ -51,7 +69,8 @@
 //!
 //! First the caps (subject suspended, then account suspended, then module disabled); then
 //! [`Reason::ResourceNotGranted`] when some path would have granted but does not reach the
-//! resource; then [`Reason::InsufficientLevel`] when some live path leads to the account but gives
+//! resource; then [`Reason::ResourceLevelCapped`] when some live path's role would have granted but
+//! its cap on the resource is lower; then [`Reason::InsufficientLevel`] when some live path leads to the account but gives
 //! less than required; otherwise [`Reason::NoAccessPath`]. Direct and delegated paths always lead
 //! to the account; an inherited path leads to it only when its role has some descendant level above
 //! none — a partner's account manager, whose role has no descendant levels, has *no access path*
@@ -63,6 +82,7 @@ use std::fmt;
 use crate::catalog::{Catalog, DELEGATED_ADMINISTRATION_FEATURE, Role};
 use crate::ids::{AccountId, AccountKind, DelegationId, FeatureName, MembershipId, ResourceId, RoleName, UserId};
 use crate::level::{Level, Permission, level_in};
+use crate::restriction::Restriction;
 use crate::status::{AccountStatus, MembershipStatus, UserStatus};
 
 /// The question: may `subject` use `permission` in `account` (and on `resource`)?
@@ -113,9 +133,9 @@ pub struct MembershipFacts {
     pub status: MembershipStatus,
     /// Its roles, resolved (built-in or custom).
     pub roles: Vec<Role>,
-    /// `None`: every resource; `Some`: only these (the loader may include only the resource asked
-    /// about).
-    pub resources: Option<BTreeSet<ResourceId>>,
+    /// `None`: every resource; `Some`: only these, each with its level cap (the loader may include
+    /// only the resource asked about).
+    pub resources: Option<Restriction>,
 }
 
 /// A delegation into the target account or one of its ancestors.
@@ -293,6 +313,9 @@ pub struct PathEvaluation {
     pub path: Path,
     /// The level the path's role gives on the feature, before status, reachability and caps.
     pub level: Level,
+    /// On a resource check, the membership's level cap on the resource when it is below `full`
+    /// (the path then gives `min(level, cap)` there; see [`crate::restriction`]).
+    pub resource_cap: Option<Level>,
     /// What became of it.
     pub outcome: PathOutcome,
 }
@@ -347,11 +370,13 @@ pub enum Reason {
     InsufficientLevel,
     /// A path would give the level but does not reach the resource.
     ResourceNotGranted,
+    /// A path would give the level, but its membership reaches the resource at a lower level.
+    ResourceLevelCapped,
 }
 
 impl Reason {
     /// Every reason.
-    pub const ALL: [Reason; 12] = [
+    pub const ALL: [Reason; 13] = [
         Reason::Allowed,
         Reason::UnknownSubject,
         Reason::UnknownAccount,
@@ -364,6 +389,7 @@ impl Reason {
         Reason::NoAccessPath,
         Reason::InsufficientLevel,
         Reason::ResourceNotGranted,
+        Reason::ResourceLevelCapped,
     ];
 
     /// A stable snake-case code, e.g. `module_disabled`.
@@ -381,6 +407,7 @@ impl Reason {
             Reason::NoAccessPath => "no_access_path",
             Reason::InsufficientLevel => "insufficient_level",
             Reason::ResourceNotGranted => "resource_not_granted",
+            Reason::ResourceLevelCapped => "resource_level_capped",
         }
     }
 }
@@ -400,6 +427,9 @@ impl fmt::Display for Reason {
             Reason::NoAccessPath => "no active membership or delegation of the subject leads to the account",
             Reason::InsufficientLevel => "the subject's roles do not give the required level",
             Reason::ResourceNotGranted => "the memberships that would give the level do not reach the resource",
+            Reason::ResourceLevelCapped => {
+                "the memberships that would give the level reach the resource at a lower level"
+            }
         })
     }
 }
@@ -450,10 +480,12 @@ enum Pending {
     Refused(PathOutcome),
 }
 
-fn reaches(membership: &MembershipFacts, resource: Option<&ResourceId>) -> bool {
+/// How `membership` reaches `resource`: `Some(None)` uncapped (no resource asked, unrestricted,
+/// or a `full` cap), `Some(Some(cap))` capped below `full`, `None` not at all.
+fn reaches(membership: &MembershipFacts, resource: Option<&ResourceId>) -> Option<Option<Level>> {
     match (resource, &membership.resources) {
-        (None, _) | (Some(_), None) => true,
-        (Some(r), Some(set)) => set.contains(r),
+        (None, _) | (Some(_), None) => Some(None),
+        (Some(r), Some(restriction)) => restriction.cap(r).map(|cap| (cap < Level::Full).then_some(cap)),
     }
 }
 
@@ -497,13 +529,14 @@ pub fn evaluate(catalog: &Catalog, request: &AccessRequest, facts: &Facts) -> De
         caps.push(Cap::ModuleDisabled(feature.clone()));
     }
 
-    // (path, level, state, whether the path leads to the account at all)
-    let mut pending: Vec<(Path, Level, Pending, bool)> = Vec::new();
+    // (path, role level, resource cap, state, whether the path leads to the account at all)
+    let mut pending: Vec<(Path, Level, Option<Level>, Pending, bool)> = Vec::new();
     // Direct, then inherited from the nearest ancestor up.
     for (depth, account) in facts.chain.iter().enumerate() {
         let suspended_between = facts.chain.iter().take(depth + 1).any(|a| a.status == AccountStatus::Suspended);
         for m in facts.memberships.iter().filter(|m| m.account == account.id) {
             let reach = reaches(m, resource);
+            let cap = reach.flatten();
             for role in &m.roles {
                 let (path, level) = if depth == 0 {
                     (
@@ -524,13 +557,13 @@ pub fn evaluate(catalog: &Catalog, request: &AccessRequest, facts: &Facts) -> De
                     Pending::Refused(PathOutcome::Inactive(m.status))
                 } else if depth > 0 && suspended_between {
                     Pending::Refused(PathOutcome::SourceSuspended)
-                } else if !reach {
+                } else if reach.is_none() {
                     Pending::Unreachable
                 } else {
                     Pending::Live
                 };
                 let leads = depth == 0 || role.descendant_grants.values().any(|l| *l > Level::None);
-                pending.push((path, level, state, leads));
+                pending.push((path, level, cap, state, leads));
             }
         }
     }
@@ -558,15 +591,17 @@ pub fn evaluate(catalog: &Catalog, request: &AccessRequest, facts: &Facts) -> De
                 } else {
                     Pending::Live
                 };
-                pending.push((path, level, state, leads));
+                pending.push((path, level, None, state, leads));
             }
         }
     }
 
+    // A path's level on the resource: its role's level, capped by the membership's cap there.
+    let on_resource = |level: Level, cap: Option<Level>| cap.map_or(level, |c| level.min(c));
     let raw = pending
         .iter()
-        .filter(|(_, _, s, _)| matches!(s, Pending::Live))
-        .map(|(_, l, _, _)| *l)
+        .filter(|(_, _, _, s, _)| matches!(s, Pending::Live))
+        .map(|(_, l, c, _, _)| on_resource(*l, *c))
         .max()
         .unwrap_or(Level::None);
     let capped = !caps.is_empty();
@@ -575,9 +610,10 @@ pub fn evaluate(catalog: &Catalog, request: &AccessRequest, facts: &Facts) -> De
 
     let mut any_live = false;
     let mut any_unreachable = false;
+    let mut any_capped_on_resource = false;
     let mut granted_by = None;
     let mut paths = Vec::with_capacity(pending.len());
-    for (path, level, state, leads) in pending {
+    for (path, level, cap, state, leads) in pending {
         let outcome = match state {
             Pending::Refused(outcome) => outcome,
             Pending::Unreachable if level.satisfies(required) => {
@@ -590,7 +626,8 @@ pub fn evaluate(catalog: &Catalog, request: &AccessRequest, facts: &Facts) -> De
             }
             Pending::Live => {
                 any_live |= leads;
-                if !level.satisfies(required) {
+                if !on_resource(level, cap).satisfies(required) {
+                    any_capped_on_resource |= level.satisfies(required);
                     PathOutcome::Insufficient
                 } else if capped {
                     PathOutcome::Capped
@@ -602,7 +639,7 @@ pub fn evaluate(catalog: &Catalog, request: &AccessRequest, facts: &Facts) -> De
         if outcome == PathOutcome::Granted && granted_by.is_none() {
             granted_by = Some(path.clone());
         }
-        paths.push(PathEvaluation { path, level, outcome });
+        paths.push(PathEvaluation { path, level, resource_cap: cap, outcome });
     }
 
     let reason = if allowed {
@@ -615,6 +652,8 @@ pub fn evaluate(catalog: &Catalog, request: &AccessRequest, facts: &Facts) -> De
         Reason::ModuleDisabled
     } else if any_unreachable {
         Reason::ResourceNotGranted
+    } else if any_capped_on_resource {
+        Reason::ResourceLevelCapped
     } else if any_live {
         Reason::InsufficientLevel
     } else {

@@ -19,12 +19,11 @@
 //! then refused as superseded ([`InvitationRefusal::TokenSuperseded`]) rather than as unknown, so
 //! the invitee is told to use the latest email.
 
-use std::collections::BTreeSet;
 use std::fmt;
 
 use crate::error::ParseError;
 use crate::{
-    AccountId, Email, EmailPolicy, EmailVerdict, GenericAddressPolicy, InvitationId, MembershipId, ResourceId,
+    AccountId, Email, EmailPolicy, EmailVerdict, GenericAddressPolicy, InvitationId, MembershipId, Restriction,
     RoleName, Timestamp, UserId,
 };
 
@@ -88,8 +87,8 @@ pub struct Invitation {
     pub email: Email,
     /// The roles the membership will hold, sorted by name.
     pub roles: Vec<RoleName>,
-    /// `None`: every resource; `Some`: only these.
-    pub restriction: Option<BTreeSet<ResourceId>>,
+    /// `None`: every resource; `Some`: only these, each with its level cap.
+    pub restriction: Option<Restriction>,
     /// The stored status: pending, accepted or revoked. Use [`Invitation::status_at`] to read it.
     pub status: InvitationStatus,
     /// Who sent it, or last resent it; `None` on a service's own authority.
@@ -123,8 +122,8 @@ pub struct NewInvitation {
     pub email: Email,
     /// The roles (1..=16, no duplicates).
     pub roles: Vec<RoleName>,
-    /// `None`: every resource; `Some`: only these.
-    pub restriction: Option<BTreeSet<ResourceId>>,
+    /// `None`: every resource; `Some`: only these, each with its level cap.
+    pub restriction: Option<Restriction>,
 }
 
 /// How a presented token relates to the invitation it was issued for.

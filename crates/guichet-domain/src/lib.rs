@@ -8,6 +8,8 @@
 //! - **the catalog** ([`catalog`]) — features, account kinds, which kinds may parent which, and the
 //!   built-in roles of each kind, loaded from TOML with a built-in default that encodes the seed
 //!   articles (`catalog/default.toml`);
+//! - **restrictions** ([`restriction`]) — the resources a membership reaches, each with its level
+//!   cap (view these folders, edit those);
 //! - **the decision** ([`decision`]) — [`evaluate`], a pure function from a request, the catalog and
 //!   the facts the server loaded to an explained [`Decision`] (DESIGN §3; the rules are documented
 //!   on the module);
@@ -31,6 +33,7 @@ pub mod invitation;
 pub mod level;
 pub mod model;
 pub mod phone;
+pub mod restriction;
 pub mod rules;
 pub mod settings;
 pub mod status;
@@ -45,6 +48,7 @@ pub use invitation::*;
 pub use level::*;
 pub use model::*;
 pub use phone::*;
+pub use restriction::Restriction;
 pub use rules::{
     Grant, MAX_ROLES, Need, Operation, Own, ProfileEditor, Reach, Requirement, Rpc, Scope, Violation,
     check_descendant_levels, check_four_eyes, check_grant, check_last_administrator, check_partner_reach,

@@ -7,9 +7,10 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
+use crate::level::Level;
 use crate::{
     AccountId, AccountKind, AccountSettings, AccountStatus, DelegationId, Email, FeatureName, Grants, MembershipId,
-    MembershipStatus, Phone, ResourceId, RoleName, UserId, UserStatus,
+    MembershipStatus, Phone, ResourceId, Restriction, RoleName, UserId, UserStatus,
 };
 
 /// A point in time, in milliseconds since the Unix epoch (UTC).
@@ -172,8 +173,8 @@ pub struct Membership {
     pub roles: Vec<RoleName>,
     /// Pending approval, active or suspended.
     pub status: MembershipStatus,
-    /// `None`: every resource of the account; `Some`: only these.
-    pub restriction: Option<BTreeSet<ResourceId>>,
+    /// `None`: every resource of the account; `Some`: only these, each with its level cap.
+    pub restriction: Option<Restriction>,
     /// The user who created it, when a person did.
     pub created_by: Option<UserId>,
     /// The user who approved it, when it needed approval.
@@ -210,9 +211,13 @@ impl Membership {
             None => field("restriction", "none"),
             Some(ids) => {
                 field("restriction", &ids.len().to_string());
-                // A BTreeSet iterates in sorted order.
-                for id in ids {
+                // In id order. A `full` cap writes what a restriction always wrote, so versions
+                // of memberships without `view` caps are unchanged.
+                for (id, cap) in ids.iter() {
                     field("resource", id.as_str());
+                    if cap < Level::Full {
+                        field("cap", cap.as_str());
+                    }
                 }
             }
         }
@@ -328,8 +333,8 @@ pub struct NewMembership {
     pub user: UserId,
     /// The roles (at least one).
     pub roles: Vec<RoleName>,
-    /// `None`: every resource; `Some`: only these.
-    pub restriction: Option<BTreeSet<ResourceId>>,
+    /// `None`: every resource; `Some`: only these, each with its level cap.
+    pub restriction: Option<Restriction>,
 }
 
 /// Creates a resource.

@@ -63,6 +63,7 @@ use crate::catalog::{Catalog, DELEGATED_ADMINISTRATION_FEATURE, Role};
 use crate::decision::{AccessRequest, Facts, evaluate};
 use crate::ids::{AccountId, AccountKind, FeatureName, MembershipId, ResourceId, RoleName, UserId};
 use crate::level::{Grants, Level, Permission};
+use crate::restriction::Restriction;
 use crate::status::MembershipStatus;
 
 /// The most roles one membership (or invitation) holds.
@@ -657,8 +658,8 @@ impl Violation {
 pub struct Grant<'a> {
     /// The roles, resolved.
     pub roles: &'a [Role],
-    /// `None`: every resource of the account; `Some`: only these.
-    pub restriction: Option<&'a BTreeSet<ResourceId>>,
+    /// `None`: every resource of the account; `Some`: only these, each with its level cap.
+    pub restriction: Option<&'a Restriction>,
 }
 
 fn escalation(what: String, feature: &FeatureName, level: Level, held: Level, place: String) -> Violation {
@@ -667,8 +668,9 @@ fn escalation(what: String, feature: &FeatureName, level: Level, held: Level, pl
 
 /// **No escalation** for a grant: every level of every role is within the actor's reach where the
 /// grant applies it — on every resource for an unrestricted grant; in the account at large and on
-/// each resource of a restriction otherwise — and every descendant level within its reach on every
-/// descendant. `reach` must have been computed with the restriction's resources.
+/// each resource of a restriction otherwise, where the grant gives the role's level under that
+/// resource's cap (an actor grants on a resource only a level it holds there) — and every
+/// descendant level within its reach on every descendant. `reach` must have been computed with the restriction's resources.
 pub fn check_grant(grant: Grant<'_>, reach: &Reach) -> Result<(), Violation> {
     for role in grant.roles {
         let what = format!("role {}", role.name);
@@ -685,7 +687,10 @@ pub fn check_grant(grant: Grant<'_>, reach: &Reach) -> Result<(), Violation> {
                     if level > held {
                         return Err(escalation(what, feature, level, held, "in the account".into()));
                     }
-                    for r in set {
+                    // On each resource, what the grant gives there: the role's level under the
+                    // resource's cap.
+                    for (r, cap) in set.iter() {
+                        let level = level.min(cap);
                         let held = reach.resources.get(r).map_or(Level::None, |g| Reach::on(g, feature));
                         if level > held {
                             return Err(escalation(what, feature, level, held, format!("on resource {r}")));

@@ -1,15 +1,17 @@
 //! The demo world, from the seed articles: a cloud reseller (partner) with a sub-partner and
 //! customers, a direct client, an affiliate with its clients, an accounting firm's client with
 //! folders (*dossiers*) and a telecom customer with a module switched off; users in each built-in
-//! role, one delegation (the partner's *Manage* button), one restricted membership.
+//! role, one delegation (the partner's *Manage* button), two restricted memberships — Marc reaches
+//! one folder of the bakery, and Anne, its bookkeeper, may view the 2025 folder and edit the
+//! payroll folder (levels per folder).
 //!
 //! `guichet serve --demo` loads it into an empty database; the README's grpcurl examples use it.
 
 use std::collections::BTreeSet;
 
 use guichet_domain::{
-    AccountId, AccountKind, DelegationId, Email, FeatureName, MembershipId, NewAccount, NewDelegation, NewMembership,
-    NewResource, NewUser, ResourceId, RoleName, UserId,
+    AccountId, AccountKind, DelegationId, Email, FeatureName, Grants, Level, MembershipId, NewAccount, NewDelegation,
+    NewMembership, NewResource, NewUser, ResourceId, Restriction, RoleDefinition, RoleName, UserId,
 };
 
 use crate::app::{App, Call};
@@ -57,6 +59,7 @@ const USERS: &[(&str, &str, &str, &str)] = &[
     ("amelie", "amelie.girard@alpes-revente.example", "Amélie", "Girard"),
     ("lucie", "lucie.martin@boulangerie-martin.example", "Lucie", "Martin"),
     ("marc", "marc.bernard@boulangerie-martin.example", "Marc", "Bernard"),
+    ("anne", "anne.roche@boulangerie-martin.example", "Anne", "Roche"),
     ("odile", "odile.dupont@fromagerie-dupont.example", "Odile", "Dupont"),
     ("helene", "helene.durand@hotel-lumiere.example", "Hélène", "Durand"),
     ("julien", "julien.lefevre@hotel-lumiere.example", "Julien", "Lefèvre"),
@@ -75,6 +78,7 @@ const MEMBERSHIPS: &[(&str, &str, &str, &[&str])] = &[
     ("m-amelie", "amelie", "alpes-revente", &["account_manager"]),
     ("m-lucie", "lucie", "boulangerie-martin", &["client_administrator"]),
     ("m-marc", "marc", "boulangerie-martin", &["client_user"]),
+    ("m-anne", "anne", "boulangerie-martin", &["comptable"]),
     ("m-odile", "odile", "fromagerie-dupont", &["client_administrator"]),
     ("m-helene", "helene", "hotel-lumiere", &["account_manager"]),
     ("m-julien", "julien", "hotel-lumiere", &["billing_manager"]),
@@ -115,7 +119,11 @@ pub async fn load(app: &App) -> Result<(), DemoError> {
         app.create_user(&Call::service(), None, &cmd).await?;
     }
     // The accounting folders (dossiers) of the bakery: reached one by one.
-    for (id, name) in [("bm-dossier-2025", "Dossier comptable 2025"), ("bm-dossier-juridique", "Dossier juridique")] {
+    for (id, name) in [
+        ("bm-dossier-2025", "Dossier comptable 2025"),
+        ("bm-dossier-juridique", "Dossier juridique"),
+        ("bm-dossier-paie", "Dossier paie"),
+    ] {
         let cmd = NewResource {
             id: Some(v(id, ResourceId::parse)?),
             account: v("boulangerie-martin", AccountId::parse)?,
@@ -124,9 +132,35 @@ pub async fn load(app: &App) -> Result<(), DemoError> {
         };
         app.create_resource(&Call::service(), &cmd).await?;
     }
+    // The bakery's bookkeeper role (a custom role): the folders in full, invoices and billing read.
+    let grants: Grants = [("folders", Level::Full), ("invoices", Level::View), ("billing", Level::View)]
+        .into_iter()
+        .map(|(f, l)| Ok((v(f, FeatureName::parse)?, l)))
+        .collect::<Result<_, DemoError>>()?;
+    let def = RoleDefinition {
+        account: v("boulangerie-martin", AccountId::parse)?,
+        name: v("comptable", RoleName::parse)?,
+        display_name: "Comptable".to_owned(),
+        description: "tient les dossiers comptables qui lui sont confiés".to_owned(),
+        grants,
+        descendant_grants: Grants::new(),
+    };
+    app.create_role(&Call::service(), &def).await?;
     for (id, user, account, roles) in MEMBERSHIPS {
-        let restriction =
-            if *id == "m-marc" { Some(BTreeSet::from([v("bm-dossier-2025", ResourceId::parse)?])) } else { None };
+        let restriction: Option<Restriction> = match *id {
+            // Marc reaches the 2025 folder only, at his role's level (view).
+            "m-marc" => Some([(v("bm-dossier-2025", ResourceId::parse)?, Level::Full)].into_iter().collect()),
+            // Anne may view the 2025 folder and edit the payroll folder.
+            "m-anne" => Some(
+                [
+                    (v("bm-dossier-2025", ResourceId::parse)?, Level::View),
+                    (v("bm-dossier-paie", ResourceId::parse)?, Level::Full),
+                ]
+                .into_iter()
+                .collect(),
+            ),
+            _ => None,
+        };
         let cmd = NewMembership {
             id: Some(v(id, MembershipId::parse)?),
             account: v(account, AccountId::parse)?,

@@ -389,11 +389,15 @@ impl Store {
         let membership_resources = insert_all(
             db,
             max_params,
-            2,
+            3,
             (0..plan.memberships).flat_map(|m| {
                 plan.restriction(m).unwrap_or_default().into_iter().map(move |resource_id| {
-                    membership_resource::Model { membership_id: SeedPlan::membership_id(m), resource_id }
-                        .into_active_model()
+                    membership_resource::Model {
+                        membership_id: SeedPlan::membership_id(m),
+                        resource_id,
+                        level: guichet_domain::Level::Full.as_str().to_owned(),
+                    }
+                    .into_active_model()
                 })
             }),
         )

@@ -148,7 +148,7 @@ pub mod membership_role {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
-/// The resources a restricted membership may reach.
+/// The resources a restricted membership may reach, each with its level cap.
 pub mod membership_resource {
     use sea_orm::entity::prelude::*;
 
@@ -159,6 +159,8 @@ pub mod membership_resource {
         pub membership_id: String,
         #[sea_orm(primary_key, auto_increment = false)]
         pub resource_id: String,
+        /// The membership's level cap on the resource: `view` or `full` (the roles' levels).
+        pub level: String,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -276,6 +278,9 @@ pub mod invitation {
         pub roles: String,
         pub restricted: bool,
         pub resource_ids: String,
+        /// The restricted resources capped at `view` (a JSON list); `resource_ids` holds the
+        /// others.
+        pub view_resource_ids: String,
         pub status: String,
         #[serde(skip)]
         pub token_hash: String,

@@ -9,13 +9,14 @@ use std::collections::{BTreeSet, HashMap};
 
 use guichet_domain::{
     AccessRequest, AccountFacts, AccountId, AccountKind, Catalog, DelegationFacts, DelegationId, Facts, FeatureName,
-    MembershipFacts, MembershipId, ResourceFacts, ResourceId, Revision, RoleName, SubjectFacts, UserId, UserStatus,
+    MembershipFacts, MembershipId, ResourceFacts, ResourceId, Restriction, Revision, RoleName, SubjectFacts, UserId,
+    UserStatus,
 };
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder};
 
 use crate::entities::{account, delegation, membership, membership_resource, membership_role, resource, role, user};
 use crate::roles::{custom_accounts, resolve, resolve_rows};
-use crate::rows::{account_status, membership_status};
+use crate::rows::{account_status, cap_level, membership_status};
 use crate::{MAX_IN_LIST, Store, StoreError, find_in, read_revision};
 
 fn account_facts(row: &account::Model) -> Result<AccountFacts, StoreError> {
@@ -75,7 +76,8 @@ struct Rows {
     /// The custom roles of the accounts that name one (at least every one named and not built in).
     custom_roles: Vec<role::Model>,
     /// The restricted memberships that reach the resource.
-    reached: BTreeSet<String>,
+    /// The restricted memberships that reach the resource asked about, with their cap there.
+    reached: HashMap<String, String>,
 }
 
 /// Reads the rows of one request in ten queries at most, on any backend.
@@ -129,7 +131,7 @@ async fn read_rows(
                 .all(conn)
                 .await?
                 .into_iter()
-                .map(|g| g.membership_id)
+                .map(|g| (g.membership_id, g.level))
                 .collect();
         }
     }
@@ -174,7 +176,10 @@ async fn read_rows_postgres(
         membership_roles: json::<Option<Vec<membership_role::Model>>>("membership_roles", part("membership_roles")?)?
             .unwrap_or_default(),
         custom_roles: json::<Option<Vec<role::Model>>>("roles", part("roles")?)?.unwrap_or_default(),
-        reached: json::<Option<Vec<String>>>("reached", part("reached")?)?.unwrap_or_default().into_iter().collect(),
+        reached: json::<Option<Vec<(String, String)>>>("reached", part("reached")?)?
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
     };
     Ok((rows, revision))
 }
@@ -210,7 +215,7 @@ croles AS (
 ),
 res AS (SELECT r.* FROM resources r WHERE $3::text IS NOT NULL AND r.id = $3::text),
 reached AS (
-  SELECT g.membership_id FROM membership_resources g
+  SELECT g.membership_id, g.level FROM membership_resources g
   WHERE EXISTS (SELECT 1 FROM res) AND g.resource_id = $3::text
     AND g.membership_id IN (SELECT id FROM mems WHERE restricted)
 )
@@ -224,7 +229,7 @@ SELECT
   (SELECT json_agg(m ORDER BY m.account_id) FROM mems m)::text AS memberships,
   (SELECT json_agg(r) FROM mroles r)::text AS membership_roles,
   (SELECT json_agg(r) FROM croles r)::text AS roles,
-  (SELECT json_agg(g.membership_id) FROM reached g)::text AS reached
+  (SELECT json_agg(json_build_array(g.membership_id, g.level)) FROM reached g)::text AS reached
 "#;
 
 /// The kind of every account of the chain and of the delegations' sources.
@@ -285,10 +290,11 @@ fn assemble(catalog: &Catalog, rows: Rows, resource_id: Option<&ResourceId>) -> 
             .iter()
             .filter_map(|(_, n)| roles.get(&(account.clone(), RoleName::from_trusted(*n))).cloned())
             .collect();
-        let resources = m.restricted.then(|| match resource_id {
-            Some(r) if reached.contains(&m.id) => BTreeSet::from([r.clone()]),
-            _ => BTreeSet::new(),
-        });
+        let resources = match (m.restricted, resource_id.zip(reached.get(&m.id))) {
+            (false, _) => None,
+            (true, Some((r, cap))) => Some([(r.clone(), cap_level(cap)?)].into_iter().collect()),
+            (true, None) => Some(Restriction::new()),
+        };
         out_memberships.push(MembershipFacts {
             id: MembershipId::from_trusted(m.id.clone()),
             account,
@@ -457,7 +463,7 @@ pub(crate) async fn load_many(
     }
     let roles = resolve(conn, store.catalog(), &wanted).await?;
     let restricted: Vec<String> = member_rows.iter().filter(|m| m.restricted).map(|m| m.id.clone()).collect();
-    let mut grants: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut grants: HashMap<(String, String), String> = HashMap::new();
     if !resources.is_empty() {
         for part in restricted.chunks(MAX_IN_LIST) {
             let of_memberships =
@@ -470,7 +476,7 @@ pub(crate) async fn load_many(
             )
             .await?
             {
-                grants.insert((g.membership_id, g.resource_id));
+                grants.insert((g.membership_id, g.resource_id), g.level);
             }
         }
     }
@@ -512,12 +518,15 @@ pub(crate) async fn load_many(
                         .collect()
                 })
                 .unwrap_or_default();
-            let resources_reached = m.restricted.then(|| match (&resource, &request.resource) {
-                (Some(_), Some(r)) if grants.contains(&(m.id.clone(), r.as_str().to_owned())) => {
-                    BTreeSet::from([r.clone()])
-                }
-                _ => BTreeSet::new(),
-            });
+            let cap = match (&resource, &request.resource) {
+                (Some(_), Some(r)) => grants.get(&(m.id.clone(), r.as_str().to_owned())).map(|cap| (r, cap)),
+                _ => None,
+            };
+            let resources_reached = match (m.restricted, cap) {
+                (false, _) => None,
+                (true, Some((r, cap))) => Some([(r.clone(), cap_level(cap)?)].into_iter().collect()),
+                (true, None) => Some(Restriction::new()),
+            };
             memberships.push(MembershipFacts {
                 id: MembershipId::from_trusted(m.id.clone()),
                 account,

@@ -17,8 +17,8 @@ use std::collections::{BTreeSet, HashMap};
 
 use guichet_domain::{
     AccountId, AccountKind, AccountSettings, AccountStatus, Email, Invitation, InvitationId, InvitationRefusal,
-    InvitationStatus, Membership, MembershipId, MembershipStatus, NewInvitation, Phone, ResourceId, Revision, RoleName,
-    Timestamp, TokenMatch, User, UserId, UserStatus, apply_email_policy,
+    InvitationStatus, Level, Membership, MembershipId, MembershipStatus, NewInvitation, Phone, ResourceId, Restriction,
+    Revision, RoleName, Timestamp, TokenMatch, User, UserId, UserStatus, apply_email_policy,
 };
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
@@ -106,6 +106,11 @@ fn suspended_account(account: &str) -> StoreError {
     }
 }
 
+/// The resources of `restriction` whose cap is `cap`.
+fn capped(restriction: Option<&Restriction>, cap: Level) -> impl Iterator<Item = &str> {
+    restriction.into_iter().flat_map(Restriction::iter).filter(move |(_, c)| *c == cap).map(|(r, _)| r.as_str())
+}
+
 fn json_list<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
     serde_json::to_string(&items.into_iter().collect::<Vec<_>>()).unwrap_or_else(|_| "[]".to_owned())
 }
@@ -114,12 +119,17 @@ fn to_invitation(row: &invitation::Model) -> Result<Invitation, StoreError> {
     let roles: Vec<String> = serde_json::from_str(&row.roles).map_err(|e| StoreError::corrupt("invitations", e))?;
     let resources: Vec<String> =
         serde_json::from_str(&row.resource_ids).map_err(|e| StoreError::corrupt("invitations", e))?;
+    let view_only: Vec<String> =
+        serde_json::from_str(&row.view_resource_ids).map_err(|e| StoreError::corrupt("invitations", e))?;
     Ok(Invitation {
         id: InvitationId::from_trusted(row.id.clone()),
         account: AccountId::from_trusted(row.account_id.clone()),
         email: Email::parse(&row.email).map_err(|e| StoreError::corrupt("invitations", e))?,
         roles: roles.into_iter().map(RoleName::from_trusted).collect(),
-        restriction: row.restricted.then(|| resources.into_iter().map(ResourceId::from_trusted).collect()),
+        restriction: row.restricted.then(|| {
+            let full = resources.into_iter().map(|r| (ResourceId::from_trusted(r), Level::Full));
+            full.chain(view_only.into_iter().map(|r| (ResourceId::from_trusted(r), Level::View))).collect()
+        }),
         status: InvitationStatus::parse(&row.status).map_err(|e| StoreError::corrupt("invitations", e))?,
         invited_by: row.invited_by.clone().map(UserId::from_trusted),
         created_at: Timestamp::from_millis(row.created_at),
@@ -184,20 +194,20 @@ async fn invitation_row(conn: &impl ConnectionTrait, id: &InvitationId) -> Resul
 async fn check_resources(
     conn: &impl ConnectionTrait,
     account: &AccountId,
-    set: &BTreeSet<ResourceId>,
+    set: &Restriction,
 ) -> Result<(), StoreError> {
     if set.is_empty() {
         return Ok(());
     }
     let found: HashMap<String, String> = resource::Entity::find()
-        .filter(resource::Column::Id.is_in(set.iter().map(|r| r.as_str().to_owned())))
+        .filter(resource::Column::Id.is_in(set.ids().map(|r| r.as_str().to_owned())))
         .all(conn)
         .await?
         .into_iter()
         .map(|r| (r.id, r.account_id))
         .collect();
     let violations: Vec<_> = set
-        .iter()
+        .ids()
         .enumerate()
         .filter_map(|(i, r)| match found.get(r.as_str()) {
             // A resource of another account is answered exactly as one that does not exist:
@@ -224,13 +234,14 @@ async fn with_details(conn: &impl ConnectionTrait, found: &[membership::Model]) 
     {
         roles.entry(r.membership_id).or_default().push((r.position, RoleName::from_trusted(r.role_name)));
     }
-    let mut resources: HashMap<String, BTreeSet<ResourceId>> = HashMap::new();
+    let mut resources: HashMap<String, Restriction> = HashMap::new();
     for r in membership_resource::Entity::find()
         .filter(membership_resource::Column::MembershipId.is_in(ids()))
         .all(conn)
         .await?
     {
-        resources.entry(r.membership_id).or_default().insert(ResourceId::from_trusted(r.resource_id));
+        let cap = rows::cap_level(&r.level)?;
+        resources.entry(r.membership_id).or_default().insert(ResourceId::from_trusted(r.resource_id), cap);
     }
     found
         .iter()
@@ -336,7 +347,8 @@ impl Store {
             email: Set(cmd.email.as_str().to_owned()),
             roles: Set(json_list(roles)),
             restricted: Set(cmd.restriction.is_some()),
-            resource_ids: Set(json_list(cmd.restriction.iter().flatten().map(ResourceId::as_str))),
+            resource_ids: Set(json_list(capped(cmd.restriction.as_ref(), Level::Full))),
+            view_resource_ids: Set(json_list(capped(cmd.restriction.as_ref(), Level::View))),
             status: Set(InvitationStatus::Pending.as_str().to_owned()),
             token_hash: Set(token_hash.to_owned()),
             invited_by: Set(audit.actor.as_ref().map(|a| a.as_str().to_owned())),
@@ -618,7 +630,7 @@ impl Store {
         if let Some(set) = inv.restriction.as_ref().filter(|s| !s.is_empty()) {
             // Resources deleted since the invitation was sent are left out.
             let alive: BTreeSet<String> = resource::Entity::find()
-                .filter(resource::Column::Id.is_in(set.iter().map(|r| r.as_str().to_owned())))
+                .filter(resource::Column::Id.is_in(set.ids().map(|r| r.as_str().to_owned())))
                 .filter(resource::Column::AccountId.eq(inv.account.as_str()))
                 .all(&txn)
                 .await?
@@ -627,7 +639,15 @@ impl Store {
                 .collect();
             let models: Vec<_> = alive
                 .into_iter()
-                .map(|r| membership_resource::ActiveModel { membership_id: Set(mid.clone()), resource_id: Set(r) })
+                .map(|r| membership_resource::ActiveModel {
+                    membership_id: Set(mid.clone()),
+                    level: Set(set
+                        .cap(&ResourceId::from_trusted(r.clone()))
+                        .unwrap_or(Level::Full)
+                        .as_str()
+                        .to_owned()),
+                    resource_id: Set(r),
+                })
                 .collect();
             if !models.is_empty() {
                 membership_resource::Entity::insert_many(models).exec(&txn).await?;

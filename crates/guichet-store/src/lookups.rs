@@ -12,7 +12,7 @@
 use std::collections::{BTreeSet, VecDeque};
 
 use guichet_domain::{
-    AccessRequest, AccountId, Facts, FeatureName, MembershipId, Permission, ResourceId, Revision, UserId,
+    AccessRequest, AccountId, Facts, FeatureName, Level, MembershipId, Permission, ResourceId, Revision, UserId,
 };
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
@@ -233,19 +233,22 @@ impl Candidates {
 
 impl Store {
     /// The resources of `account` (of `kind`, when given) that one of the restricted memberships
-    /// reaches, by id.
+    /// reaches with a cap of at least `at_least`, by id.
     pub async fn resources_of_memberships(
         &self,
         account: &AccountId,
         memberships: &[MembershipId],
+        at_least: Level,
         kind: Option<&FeatureName>,
         page: &PageRequest,
     ) -> Result<Page<ResourceId>, StoreError> {
         if memberships.is_empty() {
             return Ok(Page { items: Vec::new(), next_after: None });
         }
+        let caps: Vec<&str> = Level::ALL.iter().filter(|l| **l >= at_least).map(|l| l.as_str()).collect();
         let reached: BTreeSet<String> = membership_resource::Entity::find()
             .filter(membership_resource::Column::MembershipId.is_in(memberships.iter().map(|m| m.as_str().to_owned())))
+            .filter(membership_resource::Column::Level.is_in(caps))
             .all(&self.db)
             .await?
             .into_iter()

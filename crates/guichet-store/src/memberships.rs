@@ -10,8 +10,8 @@
 use std::collections::{BTreeSet, HashMap};
 
 use guichet_domain::{
-    AccountId, AccountKind, AccountSettings, AccountStatus, Catalog, FieldViolation, Membership, MembershipId,
-    MembershipStatus, NewMembership, ResourceId, Revision, RoleName, UserId, UserStatus,
+    AccountId, AccountKind, AccountSettings, AccountStatus, Catalog, FieldViolation, Level, Membership, MembershipId,
+    MembershipStatus, NewMembership, ResourceId, Restriction, Revision, RoleName, UserId, UserStatus,
 };
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
@@ -182,14 +182,15 @@ async fn load_details(conn: &impl ConnectionTrait, rows_: &[membership::Model]) 
         roles.entry(r.membership_id).or_default().push((r.position, RoleName::from_trusted(r.role_name)));
     }
     let restricted: Vec<String> = rows_.iter().filter(|m| m.restricted).map(|m| m.id.clone()).collect();
-    let mut resources: HashMap<String, BTreeSet<ResourceId>> = HashMap::new();
+    let mut resources: HashMap<String, Restriction> = HashMap::new();
     if !restricted.is_empty() {
         for r in membership_resource::Entity::find()
             .filter(membership_resource::Column::MembershipId.is_in(restricted))
             .all(conn)
             .await?
         {
-            resources.entry(r.membership_id).or_default().insert(ResourceId::from_trusted(r.resource_id));
+            let cap = rows::cap_level(&r.level)?;
+            resources.entry(r.membership_id).or_default().insert(ResourceId::from_trusted(r.resource_id), cap);
         }
     }
     rows_
@@ -244,7 +245,7 @@ async fn write_restriction(
     conn: &impl ConnectionTrait,
     membership_id: &str,
     account: &AccountId,
-    restriction: Option<&BTreeSet<ResourceId>>,
+    restriction: Option<&Restriction>,
 ) -> Result<(), StoreError> {
     membership_resource::Entity::delete_many()
         .filter(membership_resource::Column::MembershipId.eq(membership_id))
@@ -257,14 +258,14 @@ async fn write_restriction(
         return Ok(());
     }
     let found: HashMap<String, String> = resource::Entity::find()
-        .filter(resource::Column::Id.is_in(set.iter().map(|r| r.as_str().to_owned())))
+        .filter(resource::Column::Id.is_in(set.ids().map(|r| r.as_str().to_owned())))
         .all(conn)
         .await?
         .into_iter()
         .map(|r| (r.id, r.account_id))
         .collect();
     let violations: Vec<_> = set
-        .iter()
+        .ids()
         .enumerate()
         .filter_map(|(i, r)| match found.get(r.as_str()) {
             // A resource of another account is answered exactly as one that does not exist:
@@ -281,9 +282,10 @@ async fn write_restriction(
     }
     let models: Vec<_> = set
         .iter()
-        .map(|r| membership_resource::ActiveModel {
+        .map(|(r, cap)| membership_resource::ActiveModel {
             membership_id: Set(membership_id.to_owned()),
             resource_id: Set(r.as_str().to_owned()),
+            level: Set(cap.as_str().to_owned()),
         })
         .collect();
     membership_resource::Entity::insert_many(models).exec(conn).await?;
@@ -496,7 +498,7 @@ impl Store {
     pub async fn set_resource_restriction(
         &self,
         id: &MembershipId,
-        restriction: Option<&BTreeSet<ResourceId>>,
+        restriction: Option<&Restriction>,
         audit: &Audit,
     ) -> Result<(Membership, Revision), StoreError> {
         self.change_membership(id, audit, "membership.restriction_changed", async |txn, row, _, _| {
@@ -689,6 +691,9 @@ pub(crate) struct MembershipSnapshot {
     roles: Vec<String>,
     status: String,
     restricted_to: Option<Vec<String>>,
+    /// The resources of `restricted_to` capped at `view` (absent when none is).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    view_only: Vec<String>,
     created_by: Option<String>,
     approved_by: Option<String>,
 }
@@ -701,7 +706,14 @@ impl From<&Membership> for MembershipSnapshot {
             account_id: m.account.to_string(),
             roles: m.roles.iter().map(ToString::to_string).collect(),
             status: m.status.to_string(),
-            restricted_to: m.restriction.as_ref().map(|r| r.iter().map(ToString::to_string).collect()),
+            restricted_to: m.restriction.as_ref().map(|r| r.ids().map(ToString::to_string).collect()),
+            view_only: m
+                .restriction
+                .iter()
+                .flat_map(Restriction::iter)
+                .filter(|(_, cap)| *cap < Level::Full)
+                .map(|(r, _)| r.to_string())
+                .collect(),
             created_by: m.created_by.as_ref().map(ToString::to_string),
             approved_by: m.approved_by.as_ref().map(ToString::to_string),
         }

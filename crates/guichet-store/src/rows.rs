@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use guichet_domain::{
     Account, AccountId, AccountKind, AccountSettings, AccountStatus, Delegation, DelegationId, Email, FeatureName,
-    Grants, Membership, MembershipId, MembershipStatus, Phone, Resource, ResourceId, RoleName, Timestamp, User, UserId,
-    UserStatus,
+    Grants, Membership, MembershipId, MembershipStatus, Phone, Resource, ResourceId, Restriction, RoleName, Timestamp,
+    User, UserId, UserStatus,
 };
 
 use crate::StoreError;
@@ -35,6 +35,14 @@ pub(crate) fn account_status(s: &str) -> Result<AccountStatus, StoreError> {
     AccountStatus::parse(s).map_err(|e| StoreError::corrupt("accounts", e))
 }
 
+/// A stored cap (`membership_resources.level`): `view` or `full`.
+pub(crate) fn cap_level(stored: &str) -> Result<guichet_domain::Level, StoreError> {
+    match guichet_domain::Level::parse(stored) {
+        Ok(level @ (guichet_domain::Level::View | guichet_domain::Level::Full)) => Ok(level),
+        _ => Err(StoreError::corrupt("membership_resources", format!("level {stored:?} is not view or full"))),
+    }
+}
+
 pub(crate) fn membership_status(s: &str) -> Result<MembershipStatus, StoreError> {
     MembershipStatus::parse(s).map_err(|e| StoreError::corrupt("memberships", e))
 }
@@ -58,7 +66,7 @@ pub(crate) fn user(row: &user::Model) -> Result<User, StoreError> {
 pub(crate) fn membership(
     row: &membership::Model,
     roles: Vec<RoleName>,
-    resources: Option<BTreeSet<ResourceId>>,
+    resources: Option<Restriction>,
 ) -> Result<Membership, StoreError> {
     Ok(Membership {
         id: MembershipId::from_trusted(row.id.clone()),

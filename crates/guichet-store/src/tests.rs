@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use guichet_domain::{
-    AccessRequest, AccountId, AccountKind, Catalog, MembershipId, MembershipStatus, NewAccount, NewMembership,
+    AccessRequest, AccountId, AccountKind, Catalog, Level, MembershipId, MembershipStatus, NewAccount, NewMembership,
     NewResource, NewUser, Permission, ResourceId, Revision, RoleName, Timestamp, UserId, evaluate,
 };
 use sea_orm::{ConnectionTrait, Database};
@@ -210,7 +210,7 @@ async fn a_refused_membership_leaves_nothing_behind() {
         account: id("a", AccountId::parse),
         user: id("u", UserId::parse),
         roles: vec![id("client_user", RoleName::parse)],
-        restriction: Some(BTreeSet::from([folder.id.clone()])),
+        restriction: Some([folder.id.clone()].into_iter().collect()),
     };
     let err = store.create_membership(&cmd, &audit()).await.unwrap_err();
     let StoreError::Invalid(v) = err else { panic!("{err:?}") };
@@ -403,7 +403,12 @@ async fn every_load_gives_the_same_facts(mut store: Store) {
         account: id("c", AccountId::parse),
         user: id("dave", UserId::parse),
         roles: vec![id("client_user", RoleName::parse), id("auditeur", RoleName::parse)],
-        restriction: Some(BTreeSet::from([id("f1", ResourceId::parse)])),
+        // Dave may only view f1 and reaches f2 at his roles' levels.
+        restriction: Some(
+            [(id("f1", ResourceId::parse), Level::View), (id("f2", ResourceId::parse), Level::Full)]
+                .into_iter()
+                .collect(),
+        ),
     };
     store.create_membership(&restricted, &audit()).await.unwrap();
     for (from, role) in [("p", "auditeur"), ("s", "client_administrator")] {
@@ -469,6 +474,19 @@ async fn every_load_gives_the_same_facts(mut store: Store) {
         let generic = store.load_facts_generic(request).await.unwrap();
         assert_eq!(sorted(facts), sorted(&single), "{request:?}");
         assert_eq!(sorted(&generic), sorted(&single), "{request:?}");
+        // Every loader carries the membership's cap on the resource asked about.
+        if request.subject.as_str() == "dave" && request.account.as_str() == "c" {
+            let cap = single.memberships.iter().find(|m| m.id.as_str() == "m-dave-c").and_then(|m| {
+                let restriction = m.resources.as_ref().expect("restricted");
+                request.resource.as_ref().and_then(|r| restriction.cap(r))
+            });
+            let expected = match request.resource.as_ref().map(ResourceId::as_str) {
+                Some("f1") => Some(Level::View),
+                Some("f2") => Some(Level::Full),
+                _ => None,
+            };
+            assert_eq!(cap, expected, "{request:?}");
+        }
         with_custom_roles += single
             .memberships
             .iter()
@@ -1120,7 +1138,7 @@ async fn an_approval_names_the_version_it_approves(store: Store) {
     // A rejection too.
     let (julie, _) = store.create_membership(&create("julie"), &by("lucie")).await.unwrap();
     let reviewed = julie.version();
-    let restriction = BTreeSet::new();
+    let restriction = guichet_domain::Restriction::new();
     store.set_resource_restriction(&julie.id, Some(&restriction), &by("lucie")).await.unwrap();
     let r = store.reject_membership_if_version(&julie.id, "non", Some(&reviewed), &by("paul")).await;
     assert_eq!(precondition(r), "STALE_VERSION");

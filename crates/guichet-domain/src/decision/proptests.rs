@@ -53,10 +53,15 @@ fn modules() -> impl Strategy<Value = BTreeSet<FeatureName>> {
         .prop_map(|s| s.into_iter().map(fname).collect())
 }
 
-fn resources() -> impl Strategy<Value = Option<BTreeSet<ResourceId>>> {
+/// A restriction to up to two resources, each capped at `view` or `full`.
+fn resources() -> impl Strategy<Value = Option<Restriction>> {
     proptest::option::of(
-        proptest::collection::btree_set(proptest::sample::select(RESOURCES.to_vec()), 0..=2)
-            .prop_map(|s| s.into_iter().map(ResourceId::from_trusted).collect()),
+        proptest::collection::btree_map(
+            proptest::sample::select(RESOURCES.to_vec()),
+            prop_oneof![Just(Level::View), Just(Level::Full)],
+            0..=2,
+        )
+        .prop_map(|s| s.into_iter().map(|(r, l)| (ResourceId::from_trusted(r), l)).collect()),
     )
 }
 
@@ -71,7 +76,7 @@ fn at() -> impl Strategy<Value = At> {
     prop_oneof![3 => (0usize..4).prop_map(At::Chain), 1 => Just(At::Source)]
 }
 
-type RawMembership = (At, MembershipStatus, Vec<Role>, Option<BTreeSet<ResourceId>>);
+type RawMembership = (At, MembershipStatus, Vec<Role>, Option<Restriction>);
 
 fn membership() -> impl Strategy<Value = RawMembership> {
     (at(), membership_status(), proptest::collection::vec(role(), 1..=2), resources())
@@ -169,6 +174,21 @@ fn case() -> impl Strategy<Value = (Case, RawMembership)> {
         )
 }
 
+/// Whether `p` is a membership path that does not reach the resource asked (listed as
+/// insufficient when its level is below the requirement anyway).
+fn reaches_nothing(case: &Case, p: &PathEvaluation) -> bool {
+    let Some(asked) = &case.request.resource else { return false };
+    match &p.path {
+        Path::Direct { membership, .. } | Path::Inherited { membership, .. } => case
+            .facts
+            .memberships
+            .iter()
+            .find(|m| m.id == *membership)
+            .is_some_and(|m| m.resources.as_ref().is_some_and(|set| !set.contains(asked))),
+        Path::Delegated { .. } => false,
+    }
+}
+
 fn catalog() -> Catalog {
     Catalog::builtin().unwrap()
 }
@@ -185,6 +205,10 @@ fn check_invariants(d: &Decision, case: &Case) -> Result<(), TestCaseError> {
             if let Path::Direct { membership, .. } | Path::Inherited { membership, .. } = &p.path {
                 let m = case.facts.memberships.iter().find(|m| m.id == *membership);
                 prop_assert!(m.is_some_and(|m| m.resources.as_ref().is_none_or(|set| set.contains(asked))));
+                // A granting path's level on the resource is its role's level under its cap.
+                let cap = m.and_then(|m| m.resources.as_ref()).and_then(|set| set.cap(asked));
+                prop_assert_eq!(p.resource_cap, cap.filter(|c| *c < Level::Full));
+                prop_assert!(p.level.min(p.resource_cap.unwrap_or(Level::Full)).satisfies(d.required));
             }
         }
     }
@@ -193,6 +217,55 @@ fn check_invariants(d: &Decision, case: &Case) -> Result<(), TestCaseError> {
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// The rule of per-resource levels: a cap only lowers. Raising every cap to `full` (what a
+    /// restriction meant before caps) never lowers the level; lowering one to `view` never raises
+    /// it; and on a check without a resource caps change nothing.
+    #[test]
+    fn a_resource_cap_never_raises_a_level((case, _extra) in case(), which in 0usize..5, to_view in any::<bool>()) {
+        let c = catalog();
+        let before = evaluate(&c, &case.request, &case.facts);
+        let mut uncapped = case.clone();
+        for m in &mut uncapped.facts.memberships {
+            if let Some(set) = &mut m.resources {
+                *set = set.ids().cloned().collect();
+            }
+        }
+        let full = evaluate(&c, &uncapped.request, &uncapped.facts);
+        check_invariants(&full, &uncapped)?;
+        prop_assert!(full.effective >= before.effective);
+        if case.request.resource.is_none() {
+            prop_assert_eq!(&full, &before);
+        }
+        let mut lowered = case.clone();
+        if let Some(m) = lowered.facts.memberships.get_mut(which)
+            && let Some(set) = &mut m.resources
+        {
+            let ids: Vec<ResourceId> = set.ids().cloned().collect();
+            for r in ids {
+                set.insert(r, if to_view { Level::View } else { Level::Full });
+            }
+        }
+        let after = evaluate(&c, &lowered.request, &lowered.facts);
+        check_invariants(&after, &lowered)?;
+        if to_view {
+            prop_assert!(after.effective <= before.effective);
+        } else {
+            prop_assert!(after.effective >= before.effective);
+        }
+        // And the effective level on a resource is the best of the paths, each path's level there.
+        if before.caps.is_empty() {
+            let best = before
+                .paths
+                .iter()
+                .filter(|p| matches!(p.outcome, PathOutcome::Granted | PathOutcome::Insufficient)
+                    && !(p.outcome == PathOutcome::Insufficient && reaches_nothing(&case, p)))
+                .map(|p| p.level.min(p.resource_cap.unwrap_or(Level::Full)))
+                .max()
+                .unwrap_or(Level::None);
+            prop_assert_eq!(before.effective, best);
+        }
+    }
 
     #[test]
     fn decisions_are_consistent((case, _extra) in case()) {
@@ -267,7 +340,12 @@ proptest! {
     #[test]
     fn the_effective_level_is_the_best_live_path((case, _extra) in case()) {
         let d = evaluate(&catalog(), &case.request, &case.facts);
-        let best_granted = d.paths.iter().filter(|p| p.outcome == PathOutcome::Granted).map(|p| p.level).max();
+        let best_granted = d
+            .paths
+            .iter()
+            .filter(|p| p.outcome == PathOutcome::Granted)
+            .map(|p| p.level.min(p.resource_cap.unwrap_or(Level::Full)))
+            .max();
         if d.allowed {
             prop_assert_eq!(Some(d.effective), best_granted);
         } else {

@@ -1,6 +1,6 @@
 //! Unit tests of the decision, with the built-in catalog (the seeds).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use super::*;
 
@@ -531,7 +531,7 @@ fn folder_restrictions() {
     for (r, a) in [("folder-a", "c"), ("folder-c", "c"), ("other", "c2")] {
         w.resources.insert(r.to_owned(), a.to_owned());
     }
-    w.member("marc", "c", &["client_user"]).resources = Some(BTreeSet::from([rid("folder-a")]));
+    w.member("marc", "c", &["client_user"]).resources = Some([rid("folder-a")].into_iter().collect());
     w.member("lucie", "c", &["client_administrator"]);
 
     let d = w.check_resource("marc", "c", "folders:view", Some("folder-a"));
@@ -554,6 +554,41 @@ fn folder_restrictions() {
     w.member("david", "p", &["delegated_account_administrator"]);
     w.delegate("p", "c", "client_user");
     assert!(w.check_resource("david", "c", "folders:view", Some("folder-c")).allowed);
+}
+
+/// Seed 001 with levels per folder: one membership that views one folder and edits another; a cap
+/// only lowers, and another path reaching the folder uncapped still counts (the best of the paths).
+#[test]
+fn folder_levels() {
+    let mut w = World::seeds();
+    for (r, a) in [("comptes-2025", "c"), ("paie", "c"), ("juridique", "c")] {
+        w.resources.insert(r.to_owned(), a.to_owned());
+    }
+    w.member("marc", "c", &["client_administrator"]).resources =
+        Some([(rid("comptes-2025"), Level::View), (rid("paie"), Level::Full)].into_iter().collect());
+    w.member("sophie", "c", &["client_user"]).resources = Some([(rid("paie"), Level::Full)].into_iter().collect());
+
+    assert!(w.check_resource("marc", "c", "folders:view", Some("comptes-2025")).allowed);
+    let d = w.check_resource("marc", "c", "folders:full", Some("comptes-2025"));
+    assert_eq!((d.allowed, d.effective, d.reason), (false, Level::View, Reason::ResourceLevelCapped), "{d:?}");
+    assert_eq!(d.paths[0].resource_cap, Some(Level::View));
+    assert_eq!(d.paths[0].outcome, PathOutcome::Insufficient);
+    let d = w.check_resource("marc", "c", "folders:full", Some("paie"));
+    assert!(d.allowed, "{d:?}");
+    assert_eq!(d.paths[0].resource_cap, None);
+    let d = w.check_resource("marc", "c", "folders:view", Some("juridique"));
+    assert_eq!(d.reason, Reason::ResourceNotGranted);
+    // At large (no folder), the roles' levels: caps are about folders.
+    assert!(w.check("marc", "c", "folders:full").allowed);
+    // A full cap does not raise what the role gives.
+    let d = w.check_resource("sophie", "c", "folders:full", Some("paie"));
+    assert_eq!((d.allowed, d.effective, d.reason), (false, Level::View, Reason::InsufficientLevel));
+    // An uncapped path to the folder (a delegation) gives its own level: the best of the paths.
+    w.member("marc", "p", &["delegated_account_administrator"]);
+    w.delegate("p", "c", "client_administrator");
+    let d = w.check_resource("marc", "c", "folders:full", Some("comptes-2025"));
+    assert!(d.allowed, "{d:?}");
+    assert!(matches!(d.granted_by, Some(Path::Delegated { .. })));
 }
 
 #[test]
@@ -624,6 +659,7 @@ fn reasons_have_stable_codes_and_sentences() {
             "no_access_path",
             "insufficient_level",
             "resource_not_granted",
+            "resource_level_capped",
         ]
     );
     for r in Reason::ALL {

@@ -67,7 +67,8 @@
 //!
 //! The level a user holds on a feature in an account, on a folder or at large, uncapped by
 //! modules (DESIGN §3): the roles of their active memberships in the account that reach the folder
-//! (unrestricted, or restricted to a set naming it; at large, every one); the descendant levels of
+//! (unrestricted, or restricted to a set naming it — each level then at most the folder's cap; at
+//! large, every one, uncapped); the descendant levels of
 //! their active memberships in its ancestors (at large every one, restricted or not — the
 //! decision's rule, which [`Reach`] tightens to unrestricted ones; on a folder, unrestricted ones
 //! only — an ancestor's restriction names the ancestor's folders); the role (into the account) or
@@ -226,7 +227,7 @@ struct Member {
     account: usize,
     roles: Vec<RoleName>,
     status: MembershipStatus,
-    restriction: Option<BTreeSet<ResourceId>>,
+    restriction: Option<Restriction>,
     /// The requester: the creator or the inviter (`None`: the calling service).
     created_by: Option<usize>,
     approved_by: Option<usize>,
@@ -407,10 +408,10 @@ fn show_grants(g: &Grants) -> String {
     format!("{{{}}}", parts.join(" "))
 }
 
-fn show_restriction(r: Option<&BTreeSet<ResourceId>>) -> String {
+fn show_restriction(r: Option<&Restriction>) -> String {
     match r {
         None => "unrestricted".to_owned(),
-        Some(set) => format!("restricted to {:?}", set.iter().map(ResourceId::as_str).collect::<Vec<_>>()),
+        Some(set) => format!("restricted to {:?}", set.iter().map(|(r, cap)| format!("{r}:{cap}")).collect::<Vec<_>>()),
     }
 }
 
@@ -455,7 +456,7 @@ enum Op {
         user: usize,
         account: usize,
         roles: Vec<RoleName>,
-        restriction: Option<BTreeSet<ResourceId>>,
+        restriction: Option<Restriction>,
     },
     SetMembershipRoles {
         membership: MembershipId,
@@ -471,7 +472,7 @@ enum Op {
     },
     SetResourceRestriction {
         membership: MembershipId,
-        restriction: Option<BTreeSet<ResourceId>>,
+        restriction: Option<Restriction>,
     },
     SuspendMembership(MembershipId),
     ReactivateMembership(MembershipId),
@@ -489,7 +490,7 @@ enum Op {
         account: usize,
         invitee: Option<usize>,
         roles: Vec<RoleName>,
-        restriction: Option<BTreeSet<ResourceId>>,
+        restriction: Option<Restriction>,
     },
     SetAccountModules {
         account: usize,
@@ -684,7 +685,7 @@ fn create_membership(
     user: usize,
     account: usize,
     roles: &[RoleName],
-    restriction: Option<BTreeSet<ResourceId>>,
+    restriction: Option<Restriction>,
     requester: Option<usize>,
 ) {
     let id = MembershipId::from_trusted(w.fresh("m"));
@@ -772,9 +773,9 @@ fn facts(w: &World, user: usize, account: usize, resource: Option<&ResourceId>) 
             account: w.accounts[m.account].id.clone(),
             status: m.status,
             roles: m.roles.iter().filter_map(|r| w.role(m.account, r).cloned()).collect(),
-            resources: m.restriction.as_ref().map(|set| match resource {
-                Some(r) if set.contains(r) => BTreeSet::from([r.clone()]),
-                Some(_) | None => BTreeSet::new(),
+            resources: m.restriction.as_ref().map(|set| match resource.and_then(|r| Some((r, set.cap(r)?))) {
+                Some((r, cap)) => [(r.clone(), cap)].into_iter().collect(),
+                None => Restriction::new(),
             }),
         })
         .collect();
@@ -835,9 +836,12 @@ fn satisfies(w: &World, actor: usize, requirement: &Requirement) -> Result<(), R
 }
 
 /// The actor's reach in `account`, with each resource of `restriction` loaded on its own.
-fn reach(w: &World, actor: usize, account: usize, restriction: Option<&BTreeSet<ResourceId>>) -> Reach {
-    let per_resource: Vec<(ResourceId, Facts)> =
-        restriction.into_iter().flatten().map(|r| (r.clone(), facts(w, actor, account, Some(r)))).collect();
+fn reach(w: &World, actor: usize, account: usize, restriction: Option<&Restriction>) -> Reach {
+    let per_resource: Vec<(ResourceId, Facts)> = restriction
+        .into_iter()
+        .flat_map(Restriction::ids)
+        .map(|r| (r.clone(), facts(w, actor, account, Some(r))))
+        .collect();
     Reach::compute(&MODEL.catalog, &facts(w, actor, account, None), &per_resource)
 }
 
@@ -882,8 +886,8 @@ fn store_preconditions(w: &World, op: &Op) -> Result<(), Refusal> {
         }
         Ok(())
     };
-    let in_account = |a: usize, restriction: Option<&BTreeSet<ResourceId>>| {
-        if restriction.into_iter().flatten().any(|r| !w.accounts[a].resources.contains(r)) {
+    let in_account = |a: usize, restriction: Option<&Restriction>| {
+        if restriction.into_iter().flat_map(Restriction::ids).any(|r| !w.accounts[a].resources.contains(r)) {
             return Err(Refusal::Store("INVALID_RESOURCE"));
         }
         Ok(())
@@ -1023,23 +1027,22 @@ fn admit_without(w: &World, actor: Option<usize>, op: &Op, skip: Option<Check>) 
 
     // The invariants. A grant: the roles over the restriction within the actor's reach where it
     // applies them, and no direct access for the account's partner side.
-    let grant =
-        |account: usize, user: Option<usize>, roles: &[RoleName], restriction: Option<&BTreeSet<ResourceId>>| {
-            let Some(x) = actor else { return Ok(()) };
-            if on(Check::Grant) {
-                let resolved: Vec<Role> = roles.iter().filter_map(|r| w.role(account, r).cloned()).collect();
-                rule(check_grant(Grant { roles: &resolved, restriction }, &reach(w, x, account, restriction)))?;
-            }
-            if let Some(u) = user
-                && on(Check::PartnerReach)
-            {
-                let side: BTreeSet<AccountId> =
-                    w.partner_side(account).into_iter().map(|a| w.accounts[a].id.clone()).collect();
-                let theirs: Vec<AccountId> = w.accounts_of(u).into_iter().map(|a| w.accounts[a].id.clone()).collect();
-                rule(check_partner_reach(&w.users[u].id, &theirs, &side))?;
-            }
-            Ok(())
-        };
+    let grant = |account: usize, user: Option<usize>, roles: &[RoleName], restriction: Option<&Restriction>| {
+        let Some(x) = actor else { return Ok(()) };
+        if on(Check::Grant) {
+            let resolved: Vec<Role> = roles.iter().filter_map(|r| w.role(account, r).cloned()).collect();
+            rule(check_grant(Grant { roles: &resolved, restriction }, &reach(w, x, account, restriction)))?;
+        }
+        if let Some(u) = user
+            && on(Check::PartnerReach)
+        {
+            let side: BTreeSet<AccountId> =
+                w.partner_side(account).into_iter().map(|a| w.accounts[a].id.clone()).collect();
+            let theirs: Vec<AccountId> = w.accounts_of(u).into_iter().map(|a| w.accounts[a].id.clone()).collect();
+            rule(check_partner_reach(&w.users[u].id, &theirs, &side))?;
+        }
+        Ok(())
+    };
     // A change of a membership: frozen for the requester while pending.
     let frozen = |m: &Member| match actor {
         Some(x) if on(Check::PendingFrozen) => {
@@ -1243,6 +1246,26 @@ fn raise(out: &mut Levels, by: &Levels) {
     }
 }
 
+/// Whether a membership with `restriction` reaches `folder`, and with which cap: `full` when no
+/// folder is asked (the account at large) or the membership is unrestricted; the folder's cap
+/// when the restriction names it; nothing otherwise (a new folder is named by no restriction).
+fn folder_cap(folder: Option<&Folder>, restriction: Option<&Restriction>) -> Option<Level> {
+    match (folder, restriction) {
+        (None, _) | (Some(_), None) => Some(Level::Full),
+        (Some(Folder::Real(r)), Some(set)) => set.cap(r),
+        (Some(Folder::New), Some(_)) => None,
+    }
+}
+
+/// `levels`, each at most `cap`.
+fn capped(levels: &Levels, cap: Level) -> Levels {
+    let mut out = *levels;
+    for l in &mut out {
+        *l = (*l).min(cap);
+    }
+    out
+}
+
 /// The levels `user` holds at `place`, uncapped by modules (see the module docs). Naive on
 /// purpose: every membership and delegation of the world looked at, each rule written out.
 fn reference(w: &World, roles: &Roles, user: usize, place: &Place, mode: Mode) -> Levels {
@@ -1257,14 +1280,9 @@ fn reference(w: &World, roles: &Roles, user: usize, place: &Place, mode: Mode) -
     let active = |m: &&Member| m.user == user && m.status == MembershipStatus::Active;
     // Direct: the roles of the memberships in the account that reach the folder.
     for m in w.memberships.iter().filter(active).filter(|m| Some(m.account) == target) {
-        let reaches = match (&place.folder, &m.restriction) {
-            (None, _) | (Some(_), None) => true,
-            (Some(Folder::Real(r)), Some(set)) => set.contains(r),
-            (Some(Folder::New), Some(_)) => false,
-        };
-        if reaches {
+        if let Some(cap) = folder_cap(place.folder.as_ref(), m.restriction.as_ref()) {
             for r in m.roles.iter().filter_map(|r| roles.get(m.account, r)) {
-                raise(&mut out, &r.grants);
+                raise(&mut out, &capped(&r.grants, cap));
             }
         }
     }
@@ -1392,14 +1410,9 @@ fn check_state(w: &World) -> Result<(), Broken> {
 fn direct(w: &World, roles: &Roles, user: usize, a: usize, folder: Option<&Folder>) -> Levels {
     let mut out = NO_LEVELS;
     for m in w.memberships.iter().filter(|m| m.user == user && m.account == a && m.status == MembershipStatus::Active) {
-        let reaches = match (folder, &m.restriction) {
-            (None, _) | (Some(_), None) => true,
-            (Some(Folder::Real(r)), Some(set)) => set.contains(r),
-            (Some(Folder::New), Some(_)) => false,
-        };
-        if reaches {
+        if let Some(cap) = folder_cap(folder, m.restriction.as_ref()) {
             for r in m.roles.iter().filter_map(|r| roles.get(a, r)) {
-                raise(&mut out, &r.grants);
+                raise(&mut out, &capped(&r.grants, cap));
             }
         }
     }
@@ -1656,8 +1669,18 @@ fn grants_of(spec: &[(u8, Level)]) -> Grants {
     spec.iter().map(|(f, l)| (MODEL.features[usize::from(*f) % MODEL.features.len()].clone(), *l)).collect()
 }
 
-fn restriction_of(w: &World, a: usize, spec: Option<&Vec<u8>>) -> Option<BTreeSet<ResourceId>> {
-    spec.map(|picks| picks.iter().filter_map(|i| pick(&w.accounts[a].resources, *i)).collect())
+/// A restriction from picks: each pick names a folder of the account (its low bits) and its cap
+/// (`view` when the high bit is set, `full` otherwise).
+fn restriction_of(w: &World, a: usize, spec: Option<&Vec<u8>>) -> Option<Restriction> {
+    spec.map(|picks| {
+        picks
+            .iter()
+            .filter_map(|i| {
+                let cap = if i & 0x80 != 0 { Level::View } else { Level::Full };
+                Some((pick(&w.accounts[a].resources, i & 0x7f)?, cap))
+            })
+            .collect()
+    })
 }
 
 fn roles_of(w: &World, a: usize, picks: &[u8]) -> Vec<RoleName> {
@@ -2275,7 +2298,7 @@ fn skipping_check_grant_on_a_restriction_is_an_escalation() {
     let cp = account(&w, "cp");
     // The service gives u4 a client_user membership restricted to cp-f1 and restricts u0 to
     // cp-f1; u0 then moves u4's restriction to cp-f2, which u0 does not reach.
-    let only = |r: &str| Some(BTreeSet::from([ResourceId::from_trusted(r)]));
+    let only = |r: &str| Some([ResourceId::from_trusted(r)].into_iter().collect());
     let ops = [
         (
             None,
@@ -2285,6 +2308,42 @@ fn skipping_check_grant_on_a_restriction_is_an_escalation() {
         (
             user(0),
             Op::SetResourceRestriction { membership: MembershipId::from_trusted("m6"), restriction: only("cp-f2") },
+        ),
+    ];
+    expect_broken(&w, &ops, Check::Grant, NO_ESCALATION, "NO_ESCALATION");
+}
+
+#[test]
+fn skipping_check_grant_on_a_resource_cap_is_an_escalation() {
+    let w = fixed_world();
+    let cp = account(&w, "cp");
+    // The service gives u4 a client administrator membership that may only view cp-f1, and caps u0
+    // at view
+    // on cp-f1; u0 then lifts u4's cap there to full, a level u0 does not hold on that folder.
+    let capped = |r: &str, cap: Level| Some([(ResourceId::from_trusted(r), cap)].into_iter().collect());
+    let ops = [
+        (
+            None,
+            Op::CreateMembership {
+                user: 4,
+                account: cp,
+                roles: vec![role("client_administrator")],
+                restriction: capped("cp-f1", Level::View),
+            },
+        ),
+        (
+            None,
+            Op::SetResourceRestriction {
+                membership: w.memberships[0].id.clone(),
+                restriction: capped("cp-f1", Level::View),
+            },
+        ),
+        (
+            user(0),
+            Op::SetResourceRestriction {
+                membership: MembershipId::from_trusted("m6"),
+                restriction: capped("cp-f1", Level::Full),
+            },
         ),
     ];
     expect_broken(&w, &ops, Check::Grant, NO_ESCALATION, "NO_ESCALATION");

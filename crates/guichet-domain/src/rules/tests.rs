@@ -78,10 +78,10 @@ fn the_reach_of_a_restricted_administrator_is_its_folders() {
         vec![],
     );
     let mut on_f1 = f.clone();
-    on_f1.memberships[0].resources = Some(BTreeSet::from([ResourceId::from_trusted("f1")]));
+    on_f1.memberships[0].resources = Some([ResourceId::from_trusted("f1")].into_iter().collect());
     on_f1.resource = Some(ResourceFacts { id: ResourceId::from_trusted("f1"), account: AccountId::from_trusted("c") });
     let mut on_f2 = f.clone();
-    on_f2.memberships[0].resources = Some(BTreeSet::new());
+    on_f2.memberships[0].resources = Some(Restriction::new());
     on_f2.resource = Some(ResourceFacts { id: ResourceId::from_trusted("f2"), account: AccountId::from_trusted("c") });
     let reach =
         Reach::compute(&cat, &f, &[(ResourceId::from_trusted("f1"), on_f1), (ResourceId::from_trusted("f2"), on_f2)]);
@@ -94,9 +94,9 @@ fn the_reach_of_a_restricted_administrator_is_its_folders() {
     let roles = [admin];
     let everywhere = check_grant(Grant { roles: &roles, restriction: None }, &reach);
     assert!(matches!(everywhere, Err(Violation::Escalation { .. })), "{everywhere:?}");
-    let f2 = BTreeSet::from([ResourceId::from_trusted("f2")]);
+    let f2: Restriction = [ResourceId::from_trusted("f2")].into_iter().collect();
     assert!(check_grant(Grant { roles: &roles, restriction: Some(&f2) }, &reach).is_err());
-    let f1 = BTreeSet::from([ResourceId::from_trusted("f1")]);
+    let f1: Restriction = [ResourceId::from_trusted("f1")].into_iter().collect();
     assert_eq!(check_grant(Grant { roles: &roles, restriction: Some(&f1) }, &reach), Ok(()));
 }
 

@@ -3,7 +3,8 @@
 use guichet_domain as d;
 
 use super::{
-    Authored, Check, Invalid, MAX_TEXT_CHARS, PageParams, authored, optional_text, reason_in, restriction_in, ts,
+    Authored, Check, Invalid, MAX_TEXT_CHARS, PageParams, authored, optional_text, reason_in, restriction_in,
+    restriction_out, ts,
 };
 use crate::v1 as pb;
 
@@ -276,10 +277,7 @@ impl From<&d::Invitation> for pb::Invitation {
             account_id: i.account.to_string(),
             email: i.email.to_string(),
             roles,
-            restriction: Some(pb::ResourceRestriction {
-                restricted: i.restriction.is_some(),
-                resource_ids: i.restriction.iter().flatten().map(ToString::to_string).collect(),
-            }),
+            restriction: Some(restriction_out(i.restriction.as_ref())),
             status: pb::InvitationStatus::from(i.status) as i32,
             invited_by: i.invited_by.as_ref().map(ToString::to_string).unwrap_or_default(),
             create_time: ts(i.created_at),

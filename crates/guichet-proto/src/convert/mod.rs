@@ -244,29 +244,84 @@ fn restriction_in(
     check: &mut Check,
     field: &str,
     r: Option<pb::ResourceRestriction>,
-) -> Option<Option<BTreeSet<d::ResourceId>>> {
-    let Some(pb::ResourceRestriction { restricted, resource_ids }) = r else {
+) -> Option<Option<d::Restriction>> {
+    let Some(pb::ResourceRestriction { restricted, resource_ids, resource_levels }) = r else {
         return Some(None);
     };
     if !restricted {
+        let mut ok = true;
         if !resource_ids.is_empty() {
             check.push(format!("{field}.resource_ids"), "must be empty when restricted is false");
-            return None;
-        }
-        return Some(None);
-    }
-    let field = format!("{field}.resource_ids");
-    let ids = ids_in(check, &field, &resource_ids, MAX_RESTRICTED_RESOURCES, d::ResourceId::parse)?;
-    // A resource listed twice is a mistake of the caller's, not something to fold away silently.
-    let mut set = BTreeSet::new();
-    let mut ok = true;
-    for (i, id) in ids.into_iter().enumerate() {
-        if let Some(id) = set.replace(id) {
-            check.push(format!("{field}[{i}]"), format!("resource {id} is listed twice"));
             ok = false;
         }
+        if !resource_levels.is_empty() {
+            check.push(format!("{field}.resource_levels"), "must be empty when restricted is false");
+            ok = false;
+        }
+        return ok.then_some(None);
     }
-    ok.then_some(Some(set))
+    if resource_ids.len() + resource_levels.len() > MAX_RESTRICTED_RESOURCES {
+        check.push(
+            format!("{field}.resource_levels"),
+            format!("at most {MAX_RESTRICTED_RESOURCES} resources in resource_ids and resource_levels together"),
+        );
+        return None;
+    }
+    let ids_field = format!("{field}.resource_ids");
+    let ids = ids_in(check, &ids_field, &resource_ids, MAX_RESTRICTED_RESOURCES, d::ResourceId::parse);
+    let mut capped = Vec::with_capacity(resource_levels.len());
+    let mut ok = ids.is_some();
+    for (i, pb::ResourceLevel { resource_id, level }) in resource_levels.into_iter().enumerate() {
+        let at = format!("{field}.resource_levels[{i}]");
+        let id = match d::ResourceId::parse(&resource_id) {
+            Ok(id) => Some(id),
+            Err(e) => {
+                check.push(format!("{at}.resource_id"), e.to_string());
+                None
+            }
+        };
+        let level = match level_in(check, &format!("{at}.level"), level) {
+            Some(d::Level::None) => {
+                check.push(
+                    format!("{at}.level"),
+                    "must be LEVEL_VIEW or LEVEL_FULL (leave out a resource the membership must not reach)",
+                );
+                None
+            }
+            other => other,
+        };
+        match (id, level) {
+            (Some(id), Some(level)) => capped.push((at, id, level)),
+            _ => ok = false,
+        }
+    }
+    let ids = ids?;
+    // A resource listed twice is a mistake of the caller's, not something to fold away silently.
+    let mut restriction = d::Restriction::new();
+    let listed =
+        ids.into_iter().enumerate().map(|(i, id)| (format!("{ids_field}[{i}]"), id, d::Level::Full)).chain(capped);
+    for (at, id, level) in listed {
+        if restriction.contains(&id) {
+            check.push(at, format!("resource {id} is listed twice"));
+            ok = false;
+        }
+        restriction.insert(id, level);
+    }
+    ok.then_some(Some(restriction))
+}
+
+/// A restriction as the API shows it: the resources at the roles' levels in `resource_ids`, the
+/// others (capped at view) in `resource_levels`.
+pub(crate) fn restriction_out(r: Option<&d::Restriction>) -> pb::ResourceRestriction {
+    let set = || r.into_iter().flat_map(d::Restriction::iter);
+    pb::ResourceRestriction {
+        restricted: r.is_some(),
+        resource_ids: set().filter(|(_, cap)| *cap == d::Level::Full).map(|(id, _)| id.to_string()).collect(),
+        resource_levels: set()
+            .filter(|(_, cap)| *cap < d::Level::Full)
+            .map(|(id, cap)| pb::ResourceLevel { resource_id: id.to_string(), level: pb::Level::from(cap).into() })
+            .collect(),
+    }
 }
 
 fn settings_in(check: &mut Check, field: &str, s: pb::AccountSettings) -> Option<d::AccountSettings> {
@@ -546,12 +601,17 @@ pub fn explain_response(
             .paths
             .iter()
             .map(|p| {
-                let (o, detail) = outcome(&p.outcome);
+                let (o, mut detail) = outcome(&p.outcome);
+                if let Some(cap) = p.resource_cap {
+                    // The path names the per-resource grant that lowered it.
+                    detail = format!("{detail} (the membership may use at most {cap} on this resource)");
+                }
                 pb::PathEvaluation {
                     path: Some(pb::AccessPath::from(&p.path)),
                     level: pb::Level::from(p.level) as i32,
                     outcome: o as i32,
                     detail,
+                    resource_level: p.resource_cap.map_or(pb::Level::Unspecified, pb::Level::from) as i32,
                 }
             })
             .collect(),
@@ -688,10 +748,7 @@ impl From<&d::Membership> for pb::Membership {
             account_id: m.account.to_string(),
             roles: m.roles.iter().map(ToString::to_string).collect(),
             status: pb::MembershipStatus::from(m.status) as i32,
-            restriction: Some(pb::ResourceRestriction {
-                restricted: m.restriction.is_some(),
-                resource_ids: m.restriction.iter().flatten().map(ToString::to_string).collect(),
-            }),
+            restriction: Some(restriction_out(m.restriction.as_ref())),
             created_by: m.created_by.as_ref().map(ToString::to_string).unwrap_or_default(),
             approved_by: m.approved_by.as_ref().map(ToString::to_string).unwrap_or_default(),
             create_time: ts(m.created_at),
@@ -1295,7 +1352,7 @@ pub struct MembershipRestriction {
     /// The membership.
     pub id: d::MembershipId,
     /// `None`: every resource.
-    pub restriction: Option<BTreeSet<d::ResourceId>>,
+    pub restriction: Option<d::Restriction>,
 }
 
 impl TryFrom<pb::CreateMembershipRequest> for Authored<d::NewMembership> {
@@ -1719,7 +1776,11 @@ mod tests {
     }
 
     fn restriction(ids: &[&str]) -> Option<pb::ResourceRestriction> {
-        Some(pb::ResourceRestriction { restricted: true, resource_ids: ids.iter().map(|s| (*s).to_owned()).collect() })
+        Some(pb::ResourceRestriction {
+            restricted: true,
+            resource_ids: ids.iter().map(|s| (*s).to_owned()).collect(),
+            resource_levels: Vec::new(),
+        })
     }
 
     #[test]
@@ -1763,8 +1824,67 @@ mod tests {
             ..Default::default()
         })
         .unwrap();
-        let ids: Vec<&str> = ok.body.restriction.iter().flatten().map(d::ResourceId::as_str).collect();
+        let ids: Vec<&str> =
+            ok.body.restriction.iter().flat_map(d::Restriction::ids).map(d::ResourceId::as_str).collect();
         assert_eq!(ids, ["f1", "f2"]);
+    }
+
+    #[test]
+    fn resource_levels_cap_folders_and_round_trip() {
+        let level = |id: &str, l: pb::Level| pb::ResourceLevel { resource_id: id.into(), level: l.into() };
+        let request = |levels: Vec<pb::ResourceLevel>| pb::SetResourceRestrictionRequest {
+            membership_id: "m1".into(),
+            restriction: Some(pb::ResourceRestriction {
+                restricted: true,
+                resource_ids: vec!["paie".into()],
+                resource_levels: levels,
+            }),
+            ..Default::default()
+        };
+        let ok = Authored::<MembershipRestriction>::try_from(request(vec![
+            level("comptes-2025", pb::Level::View),
+            level("bilan", pb::Level::Full),
+        ]))
+        .unwrap();
+        let restriction = ok.body.restriction.unwrap();
+        let caps: Vec<(&str, d::Level)> = restriction.iter().map(|(r, l)| (r.as_str(), l)).collect();
+        assert_eq!(caps, [("bilan", d::Level::Full), ("comptes-2025", d::Level::View), ("paie", d::Level::Full)]);
+        // Out: full caps in resource_ids, the others in resource_levels.
+        let out = restriction_out(Some(&restriction));
+        assert_eq!(out.resource_ids, ["bilan", "paie"]);
+        assert_eq!(out.resource_levels, [level("comptes-2025", pb::Level::View)]);
+        assert_eq!(restriction_out(None), pb::ResourceRestriction::default());
+
+        // None, unspecified, a bad id, a duplicate across both lists: each named.
+        let Invalid(v) = Authored::<MembershipRestriction>::try_from(request(vec![
+            level("a", pb::Level::None),
+            level("b", pb::Level::Unspecified),
+            level("not an id!", pb::Level::View),
+            level("paie", pb::Level::View),
+        ]))
+        .unwrap_err();
+        let fields: Vec<&str> = v.iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "restriction.resource_levels[0].level",
+                "restriction.resource_levels[1].level",
+                "restriction.resource_levels[2].resource_id",
+                "restriction.resource_levels[3]",
+            ]
+        );
+        // Unrestricted with levels is a mistake.
+        let Invalid(v) = Authored::<MembershipRestriction>::try_from(pb::SetResourceRestrictionRequest {
+            membership_id: "m1".into(),
+            restriction: Some(pb::ResourceRestriction {
+                restricted: false,
+                resource_ids: vec![],
+                resource_levels: vec![level("a", pb::Level::View)],
+            }),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert_eq!(v[0].field, "restriction.resource_levels");
     }
 
     #[test]

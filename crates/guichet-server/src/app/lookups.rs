@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use guichet_domain::{
-    AccessRequest, AccountId, Consistency, Decision, FeatureName, MembershipId, Path, PathOutcome, Permission,
+    AccessRequest, AccountId, Consistency, Decision, FeatureName, Level, MembershipId, Path, PathOutcome, Permission,
     ResourceId, Revision, UserId, evaluate,
 };
 use guichet_store::{Lookup, Page, PageRequest};
@@ -43,9 +43,12 @@ impl App {
             facts.memberships.iter().filter(|m| m.resources.is_some()).map(|m| &m.id).collect();
         let granting: Vec<&Path> =
             decision.paths.iter().filter(|p| p.outcome == PathOutcome::Granted).map(|p| &p.path).collect();
+        // An unrestricted membership (direct or inherited) or a delegation reaches every resource; a
+        // restricted one only its own (an ancestor's restriction names the ancestor's folders, so
+        // it reaches none of this account's).
         let everything = granting.iter().any(|p| match p {
-            Path::Direct { membership, .. } => !restricted.contains(membership),
-            Path::Inherited { .. } | Path::Delegated { .. } => true,
+            Path::Direct { membership, .. } | Path::Inherited { membership, .. } => !restricted.contains(membership),
+            Path::Delegated { .. } => true,
         });
         let found = if everything {
             let all = self.store().list_resources(account, kind, page).await?;
@@ -58,7 +61,9 @@ impl App {
                     Path::Inherited { .. } | Path::Delegated { .. } => None,
                 })
                 .collect();
-            self.store().resources_of_memberships(account, &memberships, kind, page).await?
+            // Each reached at a cap that keeps the level asked (see guichet_domain::restriction).
+            let at_least = permission.level.max(Level::View);
+            self.store().resources_of_memberships(account, &memberships, at_least, kind, page).await?
         };
         Ok((found, revision))
     }

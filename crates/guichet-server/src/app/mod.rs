@@ -20,9 +20,9 @@ use std::sync::Arc;
 use guichet_domain::{
     AccessRequest, Account, AccountId, AccountRole, AccountStatus, Catalog, Consistency, Decision, Delegation,
     DelegationId, Email, FeatureName, Membership, MembershipId, MembershipStatus, NewAccount, NewDelegation,
-    NewMembership, NewResource, NewUser, Operation, ProfileEditor, Resource, ResourceId, Revision, RoleDefinition,
-    RoleName, SettingsChange, User, UserId, UserStatus, Violation, check_descendant_levels, check_pending_frozen,
-    check_profile_change, check_role_definition, check_role_limit, evaluate,
+    NewMembership, NewResource, NewUser, Operation, ProfileEditor, Resource, ResourceId, Restriction, Revision,
+    RoleDefinition, RoleName, SettingsChange, User, UserId, UserStatus, Violation, check_descendant_levels,
+    check_pending_frozen, check_profile_change, check_role_definition, check_role_limit, evaluate,
 };
 use guichet_store::{AccountFilter, Audit, EventFilter, MembershipFilter, Page, PageRequest, Store, UserChanges};
 
@@ -682,7 +682,7 @@ impl App {
         &self,
         call: &Call,
         id: &MembershipId,
-        restriction: Option<&BTreeSet<ResourceId>>,
+        restriction: Option<&Restriction>,
     ) -> Result<(Membership, Revision), ServerError> {
         let m = self.managed_membership(call, id).await?;
         self.ensure_grant(call, &m.account, Some(&m.user), &m.roles, restriction).await?;

@@ -11,7 +11,8 @@ use std::collections::BTreeSet;
 
 use guichet_domain::{
     AccessRequest, AccountId, Decision, Facts, Grant, Level, Need, Operation, Own, Permission, Reach, Reason,
-    Requirement, ResourceId, Role, RoleName, UserId, Violation, check_grant, check_partner_reach, evaluate,
+    Requirement, ResourceId, Restriction, Role, RoleName, UserId, Violation, check_grant, check_partner_reach,
+    evaluate,
 };
 
 use super::{App, Call};
@@ -43,7 +44,8 @@ fn unreachable(decision: &Decision) -> bool {
         | Reason::AccountSuspended
         | Reason::ModuleDisabled
         | Reason::InsufficientLevel
-        | Reason::ResourceNotGranted => false,
+        | Reason::ResourceNotGranted
+        | Reason::ResourceLevelCapped => false,
     }
 }
 
@@ -201,7 +203,7 @@ impl App {
         &self,
         actor: &UserId,
         account: &AccountId,
-        restriction: Option<&BTreeSet<ResourceId>>,
+        restriction: Option<&Restriction>,
     ) -> Result<Reach, ServerError> {
         let request = |resource: Option<ResourceId>| AccessRequest {
             subject: actor.clone(),
@@ -211,7 +213,7 @@ impl App {
         };
         let (facts, _) = self.store.load_facts(&request(None)).await?;
         let mut per_resource: Vec<(ResourceId, Facts)> = Vec::new();
-        for (i, r) in restriction.into_iter().flatten().enumerate() {
+        for (i, r) in restriction.into_iter().flat_map(Restriction::ids).enumerate() {
             let (f, _) = self.store.load_facts(&request(Some(r.clone()))).await?;
             // A folder of another account is answered as one that does not exist, as the store
             // answers it.
@@ -254,7 +256,7 @@ impl App {
         account: &AccountId,
         user: Option<&UserId>,
         roles: &[RoleName],
-        restriction: Option<&BTreeSet<ResourceId>>,
+        restriction: Option<&Restriction>,
     ) -> Result<(), ServerError> {
         let Some(actor) = call.actor.as_ref() else { return Ok(()) };
         let resolved = self.resolve_roles(account, roles).await?;
