@@ -17,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(Changes),
             Box::new(UniqueSubjects),
             Box::new(ClaimedUsers),
+            Box::new(EventsByRevision),
         ]
     }
 }
@@ -566,5 +567,30 @@ impl MigrationTrait for ClaimedUsers {
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager.alter_table(Table::alter().table("users").drop_column("claimed_at").to_owned()).await
+    }
+}
+
+/// Indexes that let WatchEvents read the audit trail in revision order, whole or for one account.
+#[derive(Debug)]
+struct EventsByRevision;
+
+impl MigrationName for EventsByRevision {
+    fn name(&self) -> &str {
+        "m20261207_000008_events_by_revision"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for EventsByRevision {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        index(manager, "idx_events_revision", "events", &["revision", "id"]).await?;
+        index(manager, "idx_events_account_revision", "events", &["account_id", "revision", "id"]).await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for name in ["idx_events_account_revision", "idx_events_revision"] {
+            manager.drop_index(Index::drop().name(name).table("events").to_owned()).await?;
+        }
+        Ok(())
     }
 }

@@ -1,16 +1,27 @@
 //! `guichet.v1.EventService`.
 
-use guichet_proto::convert::{Authored, ListEvents};
+use std::time::Duration;
+
+use guichet_proto::convert::{Authored, ListEvents, WatchEvents};
 use guichet_proto::v1 as pb;
 use guichet_store::EventFilter;
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use super::{call, page, parse};
 use crate::app::App;
 use crate::paging::next_token;
 
+/// How long a change stream that has caught up waits before it reads the store's audit trail
+/// again: the most a change waits before a replica streams it.
+pub(crate) const WATCH_POLL: Duration = Duration::from_millis(200);
+
+/// How many responses wait for a slow client before the stream stops reading the store.
+const WATCH_BUFFER: usize = 16;
+
 #[derive(Debug)]
-pub(crate) struct Events(pub(crate) App);
+pub(crate) struct Events(pub(crate) App, pub(crate) watch::Receiver<bool>);
 
 #[tonic::async_trait]
 impl pb::event_service_server::EventService for Events {
@@ -29,5 +40,56 @@ impl pb::event_service_server::EventService for Events {
             events: found.items.iter().map(Into::into).collect(),
             next_page_token: next_token(found.next_after.as_deref()),
         }))
+    }
+
+    type WatchEventsStream = ReceiverStream<Result<pb::WatchEventsResponse, Status>>;
+
+    #[tracing::instrument(skip_all, fields(rpc = "WatchEvents"))]
+    async fn watch_events(
+        &self,
+        request: Request<pb::WatchEventsRequest>,
+    ) -> Result<Response<Self::WatchEventsStream>, Status> {
+        let r: Authored<WatchEvents> = parse(request)?;
+        let c = call(&r);
+        let (mut watch, first) = self.0.watch_events(c, &r.body).await?;
+        let (tx, rx) = mpsc::channel(WATCH_BUFFER);
+        let mut stopping = self.1.clone();
+        tokio::spawn(async move {
+            let _open = crate::metrics::watch_opened();
+            let mut pending = first;
+            loop {
+                for response in pending.drain(..) {
+                    if tx.send(Ok(response)).await.is_err() {
+                        return;
+                    }
+                }
+                let stop = if watch.caught_up() {
+                    tokio::select! {
+                        () = tokio::time::sleep(WATCH_POLL) => false,
+                        () = tx.closed() => return,
+                        _ = stopping.wait_for(|s| *s) => true,
+                    }
+                } else {
+                    *stopping.borrow()
+                };
+                if stop {
+                    let _ = tx
+                        .send(Err(Status::unavailable(format!(
+                            "this replica is shutting down: resume with after_revision {} (on any replica)",
+                            watch.cursor()
+                        ))))
+                        .await;
+                    return;
+                }
+                match watch.poll().await {
+                    Ok(next) => pending = next,
+                    Err(e) => {
+                        let _ = tx.send(Err(e.into())).await;
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
     }
 }
