@@ -1254,7 +1254,10 @@ async fn events_after_reads_whole_revisions(store: Store) {
 
     // Room for r1 and half of r2: r2 is left whole for the next read.
     let read = store.events_after(Revision::ZERO, None, 2).await.unwrap();
-    assert_eq!((revisions(&read), read.complete, read.latest, read.oldest_cursor), (vec![1], false, r3, Revision::ZERO));
+    assert_eq!(
+        (revisions(&read), read.complete, read.latest, read.oldest_cursor),
+        (vec![1], false, r3, Revision::ZERO)
+    );
     // Room for less than r2 alone: r2 is read whole all the same.
     let read = store.events_after(r1, None, 1).await.unwrap();
     assert_eq!((revisions(&read), read.complete), (vec![2, 2], false));
