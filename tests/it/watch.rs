@@ -318,6 +318,14 @@ async fn filter(backend: Backend) {
     let e = s.events().watch_events(request("marc", "r0", "boulangerie-martin")).await.unwrap_err();
     assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
     assert!(e.message().contains("event_logs:view"), "{e:?}");
+    // An unknown actor, and a suspended one, are refused.
+    let e = s.events().watch_events(request("inconnu", "r0", "")).await.unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    s.users().suspend_user(pb::SuspendUserRequest { id: "marc".into(), ..Default::default() }).await.unwrap();
+    let e = s.events().watch_events(request("marc", "r0", "")).await.unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    assert!(e.message().contains("suspended"), "{e:?}");
+    let hers = latest(&db.url).await;
     // With the account filter, david gets the bakery's events only.
     let mut seen = Seen::default();
     let mut stream = open(&s, request("david", "r0", "boulangerie-martin")).await;

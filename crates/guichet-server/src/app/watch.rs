@@ -17,9 +17,10 @@
 
 use std::collections::HashMap;
 
-use guichet_domain::{AccountId, Event, Operation, Revision};
+use guichet_domain::{AccountId, Event, Operation, Reason, Revision, UserStatus};
 use guichet_proto::convert::{WatchEvents, WatchFrom};
 use guichet_proto::v1 as pb;
+use guichet_store::StoreError;
 
 use super::{App, Call};
 use crate::error::ServerError;
@@ -49,6 +50,21 @@ impl App {
         call: Call,
         request: &WatchEvents,
     ) -> Result<(Watch, Vec<pb::WatchEventsResponse>), ServerError> {
+        // An unknown or suspended actor is refused, as every management call refuses it.
+        if let Some(actor) = &call.actor {
+            let refused = |reason: Reason| ServerError::PermissionDenied {
+                actor: actor.to_string(),
+                permission: String::new(),
+                account: String::new(),
+                reason: reason.to_string(),
+            };
+            match self.store.get_user(actor).await {
+                Ok(user) if user.status == UserStatus::Suspended => return Err(refused(Reason::SubjectSuspended)),
+                Ok(_) => {}
+                Err(StoreError::NotFound { .. }) => return Err(refused(Reason::UnknownSubject)),
+                Err(e) => return Err(e.into()),
+            }
+        }
         if let Some(account) = &request.account {
             self.admit(&call, &Operation::WatchEvent { account: Some(account.clone()) }).await?;
             self.store.get_account(account).await?;
