@@ -415,3 +415,40 @@ async fn watch_refuses_bad_and_expired_cursors_sqlite() {
 async fn watch_refuses_bad_and_expired_cursors_postgres() {
     bad_cursors(Backend::Postgres).await;
 }
+
+/// Each streamed event names the ids it touched: a restricted membership its user and folders, a
+/// delegation both accounts.
+#[tokio::test(flavor = "multi_thread")]
+async fn watch_events_name_the_ids_they_touch() {
+    let db = TestDatabase::new(Backend::Sqlite).await.unwrap();
+    let s = TestServer::start(&db.url, &["--demo"]).await;
+    let head = latest(&db.url).await;
+    let mut stream = open(&s, request("", "r0", "")).await;
+    let mut events = Vec::new();
+    loop {
+        let m = stream.message().await.unwrap().unwrap();
+        let r = rev(&m.revision);
+        events.extend(m.events);
+        if r >= head {
+            break;
+        }
+    }
+    let touched =
+        |target: &str| events.iter().find(|e| e.target_id == target).map(|e| e.touched_ids.clone()).unwrap_or_default();
+    assert_eq!(touched("m-marc"), ["m-marc", "boulangerie-martin", "bm-dossier-2025", "marc"]);
+    assert_eq!(touched("d-nuage-boulangerie"), ["d-nuage-boulangerie", "boulangerie-martin", "nuage-partenaires"]);
+    assert_eq!(touched("marc"), ["marc"]);
+    // ListEvents carries the same.
+    let listed = s
+        .events()
+        .list_events(pb::ListEventsRequest {
+            account_id: "boulangerie-martin".into(),
+            page_size: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let m = listed.events.iter().find(|e| e.target_id == "m-marc").unwrap();
+    assert_eq!(m.touched_ids, ["m-marc", "boulangerie-martin", "bm-dossier-2025", "marc"]);
+}

@@ -117,8 +117,49 @@ pub(crate) async fn record_scoped<B: Serialize, A: Serialize>(
     Ok(())
 }
 
+/// Fields ending in `_id` that name no record.
+const NOT_RECORD_IDS: &[&str] = &["trace_id", "request_id"];
+
+/// The ids a change names (see [`Event::touched`]): the target, the account, then, in its before
+/// and after objects, every string under `id` or a `…_id` key and every string of a `…_ids` or
+/// `restricted_to` list (a list may be stored as JSON text), without repeats.
+fn touched(row: &event::Model) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut add = |id: &str| {
+        if !id.is_empty() && !out.iter().any(|o| o == id) {
+            out.push(id.to_owned());
+        }
+    };
+    add(&row.target_id);
+    if let Some(a) = &row.account_id {
+        add(a);
+    }
+    for json in [&row.before_json, &row.after_json].into_iter().flatten() {
+        let Ok(serde_json::Value::Object(object)) = serde_json::from_str::<serde_json::Value>(json) else { continue };
+        for (key, value) in &object {
+            let single = key == "id" || (key.ends_with("_id") && !NOT_RECORD_IDS.contains(&key.as_str()));
+            let list = key.ends_with("_ids") || key == "restricted_to";
+            match value {
+                serde_json::Value::String(id) if single => add(id),
+                serde_json::Value::String(text) if list => {
+                    if let Ok(ids) = serde_json::from_str::<Vec<String>>(text) {
+                        ids.iter().for_each(|id| add(id));
+                    }
+                }
+                serde_json::Value::Array(items) if list => {
+                    items.iter().filter_map(serde_json::Value::as_str).for_each(&mut add);
+                }
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
 fn to_event(row: event::Model) -> Event {
+    let touched = touched(&row);
     Event {
+        touched,
         id: row.id,
         revision: guichet_domain::Revision::new(u64::try_from(row.revision).unwrap_or(0)),
         account: row.account_id.map(AccountId::from_trusted),

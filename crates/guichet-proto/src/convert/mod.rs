@@ -1676,6 +1676,7 @@ impl From<&d::Event> for pb::Event {
             trace_id: e.trace_id.clone().unwrap_or_default(),
             revision: e.revision.token(),
             request_id: e.request_id.clone().unwrap_or_default(),
+            touched_ids: e.touched.clone(),
         }
     }
 }
