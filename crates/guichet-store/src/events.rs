@@ -149,7 +149,12 @@ fn touched(row: &event::Model) -> Vec<String> {
                 serde_json::Value::Array(items) if list => {
                     items.iter().filter_map(serde_json::Value::as_str).for_each(&mut add);
                 }
-                _ => {}
+                serde_json::Value::Null
+                | serde_json::Value::Bool(_)
+                | serde_json::Value::Number(_)
+                | serde_json::Value::String(_)
+                | serde_json::Value::Array(_)
+                | serde_json::Value::Object(_) => {}
             }
         }
     }
