@@ -86,11 +86,6 @@ impl Watch {
         self.caught_up
     }
 
-    /// The cursor: every change up to it has been handled.
-    pub(crate) fn cursor(&self) -> Revision {
-        self.cursor
-    }
-
     /// Reads the trail after the cursor once: the responses to send (one per revision with an
     /// event the caller may see, then a progress mark when the cursor moved past the last one, or
     /// on the stream's first read).

@@ -56,11 +56,25 @@ impl pb::event_service_server::EventService for Events {
         let mut stopping = self.1.clone();
         tokio::spawn(async move {
             let _open = crate::metrics::watch_opened();
+            // The revision of the last response handed to the client: where it resumes.
+            let mut delivered: Option<String> = None;
             let mut pending = first;
             loop {
                 for response in pending.drain(..) {
-                    if tx.send(Ok(response)).await.is_err() {
-                        return;
+                    let revision = response.revision.clone();
+                    tokio::select! {
+                        biased;
+                        sent = tx.send(Ok(response)) => {
+                            if sent.is_err() {
+                                return;
+                            }
+                            delivered = Some(revision);
+                        }
+                        // A client that does not read must not hold the shutdown.
+                        () = async { drop(stopping.wait_for(|s| *s).await) } => {
+                            end_for_shutdown(&tx, delivered.as_deref()).await;
+                            return;
+                        }
                     }
                 }
                 let stop = if watch.caught_up() {
@@ -73,12 +87,7 @@ impl pb::event_service_server::EventService for Events {
                     *stopping.borrow()
                 };
                 if stop {
-                    let _ = tx
-                        .send(Err(Status::unavailable(format!(
-                            "this replica is shutting down: resume with after_revision {} (on any replica)",
-                            watch.cursor()
-                        ))))
-                        .await;
+                    end_for_shutdown(&tx, delivered.as_deref()).await;
                     return;
                 }
                 match watch.poll().await {
@@ -92,4 +101,15 @@ impl pb::event_service_server::EventService for Events {
         });
         Ok(Response::new(ReceiverStream::new(rx)))
     }
+}
+
+/// Ends a change stream because the replica is shutting down: UNAVAILABLE, naming the revision of
+/// the last response the client was handed (it resumes there, on any replica). A client whose
+/// buffer stays full for a second gets no status: its stream just ends.
+async fn end_for_shutdown(tx: &mpsc::Sender<Result<pb::WatchEventsResponse, Status>>, delivered: Option<&str>) {
+    let resume = delivered.map_or_else(|| "the last revision you received".to_owned(), ToOwned::to_owned);
+    let status = Status::unavailable(format!(
+        "this replica is shutting down: resume with after_revision {resume} (on any replica)"
+    ));
+    let _ = tokio::time::timeout(Duration::from_secs(1), tx.send(Err(status))).await;
 }
