@@ -574,6 +574,24 @@ async fn bad_input(backend: Backend) {
     t.row(s, "EventService/ListEvents", &["by_actor_id"], r).await;
     let r = ev.list_events(pb::ListEventsRequest::default());
     t.row(s, "EventService/ListEvents", &["account_id"], r).await;
+    for (after, account, actor, fields) in [
+        ("42", "", "", &["after_revision"][..]),
+        ("r", "", "", &["after_revision"]),
+        ("r18446744073709551616", "", "", &["after_revision"]),
+        ("r0", "pas un id!", "", &["account_id"]),
+        ("r0", "", "pas un id!", &["actor_id"]),
+        ("x", "pas un id!", "", &["after_revision", "account_id"]),
+    ] {
+        let r = ev.watch_events(pb::WatchEventsRequest {
+            actor_id: actor.into(),
+            after_revision: after.into(),
+            account_id: account.into(),
+        });
+        t.row(s, "EventService/WatchEvents", fields, r).await;
+    }
+    // A cursor newer than the store's latest revision.
+    let r = ev.watch_events(pb::WatchEventsRequest { after_revision: "r999999999".into(), ..Default::default() });
+    t.row(s, "EventService/WatchEvents", &["after_revision"], r).await;
 
     let declared = declared_rpcs(&[]);
     let missing: Vec<&String> = declared.difference(&t.rows).collect();

@@ -66,7 +66,7 @@ async fn raw_call(channel: &Channel, path: &str, body: &[u8], token: Option<&str
         .map(tonic::Response::into_inner)
 }
 
-fn with_token<T>(message: T, token: Option<&str>) -> tonic::Request<T> {
+pub(crate) fn with_token<T>(message: T, token: Option<&str>) -> tonic::Request<T> {
     let mut r = tonic::Request::new(message);
     if let Some(t) = token {
         r.metadata_mut().insert("authorization", format!("Bearer {t}").parse().unwrap());
@@ -92,13 +92,13 @@ fn sha256_hex(token: &str) -> String {
 }
 
 /// The read path's token: a service with the `check` scope only.
-const PORTAL_TOKEN: &str = "portal-token-7c1e5a";
+pub(crate) const PORTAL_TOKEN: &str = "portal-token-7c1e5a";
 /// The management's token: a service with the `admin` scope only.
-const BACKOFFICE_TOKEN: &str = "backoffice-token-2b9f4d";
+pub(crate) const BACKOFFICE_TOKEN: &str = "backoffice-token-2b9f4d";
 
 /// A server on a plaintext loopback listener that authenticates its callers: `portal` (`check`)
 /// and `backoffice` (`admin`), by bearer token. The folder holds its configuration.
-async fn authenticated(db: &TestDatabase, extra: &[&str]) -> (tempfile::TempDir, TestServer) {
+pub(crate) async fn authenticated(db: &TestDatabase, extra: &[&str]) -> (tempfile::TempDir, TestServer) {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("guichet.toml");
     std::fs::write(

@@ -837,6 +837,28 @@ async fn isolation(backend: Backend) {
         .unwrap()
         .into_inner();
     assert!(mine.events.iter().all(|e| e.account_id == "a"), "{:?}", mine.events);
+    // The change stream: B's account named is unknown, and A's stream from the beginning carries
+    // nothing of B.
+    let r =
+        ev.watch_events(pb::WatchEventsRequest { actor_id: a(), after_revision: "r0".into(), account_id: "b".into() });
+    attempt(l, &s, "EventService/WatchEvents", Hidden, r).await;
+    let head: u64 = store_revision(&s, "admin-a", "a").await.trim_start_matches('r').parse().unwrap();
+    let mut stream = s
+        .events()
+        .watch_events(pb::WatchEventsRequest { actor_id: a(), after_revision: "r0".into(), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut streamed = Vec::new();
+    loop {
+        let m = stream.message().await.unwrap().unwrap();
+        streamed.extend(m.events);
+        if m.revision.trim_start_matches('r').parse::<u64>().unwrap() >= head {
+            break;
+        }
+    }
+    assert!(!streamed.is_empty());
+    assert!(streamed.iter().all(|e| e.account_id == "a"), "{streamed:?}");
 
     // B's objects named in A's requests get the very answer an unknown id gets: nothing tells A that
     // they exist, nor where.
@@ -959,6 +981,9 @@ async fn within_a(backend: Backend) {
     attempt(l, &s, "AccountService/UpdateAccountSettings", Denied("account_settings:full", "a"), r).await;
     let r = ev.list_events(pb::ListEventsRequest { actor_id: u(), account_id: "a".into(), ..Default::default() });
     attempt(l, &s, "EventService/ListEvents", Denied("event_logs:view", "a"), r).await;
+    let r =
+        ev.watch_events(pb::WatchEventsRequest { actor_id: u(), after_revision: "r0".into(), account_id: "a".into() });
+    attempt(l, &s, "EventService/WatchEvents", Denied("event_logs:view", "a"), r).await;
     let r = ct.create_contact(pb::CreateContactRequest {
         actor_id: u(),
         account_id: "a".into(),

@@ -276,6 +276,9 @@ pub struct Event {
     pub kind: String,
     /// The id of the changed object.
     pub target: String,
+    /// Every id the change names: the target, the account, then the ids the object holds before
+    /// and after (its `id`, `…_id` fields and `…_ids` lists), in order of first mention.
+    pub touched: Vec<String>,
     /// The object before, as JSON (none for a creation).
     pub before: Option<String>,
     /// The object after, as JSON (none for a deletion).

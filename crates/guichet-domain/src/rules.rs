@@ -213,6 +213,7 @@ rpcs! {
     ListDelegations => "DelegationService", "ListDelegations", Admin;
     DeleteDelegation => "DelegationService", "DeleteDelegation", Admin;
     ListEvents => "EventService", "ListEvents", Admin;
+    WatchEvents => "EventService", "WatchEvents", Admin;
     CreateInvitation => "InvitationService", "CreateInvitation", Admin;
     GetInvitation => "InvitationService", "GetInvitation", Admin;
     ListInvitations => "InvitationService", "ListInvitations", Admin;
@@ -335,6 +336,13 @@ pub enum Operation {
     },
     /// Read an account's audit events.
     ListEvents(AccountId),
+    /// Be sent one event of the change stream (WatchEvents): an event of an account is an
+    /// account's audit event (as [`Operation::ListEvents`]); one of no account (a user's own
+    /// profile) goes to the calling service only.
+    WatchEvent {
+        /// The event's account, when it has one.
+        account: Option<AccountId>,
+    },
     /// Invite, resend, revoke.
     ManageInvitations(AccountId),
     /// Read invitations.
@@ -452,7 +460,12 @@ impl Operation {
             Operation::DeleteDelegation { from, to } => {
                 R::AnyOf(vec![(from.clone(), needs::END_DELEGATION_FROM), (to.clone(), needs::MANAGE_USERS)])
             }
-            Operation::ListEvents(a) => R::Holds(a.clone(), needs::VIEW_EVENTS),
+            Operation::ListEvents(a) | Operation::WatchEvent { account: Some(a) } => {
+                R::Holds(a.clone(), needs::VIEW_EVENTS)
+            }
+            Operation::WatchEvent { account: None } => {
+                R::ServiceOnly("an event of no account (a user's own profile) is streamed to the calling service only")
+            }
             Operation::ViewApprovals(a) => R::Holds(a.clone(), needs::VIEW_APPROVALS),
             Operation::DecideApproval(a) => R::Holds(a.clone(), needs::APPROVE_ACCESS),
             Operation::ViewContacts(a) => R::Holds(a.clone(), needs::VIEW_CONTACTS),

@@ -113,7 +113,7 @@ mod tests {
                 "SetCommunicationOrder",
             ],
         ),
-        ("EventService", &["ListEvents"]),
+        ("EventService", &["ListEvents", "WatchEvents"]),
     ];
 
     fn decode() -> FileDescriptorSet {

@@ -73,6 +73,8 @@ impl AdminServer {
 async fn metrics_text(State(state): State<AdminState>) -> impl IntoResponse {
     let (open, idle, max) = state.store.pool_usage();
     metrics::set_pool_usage(open, idle, max);
+    let up = matches!(tokio::time::timeout(READY_TIMEOUT, state.store.revision()).await, Ok(Ok(_)));
+    metrics::set_store_up(up);
     ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], metrics::render())
 }
 

@@ -17,6 +17,29 @@ use guichet_domain::{
 use crate::app::{App, Call};
 use crate::error::ServerError;
 
+/// What `guichet serve --demo` prints after `guichet listening on ADDR` (on plaintext without
+/// service credentials): commands a newcomer can paste, asking questions of the demo world at
+/// `addr` — a check (Marc reaches the folder he was given) and an explanation (why David, who
+/// manages the bakery through the partner's delegation, does not reach the cheese shop). Each
+/// line after the first is one shell command; the test `make_run_prints_commands_that_work` runs
+/// them.
+pub fn try_it(addr: std::net::SocketAddr) -> Vec<String> {
+    let host = if addr.ip().is_unspecified() {
+        std::net::SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), addr.port())
+    } else {
+        addr
+    };
+    vec![
+        "Try it on the demo data (grpcurl: https://github.com/fullstorydev/grpcurl):".to_owned(),
+        format!(
+            r#"  grpcurl -plaintext -d '{{"subject_id":"marc","account_id":"boulangerie-martin","permission":"folders:view","resource_id":"bm-dossier-2025"}}' {host} guichet.v1.AccessService/CheckAccess"#
+        ),
+        format!(
+            r#"  grpcurl -plaintext -d '{{"subject_id":"david","account_id":"fromagerie-dupont","permission":"users:view"}}' {host} guichet.v1.AccessService/ExplainAccess"#
+        ),
+    ]
+}
+
 /// Why the demo could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {

@@ -61,6 +61,16 @@ pub enum ServerError {
         /// The invariant that refused it (boxed: errors stay small on the hot path).
         violation: Box<Violation>,
     },
+    /// A change-stream cursor older than the oldest change the store keeps.
+    #[error(
+        "revision {asked} is older than the oldest change kept (resume at {oldest} or later): read the state again and watch from its revision"
+    )]
+    RevisionTooOld {
+        /// The cursor asked for.
+        asked: guichet_domain::Revision,
+        /// The oldest cursor that can be served.
+        oldest: guichet_domain::Revision,
+    },
     /// The call could not be completed atomically under contention: retry.
     #[error("aborted: {0}")]
     Aborted(String),
@@ -212,6 +222,19 @@ impl From<ServerError> for Status {
                         Status::with_error_details(Code::FailedPrecondition, message, details)
                     }
                 }
+            }
+            e @ ServerError::RevisionTooOld { .. } => {
+                let message = e.to_string();
+                let ServerError::RevisionTooOld { oldest, .. } = e else {
+                    return Status::out_of_range(message);
+                };
+                let mut details = ErrorDetails::with_bad_request_violation("after_revision", message.clone());
+                details.set_error_info(
+                    "REVISION_TOO_OLD",
+                    "guichet",
+                    HashMap::from([("oldest_revision".to_owned(), oldest.token())]),
+                );
+                Status::with_error_details(Code::OutOfRange, message, details)
             }
             ServerError::Unavailable(m) => {
                 tracing::warn!(error = %m, "dependency unavailable");

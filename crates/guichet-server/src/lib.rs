@@ -233,10 +233,14 @@ impl Server {
         }
         health_reporter.set_service_status("", tonic_health::ServingStatus::Serving).await;
         // Each reflection version lists both, so clients of either (grpcurl speaks v1alpha) see them all.
+        // The `google.rpc` error details (with `google.protobuf.Any` and `Duration`) are served too,
+        // so that grpcurl decodes every detail of an error (BadRequest, ErrorInfo, ...) instead of
+        // printing "google.rpc.BadRequest is not recognized" and base64.
         let reflection = || {
             tonic_reflection::server::Builder::configure()
                 .include_reflection_service(false)
                 .register_encoded_file_descriptor_set(guichet_proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
                 .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
                 .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
                 .register_encoded_file_descriptor_set(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET)
@@ -248,8 +252,12 @@ impl Server {
         let admin = tokio::spawn(self.admin.serve());
         let (drain_tx, drain_rx) = tokio::sync::oneshot::channel::<()>();
         let reporter = health_reporter.clone();
+        let (streams_stop, streams_stopping) = tokio::sync::watch::channel(false);
         let signal = async move {
             shutdown.await;
+            // Change streams never end by themselves: end them now, so that draining does not wait
+            // for them (their clients resume elsewhere with their cursor).
+            let _ = streams_stop.send(true);
             tracing::info!("shutting down: reporting NOT_SERVING and draining in-flight calls");
             stopping.store(true, std::sync::atomic::Ordering::Relaxed);
             for name in names {
@@ -282,6 +290,7 @@ impl Server {
                 .add_service(reflection_v1alpha.max_decoding_message_size(max).max_encoding_message_size(max)),
             &self.app,
             max,
+            streams_stopping,
         );
         tracing::info!(
             addr = %self.local_addr,

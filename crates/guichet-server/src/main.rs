@@ -107,6 +107,11 @@ async fn run(command: Command, config: Config) -> Result<(), StartError> {
             let mut out = std::io::stdout();
             let _ = writeln!(out, "guichet admin listening on {}", server.admin_addr());
             let _ = writeln!(out, "guichet listening on {addr}");
+            if config.demo && config.tls.is_none() && config.is_open() {
+                for line in guichet_server::demo::try_it(addr) {
+                    let _ = writeln!(out, "{line}");
+                }
+            }
             let _ = out.flush();
             server.run_until_stopped(shutdown_signal()).await
         }

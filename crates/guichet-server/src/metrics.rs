@@ -24,6 +24,13 @@
 //! | `guichet_db_pool_connections` | gauge | — (open connections) |
 //! | `guichet_db_pool_idle_connections` | gauge | — |
 //! | `guichet_db_pool_max_connections` | gauge | — |
+//! | `guichet_store_up` | gauge | — (1 when the store answered a query at the latest scrape, else 0) |
+//! | `guichet_redis_degraded` | gauge | — (1 while Redis calls fail and answers come from the store) |
+//! | `guichet_watch_streams` | gauge | — (open WatchEvents change streams) |
+//!
+//! `deploy/grafana/guichet.json` (a dashboard) and `deploy/prometheus/guichet-rules.yml`
+//! (recording and alerting rules) query these names only: a test of `guichet-tests` fails when one
+//! of their queries names a metric that a running server does not export.
 
 use std::collections::HashSet;
 use std::sync::LazyLock;
@@ -49,6 +56,9 @@ struct Metrics {
     pool_connections: IntGauge,
     pool_idle: IntGauge,
     pool_max: IntGauge,
+    store_up: IntGauge,
+    redis_degraded: IntGauge,
+    watch_streams: IntGauge,
 }
 
 /// Latency buckets from 0.25 ms to ~8 s: checks are sub-millisecond, writes take milliseconds.
@@ -103,6 +113,12 @@ fn build() -> Metrics {
         pool_connections: gauge("guichet_db_pool_connections", "Database connections open"),
         pool_idle: gauge("guichet_db_pool_idle_connections", "Database connections open and idle"),
         pool_max: gauge("guichet_db_pool_max_connections", "Database pool size limit"),
+        store_up: gauge("guichet_store_up", "1 when the store answered a query at the latest scrape, else 0"),
+        redis_degraded: gauge(
+            "guichet_redis_degraded",
+            "1 while Redis calls fail and decisions are answered from the store (degraded), else 0",
+        ),
+        watch_streams: gauge("guichet_watch_streams", "Open WatchEvents change streams"),
         registry,
     }
 }
@@ -283,6 +299,32 @@ pub fn set_pool_usage(open: u32, idle: usize, max: u32) {
     METRICS.pool_connections.set(i64::from(open));
     METRICS.pool_idle.set(i64::try_from(idle).unwrap_or(i64::MAX));
     METRICS.pool_max.set(i64::from(max));
+}
+
+/// Sets `guichet_store_up` (read at each scrape).
+pub fn set_store_up(up: bool) {
+    METRICS.store_up.set(i64::from(up));
+}
+
+/// Sets `guichet_redis_degraded`.
+pub fn set_redis_degraded(degraded: bool) {
+    METRICS.redis_degraded.set(i64::from(degraded));
+}
+
+/// One more open change stream; the returned guard closes it.
+pub(crate) fn watch_opened() -> WatchStream {
+    METRICS.watch_streams.inc();
+    WatchStream(())
+}
+
+/// Decrements the open change streams gauge when dropped.
+#[derive(Debug)]
+pub(crate) struct WatchStream(());
+
+impl Drop for WatchStream {
+    fn drop(&mut self) {
+        METRICS.watch_streams.dec();
+    }
 }
 
 /// Every metric in the Prometheus text exposition format.

@@ -117,8 +117,54 @@ pub(crate) async fn record_scoped<B: Serialize, A: Serialize>(
     Ok(())
 }
 
+/// Fields ending in `_id` that name no record.
+const NOT_RECORD_IDS: &[&str] = &["trace_id", "request_id"];
+
+/// The ids a change names (see [`Event::touched`]): the target, the account, then, in its before
+/// and after objects, every string under `id` or a `…_id` key and every string of a `…_ids` or
+/// `restricted_to` list (a list may be stored as JSON text), without repeats.
+fn touched(row: &event::Model) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut add = |id: &str| {
+        if !id.is_empty() && !out.iter().any(|o| o == id) {
+            out.push(id.to_owned());
+        }
+    };
+    add(&row.target_id);
+    if let Some(a) = &row.account_id {
+        add(a);
+    }
+    for json in [&row.before_json, &row.after_json].into_iter().flatten() {
+        let Ok(serde_json::Value::Object(object)) = serde_json::from_str::<serde_json::Value>(json) else { continue };
+        for (key, value) in &object {
+            let single = key == "id" || (key.ends_with("_id") && !NOT_RECORD_IDS.contains(&key.as_str()));
+            let list = key.ends_with("_ids") || key == "restricted_to";
+            match value {
+                serde_json::Value::String(id) if single => add(id),
+                serde_json::Value::String(text) if list => {
+                    if let Ok(ids) = serde_json::from_str::<Vec<String>>(text) {
+                        ids.iter().for_each(|id| add(id));
+                    }
+                }
+                serde_json::Value::Array(items) if list => {
+                    items.iter().filter_map(serde_json::Value::as_str).for_each(&mut add);
+                }
+                serde_json::Value::Null
+                | serde_json::Value::Bool(_)
+                | serde_json::Value::Number(_)
+                | serde_json::Value::String(_)
+                | serde_json::Value::Array(_)
+                | serde_json::Value::Object(_) => {}
+            }
+        }
+    }
+    out
+}
+
 fn to_event(row: event::Model) -> Event {
+    let touched = touched(&row);
     Event {
+        touched,
         id: row.id,
         revision: guichet_domain::Revision::new(u64::try_from(row.revision).unwrap_or(0)),
         account: row.account_id.map(AccountId::from_trusted),
@@ -134,7 +180,78 @@ fn to_event(row: event::Model) -> Event {
     }
 }
 
+/// What [`Store::events_after`] read, in one snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventsAfter {
+    /// The latest committed revision.
+    pub latest: guichet_domain::Revision,
+    /// The oldest cursor the trail can serve without a gap: the revision before the oldest event
+    /// kept (every write records at least one event, so nothing after it is missing), or `latest`
+    /// when no event is kept.
+    pub oldest_cursor: guichet_domain::Revision,
+    /// The events after the cursor, in (revision, id) order, whole revisions only: the events of
+    /// one write are never split.
+    pub events: Vec<Event>,
+    /// Whether `events` holds every event after the cursor up to `latest` (else there are more:
+    /// read again after the last one).
+    pub complete: bool,
+}
+
 impl Store {
+    /// The audit trail after revision `after` (only `account`'s events, when given): at most
+    /// about `limit` events, never part of a revision, read with the latest revision and the
+    /// retention horizon in one snapshot (so a revision that commits later is in a later read,
+    /// never skipped: writes commit in revision order, see the crate's docs).
+    #[tracing::instrument(name = "store.events_after", skip_all, fields(otel.kind = "client", db.system.name = self.backend_name()))]
+    pub async fn events_after(
+        &self,
+        after: guichet_domain::Revision,
+        account: Option<&AccountId>,
+        limit: u64,
+    ) -> Result<EventsAfter, StoreError> {
+        let txn = self.begin_read().await?;
+        let latest = crate::read_revision(&txn).await?;
+        let oldest = event::Entity::find()
+            .select_only()
+            .column_as(event::Column::Revision.min(), "oldest")
+            .into_tuple::<Option<i64>>()
+            .one(&txn)
+            .await?
+            .flatten();
+        let oldest_cursor = match oldest {
+            Some(r) => guichet_domain::Revision::new(u64::try_from(r.saturating_sub(1)).unwrap_or(0)),
+            None => latest,
+        };
+        let after_i = i64::try_from(after.value()).unwrap_or(i64::MAX);
+        let scoped = |cond: Condition| match account {
+            Some(a) => cond.add(event::Column::AccountId.eq(a.as_str())),
+            None => cond,
+        };
+        let mut rows = event::Entity::find()
+            .filter(scoped(Condition::all().add(event::Column::Revision.gt(after_i))))
+            .order_by_asc(event::Column::Revision)
+            .order_by_asc(event::Column::Id)
+            .limit(limit.max(1) + 1)
+            .all(&txn)
+            .await?;
+        let complete = rows.len() as u64 <= limit.max(1);
+        if !complete {
+            // The last revision read may be cut: leave it to the next read, or, when it is the
+            // only one, read it whole.
+            let last = rows.last().map_or(0, |r| r.revision);
+            rows.retain(|r| r.revision != last);
+            if rows.is_empty() {
+                rows = event::Entity::find()
+                    .filter(scoped(Condition::all().add(event::Column::Revision.eq(last))))
+                    .order_by_asc(event::Column::Id)
+                    .all(&txn)
+                    .await?;
+            }
+        }
+        txn.commit().await?;
+        Ok(EventsAfter { latest, oldest_cursor, events: rows.into_iter().map(to_event).collect(), complete })
+    }
+
     /// Events in the order they were written, filtered.
     pub async fn list_events(&self, filter: &EventFilter, page: &PageRequest) -> Result<Page<Event>, StoreError> {
         let mut cond = Condition::all();

@@ -52,7 +52,7 @@ use sea_orm_migration::MigratorTrait;
 
 pub use accounts::{AccountFilter, MAX_DEPTH};
 pub use error::StoreError;
-pub use events::{Audit, EventFilter};
+pub use events::{Audit, EventFilter, EventsAfter};
 pub use invitations::{AcceptProfile, Accepted, Approval, CreatedInvitation, InvitationFilter};
 pub use lookups::{LOOKUP_CHUNK, Lookup};
 pub use memberships::{MAX_MEMBERSHIP_ROLES, MembershipFilter};

@@ -17,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(Changes),
             Box::new(UniqueSubjects),
             Box::new(ClaimedUsers),
+            Box::new(EventsByRevision),
             Box::new(ResourceLevels),
         ]
     }
@@ -570,6 +571,31 @@ impl MigrationTrait for ClaimedUsers {
     }
 }
 
+/// Indexes that let WatchEvents read the audit trail in revision order, whole or for one account.
+#[derive(Debug)]
+struct EventsByRevision;
+
+impl MigrationName for EventsByRevision {
+    fn name(&self) -> &str {
+        "m20261207_000008_events_by_revision"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for EventsByRevision {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        index(manager, "idx_events_revision", "events", &["revision", "id"]).await?;
+        index(manager, "idx_events_account_revision", "events", &["account_id", "revision", "id"]).await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for name in ["idx_events_account_revision", "idx_events_revision"] {
+            manager.drop_index(Index::drop().name(name).table("events").to_owned()).await?;
+        }
+        Ok(())
+    }
+}
+
 /// Levels per resource: `membership_resources.level` is the cap of the membership on the resource
 /// (`view` or `full`), and `invitations.view_resource_ids` lists the resources of a restricted
 /// invitation capped at `view` (`resource_ids` keeps those at the roles' levels). Every existing
@@ -580,7 +606,7 @@ struct ResourceLevels;
 
 impl MigrationName for ResourceLevels {
     fn name(&self) -> &str {
-        "m20261207_000008_resource_levels"
+        "m20261207_000009_resource_levels"
     }
 }
 

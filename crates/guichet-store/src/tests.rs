@@ -1241,3 +1241,69 @@ async fn upgrades_claim_users_and_refuse_shared_subjects_on_postgres() {
     )
     .await;
 }
+
+/// `events_after` reads whole revisions after the cursor, says whether it reached the latest
+/// revision, narrows to one account, and reports the oldest cursor it can serve.
+async fn events_after_reads_whole_revisions(store: Store) {
+    use sea_orm::{ActiveModelTrait, Set};
+    let r1 = account(&store, "p", "partner", None).await;
+    let r2 = account(&store, "c", "customer", Some("p")).await;
+    let r3 = account(&store, "q", "partner", None).await;
+    assert_eq!((r1.value(), r2.value(), r3.value()), (1, 2, 3));
+    // A second event at r2, as a write that records two.
+    crate::entities::event::ActiveModel {
+        id: Set("evt_zzzz".to_owned()),
+        revision: Set(2),
+        account_id: Set(Some("c".to_owned())),
+        actor_id: Set(None),
+        service: Set(None),
+        kind: Set("account.renamed".to_owned()),
+        target_id: Set("c".to_owned()),
+        before_json: Set(None),
+        after_json: Set(None),
+        trace_id: Set(None),
+        request_id: Set(None),
+        created_at: Set(NOW.as_millis()),
+    }
+    .insert(&store.db)
+    .await
+    .unwrap();
+    let revisions = |r: &crate::EventsAfter| r.events.iter().map(|e| e.revision.value()).collect::<Vec<_>>();
+
+    // Room for r1 and half of r2: r2 is left whole for the next read.
+    let read = store.events_after(Revision::ZERO, None, 2).await.unwrap();
+    assert_eq!(
+        (revisions(&read), read.complete, read.latest, read.oldest_cursor),
+        (vec![1], false, r3, Revision::ZERO)
+    );
+    // Room for less than r2 alone: r2 is read whole all the same.
+    let read = store.events_after(r1, None, 1).await.unwrap();
+    assert_eq!((revisions(&read), read.complete), (vec![2, 2], false));
+    let read = store.events_after(r2, None, 10).await.unwrap();
+    assert_eq!((revisions(&read), read.complete), (vec![3], true));
+    let read = store.events_after(r3, None, 10).await.unwrap();
+    assert_eq!((revisions(&read), read.complete), (vec![], true));
+    // One account's events.
+    let read = store.events_after(Revision::ZERO, Some(&id("c", AccountId::parse)), 10).await.unwrap();
+    assert_eq!((revisions(&read), read.complete), (vec![2, 2], true));
+    assert!(read.events.iter().all(|e| e.account.as_ref().is_some_and(|a| a.as_str() == "c")));
+    // Old events removed: the oldest cursor served moves up.
+    store.db.execute_unprepared("DELETE FROM events WHERE revision <= 1").await.unwrap();
+    let read = store.events_after(r1, None, 10).await.unwrap();
+    assert_eq!((revisions(&read), read.oldest_cursor), (vec![2, 2, 3], r1));
+    store.db.execute_unprepared("DELETE FROM events").await.unwrap();
+    assert_eq!(store.events_after(r3, None, 10).await.unwrap().oldest_cursor, r3);
+}
+
+#[tokio::test]
+async fn events_after_reads_whole_revisions_on_sqlite() {
+    let (store, _dir) = sqlite().await;
+    events_after_reads_whole_revisions(store).await;
+}
+
+#[tokio::test]
+async fn events_after_reads_whole_revisions_on_postgres() {
+    if let Some(store) = postgres().await {
+        events_after_reads_whole_revisions(store).await;
+    }
+}

@@ -1684,6 +1684,40 @@ impl TryFrom<pb::ListEventsRequest> for Authored<ListEvents> {
     }
 }
 
+/// Where a WatchEvents stream starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WatchFrom {
+    /// After this revision.
+    After(d::Revision),
+    /// After the latest revision when the call arrives.
+    Now,
+}
+
+/// A WatchEvents request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchEvents {
+    /// The cursor.
+    pub from: WatchFrom,
+    /// Only this account's events.
+    pub account: Option<d::AccountId>,
+}
+
+impl TryFrom<pb::WatchEventsRequest> for Authored<WatchEvents> {
+    type Error = Invalid;
+    fn try_from(r: pb::WatchEventsRequest) -> Result<Self, Invalid> {
+        let pb::WatchEventsRequest { actor_id, after_revision, account_id } = r;
+        authored("", &actor_id, |c| {
+            let from = if after_revision.is_empty() {
+                Some(WatchFrom::Now)
+            } else {
+                c.ok("after_revision", d::Revision::parse_token(&after_revision)).map(WatchFrom::After)
+            };
+            let account = c.optional("account_id", &account_id, d::AccountId::parse);
+            Some(WatchEvents { from: from?, account: account? })
+        })
+    }
+}
+
 impl From<&d::Event> for pb::Event {
     fn from(e: &d::Event) -> Self {
         pb::Event {
@@ -1699,6 +1733,7 @@ impl From<&d::Event> for pb::Event {
             trace_id: e.trace_id.clone().unwrap_or_default(),
             revision: e.revision.token(),
             request_id: e.request_id.clone().unwrap_or_default(),
+            touched_ids: e.touched.clone(),
         }
     }
 }

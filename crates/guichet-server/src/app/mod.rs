@@ -11,6 +11,7 @@
 
 mod lookups;
 mod rules;
+mod watch;
 
 pub(crate) use rules::Hidden;
 

@@ -295,12 +295,14 @@ impl DecisionCache {
         self.stats.redis_errors.fetch_add(1, Ordering::Relaxed);
         crate::metrics::redis_error();
         if !self.degraded.swap(true, Ordering::Relaxed) {
+            crate::metrics::set_redis_degraded(true);
             tracing::warn!(what, error, "redis is unavailable: answering from the store (degraded)");
         }
     }
 
     pub(crate) fn redis_ok(&self) {
         if self.degraded.swap(false, Ordering::Relaxed) {
+            crate::metrics::set_redis_degraded(false);
             tracing::info!("redis is back: the shared decision cache is in use again");
         }
     }

@@ -211,7 +211,13 @@ pub(crate) fn page(p: &guichet_proto::convert::PageParams) -> Result<guichet_sto
 }
 
 /// Adds every guichet service to the router, each limited to `max_message_bytes` per message.
-pub(crate) fn router<L>(router: Router<L>, app: &App, max_message_bytes: usize) -> Router<L> {
+/// `stopping` turns true when the server begins to shut down: open change streams then end.
+pub(crate) fn router<L>(
+    router: Router<L>,
+    app: &App,
+    max_message_bytes: usize,
+    stopping: tokio::sync::watch::Receiver<bool>,
+) -> Router<L> {
     macro_rules! limited {
         ($server:expr) => {
             $server.max_decoding_message_size(max_message_bytes).max_encoding_message_size(max_message_bytes)
@@ -238,7 +244,7 @@ pub(crate) fn router<L>(router: Router<L>, app: &App, max_message_bytes: usize) 
             app.clone()
         ))))
         .add_service(limited!(v1::contact_service_server::ContactServiceServer::new(contacts::Contacts(app.clone()))))
-        .add_service(limited!(v1::event_service_server::EventServiceServer::new(events::Events(app.clone()))))
+        .add_service(limited!(v1::event_service_server::EventServiceServer::new(events::Events(app.clone(), stopping))))
 }
 
 /// How tonic's prost codec starts the message of the status it answers when a request body does
