@@ -2,8 +2,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs, unreachable_pub)]
 
 mod actors;
-mod authzen;
 mod adversarial;
+mod authzen;
 mod bad_input;
 mod contacts;
 mod contract;

@@ -189,7 +189,16 @@ impl TestServer {
         // Keep draining stdout so the child never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         let channel = Channel::from_shared(format!("http://{addr}")).unwrap().connect_lazy();
-        Self { child, addr, admin_addr, authzen_addr, channel, database_url: database_url.to_owned(), stderr_path, _log_dir: log_dir }
+        Self {
+            child,
+            addr,
+            admin_addr,
+            authzen_addr,
+            channel,
+            database_url: database_url.to_owned(),
+            stderr_path,
+            _log_dir: log_dir,
+        }
     }
 
     /// What the server wrote on standard error so far.
@@ -462,7 +471,13 @@ pub async fn post_json(addr: SocketAddr, path: &str, body: &serde_json::Value, h
 }
 
 /// Any request on a plaintext address.
-pub async fn http_plain(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> HttpAnswer {
+pub async fn http_plain(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> HttpAnswer {
     let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     http_exchange(stream, &addr.to_string(), method, path, headers, body).await
 }

@@ -303,7 +303,9 @@ impl Catalog {
     /// that type, else the entry for every type.
     pub fn action(&self, resource_type: &str, name: &str) -> Option<&Permission> {
         let typed = self.actions.iter().find(|a| a.name == name && a.resource_type.as_deref() == Some(resource_type));
-        typed.or_else(|| self.actions.iter().find(|a| a.name == name && a.resource_type.is_none())).map(|a| &a.permission)
+        typed
+            .or_else(|| self.actions.iter().find(|a| a.name == name && a.resource_type.is_none()))
+            .map(|a| &a.permission)
     }
 
     /// Every named action, in the file's order.

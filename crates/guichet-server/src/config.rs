@@ -438,7 +438,8 @@ impl Config {
     /// Checks `plaintext`, `[tls]` and `[[services]]` together.
     fn validate_transport(&self) -> Result<(), ConfigError> {
         let invalid = |(field, description): (&'static str, String)| ConfigError::Invalid { field, description };
-        let loopback = self.listen.ip().is_loopback() && (!self.authzen.enabled || self.authzen.listen.ip().is_loopback());
+        let loopback =
+            self.listen.ip().is_loopback() && (!self.authzen.enabled || self.authzen.listen.ip().is_loopback());
         match (&self.tls, self.plaintext) {
             (Some(_), Some(true)) => {
                 return Err(invalid(("plaintext", "cannot be true when [tls] is configured".to_owned())));
@@ -633,11 +634,9 @@ mod tests {
             },
             ..Config::default()
         };
-        assert!(
-            public(None).validate().unwrap_err().to_string().starts_with(
-                "configuration: authzen.public_url: required when authzen.listen (0.0.0.0:8443) is not a loopback"
-            )
-        );
+        assert!(public(None).validate().unwrap_err().to_string().starts_with(
+            "configuration: authzen.public_url: required when authzen.listen (0.0.0.0:8443) is not a loopback"
+        ));
         public(Some("https://pdp.example.com")).validate().unwrap();
         for (bad, why) in [
             ("pdp.example.com", "must start with https://"),
@@ -655,10 +654,7 @@ mod tests {
         let plain = Config { plaintext: None, ..public(Some("https://pdp.example.com")) };
         assert!(plain.validate().unwrap_err().to_string().contains("listen 0.0.0.0:8443 is not a loopback"));
         // Off, it asks for nothing.
-        let off = Config {
-            authzen: AuthzenConfig { enabled: false, ..public(None).authzen },
-            ..Config::default()
-        };
+        let off = Config { authzen: AuthzenConfig { enabled: false, ..public(None).authzen }, ..Config::default() };
         off.validate().unwrap();
         assert!(off.is_open());
     }

@@ -24,8 +24,8 @@
 
 pub mod admin;
 pub mod app;
-pub mod authzen;
 pub mod auth;
+pub mod authzen;
 pub mod cache;
 pub mod clock;
 pub mod config;

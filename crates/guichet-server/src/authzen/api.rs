@@ -30,8 +30,7 @@ use std::fmt::Write as _;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use guichet_domain::{
-    ACCOUNT_RESOURCE_TYPE, AccessRequest, AccountId, Consistency, FeatureName, Permission, ResourceId, Revision,
-    UserId,
+    ACCOUNT_RESOURCE_TYPE, AccessRequest, AccountId, Consistency, FeatureName, Permission, ResourceId, Revision, UserId,
 };
 use guichet_proto::v1 as pb;
 use guichet_store::{PageRequest, StoreError};
@@ -255,7 +254,13 @@ async fn place(app: &App, resource: &Entity, path: &str) -> Result<Place, Failur
 }
 
 /// One evaluation's entities mapped onto a guichet question.
-async fn question(app: &App, subject: &Entity, action: &str, resource: &Entity, path: &str) -> Result<Question, Failure> {
+async fn question(
+    app: &App,
+    subject: &Entity,
+    action: &str,
+    resource: &Entity,
+    path: &str,
+) -> Result<Question, Failure> {
     let Some(permission) = permission_of(app, &resource.kind, action) else {
         return Ok(deny(
             "unknown_action",
@@ -344,7 +349,10 @@ fn denied(reason_code: &str, reason: &str) -> DecisionOut {
 }
 
 fn item_error(status: u16, message: &str) -> DecisionOut {
-    DecisionOut { decision: false, context: Some(serde_json::json!({ "error": { "status": status, "message": message } })) }
+    DecisionOut {
+        decision: false,
+        context: Some(serde_json::json!({ "error": { "status": status, "message": message } })),
+    }
 }
 
 /// Answers questions in one CheckAccessBatch call (the denies without a question as they are).
@@ -361,6 +369,19 @@ async fn answer_all(
         })
         .collect();
     let (answers, revision) = if asks.is_empty() {
+        // Nothing to ask the store, but a token from the future is refused as CheckAccess does.
+        if let Consistency::AtLeastAsFresh(wanted) = consistency {
+            let current = app.store().revision().await.map_err(ServerError::from)?;
+            if wanted > current {
+                return Err(Bad::new(
+                    "context.consistency.at_least_as_fresh",
+                    &format!(
+                        "revision {wanted} is newer than the store's latest ({current}): use a token guichet returned"
+                    ),
+                )
+                .into());
+            }
+        }
         (Vec::new(), None)
     } else {
         let (answers, revision) = app.check_access_batch(&asks, consistency).await?;
@@ -434,8 +455,7 @@ pub(crate) async fn evaluations(app: &App, body: &Value) -> Result<Answer, Failu
     let obj = object(body, "body")?;
     // The defaults: each, when present, must be well formed.
     let subject = obj.get("subject").filter(|v| !v.is_null()).map(|v| entity(Some(v), "subject", true)).transpose()?;
-    let action_default =
-        obj.get("action").filter(|v| !v.is_null()).map(|v| action(Some(v), "action")).transpose()?;
+    let action_default = obj.get("action").filter(|v| !v.is_null()).map(|v| action(Some(v), "action")).transpose()?;
     let resource =
         obj.get("resource").filter(|v| !v.is_null()).map(|v| entity(Some(v), "resource", true)).transpose()?;
     let top_consistency = context(obj.get("context"), "context")?;
@@ -646,7 +666,8 @@ fn page_in(endpoint: &str, obj: &Map<String, Value>) -> Result<PageIn, Bad> {
         text.push('|');
         canonical(obj.get(key).unwrap_or(&Value::Null), &mut text);
     }
-    let fingerprint: String = sha2::Sha256::digest(text.as_bytes()).iter().take(12).map(|b| format!("{b:02x}")).collect();
+    let fingerprint: String =
+        sha2::Sha256::digest(text.as_bytes()).iter().take(12).map(|b| format!("{b:02x}")).collect();
     let page = match obj.get("page") {
         None | Some(Value::Null) => return Ok(PageIn { after: None, limit: DEFAULT_LIMIT, fingerprint }),
         Some(p) => object(p, "page")?,
@@ -669,14 +690,17 @@ fn page_in(endpoint: &str, obj: &Map<String, Value>) -> Result<PageIn, Bad> {
     let Some(token) = token else {
         return Ok(PageIn { after: None, limit: limit.unwrap_or(DEFAULT_LIMIT), fingerprint });
     };
-    let not_ours = || Bad::new("page.token", "not a next_token guichet returned: pass it unchanged, or omit it for the first page");
+    let not_ours = || {
+        Bad::new("page.token", "not a next_token guichet returned: pass it unchanged, or omit it for the first page")
+    };
     let decoded = (token.len() <= 1024)
         .then(|| URL_SAFE_NO_PAD.decode(token).ok())
         .flatten()
         .and_then(|b| String::from_utf8(b).ok())
         .ok_or_else(not_ours)?;
     let mut parts = decoded.splitn(4, '|');
-    let (Some("az1"), Some(fp), Some(token_limit), Some(after)) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some("az1"), Some(fp), Some(token_limit), Some(after)) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(not_ours());
     };
@@ -729,7 +753,13 @@ pub(crate) async fn search_subject(app: &App, body: &Value) -> Result<Answer, Fa
         return empty();
     };
     let (found, revision) = app
-        .authorized_subjects(&account, &permission, resource.as_ref(), consistency, &store_page(page.after.clone(), page.limit))
+        .authorized_subjects(
+            &account,
+            &permission,
+            resource.as_ref(),
+            consistency,
+            &store_page(page.after.clone(), page.limit),
+        )
         .await?;
     let results = found.items.iter().map(|(u, _)| serde_json::json!({ "type": "user", "id": u.as_str() })).collect();
     search_answer(results, next_token(&page, found.next_after.as_deref()), Some(revision))
@@ -800,9 +830,17 @@ pub(crate) async fn search_resource(app: &App, body: &Value) -> Result<Answer, F
     let mut position: Option<String> = None;
     let mut walked = 0u64;
     if let Some((account, after)) = in_progress.take() {
-        let account = AccountId::parse(&account).map_err(|_| Bad::new("page.token", "not a next_token guichet returned"))?;
+        let account =
+            AccountId::parse(&account).map_err(|_| Bad::new("page.token", "not a next_token guichet returned"))?;
         let (found, r) = app
-            .accessible_resources(&user, &account, &permission, Some(&kind), consistency, &store_page(Some(after), limit))
+            .accessible_resources(
+                &user,
+                &account,
+                &permission,
+                Some(&kind),
+                consistency,
+                &store_page(Some(after), limit),
+            )
             .await?;
         revision = revision.max(r);
         ids.extend(found.items);
@@ -811,9 +849,8 @@ pub(crate) async fn search_resource(app: &App, body: &Value) -> Result<Answer, F
         }
     }
     'walk: while position.is_none() && (ids.len() as u64) < limit {
-        let (accounts, r) = app
-            .accessible_accounts(&user, &permission, consistency, &store_page(accounts_after.clone(), 100))
-            .await?;
+        let (accounts, r) =
+            app.accessible_accounts(&user, &permission, consistency, &store_page(accounts_after.clone(), 100)).await?;
         revision = revision.max(r);
         for a in &accounts.items {
             let room = limit - ids.len() as u64;
@@ -944,7 +981,10 @@ mod tests {
         // A searched-for entity's id is ignored, whatever it is.
         let v = serde_json::json!({ "type": "user", "id": 12 });
         assert_eq!(entity(Some(&v), "subject", false).unwrap().id, None);
-        assert_eq!(action(Some(&serde_json::json!({ "name": 123 })), "action").unwrap_err().message(), "action.name: must be a string");
+        assert_eq!(
+            action(Some(&serde_json::json!({ "name": 123 })), "action").unwrap_err().message(),
+            "action.name: must be a string"
+        );
         assert_eq!(action(None, "action").unwrap_err().message(), "action: is required");
     }
 
@@ -960,7 +1000,10 @@ mod tests {
         assert!(c(serde_json::json!({ "fully_consistent": false })).is_err());
         assert!(c(serde_json::json!({ "fully_consistent": true, "minimize_latency": true })).is_err());
         assert!(c(serde_json::json!("eventual")).is_err());
-        assert_eq!(c(serde_json::json!({ "at_least_as_fresh": "42" })).unwrap_err().path, "context.consistency.at_least_as_fresh");
+        assert_eq!(
+            c(serde_json::json!({ "at_least_as_fresh": "42" })).unwrap_err().path,
+            "context.consistency.at_least_as_fresh"
+        );
         assert_eq!(context(Some(&serde_json::json!({ "time": "x" })), "context").unwrap(), None);
         let r = |n: &str| Consistency::AtLeastAsFresh(Revision::parse_token(n).unwrap());
         assert_eq!(stronger(r("r3"), r("r5")), r("r5"));
@@ -995,9 +1038,18 @@ mod tests {
             assert_eq!((next.after.as_deref(), next.limit), (Some("bob"), 2));
         }
         // Another resource, another endpoint, another limit: refused.
-        assert_eq!(page_in("subject", req(None, Some(&token), "a2").as_object().unwrap()).unwrap_err().path, "page.token");
-        assert_eq!(page_in("resource", req(None, Some(&token), "a1").as_object().unwrap()).unwrap_err().path, "page.token");
-        assert_eq!(page_in("subject", req(Some(3), Some(&token), "a1").as_object().unwrap()).unwrap_err().path, "page.limit");
+        assert_eq!(
+            page_in("subject", req(None, Some(&token), "a2").as_object().unwrap()).unwrap_err().path,
+            "page.token"
+        );
+        assert_eq!(
+            page_in("resource", req(None, Some(&token), "a1").as_object().unwrap()).unwrap_err().path,
+            "page.token"
+        );
+        assert_eq!(
+            page_in("subject", req(Some(3), Some(&token), "a1").as_object().unwrap()).unwrap_err().path,
+            "page.limit"
+        );
         assert!(page_in("subject", req(None, Some("garbage"), "a1").as_object().unwrap()).is_err());
         assert_eq!(next_token(&first, None), "");
         // Limits: 0 is the default, large ones are capped.

@@ -207,9 +207,8 @@ impl AsyncWrite for Conn {
     }
 }
 
-type TlsIncoming = tokio_stream::wrappers::ReceiverStream<
-    Result<tokio_rustls::server::TlsStream<TcpStream>, std::io::Error>,
->;
+type TlsIncoming =
+    tokio_stream::wrappers::ReceiverStream<Result<tokio_rustls::server::TlsStream<TcpStream>, std::io::Error>>;
 
 /// The listener axum serves: accepted TCP connections, or TLS connections whose handshake
 /// succeeded (the handshakes run in [`tls::TlsAcceptor::incoming`], with its deadline).
@@ -295,15 +294,15 @@ impl AuthzenServer {
         let listener =
             TcpListener::bind(addr).await.map_err(|source| crate::StartError::AuthzenBind { addr, source })?;
         let local_addr = listener.local_addr().map_err(|source| crate::StartError::AuthzenBind { addr, source })?;
-        let tls = config.tls.as_ref().map(|t| tls::TlsAcceptor::with_alpn(t, vec![b"http/1.1".to_vec()])).transpose()?;
+        let tls =
+            config.tls.as_ref().map(|t| tls::TlsAcceptor::with_alpn(t, vec![b"http/1.1".to_vec()])).transpose()?;
         let base_url = match &config.authzen.public_url {
             Some(url) => url.trim_end_matches('/').to_owned(),
             None => format!("{}://{local_addr}", if tls.is_some() { "https" } else { "http" }),
         };
         let path = base_url.splitn(4, '/').nth(3).map(|p| format!("/{p}")).unwrap_or_default();
         let well_known = format!("{WELL_KNOWN}{path}");
-        let shared =
-            Arc::new(Shared { app, auth, base_url, well_known, max_body: config.limits.max_message_bytes });
+        let shared = Arc::new(Shared { app, auth, base_url, well_known, max_body: config.limits.max_message_bytes });
         Ok(Self { listener, local_addr, tls, shared })
     }
 
@@ -418,11 +417,7 @@ impl Extractor for HeaderExtractor<'_> {
 }
 
 /// Every request: the span, the metrics, the log line and `X-Request-ID` around [`dispatch`].
-async fn handle(
-    State(shared): State<Arc<Shared>>,
-    ConnectInfo(peer): ConnectInfo<Peer>,
-    request: Request,
-) -> Response {
+async fn handle(State(shared): State<Arc<Shared>>, ConnectInfo(peer): ConnectInfo<Peer>, request: Request) -> Response {
     let start = Instant::now();
     let endpoint = Endpoint::of(request.uri().path(), &shared.well_known);
     let request_id = request.headers().get("x-request-id").cloned();
@@ -591,7 +586,10 @@ mod tests {
         assert_eq!(Endpoint::of("/access/v1/evaluations", WELL_KNOWN), Endpoint::Evaluations);
         assert_eq!(Endpoint::of("/access/v1/search/action", WELL_KNOWN), Endpoint::SearchAction);
         assert_eq!(Endpoint::of(WELL_KNOWN, WELL_KNOWN), Endpoint::Configuration);
-        assert_eq!(Endpoint::of("/.well-known/authzen-configuration/t1", "/.well-known/authzen-configuration/t1"), Endpoint::Configuration);
+        assert_eq!(
+            Endpoint::of("/.well-known/authzen-configuration/t1", "/.well-known/authzen-configuration/t1"),
+            Endpoint::Configuration
+        );
         for other in ["/access/v1/evaluation/", "/access/v1/Evaluation", "/", "/access/v1/search"] {
             assert_eq!(Endpoint::of(other, WELL_KNOWN), Endpoint::Unknown, "{other}");
         }
