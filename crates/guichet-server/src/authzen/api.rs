@@ -654,7 +654,9 @@ fn canonical(v: &Value, out: &mut String) {
             }
             out.push(']');
         }
-        other => out.push_str(&other.to_string()),
+        other @ (Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_)) => {
+            out.push_str(&other.to_string());
+        }
     }
 }
 
@@ -885,10 +887,11 @@ fn candidate_actions(app: &App, resource_type: &str) -> Vec<(String, Permission)
     let mut out: Vec<(String, Permission)> = Vec::new();
     for a in app.catalog().actions() {
         let applies = a.resource_type.as_deref().is_none_or(|t| t == resource_type);
-        if applies && !out.iter().any(|(n, _)| *n == a.name) {
-            if let Some(p) = app.catalog().action(resource_type, &a.name) {
-                out.push((a.name.clone(), p.clone()));
-            }
+        if applies
+            && !out.iter().any(|(n, _)| *n == a.name)
+            && let Some(p) = app.catalog().action(resource_type, &a.name)
+        {
+            out.push((a.name.clone(), p.clone()));
         }
     }
     for f in app.catalog().features() {

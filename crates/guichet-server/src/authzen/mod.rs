@@ -135,7 +135,11 @@ impl Endpoint {
         match self {
             Endpoint::Configuration => WELL_KNOWN,
             Endpoint::Unknown => "unknown",
-            e => Self::PATHS.iter().find(|(x, _)| *x == e).map_or("unknown", |(_, p)| p),
+            e @ (Endpoint::Evaluation
+            | Endpoint::Evaluations
+            | Endpoint::SearchSubject
+            | Endpoint::SearchResource
+            | Endpoint::SearchAction) => Self::PATHS.iter().find(|(x, _)| *x == e).map_or("unknown", |(_, p)| p),
         }
     }
 
@@ -513,7 +517,12 @@ async fn dispatch(shared: &Shared, endpoint: Endpoint, peer: &Peer, request: Req
                 Ok(Answer { body: api::configuration(&shared.base_url).to_string(), decided: None })
             }
             Endpoint::Configuration => Err(Failure::new(StatusCode::METHOD_NOT_ALLOWED, "use GET")),
-            _ => Err(Failure::new(
+            Endpoint::Evaluation
+            | Endpoint::Evaluations
+            | Endpoint::SearchSubject
+            | Endpoint::SearchResource
+            | Endpoint::SearchAction
+            | Endpoint::Unknown => Err(Failure::new(
                 StatusCode::NOT_FOUND,
                 format!("no such endpoint: the AuthZEN endpoints are listed at {WELL_KNOWN}"),
             )),
