@@ -417,10 +417,25 @@ async fn conformance(backend: Backend) {
     let actions =
         walk(&s, SEARCH_ACTION, json!({ "subject": user("marc"), "resource": folder("bm-dossier-2025") }), 3).await;
     let names: Vec<&str> = actions.iter().map(|r| r["name"].as_str().unwrap()).collect();
-    assert!(names.contains(&"read") && names.contains(&"folders:view"), "{names:?}");
-    assert!(!names.contains(&"write") && !names.contains(&"folders:full"), "{names:?}");
-    for a in &actions {
-        assert_eq!(decision(&s, user("marc"), a.clone(), folder("bm-dossier-2025")).await["decision"], true, "{a}");
+    assert_eq!(names, ["read"], "the catalog's verbs for folders, those allowed; not write");
+    let lucie =
+        walk(&s, SEARCH_ACTION, json!({ "subject": user("lucie"), "resource": folder("bm-dossier-2025") }), 1).await;
+    assert_eq!(lucie, [act("read"), act("write")]);
+    // On an account, for which the catalog names no verb: every feature:level allowed.
+    let davids =
+        walk(&s, SEARCH_ACTION, json!({ "subject": user("david"), "resource": account("boulangerie-martin") }), 7)
+            .await;
+    let names: Vec<&str> = davids.iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert!(names.contains(&"users:full") && names.contains(&"folders:view"), "{names:?}");
+    assert!(!names.contains(&"delegated_administration:full"), "the delegation's role does not hold it: {names:?}");
+    for (who, target, results) in [
+        ("marc", folder("bm-dossier-2025"), &actions),
+        ("lucie", folder("bm-dossier-2025"), &lucie),
+        ("david", account("boulangerie-martin"), &davids),
+    ] {
+        for a in results {
+            assert_eq!(decision(&s, user(who), a.clone(), target.clone()).await["decision"], true, "{who} {a}");
+        }
     }
     let v = post_json(
         az(&s),

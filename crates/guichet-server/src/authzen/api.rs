@@ -880,9 +880,10 @@ pub(crate) async fn search_resource(app: &App, body: &Value) -> Result<Answer, F
     search_answer(result(&ids), next_token(&page, position.as_deref()), Some(revision))
 }
 
-/// The action names that may apply to `resource_type`: the catalog's (a name given for the type
-/// hides the same name given for every type), then `feature:view` and `feature:full` of every
-/// feature, in the catalog's order.
+/// The action names that may apply to `resource_type`: the catalog's named actions for it (a name
+/// given for the type hides the same name given for every type), in the catalog's order; when the
+/// catalog names none, `feature:view` and `feature:full` of every feature, in the catalog's order.
+/// A PEP that speaks its own verbs gets its verbs back, not guichet's permission strings.
 fn candidate_actions(app: &App, resource_type: &str) -> Vec<(String, Permission)> {
     let mut out: Vec<(String, Permission)> = Vec::new();
     for a in app.catalog().actions() {
@@ -893,6 +894,9 @@ fn candidate_actions(app: &App, resource_type: &str) -> Vec<(String, Permission)
         {
             out.push((a.name.clone(), p.clone()));
         }
+    }
+    if !out.is_empty() {
+        return out;
     }
     for f in app.catalog().features() {
         for level in [guichet_domain::Level::View, guichet_domain::Level::Full] {
