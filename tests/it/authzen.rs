@@ -339,6 +339,12 @@ async fn conformance(backend: Backend) {
     }
     assert!(!ids.contains(&"odile") && !ids.contains(&"bruno"), "{ids:?}");
     assert_eq!(walk(&s, SEARCH_SUBJECT, who.clone(), 1000).await, people, "one page or many, the same results");
+    // Entities are written `type` first, as the specification writes them (some PEPs compare text).
+    let raw = post_json(az(&s), SEARCH_SUBJECT, &who, &[]).await.body;
+    assert!(
+        raw.starts_with("{\"page\":{\"next_token\":") && raw.contains("\"results\":[{\"type\":\"user\",\"id\":"),
+        "{raw}"
+    );
     let mut with_id = who.clone();
     with_id["subject"]["id"] = json!("lucie");
     assert_eq!(walk(&s, SEARCH_SUBJECT, with_id, 1000).await, people, "c-4-2-3: subject.id is ignored");

@@ -607,7 +607,26 @@ struct SearchOut {
     page: PageOut,
     #[serde(skip_serializing_if = "Option::is_none")]
     context: Option<Value>,
-    results: Vec<Value>,
+    results: Vec<Found>,
+}
+
+/// A search result: a subject or resource (`type` first, as the specification writes them: some
+/// PEPs compare answers as text), or an action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+enum Found {
+    Entity {
+        #[serde(rename = "type")]
+        kind: String,
+        id: String,
+    },
+    Action {
+        name: String,
+    },
+}
+
+fn entity_out(kind: &str, id: &str) -> Found {
+    Found::Entity { kind: kind.to_owned(), id: id.to_owned() }
 }
 
 #[derive(Debug, Serialize)]
@@ -723,7 +742,7 @@ fn next_token(page: &PageIn, after: Option<&str>) -> String {
     after.map(|a| URL_SAFE_NO_PAD.encode(format!("az1|{}|{}|{a}", page.fingerprint, page.limit))).unwrap_or_default()
 }
 
-fn search_answer(results: Vec<Value>, next: String, revision: Option<Revision>) -> Result<Answer, Failure> {
+fn search_answer(results: Vec<Found>, next: String, revision: Option<Revision>) -> Result<Answer, Failure> {
     let context = revision.map(|r| serde_json::json!({ "revision": r.token() }));
     let out = SearchOut { page: PageOut { next_token: next, count: results.len() }, context, results };
     Ok(Answer { body: to_body(&out)?, decided: None })
@@ -763,7 +782,7 @@ pub(crate) async fn search_subject(app: &App, body: &Value) -> Result<Answer, Fa
             &store_page(page.after.clone(), page.limit),
         )
         .await?;
-    let results = found.items.iter().map(|(u, _)| serde_json::json!({ "type": "user", "id": u.as_str() })).collect();
+    let results = found.items.iter().map(|(u, _)| entity_out("user", u.as_str())).collect();
     search_answer(results, next_token(&page, found.next_after.as_deref()), Some(revision))
 }
 
@@ -787,19 +806,14 @@ pub(crate) async fn search_resource(app: &App, body: &Value) -> Result<Answer, F
         let (found, revision) = app
             .accessible_accounts(&user, &permission, consistency, &store_page(page.after.clone(), page.limit))
             .await?;
-        let results = found
-            .items
-            .iter()
-            .map(|a| serde_json::json!({ "type": ACCOUNT_RESOURCE_TYPE, "id": a.account.as_str() }))
-            .collect();
+        let results = found.items.iter().map(|a| entity_out(ACCOUNT_RESOURCE_TYPE, a.account.as_str())).collect();
         return search_answer(results, next_token(&page, found.next_after.as_deref()), Some(revision));
     }
     let Ok(kind) = FeatureName::parse(&resource.kind) else {
         return empty();
     };
-    let result = |ids: &[ResourceId]| -> Vec<Value> {
-        ids.iter().map(|id| serde_json::json!({ "type": resource.kind, "id": id.as_str() })).collect()
-    };
+    let result =
+        |ids: &[ResourceId]| -> Vec<Found> { ids.iter().map(|id| entity_out(&resource.kind, id.as_str())).collect() };
     if let Some(account) = given {
         let Ok(account) = AccountId::parse(&account) else {
             return empty();
@@ -948,7 +962,7 @@ pub(crate) async fn search_action(app: &App, body: &Value) -> Result<Answer, Fai
             more = true;
             break;
         }
-        results.push(serde_json::json!({ "name": name }));
+        results.push(Found::Action { name: name.clone() });
         last = Some(i);
     }
     let after = if more { last.map(|i| i.to_string()) } else { None };
