@@ -880,3 +880,50 @@ async fn mtls_identities_authenticate_as_on_the_grpc_port() {
         "no certificate, no answer: {refused:?}"
     );
 }
+
+/// Each AuthZEN request is a server span continuing the caller's trace, with the decision on it and
+/// the store's span under it (the same check path as CheckAccess), and one log line with its trace.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_evaluation_is_a_server_span_in_the_callers_trace() {
+    use crate::telemetry::{attribute, hex, start_collector};
+    let (collector, collector_addr) = start_collector().await;
+    let endpoint = format!("http://{collector_addr}");
+    let env = [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+        ("RUST_LOG", "info"),
+        ("GUICHET__LOG__FORMAT", "json"),
+        ("GUICHET__LOG__CHECK_CALLS", "true"),
+    ];
+    let Some((_db, s)) = start(Backend::Sqlite, &env).await else { return };
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let parent = "00f067aa0ba902b7";
+    let traceparent = format!("00-{trace_id}-{parent}-01");
+    let body = json!({ "subject": user("marc"), "action": act("read"), "resource": folder("bm-dossier-2025") });
+    let a = post_json(az(&s), EVALUATION, &body, &[("traceparent", traceparent.as_str())]).await;
+    assert_eq!(a.json()["decision"], true);
+    let revision = a.json()["context"]["revision"].as_str().unwrap().to_owned();
+    let log = s.stderr();
+    assert!(s.stop().await.success());
+    let exported = collector.0.lock().unwrap().clone();
+    let spans: Vec<_> = exported.iter().flat_map(|r| &r.scope_spans).flat_map(|s| &s.spans).collect();
+    let in_trace: Vec<_> = spans.iter().copied().filter(|s| hex(&s.trace_id) == trace_id).collect();
+    let span = in_trace
+        .iter()
+        .find(|s| s.name == "POST /access/v1/evaluation")
+        .unwrap_or_else(|| panic!("no AuthZEN span: {:?}", spans.iter().map(|s| &s.name).collect::<Vec<_>>()));
+    assert_eq!(hex(&span.parent_span_id), parent);
+    assert_eq!(span.kind, 2, "SPAN_KIND_SERVER");
+    assert_eq!(attribute(&span.attributes, "http.request.method").as_deref(), Some("POST"));
+    assert_eq!(attribute(&span.attributes, "http.route").as_deref(), Some("/access/v1/evaluation"));
+    assert_eq!(attribute(&span.attributes, "http.response.status_code").as_deref(), Some("200"));
+    assert_eq!(attribute(&span.attributes, "decision.allowed").as_deref(), Some("true"));
+    assert_eq!(attribute(&span.attributes, "revision"), Some(revision));
+    assert!(in_trace.iter().any(|s| s.name == "store.load_facts"), "the store's span in the same trace");
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("\"target\":\"guichet::authzen\"") && l.contains("\"endpoint\":\"evaluation\""))
+        .collect();
+    assert_eq!(lines.len(), 1, "{log}");
+    let line: Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!((line["fields"]["status"].as_u64(), line["fields"]["trace_id"].as_str()), (Some(200), Some(trace_id)));
+}

@@ -187,6 +187,7 @@ pub fn init(config: &Config) -> TelemetryGuard {
     // silence the traces.
     let spans = Targets::new()
         .with_target("guichet::rpc", LevelFilter::INFO)
+        .with_target("guichet::authzen", LevelFilter::INFO)
         .with_target("guichet_server", LevelFilter::INFO)
         .with_target("guichet_store", LevelFilter::INFO);
     let otel = tracing_opentelemetry::layer().with_tracer(tracer).with_filter(spans);
