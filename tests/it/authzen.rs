@@ -400,6 +400,23 @@ async fn conformance(backend: Backend) {
     )
     .await;
     assert_eq!(lucies, [folder("bm-dossier-2025"), folder("bm-dossier-juridique")]);
+    // Folders in two accounts: pages across accounts, whatever the page size, give them all.
+    s.resources()
+        .create_resource(pb::CreateResourceRequest {
+            id: "np-dossier".into(),
+            account_id: "nuage-partenaires".into(),
+            kind: "folder".into(),
+            name: "Dossier partenaire".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let claire = json!({ "subject": user("claire"), "action": act("read"), "resource": { "type": "folder" } });
+    let all = walk(&s, SEARCH_RESOURCE, claire.clone(), 50).await;
+    assert_eq!(all, [folder("bm-dossier-2025"), folder("bm-dossier-juridique"), folder("np-dossier")]);
+    for limit in [1, 2, 3] {
+        assert_eq!(walk(&s, SEARCH_RESOURCE, claire.clone(), limit).await, all, "pages of {limit}");
+    }
     let mut in_account = json!({ "subject": user("david"), "action": act("read"), "resource": { "type": "folder", "properties": { "account_id": "boulangerie-martin" } } });
     assert_eq!(
         walk(&s, SEARCH_RESOURCE, in_account.clone(), 1).await.len(),
@@ -413,6 +430,7 @@ async fn conformance(backend: Backend) {
         ("david", "users:full", &davids),
         ("marc", "read", &marcs),
         ("lucie", "write", &lucies),
+        ("claire", "read", &all),
     ] {
         for r in results {
             assert_eq!(decision(&s, user(who), act(action), r.clone()).await["decision"], true, "{who} {action} {r}");

@@ -862,6 +862,9 @@ pub(crate) async fn search_resource(app: &App, body: &Value) -> Result<Answer, F
         ids.extend(found.items);
         if found.next_after.is_some() {
             position = ids.last().map(|id| format!("{account}/{id}"));
+        } else if ids.len() as u64 >= limit {
+            // The page is full and that account is done: the next page starts after it.
+            position = Some(format!("{account}/"));
         }
     }
     'walk: while position.is_none() && (ids.len() as u64) < limit {
