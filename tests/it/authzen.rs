@@ -578,8 +578,21 @@ async fn the_specification_on_postgres() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_metadata_comes_from_the_configuration() {
     let pdp = "https://pdp.example.test:8443";
-    let env = [("GUICHET__AUTHZEN__PUBLIC_URL", pdp), ("GUICHET__LIMITS__MAX_MESSAGE_BYTES", "2048")];
+    let env = [
+        ("GUICHET__AUTHZEN__PUBLIC_URL", pdp),
+        ("GUICHET__LIMITS__MAX_MESSAGE_BYTES", "2048"),
+        ("GUICHET__AUTHZEN__IDLE_TIMEOUT_SECS", "1"),
+    ];
     let Some((_db, s)) = start(Backend::Sqlite, &env).await else { return };
+    // A client that starts a request and sends nothing more is cut off after the idle timeout.
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut slow = tokio::net::TcpStream::connect(az(&s)).await.unwrap();
+        slow.write_all(b"POST /access/v1/evaluation HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+        let mut rest = Vec::new();
+        let closed = tokio::time::timeout(std::time::Duration::from_secs(30), slow.read_to_end(&mut rest)).await;
+        assert!(closed.is_ok(), "the idle connection was not closed");
+    }
     // A body above limits.max_message_bytes is refused before it is parsed (spec §12.7).
     let big = json!({ "subject": user("marc"), "action": act("read"), "resource": folder("bm-dossier-2025"), "pad": "x".repeat(4096) });
     let a = post_json(az(&s), EVALUATION, &big, &[]).await;

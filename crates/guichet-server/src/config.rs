@@ -112,11 +112,19 @@ pub struct AuthzenConfig {
     /// the bound address, which only a loopback `listen` may rely on.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub public_url: Option<String>,
+    /// A connection that carries no byte either way this long is closed, in seconds (a client
+    /// cannot hold connections open by sending nothing, or a request byte by byte).
+    pub idle_timeout_secs: u64,
 }
 
 impl Default for AuthzenConfig {
     fn default() -> Self {
-        Self { enabled: true, listen: SocketAddr::from(([127, 0, 0, 1], 8181)), public_url: None }
+        Self {
+            enabled: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], 8181)),
+            public_url: None,
+            idle_timeout_secs: 60,
+        }
     }
 }
 
@@ -398,6 +406,12 @@ impl Config {
         if !a.enabled {
             return Ok(());
         }
+        if a.idle_timeout_secs == 0 || a.idle_timeout_secs > 3_600 {
+            return Err(ConfigError::Invalid {
+                field: "authzen.idle_timeout_secs",
+                description: "must be between 1 and 3600".to_owned(),
+            });
+        }
         let invalid = |description: String| ConfigError::Invalid { field: "authzen.public_url", description };
         match &a.public_url {
             Some(url) => {
@@ -631,6 +645,7 @@ mod tests {
                 enabled: true,
                 listen: SocketAddr::from(([0, 0, 0, 0], 8443)),
                 public_url: url.map(str::to_owned),
+                idle_timeout_secs: 60,
             },
             ..Config::default()
         };

@@ -171,42 +171,93 @@ pub(crate) struct Peer {
     identities: Arc<[Identity]>,
 }
 
-/// A connection: plain TCP or TLS.
-pub(crate) enum Conn {
+/// The transport under a connection.
+enum Io {
     /// Plaintext (loopback development, or behind a mesh).
     Plain(TcpStream),
     /// TLS.
     Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
 }
 
+/// A connection, closed when it has carried no byte either way for `[authzen] idle_timeout_secs`:
+/// a client that opens connections and sends nothing (or trickles a request) cannot hold them.
+pub(crate) struct Conn {
+    io: Io,
+    idle: Duration,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl Conn {
+    fn new(io: Io, idle: Duration) -> Self {
+        Self { io, idle, deadline: Box::pin(tokio::time::sleep(idle)) }
+    }
+
+    fn touch(&mut self) {
+        let next = tokio::time::Instant::now() + self.idle;
+        self.deadline.as_mut().reset(next);
+    }
+
+    /// After an I/O call that is pending: an error once the connection has been idle too long.
+    fn expired(&mut self, cx: &mut Context<'_>) -> bool {
+        self.deadline.as_mut().poll(cx).is_ready()
+    }
+}
+
+fn idle_error() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::TimedOut, "AuthZEN connection idle for too long")
+}
+
 impl AsyncRead for Conn {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Conn::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Conn::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let polled = match &mut this.io {
+            Io::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        };
+        match polled {
+            Poll::Ready(Ok(())) => {
+                if buf.filled().len() > before {
+                    this.touch();
+                }
+                Poll::Ready(Ok(()))
+            }
+            Poll::Pending if this.expired(cx) => Poll::Ready(Err(idle_error())),
+            other @ (Poll::Ready(_) | Poll::Pending) => other,
         }
     }
 }
 
 impl AsyncWrite for Conn {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        match self.get_mut() {
-            Conn::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Conn::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        let this = self.get_mut();
+        let polled = match &mut this.io {
+            Io::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        };
+        match polled {
+            Poll::Ready(Ok(n)) => {
+                if n > 0 {
+                    this.touch();
+                }
+                Poll::Ready(Ok(n))
+            }
+            Poll::Pending if this.expired(cx) => Poll::Ready(Err(idle_error())),
+            other @ (Poll::Ready(_) | Poll::Pending) => other,
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Conn::Plain(s) => Pin::new(s).poll_flush(cx),
-            Conn::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        match &mut self.get_mut().io {
+            Io::Plain(s) => Pin::new(s).poll_flush(cx),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Conn::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Conn::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        match &mut self.get_mut().io {
+            Io::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
     }
 }
@@ -217,10 +268,10 @@ type TlsIncoming =
 /// The listener axum serves: accepted TCP connections, or TLS connections whose handshake
 /// succeeded (the handshakes run in [`tls::TlsAcceptor::incoming`], with its deadline).
 pub(crate) enum Incoming {
-    /// Plaintext.
-    Plain(TcpListener),
-    /// TLS.
-    Tls(TlsIncoming),
+    /// Plaintext, with the idle timeout.
+    Plain(TcpListener, Duration),
+    /// TLS, with the idle timeout.
+    Tls(TlsIncoming, Duration),
 }
 
 impl axum::serve::Listener for Incoming {
@@ -229,11 +280,11 @@ impl axum::serve::Listener for Incoming {
 
     async fn accept(&mut self) -> (Conn, Peer) {
         match self {
-            Incoming::Plain(listener) => loop {
+            Incoming::Plain(listener, idle) => loop {
                 match TcpListener::accept(listener).await {
                     Ok((tcp, _)) => {
                         let _ = tcp.set_nodelay(true);
-                        return (Conn::Plain(tcp), Peer { identities: Arc::from(Vec::new()) });
+                        return (Conn::new(Io::Plain(tcp), *idle), Peer { identities: Arc::from(Vec::new()) });
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "cannot accept an AuthZEN connection");
@@ -241,7 +292,7 @@ impl axum::serve::Listener for Incoming {
                     }
                 }
             },
-            Incoming::Tls(stream) => loop {
+            Incoming::Tls(stream, idle) => loop {
                 match stream.next().await {
                     Some(Ok(tls)) => {
                         let identities = tls
@@ -250,7 +301,7 @@ impl axum::serve::Listener for Incoming {
                             .peer_certificates()
                             .and_then(|certs| certs.first().map(|c| crate::auth::certificate_identities(c.as_ref())))
                             .unwrap_or_default();
-                        return (Conn::Tls(Box::new(tls)), Peer { identities: Arc::from(identities) });
+                        return (Conn::new(Io::Tls(Box::new(tls)), *idle), Peer { identities: Arc::from(identities) });
                     }
                     Some(Err(e)) => tracing::debug!(error = %e, "AuthZEN connection not accepted"),
                     None => std::future::pending::<()>().await,
@@ -289,6 +340,7 @@ pub struct AuthzenServer {
     local_addr: SocketAddr,
     tls: Option<tls::TlsAcceptor>,
     shared: Arc<Shared>,
+    idle: Duration,
 }
 
 impl AuthzenServer {
@@ -307,7 +359,8 @@ impl AuthzenServer {
         let path = base_url.splitn(4, '/').nth(3).map(|p| format!("/{p}")).unwrap_or_default();
         let well_known = format!("{WELL_KNOWN}{path}");
         let shared = Arc::new(Shared { app, auth, base_url, well_known, max_body: config.limits.max_message_bytes });
-        Ok(Self { listener, local_addr, tls, shared })
+        let idle = Duration::from_secs(config.authzen.idle_timeout_secs);
+        Ok(Self { listener, local_addr, tls, shared, idle })
     }
 
     /// The address actually bound.
@@ -323,8 +376,8 @@ impl AuthzenServer {
     /// Serves until `shutdown` resolves, then lets open requests finish (the caller bounds that).
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) {
         let incoming = match self.tls {
-            Some(tls) => Incoming::Tls(tls.incoming(self.listener)),
-            None => Incoming::Plain(self.listener),
+            Some(tls) => Incoming::Tls(tls.incoming(self.listener), self.idle),
+            None => Incoming::Plain(self.listener, self.idle),
         };
         let router = axum::Router::new().fallback(handle).with_state(self.shared);
         let service = router.into_make_service_with_connect_info::<Peer>();
