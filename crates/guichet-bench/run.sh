@@ -66,7 +66,7 @@ fi
 "$BENCH" frames --out "$OUT/frames" "${WORLD[@]}" | tee -a "$REPORT"
 
 LOG="$OUT/server.log"
-pin 1 "$GUICHET" serve --listen "$ADDR" --database-url "$URL" >"$LOG" 2>&1 &
+GUICHET__AUTHZEN__ENABLED=false pin 1 "$GUICHET" serve --listen "$ADDR" --database-url "$URL" >"$LOG" 2>&1 &
 SERVER=$!
 stop() { kill -TERM "$SERVER" 2>/dev/null && wait "$SERVER" 2>/dev/null || true; }
 trap stop EXIT

@@ -3,6 +3,7 @@
 
 mod actors;
 mod adversarial;
+mod authzen;
 mod bad_input;
 mod contacts;
 mod contract;

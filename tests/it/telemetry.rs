@@ -22,7 +22,7 @@ use crate::scenario::{build_world, check};
 
 /// An OTLP/gRPC trace collector that keeps what it receives.
 #[derive(Clone, Default)]
-struct Collector(Arc<Mutex<Vec<ResourceSpans>>>);
+pub(crate) struct Collector(pub(crate) Arc<Mutex<Vec<ResourceSpans>>>);
 
 #[tonic::async_trait]
 impl TraceService for Collector {
@@ -35,7 +35,7 @@ impl TraceService for Collector {
     }
 }
 
-async fn start_collector() -> (Collector, SocketAddr) {
+pub(crate) async fn start_collector() -> (Collector, SocketAddr) {
     let collector = Collector::default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -61,11 +61,11 @@ fn text(v: &Option<AnyValue>) -> String {
     }
 }
 
-fn attribute(attributes: &[KeyValue], key: &str) -> Option<String> {
+pub(crate) fn attribute(attributes: &[KeyValue], key: &str) -> Option<String> {
     attributes.iter().find(|kv| kv.key == key).map(|kv| text(&kv.value))
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

@@ -19,20 +19,20 @@ const SHOP_TOKEN: &str = "shop-token-4f1c2a";
 const BACKOFFICE_TOKEN: &str = "backoffice-token-9d8e7b";
 
 /// A certificate authority made for one test.
-struct Ca {
+pub(crate) struct Ca {
     issuer: Issuer<'static, KeyPair>,
-    pem: String,
+    pub(crate) pem: String,
 }
 
 /// A certificate and its key, in PEM.
-struct Leaf {
-    cert: String,
-    key: String,
+pub(crate) struct Leaf {
+    pub(crate) cert: String,
+    pub(crate) key: String,
     der: Vec<u8>,
 }
 
 impl Ca {
-    fn new(name: &str) -> Self {
+    pub(crate) fn new(name: &str) -> Self {
         let key = KeyPair::generate().unwrap();
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -54,13 +54,13 @@ impl Ca {
         Leaf { cert: cert.pem(), key: key.serialize_pem(), der: cert.der().to_vec() }
     }
 
-    fn server(&self) -> Leaf {
+    pub(crate) fn server(&self) -> Leaf {
         let sans =
             [SanType::DnsName(Ia5String::try_from("localhost").unwrap()), SanType::IpAddress([127, 0, 0, 1].into())];
         self.leaf(&sans, ExtendedKeyUsagePurpose::ServerAuth, false)
     }
 
-    fn client_uri(&self, uri: &str, expired: bool) -> Leaf {
+    pub(crate) fn client_uri(&self, uri: &str, expired: bool) -> Leaf {
         self.leaf(&[SanType::URI(Ia5String::try_from(uri).unwrap())], ExtendedKeyUsagePurpose::ClientAuth, expired)
     }
 

@@ -110,6 +110,8 @@ pub struct TestServer {
     pub addr: SocketAddr,
     /// The admin HTTP server (`/metrics`, `/livez`, `/readyz`).
     pub admin_addr: Option<SocketAddr>,
+    /// The AuthZEN HTTP server, when it is on.
+    pub authzen_addr: Option<SocketAddr>,
     pub channel: Channel,
     pub database_url: String,
     stderr_path: PathBuf,
@@ -123,7 +125,8 @@ impl TestServer {
     }
 
     /// [`TestServer::start`] with extra environment variables (`GUICHET__…`, `OTEL_…`, `RUST_LOG`).
-    /// The admin HTTP server listens on `127.0.0.1:0` unless `GUICHET__ADMIN__LISTEN` is given.
+    /// The admin HTTP server listens on `127.0.0.1:0` unless `GUICHET__ADMIN__LISTEN` is given, and
+    /// so does the AuthZEN one unless `GUICHET__AUTHZEN__LISTEN` is.
     pub async fn start_with_env(database_url: &str, extra: &[&str], env: &[(&str, &str)]) -> Self {
         let mut s = Self::launch_with_env(database_url, extra, env).await;
         s.channel = Channel::from_shared(format!("http://{}", s.addr)).unwrap().connect().await.unwrap();
@@ -147,6 +150,7 @@ impl TestServer {
             .args(extra)
             .env("RUST_LOG", "warn")
             .env("GUICHET__ADMIN__LISTEN", "127.0.0.1:0")
+            .env("GUICHET__AUTHZEN__LISTEN", "127.0.0.1:0")
             .env_remove("GUICHET__LISTEN")
             .env_remove("GUICHET__DATABASE_URL")
             .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
@@ -160,10 +164,14 @@ impl TestServer {
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
         let mut admin_addr = None;
+        let mut authzen_addr = None;
         let addr = tokio::time::timeout(Duration::from_secs(60), async {
             while let Some(line) = lines.next_line().await.unwrap() {
                 if let Some(a) = line.strip_prefix("guichet admin listening on ") {
                     admin_addr = Some(a.parse::<SocketAddr>().unwrap());
+                }
+                if let Some(a) = line.strip_prefix("guichet authzen listening on ") {
+                    authzen_addr = Some(a.parse::<SocketAddr>().unwrap());
                 }
                 if let Some(a) = line.strip_prefix("guichet listening on ") {
                     return Some(a.parse::<SocketAddr>().unwrap());
@@ -181,7 +189,16 @@ impl TestServer {
         // Keep draining stdout so the child never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         let channel = Channel::from_shared(format!("http://{addr}")).unwrap().connect_lazy();
-        Self { child, addr, admin_addr, channel, database_url: database_url.to_owned(), stderr_path, _log_dir: log_dir }
+        Self {
+            child,
+            addr,
+            admin_addr,
+            authzen_addr,
+            channel,
+            database_url: database_url.to_owned(),
+            stderr_path,
+            _log_dir: log_dir,
+        }
     }
 
     /// What the server wrote on standard error so far.
@@ -373,4 +390,94 @@ pub async fn store_revision(s: &TestServer, subject: &str, account: &str) -> Str
         .unwrap()
         .into_inner()
         .revision
+}
+
+/// An HTTP/1.1 answer.
+#[derive(Debug, Clone)]
+pub struct HttpAnswer {
+    pub status: u16,
+    /// Header names lower-cased, in the order received.
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl HttpAnswer {
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
+    }
+
+    /// The body as JSON (panics with the body when it is not).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {} {}", self.status, self.body))
+    }
+}
+
+/// One HTTP/1.1 request over `stream` (`Connection: close`): the status, headers and body. A
+/// minimal client written from RFC 9112, so the tests depend on no HTTP client library.
+pub async fn http_exchange<S>(
+    mut stream: S,
+    host: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> HttpAnswer
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    for (n, v) in headers {
+        head.push_str(&format!("{n}: {v}\r\n"));
+    }
+    if method != "GET" || !body.is_empty() {
+        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    head.push_str("\r\n");
+    let mut raw = Vec::new();
+    // A refused connection (a failed TLS handshake) shows as an answer with status 0.
+    let sent = async {
+        stream.write_all(head.as_bytes()).await?;
+        stream.write_all(body).await?;
+        stream.flush().await
+    };
+    if sent.await.is_ok() {
+        // A TLS peer may close without close_notify once the answer is complete: keep what was read.
+        let _ = stream.read_to_end(&mut raw).await;
+    }
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let Some((head, rest)) = text.split_once("\r\n\r\n") else {
+        return HttpAnswer { status: 0, headers: Vec::new(), body: text };
+    };
+    let mut lines = head.lines();
+    let status = lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let chunked = headers.iter().any(|(n, v)| n == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
+    let body = if chunked { dechunk(rest) } else { rest.to_owned() };
+    HttpAnswer { status, headers, body }
+}
+
+/// `POST path` with a JSON body on a plaintext address.
+pub async fn post_json(addr: SocketAddr, path: &str, body: &serde_json::Value, headers: &[(&str, &str)]) -> HttpAnswer {
+    let mut all = vec![("Content-Type", "application/json")];
+    all.extend_from_slice(headers);
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    http_exchange(stream, &addr.to_string(), "POST", path, &all, body.to_string().as_bytes()).await
+}
+
+/// Any request on a plaintext address.
+pub async fn http_plain(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> HttpAnswer {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    http_exchange(stream, &addr.to_string(), method, path, headers, body).await
 }

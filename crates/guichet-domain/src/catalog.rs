@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::error::ParseError;
 use crate::ids::{AccountKind, FeatureName, RoleName};
-use crate::level::{Grants, Level, grants_within, level_in};
+use crate::level::{Grants, Level, Permission, grants_within, level_in};
 
 /// The built-in catalog's TOML source.
 pub const BUILTIN_CATALOG_TOML: &str = include_str!("../catalog/default.toml");
@@ -108,6 +108,35 @@ pub enum CatalogError {
     /// No kind at all.
     #[error("the catalog defines no account kind")]
     NoKinds,
+    /// An `[[actions]]` entry cannot be used.
+    #[error("invalid action `{name}`: {reason}")]
+    InvalidAction {
+        /// The action's name as written.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The longest action name.
+pub const MAX_ACTION_NAME: usize = 64;
+
+/// The resource type that names accounts in the AuthZEN API (see [`ActionDef`]).
+pub const ACCOUNT_RESOURCE_TYPE: &str = "account";
+
+/// A named action (`[[actions]]`): what an AuthZEN action name means in permissions, so that a
+/// policy enforcement point sends its own verbs (`read`, `can_view_invoice`) rather than guichet's
+/// `feature:level` strings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionDef {
+    /// The name a caller sends: 1 to 64 characters, no `:` (a name with `:` is always read as
+    /// `feature:level`), no spaces or control characters.
+    pub name: String,
+    /// The resource type it applies to: `account` for accounts, a resource kind (`folder`) for
+    /// resources; `None`: every type. A name defined for a type wins over the same name without one.
+    pub resource_type: Option<String>,
+    /// The permission it stands for.
+    pub permission: Permission,
 }
 
 /// A feature: a portal section or an administrative right.
@@ -205,6 +234,7 @@ pub struct Catalog {
     feature_index: BTreeMap<FeatureName, usize>,
     kinds: Vec<KindDef>,
     kind_index: BTreeMap<AccountKind, usize>,
+    actions: Vec<ActionDef>,
 }
 
 impl Catalog {
@@ -269,6 +299,20 @@ impl Catalog {
         self.kind(child).is_some_and(|k| k.parents.contains(parent))
     }
 
+    /// The permission the action `name` stands for on a resource of `resource_type`: the entry for
+    /// that type, else the entry for every type.
+    pub fn action(&self, resource_type: &str, name: &str) -> Option<&Permission> {
+        let typed = self.actions.iter().find(|a| a.name == name && a.resource_type.as_deref() == Some(resource_type));
+        typed
+            .or_else(|| self.actions.iter().find(|a| a.name == name && a.resource_type.is_none()))
+            .map(|a| &a.permission)
+    }
+
+    /// Every named action, in the file's order.
+    pub fn actions(&self) -> impl Iterator<Item = &ActionDef> {
+        self.actions.iter()
+    }
+
     /// Every module feature: what a new account has enabled unless told otherwise.
     pub fn default_modules(&self) -> BTreeSet<FeatureName> {
         self.features.iter().filter(|f| f.module).map(|f| f.name.clone()).collect()
@@ -287,6 +331,39 @@ struct RawCatalog {
     features: Vec<RawFeature>,
     #[serde(default)]
     kinds: Vec<RawKind>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    actions: Vec<RawAction>,
+}
+
+#[derive(serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+struct RawAction {
+    name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    resource_type: Option<String>,
+    permission: String,
+}
+
+fn action_def(raw: RawAction, features: &BTreeMap<FeatureName, usize>) -> Result<ActionDef, CatalogError> {
+    let invalid = |reason: String| CatalogError::InvalidAction { name: raw.name.clone(), reason };
+    let n = raw.name.chars().count();
+    if n == 0 || n > MAX_ACTION_NAME {
+        return Err(invalid(format!("a name must be 1 to {MAX_ACTION_NAME} characters")));
+    }
+    if raw.name.contains(':') {
+        return Err(invalid("a name must not contain ':' (feature:level is always read as a permission)".to_owned()));
+    }
+    if raw.name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(invalid("a name must not contain spaces or control characters".to_owned()));
+    }
+    if let Some(t) = &raw.resource_type {
+        FeatureName::parse(t).map_err(|e| invalid(format!("resource_type `{t}` {e}")))?;
+    }
+    let permission = Permission::parse(&raw.permission).map_err(|e| invalid(format!("permission: {e}")))?;
+    if !features.contains_key(&permission.feature) {
+        return Err(invalid(format!("permission {} names a feature the catalog does not define", raw.permission)));
+    }
+    Ok(ActionDef { name: raw.name.clone(), resource_type: raw.resource_type.clone(), permission })
 }
 
 #[derive(serde::Deserialize, serde::Serialize)]
@@ -437,6 +514,17 @@ impl RawCatalog {
         if kinds.is_empty() {
             return Err(CatalogError::NoKinds);
         }
+        let mut actions: Vec<ActionDef> = Vec::with_capacity(self.actions.len());
+        for raw in self.actions {
+            let a = action_def(raw, &feature_index)?;
+            if actions.iter().any(|x| x.name == a.name && x.resource_type == a.resource_type) {
+                return Err(CatalogError::InvalidAction {
+                    name: a.name,
+                    reason: "defined twice for the same resource_type".to_owned(),
+                });
+            }
+            actions.push(a);
+        }
         for kind in &kinds {
             for parent in &kind.parents {
                 if !kind_index.contains_key(parent) {
@@ -465,7 +553,7 @@ impl RawCatalog {
                 Some(_) => {}
             }
         }
-        Ok(Catalog { version: self.version, features, feature_index, kinds, kind_index })
+        Ok(Catalog { version: self.version, features, feature_index, kinds, kind_index, actions })
     }
 }
 
@@ -506,6 +594,15 @@ impl From<&Catalog> for RawCatalog {
                             descendant_grants: raw_grants(&r.descendant_grants),
                         })
                         .collect(),
+                })
+                .collect(),
+            actions: c
+                .actions
+                .iter()
+                .map(|a| RawAction {
+                    name: a.name.clone(),
+                    resource_type: a.resource_type.clone(),
+                    permission: a.permission.to_string(),
                 })
                 .collect(),
         }

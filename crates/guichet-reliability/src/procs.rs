@@ -226,6 +226,7 @@ impl Guichet {
             .env("RUST_LOG", "error")
             // Several servers run at once: each takes a free admin HTTP port.
             .env("GUICHET__ADMIN__LISTEN", "127.0.0.1:0")
+            .env("GUICHET__AUTHZEN__LISTEN", "127.0.0.1:0")
             .envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env_remove("GUICHET__LISTEN")
             .env_remove("GUICHET__DATABASE_URL")

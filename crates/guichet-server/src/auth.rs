@@ -199,11 +199,7 @@ pub struct Authenticator {
 fn required_scopes(path: &str) -> &'static [Scope] {
     // The rule book (`guichet_domain::Rpc`) says which scope each RPC of the API needs.
     if let Some(rpc) = guichet_domain::Rpc::from_path(path) {
-        return match rpc.scope() {
-            guichet_domain::Scope::Check => &[Scope::Check],
-            guichet_domain::Scope::Admin => &[Scope::Admin],
-            guichet_domain::Scope::CheckOrAdmin => &[Scope::Check, Scope::Admin],
-        };
+        return scopes_of(rpc);
     }
     let path = path.trim_start_matches('/');
     let service = path.split_once('/').map_or(path, |(s, _)| s);
@@ -213,6 +209,15 @@ fn required_scopes(path: &str) -> &'static [Scope] {
         | "grpc.reflection.v1alpha.ServerReflection" => &[],
         // A path the API does not declare: it will be UNIMPLEMENTED, after authentication.
         _ => &[Scope::Admin],
+    }
+}
+
+/// The scopes that let a service call `rpc`, as the rule book says.
+pub(crate) fn scopes_of(rpc: guichet_domain::Rpc) -> &'static [Scope] {
+    match rpc.scope() {
+        guichet_domain::Scope::Check => &[Scope::Check],
+        guichet_domain::Scope::Admin => &[Scope::Admin],
+        guichet_domain::Scope::CheckOrAdmin => &[Scope::Check, Scope::Admin],
     }
 }
 
@@ -261,19 +266,34 @@ impl Authenticator {
 
     /// Authenticates the request and checks its scope: the caller (if any) or the status to answer.
     fn authorize<B>(&self, request: &http::Request<B>) -> Result<Option<Caller>, tonic::Status> {
-        let scopes = required_scopes(request.uri().path());
-        if scopes.is_empty() || self.open {
-            return Ok(None);
-        }
+        let path = request.uri().path();
         let cert_names = request
             .extensions()
             .get::<TlsConnectInfo<TcpConnectInfo>>()
             .and_then(|info| info.peer_certs())
             .and_then(|certs| certs.first().map(|c| certificate_identities(c.as_ref())))
             .unwrap_or_default();
-        let (service, method) = match self.by_certificate(&cert_names) {
+        self.authenticate(required_scopes(path), path, &cert_names, request.headers().get(http::header::AUTHORIZATION))
+            .map_err(Refusal::into_status)
+    }
+
+    /// Who calls, from the identities of its client certificate and its `authorization` header,
+    /// and whether it holds one of `scopes` for `method` (named in a refusal): the one decision
+    /// behind both the gRPC port ([`AuthLayer`]) and the AuthZEN port ([`crate::authzen`]).
+    pub(crate) fn authenticate(
+        &self,
+        scopes: &[Scope],
+        method: &str,
+        cert_names: &[Identity],
+        authorization: Option<&http::HeaderValue>,
+    ) -> Result<Option<Caller>, Refusal> {
+        if scopes.is_empty() || self.open {
+            return Ok(None);
+        }
+        let unauthenticated = |reason: &'static str, message: String| Refusal::Unauthenticated { reason, message };
+        let (service, method_used) = match self.by_certificate(cert_names) {
             Some(s) => (s, "mtls"),
-            None => match request.headers().get(http::header::AUTHORIZATION) {
+            None => match authorization {
                 Some(value) => {
                     let token = value
                         .to_str()
@@ -316,25 +336,63 @@ impl Authenticator {
             },
         };
         if !scopes.iter().any(|s| service.scopes.contains(s)) {
-            let names: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
-            let metadata = HashMap::from([
-                ("service".to_owned(), service.name.to_string()),
-                ("scope".to_owned(), names.join(",")),
-                ("method".to_owned(), request.uri().path().to_owned()),
-            ]);
-            let details = ErrorDetails::with_error_info("MISSING_SCOPE", "guichet", metadata);
-            return Err(tonic::Status::with_error_details(
-                Code::PermissionDenied,
-                format!(
-                    "service {} lacks the {} scope needed by {}",
-                    service.name,
-                    names.join(" or "),
-                    request.uri().path()
-                ),
-                details,
-            ));
+            return Err(Refusal::MissingScope {
+                service: service.name.to_string(),
+                scopes: scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(","),
+                method: method.to_owned(),
+            });
         }
-        Ok(Some(Caller { service: service.name.clone(), method }))
+        Ok(Some(Caller { service: service.name.clone(), method: method_used }))
+    }
+}
+
+/// Why a call is refused before it is handled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// No credentials, or credentials that match no service: `UNAUTHENTICATED`, HTTP 401.
+    Unauthenticated {
+        /// The ErrorInfo reason (`NO_CREDENTIALS`, `INVALID_TOKEN`, …).
+        reason: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// A known service outside its scopes: `PERMISSION_DENIED`, HTTP 403.
+    MissingScope {
+        /// The service.
+        service: String,
+        /// The scopes that would do, comma-separated.
+        scopes: String,
+        /// What it called.
+        method: String,
+    },
+}
+
+impl Refusal {
+    /// The message people read.
+    pub(crate) fn message(&self) -> String {
+        match self {
+            Refusal::Unauthenticated { message, .. } => message.clone(),
+            Refusal::MissingScope { service, scopes, method } => {
+                format!("service {service} lacks the {} scope needed by {method}", scopes.replace(',', " or "))
+            }
+        }
+    }
+
+    /// The gRPC status, with its ErrorInfo.
+    fn into_status(self) -> tonic::Status {
+        let message = self.message();
+        match self {
+            Refusal::Unauthenticated { reason, .. } => unauthenticated(reason, message),
+            Refusal::MissingScope { service, scopes, method } => {
+                let metadata = HashMap::from([
+                    ("service".to_owned(), service),
+                    ("scope".to_owned(), scopes),
+                    ("method".to_owned(), method),
+                ]);
+                let details = ErrorDetails::with_error_info("MISSING_SCOPE", "guichet", metadata);
+                tonic::Status::with_error_details(Code::PermissionDenied, message, details)
+            }
+        }
     }
 }
 

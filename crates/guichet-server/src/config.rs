@@ -96,6 +96,38 @@ impl Default for AdminConfig {
     }
 }
 
+/// The AuthZEN Authorization API 1.0 over HTTP/JSON (see [`crate::authzen`]): a listener of its
+/// own, with the gRPC port's TLS, callers and scopes.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthzenConfig {
+    /// Serve it (default true).
+    pub enabled: bool,
+    /// Address of the AuthZEN HTTP server; port 0 picks a free one.
+    pub listen: SocketAddr,
+    /// The Policy Decision Point identifier: the base URL callers reach this server at
+    /// (`https://guichet.example.internal:8443`), published as `policy_decision_point` by
+    /// `/.well-known/authzen-configuration` and the base of the endpoint URLs there. Taken from
+    /// here, never from a request's Host header. Unset: `http://` (or `https://` with `[tls]`) and
+    /// the bound address, which only a loopback `listen` may rely on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
+    /// A connection that carries no byte either way this long is closed, in seconds (a client
+    /// cannot hold connections open by sending nothing, or a request byte by byte).
+    pub idle_timeout_secs: u64,
+}
+
+impl Default for AuthzenConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], 8181)),
+            public_url: None,
+            idle_timeout_secs: 60,
+        }
+    }
+}
+
 /// Connection and request limits of the gRPC server.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -201,6 +233,8 @@ pub struct Config {
     pub admin: AdminConfig,
     /// Connection and request limits.
     pub limits: LimitsConfig,
+    /// The AuthZEN HTTP server.
+    pub authzen: AuthzenConfig,
     /// For tests only: every RPC waits this long before it is handled, in milliseconds, so
     /// shutdown tests have calls in flight. 0 (the default) in production.
     pub test_rpc_delay_ms: u64,
@@ -238,6 +272,7 @@ impl Default for Config {
             telemetry: TelemetryConfig::default(),
             admin: AdminConfig::default(),
             limits: LimitsConfig::default(),
+            authzen: AuthzenConfig::default(),
             test_rpc_delay_ms: 0,
             cache: CacheConfig::default(),
             test_clock_offset_ms: 0,
@@ -361,13 +396,64 @@ impl Config {
                 description: "must start with http:// or https://".to_owned(),
             });
         }
+        self.validate_authzen()?;
         self.validate_transport()
+    }
+
+    /// Checks `[authzen]`: a public URL that can be a PDP identifier, required off loopback.
+    fn validate_authzen(&self) -> Result<(), ConfigError> {
+        let a = &self.authzen;
+        if !a.enabled {
+            return Ok(());
+        }
+        if a.idle_timeout_secs == 0 || a.idle_timeout_secs > 3_600 {
+            return Err(ConfigError::Invalid {
+                field: "authzen.idle_timeout_secs",
+                description: "must be between 1 and 3600".to_owned(),
+            });
+        }
+        let invalid = |description: String| ConfigError::Invalid { field: "authzen.public_url", description };
+        match &a.public_url {
+            Some(url) => {
+                let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+                match rest {
+                    None => return Err(invalid("must start with https:// (or http:// without TLS)".to_owned())),
+                    Some(r) if r.is_empty() || r.starts_with('/') => {
+                        return Err(invalid("must name a host".to_owned()));
+                    }
+                    Some(_) if url.contains(['?', '#']) => {
+                        return Err(invalid("must have no query or fragment".to_owned()));
+                    }
+                    Some(_) if url.chars().any(|c| c.is_whitespace() || c.is_control()) => {
+                        return Err(invalid("must not contain spaces".to_owned()));
+                    }
+                    Some(_) => {}
+                }
+            }
+            None if !a.listen.ip().is_loopback() => {
+                return Err(invalid(format!(
+                    "required when authzen.listen ({}) is not a loopback address: the URL callers use, \
+                     e.g. https://guichet.example.internal:{}",
+                    a.listen,
+                    a.listen.port()
+                )));
+            }
+            None => {}
+        }
+        if a.listen == self.listen && a.listen.port() != 0 {
+            return Err(ConfigError::Invalid {
+                field: "authzen.listen",
+                description: format!("{} is the gRPC listen address too", a.listen),
+            });
+        }
+        Ok(())
     }
 
     /// Checks `plaintext`, `[tls]` and `[[services]]` together.
     fn validate_transport(&self) -> Result<(), ConfigError> {
         let invalid = |(field, description): (&'static str, String)| ConfigError::Invalid { field, description };
-        let loopback = self.listen.ip().is_loopback();
+        let loopback =
+            self.listen.ip().is_loopback() && (!self.authzen.enabled || self.authzen.listen.ip().is_loopback());
         match (&self.tls, self.plaintext) {
             (Some(_), Some(true)) => {
                 return Err(invalid(("plaintext", "cannot be true when [tls] is configured".to_owned())));
@@ -384,7 +470,7 @@ impl Config {
                     format!(
                         "listen {} is not a loopback address: configure [tls] cert_file and key_file, \
                          or set plaintext = true explicitly",
-                        self.listen
+                        if self.listen.ip().is_loopback() { self.authzen.listen } else { self.listen }
                     ),
                 )));
             }
@@ -401,9 +487,13 @@ impl Config {
         Ok(())
     }
 
-    /// Whether calls go unauthenticated: no `[[services]]`, plaintext, on a loopback address.
+    /// Whether calls go unauthenticated: no `[[services]]`, plaintext, on loopback addresses only
+    /// (the gRPC one, and the AuthZEN one when it is on).
     pub fn is_open(&self) -> bool {
-        self.services.is_empty() && self.tls.is_none() && self.listen.ip().is_loopback()
+        self.services.is_empty()
+            && self.tls.is_none()
+            && self.listen.ip().is_loopback()
+            && (!self.authzen.enabled || self.authzen.listen.ip().is_loopback())
     }
 
     /// The drain deadline.
@@ -535,6 +625,53 @@ mod tests {
             err.starts_with("configuration: tls.key_file: file ") && err.ends_with("missing.key does not exist"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_authzen_listener_is_on_loopback_by_default_and_needs_a_public_url_elsewhere() {
+        let c = Config::default();
+        assert!(c.authzen.enabled);
+        assert_eq!(c.authzen.listen.to_string(), "127.0.0.1:8181");
+        let service = crate::auth::ServiceConfig {
+            name: "gw".to_owned(),
+            scopes: vec![crate::auth::Scope::Check],
+            token_sha256: Some("ab".repeat(32)),
+            identities: Vec::new(),
+        };
+        let public = |url: Option<&str>| Config {
+            plaintext: Some(true),
+            services: vec![service.clone()],
+            authzen: AuthzenConfig {
+                enabled: true,
+                listen: SocketAddr::from(([0, 0, 0, 0], 8443)),
+                public_url: url.map(str::to_owned),
+                idle_timeout_secs: 60,
+            },
+            ..Config::default()
+        };
+        assert!(public(None).validate().unwrap_err().to_string().starts_with(
+            "configuration: authzen.public_url: required when authzen.listen (0.0.0.0:8443) is not a loopback"
+        ));
+        public(Some("https://pdp.example.com")).validate().unwrap();
+        for (bad, why) in [
+            ("pdp.example.com", "must start with https://"),
+            ("https://", "must name a host"),
+            ("https://pdp.example.com/?x=1", "no query"),
+            ("https://pdp.example.com/#x", "no query or fragment"),
+        ] {
+            let e = public(Some(bad)).validate().unwrap_err().to_string();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+        // The AuthZEN port off loopback makes the server refuse to go unauthenticated.
+        let open = Config { services: Vec::new(), ..public(Some("https://pdp.example.com")) };
+        assert!(!open.is_open());
+        assert!(open.validate().unwrap_err().to_string().starts_with("configuration: services:"));
+        let plain = Config { plaintext: None, ..public(Some("https://pdp.example.com")) };
+        assert!(plain.validate().unwrap_err().to_string().contains("listen 0.0.0.0:8443 is not a loopback"));
+        // Off, it asks for nothing.
+        let off = Config { authzen: AuthzenConfig { enabled: false, ..public(None).authzen }, ..Config::default() };
+        off.validate().unwrap();
+        assert!(off.is_open());
     }
 
     #[test]

@@ -18,11 +18,14 @@
 //! the listening socket is closed (new connections are refused) and every connection gets an HTTP/2
 //! GOAWAY (no new calls on it); in-flight calls have `shutdown_grace_ms` to finish; then the
 //! process flushes its traces (the telemetry guard) and exits 0. The admin HTTP server
-//! ([`admin`]) serves `/metrics`, `/livez` and `/readyz` beside the gRPC port.
+//! ([`admin`]) serves `/metrics`, `/livez` and `/readyz` beside the gRPC port, and the AuthZEN
+//! HTTP server ([`authzen`]) the OpenID AuthZEN Authorization API 1.0 on a port of its own; it
+//! stops accepting with the gRPC port and gets the same grace for its open requests.
 
 pub mod admin;
 pub mod app;
 pub mod auth;
+pub mod authzen;
 pub mod cache;
 pub mod clock;
 pub mod config;
@@ -95,6 +98,14 @@ pub enum StartError {
         /// Why.
         source: std::io::Error,
     },
+    /// The AuthZEN HTTP address could not be bound.
+    #[error("cannot listen on {addr} (AuthZEN HTTP): {source}")]
+    AuthzenBind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The TLS files or settings cannot be used.
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
@@ -154,6 +165,7 @@ pub struct Server {
     test_rpc_delay: Duration,
     tls: Option<tls::TlsAcceptor>,
     auth: Arc<auth::Authenticator>,
+    authzen: Option<authzen::AuthzenServer>,
 }
 
 impl Server {
@@ -198,7 +210,12 @@ impl Server {
         let admin = admin::AdminServer::bind(config.admin.listen, app.store().clone())
             .await
             .map_err(|source| StartError::AdminBind { addr: config.admin.listen, source })?;
+        let authzen = match config.authzen.enabled {
+            true => Some(authzen::AuthzenServer::bind(config, app.clone(), auth.clone()).await?),
+            false => None,
+        };
         Ok(Self {
+            authzen,
             listener,
             local_addr,
             app,
@@ -219,6 +236,11 @@ impl Server {
     /// The address the admin HTTP server (metrics, liveness, readiness) actually bound.
     pub fn admin_addr(&self) -> SocketAddr {
         self.admin.local_addr()
+    }
+
+    /// The address the AuthZEN HTTP server actually bound, when it is on.
+    pub fn authzen_addr(&self) -> Option<SocketAddr> {
+        self.authzen.as_ref().map(authzen::AuthzenServer::local_addr)
     }
 
     /// Serves until `shutdown` resolves, then drains in-flight calls for at most the grace period.
@@ -250,6 +272,13 @@ impl Server {
 
         let stopping = self.admin.stopping_flag();
         let admin = tokio::spawn(self.admin.serve());
+        // The AuthZEN port stops accepting when the gRPC port does (`stop_tx`).
+        let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+        let authzen = self.authzen.map(|server| {
+            tokio::spawn(server.serve(async move {
+                let _ = stop_rx.wait_for(|stopped| *stopped).await;
+            }))
+        });
         let (drain_tx, drain_rx) = tokio::sync::oneshot::channel::<()>();
         let reporter = health_reporter.clone();
         let (streams_stop, streams_stopping) = tokio::sync::watch::channel(false);
@@ -264,6 +293,7 @@ impl Server {
                 reporter.set_service_status(*name, tonic_health::ServingStatus::NotServing).await;
             }
             reporter.set_service_status("", tonic_health::ServingStatus::NotServing).await;
+            let _ = stop_tx.send(true);
             let _ = drain_tx.send(());
         };
         let limits = &self.limits;
@@ -328,6 +358,12 @@ impl Server {
             }
         };
         admin.abort();
+        if let Some(mut task) = authzen {
+            // Its open requests had the same grace as the gRPC calls.
+            if tokio::time::timeout(Duration::from_millis(100), &mut task).await.is_err() {
+                task.abort();
+            }
+        }
         if result.is_ok() {
             tracing::info!("stopped");
         }

@@ -106,10 +106,17 @@ async fn run(command: Command, config: Config) -> Result<(), StartError> {
             let addr = server.local_addr();
             let mut out = std::io::stdout();
             let _ = writeln!(out, "guichet admin listening on {}", server.admin_addr());
+            let authzen = server.authzen_addr();
+            if let Some(a) = authzen {
+                let _ = writeln!(out, "guichet authzen listening on {a}");
+            }
             let _ = writeln!(out, "guichet listening on {addr}");
             if config.demo && config.tls.is_none() && config.is_open() {
                 for line in guichet_server::demo::try_it(addr) {
                     let _ = writeln!(out, "{line}");
+                }
+                if let Some(a) = authzen {
+                    let _ = writeln!(out, "{}", authzen_try_line(a));
                 }
             }
             let _ = out.flush();
@@ -138,6 +145,16 @@ async fn run(command: Command, config: Config) -> Result<(), StartError> {
             Ok(())
         }
     }
+}
+
+/// The AuthZEN question `make run` prints for a newcomer to paste (the demo world's Marc and the
+/// folder he was given).
+fn authzen_try_line(addr: SocketAddr) -> String {
+    format!(
+        "curl -s -H 'Content-Type: application/json' -d '{{\"subject\":{{\"type\":\"user\",\"id\":\"marc\"}},\
+         \"action\":{{\"name\":\"read\"}},\"resource\":{{\"type\":\"folder\",\"id\":\"bm-dossier-2025\"}}}}' \
+         http://{addr}/access/v1/evaluation   # AuthZEN: may Marc read folder bm-dossier-2025? (decision: true)"
+    )
 }
 
 fn main() -> ExitCode {

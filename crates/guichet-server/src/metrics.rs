@@ -27,10 +27,15 @@
 //! | `guichet_store_up` | gauge | — (1 when the store answered a query at the latest scrape, else 0) |
 //! | `guichet_redis_degraded` | gauge | — (1 while Redis calls fail and answers come from the store) |
 //! | `guichet_watch_streams` | gauge | — (open WatchEvents change streams) |
+//! | `guichet_authzen_requests_total` | counter | `endpoint` (`evaluation`, `evaluations`, `search_subject`, `search_resource`, `search_action`, `configuration`, `unknown`), `status` (the HTTP status: `200`, `400`, …, `other`) |
+//! | `guichet_authzen_request_duration_seconds` | histogram | `endpoint`, `status` |
 //!
 //! `deploy/grafana/guichet.json` (a dashboard) and `deploy/prometheus/guichet-rules.yml`
 //! (recording and alerting rules) query these names only: a test of `guichet-tests` fails when one
 //! of their queries names a metric that a running server does not export.
+//!
+//! AuthZEN decisions count in `guichet_decisions_total` like CheckAccess's, and their cache
+//! look-ups in `guichet_cache_requests_total` (they are the same look-ups).
 
 use std::collections::HashSet;
 use std::sync::LazyLock;
@@ -59,6 +64,8 @@ struct Metrics {
     store_up: IntGauge,
     redis_degraded: IntGauge,
     watch_streams: IntGauge,
+    authzen_requests: IntCounterVec,
+    authzen_duration: HistogramVec,
 }
 
 /// Latency buckets from 0.25 ms to ~8 s: checks are sub-millisecond, writes take milliseconds.
@@ -90,7 +97,23 @@ fn build() -> Metrics {
     )
     .expect("valid metric");
     registry.register(Box::new(rpc_duration.clone())).expect("unique metric");
+    let authzen_duration = HistogramVec::new(
+        HistogramOpts::new(
+            "guichet_authzen_request_duration_seconds",
+            "Time to answer an AuthZEN HTTP request, by endpoint and HTTP status",
+        )
+        .buckets(DURATION_BUCKETS.to_vec()),
+        &["endpoint", "status"],
+    )
+    .expect("valid metric");
+    registry.register(Box::new(authzen_duration.clone())).expect("unique metric");
     Metrics {
+        authzen_requests: counter_vec(
+            "guichet_authzen_requests_total",
+            "AuthZEN HTTP requests answered, by endpoint and HTTP status",
+            &["endpoint", "status"],
+        ),
+        authzen_duration,
         rpc_requests: counter_vec(
             "guichet_rpc_requests_total",
             "gRPC calls answered, by RPC and status code",
@@ -292,6 +315,30 @@ pub fn redis_error() {
 /// A fence query was sent to the store (see [`crate::cache`]).
 pub fn fence_query() {
     METRICS.fence_queries.inc();
+}
+
+/// The `status` label of an HTTP status: the codes the AuthZEN server answers with, else `other`.
+fn status_label(status: u16) -> &'static str {
+    match status {
+        200 => "200",
+        400 => "400",
+        401 => "401",
+        403 => "403",
+        404 => "404",
+        405 => "405",
+        413 => "413",
+        415 => "415",
+        500 => "500",
+        503 => "503",
+        _ => "other",
+    }
+}
+
+/// Records one answered AuthZEN request: `endpoint` is one of a fixed set (see the module docs).
+pub fn authzen_finished(endpoint: &'static str, status: u16, seconds: f64) {
+    let status = status_label(status);
+    METRICS.authzen_requests.with_label_values(&[endpoint, status]).inc();
+    METRICS.authzen_duration.with_label_values(&[endpoint, status]).observe(seconds);
 }
 
 /// Sets the database pool gauges (read at each scrape).

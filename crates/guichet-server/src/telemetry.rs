@@ -67,6 +67,16 @@ pub(crate) fn spans_for(rpc: &str) -> bool {
     !is_check_path(rpc.trim_start_matches('/')) || TRACE_CHECKS.load(Ordering::Relaxed)
 }
 
+/// Whether spans are exported (the check path, AuthZEN evaluations included, gets spans only then).
+pub(crate) fn exporting_spans() -> bool {
+    TRACE_CHECKS.load(Ordering::Relaxed)
+}
+
+/// Whether an answered check logs its line at info (`log.check_calls`).
+pub(crate) fn log_check_calls() -> bool {
+    LOG_CHECKS.load(Ordering::Relaxed)
+}
+
 /// The level of the log line of a call of ours: debug for an answered check (unless
 /// `log.check_calls`), info for everything else.
 fn line_level(check: bool, code: i32, log_checks: bool) -> tracing::Level {
@@ -177,6 +187,7 @@ pub fn init(config: &Config) -> TelemetryGuard {
     // silence the traces.
     let spans = Targets::new()
         .with_target("guichet::rpc", LevelFilter::INFO)
+        .with_target("guichet::authzen", LevelFilter::INFO)
         .with_target("guichet_server", LevelFilter::INFO)
         .with_target("guichet_store", LevelFilter::INFO);
     let otel = tracing_opentelemetry::layer().with_tracer(tracer).with_filter(spans);

@@ -171,8 +171,13 @@ impl std::fmt::Debug for TlsAcceptor {
 
 impl TlsAcceptor {
     /// Loads the certificate, the key and the client CAs, and registers for SIGHUP (which then no
-    /// longer ends the process). Must run inside the Tokio runtime.
+    /// longer ends the process). Must run inside the Tokio runtime. Offers HTTP/2 only (gRPC).
     pub fn new(config: &TlsConfig) -> Result<Self, TlsError> {
+        Self::with_alpn(config, vec![b"h2".to_vec()])
+    }
+
+    /// [`TlsAcceptor::new`] offering the ALPN protocols `alpn` (the AuthZEN port offers HTTP/1.1).
+    pub fn with_alpn(config: &TlsConfig, alpn: Vec<Vec<u8>>) -> Result<Self, TlsError> {
         let cert = Arc::new(ReloadingCert::new(config)?);
         let provider = provider();
         let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
@@ -195,7 +200,7 @@ impl TlsAcceptor {
             None => builder.with_no_client_auth(),
         };
         let mut server = builder.with_cert_resolver(cert.clone());
-        server.alpn_protocols = vec![b"h2".to_vec()];
+        server.alpn_protocols = alpn;
         #[cfg(unix)]
         let hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
             Ok(s) => Some(s),

@@ -276,3 +276,40 @@ fn a_custom_catalog_round_trips_through_toml() {
     let builtin = Catalog::builtin().unwrap();
     assert_eq!(Catalog::from_toml_str(&builtin.to_toml_string().unwrap()).unwrap(), builtin);
 }
+
+#[test]
+fn named_actions_map_to_permissions_by_resource_type() {
+    let c = Catalog::builtin().unwrap();
+    assert_eq!(c.action("folder", "read").map(ToString::to_string).as_deref(), Some("folders:view"));
+    assert_eq!(c.action("folder", "write").map(ToString::to_string).as_deref(), Some("folders:full"));
+    assert_eq!(c.action("account", "read"), None, "read is defined for folders only");
+    assert_eq!(Catalog::from_toml_str(&c.to_toml_string().unwrap()).unwrap(), c);
+
+    let actions = r#"
+[[actions]]
+name = "see"
+permission = "billing:view"
+[[actions]]
+name = "see"
+resource_type = "invoice"
+permission = "billing:full"
+"#;
+    let c = Catalog::from_toml_str(&format!("{}{actions}", with_kinds(SHOP))).unwrap();
+    assert_eq!(c.action("invoice", "see").map(ToString::to_string).as_deref(), Some("billing:full"));
+    assert_eq!(c.action("account", "see").map(ToString::to_string).as_deref(), Some("billing:view"));
+    assert_eq!(c.actions().count(), 2);
+
+    for (bad, why) in [
+        ("name = \"a:b\"\npermission = \"billing:view\"", "must not contain ':'"),
+        ("name = \"a b\"\npermission = \"billing:view\"", "spaces"),
+        ("name = \"\"\npermission = \"billing:view\"", "1 to 64"),
+        ("name = \"x\"\npermission = \"hosting:view\"", "does not define"),
+        ("name = \"x\"\npermission = \"billing\"", "permission"),
+        ("name = \"x\"\nresource_type = \"Folder\"\npermission = \"billing:view\"", "resource_type"),
+        ("name = \"see\"\npermission = \"billing:full\"", "defined twice"),
+    ] {
+        let toml = format!("{}{actions}\n[[actions]]\n{bad}\n", with_kinds(SHOP));
+        let e = Catalog::from_toml_str(&toml).unwrap_err().to_string();
+        assert!(e.starts_with("invalid action") && e.contains(why), "{bad}: {e}");
+    }
+}
