@@ -423,6 +423,7 @@ impl From<crate::error::ServerError> for Failure {
             | E::FailedPrecondition { .. }
             | E::PermissionDenied { .. }
             | E::Rule { .. }
+            | E::RevisionTooOld { .. }
             | E::Unimplemented(_)
             | E::Internal(_)) => {
                 tracing::error!(error = %e, "AuthZEN request failed");
