@@ -15,6 +15,7 @@ mod invitations;
 mod isolation;
 mod restart;
 mod scenario;
+mod store_down;
 mod stories;
 mod telemetry;
 mod tls;

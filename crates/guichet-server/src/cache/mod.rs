@@ -75,7 +75,29 @@
 //! `fully_consistent` reads the store and bypasses both tiers (its answer then refreshes them);
 //! `at_least_as_fresh` uses only entries evaluated at or after the token; every mode keeps the
 //! fence.
+//!
+//! # When the store is down: fail fast, then degrade on purpose
+//!
+//! Every store call of the check path (the fence query, the facts of a miss, ExplainAccess, the
+//! token check) goes through the store [`breaker`]: while the store is known to be unreachable it
+//! fails at once with `UNAVAILABLE`, and a call already waiting (for a connection the pool cannot
+//! open) is released when it opens, so no check waits for the pool's acquire timeout. The fence
+//! runner's own query is dropped too, so that the first check after the store returns does not
+//! queue behind it.
+//!
+//! With `cache.serve_stale_when_store_down_ms = B > 0`, a check that cannot reach the store is
+//! answered from a cache tier when (a) this replica confirmed what it knows less than `B` ago —
+//! the *staleness*, measured from the start of its latest applied fence query, the moment after
+//! which it may have missed a write; (b) the check is `minimize_latency`, or `at_least_as_fresh`
+//! with a token at or below the revision it confirmed (`fully_consistent` never); (c) an entry
+//! valid at that revision exists (validated exactly as above, pub/sub marks included). The answer
+//! says `CONSISTENCY_GIVEN_STALE` and its staleness, counts in `guichet_stale_answers_total`, and
+//! the first of each outage is logged. This is the one place where the zero-staleness promise is
+//! relaxed, by the operator, for a bounded time, and every such answer says so: a write that
+//! returned more than `B` before the check is never missing from an answer; a write made while
+//! the store is down cannot return at all.
 
+pub mod breaker;
 mod changes;
 mod redis_tier;
 
@@ -220,6 +242,15 @@ pub struct DecisionCache {
     /// The recent cost of a fence query in nanoseconds: the slowest of the latest ones, decaying
     /// by an eighth at each query.
     fence_cost: AtomicU64,
+    /// Nanoseconds after `epoch` when the latest applied fence query started: the moment this
+    /// replica last confirmed it knew every change.
+    confirmed: AtomicU64,
+    /// The store breaker (see [`breaker`]).
+    breaker: Arc<breaker::Breaker>,
+    /// `cache.serve_stale_when_store_down_ms`.
+    serve_stale: std::time::Duration,
+    /// The breaker's outage count when a stale answer was last logged (one log line per outage).
+    stale_logged: AtomicU64,
 }
 
 impl std::fmt::Debug for DecisionCache {
@@ -264,6 +295,10 @@ impl DecisionCache {
             fresh_until: AtomicU64::new(0),
             last_check: AtomicU64::new(0),
             fence_cost: AtomicU64::new(0),
+            confirmed: AtomicU64::new(0),
+            breaker: breaker::Breaker::start(store.clone()),
+            serve_stale: std::time::Duration::from_millis(config.serve_stale_when_store_down_ms),
+            stale_logged: AtomicU64::new(0),
         });
         tokio::spawn(Self::run_fence(Arc::downgrade(&cache)));
         if !cache.window.is_zero() {
@@ -338,11 +373,15 @@ impl DecisionCache {
                 let applied = c.lock_map().applied();
                 // Taken before the query is sent: the query starts no earlier than this.
                 let began = c.nanos();
-                let result = match c.store.changes_after(applied, FETCH_LIMIT).await {
+                // Guarded: a query stuck waiting for a connection is dropped once the breaker
+                // opens, so the runner is free again the moment the store returns.
+                let query = async { c.store.changes_after(applied, FETCH_LIMIT).await.map_err(ServerError::from) };
+                let result = match c.breaker.guard(query).await {
                     Ok(ch) => {
                         let mut map = c.lock_map();
                         map.apply(ch.latest, &ch.changes, ch.truncated);
                         c.fresh_until.fetch_max(began.saturating_add(c.window_nanos()), Ordering::AcqRel);
+                        c.confirmed.fetch_max(began, Ordering::AcqRel);
                         let took = c.nanos().saturating_sub(began);
                         let _ = c
                             .fence_cost
@@ -399,6 +438,36 @@ impl DecisionCache {
     /// The fence window.
     pub fn window(&self) -> std::time::Duration {
         self.window
+    }
+
+    /// The store breaker.
+    pub fn breaker(&self) -> &breaker::Breaker {
+        &self.breaker
+    }
+
+    /// `cache.serve_stale_when_store_down_ms` (zero: never).
+    pub fn serve_stale_bound(&self) -> std::time::Duration {
+        self.serve_stale
+    }
+
+    /// How long ago this replica last confirmed it knew every change (the start of its latest
+    /// applied fence query, or of the cache itself).
+    pub fn confirmed_age(&self) -> std::time::Duration {
+        let at = self.confirmed.load(Ordering::Acquire);
+        std::time::Duration::from_nanos(self.nanos().saturating_sub(at))
+    }
+
+    /// Counts `n` answers served stale, and logs the first of each outage.
+    pub(crate) fn served_stale(&self, n: u64, staleness: std::time::Duration) {
+        crate::metrics::stale_answers(n);
+        let outage = self.breaker.outages();
+        if self.stale_logged.swap(outage, Ordering::Relaxed) != outage {
+            tracing::warn!(
+                staleness_ms = staleness.as_millis(),
+                bound_ms = self.serve_stale.as_millis(),
+                "the store is unreachable: serving cached decisions marked stale (cache.serve_stale_when_store_down_ms)"
+            );
+        }
     }
 
     /// Whether a check arriving `at` nanoseconds after the epoch may answer without a fence query.
