@@ -38,6 +38,8 @@ mod invitations;
 mod contacts;
 
 #[cfg(test)]
+mod invalidation_tests;
+#[cfg(test)]
 mod measure;
 
 /// A decision and the revision it was evaluated at.

@@ -14,7 +14,8 @@
 //!   A busy pool never opens it (the probe does not use the pool), and one broken connection
 //!   among healthy ones does not either (the probe then succeeds).
 //!
-//! Opening and closing are logged once each, with how long the outage lasted.
+//! Opening and closing are logged once each, with how long the outage lasted; every failed probe
+//! counts in `guichet_store_errors_total`.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -138,7 +139,10 @@ impl Breaker {
             };
             match &result {
                 Ok(()) => b.set(false, None),
-                Err(e) => b.set(true, Some(e)),
+                Err(e) => {
+                    crate::metrics::store_error();
+                    b.set(true, Some(e));
+                }
             }
             let pause = if result.is_ok() { PROBE_EVERY } else { PROBE_EVERY_OPEN };
             // The next round, or sooner on a suspicion; the breaker is released between rounds so
