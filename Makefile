@@ -61,7 +61,7 @@ reliability: ## Fault, race, replica, hostile-input, isolation and load figures 
 	$(CURDIR)/target/release/guichet-reliability --guichet-bin $(CURDIR)/target/release/guichet --report docs/reliability.md $(RELIABILITY_ARGS)
 
 reliability-quick: ## The bounded form of `make reliability` that CI runs (a few minutes; report in target/)
-	$(CARGO) build --locked -p guichet-server --bin guichet -p guichet-reliability
+	$(CARGO) build --locked -p guichet-server --bin guichet -p guichet-reliability --bin guichet-reliability
 	$(CURDIR)/target/debug/guichet-reliability --quick --guichet-bin $(CURDIR)/target/debug/guichet --report target/reliability-quick.md $(RELIABILITY_ARGS)
 
 fuzz: ## Every libFuzzer target of fuzz/ for FUZZ_SECONDS (default 3) each, on stable (installs cargo-fuzz when absent)

@@ -399,7 +399,21 @@ async fn conformance(backend: Backend) {
         1,
     )
     .await;
-    assert_eq!(lucies, [folder("bm-dossier-2025"), folder("bm-dossier-juridique")]);
+    assert_eq!(lucies, [folder("bm-dossier-2025"), folder("bm-dossier-juridique"), folder("bm-dossier-paie")]);
+    // Levels per folder: Anne reads the 2025 folder and payroll, and writes payroll only.
+    for (action, expected) in [
+        ("read", vec![folder("bm-dossier-2025"), folder("bm-dossier-paie")]),
+        ("write", vec![folder("bm-dossier-paie")]),
+    ] {
+        let annes = walk(
+            &s,
+            SEARCH_RESOURCE,
+            json!({ "subject": user("anne"), "action": act(action), "resource": { "type": "folder" } }),
+            1,
+        )
+        .await;
+        assert_eq!(annes, expected, "{action}");
+    }
     // Folders in two accounts: pages across accounts, whatever the page size, give them all.
     s.resources()
         .create_resource(pb::CreateResourceRequest {
@@ -413,7 +427,10 @@ async fn conformance(backend: Backend) {
         .unwrap();
     let claire = json!({ "subject": user("claire"), "action": act("read"), "resource": { "type": "folder" } });
     let all = walk(&s, SEARCH_RESOURCE, claire.clone(), 50).await;
-    assert_eq!(all, [folder("bm-dossier-2025"), folder("bm-dossier-juridique"), folder("np-dossier")]);
+    assert_eq!(
+        all,
+        [folder("bm-dossier-2025"), folder("bm-dossier-juridique"), folder("bm-dossier-paie"), folder("np-dossier")]
+    );
     for limit in [1, 2, 3] {
         assert_eq!(walk(&s, SEARCH_RESOURCE, claire.clone(), limit).await, all, "pages of {limit}");
     }

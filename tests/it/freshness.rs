@@ -259,13 +259,82 @@ async fn a_write_in_one_tenant_leaves_another_tenants_decisions_cached() {
     // A write in the partner's tree…
     create_user(&a, "nouveau").await;
     add_member(&a, "m-nouveau", "nouveau", "client-b", "client_user").await;
-    // …leaves the affiliate's decision a hit, while the partner tree's decision is re-evaluated.
+    // …leaves the affiliate's decision a hit, and the sibling customer's too (see the next test).
     let r = ask(&b, "tech-affilie", "client-c", "offers:full").await;
     assert!(r.allowed);
     assert_eq!(r.cache_tier, LOCAL, "another tenant's cached decision was dropped: {r:?}");
     let r = ask(&b, "admin-a", "client-a", "users:full").await;
     assert!(r.allowed);
-    assert_eq!(r.cache_tier, NONE, "a decision of the written tree was served from a cache: {r:?}");
+    assert_eq!(r.cache_tier, LOCAL, "a sibling customer's cached decision was dropped: {r:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_edit_of_one_member_leaves_the_siblings_and_the_partners_decisions_cached_and_an_ancestors_change_reaches_every_descendant()
+ {
+    let Some((_db, a, b)) = two_servers(&[]).await else { return };
+    build_world(&a).await;
+    let m = add_member(&a, "m-extra", "factu", "client-b", "client_user").await;
+    // Decisions of the partner, of both customers, through a delegation, on a folder, and of
+    // the member about to be edited.
+    let warm = [
+        ("gerant", "partner", "users:full", true),
+        ("factu", "partner", "billing:view", true),
+        ("admin-a", "client-a", "users:full", true),
+        ("conseiller", "client-a", "users:full", true),
+        ("employe-a", "client-a", "folders:view", true),
+        ("factu", "client-b", "users:full", false),
+    ];
+    for (subject, account, permission, allowed) in warm {
+        cached(&b, subject, account, permission, allowed).await;
+    }
+    // An administrator of client-b edits one member of client-b: only that member's decisions are
+    // evaluated again — in client-b and wherever else the same user is checked.
+    let r = a
+        .memberships()
+        .set_membership_roles(pb::SetMembershipRolesRequest {
+            membership_id: m.id.clone(),
+            roles: vec!["client_administrator".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(!r.into_inner().revision.is_empty());
+    for (subject, account, permission, allowed) in warm {
+        let r = ask(&b, subject, account, permission).await;
+        if subject == "factu" {
+            assert_eq!(r.cache_tier, NONE, "the edited member's decision was served from a cache: {r:?}");
+            if account == "client-b" {
+                assert!(r.allowed, "the edit is missing: {r:?}");
+                continue;
+            }
+        } else {
+            assert_eq!(r.cache_tier, LOCAL, "{subject} in {account} was dropped by an edit in client-b: {r:?}");
+        }
+        assert_eq!(r.allowed, allowed, "{subject} {permission} in {account}: {r:?}");
+    }
+    // The partner's modules change: every decision of the partner and of its descendants is
+    // evaluated again; the affiliate's tree keeps its own.
+    cached(&b, "tech-affilie", "client-c", "offers:full", true).await;
+    for (subject, account, permission, _) in warm {
+        cached(&b, subject, account, permission, ask(&b, subject, account, permission).await.allowed).await;
+    }
+    a.accounts()
+        .set_account_modules(pb::SetAccountModulesRequest {
+            account_id: "partner".into(),
+            modules: vec!["billing".into(), "offers".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    for (subject, account, permission, _) in warm {
+        let r = ask(&b, subject, account, permission).await;
+        assert_eq!(
+            r.cache_tier, NONE,
+            "{subject} in {account}, below the changed partner, was served from a cache: {r:?}"
+        );
+    }
+    let r = ask(&b, "tech-affilie", "client-c", "offers:full").await;
+    assert_eq!(r.cache_tier, LOCAL, "another tree's decision was dropped: {r:?}");
 }
 
 /// A redis-server of this test's own, on a fixed port in a temporary folder.
@@ -405,7 +474,8 @@ async fn a_batch_serves_hits_from_the_cache_and_evaluates_the_misses() {
     // fully_consistent bypasses the caches.
     let full = Some(pb::consistency::Requirement::FullyConsistent(true));
     assert_eq!(batch(&s, full).await, [(true, NONE), (true, NONE), (false, NONE)]);
-    // A write in the partner's tree: its items are evaluated again, the affiliate's stays a hit.
+    // A change to factu's membership: factu's item is evaluated again; the others (a customer of the
+    // same partner, the affiliate) stay hits.
     let token = s
         .memberships()
         .set_membership_roles(pb::SetMembershipRolesRequest {
@@ -418,9 +488,9 @@ async fn a_batch_serves_hits_from_the_cache_and_evaluates_the_misses() {
         .into_inner()
         .revision;
     let after = batch(&s, None).await;
-    assert_eq!(after.iter().map(|r| r.1).collect::<Vec<_>>(), [NONE, LOCAL, NONE]);
+    assert_eq!(after.iter().map(|r| r.1).collect::<Vec<_>>(), [LOCAL, LOCAL, NONE]);
     assert!(after[2].0, "the new role grants users:full: {after:?}");
-    // at_least_as_fresh with the write's token: the affiliate's entry is older than the token.
+    // at_least_as_fresh with the write's token: the entries older than the token are not used.
     let fresh = Some(pb::consistency::Requirement::AtLeastAsFresh(token));
-    assert_eq!(batch(&s, fresh).await, [(true, LOCAL), (true, NONE), (true, LOCAL)]);
+    assert_eq!(batch(&s, fresh).await, [(true, NONE), (true, NONE), (true, LOCAL)]);
 }

@@ -435,6 +435,17 @@ where
     panic!("the store stayed unavailable");
 }
 
+/// `write` of `client.method(request)`.
+macro_rules! call {
+    ($client:expr, $method:ident, $request:expr) => {
+        write(|| {
+            let (mut c, r) = ($client.clone(), $request.clone());
+            async move { c.$method(r).await }
+        })
+        .await
+    };
+}
+
 async fn run_all<F>(jobs: Vec<F>)
 where
     F: std::future::Future<Output = ()> + Send + 'static,
@@ -477,11 +488,7 @@ async fn benchmark_shape(backend: Backend) {
                 parent_id: "cabinet".into(),
                 ..Default::default()
             };
-            write(|| {
-                let (mut a, r) = (accounts.clone(), account.clone());
-                async move { a.create_account(r).await }
-            })
-            .await;
+            call!(accounts, create_account, account);
             let role = pb::CreateRoleRequest {
                 account_id: client(c),
                 name: "comptable".into(),
@@ -492,11 +499,7 @@ async fn benchmark_shape(backend: Backend) {
                 ],
                 ..Default::default()
             };
-            write(|| {
-                let (mut a, r) = (roles.clone(), role.clone());
-                async move { a.create_role(r).await }
-            })
-            .await;
+            call!(roles, create_role, role);
             let delegation = pb::CreateDelegationRequest {
                 id: format!("d-{c:03}"),
                 from_account_id: "cabinet".into(),
@@ -504,11 +507,7 @@ async fn benchmark_shape(backend: Backend) {
                 role: "client_administrator".into(),
                 ..Default::default()
             };
-            write(|| {
-                let (mut a, r) = (delegations.clone(), delegation.clone());
-                async move { a.create_delegation(r).await }
-            })
-            .await;
+            call!(delegations, create_delegation, delegation);
         });
     }
     run_all(jobs).await;
@@ -524,11 +523,7 @@ async fn benchmark_shape(backend: Backend) {
                     name: format!("Dossier {f}"),
                     ..Default::default()
                 };
-                write(|| {
-                    let (mut a, r) = (resources.clone(), resource.clone());
-                    async move { a.create_resource(r).await }
-                })
-                .await;
+                call!(resources, create_resource, resource);
             });
         }
     }
@@ -571,11 +566,7 @@ async fn benchmark_shape(backend: Backend) {
                 given_name: format!("U{u}"),
                 ..Default::default()
             };
-            write(|| {
-                let (mut a, r) = (users.clone(), user.clone());
-                async move { a.create_user(r).await }
-            })
-            .await;
+            call!(users, create_user, user);
             let membership = pb::CreateMembershipRequest {
                 id: format!("m{u:04}"),
                 account_id: account,
@@ -584,11 +575,7 @@ async fn benchmark_shape(backend: Backend) {
                 restriction,
                 ..Default::default()
             };
-            write(|| {
-                let (mut a, r) = (memberships.clone(), membership.clone());
-                async move { a.create_membership(r).await }
-            })
-            .await;
+            call!(memberships, create_membership, membership);
         });
     }
     run_all(jobs).await;

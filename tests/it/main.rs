@@ -18,6 +18,7 @@ mod levels;
 mod operations;
 mod restart;
 mod scenario;
+mod store_down;
 mod stories;
 mod telemetry;
 mod tls;

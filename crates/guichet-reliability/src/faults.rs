@@ -451,3 +451,139 @@ pub(crate) async fn redis_loss(env: &mut Env) -> Result<Outcome, BoxError> {
         ok,
     })
 }
+
+/// What one cached check saw during scenario 9.
+#[derive(Debug, Clone, Copy)]
+struct Seen9 {
+    at: Instant,
+    micros: u64,
+    code: Code,
+    stale: bool,
+    staleness_ms: u64,
+    wrong: bool,
+}
+
+/// Scenario 9: PostgreSQL stopped (`pg_ctl stop -m immediate`) under a load of cached checks, once
+/// with `cache.serve_stale_when_store_down_ms = 0` (the default: UNAVAILABLE at once) and once with
+/// 60000 (cached decisions served marked stale), then started again.
+pub(crate) async fn postgres_down(env: &mut Env) -> Result<Outcome, BoxError> {
+    let mut parts = Vec::new();
+    let mut ok = true;
+    for bound in [0_u64, 60_000] {
+        let (line, good) = postgres_down_with(env, bound).await?;
+        parts.push(line);
+        ok &= good;
+    }
+    Ok(Outcome { number: 9, line: format!("9. postgres down [{}]: {}", verdict(ok), parts.join(" | ")), ok })
+}
+
+async fn postgres_down_with(env: &mut Env, bound: u64) -> Result<(String, bool), BoxError> {
+    let url = env.database()?;
+    let bound_s = bound.to_string();
+    let g = env.guichet_with(&url, &[("GUICHET__CACHE__SERVE_STALE_WHEN_STORE_DOWN_MS", bound_s.as_str())]).await?;
+    let mut api = Api::new(&g.channel);
+    // One account, 20 members (half administrators): 40 distinct cached checks.
+    api.account("pgd").await?;
+    let mut checks = Vec::new();
+    for i in 0..20 {
+        let user = format!("pgd-u{i}");
+        api.user(&user).await?;
+        let role = if i % 2 == 0 { "account_manager" } else { "billing_manager" };
+        api.membership(&format!("pgd-m{i}"), "pgd", &user, role).await?;
+        checks.push((user.clone(), "users:full", i % 2 == 0));
+        checks.push((user, "billing:view", true));
+    }
+    for (user, permission, expected) in &checks {
+        let r = api.check(user, "pgd", permission).await?;
+        if r.allowed != *expected {
+            return Err(format!("{user} {permission}: {r:?}").into());
+        }
+    }
+    let checks = Arc::new(checks);
+    let stop = Arc::new(AtomicBool::new(false));
+    let seen: Arc<Mutex<Vec<Seen9>>> = Arc::default();
+    let mut tasks = Vec::new();
+    for w in 0..4_usize {
+        let (mut api, stop, seen, checks) = (api.clone(), stop.clone(), seen.clone(), checks.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut n = w;
+            let mut local = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                n = (n + 7) % checks.len();
+                let (user, permission, expected) = &checks[n];
+                let t = Instant::now();
+                let r = api.check(user, "pgd", permission).await;
+                let micros = u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX);
+                local.push(match r {
+                    Ok(r) => Seen9 {
+                        at: t,
+                        micros,
+                        code: Code::Ok,
+                        stale: r.consistency_given == pb::ConsistencyGiven::Stale as i32,
+                        staleness_ms: r.staleness_ms,
+                        wrong: r.allowed != *expected,
+                    },
+                    Err(s) => Seen9 { at: t, micros, code: s.code(), stale: false, staleness_ms: 0, wrong: false },
+                });
+                if local.len() >= 1_000 {
+                    seen.lock().await.append(&mut local);
+                }
+                // About 1,000 checks a second per client: a steady cached load, not a saturation test.
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            seen.lock().await.append(&mut local);
+        }));
+    }
+    tokio::time::sleep(env.sizes.steady).await;
+    let t_stop = Instant::now();
+    env.pg.stop_immediate().await?;
+    let t_stopped = Instant::now();
+    tokio::time::sleep(env.sizes.db_down).await;
+    let t_start = Instant::now();
+    env.pg.start_again().await?;
+    let t_started = Instant::now();
+    tokio::time::sleep(env.sizes.steady).await;
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        let _ = t.await;
+    }
+    let seen = seen.lock().await.clone();
+    let during: Vec<&Seen9> = seen.iter().filter(|s| s.at > t_stopped && s.at < t_start).collect();
+    let mut h = histogram()?;
+    for s in &during {
+        h.record(s.micros.max(1))?;
+    }
+    let failed = during.iter().filter(|s| s.code != Code::Ok).count();
+    let unavailable = during.iter().filter(|s| s.code == Code::Unavailable).count();
+    let stale = seen.iter().filter(|s| s.stale).count();
+    let beyond = seen.iter().filter(|s| s.stale && s.staleness_ms > bound).count();
+    let wrong = seen.iter().filter(|s| s.wrong).count();
+    let other = seen.iter().filter(|s| s.code != Code::Ok && s.code != Code::Unavailable).count();
+    let fresh_after = seen
+        .iter()
+        .find(|s| s.at > t_started && s.code == Code::Ok && !s.stale)
+        .map(|s| s.at.duration_since(t_started).as_secs_f64());
+    let stale_after_fresh = fresh_after
+        .map_or(0, |f| seen.iter().filter(|s| s.stale && s.at > t_started + Duration::from_secs_f64(f)).count());
+    let good = wrong == 0
+        && other == 0
+        && beyond == 0
+        && stale_after_fresh == 0
+        && fresh_after.is_some()
+        && if bound == 0 { stale == 0 && unavailable == during.len() } else { failed == 0 };
+    let line = format!(
+        "serve_stale_when_store_down_ms={bound}: checks={} during_outage={} ok_stale={stale} unavailable={unavailable} \
+         failed_during={failed} other_errors={other} wrong_decisions={wrong} stale_beyond_bound={beyond} \
+         outage_p50={:.2}ms outage_p99={:.2}ms outage_max={:.2}ms outage={:.1}s stop_took={:.2}s \
+         first_fresh_after_start={} stale_after_fresh={stale_after_fresh}",
+        seen.len(),
+        during.len(),
+        ms(&h, 0.5),
+        ms(&h, 0.99),
+        ms(&h, 1.0),
+        t_start.duration_since(t_stopped).as_secs_f64(),
+        t_stopped.duration_since(t_stop).as_secs_f64(),
+        fresh_after.map_or_else(|| "never".to_owned(), |f| format!("{f:.2}s")),
+    );
+    Ok((line, good))
+}

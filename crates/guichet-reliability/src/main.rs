@@ -37,7 +37,7 @@ struct Args {
     /// Where to write the Markdown report.
     #[arg(long, default_value = "docs/reliability.md")]
     report: PathBuf,
-    /// Only these scenarios (1..8), comma-separated; default all, run in priority order.
+    /// Only these scenarios (1..9), comma-separated; default all, run in priority order.
     #[arg(long, value_delimiter = ',')]
     only: Vec<u8>,
     /// Seconds to hold the best load rate in scenario 8 (default: 10 quick, 300 full).
@@ -52,6 +52,8 @@ pub(crate) struct Sizes {
     pub(crate) kills: usize,
     /// Scenario 2 and 1: outage length.
     pub(crate) outage: Duration,
+    /// Scenario 9: how long PostgreSQL stays down.
+    pub(crate) db_down: Duration,
     /// Scenario 2 and 1: load before and after the outage.
     pub(crate) steady: Duration,
     /// Scenario 1: steady checks per second.
@@ -146,6 +148,7 @@ async fn run(args: Args) -> Result<bool, BoxError> {
         Sizes {
             kills: 4,
             outage: Duration::from_secs(2),
+            db_down: Duration::from_secs(3),
             steady: Duration::from_secs(2),
             check_rate: 50,
             races: 25,
@@ -158,6 +161,7 @@ async fn run(args: Args) -> Result<bool, BoxError> {
         Sizes {
             kills: 20,
             outage: Duration::from_secs(5),
+            db_down: Duration::from_secs(30),
             steady: Duration::from_secs(5),
             check_rate: 100,
             races: 1000,
@@ -177,7 +181,7 @@ async fn run(args: Args) -> Result<bool, BoxError> {
         databases: 0,
     };
     eprintln!("postgres on 127.0.0.1:{}, redis on 127.0.0.1:{}", env.pg.port, env.redis.port);
-    let order: [u8; 8] = [3, 2, 5, 6, 4, 1, 7, 8];
+    let order: [u8; 9] = [3, 2, 9, 5, 6, 4, 1, 7, 8];
     let mut outcomes = Vec::new();
     for n in order {
         if !args.only.is_empty() && !args.only.contains(&n) {
@@ -192,6 +196,7 @@ async fn run(args: Args) -> Result<bool, BoxError> {
             5 => races::races(&mut env).await,
             6 => hostile::hostile_input(&mut env).await,
             7 => hostile::isolation(&mut env).await,
+            9 => faults::postgres_down(&mut env).await,
             _ => load::load_held(&mut env).await,
         };
         let outcome = result.unwrap_or_else(|e| Outcome {

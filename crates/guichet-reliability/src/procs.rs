@@ -105,6 +105,16 @@ impl Postgres {
         Ok(())
     }
 
+    /// `pg_ctl stop -m immediate`: the server dies at once, as in a crash.
+    pub(crate) async fn stop_immediate(&mut self) -> Result<(), BoxError> {
+        let data = self.data();
+        let mut c = self.command("pg_ctl");
+        c.arg("-D").arg(&data).args(["-w", "-m", "immediate", "stop"]);
+        tokio::task::spawn_blocking(move || run(&mut c)).await??;
+        self.running = false;
+        Ok(())
+    }
+
     /// Creates a database and returns its URL.
     pub(crate) fn create_database(&self, name: &str) -> Result<String, BoxError> {
         run(std::process::Command::new(self.bin.join("createdb")).args([

@@ -183,6 +183,12 @@ pub struct CacheConfig {
     /// every write waits this long after its commit before it returns. The same value on every
     /// replica; 0 makes each check wait for a fence query of its own and writes return at once.
     pub fence_window_ms: u64,
+    /// While the store cannot be reached, answer a check from a cache tier for at most this many
+    /// milliseconds after this replica last confirmed it knew every change, each such answer marked
+    /// `CONSISTENCY_GIVEN_STALE` with its staleness (see [`crate::cache`]); past it, and for checks
+    /// not in a tier, `fully_consistent` ones and `at_least_as_fresh` tokens newer than what the
+    /// replica confirmed: UNAVAILABLE. 0 (the default) never answers stale.
+    pub serve_stale_when_store_down_ms: u64,
 }
 
 impl Default for CacheConfig {
@@ -195,6 +201,7 @@ impl Default for CacheConfig {
             redis_timeout_ms: 50,
             pubsub: true,
             fence_window_ms: 10,
+            serve_stale_when_store_down_ms: 0,
         }
     }
 }
@@ -354,6 +361,12 @@ impl Config {
             return Err(ConfigError::Invalid {
                 field: "cache.fence_window_ms",
                 description: "must be at most 1000 (every write waits this long before it returns)".to_owned(),
+            });
+        }
+        if self.cache.serve_stale_when_store_down_ms > 86_400_000 {
+            return Err(ConfigError::Invalid {
+                field: "cache.serve_stale_when_store_down_ms",
+                description: "must be at most 86400000 (a day); 0 never serves stale answers".to_owned(),
             });
         }
         if self.cache.redis_ttl_ms < 1_000 {

@@ -207,7 +207,7 @@ impl Server {
             .await
             .map_err(|source| StartError::Bind { addr: config.listen, source })?;
         let local_addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
-        let admin = admin::AdminServer::bind(config.admin.listen, app.store().clone())
+        let admin = admin::AdminServer::bind(config.admin.listen, app.store().clone(), app.cache().cloned())
             .await
             .map_err(|source| StartError::AdminBind { addr: config.admin.listen, source })?;
         let authzen = match config.authzen.enabled {

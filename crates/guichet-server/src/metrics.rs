@@ -21,6 +21,8 @@
 //! | `guichet_store_errors_total` | counter | — |
 //! | `guichet_redis_errors_total` | counter | — |
 //! | `guichet_cache_fence_queries_total` | counter | — (reads of the change log, [`crate::cache`]) |
+//! | `guichet_store_breaker_open` | gauge | — (1 while the store is unreachable, see [`crate::cache::breaker`]) |
+//! | `guichet_stale_answers_total` | counter | — (decisions served stale while the store was unreachable, `cache.serve_stale_when_store_down_ms`) |
 //! | `guichet_db_pool_connections` | gauge | — (open connections) |
 //! | `guichet_db_pool_idle_connections` | gauge | — |
 //! | `guichet_db_pool_max_connections` | gauge | — |
@@ -58,6 +60,8 @@ struct Metrics {
     store_errors: IntCounter,
     redis_errors: IntCounter,
     fence_queries: IntCounter,
+    breaker_open: IntGauge,
+    stale_answers: IntCounter,
     pool_connections: IntGauge,
     pool_idle: IntGauge,
     pool_max: IntGauge,
@@ -132,6 +136,14 @@ fn build() -> Metrics {
         fence_queries: counter(
             "guichet_cache_fence_queries_total",
             "Fence queries run: reads of the store's change log that keep the decision caches fresh",
+        ),
+        breaker_open: gauge(
+            "guichet_store_breaker_open",
+            "1 while the store is unreachable and checks answer without waiting for it",
+        ),
+        stale_answers: counter(
+            "guichet_stale_answers_total",
+            "Decisions served from a cache tier, marked stale, while the store was unreachable",
         ),
         pool_connections: gauge("guichet_db_pool_connections", "Database connections open"),
         pool_idle: gauge("guichet_db_pool_idle_connections", "Database connections open and idle"),
@@ -339,6 +351,16 @@ pub fn authzen_finished(endpoint: &'static str, status: u16, seconds: f64) {
     let status = status_label(status);
     METRICS.authzen_requests.with_label_values(&[endpoint, status]).inc();
     METRICS.authzen_duration.with_label_values(&[endpoint, status]).observe(seconds);
+}
+
+/// The store breaker opened (`true`) or closed.
+pub fn breaker_open(open: bool) {
+    METRICS.breaker_open.set(i64::from(open));
+}
+
+/// `n` decisions were served stale.
+pub fn stale_answers(n: u64) {
+    METRICS.stale_answers.inc_by(n);
 }
 
 /// Sets the database pool gauges (read at each scrape).

@@ -1,12 +1,20 @@
 //! The change log: every write records, in its own transaction, the *scopes* it touched, so that a
 //! decision cache can tell whether a decision made at revision `S` may have changed since.
 //!
-//! Scopes are strings:
-//! - `tree:<root account id>` — anything about the accounts, roles, memberships, resources, modules,
-//!   status, settings or delegations of that account tree (a delegation never leaves its tree: the
-//!   delegating partner is an ancestor of the account it delegates into);
-//! - `user:<user id>` — the user's own row (its status);
-//! - `*` — a write the log cannot place (it invalidates every cached decision).
+//! Scopes are strings, each naming facts a decision may read (see [`scopes_of`] for which write
+//! records which, and `guichet_server::cache` for why every decision that read a fact depends on
+//! its scope):
+//! - `acct:<account id>` — the account's own row (status, modules, parent), its custom roles and
+//!   the delegations *into* it;
+//! - `user:<user id>` — the user's own row (its status) and every membership of the user, with its
+//!   roles and resource grants;
+//! - `res:<resource id>` — the resource's row (and, when it is deleted, the grants that named it);
+//! - `*` — a write the log cannot place (it invalidates every cached decision);
+//! - `tree:<root account id>` and the marker `~` — for replicas of the previous build, whose
+//!   decisions depend on whole account trees, during a rolling upgrade: every write that has an
+//!   account also records its tree, and the marker says the write also recorded its narrow scopes
+//!   (a `tree:` scope *without* the marker at its revision comes from a previous-build writer, and
+//!   this build's readers take it as `*`).
 //!
 //! The scopes are derived in one place, [`crate::events::record`], which every write calls in its
 //! transaction to write its audit event: no write can forget to log its change. Old rows are pruned
@@ -28,9 +36,25 @@ pub const RETAIN: u64 = 100_000;
 /// The scope every decision depends on: a write that cannot be placed.
 pub const ALL: &str = "*";
 
-/// The scope of an account tree.
+/// The marker of a write that recorded narrow scopes (see the module docs).
+pub const NARROW: &str = "~";
+
+/// The prefix of a previous build's tree scope.
+pub const TREE_PREFIX: &str = "tree:";
+
+/// The scope of an account tree, for replicas of the previous build.
 pub fn tree_scope(root: &str) -> String {
-    format!("tree:{root}")
+    format!("{TREE_PREFIX}{root}")
+}
+
+/// The scope of an account's own facts: its row, its custom roles, the delegations into it.
+pub fn account_scope(account: &str) -> String {
+    format!("acct:{account}")
+}
+
+/// The scope of a resource.
+pub fn resource_scope(resource: &str) -> String {
+    format!("res:{resource}")
 }
 
 /// The scope of a user's own row.
@@ -63,23 +87,55 @@ pub struct Changes {
     pub truncated: bool,
 }
 
+/// The user a membership event is about: `user_id` of its after (or before) snapshot.
+fn member_of(before: Option<&str>, after: Option<&str>) -> Option<String> {
+    [after, before].into_iter().flatten().find_map(|json| {
+        let v: serde_json::Value = serde_json::from_str(json).ok()?;
+        v.get("user_id")?.as_str().map(str::to_owned)
+    })
+}
+
+/// The scopes of one audit event (`kind` on `target` in `account`, with the JSON of its before
+/// and after snapshots): the facts of decisions the write may have changed.
+///
+/// | event | facts a decision reads that it changes | scopes |
+/// |---|---|---|
+/// | `user.*` | the user row | `user:<target>` |
+/// | `membership.*` | the member's membership, roles, grants | `user:<member>` (else `acct:<account>`) |
+/// | `account.*` | the account row (status, modules, parent) | `acct:<target>` |
+/// | `role.*` | the account's custom roles | `acct:<account>` |
+/// | `delegation.*` | the delegations into the account | `acct:<to account>` |
+/// | `resource.*` | the resource row and its grants | `res:<target>` |
+/// | `invitation.*`, `contact.*` | none (an acceptance's membership and user come as extra scopes) | — |
+/// | anything else | unknown | `acct:<account>`, or `*` without an account |
+///
+/// Every event with an account also records `tree:<root>` and the marker (see the module docs).
 pub(crate) async fn scopes_of(
     conn: &impl ConnectionTrait,
     account: Option<&str>,
     kind: &str,
     target: &str,
+    before: Option<&str>,
+    after: Option<&str>,
 ) -> Result<Vec<String>, StoreError> {
-    let mut out = Vec::with_capacity(2);
-    if kind.starts_with("user.") {
-        out.push(user_scope(target));
+    let mut out = Vec::with_capacity(4);
+    let family = kind.split('.').next().unwrap_or(kind);
+    match (family, account) {
+        ("user", _) => out.push(user_scope(target)),
+        ("membership", _) => match member_of(before, after) {
+            Some(user) => out.push(user_scope(&user)),
+            None => out.push(account.map_or_else(|| ALL.to_owned(), account_scope)),
+        },
+        ("resource", _) => out.push(resource_scope(target)),
+        ("invitation" | "contact", _) => {}
+        (_, Some(id)) => out.push(account_scope(id)),
+        (_, None) => out.push(ALL.to_owned()),
     }
-    match account {
-        Some(id) => match account::Entity::find_by_id(id.to_owned()).one(conn).await? {
+    if let Some(id) = account {
+        match account::Entity::find_by_id(id.to_owned()).one(conn).await? {
             Some(row) => out.push(tree_scope(row.path.split('/').next().unwrap_or(&row.id))),
             None => out.push(ALL.to_owned()),
-        },
-        None if out.is_empty() => out.push(ALL.to_owned()),
-        None => {}
+        }
     }
     Ok(out)
 }
@@ -91,16 +147,23 @@ pub(crate) async fn record(
     scopes: &[String],
 ) -> Result<(), StoreError> {
     let backend = conn.get_database_backend();
-    let sql = if backend == DbBackend::Postgres {
-        "INSERT INTO guichet_changes (revision, scope) VALUES ($1, $2) ON CONFLICT DO NOTHING"
-    } else {
-        "INSERT INTO guichet_changes (revision, scope) VALUES (?, ?) ON CONFLICT DO NOTHING"
-    };
     let rev = i64::try_from(revision.value()).unwrap_or(i64::MAX);
-    for scope in scopes {
-        conn.execute_raw(Statement::from_sql_and_values(backend, sql, [Value::from(rev), Value::from(scope.clone())]))
-            .await?;
+    // One statement for every scope of the write, the marker included.
+    let rows: Vec<&str> = scopes.iter().map(String::as_str).chain(std::iter::once(NARROW)).collect();
+    let mut values = Vec::with_capacity(rows.len() * 2);
+    let mut tuples = Vec::with_capacity(rows.len());
+    for (i, scope) in rows.iter().enumerate() {
+        tuples.push(if backend == DbBackend::Postgres {
+            format!("(${}, ${})", 2 * i + 1, 2 * i + 2)
+        } else {
+            "(?, ?)".to_owned()
+        });
+        values.push(Value::from(rev));
+        values.push(Value::from((*scope).to_owned()));
     }
+    let sql =
+        format!("INSERT INTO guichet_changes (revision, scope) VALUES {} ON CONFLICT DO NOTHING", tuples.join(", "));
+    conn.execute_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
     if revision.value().is_multiple_of(1024) && revision.value() > RETAIN {
         let horizon = i64::try_from(revision.value() - RETAIN).unwrap_or(0);
         conn.execute_raw(Statement::from_string(
@@ -110,7 +173,9 @@ pub(crate) async fn record(
         .await?;
     }
     if let Some(listener) = store.listener.0.get() {
-        listener(revision, scopes);
+        let mut published = scopes.to_vec();
+        published.push(NARROW.to_owned());
+        listener(revision, &published);
     }
     Ok(())
 }

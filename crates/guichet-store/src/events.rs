@@ -91,6 +91,9 @@ pub(crate) async fn record_scoped<B: Serialize, A: Serialize>(
     extra: &[String],
 ) -> Result<(), StoreError> {
     crate::idempotency::claim(conn, revision, audit).await?;
+    let (before_json, after_json) = (json(before), json(after));
+    let mut scopes =
+        crate::changes::scopes_of(conn, account, kind, target, before_json.as_deref(), after_json.as_deref()).await?;
     event::ActiveModel {
         id: Set(new_id("evt")),
         revision: Set(i64::try_from(revision.value()).unwrap_or(i64::MAX)),
@@ -99,15 +102,14 @@ pub(crate) async fn record_scoped<B: Serialize, A: Serialize>(
         service: Set(audit.service.clone()),
         kind: Set(kind.to_owned()),
         target_id: Set(target.to_owned()),
-        before_json: Set(json(before)),
-        after_json: Set(json(after)),
+        before_json: Set(before_json),
+        after_json: Set(after_json),
         trace_id: Set(audit.trace_id.clone()),
         request_id: Set(audit.request_id.clone()),
         created_at: Set(audit.now.as_millis()),
     }
     .insert(conn)
     .await?;
-    let mut scopes = crate::changes::scopes_of(conn, account, kind, target).await?;
     for scope in extra {
         if !scopes.contains(scope) {
             scopes.push(scope.clone());

@@ -109,6 +109,9 @@ impl StoreOptions {
     }
 }
 
+/// How long [`Store::probe`] waits to reach the database.
+pub const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
+
 /// The store: a connection pool and the catalog roles are resolved with.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -118,6 +121,9 @@ pub struct Store {
     /// Set by [`Store::count_statements`]: also counts the statements sent through sqlx directly,
     /// which sea-orm's metric callback does not see.
     statements: Option<Arc<std::sync::atomic::AtomicU64>>,
+    /// A pool of one connection of its own for [`Store::probe`] (none for an in-memory SQLite
+    /// database, where a second pool would be another database).
+    probe: Option<DatabaseConnection>,
 }
 
 impl Store {
@@ -155,8 +161,21 @@ impl Store {
                 }
             });
         }
+        let in_memory = options.url.contains(":memory:") || options.url.contains("mode=memory");
+        // The probe's pool: one connection, lazily opened, never pinged before use (a query on a
+        // broken connection fails at once), with a short bound of its own on reaching the server —
+        // the main pool's acquire timeout is what the probe must not wait.
+        let mut probe_opts = opts.clone();
+        probe_opts
+            .max_connections(1)
+            .min_connections(0)
+            .acquire_timeout(PROBE_TIMEOUT)
+            .connect_timeout(PROBE_TIMEOUT)
+            .test_before_acquire(false)
+            .connect_lazy(true);
         let db = Database::connect(opts).await.map_err(StoreError::from)?;
-        Ok(Self { db, catalog, listener: changes::ListenerSlot::default(), statements: None })
+        let probe = if in_memory { None } else { Some(Database::connect(probe_opts).await.map_err(StoreError::from)?) };
+        Ok(Self { db, catalog, listener: changes::ListenerSlot::default(), statements: None, probe })
     }
 
     /// Applies every pending migration.
@@ -173,6 +192,14 @@ impl Store {
     /// Checks that the database answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.db.ping().await.map_err(StoreError::from)
+    }
+
+    /// Whether the database answers, through a connection of its own (not the pool's, which may be
+    /// busy or waiting for the server): reaching the server takes at most [`PROBE_TIMEOUT`]; the
+    /// caller bounds the whole call.
+    pub async fn probe(&self) -> Result<(), StoreError> {
+        let conn = self.probe.as_ref().unwrap_or(&self.db);
+        conn.execute_unprepared("SELECT 1").await.map(|_| ()).map_err(StoreError::from)
     }
 
     /// The OpenTelemetry name of the database system (`postgresql`, `sqlite`), for spans.

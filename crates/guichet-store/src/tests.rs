@@ -327,22 +327,32 @@ async fn every_write_logs_its_scopes(store: Store) {
     let changes = store.changes_after(r0, 100).await.unwrap();
     assert_eq!(changes.latest, r5);
     assert!(!changes.truncated);
-    let got: Vec<(u64, &str)> = changes.changes.iter().map(|(r, s)| (r.value(), s.as_str())).collect();
+    let got: BTreeSet<(u64, &str)> = changes.changes.iter().map(|(r, s)| (r.value(), s.as_str())).collect();
     let base = r0.value();
-    assert_eq!(
-        got,
-        [
-            (r1.value(), "tree:p"),
-            (r2.value(), "tree:p"),
-            (r3.value(), "tree:other"),
-            (base + 4, "user:alice"),
-            (r5.value(), "tree:p"),
-        ]
-    );
+    // Each write: its narrow scopes, its tree (for the previous build's replicas) and the marker.
+    let expected: BTreeSet<(u64, &str)> = [
+        (r1.value(), "acct:p"),
+        (r1.value(), "tree:p"),
+        (r1.value(), "~"),
+        (r2.value(), "acct:c"),
+        (r2.value(), "tree:p"),
+        (r2.value(), "~"),
+        (r3.value(), "acct:other"),
+        (r3.value(), "tree:other"),
+        (r3.value(), "~"),
+        (base + 4, "user:alice"),
+        (base + 4, "~"),
+        (r5.value(), "user:alice"),
+        (r5.value(), "tree:p"),
+        (r5.value(), "~"),
+    ]
+    .into();
+    assert_eq!(got, expected);
+    assert!(changes.changes.windows(2).all(|w| w[0].0 <= w[1].0), "the log is in revision order");
     assert_eq!(heard.lock().unwrap().len(), 5);
     // Only what is after the reader's revision; a limit that is too small says so.
     let after = store.changes_after(r3, 100).await.unwrap();
-    assert_eq!(after.changes.len(), 2);
+    assert_eq!(after.changes.len(), 5);
     let small = store.changes_after(r0, 2).await.unwrap();
     assert!(small.truncated);
     assert_eq!(small.latest, r5);
@@ -905,7 +915,7 @@ async fn an_accept_writes_one_event_by_the_accepter(store: Store) {
         assert!(e.after.as_deref().unwrap().contains(accepted.membership.id.as_str()), "{:?}", e.after);
         let scopes: BTreeSet<String> =
             store.changes_after(r0, 100).await.unwrap().changes.into_iter().map(|(_, s)| s).collect();
-        assert_eq!(scopes, BTreeSet::from(["tree:p".to_owned(), format!("user:{}", accepted.user.id)]));
+        assert_eq!(scopes, BTreeSet::from(["tree:p".to_owned(), format!("user:{}", accepted.user.id), "~".to_owned()]));
     }
 }
 

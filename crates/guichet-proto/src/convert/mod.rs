@@ -564,6 +564,8 @@ pub fn check_response(decision: &d::Decision, revision: d::Revision, tier: pb::C
         granted_by: decision.granted_by.as_ref().map(pb::AccessPath::from),
         revision: revision.token(),
         cache_tier: tier as i32,
+        consistency_given: pb::ConsistencyGiven::AsRequested as i32,
+        staleness_ms: 0,
     }
 }
 

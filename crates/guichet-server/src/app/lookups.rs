@@ -27,6 +27,7 @@ impl App {
         consistency: Consistency,
         page: &PageRequest,
     ) -> Result<(Page<ResourceId>, Revision), ServerError> {
+        self.fail_fast()?;
         self.check_revision(consistency).await?;
         let request = AccessRequest {
             subject: subject.clone(),
@@ -122,6 +123,7 @@ impl App {
         consistency: Consistency,
         page: &PageRequest,
     ) -> Result<(Page<(AccessRequest, Decision)>, Revision), ServerError> {
+        self.fail_fast()?;
         self.check_revision(consistency).await?;
         let limit = usize::try_from(page.limit).unwrap_or(usize::MAX);
         let catalog = self.catalog();

@@ -39,6 +39,8 @@ mod invitations;
 mod contacts;
 
 #[cfg(test)]
+mod invalidation_tests;
+#[cfg(test)]
 mod measure;
 
 /// A decision and the revision it was evaluated at.
@@ -158,11 +160,73 @@ impl App {
         Ok(())
     }
 
+    /// Runs a store call of the check path through the store breaker (see [`cache::breaker`]):
+    /// `UNAVAILABLE` at once while the store is known to be unreachable.
+    async fn guarded<T>(&self, call: impl Future<Output = Result<T, ServerError>>) -> Result<T, ServerError> {
+        match &self.cache {
+            Some(cache) => cache.breaker().guard(call).await,
+            None => call.await,
+        }
+    }
+
+    /// `UNAVAILABLE` at once while the store breaker is open (for calls that read the store
+    /// through several statements: lookups).
+    pub(crate) fn fail_fast(&self) -> Result<(), ServerError> {
+        match &self.cache {
+            Some(cache) if cache.breaker().is_open() => {
+                Err(ServerError::Unavailable("the store is unreachable (breaker open)".to_owned()))
+            }
+            Some(_) | None => Ok(()),
+        }
+    }
+
+    /// The answers of a batch while the store cannot be reached (`why`): from the cache tiers,
+    /// marked stale, when the operator allows it (`cache.serve_stale_when_store_down_ms`), this
+    /// replica confirmed what it knows within that bound, a token asked for is one it had
+    /// confirmed, and every item is in a tier; UNAVAILABLE otherwise.
+    async fn answer_stale(
+        cache: &DecisionCache,
+        requests: &[AccessRequest],
+        consistency: Consistency,
+        why: String,
+    ) -> Result<(Vec<pb::CheckAccessResponse>, Revision), ServerError> {
+        let bound = cache.serve_stale_bound();
+        let age = cache.confirmed_age();
+        if bound.is_zero() || age > bound {
+            return Err(ServerError::Unavailable(why));
+        }
+        let min = match consistency {
+            Consistency::AtLeastAsFresh(r) if r > cache.applied() => return Err(ServerError::Unavailable(why)),
+            Consistency::AtLeastAsFresh(r) => Some(r),
+            Consistency::MinimizeLatency => None,
+            Consistency::FullyConsistent => return Err(ServerError::Unavailable(why)),
+        };
+        let staleness_ms = u64::try_from(age.as_millis()).unwrap_or(u64::MAX);
+        let mut answers = Vec::with_capacity(requests.len());
+        let mut revision = Revision::ZERO;
+        for r in requests {
+            let Some((e, tier)) = cache.lookup(&cache::key(r), min).await else {
+                return Err(ServerError::Unavailable(format!("{why}; the decision is not in a cache tier")));
+            };
+            let mut resp = e.response.clone();
+            resp.cache_tier = match tier {
+                Tier::Local => pb::CacheTier::Local,
+                Tier::Shared => pb::CacheTier::Shared,
+            } as i32;
+            resp.consistency_given = pb::ConsistencyGiven::Stale as i32;
+            resp.staleness_ms = staleness_ms;
+            revision = revision.max(e.revision);
+            answers.push(resp);
+        }
+        cache.served_stale(answers.len() as u64, age);
+        Ok((answers, revision))
+    }
+
     /// Decides one request. Every answer is read from the store at its latest revision, so it is
     /// at least as fresh as any token and any completed write.
     pub async fn check(&self, request: &AccessRequest, consistency: Consistency) -> Result<Checked, ServerError> {
-        self.check_revision(consistency).await?;
-        let (facts, revision) = self.store.load_facts(request).await?;
+        self.guarded(self.check_revision(consistency)).await?;
+        let (facts, revision) = self.guarded(async { Ok(self.store.load_facts(request).await?) }).await?;
         let decision = evaluate(&self.catalog, request, &facts);
         let chain = facts.chain.iter().map(|a| a.id.clone()).collect();
         Ok(Checked { decision, revision, chain })
@@ -192,7 +256,13 @@ impl App {
         let cache = self.cache.as_ref().filter(|_| consistency != Consistency::FullyConsistent);
         match cache {
             Some(cache) => {
-                Self::cache_fresh(cache, consistency).await?;
+                match self.guarded(Self::cache_fresh(cache, consistency)).await {
+                    Ok(()) => {}
+                    Err(ServerError::Unavailable(why)) => {
+                        return Self::answer_stale(cache, requests, consistency, why).await;
+                    }
+                    Err(e) => return Err(e),
+                }
                 let min = match consistency {
                     Consistency::AtLeastAsFresh(r) => Some(r),
                     Consistency::MinimizeLatency | Consistency::FullyConsistent => None,
@@ -212,7 +282,7 @@ impl App {
                 }
             }
             None => {
-                self.check_revision(consistency).await?;
+                self.guarded(self.check_revision(consistency)).await?;
                 misses.extend(0..requests.len());
             }
         }
@@ -220,7 +290,8 @@ impl App {
             let wanted: Vec<&AccessRequest> = misses.iter().filter_map(|i| requests.get(*i)).collect();
             // Boxed: the store's future is some 3 KB, and inline it would make every check's
             // future (boxed and moved per call by tonic) that large, hits included.
-            let (facts, revision) = Box::pin(self.store.load_facts_many(&wanted)).await?;
+            let load = async { Ok(Box::pin(self.store.load_facts_many(&wanted)).await?) };
+            let (facts, revision) = self.guarded(load).await?;
             for ((i, request), facts) in misses.iter().zip(wanted).zip(facts) {
                 let decision = evaluate(&self.catalog, request, &facts);
                 let resp = check_response(&decision, revision, pb::CacheTier::None);

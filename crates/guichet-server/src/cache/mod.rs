@@ -4,14 +4,17 @@
 //!
 //! # The design
 //!
-//! - **A change log in the store.** Every write transaction records the *scopes* it touched
-//!   (`tree:<root account>`, `user:<id>`, or `*`) in `guichet_changes`, at its revision, in the
-//!   same transaction (see `guichet_store::changes`). The scopes are derived where every write
-//!   records its audit event, so no write can forget them.
+//! - **A change log in the store.** Every write transaction records the *scopes* it touched in
+//!   `guichet_changes`, at its revision, in the same transaction (see `guichet_store::changes`):
+//!   `user:<id>` (the user's row and all of its memberships, roles and grants), `acct:<id>` (the
+//!   account's row, its custom roles, the delegations into it), `res:<id>` (a resource), or `*`.
+//!   The scopes are derived where every write records its audit event, so no write can forget
+//!   them.
 //! - **A cache entry** is the answer, the revision `S` its facts were read at (in the same
-//!   snapshot as the facts), and the scopes it depends on: the tree of the account (a delegation
-//!   never leaves its tree, so the delegating partner is in it) and the subject's user row.
-//!   Decisions about an unknown account are not cached.
+//!   snapshot as the facts), and the scopes it depends on ([`deps`]): `user:<subject>`,
+//!   `acct:<a>` for every account `a` of the chain and every account a delegation into the chain
+//!   comes from, and `res:<resource>` when the check names one. Decisions about an unknown account
+//!   are not cached.
 //! - **The key** is every input of the decision: subject, account, permission, resource (the
 //!   SpiceDB and OpenFGA cache-key advisories came from keys that left one out). The revisions live
 //!   in the *validated value* rather than in the key: a key holding the revision would need the
@@ -62,6 +65,36 @@
 //! rows are pruned only far behind the latest revision, and a replica that is further behind than
 //! what is kept starts over (raises its floor).
 //!
+//! # Why the scopes are enough
+//!
+//! The step "if its facts include something W changed, W touched one of its scopes" holds for
+//! each fact a decision about `(subject s, account x, resource r)` reads (`guichet_store::facts`),
+//! given which writes change it and what they record (`guichet_store::changes::scopes_of`):
+//!
+//! | fact read | changed only by | recorded | in the entry's deps because |
+//! |---|---|---|---|
+//! | the row of `s` (exists, status) | `user.*` on `s`, an acceptance creating or claiming `s` | `user:s` | always |
+//! | the memberships of `s` (any account), their roles and resource grants | `membership.*` of a membership of `s` (created, roles, status, restriction, approved, rejected, deleted), an acceptance for `s` | `user:s` (the member, read from the event's snapshot; `acct:<account>` if none) | always |
+//! | the rows of the chain of `x` (exists, parent, status, modules) | `account.*` on that account | `acct:a` | `a` is in the chain |
+//! | the custom roles named by those memberships and by the delegations | `role.*` in the account defining them: an account of the chain or a delegation's source | `acct:a` | `a` is in the chain or a source |
+//! | the delegations into the chain (and their role) | `delegation.*` into that account | `acct:<to>` | `to` is in the chain |
+//! | the rows of the delegations' source accounts | `account.*` on them | `acct:<from>` | every source is a dep |
+//! | the resource `r` (exists, account) and which memberships reach it | `resource.*` on `r` (a deletion removes its grants too); a grant change is a `membership.*` of `s` | `res:r`, `user:s` | `r` named; always |
+//!
+//! Invitations and contacts are read by no decision (an acceptance's membership and user come with
+//! `user:<member>`). A write nothing can place records `*`. What a write does *not* record is what
+//! keeps other decisions cached: a change to one member of a customer invalidates that member's
+//! decisions only — not the customer's other members', nor the sibling customers' nor the
+//! partner's — while a change to an account's status, modules, roles or delegations reaches the
+//! decisions of the account and all its descendants (their chains hold it), and nothing outside.
+//! The proof is a model test over random writes, `cache_matches_fresh_evaluation` in
+//! `app::invalidation_tests`, which compares every cached answer with a fresh evaluation.
+//!
+//! During a rolling upgrade a replica of the previous build (decisions depending on whole trees,
+//! Redis entries under `d:`) may run beside this one: every write with an account also records
+//! `tree:<root>` for it, this build takes a `tree:` scope written without the narrow-scope marker
+//! as `*`, and the two builds never read each other's Redis entries (`d2:` here).
+//!
 //! # Tiers, pub/sub and Redis failures
 //!
 //! Writers publish `(revision, scopes)` on `<prefix>changes` while they write; every replica marks
@@ -75,7 +108,29 @@
 //! `fully_consistent` reads the store and bypasses both tiers (its answer then refreshes them);
 //! `at_least_as_fresh` uses only entries evaluated at or after the token; every mode keeps the
 //! fence.
+//!
+//! # When the store is down: fail fast, then degrade on purpose
+//!
+//! Every store call of the check path (the fence query, the facts of a miss, ExplainAccess, the
+//! token check) goes through the store [`breaker`]: while the store is known to be unreachable it
+//! fails at once with `UNAVAILABLE`, and a call already waiting (for a connection the pool cannot
+//! open) is released when it opens, so no check waits for the pool's acquire timeout. The fence
+//! runner's own query is dropped too, so that the first check after the store returns does not
+//! queue behind it.
+//!
+//! With `cache.serve_stale_when_store_down_ms = B > 0`, a check that cannot reach the store is
+//! answered from a cache tier when (a) this replica confirmed what it knows less than `B` ago —
+//! the *staleness*, measured from the start of its latest applied fence query, the moment after
+//! which it may have missed a write; (b) the check is `minimize_latency`, or `at_least_as_fresh`
+//! with a token at or below the revision it confirmed (`fully_consistent` never); (c) an entry
+//! valid at that revision exists (validated exactly as above, pub/sub marks included). The answer
+//! says `CONSISTENCY_GIVEN_STALE` and its staleness, counts in `guichet_stale_answers_total`, and
+//! the first of each outage is logged. This is the one place where the zero-staleness promise is
+//! relaxed, by the operator, for a bounded time, and every such answer says so: a write that
+//! returned more than `B` before the check is never missing from an answer; a write made while
+//! the store is down cannot return at all.
 
+pub mod breaker;
 mod changes;
 mod redis_tier;
 
@@ -85,7 +140,7 @@ use std::sync::{Arc, Mutex};
 use guichet_domain::{AccessRequest, Facts, Revision};
 use guichet_proto::v1 as pb;
 use guichet_store::Store;
-use guichet_store::changes::{tree_scope, user_scope};
+use guichet_store::changes::{account_scope, resource_scope, user_scope};
 use tokio::sync::{Notify, watch};
 
 pub use changes::ChangeMap;
@@ -126,12 +181,10 @@ impl Entry {
         revision: Revision,
         response: pb::CheckAccessResponse,
     ) -> Option<Self> {
-        let root = facts.chain.last()?;
-        Some(Self {
-            revision,
-            deps: vec![tree_scope(root.id.as_str()), user_scope(request.subject.as_str())],
-            response,
-        })
+        if facts.chain.is_empty() {
+            return None;
+        }
+        Some(Self { revision, deps: deps(facts, request), response })
     }
 
     fn weight(&self) -> u32 {
@@ -144,6 +197,27 @@ impl Entry {
             + if r.granted_by.is_some() { 128 } else { 0 };
         u32::try_from(n).unwrap_or(u32::MAX)
     }
+}
+
+/// The scopes a decision over `facts` depends on: the subject (its row and every membership of
+/// it), every account of the chain (row, custom roles, delegations into it), every account a
+/// delegation into the chain comes from, and the resource asked about (see the module docs).
+pub fn deps(facts: &Facts, request: &AccessRequest) -> Vec<String> {
+    let mut deps = Vec::with_capacity(facts.chain.len() + facts.delegations.len() + 2);
+    deps.push(user_scope(request.subject.as_str()));
+    for a in &facts.chain {
+        deps.push(account_scope(a.id.as_str()));
+    }
+    for d in &facts.delegations {
+        let from = account_scope(d.from_account.id.as_str());
+        if !deps.contains(&from) {
+            deps.push(from);
+        }
+    }
+    if let Some(r) = &request.resource {
+        deps.push(resource_scope(r.as_str()));
+    }
+    deps
 }
 
 /// The cache key: every input of the decision, `subject␟account␟feature:level␟resource` (unit
@@ -220,6 +294,15 @@ pub struct DecisionCache {
     /// The recent cost of a fence query in nanoseconds: the slowest of the latest ones, decaying
     /// by an eighth at each query.
     fence_cost: AtomicU64,
+    /// Nanoseconds after `epoch` when the latest applied fence query started: the moment this
+    /// replica last confirmed it knew every change.
+    confirmed: AtomicU64,
+    /// The store breaker (see [`breaker`]).
+    breaker: Arc<breaker::Breaker>,
+    /// `cache.serve_stale_when_store_down_ms`.
+    serve_stale: std::time::Duration,
+    /// The breaker's outage count when a stale answer was last logged (one log line per outage).
+    stale_logged: AtomicU64,
 }
 
 impl std::fmt::Debug for DecisionCache {
@@ -264,6 +347,10 @@ impl DecisionCache {
             fresh_until: AtomicU64::new(0),
             last_check: AtomicU64::new(0),
             fence_cost: AtomicU64::new(0),
+            confirmed: AtomicU64::new(0),
+            breaker: breaker::Breaker::start(store.clone()),
+            serve_stale: std::time::Duration::from_millis(config.serve_stale_when_store_down_ms),
+            stale_logged: AtomicU64::new(0),
         });
         tokio::spawn(Self::run_fence(Arc::downgrade(&cache)));
         if !cache.window.is_zero() {
@@ -340,11 +427,15 @@ impl DecisionCache {
                 let applied = c.lock_map().applied();
                 // Taken before the query is sent: the query starts no earlier than this.
                 let began = c.nanos();
-                let result = match c.store.changes_after(applied, FETCH_LIMIT).await {
+                // Guarded: a query stuck waiting for a connection is dropped once the breaker
+                // opens, so the runner is free again the moment the store returns.
+                let query = async { c.store.changes_after(applied, FETCH_LIMIT).await.map_err(ServerError::from) };
+                let result = match c.breaker.guard(query).await {
                     Ok(ch) => {
                         let mut map = c.lock_map();
                         map.apply(ch.latest, &ch.changes, ch.truncated);
                         c.fresh_until.fetch_max(began.saturating_add(c.window_nanos()), Ordering::AcqRel);
+                        c.confirmed.fetch_max(began, Ordering::AcqRel);
                         let took = c.nanos().saturating_sub(began);
                         let _ = c
                             .fence_cost
@@ -401,6 +492,36 @@ impl DecisionCache {
     /// The fence window.
     pub fn window(&self) -> std::time::Duration {
         self.window
+    }
+
+    /// The store breaker.
+    pub fn breaker(&self) -> &breaker::Breaker {
+        &self.breaker
+    }
+
+    /// `cache.serve_stale_when_store_down_ms` (zero: never).
+    pub fn serve_stale_bound(&self) -> std::time::Duration {
+        self.serve_stale
+    }
+
+    /// How long ago this replica last confirmed it knew every change (the start of its latest
+    /// applied fence query, or of the cache itself).
+    pub fn confirmed_age(&self) -> std::time::Duration {
+        let at = self.confirmed.load(Ordering::Acquire);
+        std::time::Duration::from_nanos(self.nanos().saturating_sub(at))
+    }
+
+    /// Counts `n` answers served stale, and logs the first of each outage.
+    pub(crate) fn served_stale(&self, n: u64, staleness: std::time::Duration) {
+        crate::metrics::stale_answers(n);
+        let outage = self.breaker.outages();
+        if self.stale_logged.swap(outage, Ordering::Relaxed) != outage {
+            tracing::warn!(
+                staleness_ms = staleness.as_millis(),
+                bound_ms = self.serve_stale.as_millis(),
+                "the store is unreachable: serving cached decisions marked stale (cache.serve_stale_when_store_down_ms)"
+            );
+        }
     }
 
     /// Whether a check arriving `at` nanoseconds after the epoch may answer without a fence query.

@@ -46,7 +46,9 @@ impl RedisTier {
     }
 
     fn entry_key(&self, key: &str) -> String {
-        format!("{}d:{key}", self.prefix)
+        // `d2`: entries whose deps are the narrow scopes; a previous build's `d:` entries depend
+        // on whole trees and are never read (nor are these by it).
+        format!("{}d2:{key}", self.prefix)
     }
 
     fn channel(&self) -> String {

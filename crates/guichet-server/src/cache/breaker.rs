@@ -1,0 +1,156 @@
+//! The store breaker: while the store cannot be reached, checks learn it at once instead of each
+//! waiting the pool's acquire timeout.
+//!
+//! - **Closed** (the store answers): store calls of the check path run as usual, but each one is
+//!   raced against the breaker opening ([`Breaker::guard`]), so a call stuck waiting for a
+//!   connection is released the moment the outage is known.
+//! - **Open** (the store is unreachable): guarded calls fail at once with `UNAVAILABLE`, and the
+//!   caller may serve a cached decision marked stale (see `serve_stale_when_store_down_ms` in
+//!   [`crate::cache`]).
+//! - **The probe** decides, and nothing else: a background task runs `SELECT 1` on a connection of
+//!   the store's own ([`Store::probe`], bounded by [`guichet_store::PROBE_TIMEOUT`]), every
+//!   [`PROBE_EVERY`] while closed, at once when a guarded call fails with `UNAVAILABLE`, and every
+//!   [`PROBE_EVERY_OPEN`] while open. A failed probe opens the breaker; a successful one closes it.
+//!   A busy pool never opens it (the probe does not use the pool), and one broken connection
+//!   among healthy ones does not either (the probe then succeeds).
+//!
+//! Opening and closing are logged once each, with how long the outage lasted; every failed probe
+//! counts in `guichet_store_errors_total`.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use guichet_store::Store;
+use tokio::sync::{Notify, watch};
+
+use crate::error::ServerError;
+
+/// How often the probe runs while the store answers.
+pub const PROBE_EVERY: Duration = Duration::from_millis(500);
+
+/// How often the probe runs while the store is unreachable.
+pub const PROBE_EVERY_OPEN: Duration = Duration::from_millis(100);
+
+/// The message of a call refused by an open breaker.
+const OPEN: &str = "the store is unreachable (breaker open)";
+
+/// The breaker of one replica's store (see the module docs).
+#[derive(Debug)]
+pub struct Breaker {
+    open: watch::Sender<bool>,
+    wake: Notify,
+    epoch: Instant,
+    /// Nanoseconds after `epoch` when the breaker opened (meaningful while open).
+    opened_at: AtomicU64,
+    /// Outages seen (times the breaker opened).
+    outages: AtomicU64,
+}
+
+impl Breaker {
+    /// A closed breaker whose probe task watches `store` until the breaker is dropped.
+    pub fn start(store: Store) -> Arc<Self> {
+        let breaker = Arc::new(Self {
+            open: watch::channel(false).0,
+            wake: Notify::new(),
+            epoch: Instant::now(),
+            opened_at: AtomicU64::new(0),
+            outages: AtomicU64::new(0),
+        });
+        tokio::spawn(Self::run_probe(Arc::downgrade(&breaker), store));
+        breaker
+    }
+
+    /// Whether the store is known to be unreachable.
+    pub fn is_open(&self) -> bool {
+        *self.open.borrow()
+    }
+
+    /// How long the breaker has been open; `None` while closed.
+    pub fn open_for(&self) -> Option<Duration> {
+        self.is_open().then(|| {
+            let at = self.opened_at.load(Ordering::Acquire);
+            self.epoch.elapsed().saturating_sub(Duration::from_nanos(at))
+        })
+    }
+
+    /// How many times the breaker opened since the start.
+    pub fn outages(&self) -> u64 {
+        self.outages.load(Ordering::Relaxed)
+    }
+
+    /// Asks for a probe now (a store call failed).
+    pub fn suspect(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Resolves once the breaker is open.
+    pub async fn opened(&self) {
+        let mut rx = self.open.subscribe();
+        let _ = rx.wait_for(|open| *open).await;
+    }
+
+    /// Runs a store call of the check path: `UNAVAILABLE` at once while the breaker is open, or as
+    /// soon as it opens while the call waits; a call that fails with `UNAVAILABLE` asks for a
+    /// probe.
+    pub async fn guard<T>(&self, call: impl Future<Output = Result<T, ServerError>>) -> Result<T, ServerError> {
+        if self.is_open() {
+            return Err(ServerError::Unavailable(OPEN.to_owned()));
+        }
+        tokio::select! {
+            biased;
+            r = call => {
+                if matches!(r, Err(ServerError::Unavailable(_))) {
+                    self.suspect();
+                }
+                r
+            }
+            () = self.opened() => Err(ServerError::Unavailable(OPEN.to_owned())),
+        }
+    }
+
+    fn set(&self, open: bool, error: Option<&str>) {
+        let was = self.open.send_replace(open);
+        if open && !was {
+            let at = u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            self.opened_at.store(at, Ordering::Release);
+            self.outages.fetch_add(1, Ordering::Relaxed);
+            crate::metrics::breaker_open(true);
+            tracing::error!(
+                error = error.unwrap_or(""),
+                "the store is unreachable: the breaker is open, checks answer at once (UNAVAILABLE, or a cached \
+                 decision marked stale within cache.serve_stale_when_store_down_ms)"
+            );
+        } else if !open && was {
+            let at = self.opened_at.load(Ordering::Acquire);
+            let lasted = self.epoch.elapsed().saturating_sub(Duration::from_nanos(at));
+            crate::metrics::breaker_open(false);
+            tracing::warn!(outage_ms = lasted.as_millis(), "the store answers again: the breaker is closed");
+        }
+    }
+
+    async fn run_probe(breaker: std::sync::Weak<Self>, store: Store) {
+        loop {
+            let Some(b) = breaker.upgrade() else { return };
+            let result = match tokio::time::timeout(guichet_store::PROBE_TIMEOUT * 2, store.probe()).await {
+                Ok(r) => r.map_err(|e| e.to_string()),
+                Err(_) => Err("the database did not answer the probe in time".to_owned()),
+            };
+            match &result {
+                Ok(()) => b.set(false, None),
+                Err(e) => {
+                    crate::metrics::store_error();
+                    b.set(true, Some(e));
+                }
+            }
+            let pause = if result.is_ok() { PROBE_EVERY } else { PROBE_EVERY_OPEN };
+            // The next round, or sooner on a suspicion; the breaker is released between rounds so
+            // that the task ends with it.
+            tokio::select! {
+                () = tokio::time::sleep(pause) => {}
+                () = b.wake.notified() => {}
+            }
+        }
+    }
+}
