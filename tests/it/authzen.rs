@@ -437,7 +437,7 @@ async fn conformance(backend: Backend) {
     let mut in_account = json!({ "subject": user("david"), "action": act("read"), "resource": { "type": "folder", "properties": { "account_id": "boulangerie-martin" } } });
     assert_eq!(
         walk(&s, SEARCH_RESOURCE, in_account.clone(), 1).await.len(),
-        2,
+        3,
         "the delegated partner, in the account given"
     );
     in_account["resource"]["properties"]["account_id"] = json!("fromagerie-dupont");
