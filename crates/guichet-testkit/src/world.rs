@@ -1,0 +1,1 @@
+//! Worlds written as data, loaded into the application or over gRPC.
