@@ -75,6 +75,13 @@
 //! to the account; an inherited path leads to it only when its role has some descendant level above
 //! none — a partner's account manager, whose role has no descendant levels, has *no access path*
 //! to a customer without a delegation, not an insufficient one. Such paths are still listed.
+//!
+//! # Why one file
+//!
+//! The rules above and [`evaluate`], which applies them in the order they are written here, are
+//! read and changed together: a rule's change is a change of this page and of that function, in
+//! one review. The types here are the decision's vocabulary — its facts in; its paths, caps and
+//! reasons out. Its tests are apart (`decision/tests.rs`, `decision/proptests.rs`).
 
 use std::collections::BTreeSet;
 use std::fmt;

@@ -55,6 +55,14 @@
 //! - **Atomic**: every read-modify-write reads inside its write transaction (the store's
 //!   `begin_write` holds the write lock from the first statement), so two concurrent writes that
 //!   both answer OK both take effect.
+//!
+//! # Why one file
+//!
+//! The rule book is read as one: the operations table ([`Operation::requirement`], one exhaustive
+//! `match`), the [`Reach`] the grants are compared with, and the invariants above, each a short
+//! pure function whose documentation is the rule. Split, a reviewer would hold in mind what
+//! several files say at once; the tests and the reference model are apart (`rules/tests.rs`,
+//! `rules/model.rs`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;

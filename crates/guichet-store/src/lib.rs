@@ -19,6 +19,8 @@
 //! This crate must not depend on tonic, prost or redis: it knows nothing of the API or the caches.
 
 mod accounts;
+mod administrators;
+mod approvals;
 pub mod bulk;
 pub mod changes;
 mod contacts;
@@ -51,9 +53,10 @@ use sea_orm::{
 use sea_orm_migration::MigratorTrait;
 
 pub use accounts::{AccountFilter, MAX_DEPTH};
+pub use approvals::Approval;
 pub use error::StoreError;
 pub use events::{Audit, EventFilter, EventsAfter};
-pub use invitations::{AcceptProfile, Accepted, Approval, CreatedInvitation, InvitationFilter};
+pub use invitations::{AcceptProfile, Accepted, CreatedInvitation, InvitationFilter};
 pub use lookups::{LOOKUP_CHUNK, Lookup};
 pub use memberships::{MAX_MEMBERSHIP_ROLES, MembershipFilter};
 pub use migration::Migrator;

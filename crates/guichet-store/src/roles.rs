@@ -225,7 +225,7 @@ impl Store {
             .one(&txn)
             .await?
             .ok_or_else(|| StoreError::not_found("role", format!("{}/{}", def.account, def.name)))?;
-        let guard = crate::memberships::AdminGuard::before(&txn, &self.catalog, &def.account).await?;
+        let guard = crate::administrators::AdminGuard::before(&txn, &self.catalog, &def.account).await?;
         let before = existing.clone();
         let mut active: role::ActiveModel = existing.into();
         active.display_name = Set(def.display_name.clone());

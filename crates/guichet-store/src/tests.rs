@@ -256,7 +256,7 @@ async fn last_admin_race(store: Store, rounds: usize) {
         assert_eq!((a.is_ok() as usize + b.is_ok() as usize, refused), (1, 1), "round {round}: {a:?} {b:?}");
         // Whoever won, the account still has an administrator the engine sees.
         let admins =
-            crate::memberships::administrator_count(&store.db, &catalog, &id(&acc, AccountId::parse)).await.unwrap();
+            crate::administrators::administrator_count(&store.db, &catalog, &id(&acc, AccountId::parse)).await.unwrap();
         assert_eq!(admins, 1);
         let status = store.get_membership(&id(&format!("m-x{round}-{acc}"), MembershipId::parse)).await.unwrap().status;
         assert_eq!(status, MembershipStatus::Active);

@@ -3,9 +3,9 @@
 use guichet_domain::{AccountId, Email, NewUser, Phone, Revision, User, UserId, UserStatus};
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
+use crate::administrators::AdminGuard;
 use crate::entities::{membership, user};
 use crate::events::{self, Audit};
-use crate::memberships::AdminGuard;
 use crate::rows;
 use crate::{Store, StoreError, new_id};
 

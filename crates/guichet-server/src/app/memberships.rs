@@ -1,0 +1,163 @@
+//! Memberships: who holds which roles in an account, restricted to which resources.
+
+use guichet_domain::{
+    Membership, MembershipId, MembershipStatus, NewMembership, Operation, Restriction, Revision, RoleName,
+    check_pending_frozen, check_role_limit,
+};
+use guichet_store::{MembershipFilter, Page, PageRequest};
+
+use super::{App, Call, Hidden};
+use crate::error::ServerError;
+
+impl App {
+    /// The membership, when the call's actor may manage the memberships of its account (NOT_FOUND
+    /// when out of reach); a pending membership is frozen for its requester (four-eyes).
+    pub(crate) async fn managed_membership(&self, call: &Call, id: &MembershipId) -> Result<Membership, ServerError> {
+        let m = self.store.get_membership(id).await?;
+        let op = Operation::ManageMemberships(m.account.clone());
+        self.admit_object(call, &op, Hidden { entity: "membership", id: id.as_str() }).await?;
+        if let Some(actor) = call.actor.as_ref() {
+            check_pending_frozen(actor, id, m.status, m.created_by.as_ref())
+                .map_err(|v| Self::violation(call, format!("memberships/{id}"), v))?;
+        }
+        Ok(m)
+    }
+
+    /// Creates a membership. On an actor's authority the user must already be reachable by the
+    /// actor (a member where it may view users) or be a profile of no account yet; others join by
+    /// invitation (identity, see `guichet_domain::rules`). The account's email
+    /// policy applies on every authority.
+    pub async fn create_membership(
+        &self,
+        call: &Call,
+        cmd: &NewMembership,
+    ) -> Result<(Membership, Revision), ServerError> {
+        self.admit(call, &Operation::ManageMemberships(cmd.account.clone())).await?;
+        check_role_limit(&cmd.roles).map_err(|v| Self::violation(call, format!("accounts/{}", cmd.account), v))?;
+        let unknown_user = || ServerError::NotFound { entity: "user", id: cmd.user.to_string() };
+        // An unknown id and a user out of the actor's reach answer alike.
+        let user = self.store.get_user(&cmd.user).await?;
+        if call.actor.is_some() {
+            let accounts = self.store.user_accounts(&cmd.user).await?;
+            // A profile of no account belongs to no tenant yet: any administrator may add it.
+            if !accounts.is_empty() {
+                let op = Operation::ViewUser { user: cmd.user.clone(), accounts };
+                match self.admit(call, &op).await {
+                    Ok(()) => {}
+                    Err(ServerError::NotFound { .. } | ServerError::PermissionDenied { .. }) => {
+                        return Err(unknown_user());
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        self.email_policy(&cmd.account, &user.email).await?;
+        self.ensure_grant(call, &cmd.account, Some(&cmd.user), &cmd.roles, cmd.restriction.as_ref()).await?;
+        Ok(self.store.create_membership(cmd, &self.audit(call)).await?)
+    }
+
+    /// One membership.
+    pub async fn get_membership(&self, call: &Call, id: &MembershipId) -> Result<Membership, ServerError> {
+        let m = self.store.get_membership(id).await?;
+        let op = Operation::ViewMemberships { account: m.account.clone(), user: Some(m.user.clone()) };
+        self.admit_object(call, &op, Hidden { entity: "membership", id: id.as_str() }).await?;
+        Ok(m)
+    }
+
+    /// Memberships of an account or of a user.
+    pub async fn list_memberships(
+        &self,
+        call: &Call,
+        filter: &MembershipFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Membership>, ServerError> {
+        match (&filter.account, &filter.user) {
+            (None, None) => {
+                return Err(ServerError::invalid("account_id", "account_id or user_id is required"));
+            }
+            (Some(a), _) => self.admit(call, &Operation::ViewMemberships { account: a.clone(), user: None }).await?,
+            (None, Some(u)) => {
+                if call.actor.as_ref().is_some_and(|a| a != u) {
+                    return Err(ServerError::invalid(
+                        "account_id",
+                        "required when actor_id is set and is not user_id: list the members of an account",
+                    ));
+                }
+            }
+        }
+        Ok(self.store.list_memberships(filter, page).await?)
+    }
+
+    /// Replaces a membership's roles.
+    pub async fn set_membership_roles(
+        &self,
+        call: &Call,
+        id: &MembershipId,
+        roles: &[RoleName],
+    ) -> Result<(Membership, Revision), ServerError> {
+        let m = self.managed_membership(call, id).await?;
+        check_role_limit(roles).map_err(|v| Self::violation(call, format!("memberships/{id}"), v))?;
+        self.ensure_grant(call, &m.account, Some(&m.user), roles, m.restriction.as_ref()).await?;
+        Ok(self.store.set_membership_roles(id, roles, &self.audit(call)).await?)
+    }
+
+    /// Adds a role. The store re-reads the roles inside its write: two concurrent calls both
+    /// take effect.
+    pub async fn assign_role(
+        &self,
+        call: &Call,
+        id: &MembershipId,
+        role: &RoleName,
+    ) -> Result<(Membership, Revision), ServerError> {
+        let m = self.managed_membership(call, id).await?;
+        self.ensure_grant(call, &m.account, Some(&m.user), std::slice::from_ref(role), m.restriction.as_ref()).await?;
+        Ok(self.store.assign_role(id, role, &self.audit(call)).await?)
+    }
+
+    /// Removes a role.
+    pub async fn unassign_role(
+        &self,
+        call: &Call,
+        id: &MembershipId,
+        role: &RoleName,
+    ) -> Result<(Membership, Revision), ServerError> {
+        self.managed_membership(call, id).await?;
+        Ok(self.store.unassign_role(id, role, &self.audit(call)).await?)
+    }
+
+    /// Restricts a membership to some resources, or lifts the restriction: the membership's roles
+    /// over the new restriction must be within the actor's reach.
+    pub async fn set_resource_restriction(
+        &self,
+        call: &Call,
+        id: &MembershipId,
+        restriction: Option<&Restriction>,
+    ) -> Result<(Membership, Revision), ServerError> {
+        let m = self.managed_membership(call, id).await?;
+        self.ensure_grant(call, &m.account, Some(&m.user), &m.roles, restriction).await?;
+        Ok(self.store.set_resource_restriction(id, restriction, &self.audit(call)).await?)
+    }
+
+    /// Suspends or reactivates a membership; reactivating gives its roles back, so they must be
+    /// within the actor's reach.
+    pub async fn set_membership_status(
+        &self,
+        call: &Call,
+        id: &MembershipId,
+        status: MembershipStatus,
+    ) -> Result<(Membership, Revision), ServerError> {
+        let m = self.managed_membership(call, id).await?;
+        if status == MembershipStatus::Active {
+            self.ensure_grant(call, &m.account, Some(&m.user), &m.roles, m.restriction.as_ref()).await?;
+        }
+        Ok(self.store.set_membership_status(id, status, false, &self.audit(call)).await?)
+    }
+
+    /// Removes a membership.
+    pub async fn delete_membership(&self, call: &Call, id: &MembershipId) -> Result<Revision, ServerError> {
+        let m = self.store.get_membership(id).await?;
+        let op = Operation::ManageMemberships(m.account.clone());
+        self.admit_object(call, &op, Hidden { entity: "membership", id: id.as_str() }).await?;
+        Ok(self.store.delete_membership(id, &self.audit(call)).await?)
+    }
+}

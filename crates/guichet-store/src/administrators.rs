@@ -1,0 +1,93 @@
+//! The last-administrator rule.
+//!
+//! **Every account keeps an active administrator** (a member whose role holds `users:full`). Each
+//! write that could remove one (role edit, suspension, removal, a custom role losing `users:full`)
+//! counts the account's active administrators inside its transaction, before and after the change,
+//! and refuses with `LAST_ADMINISTRATOR` when there was one and would be none. Writes hold the write
+//! lock from their first statement (see the crate docs), so two concurrent demotions of the last two
+//! administrators are serialised: the second one sees the first and is refused.
+
+use std::collections::BTreeSet;
+
+use guichet_domain::{AccountId, AccountKind, Catalog, MembershipStatus, RoleName, UserStatus};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+
+use crate::StoreError;
+use crate::entities::{membership, membership_role, user};
+use crate::roles::{account_row, resolve};
+
+/// How many active administrators the account has.
+pub(crate) async fn administrator_count(
+    conn: &impl ConnectionTrait,
+    catalog: &Catalog,
+    account: &AccountId,
+) -> Result<usize, StoreError> {
+    let acc = account_row(conn, account).await?;
+    let kind = AccountKind::from_trusted(acc.kind);
+    let members = membership::Entity::find()
+        .filter(membership::Column::AccountId.eq(account.as_str()))
+        .filter(membership::Column::Status.eq(MembershipStatus::Active.as_str()))
+        .all(conn)
+        .await?;
+    if members.is_empty() {
+        return Ok(0);
+    }
+    let active_users: BTreeSet<String> = user::Entity::find()
+        .filter(user::Column::Id.is_in(members.iter().map(|m| m.user_id.clone())))
+        .filter(user::Column::Status.eq(UserStatus::Active.as_str()))
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|u| u.id)
+        .collect();
+    let role_rows = membership_role::Entity::find()
+        .filter(membership_role::Column::MembershipId.is_in(members.iter().map(|m| m.id.clone())))
+        .all(conn)
+        .await?;
+    let wanted: Vec<_> = role_rows
+        .iter()
+        .map(|r| (account.clone(), kind.clone(), RoleName::from_trusted(r.role_name.clone())))
+        .collect();
+    let roles = resolve(conn, catalog, &wanted).await?;
+    let admins: BTreeSet<&str> = role_rows
+        .iter()
+        .filter(|r| {
+            roles
+                .get(&(account.clone(), RoleName::from_trusted(r.role_name.clone())))
+                .is_some_and(guichet_domain::Role::is_administrator)
+        })
+        .map(|r| r.membership_id.as_str())
+        .collect();
+    Ok(members.iter().filter(|m| admins.contains(m.id.as_str()) && active_users.contains(&m.user_id)).count())
+}
+
+/// The last-administrator guard: count before a change, check after it.
+pub(crate) struct AdminGuard {
+    account: AccountId,
+    before: usize,
+}
+
+impl AdminGuard {
+    pub(crate) async fn before(
+        conn: &impl ConnectionTrait,
+        catalog: &Catalog,
+        account: &AccountId,
+    ) -> Result<Self, StoreError> {
+        Ok(Self { account: account.clone(), before: administrator_count(conn, catalog, account).await? })
+    }
+
+    pub(crate) async fn after(self, conn: &impl ConnectionTrait, catalog: &Catalog) -> Result<(), StoreError> {
+        if self.before > 0 && administrator_count(conn, catalog, &self.account).await? == 0 {
+            return Err(StoreError::Precondition {
+                kind: "LAST_ADMINISTRATOR",
+                subject: format!("accounts/{}", self.account),
+                description: format!(
+                    "account {} must keep at least one active administrator (a role holding users:full): \
+                     make another member administrator first",
+                    self.account
+                ),
+            });
+        }
+        Ok(())
+    }
+}
