@@ -14,8 +14,9 @@
 #   BENCH_SKIP_CRITERION=1      skip `cargo bench`
 #   BENCH_OUT                   where the frames and the report go (default bench/ in cargo's target
 #                               directory)
-#   BENCH_SERVER_BIN            the guichet binary to load (default release/guichet in the target dir), e.g. a
-#                               build of another commit, to compare two builds on one dataset
+#   BENCH_SERVER_BIN            the guichet binary to load (default release/guichet in cargo's target
+#                               directory), e.g. a build of another commit, to compare two builds on
+#                               one dataset
 #   BENCH_PREWARM=0             do not read the database into memory before the writes and uncached
 #                               scenarios (they then measure the disk too where the page cache was
 #                               dropped)
@@ -50,6 +51,16 @@ mkdir -p "$OUT"
 REPORT="$OUT/report.txt"
 : >"$REPORT"
 say() { echo "$@" | tee -a "$REPORT"; }
+# A path as the report shows it: relative to the repository or to the target directory, never a
+# path of this machine.
+rel() {
+  case "$1" in
+    "$PWD"/*) echo "${1#"$PWD/"}" ;;
+    "$TARGET_DIR"/*) echo "<target>/${1#"$TARGET_DIR/"}" ;;
+    *) basename "$1" ;;
+  esac
+}
+
 say "== guichet bench: $(nproc) CPUs, $(uname -sr), $ACCOUNTS accounts / $MEMBERSHIPS memberships"
 $CARGO build --release --locked -p guichet-server -p guichet-bench
 BENCH=$TARGET_DIR/release/guichet-bench
@@ -65,6 +76,7 @@ if [[ "${BENCH_SKIP_SEED:-0}" != 1 ]]; then
   "$BENCH" seed --database-url "$URL" "${WORLD[@]}" | tee -a "$REPORT"
 fi
 
+say "== frames in $(rel "$OUT/frames")"
 "$BENCH" frames --out "$OUT/frames" "${WORLD[@]}" | tee -a "$REPORT"
 
 LOG="$OUT/server.log"
@@ -112,4 +124,4 @@ say "== server stopped"
 if [[ "${BENCH_SKIP_CRITERION:-0}" != 1 ]]; then
   $CARGO bench --locked -p guichet-domain --bench decision 2>&1 | tee -a "$REPORT"
 fi
-say "== report: $REPORT"
+say "== report: $(rel "$REPORT")"
