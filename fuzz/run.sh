@@ -28,7 +28,9 @@ else
   "$CARGO" fuzz build --sanitizer none
 fi
 triple="$(rustc -vV | sed -n 's/^host: //p')"
-bin_dir="target/$triple/release"
+# cargo-fuzz builds into cargo's target directory (fuzz/target, or wherever CARGO_TARGET_DIR says).
+target_dir="$("$CARGO" metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
+bin_dir="$target_dir/$triple/release"
 total_runs=0
 crashed=()
 count=0

@@ -12,9 +12,11 @@
 #   BENCH_SCENARIOS             default "hot uniform writes uncached"
 #   BENCH_SKIP_SEED=1           reuse the database as it is
 #   BENCH_SKIP_CRITERION=1      skip `cargo bench`
-#   BENCH_OUT                   where the frames and the report go (default target/bench)
-#   BENCH_SERVER_BIN            the guichet binary to load (default target/release/guichet), e.g. a
-#                               build of another commit, to compare two builds on one dataset
+#   BENCH_OUT                   where the frames and the report go (default bench/ in cargo's target
+#                               directory)
+#   BENCH_SERVER_BIN            the guichet binary to load (default release/guichet in cargo's target
+#                               directory), e.g. a build of another commit, to compare two builds on
+#                               one dataset
 #   BENCH_PREWARM=0             do not read the database into memory before the writes and uncached
 #                               scenarios (they then measure the disk too where the page cache was
 #                               dropped)
@@ -28,7 +30,9 @@ MEMBERSHIPS=${BENCH_MEMBERSHIPS:-1000000}
 DURATION=${BENCH_DURATION:-10}
 WARMUP=${BENCH_WARMUP:-3}
 SCENARIOS=${BENCH_SCENARIOS:-hot uniform writes uncached}
-OUT=${BENCH_OUT:-target/bench}
+# Cargo's target directory, wherever CARGO_TARGET_DIR or a config puts it.
+TARGET_DIR=$($CARGO metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+OUT=${BENCH_OUT:-$TARGET_DIR/bench}
 ADDR=127.0.0.1:50061
 WORLD=(--accounts "$ACCOUNTS" --memberships "$MEMBERSHIPS")
 
@@ -47,11 +51,20 @@ mkdir -p "$OUT"
 REPORT="$OUT/report.txt"
 : >"$REPORT"
 say() { echo "$@" | tee -a "$REPORT"; }
+# A path as the report shows it: relative to the repository or to the target directory, never a
+# path of this machine.
+rel() {
+  case "$1" in
+    "$PWD"/*) echo "${1#"$PWD/"}" ;;
+    "$TARGET_DIR"/*) echo "<target>/${1#"$TARGET_DIR/"}" ;;
+    *) basename "$1" ;;
+  esac
+}
 
 say "== guichet bench: $(nproc) CPUs, $(uname -sr), $ACCOUNTS accounts / $MEMBERSHIPS memberships"
 $CARGO build --release --locked -p guichet-server -p guichet-bench
-BENCH=target/release/guichet-bench
-GUICHET=${BENCH_SERVER_BIN:-target/release/guichet}
+BENCH=$TARGET_DIR/release/guichet-bench
+GUICHET=${BENCH_SERVER_BIN:-$TARGET_DIR/release/guichet}
 
 if [[ "${BENCH_SKIP_SEED:-0}" != 1 ]]; then
   # The database name is the URL's path; the maintenance connection is the same server's `postgres`.
@@ -63,6 +76,7 @@ if [[ "${BENCH_SKIP_SEED:-0}" != 1 ]]; then
   "$BENCH" seed --database-url "$URL" "${WORLD[@]}" | tee -a "$REPORT"
 fi
 
+say "== frames in $(rel "$OUT/frames")"
 "$BENCH" frames --out "$OUT/frames" "${WORLD[@]}" | tee -a "$REPORT"
 
 LOG="$OUT/server.log"
@@ -110,4 +124,4 @@ say "== server stopped"
 if [[ "${BENCH_SKIP_CRITERION:-0}" != 1 ]]; then
   $CARGO bench --locked -p guichet-domain --bench decision 2>&1 | tee -a "$REPORT"
 fi
-say "== report: $REPORT"
+say "== report: $(rel "$REPORT")"

@@ -1,5 +1,11 @@
 //! guichet end to end: the real binary, real gRPC, SQLite and PostgreSQL, grpcurl.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs, unreachable_pub)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    unreachable_pub,
+    reason = "tests fail by panicking; their helpers are not an API"
+)]
 
 mod actors;
 mod adversarial;

@@ -5,7 +5,13 @@
 //! PostgreSQL tests run when `GUICHET_TEST_DATABASE_URL` names a server where databases may be
 //! created; without it they print that they were skipped — and fail under `CI`, where skipping
 //! would hide a missing service.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs, unreachable_pub)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    missing_docs,
+    reason = "test support: it fails by panicking and is not an API"
+)]
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

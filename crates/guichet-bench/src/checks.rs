@@ -1,5 +1,5 @@
 //! The checks of each scenario, derived from the seeding scheme
-//! ([`SeedPlan`](guichet_store::bulk::SeedPlan)) so that no database read is needed.
+//! ([`SeedPlan`]) so that no database read is needed.
 
 use guichet_proto::v1::{CheckAccessRequest, Consistency, consistency};
 use guichet_store::bulk::{FOLDERS_PER_CUSTOMER, SeedKind, SeedPlan};

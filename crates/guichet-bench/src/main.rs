@@ -168,7 +168,8 @@ fn frames(out: PathBuf, world: World) -> Result<(), BoxError> {
             request.subject_id,
             request.account_id,
             request.permission,
-            path.display()
+            // The file name only: the output carries no path of the machine it ran on.
+            path.file_name().unwrap_or_default().to_string_lossy()
         );
     }
     Ok(())

@@ -16,7 +16,7 @@ mod races;
 mod world;
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Parser;
@@ -227,7 +227,8 @@ fn write_report(args: &Args, outcomes: &[Outcome], took: Duration) -> Result<(),
     {
         std::fs::create_dir_all(dir)?;
     }
-    let command: Vec<String> = std::env::args().collect();
+    let root = std::env::current_dir()?;
+    let command: Vec<String> = std::env::args().map(|a| portable(&a, &root)).collect();
     let mut commands = vec![format!("`{}` (scenarios {})", command.join(" "), numbers(outcomes))];
     let mut lines: Vec<(u8, String)> = outcomes.iter().map(|o| (o.number, o.line.clone())).collect();
     // With --only, the other scenarios' lines of an earlier run are kept, with its command.
@@ -266,6 +267,25 @@ fn write_report(args: &Args, outcomes: &[Outcome], took: Duration) -> Result<(),
     Ok(())
 }
 
+/// A command-line argument as the report shows it: an absolute path relative to `root` (the
+/// repository, where `make` runs) when it is under it, else its file name alone, so that a report
+/// never carries a path of the machine it was made on; `--flag=/path` likewise.
+fn portable(arg: &str, root: &Path) -> String {
+    if let Some((flag, value)) = arg.split_once('=')
+        && flag.starts_with("--")
+    {
+        return format!("{flag}={}", portable(value, root));
+    }
+    let path = Path::new(arg);
+    if !path.is_absolute() {
+        return arg.to_owned();
+    }
+    match path.strip_prefix(root) {
+        Ok(relative) => relative.display().to_string(),
+        Err(_) => path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+    }
+}
+
 fn numbers(outcomes: &[Outcome]) -> String {
     outcomes.iter().map(|o| o.number.to_string()).collect::<Vec<_>>().join(",")
 }
@@ -283,4 +303,38 @@ pub(crate) fn ms(h: &hdrhistogram::Histogram<u64>, q: f64) -> f64 {
 /// A histogram of microseconds.
 pub(crate) fn histogram() -> Result<hdrhistogram::Histogram<u64>, BoxError> {
     Ok(hdrhistogram::Histogram::new_with_bounds(1, 120_000_000, 3)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::portable;
+
+    #[test]
+    fn report_commands_carry_no_machine_paths() {
+        let root = Path::new("/srv/checkout");
+        let args = [
+            "/srv/checkout/target/release/guichet-reliability",
+            "--guichet-bin",
+            "/elsewhere/build/release/guichet",
+            "--report=/srv/checkout/docs/reliability.md",
+            "--only",
+            "9",
+            "target/debug/guichet",
+        ];
+        let shown: Vec<String> = args.iter().map(|a| portable(a, root)).collect();
+        assert_eq!(
+            shown,
+            [
+                "target/release/guichet-reliability",
+                "--guichet-bin",
+                "guichet",
+                "--report=docs/reliability.md",
+                "--only",
+                "9",
+                "target/debug/guichet"
+            ]
+        );
+    }
 }

@@ -395,8 +395,6 @@ pub async fn shutdown_signal() {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
-
     use tokio::runtime::RuntimeFlavor;
 
     use super::runtime;

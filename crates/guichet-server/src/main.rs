@@ -65,7 +65,7 @@ struct Common {
     /// Configuration file (TOML).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Database URL [default: sqlite://./data/guichet.db?mode=rwc; or postgres://user@host/db].
+    /// Database URL (default: sqlite://./data/guichet.db?mode=rwc; or postgres://user@host/db).
     #[arg(long, value_name = "URL")]
     database_url: Option<String>,
 }

@@ -76,7 +76,7 @@ struct Metrics {
 const DURATION_BUCKETS: &[f64] =
     &[0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
-#[allow(clippy::expect_used)] // the names and labels are constants: a failure is a bug caught by the tests
+#[expect(clippy::expect_used, reason = "the names and labels are constants: a failure is a bug caught by the tests")]
 fn build() -> Metrics {
     let registry = Registry::new();
     let counter_vec = |name: &str, help: &str, labels: &[&str]| {

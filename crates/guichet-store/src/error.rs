@@ -66,7 +66,6 @@ impl StoreError {
     }
 
     /// Maps a database error, naming what collided for a unique violation.
-    #[allow(clippy::wildcard_enum_match_arm, reason = "only two of sea-orm's SQL errors have a meaning of their own")]
     pub(crate) fn from_db(err: DbErr, entity: &'static str, id: &str) -> Self {
         match err.sql_err() {
             Some(SqlErr::UniqueConstraintViolation(_)) => {
@@ -91,7 +90,7 @@ impl From<DbErr> for StoreError {
     }
 }
 
-#[allow(clippy::wildcard_enum_match_arm, reason = "sqlx and sea-orm errors: only the connection failures are named")]
+#[expect(clippy::wildcard_enum_match_arm, reason = "sqlx and sea-orm errors: only the connection failures are named")]
 fn is_unavailable(err: &DbErr) -> bool {
     use sea_orm::sqlx::Error as Sqlx;
     let runtime = match err {

@@ -60,7 +60,7 @@ fn json<T: Serialize>(value: Option<&T>) -> Option<String> {
 }
 
 /// Records one event in the write's transaction.
-#[allow(clippy::too_many_arguments)]
+#[expect(clippy::too_many_arguments, reason = "an event's columns, each a parameter, as every write passes them")]
 pub(crate) async fn record<B: Serialize, A: Serialize>(
     store: &Store,
     conn: &impl ConnectionTrait,
@@ -77,7 +77,7 @@ pub(crate) async fn record<B: Serialize, A: Serialize>(
 
 /// [`record`] for a write that also touches `extra` scopes its event does not name (accepting an
 /// invitation also creates or claims a user).
-#[allow(clippy::too_many_arguments)]
+#[expect(clippy::too_many_arguments, reason = "an event's columns and the scopes it also touches")]
 pub(crate) async fn record_scoped<B: Serialize, A: Serialize>(
     store: &Store,
     conn: &impl ConnectionTrait,

@@ -1,6 +1,5 @@
 //! Store tests on SQLite (a temporary file) and, when `GUICHET_TEST_DATABASE_URL` is set, on a fresh
 //! PostgreSQL database.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeSet;
 use std::sync::Arc;

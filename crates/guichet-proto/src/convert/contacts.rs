@@ -96,7 +96,7 @@ fn contact_text(c: &mut Check, field: &str, s: &str) -> Option<String> {
     if s.trim().is_empty() { Some(String::new()) } else { c.text(field, s, 1, MAX_NAME_CHARS) }
 }
 
-#[allow(clippy::too_many_arguments, reason = "the editable fields of a contact, destructured by the caller")]
+#[expect(clippy::too_many_arguments, reason = "the editable fields of a contact, destructured by the caller")]
 fn details_in(
     c: &mut Check,
     given_name: &str,

@@ -60,7 +60,6 @@ impl TryFrom<pb::DeleteRoleRequest> for Authored<RoleRef> {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn role_definition(
     c: &mut Check,
     account_id: &str,

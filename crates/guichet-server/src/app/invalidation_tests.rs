@@ -3,7 +3,6 @@
 //! a sample that was cached just before is asked again through the caches and compared with a
 //! fresh evaluation from the store. A cached answer that differs is a write whose scopes missed a
 //! fact the decision read (see the table in [`crate::cache`]).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeSet;
 use std::sync::Arc;

@@ -154,7 +154,6 @@ mod tests {
     //! and, when `GUICHET_TEST_DATABASE_URL` is set, on a fresh PostgreSQL database: every page
     //! put together gives exactly what one `check` per candidate gives, in id order, in a number of
     //! statements far below one per candidate.
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU64, Ordering};
@@ -174,7 +173,7 @@ mod tests {
 
     /// A test database, dropped (PostgreSQL) or removed (SQLite) at the end.
     enum Db {
-        Sqlite(#[allow(dead_code)] tempfile::TempDir),
+        Sqlite(#[expect(dead_code, reason = "held to remove the directory when dropped")] tempfile::TempDir),
         Postgres { admin: String, name: String },
     }
 

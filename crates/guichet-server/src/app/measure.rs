@@ -7,7 +7,7 @@
 //! GUICHET_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres \
 //!   cargo nextest run --release -p guichet-server --run-ignored only --no-capture -E 'test(measure_lookups)'
 //! ```
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::print_stderr)]
+#![expect(clippy::print_stderr, reason = "a measurement prints its figures")]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -642,7 +642,6 @@ impl DecisionCache {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
     use guichet_domain::{Catalog, Email, NewUser, Timestamp, UserId};
     use guichet_store::{Audit, StoreOptions};

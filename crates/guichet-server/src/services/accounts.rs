@@ -1,12 +1,12 @@
 //! `guichet.v1.AccountService`.
 
 use guichet_domain::{AccountId, AccountStatus, NewAccount};
-use guichet_proto::convert::{AccountText, Authored, ListAccounts, ListChildren, SetModules, SetSettings};
+use guichet_proto::convert::{AccountText, ListAccounts, ListChildren, SetModules, SetSettings};
 use guichet_proto::v1 as pb;
 use guichet_store::AccountFilter;
 use tonic::{Request, Response, Status};
 
-use super::{admitted, call, fingerprint, once, page, parse};
+use super::{Called, admitted, authored, call, fingerprint, once, page};
 use crate::app::App;
 use crate::paging::next_token;
 
@@ -21,7 +21,7 @@ impl pb::account_service_server::AccountService for Accounts {
         request: Request<pb::CreateAccountRequest>,
     ) -> Result<Response<pb::CreateAccountResponse>, Status> {
         let fp = fingerprint("create_account", request.get_ref());
-        let r: Authored<NewAccount> = parse(request)?;
+        let r: Called<NewAccount> = authored(request)?;
         once(&self.0, call(&r), fp, async |c| {
             let (account, revision) = admitted!(self.0, c, self.0.create_account(&c, &r.body).await)?;
             Ok(pb::CreateAccountResponse { account: Some((&account).into()), revision: revision.token() })
@@ -34,7 +34,7 @@ impl pb::account_service_server::AccountService for Accounts {
         &self,
         request: Request<pb::GetAccountRequest>,
     ) -> Result<Response<pb::GetAccountResponse>, Status> {
-        let r: Authored<AccountId> = parse(request)?;
+        let r: Called<AccountId> = authored(request)?;
         let account = self.0.get_account(&call(&r), &r.body).await?;
         Ok(Response::new(pb::GetAccountResponse { account: Some((&account).into()) }))
     }
@@ -44,7 +44,7 @@ impl pb::account_service_server::AccountService for Accounts {
         &self,
         request: Request<pb::ListAccountsRequest>,
     ) -> Result<Response<pb::ListAccountsResponse>, Status> {
-        let r: Authored<ListAccounts> = parse(request)?;
+        let r: Called<ListAccounts> = authored(request)?;
         let p = page(&r.body.page)?;
         let c = call(&r);
         let filter = AccountFilter { parent: r.body.parent, kind: r.body.kind, status: r.body.status };
@@ -60,7 +60,7 @@ impl pb::account_service_server::AccountService for Accounts {
         &self,
         request: Request<pb::ListChildAccountsRequest>,
     ) -> Result<Response<pb::ListChildAccountsResponse>, Status> {
-        let r: Authored<ListChildren> = parse(request)?;
+        let r: Called<ListChildren> = authored(request)?;
         let p = page(&r.body.page)?;
         let found = self.0.list_children(&call(&r), &r.body.id, r.body.recursive, &p).await?;
         Ok(Response::new(pb::ListChildAccountsResponse {
@@ -75,7 +75,7 @@ impl pb::account_service_server::AccountService for Accounts {
         request: Request<pb::UpdateAccountRequest>,
     ) -> Result<Response<pb::UpdateAccountResponse>, Status> {
         let fp = fingerprint("update_account", request.get_ref());
-        let r: Authored<AccountText> = parse(request)?;
+        let r: Called<AccountText> = authored(request)?;
         once(&self.0, call(&r), fp, async |c| {
             let (account, revision) =
                 admitted!(self.0, c, self.0.rename_account(&c, &r.body.id, r.body.text.as_deref()).await)?;
@@ -90,7 +90,7 @@ impl pb::account_service_server::AccountService for Accounts {
         request: Request<pb::SuspendAccountRequest>,
     ) -> Result<Response<pb::SuspendAccountResponse>, Status> {
         let fp = fingerprint("suspend_account", request.get_ref());
-        let r: Authored<AccountText> = parse(request)?;
+        let r: Called<AccountText> = authored(request)?;
         once(&self.0, call(&r), fp, async |c| {
             let (account, revision) = admitted!(
                 self.0,
@@ -108,7 +108,7 @@ impl pb::account_service_server::AccountService for Accounts {
         request: Request<pb::ReactivateAccountRequest>,
     ) -> Result<Response<pb::ReactivateAccountResponse>, Status> {
         let fp = fingerprint("reactivate_account", request.get_ref());
-        let r: Authored<AccountId> = parse(request)?;
+        let r: Called<AccountId> = authored(request)?;
         once(&self.0, call(&r), fp, async |c| {
             let (account, revision) =
                 admitted!(self.0, c, self.0.set_account_status(&c, &r.body, AccountStatus::Active, None).await)?;
@@ -123,7 +123,7 @@ impl pb::account_service_server::AccountService for Accounts {
         request: Request<pb::SetAccountModulesRequest>,
     ) -> Result<Response<pb::SetAccountModulesResponse>, Status> {
         let fp = fingerprint("set_account_modules", request.get_ref());
-        let r: Authored<SetModules> = parse(request)?;
+        let r: Called<SetModules> = authored(request)?;
         once(&self.0, call(&r), fp, async |c| {
             let (account, revision) =
                 admitted!(self.0, c, self.0.set_account_modules(&c, &r.body.id, &r.body.modules).await)?;
@@ -138,7 +138,7 @@ impl pb::account_service_server::AccountService for Accounts {
         request: Request<pb::UpdateAccountSettingsRequest>,
     ) -> Result<Response<pb::UpdateAccountSettingsResponse>, Status> {
         let fp = fingerprint("update_account_settings", request.get_ref());
-        let r: Authored<SetSettings> = parse(request)?;
+        let r: Called<SetSettings> = authored(request)?;
         once(&self.0, call(&r), fp, async |c| {
             let (account, revision) =
                 admitted!(self.0, c, self.0.set_account_settings(&c, &r.body.id, &r.body.change).await)?;

@@ -1,10 +1,10 @@
 //! `guichet.v1.ApprovalService`.
 
-use guichet_proto::convert::{ApproveMembership, Authored, ListApprovals, RejectMembership, approval_out};
+use guichet_proto::convert::{ApproveMembership, ListApprovals, RejectMembership, approval_out};
 use guichet_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
-use super::{admitted, call, fingerprint, once, page, parse};
+use super::{Called, admitted, authored, call, fingerprint, once, page};
 use crate::app::App;
 use crate::paging::next_token;
 
@@ -18,7 +18,7 @@ impl pb::approval_service_server::ApprovalService for Approvals {
         &self,
         request: Request<pb::ListPendingApprovalsRequest>,
     ) -> Result<Response<pb::ListPendingApprovalsResponse>, Status> {
-        let r: Authored<ListApprovals> = parse(request)?;
+        let r: Called<ListApprovals> = authored(request)?;
         let p = page(&r.body.page)?;
         let found = self.0.list_pending_approvals(&call(&r), &r.body.account, &p).await?;
         Ok(Response::new(pb::ListPendingApprovalsResponse {
@@ -37,7 +37,7 @@ impl pb::approval_service_server::ApprovalService for Approvals {
         request: Request<pb::ApproveMembershipRequest>,
     ) -> Result<Response<pb::ApproveMembershipResponse>, Status> {
         let fp = fingerprint("approve_membership", request.get_ref());
-        let r: Authored<ApproveMembership> = parse(request)?;
+        let r: Called<ApproveMembership> = authored(request)?;
         once(&self.0, call(&r), fp, async |c| {
             let (m, revision) =
                 admitted!(self.0, c, self.0.approve_membership(&c, &r.body.id, r.body.version.as_deref()).await)?;
@@ -52,7 +52,7 @@ impl pb::approval_service_server::ApprovalService for Approvals {
         request: Request<pb::RejectMembershipRequest>,
     ) -> Result<Response<pb::RejectMembershipResponse>, Status> {
         let fp = fingerprint("reject_membership", request.get_ref());
-        let r: Authored<RejectMembership> = parse(request)?;
+        let r: Called<RejectMembership> = authored(request)?;
         once(&self.0, call(&r), fp, async |c| {
             let (m, revision) = admitted!(
                 self.0,

@@ -1,11 +1,11 @@
 //! `guichet.v1.ContactService`.
 
 use guichet_domain::{ContactId, ContactUpdate, NewCommunicationOrder, NewContact};
-use guichet_proto::convert::{Authored, CommunicationOrderQuery, ListContacts};
+use guichet_proto::convert::{CommunicationOrderQuery, ListContacts};
 use guichet_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
-use super::{admitted, call, fingerprint, once, page, parse};
+use super::{Called, admitted, authored, call, fingerprint, once, page};
 use crate::app::App;
 use crate::paging::next_token;
 
@@ -20,7 +20,7 @@ impl pb::contact_service_server::ContactService for Contacts {
         request: Request<pb::CreateContactRequest>,
     ) -> Result<Response<pb::CreateContactResponse>, Status> {
         let fp = fingerprint("create_contact", request.get_ref());
-        let r: Authored<NewContact> = parse(request)?;
+        let r: Called<NewContact> = authored(request)?;
         once(&self.0, call(&r), fp, async |c| {
             let (contact, revision) = admitted!(self.0, c, self.0.create_contact(&c, &r.body).await)?;
             Ok(pb::CreateContactResponse { contact: Some((&contact).into()), revision: revision.token() })
@@ -33,7 +33,7 @@ impl pb::contact_service_server::ContactService for Contacts {
         &self,
         request: Request<pb::GetContactRequest>,
     ) -> Result<Response<pb::GetContactResponse>, Status> {
-        let r: Authored<ContactId> = parse(request)?;
+        let r: Called<ContactId> = authored(request)?;
         let contact = self.0.get_contact(&call(&r), &r.body).await?;
         Ok(Response::new(pb::GetContactResponse { contact: Some((&contact).into()) }))
     }
@@ -43,7 +43,7 @@ impl pb::contact_service_server::ContactService for Contacts {
         &self,
         request: Request<pb::ListContactsRequest>,
     ) -> Result<Response<pb::ListContactsResponse>, Status> {
-        let r: Authored<ListContacts> = parse(request)?;
+        let r: Called<ListContacts> = authored(request)?;
         let p = page(&r.body.page)?;
         let found = self.0.list_contacts(&call(&r), &r.body.account, r.body.subscription, &p).await?;
         Ok(Response::new(pb::ListContactsResponse {
@@ -58,7 +58,7 @@ impl pb::contact_service_server::ContactService for Contacts {
         request: Request<pb::UpdateContactRequest>,
     ) -> Result<Response<pb::UpdateContactResponse>, Status> {
         let fp = fingerprint("update_contact", request.get_ref());
-        let r: Authored<ContactUpdate> = parse(request)?;
+        let r: Called<ContactUpdate> = authored(request)?;
         once(&self.0, call(&r), fp, async |c| {
             let (contact, revision) = admitted!(self.0, c, self.0.update_contact(&c, &r.body).await)?;
             Ok(pb::UpdateContactResponse { contact: Some((&contact).into()), revision: revision.token() })
@@ -72,7 +72,7 @@ impl pb::contact_service_server::ContactService for Contacts {
         request: Request<pb::DeleteContactRequest>,
     ) -> Result<Response<pb::DeleteContactResponse>, Status> {
         let fp = fingerprint("delete_contact", request.get_ref());
-        let r: Authored<ContactId> = parse(request)?;
+        let r: Called<ContactId> = authored(request)?;
         once(&self.0, call(&r), fp, async |c| {
             let revision = admitted!(self.0, c, self.0.delete_contact(&c, &r.body).await)?;
             Ok(pb::DeleteContactResponse { revision: revision.token() })
@@ -85,7 +85,7 @@ impl pb::contact_service_server::ContactService for Contacts {
         &self,
         request: Request<pb::GetCommunicationOrderRequest>,
     ) -> Result<Response<pb::GetCommunicationOrderResponse>, Status> {
-        let r: Authored<CommunicationOrderQuery> = parse(request)?;
+        let r: Called<CommunicationOrderQuery> = authored(request)?;
         let (order, contacts) = self.0.get_communication_order(&call(&r), &r.body.account, r.body.kind).await?;
         Ok(Response::new(pb::GetCommunicationOrderResponse {
             order: Some((&order).into()),
@@ -99,7 +99,7 @@ impl pb::contact_service_server::ContactService for Contacts {
         request: Request<pb::SetCommunicationOrderRequest>,
     ) -> Result<Response<pb::SetCommunicationOrderResponse>, Status> {
         let fp = fingerprint("set_communication_order", request.get_ref());
-        let r: Authored<NewCommunicationOrder> = parse(request)?;
+        let r: Called<NewCommunicationOrder> = authored(request)?;
         once(&self.0, call(&r), fp, async |c| {
             let (order, revision) = admitted!(self.0, c, self.0.set_communication_order(&c, &r.body).await)?;
             Ok(pb::SetCommunicationOrderResponse { order: Some((&order).into()), revision: revision.token() })

@@ -1,11 +1,11 @@
 //! `guichet.v1.DelegationService`.
 
 use guichet_domain::{DelegationId, NewDelegation};
-use guichet_proto::convert::{Authored, ListDelegations};
+use guichet_proto::convert::ListDelegations;
 use guichet_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
-use super::{admitted, call, fingerprint, once, page, parse};
+use super::{Called, admitted, authored, call, fingerprint, once, page};
 use crate::app::App;
 use crate::paging::next_token;
 
@@ -20,7 +20,7 @@ impl pb::delegation_service_server::DelegationService for Delegations {
         request: Request<pb::CreateDelegationRequest>,
     ) -> Result<Response<pb::CreateDelegationResponse>, Status> {
         let fp = fingerprint("create_delegation", request.get_ref());
-        let r: Authored<NewDelegation> = parse(request)?;
+        let r: Called<NewDelegation> = authored(request)?;
         once(&self.0, call(&r), fp, async |c| {
             let (d, revision) = admitted!(self.0, c, self.0.create_delegation(&c, &r.body).await)?;
             Ok(pb::CreateDelegationResponse { delegation: Some((&d).into()), revision: revision.token() })
@@ -33,7 +33,7 @@ impl pb::delegation_service_server::DelegationService for Delegations {
         &self,
         request: Request<pb::GetDelegationRequest>,
     ) -> Result<Response<pb::GetDelegationResponse>, Status> {
-        let r: Authored<DelegationId> = parse(request)?;
+        let r: Called<DelegationId> = authored(request)?;
         let d = self.0.get_delegation(&call(&r), &r.body).await?;
         Ok(Response::new(pb::GetDelegationResponse { delegation: Some((&d).into()) }))
     }
@@ -43,7 +43,7 @@ impl pb::delegation_service_server::DelegationService for Delegations {
         &self,
         request: Request<pb::ListDelegationsRequest>,
     ) -> Result<Response<pb::ListDelegationsResponse>, Status> {
-        let r: Authored<ListDelegations> = parse(request)?;
+        let r: Called<ListDelegations> = authored(request)?;
         let p = page(&r.body.page)?;
         let found = self.0.list_delegations(&call(&r), r.body.from.as_ref(), r.body.to.as_ref(), &p).await?;
         Ok(Response::new(pb::ListDelegationsResponse {
@@ -58,7 +58,7 @@ impl pb::delegation_service_server::DelegationService for Delegations {
         request: Request<pb::DeleteDelegationRequest>,
     ) -> Result<Response<pb::DeleteDelegationResponse>, Status> {
         let fp = fingerprint("delete_delegation", request.get_ref());
-        let r: Authored<DelegationId> = parse(request)?;
+        let r: Called<DelegationId> = authored(request)?;
         once(&self.0, call(&r), fp, async |c| {
             let revision = admitted!(self.0, c, self.0.delete_delegation(&c, &r.body).await)?;
             Ok(pb::DeleteDelegationResponse { revision: revision.token() })

@@ -2,14 +2,14 @@
 
 use std::time::Duration;
 
-use guichet_proto::convert::{Authored, ListEvents, WatchEvents};
+use guichet_proto::convert::{ListEvents, WatchEvents};
 use guichet_proto::v1 as pb;
 use guichet_store::EventFilter;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-use super::{call, page, parse};
+use super::{Called, authored, call, page};
 use crate::app::App;
 use crate::paging::next_token;
 
@@ -30,7 +30,7 @@ impl pb::event_service_server::EventService for Events {
         &self,
         request: Request<pb::ListEventsRequest>,
     ) -> Result<Response<pb::ListEventsResponse>, Status> {
-        let r: Authored<ListEvents> = parse(request)?;
+        let r: Called<ListEvents> = authored(request)?;
         let p = page(&r.body.page)?;
         let c = call(&r);
         let ListEvents { account, by_actor, types, since, until, .. } = r.body;
@@ -49,7 +49,7 @@ impl pb::event_service_server::EventService for Events {
         &self,
         request: Request<pb::WatchEventsRequest>,
     ) -> Result<Response<Self::WatchEventsStream>, Status> {
-        let r: Authored<WatchEvents> = parse(request)?;
+        let r: Called<WatchEvents> = authored(request)?;
         let c = call(&r);
         let (mut watch, first) = self.0.watch_events(c, &r.body).await?;
         let (tx, rx) = mpsc::channel(WATCH_BUFFER);

@@ -1,12 +1,12 @@
 //! `guichet.v1.InvitationService`.
 
 use guichet_domain::{InvitationId, NewInvitation};
-use guichet_proto::convert::{AcceptInvitation, Authored, ListInvitations, RevokeInvitation};
+use guichet_proto::convert::{AcceptInvitation, ListInvitations, RevokeInvitation};
 use guichet_proto::v1 as pb;
 use guichet_store::{AcceptProfile, InvitationFilter};
 use tonic::{Request, Response, Status};
 
-use super::{admitted, call, fingerprint, once, page, parse};
+use super::{Called, admitted, authored, call, fingerprint, once, page};
 use crate::app::App;
 use crate::paging::next_token;
 
@@ -21,7 +21,7 @@ impl pb::invitation_service_server::InvitationService for Invitations {
         request: Request<pb::CreateInvitationRequest>,
     ) -> Result<Response<pb::CreateInvitationResponse>, Status> {
         let fp = fingerprint("create_invitation", request.get_ref());
-        let r: Authored<NewInvitation> = parse(request)?;
+        let r: Called<NewInvitation> = authored(request)?;
         // The token is returned by the first call only; a replay of the request_id gets it empty
         // (the stored response never holds it).
         let mut token = None;
@@ -48,7 +48,7 @@ impl pb::invitation_service_server::InvitationService for Invitations {
         &self,
         request: Request<pb::GetInvitationRequest>,
     ) -> Result<Response<pb::GetInvitationResponse>, Status> {
-        let r: Authored<InvitationId> = parse(request)?;
+        let r: Called<InvitationId> = authored(request)?;
         let inv = self.0.get_invitation(&call(&r), &r.body).await?;
         Ok(Response::new(pb::GetInvitationResponse { invitation: Some((&inv).into()) }))
     }
@@ -58,7 +58,7 @@ impl pb::invitation_service_server::InvitationService for Invitations {
         &self,
         request: Request<pb::ListInvitationsRequest>,
     ) -> Result<Response<pb::ListInvitationsResponse>, Status> {
-        let r: Authored<ListInvitations> = parse(request)?;
+        let r: Called<ListInvitations> = authored(request)?;
         let p = page(&r.body.page)?;
         let filter =
             InvitationFilter { account: r.body.account.clone(), status: r.body.status, email: r.body.email.clone() };
@@ -75,7 +75,7 @@ impl pb::invitation_service_server::InvitationService for Invitations {
         request: Request<pb::ResendInvitationRequest>,
     ) -> Result<Response<pb::ResendInvitationResponse>, Status> {
         let fp = fingerprint("resend_invitation", request.get_ref());
-        let r: Authored<InvitationId> = parse(request)?;
+        let r: Called<InvitationId> = authored(request)?;
         let mut token = None;
         let mut response = once(&self.0, call(&r), fp, async |c| {
             let (inv, t, revision) = admitted!(self.0, c, self.0.resend_invitation(&c, &r.body).await)?;
@@ -99,7 +99,7 @@ impl pb::invitation_service_server::InvitationService for Invitations {
         request: Request<pb::RevokeInvitationRequest>,
     ) -> Result<Response<pb::RevokeInvitationResponse>, Status> {
         let fp = fingerprint("revoke_invitation", request.get_ref());
-        let r: Authored<RevokeInvitation> = parse(request)?;
+        let r: Called<RevokeInvitation> = authored(request)?;
         once(&self.0, call(&r), fp, async |c| {
             let (inv, revision) =
                 admitted!(self.0, c, self.0.revoke_invitation(&c, &r.body.id, r.body.reason.as_deref()).await)?;
@@ -114,7 +114,7 @@ impl pb::invitation_service_server::InvitationService for Invitations {
         request: Request<pb::AcceptInvitationRequest>,
     ) -> Result<Response<pb::AcceptInvitationResponse>, Status> {
         let fp = fingerprint("accept_invitation", request.get_ref());
-        let r: Authored<AcceptInvitation> = parse(request)?;
+        let r: Called<AcceptInvitation> = authored(request)?;
         let profile = AcceptProfile {
             given_name: r.body.given_name.clone(),
             family_name: r.body.family_name.clone(),

@@ -1,12 +1,12 @@
 //! `guichet.v1.MembershipService`.
 
 use guichet_domain::{MembershipId, MembershipStatus, NewMembership};
-use guichet_proto::convert::{Authored, ListMemberships, MembershipRestriction, MembershipRole, MembershipRoles};
+use guichet_proto::convert::{ListMemberships, MembershipRestriction, MembershipRole, MembershipRoles};
 use guichet_proto::v1 as pb;
 use guichet_store::MembershipFilter;
 use tonic::{Request, Response, Status};
 
-use super::{admitted, call, fingerprint, once, page, parse};
+use super::{Called, admitted, authored, call, fingerprint, once, page};
 use crate::app::App;
 use crate::paging::next_token;
 
@@ -21,7 +21,7 @@ impl pb::membership_service_server::MembershipService for Memberships {
         request: Request<pb::CreateMembershipRequest>,
     ) -> Result<Response<pb::CreateMembershipResponse>, Status> {
         let fp = fingerprint("create_membership", request.get_ref());
-        let r: Authored<NewMembership> = parse(request)?;
+        let r: Called<NewMembership> = authored(request)?;
         once(&self.0, call(&r), fp, async |c| {
             let (m, revision) = admitted!(self.0, c, self.0.create_membership(&c, &r.body).await)?;
             Ok(pb::CreateMembershipResponse { membership: Some((&m).into()), revision: revision.token() })
@@ -34,7 +34,7 @@ impl pb::membership_service_server::MembershipService for Memberships {
         &self,
         request: Request<pb::GetMembershipRequest>,
     ) -> Result<Response<pb::GetMembershipResponse>, Status> {
-        let r: Authored<MembershipId> = parse(request)?;
+        let r: Called<MembershipId> = authored(request)?;
         let m = self.0.get_membership(&call(&r), &r.body).await?;
         Ok(Response::new(pb::GetMembershipResponse { membership: Some((&m).into()) }))
     }
@@ -44,7 +44,7 @@ impl pb::membership_service_server::MembershipService for Memberships {
         &self,
         request: Request<pb::ListMembershipsRequest>,
     ) -> Result<Response<pb::ListMembershipsResponse>, Status> {
-        let r: Authored<ListMemberships> = parse(request)?;
+        let r: Called<ListMemberships> = authored(request)?;
         let p = page(&r.body.page)?;
         let c = call(&r);
         let filter = MembershipFilter { account: r.body.account, user: r.body.user, status: r.body.status };
@@ -61,7 +61,7 @@ impl pb::membership_service_server::MembershipService for Memberships {
         request: Request<pb::AssignRoleRequest>,
     ) -> Result<Response<pb::AssignRoleResponse>, Status> {
         let fp = fingerprint("assign_role", request.get_ref());
-        let r: Authored<MembershipRole> = parse(request)?;
+        let r: Called<MembershipRole> = authored(request)?;
         once(&self.0, call(&r), fp, async |c| {
             let (m, revision) = admitted!(self.0, c, self.0.assign_role(&c, &r.body.id, &r.body.role).await)?;
             Ok(pb::AssignRoleResponse { membership: Some((&m).into()), revision: revision.token() })
@@ -75,7 +75,7 @@ impl pb::membership_service_server::MembershipService for Memberships {
         request: Request<pb::UnassignRoleRequest>,
     ) -> Result<Response<pb::UnassignRoleResponse>, Status> {
         let fp = fingerprint("unassign_role", request.get_ref());
-        let r: Authored<MembershipRole> = parse(request)?;
+        let r: Called<MembershipRole> = authored(request)?;
         once(&self.0, call(&r), fp, async |c| {
             let (m, revision) = admitted!(self.0, c, self.0.unassign_role(&c, &r.body.id, &r.body.role).await)?;
             Ok(pb::UnassignRoleResponse { membership: Some((&m).into()), revision: revision.token() })
@@ -89,7 +89,7 @@ impl pb::membership_service_server::MembershipService for Memberships {
         request: Request<pb::SetMembershipRolesRequest>,
     ) -> Result<Response<pb::SetMembershipRolesResponse>, Status> {
         let fp = fingerprint("set_membership_roles", request.get_ref());
-        let r: Authored<MembershipRoles> = parse(request)?;
+        let r: Called<MembershipRoles> = authored(request)?;
         once(&self.0, call(&r), fp, async |c| {
             let (m, revision) = admitted!(self.0, c, self.0.set_membership_roles(&c, &r.body.id, &r.body.roles).await)?;
             Ok(pb::SetMembershipRolesResponse { membership: Some((&m).into()), revision: revision.token() })
@@ -103,7 +103,7 @@ impl pb::membership_service_server::MembershipService for Memberships {
         request: Request<pb::SetResourceRestrictionRequest>,
     ) -> Result<Response<pb::SetResourceRestrictionResponse>, Status> {
         let fp = fingerprint("set_resource_restriction", request.get_ref());
-        let r: Authored<MembershipRestriction> = parse(request)?;
+        let r: Called<MembershipRestriction> = authored(request)?;
         once(&self.0, call(&r), fp, async |c| {
             let (m, revision) = admitted!(
                 self.0,
@@ -121,7 +121,7 @@ impl pb::membership_service_server::MembershipService for Memberships {
         request: Request<pb::SuspendMembershipRequest>,
     ) -> Result<Response<pb::SuspendMembershipResponse>, Status> {
         let fp = fingerprint("suspend_membership", request.get_ref());
-        let r: Authored<MembershipId> = parse(request)?;
+        let r: Called<MembershipId> = authored(request)?;
         once(&self.0, call(&r), fp, async |c| {
             let (m, revision) =
                 admitted!(self.0, c, self.0.set_membership_status(&c, &r.body, MembershipStatus::Suspended).await)?;
@@ -136,7 +136,7 @@ impl pb::membership_service_server::MembershipService for Memberships {
         request: Request<pb::ReactivateMembershipRequest>,
     ) -> Result<Response<pb::ReactivateMembershipResponse>, Status> {
         let fp = fingerprint("reactivate_membership", request.get_ref());
-        let r: Authored<MembershipId> = parse(request)?;
+        let r: Called<MembershipId> = authored(request)?;
         once(&self.0, call(&r), fp, async |c| {
             let (m, revision) =
                 admitted!(self.0, c, self.0.set_membership_status(&c, &r.body, MembershipStatus::Active).await)?;
@@ -151,7 +151,7 @@ impl pb::membership_service_server::MembershipService for Memberships {
         request: Request<pb::DeleteMembershipRequest>,
     ) -> Result<Response<pb::DeleteMembershipResponse>, Status> {
         let fp = fingerprint("delete_membership", request.get_ref());
-        let r: Authored<MembershipId> = parse(request)?;
+        let r: Called<MembershipId> = authored(request)?;
         once(&self.0, call(&r), fp, async |c| {
             let revision = admitted!(self.0, c, self.0.delete_membership(&c, &r.body).await)?;
             Ok(pb::DeleteMembershipResponse { revision: revision.token() })

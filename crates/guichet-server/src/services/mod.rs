@@ -48,16 +48,36 @@ where
     T::try_from(request.into_inner()).map_err(|Invalid(v)| Status::from(ServerError::InvalidArgument(v)))
 }
 
-/// The call context of a management request.
-pub(crate) fn call<T>(r: &guichet_proto::convert::Authored<T>) -> crate::app::Call {
-    crate::app::Call {
-        actor: r.actor.clone(),
-        request_id: r.request_id.clone(),
-        service: crate::auth::current_service(),
+/// A management request as a handler sees it: the validated body, and the call context — who it is
+/// for, its idempotency key, and the calling service the auth layer put in the request extensions.
+#[derive(Debug)]
+pub(crate) struct Called<T> {
+    /// The validated body.
+    pub(crate) body: T,
+    call: crate::app::Call,
+}
+
+/// Validates a management request into its domain form, with its call context.
+pub(crate) fn authored<T, R>(request: tonic::Request<R>) -> Result<Called<T>, Status>
+where
+    guichet_proto::convert::Authored<T>: TryFrom<R, Error = Invalid>,
+{
+    let service = crate::auth::Caller::of(&request).map(|c| c.service.to_string());
+    let r: guichet_proto::convert::Authored<T> = parse(request)?;
+    let call = crate::app::Call {
+        actor: r.actor,
+        request_id: r.request_id,
+        service,
         trace_id: crate::telemetry::current_trace_id(),
         fingerprint: None,
         admitted_at: None,
-    }
+    };
+    Ok(Called { body: r.body, call })
+}
+
+/// The call context of a management request.
+pub(crate) fn call<T>(r: &Called<T>) -> crate::app::Call {
+    r.call.clone()
 }
 
 /// A fingerprint of a request body: the RPC and the SHA-256 of its encoding.

@@ -1,11 +1,11 @@
 //! `guichet.v1.RoleService`.
 
 use guichet_domain::RoleDefinition;
-use guichet_proto::convert::{self, Authored, ListRoles, RoleRef};
+use guichet_proto::convert::{self, ListRoles, RoleRef};
 use guichet_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
-use super::{admitted, call, fingerprint, once, page, parse};
+use super::{Called, admitted, authored, call, fingerprint, once, page};
 use crate::app::App;
 use crate::paging::next_token;
 
@@ -19,7 +19,7 @@ impl pb::role_service_server::RoleService for Roles {
         &self,
         request: Request<pb::ListRolesRequest>,
     ) -> Result<Response<pb::ListRolesResponse>, Status> {
-        let r: Authored<ListRoles> = parse(request)?;
+        let r: Called<ListRoles> = authored(request)?;
         let p = page(&r.body.page)?;
         let roles = self.0.list_roles(&call(&r), &r.body.account).await?;
         // Built-in roles first, then custom ones: the sort key is (builtin?, name).
@@ -37,7 +37,7 @@ impl pb::role_service_server::RoleService for Roles {
 
     #[tracing::instrument(skip_all, fields(rpc = "GetRole"))]
     async fn get_role(&self, request: Request<pb::GetRoleRequest>) -> Result<Response<pb::GetRoleResponse>, Status> {
-        let r: Authored<RoleRef> = parse(request)?;
+        let r: Called<RoleRef> = authored(request)?;
         let role = self.0.get_role(&call(&r), &r.body.account, &r.body.name).await?;
         Ok(Response::new(pb::GetRoleResponse { role: Some((&role).into()) }))
     }
@@ -48,7 +48,7 @@ impl pb::role_service_server::RoleService for Roles {
         request: Request<pb::CreateRoleRequest>,
     ) -> Result<Response<pb::CreateRoleResponse>, Status> {
         let fp = fingerprint("create_role", request.get_ref());
-        let r: Authored<RoleDefinition> = parse(request)?;
+        let r: Called<RoleDefinition> = authored(request)?;
         once(&self.0, call(&r), fp, async |c| {
             let (role, revision) = admitted!(self.0, c, self.0.create_role(&c, &r.body).await)?;
             Ok(pb::CreateRoleResponse { role: Some((&role).into()), revision: revision.token() })
@@ -62,7 +62,7 @@ impl pb::role_service_server::RoleService for Roles {
         request: Request<pb::UpdateRoleRequest>,
     ) -> Result<Response<pb::UpdateRoleResponse>, Status> {
         let fp = fingerprint("update_role", request.get_ref());
-        let r: Authored<RoleDefinition> = parse(request)?;
+        let r: Called<RoleDefinition> = authored(request)?;
         once(&self.0, call(&r), fp, async |c| {
             let (role, revision) = admitted!(self.0, c, self.0.update_role(&c, &r.body).await)?;
             Ok(pb::UpdateRoleResponse { role: Some((&role).into()), revision: revision.token() })
@@ -76,7 +76,7 @@ impl pb::role_service_server::RoleService for Roles {
         request: Request<pb::DeleteRoleRequest>,
     ) -> Result<Response<pb::DeleteRoleResponse>, Status> {
         let fp = fingerprint("delete_role", request.get_ref());
-        let r: Authored<RoleRef> = parse(request)?;
+        let r: Called<RoleRef> = authored(request)?;
         once(&self.0, call(&r), fp, async |c| {
             let revision = admitted!(self.0, c, self.0.delete_role(&c, &r.body.account, &r.body.name).await)?;
             Ok(pb::DeleteRoleResponse { revision: revision.token() })

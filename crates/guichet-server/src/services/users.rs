@@ -1,12 +1,12 @@
 //! `guichet.v1.UserService`.
 
 use guichet_domain::{Email, UserId, UserStatus};
-use guichet_proto::convert::{Authored, CreateUser, MyAccountsQuery, UpdateUser};
+use guichet_proto::convert::{CreateUser, MyAccountsQuery, UpdateUser};
 use guichet_proto::v1 as pb;
 use guichet_store::UserChanges;
 use tonic::{Request, Response, Status};
 
-use super::{admitted, call, fingerprint, once, page, parse};
+use super::{Called, admitted, authored, call, fingerprint, once, page, parse};
 use crate::app::App;
 use crate::paging::next_token;
 
@@ -21,7 +21,7 @@ impl pb::user_service_server::UserService for Users {
         request: Request<pb::CreateUserRequest>,
     ) -> Result<Response<pb::CreateUserResponse>, Status> {
         let fp = fingerprint("create_user", request.get_ref());
-        let r: Authored<CreateUser> = parse(request)?;
+        let r: Called<CreateUser> = authored(request)?;
         once(&self.0, call(&r), fp, async |c| {
             let (user, revision, flag) =
                 admitted!(self.0, c, self.0.create_user(&c, r.body.account.as_ref(), &r.body.user).await)?;
@@ -37,7 +37,7 @@ impl pb::user_service_server::UserService for Users {
 
     #[tracing::instrument(skip_all, fields(rpc = "GetUser"))]
     async fn get_user(&self, request: Request<pb::GetUserRequest>) -> Result<Response<pb::GetUserResponse>, Status> {
-        let r: Authored<UserId> = parse(request)?;
+        let r: Called<UserId> = authored(request)?;
         let user = self.0.get_user(&call(&r), &r.body).await?;
         Ok(Response::new(pb::GetUserResponse { user: Some((&user).into()) }))
     }
@@ -47,7 +47,7 @@ impl pb::user_service_server::UserService for Users {
         &self,
         request: Request<pb::FindUserByEmailRequest>,
     ) -> Result<Response<pb::FindUserByEmailResponse>, Status> {
-        let r: Authored<Email> = parse(request)?;
+        let r: Called<Email> = authored(request)?;
         let user = self.0.find_user_by_email(&call(&r), &r.body).await?;
         Ok(Response::new(pb::FindUserByEmailResponse { user: Some((&user).into()) }))
     }
@@ -58,7 +58,7 @@ impl pb::user_service_server::UserService for Users {
         request: Request<pb::UpdateUserRequest>,
     ) -> Result<Response<pb::UpdateUserResponse>, Status> {
         let fp = fingerprint("update_user", request.get_ref());
-        let r: Authored<UpdateUser> = parse(request)?;
+        let r: Called<UpdateUser> = authored(request)?;
         once(&self.0, call(&r), fp, async |c| {
             let UpdateUser { id, given_name, family_name, phone, idp_subject } = r.body;
             let changes = UserChanges { given_name, family_name, phone, idp_subject };
@@ -74,7 +74,7 @@ impl pb::user_service_server::UserService for Users {
         request: Request<pb::SuspendUserRequest>,
     ) -> Result<Response<pb::SuspendUserResponse>, Status> {
         let fp = fingerprint("suspend_user", request.get_ref());
-        let r: Authored<UserId> = parse(request)?;
+        let r: Called<UserId> = authored(request)?;
         once(&self.0, call(&r), fp, async |c| {
             let (user, revision) =
                 admitted!(self.0, c, self.0.set_user_status(&c, &r.body, UserStatus::Suspended).await)?;
@@ -89,7 +89,7 @@ impl pb::user_service_server::UserService for Users {
         request: Request<pb::ReactivateUserRequest>,
     ) -> Result<Response<pb::ReactivateUserResponse>, Status> {
         let fp = fingerprint("reactivate_user", request.get_ref());
-        let r: Authored<UserId> = parse(request)?;
+        let r: Called<UserId> = authored(request)?;
         once(&self.0, call(&r), fp, async |c| {
             let (user, revision) = admitted!(self.0, c, self.0.set_user_status(&c, &r.body, UserStatus::Active).await)?;
             Ok(pb::ReactivateUserResponse { user: Some((&user).into()), revision: revision.token() })

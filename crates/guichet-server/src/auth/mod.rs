@@ -20,144 +20,35 @@
 //!
 //! With no `[[services]]` at all on a plaintext loopback listener (the development default),
 //! calls are not authenticated. The identity of an authenticated caller is put in the request
-//! extensions ([`Caller`]), recorded on a `caller` span, and made available to the handlers through
-//! [`current_service`] so that audit events and idempotency keys record it.
+//! extensions ([`Caller`]) and recorded on a `caller` span; the handlers read it from there
+//! ([`Caller::of`]) so that audit events and idempotency keys record it.
+//!
+//! The parts: [`scopes`] (who may call what), [`config`] (the `[[services]]` entries and their
+//! validation), [`mtls`] (client-certificate identities), [`layer`] (the tower layer), and here
+//! the [`Authenticator`] that decides and the [`Refusal`] it answers with.
+
+mod config;
+mod layer;
+mod mtls;
+mod scopes;
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
-use serde::{Deserialize, Serialize};
 use sha2::Digest;
 use subtle::ConstantTimeEq;
 use tonic::Code;
 use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 use tonic_types::{ErrorDetails, StatusExt};
-use tracing::Instrument;
 
-/// What a service may call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Scope {
-    /// The read path: `guichet.v1.AccessService`.
-    Check,
-    /// The management services.
-    Admin,
-}
-
-impl Scope {
-    /// The scope's configuration name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::Check => "check",
-            Scope::Admin => "admin",
-        }
-    }
-}
-
-/// One `[[services]]` entry: a calling service, its scopes and its credentials.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServiceConfig {
-    /// The service's name, recorded on audit events.
-    pub name: String,
-    /// `["check"]`, `["admin"]` or both.
-    pub scopes: Vec<Scope>,
-    /// Hex SHA-256 of the service's bearer token (`printf %s "$TOKEN" | sha256sum`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub token_sha256: Option<String>,
-    /// Client-certificate identities (SAN URIs such as `spiffe://cluster.local/ns/shop/sa/api`, or
-    /// DNS names) that authenticate as this service under mTLS. A URI (anything with a `:`) is
-    /// compared exactly, a DNS name case-insensitively.
-    #[serde(default)]
-    pub identities: Vec<String>,
-}
-
-/// Why the `[[services]]` configuration cannot be used: `(field, description)`.
-pub(crate) fn validate(services: &[ServiceConfig]) -> Result<(), (&'static str, String)> {
-    let mut names = std::collections::BTreeSet::new();
-    let mut tokens = std::collections::BTreeSet::new();
-    let mut identities = std::collections::BTreeMap::new();
-    for s in services {
-        if s.name.trim().is_empty() || s.name.len() > 128 {
-            return Err(("services.name", "must be 1 to 128 characters".to_owned()));
-        }
-        if !names.insert(s.name.as_str()) {
-            return Err(("services.name", format!("{} is configured twice", s.name)));
-        }
-        if s.scopes.is_empty() {
-            return Err(("services.scopes", format!("{}: give at least one of \"check\", \"admin\"", s.name)));
-        }
-        if s.token_sha256.is_none() && s.identities.is_empty() {
-            return Err((
-                "services",
-                format!("{}: set token_sha256 or identities, or it can never authenticate", s.name),
-            ));
-        }
-        if let Some(hex) = &s.token_sha256 {
-            let Some(digest) = decode_sha256(hex) else {
-                return Err((
-                    "services.token_sha256",
-                    format!("{}: must be 64 hexadecimal characters (the SHA-256 of the token)", s.name),
-                ));
-            };
-            if !tokens.insert(digest) {
-                return Err(("services.token_sha256", format!("{}: the same token is given to two services", s.name)));
-            }
-        }
-        for id in &s.identities {
-            if id.trim().is_empty() {
-                return Err(("services.identities", format!("{}: an identity is empty", s.name)));
-            }
-            if let Some(other) = identities.insert(Identity::configured(id), s.name.as_str()) {
-                return Err(("services.identities", format!("{id} is given to both {other} and {}", s.name)));
-            }
-        }
-    }
-    Ok(())
-}
-
-fn decode_sha256(hex: &str) -> Option<[u8; 32]> {
-    let hex = hex.trim().as_bytes();
-    if hex.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, pair) in hex.chunks(2).enumerate() {
-        let s = std::str::from_utf8(pair).ok()?;
-        *out.get_mut(i)? = u8::from_str_radix(s, 16).ok()?;
-    }
-    Some(out)
-}
-
-/// A client-certificate identity as guichet compares it: a URI (a SPIFFE id) exactly, since a
-/// SPIFFE id's path is case-sensitive and its trust domain must be lower-case; a DNS name
-/// lower-cased, since DNS names are case-insensitive. A URI and a DNS name never match each other.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(crate) enum Identity {
-    /// A URI SAN, as written.
-    Uri(String),
-    /// A DNS name SAN, lower-cased.
-    Dns(String),
-}
-
-impl Identity {
-    /// A configured identity: a URI when it has a scheme (`spiffe://…`; a DNS name has no `:`),
-    /// else a DNS name.
-    fn configured(id: &str) -> Self {
-        if id.contains(':') { Self::Uri(id.to_owned()) } else { Self::Dns(id.to_ascii_lowercase()) }
-    }
-}
-
-impl std::fmt::Display for Identity {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Uri(id) | Self::Dns(id) => f.write_str(id),
-        }
-    }
-}
+pub use config::ServiceConfig;
+use config::decode_sha256;
+pub(crate) use config::validate;
+pub use layer::{AuthLayer, AuthService};
+pub(crate) use mtls::{Identity, certificate_identities};
+pub use scopes::Scope;
+use scopes::required_scopes;
+pub(crate) use scopes::scopes_of;
 
 /// An authenticated calling service, in the request extensions.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -168,13 +59,12 @@ pub struct Caller {
     pub method: &'static str,
 }
 
-tokio::task_local! {
-    static CALLER: Option<Caller>;
-}
-
-/// The calling service of the RPC being handled, when authenticated.
-pub fn current_service() -> Option<String> {
-    CALLER.try_with(|c| c.as_ref().map(|c| c.service.to_string())).ok().flatten()
+impl Caller {
+    /// The authenticated caller of a request, which [`AuthLayer`] put in its extensions; `None`
+    /// when the call was not authenticated (health, reflection, or an open development listener).
+    pub fn of<T>(request: &tonic::Request<T>) -> Option<&Caller> {
+        request.extensions().get::<Caller>()
+    }
 }
 
 #[derive(Debug)]
@@ -191,34 +81,6 @@ pub struct Authenticator {
     services: Vec<Service>,
     /// No services on a plaintext loopback listener: every call is let through unauthenticated.
     open: bool,
-}
-
-/// The scopes an RPC path (`/package.Service/Method`) accepts: a caller needs any one of them;
-/// none at all for health and reflection. The one table of who may call what, as `common.proto`
-/// documents it (CALLERS AND ACTORS); an unknown path needs `admin`.
-fn required_scopes(path: &str) -> &'static [Scope] {
-    // The rule book (`guichet_domain::Rpc`) says which scope each RPC of the API needs.
-    if let Some(rpc) = guichet_domain::Rpc::from_path(path) {
-        return scopes_of(rpc);
-    }
-    let path = path.trim_start_matches('/');
-    let service = path.split_once('/').map_or(path, |(s, _)| s);
-    match service {
-        "grpc.health.v1.Health"
-        | "grpc.reflection.v1.ServerReflection"
-        | "grpc.reflection.v1alpha.ServerReflection" => &[],
-        // A path the API does not declare: it will be UNIMPLEMENTED, after authentication.
-        _ => &[Scope::Admin],
-    }
-}
-
-/// The scopes that let a service call `rpc`, as the rule book says.
-pub(crate) fn scopes_of(rpc: guichet_domain::Rpc) -> &'static [Scope] {
-    match rpc.scope() {
-        guichet_domain::Scope::Check => &[Scope::Check],
-        guichet_domain::Scope::Admin => &[Scope::Admin],
-        guichet_domain::Scope::CheckOrAdmin => &[Scope::Check, Scope::Admin],
-    }
 }
 
 fn unauthenticated(reason: &str, message: String) -> tonic::Status {
@@ -396,110 +258,9 @@ impl Refusal {
     }
 }
 
-/// The SAN URIs and DNS names of a DER certificate.
-pub(crate) fn certificate_identities(der: &[u8]) -> Vec<Identity> {
-    let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) else {
-        return Vec::new();
-    };
-    let Ok(Some(san)) = cert.subject_alternative_name() else {
-        return Vec::new();
-    };
-    identities_of(&san.value.general_names)
-}
-
-/// The identities among subject alternative names: URIs as written, DNS names lower-cased.
-fn identities_of(names: &[x509_parser::extensions::GeneralName<'_>]) -> Vec<Identity> {
-    use x509_parser::extensions::GeneralName;
-    names
-        .iter()
-        .filter_map(|n| {
-            // Only URIs (SPIFFE ids) and DNS names identify a service; other kinds are ignored.
-            if let GeneralName::URI(u) = n {
-                Some(Identity::Uri((*u).to_owned()))
-            } else if let GeneralName::DNSName(d) = n {
-                Some(Identity::Dns(d.to_ascii_lowercase()))
-            } else {
-                None
-            }
-        })
-        .collect()
-}
-
-/// The tower layer that authenticates every call and enforces scopes.
-#[derive(Debug, Clone)]
-pub struct AuthLayer {
-    auth: Arc<Authenticator>,
-}
-
-impl AuthLayer {
-    /// A layer over an authenticator.
-    pub fn new(auth: Arc<Authenticator>) -> Self {
-        Self { auth }
-    }
-}
-
-impl<S> tower::Layer<S> for AuthLayer {
-    type Service = AuthService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        AuthService { inner, auth: self.auth.clone() }
-    }
-}
-
-/// The service [`AuthLayer`] wraps around the routes.
-#[derive(Debug, Clone)]
-pub struct AuthService<S> {
-    inner: S,
-    auth: Arc<Authenticator>,
-}
-
-impl<S, B> tower::Service<http::Request<B>> for AuthService<S>
-where
-    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    B: Send + 'static,
-{
-    type Response = http::Response<tonic::body::Body>;
-    type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
-        // The clone is not ready; the one that was polled ready handles this call.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        match self.auth.authorize(&request) {
-            Err(status) => {
-                tracing::info!(method = request.uri().path(), code = ?status.code(), "call refused: {}", status.message());
-                Box::pin(async move { Ok(status.into_http()) })
-            }
-            Ok(caller) => {
-                // Like the RPC span, none on the check path unless spans are exported.
-                let span = if crate::telemetry::spans_for(request.uri().path()) {
-                    tracing::info_span!(
-                        "caller",
-                        service = caller.as_ref().map(|c| &*c.service),
-                        auth = caller.as_ref().map(|c| c.method)
-                    )
-                } else {
-                    tracing::Span::none()
-                };
-                if let Some(c) = &caller {
-                    // The RPC span (the telemetry layer, outside this one) names the calling service.
-                    tracing::Span::current().record("guichet.caller", &*c.service);
-                    request.extensions_mut().insert(c.clone());
-                }
-                Box::pin(CALLER.scope(caller, async move { inner.call(request).await }).instrument(span))
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::mtls::identities_of;
     use super::*;
 
     fn service(name: &str, scopes: &[Scope], token: Option<&str>) -> ServiceConfig {
