@@ -480,18 +480,14 @@ impl WorldSpec {
             accounts.insert(id, facts);
         }
         let users = checked.users.iter().filter_map(|(u, status)| u.id.clone().map(|id| (id, *status))).collect();
-        let resources = checked.resources.iter().filter_map(|r| r.id.clone().map(|id| (id, r.account.clone()))).collect();
+        let resources =
+            checked.resources.iter().filter_map(|r| r.id.clone().map(|id| (id, r.account.clone()))).collect();
         let memberships = checked
             .memberships
             .into_iter()
             .filter_map(|(cmd, status, roles)| {
-                let facts = MembershipFacts {
-                    id: cmd.id?,
-                    account: cmd.account,
-                    status,
-                    roles,
-                    resources: cmd.restriction,
-                };
+                let facts =
+                    MembershipFacts { id: cmd.id?, account: cmd.account, status, roles, resources: cmd.restriction };
                 Some((cmd.user, facts))
             })
             .collect();
@@ -592,7 +588,11 @@ impl WorldSpec {
                 Some(p) => {
                     let parent_kind = &kinds[p.as_str()];
                     if !catalog.may_parent(parent_kind, &kind) {
-                        return Err(invalid("account", &a.id, format!("a {kind} cannot be a child of a {parent_kind}")));
+                        return Err(invalid(
+                            "account",
+                            &a.id,
+                            format!("a {kind} cannot be a child of a {parent_kind}"),
+                        ));
                     }
                     Some(AccountId::from_trusted(p.clone()))
                 }
@@ -604,7 +604,8 @@ impl WorldSpec {
                     return Err(invalid("account", &a.id, format!("{m:?} is not a module of the catalog")));
                 }
             }
-            let off: BTreeSet<FeatureName> = a.modules_off.iter().map(|m| FeatureName::from_trusted(m.clone())).collect();
+            let off: BTreeSet<FeatureName> =
+                a.modules_off.iter().map(|m| FeatureName::from_trusted(m.clone())).collect();
             let enabled: BTreeSet<FeatureName> = match &a.modules {
                 Some(m) => m.iter().map(|m| FeatureName::from_trusted(m.clone())).collect(),
                 None => default_modules.clone(),
@@ -648,7 +649,12 @@ impl WorldSpec {
             }
             let kind = parse("resource", &r.id, "kind", &r.kind, FeatureName::parse)?;
             let name = if r.name.is_empty() { r.id.clone() } else { r.name.clone() };
-            resources.push(NewResource { id: Some(id), account: AccountId::from_trusted(r.account.clone()), kind, name });
+            resources.push(NewResource {
+                id: Some(id),
+                account: AccountId::from_trusted(r.account.clone()),
+                kind,
+                name,
+            });
         }
 
         let grants = |item: &str, field: &str, levels: &BTreeMap<String, Level>| -> Result<Grants, WorldError> {
@@ -696,11 +702,9 @@ impl WorldSpec {
         let role_in = |item: &'static str, id: &str, account: &str, role: &str| -> Result<Role, WorldError> {
             let name = parse(item, id, "role", role, RoleName::parse)?;
             let kind = &kinds[account];
-            custom
-                .get(&(account, role))
-                .or_else(|| catalog.builtin_role(kind, &name))
-                .cloned()
-                .ok_or_else(|| invalid(item, id, format!("role {role:?} is neither built-in for a {kind} nor a role of {account}")))
+            custom.get(&(account, role)).or_else(|| catalog.builtin_role(kind, &name)).cloned().ok_or_else(|| {
+                invalid(item, id, format!("role {role:?} is neither built-in for a {kind} nor a role of {account}"))
+            })
         };
 
         let mut memberships = Vec::with_capacity(self.memberships.len());
@@ -732,7 +736,11 @@ impl WorldSpec {
                                 return Err(invalid("membership", &m.id, format!("resource {r:?} belongs to {a}")));
                             }
                             None => {
-                                return Err(invalid("membership", &m.id, format!("resource {r:?} is not in the world")));
+                                return Err(invalid(
+                                    "membership",
+                                    &m.id,
+                                    format!("resource {r:?} is not in the world"),
+                                ));
                             }
                         }
                         if *level == Level::None {
@@ -840,13 +848,17 @@ impl WorldFacts {
             .map(|(_, m)| m.clone())
             .collect();
         Facts {
-            subject: self.users.get(&request.subject).map(|status| SubjectFacts { id: request.subject.clone(), status: *status }),
+            subject: self
+                .users
+                .get(&request.subject)
+                .map(|status| SubjectFacts { id: request.subject.clone(), status: *status }),
             chain,
             memberships,
             delegations,
-            resource: request.resource.as_ref().and_then(|r| {
-                self.resources.get(r).map(|a| ResourceFacts { id: r.clone(), account: a.clone() })
-            }),
+            resource: request
+                .resource
+                .as_ref()
+                .and_then(|r| self.resources.get(r).map(|a| ResourceFacts { id: r.clone(), account: a.clone() })),
         }
     }
 
@@ -969,18 +981,43 @@ mod tests {
             (|w| w.accounts[1].parent = Some("c".into()), "account c: its parents form a cycle"),
             (|w| w.accounts[0].kind = "planet".into(), "account c: kind \"planet\" is not in the catalog"),
             (|w| w.accounts[0].parent = None, "account c: a customer needs a parent"),
-            (|w| w.accounts.push(AccountSpec::new("x", "partner").under("c")), "account x: a partner cannot be a child of a customer"),
+            (
+                |w| w.accounts.push(AccountSpec::new("x", "partner").under("c")),
+                "account x: a partner cannot be a child of a customer",
+            ),
             (|w| w.accounts.push(AccountSpec::new("p", "partner")), "account p: is declared twice"),
-            (|w| { w.accounts[0].modules_off.insert("users".into()); }, "account c: \"users\" is not a module of the catalog"),
+            (
+                |w| {
+                    w.accounts[0].modules_off.insert("users".into());
+                },
+                "account c: \"users\" is not a module of the catalog",
+            ),
             (|w| w.users[1].email = Some("nope".into()), "user bob: email \"nope\""),
-            (|w| w.roles[0].name = "client_user".into(), "role c/client_user: client_user is a built-in role of a customer"),
-            (|w| { w.roles[0].grants.insert("teleport".into(), Level::Full); }, "role c/bookkeeper: grants: \"teleport\""),
+            (
+                |w| w.roles[0].name = "client_user".into(),
+                "role c/client_user: client_user is a built-in role of a customer",
+            ),
+            (
+                |w| {
+                    w.roles[0].grants.insert("teleport".into(), Level::Full);
+                },
+                "role c/bookkeeper: grants: \"teleport\"",
+            ),
             (|w| w.resources[0].account = "x".into(), "resource f1: account \"x\" is not in the world"),
             (|w| w.memberships[0].user = "zed".into(), "membership m-ann: user \"zed\" is not in the world"),
-            (|w| w.memberships[0].roles = vec!["bookkeeper".into()], "membership m-ann: role \"bookkeeper\" is neither"),
+            (
+                |w| w.memberships[0].roles = vec!["bookkeeper".into()],
+                "membership m-ann: role \"bookkeeper\" is neither",
+            ),
             (|w| w.memberships[0].roles.clear(), "membership m-ann: needs at least one role"),
-            (|w| w.memberships[1].resources = Some([("f9".into(), Level::View)].into()), "membership m-bob: resource \"f9\" is not in the world"),
-            (|w| w.memberships[1].resources = Some([("f1".into(), Level::None)].into()), "membership m-bob: resource \"f1\": a cap is view or full"),
+            (
+                |w| w.memberships[1].resources = Some([("f9".into(), Level::View)].into()),
+                "membership m-bob: resource \"f9\" is not in the world",
+            ),
+            (
+                |w| w.memberships[1].resources = Some([("f1".into(), Level::None)].into()),
+                "membership m-bob: resource \"f1\": a cap is view or full",
+            ),
             (|w| w.delegations[0].role = "bookkeeper2".into(), "delegation d-p-c: role \"bookkeeper2\" is neither"),
             (|w| w.delegations[0].to = "q".into(), "delegation d-p-c: account \"q\" is not in the world"),
         ];
