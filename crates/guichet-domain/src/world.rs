@@ -16,7 +16,7 @@
 //! - `guichet_testkit::world::load`: over gRPC, through a running server.
 //!
 //! The last two load the [`WorldCommands`] of [`WorldSpec::commands`], in this order: accounts
-//! (every parent before its children), users, resources, custom roles, memberships, delegations,
+//! (in the spec's order, every parent before its children), users, resources, custom roles, memberships, delegations,
 //! then the suspensions (memberships, users, accounts). A membership `pending_approval` is a state
 //! only an invitation or an approval workflow creates: the domain facts take it, the commands
 //! refuse it.
@@ -402,7 +402,7 @@ fn parse<T, E: std::fmt::Display>(
 /// Everything a loader writes, validated and in order (see the [module docs](self)).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct WorldCommands {
-    /// The accounts, every parent before its children.
+    /// The accounts in the spec's order, each account's missing ancestors moved just before it.
     pub accounts: Vec<NewAccount>,
     /// The users.
     pub users: Vec<NewUser>,
@@ -559,29 +559,31 @@ impl WorldSpec {
             }
         }
         let by_id: BTreeMap<&str, &AccountSpec> = self.accounts.iter().map(|a| (a.id.as_str(), a)).collect();
-        let depth = |spec: &AccountSpec| -> Result<usize, WorldError> {
-            let mut depth = 0;
-            let mut next = spec.parent.as_deref();
-            while let Some(p) = next {
-                let parent = by_id
-                    .get(p)
-                    .ok_or_else(|| invalid("account", &spec.id, format!("parent {p:?} is not in the world")))?;
-                depth += 1;
-                if depth > self.accounts.len() {
-                    return Err(invalid("account", &spec.id, "its parents form a cycle"));
+        // Spec order, each account's missing ancestors just before it (root first).
+        let mut ordered: Vec<&AccountSpec> = Vec::with_capacity(self.accounts.len());
+        let mut placed: BTreeSet<&str> = BTreeSet::new();
+        for a in &self.accounts {
+            let mut lineage = vec![a];
+            let mut next = a.parent.as_deref();
+            while let Some(p) = next.filter(|p| !placed.contains(p)) {
+                let parent = by_id.get(p).ok_or_else(|| {
+                    invalid("account", &lineage[lineage.len() - 1].id, format!("parent {p:?} is not in the world"))
+                })?;
+                if lineage.len() > self.accounts.len() {
+                    return Err(invalid("account", &a.id, "its parents form a cycle"));
                 }
+                lineage.push(parent);
                 next = parent.parent.as_deref();
             }
-            Ok(depth)
-        };
-        let mut ordered = Vec::with_capacity(self.accounts.len());
-        for a in &self.accounts {
-            ordered.push((depth(a)?, a));
+            for account in lineage.into_iter().rev() {
+                if placed.insert(account.id.as_str()) {
+                    ordered.push(account);
+                }
+            }
         }
-        ordered.sort_by_key(|(d, _)| *d);
         let default_modules = catalog.default_modules();
         let mut accounts = Vec::with_capacity(ordered.len());
-        for (_, a) in ordered {
+        for a in ordered {
             let id = parse("account", &a.id, "id", &a.id, AccountId::parse)?;
             let kind = kinds[a.id.as_str()].clone();
             let parent = match &a.parent {
