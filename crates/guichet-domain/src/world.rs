@@ -32,7 +32,7 @@ use crate::decision::{
 };
 use crate::email::Email;
 use crate::ids::{AccountId, AccountKind, DelegationId, FeatureName, MembershipId, ResourceId, RoleName, UserId};
-use crate::level::{Grants, Level};
+use crate::level::{Grants, Level, Permission};
 use crate::model::{NewAccount, NewDelegation, NewMembership, NewResource, NewUser, RoleDefinition};
 use crate::restriction::Restriction;
 use crate::status::{AccountStatus, MembershipStatus, UserStatus};
@@ -711,10 +711,14 @@ impl WorldSpec {
 
         let mut memberships = Vec::with_capacity(self.memberships.len());
         let mut membership_ids = BTreeSet::new();
+        let mut held: BTreeMap<(&str, &str), &str> = BTreeMap::new();
         for m in &self.memberships {
             let id = parse("membership", &m.id, "id", &m.id, MembershipId::parse)?;
             if !membership_ids.insert(m.id.as_str()) {
                 return Err(invalid("membership", &m.id, "is declared twice"));
+            }
+            if let Some(other) = held.insert((m.user.as_str(), m.account.as_str()), m.id.as_str()) {
+                return Err(invalid("membership", &m.id, format!("{} has {other} in {} already", m.user, m.account)));
             }
             if !user_ids.contains(m.user.as_str()) {
                 return Err(invalid("membership", &m.id, format!("user {:?} is not in the world", m.user)));
@@ -868,13 +872,52 @@ impl WorldFacts {
     pub fn evaluate(&self, request: &AccessRequest) -> Decision {
         evaluate(&self.catalog, request, &self.facts(request))
     }
+
+    /// The grid of requests a property check of a loader walks: every (user, account, feature of
+    /// the catalog, `view` or `full`), with an unknown user (`nobody`) and an unknown account
+    /// (`ghost`); and every (user, resource, `folders:view` or `folders:full`) in the resource's
+    /// account and in the first account of the world.
+    pub fn every_request(&self) -> Vec<AccessRequest> {
+        let mut users: Vec<UserId> = self.users.keys().cloned().collect();
+        users.push(UserId::from_trusted("nobody"));
+        let mut accounts: Vec<AccountId> = self.accounts.keys().cloned().collect();
+        accounts.push(AccountId::from_trusted("ghost"));
+        let folders = FeatureName::from_trusted("folders");
+        let mut out = Vec::new();
+        for subject in &users {
+            for account in &accounts {
+                for feature in self.catalog.features() {
+                    for level in [Level::View, Level::Full] {
+                        out.push(AccessRequest {
+                            subject: subject.clone(),
+                            account: account.clone(),
+                            permission: Permission { feature: feature.name.clone(), level },
+                            resource: None,
+                        });
+                    }
+                }
+            }
+            for (resource, owner) in &self.resources {
+                for account in [owner, &accounts[0]] {
+                    for level in [Level::View, Level::Full] {
+                        out.push(AccessRequest {
+                            subject: subject.clone(),
+                            account: account.clone(),
+                            permission: Permission { feature: folders.clone(), level },
+                            resource: Some(resource.clone()),
+                        });
+                    }
+                }
+            }
+        }
+        out
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::decision::Reason;
-    use crate::level::Permission;
 
     fn catalog() -> Catalog {
         Catalog::builtin().unwrap()
@@ -948,6 +991,10 @@ mod tests {
         // Unknowns are unknown.
         assert_eq!(world.evaluate(&request("nobody", "c", "users:view", None)).reason, Reason::UnknownSubject);
         assert_eq!(world.evaluate(&request("ann", "ghost", "users:view", None)).reason, Reason::UnknownAccount);
+        // The grid: (2 users + nobody) × (2 accounts + ghost) × features × 2 levels, and
+        // (3 users) × 2 folders × 2 accounts × 2 levels.
+        let features = catalog().features().count();
+        assert_eq!(world.every_request().len(), 3 * 3 * features * 2 + 3 * 2 * 2 * 2);
     }
 
     #[test]
@@ -1012,6 +1059,10 @@ mod tests {
                 "membership m-ann: role \"bookkeeper\" is neither",
             ),
             (|w| w.memberships[0].roles.clear(), "membership m-ann: needs at least one role"),
+            (
+                |w| w.memberships.push(MembershipSpec::new("m2", "bob", "c", &["client_user"])),
+                "membership m2: bob has m-bob in c already",
+            ),
             (
                 |w| w.memberships[1].resources = Some([("f9".into(), Level::View)].into()),
                 "membership m-bob: resource \"f9\" is not in the world",

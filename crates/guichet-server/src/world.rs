@@ -98,9 +98,7 @@ pub async fn load(app: &App, spec: &WorldSpec) -> Result<Option<Revision>, LoadE
 mod tests {
     use std::sync::Arc;
 
-    use guichet_domain::{
-        AccessRequest, AccountId, Catalog, Consistency, Level, Permission, ResourceId, UserId, WorldFacts,
-    };
+    use guichet_domain::{AccessRequest, AccountId, Catalog, Consistency, Permission, ResourceId, UserId};
     use guichet_store::{Store, StoreOptions};
 
     use super::*;
@@ -115,45 +113,6 @@ mod tests {
         (App::new(store, catalog, Arc::new(SystemClock)), dir)
     }
 
-    /// Every (user, account, feature, level) of the world, with an unknown user and account; and
-    /// every (user, resource, level) on `folders`, in the resource's account and in another one.
-    fn every_request(world: &WorldFacts) -> Vec<AccessRequest> {
-        let mut users: Vec<UserId> = world.users().cloned().collect();
-        users.push(UserId::parse("nobody").unwrap());
-        let mut accounts: Vec<AccountId> = world.accounts().map(|a| a.id.clone()).collect();
-        accounts.push(AccountId::parse("ghost").unwrap());
-        let mut out = Vec::new();
-        for subject in &users {
-            for account in &accounts {
-                for feature in world.catalog().features() {
-                    for level in [Level::View, Level::Full] {
-                        out.push(AccessRequest {
-                            subject: subject.clone(),
-                            account: account.clone(),
-                            permission: Permission::new(feature.name.clone(), level).unwrap(),
-                            resource: None,
-                        });
-                    }
-                }
-            }
-            let resources: Vec<(ResourceId, AccountId)> =
-                world.resources().map(|(r, a)| (r.clone(), a.clone())).collect();
-            for (resource, owner) in resources {
-                for account in [owner, accounts[0].clone()] {
-                    for permission in ["folders:view", "folders:full"] {
-                        out.push(AccessRequest {
-                            subject: subject.clone(),
-                            account: account.clone(),
-                            permission: Permission::parse(permission).unwrap(),
-                            resource: Some(resource.clone()),
-                        });
-                    }
-                }
-            }
-        }
-        out
-    }
-
     /// The invariant of the loaders: the demo world loaded through the application decides every
     /// request exactly as its domain facts do (the same decision, paths and caps included).
     #[tokio::test]
@@ -164,7 +123,7 @@ mod tests {
         let revision = load(&app, &spec).await.unwrap();
         assert!(revision.is_some());
         let world = spec.resolve(&catalog).unwrap();
-        let requests = every_request(&world);
+        let requests = world.every_request();
         assert!(requests.len() > 5_000, "{}", requests.len());
         let mut allowed = 0;
         for request in &requests {
