@@ -42,22 +42,22 @@ use crate::status::{AccountStatus, MembershipStatus, UserStatus};
 #[serde(deny_unknown_fields)]
 pub struct WorldSpec {
     /// The accounts, in any order (loaders create parents first).
-    #[serde(default, rename = "account")]
+    #[serde(default, rename = "account", skip_serializing_if = "Vec::is_empty")]
     pub accounts: Vec<AccountSpec>,
     /// The users.
-    #[serde(default, rename = "user")]
+    #[serde(default, rename = "user", skip_serializing_if = "Vec::is_empty")]
     pub users: Vec<UserSpec>,
     /// The accounts' custom roles.
-    #[serde(default, rename = "role")]
+    #[serde(default, rename = "role", skip_serializing_if = "Vec::is_empty")]
     pub roles: Vec<RoleSpec>,
     /// The resources (folders).
-    #[serde(default, rename = "resource")]
+    #[serde(default, rename = "resource", skip_serializing_if = "Vec::is_empty")]
     pub resources: Vec<ResourceSpec>,
     /// The memberships.
-    #[serde(default, rename = "membership")]
+    #[serde(default, rename = "membership", skip_serializing_if = "Vec::is_empty")]
     pub memberships: Vec<MembershipSpec>,
     /// The delegations.
-    #[serde(default, rename = "delegation")]
+    #[serde(default, rename = "delegation", skip_serializing_if = "Vec::is_empty")]
     pub delegations: Vec<DelegationSpec>,
 }
 
