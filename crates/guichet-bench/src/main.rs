@@ -216,7 +216,9 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
         }
         Command::Frames { out, world } => frames(out, world),
         Command::Spec { world } => {
-            println!("{}", world::spec(&plan(world)?).to_toml()?);
+            // Written, not printed: a closed pipe (`| head`) is an error, not a panic.
+            let toml = world::spec(&plan(world)?).to_toml()?;
+            std::io::Write::write_all(&mut std::io::stdout().lock(), toml.as_bytes())?;
             Ok(())
         }
     }
