@@ -8,9 +8,7 @@
 //! revision); the test below holds it to the spec: every check of the load mix decides the same
 //! over the facts the store loads from a bulk-seeded database and over the spec's facts.
 
-use guichet_domain::{
-    AccountSpec, DelegationSpec, Level, MembershipSpec, ResourceSpec, UserSpec, WorldSpec,
-};
+use guichet_domain::{AccountSpec, DelegationSpec, Level, MembershipSpec, ResourceSpec, UserSpec, WorldSpec};
 use guichet_store::bulk::{FOLDERS_PER_CUSTOMER, SeedKind, SeedPlan};
 
 /// The kind of the seeded folders (as the bulk seeder writes it).
@@ -25,7 +23,8 @@ pub(crate) fn spec(plan: &SeedPlan) -> WorldSpec {
     let mut spec = WorldSpec::new();
     for a in 0..plan.accounts {
         let kind = SeedPlan::kind(a);
-        let account = AccountSpec::new(&SeedPlan::account_id(a), kind.as_str()).named(&format!("{} {a}", kind.as_str()));
+        let account =
+            AccountSpec::new(&SeedPlan::account_id(a), kind.as_str()).named(&format!("{} {a}", kind.as_str()));
         spec.accounts.push(match SeedPlan::parent(a) {
             Some(p) => account.under(&SeedPlan::account_id(p)),
             None => account,

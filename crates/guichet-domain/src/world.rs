@@ -1025,7 +1025,8 @@ mod tests {
 
     #[test]
     fn every_reference_is_checked() {
-        let cases: Vec<(fn(&mut WorldSpec), &str)> = vec![
+        type Change = fn(&mut WorldSpec);
+        let cases: Vec<(Change, &str)> = vec![
             (|w| w.accounts[0].parent = Some("ghost".into()), "account c: parent \"ghost\" is not in the world"),
             (|w| w.accounts[1].parent = Some("c".into()), "account c: its parents form a cycle"),
             (|w| w.accounts[0].kind = "planet".into(), "account c: kind \"planet\" is not in the catalog"),

@@ -419,7 +419,9 @@ pub(crate) async fn isolation(env: &mut Env) -> Result<Outcome, BoxError> {
     spec.memberships.extend(b.memberships);
     // A custom role that may invite (users:full) and nothing else.
     spec.roles.push(
-        guichet_domain::RoleSpec::new("iso-a", "inviter").described("Inviter", "").grant("users", guichet_domain::Level::Full),
+        guichet_domain::RoleSpec::new("iso-a", "inviter")
+            .described("Inviter", "")
+            .grant("users", guichet_domain::Level::Full),
     );
     api.load(&spec).await?;
     api.invitations
