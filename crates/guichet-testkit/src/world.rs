@@ -214,12 +214,16 @@ mod tests {
                 N.fetch_add(1, Ordering::Relaxed)
             ));
             std::fs::create_dir_all(&dir).unwrap();
-            let mut config = Config::default();
-            config.listen = "127.0.0.1:0".parse().unwrap();
+            let mut config = Config {
+                listen: "127.0.0.1:0".parse().unwrap(),
+                database_url: guichet_server::config::Secret::new(format!(
+                    "sqlite://{}?mode=rwc",
+                    dir.join("world.db").display()
+                )),
+                ..Config::default()
+            };
             config.admin.listen = "127.0.0.1:0".parse().unwrap();
             config.authzen.enabled = false;
-            config.database_url =
-                guichet_server::config::Secret::new(format!("sqlite://{}?mode=rwc", dir.join("world.db").display()));
             let server = Server::build(&config).await.unwrap();
             let addr = server.local_addr();
             let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
