@@ -20,6 +20,10 @@
 //! then the suspensions (memberships, users, accounts). A membership `pending_approval` is a state
 //! only an invitation or an approval workflow creates: the domain facts take it, the commands
 //! refuse it.
+//!
+//! One file on purpose: the item types, the one check that parses and cross-references them, and
+//! the two readings of its result (facts, commands) change together whenever the model gains a
+//! field; about a fifth of it is the builders and a fifth the tests.
 
 use std::collections::{BTreeMap, BTreeSet};
 
