@@ -6,7 +6,9 @@
 //! - `load` drives `CheckAccess` with a closed-loop gRPC load generator (tonic clients, an HDR
 //!   histogram) and prints req/s, latency percentiles, the share of answers per cache tier, the
 //!   server's resident memory, and how busy the CPUs were and how much the hypervisor stole;
-//! - `frames` writes one pre-encoded gRPC request body per scenario, for external load tools.
+//! - `frames` writes one pre-encoded gRPC request body per scenario, for external load tools;
+//! - `spec` prints the seeded world as data, a TOML [`WorldSpec`](guichet_domain::WorldSpec)
+//!   (the world `seed` writes in bulk; see `world.rs`).
 //!
 //! Every id is derived from the seeding scheme, so `load` needs the same `--accounts` and
 //! `--memberships` as `seed`, and never reads the database. `make bench` runs the whole thing
@@ -16,6 +18,7 @@
 mod checks;
 mod host;
 mod load;
+mod world;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -94,6 +97,11 @@ enum Command {
         /// The server's pid, to report its resident memory (VmRSS).
         #[arg(long)]
         server_pid: Option<u32>,
+        #[command(flatten)]
+        world: World,
+    },
+    /// Print the seeded world as data (TOML), the world `seed` writes.
+    Spec {
         #[command(flatten)]
         world: World,
     },
@@ -208,6 +216,12 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
             .await
         }
         Command::Frames { out, world } => frames(out, world),
+        Command::Spec { world } => {
+            // Written, not printed: a closed pipe (`| head`) is an error, not a panic.
+            let toml = world::spec(&plan(world)?).to_toml()?;
+            std::io::Write::write_all(&mut std::io::stdout().lock(), toml.as_bytes())?;
+            Ok(())
+        }
     }
 }
 
@@ -222,7 +236,7 @@ fn main() -> std::process::ExitCode {
     // work-stealing scheduler's cross-thread wake-ups. Seeding keeps the multi-threaded one.
     let runtime = match cli.command {
         Command::Load { .. } => tokio::runtime::Builder::new_current_thread().enable_all().build(),
-        Command::Seed { .. } | Command::Frames { .. } => {
+        Command::Seed { .. } | Command::Frames { .. } | Command::Spec { .. } => {
             tokio::runtime::Builder::new_multi_thread().enable_all().build()
         }
     };
@@ -242,6 +256,11 @@ fn main() -> std::process::ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        <Cli as clap::CommandFactory>::command().debug_assert();
+    }
 
     #[test]
     fn a_frame_is_flag_length_message() {

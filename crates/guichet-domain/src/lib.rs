@@ -37,6 +37,7 @@ pub mod restriction;
 pub mod rules;
 pub mod settings;
 pub mod status;
+pub mod world;
 
 pub use catalog::*;
 pub use contact::*;
@@ -56,3 +57,4 @@ pub use rules::{
 };
 pub use settings::*;
 pub use status::*;
+pub use world::*;

@@ -10,7 +10,7 @@ use guichet_proto::v1 as pb;
 use tokio::sync::Mutex;
 use tonic::Code;
 
-use crate::world::{Api, code_name};
+use crate::world::{self, Api, code_name};
 use crate::{BoxError, Env, Outcome, histogram, ms, verdict};
 
 /// What the client saw of one management call.
@@ -27,21 +27,21 @@ enum Seen {
 pub(crate) async fn crash_safety(env: &mut Env) -> Result<Outcome, BoxError> {
     let url = env.database()?;
     let mut g = env.guichet(&url).await?;
-    let mut api = Api::new(&g.channel);
+    let api = Api::new(&g.channel);
     let account = "crash";
-    api.account(account).await?;
-    api.user("crash-admin").await?;
-    api.membership("crash-m-admin", account, "crash-admin", "account_manager").await?;
     let cap = env.sizes.kills * 60;
+    let mut spec = world::team(account, [("crash-m-admin", "crash-admin", "account_manager")]);
     // Users for the membership calls, and a membership to edit for the role-edit calls.
     for i in 0..cap {
         if i % 3 != 2 {
-            api.user(&format!("cu-{i}")).await?;
+            spec.users.push(world::user(&format!("cu-{i}")));
         }
         if i % 3 == 1 {
-            api.membership(&format!("pm-{i}"), account, &format!("cu-{i}"), "billing_manager").await?;
+            let (m, u) = (format!("pm-{i}"), format!("cu-{i}"));
+            spec.memberships.push(guichet_domain::MembershipSpec::new(&m, &u, account, &["billing_manager"]));
         }
     }
+    api.load(&spec).await?;
     let next = Arc::new(AtomicUsize::new(0));
     let seen: Arc<Mutex<BTreeMap<usize, Seen>>> = Arc::default();
     let mut kills = 0;
@@ -222,11 +222,11 @@ pub(crate) async fn postgres_restart(env: &mut Env) -> Result<Outcome, BoxError>
     let url = env.database()?;
     let g = env.guichet(&url).await?;
     let mut api = Api::new(&g.channel);
-    api.account("pgr").await?;
-    api.user("pgr-admin").await?;
-    api.user("pgr-billing").await?;
-    api.membership("pgr-m-admin", "pgr", "pgr-admin", "account_manager").await?;
-    api.membership("pgr-m-billing", "pgr", "pgr-billing", "billing_manager").await?;
+    api.load(&world::team(
+        "pgr",
+        [("pgr-m-admin", "pgr-admin", "account_manager"), ("pgr-m-billing", "pgr-billing", "billing_manager")],
+    ))
+    .await?;
     let stop = Arc::new(AtomicBool::new(false));
     let obs: Arc<Mutex<Vec<Obs>>> = Arc::default();
     let acked: Arc<Mutex<Vec<String>>> = Arc::default();
@@ -341,12 +341,12 @@ pub(crate) async fn redis_loss(env: &mut Env) -> Result<Outcome, BoxError> {
     let url = env.database()?;
     // No in-process tier: every cached answer comes from Redis, so its loss and return show.
     let g = env.guichet_with(&url, &[("GUICHET__CACHE__IN_PROCESS_CAPACITY", "0")]).await?;
-    let mut api = Api::new(&g.channel);
-    api.account("rl").await?;
-    api.user("rl-admin").await?;
-    api.user("rl-billing").await?;
-    api.membership("rl-m-admin", "rl", "rl-admin", "account_manager").await?;
-    api.membership("rl-m-billing", "rl", "rl-billing", "billing_manager").await?;
+    let api = Api::new(&g.channel);
+    api.load(&world::team(
+        "rl",
+        [("rl-m-admin", "rl-admin", "account_manager"), ("rl-m-billing", "rl-billing", "billing_manager")],
+    ))
+    .await?;
     let reference: [(&str, &str, bool); 4] = [
         ("rl-admin", "users:full", true),
         ("rl-billing", "users:full", false),
@@ -486,16 +486,16 @@ async fn postgres_down_with(env: &mut Env, bound: u64) -> Result<(String, bool),
     let g = env.guichet_with(&url, &[("GUICHET__CACHE__SERVE_STALE_WHEN_STORE_DOWN_MS", bound_s.as_str())]).await?;
     let mut api = Api::new(&g.channel);
     // One account, 20 members (half administrators): 40 distinct cached checks.
-    api.account("pgd").await?;
     let mut checks = Vec::new();
+    let mut members = Vec::new();
     for i in 0..20 {
         let user = format!("pgd-u{i}");
-        api.user(&user).await?;
         let role = if i % 2 == 0 { "account_manager" } else { "billing_manager" };
-        api.membership(&format!("pgd-m{i}"), "pgd", &user, role).await?;
+        members.push((format!("pgd-m{i}"), user.clone(), role));
         checks.push((user.clone(), "users:full", i % 2 == 0));
         checks.push((user, "billing:view", true));
     }
+    api.load(&world::team("pgd", members)).await?;
     for (user, permission, expected) in &checks {
         let r = api.check(user, "pgd", permission).await?;
         if r.allowed != *expected {

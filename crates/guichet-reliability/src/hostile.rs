@@ -10,7 +10,7 @@ use proptest::test_runner::{Config, TestRunner};
 use prost::Message;
 use tonic::{Code, Status};
 
-use crate::world::{Api, code_name};
+use crate::world::{self, Api, code_name};
 use crate::{BoxError, Env, Outcome, verdict};
 
 /// The largest message the server decodes (tonic's default).
@@ -317,9 +317,7 @@ pub(crate) async fn hostile_input(env: &mut Env) -> Result<Outcome, BoxError> {
     let url = env.database()?;
     let mut g = env.guichet(&url).await?;
     let mut api = Api::new(&g.channel);
-    api.account("h").await?;
-    api.user("h-admin").await?;
-    api.membership("h-m-admin", "h", "h-admin", "account_manager").await?;
+    api.load(&world::team("h", [("h-m-admin", "h-admin", "account_manager")])).await?;
     let mut runner =
         TestRunner::new(Config { cases: env.sizes.hostile_cases, failure_persistence: None, ..Config::default() });
     let strategy = call();
@@ -407,25 +405,25 @@ pub(crate) async fn isolation(env: &mut Env) -> Result<Outcome, BoxError> {
     let url = env.database()?;
     let g = env.guichet(&url).await?;
     let mut api = Api::new(&g.channel);
-    for acc in ["iso-a", "iso-b"] {
-        api.account(acc).await?;
-    }
-    for u in ["a-admin", "a-client", "a-inviter", "b-admin"] {
-        api.user(u).await?;
-    }
-    api.membership("iso-ma", "iso-a", "a-admin", "account_manager").await?;
-    api.membership("iso-mc", "iso-a", "a-client", "billing_manager").await?;
-    api.membership("iso-mb", "iso-b", "b-admin", "account_manager").await?;
-    api.roles
-        .create_role(pb::CreateRoleRequest {
-            account_id: "iso-a".into(),
-            name: "inviter".into(),
-            display_name: "Inviter".into(),
-            grants: vec![pb::FeatureGrant { feature: "users".into(), level: pb::Level::Full as i32 }],
-            ..Default::default()
-        })
-        .await?;
-    api.membership("iso-mi", "iso-a", "a-inviter", "inviter").await?;
+    let mut spec = world::team(
+        "iso-a",
+        [
+            ("iso-ma", "a-admin", "account_manager"),
+            ("iso-mc", "a-client", "billing_manager"),
+            ("iso-mi", "a-inviter", "inviter"),
+        ],
+    );
+    let b = world::team("iso-b", [("iso-mb", "b-admin", "account_manager")]);
+    spec.accounts.extend(b.accounts);
+    spec.users.extend(b.users);
+    spec.memberships.extend(b.memberships);
+    // A custom role that may invite (users:full) and nothing else.
+    spec.roles.push(
+        guichet_domain::RoleSpec::new("iso-a", "inviter")
+            .described("Inviter", "")
+            .grant("users", guichet_domain::Level::Full),
+    );
+    api.load(&spec).await?;
     api.invitations
         .create_invitation(pb::CreateInvitationRequest {
             id: "iso-inv-b".into(),

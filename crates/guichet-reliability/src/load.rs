@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 use tokio::time::MissedTickBehavior;
 
-use crate::world::Api;
+use crate::world::{self, Api};
 use crate::{BoxError, Env, Outcome, histogram, ms};
 
 /// The p99 goal.
@@ -67,16 +67,13 @@ async fn step(api: &Api, rate: u64, dur: Duration) -> Result<Step, BoxError> {
 pub(crate) async fn load_held(env: &mut Env) -> Result<Outcome, BoxError> {
     let url = env.database()?;
     let g = env.guichet(&url).await?;
-    let mut api = Api::new(&g.channel);
-    api.account("ld").await?;
-    api.user("ld-owner").await?;
-    api.membership("ld-m-owner", "ld", "ld-owner", "account_manager").await?;
-    api.user("ld-w").await?;
-    api.membership("ld-m-w", "ld", "ld-w", "billing_manager").await?;
-    for i in 0..50 {
-        api.user(&format!("ld-{i}")).await?;
-        api.membership(&format!("ld-m-{i}"), "ld", &format!("ld-{i}"), "billing_manager").await?;
-    }
+    let api = Api::new(&g.channel);
+    let mut members = vec![
+        ("ld-m-owner".to_owned(), "ld-owner".to_owned(), "account_manager"),
+        ("ld-m-w".to_owned(), "ld-w".to_owned(), "billing_manager"),
+    ];
+    members.extend((0..50).map(|i| (format!("ld-m-{i}"), format!("ld-{i}"), "billing_manager")));
+    api.load(&world::team("ld", members)).await?;
     let rss_start = g.rss_kib().unwrap_or(0);
     // Steps start at 25/s and double while the server keeps up (achieved >= 90%, no error, p99
     // under 100 ms); the best is the highest step under the p99 goal, else the highest kept up.

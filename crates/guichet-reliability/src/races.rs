@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use futures::StreamExt;
 use guichet_proto::v1 as pb;
 
-use crate::world::Api;
+use crate::world::{self, Api};
 use crate::{BoxError, Env, Outcome, verdict};
 
 /// Runs `f(0..n)` with at most `width` at once; returns the results in any order.
@@ -30,12 +30,8 @@ pub(crate) async fn races(env: &mut Env) -> Result<Outcome, BoxError> {
         let mut api = api.clone();
         async move {
             let account = format!("la-{k}");
-            api.account(&account).await?;
-            for who in ["a", "b"] {
-                let user = format!("la-{k}-{who}");
-                api.user(&user).await?;
-                api.membership(&format!("la-{k}-m{who}"), &account, &user, "account_manager").await?;
-            }
+            let admins = ["a", "b"].map(|who| (format!("la-{k}-m{who}"), format!("la-{k}-{who}"), "account_manager"));
+            api.load(&world::team(&account, admins)).await?;
             let token = api
                 .invitations
                 .create_invitation(pb::CreateInvitationRequest {
@@ -121,15 +117,11 @@ pub(crate) async fn races(env: &mut Env) -> Result<Outcome, BoxError> {
     .into_iter()
     .sum::<usize>();
     // Concurrent role edits, each followed by a check that must see it.
-    let mut setup_api = api.clone();
-    setup_api.account("re").await?;
-    setup_api.user("re-owner").await?;
-    setup_api.membership("re-m-owner", "re", "re-owner", "account_manager").await?;
+    let setup_api = api.clone();
     let editors = 8;
-    for e in 0..editors {
-        setup_api.user(&format!("re-{e}")).await?;
-        setup_api.membership(&format!("re-m-{e}"), "re", &format!("re-{e}"), "billing_manager").await?;
-    }
+    let mut members = vec![("re-m-owner".to_owned(), "re-owner".to_owned(), "account_manager")];
+    members.extend((0..editors).map(|e| (format!("re-m-{e}"), format!("re-{e}"), "billing_manager")));
+    setup_api.load(&world::team("re", members)).await?;
     let edits_each = (n / 4).max(10);
     let edit_violations = Arc::new(AtomicUsize::new(0));
     let edits = Arc::new(AtomicUsize::new(0));
@@ -185,15 +177,11 @@ pub(crate) async fn replicas(env: &mut Env) -> Result<Outcome, BoxError> {
     let b = env.guichet(&url).await?;
     let c = env.guichet(&url).await?;
     let (api_a, api_b, api_c) = (Api::new(&a.channel), Api::new(&b.channel), Api::new(&c.channel));
-    let mut setup = api_a.clone();
-    setup.account("fr").await?;
-    setup.user("fr-owner").await?;
-    setup.membership("fr-m-owner", "fr", "fr-owner", "account_manager").await?;
+    let setup = api_a.clone();
     let lanes = 16;
-    for l in 0..lanes {
-        setup.user(&format!("fr-{l}")).await?;
-        setup.membership(&format!("fr-m-{l}"), "fr", &format!("fr-{l}"), "billing_manager").await?;
-    }
+    let mut members = vec![("fr-m-owner".to_owned(), "fr-owner".to_owned(), "account_manager")];
+    members.extend((0..lanes).map(|l| (format!("fr-m-{l}"), format!("fr-{l}"), "billing_manager")));
+    setup.load(&world::team("fr", members)).await?;
     let probes = env.sizes.probes;
     let per_lane = probes.div_ceil(lanes);
     let stale_allows = Arc::new(AtomicUsize::new(0));

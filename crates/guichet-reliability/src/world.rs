@@ -1,15 +1,42 @@
-//! gRPC clients and the small worlds the scenarios build through the API (on the service's own
-//! authority: an empty `actor_id`).
+//! gRPC clients and the small worlds the scenarios load through the API (on the service's own
+//! authority: an empty `actor_id`). A world is data ([`WorldSpec`]), loaded over gRPC by
+//! `guichet_testkit::world`; [`team`] writes the usual one: one root account, its members, one role
+//! each.
 
+use guichet_domain::{AccountSpec, MembershipSpec, UserSpec, WorldSpec};
 use guichet_proto::v1 as pb;
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 
 use crate::BoxError;
 
+/// A root account of kind `direct_client` (its administrator role is `account_manager`).
+pub(crate) fn account(id: &str) -> AccountSpec {
+    AccountSpec::new(id, "direct_client").named(&format!("Compte {id}"))
+}
+
+/// A user `{id}@exemple.fr`, given name `id`.
+pub(crate) fn user(id: &str) -> UserSpec {
+    UserSpec::new(id).email(&format!("{id}@exemple.fr")).named(id, "")
+}
+
+/// One [`account`] and its members: (membership id, user id, role), each user created.
+pub(crate) fn team<M: AsRef<str>, U: AsRef<str>>(
+    account_id: &str,
+    members: impl IntoIterator<Item = (M, U, &'static str)>,
+) -> WorldSpec {
+    let mut spec = WorldSpec { accounts: vec![account(account_id)], ..WorldSpec::new() };
+    for (membership, member, role) in members {
+        spec.users.push(user(member.as_ref()));
+        spec.memberships.push(MembershipSpec::new(membership.as_ref(), member.as_ref(), account_id, &[role]));
+    }
+    spec
+}
+
 /// Every client the harness uses, over one channel.
 #[derive(Debug, Clone)]
 pub(crate) struct Api {
+    channel: Channel,
     pub(crate) access: pb::access_service_client::AccessServiceClient<Channel>,
     pub(crate) accounts: pb::account_service_client::AccountServiceClient<Channel>,
     pub(crate) users: pb::user_service_client::UserServiceClient<Channel>,
@@ -22,6 +49,7 @@ pub(crate) struct Api {
 impl Api {
     pub(crate) fn new(channel: &Channel) -> Self {
         Self {
+            channel: channel.clone(),
             access: pb::access_service_client::AccessServiceClient::new(channel.clone()),
             accounts: pb::account_service_client::AccountServiceClient::new(channel.clone()),
             users: pb::user_service_client::UserServiceClient::new(channel.clone()),
@@ -32,51 +60,9 @@ impl Api {
         }
     }
 
-    /// A root account of kind `direct_client` (its administrator role is `account_manager`).
-    pub(crate) async fn account(&mut self, id: &str) -> Result<(), BoxError> {
-        self.accounts
-            .create_account(pb::CreateAccountRequest {
-                id: id.into(),
-                name: format!("Compte {id}"),
-                kind: "direct_client".into(),
-                ..Default::default()
-            })
-            .await?;
-        Ok(())
-    }
-
-    pub(crate) async fn user(&mut self, id: &str) -> Result<(), BoxError> {
-        self.users
-            .create_user(pb::CreateUserRequest {
-                id: id.into(),
-                email: format!("{id}@exemple.fr"),
-                given_name: id.into(),
-                ..Default::default()
-            })
-            .await?;
-        Ok(())
-    }
-
-    /// A membership; returns the write's revision.
-    pub(crate) async fn membership(
-        &mut self,
-        id: &str,
-        account: &str,
-        user: &str,
-        role: &str,
-    ) -> Result<String, BoxError> {
-        let r = self
-            .memberships
-            .create_membership(pb::CreateMembershipRequest {
-                id: id.into(),
-                account_id: account.into(),
-                user_id: user.into(),
-                roles: vec![role.into()],
-                ..Default::default()
-            })
-            .await?
-            .into_inner();
-        Ok(r.revision)
+    /// Loads `spec` (see `guichet_testkit::world::load`); returns the revision of its last write.
+    pub(crate) async fn load(&self, spec: &WorldSpec) -> Result<String, BoxError> {
+        Ok(guichet_testkit::world::load(&self.channel, spec).await?)
     }
 
     /// `SetMembershipRoles` to one role.

@@ -5,17 +5,13 @@
 //! one folder of the bakery, and Anne, its bookkeeper, may view the 2025 folder and edit the
 //! payroll folder (levels per folder).
 //!
-//! `guichet serve --demo` loads it into an empty database; the README's grpcurl examples use it.
+//! It is written as data ([`world`]); `guichet serve --demo` loads it into an empty database
+//! through the application layer ([`load`]); the README's grpcurl examples use it.
 
-use std::collections::BTreeSet;
+use guichet_domain::{AccountSpec, DelegationSpec, Level, MembershipSpec, ResourceSpec, RoleSpec, UserSpec, WorldSpec};
 
-use guichet_domain::{
-    AccountId, AccountKind, DelegationId, Email, FeatureName, Grants, Level, MembershipId, NewAccount, NewDelegation,
-    NewMembership, NewResource, NewUser, ResourceId, Restriction, RoleDefinition, RoleName, UserId,
-};
-
-use crate::app::{App, Call};
-use crate::error::ServerError;
+use crate::app::App;
+use crate::world::LoadError;
 
 /// What `guichet serve --demo` prints after `guichet listening on ADDR` (on plaintext without
 /// service credentials): commands a newcomer can paste, asking questions of the demo world at
@@ -40,166 +36,91 @@ pub fn try_it(addr: std::net::SocketAddr) -> Vec<String> {
     ]
 }
 
-/// Why the demo could not be loaded.
-#[derive(Debug, thiserror::Error)]
-pub enum DemoError {
-    /// A demo value did not validate (a bug in this file).
-    #[error("invalid demo value {value}: {message}")]
-    Value {
-        /// The value.
-        value: String,
-        /// Why.
-        message: String,
-    },
-    /// A call failed.
-    #[error(transparent)]
-    Call(#[from] ServerError),
-}
-
-fn v<T, E: std::fmt::Display>(value: &str, parse: impl Fn(&str) -> Result<T, E>) -> Result<T, DemoError> {
-    parse(value).map_err(|e| DemoError::Value { value: value.to_owned(), message: e.to_string() })
-}
-
-/// The accounts: (id, name, kind, parent).
-const ACCOUNTS: &[(&str, &str, &str, Option<&str>)] = &[
-    ("nuage-partenaires", "Nuage Partenaires (revendeur cloud)", "partner", None),
-    ("alpes-revente", "Alpes Revente (sous-partenaire)", "sub_partner", Some("nuage-partenaires")),
-    ("boulangerie-martin", "Boulangerie Martin", "customer", Some("nuage-partenaires")),
-    ("fromagerie-dupont", "Fromagerie Dupont", "customer", Some("alpes-revente")),
-    ("hotel-lumiere", "Hôtel Lumière (client direct)", "direct_client", None),
-    ("reseau-affilie", "Réseau Affilié", "affiliate", None),
-    ("garage-moreau", "Garage Moreau", "customer", Some("reseau-affilie")),
-    ("cabinet-leclerc", "Cabinet Leclerc (fibre et VoIP)", "customer", Some("reseau-affilie")),
-];
-
-/// The users: (id, email, given name, family name).
-const USERS: &[(&str, &str, &str, &str)] = &[
-    ("claire", "claire.martin@nuage-partenaires.example", "Claire", "Martin"),
-    ("bruno", "bruno.petit@nuage-partenaires.example", "Bruno", "Petit"),
-    ("thomas", "thomas.roux@nuage-partenaires.example", "Thomas", "Roux"),
-    ("sophie", "sophie.blanc@nuage-partenaires.example", "Sophie", "Blanc"),
-    ("david", "david.fournier@nuage-partenaires.example", "David", "Fournier"),
-    ("amelie", "amelie.girard@alpes-revente.example", "Amélie", "Girard"),
-    ("lucie", "lucie.martin@boulangerie-martin.example", "Lucie", "Martin"),
-    ("marc", "marc.bernard@boulangerie-martin.example", "Marc", "Bernard"),
-    ("anne", "anne.roche@boulangerie-martin.example", "Anne", "Roche"),
-    ("odile", "odile.dupont@fromagerie-dupont.example", "Odile", "Dupont"),
-    ("helene", "helene.durand@hotel-lumiere.example", "Hélène", "Durand"),
-    ("julien", "julien.lefevre@hotel-lumiere.example", "Julien", "Lefèvre"),
-    ("karim", "karim.haddad@reseau-affilie.example", "Karim", "Haddad"),
-    ("nadia", "nadia.moreau@garage-moreau.example", "Nadia", "Moreau"),
-    ("paul", "paul.leclerc@cabinet-leclerc.example", "Paul", "Leclerc"),
-];
-
-/// The memberships: (id, user, account, roles).
-const MEMBERSHIPS: &[(&str, &str, &str, &[&str])] = &[
-    ("m-claire", "claire", "nuage-partenaires", &["account_manager"]),
-    ("m-bruno", "bruno", "nuage-partenaires", &["billing_manager"]),
-    ("m-thomas", "thomas", "nuage-partenaires", &["technical_manager"]),
-    ("m-sophie", "sophie", "nuage-partenaires", &["subscription_manager"]),
-    ("m-david", "david", "nuage-partenaires", &["delegated_account_administrator"]),
-    ("m-amelie", "amelie", "alpes-revente", &["account_manager"]),
-    ("m-lucie", "lucie", "boulangerie-martin", &["client_administrator"]),
-    ("m-marc", "marc", "boulangerie-martin", &["client_user"]),
-    ("m-anne", "anne", "boulangerie-martin", &["comptable"]),
-    ("m-odile", "odile", "fromagerie-dupont", &["client_administrator"]),
-    ("m-helene", "helene", "hotel-lumiere", &["account_manager"]),
-    ("m-julien", "julien", "hotel-lumiere", &["billing_manager"]),
-    ("m-karim", "karim", "reseau-affilie", &["technical_manager"]),
-    ("m-nadia", "nadia", "garage-moreau", &["client_administrator"]),
-    ("m-paul", "paul", "cabinet-leclerc", &["administrator"]),
-];
-
-/// Loads the demo world through the application layer, on the service's own authority.
-pub async fn load(app: &App) -> Result<(), DemoError> {
-    for (id, name, kind, parent) in ACCOUNTS {
-        let modules = if *id == "cabinet-leclerc" {
-            // The telecom customer has not subscribed to 911 address management.
-            let voip_911 = v("voip_911", FeatureName::parse)?;
-            Some(app.catalog().default_modules().into_iter().filter(|m| *m != voip_911).collect::<BTreeSet<_>>())
-        } else {
-            None
-        };
-        let cmd = NewAccount {
-            id: Some(v(id, AccountId::parse)?),
-            name: (*name).to_owned(),
-            kind: v(kind, AccountKind::parse)?,
-            parent: parent.map(|p| v(p, AccountId::parse)).transpose()?,
-            modules,
-            settings: None,
-        };
-        app.create_account(&Call::service(), &cmd).await?;
-    }
-    for (id, email, given, family) in USERS {
-        let cmd = NewUser {
-            id: Some(v(id, UserId::parse)?),
-            email: v(email, Email::parse)?,
-            given_name: (*given).to_owned(),
-            family_name: (*family).to_owned(),
-            phone: None,
-            idp_subject: None,
-        };
-        app.create_user(&Call::service(), None, &cmd).await?;
-    }
+/// The demo world, as data.
+pub fn world() -> WorldSpec {
+    let accounts = vec![
+        AccountSpec::new("nuage-partenaires", "partner").named("Nuage Partenaires (revendeur cloud)"),
+        AccountSpec::new("alpes-revente", "sub_partner")
+            .named("Alpes Revente (sous-partenaire)")
+            .under("nuage-partenaires"),
+        AccountSpec::new("boulangerie-martin", "customer").named("Boulangerie Martin").under("nuage-partenaires"),
+        AccountSpec::new("fromagerie-dupont", "customer").named("Fromagerie Dupont").under("alpes-revente"),
+        AccountSpec::new("hotel-lumiere", "direct_client").named("Hôtel Lumière (client direct)"),
+        AccountSpec::new("reseau-affilie", "affiliate").named("Réseau Affilié"),
+        AccountSpec::new("garage-moreau", "customer").named("Garage Moreau").under("reseau-affilie"),
+        // The telecom customer has not subscribed to 911 address management.
+        AccountSpec::new("cabinet-leclerc", "customer")
+            .named("Cabinet Leclerc (fibre et VoIP)")
+            .under("reseau-affilie")
+            .without_module("voip_911"),
+    ];
+    let users = [
+        ("claire", "claire.martin@nuage-partenaires.example", "Claire", "Martin"),
+        ("bruno", "bruno.petit@nuage-partenaires.example", "Bruno", "Petit"),
+        ("thomas", "thomas.roux@nuage-partenaires.example", "Thomas", "Roux"),
+        ("sophie", "sophie.blanc@nuage-partenaires.example", "Sophie", "Blanc"),
+        ("david", "david.fournier@nuage-partenaires.example", "David", "Fournier"),
+        ("amelie", "amelie.girard@alpes-revente.example", "Amélie", "Girard"),
+        ("lucie", "lucie.martin@boulangerie-martin.example", "Lucie", "Martin"),
+        ("marc", "marc.bernard@boulangerie-martin.example", "Marc", "Bernard"),
+        ("anne", "anne.roche@boulangerie-martin.example", "Anne", "Roche"),
+        ("odile", "odile.dupont@fromagerie-dupont.example", "Odile", "Dupont"),
+        ("helene", "helene.durand@hotel-lumiere.example", "Hélène", "Durand"),
+        ("julien", "julien.lefevre@hotel-lumiere.example", "Julien", "Lefèvre"),
+        ("karim", "karim.haddad@reseau-affilie.example", "Karim", "Haddad"),
+        ("nadia", "nadia.moreau@garage-moreau.example", "Nadia", "Moreau"),
+        ("paul", "paul.leclerc@cabinet-leclerc.example", "Paul", "Leclerc"),
+    ]
+    .into_iter()
+    .map(|(id, email, given, family)| UserSpec::new(id).email(email).named(given, family))
+    .collect();
     // The accounting folders (dossiers) of the bakery: reached one by one.
-    for (id, name) in [
-        ("bm-dossier-2025", "Dossier comptable 2025"),
-        ("bm-dossier-juridique", "Dossier juridique"),
-        ("bm-dossier-paie", "Dossier paie"),
-    ] {
-        let cmd = NewResource {
-            id: Some(v(id, ResourceId::parse)?),
-            account: v("boulangerie-martin", AccountId::parse)?,
-            kind: v("folder", FeatureName::parse)?,
-            name: name.to_owned(),
-        };
-        app.create_resource(&Call::service(), &cmd).await?;
-    }
+    let resources = vec![
+        ResourceSpec::new("bm-dossier-2025", "boulangerie-martin").named("Dossier comptable 2025"),
+        ResourceSpec::new("bm-dossier-juridique", "boulangerie-martin").named("Dossier juridique"),
+        ResourceSpec::new("bm-dossier-paie", "boulangerie-martin").named("Dossier paie"),
+    ];
     // The bakery's bookkeeper role (a custom role): the folders in full, invoices and billing read.
-    let grants: Grants = [("folders", Level::Full), ("invoices", Level::View), ("billing", Level::View)]
-        .into_iter()
-        .map(|(f, l)| Ok((v(f, FeatureName::parse)?, l)))
-        .collect::<Result<_, DemoError>>()?;
-    let def = RoleDefinition {
-        account: v("boulangerie-martin", AccountId::parse)?,
-        name: v("comptable", RoleName::parse)?,
-        display_name: "Comptable".to_owned(),
-        description: "tient les dossiers comptables qui lui sont confiés".to_owned(),
-        grants,
-        descendant_grants: Grants::new(),
-    };
-    app.create_role(&Call::service(), &def).await?;
-    for (id, user, account, roles) in MEMBERSHIPS {
-        let restriction: Option<Restriction> = match *id {
-            // Marc reaches the 2025 folder only, at his role's level (view).
-            "m-marc" => Some([(v("bm-dossier-2025", ResourceId::parse)?, Level::Full)].into_iter().collect()),
-            // Anne may view the 2025 folder and edit the payroll folder.
-            "m-anne" => Some(
-                [
-                    (v("bm-dossier-2025", ResourceId::parse)?, Level::View),
-                    (v("bm-dossier-paie", ResourceId::parse)?, Level::Full),
-                ]
-                .into_iter()
-                .collect(),
-            ),
-            _ => None,
-        };
-        let cmd = NewMembership {
-            id: Some(v(id, MembershipId::parse)?),
-            account: v(account, AccountId::parse)?,
-            user: v(user, UserId::parse)?,
-            roles: roles.iter().map(|r| v(r, RoleName::parse)).collect::<Result<_, _>>()?,
-            restriction,
-        };
-        app.create_membership(&Call::service(), &cmd).await?;
-    }
+    let roles = vec![
+        RoleSpec::new("boulangerie-martin", "comptable")
+            .described("Comptable", "tient les dossiers comptables qui lui sont confiés")
+            .grant("folders", Level::Full)
+            .grant("invoices", Level::View)
+            .grant("billing", Level::View),
+    ];
+    let memberships = vec![
+        MembershipSpec::new("m-claire", "claire", "nuage-partenaires", &["account_manager"]),
+        MembershipSpec::new("m-bruno", "bruno", "nuage-partenaires", &["billing_manager"]),
+        MembershipSpec::new("m-thomas", "thomas", "nuage-partenaires", &["technical_manager"]),
+        MembershipSpec::new("m-sophie", "sophie", "nuage-partenaires", &["subscription_manager"]),
+        MembershipSpec::new("m-david", "david", "nuage-partenaires", &["delegated_account_administrator"]),
+        MembershipSpec::new("m-amelie", "amelie", "alpes-revente", &["account_manager"]),
+        MembershipSpec::new("m-lucie", "lucie", "boulangerie-martin", &["client_administrator"]),
+        // Marc reaches the 2025 folder only, at his role's level (view).
+        MembershipSpec::new("m-marc", "marc", "boulangerie-martin", &["client_user"])
+            .restricted(&[("bm-dossier-2025", Level::Full)]),
+        // Anne may view the 2025 folder and edit the payroll folder.
+        MembershipSpec::new("m-anne", "anne", "boulangerie-martin", &["comptable"])
+            .restricted(&[("bm-dossier-2025", Level::View), ("bm-dossier-paie", Level::Full)]),
+        MembershipSpec::new("m-odile", "odile", "fromagerie-dupont", &["client_administrator"]),
+        MembershipSpec::new("m-helene", "helene", "hotel-lumiere", &["account_manager"]),
+        MembershipSpec::new("m-julien", "julien", "hotel-lumiere", &["billing_manager"]),
+        MembershipSpec::new("m-karim", "karim", "reseau-affilie", &["technical_manager"]),
+        MembershipSpec::new("m-nadia", "nadia", "garage-moreau", &["client_administrator"]),
+        MembershipSpec::new("m-paul", "paul", "cabinet-leclerc", &["administrator"]),
+    ];
     // The partner's advisors may "Manage" the bakery, not the cheese shop.
-    let cmd = NewDelegation {
-        id: Some(v("d-nuage-boulangerie", DelegationId::parse)?),
-        from_account: v("nuage-partenaires", AccountId::parse)?,
-        to_account: v("boulangerie-martin", AccountId::parse)?,
-        role: v("client_administrator", RoleName::parse)?,
-    };
-    app.create_delegation(&Call::service(), &cmd).await?;
-    Ok(())
+    let delegations = vec![DelegationSpec::new(
+        "d-nuage-boulangerie",
+        "nuage-partenaires",
+        "boulangerie-martin",
+        "client_administrator",
+    )];
+    WorldSpec { accounts, users, roles, resources, memberships, delegations }
+}
+
+/// Loads the demo world through the application layer, on the service's own authority (see
+/// [`crate::world::load`]).
+pub async fn load(app: &App) -> Result<(), LoadError> {
+    crate::world::load(app, &world()).await.map(drop)
 }

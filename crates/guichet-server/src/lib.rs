@@ -37,6 +37,7 @@ mod paging;
 mod services;
 pub mod telemetry;
 pub mod tls;
+pub mod world;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -1,20 +1,16 @@
-//! Unit tests of the decision, with the built-in catalog (the seeds).
+//! Unit tests of the decision, with the built-in catalog (the seeds), over worlds written as data
+//! ([`WorldSpec`]) and loaded into the facts a store would return ([`WorldSpec::resolve`]).
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 
 use super::*;
+use crate::world::{AccountSpec, DelegationSpec, MembershipSpec, ResourceSpec, UserSpec, WorldSpec};
 
-/// An in-memory world the tests build, and the loader's job: the facts for one request.
+/// A world the tests build, with the built-in catalog.
 #[derive(Clone)]
 pub(super) struct World {
     pub(super) catalog: Catalog,
-    pub(super) accounts: BTreeMap<String, AccountFacts>,
-    /// (user, membership)
-    pub(super) memberships: Vec<(String, MembershipFacts)>,
-    pub(super) delegations: Vec<DelegationFacts>,
-    pub(super) users: BTreeMap<String, UserStatus>,
-    /// resource id → account id
-    pub(super) resources: BTreeMap<String, String>,
+    pub(super) spec: WorldSpec,
 }
 
 pub(super) fn aid(s: &str) -> AccountId {
@@ -32,113 +28,76 @@ pub(super) fn perm(s: &str) -> Permission {
 
 impl World {
     pub(super) fn new() -> Self {
-        World {
-            catalog: Catalog::builtin().unwrap(),
-            accounts: BTreeMap::new(),
-            memberships: Vec::new(),
-            delegations: Vec::new(),
-            users: BTreeMap::new(),
-            resources: BTreeMap::new(),
-        }
+        World { catalog: Catalog::builtin().unwrap(), spec: WorldSpec::new() }
     }
 
     /// The seeds' tree: partner p → sub-partner s → customer c2; p → customer c; affiliate a →
     /// customer ac; direct client d.
     pub(super) fn seeds() -> Self {
-        let mut w = World::new();
-        w.account("p", "partner", None);
-        w.account("s", "sub_partner", Some("p"));
-        w.account("c", "customer", Some("p"));
-        w.account("c2", "customer", Some("s"));
-        w.account("a", "affiliate", None);
-        w.account("ac", "customer", Some("a"));
-        w.account("d", "direct_client", None);
-        w
+        let spec = WorldSpec {
+            accounts: vec![
+                AccountSpec::new("p", "partner"),
+                AccountSpec::new("s", "sub_partner").under("p"),
+                AccountSpec::new("c", "customer").under("p"),
+                AccountSpec::new("c2", "customer").under("s"),
+                AccountSpec::new("a", "affiliate"),
+                AccountSpec::new("ac", "customer").under("a"),
+                AccountSpec::new("d", "direct_client"),
+            ],
+            ..WorldSpec::new()
+        };
+        World { spec, ..World::new() }
     }
 
     pub(super) fn account(&mut self, id: &str, kind: &str, parent: Option<&str>) {
-        let facts = AccountFacts {
-            id: aid(id),
-            kind: AccountKind::parse(kind).unwrap(),
-            status: AccountStatus::Active,
-            parent: parent.map(aid),
-            modules: self.catalog.default_modules(),
-        };
-        self.accounts.insert(id.to_owned(), facts);
+        let account = AccountSpec::new(id, kind);
+        self.spec.accounts.push(match parent {
+            Some(p) => account.under(p),
+            None => account,
+        });
     }
 
     pub(super) fn role(&self, account: &str, name: &str) -> Role {
-        let kind = &self.accounts[account].kind;
-        self.catalog.builtin_role(kind, &RoleName::parse(name).unwrap()).unwrap().clone()
+        let kind = &self.spec.accounts.iter().find(|a| a.id == account).unwrap().kind;
+        let kind = AccountKind::parse(kind).unwrap();
+        self.catalog.builtin_role(&kind, &RoleName::parse(name).unwrap()).unwrap().clone()
     }
 
-    /// Adds an active, unrestricted membership `m-{user}-{account}`.
-    pub(super) fn member(&mut self, user: &str, account: &str, roles: &[&str]) -> &mut MembershipFacts {
-        self.users.entry(user.to_owned()).or_insert(UserStatus::Active);
-        let roles = roles.iter().map(|r| self.role(account, r)).collect();
-        let m = MembershipFacts {
-            id: MembershipId::parse(&format!("m-{user}-{account}")).unwrap(),
-            account: aid(account),
-            status: MembershipStatus::Active,
-            roles,
-            resources: None,
-        };
-        self.memberships.push((user.to_owned(), m));
-        let last = self.memberships.len() - 1;
-        &mut self.memberships[last].1
+    /// Adds an active, unrestricted membership `m-{user}-{account}` (and the user, if new).
+    pub(super) fn member(&mut self, user: &str, account: &str, roles: &[&str]) -> &mut MembershipSpec {
+        if self.spec.user_mut(user).is_none() {
+            self.spec.users.push(UserSpec::new(user));
+        }
+        let id = format!("m-{user}-{account}");
+        self.spec.memberships.push(MembershipSpec::new(&id, user, account, roles));
+        self.spec.memberships.last_mut().unwrap()
     }
 
     pub(super) fn delegate(&mut self, from: &str, to: &str, role: &str) {
-        let d = DelegationFacts {
-            id: DelegationId::parse(&format!("d-{from}-{to}")).unwrap(),
-            from_account: self.accounts[from].clone(),
-            to_account: aid(to),
-            role: self.role(to, role),
-        };
-        self.delegations.push(d);
+        self.spec.delegations.push(DelegationSpec::new(&format!("d-{from}-{to}"), from, to, role));
+    }
+
+    pub(super) fn folder(&mut self, id: &str, account: &str) {
+        self.spec.resources.push(ResourceSpec::new(id, account));
     }
 
     pub(super) fn set_status(&mut self, account: &str, status: AccountStatus) {
-        self.accounts.get_mut(account).unwrap().status = status;
-        for d in &mut self.delegations {
-            if d.from_account.id.as_str() == account {
-                d.from_account.status = status;
-            }
-        }
+        self.spec.account_mut(account).unwrap().status = status;
     }
 
-    pub(super) fn chain(&self, account: &str) -> Vec<AccountFacts> {
-        let mut out = Vec::new();
-        let mut next = self.accounts.get(account);
-        while let Some(a) = next {
-            out.push(a.clone());
-            next = a.parent.as_ref().and_then(|p| self.accounts.get(p.as_str()));
-        }
-        out
+    pub(super) fn suspend_user(&mut self, user: &str) {
+        self.spec.user_mut(user).unwrap().status = UserStatus::Suspended;
     }
 
     /// What the loader returns for `subject` in `account` (and `resource`).
     pub(super) fn facts(&self, subject: &str, account: &str, resource: Option<&str>) -> Facts {
-        let chain = self.chain(account);
-        let in_chain = |a: &AccountId| chain.iter().any(|c| c.id == *a);
-        let delegations: Vec<DelegationFacts> =
-            self.delegations.iter().filter(|d| in_chain(&d.to_account)).cloned().collect();
-        let memberships = self
-            .memberships
-            .iter()
-            .filter(|(u, m)| {
-                u == subject && (in_chain(&m.account) || delegations.iter().any(|d| d.from_account.id == m.account))
-            })
-            .map(|(_, m)| m.clone())
-            .collect();
-        Facts {
-            subject: self.users.get(subject).map(|status| SubjectFacts { id: uid(subject), status: *status }),
-            chain,
-            memberships,
-            delegations,
-            resource: resource
-                .and_then(|r| self.resources.get(r).map(|a| ResourceFacts { id: rid(r), account: aid(a) })),
-        }
+        let request = AccessRequest {
+            subject: uid(subject),
+            account: aid(account),
+            permission: perm("users:view"),
+            resource: resource.map(rid),
+        };
+        self.spec.resolve(&self.catalog).unwrap().facts(&request)
     }
 
     pub(super) fn check(&self, subject: &str, account: &str, permission: &str) -> Decision {
@@ -450,7 +409,7 @@ fn delegation_needs_an_active_source_and_membership() {
     assert!(d.caps.is_empty(), "the source is not on the chain");
 
     let mut pending = w.clone();
-    pending.memberships[0].1.status = MembershipStatus::PendingApproval;
+    pending.spec.memberships[0].status = MembershipStatus::PendingApproval;
     let d = pending.check("eve", "c", "users:full");
     assert_eq!(d.paths[0].outcome, PathOutcome::Inactive(MembershipStatus::PendingApproval));
     assert_eq!(d.reason, Reason::NoAccessPath);
@@ -460,14 +419,14 @@ fn delegation_needs_an_active_source_and_membership() {
 fn modules_cap_module_features_only() {
     let mut w = World::seeds();
     w.member("paul", "c", &["administrator"]);
-    w.accounts.get_mut("c").unwrap().modules.remove("voip_911");
+    w.spec.account_mut("c").unwrap().modules_off.insert("voip_911".to_owned());
     let d = w.check("paul", "c", "voip_911:view");
     assert_eq!((d.allowed, d.effective, d.reason), (false, Level::None, Reason::ModuleDisabled));
     assert_eq!(d.caps, vec![Cap::ModuleDisabled(FeatureName::parse("voip_911").unwrap())]);
     assert_eq!(d.paths[0].outcome, PathOutcome::Capped);
     assert_eq!(d.paths[0].level, Level::Full);
     // Administrative features are never modules.
-    w.accounts.get_mut("c").unwrap().modules.clear();
+    w.spec.account_mut("c").unwrap().modules = Some(BTreeSet::new());
     assert!(w.check("paul", "c", "users:full").allowed);
     assert!(w.check("paul", "c", "contacts:full").allowed);
     assert!(!w.check("paul", "c", "billing:view").allowed);
@@ -480,7 +439,7 @@ fn suspensions_cap_everything() {
     w.member("karim", "a", &["technical_manager"]);
 
     let mut s = w.clone();
-    s.users.insert("lucie".into(), UserStatus::Suspended);
+    s.suspend_user("lucie");
     let d = s.check("lucie", "c", "users:view");
     assert_eq!((d.allowed, d.reason, d.caps.clone()), (false, Reason::SubjectSuspended, vec![Cap::SubjectSuspended]));
     assert_eq!(d.paths[0].outcome, PathOutcome::Capped);
@@ -506,7 +465,7 @@ fn suspensions_cap_everything() {
     assert_eq!(d.paths[0].outcome, PathOutcome::SourceSuspended);
 
     // Subject suspension comes first in the reasons.
-    s.users.insert("karim".into(), UserStatus::Suspended);
+    s.suspend_user("karim");
     let d = s.check("karim", "ac", "offers:full");
     assert_eq!(d.reason, Reason::SubjectSuspended);
     assert_eq!(d.caps, vec![Cap::SubjectSuspended, Cap::AccountSuspended(aid("a"))]);
@@ -529,9 +488,9 @@ fn pending_and_suspended_memberships_grant_nothing() {
 fn folder_restrictions() {
     let mut w = World::seeds();
     for (r, a) in [("folder-a", "c"), ("folder-c", "c"), ("other", "c2")] {
-        w.resources.insert(r.to_owned(), a.to_owned());
+        w.folder(r, a);
     }
-    w.member("marc", "c", &["client_user"]).resources = Some([rid("folder-a")].into_iter().collect());
+    w.member("marc", "c", &["client_user"]).resources = Some([("folder-a".to_owned(), Level::Full)].into());
     w.member("lucie", "c", &["client_administrator"]);
 
     let d = w.check_resource("marc", "c", "folders:view", Some("folder-a"));
@@ -562,11 +521,11 @@ fn folder_restrictions() {
 fn folder_levels() {
     let mut w = World::seeds();
     for (r, a) in [("comptes-2025", "c"), ("paie", "c"), ("juridique", "c")] {
-        w.resources.insert(r.to_owned(), a.to_owned());
+        w.folder(r, a);
     }
     w.member("marc", "c", &["client_administrator"]).resources =
-        Some([(rid("comptes-2025"), Level::View), (rid("paie"), Level::Full)].into_iter().collect());
-    w.member("sophie", "c", &["client_user"]).resources = Some([(rid("paie"), Level::Full)].into_iter().collect());
+        Some([("comptes-2025".to_owned(), Level::View), ("paie".to_owned(), Level::Full)].into());
+    w.member("sophie", "c", &["client_user"]).resources = Some([("paie".to_owned(), Level::Full)].into());
 
     assert!(w.check_resource("marc", "c", "folders:view", Some("comptes-2025")).allowed);
     let d = w.check_resource("marc", "c", "folders:full", Some("comptes-2025"));
