@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::future::Future;
 
 use guichet_proto::v1 as pb;
-use guichet_tests::{Backend, TestDatabase, TestServer, declared_rpcs, store_revision, violated_fields};
+use guichet_tests::{Backend, TestApp, TestDatabase, spawn_app, test_config, declared_rpcs, store_revision, violated_fields};
 use tonic::{Code, Status};
 
 use crate::scenario::build_world;
@@ -23,7 +23,7 @@ impl Table {
     /// Sends one bad request: INVALID_ARGUMENT naming exactly `fields`, and no write.
     async fn row<T, F: Future<Output = Result<T, Status>>>(
         &mut self,
-        s: &TestServer,
+        s: &TestApp,
         rpc: &str,
         fields: &[&str],
         call: F,
@@ -57,7 +57,7 @@ async fn bad_input(backend: Backend) {
     let Some(db) = TestDatabase::new(backend).await else {
         return;
     };
-    let s = TestServer::start(&db.url, &[]).await;
+    let s = spawn_app(test_config(&db.url)).await;
     build_world(&s).await;
     s.contacts()
         .create_contact(pb::CreateContactRequest {

@@ -1,9 +1,8 @@
 //! Invitations (seed 002), four-eyes approval and the email policy (seed 001), end to end on
-//! SQLite and PostgreSQL. Time passes by restarting the server with `test_clock_offset_ms`: no
-//! test sleeps.
+//! SQLite and PostgreSQL. Time passes by moving the server's manual clock: no test sleeps.
 
 use guichet_proto::v1 as pb;
-use guichet_tests::{Backend, TestDatabase, TestServer, details, violated_fields};
+use guichet_tests::{Backend, Clients, TestApp, TestDatabase, spawn_app, test_config, details, violated_fields};
 use tonic::Code;
 
 use crate::scenario::check;
@@ -32,7 +31,7 @@ fn settings(ttl: u32, approval: bool, generic: pb::GenericAddressPolicy) -> pb::
 /// The accounting firm and its client, the bakery, whose access needs a colleague's approval:
 /// Lucie and Paul are its client administrators (approved on the service's own authority), Odile
 /// a client user; folders A and C; the billing and folders modules.
-pub(crate) async fn bakery(s: &TestServer, ttl: u32, approval: bool, generic: pb::GenericAddressPolicy) {
+pub(crate) async fn bakery(s: &impl Clients, ttl: u32, approval: bool, generic: pb::GenericAddressPolicy) {
     let mut accounts = s.accounts();
     accounts
         .create_account(pb::CreateAccountRequest {
@@ -103,7 +102,7 @@ pub(crate) async fn bakery(s: &TestServer, ttl: u32, approval: bool, generic: pb
 }
 
 pub(crate) async fn invite(
-    s: &TestServer,
+    s: &impl Clients,
     actor: &str,
     email: &str,
     roles: &[&str],
@@ -129,7 +128,7 @@ pub(crate) async fn invite(
     (r.invitation.unwrap().id, r.token)
 }
 
-pub(crate) async fn accept(s: &TestServer, token: &str) -> Result<pb::AcceptInvitationResponse, tonic::Status> {
+pub(crate) async fn accept(s: &impl Clients, token: &str) -> Result<pb::AcceptInvitationResponse, tonic::Status> {
     s.invitations()
         .accept_invitation(pb::AcceptInvitationRequest {
             token: token.into(),
@@ -141,7 +140,7 @@ pub(crate) async fn accept(s: &TestServer, token: &str) -> Result<pb::AcceptInvi
         .map(tonic::Response::into_inner)
 }
 
-async fn list(s: &TestServer, status: pb::InvitationStatus) -> Vec<String> {
+async fn list(s: &TestApp, status: pb::InvitationStatus) -> Vec<String> {
     s.invitations()
         .list_invitations(pb::ListInvitationsRequest {
             account_id: "boulangerie".into(),
@@ -157,7 +156,7 @@ async fn list(s: &TestServer, status: pb::InvitationStatus) -> Vec<String> {
         .collect()
 }
 
-async fn members(s: &TestServer) -> Vec<pb::Membership> {
+async fn members(s: &TestApp) -> Vec<pb::Membership> {
     s.memberships()
         .list_memberships(pb::ListMembershipsRequest {
             account_id: "boulangerie".into(),
@@ -177,7 +176,7 @@ async fn members(s: &TestServer) -> Vec<pb::Membership> {
 /// and not folder C; the inviter cannot approve her own invitation."
 async fn seed_001_story(backend: Backend) {
     let Some(db) = TestDatabase::new(backend).await else { return };
-    let s = TestServer::start(&db.url, &[]).await;
+    let s = spawn_app(test_config(&db.url)).await;
     bakery(&s, 7, true, pb::GenericAddressPolicy::Flag).await;
 
     // Lucie, client administrator, invites Marc as a client user with folder A.
@@ -339,7 +338,7 @@ async fn seed_001_story_postgres() {
 
 async fn lifecycle(backend: Backend) {
     let Some(db) = TestDatabase::new(backend).await else { return };
-    let s = TestServer::start(&db.url, &[]).await;
+    let s = spawn_app(test_config(&db.url)).await;
     bakery(&s, 1, false, pb::GenericAddressPolicy::Flag).await;
 
     // A member is not invited again.
@@ -405,10 +404,7 @@ async fn lifecycle(backend: Backend) {
     assert_eq!(list(&s, pb::InvitationStatus::Pending).await, vec![late.clone()]);
 
     // Two days later: the pending invitation has expired and its token is refused.
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("later.toml");
-    std::fs::write(&config, format!("test_clock_offset_ms = {}\n", 2 * DAY_MS)).unwrap();
-    let s = s.restart(&["--config", config.to_str().unwrap()]).await;
+    s.clock.advance(std::time::Duration::from_millis(2 * DAY_MS.unsigned_abs()));
     let e = accept(&s, &late_token).await.unwrap_err();
     assert_eq!((e.code(), precondition(&e).as_str()), (Code::FailedPrecondition, "INVITATION_EXPIRED"));
     assert_eq!(list(&s, pb::InvitationStatus::Expired).await, vec![late.clone()]);
@@ -474,7 +470,7 @@ const RACES: usize = 20;
 
 async fn concurrent_accepts(backend: Backend) {
     let Some(db) = TestDatabase::new(backend).await else { return };
-    let s = TestServer::start(&db.url, &[]).await;
+    let s = spawn_app(test_config(&db.url)).await;
     bakery(&s, 7, false, pb::GenericAddressPolicy::Flag).await;
     let before = members(&s).await.len();
     let mut tokens = Vec::new();
@@ -518,7 +514,7 @@ async fn concurrent_double_accepts_postgres() {
 
 async fn email_policy(backend: Backend) {
     let Some(db) = TestDatabase::new(backend).await else { return };
-    let s = TestServer::start(&db.url, &[]).await;
+    let s = spawn_app(test_config(&db.url)).await;
     bakery(&s, 7, false, pb::GenericAddressPolicy::Flag).await;
     let create = |email: &str| pb::CreateInvitationRequest {
         actor_id: "lucie".into(),
@@ -608,7 +604,7 @@ async fn email_policy_postgres() {
 
 async fn no_escalation(backend: Backend) {
     let Some(db) = TestDatabase::new(backend).await else { return };
-    let s = TestServer::start(&db.url, &[]).await;
+    let s = spawn_app(test_config(&db.url)).await;
     bakery(&s, 7, false, pb::GenericAddressPolicy::Flag).await;
     // A "gestionnaire" manages users and views what a client user views, no more.
     let view = |f: &str| pb::FeatureGrant { feature: f.into(), level: pb::Level::View as i32 };
@@ -735,7 +731,7 @@ async fn no_escalation_postgres() {
 #[tokio::test(flavor = "multi_thread")]
 async fn invitation_and_approval_bad_input() {
     let db = TestDatabase::new(Backend::Sqlite).await.unwrap();
-    let s = TestServer::start(&db.url, &[]).await;
+    let s = spawn_app(test_config(&db.url)).await;
     bakery(&s, 7, true, pb::GenericAddressPolicy::Flag).await;
     let good = pb::CreateInvitationRequest {
         account_id: "boulangerie".into(),

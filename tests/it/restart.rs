@@ -1,5 +1,5 @@
-//! What was written before a restart answers the same after it, on a SQLite file and on
-//! PostgreSQL; SIGTERM stops the server cleanly.
+//! The `guichet` process: what was written before a restart answers the same after it, on a SQLite
+//! file and on PostgreSQL; SIGTERM stops the server cleanly.
 
 use guichet_tests::{Backend, TestDatabase, TestServer};
 

@@ -267,6 +267,7 @@ pub struct TestAppBuilder {
     config: Config,
     clock: ManualClock,
     gate: Option<CallGate>,
+    own_runtime: bool,
 }
 
 impl TestAppBuilder {
@@ -282,21 +283,51 @@ impl TestAppBuilder {
         self
     }
 
+    /// Runs the server on a runtime of its own, on a thread of its own, built as the binary builds
+    /// it from `worker_threads` (one: a current-thread runtime, as on a one-CPU pod), instead of
+    /// on the test's runtime.
+    pub fn own_runtime(mut self) -> Self {
+        self.own_runtime = true;
+        self
+    }
+
     /// Builds and serves; the error when the server cannot start.
     pub async fn try_start(self) -> Result<TestApp, StartError> {
-        let TestAppBuilder { config, clock, gate } = self;
-        let mut builder = Server::builder(&config).clock(Arc::new(clock.clone()));
-        if let Some(gate) = &gate {
-            builder = builder.before_call(gate.hook());
-        }
-        let server = builder.build().await?;
-        let addr = server.local_addr();
-        let admin_addr = server.admin_addr();
-        let authzen_addr = server.authzen_addr();
+        let TestAppBuilder { config, clock, gate, own_runtime } = self;
+        let hook = gate.as_ref().map(CallGate::hook);
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(server.run_until_stopped(async move {
+        let stop = async move {
             let _ = stop_rx.await;
-        }));
+        };
+        let (addr, admin_addr, authzen_addr, task) = if own_runtime {
+            let (bound_tx, bound_rx) = oneshot::channel();
+            let (done_tx, done_rx) = oneshot::channel();
+            let (config, clock) = (config.clone(), clock.clone());
+            std::thread::spawn(move || {
+                let runtime = guichet_server::runtime(config.worker_threads).unwrap();
+                let done = runtime.block_on(async move {
+                    let server = match build(&config, clock, hook).await {
+                        Ok(server) => server,
+                        Err(e) => {
+                            let _ = bound_tx.send(Err(e));
+                            return Ok(());
+                        }
+                    };
+                    let _ = bound_tx.send(Ok((server.local_addr(), server.admin_addr(), server.authzen_addr())));
+                    server.run_until_stopped(stop).await.map_err(|e| e.to_string())
+                });
+                let _ = done_tx.send(done);
+            });
+            let (addr, admin_addr, authzen_addr) = bound_rx.await.unwrap()?;
+            let task =
+                tokio::spawn(async move { done_rx.await.unwrap_or_else(|_| Err("the server's thread died".into())) });
+            (addr, admin_addr, authzen_addr, task)
+        } else {
+            let server = build(&config, clock.clone(), hook).await?;
+            let bound = (server.local_addr(), server.admin_addr(), server.authzen_addr());
+            let task = tokio::spawn(async move { server.run_until_stopped(stop).await.map_err(|e| e.to_string()) });
+            (bound.0, bound.1, bound.2, task)
+        };
         let scheme = if config.tls.is_some() { "https" } else { "http" };
         let endpoint = Channel::from_shared(format!("{scheme}://{addr}")).unwrap();
         // A TLS server is connected to by the test itself: the channel is lazy then.
@@ -323,6 +354,14 @@ impl TestAppBuilder {
     }
 }
 
+async fn build(config: &Config, clock: ManualClock, hook: Option<BeforeCall>) -> Result<Server, StartError> {
+    let mut builder = Server::builder(config).clock(Arc::new(clock));
+    if let Some(hook) = hook {
+        builder = builder.before_call(hook);
+    }
+    builder.build().await
+}
+
 /// Starts guichet in-process with `config` (see [`test_config`]), a fresh [`ManualClock`] and no
 /// gate.
 pub async fn spawn_app(config: Config) -> TestApp {
@@ -345,6 +384,15 @@ impl Stopped {
     }
 }
 
+impl std::fmt::Display for Stopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Ok(()) => f.write_str("a clean stop"),
+            Err(e) => write!(f, "error: {e}"),
+        }
+    }
+}
+
 /// guichet running inside the test's runtime.
 #[derive(Debug)]
 pub struct TestApp {
@@ -361,13 +409,13 @@ pub struct TestApp {
     gate: Option<CallGate>,
     config: Config,
     stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<Result<(), StartError>>>,
+    task: Option<JoinHandle<Result<(), String>>>,
 }
 
 impl TestApp {
     /// A builder over `config`.
     pub fn builder(config: Config) -> TestAppBuilder {
-        TestAppBuilder { config, clock: ManualClock::new(), gate: None }
+        TestAppBuilder { config, clock: ManualClock::new(), gate: None, own_runtime: false }
     }
 
     /// The configuration it runs with.
@@ -399,7 +447,7 @@ impl TestApp {
         let joined = tokio::time::timeout(Duration::from_secs(30), task).await.expect("stops within 30 s");
         Stopped(match joined {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(e.to_string()),
+            Ok(Err(e)) => Err(e),
             Err(e) => Err(format!("the server task failed: {e}")),
         })
     }
@@ -486,9 +534,70 @@ impl TestApp {
     }
 }
 
+/// The tonic clients of a server reached through one channel: implemented by [`TestApp`] and by
+/// the end-to-end tests' `guichet` process, so that helpers that build a world or ask a question
+/// serve both.
+pub trait Clients {
+    /// The channel the clients share.
+    fn channel(&self) -> Channel;
+
+    /// The AccessService client.
+    fn access(&self) -> v1::access_service_client::AccessServiceClient<Channel> {
+        v1::access_service_client::AccessServiceClient::new(self.channel())
+    }
+    /// The AccountService client.
+    fn accounts(&self) -> v1::account_service_client::AccountServiceClient<Channel> {
+        v1::account_service_client::AccountServiceClient::new(self.channel())
+    }
+    /// The UserService client.
+    fn users(&self) -> v1::user_service_client::UserServiceClient<Channel> {
+        v1::user_service_client::UserServiceClient::new(self.channel())
+    }
+    /// The RoleService client.
+    fn roles(&self) -> v1::role_service_client::RoleServiceClient<Channel> {
+        v1::role_service_client::RoleServiceClient::new(self.channel())
+    }
+    /// The MembershipService client.
+    fn memberships(&self) -> v1::membership_service_client::MembershipServiceClient<Channel> {
+        v1::membership_service_client::MembershipServiceClient::new(self.channel())
+    }
+    /// The ResourceService client.
+    fn resources(&self) -> v1::resource_service_client::ResourceServiceClient<Channel> {
+        v1::resource_service_client::ResourceServiceClient::new(self.channel())
+    }
+    /// The EventService client.
+    fn events(&self) -> v1::event_service_client::EventServiceClient<Channel> {
+        v1::event_service_client::EventServiceClient::new(self.channel())
+    }
+    /// The DelegationService client.
+    fn delegations(&self) -> v1::delegation_service_client::DelegationServiceClient<Channel> {
+        v1::delegation_service_client::DelegationServiceClient::new(self.channel())
+    }
+    /// The InvitationService client.
+    fn invitations(&self) -> v1::invitation_service_client::InvitationServiceClient<Channel> {
+        v1::invitation_service_client::InvitationServiceClient::new(self.channel())
+    }
+    /// The ApprovalService client.
+    fn approvals(&self) -> v1::approval_service_client::ApprovalServiceClient<Channel> {
+        v1::approval_service_client::ApprovalServiceClient::new(self.channel())
+    }
+    /// The ContactService client.
+    fn contacts(&self) -> v1::contact_service_client::ContactServiceClient<Channel> {
+        v1::contact_service_client::ContactServiceClient::new(self.channel())
+    }
+}
+
+impl Clients for TestApp {
+    fn channel(&self) -> Channel {
+        self.channel.clone()
+    }
+}
+
 impl Drop for TestApp {
     fn drop(&mut self) {
         // A test that ends without stopping its server: stop serving at once.
+        // A test that ends without stopping its server: the shutdown starts (the stop sender is
+        // dropped) and the server stops serving at once.
         if let Some(task) = &self.task {
             task.abort();
         }
