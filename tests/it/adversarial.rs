@@ -25,7 +25,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use guichet_proto::v1 as pb;
-use guichet_tests::{Backend, Config, TestApp, TestDatabase, config_from_toml, spawn_app, test_config, details, violated_fields};
+use guichet_tests::{both_backends, Backend, Config, TestApp, TestDatabase, config_from_toml, spawn_app, test_config, details, violated_fields};
 use pb::Level::{Full, View};
 use prost::Message;
 use tonic::transport::Channel;
@@ -2513,33 +2513,19 @@ async fn ids_differing_by_case(backend: Backend) {
 // Each scenario on both backends
 // ---------------------------------------------------------------------------------------------
 
-macro_rules! on_both_backends {
-    ($($scenario:ident => $sqlite:ident, $postgres:ident;)*) => {$(
-        #[tokio::test(flavor = "multi_thread")]
-        async fn $sqlite() {
-            $scenario(Backend::Sqlite).await;
-        }
-
-        #[tokio::test(flavor = "multi_thread")]
-        async fn $postgres() {
-            $scenario(Backend::Postgres).await;
-        }
-    )*};
-}
-
-on_both_backends! {
-    partner_reach_without_delegation => partner_reach_needs_a_delegation_on_sqlite, partner_reach_needs_a_delegation_on_postgres;
-    role_escalation => roles_cannot_be_created_or_rewritten_above_the_actor_on_sqlite, roles_cannot_be_created_or_rewritten_above_the_actor_on_postgres;
-    delegate_rewrites_its_role => a_delegate_cannot_rewrite_its_own_role_on_sqlite, a_delegate_cannot_rewrite_its_own_role_on_postgres;
-    create_delegation_rules => delegations_are_given_by_the_customer_on_sqlite, delegations_are_given_by_the_customer_on_postgres;
-    delegation_into_sub_partner => a_sub_partner_delegation_reaches_customers_only_by_descendant_grants_on_sqlite, a_sub_partner_delegation_reaches_customers_only_by_descendant_grants_on_postgres;
-    delegated_access_into_membership => delegated_access_cannot_become_a_membership_on_sqlite, delegated_access_cannot_become_a_membership_on_postgres;
-    restriction_escalation => a_restricted_administrator_cannot_widen_restrictions_on_sqlite, a_restricted_administrator_cannot_widen_restrictions_on_postgres;
-    four_eyes => four_eyes_cannot_be_bypassed_on_sqlite, four_eyes_cannot_be_bypassed_on_postgres;
-    lost_updates => concurrent_writes_that_both_succeed_both_take_effect_on_sqlite, concurrent_writes_that_both_succeed_both_take_effect_on_postgres;
-    identity => users_join_by_invitation_or_reach_on_sqlite, users_join_by_invitation_or_reach_on_postgres;
-    smaller_rules => limits_and_suspensions_are_enforced_on_sqlite, limits_and_suspensions_are_enforced_on_postgres;
-    calling_services => callers_need_credentials_and_scope_on_sqlite, callers_need_credentials_and_scope_on_postgres;
-    out_of_reach_is_unknown => accounts_out_of_reach_answer_as_unknown_on_sqlite, accounts_out_of_reach_answer_as_unknown_on_postgres;
-    ids_differing_by_case => trees_differing_only_by_case_stay_apart_on_sqlite, trees_differing_only_by_case_stay_apart_on_postgres;
+both_backends! {
+    partner_reach_needs_a_delegation => partner_reach_without_delegation,
+    roles_cannot_be_created_or_rewritten_above_the_actor => role_escalation,
+    a_delegate_cannot_rewrite_its_own_role => delegate_rewrites_its_role,
+    delegations_are_given_by_the_customer => create_delegation_rules,
+    a_sub_partner_delegation_reaches_customers_only_by_descendant_grants => delegation_into_sub_partner,
+    delegated_access_cannot_become_a_membership => delegated_access_into_membership,
+    a_restricted_administrator_cannot_widen_restrictions => restriction_escalation,
+    four_eyes_cannot_be_bypassed => four_eyes,
+    concurrent_writes_that_both_succeed_both_take_effect => lost_updates,
+    users_join_by_invitation_or_reach => identity,
+    limits_and_suspensions_are_enforced => smaller_rules,
+    callers_need_credentials_and_scope => calling_services,
+    accounts_out_of_reach_answer_as_unknown => out_of_reach_is_unknown,
+    trees_differing_only_by_case_stay_apart => ids_differing_by_case,
 }

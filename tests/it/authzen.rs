@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use guichet_proto::v1 as pb;
-use guichet_tests::{Backend, Config, HttpAnswer, TestApp, TestDatabase, TestServer, config_from_toml, spawn_app, test_config, http_exchange, http_plain, post_json};
+use guichet_tests::{both_backends, Backend, Config, HttpAnswer, TestApp, TestDatabase, TestServer, config_from_toml, spawn_app, test_config, http_exchange, http_plain, post_json};
 use serde_json::{Value, json};
 
 const EVALUATION: &str = "/access/v1/evaluation";
@@ -583,15 +583,7 @@ async fn conformance(backend: Backend) {
     assert!(!metrics.contains("v2"), "no label from a request path");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_specification_on_sqlite() {
-    conformance(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn the_specification_on_postgres() {
-    conformance(Backend::Postgres).await;
-}
+both_backends!(the_specification => conformance);
 
 /// The discovery document: from `[authzen] public_url`, never from the Host header (spec §10).
 #[tokio::test(flavor = "multi_thread")]
@@ -898,15 +890,7 @@ async fn tls_and_tokens(backend: Backend) {
     assert!(plain.is_err() || plain.as_ref().is_ok_and(|a| a.status != 200), "plaintext must not be answered");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn tls_and_bearer_tokens_on_sqlite() {
-    tls_and_tokens(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn tls_and_bearer_tokens_on_postgres() {
-    tls_and_tokens(Backend::Postgres).await;
-}
+both_backends!(tls_and_bearer_tokens => tls_and_tokens);
 
 /// mTLS: a client certificate of a configured service authenticates; one of no service is 401;
 /// none fails the handshake.

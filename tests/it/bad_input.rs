@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::future::Future;
 
 use guichet_proto::v1 as pb;
-use guichet_tests::{Backend, TestApp, TestDatabase, spawn_app, test_config, declared_rpcs, store_revision, violated_fields};
+use guichet_tests::{both_backends, Backend, TestApp, TestDatabase, spawn_app, test_config, declared_rpcs, store_revision, violated_fields};
 use tonic::{Code, Status};
 
 use crate::scenario::build_world;
@@ -602,12 +602,4 @@ async fn bad_input(backend: Backend) {
     eprintln!("bad input ({backend:?}): {} rows over {} RPCs", t.count, declared.len());
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn every_rpc_refuses_bad_input_with_its_field_sqlite() {
-    bad_input(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn every_rpc_refuses_bad_input_with_its_field_postgres() {
-    bad_input(Backend::Postgres).await;
-}
+both_backends!(every_rpc_refuses_bad_input_with_its_field => bad_input);

@@ -1,7 +1,7 @@
 //! Contacts and the communication order (seeds 002 and 004), end to end on SQLite and PostgreSQL.
 
 use guichet_proto::v1 as pb;
-use guichet_tests::{Backend, TestApp, TestDatabase, spawn_app, test_config, details, violated_fields};
+use guichet_tests::{both_backends, Backend, TestApp, TestDatabase, spawn_app, test_config, details, violated_fields};
 use tonic::{Code, Status};
 
 use pb::CommunicationType::{Financial, Technical};
@@ -338,15 +338,7 @@ async fn story(backend: Backend) {
     assert!(s.stop().await.success());
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn contacts_story_on_sqlite() {
-    story(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn contacts_story_on_postgres() {
-    story(Backend::Postgres).await;
-}
+both_backends!(contacts_story => story);
 
 async fn isolation(backend: Backend) {
     let Some(db) = TestDatabase::new(backend).await else {
@@ -451,15 +443,7 @@ async fn isolation(backend: Backend) {
     assert!(events(&s, "cabinet-leclerc").await.is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn contacts_are_isolated_between_accounts_on_sqlite() {
-    isolation(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn contacts_are_isolated_between_accounts_on_postgres() {
-    isolation(Backend::Postgres).await;
-}
+both_backends!(contacts_are_isolated_between_accounts => isolation);
 
 async fn bad_input(backend: Backend) {
     let Some(db) = TestDatabase::new(backend).await else {
@@ -630,12 +614,4 @@ async fn bad_input(backend: Backend) {
     assert_eq!(evs.iter().map(|e| e.r#type.as_str()).collect::<Vec<_>>(), ["contact.created"]);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn contacts_refuse_bad_input_on_sqlite() {
-    bad_input(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn contacts_refuse_bad_input_on_postgres() {
-    bad_input(Backend::Postgres).await;
-}
+both_backends!(contacts_refuse_bad_input => bad_input);

@@ -2,7 +2,7 @@
 //! SQLite and PostgreSQL. Time passes by moving the server's manual clock: no test sleeps.
 
 use guichet_proto::v1 as pb;
-use guichet_tests::{Backend, Clients, TestApp, TestDatabase, spawn_app, test_config, details, violated_fields};
+use guichet_tests::{both_backends, Backend, Clients, TestApp, TestDatabase, spawn_app, test_config, details, violated_fields};
 use tonic::Code;
 
 use crate::scenario::check;
@@ -324,15 +324,7 @@ async fn seed_001_story(backend: Backend) {
     assert!(events.iter().all(|e| !e.after_json.contains(&token)), "no token in the audit trail");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn seed_001_story_sqlite() {
-    seed_001_story(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn seed_001_story_postgres() {
-    seed_001_story(Backend::Postgres).await;
-}
+both_backends!(seed_001_story => seed_001_story);
 
 // ---- the invitation lifecycle, with time moved by restarting in the future ----
 
@@ -454,15 +446,7 @@ async fn lifecycle(backend: Backend) {
     assert_eq!(e.code(), Code::NotFound);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn invitation_lifecycle_sqlite() {
-    lifecycle(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn invitation_lifecycle_postgres() {
-    lifecycle(Backend::Postgres).await;
-}
+both_backends!(invitation_lifecycle => lifecycle);
 
 // ---- concurrent double accepts ----
 
@@ -500,15 +484,7 @@ async fn concurrent_accepts(backend: Backend) {
     eprintln!("{RACES} concurrent pairs of accepts on {backend:?}: one membership each");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn concurrent_double_accepts_sqlite() {
-    concurrent_accepts(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn concurrent_double_accepts_postgres() {
-    concurrent_accepts(Backend::Postgres).await;
-}
+both_backends!(concurrent_double_accepts => concurrent_accepts);
 
 // ---- the email policy ----
 
@@ -590,15 +566,7 @@ async fn email_policy(backend: Backend) {
     assert_eq!(emails, vec!["marc@boulangerie-martin.fr", "contact@boulangerie-martin.fr"]);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn email_policy_sqlite() {
-    email_policy(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn email_policy_postgres() {
-    email_policy(Backend::Postgres).await;
-}
+both_backends!(email_policy => email_policy);
 
 // ---- no escalation, permissions ----
 
@@ -716,15 +684,7 @@ async fn no_escalation(backend: Backend) {
     assert_eq!((e.code(), missing_permission(&e).as_str()), (Code::PermissionDenied, "access_approvals:view"));
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn no_escalation_sqlite() {
-    no_escalation(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn no_escalation_postgres() {
-    no_escalation(Backend::Postgres).await;
-}
+both_backends!(no_escalation => no_escalation);
 
 // ---- bad input ----
 

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::future::Future;
 
 use guichet_proto::v1 as pb;
-use guichet_tests::{Backend, TestApp, TestDatabase, spawn_app, test_config, declared_rpcs, details, store_revision, violated_fields};
+use guichet_tests::{both_backends, Backend, TestApp, TestDatabase, spawn_app, test_config, declared_rpcs, details, store_revision, violated_fields};
 use tonic::{Code, Status};
 
 /// The services whose RPCs are management calls; AccessService answers questions about any
@@ -1051,22 +1051,6 @@ async fn within_a(backend: Backend) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn every_management_rpc_is_refused_across_tenants_sqlite() {
-    isolation(Backend::Sqlite).await;
-}
+both_backends!(every_management_rpc_is_refused_across_tenants => isolation);
 
-#[tokio::test(flavor = "multi_thread")]
-async fn every_management_rpc_is_refused_across_tenants_postgres() {
-    isolation(Backend::Postgres).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn client_users_and_suspended_members_cannot_administer_sqlite() {
-    within_a(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn client_users_and_suspended_members_cannot_administer_postgres() {
-    within_a(Backend::Postgres).await;
-}
+both_backends!(client_users_and_suspended_members_cannot_administer => within_a);

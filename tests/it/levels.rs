@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use guichet_proto::v1 as pb;
-use guichet_tests::{Backend, TestApp, TestDatabase, spawn_app, test_config, details};
+use guichet_tests::{both_backends, Backend, TestApp, TestDatabase, spawn_app, test_config, details};
 use tonic::Code;
 
 use crate::scenario::check;
@@ -324,15 +324,7 @@ async fn folder_levels(backend: Backend) {
     assert!(s.stop().await.success());
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn folder_levels_on_sqlite() {
-    folder_levels(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn folder_levels_on_postgres() {
-    folder_levels(Backend::Postgres).await;
-}
+both_backends!(folder_levels => folder_levels);
 
 // ---- The peers' benchmark shape against a naive reference ----
 
@@ -644,12 +636,4 @@ async fn benchmark_shape(backend: Backend) {
     assert!(s.stop().await.success());
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn benchmark_shape_matches_the_reference_on_sqlite() {
-    benchmark_shape(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn benchmark_shape_matches_the_reference_on_postgres() {
-    benchmark_shape(Backend::Postgres).await;
-}
+both_backends!(benchmark_shape_matches_the_reference => benchmark_shape);

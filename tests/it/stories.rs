@@ -6,7 +6,7 @@
 //! and the ordered communication lists) in `contacts.rs`.
 
 use guichet_proto::v1 as pb;
-use guichet_tests::{Backend, TestApp, TestDatabase, spawn_app, test_config, details};
+use guichet_tests::{both_backends, Backend, TestApp, TestDatabase, spawn_app, test_config, details};
 use tonic::Code;
 
 use crate::scenario::check;
@@ -147,15 +147,7 @@ async fn seed_000(backend: Backend) {
     assert_eq!(default, "", "Marc picks his contract account");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn seed_000_profiles_story_sqlite() {
-    seed_000(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn seed_000_profiles_story_postgres() {
-    seed_000(Backend::Postgres).await;
-}
+both_backends!(seed_000_profiles_story => seed_000);
 
 async fn seed_002(backend: Backend) {
     let Some(db) = TestDatabase::new(backend).await else {
@@ -288,12 +280,4 @@ async fn seed_002(backend: Backend) {
     assert!(check(&s, "lea", "fleuriste", "billing:view", "").await.allowed, "her other account is untouched");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn seed_002_invitations_story_sqlite() {
-    seed_002(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn seed_002_invitations_story_postgres() {
-    seed_002(Backend::Postgres).await;
-}
+both_backends!(seed_002_invitations_story => seed_002);

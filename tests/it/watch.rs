@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use guichet_proto::v1 as pb;
-use guichet_tests::{Backend, Config, TestApp, TestDatabase, spawn_app, test_config, details, violated_fields};
+use guichet_tests::{both_backends, Backend, Config, TestApp, TestDatabase, spawn_app, test_config, details, violated_fields};
 use sea_orm::{ConnectionTrait, Database, Statement};
 use tonic::Code;
 use tonic::codec::Streaming;
@@ -180,15 +180,7 @@ async fn restart_resume(backend: Backend) {
     assert_eq!(seen.events.iter().map(|e| e.0).collect::<Vec<_>>(), [w5]);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn watch_resumes_without_gap_or_duplicate_across_a_restart_sqlite() {
-    restart_resume(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn watch_resumes_without_gap_or_duplicate_across_a_restart_postgres() {
-    restart_resume(Backend::Postgres).await;
-}
+both_backends!(watch_resumes_without_gap_or_duplicate_across_a_restart => restart_resume);
 
 async fn two_replicas(backend: Backend) {
     let Some(db) = TestDatabase::new(backend).await else {
@@ -241,15 +233,7 @@ async fn two_replicas(backend: Backend) {
     assert_eq!(rest.events.last().map(|e| e.0), Some(w));
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn watch_streams_the_writes_of_another_replica_sqlite() {
-    two_replicas(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn watch_streams_the_writes_of_another_replica_postgres() {
-    two_replicas(Backend::Postgres).await;
-}
+both_backends!(watch_streams_the_writes_of_another_replica => two_replicas);
 
 /// Whether `actor` holds `event_logs:view` in `account`, by CheckAccess.
 async fn may_view_events(s: &TestApp, actor: &str, account: &str) -> bool {
@@ -334,15 +318,7 @@ async fn filter(backend: Backend) {
     assert_eq!(seen.events, expected);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn watch_sends_an_actor_only_the_accounts_it_may_see_sqlite() {
-    filter(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn watch_sends_an_actor_only_the_accounts_it_may_see_postgres() {
-    filter(Backend::Postgres).await;
-}
+both_backends!(watch_sends_an_actor_only_the_accounts_it_may_see => filter);
 
 #[tokio::test(flavor = "multi_thread")]
 async fn watch_refuses_unauthenticated_callers_and_check_only_services() {
@@ -406,15 +382,7 @@ async fn bad_cursors(backend: Backend) {
     assert_eq!(seen.events.first().map(|e| e.0), Some(horizon + 1));
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn watch_refuses_bad_and_expired_cursors_sqlite() {
-    bad_cursors(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn watch_refuses_bad_and_expired_cursors_postgres() {
-    bad_cursors(Backend::Postgres).await;
-}
+both_backends!(watch_refuses_bad_and_expired_cursors => bad_cursors);
 
 /// Each streamed event names the ids it touched: a restricted membership its user and folders, a
 /// delegation both accounts.

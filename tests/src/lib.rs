@@ -180,6 +180,11 @@ impl TestServer {
         assert!(status.success());
     }
 
+    /// Whether the process has not exited yet.
+    pub fn child_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// Waits (at most 30 s) for the process to exit.
     pub async fn wait(&mut self) -> std::process::ExitStatus {
         tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await.expect("exits after SIGTERM").unwrap()
