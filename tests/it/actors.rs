@@ -1,7 +1,7 @@
 //! Management calls made for a person (the actor) are authorised by the same engine as CheckAccess.
 
 use guichet_proto::v1 as pb;
-use guichet_tests::{Backend, TestDatabase, spawn_app, test_config, details};
+use guichet_tests::{Backend, TestDatabase, details, spawn_app, test_config};
 use tonic::Code;
 
 use crate::scenario::{build_world, check};

@@ -25,7 +25,10 @@ use std::future::Future;
 use std::sync::Arc;
 
 use guichet_proto::v1 as pb;
-use guichet_tests::{both_backends, Backend, Config, TestApp, TestDatabase, config_from_toml, spawn_app, test_config, details, violated_fields};
+use guichet_tests::{
+    Backend, Config, TestApp, TestDatabase, both_backends, config_from_toml, details, spawn_app, test_config,
+    violated_fields,
+};
 use pb::Level::{Full, View};
 use prost::Message;
 use tonic::transport::Channel;
@@ -422,13 +425,7 @@ async fn delegation(s: &TestApp, id: &str, from: &str, to: &str, role: &str) {
 }
 
 /// A fully consistent access check.
-async fn check(
-    s: &TestApp,
-    subject: &str,
-    account: &str,
-    permission: &str,
-    resource: &str,
-) -> pb::CheckAccessResponse {
+async fn check(s: &TestApp, subject: &str, account: &str, permission: &str, resource: &str) -> pb::CheckAccessResponse {
     s.access()
         .check_access(pb::CheckAccessRequest {
             subject_id: subject.into(),

@@ -7,7 +7,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use guichet_proto::v1 as pb;
-use guichet_tests::{both_backends, Backend, Config, HttpAnswer, TestApp, TestDatabase, TestServer, config_from_toml, spawn_app, test_config, http_exchange, http_plain, post_json};
+use guichet_tests::{
+    Backend, Config, HttpAnswer, TestApp, TestDatabase, TestServer, both_backends, config_from_toml, http_exchange,
+    http_plain, post_json, spawn_app, test_config,
+};
 use serde_json::{Value, json};
 
 const EVALUATION: &str = "/access/v1/evaluation";
@@ -743,7 +746,8 @@ async fn secure(
     ));
     let path = dir.path().join("guichet.toml");
     std::fs::write(&path, config).unwrap();
-    let s = spawn_app(Config { demo: true, ..config_from_toml(&db.url, &std::fs::read_to_string(&path).unwrap()) }).await;
+    let s =
+        spawn_app(Config { demo: true, ..config_from_toml(&db.url, &std::fs::read_to_string(&path).unwrap()) }).await;
     Some((db, s, dir))
 }
 

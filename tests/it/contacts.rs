@@ -1,7 +1,7 @@
 //! Contacts and the communication order (seeds 002 and 004), end to end on SQLite and PostgreSQL.
 
 use guichet_proto::v1 as pb;
-use guichet_tests::{both_backends, Backend, TestApp, TestDatabase, spawn_app, test_config, details, violated_fields};
+use guichet_tests::{Backend, TestApp, TestDatabase, both_backends, details, spawn_app, test_config, violated_fields};
 use tonic::{Code, Status};
 
 use pb::CommunicationType::{Financial, Technical};

@@ -8,7 +8,10 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use guichet_proto::v1 as pb;
-use guichet_tests::{Backend, Config, TestApp, TestDatabase, config_from_toml, spawn_app, test_config, declared_rpcs, details, violated_fields};
+use guichet_tests::{
+    Backend, Config, TestApp, TestDatabase, config_from_toml, declared_rpcs, details, spawn_app, test_config,
+    violated_fields,
+};
 use prost::Message as _;
 use prost::bytes::{Buf as _, BufMut as _};
 use rcgen::string::Ia5String;

@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use guichet_tests::{Backend, Config, TestDatabase, spawn_app, test_config, grpcurl};
+use guichet_tests::{Backend, Config, TestDatabase, grpcurl, spawn_app, test_config};
 
 use crate::scenario::check;
 

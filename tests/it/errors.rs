@@ -1,7 +1,7 @@
 //! Bad input gets the canonical code and google.rpc details naming what to fix; nothing is written.
 
 use guichet_proto::v1 as pb;
-use guichet_tests::{Backend, TestDatabase, spawn_app, test_config, details, violated_fields};
+use guichet_tests::{Backend, TestDatabase, details, spawn_app, test_config, violated_fields};
 use tonic::Code;
 
 use crate::scenario::{build_world, check};

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use guichet_proto::v1 as pb;
 use guichet_server::config::CacheConfig;
-use guichet_tests::{Backend, Config, Secret, TestApp, TestDatabase, spawn_app, test_config, skip};
+use guichet_tests::{Backend, Config, Secret, TestApp, TestDatabase, skip, spawn_app, test_config};
 
 use crate::scenario::build_world;
 
@@ -215,11 +215,11 @@ async fn a_write_returns_only_once_no_replica_can_answer_from_before_it() {
     // A wide fence window and no pub/sub: B answers cache hits without asking the store, and only
     // the commit wait of the write on A keeps B from serving the decision made before it.
     let window = Duration::from_millis(400);
-    let Some((_db, a, b)) =
-        two_servers(|c| {
-            c.pubsub = false;
-            c.fence_window_ms = 400;
-        }).await
+    let Some((_db, a, b)) = two_servers(|c| {
+        c.pubsub = false;
+        c.fence_window_ms = 400;
+    })
+    .await
     else {
         return;
     };

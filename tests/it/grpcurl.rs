@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use guichet_tests::{Backend, Config, TestDatabase, spawn_app, test_config, grpcurl};
+use guichet_tests::{Backend, Config, TestDatabase, grpcurl, spawn_app, test_config};
 
 fn run(bin: &std::path::Path, args: &[&str]) -> (bool, String, String) {
     let out = Command::new(bin).args(args).output().expect("run grpcurl");

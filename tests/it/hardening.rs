@@ -2,7 +2,7 @@
 //! more than the actor holds, and error details too large for HTTP/2 trailers.
 
 use guichet_proto::v1 as pb;
-use guichet_tests::{Backend, TestApp, TestDatabase, spawn_app, test_config, details, violated_fields};
+use guichet_tests::{Backend, TestApp, TestDatabase, details, spawn_app, test_config, violated_fields};
 use tonic::Code;
 
 use crate::scenario::check;

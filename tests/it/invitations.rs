@@ -2,7 +2,9 @@
 //! SQLite and PostgreSQL. Time passes by moving the server's manual clock: no test sleeps.
 
 use guichet_proto::v1 as pb;
-use guichet_tests::{both_backends, Backend, Clients, TestApp, TestDatabase, spawn_app, test_config, details, violated_fields};
+use guichet_tests::{
+    Backend, Clients, TestApp, TestDatabase, both_backends, details, spawn_app, test_config, violated_fields,
+};
 use tonic::Code;
 
 use crate::scenario::check;

@@ -8,7 +8,10 @@ use std::collections::BTreeSet;
 use std::future::Future;
 
 use guichet_proto::v1 as pb;
-use guichet_tests::{both_backends, Backend, TestApp, TestDatabase, spawn_app, test_config, declared_rpcs, details, store_revision, violated_fields};
+use guichet_tests::{
+    Backend, TestApp, TestDatabase, both_backends, declared_rpcs, details, spawn_app, store_revision, test_config,
+    violated_fields,
+};
 use tonic::{Code, Status};
 
 /// The services whose RPCs are management calls; AccessService answers questions about any

@@ -1,7 +1,7 @@
 //! The `guichet` process: what was written before a restart answers the same after it, on a SQLite
 //! file and on PostgreSQL; SIGTERM stops the server cleanly.
 
-use guichet_tests::{both_backends, Backend, TestDatabase, TestServer};
+use guichet_tests::{Backend, TestDatabase, TestServer, both_backends};
 
 use crate::scenario::{build_world, check};
 

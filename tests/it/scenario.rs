@@ -1,7 +1,7 @@
 //! A partner-portal scenario built through the API, then checked: the seeds' stories in their words.
 
 use guichet_proto::v1 as pb;
-use guichet_tests::{both_backends, Backend, Clients, TestDatabase, spawn_app, test_config};
+use guichet_tests::{Backend, Clients, TestDatabase, both_backends, spawn_app, test_config};
 
 /// Builds the world of the tests through the API (on the service's own authority).
 pub async fn build_world(s: &impl Clients) {

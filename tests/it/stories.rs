@@ -6,7 +6,7 @@
 //! and the ordered communication lists) in `contacts.rs`.
 
 use guichet_proto::v1 as pb;
-use guichet_tests::{both_backends, Backend, TestApp, TestDatabase, spawn_app, test_config, details};
+use guichet_tests::{Backend, TestApp, TestDatabase, both_backends, details, spawn_app, test_config};
 use tonic::Code;
 
 use crate::scenario::check;

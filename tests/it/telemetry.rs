@@ -9,7 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use guichet_proto::v1 as pb;
-use guichet_tests::{Backend, CallGate, Clients, Config, TestApp, TestDatabase, TestServer, http_get, spawn_app, test_config};
+use guichet_tests::{
+    Backend, CallGate, Clients, Config, TestApp, TestDatabase, TestServer, http_get, spawn_app, test_config,
+};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
@@ -436,11 +438,8 @@ async fn a_call_longer_than_the_grace_period_is_cut_and_the_process_still_exits_
     let db = TestDatabase::new(Backend::Sqlite).await.unwrap();
     let mut s = TestServer::start_with_env(&db.url, &[], &[("GUICHET__SHUTDOWN_GRACE_MS", "300")]).await;
     let mut health = HealthClient::new(connect(s.addr).await);
-    let mut watch = health
-        .watch(tonic_health::pb::HealthCheckRequest { service: String::new() })
-        .await
-        .unwrap()
-        .into_inner();
+    let mut watch =
+        health.watch(tonic_health::pb::HealthCheckRequest { service: String::new() }).await.unwrap().into_inner();
     assert_eq!(watch.message().await.unwrap().unwrap().status, ServingStatus::Serving as i32);
     s.terminate();
     let status = s.wait().await;

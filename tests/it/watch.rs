@@ -7,7 +7,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use guichet_proto::v1 as pb;
-use guichet_tests::{both_backends, Backend, Config, TestApp, TestDatabase, spawn_app, test_config, details, violated_fields};
+use guichet_tests::{
+    Backend, Config, TestApp, TestDatabase, both_backends, details, spawn_app, test_config, violated_fields,
+};
 use sea_orm::{ConnectionTrait, Database, Statement};
 use tonic::Code;
 use tonic::codec::Streaming;

@@ -18,8 +18,8 @@ use guichet_proto::v1;
 pub use guichet_server::config::{Config, Secret};
 pub use guichet_testkit::both_backends;
 pub use guichet_testkit::server::{
-    Backend, CallGate, Clients, ManualClock, Stopped, TestApp, TestDatabase, config_from_toml, dechunk, http_get,
-    skip, spawn_app, test_config,
+    Backend, CallGate, Clients, ManualClock, Stopped, TestApp, TestDatabase, config_from_toml, dechunk, http_get, skip,
+    spawn_app, test_config,
 };
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
