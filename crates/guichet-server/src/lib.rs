@@ -159,7 +159,10 @@ pub async fn open_store(config: &Config, catalog: Arc<Catalog>) -> Result<Store,
 /// one through [`ServerBuilder::before_call`] to hold calls in flight (during a shutdown, past a
 /// deadline). It gets the RPC's path (`guichet.v1.AccessService/CheckAccess`). Production has none.
 #[derive(Clone)]
-pub struct BeforeCall(Arc<dyn Fn(&str) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>);
+pub struct BeforeCall(Arc<dyn Fn(&str) -> CallWait + Send + Sync>);
+
+/// What a call awaits before it is handled (see [`BeforeCall`]).
+pub type CallWait = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 impl BeforeCall {
     /// A hook from a function of the RPC's path returning the future to await.
@@ -172,7 +175,7 @@ impl BeforeCall {
     }
 
     /// The future a call of `rpc` awaits.
-    pub fn call(&self, rpc: &str) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+    pub fn call(&self, rpc: &str) -> CallWait {
         (self.0)(rpc)
     }
 }

@@ -470,10 +470,7 @@ impl TestApp {
     pub async fn restart_with(mut self, config: Config) -> Self {
         let clock = self.clock.clone();
         let gate = self.gate.clone();
-        let stopped = std::mem::replace(&mut self.stop, None);
-        if let Some(stop) = stopped {
-            let _ = stop.send(());
-        }
+        self.begin_shutdown();
         let status = self.wait().await;
         assert!(status.success(), "guichet stopped with {:?}", status.error());
         let mut builder = Self::builder(config).clock(clock);
