@@ -1,7 +1,7 @@
 //! Management calls made for a person (the actor) are authorised by the same engine as CheckAccess.
 
 use guichet_proto::v1 as pb;
-use guichet_tests::{Backend, TestDatabase, TestServer, details};
+use guichet_tests::{Backend, TestDatabase, details, spawn_app, test_config};
 use tonic::Code;
 
 use crate::scenario::{build_world, check};
@@ -13,7 +13,7 @@ fn precondition(e: &tonic::Status) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn actors_act_within_their_rights() {
     let db = TestDatabase::new(Backend::Sqlite).await.unwrap();
-    let s = TestServer::start(&db.url, &[]).await;
+    let s = spawn_app(test_config(&db.url)).await;
     build_world(&s).await;
 
     // The partner's billing manager is partner staff, out of the client administrator's reach:
@@ -213,7 +213,7 @@ async fn actors_act_within_their_rights() {
 #[tokio::test(flavor = "multi_thread")]
 async fn every_change_writes_one_audit_event() {
     let db = TestDatabase::new(Backend::Sqlite).await.unwrap();
-    let s = TestServer::start(&db.url, &[]).await;
+    let s = spawn_app(test_config(&db.url)).await;
     build_world(&s).await;
     let events = |actor: &'static str, types: Vec<String>| {
         let mut client = s.events();
@@ -280,7 +280,7 @@ async fn every_change_writes_one_audit_event() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_request_id_makes_a_write_happen_once() {
     let db = TestDatabase::new(Backend::Sqlite).await.unwrap();
-    let s = TestServer::start(&db.url, &[]).await;
+    let s = spawn_app(test_config(&db.url)).await;
     build_world(&s).await;
     // A profile of no account yet, which the client administrator may add.
     s.users()
@@ -340,7 +340,7 @@ async fn a_request_id_makes_a_write_happen_once() {
 #[tokio::test(flavor = "multi_thread")]
 async fn generic_addresses_are_flagged_by_default() {
     let db = TestDatabase::new(Backend::Sqlite).await.unwrap();
-    let s = TestServer::start(&db.url, &[]).await;
+    let s = spawn_app(test_config(&db.url)).await;
     build_world(&s).await;
     let created = s
         .users()

@@ -25,7 +25,10 @@ use std::future::Future;
 use std::sync::Arc;
 
 use guichet_proto::v1 as pb;
-use guichet_tests::{Backend, TestDatabase, TestServer, details, violated_fields};
+use guichet_tests::{
+    Backend, Config, TestApp, TestDatabase, both_backends, config_from_toml, details, spawn_app, test_config,
+    violated_fields,
+};
 use pb::Level::{Full, View};
 use prost::Message;
 use tonic::transport::Channel;
@@ -125,7 +128,7 @@ fn show<T: Debug>(r: Result<tonic::Response<T>, Status>) -> String {
 
 /// Everything the service reads, on its own authority, of the watched accounts and users, and the
 /// store's revision (a fully consistent check: its revision moves with every write).
-async fn state(s: &TestServer, w: &Watch) -> Vec<String> {
+async fn state(s: &TestApp, w: &Watch) -> Vec<String> {
     use pb::account_service_client::AccountServiceClient;
     use pb::approval_service_client::ApprovalServiceClient;
     use pb::delegation_service_client::DelegationServiceClient;
@@ -227,14 +230,14 @@ fn diff(before: &[String], after: &[String]) -> Option<String> {
 
 /// The findings of one scenario.
 struct Log<'a> {
-    s: &'a TestServer,
+    s: &'a TestApp,
     watch: Watch,
     failures: Vec<String>,
     attempts: usize,
 }
 
 impl<'a> Log<'a> {
-    fn new(s: &'a TestServer, accounts: &[&str], users: &[&str]) -> Self {
+    fn new(s: &'a TestApp, accounts: &[&str], users: &[&str]) -> Self {
         let watch = Watch {
             accounts: accounts.iter().map(|a| (*a).to_owned()).collect(),
             users: users.iter().map(|u| (*u).to_owned()).collect(),
@@ -332,7 +335,7 @@ fn strings(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| (*s).to_owned()).collect()
 }
 
-async fn account(s: &TestServer, id: &str, kind: &str, parent: &str) {
+async fn account(s: &TestApp, id: &str, kind: &str, parent: &str) {
     s.accounts()
         .create_account(pb::CreateAccountRequest {
             id: id.into(),
@@ -345,12 +348,12 @@ async fn account(s: &TestServer, id: &str, kind: &str, parent: &str) {
         .unwrap_or_else(|e| panic!("account {id}: {e:?}"));
 }
 
-async fn user(s: &TestServer, id: &str) {
+async fn user(s: &TestApp, id: &str) {
     user_with(s, pb::CreateUserRequest { id: id.into(), email: format!("{id}@exemple.fr"), ..Default::default() })
         .await;
 }
 
-async fn user_with(s: &TestServer, mut request: pb::CreateUserRequest) {
+async fn user_with(s: &TestApp, mut request: pb::CreateUserRequest) {
     if request.given_name.is_empty() {
         request.given_name = request.id.clone();
     }
@@ -359,7 +362,7 @@ async fn user_with(s: &TestServer, mut request: pb::CreateUserRequest) {
 }
 
 async fn member(
-    s: &TestServer,
+    s: &TestApp,
     id: &str,
     user: &str,
     account: &str,
@@ -382,7 +385,7 @@ async fn member(
         .unwrap()
 }
 
-async fn role(s: &TestServer, account: &str, name: &str, own: &[(&str, pb::Level)]) {
+async fn role(s: &TestApp, account: &str, name: &str, own: &[(&str, pb::Level)]) {
     s.roles()
         .create_role(pb::CreateRoleRequest {
             account_id: account.into(),
@@ -395,7 +398,7 @@ async fn role(s: &TestServer, account: &str, name: &str, own: &[(&str, pb::Level
         .unwrap_or_else(|e| panic!("role {name} in {account}: {e:?}"));
 }
 
-async fn folder(s: &TestServer, id: &str, account: &str) {
+async fn folder(s: &TestApp, id: &str, account: &str) {
     s.resources()
         .create_resource(pb::CreateResourceRequest {
             id: id.into(),
@@ -408,7 +411,7 @@ async fn folder(s: &TestServer, id: &str, account: &str) {
         .unwrap_or_else(|e| panic!("folder {id}: {e:?}"));
 }
 
-async fn delegation(s: &TestServer, id: &str, from: &str, to: &str, role: &str) {
+async fn delegation(s: &TestApp, id: &str, from: &str, to: &str, role: &str) {
     s.delegations()
         .create_delegation(pb::CreateDelegationRequest {
             id: id.into(),
@@ -422,13 +425,7 @@ async fn delegation(s: &TestServer, id: &str, from: &str, to: &str, role: &str) 
 }
 
 /// A fully consistent access check.
-async fn check(
-    s: &TestServer,
-    subject: &str,
-    account: &str,
-    permission: &str,
-    resource: &str,
-) -> pb::CheckAccessResponse {
+async fn check(s: &TestApp, subject: &str, account: &str, permission: &str, resource: &str) -> pb::CheckAccessResponse {
     s.access()
         .check_access(pb::CheckAccessRequest {
             subject_id: subject.into(),
@@ -445,7 +442,7 @@ async fn check(
 }
 
 /// A membership as the service reads it.
-async fn membership(s: &TestServer, id: &str) -> Result<pb::Membership, Status> {
+async fn membership(s: &TestApp, id: &str) -> Result<pb::Membership, Status> {
     s.memberships()
         .get_membership(pb::GetMembershipRequest { id: id.into(), ..Default::default() })
         .await
@@ -453,7 +450,7 @@ async fn membership(s: &TestServer, id: &str) -> Result<pb::Membership, Status> 
 }
 
 /// A role as the service reads it.
-async fn role_of(s: &TestServer, account: &str, name: &str) -> Result<pb::Role, Status> {
+async fn role_of(s: &TestApp, account: &str, name: &str) -> Result<pb::Role, Status> {
     s.roles()
         .get_role(pb::GetRoleRequest { account_id: account.into(), name: name.into(), ..Default::default() })
         .await
@@ -461,7 +458,7 @@ async fn role_of(s: &TestServer, account: &str, name: &str) -> Result<pb::Role, 
 }
 
 /// The delegations into an account, as the service reads them.
-async fn delegations_into(s: &TestServer, account: &str) -> Vec<pb::Delegation> {
+async fn delegations_into(s: &TestApp, account: &str) -> Vec<pb::Delegation> {
     s.delegations()
         .list_delegations(pb::ListDelegationsRequest { to_account_id: account.into(), ..Default::default() })
         .await
@@ -684,7 +681,7 @@ fn missing_version_fields() -> Vec<&'static str> {
 
 /// The raw `version` of a membership, read on the service's own authority; `None` while the API
 /// has no such field (or the membership none).
-async fn version_of(s: &TestServer, id: &str) -> Option<Vec<u8>> {
+async fn version_of(s: &TestApp, id: &str) -> Option<Vec<u8>> {
     let (number, _) = raw::field("Membership", "version")?;
     let body = pb::GetMembershipRequest { id: id.into(), ..Default::default() }.encode_to_vec();
     let response = raw::unary(&s.channel, "/guichet.v1.MembershipService/GetMembership", body, None).await.ok()?;
@@ -701,7 +698,7 @@ enum Decision {
 /// ApproveMembership or RejectMembership by `actor`, naming the version reviewed (none sent when
 /// `version` is `None` or the API has no such field). Answers the membership.
 async fn decide(
-    s: &TestServer,
+    s: &TestApp,
     decision: Decision,
     actor: &str,
     id: &str,
@@ -747,7 +744,7 @@ async fn decide(
 /// affiliate kind's do, so its custom roles may.
 async fn partner_reach_without_delegation(backend: Backend) {
     let Some(db) = TestDatabase::new(backend).await else { return };
-    let s = TestServer::start(&db.url, &["--demo"]).await;
+    let s = spawn_app(Config { demo: true, ..test_config(&db.url) }).await;
     let mut log = Log::new(&s, &["nuage-partenaires", "alpes-revente", "fromagerie-dupont"], &["claire", "amelie"]);
     let c = check(&s, "claire", "fromagerie-dupont", "users:full", "").await;
     assert!(!c.allowed && c.reason_code == "no_access_path", "before any attack: {c:?}");
@@ -813,7 +810,7 @@ async fn partner_reach_without_delegation(backend: Backend) {
 /// her own levels, or creates a harmless role, takes it, and rewrites it.
 async fn role_escalation(backend: Backend) {
     let Some(db) = TestDatabase::new(backend).await else { return };
-    let s = TestServer::start(&db.url, &[]).await;
+    let s = spawn_app(test_config(&db.url)).await;
     account(&s, "hotel-essai", "direct_client", "").await;
     for u in ["patron", "alice"] {
         user(&s, u).await;
@@ -884,7 +881,7 @@ async fn role_escalation(backend: Backend) {
 /// acting through that delegation, rewrites (or replaces, or deletes) the role.
 async fn delegate_rewrites_its_role(backend: Backend) {
     let Some(db) = TestDatabase::new(backend).await else { return };
-    let s = TestServer::start(&db.url, &["--demo"]).await;
+    let s = spawn_app(Config { demo: true, ..test_config(&db.url) }).await;
     role(&s, "fromagerie-dupont", "gestion_limitee", &[("users", Full), ("billing", View)]).await;
     delegation(&s, "d-nuage-fromagerie", "nuage-partenaires", "fromagerie-dupont", "gestion_limitee").await;
     assert!(check(&s, "david", "fromagerie-dupont", "users:full", "").await.allowed);
@@ -940,7 +937,7 @@ async fn delegate_rewrites_its_role(backend: Backend) {
 /// more than she holds; the customer's own administrator opens one, sees it and ends it.
 async fn create_delegation_rules(backend: Backend) {
     let Some(db) = TestDatabase::new(backend).await else { return };
-    let s = TestServer::start(&db.url, &["--demo"]).await;
+    let s = spawn_app(Config { demo: true, ..test_config(&db.url) }).await;
     role(&s, "fromagerie-dupont", "admin_sans_facturation", &[("users", Full), ("billing", View)]).await;
     user(&s, "oscar").await;
     member(&s, "m-oscar", "oscar", "fromagerie-dupont", &["admin_sans_facturation"], None).await;
@@ -1029,7 +1026,7 @@ async fn create_delegation_rules(backend: Backend) {
 /// descendant grants of its role: the sub-partner's account manager role has none.
 async fn delegation_into_sub_partner(backend: Backend) {
     let Some(db) = TestDatabase::new(backend).await else { return };
-    let s = TestServer::start(&db.url, &["--demo"]).await;
+    let s = spawn_app(Config { demo: true, ..test_config(&db.url) }).await;
     delegation(&s, "d-nuage-alpes", "nuage-partenaires", "alpes-revente", "account_manager").await;
     let mut log = Log::new(&s, &["alpes-revente"], &["david"]);
     let c = check(&s, "david", "alpes-revente", "users:full", "").await;
@@ -1053,7 +1050,7 @@ async fn delegation_into_sub_partner(backend: Backend) {
 /// colleague of the partner) a direct member, which would survive DeleteDelegation.
 async fn delegated_access_into_membership(backend: Backend) {
     let Some(db) = TestDatabase::new(backend).await else { return };
-    let s = TestServer::start(&db.url, &["--demo"]).await;
+    let s = spawn_app(Config { demo: true, ..test_config(&db.url) }).await;
     // bruno (the partner's billing manager) is within david's reach: a member of the cheese shop,
     // which delegates to the partner too. Refused for partner reach, not for being out of reach.
     delegation(&s, "d-nuage-fromagerie", "nuage-partenaires", "fromagerie-dupont", "client_administrator").await;
@@ -1105,7 +1102,7 @@ async fn delegated_access_into_membership(backend: Backend) {
 /// grants folder B, or hands out unrestricted access. She may hand out folder A.
 async fn restriction_escalation(backend: Backend) {
     let Some(db) = TestDatabase::new(backend).await else { return };
-    let s = TestServer::start(&db.url, &[]).await;
+    let s = spawn_app(test_config(&db.url)).await;
     account(&s, "cabinet", "partner", "").await;
     account(&s, "client-compta", "customer", "cabinet").await;
     account(&s, "autre-client", "customer", "cabinet").await;
@@ -1219,7 +1216,7 @@ async fn restriction_escalation(backend: Backend) {
 /// version it approves.
 async fn four_eyes(backend: Backend) {
     let Some(db) = TestDatabase::new(backend).await else { return };
-    let s = TestServer::start(&db.url, &[]).await;
+    let s = spawn_app(test_config(&db.url)).await;
     account(&s, "quatre-yeux", "partner", "").await;
     account(&s, "societe", "customer", "quatre-yeux").await;
     for u in ["ines", "jules", "kim"] {
@@ -1526,7 +1523,7 @@ async fn lost_updates(backend: Backend) {
     use pb::invitation_service_client::InvitationServiceClient as Invitations;
     use pb::user_service_client::UserServiceClient as Users;
     let Some(db) = TestDatabase::new(backend).await else { return };
-    let s = TestServer::start(&db.url, &[]).await;
+    let s = spawn_app(test_config(&db.url)).await;
     account(&s, "concurrence", "partner", "").await;
     account(&s, "c-course", "customer", "concurrence").await;
     account(&s, "c-approbation", "customer", "concurrence").await;
@@ -1704,7 +1701,7 @@ async fn lost_updates(backend: Backend) {
 
     // The account: UpdateAccountSettings keeps the lifetime (0) and the email policy (absent) it
     // is not given; UpdateAccount, SetAccountModules and UpdateAccountSettings change one row.
-    let get_account = async |s: &TestServer| {
+    let get_account = async |s: &TestApp| {
         s.accounts()
             .get_account(pb::GetAccountRequest { id: "c-course".into(), ..Default::default() })
             .await
@@ -1926,7 +1923,7 @@ async fn lost_updates(backend: Backend) {
 /// nothing; a profile belongs to its owner once claimed.
 async fn identity(backend: Backend) {
     let Some(db) = TestDatabase::new(backend).await else { return };
-    let s = TestServer::start(&db.url, &[]).await;
+    let s = spawn_app(test_config(&db.url)).await;
     account(&s, "tenant-a", "partner", "").await;
     account(&s, "client-a", "customer", "tenant-a").await;
     account(&s, "client-a2", "customer", "tenant-a").await;
@@ -2134,7 +2131,7 @@ async fn identity(backend: Backend) {
 /// delegation, duplicate restriction ids, and escalation on a module the account has disabled.
 async fn smaller_rules(backend: Backend) {
     let Some(db) = TestDatabase::new(backend).await else { return };
-    let s = TestServer::start(&db.url, &[]).await;
+    let s = spawn_app(test_config(&db.url)).await;
     let catalog = s.roles().list_catalog(pb::ListCatalogRequest {}).await.unwrap().into_inner();
     let without_911: Vec<String> =
         catalog.features.iter().filter(|f| f.module && f.name != "voip_911").map(|f| f.name.clone()).collect();
@@ -2313,19 +2310,16 @@ fn with_token<T>(message: T, token: Option<&str>) -> tonic::Request<T> {
 /// paths must not grow the metrics either.
 async fn calling_services(backend: Backend) {
     let Some(db) = TestDatabase::new(backend).await else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("guichet.toml");
-    std::fs::write(
-        &config,
-        format!(
+    let config = config_from_toml(
+        &db.url,
+        &format!(
             "[[services]]\nname = \"boutique\"\nscopes = [\"check\"]\ntoken_sha256 = {:?}\n\n\
              [[services]]\nname = \"backoffice\"\nscopes = [\"check\", \"admin\"]\ntoken_sha256 = {:?}\n",
             sha256_hex(SHOP_TOKEN),
             sha256_hex(BACKOFFICE_TOKEN)
         ),
-    )
-    .unwrap();
-    let s = TestServer::start(&db.url, &["--demo", "--config", &config.display().to_string()]).await;
+    );
+    let s = spawn_app(Config { demo: true, ..config }).await;
     let mut log = Log::new(&s, &["nuage-partenaires"], &["claire"]);
     log.watch.token = Some(BACKOFFICE_TOKEN.to_owned());
     let shop_role = |actor: &str| create_role(actor, "nuage-partenaires", "par_la_boutique", &[("users", View)]);
@@ -2406,7 +2400,7 @@ async fn calling_services(backend: Backend) {
 /// NOT_FOUND, with the very message an unknown account gets, but for the id.
 async fn out_of_reach_is_unknown(backend: Backend) {
     let Some(db) = TestDatabase::new(backend).await else { return };
-    let s = TestServer::start(&db.url, &["--demo"]).await;
+    let s = spawn_app(Config { demo: true, ..test_config(&db.url) }).await;
     let c = check(&s, "helene", "boulangerie-martin", "users:view", "").await;
     assert!(!c.allowed && c.reason_code == "no_access_path", "{c:?}");
     let mut log = Log::new(&s, &["boulangerie-martin"], &["helene"]);
@@ -2481,7 +2475,7 @@ async fn out_of_reach_is_unknown(backend: Backend) {
 /// never shows the other's (on SQLite the descendants were found by a case-insensitive match).
 async fn ids_differing_by_case(backend: Backend) {
     let Some(db) = TestDatabase::new(backend).await else { return };
-    let s = TestServer::start(&db.url, &[]).await;
+    let s = spawn_app(test_config(&db.url)).await;
     account(&s, "Vallee", "partner", "").await;
     account(&s, "client-de-majuscule", "customer", "Vallee").await;
     account(&s, "vallee", "partner", "").await;
@@ -2516,33 +2510,19 @@ async fn ids_differing_by_case(backend: Backend) {
 // Each scenario on both backends
 // ---------------------------------------------------------------------------------------------
 
-macro_rules! on_both_backends {
-    ($($scenario:ident => $sqlite:ident, $postgres:ident;)*) => {$(
-        #[tokio::test(flavor = "multi_thread")]
-        async fn $sqlite() {
-            $scenario(Backend::Sqlite).await;
-        }
-
-        #[tokio::test(flavor = "multi_thread")]
-        async fn $postgres() {
-            $scenario(Backend::Postgres).await;
-        }
-    )*};
-}
-
-on_both_backends! {
-    partner_reach_without_delegation => partner_reach_needs_a_delegation_on_sqlite, partner_reach_needs_a_delegation_on_postgres;
-    role_escalation => roles_cannot_be_created_or_rewritten_above_the_actor_on_sqlite, roles_cannot_be_created_or_rewritten_above_the_actor_on_postgres;
-    delegate_rewrites_its_role => a_delegate_cannot_rewrite_its_own_role_on_sqlite, a_delegate_cannot_rewrite_its_own_role_on_postgres;
-    create_delegation_rules => delegations_are_given_by_the_customer_on_sqlite, delegations_are_given_by_the_customer_on_postgres;
-    delegation_into_sub_partner => a_sub_partner_delegation_reaches_customers_only_by_descendant_grants_on_sqlite, a_sub_partner_delegation_reaches_customers_only_by_descendant_grants_on_postgres;
-    delegated_access_into_membership => delegated_access_cannot_become_a_membership_on_sqlite, delegated_access_cannot_become_a_membership_on_postgres;
-    restriction_escalation => a_restricted_administrator_cannot_widen_restrictions_on_sqlite, a_restricted_administrator_cannot_widen_restrictions_on_postgres;
-    four_eyes => four_eyes_cannot_be_bypassed_on_sqlite, four_eyes_cannot_be_bypassed_on_postgres;
-    lost_updates => concurrent_writes_that_both_succeed_both_take_effect_on_sqlite, concurrent_writes_that_both_succeed_both_take_effect_on_postgres;
-    identity => users_join_by_invitation_or_reach_on_sqlite, users_join_by_invitation_or_reach_on_postgres;
-    smaller_rules => limits_and_suspensions_are_enforced_on_sqlite, limits_and_suspensions_are_enforced_on_postgres;
-    calling_services => callers_need_credentials_and_scope_on_sqlite, callers_need_credentials_and_scope_on_postgres;
-    out_of_reach_is_unknown => accounts_out_of_reach_answer_as_unknown_on_sqlite, accounts_out_of_reach_answer_as_unknown_on_postgres;
-    ids_differing_by_case => trees_differing_only_by_case_stay_apart_on_sqlite, trees_differing_only_by_case_stay_apart_on_postgres;
+both_backends! {
+    partner_reach_needs_a_delegation => partner_reach_without_delegation,
+    roles_cannot_be_created_or_rewritten_above_the_actor => role_escalation,
+    a_delegate_cannot_rewrite_its_own_role => delegate_rewrites_its_role,
+    delegations_are_given_by_the_customer => create_delegation_rules,
+    a_sub_partner_delegation_reaches_customers_only_by_descendant_grants => delegation_into_sub_partner,
+    delegated_access_cannot_become_a_membership => delegated_access_into_membership,
+    a_restricted_administrator_cannot_widen_restrictions => restriction_escalation,
+    four_eyes_cannot_be_bypassed => four_eyes,
+    concurrent_writes_that_both_succeed_both_take_effect => lost_updates,
+    users_join_by_invitation_or_reach => identity,
+    limits_and_suspensions_are_enforced => smaller_rules,
+    callers_need_credentials_and_scope => calling_services,
+    accounts_out_of_reach_answer_as_unknown => out_of_reach_is_unknown,
+    trees_differing_only_by_case_stay_apart => ids_differing_by_case,
 }

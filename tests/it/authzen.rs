@@ -7,7 +7,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use guichet_proto::v1 as pb;
-use guichet_tests::{Backend, HttpAnswer, TestDatabase, TestServer, http_exchange, http_plain, post_json};
+use guichet_tests::{
+    Backend, Config, HttpAnswer, TestApp, TestDatabase, TestServer, both_backends, config_from_toml, http_exchange,
+    http_plain, post_json, spawn_app, test_config,
+};
 use serde_json::{Value, json};
 
 const EVALUATION: &str = "/access/v1/evaluation";
@@ -29,30 +32,32 @@ fn act(name: &str) -> Value {
     json!({ "name": name })
 }
 
-async fn start(backend: Backend, env: &[(&str, &str)]) -> Option<(TestDatabase, TestServer)> {
+async fn start(backend: Backend, configure: impl FnOnce(&mut Config)) -> Option<(TestDatabase, TestApp)> {
     let db = TestDatabase::new(backend).await?;
-    let s = TestServer::start_with_env(&db.url, &["--demo"], env).await;
+    let mut config = Config { demo: true, ..test_config(&db.url) };
+    configure(&mut config);
+    let s = spawn_app(config).await;
     Some((db, s))
 }
 
-fn az(s: &TestServer) -> SocketAddr {
-    s.authzen_addr.expect("the server printed its AuthZEN address")
+fn az(s: &TestApp) -> SocketAddr {
+    s.authzen_addr.expect("the AuthZEN server is on")
 }
 
-async fn evaluate(s: &TestServer, body: Value) -> HttpAnswer {
+async fn evaluate(s: &TestApp, body: Value) -> HttpAnswer {
     let a = post_json(az(s), EVALUATION, &body, &[]).await;
     assert_eq!(a.status, 200, "{body}: {}", a.body);
     assert_eq!(a.header("content-type"), Some("application/json"));
     a
 }
 
-async fn decision(s: &TestServer, subject: Value, action: Value, resource: Value) -> Value {
+async fn decision(s: &TestApp, subject: Value, action: Value, resource: Value) -> Value {
     evaluate(s, json!({ "subject": subject, "action": action, "resource": resource })).await.json()
 }
 
 /// CheckAccess over gRPC.
 async fn check_access(
-    s: &TestServer,
+    s: &TestApp,
     subject: &str,
     account: &str,
     permission: &str,
@@ -81,7 +86,7 @@ fn level(l: i32) -> &'static str {
 
 /// Every page of a search, walked with `page.limit`: the results in order, and the checks the
 /// specification makes of pages (a non-empty token while there are more, "" on the last).
-async fn walk(s: &TestServer, path: &str, request: Value, limit: u64) -> Vec<Value> {
+async fn walk(s: &TestApp, path: &str, request: Value, limit: u64) -> Vec<Value> {
     let mut all = Vec::new();
     let mut token: Option<String> = None;
     for _ in 0..100 {
@@ -108,7 +113,7 @@ async fn walk(s: &TestServer, path: &str, request: Value, limit: u64) -> Vec<Val
 }
 
 async fn conformance(backend: Backend) {
-    let Some((_db, s)) = start(backend, &[]).await else { return };
+    let Some((_db, s)) = start(backend, |_| {}).await else { return };
 
     // --- Access Evaluation (spec §6; certification c-2) ---
     let d = decision(&s, user("marc"), act("read"), folder("bm-dossier-2025")).await;
@@ -581,26 +586,21 @@ async fn conformance(backend: Backend) {
     assert!(!metrics.contains("v2"), "no label from a request path");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_specification_on_sqlite() {
-    conformance(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn the_specification_on_postgres() {
-    conformance(Backend::Postgres).await;
-}
+both_backends!(the_specification => conformance);
 
 /// The discovery document: from `[authzen] public_url`, never from the Host header (spec §10).
 #[tokio::test(flavor = "multi_thread")]
 async fn the_metadata_comes_from_the_configuration() {
     let pdp = "https://pdp.example.test:8443";
-    let env = [
-        ("GUICHET__AUTHZEN__PUBLIC_URL", pdp),
-        ("GUICHET__LIMITS__MAX_MESSAGE_BYTES", "2048"),
-        ("GUICHET__AUTHZEN__IDLE_TIMEOUT_SECS", "1"),
-    ];
-    let Some((_db, s)) = start(Backend::Sqlite, &env).await else { return };
+    let Some((_db, s)) = start(Backend::Sqlite, |c| {
+        c.authzen.public_url = Some(pdp.to_owned());
+        c.limits.max_message_bytes = 2048;
+        c.authzen.idle_timeout_secs = 1;
+    })
+    .await
+    else {
+        return;
+    };
     // A client that starts a request and sends nothing more is cut off after the idle timeout.
     {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -642,7 +642,7 @@ async fn the_metadata_comes_from_the_configuration() {
     );
     assert_eq!(http_plain(az(&s), "POST", "/.well-known/authzen-configuration", &[], b"").await.status, 405);
     // Without a public URL on loopback, the bound address.
-    let Some((_db2, s2)) = start(Backend::Sqlite, &[]).await else { return };
+    let Some((_db2, s2)) = start(Backend::Sqlite, |_| {}).await else { return };
     let v = http_plain(az(&s2), "GET", "/.well-known/authzen-configuration", &[("Host", "evil.example.com")], b"")
         .await
         .json();
@@ -696,7 +696,7 @@ async fn readme_curl_examples_run_verbatim() {
         .unwrap();
     let commands: Vec<&str> = section.lines().filter(|l| l.starts_with("curl ")).collect();
     assert!(commands.len() >= 4, "the README shows the examples");
-    let Some((_db, s)) = start(Backend::Sqlite, &[]).await else { return };
+    let Some((_db, s)) = start(Backend::Sqlite, |_| {}).await else { return };
     for command in commands {
         let line = command.replace("localhost:8181", &az(&s).to_string());
         let out = std::process::Command::new("sh").args(["-c", &line]).output().unwrap();
@@ -723,7 +723,7 @@ async fn secure(
     backend: Backend,
     ca: &crate::tls::Ca,
     client_ca: Option<&crate::tls::Ca>,
-) -> Option<(TestDatabase, TestServer, tempfile::TempDir)> {
+) -> Option<(TestDatabase, TestApp, tempfile::TempDir)> {
     let db = TestDatabase::new(backend).await?;
     let dir = tempfile::tempdir().unwrap();
     let server = ca.server();
@@ -746,7 +746,8 @@ async fn secure(
     ));
     let path = dir.path().join("guichet.toml");
     std::fs::write(&path, config).unwrap();
-    let s = TestServer::launch(&db.url, &["--demo", "--config", path.to_str().unwrap()]).await;
+    let s =
+        spawn_app(Config { demo: true, ..config_from_toml(&db.url, &std::fs::read_to_string(&path).unwrap()) }).await;
     Some((db, s, dir))
 }
 
@@ -893,15 +894,7 @@ async fn tls_and_tokens(backend: Backend) {
     assert!(plain.is_err() || plain.as_ref().is_ok_and(|a| a.status != 200), "plaintext must not be answered");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn tls_and_bearer_tokens_on_sqlite() {
-    tls_and_tokens(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn tls_and_bearer_tokens_on_postgres() {
-    tls_and_tokens(Backend::Postgres).await;
-}
+both_backends!(tls_and_bearer_tokens => tls_and_tokens);
 
 /// mTLS: a client certificate of a configured service authenticates; one of no service is 401;
 /// none fails the handshake.
@@ -942,7 +935,9 @@ async fn an_evaluation_is_a_server_span_in_the_callers_trace() {
         ("GUICHET__LOG__FORMAT", "json"),
         ("GUICHET__LOG__CHECK_CALLS", "true"),
     ];
-    let Some((_db, s)) = start(Backend::Sqlite, &env).await else { return };
+    let db = TestDatabase::new(Backend::Sqlite).await.unwrap();
+    let s = TestServer::start_with_env(&db.url, &["--demo"], &env).await;
+    let az = |s: &TestServer| s.authzen_addr.expect("the server printed its AuthZEN address");
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let parent = "00f067aa0ba902b7";
     let traceparent = format!("00-{trace_id}-{parent}-01");

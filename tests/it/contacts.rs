@@ -1,7 +1,7 @@
 //! Contacts and the communication order (seeds 002 and 004), end to end on SQLite and PostgreSQL.
 
 use guichet_proto::v1 as pb;
-use guichet_tests::{Backend, TestDatabase, TestServer, details, violated_fields};
+use guichet_tests::{Backend, TestApp, TestDatabase, both_backends, details, spawn_app, test_config, violated_fields};
 use tonic::{Code, Status};
 
 use pb::CommunicationType::{Financial, Technical};
@@ -10,7 +10,7 @@ use pb::ContactSubscription as Sub;
 
 /// Seed 002's hosting client (Paul's workshop: its owner, a client user and a web developer) and
 /// seed 004's telecom client (the Leclerc firm, with its administrator), under one partner.
-async fn build_world(s: &TestServer) {
+async fn build_world(s: &TestApp) {
     let mut accounts = s.accounts();
     for (id, kind, parent) in
         [("nuage", "partner", ""), ("atelier-paul", "customer", "nuage"), ("cabinet-leclerc", "customer", "nuage")]
@@ -71,11 +71,11 @@ fn accountant(actor: &str) -> pb::CreateContactRequest {
     }
 }
 
-async fn create(s: &TestServer, r: pb::CreateContactRequest) -> Result<pb::CreateContactResponse, Status> {
+async fn create(s: &TestApp, r: pb::CreateContactRequest) -> Result<pb::CreateContactResponse, Status> {
     s.contacts().create_contact(r).await.map(tonic::Response::into_inner)
 }
 
-async fn order(s: &TestServer, actor: &str, account: &str, kind: pb::CommunicationType) -> Vec<String> {
+async fn order(s: &TestApp, actor: &str, account: &str, kind: pb::CommunicationType) -> Vec<String> {
     s.contacts()
         .get_communication_order(pb::GetCommunicationOrderRequest {
             actor_id: actor.into(),
@@ -91,7 +91,7 @@ async fn order(s: &TestServer, actor: &str, account: &str, kind: pb::Communicati
 }
 
 async fn set_order(
-    s: &TestServer,
+    s: &TestApp,
     actor: &str,
     account: &str,
     kind: pb::CommunicationType,
@@ -109,7 +109,7 @@ async fn set_order(
         .map(tonic::Response::into_inner)
 }
 
-async fn events(s: &TestServer, account: &str) -> Vec<pb::Event> {
+async fn events(s: &TestApp, account: &str) -> Vec<pb::Event> {
     s.events()
         .list_events(pb::ListEventsRequest {
             account_id: account.into(),
@@ -139,7 +139,7 @@ async fn story(backend: Backend) {
     let Some(db) = TestDatabase::new(backend).await else {
         return;
     };
-    let s = TestServer::start(&db.url, &[]).await;
+    let s = spawn_app(test_config(&db.url)).await;
     build_world(&s).await;
 
     // Seed 002: the owner adds the accountant as a contact who receives the invoices…
@@ -338,21 +338,13 @@ async fn story(backend: Backend) {
     assert!(s.stop().await.success());
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn contacts_story_on_sqlite() {
-    story(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn contacts_story_on_postgres() {
-    story(Backend::Postgres).await;
-}
+both_backends!(contacts_story => story);
 
 async fn isolation(backend: Backend) {
     let Some(db) = TestDatabase::new(backend).await else {
         return;
     };
-    let s = TestServer::start(&db.url, &[]).await;
+    let s = spawn_app(test_config(&db.url)).await;
     build_world(&s).await;
     create(&s, accountant("paul")).await.unwrap();
     set_order(&s, "paul", "atelier-paul", Technical, &["comptable"]).await.unwrap();
@@ -451,21 +443,13 @@ async fn isolation(backend: Backend) {
     assert!(events(&s, "cabinet-leclerc").await.is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn contacts_are_isolated_between_accounts_on_sqlite() {
-    isolation(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn contacts_are_isolated_between_accounts_on_postgres() {
-    isolation(Backend::Postgres).await;
-}
+both_backends!(contacts_are_isolated_between_accounts => isolation);
 
 async fn bad_input(backend: Backend) {
     let Some(db) = TestDatabase::new(backend).await else {
         return;
     };
-    let s = TestServer::start(&db.url, &[]).await;
+    let s = spawn_app(test_config(&db.url)).await;
     build_world(&s).await;
     create(&s, accountant("")).await.unwrap();
     let mut c = s.contacts();
@@ -630,12 +614,4 @@ async fn bad_input(backend: Backend) {
     assert_eq!(evs.iter().map(|e| e.r#type.as_str()).collect::<Vec<_>>(), ["contact.created"]);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn contacts_refuse_bad_input_on_sqlite() {
-    bad_input(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn contacts_refuse_bad_input_on_postgres() {
-    bad_input(Backend::Postgres).await;
-}
+both_backends!(contacts_refuse_bad_input => bad_input);

@@ -8,7 +8,10 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use guichet_proto::v1 as pb;
-use guichet_tests::{Backend, TestDatabase, TestServer, declared_rpcs, details, violated_fields};
+use guichet_tests::{
+    Backend, Config, TestApp, TestDatabase, config_from_toml, declared_rpcs, details, spawn_app, test_config,
+    violated_fields,
+};
 use prost::Message as _;
 use prost::bytes::{Buf as _, BufMut as _};
 use rcgen::string::Ia5String;
@@ -97,25 +100,18 @@ pub(crate) const PORTAL_TOKEN: &str = "portal-token-7c1e5a";
 pub(crate) const BACKOFFICE_TOKEN: &str = "backoffice-token-2b9f4d";
 
 /// A server on a plaintext loopback listener that authenticates its callers: `portal` (`check`)
-/// and `backoffice` (`admin`), by bearer token. The folder holds its configuration.
-pub(crate) async fn authenticated(db: &TestDatabase, extra: &[&str]) -> (tempfile::TempDir, TestServer) {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("guichet.toml");
-    std::fs::write(
-        &config,
-        format!(
+/// and `backoffice` (`admin`), by bearer token; with the demo world when `demo`.
+pub(crate) async fn authenticated(db: &TestDatabase, demo: bool) -> TestApp {
+    let config = config_from_toml(
+        &db.url,
+        &format!(
             "[[services]]\nname = \"portal\"\nscopes = [\"check\"]\ntoken_sha256 = {:?}\n\n\
              [[services]]\nname = \"backoffice\"\nscopes = [\"admin\"]\ntoken_sha256 = {:?}\n",
             sha256_hex(PORTAL_TOKEN),
             sha256_hex(BACKOFFICE_TOKEN)
         ),
-    )
-    .unwrap();
-    let config = config.display().to_string();
-    let mut args = vec!["--config", config.as_str()];
-    args.extend_from_slice(extra);
-    let s = TestServer::start(&db.url, &args).await;
-    (dir, s)
+    );
+    spawn_app(Config { demo, ..config }).await
 }
 
 fn assert_missing_scope(status: &tonic::Status, service: &str, scope: &str) {
@@ -129,7 +125,7 @@ fn assert_missing_scope(status: &tonic::Status, service: &str, scope: &str) {
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_label_only_the_rpcs_guichet_serves_and_every_other_path_unknown() {
     let db = TestDatabase::new(Backend::Sqlite).await.unwrap();
-    let (_config, s) = authenticated(&db, &[]).await;
+    let s = authenticated(&db, false).await;
 
     // Calls without credentials to made-up paths, refused before any routing.
     for i in 0..5 {
@@ -174,7 +170,7 @@ async fn metrics_label_only_the_rpcs_guichet_serves_and_every_other_path_unknown
 #[tokio::test(flavor = "multi_thread")]
 async fn a_body_that_is_not_protobuf_is_invalid_argument_on_body() {
     let db = TestDatabase::new(Backend::Sqlite).await.unwrap();
-    let s = TestServer::start(&db.url, &[]).await;
+    let s = spawn_app(test_config(&db.url)).await;
     let get_account = "/guichet.v1.AccountService/GetAccount";
 
     let cases: [(&[u8], &str); 4] = [
@@ -216,14 +212,14 @@ async fn a_body_that_is_not_protobuf_is_invalid_argument_on_body() {
     assert!(!text.contains("code=\"INTERNAL\""), "{text}");
 }
 
-async fn catalog(s: &TestServer, token: &str) -> Result<pb::ListCatalogResponse, tonic::Status> {
+async fn catalog(s: &TestApp, token: &str) -> Result<pb::ListCatalogResponse, tonic::Status> {
     s.roles().list_catalog(with_token(pb::ListCatalogRequest {}, Some(token))).await.map(tonic::Response::into_inner)
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_check_service_lists_a_users_accounts_and_the_catalog_and_still_cannot_manage() {
     let db = TestDatabase::new(Backend::Sqlite).await.unwrap();
-    let (_config, s) = authenticated(&db, &["--demo"]).await;
+    let s = authenticated(&db, true).await;
 
     // The portal (`check` only) reads the account switcher and the catalog.
     let mine = s
@@ -343,8 +339,7 @@ async fn a_spiffe_id_is_matched_with_its_case_and_a_dns_name_without() {
     )
     .unwrap();
     let db = TestDatabase::new(Backend::Sqlite).await.unwrap();
-    let config = path("guichet.toml").display().to_string();
-    let s = TestServer::launch(&db.url, &["--config", &config]).await;
+    let s = spawn_app(config_from_toml(&db.url, &std::fs::read_to_string(path("guichet.toml")).unwrap())).await;
 
     let catalog_as = |san: SanType| {
         let (cert, key) = client_ca.leaf(san, ExtendedKeyUsagePurpose::ClientAuth);

@@ -2,14 +2,14 @@
 
 use std::process::Command;
 
-use guichet_tests::{Backend, TestDatabase, TestServer, grpcurl};
+use guichet_tests::{Backend, Config, TestDatabase, grpcurl, spawn_app, test_config};
 
 use crate::scenario::check;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn demo_world_answers_as_documented() {
     let db = TestDatabase::new(Backend::Sqlite).await.unwrap();
-    let s = TestServer::start(&db.url, &["--demo"]).await;
+    let s = spawn_app(Config { demo: true, ..test_config(&db.url) }).await;
     let cases = [
         ("marc", "boulangerie-martin", "folders:view", "bm-dossier-2025", true, "allowed"),
         ("marc", "boulangerie-martin", "folders:view", "bm-dossier-juridique", false, "resource_not_granted"),
@@ -49,7 +49,7 @@ async fn readme_grpcurl_examples_run_verbatim() {
     let commands: Vec<&str> = section.lines().filter(|l| l.starts_with("grpcurl ")).collect();
     assert!(commands.len() >= 5, "the README shows the examples");
     let db = TestDatabase::new(Backend::Sqlite).await.unwrap();
-    let s = TestServer::start(&db.url, &["--demo"]).await;
+    let s = spawn_app(Config { demo: true, ..test_config(&db.url) }).await;
     for command in commands {
         let line =
             command.replacen("grpcurl", &bin.display().to_string(), 1).replace("localhost:50051", &s.addr.to_string());

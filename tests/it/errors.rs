@@ -1,7 +1,7 @@
 //! Bad input gets the canonical code and google.rpc details naming what to fix; nothing is written.
 
 use guichet_proto::v1 as pb;
-use guichet_tests::{Backend, TestDatabase, TestServer, details, violated_fields};
+use guichet_tests::{Backend, TestDatabase, details, spawn_app, test_config, violated_fields};
 use tonic::Code;
 
 use crate::scenario::{build_world, check};
@@ -9,7 +9,7 @@ use crate::scenario::{build_world, check};
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_input_is_refused_with_field_violations() {
     let db = TestDatabase::new(Backend::Sqlite).await.unwrap();
-    let s = TestServer::start(&db.url, &[]).await;
+    let s = spawn_app(test_config(&db.url)).await;
     build_world(&s).await;
 
     // A bad email.

@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use guichet_proto::v1 as pb;
-use guichet_tests::{Backend, TestDatabase, TestServer, skip};
+use guichet_server::config::CacheConfig;
+use guichet_tests::{Backend, Config, Secret, TestApp, TestDatabase, skip, spawn_app, test_config};
 
 use crate::scenario::build_world;
 
@@ -23,7 +24,7 @@ fn redis_url() -> Option<String> {
     }
 }
 
-async fn ask(s: &TestServer, subject: &str, account: &str, permission: &str) -> pb::CheckAccessResponse {
+async fn ask(s: &TestApp, subject: &str, account: &str, permission: &str) -> pb::CheckAccessResponse {
     s.access()
         .check_access(pb::CheckAccessRequest {
             subject_id: subject.into(),
@@ -37,7 +38,7 @@ async fn ask(s: &TestServer, subject: &str, account: &str, permission: &str) -> 
 }
 
 /// Asks twice and checks that the second answer came from a cache tier with the given decision.
-async fn cached(s: &TestServer, subject: &str, account: &str, permission: &str, allowed: bool) {
+async fn cached(s: &TestApp, subject: &str, account: &str, permission: &str, allowed: bool) {
     let first = ask(s, subject, account, permission).await;
     assert_eq!(first.allowed, allowed, "{subject} {permission} in {account}: {first:?}");
     let second = ask(s, subject, account, permission).await;
@@ -51,26 +52,25 @@ async fn cached(s: &TestServer, subject: &str, account: &str, permission: &str, 
 /// Two servers over one PostgreSQL database and one Redis (a key prefix of their own). B runs on
 /// one worker thread (a current-thread runtime, as a one-CPU pod does), A on the multi-threaded
 /// runtime: the fence, the commit wait and the subscriber work on both.
-async fn two_servers(env: &[(&str, &str)]) -> Option<(TestDatabase, TestServer, TestServer)> {
+async fn two_servers(cache: impl Fn(&mut CacheConfig)) -> Option<(TestDatabase, TestApp, TestApp)> {
     let redis = redis_url()?;
     let db = TestDatabase::new(Backend::Postgres).await?;
-    let prefix = format!("guichet-test-{}:", uuid::Uuid::new_v4().simple());
-    let mut all: Vec<(&str, &str)> = vec![("GUICHET__CACHE__REDIS_KEY_PREFIX", prefix.as_str())];
-    all.extend_from_slice(env);
-    let a = TestServer::start_with_env(&db.url, &["--redis-url", &redis], &all).await;
-    all.push(("GUICHET__WORKER_THREADS", "1"));
-    let b = TestServer::start_with_env(&db.url, &["--redis-url", &redis], &all).await;
+    let mut config = Config { redis_url: Some(Secret::new(redis)), ..test_config(&db.url) };
+    config.cache.redis_key_prefix = format!("guichet-test-{}:", uuid::Uuid::new_v4().simple());
+    cache(&mut config.cache);
+    let a = TestApp::builder(config.clone()).own_runtime().start().await;
+    let b = TestApp::builder(Config { worker_threads: 1, ..config }).own_runtime().start().await;
     Some((db, a, b))
 }
 
-async fn create_user(s: &TestServer, id: &str) {
+async fn create_user(s: &TestApp, id: &str) {
     s.users()
         .create_user(pb::CreateUserRequest { id: id.into(), email: format!("{id}@exemple.fr"), ..Default::default() })
         .await
         .unwrap();
 }
 
-async fn add_member(s: &TestServer, id: &str, user: &str, account: &str, role: &str) -> pb::Membership {
+async fn add_member(s: &TestApp, id: &str, user: &str, account: &str, role: &str) -> pb::Membership {
     s.memberships()
         .create_membership(pb::CreateMembershipRequest {
             id: id.into(),
@@ -88,7 +88,7 @@ async fn add_member(s: &TestServer, id: &str, user: &str, account: &str, role: &
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_kind_of_write_on_one_server_is_seen_by_the_next_check_on_another() {
-    let Some((_db, a, b)) = two_servers(&[]).await else { return };
+    let Some((_db, a, b)) = two_servers(|_| {}).await else { return };
     build_world(&a).await;
 
     // Membership created, then removed.
@@ -192,7 +192,7 @@ async fn every_kind_of_write_on_one_server_is_seen_by_the_next_check_on_another(
 #[tokio::test(flavor = "multi_thread")]
 async fn a_lost_invalidation_message_never_makes_an_answer_stale() {
     // No pub/sub at all: every invalidation message is lost.
-    let Some((_db, a, b)) = two_servers(&[("GUICHET__CACHE__PUBSUB", "false")]).await else { return };
+    let Some((_db, a, b)) = two_servers(|c| c.pubsub = false).await else { return };
     build_world(&a).await;
     cached(&b, "conseiller", "client-a", "users:full", true).await;
     a.delegations()
@@ -215,8 +215,11 @@ async fn a_write_returns_only_once_no_replica_can_answer_from_before_it() {
     // A wide fence window and no pub/sub: B answers cache hits without asking the store, and only
     // the commit wait of the write on A keeps B from serving the decision made before it.
     let window = Duration::from_millis(400);
-    let Some((_db, a, b)) =
-        two_servers(&[("GUICHET__CACHE__PUBSUB", "false"), ("GUICHET__CACHE__FENCE_WINDOW_MS", "400")]).await
+    let Some((_db, a, b)) = two_servers(|c| {
+        c.pubsub = false;
+        c.fence_window_ms = 400;
+    })
+    .await
     else {
         return;
     };
@@ -252,7 +255,7 @@ async fn a_write_returns_only_once_no_replica_can_answer_from_before_it() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_write_in_one_tenant_leaves_another_tenants_decisions_cached() {
-    let Some((_db, a, b)) = two_servers(&[]).await else { return };
+    let Some((_db, a, b)) = two_servers(|_| {}).await else { return };
     build_world(&a).await;
     cached(&b, "tech-affilie", "client-c", "offers:full", true).await;
     cached(&b, "admin-a", "client-a", "users:full", true).await;
@@ -271,7 +274,7 @@ async fn a_write_in_one_tenant_leaves_another_tenants_decisions_cached() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_edit_of_one_member_leaves_the_siblings_and_the_partners_decisions_cached_and_an_ancestors_change_reaches_every_descendant()
  {
-    let Some((_db, a, b)) = two_servers(&[]).await else { return };
+    let Some((_db, a, b)) = two_servers(|_| {}).await else { return };
     build_world(&a).await;
     let m = add_member(&a, "m-extra", "factu", "client-b", "client_user").await;
     // Decisions of the partner, of both customers, through a delegation, on a folder, and of
@@ -394,12 +397,10 @@ async fn checks_stay_correct_while_redis_is_down_and_hits_resume_when_it_returns
     let db = TestDatabase::new(Backend::Sqlite).await.unwrap();
     let url = format!("redis://127.0.0.1:{port}");
     // No in-process tier: every hit comes from Redis.
-    let s = TestServer::start_with_env(
-        &db.url,
-        &["--redis-url", &url],
-        &[("GUICHET__CACHE__IN_PROCESS_CAPACITY", "0"), ("GUICHET__CACHE__REDIS_TIMEOUT_MS", "200")],
-    )
-    .await;
+    let mut config = Config { redis_url: Some(Secret::new(url)), ..test_config(&db.url) };
+    config.cache.in_process_capacity = 0;
+    config.cache.redis_timeout_ms = 200;
+    let s = spawn_app(config).await;
     build_world(&s).await;
     ask(&s, "conseiller", "client-a", "users:full").await;
     let r = ask(&s, "conseiller", "client-a", "users:full").await;
@@ -443,7 +444,7 @@ fn item(subject: &str, account: &str, permission: &str) -> pb::CheckAccessBatchI
     }
 }
 
-async fn batch(s: &TestServer, consistency: Option<pb::consistency::Requirement>) -> Vec<(bool, i32)> {
+async fn batch(s: &TestApp, consistency: Option<pb::consistency::Requirement>) -> Vec<(bool, i32)> {
     let items = vec![
         item("admin-a", "client-a", "users:full"),
         item("tech-affilie", "client-c", "offers:full"),
@@ -467,7 +468,7 @@ async fn batch(s: &TestServer, consistency: Option<pb::consistency::Requirement>
 async fn a_batch_serves_hits_from_the_cache_and_evaluates_the_misses() {
     // In-process tier only (no Redis URL).
     let db = TestDatabase::new(Backend::Sqlite).await.unwrap();
-    let s = TestServer::start(&db.url, &[]).await;
+    let s = spawn_app(test_config(&db.url)).await;
     build_world(&s).await;
     assert_eq!(batch(&s, None).await, [(true, NONE), (true, NONE), (false, NONE)]);
     assert_eq!(batch(&s, None).await, [(true, LOCAL), (true, LOCAL), (false, LOCAL)]);

@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use guichet_tests::{Backend, TestDatabase, TestServer, grpcurl};
+use guichet_tests::{Backend, Config, TestDatabase, grpcurl, spawn_app, test_config};
 
 fn run(bin: &std::path::Path, args: &[&str]) -> (bool, String, String) {
     let out = Command::new(bin).args(args).output().expect("run grpcurl");
@@ -17,7 +17,7 @@ fn run(bin: &std::path::Path, args: &[&str]) -> (bool, String, String) {
 async fn grpcurl_lists_describes_and_checks() {
     let Some(bin) = grpcurl() else { return };
     let db = TestDatabase::new(Backend::Sqlite).await.unwrap();
-    let s = TestServer::start(&db.url, &["--demo"]).await;
+    let s = spawn_app(Config { demo: true, ..test_config(&db.url) }).await;
     let addr = s.addr.to_string();
 
     let (ok, out, err) = run(&bin, &["-plaintext", &addr, "list"]);
@@ -92,7 +92,7 @@ fn printed_details(stderr: &str) -> Vec<serde_json::Value> {
 async fn grpcurl_decodes_every_error_detail() {
     let Some(bin) = grpcurl() else { return };
     let db = TestDatabase::new(Backend::Sqlite).await.unwrap();
-    let s = TestServer::start(&db.url, &["--demo"]).await;
+    let s = spawn_app(Config { demo: true, ..test_config(&db.url) }).await;
     let addr = s.addr.to_string();
 
     // The README's example, verbatim.

@@ -2,12 +2,12 @@
 //! more than the actor holds, and error details too large for HTTP/2 trailers.
 
 use guichet_proto::v1 as pb;
-use guichet_tests::{Backend, TestDatabase, TestServer, details, violated_fields};
+use guichet_tests::{Backend, TestApp, TestDatabase, details, spawn_app, test_config, violated_fields};
 use tonic::Code;
 
 use crate::scenario::check;
 
-async fn account_with_an_inviter(s: &TestServer) {
+async fn account_with_an_inviter(s: &TestApp) {
     s.accounts()
         .create_account(pb::CreateAccountRequest {
             id: "acme".into(),
@@ -66,7 +66,7 @@ fn assert_no_escalation(e: &tonic::Status) {
 #[tokio::test(flavor = "multi_thread")]
 async fn role_edits_cannot_hand_out_more_than_the_actor_holds() {
     let db = TestDatabase::new(Backend::Sqlite).await.unwrap();
-    let s = TestServer::start(&db.url, &[]).await;
+    let s = spawn_app(test_config(&db.url)).await;
     account_with_an_inviter(&s).await;
 
     // Promoting itself or someone else to a role above its own is refused, by either RPC.
@@ -130,7 +130,7 @@ async fn role_edits_cannot_hand_out_more_than_the_actor_holds() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_batch_of_a_thousand_bad_items_is_one_bounded_invalid_argument() {
     let db = TestDatabase::new(Backend::Sqlite).await.unwrap();
-    let s = TestServer::start(&db.url, &[]).await;
+    let s = spawn_app(test_config(&db.url)).await;
     let item = pb::CheckAccessBatchItem {
         subject_id: "someone".into(),
         account_id: "acme".into(),

@@ -1,9 +1,10 @@
 //! Invitations (seed 002), four-eyes approval and the email policy (seed 001), end to end on
-//! SQLite and PostgreSQL. Time passes by restarting the server with `test_clock_offset_ms`: no
-//! test sleeps.
+//! SQLite and PostgreSQL. Time passes by moving the server's manual clock: no test sleeps.
 
 use guichet_proto::v1 as pb;
-use guichet_tests::{Backend, TestDatabase, TestServer, details, violated_fields};
+use guichet_tests::{
+    Backend, Clients, TestApp, TestDatabase, both_backends, details, spawn_app, test_config, violated_fields,
+};
 use tonic::Code;
 
 use crate::scenario::check;
@@ -32,7 +33,7 @@ fn settings(ttl: u32, approval: bool, generic: pb::GenericAddressPolicy) -> pb::
 /// The accounting firm and its client, the bakery, whose access needs a colleague's approval:
 /// Lucie and Paul are its client administrators (approved on the service's own authority), Odile
 /// a client user; folders A and C; the billing and folders modules.
-pub(crate) async fn bakery(s: &TestServer, ttl: u32, approval: bool, generic: pb::GenericAddressPolicy) {
+pub(crate) async fn bakery(s: &impl Clients, ttl: u32, approval: bool, generic: pb::GenericAddressPolicy) {
     let mut accounts = s.accounts();
     accounts
         .create_account(pb::CreateAccountRequest {
@@ -103,7 +104,7 @@ pub(crate) async fn bakery(s: &TestServer, ttl: u32, approval: bool, generic: pb
 }
 
 pub(crate) async fn invite(
-    s: &TestServer,
+    s: &impl Clients,
     actor: &str,
     email: &str,
     roles: &[&str],
@@ -129,7 +130,7 @@ pub(crate) async fn invite(
     (r.invitation.unwrap().id, r.token)
 }
 
-pub(crate) async fn accept(s: &TestServer, token: &str) -> Result<pb::AcceptInvitationResponse, tonic::Status> {
+pub(crate) async fn accept(s: &impl Clients, token: &str) -> Result<pb::AcceptInvitationResponse, tonic::Status> {
     s.invitations()
         .accept_invitation(pb::AcceptInvitationRequest {
             token: token.into(),
@@ -141,7 +142,7 @@ pub(crate) async fn accept(s: &TestServer, token: &str) -> Result<pb::AcceptInvi
         .map(tonic::Response::into_inner)
 }
 
-async fn list(s: &TestServer, status: pb::InvitationStatus) -> Vec<String> {
+async fn list(s: &TestApp, status: pb::InvitationStatus) -> Vec<String> {
     s.invitations()
         .list_invitations(pb::ListInvitationsRequest {
             account_id: "boulangerie".into(),
@@ -157,7 +158,7 @@ async fn list(s: &TestServer, status: pb::InvitationStatus) -> Vec<String> {
         .collect()
 }
 
-async fn members(s: &TestServer) -> Vec<pb::Membership> {
+async fn members(s: &TestApp) -> Vec<pb::Membership> {
     s.memberships()
         .list_memberships(pb::ListMembershipsRequest {
             account_id: "boulangerie".into(),
@@ -177,7 +178,7 @@ async fn members(s: &TestServer) -> Vec<pb::Membership> {
 /// and not folder C; the inviter cannot approve her own invitation."
 async fn seed_001_story(backend: Backend) {
     let Some(db) = TestDatabase::new(backend).await else { return };
-    let s = TestServer::start(&db.url, &[]).await;
+    let s = spawn_app(test_config(&db.url)).await;
     bakery(&s, 7, true, pb::GenericAddressPolicy::Flag).await;
 
     // Lucie, client administrator, invites Marc as a client user with folder A.
@@ -325,21 +326,13 @@ async fn seed_001_story(backend: Backend) {
     assert!(events.iter().all(|e| !e.after_json.contains(&token)), "no token in the audit trail");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn seed_001_story_sqlite() {
-    seed_001_story(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn seed_001_story_postgres() {
-    seed_001_story(Backend::Postgres).await;
-}
+both_backends!(seed_001_story => seed_001_story);
 
 // ---- the invitation lifecycle, with time moved by restarting in the future ----
 
 async fn lifecycle(backend: Backend) {
     let Some(db) = TestDatabase::new(backend).await else { return };
-    let s = TestServer::start(&db.url, &[]).await;
+    let s = spawn_app(test_config(&db.url)).await;
     bakery(&s, 1, false, pb::GenericAddressPolicy::Flag).await;
 
     // A member is not invited again.
@@ -405,10 +398,7 @@ async fn lifecycle(backend: Backend) {
     assert_eq!(list(&s, pb::InvitationStatus::Pending).await, vec![late.clone()]);
 
     // Two days later: the pending invitation has expired and its token is refused.
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("later.toml");
-    std::fs::write(&config, format!("test_clock_offset_ms = {}\n", 2 * DAY_MS)).unwrap();
-    let s = s.restart(&["--config", config.to_str().unwrap()]).await;
+    s.clock.advance(std::time::Duration::from_millis(2 * DAY_MS.unsigned_abs()));
     let e = accept(&s, &late_token).await.unwrap_err();
     assert_eq!((e.code(), precondition(&e).as_str()), (Code::FailedPrecondition, "INVITATION_EXPIRED"));
     assert_eq!(list(&s, pb::InvitationStatus::Expired).await, vec![late.clone()]);
@@ -458,15 +448,7 @@ async fn lifecycle(backend: Backend) {
     assert_eq!(e.code(), Code::NotFound);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn invitation_lifecycle_sqlite() {
-    lifecycle(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn invitation_lifecycle_postgres() {
-    lifecycle(Backend::Postgres).await;
-}
+both_backends!(invitation_lifecycle => lifecycle);
 
 // ---- concurrent double accepts ----
 
@@ -474,7 +456,7 @@ const RACES: usize = 20;
 
 async fn concurrent_accepts(backend: Backend) {
     let Some(db) = TestDatabase::new(backend).await else { return };
-    let s = TestServer::start(&db.url, &[]).await;
+    let s = spawn_app(test_config(&db.url)).await;
     bakery(&s, 7, false, pb::GenericAddressPolicy::Flag).await;
     let before = members(&s).await.len();
     let mut tokens = Vec::new();
@@ -504,21 +486,13 @@ async fn concurrent_accepts(backend: Backend) {
     eprintln!("{RACES} concurrent pairs of accepts on {backend:?}: one membership each");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn concurrent_double_accepts_sqlite() {
-    concurrent_accepts(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn concurrent_double_accepts_postgres() {
-    concurrent_accepts(Backend::Postgres).await;
-}
+both_backends!(concurrent_double_accepts => concurrent_accepts);
 
 // ---- the email policy ----
 
 async fn email_policy(backend: Backend) {
     let Some(db) = TestDatabase::new(backend).await else { return };
-    let s = TestServer::start(&db.url, &[]).await;
+    let s = spawn_app(test_config(&db.url)).await;
     bakery(&s, 7, false, pb::GenericAddressPolicy::Flag).await;
     let create = |email: &str| pb::CreateInvitationRequest {
         actor_id: "lucie".into(),
@@ -594,21 +568,13 @@ async fn email_policy(backend: Backend) {
     assert_eq!(emails, vec!["marc@boulangerie-martin.fr", "contact@boulangerie-martin.fr"]);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn email_policy_sqlite() {
-    email_policy(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn email_policy_postgres() {
-    email_policy(Backend::Postgres).await;
-}
+both_backends!(email_policy => email_policy);
 
 // ---- no escalation, permissions ----
 
 async fn no_escalation(backend: Backend) {
     let Some(db) = TestDatabase::new(backend).await else { return };
-    let s = TestServer::start(&db.url, &[]).await;
+    let s = spawn_app(test_config(&db.url)).await;
     bakery(&s, 7, false, pb::GenericAddressPolicy::Flag).await;
     // A "gestionnaire" manages users and views what a client user views, no more.
     let view = |f: &str| pb::FeatureGrant { feature: f.into(), level: pb::Level::View as i32 };
@@ -720,22 +686,14 @@ async fn no_escalation(backend: Backend) {
     assert_eq!((e.code(), missing_permission(&e).as_str()), (Code::PermissionDenied, "access_approvals:view"));
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn no_escalation_sqlite() {
-    no_escalation(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn no_escalation_postgres() {
-    no_escalation(Backend::Postgres).await;
-}
+both_backends!(no_escalation => no_escalation);
 
 // ---- bad input ----
 
 #[tokio::test(flavor = "multi_thread")]
 async fn invitation_and_approval_bad_input() {
     let db = TestDatabase::new(Backend::Sqlite).await.unwrap();
-    let s = TestServer::start(&db.url, &[]).await;
+    let s = spawn_app(test_config(&db.url)).await;
     bakery(&s, 7, true, pb::GenericAddressPolicy::Flag).await;
     let good = pb::CreateInvitationRequest {
         account_id: "boulangerie".into(),

@@ -8,7 +8,10 @@ use std::collections::BTreeSet;
 use std::future::Future;
 
 use guichet_proto::v1 as pb;
-use guichet_tests::{Backend, TestDatabase, TestServer, declared_rpcs, details, store_revision, violated_fields};
+use guichet_tests::{
+    Backend, TestApp, TestDatabase, both_backends, declared_rpcs, details, spawn_app, store_revision, test_config,
+    violated_fields,
+};
 use tonic::{Code, Status};
 
 /// The services whose RPCs are management calls; AccessService answers questions about any
@@ -90,7 +93,7 @@ impl Log {
 }
 
 /// Everything of B (and of its tree) that the service itself reads, and the store revision.
-async fn state_of_b(s: &TestServer) -> String {
+async fn state_of_b(s: &TestApp) -> String {
     let mut out = Vec::new();
     for id in ["pb", "b"] {
         let r = s.accounts().get_account(pb::GetAccountRequest { id: id.into(), ..Default::default() }).await;
@@ -155,7 +158,7 @@ async fn state_of_b(s: &TestServer) -> String {
 /// Runs one attempt and judges it, with B's state compared before and after.
 async fn attempt<T, F: Future<Output = Result<T, Status>>>(
     log: &mut Log,
-    s: &TestServer,
+    s: &TestApp,
     rpc: &str,
     expect: Expect,
     call: F,
@@ -176,7 +179,7 @@ async fn attempt<T, F: Future<Output = Result<T, Status>>>(
 }
 
 /// Two trees: pa → a (A: the actor's account) and s (suspended), pb → b (B: the target).
-async fn build(s: &TestServer) {
+async fn build(s: &TestApp) {
     let catalog = s.roles().list_catalog(pb::ListCatalogRequest {}).await.unwrap().into_inner();
     let modules: Vec<String> = catalog.features.iter().filter(|f| f.module).map(|f| f.name.clone()).collect();
     let all_full: Vec<pb::FeatureGrant> = catalog
@@ -363,7 +366,7 @@ async fn isolation(backend: Backend) {
     let Some(db) = TestDatabase::new(backend).await else {
         return;
     };
-    let s = TestServer::start(&db.url, &[]).await;
+    let s = spawn_app(test_config(&db.url)).await;
     build(&s).await;
     let mut log = Log::default();
     let l = &mut log;
@@ -933,7 +936,7 @@ async fn within_a(backend: Backend) {
     let Some(db) = TestDatabase::new(backend).await else {
         return;
     };
-    let s = TestServer::start(&db.url, &[]).await;
+    let s = spawn_app(test_config(&db.url)).await;
     build(&s).await;
     let mut log = Log::default();
     let l = &mut log;
@@ -1051,22 +1054,6 @@ async fn within_a(backend: Backend) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn every_management_rpc_is_refused_across_tenants_sqlite() {
-    isolation(Backend::Sqlite).await;
-}
+both_backends!(every_management_rpc_is_refused_across_tenants => isolation);
 
-#[tokio::test(flavor = "multi_thread")]
-async fn every_management_rpc_is_refused_across_tenants_postgres() {
-    isolation(Backend::Postgres).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn client_users_and_suspended_members_cannot_administer_sqlite() {
-    within_a(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn client_users_and_suspended_members_cannot_administer_postgres() {
-    within_a(Backend::Postgres).await;
-}
+both_backends!(client_users_and_suspended_members_cannot_administer => within_a);

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use guichet_proto::v1 as pb;
-use guichet_tests::{Backend, TestDatabase, TestServer, details};
+use guichet_tests::{Backend, TestApp, TestDatabase, both_backends, details, spawn_app, test_config};
 use tonic::Code;
 
 use crate::scenario::check;
@@ -26,7 +26,7 @@ fn restriction(full: &[&str], view: &[&str]) -> Option<pb::ResourceRestriction> 
 
 /// The bakery of the seeds: Lucie administers it, Gérard administers it too but may only view the
 /// 2025 folder; the custom role *comptable* edits folders.
-async fn bakery(s: &TestServer) {
+async fn bakery(s: &TestApp) {
     for (id, kind, parent) in [("nuage", "partner", ""), ("boulangerie", "customer", "nuage")] {
         s.accounts()
             .create_account(pb::CreateAccountRequest {
@@ -90,7 +90,7 @@ async fn bakery(s: &TestServer) {
     }
 }
 
-async fn accessible(s: &TestServer, subject: &str, permission: &str) -> Vec<String> {
+async fn accessible(s: &TestApp, subject: &str, permission: &str) -> Vec<String> {
     s.access()
         .list_accessible_resources(pb::ListAccessibleResourcesRequest {
             subject_id: subject.into(),
@@ -104,7 +104,7 @@ async fn accessible(s: &TestServer, subject: &str, permission: &str) -> Vec<Stri
         .resource_ids
 }
 
-async fn authorized(s: &TestServer, permission: &str, resource: &str) -> BTreeSet<String> {
+async fn authorized(s: &TestApp, permission: &str, resource: &str) -> BTreeSet<String> {
     s.access()
         .list_authorized_subjects(pb::ListAuthorizedSubjectsRequest {
             account_id: "boulangerie".into(),
@@ -123,7 +123,7 @@ async fn authorized(s: &TestServer, permission: &str, resource: &str) -> BTreeSe
 
 async fn folder_levels(backend: Backend) {
     let Some(db) = TestDatabase::new(backend).await else { return };
-    let s = TestServer::start(&db.url, &[]).await;
+    let s = spawn_app(test_config(&db.url)).await;
     bakery(&s).await;
 
     // Lucie gives Anne the bookkeeper's role: view on the 2025 folder, edit on payroll.
@@ -324,15 +324,7 @@ async fn folder_levels(backend: Backend) {
     assert!(s.stop().await.success());
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn folder_levels_on_sqlite() {
-    folder_levels(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn folder_levels_on_postgres() {
-    folder_levels(Backend::Postgres).await;
-}
+both_backends!(folder_levels => folder_levels);
 
 // ---- The peers' benchmark shape against a naive reference ----
 
@@ -464,7 +456,7 @@ where
 
 async fn benchmark_shape(backend: Backend) {
     let Some(db) = TestDatabase::new(backend).await else { return };
-    let s = TestServer::start(&db.url, &[]).await;
+    let s = spawn_app(test_config(&db.url)).await;
     let mut rng = Rng(20_261_207);
 
     // A partner with 100 client accounts, a bookkeeper role in each, 100 folders in each.
@@ -644,12 +636,4 @@ async fn benchmark_shape(backend: Backend) {
     assert!(s.stop().await.success());
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn benchmark_shape_matches_the_reference_on_sqlite() {
-    benchmark_shape(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn benchmark_shape_matches_the_reference_on_postgres() {
-    benchmark_shape(Backend::Postgres).await;
-}
+both_backends!(benchmark_shape_matches_the_reference => benchmark_shape);

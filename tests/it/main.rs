@@ -1,4 +1,5 @@
-//! guichet end to end: the real binary, real gRPC, SQLite and PostgreSQL, grpcurl.
+//! guichet end to end: the server in-process (the binary where only a process shows it), real
+//! gRPC, SQLite and PostgreSQL, grpcurl, and snapshots of what people read.
 #![expect(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -24,6 +25,7 @@ mod levels;
 mod operations;
 mod restart;
 mod scenario;
+mod snapshots;
 mod store_down;
 mod stories;
 mod telemetry;

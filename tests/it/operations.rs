@@ -1,13 +1,13 @@
-//! The operators' kit against the real binary: the Grafana dashboard and the Prometheus rules of
-//! `deploy/` query only metrics a running guichet exports, and the commands `guichet serve --demo`
-//! prints for a newcomer work as printed.
+//! The operators' kit: the Grafana dashboard and the Prometheus rules of `deploy/` query only
+//! metrics a running guichet exports (in-process), and the commands `guichet serve --demo` prints
+//! for a newcomer work as printed (the binary).
 
 use std::collections::BTreeSet;
 use std::process::Stdio;
 use std::time::Duration;
 
 use guichet_proto::v1 as pb;
-use guichet_tests::{Backend, TestDatabase, TestServer, grpcurl, guichet_bin};
+use guichet_tests::{Backend, Config, TestDatabase, grpcurl, guichet_bin, spawn_app, test_config};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 const DASHBOARD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/grafana/guichet.json");
@@ -131,7 +131,7 @@ fn unknown_names(queries: &[String], exported: &BTreeSet<String>, recorded: &BTr
 #[tokio::test(flavor = "multi_thread")]
 async fn the_dashboard_and_the_rules_query_only_metrics_guichet_exports() {
     let db = TestDatabase::new(Backend::Sqlite).await.unwrap();
-    let s = TestServer::start(&db.url, &["--demo"]).await;
+    let s = spawn_app(Config { demo: true, ..test_config(&db.url) }).await;
     // Some traffic: an answer, a client error, a change stream.
     let ok = s
         .access()

@@ -1,7 +1,7 @@
-//! What was written before a restart answers the same after it, on a SQLite file and on
-//! PostgreSQL; SIGTERM stops the server cleanly.
+//! The `guichet` process: what was written before a restart answers the same after it, on a SQLite
+//! file and on PostgreSQL; SIGTERM stops the server cleanly.
 
-use guichet_tests::{Backend, TestDatabase, TestServer};
+use guichet_tests::{Backend, TestDatabase, TestServer, both_backends};
 
 use crate::scenario::{build_world, check};
 
@@ -38,12 +38,4 @@ async fn survives_restart(backend: Backend) {
     assert!(status.success(), "exit status after SIGTERM: {status}");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn data_survives_a_restart_on_sqlite() {
-    survives_restart(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn data_survives_a_restart_on_postgres() {
-    survives_restart(Backend::Postgres).await;
-}
+both_backends!(data_survives_a_restart => survives_restart);

@@ -1,10 +1,10 @@
 //! A partner-portal scenario built through the API, then checked: the seeds' stories in their words.
 
 use guichet_proto::v1 as pb;
-use guichet_tests::{Backend, TestDatabase, TestServer};
+use guichet_tests::{Backend, Clients, TestDatabase, both_backends, spawn_app, test_config};
 
 /// Builds the world of the tests through the API (on the service's own authority).
-pub async fn build_world(s: &TestServer) {
+pub async fn build_world(s: &impl Clients) {
     let mut accounts = s.accounts();
     for (id, kind, parent) in [
         ("partner", "partner", ""),
@@ -87,7 +87,7 @@ pub async fn build_world(s: &TestServer) {
 }
 
 pub async fn check(
-    s: &TestServer,
+    s: &impl Clients,
     subject: &str,
     account: &str,
     permission: &str,
@@ -110,7 +110,7 @@ async fn scenario(backend: Backend) {
     let Some(db) = TestDatabase::new(backend).await else {
         return;
     };
-    let s = TestServer::start(&db.url, &[]).await;
+    let s = spawn_app(test_config(&db.url)).await;
     build_world(&s).await;
 
     // Seed 003: the account manager has access to everything in the partner account…
@@ -325,12 +325,4 @@ async fn scenario(backend: Backend) {
     assert!(s.stop().await.success());
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn partner_portal_scenario_on_sqlite() {
-    scenario(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn partner_portal_scenario_on_postgres() {
-    scenario(Backend::Postgres).await;
-}
+both_backends!(partner_portal_scenario => scenario);

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use guichet_proto::v1 as pb;
-use guichet_tests::{OwnPostgres, TestServer};
+use guichet_tests::{Clients, OwnPostgres, TestServer};
 use tonic::Code;
 
 use crate::scenario::build_world;

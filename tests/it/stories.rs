@@ -6,12 +6,12 @@
 //! and the ordered communication lists) in `contacts.rs`.
 
 use guichet_proto::v1 as pb;
-use guichet_tests::{Backend, TestDatabase, TestServer, details};
+use guichet_tests::{Backend, TestApp, TestDatabase, both_backends, details, spawn_app, test_config};
 use tonic::Code;
 
 use crate::scenario::check;
 
-async fn account(s: &TestServer, id: &str, kind: &str, parent: &str) {
+async fn account(s: &TestApp, id: &str, kind: &str, parent: &str) {
     s.accounts()
         .create_account(pb::CreateAccountRequest {
             id: id.into(),
@@ -24,14 +24,14 @@ async fn account(s: &TestServer, id: &str, kind: &str, parent: &str) {
         .unwrap();
 }
 
-async fn user(s: &TestServer, id: &str, email: &str) {
+async fn user(s: &TestApp, id: &str, email: &str) {
     s.users()
         .create_user(pb::CreateUserRequest { id: id.into(), email: email.into(), ..Default::default() })
         .await
         .unwrap();
 }
 
-async fn member(s: &TestServer, actor: &str, id: &str, account: &str, user: &str, role: &str) {
+async fn member(s: &TestApp, actor: &str, id: &str, account: &str, user: &str, role: &str) {
     s.memberships()
         .create_membership(pb::CreateMembershipRequest {
             actor_id: actor.into(),
@@ -53,7 +53,7 @@ fn missing_permission(e: &tonic::Status) -> String {
     details(e).error_info().and_then(|i| i.metadata.get("permission").cloned()).unwrap_or_default()
 }
 
-async fn my_accounts(s: &TestServer, user: &str) -> (Vec<String>, String) {
+async fn my_accounts(s: &TestApp, user: &str) -> (Vec<String>, String) {
     let r = s
         .users()
         .list_my_accounts(pb::ListMyAccountsRequest { user_id: user.into(), ..Default::default() })
@@ -67,7 +67,7 @@ async fn seed_000(backend: Backend) {
     let Some(db) = TestDatabase::new(backend).await else {
         return;
     };
-    let s = TestServer::start(&db.url, &[]).await;
+    let s = spawn_app(test_config(&db.url)).await;
     // A contract account of the Reveal portal, its administrator, and two users who will share a
     // profile.
     account(&s, "reveal", "direct_client", "").await;
@@ -147,21 +147,13 @@ async fn seed_000(backend: Backend) {
     assert_eq!(default, "", "Marc picks his contract account");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn seed_000_profiles_story_sqlite() {
-    seed_000(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn seed_000_profiles_story_postgres() {
-    seed_000(Backend::Postgres).await;
-}
+both_backends!(seed_000_profiles_story => seed_000);
 
 async fn seed_002(backend: Backend) {
     let Some(db) = TestDatabase::new(backend).await else {
         return;
     };
-    let s = TestServer::start(&db.url, &[]).await;
+    let s = spawn_app(test_config(&db.url)).await;
     // The hosting provider, Paul's workshop (an account holding products) and its owner; Léa
     // already has a login, for another customer of the provider.
     account(&s, "hebergeur", "partner", "").await;
@@ -288,12 +280,4 @@ async fn seed_002(backend: Backend) {
     assert!(check(&s, "lea", "fleuriste", "billing:view", "").await.allowed, "her other account is untouched");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn seed_002_invitations_story_sqlite() {
-    seed_002(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn seed_002_invitations_story_postgres() {
-    seed_002(Backend::Postgres).await;
-}
+both_backends!(seed_002_invitations_story => seed_002);

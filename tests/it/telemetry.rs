@@ -1,14 +1,17 @@
 //! Operations: traces exported over OTLP to an in-process collector (the caller's trace continues,
 //! no token in any attribute), Prometheus metrics and health endpoints on the admin port, one log
 //! line per RPC, and the graceful shutdown (in-flight calls finish, new connections are refused,
-//! exit 0).
+//! exit 0). What a process shows — its log, the exporter flushed at exit, SIGTERM, the exit code —
+//! runs the `guichet` binary; the rest runs in-process, with a [`CallGate`] holding calls in flight.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use guichet_proto::v1 as pb;
-use guichet_tests::{Backend, TestDatabase, TestServer};
+use guichet_tests::{
+    Backend, CallGate, Clients, Config, TestApp, TestDatabase, TestServer, http_get, spawn_app, test_config,
+};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
@@ -298,10 +301,10 @@ fn batch_request(n: usize) -> pb::CheckAccessBatchRequest {
     }
 }
 
-/// Waits until the server reports `n` calls in flight.
-async fn wait_in_flight(s: &TestServer, n: u32) {
+/// Waits until the server whose admin port is `admin` reports `n` calls in flight.
+async fn wait_in_flight(admin: SocketAddr, n: u32) {
     for _ in 0..500 {
-        let (_, text) = s.admin_get("/metrics").await;
+        let (_, text) = http_get(admin, "/metrics").await;
         if metric(&text, "guichet_rpc_in_flight") == Some(f64::from(n)) {
             return;
         }
@@ -310,16 +313,78 @@ async fn wait_in_flight(s: &TestServer, n: u32) {
     panic!("{n} calls never were in flight together");
 }
 
+/// The process: on SIGTERM health says NOT_SERVING at once, readiness fails and new connections
+/// are refused while a call is in flight (a health watch, which holds the drain until its client
+/// leaves); the change streams in flight on two connections end at once with a cursor to resume
+/// from; once the client leaves, the process exits 0 before the drain deadline. The unary calls a
+/// drain waits for are the in-process test below.
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_drains_in_flight_calls_refuses_new_connections_and_exits_zero() {
     let db = TestDatabase::new(Backend::Sqlite).await.unwrap();
-    // Every guichet RPC is held 3 s, so calls are in flight when SIGTERM arrives.
-    let mut s = TestServer::start_with_env(
-        &db.url,
-        &[],
-        &[("GUICHET__TEST_RPC_DELAY_MS", "3000"), ("GUICHET__SHUTDOWN_GRACE_MS", "20000")],
-    )
-    .await;
+    let mut s = TestServer::start_with_env(&db.url, &[], &[("GUICHET__SHUTDOWN_GRACE_MS", "20000")]).await;
+    let mut health = HealthClient::new(connect(s.addr).await);
+    let mut watch = health
+        .watch(tonic_health::pb::HealthCheckRequest { service: "guichet.v1.AccessService".into() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(watch.message().await.unwrap().unwrap().status, ServingStatus::Serving as i32);
+
+    let mut streams = Vec::new();
+    for i in 0..2 {
+        let channel = if i % 2 == 0 { s.channel.clone() } else { connect(s.addr).await };
+        let stream = pb::event_service_client::EventServiceClient::new(channel)
+            .watch_events(pb::WatchEventsRequest::default())
+            .await
+            .unwrap()
+            .into_inner();
+        streams.push(stream);
+    }
+    s.terminate();
+
+    // Health says NOT_SERVING at once, readiness fails, and new connections are refused.
+    assert_eq!(watch.message().await.unwrap().unwrap().status, ServingStatus::NotServing as i32);
+    assert_eq!(s.admin_get("/readyz").await, (503, "shutting down\n".to_owned()));
+    let mut refused = false;
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(s.addr).await.is_err() {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(refused, "new connections are refused after SIGTERM");
+
+    // Every change stream in flight ends with UNAVAILABLE and a cursor to resume from.
+    for mut stream in streams {
+        let ended = loop {
+            match stream.message().await {
+                Ok(Some(_)) => {}
+                Ok(None) => panic!("the stream ended without a status"),
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(ended.code(), tonic::Code::Unavailable, "{ended:?}");
+        assert!(ended.message().contains("resume with after_revision r"), "{ended:?}");
+    }
+    assert!(s.child_running(), "the process waits for the call still in flight");
+    drop(watch);
+    drop(health);
+    let status = s.wait().await;
+    assert!(status.success(), "{status}");
+    assert!(!s.stderr().contains("drain deadline passed"), "{}", s.stderr());
+}
+
+/// In-process: calls held in flight when the shutdown starts keep running while health says
+/// NOT_SERVING, readiness fails and new connections are refused, then complete; the server stops
+/// cleanly.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_shutdown_drains_in_flight_calls_and_refuses_new_connections() {
+    let db = TestDatabase::new(Backend::Sqlite).await.unwrap();
+    // Every guichet call waits at the gate, so calls are in flight when the shutdown starts.
+    let gate = CallGate::closed();
+    let mut s =
+        TestApp::builder(Config { shutdown_grace_ms: 20_000, ..test_config(&db.url) }).gate(gate.clone()).start().await;
     let mut health = HealthClient::new(connect(s.addr).await);
     let mut watch = health
         .watch(tonic_health::pb::HealthCheckRequest { service: "guichet.v1.AccessService".into() })
@@ -335,8 +400,9 @@ async fn sigterm_drains_in_flight_calls_refuses_new_connections_and_exits_zero()
             pb::access_service_client::AccessServiceClient::new(channel).check_access_batch(batch_request(200)).await
         }));
     }
-    wait_in_flight(&s, 4).await;
-    s.terminate();
+    gate.wait_held(4).await;
+    wait_in_flight(s.admin_addr, 4).await;
+    s.begin_shutdown();
 
     // Health says NOT_SERVING at once, readiness fails, and new connections are refused.
     assert_eq!(watch.message().await.unwrap().unwrap().status, ServingStatus::NotServing as i32);
@@ -350,43 +416,49 @@ async fn sigterm_drains_in_flight_calls_refuses_new_connections_and_exits_zero()
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert!(refused, "new connections are refused after SIGTERM");
+    assert!(refused, "new connections are refused once the shutdown started");
     assert!(calls.iter().all(|c| !c.is_finished()), "the calls were still in flight");
+    assert_eq!(gate.held(), 4);
 
     // Every call that was in flight completes.
+    gate.open();
     for call in calls {
         let answer = call.await.unwrap().expect("an in-flight call completes").into_inner();
         assert_eq!(answer.results.len(), 200);
         assert!(answer.results.iter().all(|r| !r.allowed), "{answer:?}");
     }
-    let status = s.wait().await;
-    assert!(status.success(), "{status}");
-    assert!(!s.stderr().contains("drain deadline passed"), "{}", s.stderr());
+    let stopped = s.wait().await;
+    assert!(stopped.success(), "{stopped}");
 }
 
+/// The process: a call still open when the grace period ends (a health watch, which never ends by
+/// itself) is cut, the deadline is logged, and the process still exits 0.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_call_longer_than_the_grace_period_is_cut_and_the_process_still_exits_zero() {
     let db = TestDatabase::new(Backend::Sqlite).await.unwrap();
-    let mut s = TestServer::start_with_env(
-        &db.url,
-        &[],
-        &[("GUICHET__TEST_RPC_DELAY_MS", "20000"), ("GUICHET__SHUTDOWN_GRACE_MS", "300")],
-    )
-    .await;
-    let mut access = s.access();
-    let call = tokio::spawn(async move { access.check_access_batch(batch_request(10)).await });
-    wait_in_flight(&s, 1).await;
+    let mut s = TestServer::start_with_env(&db.url, &[], &[("GUICHET__SHUTDOWN_GRACE_MS", "300")]).await;
+    let mut health = HealthClient::new(connect(s.addr).await);
+    let mut watch =
+        health.watch(tonic_health::pb::HealthCheckRequest { service: String::new() }).await.unwrap().into_inner();
+    assert_eq!(watch.message().await.unwrap().unwrap().status, ServingStatus::Serving as i32);
     s.terminate();
     let status = s.wait().await;
     assert!(status.success(), "{status}");
-    assert!(call.await.unwrap().is_err(), "the call outliving the grace period is cut");
+    let cut = loop {
+        match watch.message().await {
+            Ok(Some(_)) => {}
+            other => break other,
+        }
+    };
+    assert!(cut.is_err(), "the call outliving the grace period is cut: {cut:?}");
     assert!(s.stderr().contains("drain deadline passed"), "{}", s.stderr());
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_client_deadline_ends_the_call_and_is_counted() {
     let db = TestDatabase::new(Backend::Sqlite).await.unwrap();
-    let s = TestServer::start_with_env(&db.url, &[], &[("GUICHET__TEST_RPC_DELAY_MS", "5000")]).await;
+    // The call waits at the gate until the client gives up.
+    let s = TestApp::builder(test_config(&db.url)).gate(CallGate::closed()).start().await;
     let mut request = tonic::Request::new(batch_request(1));
     request.set_timeout(Duration::from_millis(200));
     let e = s.access().check_access_batch(request).await.unwrap_err();
@@ -403,13 +475,16 @@ async fn a_client_deadline_ends_the_call_and_is_counted() {
     }
     assert_eq!(metric(&text, series), Some(1.0), "{text}");
     assert_eq!(metric(&text, "guichet_rpc_in_flight"), Some(0.0));
+    assert_eq!(s.gate().unwrap().held(), 0);
     assert!(s.stop().await.success());
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_message_over_the_size_limit_is_refused() {
     let db = TestDatabase::new(Backend::Sqlite).await.unwrap();
-    let s = TestServer::start_with_env(&db.url, &[], &[("GUICHET__LIMITS__MAX_MESSAGE_BYTES", "2048")]).await;
+    let mut config = test_config(&db.url);
+    config.limits.max_message_bytes = 2048;
+    let s = spawn_app(config).await;
     let e = s.access().check_access_batch(batch_request(200)).await.unwrap_err();
     assert_eq!(e.code(), tonic::Code::OutOfRange, "{e:?}");
     let ok = s.access().check_access_batch(batch_request(2)).await.unwrap().into_inner();
@@ -420,16 +495,11 @@ async fn a_message_over_the_size_limit_is_refused() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_call_outliving_its_connections_age_and_grace_is_cut() {
     let db = TestDatabase::new(Backend::Sqlite).await.unwrap();
-    let s = TestServer::start_with_env(
-        &db.url,
-        &[],
-        &[
-            ("GUICHET__LIMITS__MAX_CONNECTION_AGE_SECS", "1"),
-            ("GUICHET__LIMITS__MAX_CONNECTION_AGE_GRACE_SECS", "1"),
-            ("GUICHET__TEST_RPC_DELAY_MS", "4000"),
-        ],
-    )
-    .await;
+    let mut config = test_config(&db.url);
+    config.limits.max_connection_age_secs = 1;
+    config.limits.max_connection_age_grace_secs = 1;
+    // The call waits at the gate for ever: only the connection's end can end it.
+    let s = TestApp::builder(config).gate(CallGate::closed()).start().await;
     let e = s.access().check_access_batch(batch_request(2)).await.unwrap_err();
     assert!(matches!(e.code(), tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled), "{e:?}");
     assert!(s.stop().await.success());
@@ -439,7 +509,7 @@ async fn a_call_outliving_its_connections_age_and_grace_is_cut() {
 async fn readiness_follows_the_store_and_liveness_does_not() {
     use sea_orm::ConnectionTrait;
     let Some(db) = TestDatabase::new(Backend::Postgres).await else { return };
-    let s = TestServer::start(&db.url, &[]).await;
+    let s = spawn_app(test_config(&db.url)).await;
     assert_eq!(s.admin_get("/readyz").await, (200, "ok\n".to_owned()));
     // The database goes away under the running server.
     let admin = std::env::var("GUICHET_TEST_DATABASE_URL").unwrap();

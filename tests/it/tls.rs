@@ -6,7 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use guichet_proto::v1 as pb;
-use guichet_tests::{Backend, TestDatabase, TestServer, details, grpcurl, guichet_bin};
+use std::net::SocketAddr;
+
+use guichet_tests::{
+    Backend, Config, TestApp, TestDatabase, TestServer, config_from_toml, details, grpcurl, guichet_bin, spawn_app,
+};
 use rcgen::string::Ia5String;
 use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, SanType};
 use sha2::Digest;
@@ -120,7 +124,16 @@ impl Setup {
         std::fs::write(self.path("server.pem"), &leaf.cert).unwrap();
     }
 
-    async fn start(&self) -> (TestDatabase, TestServer) {
+    /// The server in-process.
+    async fn start(&self) -> (TestDatabase, TestApp) {
+        let db = TestDatabase::new(Backend::Sqlite).await.unwrap();
+        let text = std::fs::read_to_string(self.config()).unwrap();
+        let s = spawn_app(Config { demo: true, ..config_from_toml(&db.url, &text) }).await;
+        (db, s)
+    }
+
+    /// The `guichet` process, for what only a process shows (a signal, its log).
+    async fn start_process(&self) -> (TestDatabase, TestServer) {
         let db = TestDatabase::new(Backend::Sqlite).await.unwrap();
         let s = TestServer::launch(&db.url, &["--demo", "--config", &self.config()]).await;
         (db, s)
@@ -128,12 +141,12 @@ impl Setup {
 }
 
 /// A TLS channel trusting `ca`, with a client certificate when given.
-async fn connect(server: &TestServer, ca: &Ca, client: Option<&Leaf>) -> Result<Channel, tonic::transport::Error> {
+async fn connect(addr: SocketAddr, ca: &Ca, client: Option<&Leaf>) -> Result<Channel, tonic::transport::Error> {
     let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(&ca.pem)).domain_name("localhost");
     if let Some(c) = client {
         tls = tls.identity(Identity::from_pem(&c.cert, &c.key));
     }
-    Channel::from_shared(format!("https://{}", server.addr)).unwrap().tls_config(tls)?.connect().await
+    Channel::from_shared(format!("https://{addr}")).unwrap().tls_config(tls)?.connect().await
 }
 
 fn check_request(token: Option<&str>) -> tonic::Request<pb::CheckAccessRequest> {
@@ -208,13 +221,13 @@ async fn mtls_serves_trusted_clients_by_identity_and_scope_and_audits_the_servic
     let (_db, s) = setup.start().await;
 
     // The shop (a SPIFFE id, `check` only) is served CheckAccess, and refused management calls.
-    let shop = connect(&s, &setup.server_ca, Some(&client_ca.client_uri(SHOP_SPIFFE, false))).await.unwrap();
+    let shop = connect(s.addr, &setup.server_ca, Some(&client_ca.client_uri(SHOP_SPIFFE, false))).await.unwrap();
     assert!(check(&shop, None).await.unwrap());
     let e = create_account(&shop, "par-la-boutique", None).await.unwrap_err();
     assert_missing_scope(&e, "shop", "admin");
 
     // The back office (a DNS name, both scopes) writes; its event records the service.
-    let backoffice = connect(&s, &setup.server_ca, Some(&client_ca.client_dns(BACKOFFICE_DNS))).await.unwrap();
+    let backoffice = connect(s.addr, &setup.server_ca, Some(&client_ca.client_dns(BACKOFFICE_DNS))).await.unwrap();
     assert!(check(&backoffice, None).await.unwrap());
     create_account(&backoffice, "par-le-back-office", None).await.unwrap();
     let events = events_of(&backoffice, "par-le-back-office", None).await;
@@ -225,7 +238,7 @@ async fn mtls_serves_trusted_clients_by_identity_and_scope_and_audits_the_servic
 
     // A certificate from the trusted CA whose identity is no configured service.
     let stranger =
-        connect(&s, &setup.server_ca, Some(&client_ca.client_uri("spiffe://cluster.local/ns/x/sa/y", false)))
+        connect(s.addr, &setup.server_ca, Some(&client_ca.client_uri("spiffe://cluster.local/ns/x/sa/y", false)))
             .await
             .unwrap();
     assert_unauthenticated(&check(&stranger, None).await.unwrap_err(), "UNKNOWN_IDENTITY");
@@ -244,7 +257,7 @@ async fn mtls_serves_trusted_clients_by_identity_and_scope_and_audits_the_servic
 /// established, and the server's alert ends it at the first call: UNAVAILABLE or UNKNOWN with a
 /// transport error, never an answer.
 async fn refused(s: &TestServer, server_ca: &Ca, client: Option<&Leaf>) -> String {
-    match connect(s, server_ca, client).await {
+    match connect(s.addr, server_ca, client).await {
         Err(e) => format!("connect: {e:?}"),
         Ok(channel) => {
             let status = check(&channel, None).await.expect_err("a refused client certificate must not be served");
@@ -263,7 +276,7 @@ async fn refused(s: &TestServer, server_ca: &Ca, client: Option<&Leaf>) -> Strin
 async fn mtls_refuses_untrusted_missing_and_expired_client_certificates() {
     let client_ca = Ca::new("client CA");
     let setup = Setup::new(Some(&client_ca), 30);
-    let (_db, s) = setup.start().await;
+    let (_db, s) = setup.start_process().await;
 
     let untrusted = Ca::new("another CA").client_uri(SHOP_SPIFFE, false);
     let expired = client_ca.client_uri(SHOP_SPIFFE, true);
@@ -286,7 +299,7 @@ async fn mtls_refuses_untrusted_missing_and_expired_client_certificates() {
         assert!(found, "{what}: no {reason} in:\n{log}");
     }
     // And the trusted client is still served.
-    let shop = connect(&s, &setup.server_ca, Some(&client_ca.client_uri(SHOP_SPIFFE, false))).await.unwrap();
+    let shop = connect(s.addr, &setup.server_ca, Some(&client_ca.client_uri(SHOP_SPIFFE, false))).await.unwrap();
     assert!(check(&shop, None).await.unwrap());
 }
 
@@ -294,7 +307,7 @@ async fn mtls_refuses_untrusted_missing_and_expired_client_certificates() {
 async fn bearer_tokens_authenticate_services_over_tls() {
     let setup = Setup::new(None, 30);
     let (_db, s) = setup.start().await;
-    let channel = connect(&s, &setup.server_ca, None).await.unwrap();
+    let channel = connect(s.addr, &setup.server_ca, None).await.unwrap();
 
     assert!(check(&channel, Some(SHOP_TOKEN)).await.unwrap());
     assert_unauthenticated(&check(&channel, Some("not-a-token")).await.unwrap_err(), "INVALID_TOKEN");
@@ -355,17 +368,17 @@ async fn a_changed_certificate_is_served_to_new_connections_without_a_restart() 
     let setup = Setup::new(None, 1);
     let first = setup.server_ca.server();
     setup.write_server_pair(&first);
-    let (_db, s) = setup.start().await;
+    let (_db, s) = setup.start_process().await;
     let other_ca = Ca::new("next server CA");
     assert_eq!(served_certificate(s.addr, &[&setup.server_ca, &other_ca]).await, first.der);
-    let old_channel = connect(&s, &setup.server_ca, None).await.unwrap();
+    let old_channel = connect(s.addr, &setup.server_ca, None).await.unwrap();
     assert!(check(&old_channel, Some(SHOP_TOKEN)).await.unwrap());
 
     let next = other_ca.server();
     setup.write_server_pair(&next);
     assert_eq!(wait_for_certificate(s.addr, &[&setup.server_ca, &other_ca], &next.der).await, next.der);
     // New tonic connections need the new CA; the connection opened before still works.
-    let new_channel = connect(&s, &other_ca, None).await.unwrap();
+    let new_channel = connect(s.addr, &other_ca, None).await.unwrap();
     assert!(check(&new_channel, Some(SHOP_TOKEN)).await.unwrap());
     assert!(check(&old_channel, Some(SHOP_TOKEN)).await.unwrap());
 
@@ -390,14 +403,14 @@ async fn sighup_reloads_the_certificate() {
     let setup = Setup::new(None, 0);
     let first = setup.server_ca.server();
     setup.write_server_pair(&first);
-    let (_db, s) = setup.start().await;
+    let (_db, s) = setup.start_process().await;
     let next = setup.server_ca.server();
     setup.write_server_pair(&next);
     assert_eq!(served_certificate(s.addr, &[&setup.server_ca]).await, first.der);
     s.signal("HUP");
     assert_eq!(wait_for_certificate(s.addr, &[&setup.server_ca], &next.der).await, next.der);
     // SIGHUP did not end the process.
-    let channel = connect(&s, &setup.server_ca, None).await.unwrap();
+    let channel = connect(s.addr, &setup.server_ca, None).await.unwrap();
     assert!(check(&channel, Some(SHOP_TOKEN)).await.unwrap());
 }
 

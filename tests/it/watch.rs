@@ -7,7 +7,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use guichet_proto::v1 as pb;
-use guichet_tests::{Backend, TestDatabase, TestServer, details, violated_fields};
+use guichet_tests::{
+    Backend, Config, TestApp, TestDatabase, both_backends, details, spawn_app, test_config, violated_fields,
+};
 use sea_orm::{ConnectionTrait, Database, Statement};
 use tonic::Code;
 use tonic::codec::Streaming;
@@ -34,7 +36,7 @@ fn request(actor: &str, after: &str, account: &str) -> pb::WatchEventsRequest {
     pb::WatchEventsRequest { actor_id: actor.into(), after_revision: after.into(), account_id: account.into() }
 }
 
-async fn open(s: &TestServer, r: pb::WatchEventsRequest) -> Streaming<pb::WatchEventsResponse> {
+async fn open(s: &TestApp, r: pb::WatchEventsRequest) -> Streaming<pb::WatchEventsResponse> {
     s.events().watch_events(r).await.unwrap().into_inner()
 }
 
@@ -110,7 +112,7 @@ async fn latest(url: &str) -> u64 {
 
 /// Renames a demo account on the service's own authority: one write, one event. Returns its
 /// revision.
-async fn rename(s: &TestServer, account: &str, name: &str) -> u64 {
+async fn rename(s: &TestApp, account: &str, name: &str) -> u64 {
     let r = s
         .accounts()
         .update_account(pb::UpdateAccountRequest { id: account.into(), name: name.into(), ..Default::default() })
@@ -124,7 +126,7 @@ async fn restart_resume(backend: Backend) {
     let Some(db) = TestDatabase::new(backend).await else {
         return;
     };
-    let s = TestServer::start(&db.url, &["--demo"]).await;
+    let s = spawn_app(Config { demo: true, ..test_config(&db.url) }).await;
 
     // From the beginning: exactly the store's trail, in order, ending at the latest revision.
     let head = latest(&db.url).await;
@@ -141,7 +143,7 @@ async fn restart_resume(backend: Backend) {
     let cursor = w1;
     // While it is away: W3, then the server restarts, then W4 on the new process.
     let w3 = rename(&s, "cabinet-leclerc", "Cabinet Leclerc (3)").await;
-    let url = s.database_url.clone();
+    let url = s.database_url().to_owned();
     let status = s.stop().await;
     assert!(status.success(), "guichet exited with {status} with a stream open");
     // The open stream ended with UNAVAILABLE, naming a cursor to resume from (the server did not
@@ -156,7 +158,7 @@ async fn restart_resume(backend: Backend) {
     assert_eq!(ended.code(), Code::Unavailable, "{ended:?}");
     assert!(ended.message().contains(&format!("resume with after_revision r{} ", all.cursor)), "{ended:?}");
     assert!(all.cursor == w2 || all.cursor == w3, "{} not in {w2}..={w3}", all.cursor);
-    let s = TestServer::start(&url, &[]).await;
+    let s = spawn_app(test_config(&url)).await;
     let w4 = rename(&s, "garage-moreau", "Garage Moreau (4)").await;
     assert!(w1 < w2 && w2 < w3 && w3 < w4);
 
@@ -180,22 +182,14 @@ async fn restart_resume(backend: Backend) {
     assert_eq!(seen.events.iter().map(|e| e.0).collect::<Vec<_>>(), [w5]);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn watch_resumes_without_gap_or_duplicate_across_a_restart_sqlite() {
-    restart_resume(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn watch_resumes_without_gap_or_duplicate_across_a_restart_postgres() {
-    restart_resume(Backend::Postgres).await;
-}
+both_backends!(watch_resumes_without_gap_or_duplicate_across_a_restart => restart_resume);
 
 async fn two_replicas(backend: Backend) {
     let Some(db) = TestDatabase::new(backend).await else {
         return;
     };
-    let a = TestServer::start(&db.url, &["--demo"]).await;
-    let b = TestServer::start(&db.url, &[]).await;
+    let a = spawn_app(Config { demo: true, ..test_config(&db.url) }).await;
+    let b = spawn_app(test_config(&db.url)).await;
     let start = latest(&db.url).await;
 
     // B streams from now while writes race through both replicas at once: revisions are
@@ -241,18 +235,10 @@ async fn two_replicas(backend: Backend) {
     assert_eq!(rest.events.last().map(|e| e.0), Some(w));
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn watch_streams_the_writes_of_another_replica_sqlite() {
-    two_replicas(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn watch_streams_the_writes_of_another_replica_postgres() {
-    two_replicas(Backend::Postgres).await;
-}
+both_backends!(watch_streams_the_writes_of_another_replica => two_replicas);
 
 /// Whether `actor` holds `event_logs:view` in `account`, by CheckAccess.
-async fn may_view_events(s: &TestServer, actor: &str, account: &str) -> bool {
+async fn may_view_events(s: &TestApp, actor: &str, account: &str) -> bool {
     s.access()
         .check_access(pb::CheckAccessRequest {
             subject_id: actor.into(),
@@ -270,7 +256,7 @@ async fn filter(backend: Backend) {
     let Some(db) = TestDatabase::new(backend).await else {
         return;
     };
-    let s = TestServer::start(&db.url, &["--demo"]).await;
+    let s = spawn_app(Config { demo: true, ..test_config(&db.url) }).await;
     let head = latest(&db.url).await;
     let stored = stored_after(&db.url, 0).await;
     let accounts: BTreeSet<&str> = DEMO_ACCOUNTS.into_iter().collect();
@@ -334,20 +320,12 @@ async fn filter(backend: Backend) {
     assert_eq!(seen.events, expected);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn watch_sends_an_actor_only_the_accounts_it_may_see_sqlite() {
-    filter(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn watch_sends_an_actor_only_the_accounts_it_may_see_postgres() {
-    filter(Backend::Postgres).await;
-}
+both_backends!(watch_sends_an_actor_only_the_accounts_it_may_see => filter);
 
 #[tokio::test(flavor = "multi_thread")]
 async fn watch_refuses_unauthenticated_callers_and_check_only_services() {
     let db = TestDatabase::new(Backend::Sqlite).await.unwrap();
-    let (_config, s) = authenticated(&db, &["--demo"]).await;
+    let s = authenticated(&db, true).await;
     let e = s.events().watch_events(with_token(request("", "r0", ""), None)).await.unwrap_err();
     assert_eq!(e.code(), Code::Unauthenticated, "{e:?}");
     let e = s.events().watch_events(with_token(request("", "r0", ""), Some(PORTAL_TOKEN))).await.unwrap_err();
@@ -369,7 +347,7 @@ async fn bad_cursors(backend: Backend) {
     let Some(db) = TestDatabase::new(backend).await else {
         return;
     };
-    let s = TestServer::start(&db.url, &["--demo"]).await;
+    let s = spawn_app(Config { demo: true, ..test_config(&db.url) }).await;
     let head = latest(&db.url).await;
 
     for (cursor, why) in
@@ -406,22 +384,14 @@ async fn bad_cursors(backend: Backend) {
     assert_eq!(seen.events.first().map(|e| e.0), Some(horizon + 1));
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn watch_refuses_bad_and_expired_cursors_sqlite() {
-    bad_cursors(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn watch_refuses_bad_and_expired_cursors_postgres() {
-    bad_cursors(Backend::Postgres).await;
-}
+both_backends!(watch_refuses_bad_and_expired_cursors => bad_cursors);
 
 /// Each streamed event names the ids it touched: a restricted membership its user and folders, a
 /// delegation both accounts.
 #[tokio::test(flavor = "multi_thread")]
 async fn watch_events_name_the_ids_they_touch() {
     let db = TestDatabase::new(Backend::Sqlite).await.unwrap();
-    let s = TestServer::start(&db.url, &["--demo"]).await;
+    let s = spawn_app(Config { demo: true, ..test_config(&db.url) }).await;
     let head = latest(&db.url).await;
     let mut stream = open(&s, request("", "r0", "")).await;
     let mut events = Vec::new();

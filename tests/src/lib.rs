@@ -1,5 +1,7 @@
-//! Support for guichet's end-to-end tests: start the real `guichet` binary on `127.0.0.1:0` over a
-//! fresh SQLite file or a fresh PostgreSQL database, talk to it over gRPC, restart it, run grpcurl.
+//! Support for guichet's end-to-end tests. Most tests run the server in-process
+//! ([`guichet_testkit::server`], re-exported here: `spawn_app`, `TestApp`, `TestDatabase`, …); the few
+//! that need what only a process shows (signals, its output and exit code, a restart on the same
+//! file, the exporter flushed at exit) start the real `guichet` binary with [`TestServer`].
 //!
 //! The binary is found through `GUICHET_BIN` (set by `make test`), else `target/debug/guichet`.
 //! PostgreSQL tests run when `GUICHET_TEST_DATABASE_URL` names a server where databases may be
@@ -19,19 +21,15 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use guichet_proto::v1;
-use sea_orm::{ConnectionTrait, Database};
+pub use guichet_server::config::{Config, Secret};
+pub use guichet_testkit::both_backends;
+pub use guichet_testkit::server::{
+    Backend, CallGate, Clients, ManualClock, Stopped, TestApp, TestDatabase, config_from_toml, dechunk, http_get, skip,
+    spawn_app, test_config,
+};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tonic::transport::Channel;
-
-/// Which database a test server uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    /// A SQLite file in a temporary folder.
-    Sqlite,
-    /// A fresh PostgreSQL database.
-    Postgres,
-}
 
 /// Path of the guichet binary.
 pub fn guichet_bin() -> PathBuf {
@@ -46,67 +44,6 @@ pub fn guichet_bin() -> PathBuf {
         p.display()
     );
     p
-}
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false")
-}
-
-/// Reports a skipped test loudly; under CI a skip is a failure.
-pub fn skip(what: &str, why: &str) {
-    assert!(!in_ci(), "{what} must run in CI but cannot: {why}");
-    eprintln!("SKIPPED {what}: {why}");
-}
-
-/// A database for one test, dropped (for PostgreSQL) when the test ends.
-#[derive(Debug)]
-pub struct TestDatabase {
-    pub url: String,
-    _dir: Option<tempfile::TempDir>,
-    pg_admin: Option<(String, String)>,
-}
-
-impl TestDatabase {
-    /// A fresh database, or `None` when PostgreSQL is not configured (the test is skipped).
-    pub async fn new(backend: Backend) -> Option<Self> {
-        match backend {
-            Backend::Sqlite => {
-                let dir = tempfile::tempdir().unwrap();
-                let url = format!("sqlite://{}?mode=rwc", dir.path().join("guichet.db").display());
-                Some(Self { url, _dir: Some(dir), pg_admin: None })
-            }
-            Backend::Postgres => {
-                let Ok(admin) = std::env::var("GUICHET_TEST_DATABASE_URL") else {
-                    skip("PostgreSQL test", "GUICHET_TEST_DATABASE_URL is not set");
-                    return None;
-                };
-                let name = format!("guichet_t_{}", uuid::Uuid::new_v4().simple());
-                let conn = Database::connect(admin.as_str()).await.expect("connect to GUICHET_TEST_DATABASE_URL");
-                conn.execute_unprepared(&format!("CREATE DATABASE {name}")).await.unwrap();
-                conn.close().await.unwrap();
-                let (base, _) = admin.rsplit_once('/').expect("GUICHET_TEST_DATABASE_URL ends with /database");
-                Some(Self { url: format!("{base}/{name}"), _dir: None, pg_admin: Some((admin, name)) })
-            }
-        }
-    }
-}
-
-impl Drop for TestDatabase {
-    fn drop(&mut self) {
-        if let Some((admin, name)) = self.pg_admin.take() {
-            // Best effort, on a thread of its own: Drop may run inside a runtime.
-            let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-                rt.block_on(async {
-                    if let Ok(conn) = Database::connect(admin.as_str()).await {
-                        let _ = conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
-                        let _ = conn.close().await;
-                    }
-                });
-            })
-            .join();
-        }
-    }
 }
 
 /// A running guichet process.
@@ -249,6 +186,11 @@ impl TestServer {
         assert!(status.success());
     }
 
+    /// Whether the process has not exited yet.
+    pub fn child_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// Waits (at most 30 s) for the process to exit.
     pub async fn wait(&mut self) -> std::process::ExitStatus {
         tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await.expect("exits after SIGTERM").unwrap()
@@ -266,39 +208,11 @@ impl TestServer {
         assert!(status.success(), "guichet exited with {status}");
         Self::start(&url, extra).await
     }
+}
 
-    pub fn access(&self) -> v1::access_service_client::AccessServiceClient<Channel> {
-        v1::access_service_client::AccessServiceClient::new(self.channel.clone())
-    }
-    pub fn accounts(&self) -> v1::account_service_client::AccountServiceClient<Channel> {
-        v1::account_service_client::AccountServiceClient::new(self.channel.clone())
-    }
-    pub fn users(&self) -> v1::user_service_client::UserServiceClient<Channel> {
-        v1::user_service_client::UserServiceClient::new(self.channel.clone())
-    }
-    pub fn roles(&self) -> v1::role_service_client::RoleServiceClient<Channel> {
-        v1::role_service_client::RoleServiceClient::new(self.channel.clone())
-    }
-    pub fn memberships(&self) -> v1::membership_service_client::MembershipServiceClient<Channel> {
-        v1::membership_service_client::MembershipServiceClient::new(self.channel.clone())
-    }
-    pub fn resources(&self) -> v1::resource_service_client::ResourceServiceClient<Channel> {
-        v1::resource_service_client::ResourceServiceClient::new(self.channel.clone())
-    }
-    pub fn events(&self) -> v1::event_service_client::EventServiceClient<Channel> {
-        v1::event_service_client::EventServiceClient::new(self.channel.clone())
-    }
-    pub fn delegations(&self) -> v1::delegation_service_client::DelegationServiceClient<Channel> {
-        v1::delegation_service_client::DelegationServiceClient::new(self.channel.clone())
-    }
-    pub fn invitations(&self) -> v1::invitation_service_client::InvitationServiceClient<Channel> {
-        v1::invitation_service_client::InvitationServiceClient::new(self.channel.clone())
-    }
-    pub fn approvals(&self) -> v1::approval_service_client::ApprovalServiceClient<Channel> {
-        v1::approval_service_client::ApprovalServiceClient::new(self.channel.clone())
-    }
-    pub fn contacts(&self) -> v1::contact_service_client::ContactServiceClient<Channel> {
-        v1::contact_service_client::ContactServiceClient::new(self.channel.clone())
+impl Clients for TestServer {
+    fn channel(&self) -> Channel {
+        self.channel.clone()
     }
 }
 
@@ -335,35 +249,6 @@ pub fn violated_fields(status: &tonic::Status) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// A minimal HTTP/1.1 `GET`: the status code and the body.
-pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await.unwrap();
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let code = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body =
-        if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_owned() };
-    (code, body)
-}
-
-fn dechunk(mut body: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = body.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else { break };
-        if n == 0 || rest.len() < n {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        body = rest[n..].trim_start_matches("\r\n");
-    }
-    out
-}
-
 /// The RPCs the API declares, as `Service/Method` (e.g. `AccountService/GetAccount`), for the
 /// services of `guichet.v1` named in `services` (every service when empty). Tables that must
 /// cover every RPC compare themselves with this list, so that a new RPC without a row fails.
@@ -381,7 +266,7 @@ pub fn declared_rpcs(services: &[&str]) -> std::collections::BTreeSet<String> {
 
 /// The revision of the store's latest state, read through a fully consistent access check of
 /// `subject` in `account` (both must exist): two equal values mean nothing was written between.
-pub async fn store_revision(s: &TestServer, subject: &str, account: &str) -> String {
+pub async fn store_revision(s: &impl Clients, subject: &str, account: &str) -> String {
     s.access()
         .check_access(v1::CheckAccessRequest {
             subject_id: subject.into(),

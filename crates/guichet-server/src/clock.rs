@@ -24,24 +24,3 @@ impl Clock for SystemClock {
 
 /// A shared clock.
 pub type SharedClock = Arc<dyn Clock>;
-
-/// A clock moved by a fixed offset, for tests that need time to pass (the `test_clock_offset_ms`
-/// setting): invitation expiry is tested end to end by restarting the server in the future.
-#[derive(Debug, Clone)]
-pub struct OffsetClock {
-    inner: SharedClock,
-    offset_ms: i64,
-}
-
-impl OffsetClock {
-    /// `inner` moved by `offset_ms` milliseconds.
-    pub fn new(inner: SharedClock, offset_ms: i64) -> Self {
-        Self { inner, offset_ms }
-    }
-}
-
-impl Clock for OffsetClock {
-    fn now(&self) -> Timestamp {
-        Timestamp::from_millis(self.inner.now().as_millis().saturating_add(self.offset_ms))
-    }
-}

@@ -242,14 +242,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// The AuthZEN HTTP server.
     pub authzen: AuthzenConfig,
-    /// For tests only: every RPC waits this long before it is handled, in milliseconds, so
-    /// shutdown tests have calls in flight. 0 (the default) in production.
-    pub test_rpc_delay_ms: u64,
     /// The decision caches.
     pub cache: CacheConfig,
-    /// For tests only: milliseconds added to the wall clock (e.g. two days, to see invitations
-    /// expire without waiting). 0 (the default) in production.
-    pub test_clock_offset_ms: i64,
     /// Serve gRPC without TLS. Unset: only on a loopback `listen` without `[tls]` (the development
     /// default); a non-loopback address needs `[tls]` or `plaintext = true` explicitly.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -280,9 +274,7 @@ impl Default for Config {
             admin: AdminConfig::default(),
             limits: LimitsConfig::default(),
             authzen: AuthzenConfig::default(),
-            test_rpc_delay_ms: 0,
             cache: CacheConfig::default(),
-            test_clock_offset_ms: 0,
             plaintext: None,
             tls: None,
             services: Vec::new(),

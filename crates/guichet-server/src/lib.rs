@@ -11,7 +11,8 @@
 //! the design and the argument for why they are never stale.
 //!
 //! [`Server::build`] validates, connects, migrates and binds (port 0 picks a free port, see
-//! [`Server::local_addr`]); [`Server::run_until_stopped`] serves until the shutdown future resolves,
+//! [`Server::local_addr`]); [`Server::builder`] does the same with what a test injects (a clock it
+//! moves, a hook every call awaits), never through the configuration; [`Server::run_until_stopped`] serves until the shutdown future resolves,
 //! then reports NOT_SERVING on the health service and drains in-flight calls within the grace period.
 //!
 //! Lifecycle on SIGTERM/SIGINT: the health service reports NOT_SERVING and `/readyz` 503 at once;
@@ -41,6 +42,7 @@ pub mod world;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -154,6 +156,65 @@ pub async fn open_store(config: &Config, catalog: Arc<Catalog>) -> Result<Store,
     Ok(Store::connect(&options, catalog).await?)
 }
 
+/// Something every guichet RPC awaits once it counts as in flight, before it is handled: tests give
+/// one through [`ServerBuilder::before_call`] to hold calls in flight (during a shutdown, past a
+/// deadline). It gets the RPC's path (`guichet.v1.AccessService/CheckAccess`). Production has none.
+#[derive(Clone)]
+pub struct BeforeCall(Arc<dyn Fn(&str) -> CallWait + Send + Sync>);
+
+/// What a call awaits before it is handled (see [`BeforeCall`]).
+pub type CallWait = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+impl BeforeCall {
+    /// A hook from a function of the RPC's path returning the future to await.
+    pub fn new<F, Fut>(hook: F) -> Self
+    where
+        F: Fn(&str) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        Self(Arc::new(move |rpc| Box::pin(hook(rpc))))
+    }
+
+    /// The future a call of `rpc` awaits.
+    pub fn call(&self, rpc: &str) -> CallWait {
+        (self.0)(rpc)
+    }
+}
+
+impl std::fmt::Debug for BeforeCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BeforeCall")
+    }
+}
+
+/// [`Server::build`] with what a test injects: the clock the application reads, and a hook every
+/// call awaits. The configuration stays the production one.
+#[derive(Debug)]
+pub struct ServerBuilder<'a> {
+    config: &'a Config,
+    clock: SharedClock,
+    before_call: Option<BeforeCall>,
+}
+
+impl ServerBuilder<'_> {
+    /// The clock the application reads (the wall clock by default).
+    pub fn clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// A hook every guichet RPC awaits before it is handled (none by default).
+    pub fn before_call(mut self, hook: BeforeCall) -> Self {
+        self.before_call = Some(hook);
+        self
+    }
+
+    /// Validates, connects, migrates and binds, as [`Server::build`].
+    pub async fn build(self) -> Result<Server, StartError> {
+        Server::build_from(self).await
+    }
+}
+
 /// A bound, ready server.
 #[derive(Debug)]
 pub struct Server {
@@ -163,7 +224,7 @@ pub struct Server {
     grace: Duration,
     admin: admin::AdminServer,
     limits: LimitsConfig,
-    test_rpc_delay: Duration,
+    before_call: Option<BeforeCall>,
     tls: Option<tls::TlsAcceptor>,
     auth: Arc<auth::Authenticator>,
     authzen: Option<authzen::AuthzenServer>,
@@ -173,11 +234,16 @@ impl Server {
     /// Validates the configuration, opens and migrates the store, loads the demo world when asked
     /// and the database is empty, and binds the listen address.
     pub async fn build(config: &Config) -> Result<Self, StartError> {
-        Self::build_with_clock(config, Arc::new(SystemClock)).await
+        Self::builder(config).build().await
     }
 
-    /// [`Server::build`] with a given clock.
-    pub async fn build_with_clock(config: &Config, clock: SharedClock) -> Result<Self, StartError> {
+    /// A [`ServerBuilder`] over `config`, with the wall clock and no hook.
+    pub fn builder(config: &Config) -> ServerBuilder<'_> {
+        ServerBuilder { config, clock: Arc::new(SystemClock), before_call: None }
+    }
+
+    async fn build_from(options: ServerBuilder<'_>) -> Result<Self, StartError> {
+        let ServerBuilder { config, clock, before_call } = options;
         config.validate()?;
         let tls = config.tls.as_ref().map(tls::TlsAcceptor::new).transpose()?;
         let auth = Arc::new(auth::Authenticator::new(&config.services, config.is_open()));
@@ -188,10 +254,6 @@ impl Server {
         } else if !store.is_migrated().await? {
             return Err(StartError::NotMigrated);
         }
-        let clock: SharedClock = match config.test_clock_offset_ms {
-            0 => clock,
-            offset => Arc::new(clock::OffsetClock::new(clock, offset)),
-        };
         let cache = cache::DecisionCache::start(
             store.clone(),
             &config.cache,
@@ -223,7 +285,7 @@ impl Server {
             grace: config.shutdown_grace(),
             admin,
             limits: config.limits.clone(),
-            test_rpc_delay: Duration::from_millis(config.test_rpc_delay_ms),
+            before_call,
             tls,
             auth,
         })
@@ -313,7 +375,7 @@ impl Server {
         }
         let router = services::router(
             builder
-                .layer(telemetry::RpcLayer::new(self.test_rpc_delay))
+                .layer(telemetry::RpcLayer::new(self.before_call))
                 .layer(auth::AuthLayer::new(self.auth.clone()))
                 .layer(services::DecodeErrorLayer)
                 .add_service(health_service.max_decoding_message_size(max).max_encoding_message_size(max))

@@ -315,13 +315,14 @@ impl Extractor for HeaderExtractor<'_> {
 /// The tower layer around the tonic server that traces, measures and logs every call.
 #[derive(Debug, Clone, Default)]
 pub struct RpcLayer {
-    delay: Duration,
+    before_call: Option<crate::BeforeCall>,
 }
 
 impl RpcLayer {
-    /// The layer; `test_delay` (tests only, zero in production) holds every guichet RPC that long.
-    pub fn new(test_delay: Duration) -> Self {
-        Self { delay: test_delay }
+    /// The layer; `before_call` (given only by tests, through [`crate::ServerBuilder`]) is awaited
+    /// by every guichet RPC once it counts as in flight, before it is handled.
+    pub fn new(before_call: Option<crate::BeforeCall>) -> Self {
+        Self { before_call }
     }
 }
 
@@ -329,7 +330,7 @@ impl<S> tower::Layer<S> for RpcLayer {
     type Service = RpcService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        RpcService { inner, delay: self.delay }
+        RpcService { inner, before_call: self.before_call.clone() }
     }
 }
 
@@ -337,7 +338,7 @@ impl<S> tower::Layer<S> for RpcLayer {
 #[derive(Debug, Clone)]
 pub struct RpcService<S> {
     inner: S,
-    delay: Duration,
+    before_call: Option<crate::BeforeCall>,
 }
 
 /// Records the end of a call once, including when the call is dropped (deadline or cancellation).
@@ -454,13 +455,13 @@ where
                 let _ = span.set_parent(parent);
             }
         }
-        let delay = if ours { self.delay } else { Duration::ZERO };
+        let before = if ours { self.before_call.as_ref().map(|hook| hook.call(&rpc)) } else { None };
         let mut finish = Finish { rpc, ours, check, start: Instant::now(), span: span.clone(), done: false };
         Box::pin(
             async move {
                 let _in_flight = metrics::rpc_started();
-                if !delay.is_zero() {
-                    tokio::time::sleep(delay).await;
+                if let Some(before) = before {
+                    before.await;
                 }
                 let result = inner.call(request).await;
                 let code = match &result {
