@@ -1,7 +1,8 @@
-//! The AuthZEN Authorization API 1.0 end to end: the real binary, real HTTP (a client written from
+//! The AuthZEN Authorization API 1.0 end to end: the server in-process (the binary for the
+//! printed curl line and the span), real HTTP (a client written from
 //! RFC 9112 in `guichet_tests`), SQLite and PostgreSQL, TLS, mTLS and bearer tokens. The
 //! specification's MUSTs and the certification scenario's cases, on the demo world; the
-//! README's conformance table names these tests.
+//! conformance table of docs/authzen.md names these tests.
 
 use std::net::SocketAddr;
 use std::sync::Arc;

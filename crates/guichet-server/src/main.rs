@@ -12,7 +12,7 @@ use guichet_server::{Server, StartError, load_catalog, open_store, shutdown_sign
 
 /// mimalloc rather than the system allocator: a cached check allocates and frees a few dozen small
 /// blocks (HTTP/2 frames, headers, the response), and glibc's malloc spent about an eighth of the
-/// server's time on them under load (`perf`, see the README's Benchmark section).
+/// server's time on them under load (`perf`, see docs/benchmarks.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
