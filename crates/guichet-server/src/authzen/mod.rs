@@ -517,7 +517,9 @@ async fn handle(State(shared): State<Arc<Shared>>, ConnectInfo(peer): ConnectInf
                     span.record("decision.denied_count", d);
                 }
                 span.record("cache.tier", d.cache_tier);
-                span.record("revision", d.revision.as_str());
+                if let Some(r) = d.revision {
+                    span.record("revision", tracing::field::display(r));
+                }
             }
             let mut r = (StatusCode::OK, json_headers(), answer.body).into_response();
             if endpoint == Endpoint::Configuration {
