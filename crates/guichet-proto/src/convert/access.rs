@@ -193,7 +193,9 @@ impl TryFrom<pb::AccessPath> for d::Path {
                 let account = c.required("granted_by.direct.account_id", &account_id, d::AccountId::parse);
                 let role = c.required("granted_by.direct.role", &role, d::RoleName::parse);
                 match (membership, account, role) {
-                    (Some(membership), Some(account), Some(role)) => Some(d::Path::Direct { membership, account, role }),
+                    (Some(membership), Some(account), Some(role)) => {
+                        Some(d::Path::Direct { membership, account, role })
+                    }
                     _ => None,
                 }
             }

@@ -2,7 +2,9 @@
 //! of [`crate::cache`], and the store breaker on the check path. A check's answer is a domain
 //! [`Answer`]: the gRPC and AuthZEN edges convert it, the caches keep it as it is.
 
-use guichet_domain::{AccessRequest, AccountId, Answer, CacheTier, Consistency, Decision, Freshness, Revision, evaluate};
+use guichet_domain::{
+    AccessRequest, AccountId, Answer, CacheTier, Consistency, Decision, Freshness, Revision, evaluate,
+};
 
 use super::App;
 use crate::cache::{self, DecisionCache, Tier};
@@ -142,11 +144,7 @@ impl App {
 
     /// Answers CheckAccess: from a cache tier when a valid entry exists (after the fence, see
     /// [`crate::cache`]), else from the store, keeping the answer in the caches.
-    pub async fn check_access(
-        &self,
-        request: &AccessRequest,
-        consistency: Consistency,
-    ) -> Result<Answer, ServerError> {
+    pub async fn check_access(&self, request: &AccessRequest, consistency: Consistency) -> Result<Answer, ServerError> {
         let mut out = self.check_access_batch(std::slice::from_ref(request), consistency).await?.0;
         out.pop().ok_or_else(|| ServerError::Internal("an empty batch answer".to_owned()))
     }

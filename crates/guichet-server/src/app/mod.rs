@@ -15,6 +15,7 @@ mod rules;
 mod watch;
 
 pub use access::{Accessible, Checked};
+pub(crate) use watch::Changes;
 
 pub(crate) use rules::Hidden;
 

@@ -177,12 +177,7 @@ pub struct Entry {
 impl Entry {
     /// The entry for a decision over `facts` read at `revision`; `None` when it must not be cached
     /// (the account does not exist: no tree to depend on).
-    pub fn new(
-        facts: &Facts,
-        request: &AccessRequest,
-        revision: Revision,
-        answer: Answer,
-    ) -> Option<Self> {
+    pub fn new(facts: &Facts, request: &AccessRequest, revision: Revision, answer: Answer) -> Option<Self> {
         if facts.chain.is_empty() {
             return None;
         }
@@ -200,7 +195,9 @@ impl Entry {
 fn path_len(p: &guichet_domain::Path) -> usize {
     use guichet_domain::Path;
     match p {
-        Path::Direct { membership, account, role } => membership.as_str().len() + account.as_str().len() + role.as_str().len(),
+        Path::Direct { membership, account, role } => {
+            membership.as_str().len() + account.as_str().len() + role.as_str().len()
+        }
         Path::Inherited { membership, ancestor, role } => {
             membership.as_str().len() + ancestor.as_str().len() + role.as_str().len()
         }
@@ -710,11 +707,7 @@ mod tests {
     }
 
     fn entry(revision: Revision, deps: &[&str]) -> Entry {
-        Entry {
-            revision,
-            deps: deps.iter().map(|d| (*d).to_owned()).collect(),
-            answer: answer(revision, None),
-        }
+        Entry { revision, deps: deps.iter().map(|d| (*d).to_owned()).collect(), answer: answer(revision, None) }
     }
 
     #[tokio::test]
