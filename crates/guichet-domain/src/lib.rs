@@ -14,7 +14,9 @@
 //!   the facts the server loaded to an explained [`Decision`] (DESIGN §3; the rules are documented
 //!   on the module);
 //! - **the rule book** ([`rules`]) — who may perform which management operation, and the
-//!   invariants of administration (no escalation, partner reach, four-eyes, identity, limits).
+//!   invariants of administration (no escalation, partner reach, four-eyes, identity, limits);
+//! - **a check's answer** ([`answer`]) — the decision as the server serves it: revision, cache
+//!   tier, freshness.
 //!
 //! It must not depend on tonic, prost, sea-orm, redis or tokio, and it does no I/O: no network, no
 //! files, no environment, and **no clock** — time is a parameter ([`Timestamp`]), passed in by the
@@ -23,6 +25,7 @@
 //!
 //! Every public item is re-exported at the crate root.
 
+pub mod answer;
 pub mod catalog;
 pub mod contact;
 pub mod decision;
@@ -39,6 +42,7 @@ pub mod settings;
 pub mod status;
 pub mod world;
 
+pub use answer::*;
 pub use catalog::*;
 pub use contact::*;
 pub use decision::*;

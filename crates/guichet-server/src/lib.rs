@@ -3,10 +3,12 @@
 //!
 //! It owns everything that touches the network and the process: ports, signals, logs. It holds no
 //! access rule (those are in `guichet-domain`) and no SQL (that is in `guichet-store`). Handlers
-//! are thin: convert the request (`guichet_proto::convert`), call one [`app::App`] method, convert
-//! the answer back. Every error reaches the client through the one `From<ServerError> for Status`,
-//! a request body that is not protobuf included (`INVALID_ARGUMENT` on `body`, where tonic's codec
-//! would answer `INTERNAL`).
+//! are thin: convert the request (the `convert` module of the API crate), call one [`app::App`]
+//! method, convert the answer back. Protobuf stops there: the application, the caches, telemetry
+//! and the AuthZEN edge work on domain types (a test holds every file outside `services/` to it).
+//! Every error reaches the client through the one `From<ServerError> for Status`, a request body
+//! that is not protobuf included (`INVALID_ARGUMENT` on `body`, where tonic's codec would answer
+//! `INTERNAL`).
 //! CheckAccess and CheckAccessBatch go through the decision caches of [`cache`], whose docs hold
 //! the design and the argument for why they are never stale.
 //!
@@ -32,6 +34,8 @@ pub mod clock;
 pub mod config;
 mod connections;
 pub mod demo;
+#[cfg(test)]
+mod edge_tests;
 pub mod error;
 pub mod metrics;
 mod paging;
@@ -317,19 +321,7 @@ impl Server {
             health_reporter.set_service_status(*name, tonic_health::ServingStatus::Serving).await;
         }
         health_reporter.set_service_status("", tonic_health::ServingStatus::Serving).await;
-        // Each reflection version lists both, so clients of either (grpcurl speaks v1alpha) see them all.
-        // The `google.rpc` error details (with `google.protobuf.Any` and `Duration`) are served too,
-        // so that grpcurl decodes every detail of an error (BadRequest, ErrorInfo, ...) instead of
-        // printing "google.rpc.BadRequest is not recognized" and base64.
-        let reflection = || {
-            tonic_reflection::server::Builder::configure()
-                .include_reflection_service(false)
-                .register_encoded_file_descriptor_set(guichet_proto::FILE_DESCRIPTOR_SET)
-                .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
-                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-                .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
-                .register_encoded_file_descriptor_set(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET)
-        };
+        let reflection = services::reflection::builder;
         let reflection_v1 = reflection().build_v1().map_err(|e| StartError::Reflection(e.to_string()))?;
         let reflection_v1alpha = reflection().build_v1alpha().map_err(|e| StartError::Reflection(e.to_string()))?;
 

@@ -210,14 +210,7 @@ pub const UNKNOWN_RPC: &str = "unknown";
 
 /// Every RPC guichet serves, as `package.Service/Method`: the API's, the health service's and both
 /// reflection services', from the descriptor sets that reflection serves.
-static SERVED_RPCS: LazyLock<HashSet<String>> = LazyLock::new(|| {
-    served_rpcs(&[
-        guichet_proto::FILE_DESCRIPTOR_SET,
-        tonic_health::pb::FILE_DESCRIPTOR_SET,
-        tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
-        tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
-    ])
-});
+static SERVED_RPCS: LazyLock<HashSet<String>> = LazyLock::new(|| served_rpcs(&crate::services::reflection::SERVED));
 
 /// The methods of the services of encoded `FileDescriptorSet`s, as `package.Service/Method`.
 fn served_rpcs(sets: &[&[u8]]) -> HashSet<String> {
@@ -510,7 +503,7 @@ mod tests {
             assert_eq!(rpc_label(made_up), UNKNOWN_RPC, "{made_up}");
         }
         // Every RPC of the API, and nothing beside them, health and reflection.
-        let api = served_rpcs(&[guichet_proto::FILE_DESCRIPTOR_SET]);
+        let api = served_rpcs(&[crate::services::reflection::API]);
         assert!(api.len() > 50 && api.iter().all(|r| r.starts_with("guichet.v1.")), "{api:?}");
         assert!(api.is_subset(&SERVED_RPCS));
         let others: HashSet<&str> = SERVED_RPCS.difference(&api).map(String::as_str).collect();

@@ -44,6 +44,8 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
+use guichet_domain::{Answer, Revision};
+
 use crate::config::{Config, LogFormat};
 use crate::metrics;
 
@@ -221,54 +223,33 @@ pub struct Decided {
     pub counts: Option<(usize, usize)>,
     /// Where the decision came from (`none`, `local`, `shared`).
     pub cache_tier: &'static str,
-    /// The revision it was evaluated at.
-    pub revision: String,
+    /// The revision it was evaluated at (written into the span as its token, only when recorded).
+    pub revision: Option<Revision>,
 }
 
-fn tier_name(tier: i32) -> &'static str {
-    use guichet_proto::v1::CacheTier;
-    match CacheTier::try_from(tier) {
-        Ok(CacheTier::Local) => "local",
-        Ok(CacheTier::Shared) => "shared",
-        Ok(CacheTier::None) => "none",
-        Ok(CacheTier::Unspecified) | Err(_) => "unspecified",
-    }
-}
-
-/// Counts the decision and attaches it to the RPC span.
-pub(crate) fn check_answered(
-    mut response: tonic::Response<guichet_proto::v1::CheckAccessResponse>,
-) -> tonic::Response<guichet_proto::v1::CheckAccessResponse> {
-    let m = response.get_ref();
-    metrics::decision(m.allowed);
-    let decided = Decided {
-        allowed: Some(m.allowed),
+/// Counts a check's decision; what the RPC span is to carry of it.
+pub(crate) fn check_answered(answer: &Answer) -> Decided {
+    metrics::decision(answer.allowed);
+    Decided {
+        allowed: Some(answer.allowed),
         counts: None,
-        cache_tier: tier_name(m.cache_tier),
-        revision: m.revision.clone(),
-    };
-    response.extensions_mut().insert(decided);
-    response
+        cache_tier: answer.tier.as_str(),
+        revision: Some(answer.revision),
+    }
 }
 
-/// Counts the decisions of a batch and attaches their totals to the RPC span.
-pub(crate) fn batch_answered(
-    mut response: tonic::Response<guichet_proto::v1::CheckAccessBatchResponse>,
-) -> tonic::Response<guichet_proto::v1::CheckAccessBatchResponse> {
-    let m = response.get_ref();
-    let allowed = m.results.iter().filter(|r| r.allowed).count();
-    for r in &m.results {
-        metrics::decision(r.allowed);
+/// Counts the decisions of a batch answered at `revision`; what the RPC span is to carry of them.
+pub(crate) fn batch_answered(answers: &[Answer], revision: Revision) -> Decided {
+    let allowed = answers.iter().filter(|a| a.allowed).count();
+    for a in answers {
+        metrics::decision(a.allowed);
     }
-    let tier = m.results.first().map_or("none", |r| tier_name(r.cache_tier));
-    let decided = Decided {
+    Decided {
         allowed: None,
-        counts: Some((allowed, m.results.len() - allowed)),
-        cache_tier: tier,
-        revision: m.revision.clone(),
-    };
-    response.extensions_mut().insert(decided);
-    response
+        counts: Some((allowed, answers.len() - allowed)),
+        cache_tier: answers.first().map_or("none", |a| a.tier.as_str()),
+        revision: Some(revision),
+    }
 }
 
 /// The canonical name of a gRPC status code (`OK`, `INVALID_ARGUMENT`, …).
@@ -476,7 +457,9 @@ where
                                 span.record("decision.denied_count", d);
                             }
                             span.record("cache.tier", d.cache_tier);
-                            span.record("revision", d.revision.as_str());
+                            if let Some(r) = d.revision {
+                                span.record("revision", tracing::field::display(r));
+                            }
                         }
                         // Errors travel in the headers (trailers-only answer); a successful unary
                         // answer carries OK in its trailers.

@@ -1,9 +1,41 @@
-//! ListAccessibleResources and ListAuthorizedSubjects requests.
+//! ListAccessibleAccounts, ListAccessibleResources and ListAuthorizedSubjects requests.
 
 use guichet_domain as d;
 
 use super::{Check, Invalid, PageParams, consistency_in};
 use crate::v1 as pb;
+
+/// A ListAccessibleAccounts request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessibleAccountsQuery {
+    /// The subject.
+    pub subject: d::UserId,
+    /// The permission.
+    pub permission: d::Permission,
+    /// Freshness.
+    pub consistency: d::Consistency,
+    /// Paging.
+    pub page: PageParams,
+}
+
+impl TryFrom<pb::ListAccessibleAccountsRequest> for AccessibleAccountsQuery {
+    type Error = Invalid;
+    fn try_from(r: pb::ListAccessibleAccountsRequest) -> Result<Self, Invalid> {
+        let pb::ListAccessibleAccountsRequest { subject_id, permission, consistency, page_size, page_token } = r;
+        let mut c = Check::default();
+        let subject = c.required("subject_id", &subject_id, d::UserId::parse);
+        let permission = c.required("permission", &permission, d::Permission::parse);
+        let consistency = consistency_in(&mut c, consistency);
+        c.finish(|| {
+            Some(Self {
+                subject: subject?,
+                permission: permission?,
+                consistency: consistency?,
+                page: PageParams { size: page_size, token: page_token },
+            })
+        })
+    }
+}
 
 /// A ListAccessibleResources request.
 #[derive(Debug, Clone, PartialEq, Eq)]

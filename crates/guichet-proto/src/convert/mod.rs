@@ -38,11 +38,12 @@ pub use resources::*;
 pub use roles::*;
 pub use users::*;
 
+mod access;
+pub use access::*;
+
 mod lookups;
 pub use lookups::*;
 
-/// The largest number of items in one CheckAccessBatch.
-pub const MAX_BATCH_ITEMS: usize = 1000;
 /// The longest display name (accounts, roles, resources), in characters.
 pub const MAX_NAME_CHARS: usize = 256;
 /// The longest person name, in characters.
@@ -228,145 +229,7 @@ fn ids_in<T, E: Display>(
 const MAX_EVENT_TYPES: usize = 50;
 
 // ---------------------------------------------------------------------------------------------
-// Access
-
-/// A CheckAccess or ExplainAccess request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AccessQuery {
-    /// The question.
-    pub request: d::AccessRequest,
-    /// How fresh the answer must be.
-    pub consistency: d::Consistency,
-}
-
-fn access_request(
-    check: &mut Check,
-    prefix: &str,
-    subject_id: &str,
-    account_id: &str,
-    permission: &str,
-    resource_id: &str,
-) -> Option<d::AccessRequest> {
-    let subject = prefixed(check, prefix, "subject_id", subject_id, true, d::UserId::parse);
-    let account = prefixed(check, prefix, "account_id", account_id, true, d::AccountId::parse);
-    let permission = prefixed(check, prefix, "permission", permission, true, d::Permission::parse);
-    let resource = prefixed(check, prefix, "resource_id", resource_id, false, d::ResourceId::parse);
-    Some(d::AccessRequest { subject: subject??, account: account??, permission: permission??, resource: resource? })
-}
-
-/// A field whose name takes a prefix (`items[3].` in a batch): the name is built only for a
-/// violation, as this runs on every check. `None`: invalid (recorded); `Some(None)`: empty and not
-/// `required`.
-fn prefixed<T, E: Display>(
-    check: &mut Check,
-    prefix: &str,
-    name: &str,
-    s: &str,
-    required: bool,
-    parse: impl Fn(&str) -> Result<T, E>,
-) -> Option<Option<T>> {
-    let problem = if s.is_empty() {
-        if !required {
-            return Some(None);
-        }
-        "is required".to_owned()
-    } else {
-        match parse(s) {
-            Ok(v) => return Some(Some(v)),
-            Err(e) => e.to_string(),
-        }
-    };
-    check.push(format!("{prefix}{name}"), problem);
-    None
-}
-
-impl TryFrom<pb::CheckAccessRequest> for AccessQuery {
-    type Error = Invalid;
-    fn try_from(r: pb::CheckAccessRequest) -> Result<Self, Invalid> {
-        let pb::CheckAccessRequest { subject_id, account_id, permission, resource_id, consistency } = r;
-        let mut c = Check::default();
-        let request = access_request(&mut c, "", &subject_id, &account_id, &permission, &resource_id);
-        let consistency = consistency_in(&mut c, consistency);
-        c.finish(|| Some(Self { request: request?, consistency: consistency? }))
-    }
-}
-
-impl TryFrom<pb::ExplainAccessRequest> for AccessQuery {
-    type Error = Invalid;
-    fn try_from(r: pb::ExplainAccessRequest) -> Result<Self, Invalid> {
-        let pb::ExplainAccessRequest { subject_id, account_id, permission, resource_id, consistency } = r;
-        let mut c = Check::default();
-        let request = access_request(&mut c, "", &subject_id, &account_id, &permission, &resource_id);
-        let consistency = consistency_in(&mut c, consistency);
-        c.finish(|| Some(Self { request: request?, consistency: consistency? }))
-    }
-}
-
-/// A CheckAccessBatch request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BatchQuery {
-    /// The questions, in order.
-    pub requests: Vec<d::AccessRequest>,
-    /// How fresh the answers must be.
-    pub consistency: d::Consistency,
-}
-
-impl TryFrom<pb::CheckAccessBatchRequest> for BatchQuery {
-    type Error = Invalid;
-    fn try_from(r: pb::CheckAccessBatchRequest) -> Result<Self, Invalid> {
-        let pb::CheckAccessBatchRequest { items, consistency } = r;
-        let mut c = Check::default();
-        if items.is_empty() {
-            c.push("items", "at least one item is required");
-        } else if items.len() > MAX_BATCH_ITEMS {
-            c.push("items", format!("at most {MAX_BATCH_ITEMS} items per batch, got {}", items.len()));
-        }
-        let mut requests = Vec::with_capacity(items.len().min(MAX_BATCH_ITEMS));
-        if items.len() <= MAX_BATCH_ITEMS {
-            for (i, item) in items.into_iter().enumerate() {
-                let pb::CheckAccessBatchItem { subject_id, account_id, permission, resource_id } = item;
-                let prefix = format!("items[{i}].");
-                if let Some(r) = access_request(&mut c, &prefix, &subject_id, &account_id, &permission, &resource_id) {
-                    requests.push(r);
-                }
-            }
-        }
-        let consistency = consistency_in(&mut c, consistency);
-        c.finish(|| Some(Self { requests, consistency: consistency? }))
-    }
-}
-
-/// A ListAccessibleAccounts request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AccessibleAccountsQuery {
-    /// The subject.
-    pub subject: d::UserId,
-    /// The permission.
-    pub permission: d::Permission,
-    /// Freshness.
-    pub consistency: d::Consistency,
-    /// Paging.
-    pub page: PageParams,
-}
-
-impl TryFrom<pb::ListAccessibleAccountsRequest> for AccessibleAccountsQuery {
-    type Error = Invalid;
-    fn try_from(r: pb::ListAccessibleAccountsRequest) -> Result<Self, Invalid> {
-        let pb::ListAccessibleAccountsRequest { subject_id, permission, consistency, page_size, page_token } = r;
-        let mut c = Check::default();
-        let subject = c.required("subject_id", &subject_id, d::UserId::parse);
-        let permission = c.required("permission", &permission, d::Permission::parse);
-        let consistency = consistency_in(&mut c, consistency);
-        c.finish(|| {
-            Some(Self {
-                subject: subject?,
-                permission: permission?,
-                consistency: consistency?,
-                page: PageParams { size: page_size, token: page_token },
-            })
-        })
-    }
-}
+// Levels
 
 impl From<d::Level> for pb::Level {
     fn from(l: d::Level) -> Self {
@@ -375,113 +238,6 @@ impl From<d::Level> for pb::Level {
             d::Level::View => pb::Level::View,
             d::Level::Full => pb::Level::Full,
         }
-    }
-}
-
-impl From<&d::Path> for pb::AccessPath {
-    fn from(p: &d::Path) -> Self {
-        use pb::access_path::Path as P;
-        let path = match p {
-            d::Path::Direct { membership, account, role } => P::Direct(pb::DirectPath {
-                membership_id: membership.to_string(),
-                account_id: account.to_string(),
-                role: role.to_string(),
-            }),
-            d::Path::Inherited { membership, ancestor, role } => P::Inherited(pb::InheritedPath {
-                membership_id: membership.to_string(),
-                ancestor_account_id: ancestor.to_string(),
-                role: role.to_string(),
-            }),
-            d::Path::Delegated { delegation, from_account, membership, into, role } => {
-                P::Delegated(pb::DelegatedPath {
-                    delegation_id: delegation.to_string(),
-                    from_account_id: from_account.to_string(),
-                    membership_id: membership.to_string(),
-                    into_account_id: into.to_string(),
-                    role: role.to_string(),
-                })
-            }
-        };
-        Self { path: Some(path) }
-    }
-}
-
-/// The CheckAccess answer for a decision evaluated at `revision`, served from `tier`.
-pub fn check_response(decision: &d::Decision, revision: d::Revision, tier: pb::CacheTier) -> pb::CheckAccessResponse {
-    pb::CheckAccessResponse {
-        allowed: decision.allowed,
-        effective_level: pb::Level::from(decision.effective) as i32,
-        required_level: pb::Level::from(decision.required) as i32,
-        reason_code: decision.reason.code().to_owned(),
-        reason: decision.reason.to_string(),
-        granted_by: decision.granted_by.as_ref().map(pb::AccessPath::from),
-        revision: revision.token(),
-        cache_tier: tier as i32,
-        consistency_given: pb::ConsistencyGiven::AsRequested as i32,
-        staleness_ms: 0,
-    }
-}
-
-fn outcome(o: &d::PathOutcome) -> (pb::PathOutcome, String) {
-    match o {
-        d::PathOutcome::Granted => (pb::PathOutcome::Granted, "grants the required level".to_owned()),
-        d::PathOutcome::Insufficient => {
-            (pb::PathOutcome::Insufficient, "grants less than the required level".to_owned())
-        }
-        d::PathOutcome::Inactive(status) => (pb::PathOutcome::Inactive, format!("the membership is {status}")),
-        d::PathOutcome::ResourceNotReachable => {
-            (pb::PathOutcome::ResourceNotReachable, "the membership is restricted to other resources".to_owned())
-        }
-        d::PathOutcome::SourceSuspended => {
-            (pb::PathOutcome::SourceSuspended, "the account it comes from is suspended".to_owned())
-        }
-        d::PathOutcome::NoDelegationRight => (
-            pb::PathOutcome::NoDelegationRight,
-            "the member does not hold delegated_administration:full in the delegating account".to_owned(),
-        ),
-        d::PathOutcome::Capped => (pb::PathOutcome::Capped, "capped by a suspension or a disabled module".to_owned()),
-    }
-}
-
-/// The ExplainAccess answer.
-pub fn explain_response(
-    decision: &d::Decision,
-    revision: d::Revision,
-    chain: &[d::AccountId],
-) -> pb::ExplainAccessResponse {
-    use pb::cap::Cap as C;
-    pb::ExplainAccessResponse {
-        decision: Some(check_response(decision, revision, pb::CacheTier::None)),
-        paths: decision
-            .paths
-            .iter()
-            .map(|p| {
-                let (o, mut detail) = outcome(&p.outcome);
-                if let Some(cap) = p.resource_cap {
-                    // The path names the per-resource grant that lowered it.
-                    detail = format!("{detail} (the membership may use at most {cap} on this resource)");
-                }
-                pb::PathEvaluation {
-                    path: Some(pb::AccessPath::from(&p.path)),
-                    level: pb::Level::from(p.level) as i32,
-                    outcome: o as i32,
-                    detail,
-                    resource_level: p.resource_cap.map_or(pb::Level::Unspecified, pb::Level::from) as i32,
-                }
-            })
-            .collect(),
-        caps: decision
-            .caps
-            .iter()
-            .map(|c| pb::Cap {
-                cap: Some(match c {
-                    d::Cap::SubjectSuspended => C::SubjectSuspended(true),
-                    d::Cap::AccountSuspended(a) => C::AccountSuspended(a.to_string()),
-                    d::Cap::ModuleDisabled(f) => C::ModuleDisabled(f.to_string()),
-                }),
-            })
-            .collect(),
-        account_chain: chain.iter().map(ToString::to_string).collect(),
     }
 }
 
@@ -522,55 +278,6 @@ fn optional_text(c: &mut Check, field: &str, s: &str, max: usize) -> Option<Opti
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn every_bad_field_is_reported_at_once() {
-        let r = pb::CheckAccessRequest {
-            subject_id: String::new(),
-            account_id: "bad/id".into(),
-            permission: "billing".into(),
-            resource_id: String::new(),
-            consistency: Some(pb::Consistency {
-                requirement: Some(pb::consistency::Requirement::AtLeastAsFresh("x".into())),
-            }),
-        };
-        let Invalid(v) = AccessQuery::try_from(r).unwrap_err();
-        let fields: Vec<_> = v.iter().map(|v| v.field.as_str()).collect();
-        assert_eq!(fields, ["subject_id", "account_id", "permission", "consistency.at_least_as_fresh"]);
-        assert_eq!(v[0].description, "is required");
-    }
-
-    #[test]
-    fn a_bad_batch_item_is_named_by_its_index() {
-        let item = |subject: &str, resource: &str| pb::CheckAccessBatchItem {
-            subject_id: subject.into(),
-            account_id: "c1566".into(),
-            permission: "billing:view".into(),
-            resource_id: resource.into(),
-        };
-        let r = pb::CheckAccessBatchRequest {
-            items: vec![item("u1566", ""), item("", "bad/id"), item("u1566", "f1")],
-            consistency: None,
-        };
-        let Invalid(v) = BatchQuery::try_from(r).unwrap_err();
-        let fields: Vec<_> = v.iter().map(|v| v.field.as_str()).collect();
-        assert_eq!(fields, ["items[1].subject_id", "items[1].resource_id"]);
-        assert_eq!(v[0].description, "is required");
-    }
-
-    #[test]
-    fn oversized_batches_are_refused() {
-        let item = pb::CheckAccessBatchItem {
-            subject_id: "u".into(),
-            account_id: "a".into(),
-            permission: "billing:view".into(),
-            resource_id: String::new(),
-        };
-        let r = pb::CheckAccessBatchRequest { items: vec![item; MAX_BATCH_ITEMS + 1], consistency: None };
-        let Invalid(v) = BatchQuery::try_from(r).unwrap_err();
-        assert_eq!(v[0].field, "items");
-        assert_eq!(v[0].description, "at most 1000 items per batch, got 1001");
-    }
 
     #[test]
     fn timestamps_keep_milliseconds() {

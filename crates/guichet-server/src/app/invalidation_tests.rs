@@ -9,12 +9,10 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use guichet_domain::{
-    AccessRequest, AccountId, AccountKind, AccountStatus, Catalog, Consistency, DelegationId, Email, FeatureName,
-    Level, MembershipId, MembershipStatus, NewAccount, NewDelegation, NewMembership, NewResource, NewUser, Permission,
-    ResourceId, RoleDefinition, RoleName, Timestamp, UserId, UserStatus,
+    AccessRequest, AccountId, AccountKind, AccountStatus, Answer, Catalog, Consistency, DelegationId, Email,
+    FeatureName, Level, MembershipId, MembershipStatus, NewAccount, NewDelegation, NewMembership, NewResource, NewUser,
+    Permission, ResourceId, RoleDefinition, RoleName, Timestamp, UserId, UserStatus,
 };
-use guichet_proto::convert::check_response;
-use guichet_proto::v1 as pb;
 use guichet_store::{Audit, Store, StoreOptions};
 
 use super::App;
@@ -300,9 +298,9 @@ fn all_requests() -> Vec<AccessRequest> {
     out
 }
 
-async fn fresh(app: &App, r: &AccessRequest) -> pb::CheckAccessResponse {
+async fn fresh(app: &App, r: &AccessRequest) -> Answer {
     let c = app.check(r, Consistency::FullyConsistent).await.unwrap();
-    check_response(&c.decision, c.revision, pb::CacheTier::None)
+    Answer::new(&c.decision, c.revision)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -335,8 +333,8 @@ async fn cache_matches_fresh_evaluation() {
                 let mut cached = app.check_access(r, Consistency::MinimizeLatency).await.unwrap();
                 let hit = cache.stats().local_hits.load(Ordering::Relaxed) > before;
                 let expected = fresh(&app, r).await;
-                cached.cache_tier = expected.cache_tier;
-                cached.revision.clone_from(&expected.revision);
+                cached.tier = expected.tier;
+                cached.revision = expected.revision;
                 assert_eq!(
                     cached,
                     expected,

@@ -18,8 +18,6 @@
 use std::collections::HashMap;
 
 use guichet_domain::{AccountId, Event, Operation, Reason, Revision, UserStatus};
-use guichet_proto::convert::{WatchEvents, WatchFrom};
-use guichet_proto::v1 as pb;
 use guichet_store::StoreError;
 
 use super::{App, Call};
@@ -27,6 +25,16 @@ use crate::error::ServerError;
 
 /// At most about this many events are read per poll of the trail.
 pub(crate) const BATCH: u64 = 500;
+
+/// What a change stream sends at once: the visible events of one revision, or, with no events, a
+/// progress mark (the stream's cursor moved to `revision`).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Changes {
+    /// The revision of the events, or the cursor of a progress mark.
+    pub(crate) revision: Revision,
+    /// The events, in the order they were written.
+    pub(crate) events: Vec<Event>,
+}
 
 /// An open stream: where it is, and for whom.
 #[derive(Debug)]
@@ -42,14 +50,16 @@ pub(crate) struct Watch {
 }
 
 impl App {
-    /// Opens a change stream: admits the account filter for the actor and reads the trail once, so
-    /// that a bad cursor or a refused account is the call's error. Returns the stream and its
-    /// first responses.
+    /// Opens a change stream after revision `after` (`None`: the latest when the call arrives),
+    /// over `account`'s events only when given: admits the account filter for the actor and reads
+    /// the trail once, so that a bad cursor or a refused account is the call's error. Returns the
+    /// stream and what it sends first.
     pub(crate) async fn watch_events(
         &self,
         call: Call,
-        request: &WatchEvents,
-    ) -> Result<(Watch, Vec<pb::WatchEventsResponse>), ServerError> {
+        after: Option<Revision>,
+        account: Option<&AccountId>,
+    ) -> Result<(Watch, Vec<Changes>), ServerError> {
         // An unknown or suspended actor is refused, as every management call refuses it.
         if let Some(actor) = &call.actor {
             let refused = |reason: Reason| ServerError::PermissionDenied {
@@ -65,16 +75,16 @@ impl App {
                 Err(e) => return Err(e.into()),
             }
         }
-        if let Some(account) = &request.account {
+        if let Some(account) = account {
             self.admit(&call, &Operation::WatchEvent { account: Some(account.clone()) }).await?;
             self.store.get_account(account).await?;
         }
-        let cursor = match request.from {
-            WatchFrom::After(r) => r,
-            WatchFrom::Now => self.store.revision().await?,
+        let cursor = match after {
+            Some(r) => r,
+            None => self.store.revision().await?,
         };
         let mut watch =
-            Watch { app: self.clone(), call, account: request.account.clone(), cursor, sent: None, caught_up: false };
+            Watch { app: self.clone(), call, account: account.cloned(), cursor, sent: None, caught_up: false };
         let first = watch.poll().await?;
         Ok((watch, first))
     }
@@ -86,10 +96,10 @@ impl Watch {
         self.caught_up
     }
 
-    /// Reads the trail after the cursor once: the responses to send (one per revision with an
-    /// event the caller may see, then a progress mark when the cursor moved past the last one, or
-    /// on the stream's first read).
-    pub(crate) async fn poll(&mut self) -> Result<Vec<pb::WatchEventsResponse>, ServerError> {
+    /// Reads the trail after the cursor once: what to send (one per revision with an event the
+    /// caller may see, then a progress mark when the cursor moved past the last one, or on the
+    /// stream's first read).
+    pub(crate) async fn poll(&mut self) -> Result<Vec<Changes>, ServerError> {
         let read = self.app.store.events_after(self.cursor, self.account.as_ref(), BATCH).await?;
         if self.cursor < read.oldest_cursor {
             return Err(ServerError::RevisionTooOld { asked: self.cursor, oldest: read.oldest_cursor });
@@ -132,20 +142,17 @@ impl Watch {
         }
         self.caught_up = complete;
         if self.sent.is_none_or(|s| s < self.cursor) {
-            out.push(pb::WatchEventsResponse { revision: self.cursor.token(), events: Vec::new() });
+            out.push(Changes { revision: self.cursor, events: Vec::new() });
             self.sent = Some(self.cursor);
         }
         Ok(out)
     }
 
-    fn flush(&mut self, out: &mut Vec<pb::WatchEventsResponse>, revision: Option<Revision>, group: &mut Vec<Event>) {
+    fn flush(&mut self, out: &mut Vec<Changes>, revision: Option<Revision>, group: &mut Vec<Event>) {
         if let Some(revision) = revision
             && !group.is_empty()
         {
-            out.push(pb::WatchEventsResponse {
-                revision: revision.token(),
-                events: group.drain(..).map(|e| pb::Event::from(&e)).collect(),
-            });
+            out.push(Changes { revision, events: std::mem::take(group) });
             self.sent = Some(revision);
         }
     }

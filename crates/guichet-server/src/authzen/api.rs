@@ -30,9 +30,9 @@ use std::fmt::Write as _;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use guichet_domain::{
-    ACCOUNT_RESOURCE_TYPE, AccessRequest, AccountId, Consistency, FeatureName, Permission, ResourceId, Revision, UserId,
+    ACCOUNT_RESOURCE_TYPE, AccessRequest, AccountId, Consistency, FeatureName, MAX_BATCH_ITEMS, Path, Permission,
+    ResourceId, Revision, UserId,
 };
-use guichet_proto::v1 as pb;
 use guichet_store::{PageRequest, StoreError};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -44,7 +44,7 @@ use crate::error::ServerError;
 use crate::telemetry::Decided;
 
 /// The most evaluations one request carries (CheckAccessBatch's limit).
-const MAX_EVALUATIONS: usize = guichet_proto::convert::MAX_BATCH_ITEMS;
+const MAX_EVALUATIONS: usize = MAX_BATCH_ITEMS;
 /// The page size when `page.limit` is absent or 0.
 const DEFAULT_LIMIT: u64 = 50;
 /// The largest page.
@@ -295,52 +295,36 @@ struct DecisionOut {
     context: Option<Value>,
 }
 
-fn level_name(level: i32) -> &'static str {
-    match pb::Level::try_from(level) {
-        Ok(pb::Level::View) => "view",
-        Ok(pb::Level::Full) => "full",
-        Ok(pb::Level::None | pb::Level::Unspecified) | Err(_) => "none",
+fn path_json(p: &Path) -> Value {
+    match p {
+        Path::Direct { membership, account, role } => serde_json::json!({
+            "type": "direct", "membership_id": membership.as_str(), "account_id": account.as_str(),
+            "role": role.as_str(),
+        }),
+        Path::Inherited { membership, ancestor, role } => serde_json::json!({
+            "type": "inherited", "membership_id": membership.as_str(),
+            "ancestor_account_id": ancestor.as_str(), "role": role.as_str(),
+        }),
+        Path::Delegated { delegation, from_account, membership, into, role } => serde_json::json!({
+            "type": "delegated", "delegation_id": delegation.as_str(), "from_account_id": from_account.as_str(),
+            "membership_id": membership.as_str(), "into_account_id": into.as_str(), "role": role.as_str(),
+        }),
     }
-}
-
-fn tier_name(tier: i32) -> &'static str {
-    match pb::CacheTier::try_from(tier) {
-        Ok(pb::CacheTier::Local) => "local",
-        Ok(pb::CacheTier::Shared) => "shared",
-        Ok(pb::CacheTier::None | pb::CacheTier::Unspecified) | Err(_) => "none",
-    }
-}
-
-fn path_json(p: &pb::AccessPath) -> Option<Value> {
-    use pb::access_path::Path as P;
-    Some(match p.path.as_ref()? {
-        P::Direct(d) => serde_json::json!({
-            "type": "direct", "membership_id": d.membership_id, "account_id": d.account_id, "role": d.role,
-        }),
-        P::Inherited(i) => serde_json::json!({
-            "type": "inherited", "membership_id": i.membership_id,
-            "ancestor_account_id": i.ancestor_account_id, "role": i.role,
-        }),
-        P::Delegated(d) => serde_json::json!({
-            "type": "delegated", "delegation_id": d.delegation_id, "from_account_id": d.from_account_id,
-            "membership_id": d.membership_id, "into_account_id": d.into_account_id, "role": d.role,
-        }),
-    })
 }
 
 /// CheckAccess's answer as an AuthZEN decision.
-fn decided(r: &pb::CheckAccessResponse) -> DecisionOut {
+fn decided(a: &guichet_domain::Answer) -> DecisionOut {
     let mut c = Map::new();
-    c.insert("reason_code".into(), r.reason_code.clone().into());
-    c.insert("reason".into(), r.reason.clone().into());
-    c.insert("effective_level".into(), level_name(r.effective_level).into());
-    c.insert("required_level".into(), level_name(r.required_level).into());
-    c.insert("revision".into(), r.revision.clone().into());
-    c.insert("cache_tier".into(), tier_name(r.cache_tier).into());
-    if let Some(p) = r.granted_by.as_ref().and_then(path_json) {
-        c.insert("granted_by".into(), p);
+    c.insert("reason_code".into(), a.reason.code().into());
+    c.insert("reason".into(), a.reason.to_string().into());
+    c.insert("effective_level".into(), a.effective.as_str().into());
+    c.insert("required_level".into(), a.required.as_str().into());
+    c.insert("revision".into(), a.revision.token().into());
+    c.insert("cache_tier".into(), a.tier.as_str().into());
+    if let Some(p) = &a.granted_by {
+        c.insert("granted_by".into(), path_json(p));
     }
-    DecisionOut { decision: r.allowed, context: Some(Value::Object(c)) }
+    DecisionOut { decision: a.allowed, context: Some(Value::Object(c)) }
 }
 
 fn denied(reason_code: &str, reason: &str) -> DecisionOut {
@@ -385,7 +369,7 @@ async fn answer_all(
         (Vec::new(), None)
     } else {
         let (answers, revision) = app.check_access_batch(&asks, consistency).await?;
-        let tier = answers.first().map_or("none", |a| tier_name(a.cache_tier));
+        let tier = answers.first().map_or("none", |a| a.tier.as_str());
         (answers, Some((revision, tier)))
     };
     let mut answers = answers.into_iter();
@@ -437,7 +421,7 @@ async fn single(
         allowed: Some(d.decision),
         counts: None,
         cache_tier: revision.map_or("none", |r| r.1),
-        revision: revision.map(|r| r.0.token()).unwrap_or_default(),
+        revision: revision.map(|r| r.0),
     };
     Ok(Answer { body: to_body(&d)?, decided: Some(decided) })
 }
@@ -589,7 +573,7 @@ pub(crate) async fn evaluations(app: &App, body: &Value) -> Result<Answer, Failu
         allowed: None,
         counts: Some((allowed, out.len() - allowed)),
         cache_tier: last.map_or("none", |r| r.1),
-        revision: last.map(|r| r.0.token()).unwrap_or_default(),
+        revision: last.map(|r| r.0),
     };
     #[derive(Serialize)]
     struct Out {

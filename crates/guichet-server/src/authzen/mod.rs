@@ -13,7 +13,7 @@
 //! | `POST /access/v1/search/action` | action names | [`App::check_access_batch`] over the catalog's actions |
 //! | `GET /.well-known/authzen-configuration` | the PDP metadata | `[authzen] public_url`, never the Host header |
 //!
-//! No decision is made here: every question becomes a guichet [`AccessRequest`] and goes through
+//! No decision is made here: every question becomes a guichet [`AccessRequest`](guichet_domain::AccessRequest) and goes through
 //! the function the gRPC `CheckAccess` handler calls, so the caches, the fence and the consistency
 //! requirements are the same, and so is the answer (a test compares them). The mapping onto
 //! guichet's model is in [`api`].
@@ -517,7 +517,9 @@ async fn handle(State(shared): State<Arc<Shared>>, ConnectInfo(peer): ConnectInf
                     span.record("decision.denied_count", d);
                 }
                 span.record("cache.tier", d.cache_tier);
-                span.record("revision", d.revision.as_str());
+                if let Some(r) = d.revision {
+                    span.record("revision", tracing::field::display(r));
+                }
             }
             let mut r = (StatusCode::OK, json_headers(), answer.body).into_response();
             if endpoint == Endpoint::Configuration {

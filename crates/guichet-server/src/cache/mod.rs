@@ -10,7 +10,8 @@
 //!   account's row, its custom roles, the delegations into it), `res:<id>` (a resource), or `*`.
 //!   The scopes are derived where every write records its audit event, so no write can forget
 //!   them.
-//! - **A cache entry** is the answer, the revision `S` its facts were read at (in the same
+//! - **A cache entry** is the answer (a [`guichet_domain::Answer`]: the API's message is built
+//!   from it at the gRPC edge), the revision `S` its facts were read at (in the same
 //!   snapshot as the facts), and the scopes it depends on ([`deps`]): `user:<subject>`,
 //!   `acct:<a>` for every account `a` of the chain and every account a delegation into the chain
 //!   comes from, and `res:<resource>` when the check names one. Decisions about an unknown account
@@ -93,7 +94,8 @@
 //! During a rolling upgrade a replica of the previous build (decisions depending on whole trees,
 //! Redis entries under `d:`) may run beside this one: every write with an account also records
 //! `tree:<root>` for it, this build takes a `tree:` scope written without the narrow-scope marker
-//! as `*`, and the two builds never read each other's Redis entries (`d2:` here).
+//! as `*`, and the two builds never read each other's Redis entries (`d3:` here; `d2:` held the
+//! same scopes with the answer as a protobuf message, `d:` whole trees).
 //!
 //! # Tiers, pub/sub and Redis failures
 //!
@@ -137,8 +139,7 @@ mod redis_tier;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use guichet_domain::{AccessRequest, Facts, Revision};
-use guichet_proto::v1 as pb;
+use guichet_domain::{AccessRequest, Answer, Facts, Revision};
 use guichet_store::Store;
 use guichet_store::changes::{account_scope, resource_scope, user_scope};
 use tokio::sync::{Notify, watch};
@@ -168,34 +169,45 @@ pub struct Entry {
     pub revision: Revision,
     /// The scopes the facts were read from.
     pub deps: Vec<String>,
-    /// The answer (its `revision` is `revision`, its tier NONE).
-    pub response: pb::CheckAccessResponse,
+    /// The answer (its `revision` is `revision`, its tier [`CacheTier::None`](guichet_domain::CacheTier),
+    /// as requested).
+    pub answer: Answer,
 }
 
 impl Entry {
     /// The entry for a decision over `facts` read at `revision`; `None` when it must not be cached
     /// (the account does not exist: no tree to depend on).
-    pub fn new(
-        facts: &Facts,
-        request: &AccessRequest,
-        revision: Revision,
-        response: pb::CheckAccessResponse,
-    ) -> Option<Self> {
+    pub fn new(facts: &Facts, request: &AccessRequest, revision: Revision, answer: Answer) -> Option<Self> {
         if facts.chain.is_empty() {
             return None;
         }
-        Some(Self { revision, deps: deps(facts, request), response })
+        Some(Self { revision, deps: deps(facts, request), answer })
     }
 
     fn weight(&self) -> u32 {
-        let r = &self.response;
-        let n = 64
-            + self.deps.iter().map(String::len).sum::<usize>()
-            + r.reason.len()
-            + r.reason_code.len()
-            + r.revision.len()
-            + if r.granted_by.is_some() { 128 } else { 0 };
+        let path = self.answer.granted_by.as_ref().map_or(0, |p| 48 + path_len(p));
+        let n = 96 + self.deps.iter().map(|d| 24 + d.len()).sum::<usize>() + path;
         u32::try_from(n).unwrap_or(u32::MAX)
+    }
+}
+
+/// The bytes of a path's ids.
+fn path_len(p: &guichet_domain::Path) -> usize {
+    use guichet_domain::Path;
+    match p {
+        Path::Direct { membership, account, role } => {
+            membership.as_str().len() + account.as_str().len() + role.as_str().len()
+        }
+        Path::Inherited { membership, ancestor, role } => {
+            membership.as_str().len() + ancestor.as_str().len() + role.as_str().len()
+        }
+        Path::Delegated { delegation, from_account, membership, into, role } => {
+            delegation.as_str().len()
+                + from_account.as_str().len()
+                + membership.as_str().len()
+                + into.as_str().len()
+                + role.as_str().len()
+        }
     }
 }
 
@@ -680,12 +692,21 @@ mod tests {
         store.create_user(&cmd, &Audit::system(Timestamp::from_millis(0))).await.unwrap().1
     }
 
-    fn entry(revision: Revision, deps: &[&str]) -> Entry {
-        Entry {
+    fn answer(revision: Revision, granted_by: Option<guichet_domain::Path>) -> Answer {
+        Answer {
+            allowed: true,
+            required: guichet_domain::Level::View,
+            effective: guichet_domain::Level::Full,
+            reason: guichet_domain::Reason::Allowed,
+            granted_by,
             revision,
-            deps: deps.iter().map(|d| (*d).to_owned()).collect(),
-            response: pb::CheckAccessResponse { allowed: true, ..Default::default() },
+            tier: guichet_domain::CacheTier::None,
+            freshness: guichet_domain::Freshness::AsRequested,
         }
+    }
+
+    fn entry(revision: Revision, deps: &[&str]) -> Entry {
+        Entry { revision, deps: deps.iter().map(|d| (*d).to_owned()).collect(), answer: answer(revision, None) }
     }
 
     #[tokio::test]
@@ -694,14 +715,18 @@ mod tests {
         let config = CacheConfig { in_process_capacity: 2_000, ..CacheConfig::default() };
         let cache = DecisionCache::start(store, &config, None).await.unwrap();
         let local = cache.local.clone().unwrap();
-        let big = |i: u32| Entry {
-            revision: Revision::ZERO,
-            deps: vec![format!("tree:account-{i:06}"), format!("user:user-{i:06}")],
-            response: pb::CheckAccessResponse {
-                allowed: true,
-                reason: "granted by the role account_manager in boulangerie-martin".repeat(3),
-                ..Default::default()
-            },
+        let big = |i: u32| {
+            let role = format!("account_manager_of_boulangerie_martin_{i:06}");
+            let path = guichet_domain::Path::Direct {
+                membership: guichet_domain::MembershipId::parse(&format!("membership-{i:06}")).unwrap(),
+                account: guichet_domain::AccountId::parse(&format!("account-{i:06}")).unwrap(),
+                role: guichet_domain::RoleName::parse(&role).unwrap(),
+            };
+            Entry {
+                revision: Revision::ZERO,
+                deps: vec![format!("tree:account-{i:06}"), format!("user:user-{i:06}")],
+                answer: answer(Revision::ZERO, Some(path)),
+            }
         };
         for i in 0..2_000 {
             cache.insert(format!("k{i}"), big(i)).await;

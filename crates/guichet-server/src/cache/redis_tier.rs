@@ -1,13 +1,18 @@
-//! The Redis tier: entries under `<prefix>d:<key>`, invalidations on `<prefix>changes`. Every call
+//! The Redis tier: entries under `<prefix>d3:<key>`, invalidations on `<prefix>changes`. Every call
 //! is bounded by the configured timeout; a failure is a miss (or a lost message), never an error.
+//!
+//! An entry is stored in a compact binary layout of its own (see [`encode`]), not in the API's
+//! encoding: the decision caches hold domain answers, and the wire format of the API may change
+//! without touching what the replicas share. Anything that does not decode whole — another
+//! layout, a truncated value, an id that does not validate — is a miss.
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use futures::StreamExt;
-use guichet_domain::Revision;
-use guichet_proto::v1 as pb;
-use prost::Message;
+use guichet_domain::{
+    AccountId, Answer, CacheTier, DelegationId, Freshness, Level, MembershipId, Path, Reason, Revision, RoleName,
+};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::mpsc;
 
@@ -46,9 +51,10 @@ impl RedisTier {
     }
 
     fn entry_key(&self, key: &str) -> String {
-        // `d2`: entries whose deps are the narrow scopes; a previous build's `d:` entries depend
-        // on whole trees and are never read (nor are these by it).
-        format!("{}d2:{key}", self.prefix)
+        // `d3`: entries whose deps are the narrow scopes, with the answer in the layout of
+        // `encode`. A previous build's `d2:` entries (the same scopes, the answer as a protobuf
+        // message) and `d:` entries (whole trees) are never read, nor are these by it.
+        format!("{}d3:{key}", self.prefix)
     }
 
     fn channel(&self) -> String {
@@ -156,9 +162,18 @@ fn parse_message(payload: &[u8]) -> Option<(Revision, Vec<String>)> {
     Some((revision, lines.filter(|l| !l.is_empty()).map(str::to_owned).collect()))
 }
 
-/// `revision (8 bytes BE) | deps count (2) | (len (2) | dep)* | CheckAccessResponse`.
+/// An entry: `revision (8 bytes BE) | deps count (2) | (len (2) | dep)* | answer`, the answer
+/// being `allowed (1) | required (1) | effective (1) | reason (1) | path kind (1) | (len (1) | id)*`
+/// — levels as their rank (none 0, view 1, full 2), the reason as its index in [`Reason::ALL`],
+/// the path kind 0 (none), 1 (direct: membership, account, role), 2 (inherited: membership,
+/// ancestor, role) or 3 (delegated: delegation, from, membership, into, role). The answer's
+/// revision is the entry's; a stored answer is always from the store (tier none) and as requested.
+/// Ids are at most 255 bytes (ids and role names are at most 64 characters).
 fn encode(entry: &Entry) -> Vec<u8> {
-    let mut out = Vec::with_capacity(64 + entry.response.encoded_len());
+    let a = &entry.answer;
+    let mut out = Vec::with_capacity(
+        16 + entry.deps.iter().map(|d| d.len() + 2).sum::<usize>() + 5 + a.granted_by.as_ref().map_or(0, |_| 200),
+    );
     out.extend_from_slice(&entry.revision.value().to_be_bytes());
     out.extend_from_slice(&u16::try_from(entry.deps.len()).unwrap_or(0).to_be_bytes());
     for d in entry.deps.iter().take(usize::from(u16::MAX)) {
@@ -166,8 +181,41 @@ fn encode(entry: &Entry) -> Vec<u8> {
         out.extend_from_slice(&u16::try_from(bytes.len()).unwrap_or(0).to_be_bytes());
         out.extend_from_slice(bytes);
     }
-    entry.response.encode(&mut out).unwrap_or_default();
+    let reason = Reason::ALL.iter().position(|r| *r == a.reason).and_then(|i| u8::try_from(i).ok()).unwrap_or(u8::MAX);
+    out.extend_from_slice(&[u8::from(a.allowed), level_byte(a.required), level_byte(a.effective), reason]);
+    let ids: &[&str] = match &a.granted_by {
+        None => {
+            out.push(0);
+            &[]
+        }
+        Some(Path::Direct { membership, account, role }) => {
+            out.push(1);
+            &[membership.as_str(), account.as_str(), role.as_str()]
+        }
+        Some(Path::Inherited { membership, ancestor, role }) => {
+            out.push(2);
+            &[membership.as_str(), ancestor.as_str(), role.as_str()]
+        }
+        Some(Path::Delegated { delegation, from_account, membership, into, role }) => {
+            out.push(3);
+            &[delegation.as_str(), from_account.as_str(), membership.as_str(), into.as_str(), role.as_str()]
+        }
+    };
+    for id in ids {
+        // Longer than any id validates: written empty, it is refused on reading (a miss).
+        let bytes = if id.len() <= usize::from(u8::MAX) { id.as_bytes() } else { &[] };
+        out.push(u8::try_from(bytes.len()).unwrap_or(0));
+        out.extend_from_slice(bytes);
+    }
     out
+}
+
+fn level_byte(l: Level) -> u8 {
+    match l {
+        Level::None => 0,
+        Level::View => 1,
+        Level::Full => 2,
+    }
 }
 
 fn decode(mut v: &[u8]) -> Option<Entry> {
@@ -179,6 +227,21 @@ fn decode(mut v: &[u8]) -> Option<Entry> {
         *v = tail;
         Some(head)
     }
+    fn byte(v: &mut &[u8]) -> Option<u8> {
+        take(v, 1).map(|b| b[0])
+    }
+    fn level(v: &mut &[u8]) -> Option<Level> {
+        match byte(v)? {
+            0 => Some(Level::None),
+            1 => Some(Level::View),
+            2 => Some(Level::Full),
+            _ => None,
+        }
+    }
+    fn id<T, E>(v: &mut &[u8], parse: impl Fn(&str) -> Result<T, E>) -> Option<T> {
+        let len = byte(v)?;
+        parse(std::str::from_utf8(take(v, usize::from(len))?).ok()?).ok()
+    }
     let revision = Revision::new(u64::from_be_bytes(take(&mut v, 8)?.try_into().ok()?));
     let n = u16::from_be_bytes(take(&mut v, 2)?.try_into().ok()?);
     let mut deps = Vec::with_capacity(usize::from(n));
@@ -186,27 +249,152 @@ fn decode(mut v: &[u8]) -> Option<Entry> {
         let len = u16::from_be_bytes(take(&mut v, 2)?.try_into().ok()?);
         deps.push(String::from_utf8(take(&mut v, usize::from(len))?.to_vec()).ok()?);
     }
-    let response = pb::CheckAccessResponse::decode(v).ok()?;
-    Some(Entry { revision, deps, response })
+    let allowed = match byte(&mut v)? {
+        0 => false,
+        1 => true,
+        _ => return None,
+    };
+    let required = level(&mut v)?;
+    let effective = level(&mut v)?;
+    let reason = *Reason::ALL.get(usize::from(byte(&mut v)?))?;
+    let granted_by = match byte(&mut v)? {
+        0 => None,
+        1 => Some(Path::Direct {
+            membership: id(&mut v, MembershipId::parse)?,
+            account: id(&mut v, AccountId::parse)?,
+            role: id(&mut v, RoleName::parse)?,
+        }),
+        2 => Some(Path::Inherited {
+            membership: id(&mut v, MembershipId::parse)?,
+            ancestor: id(&mut v, AccountId::parse)?,
+            role: id(&mut v, RoleName::parse)?,
+        }),
+        3 => Some(Path::Delegated {
+            delegation: id(&mut v, DelegationId::parse)?,
+            from_account: id(&mut v, AccountId::parse)?,
+            membership: id(&mut v, MembershipId::parse)?,
+            into: id(&mut v, AccountId::parse)?,
+            role: id(&mut v, RoleName::parse)?,
+        }),
+        _ => return None,
+    };
+    if !v.is_empty() {
+        return None;
+    }
+    let answer = Answer {
+        allowed,
+        required,
+        effective,
+        reason,
+        granted_by,
+        revision,
+        tier: CacheTier::None,
+        freshness: Freshness::AsRequested,
+    };
+    Some(Entry { revision, deps, answer })
 }
 
 #[cfg(test)]
 mod tests {
+
     use super::*;
 
-    #[test]
-    fn an_entry_survives_encoding() {
-        let e = Entry {
-            revision: Revision::new(42),
-            deps: vec!["tree:acc_1".to_owned(), "user:usr_2".to_owned()],
-            response: pb::CheckAccessResponse {
-                allowed: true,
-                reason_code: "GRANTED".to_owned(),
-                ..Default::default()
+    fn entry(allowed: bool, reason: Reason, granted_by: Option<Path>) -> Entry {
+        let revision = Revision::new(42);
+        Entry {
+            revision,
+            deps: vec!["acct:acc_1".to_owned(), "user:usr_2".to_owned(), "res:f7".to_owned()],
+            answer: Answer {
+                allowed,
+                required: Level::View,
+                effective: if allowed { Level::Full } else { Level::None },
+                reason,
+                granted_by,
+                revision,
+                tier: CacheTier::None,
+                freshness: Freshness::AsRequested,
             },
-        };
-        assert_eq!(decode(&encode(&e)), Some(e));
+        }
+    }
+
+    fn every_kind_of_entry() -> Vec<Entry> {
+        let mut out: Vec<Entry> = Reason::ALL.iter().map(|r| entry(false, *r, None)).collect();
+        out.push(entry(
+            true,
+            Reason::Allowed,
+            Some(Path::Direct {
+                membership: MembershipId::parse("m1").unwrap(),
+                account: AccountId::parse("c1566").unwrap(),
+                role: RoleName::parse("account_manager").unwrap(),
+            }),
+        ));
+        out.push(entry(
+            true,
+            Reason::Allowed,
+            Some(Path::Inherited {
+                membership: MembershipId::parse("m2").unwrap(),
+                ancestor: AccountId::parse("p1").unwrap(),
+                role: RoleName::parse("admin").unwrap(),
+            }),
+        ));
+        out.push(entry(
+            true,
+            Reason::Allowed,
+            Some(Path::Delegated {
+                delegation: DelegationId::parse("dl1").unwrap(),
+                from_account: AccountId::parse("p2").unwrap(),
+                membership: MembershipId::parse("m3").unwrap(),
+                into: AccountId::parse("c1566").unwrap(),
+                role: RoleName::parse("admin").unwrap(),
+            }),
+        ));
+        out
+    }
+
+    #[test]
+    fn every_kind_of_entry_survives_encoding() {
+        for e in every_kind_of_entry() {
+            assert_eq!(decode(&encode(&e)), Some(e));
+        }
+    }
+
+    #[test]
+    fn anything_that_does_not_decode_whole_is_a_miss() {
         assert_eq!(decode(&[1, 2, 3]), None);
+        assert_eq!(decode(&[]), None);
+        for e in every_kind_of_entry() {
+            let bytes = encode(&e);
+            // Every truncation, and a byte too many.
+            for n in 0..bytes.len() {
+                assert_eq!(decode(&bytes[..n]), None, "{n} of {} bytes", bytes.len());
+            }
+            let mut longer = bytes.clone();
+            longer.push(0);
+            assert_eq!(decode(&longer), None);
+        }
+        let bytes = encode(&every_kind_of_entry().pop().unwrap());
+        // The answer: 4 bytes, the path kind, then five ids, each after its length.
+        let answer_at = bytes.len() - (4 + 1 + 5 + "dl1p2m3c1566admin".len());
+        // A flag, a level, a reason or a path kind out of range, and an id that does not validate.
+        for (offset, value) in [(0, 2), (1, 3), (2, 9), (3, 13), (4, 4)] {
+            let mut bad = bytes.clone();
+            bad[answer_at + offset] = value;
+            assert_eq!(decode(&bad), None, "byte {offset} of the answer set to {value}");
+        }
+        let mut bad = bytes.clone();
+        let last = bad.len() - 1;
+        bad[last] = b'/';
+        assert_eq!(decode(&bad), None, "a role name with a slash");
+    }
+
+    #[test]
+    fn a_protobuf_entry_of_the_previous_layout_is_a_miss() {
+        // What a `d2:` entry held after its deps: a CheckAccessResponse (allowed, reason_code).
+        let mut bytes = Revision::new(42).value().to_be_bytes().to_vec();
+        bytes.extend_from_slice(&[0, 0]);
+        bytes.extend_from_slice(&[0x08, 0x01, 0x22, 0x07]);
+        bytes.extend_from_slice(b"allowed");
+        assert_eq!(decode(&bytes), None);
     }
 
     #[test]

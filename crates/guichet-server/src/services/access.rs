@@ -22,8 +22,11 @@ impl pb::access_service_server::AccessService for Access {
     ) -> Result<Response<pb::CheckAccessResponse>, Status> {
         let q: AccessQuery = parse(request)?;
         let answer = self.0.check_access(&q.request, q.consistency).await?;
-        tracing::debug!(allowed = answer.allowed, reason = %answer.reason_code, revision = %answer.revision, "decided");
-        Ok(crate::telemetry::check_answered(Response::new(answer)))
+        tracing::debug!(allowed = answer.allowed, reason = answer.reason.code(), revision = %answer.revision, "decided");
+        let decided = crate::telemetry::check_answered(&answer);
+        let mut response = Response::new(pb::CheckAccessResponse::from(answer));
+        response.extensions_mut().insert(decided);
+        Ok(response)
     }
 
     async fn check_access_batch(
@@ -31,11 +34,14 @@ impl pb::access_service_server::AccessService for Access {
         request: Request<pb::CheckAccessBatchRequest>,
     ) -> Result<Response<pb::CheckAccessBatchResponse>, Status> {
         let q: BatchQuery = parse(request)?;
-        let (results, revision) = self.0.check_access_batch(&q.requests, q.consistency).await?;
-        Ok(crate::telemetry::batch_answered(Response::new(pb::CheckAccessBatchResponse {
-            results,
+        let (answers, revision) = self.0.check_access_batch(&q.requests, q.consistency).await?;
+        let decided = crate::telemetry::batch_answered(&answers, revision);
+        let mut response = Response::new(pb::CheckAccessBatchResponse {
+            results: answers.into_iter().map(pb::CheckAccessResponse::from).collect(),
             revision: revision.token(),
-        })))
+        });
+        response.extensions_mut().insert(decided);
+        Ok(response)
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "ExplainAccess"))]

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use guichet_proto::convert::{ListEvents, WatchEvents};
+use guichet_proto::convert::{ListEvents, WatchEvents, WatchFrom};
 use guichet_proto::v1 as pb;
 use guichet_store::EventFilter;
 use tokio::sync::{mpsc, watch};
@@ -10,7 +10,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use super::{Called, authored, call, page};
-use crate::app::App;
+use crate::app::{App, Changes};
 use crate::paging::next_token;
 
 /// How long a change stream that has caught up waits before it reads the store's audit trail
@@ -51,7 +51,12 @@ impl pb::event_service_server::EventService for Events {
     ) -> Result<Response<Self::WatchEventsStream>, Status> {
         let r: Called<WatchEvents> = authored(request)?;
         let c = call(&r);
-        let (mut watch, first) = self.0.watch_events(c, &r.body).await?;
+        let WatchEvents { from, account } = r.body;
+        let after = match from {
+            WatchFrom::After(revision) => Some(revision),
+            WatchFrom::Now => None,
+        };
+        let (mut watch, first) = self.0.watch_events(c, after, account.as_ref()).await?;
         let (tx, rx) = mpsc::channel(WATCH_BUFFER);
         let mut stopping = self.1.clone();
         tokio::spawn(async move {
@@ -60,7 +65,8 @@ impl pb::event_service_server::EventService for Events {
             let mut delivered: Option<String> = None;
             let mut pending = first;
             loop {
-                for response in pending.drain(..) {
+                for changes in pending.drain(..) {
+                    let response = watch_response(changes);
                     let revision = response.revision.clone();
                     tokio::select! {
                         biased;
@@ -101,6 +107,12 @@ impl pb::event_service_server::EventService for Events {
         });
         Ok(Response::new(ReceiverStream::new(rx)))
     }
+}
+
+/// What a change stream sends, as the API's message.
+fn watch_response(changes: Changes) -> pb::WatchEventsResponse {
+    let Changes { revision, events } = changes;
+    pb::WatchEventsResponse { revision: revision.token(), events: events.iter().map(pb::Event::from).collect() }
 }
 
 /// Ends a change stream because the replica is shutting down: UNAVAILABLE, naming the revision of

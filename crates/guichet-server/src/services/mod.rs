@@ -9,6 +9,7 @@ mod delegations;
 mod events;
 mod invitations;
 mod memberships;
+pub(crate) mod reflection;
 mod resources;
 mod roles;
 mod users;

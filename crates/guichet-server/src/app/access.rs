@@ -1,0 +1,218 @@
+//! Access: CheckAccess, CheckAccessBatch and ExplainAccess (`check`), through the decision caches
+//! of [`crate::cache`], and the store breaker on the check path. A check's answer is a domain
+//! [`Answer`]: the gRPC and AuthZEN edges convert it, the caches keep it as it is.
+
+use guichet_domain::{
+    AccessRequest, AccountId, Answer, CacheTier, Consistency, Decision, Freshness, Revision, evaluate,
+};
+
+use super::App;
+use crate::cache::{self, DecisionCache, Tier};
+use crate::error::ServerError;
+
+/// A decision and the revision it was evaluated at.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    /// The decision, with every path considered.
+    pub decision: Decision,
+    /// The revision of the facts.
+    pub revision: Revision,
+    /// The account chain, target first.
+    pub chain: Vec<AccountId>,
+}
+
+/// An account where the subject holds a permission.
+#[derive(Debug, Clone)]
+pub struct Accessible {
+    /// The account.
+    pub account: AccountId,
+    /// The decision there.
+    pub decision: Decision,
+}
+
+/// The error of an `at_least_as_fresh` token newer than the store's latest revision.
+fn token_from_the_future(wanted: Revision, current: Revision) -> ServerError {
+    ServerError::invalid(
+        "consistency.at_least_as_fresh",
+        format!("revision {wanted} is newer than the store's latest ({current}): use a token guichet returned"),
+    )
+}
+
+/// The tier an answer was served from.
+fn served_from(tier: Tier) -> CacheTier {
+    match tier {
+        Tier::Local => CacheTier::Local,
+        Tier::Shared => CacheTier::Shared,
+    }
+}
+
+impl App {
+    /// Refuses an `at_least_as_fresh` token newer than the store's latest revision.
+    pub(super) async fn check_revision(&self, consistency: Consistency) -> Result<(), ServerError> {
+        if let Consistency::AtLeastAsFresh(wanted) = consistency {
+            let current = self.store.revision().await?;
+            if wanted > current {
+                return Err(token_from_the_future(wanted, current));
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes the caches know every change committed before the call (see [`crate::cache`]) and,
+    /// for `at_least_as_fresh`, every change up to the token, which must be one guichet returned.
+    async fn cache_fresh(cache: &DecisionCache, consistency: Consistency) -> Result<(), ServerError> {
+        let known = cache.fresh().await?;
+        if let Consistency::AtLeastAsFresh(wanted) = consistency
+            && wanted > known
+        {
+            // A token newer than what this replica knows: learn the latest revision.
+            let current = cache.fence().await?;
+            if wanted > current {
+                return Err(token_from_the_future(wanted, current));
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs a store call of the check path through the store breaker (see [`cache::breaker`]):
+    /// `UNAVAILABLE` at once while the store is known to be unreachable.
+    async fn guarded<T>(&self, call: impl Future<Output = Result<T, ServerError>>) -> Result<T, ServerError> {
+        match &self.cache {
+            Some(cache) => cache.breaker().guard(call).await,
+            None => call.await,
+        }
+    }
+
+    /// `UNAVAILABLE` at once while the store breaker is open (for calls that read the store
+    /// through several statements: lookups).
+    pub(crate) fn fail_fast(&self) -> Result<(), ServerError> {
+        match &self.cache {
+            Some(cache) if cache.breaker().is_open() => {
+                Err(ServerError::Unavailable("the store is unreachable (breaker open)".to_owned()))
+            }
+            Some(_) | None => Ok(()),
+        }
+    }
+
+    /// The answers of a batch while the store cannot be reached (`why`): from the cache tiers,
+    /// marked stale, when the operator allows it (`cache.serve_stale_when_store_down_ms`), this
+    /// replica confirmed what it knows within that bound, a token asked for is one it had
+    /// confirmed, and every item is in a tier; UNAVAILABLE otherwise.
+    async fn answer_stale(
+        cache: &DecisionCache,
+        requests: &[AccessRequest],
+        consistency: Consistency,
+        why: String,
+    ) -> Result<(Vec<Answer>, Revision), ServerError> {
+        let bound = cache.serve_stale_bound();
+        let age = cache.confirmed_age();
+        if bound.is_zero() || age > bound {
+            return Err(ServerError::Unavailable(why));
+        }
+        let min = match consistency {
+            Consistency::AtLeastAsFresh(r) if r > cache.applied() => return Err(ServerError::Unavailable(why)),
+            Consistency::AtLeastAsFresh(r) => Some(r),
+            Consistency::MinimizeLatency => None,
+            Consistency::FullyConsistent => return Err(ServerError::Unavailable(why)),
+        };
+        let staleness_ms = u64::try_from(age.as_millis()).unwrap_or(u64::MAX);
+        let mut answers = Vec::with_capacity(requests.len());
+        let mut revision = Revision::ZERO;
+        for r in requests {
+            let Some((e, tier)) = cache.lookup(&cache::key(r), min).await else {
+                return Err(ServerError::Unavailable(format!("{why}; the decision is not in a cache tier")));
+            };
+            let mut answer = e.answer.clone();
+            answer.tier = served_from(tier);
+            answer.freshness = Freshness::Stale { staleness_ms };
+            revision = revision.max(e.revision);
+            answers.push(answer);
+        }
+        cache.served_stale(answers.len() as u64, age);
+        Ok((answers, revision))
+    }
+
+    /// Decides one request. Every answer is read from the store at its latest revision, so it is
+    /// at least as fresh as any token and any completed write.
+    pub async fn check(&self, request: &AccessRequest, consistency: Consistency) -> Result<Checked, ServerError> {
+        self.guarded(self.check_revision(consistency)).await?;
+        let (facts, revision) = self.guarded(async { Ok(self.store.load_facts(request).await?) }).await?;
+        let decision = evaluate(&self.catalog, request, &facts);
+        let chain = facts.chain.iter().map(|a| a.id.clone()).collect();
+        Ok(Checked { decision, revision, chain })
+    }
+
+    /// Answers CheckAccess: from a cache tier when a valid entry exists (after the fence, see
+    /// [`crate::cache`]), else from the store, keeping the answer in the caches.
+    pub async fn check_access(&self, request: &AccessRequest, consistency: Consistency) -> Result<Answer, ServerError> {
+        let mut out = self.check_access_batch(std::slice::from_ref(request), consistency).await?.0;
+        out.pop().ok_or_else(|| ServerError::Internal("an empty batch answer".to_owned()))
+    }
+
+    /// Answers CheckAccessBatch: hits from the cache tiers, and the facts of every miss read in
+    /// one store transaction. The answers keep the order of the requests; the revision is the
+    /// highest of theirs.
+    pub async fn check_access_batch(
+        &self,
+        requests: &[AccessRequest],
+        consistency: Consistency,
+    ) -> Result<(Vec<Answer>, Revision), ServerError> {
+        let mut out: Vec<Option<Answer>> = vec![None; requests.len()];
+        let mut misses: Vec<usize> = Vec::new();
+        let cache = self.cache.as_ref().filter(|_| consistency != Consistency::FullyConsistent);
+        match cache {
+            Some(cache) => {
+                match self.guarded(Self::cache_fresh(cache, consistency)).await {
+                    Ok(()) => {}
+                    Err(ServerError::Unavailable(why)) => {
+                        return Self::answer_stale(cache, requests, consistency, why).await;
+                    }
+                    Err(e) => return Err(e),
+                }
+                let min = match consistency {
+                    Consistency::AtLeastAsFresh(r) => Some(r),
+                    Consistency::MinimizeLatency | Consistency::FullyConsistent => None,
+                };
+                for (i, r) in requests.iter().enumerate() {
+                    match cache.lookup(&cache::key(r), min).await {
+                        Some((e, tier)) => {
+                            let mut answer = e.answer.clone();
+                            answer.tier = served_from(tier);
+                            out[i] = Some(answer);
+                        }
+                        None => misses.push(i),
+                    }
+                }
+            }
+            None => {
+                self.guarded(self.check_revision(consistency)).await?;
+                misses.extend(0..requests.len());
+            }
+        }
+        if !misses.is_empty() {
+            let wanted: Vec<&AccessRequest> = misses.iter().filter_map(|i| requests.get(*i)).collect();
+            // Boxed: the store's future is some 3 KB, and inline it would make every check's
+            // future (boxed and moved per call by tonic) that large, hits included.
+            let load = async { Ok(Box::pin(self.store.load_facts_many(&wanted)).await?) };
+            let (facts, revision) = self.guarded(load).await?;
+            for ((i, request), facts) in misses.iter().zip(wanted).zip(facts) {
+                let decision = evaluate(&self.catalog, request, &facts);
+                let answer = Answer::new(&decision, revision);
+                if let Some(cache) = &self.cache
+                    && let Some(entry) = cache::Entry::new(&facts, request, revision, answer.clone())
+                {
+                    cache.insert(cache::key(request), entry).await;
+                }
+                out[*i] = Some(answer);
+            }
+        }
+        let mut revision = Revision::ZERO;
+        let mut answers = Vec::with_capacity(out.len());
+        for answer in out {
+            let answer = answer.ok_or_else(|| ServerError::Internal("a batch item was not answered".to_owned()))?;
+            revision = revision.max(answer.revision);
+            answers.push(answer);
+        }
+        Ok((answers, revision))
+    }
+}
