@@ -6,14 +6,8 @@ use sea_orm_migration::schema::{big_integer, boolean, integer, string, string_nu
 use super::{fk, index};
 
 /// The first schema: accounts, users, roles, memberships, resources, delegations, revision.
-#[derive(Debug)]
+#[derive(Debug, DeriveMigrationName)]
 pub(super) struct Initial;
-
-impl MigrationName for Initial {
-    fn name(&self) -> &str {
-        "m20261123_000001_initial"
-    }
-}
 
 #[async_trait::async_trait]
 impl MigrationTrait for Initial {

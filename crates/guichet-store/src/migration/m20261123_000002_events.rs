@@ -6,14 +6,8 @@ use sea_orm_migration::schema::{big_integer, string, string_null};
 use super::index;
 
 /// Audit events and idempotency keys.
-#[derive(Debug)]
+#[derive(Debug, DeriveMigrationName)]
 pub(super) struct Events;
-
-impl MigrationName for Events {
-    fn name(&self) -> &str {
-        "m20261123_000002_events"
-    }
-}
 
 #[async_trait::async_trait]
 impl MigrationTrait for Events {

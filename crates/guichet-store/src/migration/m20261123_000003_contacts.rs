@@ -6,14 +6,8 @@ use sea_orm_migration::schema::{big_integer, string, string_null, text};
 use super::{fk, index};
 
 /// Contacts and the communication orders of an account.
-#[derive(Debug)]
+#[derive(Debug, DeriveMigrationName)]
 pub(super) struct Contacts;
-
-impl MigrationName for Contacts {
-    fn name(&self) -> &str {
-        "m20261123_000003_contacts"
-    }
-}
 
 #[async_trait::async_trait]
 impl MigrationTrait for Contacts {

@@ -6,14 +6,8 @@ use sea_orm_migration::schema::{big_integer, boolean, integer, string, string_nu
 use super::{fk, index};
 
 /// Invitations and every token issued for them (by hash).
-#[derive(Debug)]
+#[derive(Debug, DeriveMigrationName)]
 pub(super) struct Invitations;
-
-impl MigrationName for Invitations {
-    fn name(&self) -> &str {
-        "m20261123_000004_invitations"
-    }
-}
 
 #[async_trait::async_trait]
 impl MigrationTrait for Invitations {

@@ -5,14 +5,8 @@ use sea_orm_migration::schema::{big_integer, string};
 
 /// The change log: which scopes (`tree:<root account>`, `user:<id>`, `*`) each revision touched,
 /// read by the decision caches of every replica (see `guichet_server::cache`).
-#[derive(Debug)]
+#[derive(Debug, DeriveMigrationName)]
 pub(super) struct Changes;
-
-impl MigrationName for Changes {
-    fn name(&self) -> &str {
-        "m20261123_000005_changes"
-    }
-}
 
 #[async_trait::async_trait]
 impl MigrationTrait for Changes {

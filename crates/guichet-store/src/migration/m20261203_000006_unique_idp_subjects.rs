@@ -5,14 +5,8 @@ use sea_orm_migration::prelude::*;
 /// `users.idp_subject` is unique when set (NULLs may repeat, on SQLite and PostgreSQL alike): one
 /// identity-provider subject logs in as one user. A database where two users already share a
 /// subject is refused with the subjects to fix, rather than silently rewritten.
-#[derive(Debug)]
+#[derive(Debug, DeriveMigrationName)]
 pub(super) struct UniqueSubjects;
-
-impl MigrationName for UniqueSubjects {
-    fn name(&self) -> &str {
-        "m20261203_000006_unique_idp_subjects"
-    }
-}
 
 #[async_trait::async_trait]
 impl MigrationTrait for UniqueSubjects {

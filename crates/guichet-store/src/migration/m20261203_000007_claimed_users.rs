@@ -6,14 +6,8 @@ use sea_orm_migration::prelude::*;
 /// authority (their `user.created` event has no actor; accepting an invitation is one of them) or
 /// who accepted an invitation are claimed; the others — created by an administrator for someone
 /// else — stay unclaimed until their owner accepts an invitation.
-#[derive(Debug)]
+#[derive(Debug, DeriveMigrationName)]
 pub(super) struct ClaimedUsers;
-
-impl MigrationName for ClaimedUsers {
-    fn name(&self) -> &str {
-        "m20261203_000007_claimed_users"
-    }
-}
 
 #[async_trait::async_trait]
 impl MigrationTrait for ClaimedUsers {

@@ -5,14 +5,8 @@ use sea_orm_migration::prelude::*;
 use super::index;
 
 /// Indexes that let WatchEvents read the audit trail in revision order, whole or for one account.
-#[derive(Debug)]
+#[derive(Debug, DeriveMigrationName)]
 pub(super) struct EventsByRevision;
-
-impl MigrationName for EventsByRevision {
-    fn name(&self) -> &str {
-        "m20261207_000008_events_by_revision"
-    }
-}
 
 #[async_trait::async_trait]
 impl MigrationTrait for EventsByRevision {

@@ -8,14 +8,8 @@ use sea_orm_migration::schema::{string, text};
 /// invitation capped at `view` (`resource_ids` keeps those at the roles' levels). Every existing
 /// row gets `full` / `[]`: today's restricted memberships and invitations keep meaning what they
 /// meant (the roles' levels on each listed resource).
-#[derive(Debug)]
+#[derive(Debug, DeriveMigrationName)]
 pub(super) struct ResourceLevels;
-
-impl MigrationName for ResourceLevels {
-    fn name(&self) -> &str {
-        "m20261207_000009_resource_levels"
-    }
-}
 
 #[async_trait::async_trait]
 impl MigrationTrait for ResourceLevels {
