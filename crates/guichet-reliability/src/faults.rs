@@ -1,5 +1,8 @@
 //! Fault scenarios: the server killed mid-write (3), PostgreSQL restarted under load (2), Redis
 //! killed under load (1).
+//!
+//! One file on purpose: the three fault scenarios share the load they run under and its
+//! verdict, and each is one function read on its own.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;

@@ -1,5 +1,8 @@
 //! Hostile input against the running server (6) and a quick tenant-isolation and privilege sweep
 //! (7; the exhaustive per-RPC matrix lives in the end-to-end tests).
+//!
+//! One file on purpose: the two scenarios share the generators of hostile requests and their
+//! verdicts; each scenario is a function read on its own.
 
 use std::collections::BTreeMap;
 

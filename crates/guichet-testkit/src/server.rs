@@ -12,6 +12,9 @@
 //! the test ends. Without that variable PostgreSQL tests say loudly that they were skipped (and
 //! fail under `CI`, where a skip would hide a missing service); [`both_backends!`](crate::both_backends)
 //! writes the pair of tests.
+//!
+//! One file on purpose: the harness (`TestApp`, its builder, clock, gate and database) is one
+//! tool whose pieces are used together by every test.
 #![expect(
     clippy::unwrap_used,
     clippy::expect_used,

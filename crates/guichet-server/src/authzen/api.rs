@@ -24,6 +24,11 @@
 //! Searches page with opaque tokens that carry a fingerprint of the request: a token sent with
 //! other entities (or another `page.limit`) is a 400, as the specification advises. `page.limit`
 //! absent or 0 means 50; above 1,000 it is 1,000.
+//!
+//! One file on purpose: it is the specification's request and response shapes and their mapping
+//! onto guichet's model, read side by side with the specification (evaluation, evaluations,
+//! the three searches, their paging); splitting it by endpoint would scatter the one mapping they
+//! share. A sixth of it is its unit tests.
 
 use std::fmt::Write as _;
 

@@ -50,6 +50,9 @@
 //! set and `status` the HTTP status; decisions count in `guichet_decisions_total`. One log line
 //! per request (target `guichet::authzen`): at debug for answered evaluations (unless
 //! `log.check_calls`), at info otherwise. No body, header value or token is recorded.
+//!
+//! One file on purpose: the listener, its authentication, telemetry and error mapping form the
+//! HTTP edge as one piece, beside `api.rs` (the specification's shapes and the mapping).
 
 pub(crate) mod api;
 

@@ -131,6 +131,10 @@
 //! relaxed, by the operator, for a bounded time, and every such answer says so: a write that
 //! returned more than `B` before the check is never missing from an answer; a write made while
 //! the store is down cannot return at all.
+//!
+//! One file on purpose: the design argument above and the code that must keep it true (the fence,
+//! the key, the entry's dependencies, the breaker's use) are reviewed together; the tiers, the
+//! change map and the breaker are in files of their own. A fifth of it is its unit tests.
 
 pub mod breaker;
 mod changes;
