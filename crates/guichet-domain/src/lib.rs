@@ -15,6 +15,8 @@
 //!   on the module);
 //! - **the rule book** ([`rules`]) — who may perform which management operation, and the
 //!   invariants of administration (no escalation, partner reach, four-eyes, identity, limits);
+//! - **suggestions** ([`suggest`](mod@suggest)) — on a deny, the smallest changes that would grant, and the
+//!   members the rule book lets make them;
 //! - **a check's answer** ([`answer`]) — the decision as the server serves it: revision, cache
 //!   tier, freshness.
 //!
@@ -40,6 +42,7 @@ pub mod restriction;
 pub mod rules;
 pub mod settings;
 pub mod status;
+pub mod suggest;
 pub mod world;
 
 pub use answer::*;
@@ -61,4 +64,5 @@ pub use rules::{
 };
 pub use settings::*;
 pub use status::*;
+pub use suggest::{AccountView, Candidate, Change, Fixer, MAX_FIXERS, MAX_SUGGESTIONS, Step, Suggestion, Via, suggest};
 pub use world::*;
