@@ -37,6 +37,7 @@ mod migration;
 mod resources;
 mod roles;
 mod rows;
+pub mod suggestions;
 mod users;
 
 use std::path::Path;

@@ -76,14 +76,24 @@ impl TryFrom<pb::CheckAccessRequest> for AccessQuery {
     }
 }
 
-impl TryFrom<pb::ExplainAccessRequest> for AccessQuery {
+/// An ExplainAccess request: the check, and the actor its suggestions are given for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExplainQuery {
+    /// The check.
+    pub query: AccessQuery,
+    /// The person the calling service asks for, when named.
+    pub actor: Option<d::UserId>,
+}
+
+impl TryFrom<pb::ExplainAccessRequest> for ExplainQuery {
     type Error = Invalid;
     fn try_from(r: pb::ExplainAccessRequest) -> Result<Self, Invalid> {
-        let pb::ExplainAccessRequest { subject_id, account_id, permission, resource_id, consistency } = r;
+        let pb::ExplainAccessRequest { subject_id, account_id, permission, resource_id, consistency, actor_id } = r;
         let mut c = Check::default();
         let request = access_request(&mut c, "", &subject_id, &account_id, &permission, &resource_id);
         let consistency = consistency_in(&mut c, consistency);
-        c.finish(|| Some(Self { request: request?, consistency: consistency? }))
+        let actor = prefixed(&mut c, "", "actor_id", &actor_id, false, d::UserId::parse);
+        c.finish(|| Some(Self { query: AccessQuery { request: request?, consistency: consistency? }, actor: actor? }))
     }
 }
 
@@ -374,14 +384,120 @@ fn outcome(o: &d::PathOutcome) -> (pb::PathOutcome, String) {
     }
 }
 
+/// What ExplainAccess says of the changes that would grant a deny.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Suggested<'a> {
+    /// The suggestions (empty: none).
+    Given(&'a [d::Suggestion]),
+    /// Withheld, for this reason.
+    Withheld(&'a str),
+}
+
+/// A sentence for people about one change.
+fn change_detail(step: &d::Step) -> String {
+    let what = match &step.change {
+        d::Change::ReactivateUser { user } => format!("reactivate user {user}"),
+        d::Change::ReactivateAccount { account } => format!("reactivate account {account}"),
+        d::Change::EnableModule { account, feature } => format!("enable module {feature} on account {account}"),
+        d::Change::ApproveMembership { membership } => format!("approve the pending membership {membership}"),
+        d::Change::ReactivateMembership { membership } => format!("reactivate the suspended membership {membership}"),
+        d::Change::AssignRole { membership, role } => format!("give membership {membership} the role {role}"),
+        d::Change::ExtendRestriction { membership, resource, level } => {
+            format!("let membership {membership} reach resource {resource} at level {level}")
+        }
+        d::Change::CreateDelegation { from, to, role } => {
+            format!("delegate the administration of {to} to {from} with the role {role}")
+        }
+    };
+    let who = match (&step.decided_in, step.fixers.is_empty()) {
+        (None, _) => " (only the calling service, on its own authority)".to_owned(),
+        (Some(a), true) => format!(" (decided in {a}; no member of this account or its delegating partners may)"),
+        (Some(a), false) => format!(" (decided in {a})"),
+    };
+    let wait = if step.four_eyes { "; the access then waits for a second approver" } else { "" };
+    format!("{what}{who}{wait}")
+}
+
+impl From<&d::Step> for pb::SuggestedChange {
+    fn from(step: &d::Step) -> Self {
+        use pb::suggested_change::Change as C;
+        let change = match &step.change {
+            d::Change::ReactivateUser { user } => {
+                C::ReactivateUser(pb::ReactivateUserChange { user_id: user.to_string() })
+            }
+            d::Change::ReactivateAccount { account } => {
+                C::ReactivateAccount(pb::ReactivateAccountChange { account_id: account.to_string() })
+            }
+            d::Change::EnableModule { account, feature } => C::EnableModule(pb::EnableModuleChange {
+                account_id: account.to_string(),
+                feature: feature.to_string(),
+            }),
+            d::Change::ApproveMembership { membership } => {
+                C::ApproveMembership(pb::MembershipChange { membership_id: membership.to_string() })
+            }
+            d::Change::ReactivateMembership { membership } => {
+                C::ReactivateMembership(pb::MembershipChange { membership_id: membership.to_string() })
+            }
+            d::Change::AssignRole { membership, role } => {
+                C::AssignRole(pb::AssignRoleChange { membership_id: membership.to_string(), role: role.to_string() })
+            }
+            d::Change::ExtendRestriction { membership, resource, level } => {
+                C::ExtendRestriction(pb::ExtendRestrictionChange {
+                    membership_id: membership.to_string(),
+                    resource_id: resource.to_string(),
+                    level: pb::Level::from(*level) as i32,
+                })
+            }
+            d::Change::CreateDelegation { from, to, role } => C::CreateDelegation(pb::CreateDelegationChange {
+                from_account_id: from.to_string(),
+                to_account_id: to.to_string(),
+                role: role.to_string(),
+            }),
+        };
+        pb::SuggestedChange {
+            change: Some(change),
+            rpc: step.change.rpc().to_owned(),
+            decided_in_account_id: step.decided_in.as_ref().map(ToString::to_string).unwrap_or_default(),
+            fixers: step
+                .fixers
+                .iter()
+                .map(|f| pb::Fixer {
+                    user_id: f.user.to_string(),
+                    via_delegation_id: match &f.via {
+                        d::Via::Member => String::new(),
+                        d::Via::Delegation(id) => id.to_string(),
+                    },
+                })
+                .collect(),
+            more_fixers: step.more_fixers,
+            four_eyes: step.four_eyes,
+            detail: change_detail(step),
+        }
+    }
+}
+
 /// The ExplainAccess answer.
 pub fn explain_response(
     decision: &d::Decision,
     revision: d::Revision,
     chain: &[d::AccountId],
+    suggested: Suggested<'_>,
 ) -> pb::ExplainAccessResponse {
     use pb::cap::Cap as C;
+    let (suggestions, suggestions_withheld, suggestions_withheld_reason) = match suggested {
+        Suggested::Given(s) => (
+            s.iter()
+                .map(|s| pb::Suggestion { changes: s.steps.iter().map(pb::SuggestedChange::from).collect() })
+                .collect(),
+            false,
+            String::new(),
+        ),
+        Suggested::Withheld(why) => (Vec::new(), true, why.to_owned()),
+    };
     pb::ExplainAccessResponse {
+        suggestions,
+        suggestions_withheld,
+        suggestions_withheld_reason,
         decision: Some(d::Answer::new(decision, revision).into()),
         paths: decision
             .paths

@@ -3,10 +3,11 @@
 //! [`Answer`]: the gRPC and AuthZEN edges convert it, the caches keep it as it is.
 
 use guichet_domain::{
-    AccessRequest, AccountId, Answer, CacheTier, Consistency, Decision, Freshness, Revision, evaluate,
+    AccessRequest, AccountId, Answer, CacheTier, Consistency, Decision, Freshness, Operation, Revision, Suggestion,
+    UserId, evaluate, suggest,
 };
 
-use super::App;
+use super::{App, Call};
 use crate::cache::{self, DecisionCache, Tier};
 use crate::error::ServerError;
 
@@ -19,6 +20,26 @@ pub struct Checked {
     pub revision: Revision,
     /// The account chain, target first.
     pub chain: Vec<AccountId>,
+}
+
+/// An ExplainAccess answer: the decision, and what would grant it.
+#[derive(Debug, Clone)]
+pub struct Explained {
+    /// The decision, its revision and chain.
+    pub checked: Checked,
+    /// On a deny, the suggestions (see `guichet_domain::suggest`); `Err`: withheld, and why.
+    pub suggestions: Result<Vec<Suggestion>, String>,
+}
+
+/// Who reads ExplainAccess's suggestions.
+#[derive(Debug, Clone, Copy)]
+pub struct Reader<'a> {
+    /// The person the calling service asks for, when named: they must hold `users:view` in the
+    /// account.
+    pub actor: Option<&'a UserId>,
+    /// Without an actor: whether the calling service may read the management API (the `admin`
+    /// scope, or the open development listener).
+    pub service_admin: bool,
 }
 
 /// An account where the subject holds a permission.
@@ -140,6 +161,50 @@ impl App {
         let decision = evaluate(&self.catalog, request, &facts);
         let chain = facts.chain.iter().map(|a| a.id.clone()).collect();
         Ok(Checked { decision, revision, chain })
+    }
+
+    /// Answers ExplainAccess: the decision, read from the store at its latest revision, and on a
+    /// deny what would grant it and who may make that change — when `reader` may read the
+    /// account's roles and members (an actor holding `users:view` there, as the rule book says for
+    /// listing memberships; without an actor, a service with the `admin` scope), else withheld
+    /// with the reason. The decision and the suggestions are made on facts of one revision.
+    pub async fn explain(
+        &self,
+        request: &AccessRequest,
+        consistency: Consistency,
+        reader: Reader<'_>,
+    ) -> Result<Explained, ServerError> {
+        let withheld = match reader.actor {
+            Some(actor) => {
+                let call = Call { actor: Some(actor.clone()), ..Call::default() };
+                let op = Operation::ViewMemberships { account: request.account.clone(), user: None };
+                match self.guarded(self.admit(&call, &op)).await {
+                    Ok(()) => None,
+                    Err(ServerError::NotFound { .. } | ServerError::PermissionDenied { .. }) => Some(format!(
+                        "actor {actor} does not hold users:view in account {}: suggestions name the account's roles and members",
+                        request.account
+                    )),
+                    Err(e) => return Err(e),
+                }
+            }
+            None if reader.service_admin => None,
+            None => Some(
+                "the calling service holds only the check scope: name an actor holding users:view in the account \
+                 (actor_id), or call with a service holding the admin scope"
+                    .to_owned(),
+            ),
+        };
+        if let Some(why) = withheld {
+            let checked = self.check(request, consistency).await?;
+            return Ok(Explained { checked, suggestions: Err(why) });
+        }
+        self.guarded(self.check_revision(consistency)).await?;
+        let (facts, view, revision) =
+            self.guarded(async { Ok(self.store.load_suggestion_facts(request).await?) }).await?;
+        let decision = evaluate(&self.catalog, request, &facts);
+        let suggestions = if decision.allowed { Vec::new() } else { suggest(&self.catalog, request, &facts, &view) };
+        let chain = facts.chain.iter().map(|a| a.id.clone()).collect();
+        Ok(Explained { checked: Checked { decision, revision, chain }, suggestions: Ok(suggestions) })
     }
 
     /// Answers CheckAccess: from a cache tier when a valid entry exists (after the fence, see

@@ -18,7 +18,7 @@ mod lookups;
 mod rules;
 mod watch;
 
-pub use access::{Accessible, Checked};
+pub use access::{Accessible, Checked, Explained, Reader};
 pub(crate) use watch::Changes;
 
 pub(crate) use rules::Hidden;

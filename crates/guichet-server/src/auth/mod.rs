@@ -57,6 +57,9 @@ pub struct Caller {
     pub service: Arc<str>,
     /// How it proved it: `mtls` or `token`.
     pub method: &'static str,
+    /// Whether it holds the `admin` scope (it may read what the management API shows: ExplainAccess
+    /// gives it suggestions naming roles and members).
+    pub admin: bool,
 }
 
 impl Caller {
@@ -204,7 +207,11 @@ impl Authenticator {
                 method: method.to_owned(),
             });
         }
-        Ok(Some(Caller { service: service.name.clone(), method: method_used }))
+        Ok(Some(Caller {
+            service: service.name.clone(),
+            method: method_used,
+            admin: service.scopes.contains(&Scope::Admin),
+        }))
     }
 }
 

@@ -2,12 +2,13 @@
 
 use guichet_proto::convert::{
     self, AccessQuery, AccessibleAccountsQuery, AccessibleResourcesQuery, AuthorizedSubjectsQuery, BatchQuery,
+    ExplainQuery, Suggested,
 };
 use guichet_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
 use super::{page, parse};
-use crate::app::App;
+use crate::app::{App, Reader};
 use crate::paging::next_token;
 
 #[derive(Debug)]
@@ -49,9 +50,18 @@ impl pb::access_service_server::AccessService for Access {
         &self,
         request: Request<pb::ExplainAccessRequest>,
     ) -> Result<Response<pb::ExplainAccessResponse>, Status> {
-        let q: AccessQuery = parse(request)?;
-        let c = self.0.check(&q.request, q.consistency).await?;
-        Ok(Response::new(convert::explain_response(&c.decision, c.revision, &c.chain)))
+        // Without authentication (the open development listener) every RPC may be called: the
+        // caller may read what the management API shows.
+        let service_admin = crate::auth::Caller::of(&request).is_none_or(|c| c.admin);
+        let q: ExplainQuery = parse(request)?;
+        let reader = Reader { actor: q.actor.as_ref(), service_admin };
+        let e = self.0.explain(&q.query.request, q.query.consistency, reader).await?;
+        let suggested = match &e.suggestions {
+            Ok(s) => Suggested::Given(s),
+            Err(why) => Suggested::Withheld(why),
+        };
+        let c = &e.checked;
+        Ok(Response::new(convert::explain_response(&c.decision, c.revision, &c.chain, suggested)))
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "ListAccessibleAccounts"))]
