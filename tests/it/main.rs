@@ -28,6 +28,7 @@ mod scenario;
 mod snapshots;
 mod store_down;
 mod stories;
+mod suggestions;
 mod telemetry;
 mod tls;
 mod watch;
