@@ -308,7 +308,7 @@ pub fn suggest(catalog: &Catalog, request: &AccessRequest, facts: &Facts, view: 
                 }
                 changes.extend(ext);
                 if !changes.is_empty() {
-                    paths.push((changes, role.map_or(0, |r| role_size(r))));
+                    paths.push((changes, role.map_or(0, role_size)));
                 }
                 if extend.is_none() {
                     break;
