@@ -55,6 +55,12 @@
 //! When the account requires approval of new access ([`AccountView::requires_approval`]), a step
 //! that gives access in it says so ([`Step::four_eyes`]): the access waits for a second member
 //! holding `access_approvals:full`, who is neither its author nor the subject.
+//!
+//! # Why one file
+//!
+//! The changes, how each is applied to the facts, and which operation of the rule book each one is
+//! are read together: a new kind of change is a variant, an arm in [`apply`], one in
+//! [`operation`] and one in [`may_make`], in one review. Its tests are apart (`suggest/tests.rs`).
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -1,6 +1,7 @@
 //! Suggestions on the seeds' bakery, and a property test over random worlds: every suggested set
 //! of changes makes the decision allow, and every member it names may make its change under the
-//! rule book, as the server would decide the call from the world's facts.
+//! rule book, as the server would decide the call from the world's facts. One file: the small
+//! world, the seed cases and the property share the world's builder and its oracle.
 
 use std::collections::{BTreeMap, BTreeSet};
 
