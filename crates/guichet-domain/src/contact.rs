@@ -7,62 +7,16 @@
 //! ([`CommunicationOrder`]); deleting a contact removes it from every order.
 
 use std::collections::BTreeSet;
-use std::fmt;
-use std::str::FromStr;
 
-use crate::{AccountId, ContactId, Email, FieldViolation, ParseError, Phone, Timestamp, UserId};
+use crate::status::text_enum;
+use crate::{AccountId, ContactId, Email, FieldViolation, Phone, Timestamp, UserId};
 
 /// The longest contact name or title, in characters.
 pub const MAX_CONTACT_TEXT_CHARS: usize = 256;
 /// The most contacts in one communication order.
 pub const MAX_COMMUNICATION_ORDER: usize = 100;
 
-macro_rules! contact_enum {
-    ($(#[$meta:meta])* $name:ident, $expected:literal, { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name {
-            $($(#[$vmeta])* $variant,)+
-        }
-
-        impl $name {
-            /// Every value, in the order of the API.
-            pub const ALL: &'static [$name] = &[$($name::$variant,)+];
-
-            /// Reads the stored form, e.g. `invoices`.
-            pub fn parse(s: &str) -> Result<Self, ParseError> {
-                match s {
-                    $($text => Ok($name::$variant),)+
-                    _ => Err(ParseError::new(concat!("must be ", $expected))),
-                }
-            }
-
-            /// The stored form, e.g. `invoices`.
-            pub const fn as_str(self) -> &'static str {
-                match self {
-                    $($name::$variant => $text,)+
-                }
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = ParseError;
-
-            fn from_str(s: &str) -> Result<Self, ParseError> {
-                Self::parse(s)
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
-}
-
-contact_enum!(
+text_enum!(
     /// The emails a contact chooses to receive (seed 002: "the accountant gets the invoices").
     ContactSubscription,
     "invoices, payment_reminders, maintenance_notices, incident_notices, security_alerts or commercial",
@@ -82,7 +36,7 @@ contact_enum!(
     }
 );
 
-contact_enum!(
+text_enum!(
     /// What a contact may ask for on the account's behalf (seed 004's per-contact flags). They tell
     /// support what it may do for the contact; a linked user's portal access comes from its roles.
     ContactPermission,
@@ -101,7 +55,7 @@ contact_enum!(
     }
 );
 
-contact_enum!(
+text_enum!(
     /// The kinds of communication made to an ordered list of contacts (seed 004).
     CommunicationType, "technical or financial", {
         /// Technical matters (service problems, equipment).

@@ -1,12 +1,10 @@
 //! The statuses of accounts, users and memberships, as the store writes them (`active`,
 //! `suspended`, `pending_approval`).
 
-use std::fmt;
-use std::str::FromStr;
-
-use crate::error::ParseError;
-
-macro_rules! status {
+/// An enum of the API whose values are stored and sent as fixed snake-case texts: `ALL`, `parse`
+/// (with the message `must be …` for any other text), `as_str`, `FromStr` and `Display`. Used for
+/// the statuses here and for the contact enums (`crate::contact`).
+macro_rules! text_enum {
     ($(#[$meta:meta])* $name:ident, $expected:literal, { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
@@ -16,18 +14,18 @@ macro_rules! status {
         }
 
         impl $name {
-            /// Every value.
+            /// Every value, in the order of the API.
             pub const ALL: &'static [$name] = &[$($name::$variant,)+];
 
-            /// Reads the stored form, e.g. `active`.
-            pub fn parse(s: &str) -> Result<Self, ParseError> {
+            /// Reads the stored form.
+            pub fn parse(s: &str) -> Result<Self, $crate::ParseError> {
                 match s {
                     $($text => Ok($name::$variant),)+
-                    _ => Err(ParseError::new(concat!("must be ", $expected))),
+                    _ => Err($crate::ParseError::new(concat!("must be ", $expected))),
                 }
             }
 
-            /// The stored form, e.g. `active`.
+            /// The stored form.
             pub const fn as_str(self) -> &'static str {
                 match self {
                     $($name::$variant => $text,)+
@@ -35,23 +33,24 @@ macro_rules! status {
             }
         }
 
-        impl FromStr for $name {
-            type Err = ParseError;
+        impl ::std::str::FromStr for $name {
+            type Err = $crate::ParseError;
 
-            fn from_str(s: &str) -> Result<Self, ParseError> {
+            fn from_str(s: &str) -> Result<Self, $crate::ParseError> {
                 Self::parse(s)
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 f.write_str(self.as_str())
             }
         }
     };
 }
+pub(crate) use text_enum;
 
-status!(
+text_enum!(
     /// Whether an account may be used. A suspended account caps every level to none in it and in
     /// its whole subtree.
     AccountStatus, "active or suspended", {
@@ -62,7 +61,7 @@ status!(
     }
 );
 
-status!(
+text_enum!(
     /// Whether a user may act. A suspended user is denied everything.
     UserStatus, "active or suspended", {
         /// May act.
@@ -72,7 +71,7 @@ status!(
     }
 );
 
-status!(
+text_enum!(
     /// Whether a membership grants anything: only an active one does.
     MembershipStatus, "pending_approval, active or suspended", {
         /// Waiting for a member holding `access_approvals:full` (seed 001).

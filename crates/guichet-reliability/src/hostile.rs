@@ -110,20 +110,50 @@ fn consistency() -> BoxedStrategy<Option<pb::Consistency>> {
     .boxed()
 }
 
-/// One hostile call.
-#[derive(Debug, Clone)]
-enum Call {
-    Check(pb::CheckAccessRequest),
-    Batch(pb::CheckAccessBatchRequest),
-    CreateUser(pb::CreateUserRequest),
-    CreateAccount(pb::CreateAccountRequest),
-    ListEvents(pb::ListEventsRequest),
-    ListMemberships(pb::ListMembershipsRequest),
-    CreateMembership(pb::CreateMembershipRequest),
-    CreateInvitation(pb::CreateInvitationRequest),
-    Accept(pb::AcceptInvitationRequest),
-    CreateRole(pb::CreateRoleRequest),
-    Accessible(pb::ListAccessibleAccountsRequest),
+/// The RPCs the hostile client calls: a variant each, with the RPC's name and the client method
+/// that sends it.
+macro_rules! calls {
+    ($($variant:ident($request:ident) => $name:literal, $client:ident.$method:ident;)+) => {
+        /// One hostile call.
+        #[derive(Debug, Clone)]
+        enum Call {
+            $($variant(pb::$request),)+
+        }
+
+        impl Call {
+            fn name(&self) -> &'static str {
+                match self {
+                    $(Call::$variant(_) => $name,)+
+                }
+            }
+
+            fn encoded_len(&self) -> usize {
+                match self {
+                    $(Call::$variant(m) => m.encoded_len(),)+
+                }
+            }
+
+            async fn send(self, api: &mut Api) -> Result<(), Status> {
+                match self {
+                    $(Call::$variant(m) => api.$client.$method(m).await.map(drop),)+
+                }
+            }
+        }
+    };
+}
+
+calls! {
+    Check(CheckAccessRequest) => "CheckAccess", access.check_access;
+    Batch(CheckAccessBatchRequest) => "CheckAccessBatch", access.check_access_batch;
+    CreateUser(CreateUserRequest) => "CreateUser", users.create_user;
+    CreateAccount(CreateAccountRequest) => "CreateAccount", accounts.create_account;
+    ListEvents(ListEventsRequest) => "ListEvents", events.list_events;
+    ListMemberships(ListMembershipsRequest) => "ListMemberships", memberships.list_memberships;
+    CreateMembership(CreateMembershipRequest) => "CreateMembership", memberships.create_membership;
+    CreateInvitation(CreateInvitationRequest) => "CreateInvitation", invitations.create_invitation;
+    Accept(AcceptInvitationRequest) => "AcceptInvitation", invitations.accept_invitation;
+    CreateRole(CreateRoleRequest) => "CreateRole", roles.create_role;
+    Accessible(ListAccessibleAccountsRequest) => "ListAccessibleAccounts", access.list_accessible_accounts;
 }
 
 fn call() -> BoxedStrategy<Call> {
@@ -251,56 +281,6 @@ fn call() -> BoxedStrategy<Call> {
     .boxed()
 }
 
-impl Call {
-    fn name(&self) -> &'static str {
-        match self {
-            Call::Check(_) => "CheckAccess",
-            Call::Batch(_) => "CheckAccessBatch",
-            Call::CreateUser(_) => "CreateUser",
-            Call::CreateAccount(_) => "CreateAccount",
-            Call::ListEvents(_) => "ListEvents",
-            Call::ListMemberships(_) => "ListMemberships",
-            Call::CreateMembership(_) => "CreateMembership",
-            Call::CreateInvitation(_) => "CreateInvitation",
-            Call::Accept(_) => "AcceptInvitation",
-            Call::CreateRole(_) => "CreateRole",
-            Call::Accessible(_) => "ListAccessibleAccounts",
-        }
-    }
-
-    fn encoded_len(&self) -> usize {
-        match self {
-            Call::Check(m) => m.encoded_len(),
-            Call::Batch(m) => m.encoded_len(),
-            Call::CreateUser(m) => m.encoded_len(),
-            Call::CreateAccount(m) => m.encoded_len(),
-            Call::ListEvents(m) => m.encoded_len(),
-            Call::ListMemberships(m) => m.encoded_len(),
-            Call::CreateMembership(m) => m.encoded_len(),
-            Call::CreateInvitation(m) => m.encoded_len(),
-            Call::Accept(m) => m.encoded_len(),
-            Call::CreateRole(m) => m.encoded_len(),
-            Call::Accessible(m) => m.encoded_len(),
-        }
-    }
-
-    async fn send(self, api: &mut Api) -> Result<(), Status> {
-        match self {
-            Call::Check(m) => api.access.check_access(m).await.map(drop),
-            Call::Batch(m) => api.access.check_access_batch(m).await.map(drop),
-            Call::CreateUser(m) => api.users.create_user(m).await.map(drop),
-            Call::CreateAccount(m) => api.accounts.create_account(m).await.map(drop),
-            Call::ListEvents(m) => api.events.list_events(m).await.map(drop),
-            Call::ListMemberships(m) => api.memberships.list_memberships(m).await.map(drop),
-            Call::CreateMembership(m) => api.memberships.create_membership(m).await.map(drop),
-            Call::CreateInvitation(m) => api.invitations.create_invitation(m).await.map(drop),
-            Call::Accept(m) => api.invitations.accept_invitation(m).await.map(drop),
-            Call::CreateRole(m) => api.roles.create_role(m).await.map(drop),
-            Call::Accessible(m) => api.access.list_accessible_accounts(m).await.map(drop),
-        }
-    }
-}
-
 /// Codes every RPC may answer (common.proto's ERRORS), plus the transport's size refusal for a
 /// message over the decode limit.
 fn documented(code: Code, oversized: bool) -> bool {
@@ -313,6 +293,11 @@ fn documented(code: Code, oversized: bool) -> bool {
             | Code::FailedPrecondition
             | Code::PermissionDenied
     ) || (oversized && matches!(code, Code::OutOfRange | Code::ResourceExhausted))
+}
+
+/// `key{sep}count` for each entry, comma-separated.
+fn tally<K: std::fmt::Display>(counts: &BTreeMap<K, usize>, sep: &str) -> String {
+    counts.iter().map(|(k, v)| format!("{k}{sep}{v}")).collect::<Vec<_>>().join(",")
 }
 
 /// Scenario 6: a proptest-driven gRPC client sending random and boundary values.
@@ -389,8 +374,8 @@ pub(crate) async fn hostile_input(env: &mut Env) -> Result<Outcome, BoxError> {
     let panics = g.log().matches("panicked").count();
     let bad: usize = undocumented.values().sum();
     let ok = deaths == 0 && panics == 0 && bad == 0;
-    let codes = codes.iter().map(|(k, v)| format!("{k}:{v}")).collect::<Vec<_>>().join(",");
-    let undocumented = undocumented.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",");
+    let codes = tally(&codes, ":");
+    let undocumented = tally(&undocumented, "=");
     Ok(Outcome {
         number: 6,
         line: format!(
@@ -427,15 +412,11 @@ pub(crate) async fn isolation(env: &mut Env) -> Result<Outcome, BoxError> {
             .grant("users", guichet_domain::Level::Full),
     );
     api.load(&spec).await?;
-    api.invitations
-        .create_invitation(pb::CreateInvitationRequest {
-            id: "iso-inv-b".into(),
-            account_id: "iso-b".into(),
-            email: "someone-b@exemple.fr".into(),
-            roles: vec!["billing_manager".into()],
-            ..Default::default()
-        })
-        .await?;
+    let to_b = pb::CreateInvitationRequest {
+        id: "iso-inv-b".into(),
+        ..invite("", "iso-b", "someone-b@exemple.fr", "billing_manager")
+    };
+    api.invitations.create_invitation(to_b).await?;
     let mut attempts: Vec<(String, Result<(), Status>)> = Vec::new();
     macro_rules! attempt {
         ($label:expr, $call:expr) => {
@@ -449,205 +430,86 @@ pub(crate) async fn isolation(env: &mut Env) -> Result<Outcome, BoxError> {
             format!("{actor} GetAccount(B)"),
             api.accounts.get_account(pb::GetAccountRequest { actor_id: a(), id: "iso-b".into() })
         );
-        attempt!(
-            format!("{actor} SuspendAccount(B)"),
-            api.accounts.suspend_account(pb::SuspendAccountRequest {
-                actor_id: a(),
-                id: "iso-b".into(),
-                reason: "x".into(),
-                ..Default::default()
-            })
-        );
-        attempt!(
-            format!("{actor} UpdateAccount(B)"),
-            api.accounts.update_account(pb::UpdateAccountRequest {
-                actor_id: a(),
-                id: "iso-b".into(),
-                name: "pwned".into(),
-                ..Default::default()
-            })
-        );
-        attempt!(
-            format!("{actor} ListMemberships(B)"),
-            api.memberships.list_memberships(pb::ListMembershipsRequest {
-                actor_id: a(),
-                account_id: "iso-b".into(),
-                ..Default::default()
-            })
-        );
+        attempt!(format!("{actor} SuspendAccount(B)"), api.accounts.suspend_account(suspend_account(actor, "iso-b")));
+        let rename =
+            pb::UpdateAccountRequest { actor_id: a(), id: "iso-b".into(), name: "pwned".into(), ..Default::default() };
+        attempt!(format!("{actor} UpdateAccount(B)"), api.accounts.update_account(rename));
+        let list = pb::ListMembershipsRequest { actor_id: a(), account_id: "iso-b".into(), ..Default::default() };
+        attempt!(format!("{actor} ListMemberships(B)"), api.memberships.list_memberships(list));
         attempt!(
             format!("{actor} GetMembership(B)"),
             api.memberships.get_membership(pb::GetMembershipRequest { actor_id: a(), id: "iso-mb".into() })
         );
         attempt!(
             format!("{actor} SetMembershipRoles(B)"),
-            api.memberships.set_membership_roles(pb::SetMembershipRolesRequest {
-                actor_id: a(),
-                membership_id: "iso-mb".into(),
-                roles: vec!["billing_manager".into()],
-                ..Default::default()
-            })
+            api.memberships.set_membership_roles(set_roles(actor, "iso-mb", "billing_manager"))
         );
         attempt!(
             format!("{actor} SuspendMembership(B)"),
-            api.memberships.suspend_membership(pb::SuspendMembershipRequest {
-                actor_id: a(),
-                membership_id: "iso-mb".into(),
-                ..Default::default()
-            })
+            api.memberships.suspend_membership(suspend_membership(actor, "iso-mb"))
         );
-        attempt!(
-            format!("{actor} CreateMembership(B)"),
-            api.memberships.create_membership(pb::CreateMembershipRequest {
-                actor_id: a(),
-                account_id: "iso-b".into(),
-                user_id: actor.into(),
-                roles: vec!["account_manager".into()],
-                ..Default::default()
-            })
-        );
+        let join = pb::CreateMembershipRequest {
+            actor_id: a(),
+            account_id: "iso-b".into(),
+            user_id: a(),
+            roles: vec!["account_manager".into()],
+            ..Default::default()
+        };
+        attempt!(format!("{actor} CreateMembership(B)"), api.memberships.create_membership(join));
         attempt!(
             format!("{actor} CreateInvitation(B)"),
-            api.invitations.create_invitation(pb::CreateInvitationRequest {
-                actor_id: a(),
-                account_id: "iso-b".into(),
-                email: "spy@exemple.fr".into(),
-                roles: vec!["account_manager".into()],
-                ..Default::default()
-            })
+            api.invitations.create_invitation(invite(actor, "iso-b", "spy@exemple.fr", "account_manager"))
         );
         attempt!(
             format!("{actor} GetInvitation(B)"),
             api.invitations.get_invitation(pb::GetInvitationRequest { actor_id: a(), id: "iso-inv-b".into() })
         );
-        attempt!(
-            format!("{actor} RevokeInvitation(B)"),
-            api.invitations.revoke_invitation(pb::RevokeInvitationRequest {
-                actor_id: a(),
-                id: "iso-inv-b".into(),
-                ..Default::default()
-            })
-        );
-        attempt!(
-            format!("{actor} ListEvents(B)"),
-            api.events.list_events(pb::ListEventsRequest {
-                actor_id: a(),
-                account_id: "iso-b".into(),
-                ..Default::default()
-            })
-        );
+        let revoke = pb::RevokeInvitationRequest { actor_id: a(), id: "iso-inv-b".into(), ..Default::default() };
+        attempt!(format!("{actor} RevokeInvitation(B)"), api.invitations.revoke_invitation(revoke));
+        let events = pb::ListEventsRequest { actor_id: a(), account_id: "iso-b".into(), ..Default::default() };
+        attempt!(format!("{actor} ListEvents(B)"), api.events.list_events(events));
         attempt!(
             format!("{actor} CreateRole(B)"),
-            api.roles.create_role(pb::CreateRoleRequest {
-                actor_id: a(),
-                account_id: "iso-b".into(),
-                name: "spy".into(),
-                display_name: "Spy".into(),
-                grants: vec![pb::FeatureGrant { feature: "users".into(), level: pb::Level::Full as i32 }],
-                ..Default::default()
-            })
+            api.roles.create_role(users_full_role(actor, "iso-b", "spy", "Spy"))
         );
     }
     // A client user against admin calls of its own account.
-    let c = || "a-client".to_owned();
+    let c = "a-client";
     attempt!(
         "a-client CreateInvitation(A)",
-        api.invitations.create_invitation(pb::CreateInvitationRequest {
-            actor_id: c(),
-            account_id: "iso-a".into(),
-            email: "friend@exemple.fr".into(),
-            roles: vec!["billing_manager".into()],
-            ..Default::default()
-        })
+        api.invitations.create_invitation(invite(c, "iso-a", "friend@exemple.fr", "billing_manager"))
     );
     attempt!(
         "a-client SetMembershipRoles(self→admin)",
-        api.memberships.set_membership_roles(pb::SetMembershipRolesRequest {
-            actor_id: c(),
-            membership_id: "iso-mc".into(),
-            roles: vec!["account_manager".into()],
-            ..Default::default()
-        })
+        api.memberships.set_membership_roles(set_roles(c, "iso-mc", "account_manager"))
     );
     attempt!(
         "a-client SetMembershipRoles(admin→client)",
-        api.memberships.set_membership_roles(pb::SetMembershipRolesRequest {
-            actor_id: c(),
-            membership_id: "iso-ma".into(),
-            roles: vec!["billing_manager".into()],
-            ..Default::default()
-        })
+        api.memberships.set_membership_roles(set_roles(c, "iso-ma", "billing_manager"))
     );
-    attempt!(
-        "a-client SuspendMembership(admin)",
-        api.memberships.suspend_membership(pb::SuspendMembershipRequest {
-            actor_id: c(),
-            membership_id: "iso-ma".into(),
-            ..Default::default()
-        })
-    );
-    attempt!(
-        "a-client SuspendAccount(A)",
-        api.accounts.suspend_account(pb::SuspendAccountRequest {
-            actor_id: c(),
-            id: "iso-a".into(),
-            reason: "x".into(),
-            ..Default::default()
-        })
-    );
-    attempt!(
-        "a-client CreateRole(A)",
-        api.roles.create_role(pb::CreateRoleRequest {
-            actor_id: c(),
-            account_id: "iso-a".into(),
-            name: "boss".into(),
-            display_name: "Boss".into(),
-            grants: vec![pb::FeatureGrant { feature: "users".into(), level: pb::Level::Full as i32 }],
-            ..Default::default()
-        })
-    );
+    attempt!("a-client SuspendMembership(admin)", api.memberships.suspend_membership(suspend_membership(c, "iso-ma")));
+    attempt!("a-client SuspendAccount(A)", api.accounts.suspend_account(suspend_account(c, "iso-a")));
+    attempt!("a-client CreateRole(A)", api.roles.create_role(users_full_role(c, "iso-a", "boss", "Boss")));
     // An inviter (users:full only) handing out more than it holds.
-    let i = || "a-inviter".to_owned();
+    let i = "a-inviter";
     attempt!(
         "a-inviter CreateInvitation(account_manager)",
-        api.invitations.create_invitation(pb::CreateInvitationRequest {
-            actor_id: i(),
-            account_id: "iso-a".into(),
-            email: "boss@exemple.fr".into(),
-            roles: vec!["account_manager".into()],
-            ..Default::default()
-        })
+        api.invitations.create_invitation(invite(i, "iso-a", "boss@exemple.fr", "account_manager"))
     );
     attempt!(
         "a-inviter SetMembershipRoles(self→account_manager)",
-        api.memberships.set_membership_roles(pb::SetMembershipRolesRequest {
-            actor_id: i(),
-            membership_id: "iso-mi".into(),
-            roles: vec!["account_manager".into()],
-            ..Default::default()
-        })
+        api.memberships.set_membership_roles(set_roles(i, "iso-mi", "account_manager"))
     );
-    attempt!(
-        "a-inviter AssignRole(client→account_manager)",
-        api.memberships.assign_role(pb::AssignRoleRequest {
-            actor_id: i(),
-            membership_id: "iso-mc".into(),
-            role: "account_manager".into(),
-            ..Default::default()
-        })
-    );
+    let promote = pb::AssignRoleRequest {
+        actor_id: i.into(),
+        membership_id: "iso-mc".into(),
+        role: "account_manager".into(),
+        ..Default::default()
+    };
+    attempt!("a-inviter AssignRole(client→account_manager)", api.memberships.assign_role(promote));
     // Replayed tokens: accepted, then revoked.
-    let accepted = api
-        .invitations
-        .create_invitation(pb::CreateInvitationRequest {
-            account_id: "iso-a".into(),
-            email: "once@exemple.fr".into(),
-            roles: vec!["billing_manager".into()],
-            ..Default::default()
-        })
-        .await?
-        .into_inner()
-        .token;
+    let once = invite("", "iso-a", "once@exemple.fr", "billing_manager");
+    let accepted = api.invitations.create_invitation(once).await?.into_inner().token;
     api.invitations
         .accept_invitation(pb::AcceptInvitationRequest { token: accepted.clone(), ..Default::default() })
         .await?;
@@ -655,18 +517,11 @@ pub(crate) async fn isolation(env: &mut Env) -> Result<Outcome, BoxError> {
         "replay accepted token",
         api.invitations.accept_invitation(pb::AcceptInvitationRequest { token: accepted, ..Default::default() })
     );
-    let revoked = api
-        .invitations
-        .create_invitation(pb::CreateInvitationRequest {
-            id: "iso-inv-r".into(),
-            account_id: "iso-a".into(),
-            email: "revoked@exemple.fr".into(),
-            roles: vec!["billing_manager".into()],
-            ..Default::default()
-        })
-        .await?
-        .into_inner()
-        .token;
+    let revoked = pb::CreateInvitationRequest {
+        id: "iso-inv-r".into(),
+        ..invite("", "iso-a", "revoked@exemple.fr", "billing_manager")
+    };
+    let revoked = api.invitations.create_invitation(revoked).await?.into_inner().token;
     api.invitations
         .revoke_invitation(pb::RevokeInvitationRequest { id: "iso-inv-r".into(), ..Default::default() })
         .await?;
@@ -693,7 +548,7 @@ pub(crate) async fn isolation(env: &mut Env) -> Result<Outcome, BoxError> {
     for (_, r) in &attempts {
         *codes.entry(code_name(r.as_ref().err().map_or(Code::Ok, Status::code))).or_default() += 1;
     }
-    let codes = codes.iter().map(|(k, v)| format!("{k}:{v}")).collect::<Vec<_>>().join(",");
+    let codes = tally(&codes, ":");
     Ok(Outcome {
         number: 7,
         line: format!(
@@ -706,4 +561,47 @@ pub(crate) async fn isolation(env: &mut Env) -> Result<Outcome, BoxError> {
         ),
         ok,
     })
+}
+
+/// `actor` invites `email` into `account` with one role.
+fn invite(actor: &str, account: &str, email: &str, role: &str) -> pb::CreateInvitationRequest {
+    pb::CreateInvitationRequest {
+        actor_id: actor.into(),
+        account_id: account.into(),
+        email: email.into(),
+        roles: vec![role.into()],
+        ..Default::default()
+    }
+}
+
+/// `actor` replaces the roles of `membership` with one role.
+fn set_roles(actor: &str, membership: &str, role: &str) -> pb::SetMembershipRolesRequest {
+    pb::SetMembershipRolesRequest {
+        actor_id: actor.into(),
+        membership_id: membership.into(),
+        roles: vec![role.into()],
+        ..Default::default()
+    }
+}
+
+/// `actor` suspends `membership`.
+fn suspend_membership(actor: &str, membership: &str) -> pb::SuspendMembershipRequest {
+    pb::SuspendMembershipRequest { actor_id: actor.into(), membership_id: membership.into(), ..Default::default() }
+}
+
+/// `actor` suspends `account`.
+fn suspend_account(actor: &str, account: &str) -> pb::SuspendAccountRequest {
+    pb::SuspendAccountRequest { actor_id: actor.into(), id: account.into(), reason: "x".into(), ..Default::default() }
+}
+
+/// `actor` creates in `account` a role granting `users:full`.
+fn users_full_role(actor: &str, account: &str, name: &str, display_name: &str) -> pb::CreateRoleRequest {
+    pb::CreateRoleRequest {
+        actor_id: actor.into(),
+        account_id: account.into(),
+        name: name.into(),
+        display_name: display_name.into(),
+        grants: vec![pb::FeatureGrant { feature: "users".into(), level: pb::Level::Full as i32 }],
+        ..Default::default()
+    }
 }

@@ -7,10 +7,11 @@ use guichet_domain::{
     SettingsChange,
 };
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
-use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, Set};
 
 use crate::entities::account;
 use crate::events::{self, Audit};
+use crate::paging::Keyset;
 use crate::roles::account_row;
 use crate::rows::{self, modules_to_json, settings_to_json};
 use crate::{Page, PageRequest, Store, StoreError, new_id};
@@ -169,18 +170,8 @@ impl Store {
         self.page_accounts(cond, page).await
     }
 
-    async fn page_accounts(&self, mut cond: Condition, page: &PageRequest) -> Result<Page<Account>, StoreError> {
-        if let Some(after) = &page.after {
-            cond = cond.add(account::Column::Id.gt(after.as_str()));
-        }
-        let found = account::Entity::find()
-            .filter(cond)
-            .order_by_asc(account::Column::Id)
-            .limit(page.limit + 1)
-            .all(&self.db)
-            .await?;
-        let items = found.iter().map(rows::account).collect::<Result<Vec<_>, _>>()?;
-        Ok(Page::from_overfetch(items, page.limit, |a| a.id.as_str().to_owned()))
+    async fn page_accounts(&self, cond: Condition, page: &PageRequest) -> Result<Page<Account>, StoreError> {
+        Keyset::id(account::Column::Id).page(&self.db, cond, page).await?.try_map(|row| rows::account(&row))
     }
 
     /// Renames an account.

@@ -5,12 +5,13 @@
 use std::collections::HashMap;
 
 use guichet_domain::{AccountId, InvitationId, Membership, MembershipId, MembershipStatus, Revision, User};
-use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter};
 
 use crate::entities::{invitation, membership, membership_resource, membership_role, user};
 use crate::events::{self, Audit};
-use crate::invitations::{parse_time_key, time_key, with_details};
+use crate::invitations::with_details;
 use crate::memberships::MembershipSnapshot;
+use crate::paging::{Direction, Keyset};
 use crate::roles::account_row;
 use crate::rows;
 use crate::{Page, PageRequest, Store, StoreError};
@@ -41,25 +42,14 @@ impl Store {
         page: &PageRequest,
     ) -> Result<Page<Approval>, StoreError> {
         account_row(&self.db, account).await?;
-        let mut cond = Condition::all()
+        let cond = Condition::all()
             .add(membership::Column::AccountId.eq(account.as_str()))
             .add(membership::Column::Status.eq(MembershipStatus::PendingApproval.as_str()));
-        if let Some(after) = &page.after {
-            let (t, id) = parse_time_key(after)?;
-            cond = cond.add(
-                Condition::any()
-                    .add(membership::Column::CreatedAt.gt(t))
-                    .add(Condition::all().add(membership::Column::CreatedAt.eq(t)).add(membership::Column::Id.gt(id))),
-            );
-        }
-        let found = membership::Entity::find()
-            .filter(cond)
-            .order_by_asc(membership::Column::CreatedAt)
-            .order_by_asc(membership::Column::Id)
-            .limit(page.limit + 1)
-            .all(&self.db)
-            .await?;
-        let memberships = with_details(&self.db, &found).await?;
+        let oldest_first =
+            Keyset::time_then_id(membership::Column::CreatedAt, membership::Column::Id, Direction::Ascending);
+        let page = oldest_first.page(&self.db, cond, page).await?;
+        let found = &page.items;
+        let memberships = with_details(&self.db, found).await?;
         let users: HashMap<String, user::Model> = user::Entity::find()
             .filter(user::Column::Id.is_in(found.iter().map(|m| m.user_id.clone())))
             .all(&self.db)
@@ -85,9 +75,7 @@ impl Store {
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        Ok(Page::from_overfetch(items, page.limit, |a: &Approval| {
-            time_key(a.membership.created_at.as_millis(), a.membership.id.as_str())
-        }))
+        Ok(page.with_items(items))
     }
 
     /// Rejects a pending membership: it is deleted, the reason recorded on the audit event.

@@ -13,12 +13,13 @@ use guichet_domain::{
     Timestamp, UserId,
 };
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect,
+    Set,
 };
 
 use crate::entities::{communication_order, contact, membership};
 use crate::events::{self, Audit};
+use crate::paging::Keyset;
 use crate::roles::account_row;
 use crate::{Page, PageRequest, Store, StoreError, new_id};
 
@@ -84,10 +85,6 @@ fn to_order(
 }
 
 /// The sort key of a contact in a list, as the page token carries it.
-fn sort_key(c: &Contact) -> String {
-    serde_json::to_string(&(&c.details.family_name, &c.details.given_name, c.id.as_str())).unwrap_or_default()
-}
-
 fn order_key(account: &AccountId, kind: CommunicationType) -> (String, String) {
     (account.as_str().to_owned(), kind.as_str().to_owned())
 }
@@ -204,36 +201,8 @@ impl Store {
             cond =
                 cond.add(contact::Column::Subscriptions.like(sea_orm::sea_query::LikeExpr::new(pattern).escape('\\')));
         }
-        if let Some(after) = &page.after {
-            let (family, given, id): (String, String, String) = serde_json::from_str(after).map_err(|_| {
-                StoreError::invalid("page_token", "not a page token of this list: start again without page_token")
-            })?;
-            cond = cond.add(
-                Condition::any()
-                    .add(contact::Column::FamilyName.gt(family.as_str()))
-                    .add(
-                        Condition::all()
-                            .add(contact::Column::FamilyName.eq(family.as_str()))
-                            .add(contact::Column::GivenName.gt(given.as_str())),
-                    )
-                    .add(
-                        Condition::all()
-                            .add(contact::Column::FamilyName.eq(family.as_str()))
-                            .add(contact::Column::GivenName.eq(given.as_str()))
-                            .add(contact::Column::Id.gt(id.as_str())),
-                    ),
-            );
-        }
-        let found = contact::Entity::find()
-            .filter(cond)
-            .order_by_asc(contact::Column::FamilyName)
-            .order_by_asc(contact::Column::GivenName)
-            .order_by_asc(contact::Column::Id)
-            .limit(page.limit + 1)
-            .all(&self.db)
-            .await?;
-        let items = found.iter().map(to_contact).collect::<Result<Vec<_>, _>>()?;
-        Ok(Page::from_overfetch(items, page.limit, sort_key))
+        let by_name = Keyset::texts(vec![contact::Column::FamilyName, contact::Column::GivenName, contact::Column::Id]);
+        by_name.page(&self.db, cond, page).await?.try_map(|row| to_contact(&row))
     }
 
     /// Replaces every editable field of a contact.

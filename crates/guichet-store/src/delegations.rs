@@ -1,10 +1,11 @@
 //! Delegated administration: a partner's members act in a customer account with a role.
 
 use guichet_domain::{AccountId, AccountKind, Delegation, DelegationId, NewDelegation, Revision};
-use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, EntityTrait, Set};
 
 use crate::entities::delegation;
 use crate::events::{self, Audit};
+use crate::paging::Keyset;
 use crate::roles::{account_row, check_names};
 use crate::rows;
 use crate::{Page, PageRequest, Store, StoreError, new_id};
@@ -111,17 +112,8 @@ impl Store {
         if let Some(t) = to {
             cond = cond.add(delegation::Column::ToAccountId.eq(t.as_str()));
         }
-        if let Some(after) = &page.after {
-            cond = cond.add(delegation::Column::Id.gt(after.as_str()));
-        }
-        let found = delegation::Entity::find()
-            .filter(cond)
-            .order_by_asc(delegation::Column::Id)
-            .limit(page.limit + 1)
-            .all(&self.db)
-            .await?;
-        let items = found.iter().map(rows::delegation).collect();
-        Ok(Page::from_overfetch(items, page.limit, |d: &Delegation| d.id.as_str().to_owned()))
+        let found = Keyset::id(delegation::Column::Id).page(&self.db, cond, page).await?;
+        Ok(found.map(|row| rows::delegation(&row)))
     }
 
     /// Disables a delegation: the *Manage* path disappears with it.

@@ -8,6 +8,7 @@ use sea_orm::{
 use serde::Serialize;
 
 use crate::entities::event;
+use crate::paging::Keyset;
 use crate::{Page, PageRequest, Store, StoreError, new_id};
 
 /// Who and what a write is made for: recorded on its audit event.
@@ -272,16 +273,6 @@ impl Store {
         if let Some(t) = filter.until {
             cond = cond.add(event::Column::CreatedAt.lt(t.as_millis()));
         }
-        if let Some(after) = &page.after {
-            cond = cond.add(event::Column::Id.gt(after.as_str()));
-        }
-        let rows = event::Entity::find()
-            .filter(cond)
-            .order_by_asc(event::Column::Id)
-            .limit(page.limit + 1)
-            .all(&self.db)
-            .await?;
-        let items = rows.into_iter().map(to_event).collect();
-        Ok(Page::from_overfetch(items, page.limit, |e: &Event| e.id.clone()))
+        Ok(Keyset::id(event::Column::Id).page(&self.db, cond, page).await?.map(to_event))
     }
 }

@@ -25,13 +25,12 @@ use guichet_domain::{
     InvitationStatus, Level, Membership, MembershipId, MembershipStatus, NewInvitation, Phone, ResourceId, Restriction,
     Revision, RoleName, Timestamp, TokenMatch, User, UserId, UserStatus, apply_email_policy,
 };
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
 use crate::entities::{invitation, invitation_token, membership, membership_resource, membership_role, resource, user};
 use crate::events::{self, Audit};
 use crate::memberships::MembershipSnapshot;
+use crate::paging::{Direction, Keyset};
 use crate::roles::{account_row, check_names};
 use crate::rows;
 use crate::users::{ensure_subject_free, user_write_error};
@@ -250,17 +249,6 @@ pub(crate) async fn with_details(
         .collect()
 }
 
-/// A sort key `created_at:id`, zero-padded so that keys compare like the pairs.
-pub(crate) fn time_key(created_at: i64, id: &str) -> String {
-    format!("{created_at:020}:{id}")
-}
-
-pub(crate) fn parse_time_key(key: &str) -> Result<(i64, String), StoreError> {
-    key.split_once(':')
-        .and_then(|(t, id)| Some((t.parse().ok()?, id.to_owned())))
-        .ok_or_else(|| StoreError::invalid("page_token", "not a page token of this list"))
-}
-
 /// What accepting an invitation did, as its one audit event records it.
 #[derive(Debug, serde::Serialize)]
 struct Acceptance<'a> {
@@ -402,23 +390,9 @@ impl Store {
                 cond.add(invitation::Column::Status.eq(s.as_str()))
             }
         };
-        if let Some(after) = &page.after {
-            let (t, id) = parse_time_key(after)?;
-            cond = cond.add(
-                Condition::any()
-                    .add(invitation::Column::CreatedAt.lt(t))
-                    .add(Condition::all().add(invitation::Column::CreatedAt.eq(t)).add(invitation::Column::Id.lt(id))),
-            );
-        }
-        let found = invitation::Entity::find()
-            .filter(cond)
-            .order_by_desc(invitation::Column::CreatedAt)
-            .order_by_desc(invitation::Column::Id)
-            .limit(page.limit + 1)
-            .all(&self.db)
-            .await?;
-        let items = found.iter().map(|r| to_invitation(r).map(|i| i.observed(now))).collect::<Result<Vec<_>, _>>()?;
-        Ok(Page::from_overfetch(items, page.limit, |i: &Invitation| time_key(i.created_at.as_millis(), i.id.as_str())))
+        let newest_first =
+            Keyset::time_then_id(invitation::Column::CreatedAt, invitation::Column::Id, Direction::Descending);
+        newest_first.page(&self.db, cond, page).await?.try_map(|row| Ok(to_invitation(&row)?.observed(now)))
     }
 
     /// Issues a new token (hash `token_hash`) and expiry; the previous token becomes superseded.

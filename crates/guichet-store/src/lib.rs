@@ -34,6 +34,7 @@ mod invitations;
 mod lookups;
 mod memberships;
 mod migration;
+mod paging;
 mod resources;
 mod roles;
 mod rows;

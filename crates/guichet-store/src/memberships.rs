@@ -12,13 +12,12 @@ use guichet_domain::{
     AccountId, AccountKind, AccountSettings, AccountStatus, Catalog, FieldViolation, Level, Membership, MembershipId,
     MembershipStatus, NewMembership, ResourceId, Restriction, Revision, RoleName, UserId, UserStatus,
 };
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
 use crate::administrators::AdminGuard;
 use crate::entities::{account, membership, membership_resource, membership_role, resource, user};
 use crate::events::{self, Audit};
+use crate::paging::Keyset;
 use crate::roles::{account_row, check_names};
 use crate::rows;
 use crate::users::user_row;
@@ -307,17 +306,9 @@ impl Store {
         if let Some(s) = filter.status {
             cond = cond.add(membership::Column::Status.eq(s.as_str()));
         }
-        if let Some(after) = &page.after {
-            cond = cond.add(membership::Column::Id.gt(after.as_str()));
-        }
-        let found = membership::Entity::find()
-            .filter(cond)
-            .order_by_asc(membership::Column::Id)
-            .limit(page.limit + 1)
-            .all(&self.db)
-            .await?;
-        let items = load_details(&self.db, &found).await?;
-        Ok(Page::from_overfetch(items, page.limit, |m: &Membership| m.id.as_str().to_owned()))
+        let found = Keyset::id(membership::Column::Id).page(&self.db, cond, page).await?;
+        let items = load_details(&self.db, &found.items).await?;
+        Ok(found.with_items(items))
     }
 
     /// Replaces a membership's roles (at most [`MAX_MEMBERSHIP_ROLES`]).

@@ -1,10 +1,11 @@
 //! Resources (folders) of an account.
 
 use guichet_domain::{AccountId, FeatureName, NewResource, Resource, ResourceId, Revision};
-use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, Set};
 
 use crate::entities::{membership_resource, resource};
 use crate::events::{self, Audit};
+use crate::paging::Keyset;
 use crate::roles::account_row;
 use crate::rows;
 use crate::{Page, PageRequest, Store, StoreError, new_id};
@@ -63,17 +64,8 @@ impl Store {
         if let Some(k) = kind {
             cond = cond.add(resource::Column::Kind.eq(k.as_str()));
         }
-        if let Some(after) = &page.after {
-            cond = cond.add(resource::Column::Id.gt(after.as_str()));
-        }
-        let found = resource::Entity::find()
-            .filter(cond)
-            .order_by_asc(resource::Column::Id)
-            .limit(page.limit + 1)
-            .all(&self.db)
-            .await?;
-        let items = found.iter().map(rows::resource).collect();
-        Ok(Page::from_overfetch(items, page.limit, |r: &Resource| r.id.as_str().to_owned()))
+        let found = Keyset::id(resource::Column::Id).page(&self.db, cond, page).await?;
+        Ok(found.map(|row| rows::resource(&row)))
     }
 
     /// Deletes a resource and every grant of it.

@@ -1316,3 +1316,156 @@ async fn events_after_reads_whole_revisions_on_postgres() {
         events_after_reads_whole_revisions(store).await;
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Paging: every list walked one item at a time gives the whole list, in its order.
+
+/// Every item of a list, read `limit` at a time from the start, following the tokens.
+async fn walk<T, F, Fut>(limit: u64, mut list: F) -> Vec<T>
+where
+    F: FnMut(crate::PageRequest) -> Fut,
+    Fut: std::future::Future<Output = Result<crate::Page<T>, StoreError>>,
+{
+    let mut out = Vec::new();
+    let mut after = None;
+    loop {
+        let found = list(crate::PageRequest { after: after.clone(), limit }).await.unwrap();
+        assert!(found.items.len() <= usize::try_from(limit).unwrap());
+        out.extend(found.items);
+        match found.next_after {
+            Some(next) => after = Some(next),
+            None => return out,
+        }
+    }
+}
+
+/// Walks a list one, two and a thousand at a time: the walks agree, hold `len` items, and the
+/// items come out in the order `key` gives.
+macro_rules! pages_agree {
+    ($len:expr, $key:expr, |$p:ident| $list:expr) => {{
+        let whole = walk(1000, |$p| async move { $list }).await;
+        assert_eq!(whole.len(), $len, "{}", stringify!($list));
+        assert_eq!(walk(1, |$p| async move { $list }).await, whole, "{}", stringify!($list));
+        assert_eq!(walk(2, |$p| async move { $list }).await, whole, "{}", stringify!($list));
+        let keys: Vec<_> = whole.iter().map($key).collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(keys, sorted, "{}", stringify!($list));
+        whole
+    }};
+}
+
+async fn every_list_pages(store: Store) {
+    account(&store, "p", "partner", None).await;
+    approving_customer(&store, "c", "p").await;
+    for name in ["c1", "c3", "c2"] {
+        account(&store, name, "customer", Some("p")).await;
+    }
+    for u in ["ana", "bea", "cid", "dan"] {
+        user(&store, u).await;
+        member(&store, u, "p", "account_manager").await.unwrap();
+    }
+    // Pending approval in `c`, requested at three times, two at the same time.
+    for (u, at) in [("dan", 3), ("ana", 1), ("cid", 1)] {
+        let later = Audit { now: Timestamp::from_millis(NOW.as_millis() + at), ..audit() };
+        let cmd = NewMembership {
+            id: Some(id(&format!("m-{u}-c"), MembershipId::parse)),
+            account: id("c", AccountId::parse),
+            user: id(u, UserId::parse),
+            roles: vec![id("client_user", RoleName::parse)],
+            restriction: None,
+        };
+        store.create_membership(&cmd, &later).await.unwrap();
+    }
+    for r in ["f2", "f1", "f3"] {
+        let cmd = NewResource {
+            id: Some(id(r, ResourceId::parse)),
+            account: id("c", AccountId::parse),
+            kind: id("folders", guichet_domain::FeatureName::parse),
+            name: r.to_owned(),
+        };
+        store.create_resource(&cmd, &audit()).await.unwrap();
+    }
+    for to in ["c", "c1", "c2"] {
+        let cmd = guichet_domain::NewDelegation {
+            id: None,
+            from_account: id("p", AccountId::parse),
+            to_account: id(to, AccountId::parse),
+            role: id("client_administrator", RoleName::parse),
+        };
+        store.create_delegation(&cmd, &audit()).await.unwrap();
+    }
+    // Invitations: two at the same time, one later.
+    for (email, at) in [("x@exemple.fr", 0), ("y@exemple.fr", 5), ("z@exemple.fr", 0)] {
+        let later = Audit { now: Timestamp::from_millis(NOW.as_millis() + at), ..audit() };
+        invite(&store, "c", email, &["client_user"], &format!("hash-{email}"), &later).await;
+    }
+    // Contacts: equal family names, equal given names.
+    for (given, family) in [("Léa", "Durand"), ("Marc", "Durand"), ("Léa", "Durand"), ("Zoé", "Abel"), ("", "Durand")]
+    {
+        let cmd = guichet_domain::NewContact {
+            id: None,
+            account: id("c", AccountId::parse),
+            details: guichet_domain::ContactDetails {
+                given_name: given.to_owned(),
+                family_name: family.to_owned(),
+                email: Some(guichet_domain::Email::parse("contact@exemple.fr").unwrap()),
+                ..Default::default()
+            },
+        };
+        store.create_contact(&cmd, &audit()).await.unwrap();
+    }
+
+    let store = &store;
+    let (p, c) = (&id("p", AccountId::parse), &id("c", AccountId::parse));
+    pages_agree!(5, |a| a.id.clone(), |pr| store.list_accounts(&crate::AccountFilter::default(), &pr).await);
+    pages_agree!(4, |a| a.id.clone(), |pr| store.list_children(p, false, &pr).await);
+    let all = &crate::MembershipFilter::default();
+    pages_agree!(7, |m| m.id.clone(), |pr| store.list_memberships(all, &pr).await);
+    let approvals = pages_agree!(3, |a| (a.membership.created_at, a.membership.id.clone()), |pr| store
+        .list_pending_approvals(c, &pr)
+        .await);
+    assert_eq!(
+        approvals.iter().map(|a| a.membership.id.as_str()).collect::<Vec<_>>(),
+        ["m-ana-c", "m-cid-c", "m-dan-c"]
+    );
+    pages_agree!(3, |r| r.id.clone(), |pr| store.list_resources(c, None, &pr).await);
+    pages_agree!(3, |d| d.id.clone(), |pr| store.list_delegations(Some(p), None, &pr).await);
+    let filter = &crate::InvitationFilter { account: c.clone(), status: None, email: None };
+    let invitations = pages_agree!(3, |i| std::cmp::Reverse((i.created_at, i.id.clone())), |pr| store
+        .list_invitations(filter, NOW, &pr)
+        .await);
+    assert_eq!(invitations[0].email.as_str(), "y@exemple.fr");
+    let contacts =
+        pages_agree!(5, |k| (k.details.family_name.clone(), k.details.given_name.clone(), k.id.clone()), |pr| store
+            .list_contacts(c, None, &pr)
+            .await);
+    assert_eq!(contacts[0].details.given_name, "Zoé");
+    let events = all_events(store).await.len();
+    pages_agree!(events, |e| e.id.clone(), |pr| store.list_events(&crate::EventFilter::default(), &pr).await);
+    // A token of another list's shape is a field error, not a page.
+    let token = |t: &str| crate::PageRequest { after: Some(t.to_owned()), limit: 10 };
+    for wrong in [
+        store.list_invitations(filter, NOW, &token("m-ana-c")).await.map(|_| ()),
+        store.list_pending_approvals(c, &token("m-ana-c")).await.map(|_| ()),
+        store.list_contacts(c, None, &token("00000000000000000001:m-ana-c")).await.map(|_| ()),
+    ] {
+        match wrong {
+            Err(StoreError::Invalid(v)) => assert_eq!(v[0].field, "page_token"),
+            other => panic!("expected a page_token violation, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_list_pages_on_sqlite() {
+    let (store, _dir) = sqlite().await;
+    every_list_pages(store).await;
+}
+
+#[tokio::test]
+async fn every_list_pages_on_postgres() {
+    if let Some(store) = postgres().await {
+        every_list_pages(store).await;
+    }
+}
