@@ -9,6 +9,7 @@
 //! request's rows are one statement, see [`read_rows_postgres`]) and turns them into each request's
 //! [`Facts`] with the one assembly, [`assemble`].
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 
 use guichet_domain::{
@@ -38,7 +39,7 @@ fn account_facts(row: &account::Model) -> Result<AccountFacts, StoreError> {
 /// The chain from `id` up to its root (target first), in two queries.
 pub(crate) async fn chain(conn: &impl ConnectionTrait, id: &AccountId) -> Result<Vec<AccountFacts>, StoreError> {
     let accounts = read_chains(conn, [id.as_str().to_owned()]).await?;
-    chain_of(&accounts, id.as_str()).into_iter().map(account_facts).collect()
+    chain_of(id.as_str(), |a| accounts.get(a)).into_iter().map(account_facts).collect()
 }
 
 /// The rows of the accounts `targets` and of their ancestors (through the materialised paths), by
@@ -63,31 +64,31 @@ async fn read_chains(
     Ok(accounts)
 }
 
-/// The chain of `target` among `accounts`: the target first, then its ancestors from the deepest up
-/// to the root; empty when the target is not there.
-fn chain_of<'a>(accounts: &'a HashMap<String, account::Model>, target: &str) -> Vec<&'a account::Model> {
-    let Some(target) = accounts.get(target) else {
+/// The chain of `target`, its accounts found by `account`: the target first, then its ancestors
+/// from the deepest up to the root; empty when the target is not there.
+fn chain_of<'a>(target: &str, account: impl Fn(&str) -> Option<&'a account::Model>) -> Vec<&'a account::Model> {
+    let Some(target) = account(target) else {
         return Vec::new();
     };
-    let mut ancestors: Vec<&account::Model> =
-        target.path.split('/').filter(|p| *p != target.id).filter_map(|p| accounts.get(p)).collect();
-    ancestors.sort_by_key(|a| std::cmp::Reverse(a.depth));
-    let mut out = Vec::with_capacity(ancestors.len() + 1);
+    let mut out = Vec::with_capacity(usize::try_from(target.depth).unwrap_or(0) + 1);
     out.push(target);
-    out.extend(ancestors);
+    out.extend(target.path.split('/').filter(|p| *p != target.id).filter_map(&account));
+    out[1..].sort_by_key(|a| std::cmp::Reverse(a.depth));
     out
 }
 
-/// The rows the decisions on some requests read, however they were read, indexed by key.
+/// The rows the decisions on some requests read, however they were read: each row once, in any
+/// order but the delegations' (by id).
 #[derive(Debug, Default)]
 struct Rows {
-    /// The target accounts, their ancestors and the accounts the delegations come from, by id.
-    accounts: HashMap<String, account::Model>,
-    /// The subjects that exist, by id.
-    subjects: HashMap<String, user::Model>,
-    /// The resources asked about that exist, by id.
-    resources: HashMap<String, resource::Model>,
-    /// The delegations into the chains of the live requests (a known account and a known subject).
+    /// The target accounts, their ancestors and the accounts the delegations come from.
+    accounts: Vec<account::Model>,
+    /// The subjects that exist.
+    subjects: Vec<user::Model>,
+    /// The resources asked about that exist.
+    resources: Vec<resource::Model>,
+    /// The delegations into the chains of the live requests (a known account and a known
+    /// subject), by id.
     delegations: Vec<delegation::Model>,
     /// The memberships of the live requests' subjects in their chains and the delegations' sources.
     memberships: Vec<membership::Model>,
@@ -95,14 +96,175 @@ struct Rows {
     membership_roles: Vec<membership_role::Model>,
     /// The custom roles of the accounts that name one (at least every one named and not built in).
     custom_roles: Vec<role::Model>,
-    /// The cap of each restricted membership on each resource asked about that it reaches, by
-    /// (membership, resource).
-    reached: HashMap<(String, String), String>,
+    /// The cap of each restricted membership on each resource asked about that it reaches.
+    reached: Vec<membership_resource::Model>,
 }
 
-/// Whether `request` goes past its account and subject: both exist.
-fn live(rows: &Rows, request: &AccessRequest) -> bool {
-    rows.accounts.contains_key(request.account.as_str()) && rows.subjects.contains_key(request.subject.as_str())
+/// How [`assemble`] finds rows by key. A single request's rows are few (its chain, the delegations
+/// into it, its subject's memberships there), so they are scanned, with no map to build; a batch's
+/// are indexed once, in maps that borrow them, so that its work stays linear in the number of
+/// requests and of rows.
+struct Index<'a> {
+    rows: &'a Rows,
+    /// `None`: a single request, whose rows are scanned.
+    maps: Option<Maps<'a>>,
+}
+
+/// A batch's rows by key.
+struct Maps<'a> {
+    accounts: HashMap<&'a str, &'a account::Model>,
+    subjects: HashMap<&'a str, &'a user::Model>,
+    resources: HashMap<&'a str, &'a resource::Model>,
+    /// The delegations into each account, by id.
+    delegations_into: HashMap<&'a str, Vec<&'a delegation::Model>>,
+    /// One membership per (user, account) at most.
+    membership_of: HashMap<(&'a str, &'a str), &'a membership::Model>,
+    /// The role names of each membership, by position.
+    roles_of: HashMap<&'a str, Vec<(i32, &'a str)>>,
+    /// The cap of a (membership, resource).
+    reached: HashMap<(&'a str, &'a str), &'a str>,
+}
+
+impl<'a> Index<'a> {
+    fn new(rows: &'a Rows, requests: usize) -> Self {
+        if requests <= 1 {
+            return Index { rows, maps: None };
+        }
+        let mut delegations_into: HashMap<&str, Vec<&delegation::Model>> = HashMap::new();
+        for d in &rows.delegations {
+            delegations_into.entry(d.to_account_id.as_str()).or_default().push(d);
+        }
+        let mut roles_of: HashMap<&str, Vec<(i32, &str)>> = HashMap::new();
+        for r in &rows.membership_roles {
+            roles_of.entry(r.membership_id.as_str()).or_default().push((r.position, r.role_name.as_str()));
+        }
+        for names in roles_of.values_mut() {
+            names.sort_unstable();
+        }
+        let maps = Maps {
+            accounts: rows.accounts.iter().map(|a| (a.id.as_str(), a)).collect(),
+            subjects: rows.subjects.iter().map(|u| (u.id.as_str(), u)).collect(),
+            resources: rows.resources.iter().map(|r| (r.id.as_str(), r)).collect(),
+            delegations_into,
+            membership_of: rows.memberships.iter().map(|m| ((m.user_id.as_str(), m.account_id.as_str()), m)).collect(),
+            roles_of,
+            reached: rows
+                .reached
+                .iter()
+                .map(|g| ((g.membership_id.as_str(), g.resource_id.as_str()), g.level.as_str()))
+                .collect(),
+        };
+        Index { rows, maps: Some(maps) }
+    }
+
+    fn account(&self, id: &str) -> Option<&'a account::Model> {
+        match &self.maps {
+            Some(maps) => maps.accounts.get(id).copied(),
+            None => self.rows.accounts.iter().find(|a| a.id == id),
+        }
+    }
+
+    fn subject(&self, id: &str) -> Option<&'a user::Model> {
+        match &self.maps {
+            Some(maps) => maps.subjects.get(id).copied(),
+            None => self.rows.subjects.iter().find(|u| u.id == id),
+        }
+    }
+
+    fn resource(&self, id: &str) -> Option<&'a resource::Model> {
+        match &self.maps {
+            Some(maps) => maps.resources.get(id).copied(),
+            None => self.rows.resources.iter().find(|r| r.id == id),
+        }
+    }
+
+    /// The delegations into the accounts of `chain`, by id.
+    fn delegations_into(&self, chain: &[AccountFacts]) -> Vec<&'a delegation::Model> {
+        match &self.maps {
+            Some(maps) => {
+                let mut mine: Vec<&delegation::Model> = chain
+                    .iter()
+                    .flat_map(|a| maps.delegations_into.get(a.id.as_str()).into_iter().flatten().copied())
+                    .collect();
+                mine.sort_by(|a, b| a.id.cmp(&b.id));
+                mine
+            }
+            // The rows are by id already.
+            None => self
+                .rows
+                .delegations
+                .iter()
+                .filter(|d| chain.iter().any(|a| a.id.as_str() == d.to_account_id))
+                .collect(),
+        }
+    }
+
+    fn membership(&self, user: &str, account: &str) -> Option<&'a membership::Model> {
+        match &self.maps {
+            Some(maps) => maps.membership_of.get(&(user, account)).copied(),
+            None => self.rows.memberships.iter().find(|m| m.user_id == user && m.account_id == account),
+        }
+    }
+
+    /// The names of the roles `membership` holds, by position.
+    fn role_names(&self, membership: &str) -> Cow<'_, [(i32, &'a str)]> {
+        match &self.maps {
+            Some(maps) => Cow::Borrowed(maps.roles_of.get(membership).map_or(&[][..], Vec::as_slice)),
+            None => {
+                let mut names: Vec<(i32, &str)> = self
+                    .rows
+                    .membership_roles
+                    .iter()
+                    .filter(|r| r.membership_id == membership)
+                    .map(|r| (r.position, r.role_name.as_str()))
+                    .collect();
+                names.sort_unstable();
+                Cow::Owned(names)
+            }
+        }
+    }
+
+    /// The cap of `membership` on `resource`, when it reaches it.
+    fn cap(&self, membership: &str, resource: &str) -> Option<&'a str> {
+        match &self.maps {
+            Some(maps) => maps.reached.get(&(membership, resource)).copied(),
+            None => self
+                .rows
+                .reached
+                .iter()
+                .find(|g| g.membership_id == membership && g.resource_id == resource)
+                .map(|g| g.level.as_str()),
+        }
+    }
+
+    /// Whether `request` goes past its account and subject: both exist.
+    fn live(&self, request: &AccessRequest) -> bool {
+        self.account(request.account.as_str()).is_some() && self.subject(request.subject.as_str()).is_some()
+    }
+}
+
+/// What a batch builds once and hands to each request, by key: a clone each time. A single
+/// request builds each value once and keeps it (`None`).
+struct Memo<'a, T>(Option<HashMap<&'a str, T>>);
+
+impl<'a, T: Clone> Memo<'a, T> {
+    fn new(index: &Index<'_>) -> Self {
+        Memo(index.maps.as_ref().map(|_| HashMap::new()))
+    }
+
+    fn get(&mut self, key: &'a str, make: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
+        match &mut self.0 {
+            None => make(),
+            Some(memo) => match memo.get(key) {
+                Some(value) => Ok(value.clone()),
+                None => {
+                    let value = make()?;
+                    memo.insert(key, value.clone());
+                    Ok(value)
+                }
+            },
+        }
+    }
 }
 
 /// Reads the rows of `requests` on any backend, in a bounded number of queries whatever their
@@ -114,23 +276,22 @@ async fn read_rows(
     catalog: &Catalog,
     requests: &[&AccessRequest],
 ) -> Result<Rows, StoreError> {
-    let mut rows = Rows {
-        accounts: read_chains(conn, requests.iter().map(|r| r.account.as_str().to_owned())).await?,
-        ..Rows::default()
-    };
+    let mut accounts = read_chains(conn, requests.iter().map(|r| r.account.as_str().to_owned())).await?;
+    let mut rows = Rows::default();
     let subject_ids: BTreeSet<String> = requests.iter().map(|r| r.subject.as_str().to_owned()).collect();
-    for u in find_in::<user::Entity>(conn, user::Column::Id, subject_ids, Condition::all()).await? {
-        rows.subjects.insert(u.id.clone(), u);
-    }
+    rows.subjects = find_in::<user::Entity>(conn, user::Column::Id, subject_ids, Condition::all()).await?;
     let resource_ids: BTreeSet<String> =
         requests.iter().filter_map(|r| r.resource.as_ref().map(|x| x.as_str().to_owned())).collect();
-    for r in find_in::<resource::Entity>(conn, resource::Column::Id, resource_ids, Condition::all()).await? {
-        rows.resources.insert(r.id.clone(), r);
-    }
+    rows.resources = find_in::<resource::Entity>(conn, resource::Column::Id, resource_ids, Condition::all()).await?;
 
-    let live: Vec<&AccessRequest> = requests.iter().copied().filter(|r| live(&rows, r)).collect();
+    let subjects: BTreeSet<&str> = rows.subjects.iter().map(|u| u.id.as_str()).collect();
+    let live: Vec<&AccessRequest> = requests
+        .iter()
+        .copied()
+        .filter(|r| accounts.contains_key(r.account.as_str()) && subjects.contains(r.subject.as_str()))
+        .collect();
     let chain_ids: BTreeSet<String> =
-        live.iter().flat_map(|r| chain_of(&rows.accounts, r.account.as_str())).map(|a| a.id.clone()).collect();
+        live.iter().flat_map(|r| chain_of(r.account.as_str(), |a| accounts.get(a))).map(|a| a.id.clone()).collect();
     rows.delegations = find_in::<delegation::Entity>(
         conn,
         delegation::Column::ToAccountId,
@@ -139,14 +300,10 @@ async fn read_rows(
     )
     .await?;
     rows.delegations.sort_by(|a, b| a.id.cmp(&b.id));
-    let missing_sources: BTreeSet<String> = rows
-        .delegations
-        .iter()
-        .map(|d| d.from_account_id.clone())
-        .filter(|id| !rows.accounts.contains_key(id))
-        .collect();
+    let missing_sources: BTreeSet<String> =
+        rows.delegations.iter().map(|d| d.from_account_id.clone()).filter(|id| !accounts.contains_key(id)).collect();
     for a in find_in::<account::Entity>(conn, account::Column::Id, missing_sources, Condition::all()).await? {
-        rows.accounts.insert(a.id.clone(), a);
+        accounts.insert(a.id.clone(), a);
     }
     // The accounts where a membership counts: the live chains and the delegations' sources.
     let reach: BTreeSet<String> =
@@ -166,23 +323,25 @@ async fn read_rows(
         Condition::all(),
     )
     .await?;
-    let custom = custom_accounts(catalog, &wanted(&rows));
+    let custom = custom_accounts(catalog, &wanted(&rows, |a| accounts.get(a)));
     rows.custom_roles = find_in::<role::Entity>(conn, role::Column::AccountId, custom, Condition::all()).await?;
     if !rows.resources.is_empty() {
         let restricted: Vec<String> = rows.memberships.iter().filter(|m| m.restricted).map(|m| m.id.clone()).collect();
         for part in restricted.chunks(MAX_IN_LIST) {
             let of_memberships =
                 Condition::all().add(membership_resource::Column::MembershipId.is_in(part.iter().cloned()));
-            let grants = find_in::<membership_resource::Entity>(
-                conn,
-                membership_resource::Column::ResourceId,
-                rows.resources.keys().cloned(),
-                of_memberships,
-            )
-            .await?;
-            rows.reached.extend(grants.into_iter().map(|g| ((g.membership_id, g.resource_id), g.level)));
+            rows.reached.extend(
+                find_in::<membership_resource::Entity>(
+                    conn,
+                    membership_resource::Column::ResourceId,
+                    rows.resources.iter().map(|r| r.id.clone()),
+                    of_memberships,
+                )
+                .await?,
+            );
         }
     }
+    rows.accounts = accounts.into_values().collect();
     Ok(rows)
 }
 
@@ -207,40 +366,31 @@ async fn read_rows_postgres(
     let revision: Option<i64> = row.try_get("revision").map_err(query_error)?;
     let revision = revision.ok_or_else(|| StoreError::corrupt("guichet_revision", "the revision row is missing"))?;
     let revision = Revision::new(u64::try_from(revision).map_err(|e| StoreError::corrupt("guichet_revision", e))?);
-    // The JSON text is read in place from the row's buffer.
+    // The JSON text is read in place from the row's buffer and decoded straight into the rows.
     let part = |column: &'static str| -> Result<Option<&str>, StoreError> { row.try_get(column).map_err(query_error) };
     fn json<T: serde::de::DeserializeOwned>(column: &'static str, text: Option<&str>) -> Result<Vec<T>, StoreError> {
-        let rows: Option<Vec<T>> =
-            serde_json::from_str(text.unwrap_or("null")).map_err(|e| StoreError::corrupt(column, e))?;
-        Ok(rows.unwrap_or_default())
+        match text {
+            None => Ok(Vec::new()),
+            Some(text) => serde_json::from_str(text).map_err(|e| StoreError::corrupt(column, e)),
+        }
     }
-    fn one<T: serde::de::DeserializeOwned>(column: &'static str, text: Option<&str>) -> Result<Option<T>, StoreError> {
-        serde_json::from_str(text.unwrap_or("null")).map_err(|e| StoreError::corrupt(column, e))
+    fn one<T: serde::de::DeserializeOwned>(column: &'static str, text: Option<&str>) -> Result<Vec<T>, StoreError> {
+        match text {
+            None => Ok(Vec::new()),
+            Some(text) => Ok(vec![serde_json::from_str(text).map_err(|e| StoreError::corrupt(column, e))?]),
+        }
     }
-    let accounts = json::<account::Model>("chain", part("chain")?)?
-        .into_iter()
-        .chain(json::<account::Model>("sources", part("sources")?)?)
-        .map(|a| (a.id.clone(), a))
-        .collect();
-    let subjects = one::<user::Model>("subject", part("subject")?)?.into_iter().map(|u| (u.id.clone(), u)).collect();
-    let resources =
-        one::<resource::Model>("resource", part("resource")?)?.into_iter().map(|r| (r.id.clone(), r)).collect();
-    let reached = match &request.resource {
-        None => HashMap::new(),
-        Some(r) => json::<(String, String)>("reached", part("reached")?)?
-            .into_iter()
-            .map(|(membership, level)| ((membership, r.as_str().to_owned()), level))
-            .collect(),
-    };
+    let mut accounts: Vec<account::Model> = json("chain", part("chain")?)?;
+    accounts.append(&mut json("sources", part("sources")?)?);
     let rows = Rows {
         accounts,
-        subjects,
-        resources,
+        subjects: one("subject", part("subject")?)?,
+        resources: one("resource", part("resource")?)?,
         delegations: json("delegations", part("delegations")?)?,
         memberships: json("memberships", part("memberships")?)?,
         membership_roles: json("membership_roles", part("membership_roles")?)?,
         custom_roles: json("roles", part("roles")?)?,
-        reached,
+        reached: json("reached", part("reached")?)?,
     };
     Ok((rows, revision))
 }
@@ -277,7 +427,7 @@ croles AS (
 ),
 res AS (SELECT r.* FROM resources r WHERE $3::text IS NOT NULL AND r.id = $3::text),
 reached AS (
-  SELECT g.membership_id, g.level FROM membership_resources g
+  SELECT g.* FROM membership_resources g
   WHERE EXISTS (SELECT 1 FROM res) AND g.resource_id = $3::text
     AND g.membership_id IN (SELECT id FROM mems WHERE restricted)
 )
@@ -291,66 +441,46 @@ SELECT
   (SELECT json_agg(m ORDER BY m.account_id) FROM mems m)::text AS memberships,
   (SELECT json_agg(r) FROM mroles r)::text AS membership_roles,
   (SELECT json_agg(r) FROM croles r)::text AS roles,
-  (SELECT json_agg(json_build_array(g.membership_id, g.level)) FROM reached g)::text AS reached
+  (SELECT json_agg(g) FROM reached g)::text AS reached
 "#;
 
 /// The roles the rows name (by the memberships' roles and the delegations), with the kind of the
-/// account that holds them.
-fn wanted(rows: &Rows) -> Vec<(AccountId, AccountKind, RoleName)> {
+/// account that holds them, found by `account`.
+fn wanted<'a>(
+    rows: &Rows,
+    account: impl Fn(&str) -> Option<&'a account::Model>,
+) -> Vec<(AccountId, AccountKind, RoleName)> {
     let named = rows
         .membership_roles
         .iter()
         .map(|r| (&r.account_id, &r.role_name))
         .chain(rows.delegations.iter().map(|d| (&d.to_account_id, &d.role)));
     named
-        .filter_map(|(account, name)| {
-            let kind = AccountKind::from_trusted(rows.accounts.get(account)?.kind.clone());
-            Some((AccountId::from_trusted(account.clone()), kind, RoleName::from_trusted(name.clone())))
+        .filter_map(|(id, name)| {
+            let kind = AccountKind::from_trusted(account(id)?.kind.clone());
+            Some((AccountId::from_trusted(id.clone()), kind, RoleName::from_trusted(name.clone())))
         })
         .collect()
 }
 
 /// The facts of each of `requests` out of their rows, in the order of the requests. The work is
-/// linear in the number of requests and of rows: rows are indexed by key, never searched once per
-/// request.
+/// linear in the number of requests and of rows: a batch's rows are indexed by key, never searched
+/// once per request (see [`Index`]).
 fn assemble(catalog: &Catalog, rows: &Rows, requests: &[&AccessRequest]) -> Result<Vec<Facts>, StoreError> {
-    let roles = resolve_rows(catalog, &wanted(rows), &rows.custom_roles)?;
-    // One chain per distinct target, shared by the requests into it.
-    let mut chains: HashMap<&str, Vec<AccountFacts>> = HashMap::new();
-    for r in requests {
-        let id = r.account.as_str();
-        if !chains.contains_key(id) {
-            let chain = chain_of(&rows.accounts, id).into_iter().map(account_facts).collect::<Result<_, _>>()?;
-            chains.insert(id, chain);
-        }
-    }
-    let mut delegations_into: HashMap<&str, Vec<&delegation::Model>> = HashMap::new();
-    for d in &rows.delegations {
-        delegations_into.entry(d.to_account_id.as_str()).or_default().push(d);
-    }
-    let mut sources: HashMap<&str, AccountFacts> = HashMap::new();
-    for d in &rows.delegations {
-        if let Some(a) = rows.accounts.get(&d.from_account_id) {
-            sources.insert(a.id.as_str(), account_facts(a)?);
-        }
-    }
-    // One membership per (user, account) at most.
-    let membership_of: HashMap<(&str, &str), &membership::Model> =
-        rows.memberships.iter().map(|m| ((m.user_id.as_str(), m.account_id.as_str()), m)).collect();
-    let mut by_membership: HashMap<&str, Vec<(i32, &str)>> = HashMap::new();
-    for r in &rows.membership_roles {
-        by_membership.entry(r.membership_id.as_str()).or_default().push((r.position, r.role_name.as_str()));
-    }
-    for names in by_membership.values_mut() {
-        names.sort();
-    }
+    let index = Index::new(rows, requests.len());
+    let roles = resolve_rows(catalog, &wanted(rows, |a| index.account(a)), &rows.custom_roles)?;
+    // One chain per distinct target and one source account per delegation, shared by a batch's
+    // requests.
+    let mut chains: Memo<'_, Vec<AccountFacts>> = Memo::new(&index);
+    let mut sources: Memo<'_, AccountFacts> = Memo::new(&index);
 
     let mut out = Vec::with_capacity(requests.len());
     for request in requests {
-        let chain = chains.get(request.account.as_str()).cloned().unwrap_or_default();
-        let subject = rows
-            .subjects
-            .get(request.subject.as_str())
+        let chain = chains.get(request.account.as_str(), || {
+            chain_of(request.account.as_str(), |a| index.account(a)).into_iter().map(account_facts).collect()
+        })?;
+        let subject = index
+            .subject(request.subject.as_str())
             .map(|u| {
                 Ok::<_, StoreError>(SubjectFacts {
                     id: UserId::from_trusted(u.id.clone()),
@@ -358,18 +488,15 @@ fn assemble(catalog: &Catalog, rows: &Rows, requests: &[&AccessRequest]) -> Resu
                 })
             })
             .transpose()?;
-        let resource =
-            request.resource.as_ref().and_then(|r| rows.resources.get(r.as_str())).map(|row| ResourceFacts {
-                id: ResourceId::from_trusted(row.id.clone()),
-                account: AccountId::from_trusted(row.account_id.clone()),
-            });
-        if !live(rows, request) {
+        let resource = request.resource.as_ref().and_then(|r| index.resource(r.as_str())).map(|row| ResourceFacts {
+            id: ResourceId::from_trusted(row.id.clone()),
+            account: AccountId::from_trusted(row.account_id.clone()),
+        });
+        if !index.live(request) {
             out.push(Facts { subject, chain, memberships: Vec::new(), delegations: Vec::new(), resource });
             continue;
         }
-        let mut mine: Vec<&delegation::Model> =
-            chain.iter().flat_map(|a| delegations_into.get(a.id.as_str()).into_iter().flatten().copied()).collect();
-        mine.sort_by(|a, b| a.id.cmp(&b.id));
+        let mine = index.delegations_into(&chain);
         // The accounts where a membership of the subject counts: the chain and the sources of the
         // delegations into it, each once.
         let mut reach: Vec<&str> = chain.iter().map(|a| a.id.as_str()).collect();
@@ -377,24 +504,19 @@ fn assemble(catalog: &Catalog, rows: &Rows, requests: &[&AccessRequest]) -> Resu
         reach.sort_unstable();
         reach.dedup();
         let mut memberships = Vec::new();
-        for m in reach.iter().filter_map(|a| membership_of.get(&(request.subject.as_str(), *a))) {
+        for m in reach.iter().filter_map(|a| index.membership(request.subject.as_str(), a)) {
             let account = AccountId::from_trusted(m.account_id.clone());
-            let held = by_membership
-                .get(m.id.as_str())
-                .map(|names| {
-                    names
-                        .iter()
-                        .filter_map(|(_, n)| roles.get(&(account.clone(), RoleName::from_trusted(*n))).cloned())
-                        .collect()
-                })
-                .unwrap_or_default();
-            let cap = match (&resource, &request.resource) {
-                (Some(_), Some(r)) => rows.reached.get(&(m.id.clone(), r.as_str().to_owned())).map(|cap| (r, cap)),
-                _ => None,
-            };
-            let resources_reached = match (m.restricted, cap) {
+            let held = index
+                .role_names(&m.id)
+                .iter()
+                .filter_map(|(_, n)| roles.get(&(account.clone(), RoleName::from_trusted(*n))).cloned())
+                .collect();
+            let resources_reached = match (m.restricted, resource.as_ref().and(request.resource.as_ref())) {
                 (false, _) => None,
-                (true, Some((r, cap))) => Some([(r.clone(), cap_level(cap)?)].into_iter().collect()),
+                (true, Some(r)) => match index.cap(&m.id, r.as_str()) {
+                    Some(cap) => Some([(r.clone(), cap_level(cap)?)].into_iter().collect()),
+                    None => Some(Restriction::new()),
+                },
                 (true, None) => Some(Restriction::new()),
             };
             memberships.push(MembershipFacts {
@@ -408,15 +530,15 @@ fn assemble(catalog: &Catalog, rows: &Rows, requests: &[&AccessRequest]) -> Resu
         let mut delegations = Vec::with_capacity(mine.len());
         for d in mine {
             let to = AccountId::from_trusted(d.to_account_id.clone());
-            let (Some(from), Some(role)) = (
-                sources.get(d.from_account_id.as_str()),
-                roles.get(&(to.clone(), RoleName::from_trusted(d.role.clone()))),
-            ) else {
+            let Some(role) = roles.get(&(to.clone(), RoleName::from_trusted(d.role.clone()))) else {
+                continue;
+            };
+            let Some(from) = index.account(&d.from_account_id) else {
                 continue;
             };
             delegations.push(DelegationFacts {
                 id: DelegationId::from_trusted(d.id.clone()),
-                from_account: from.clone(),
+                from_account: sources.get(&d.from_account_id, || account_facts(from))?,
                 to_account: to,
                 role: role.clone(),
             });
