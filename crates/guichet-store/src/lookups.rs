@@ -433,9 +433,8 @@ impl Store {
             let mut scanned = 0;
             let mut step = want.clamp(MIN_CHUNK, LOOKUP_CHUNK);
             loop {
-                let rows = txn
-                    .query_all_raw(candidates(backend, self.catalog(), &lookup, cursor.as_deref(), step))
-                    .await?;
+                let rows =
+                    txn.query_all_raw(candidates(backend, self.catalog(), &lookup, cursor.as_deref(), step)).await?;
                 let ids = rows.iter().map(|r| r.try_get::<String>("", "id")).collect::<Result<Vec<_>, _>>()?;
                 let requests: Vec<AccessRequest> = ids.iter().map(|id| lookup.request(id)).collect();
                 let refs: Vec<&AccessRequest> = requests.iter().collect();
@@ -465,5 +464,74 @@ impl Store {
 fn lookup_feature<'a>(lookup: &Lookup<'a>) -> &'a FeatureName {
     match *lookup {
         Lookup::Subjects { permission, .. } | Lookup::Accounts { permission, .. } => &permission.feature,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The bound of the module docs, counted: a page costs the same statements whatever the number
+    //! of candidates, on SQLite and PostgreSQL.
+
+    use std::sync::atomic::Ordering;
+
+    use guichet_domain::{Catalog, Timestamp, evaluate};
+
+    use super::*;
+    use crate::bulk::SeedPlan;
+
+    /// The statements of a first page (51 wanted) of the members of `c6` holding `users:full`, and
+    /// of the accounts where a delegated administrator of `p0` holds it, in the bulk world of 10
+    /// accounts and `memberships` memberships; with what the pages kept.
+    async fn first_pages(mut store: Store, memberships: u64) -> Vec<(u64, usize)> {
+        let plan = SeedPlan::new(10, memberships).unwrap();
+        store.bulk_seed(&plan, Timestamp::from_millis(1_795_000_000_000)).await.unwrap();
+        let counter = store.count_statements();
+        let catalog = Catalog::builtin().unwrap();
+        let permission = Permission::parse("users:full").unwrap();
+        let account = AccountId::parse("c6").unwrap();
+        let admin = UserId::parse(&SeedPlan::user_id(plan.membership_at(0, 1).unwrap())).unwrap();
+        let lookups = [
+            Lookup::Subjects { account: &account, permission: &permission, resource: None },
+            Lookup::Accounts { subject: &admin, permission: &permission },
+        ];
+        let mut out = Vec::new();
+        for lookup in lookups {
+            counter.store(0, Ordering::SeqCst);
+            let (kept, _) =
+                store.lookup(lookup, None, 51, |r, f| evaluate(&catalog, r, f).allowed.then_some(())).await.unwrap();
+            out.push((counter.load(Ordering::SeqCst), kept.len()));
+        }
+        store.close().await.unwrap();
+        out
+    }
+
+    async fn bounded(small: Store, large: Store) {
+        let small = first_pages(small, 2_000).await;
+        let large = first_pages(large, 20_000).await;
+        // 200 and 2,000 members in c6: a full page either way; the two accounts delegated to p0.
+        assert_eq!(small.iter().map(|(_, k)| *k).collect::<Vec<_>>(), [51, 2]);
+        assert_eq!(large.iter().map(|(_, k)| *k).collect::<Vec<_>>(), [51, 2]);
+        // The revision, one candidate statement, the facts of one step (at most ten).
+        for (statements, _) in small.iter().chain(&large) {
+            assert!(*statements <= 12, "{statements} statements for a first page: {small:?} {large:?}");
+        }
+        assert_eq!(
+            small.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+            large.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+            "the same statements whatever the number of candidates"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_page_costs_the_same_statements_whatever_the_candidates_on_sqlite() {
+        let ((small, _a), (large, _b)) = (crate::tests::sqlite().await, crate::tests::sqlite().await);
+        bounded(small, large).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_page_costs_the_same_statements_whatever_the_candidates_on_postgres() {
+        if let (Some(small), Some(large)) = (crate::tests::postgres().await, crate::tests::postgres().await) {
+            bounded(small, large).await;
+        }
     }
 }
