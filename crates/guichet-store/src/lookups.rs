@@ -157,7 +157,9 @@ fn path_ids(backend: DbBackend, path: &str) -> String {
     match backend {
         DbBackend::Postgres => format!("SELECT unnest(string_to_array({path}, '/'))"),
         // Ids hold no `"`, `\` nor `/` (guichet_domain::ids): the path is a JSON array once quoted.
-        _ => format!("SELECT value FROM json_each('[\"' || replace({path}, '/', '\",\"') || '\"]')"),
+        DbBackend::MySql | DbBackend::Sqlite | _ => {
+            format!("SELECT value FROM json_each('[\"' || replace({path}, '/', '\",\"') || '\"]')")
+        }
     }
 }
 

@@ -652,7 +652,7 @@ mod tests {
         let all_accounts: Vec<String> = (0..plan.accounts).map(SeedPlan::account_id).collect();
         let mut nonempty = 0;
         for round in 0..24 {
-            let permission = perm(*rng.pick(&PERMISSIONS));
+            let permission = perm(PERMISSIONS[rng.below(PERMISSIONS.len())]);
             let limit = *rng.pick(&[1_u64, 3, 7, 1000]);
             if round % 2 == 0 {
                 let subject = UserId::from_trusted(rng.pick(&users).as_str());
