@@ -1,5 +1,11 @@
 //! Lookups: the resources a subject reaches in an account, the subjects that hold a permission in
 //! an account, the accounts where a subject holds one.
+//!
+//! A page costs a bounded number of store statements whatever the number of candidates: the store
+//! pre-filters them in SQL (an over-approximation of the decision's rules) and the decision engine
+//! confirms each one returned; one step of the walk is one candidate statement and the facts of
+//! its candidates (the bound is in `guichet_store`'s `lookups` module). The resources of an
+//! account are one decision and one statement for the page.
 
 use std::collections::BTreeSet;
 
