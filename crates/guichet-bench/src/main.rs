@@ -18,6 +18,7 @@
 mod checks;
 mod host;
 mod load;
+mod lookups;
 mod world;
 
 use std::path::PathBuf;
@@ -99,6 +100,25 @@ enum Command {
         server_pid: Option<u32>,
         #[command(flatten)]
         world: World,
+    },
+    /// Migrate an empty PostgreSQL database and write the lookup world (see `lookups.rs`).
+    LookupsSeed {
+        /// The database (`postgres://…`).
+        #[arg(long, env = "GUICHET_BENCH_DATABASE_URL")]
+        database_url: String,
+    },
+    /// Ask the lookups of the lookup world: first page and full listing times; with
+    /// `--database-url`, the store's statements per page.
+    Lookups {
+        /// The server, `HOST:PORT`.
+        #[arg(long, default_value = "127.0.0.1:50061")]
+        addr: String,
+        /// How many times the first page is asked.
+        #[arg(long, default_value_t = 5)]
+        repeat: usize,
+        /// The database, to count the store's statements per page in this process.
+        #[arg(long)]
+        database_url: Option<String>,
     },
     /// Print the seeded world as data (TOML), the world `seed` writes.
     Spec {
@@ -216,6 +236,8 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
             .await
         }
         Command::Frames { out, world } => frames(out, world),
+        Command::LookupsSeed { database_url } => lookups::seed(&database_url).await,
+        Command::Lookups { addr, repeat, database_url } => lookups::run(&addr, repeat, database_url.as_deref()).await,
         Command::Spec { world } => {
             // Written, not printed: a closed pipe (`| head`) is an error, not a panic.
             let toml = world::spec(&plan(world)?).to_toml()?;
@@ -236,9 +258,11 @@ fn main() -> std::process::ExitCode {
     // work-stealing scheduler's cross-thread wake-ups. Seeding keeps the multi-threaded one.
     let runtime = match cli.command {
         Command::Load { .. } => tokio::runtime::Builder::new_current_thread().enable_all().build(),
-        Command::Seed { .. } | Command::Frames { .. } | Command::Spec { .. } => {
-            tokio::runtime::Builder::new_multi_thread().enable_all().build()
-        }
+        Command::Seed { .. }
+        | Command::Frames { .. }
+        | Command::Spec { .. }
+        | Command::LookupsSeed { .. }
+        | Command::Lookups { .. } => tokio::runtime::Builder::new_multi_thread().enable_all().build(),
     };
     let result = match runtime {
         Ok(runtime) => runtime.block_on(run(cli)),

@@ -36,12 +36,6 @@ fn account_facts(row: &account::Model) -> Result<AccountFacts, StoreError> {
     })
 }
 
-/// The chain from `id` up to its root (target first), in two queries.
-pub(crate) async fn chain(conn: &impl ConnectionTrait, id: &AccountId) -> Result<Vec<AccountFacts>, StoreError> {
-    let accounts = read_chains(conn, [id.as_str().to_owned()]).await?;
-    chain_of(id.as_str(), |a| accounts.get(a)).into_iter().map(account_facts).collect()
-}
-
 /// The rows of the accounts `targets` and of their ancestors (through the materialised paths), by
 /// id, in two queries while the lists fit one `IN`; none for a target that does not exist.
 async fn read_chains(

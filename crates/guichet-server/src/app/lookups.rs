@@ -1,5 +1,11 @@
 //! Lookups: the resources a subject reaches in an account, the subjects that hold a permission in
 //! an account, the accounts where a subject holds one.
+//!
+//! A page costs a bounded number of store statements whatever the number of candidates: the store
+//! pre-filters them in SQL (an over-approximation of the decision's rules) and the decision engine
+//! confirms each one returned; one step of the walk is one candidate statement and the facts of
+//! its candidates (the bound is in `guichet_store`'s `lookups` module). The resources of an
+//! account are one decision and one statement for the page.
 
 use std::collections::BTreeSet;
 
@@ -429,6 +435,318 @@ mod tests {
     async fn accessible_accounts_pages_through_thousands_of_accounts_on_postgres() {
         if let Some((store, db)) = postgres().await {
             accessible_accounts_of_a_wide_user(store, db).await;
+        }
+    }
+
+    /// A SplitMix64 generator: deterministic worlds from a seed, no dependency.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        }
+
+        fn below(&mut self, n: usize) -> usize {
+            usize::try_from(self.next() % u64::try_from(n.max(1)).unwrap()).unwrap()
+        }
+
+        fn one_in(&mut self, n: usize) -> bool {
+            self.below(n) == 0
+        }
+
+        fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+            &items[self.below(items.len())]
+        }
+    }
+
+    /// The permissions asked about: administrative and module features, both levels, an unknown
+    /// feature.
+    const PERMISSIONS: [&str; 10] = [
+        "users:view",
+        "users:full",
+        "folders:view",
+        "folders:full",
+        "billing:view",
+        "billing:full",
+        "hosting:view",
+        "delegated_administration:full",
+        "roles:view",
+        "nothing_here:view",
+    ];
+
+    /// A random small world: the bulk world of 50 accounts and 300 memberships, then, from `seed`,
+    /// suspended accounts, users and memberships, disabled modules, custom roles with and without
+    /// descendant levels, extra members holding random built-in and custom roles (some
+    /// restricted, with `view` and `full` caps) in random accounts, delegations with random roles.
+    /// Returns the plan, the users and the resources.
+    async fn random_world(store: &Store, seed: u64) -> (SeedPlan, Vec<String>, Vec<(String, String)>) {
+        use guichet_domain::{AccountStatus, Grants, MembershipStatus, NewDelegation, RoleDefinition};
+        let mut rng = Rng(seed);
+        let plan = SeedPlan::new(50, 300).unwrap();
+        store.bulk_seed(&plan, NOW).await.unwrap();
+        let audit = Audit::system(NOW);
+        let catalog = Catalog::builtin().unwrap();
+        let accounts: Vec<u64> = (0..plan.accounts).collect();
+        let mut users: Vec<String> = (0..plan.memberships).map(SeedPlan::user_id).collect();
+        let resources: Vec<(String, String)> = accounts
+            .iter()
+            .filter(|a| SeedPlan::kind(**a) == guichet_store::bulk::SeedKind::Customer)
+            .flat_map(|a| {
+                (0..guichet_store::bulk::FOLDERS_PER_CUSTOMER)
+                    .map(move |k| (SeedPlan::account_id(*a), format!("r{a}-{k}")))
+            })
+            .collect();
+        // Custom roles: some with descendant levels, some holding the delegation right.
+        let features = ["users", "folders", "billing", "delegated_administration", "hosting"];
+        let mut custom: Vec<(String, String)> = Vec::new();
+        for i in 0..8 {
+            let account = SeedPlan::account_id(rng.below(accounts.len()) as u64);
+            let mut grants = Grants::new();
+            let mut below = Grants::new();
+            for f in features {
+                let level = *rng.pick(&[Level::None, Level::View, Level::Full]);
+                if level > Level::None {
+                    grants.insert(FeatureName::from_trusted(f), level);
+                }
+                if rng.one_in(3) {
+                    below.insert(FeatureName::from_trusted(f), *rng.pick(&[Level::View, Level::Full]));
+                }
+            }
+            let def = RoleDefinition {
+                account: AccountId::from_trusted(account.as_str()),
+                name: RoleName::from_trusted(format!("custom_{i}")),
+                display_name: format!("Custom {i}"),
+                description: String::new(),
+                grants,
+                descendant_grants: below,
+            };
+            if store.create_role(&def, &audit).await.is_ok() {
+                custom.push((account, format!("custom_{i}")));
+            }
+        }
+        // Extra members with random roles of their account (built-in or custom), some restricted.
+        for i in 0..40 {
+            let user = format!("x{i}");
+            let cmd = NewUser {
+                id: Some(UserId::from_trusted(user.as_str())),
+                email: guichet_domain::Email::parse(&format!("x{i}@exemple.fr")).unwrap(),
+                given_name: "X".to_owned(),
+                family_name: String::new(),
+                phone: None,
+                idp_subject: None,
+            };
+            store.create_user(&cmd, &audit).await.unwrap();
+            users.push(user.clone());
+            for _ in 0..1 + rng.below(3) {
+                let a = *rng.pick(&accounts);
+                let account = SeedPlan::account_id(a);
+                let kind = guichet_domain::AccountKind::from_trusted(SeedPlan::kind(a).as_str());
+                let mut names: Vec<String> = catalog
+                    .kinds()
+                    .find(|k| k.name == kind)
+                    .map(|k| k.roles.iter().map(|r| r.name.as_str().to_owned()).collect())
+                    .unwrap_or_default();
+                names.extend(custom.iter().filter(|(c, _)| *c == account).map(|(_, n)| n.clone()));
+                let roles = (0..1 + rng.below(2)).map(|_| RoleName::from_trusted(rng.pick(&names).as_str())).collect();
+                let mine: Vec<&(String, String)> = resources.iter().filter(|(c, _)| *c == account).collect();
+                let restriction = (!mine.is_empty() && rng.one_in(2)).then(|| {
+                    let mut r = guichet_domain::Restriction::new();
+                    for (_, res) in mine {
+                        if rng.one_in(2) {
+                            r.insert(ResourceId::from_trusted(res.as_str()), *rng.pick(&[Level::View, Level::Full]));
+                        }
+                    }
+                    r
+                });
+                let cmd = NewMembership {
+                    id: Some(MembershipId::from_trusted(format!("mx{i}-{account}"))),
+                    account: AccountId::from_trusted(account.as_str()),
+                    user: UserId::from_trusted(user.as_str()),
+                    roles,
+                    restriction,
+                };
+                // A second membership in the same account is refused: one is enough.
+                if let Ok((m, _)) = store.create_membership(&cmd, &audit).await
+                    && rng.one_in(6)
+                {
+                    let _refused = store.set_membership_status(&m.id, MembershipStatus::Suspended, false, &audit).await;
+                }
+            }
+        }
+        // Delegations from an account into a descendant, with a role of the target.
+        for _ in 0..20 {
+            let to = *rng.pick(&accounts);
+            let from = SeedPlan::tree_base(to) + if rng.one_in(2) { 0 } else { 1 };
+            let (from_id, to_id) = (SeedPlan::account_id(from), SeedPlan::account_id(to));
+            let kind = guichet_domain::AccountKind::from_trusted(SeedPlan::kind(to).as_str());
+            let mut names: Vec<String> = catalog
+                .kinds()
+                .find(|k| k.name == kind)
+                .map(|k| k.roles.iter().map(|r| r.name.as_str().to_owned()).collect())
+                .unwrap_or_default();
+            names.extend(custom.iter().filter(|(c, _)| *c == to_id).map(|(_, n)| n.clone()));
+            let cmd = NewDelegation {
+                id: None,
+                from_account: AccountId::from_trusted(from_id),
+                to_account: AccountId::from_trusted(to_id),
+                role: RoleName::from_trusted(rng.pick(&names).as_str()),
+            };
+            let _refused_when_out_of_tree_or_twice = store.create_delegation(&cmd, &audit).await;
+        }
+        // Suspensions and modules.
+        for a in &accounts {
+            let id = AccountId::from_trusted(SeedPlan::account_id(*a));
+            if rng.one_in(12) {
+                store.set_account_status(&id, AccountStatus::Suspended, None, &audit).await.unwrap();
+            }
+            if rng.one_in(4) {
+                let modules = catalog
+                    .default_modules()
+                    .into_iter()
+                    .filter(|_| rng.one_in(2))
+                    .collect::<std::collections::BTreeSet<_>>();
+                store.set_account_modules(&id, &modules, &audit).await.unwrap();
+            }
+        }
+        for u in &users {
+            if rng.one_in(15) {
+                let user = UserId::from_trusted(u.as_str());
+                // Refused for the last administrator of an account: the world keeps it active.
+                let _refused = store.set_user_status(&user, UserStatus::Suspended, &audit).await;
+            }
+        }
+        for m in 0..plan.memberships {
+            if rng.one_in(15) {
+                let id = MembershipId::from_trusted(format!("m{m}"));
+                let _refused = store.set_membership_status(&id, MembershipStatus::Suspended, false, &audit).await;
+            }
+        }
+        (plan, users, resources)
+    }
+
+    /// The allowed answers among `requests`, by evaluating every one on facts read in one batch.
+    async fn evaluated(
+        store: &Store,
+        requests: &[AccessRequest],
+        id: impl Fn(&AccessRequest) -> String,
+    ) -> Vec<Answer> {
+        let catalog = Catalog::builtin().unwrap();
+        let refs: Vec<&AccessRequest> = requests.iter().collect();
+        let (facts, _) = store.load_facts_many(&refs).await.unwrap();
+        let mut out: Vec<Answer> = requests
+            .iter()
+            .zip(&facts)
+            .map(|(r, f)| (r, evaluate(&catalog, r, f)))
+            .filter(|(_, d)| d.allowed)
+            .map(|(r, d)| (id(r), d.effective, d.granted_by))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// Over random worlds, the filtered lookups give exactly what evaluating every candidate gives:
+    /// the pre-filter never drops an allowed candidate (and the decision drops the others).
+    async fn filtered_lookups_match_every_candidate(store: &Store, seed: u64) {
+        let (plan, users, resources) = random_world(store, seed).await;
+        let app = app(store);
+        let counter = std::sync::atomic::AtomicU64::new(0);
+        let mut rng = Rng(seed ^ 0xA5A5);
+        let all_accounts: Vec<String> = (0..plan.accounts).map(SeedPlan::account_id).collect();
+        let mut nonempty = 0;
+        for round in 0..24 {
+            let permission = perm(PERMISSIONS[rng.below(PERMISSIONS.len())]);
+            let limit = *rng.pick(&[1_u64, 3, 7, 1000]);
+            if round % 2 == 0 {
+                let subject = UserId::from_trusted(rng.pick(&users).as_str());
+                let requests: Vec<AccessRequest> = all_accounts
+                    .iter()
+                    .map(|a| AccessRequest {
+                        subject: subject.clone(),
+                        account: AccountId::from_trusted(a.as_str()),
+                        permission: permission.clone(),
+                        resource: None,
+                    })
+                    .collect();
+                let expected = evaluated(store, &requests, |r| r.account.to_string()).await;
+                nonempty += usize::from(!expected.is_empty());
+                let (got, _) = walk(limit, &counter, |page| {
+                    let (app, subject, permission) = (&app, &subject, &permission);
+                    async move {
+                        let (p, revision) = app
+                            .accessible_accounts(subject, permission, Consistency::MinimizeLatency, &page)
+                            .await
+                            .unwrap();
+                        let items = p
+                            .items
+                            .into_iter()
+                            .map(|a| (a.account.to_string(), a.decision.effective, a.decision.granted_by))
+                            .collect();
+                        (items, p.next_after, revision)
+                    }
+                })
+                .await;
+                assert_eq!(got, expected, "seed {seed} round {round}: {subject} {permission}");
+            } else {
+                let account = AccountId::from_trusted(rng.pick(&all_accounts).as_str());
+                // A resource of the account, of another account, or none.
+                let resource = match rng.below(3) {
+                    0 => None,
+                    1 => resources.iter().find(|(a, _)| *a == account.as_str()).map(|(_, r)| r.clone()),
+                    _ => Some(rng.pick(&resources).1.clone()),
+                }
+                .map(ResourceId::from_trusted);
+                let requests: Vec<AccessRequest> = users
+                    .iter()
+                    .map(|u| AccessRequest {
+                        subject: UserId::from_trusted(u.as_str()),
+                        account: account.clone(),
+                        permission: permission.clone(),
+                        resource: resource.clone(),
+                    })
+                    .collect();
+                let expected = evaluated(store, &requests, |r| r.subject.to_string()).await;
+                nonempty += usize::from(!expected.is_empty());
+                let (got, _) = walk(limit, &counter, |page| {
+                    let (app, account, permission, resource) = (&app, &account, &permission, resource.as_ref());
+                    async move {
+                        let (p, revision) = app
+                            .authorized_subjects(account, permission, resource, Consistency::MinimizeLatency, &page)
+                            .await
+                            .unwrap();
+                        let items = p
+                            .items
+                            .into_iter()
+                            .map(|(u, a)| (u.to_string(), a.decision.effective, a.decision.granted_by))
+                            .collect();
+                        (items, p.next_after, revision)
+                    }
+                })
+                .await;
+                assert_eq!(got, expected, "seed {seed} round {round}: {account} {permission} on {resource:?}");
+            }
+        }
+        assert!(nonempty >= 4, "seed {seed}: only {nonempty} lookups allowed anything");
+    }
+
+    #[tokio::test]
+    async fn filtered_lookups_match_every_candidate_on_sqlite() {
+        for seed in 1..=6 {
+            let (store, db) = sqlite().await;
+            filtered_lookups_match_every_candidate(&store, seed).await;
+            finish(app(&store), store, db).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn filtered_lookups_match_every_candidate_on_postgres() {
+        for seed in 1..=4 {
+            let Some((store, db)) = postgres().await else { return };
+            filtered_lookups_match_every_candidate(&store, seed).await;
+            finish(app(&store), store, db).await;
         }
     }
 }
