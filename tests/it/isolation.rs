@@ -14,6 +14,8 @@ use guichet_tests::{
 };
 use tonic::{Code, Status};
 
+use crate::worlds;
+
 /// The services whose RPCs are management calls; AccessService answers questions about any
 /// subject for the calling service and has no actor.
 const MANAGEMENT: [&str; 10] = [
@@ -178,109 +180,13 @@ async fn attempt<T, F: Future<Output = Result<T, Status>>>(
     log.judge(rpc, expect, outcome, wrote);
 }
 
-/// Two trees: pa → a (A: the actor's account) and s (suspended), pb → b (B: the target).
+/// Two trees: pa → a (A: the actor's account) and s (suspended), pb → b (B: the target)
+/// ([`worlds::isolation`]); B waits for an approval, has an invitation out, a contact first in its
+/// technical order; A's administrator has created a profile.
 async fn build(s: &TestApp) {
     let catalog = s.roles().list_catalog(pb::ListCatalogRequest {}).await.unwrap().into_inner();
-    let modules: Vec<String> = catalog.features.iter().filter(|f| f.module).map(|f| f.name.clone()).collect();
-    let all_full: Vec<pb::FeatureGrant> = catalog
-        .features
-        .iter()
-        .map(|f| pb::FeatureGrant { feature: f.name.clone(), level: pb::Level::Full as i32 })
-        .collect();
-    for (id, kind, parent) in [
-        ("pa", "partner", ""),
-        ("a", "customer", "pa"),
-        ("s", "customer", "pa"),
-        ("pb", "partner", ""),
-        ("b", "customer", "pb"),
-    ] {
-        s.accounts()
-            .create_account(pb::CreateAccountRequest {
-                id: id.into(),
-                name: format!("Compte {id}"),
-                kind: kind.into(),
-                parent_id: parent.into(),
-                modules: modules.clone(),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-    }
-    for id in
-        ["admin-a", "admin-pa", "employe-a", "suspendu-a", "admin-s", "admin-pb", "admin-b", "membre-b", "attente-b"]
-    {
-        s.users()
-            .create_user(pb::CreateUserRequest {
-                id: id.into(),
-                email: format!("{id}@exemple.fr"),
-                given_name: id.into(),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-    }
-    s.roles()
-        .create_role(pb::CreateRoleRequest {
-            account_id: "a".into(),
-            name: "tout".into(),
-            display_name: "Tout".into(),
-            grants: all_full,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    s.roles()
-        .create_role(pb::CreateRoleRequest {
-            account_id: "b".into(),
-            name: "role_b".into(),
-            display_name: "Rôle de B".into(),
-            grants: vec![pb::FeatureGrant { feature: "billing".into(), level: pb::Level::View as i32 }],
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    for (id, account) in [("dossier-a", "a"), ("dossier-b", "b")] {
-        s.resources()
-            .create_resource(pb::CreateResourceRequest {
-                id: id.into(),
-                account_id: account.into(),
-                kind: "folder".into(),
-                name: format!("Dossier {account}"),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-    }
-    for (user, account, role) in [
-        ("admin-a", "a", "tout"),
-        ("admin-pa", "pa", "account_manager"),
-        ("employe-a", "a", "client_user"),
-        ("suspendu-a", "a", "client_administrator"),
-        ("admin-s", "s", "client_administrator"),
-        ("admin-pb", "pb", "account_manager"),
-        ("admin-b", "b", "client_administrator"),
-        ("membre-b", "b", "role_b"),
-    ] {
-        s.memberships()
-            .create_membership(pb::CreateMembershipRequest {
-                id: format!("m-{user}"),
-                account_id: account.into(),
-                user_id: user.into(),
-                roles: vec![role.into()],
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-    }
-    s.memberships()
-        .suspend_membership(pb::SuspendMembershipRequest { membership_id: "m-suspendu-a".into(), ..Default::default() })
-        .await
-        .unwrap();
-    s.memberships()
-        .suspend_membership(pb::SuspendMembershipRequest { membership_id: "m-membre-b".into(), ..Default::default() })
-        .await
-        .unwrap();
-    s.accounts().suspend_account(pb::SuspendAccountRequest { id: "s".into(), ..Default::default() }).await.unwrap();
+    let features: Vec<String> = catalog.features.iter().map(|f| f.name.clone()).collect();
+    worlds::load_world(s, &worlds::isolation(&features)).await;
     // B asks for four-eyes approval: a membership waits.
     s.accounts()
         .update_account_settings(pb::UpdateAccountSettingsRequest {
@@ -330,16 +236,6 @@ async fn build(s: &TestApp) {
             account_id: "b".into(),
             r#type: pb::CommunicationType::Technical as i32,
             contact_ids: vec!["contact-b".into()],
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    s.delegations()
-        .create_delegation(pb::CreateDelegationRequest {
-            id: "deleg-b".into(),
-            from_account_id: "pb".into(),
-            to_account_id: "b".into(),
-            role: "client_administrator".into(),
             ..Default::default()
         })
         .await

@@ -31,3 +31,4 @@ mod stories;
 mod telemetry;
 mod tls;
 mod watch;
+mod worlds;

@@ -10,25 +10,26 @@ use guichet_tests::{Backend, TestApp, TestDatabase, both_backends, details, spaw
 use tonic::Code;
 
 use crate::scenario::check;
+use crate::worlds::{self, MembershipSpec, UserSpec, WorldSpec};
 
-async fn account(s: &TestApp, id: &str, kind: &str, parent: &str) {
-    s.accounts()
-        .create_account(pb::CreateAccountRequest {
-            id: id.into(),
-            name: format!("Compte {id}"),
-            kind: kind.into(),
-            parent_id: parent.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-}
-
-async fn user(s: &TestApp, id: &str, email: &str) {
-    s.users()
-        .create_user(pb::CreateUserRequest { id: id.into(), email: email.into(), ..Default::default() })
-        .await
-        .unwrap();
+/// Accounts (`(id, kind, parent)`), users (`(id, email)`) and memberships on the service's own
+/// authority (`(id, account, user, role)`), loaded as one [`WorldSpec`].
+async fn world(
+    s: &TestApp,
+    accounts: &[(&str, &str, &str)],
+    users: &[(&str, &str)],
+    memberships: &[(&str, &str, &str, &str)],
+) {
+    let spec = WorldSpec {
+        accounts: accounts.iter().map(|(id, kind, parent)| worlds::account(id, kind, parent)).collect(),
+        users: users.iter().map(|(id, email)| UserSpec::new(id).email(email)).collect(),
+        memberships: memberships
+            .iter()
+            .map(|(id, account, user, role)| MembershipSpec::new(id, user, account, &[role]))
+            .collect(),
+        ..WorldSpec::default()
+    };
+    worlds::load_world(s, &spec).await;
 }
 
 async fn member(s: &TestApp, actor: &str, id: &str, account: &str, user: &str, role: &str) {
@@ -70,12 +71,17 @@ async fn seed_000(backend: Backend) {
     let s = spawn_app(test_config(&db.url)).await;
     // A contract account of the Reveal portal, its administrator, and two users who will share a
     // profile.
-    account(&s, "reveal", "direct_client", "").await;
-    account(&s, "reveal-2", "direct_client", "").await;
-    user(&s, "admin", "admin@reveal-exemple.fr").await;
-    user(&s, "julie", "julie@reveal-exemple.fr").await;
-    user(&s, "marc", "marc@reveal-exemple.fr").await;
-    member(&s, "", "m-admin", "reveal", "admin", "account_manager").await;
+    world(
+        &s,
+        &[("reveal", "direct_client", ""), ("reveal-2", "direct_client", "")],
+        &[
+            ("admin", "admin@reveal-exemple.fr"),
+            ("julie", "julie@reveal-exemple.fr"),
+            ("marc", "marc@reveal-exemple.fr"),
+        ],
+        &[("m-admin", "reveal", "admin", "account_manager")],
+    )
+    .await;
 
     // "Profiles set, per portal feature, one of None / View only / Full access."
     s.roles()
@@ -108,32 +114,19 @@ async fn seed_000(backend: Backend) {
     // "Admins have full access and are the only ones who can edit profiles; others see them
     // greyed out."
     assert!(check(&s, "admin", "reveal", "users:full", "").await.allowed);
-    let e = s
-        .roles()
-        .update_role(pb::UpdateRoleRequest {
-            actor_id: "julie".into(),
-            account_id: "reveal".into(),
-            name: "comptabilite".into(),
-            display_name: "Comptabilité".into(),
-            grants: vec![grant("billing", pb::Level::Full), grant("invoices", pb::Level::Full)],
-            ..Default::default()
-        })
-        .await
-        .unwrap_err();
+    let raise_invoices = |actor: &str| pb::UpdateRoleRequest {
+        actor_id: actor.into(),
+        account_id: "reveal".into(),
+        name: "comptabilite".into(),
+        display_name: "Comptabilité".into(),
+        grants: vec![grant("billing", pb::Level::Full), grant("invoices", pb::Level::Full)],
+        ..Default::default()
+    };
+    let e = s.roles().update_role(raise_invoices("julie")).await.unwrap_err();
     assert_eq!((e.code(), missing_permission(&e).as_str()), (Code::PermissionDenied, "users:full"));
     assert!(!check(&s, "marc", "reveal", "invoices:full", "").await.allowed, "nothing changed");
     // The administrator raises invoices to full access: both users of the profile have it at once.
-    s.roles()
-        .update_role(pb::UpdateRoleRequest {
-            actor_id: "admin".into(),
-            account_id: "reveal".into(),
-            name: "comptabilite".into(),
-            display_name: "Comptabilité".into(),
-            grants: vec![grant("billing", pb::Level::Full), grant("invoices", pb::Level::Full)],
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    s.roles().update_role(raise_invoices("admin")).await.unwrap();
     for u in ["julie", "marc"] {
         assert!(check(&s, u, "reveal", "invoices:full", "").await.allowed, "{u} follows the profile");
     }
@@ -156,13 +149,13 @@ async fn seed_002(backend: Backend) {
     let s = spawn_app(test_config(&db.url)).await;
     // The hosting provider, Paul's workshop (an account holding products) and its owner; Léa
     // already has a login, for another customer of the provider.
-    account(&s, "hebergeur", "partner", "").await;
-    account(&s, "atelier", "customer", "hebergeur").await;
-    account(&s, "fleuriste", "customer", "hebergeur").await;
-    user(&s, "paul", "paul@atelier-exemple.fr").await;
-    user(&s, "lea", "lea@studio-exemple.fr").await;
-    member(&s, "", "m-paul", "atelier", "paul", "owner").await;
-    member(&s, "", "m-lea-fleuriste", "fleuriste", "lea", "client_user").await;
+    world(
+        &s,
+        &[("hebergeur", "partner", ""), ("atelier", "customer", "hebergeur"), ("fleuriste", "customer", "hebergeur")],
+        &[("paul", "paul@atelier-exemple.fr"), ("lea", "lea@studio-exemple.fr")],
+        &[("m-paul", "atelier", "paul", "owner"), ("m-lea-fleuriste", "fleuriste", "lea", "client_user")],
+    )
+    .await;
     for (id, name) in [("site-vitrine", "Site vitrine"), ("boutique", "Boutique en ligne")] {
         s.resources()
             .create_resource(pb::CreateResourceRequest {
