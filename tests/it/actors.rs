@@ -1,6 +1,7 @@
 //! Management calls made for a person (the actor) are authorised by the same engine as CheckAccess.
 
 use guichet_proto::v1 as pb;
+use guichet_testkit::requests;
 use guichet_tests::{Backend, TestDatabase, details, spawn_app, test_config};
 use tonic::Code;
 
@@ -21,13 +22,7 @@ async fn actors_act_within_their_rights() {
     // an unknown user).
     let e = s
         .memberships()
-        .create_membership(pb::CreateMembershipRequest {
-            actor_id: "admin-a".into(),
-            account_id: "client-a".into(),
-            user_id: "factu".into(),
-            roles: vec!["client_user".into()],
-            ..Default::default()
-        })
+        .create_membership(requests::membership("admin-a", "client-a", "factu", &["client_user"]))
         .await
         .unwrap_err();
     assert_eq!((e.code(), e.message()), (Code::NotFound, "user factu not found"));
@@ -45,13 +40,7 @@ async fn actors_act_within_their_rights() {
         .unwrap();
     let m = s
         .memberships()
-        .create_membership(pb::CreateMembershipRequest {
-            actor_id: "admin-a".into(),
-            account_id: "client-a".into(),
-            user_id: "stagiaire".into(),
-            roles: vec!["client_user".into()],
-            ..Default::default()
-        })
+        .create_membership(requests::membership("admin-a", "client-a", "stagiaire", &["client_user"]))
         .await
         .unwrap()
         .into_inner()
@@ -62,26 +51,12 @@ async fn actors_act_within_their_rights() {
     // …but not to another company, which she cannot reach at all.
     let e = s
         .memberships()
-        .create_membership(pb::CreateMembershipRequest {
-            actor_id: "admin-a".into(),
-            account_id: "client-b".into(),
-            user_id: "stagiaire".into(),
-            roles: vec!["client_user".into()],
-            ..Default::default()
-        })
+        .create_membership(requests::membership("admin-a", "client-b", "stagiaire", &["client_user"]))
         .await
         .unwrap_err();
     assert_eq!((e.code(), e.message()), (Code::NotFound, "account client-b not found"));
     // The calling service, on its own authority, gives the billing manager a place in client-a.
-    s.memberships()
-        .create_membership(pb::CreateMembershipRequest {
-            account_id: "client-a".into(),
-            user_id: "factu".into(),
-            roles: vec!["client_user".into()],
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    s.memberships().create_membership(requests::membership("", "client-a", "factu", &["client_user"])).await.unwrap();
 
     // A user outside the actor's reach is NOT_FOUND, so emails cannot be probed.
     let e =
@@ -283,14 +258,7 @@ async fn a_request_id_makes_a_write_happen_once() {
     let s = spawn_app(test_config(&db.url)).await;
     build_world(&s).await;
     // A profile of no account yet, which the client administrator may add.
-    s.users()
-        .create_user(pb::CreateUserRequest {
-            id: "stagiaire".into(),
-            email: "stagiaire@client-a.fr".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    s.users().create_user(requests::user("stagiaire", "stagiaire@client-a.fr")).await.unwrap();
     let request = pb::CreateMembershipRequest {
         request_id: "ajout-stagiaire-client-a".into(),
         actor_id: "admin-a".into(),

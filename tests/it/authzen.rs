@@ -14,6 +14,8 @@ use guichet_tests::{
 };
 use serde_json::{Value, json};
 
+use crate::scenario::check;
+
 const EVALUATION: &str = "/access/v1/evaluation";
 const EVALUATIONS: &str = "/access/v1/evaluations";
 const SEARCH_SUBJECT: &str = "/access/v1/search/subject";
@@ -54,27 +56,6 @@ async fn evaluate(s: &TestApp, body: Value) -> HttpAnswer {
 
 async fn decision(s: &TestApp, subject: Value, action: Value, resource: Value) -> Value {
     evaluate(s, json!({ "subject": subject, "action": action, "resource": resource })).await.json()
-}
-
-/// CheckAccess over gRPC.
-async fn check_access(
-    s: &TestApp,
-    subject: &str,
-    account: &str,
-    permission: &str,
-    resource: &str,
-) -> pb::CheckAccessResponse {
-    s.access()
-        .check_access(pb::CheckAccessRequest {
-            subject_id: subject.into(),
-            account_id: account.into(),
-            permission: permission.into(),
-            resource_id: resource.into(),
-            consistency: None,
-        })
-        .await
-        .unwrap()
-        .into_inner()
 }
 
 fn level(l: i32) -> &'static str {
@@ -552,7 +533,7 @@ async fn conformance(backend: Backend) {
     for (subject, acc, permission, resource) in questions {
         let target = if resource.is_empty() { account(acc) } else { folder(resource) };
         let d = decision(&s, user(subject), act(permission), target).await;
-        let c = check_access(&s, subject, acc, permission, resource).await;
+        let c = check(&s, subject, acc, permission, resource).await;
         let q = format!("{subject} {acc} {permission} {resource}");
         assert_eq!(d["decision"], c.allowed, "{q}");
         assert_eq!(d["context"]["reason_code"], c.reason_code.as_str(), "{q}");

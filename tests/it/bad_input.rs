@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use std::future::Future;
 
 use guichet_proto::v1 as pb;
+use guichet_testkit::requests;
 use guichet_tests::{
     Backend, TestApp, TestDatabase, both_backends, declared_rpcs, details, spawn_app, store_revision, test_config,
     violated_fields,
@@ -204,12 +205,7 @@ async fn bad_input(backend: Backend) {
 
     // ---- MembershipService ----
     let mut ms = s.memberships();
-    let r = ms.create_membership(pb::CreateMembershipRequest {
-        account_id: "client-b".into(),
-        user_id: "factu".into(),
-        roles: vec![],
-        ..Default::default()
-    });
+    let r = ms.create_membership(requests::membership("", "client-b", "factu", &[]));
     t.row(s, "MembershipService/CreateMembership", &["roles"], r).await;
     let r = ms.get_membership(pb::GetMembershipRequest { id: String::new(), ..Default::default() });
     t.row(s, "MembershipService/GetMembership", &["id"], r).await;
@@ -346,12 +342,7 @@ async fn bad_input(backend: Backend) {
 
     // ---- InvitationService ----
     let mut inv = s.invitations();
-    let r = inv.create_invitation(pb::CreateInvitationRequest {
-        account_id: "client-a".into(),
-        email: "pas-une-adresse".into(),
-        roles: vec!["client_user".into()],
-        ..Default::default()
-    });
+    let r = inv.create_invitation(requests::invitation("", "client-a", "pas-une-adresse", &["client_user"]));
     t.row(s, "InvitationService/CreateInvitation", &["email"], r).await;
     let r = inv.get_invitation(pb::GetInvitationRequest { id: String::new(), ..Default::default() });
     t.row(s, "InvitationService/GetInvitation", &["id"], r).await;
@@ -504,12 +495,7 @@ async fn bad_input(backend: Backend) {
     t.row(s, "UserService/CreateUser", &["phone"], r).await;
     let r = users.get_user(pb::GetUserRequest { id: long(65), ..Default::default() });
     t.row(s, "UserService/GetUser", &["id"], r).await;
-    let r = ms.create_membership(pb::CreateMembershipRequest {
-        account_id: "client-b".into(),
-        user_id: "factu".into(),
-        roles: vec!["client_user".into(), "client_user".into()],
-        ..Default::default()
-    });
+    let r = ms.create_membership(requests::membership("", "client-b", "factu", &["client_user", "client_user"]));
     t.row(s, "MembershipService/CreateMembership", &["roles[1]"], r).await;
     let r = roles.create_role(pb::CreateRoleRequest {
         account_id: "client-a".into(),
@@ -536,12 +522,7 @@ async fn bad_input(backend: Backend) {
         ..Default::default()
     });
     t.row(s, "ResourceService/ListResources", &["page_size"], r).await;
-    let r = inv.create_invitation(pb::CreateInvitationRequest {
-        account_id: "client-a".into(),
-        email: "nouveau@exemple.fr".into(),
-        roles: vec![],
-        ..Default::default()
-    });
+    let r = inv.create_invitation(requests::invitation("", "client-a", "nouveau@exemple.fr", &[]));
     t.row(s, "InvitationService/CreateInvitation", &["roles"], r).await;
     let r = inv.list_invitations(pb::ListInvitationsRequest {
         account_id: "client-a".into(),

@@ -1,6 +1,7 @@
 //! Bad input gets the canonical code and google.rpc details naming what to fix; nothing is written.
 
 use guichet_proto::v1 as pb;
+use guichet_testkit::requests;
 use guichet_tests::{Backend, TestDatabase, details, spawn_app, test_config, violated_fields};
 use tonic::Code;
 
@@ -154,13 +155,7 @@ async fn bad_input_is_refused_with_field_violations() {
     // An actor without the right gets PERMISSION_DENIED naming the permission.
     let e = s
         .memberships()
-        .create_membership(pb::CreateMembershipRequest {
-            actor_id: "employe-a".into(),
-            account_id: "client-a".into(),
-            user_id: "factu".into(),
-            roles: vec!["client_user".into()],
-            ..Default::default()
-        })
+        .create_membership(requests::membership("employe-a", "client-a", "factu", &["client_user"]))
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::PermissionDenied);
@@ -178,12 +173,7 @@ async fn bad_input_is_refused_with_field_violations() {
     // An unknown role names the entry.
     let e = s
         .memberships()
-        .create_membership(pb::CreateMembershipRequest {
-            account_id: "client-b".into(),
-            user_id: "factu".into(),
-            roles: vec!["client_user".into(), "pape".into()],
-            ..Default::default()
-        })
+        .create_membership(requests::membership("", "client-b", "factu", &["client_user", "pape"]))
         .await
         .unwrap_err();
     assert_eq!(violated_fields(&e), ["roles[1]"]);

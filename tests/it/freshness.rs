@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use guichet_proto::v1 as pb;
 use guichet_server::config::CacheConfig;
+use guichet_testkit::requests;
 use guichet_tests::{Backend, Config, Secret, TestApp, TestDatabase, skip, spawn_app, test_config};
 
 use crate::scenario::build_world;
@@ -64,26 +65,12 @@ async fn two_servers(cache: impl Fn(&mut CacheConfig)) -> Option<(TestDatabase, 
 }
 
 async fn create_user(s: &TestApp, id: &str) {
-    s.users()
-        .create_user(pb::CreateUserRequest { id: id.into(), email: format!("{id}@exemple.fr"), ..Default::default() })
-        .await
-        .unwrap();
+    s.users().create_user(requests::user(id, &format!("{id}@exemple.fr"))).await.unwrap();
 }
 
 async fn add_member(s: &TestApp, id: &str, user: &str, account: &str, role: &str) -> pb::Membership {
-    s.memberships()
-        .create_membership(pb::CreateMembershipRequest {
-            id: id.into(),
-            account_id: account.into(),
-            user_id: user.into(),
-            roles: vec![role.into()],
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .membership
-        .unwrap()
+    let request = pb::CreateMembershipRequest { id: id.into(), ..requests::membership("", account, user, &[role]) };
+    s.memberships().create_membership(request).await.unwrap().into_inner().membership.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -2,6 +2,7 @@
 //! SQLite and PostgreSQL. Time passes by moving the server's manual clock: no test sleeps.
 
 use guichet_proto::v1 as pb;
+use guichet_testkit::requests;
 use guichet_tests::{
     Backend, Clients, TestApp, TestDatabase, both_backends, details, spawn_app, test_config, violated_fields,
 };
@@ -338,12 +339,7 @@ async fn lifecycle(backend: Backend) {
     // A member is not invited again.
     let e = s
         .invitations()
-        .create_invitation(pb::CreateInvitationRequest {
-            account_id: "boulangerie".into(),
-            email: "odile@boulangerie-martin.fr".into(),
-            roles: vec!["client_user".into()],
-            ..Default::default()
-        })
+        .create_invitation(requests::invitation("", "boulangerie", "odile@boulangerie-martin.fr", &["client_user"]))
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::AlreadyExists, "Odile is already a member: {e:?}");
@@ -372,13 +368,7 @@ async fn lifecycle(backend: Backend) {
     let (late, late_token) = invite(&s, "lucie", "marc@boulangerie-martin.fr", &["client_user"], None).await;
     let e = s
         .invitations()
-        .create_invitation(pb::CreateInvitationRequest {
-            actor_id: "lucie".into(),
-            account_id: "boulangerie".into(),
-            email: "marc@boulangerie-martin.fr".into(),
-            roles: vec!["client_user".into()],
-            ..Default::default()
-        })
+        .create_invitation(requests::invitation("lucie", "boulangerie", "marc@boulangerie-martin.fr", &["client_user"]))
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::AlreadyExists);
@@ -494,13 +484,7 @@ async fn email_policy(backend: Backend) {
     let Some(db) = TestDatabase::new(backend).await else { return };
     let s = spawn_app(test_config(&db.url)).await;
     bakery(&s, 7, false, pb::GenericAddressPolicy::Flag).await;
-    let create = |email: &str| pb::CreateInvitationRequest {
-        actor_id: "lucie".into(),
-        account_id: "boulangerie".into(),
-        email: email.into(),
-        roles: vec!["client_user".into()],
-        ..Default::default()
-    };
+    let create = |email: &str| requests::invitation("lucie", "boulangerie", email, &["client_user"]);
 
     // The firm's own domain is forbidden, subdomains and case included, for invitations and users.
     for email in ["jean@cabinet-leclerc.fr", "Jean@Paris.CABINET-LECLERC.fr", "info@cabinet-leclerc.fr"] {
@@ -604,21 +588,9 @@ async fn no_escalation(backend: Backend) {
         })
         .await
         .unwrap();
-    s.users()
-        .create_user(pb::CreateUserRequest {
-            id: "gaston".into(),
-            email: "gaston@boulangerie-martin.fr".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    s.users().create_user(requests::user("gaston", "gaston@boulangerie-martin.fr")).await.unwrap();
     s.memberships()
-        .create_membership(pb::CreateMembershipRequest {
-            account_id: "boulangerie".into(),
-            user_id: "gaston".into(),
-            roles: vec!["gestionnaire".into()],
-            ..Default::default()
-        })
+        .create_membership(requests::membership("", "boulangerie", "gaston", &["gestionnaire"]))
         .await
         .unwrap();
 
@@ -627,36 +599,22 @@ async fn no_escalation(backend: Backend) {
     // …but not a client administrator: the first level out of his reach is named, nothing is written.
     let e = s
         .invitations()
-        .create_invitation(pb::CreateInvitationRequest {
-            actor_id: "gaston".into(),
-            account_id: "boulangerie".into(),
-            email: "boss@boulangerie-martin.fr".into(),
-            roles: vec!["client_administrator".into()],
-            ..Default::default()
-        })
+        .create_invitation(requests::invitation(
+            "gaston",
+            "boulangerie",
+            "boss@boulangerie-martin.fr",
+            &["client_administrator"],
+        ))
         .await
         .unwrap_err();
     assert_eq!((e.code(), missing_permission(&e).as_str()), (Code::PermissionDenied, "access_approvals:full"));
     assert!(e.message().contains("access_approvals:full"), "{}", e.message());
     assert_eq!(list(&s, pb::InvitationStatus::Unspecified).await.len(), 1);
     // The same rule for a direct membership.
-    s.users()
-        .create_user(pb::CreateUserRequest {
-            id: "hugo".into(),
-            email: "hugo@boulangerie-martin.fr".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    s.users().create_user(requests::user("hugo", "hugo@boulangerie-martin.fr")).await.unwrap();
     let e = s
         .memberships()
-        .create_membership(pb::CreateMembershipRequest {
-            actor_id: "gaston".into(),
-            account_id: "boulangerie".into(),
-            user_id: "hugo".into(),
-            roles: vec!["client_administrator".into()],
-            ..Default::default()
-        })
+        .create_membership(requests::membership("gaston", "boulangerie", "hugo", &["client_administrator"]))
         .await
         .unwrap_err();
     assert_eq!((e.code(), missing_permission(&e).as_str()), (Code::PermissionDenied, "access_approvals:full"));
@@ -664,13 +622,7 @@ async fn no_escalation(backend: Backend) {
     // A client user may not invite at all, nor read the pending requests.
     let e = s
         .invitations()
-        .create_invitation(pb::CreateInvitationRequest {
-            actor_id: "odile".into(),
-            account_id: "boulangerie".into(),
-            email: "x@boulangerie-martin.fr".into(),
-            roles: vec!["client_user".into()],
-            ..Default::default()
-        })
+        .create_invitation(requests::invitation("odile", "boulangerie", "x@boulangerie-martin.fr", &["client_user"]))
         .await
         .unwrap_err();
     assert_eq!((e.code(), missing_permission(&e).as_str()), (Code::PermissionDenied, "users:full"));
@@ -695,12 +647,7 @@ async fn invitation_and_approval_bad_input() {
     let db = TestDatabase::new(Backend::Sqlite).await.unwrap();
     let s = spawn_app(test_config(&db.url)).await;
     bakery(&s, 7, true, pb::GenericAddressPolicy::Flag).await;
-    let good = pb::CreateInvitationRequest {
-        account_id: "boulangerie".into(),
-        email: "marc@boulangerie-martin.fr".into(),
-        roles: vec!["client_user".into()],
-        ..Default::default()
-    };
+    let good = requests::invitation("", "boulangerie", "marc@boulangerie-martin.fr", &["client_user"]);
     let seventeen: Vec<String> = (0..17).map(|i| format!("r{i}")).collect();
     let cases: Vec<(pb::CreateInvitationRequest, Code, Vec<&str>)> = vec![
         (

@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use std::future::Future;
 
 use guichet_proto::v1 as pb;
+use guichet_testkit::requests;
 use guichet_tests::{
     Backend, TestApp, TestDatabase, both_backends, declared_rpcs, details, spawn_app, store_revision, test_config,
     violated_fields,
@@ -381,13 +382,7 @@ async fn isolation(backend: Backend) {
 
     // ---- MembershipService ----
     let mut ms = s.memberships();
-    let r = ms.create_membership(pb::CreateMembershipRequest {
-        actor_id: a(),
-        account_id: "b".into(),
-        user_id: "admin-a".into(),
-        roles: vec!["client_user".into()],
-        ..Default::default()
-    });
+    let r = ms.create_membership(requests::membership(&a(), "b", "admin-a", &["client_user"]));
     attempt(l, &s, "MembershipService/CreateMembership", Hidden, r).await;
     // B's folder and B's custom role cannot be handed out in A either.
     let r = ms.create_membership(pb::CreateMembershipRequest {
@@ -403,13 +398,7 @@ async fn isolation(backend: Backend) {
         ..Default::default()
     });
     attempt(l, &s, "MembershipService/CreateMembership", Invalid("restriction.resource_ids[0]"), r).await;
-    let r = ms.create_membership(pb::CreateMembershipRequest {
-        actor_id: a(),
-        account_id: "a".into(),
-        user_id: "libre".into(),
-        roles: vec!["role_b".into()],
-        ..Default::default()
-    });
+    let r = ms.create_membership(requests::membership(&a(), "a", "libre", &["role_b"]));
     attempt(l, &s, "MembershipService/CreateMembership", Invalid("roles[0]"), r).await;
     let r = ms.get_membership(pb::GetMembershipRequest { actor_id: a(), id: "m-membre-b".into() });
     attempt(l, &s, "MembershipService/GetMembership", Hidden, r).await;
@@ -584,13 +573,7 @@ async fn isolation(backend: Backend) {
 
     // ---- InvitationService ----
     let mut inv = s.invitations();
-    let r = inv.create_invitation(pb::CreateInvitationRequest {
-        actor_id: a(),
-        account_id: "b".into(),
-        email: "intrus@exemple.fr".into(),
-        roles: vec!["client_user".into()],
-        ..Default::default()
-    });
+    let r = inv.create_invitation(requests::invitation(&a(), "b", "intrus@exemple.fr", &["client_user"]));
     attempt(l, &s, "InvitationService/CreateInvitation", Hidden, r).await;
     let r = inv.create_invitation(pb::CreateInvitationRequest {
         actor_id: a(),
@@ -605,13 +588,7 @@ async fn isolation(backend: Backend) {
         ..Default::default()
     });
     attempt(l, &s, "InvitationService/CreateInvitation", Invalid("restriction.resource_ids[0]"), r).await;
-    let r = inv.create_invitation(pb::CreateInvitationRequest {
-        actor_id: a(),
-        account_id: "a".into(),
-        email: "invite-a@exemple.fr".into(),
-        roles: vec!["role_b".into()],
-        ..Default::default()
-    });
+    let r = inv.create_invitation(requests::invitation(&a(), "a", "invite-a@exemple.fr", &["role_b"]));
     attempt(l, &s, "InvitationService/CreateInvitation", Invalid("roles[0]"), r).await;
     let r = inv.get_invitation(pb::GetInvitationRequest { actor_id: a(), id: "inv-b".into() });
     attempt(l, &s, "InvitationService/GetInvitation", Hidden, r).await;
@@ -847,13 +824,7 @@ async fn within_a(backend: Backend) {
 
     // A client user of A tries A's administration.
     let u = || "employe-a".to_owned();
-    let r = inv.create_invitation(pb::CreateInvitationRequest {
-        actor_id: u(),
-        account_id: "a".into(),
-        email: "ami@exemple.fr".into(),
-        roles: vec!["client_user".into()],
-        ..Default::default()
-    });
+    let r = inv.create_invitation(requests::invitation(&u(), "a", "ami@exemple.fr", &["client_user"]));
     attempt(l, &s, "InvitationService/CreateInvitation", Denied("users:full", "a"), r).await;
     let r = ms.set_membership_roles(pb::SetMembershipRolesRequest {
         actor_id: u(),
@@ -910,13 +881,7 @@ async fn within_a(backend: Backend) {
     let r =
         ms.list_memberships(pb::ListMembershipsRequest { actor_id: u(), account_id: "a".into(), ..Default::default() });
     attempt(l, &s, "MembershipService/ListMemberships", Denied("users:view", "a"), r).await;
-    let r = inv.create_invitation(pb::CreateInvitationRequest {
-        actor_id: u(),
-        account_id: "a".into(),
-        email: "ami@exemple.fr".into(),
-        roles: vec!["client_user".into()],
-        ..Default::default()
-    });
+    let r = inv.create_invitation(requests::invitation(&u(), "a", "ami@exemple.fr", &["client_user"]));
     attempt(l, &s, "InvitationService/CreateInvitation", Denied("users:full", "a"), r).await;
     let r = ms.reactivate_membership(pb::ReactivateMembershipRequest {
         actor_id: u(),

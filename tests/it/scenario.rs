@@ -1,6 +1,7 @@
 //! A partner-portal scenario built through the API, then checked: the seeds' stories in their words.
 
 use guichet_proto::v1 as pb;
+use guichet_testkit::requests;
 use guichet_tests::{Backend, Clients, TestDatabase, both_backends, spawn_app, test_config};
 
 use crate::worlds;
@@ -11,6 +12,7 @@ pub async fn build_world(s: &impl Clients) {
     worlds::load_world(s, &worlds::scenario()).await;
 }
 
+/// CheckAccess at the default consistency.
 pub async fn check(
     s: &impl Clients,
     subject: &str,
@@ -18,17 +20,7 @@ pub async fn check(
     permission: &str,
     resource: &str,
 ) -> pb::CheckAccessResponse {
-    s.access()
-        .check_access(pb::CheckAccessRequest {
-            subject_id: subject.into(),
-            account_id: account.into(),
-            permission: permission.into(),
-            resource_id: resource.into(),
-            consistency: None,
-        })
-        .await
-        .unwrap()
-        .into_inner()
+    s.access().check_access(requests::check(subject, account, permission, resource)).await.unwrap().into_inner()
 }
 
 async fn scenario(backend: Backend) {

@@ -6,44 +6,16 @@
 //! and the ordered communication lists) in `contacts.rs`.
 
 use guichet_proto::v1 as pb;
+use guichet_testkit::requests;
 use guichet_tests::{Backend, TestApp, TestDatabase, both_backends, details, spawn_app, test_config};
 use tonic::Code;
 
 use crate::scenario::check;
-use crate::worlds::{self, MembershipSpec, UserSpec, WorldSpec};
-
-/// Accounts (`(id, kind, parent)`), users (`(id, email)`) and memberships on the service's own
-/// authority (`(id, account, user, role)`), loaded as one [`WorldSpec`].
-async fn world(
-    s: &TestApp,
-    accounts: &[(&str, &str, &str)],
-    users: &[(&str, &str)],
-    memberships: &[(&str, &str, &str, &str)],
-) {
-    let spec = WorldSpec {
-        accounts: accounts.iter().map(|(id, kind, parent)| worlds::account(id, kind, parent)).collect(),
-        users: users.iter().map(|(id, email)| UserSpec::new(id).email(email)).collect(),
-        memberships: memberships
-            .iter()
-            .map(|(id, account, user, role)| MembershipSpec::new(id, user, account, &[role]))
-            .collect(),
-        ..WorldSpec::default()
-    };
-    worlds::load_world(s, &spec).await;
-}
+use crate::worlds;
 
 async fn member(s: &TestApp, actor: &str, id: &str, account: &str, user: &str, role: &str) {
-    s.memberships()
-        .create_membership(pb::CreateMembershipRequest {
-            actor_id: actor.into(),
-            id: id.into(),
-            account_id: account.into(),
-            user_id: user.into(),
-            roles: vec![role.into()],
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let request = pb::CreateMembershipRequest { id: id.into(), ..requests::membership(actor, account, user, &[role]) };
+    s.memberships().create_membership(request).await.unwrap();
 }
 
 fn grant(feature: &str, level: pb::Level) -> pb::FeatureGrant {
@@ -71,17 +43,7 @@ async fn seed_000(backend: Backend) {
     let s = spawn_app(test_config(&db.url)).await;
     // A contract account of the Reveal portal, its administrator, and two users who will share a
     // profile.
-    world(
-        &s,
-        &[("reveal", "direct_client", ""), ("reveal-2", "direct_client", "")],
-        &[
-            ("admin", "admin@reveal-exemple.fr"),
-            ("julie", "julie@reveal-exemple.fr"),
-            ("marc", "marc@reveal-exemple.fr"),
-        ],
-        &[("m-admin", "reveal", "admin", "account_manager")],
-    )
-    .await;
+    worlds::load_world(&s, &worlds::seed_000()).await;
 
     // "Profiles set, per portal feature, one of None / View only / Full access."
     s.roles()
@@ -149,25 +111,9 @@ async fn seed_002(backend: Backend) {
     let s = spawn_app(test_config(&db.url)).await;
     // The hosting provider, Paul's workshop (an account holding products) and its owner; Léa
     // already has a login, for another customer of the provider.
-    world(
-        &s,
-        &[("hebergeur", "partner", ""), ("atelier", "customer", "hebergeur"), ("fleuriste", "customer", "hebergeur")],
-        &[("paul", "paul@atelier-exemple.fr"), ("lea", "lea@studio-exemple.fr")],
-        &[("m-paul", "atelier", "paul", "owner"), ("m-lea-fleuriste", "fleuriste", "lea", "client_user")],
-    )
-    .await;
+    worlds::load_world(&s, &worlds::seed_002()).await;
     for (id, name) in [("site-vitrine", "Site vitrine"), ("boutique", "Boutique en ligne")] {
-        s.resources()
-            .create_resource(pb::CreateResourceRequest {
-                actor_id: "paul".into(),
-                id: id.into(),
-                account_id: "atelier".into(),
-                kind: "folder".into(),
-                name: name.into(),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
+        s.resources().create_resource(requests::folder("paul", id, "atelier", name)).await.unwrap();
     }
     // "Choosing all or some permissions (e.g. hosting but not billing)."
     s.roles()
