@@ -29,12 +29,8 @@ async fn actors_act_within_their_rights() {
     // The client administrator creates a client user's profile and adds her to her company…
     s.users()
         .create_user(pb::CreateUserRequest {
-            actor_id: "admin-a".into(),
-            account_id: "client-a".into(),
-            id: "stagiaire".into(),
-            email: "stagiaire@client-a.fr".into(),
             given_name: "Inès".into(),
-            ..Default::default()
+            ..requests::user_for("admin-a", "client-a", "stagiaire", "stagiaire@client-a.fr")
         })
         .await
         .unwrap();
@@ -82,9 +78,7 @@ async fn actors_act_within_their_rights() {
         .accounts()
         .create_account(pb::CreateAccountRequest {
             actor_id: "gerant".into(),
-            name: "Nouveau".into(),
-            kind: "partner".into(),
-            ..Default::default()
+            ..requests::account("", "Nouveau", "partner", "")
         })
         .await
         .unwrap_err();
@@ -93,11 +87,7 @@ async fn actors_act_within_their_rights() {
     s.accounts()
         .create_account(pb::CreateAccountRequest {
             actor_id: "gerant".into(),
-            id: "client-d".into(),
-            name: "Client D".into(),
-            kind: "customer".into(),
-            parent_id: "partner".into(),
-            ..Default::default()
+            ..requests::account("client-d", "Client D", "customer", "partner")
         })
         .await
         .unwrap();
@@ -120,16 +110,7 @@ async fn actors_act_within_their_rights() {
         .unwrap_err();
     assert_eq!((e.code(), precondition(&e).as_str()), (Code::FailedPrecondition, "ALREADY_SUSPENDED"));
     // Nothing can be added under a suspended account.
-    let e = s
-        .accounts()
-        .create_account(pb::CreateAccountRequest {
-            name: "x".into(),
-            kind: "customer".into(),
-            parent_id: "client-d".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap_err();
+    let e = s.accounts().create_account(requests::account("", "x", "customer", "client-d")).await.unwrap_err();
     assert_eq!(e.code(), Code::FailedPrecondition);
     // The billing manager cannot.
     let e = s
@@ -261,11 +242,7 @@ async fn a_request_id_makes_a_write_happen_once() {
     s.users().create_user(requests::user("stagiaire", "stagiaire@client-a.fr")).await.unwrap();
     let request = pb::CreateMembershipRequest {
         request_id: "ajout-stagiaire-client-a".into(),
-        actor_id: "admin-a".into(),
-        account_id: "client-a".into(),
-        user_id: "stagiaire".into(),
-        roles: vec!["client_user".into()],
-        ..Default::default()
+        ..requests::membership("admin-a", "client-a", "stagiaire", &["client_user"])
     };
     // Concurrent replays of one request: one membership, the same answer for all.
     let mut calls = Vec::new();
@@ -312,12 +289,7 @@ async fn generic_addresses_are_flagged_by_default() {
     build_world(&s).await;
     let created = s
         .users()
-        .create_user(pb::CreateUserRequest {
-            actor_id: "admin-a".into(),
-            account_id: "client-a".into(),
-            email: "Contact@Boulangerie.example".into(),
-            ..Default::default()
-        })
+        .create_user(requests::user_for("admin-a", "client-a", "", "Contact@Boulangerie.example"))
         .await
         .unwrap()
         .into_inner();
@@ -326,12 +298,7 @@ async fn generic_addresses_are_flagged_by_default() {
     assert_eq!(created.user.unwrap().email, "contact@boulangerie.example");
     let plain = s
         .users()
-        .create_user(pb::CreateUserRequest {
-            actor_id: "admin-a".into(),
-            account_id: "client-a".into(),
-            email: "jeanne.roux@boulangerie.example".into(),
-            ..Default::default()
-        })
+        .create_user(requests::user_for("admin-a", "client-a", "", "jeanne.roux@boulangerie.example"))
         .await
         .unwrap()
         .into_inner();

@@ -1,6 +1,7 @@
 //! Contacts and the communication order (seeds 002 and 004), end to end on SQLite and PostgreSQL.
 
 use guichet_proto::v1 as pb;
+use guichet_testkit::requests;
 use guichet_tests::{Backend, TestApp, TestDatabase, both_backends, details, spawn_app, test_config, violated_fields};
 use tonic::{Code, Status};
 
@@ -135,14 +136,7 @@ async fn story(backend: Backend) {
     // The Leclerc firm has its own contact.
     create(
         &s,
-        pb::CreateContactRequest {
-            actor_id: "leclerc".into(),
-            id: "c-leclerc".into(),
-            account_id: "cabinet-leclerc".into(),
-            family_name: "Leclerc".into(),
-            email: "standard@leclerc-exemple.fr".into(),
-            ..Default::default()
-        },
+        requests::contact("leclerc", "c-leclerc", "cabinet-leclerc", "", "Leclerc", "standard@leclerc-exemple.fr"),
     )
     .await
     .unwrap();

@@ -28,16 +28,7 @@ async fn bad_input_is_refused_with_field_violations() {
     assert_eq!(violated_fields(&e), ["subject_id", "account_id", "permission"]);
 
     // A malformed permission is an error; an unknown feature is a deny with a reason.
-    let e = s
-        .access()
-        .check_access(pb::CheckAccessRequest {
-            subject_id: "gerant".into(),
-            account_id: "partner".into(),
-            permission: "billing".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap_err();
+    let e = s.access().check_access(requests::check("gerant", "partner", "billing", "")).await.unwrap_err();
     assert_eq!(violated_fields(&e), ["permission"]);
     let r = check(&s, "gerant", "partner", "teleportation:view", "").await;
     assert_eq!((r.allowed, r.reason_code.as_str()), (false, "unknown_feature"));
@@ -47,12 +38,7 @@ async fn bad_input_is_refused_with_field_violations() {
     assert_eq!((r.allowed, r.reason_code.as_str()), (false, "unknown_account"));
 
     // An oversized batch.
-    let item = pb::CheckAccessBatchItem {
-        subject_id: "gerant".into(),
-        account_id: "partner".into(),
-        permission: "billing:view".into(),
-        ..Default::default()
-    };
+    let item = requests::batch_item("gerant", "partner", "billing:view");
     let e = s
         .access()
         .check_access_batch(pb::CheckAccessBatchRequest { items: vec![item; 1001], consistency: None })
@@ -98,16 +84,7 @@ async fn bad_input_is_refused_with_field_violations() {
         .unwrap_err();
     assert_eq!(e.code(), Code::NotFound);
     assert_eq!(details(&e).resource_info().unwrap().resource_name, "inconnu");
-    let e = s
-        .accounts()
-        .create_account(pb::CreateAccountRequest {
-            id: "partner".into(),
-            name: "x".into(),
-            kind: "partner".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap_err();
+    let e = s.accounts().create_account(requests::account("partner", "x", "partner", "")).await.unwrap_err();
     assert_eq!(e.code(), Code::AlreadyExists);
     let e = s
         .users()
@@ -117,28 +94,14 @@ async fn bad_input_is_refused_with_field_violations() {
     assert_eq!(e.code(), Code::AlreadyExists, "the same person, written differently, is one identity");
 
     // A kind that cannot be a child of that parent: FAILED_PRECONDITION with its violation.
-    let e = s
-        .accounts()
-        .create_account(pb::CreateAccountRequest {
-            id: "mauvais".into(),
-            name: "x".into(),
-            kind: "partner".into(),
-            parent_id: "client-a".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap_err();
+    let e = s.accounts().create_account(requests::account("mauvais", "x", "partner", "client-a")).await.unwrap_err();
     assert_eq!(e.code(), Code::FailedPrecondition);
     assert_eq!(details(&e).precondition_failure().unwrap().violations[0].r#type, "PARENT_KIND_NOT_ALLOWED");
 
     // The last administrator cannot be demoted; nothing is written.
     let e = s
         .memberships()
-        .set_membership_roles(pb::SetMembershipRolesRequest {
-            membership_id: "m-admin-a".into(),
-            roles: vec!["client_user".into()],
-            ..Default::default()
-        })
+        .set_membership_roles(requests::membership_roles("", "m-admin-a", &["client_user"]))
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::FailedPrecondition);

@@ -10,6 +10,7 @@ use guichet_testkit::requests;
 use guichet_tests::{Backend, Config, Secret, TestApp, TestDatabase, skip, spawn_app, test_config};
 
 use crate::scenario::build_world;
+use crate::worlds;
 
 const LOCAL: i32 = pb::CacheTier::Local as i32;
 const SHARED: i32 = pb::CacheTier::Shared as i32;
@@ -26,16 +27,7 @@ fn redis_url() -> Option<String> {
 }
 
 async fn ask(s: &TestApp, subject: &str, account: &str, permission: &str) -> pb::CheckAccessResponse {
-    s.access()
-        .check_access(pb::CheckAccessRequest {
-            subject_id: subject.into(),
-            account_id: account.into(),
-            permission: permission.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
+    s.access().check_access(requests::check(subject, account, permission, "")).await.unwrap().into_inner()
 }
 
 /// Asks twice and checks that the second answer came from a cache tier with the given decision.
@@ -210,25 +202,8 @@ async fn a_write_returns_only_once_no_replica_can_answer_from_before_it() {
     else {
         return;
     };
-    for (id, name, kind, parent) in
-        [("nuage", "Nuage Hébergement", "partner", ""), ("boulangerie", "Boulangerie Martin", "customer", "nuage")]
-    {
-        a.accounts()
-            .create_account(pb::CreateAccountRequest {
-                id: id.into(),
-                name: name.into(),
-                kind: kind.into(),
-                parent_id: parent.into(),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-    }
-    create_user(&a, "gerante").await;
-    create_user(&a, "adjoint").await;
-    add_member(&a, "m-gerante", "gerante", "boulangerie", "client_administrator").await;
-    // A second administrator, so that the account may lose the first.
-    add_member(&a, "m-adjoint", "adjoint", "boulangerie", "client_administrator").await;
+    // Two client administrators of the bakery, so that the account may lose the first.
+    worlds::load_world(&a, &worlds::fence()).await;
     cached(&b, "gerante", "boulangerie", "users:full", true).await;
     let started = std::time::Instant::now();
     a.memberships()
@@ -423,12 +398,7 @@ async fn checks_stay_correct_while_redis_is_down_and_hits_resume_when_it_returns
 }
 
 fn item(subject: &str, account: &str, permission: &str) -> pb::CheckAccessBatchItem {
-    pb::CheckAccessBatchItem {
-        subject_id: subject.into(),
-        account_id: account.into(),
-        permission: permission.into(),
-        ..Default::default()
-    }
+    requests::batch_item(subject, account, permission)
 }
 
 async fn batch(s: &TestApp, consistency: Option<pb::consistency::Requirement>) -> Vec<(bool, i32)> {
@@ -466,11 +436,7 @@ async fn a_batch_serves_hits_from_the_cache_and_evaluates_the_misses() {
     // same partner, the affiliate) stay hits.
     let token = s
         .memberships()
-        .set_membership_roles(pb::SetMembershipRolesRequest {
-            membership_id: "m-factu".into(),
-            roles: vec!["account_manager".into()],
-            ..Default::default()
-        })
+        .set_membership_roles(requests::membership_roles("", "m-factu", &["account_manager"]))
         .await
         .unwrap()
         .into_inner()

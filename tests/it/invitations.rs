@@ -9,6 +9,7 @@ use guichet_tests::{
 use tonic::Code;
 
 use crate::scenario::check;
+use crate::worlds;
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -31,77 +32,18 @@ fn settings(ttl: u32, approval: bool, generic: pb::GenericAddressPolicy) -> pb::
     }
 }
 
-/// The accounting firm and its client, the bakery, whose access needs a colleague's approval:
-/// Lucie and Paul are its client administrators (approved on the service's own authority), Odile
-/// a client user; folders A and C; the billing and folders modules.
+/// The accounting firm and its client, the bakery ([`worlds::bakery`]: Lucie and Paul its client
+/// administrators, Odile a client user; folders A and C; the billing and folders modules), then
+/// the bakery's settings: invitations living `ttl` days, access needing a colleague's approval or
+/// not, generic addresses treated as `generic` says.
 pub(crate) async fn bakery(s: &impl Clients, ttl: u32, approval: bool, generic: pb::GenericAddressPolicy) {
-    let mut accounts = s.accounts();
-    accounts
-        .create_account(pb::CreateAccountRequest {
-            id: "cabinet".into(),
-            name: "Cabinet Leclerc".into(),
-            kind: "partner".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    accounts
-        .create_account(pb::CreateAccountRequest {
-            id: "boulangerie".into(),
-            name: "Boulangerie Martin".into(),
-            kind: "customer".into(),
-            parent_id: "cabinet".into(),
-            modules: vec!["billing".into(), "folders".into()],
-            settings: Some(settings(ttl, approval, generic)),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    for id in ["lucie", "paul", "odile"] {
-        s.users()
-            .create_user(pb::CreateUserRequest {
-                id: id.into(),
-                email: format!("{id}@boulangerie-martin.fr"),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-    }
-    for (id, name) in [("dossier-a", "Dossier A"), ("dossier-c", "Dossier C")] {
-        s.resources()
-            .create_resource(pb::CreateResourceRequest {
-                id: id.into(),
-                account_id: "boulangerie".into(),
-                kind: "folder".into(),
-                name: name.into(),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-    }
-    for (user, role) in [("lucie", "client_administrator"), ("paul", "client_administrator"), ("odile", "client_user")]
-    {
-        let m = s
-            .memberships()
-            .create_membership(pb::CreateMembershipRequest {
-                id: format!("m-{user}"),
-                account_id: "boulangerie".into(),
-                user_id: user.into(),
-                roles: vec![role.into()],
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .membership
-            .unwrap();
-        if m.status == pb::MembershipStatus::PendingApproval as i32 {
-            s.approvals()
-                .approve_membership(pb::ApproveMembershipRequest { membership_id: m.id, ..Default::default() })
-                .await
-                .unwrap();
-        }
-    }
+    worlds::load_world(s, &worlds::bakery()).await;
+    let request = pb::UpdateAccountSettingsRequest {
+        account_id: "boulangerie".into(),
+        settings: Some(settings(ttl, approval, generic)),
+        ..Default::default()
+    };
+    s.accounts().update_account_settings(request).await.unwrap();
 }
 
 pub(crate) async fn invite(
@@ -497,12 +439,7 @@ async fn email_policy(backend: Backend) {
     }
     let e = s
         .users()
-        .create_user(pb::CreateUserRequest {
-            actor_id: "lucie".into(),
-            account_id: "boulangerie".into(),
-            email: "jean@cabinet-leclerc.fr".into(),
-            ..Default::default()
-        })
+        .create_user(requests::user_for("lucie", "boulangerie", "", "jean@cabinet-leclerc.fr"))
         .await
         .unwrap_err();
     assert_eq!(precondition(&e), "EMAIL_DOMAIN_FORBIDDEN");
@@ -686,14 +623,7 @@ async fn invitation_and_approval_bad_input() {
             vec!["restriction.resource_ids"],
         ),
         (
-            pb::CreateInvitationRequest {
-                restriction: Some(pb::ResourceRestriction {
-                    restricted: true,
-                    resource_ids: vec!["ailleurs".into()],
-                    ..Default::default()
-                }),
-                ..good.clone()
-            },
+            pb::CreateInvitationRequest { restriction: requests::restricted(&["ailleurs"]), ..good.clone() },
             Code::InvalidArgument,
             vec!["restriction.resource_ids[0]"],
         ),

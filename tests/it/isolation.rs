@@ -201,10 +201,7 @@ async fn build(s: &TestApp) {
         .memberships()
         .create_membership(pb::CreateMembershipRequest {
             id: "m-attente-b".into(),
-            account_id: "b".into(),
-            user_id: "attente-b".into(),
-            roles: vec!["client_user".into()],
-            ..Default::default()
+            ..requests::membership("", "b", "attente-b", &["client_user"])
         })
         .await
         .unwrap()
@@ -213,10 +210,7 @@ async fn build(s: &TestApp) {
     s.invitations()
         .create_invitation(pb::CreateInvitationRequest {
             id: "inv-b".into(),
-            account_id: "b".into(),
-            email: "nouveau-b@exemple.fr".into(),
-            roles: vec!["client_user".into()],
-            ..Default::default()
+            ..requests::invitation("", "b", "nouveau-b@exemple.fr", &["client_user"])
         })
         .await
         .unwrap();
@@ -244,12 +238,8 @@ async fn build(s: &TestApp) {
     // A fresh profile A's administrator created for A, not yet a member anywhere.
     s.users()
         .create_user(pb::CreateUserRequest {
-            actor_id: a(),
-            account_id: "a".into(),
-            id: "libre".into(),
-            email: "libre@exemple.fr".into(),
             given_name: "libre".into(),
-            ..Default::default()
+            ..requests::user_for(&a(), "a", "libre", "libre@exemple.fr")
         })
         .await
         .unwrap();
@@ -346,12 +336,7 @@ async fn isolation(backend: Backend) {
 
     // ---- UserService ----
     let mut users = s.users();
-    let r = users.create_user(pb::CreateUserRequest {
-        actor_id: a(),
-        email: "intrus@exemple.fr".into(),
-        account_id: "b".into(),
-        ..Default::default()
-    });
+    let r = users.create_user(requests::user_for(&a(), "b", "", "intrus@exemple.fr"));
     attempt(l, &s, "UserService/CreateUser", Hidden, r).await;
     let r = users.get_user(pb::GetUserRequest { actor_id: a(), id: "membre-b".into() });
     attempt(l, &s, "UserService/GetUser", Hidden, r).await;
@@ -390,11 +375,7 @@ async fn isolation(backend: Backend) {
         account_id: "a".into(),
         user_id: "libre".into(),
         roles: vec!["client_user".into()],
-        restriction: Some(pb::ResourceRestriction {
-            restricted: true,
-            resource_ids: vec!["dossier-b".into()],
-            ..Default::default()
-        }),
+        restriction: requests::restricted(&["dossier-b"]),
         ..Default::default()
     });
     attempt(l, &s, "MembershipService/CreateMembership", Invalid("restriction.resource_ids[0]"), r).await;
@@ -411,19 +392,9 @@ async fn isolation(backend: Backend) {
         ..Default::default()
     });
     attempt(l, &s, "MembershipService/ListMemberships", Invalid("account_id"), r).await;
-    let r = ms.assign_role(pb::AssignRoleRequest {
-        actor_id: a(),
-        membership_id: "m-membre-b".into(),
-        role: "client_administrator".into(),
-        ..Default::default()
-    });
+    let r = ms.assign_role(requests::assign_role(&a(), "m-membre-b", "client_administrator"));
     attempt(l, &s, "MembershipService/AssignRole", Hidden, r).await;
-    let r = ms.assign_role(pb::AssignRoleRequest {
-        actor_id: a(),
-        membership_id: "m-employe-a".into(),
-        role: "role_b".into(),
-        ..Default::default()
-    });
+    let r = ms.assign_role(requests::assign_role(&a(), "m-employe-a", "role_b"));
     attempt(l, &s, "MembershipService/AssignRole", Invalid("role"), r).await;
     let r = ms.unassign_role(pb::UnassignRoleRequest {
         actor_id: a(),
@@ -432,12 +403,7 @@ async fn isolation(backend: Backend) {
         ..Default::default()
     });
     attempt(l, &s, "MembershipService/UnassignRole", Hidden, r).await;
-    let r = ms.set_membership_roles(pb::SetMembershipRolesRequest {
-        actor_id: a(),
-        membership_id: "m-admin-b".into(),
-        roles: vec!["client_user".into()],
-        ..Default::default()
-    });
+    let r = ms.set_membership_roles(requests::membership_roles(&a(), "m-admin-b", &["client_user"]));
     attempt(l, &s, "MembershipService/SetMembershipRoles", Hidden, r).await;
     let r = ms.set_resource_restriction(pb::SetResourceRestrictionRequest {
         actor_id: a(),
@@ -449,11 +415,7 @@ async fn isolation(backend: Backend) {
     let r = ms.set_resource_restriction(pb::SetResourceRestrictionRequest {
         actor_id: a(),
         membership_id: "m-employe-a".into(),
-        restriction: Some(pb::ResourceRestriction {
-            restricted: true,
-            resource_ids: vec!["dossier-b".into()],
-            ..Default::default()
-        }),
+        restriction: requests::restricted(&["dossier-b"]),
         ..Default::default()
     });
     attempt(l, &s, "MembershipService/SetResourceRestriction", Invalid("restriction.resource_ids[0]"), r).await;
@@ -514,13 +476,7 @@ async fn isolation(backend: Backend) {
 
     // ---- ResourceService ----
     let mut res = s.resources();
-    let r = res.create_resource(pb::CreateResourceRequest {
-        actor_id: a(),
-        account_id: "b".into(),
-        kind: "folder".into(),
-        name: "Intrus".into(),
-        ..Default::default()
-    });
+    let r = res.create_resource(requests::folder(&a(), "", "b", "Intrus"));
     attempt(l, &s, "ResourceService/CreateResource", Hidden, r).await;
     let r = res.get_resource(pb::GetResourceRequest { actor_id: a(), id: "dossier-b".into() });
     attempt(l, &s, "ResourceService/GetResource", Hidden, r).await;
@@ -580,11 +536,7 @@ async fn isolation(backend: Backend) {
         account_id: "a".into(),
         email: "invite-a@exemple.fr".into(),
         roles: vec!["client_user".into()],
-        restriction: Some(pb::ResourceRestriction {
-            restricted: true,
-            resource_ids: vec!["dossier-b".into()],
-            ..Default::default()
-        }),
+        restriction: requests::restricted(&["dossier-b"]),
         ..Default::default()
     });
     attempt(l, &s, "InvitationService/CreateInvitation", Invalid("restriction.resource_ids[0]"), r).await;
@@ -637,24 +589,12 @@ async fn isolation(backend: Backend) {
 
     // ---- ContactService ----
     let mut ct = s.contacts();
-    let r = ct.create_contact(pb::CreateContactRequest {
-        actor_id: a(),
-        account_id: "b".into(),
-        given_name: "Intrus".into(),
-        family_name: "X".into(),
-        email: "intrus@exemple.fr".into(),
-        ..Default::default()
-    });
+    let r = ct.create_contact(requests::contact(&a(), "", "b", "Intrus", "X", "intrus@exemple.fr"));
     attempt(l, &s, "ContactService/CreateContact", Hidden, r).await;
     // Linking one of B's users to a contact of A: that user is out of A's reach.
     let r = ct.create_contact(pb::CreateContactRequest {
-        actor_id: a(),
-        account_id: "a".into(),
-        given_name: "Membre".into(),
-        family_name: "B".into(),
-        email: "contact-membre-b@exemple.fr".into(),
         user_id: "membre-b".into(),
-        ..Default::default()
+        ..requests::contact(&a(), "", "a", "Membre", "B", "contact-membre-b@exemple.fr")
     });
     attempt(l, &s, "ContactService/CreateContact", Precondition("USER_NOT_MEMBER"), r).await;
     let r = ct.get_contact(pb::GetContactRequest { actor_id: a(), id: "contact-b".into() });
@@ -826,12 +766,7 @@ async fn within_a(backend: Backend) {
     let u = || "employe-a".to_owned();
     let r = inv.create_invitation(requests::invitation(&u(), "a", "ami@exemple.fr", &["client_user"]));
     attempt(l, &s, "InvitationService/CreateInvitation", Denied("users:full", "a"), r).await;
-    let r = ms.set_membership_roles(pb::SetMembershipRolesRequest {
-        actor_id: u(),
-        membership_id: "m-employe-a".into(),
-        roles: vec!["client_administrator".into()],
-        ..Default::default()
-    });
+    let r = ms.set_membership_roles(requests::membership_roles(&u(), "m-employe-a", &["client_administrator"]));
     attempt(l, &s, "MembershipService/SetMembershipRoles", Denied("users:full", "a"), r).await;
     let r = roles.create_role(pb::CreateRoleRequest {
         actor_id: u(),
@@ -854,22 +789,9 @@ async fn within_a(backend: Backend) {
     let r =
         ev.watch_events(pb::WatchEventsRequest { actor_id: u(), after_revision: "r0".into(), account_id: "a".into() });
     attempt(l, &s, "EventService/WatchEvents", Denied("event_logs:view", "a"), r).await;
-    let r = ct.create_contact(pb::CreateContactRequest {
-        actor_id: u(),
-        account_id: "a".into(),
-        given_name: "X".into(),
-        family_name: "Y".into(),
-        email: "xy@exemple.fr".into(),
-        ..Default::default()
-    });
+    let r = ct.create_contact(requests::contact(&u(), "", "a", "X", "Y", "xy@exemple.fr"));
     attempt(l, &s, "ContactService/CreateContact", Denied("contacts:full", "a"), r).await;
-    let r = res.create_resource(pb::CreateResourceRequest {
-        actor_id: u(),
-        account_id: "a".into(),
-        kind: "folder".into(),
-        name: "Le mien".into(),
-        ..Default::default()
-    });
+    let r = res.create_resource(requests::folder(&u(), "", "a", "Le mien"));
     attempt(l, &s, "ResourceService/CreateResource", Denied("folders:full", "a"), r).await;
     // Viewing but not changing: the object exists for them, so the refusal names the permission.
     let r =

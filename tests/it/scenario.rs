@@ -220,18 +220,8 @@ async fn scenario(backend: Backend) {
         .access()
         .check_access_batch(pb::CheckAccessBatchRequest {
             items: vec![
-                pb::CheckAccessBatchItem {
-                    subject_id: "factu".into(),
-                    account_id: "partner".into(),
-                    permission: "invoices:view".into(),
-                    ..Default::default()
-                },
-                pb::CheckAccessBatchItem {
-                    subject_id: "factu".into(),
-                    account_id: "partner".into(),
-                    permission: "users:full".into(),
-                    ..Default::default()
-                },
+                requests::batch_item("factu", "partner", "invoices:view"),
+                requests::batch_item("factu", "partner", "users:full"),
             ],
             consistency: None,
         })

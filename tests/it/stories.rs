@@ -135,11 +135,7 @@ async fn seed_002(backend: Backend) {
         account_id: "atelier".into(),
         email: email.into(),
         roles: vec!["webmestre".into()],
-        restriction: Some(pb::ResourceRestriction {
-            restricted: true,
-            resource_ids: vec!["site-vitrine".into()],
-            ..Default::default()
-        }),
+        restriction: requests::restricted(&["site-vitrine"]),
         ..Default::default()
     };
     let for_lea =
@@ -196,11 +192,7 @@ async fn seed_002(backend: Backend) {
         .set_resource_restriction(pb::SetResourceRestrictionRequest {
             actor_id: "paul".into(),
             membership_id: m_lea.clone(),
-            restriction: Some(pb::ResourceRestriction {
-                restricted: true,
-                resource_ids: vec!["site-vitrine".into(), "boutique".into()],
-                ..Default::default()
-            }),
+            restriction: requests::restricted(&["site-vitrine", "boutique"]),
             ..Default::default()
         })
         .await

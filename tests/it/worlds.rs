@@ -42,3 +42,13 @@ pub fn seed_000() -> WorldSpec {
 pub fn seed_002() -> WorldSpec {
     parse("seed-002", include_str!("worlds/seed-002.toml"))
 }
+
+/// The accounting firm and the bakery of `invitations.rs`.
+pub fn bakery() -> WorldSpec {
+    parse("bakery", include_str!("worlds/bakery.toml"))
+}
+
+/// The bakery of `freshness.rs`'s fence test.
+pub fn fence() -> WorldSpec {
+    parse("fence", include_str!("worlds/fence.toml"))
+}
