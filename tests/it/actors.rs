@@ -2,10 +2,10 @@
 
 use guichet_proto::v1 as pb;
 use guichet_testkit::requests;
-use guichet_tests::{Backend, TestDatabase, details, spawn_app, test_config};
+use guichet_tests::details;
 use tonic::Code;
 
-use crate::scenario::{build_world, check};
+use crate::scenario::{check, on_sqlite_with_the_world};
 
 fn precondition(e: &tonic::Status) -> String {
     details(e).precondition_failure().map(|p| p.violations[0].r#type.clone()).unwrap_or_default()
@@ -13,9 +13,7 @@ fn precondition(e: &tonic::Status) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn actors_act_within_their_rights() {
-    let db = TestDatabase::new(Backend::Sqlite).await.unwrap();
-    let s = spawn_app(test_config(&db.url)).await;
-    build_world(&s).await;
+    let (_db, s) = on_sqlite_with_the_world().await;
 
     // The partner's billing manager is partner staff, out of the client administrator's reach:
     // she reaches the customer through a delegation, never a direct membership (NOT_FOUND, as for
@@ -168,9 +166,7 @@ async fn actors_act_within_their_rights() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_change_writes_one_audit_event() {
-    let db = TestDatabase::new(Backend::Sqlite).await.unwrap();
-    let s = spawn_app(test_config(&db.url)).await;
-    build_world(&s).await;
+    let (_db, s) = on_sqlite_with_the_world().await;
     let events = |actor: &'static str, types: Vec<String>| {
         let mut client = s.events();
         async move {
@@ -235,9 +231,7 @@ async fn every_change_writes_one_audit_event() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_request_id_makes_a_write_happen_once() {
-    let db = TestDatabase::new(Backend::Sqlite).await.unwrap();
-    let s = spawn_app(test_config(&db.url)).await;
-    build_world(&s).await;
+    let (_db, s) = on_sqlite_with_the_world().await;
     // A profile of no account yet, which the client administrator may add.
     s.users().create_user(requests::user("stagiaire", "stagiaire@client-a.fr")).await.unwrap();
     let request = pb::CreateMembershipRequest {
@@ -284,9 +278,7 @@ async fn a_request_id_makes_a_write_happen_once() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn generic_addresses_are_flagged_by_default() {
-    let db = TestDatabase::new(Backend::Sqlite).await.unwrap();
-    let s = spawn_app(test_config(&db.url)).await;
-    build_world(&s).await;
+    let (_db, s) = on_sqlite_with_the_world().await;
     let created = s
         .users()
         .create_user(requests::user_for("admin-a", "client-a", "", "Contact@Boulangerie.example"))

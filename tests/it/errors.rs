@@ -2,16 +2,14 @@
 
 use guichet_proto::v1 as pb;
 use guichet_testkit::requests;
-use guichet_tests::{Backend, TestDatabase, details, spawn_app, test_config, violated_fields};
+use guichet_tests::{details, violated_fields};
 use tonic::Code;
 
-use crate::scenario::{build_world, check};
+use crate::scenario::{check, on_sqlite_with_the_world};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_input_is_refused_with_field_violations() {
-    let db = TestDatabase::new(Backend::Sqlite).await.unwrap();
-    let s = spawn_app(test_config(&db.url)).await;
-    build_world(&s).await;
+    let (_db, s) = on_sqlite_with_the_world().await;
 
     // A bad email.
     let e = s

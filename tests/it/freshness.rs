@@ -9,7 +9,7 @@ use guichet_server::config::CacheConfig;
 use guichet_testkit::requests;
 use guichet_tests::{Backend, Config, Secret, TestApp, TestDatabase, skip, spawn_app, test_config};
 
-use crate::scenario::build_world;
+use crate::scenario::{build_world, on_sqlite_with_the_world};
 use crate::worlds;
 
 const LOCAL: i32 = pb::CacheTier::Local as i32;
@@ -424,9 +424,7 @@ async fn batch(s: &TestApp, consistency: Option<pb::consistency::Requirement>) -
 #[tokio::test(flavor = "multi_thread")]
 async fn a_batch_serves_hits_from_the_cache_and_evaluates_the_misses() {
     // In-process tier only (no Redis URL).
-    let db = TestDatabase::new(Backend::Sqlite).await.unwrap();
-    let s = spawn_app(test_config(&db.url)).await;
-    build_world(&s).await;
+    let (_db, s) = on_sqlite_with_the_world().await;
     assert_eq!(batch(&s, None).await, [(true, NONE), (true, NONE), (false, NONE)]);
     assert_eq!(batch(&s, None).await, [(true, LOCAL), (true, LOCAL), (false, LOCAL)]);
     // fully_consistent bypasses the caches.

@@ -2,7 +2,7 @@
 
 use guichet_proto::v1 as pb;
 use guichet_testkit::requests;
-use guichet_tests::{Backend, Clients, TestDatabase, both_backends, spawn_app, test_config};
+use guichet_tests::{Backend, Clients, TestApp, TestDatabase, both_backends, spawn_app, test_config};
 
 use crate::worlds;
 
@@ -10,6 +10,15 @@ use crate::worlds;
 /// authority).
 pub async fn build_world(s: &impl Clients) {
     worlds::load_world(s, &worlds::scenario()).await;
+}
+
+/// A server on SQLite holding the world of the tests ([`build_world`]); the database lives as long
+/// as the first half.
+pub async fn on_sqlite_with_the_world() -> (TestDatabase, TestApp) {
+    let db = TestDatabase::new(Backend::Sqlite).await.unwrap();
+    let s = spawn_app(test_config(&db.url)).await;
+    build_world(&s).await;
+    (db, s)
 }
 
 /// CheckAccess at the default consistency.
