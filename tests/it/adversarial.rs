@@ -26,6 +26,7 @@ use std::sync::Arc;
 
 use guichet_proto::v1 as pb;
 use guichet_testkit::requests;
+use guichet_tests::Clients;
 use guichet_tests::{
     Backend, Config, TestApp, TestDatabase, both_backends, config_from_toml, details, spawn_app, test_config,
     violated_fields,

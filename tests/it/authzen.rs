@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use guichet_proto::v1 as pb;
 use guichet_testkit::requests;
+use guichet_tests::Clients;
 use guichet_tests::{
     Backend, Config, HttpAnswer, TestApp, TestDatabase, TestServer, both_backends, config_from_toml, http_exchange,
     http_plain, post_json, spawn_app, test_config,

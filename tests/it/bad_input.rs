@@ -8,6 +8,7 @@ use std::future::Future;
 
 use guichet_proto::v1 as pb;
 use guichet_testkit::requests;
+use guichet_tests::Clients;
 use guichet_tests::{
     Backend, TestApp, TestDatabase, both_backends, declared_rpcs, details, spawn_app, store_revision, test_config,
     violated_fields,

@@ -2,6 +2,7 @@
 
 use guichet_proto::v1 as pb;
 use guichet_testkit::requests;
+use guichet_tests::Clients;
 use guichet_tests::{Backend, TestApp, TestDatabase, both_backends, details, spawn_app, test_config, violated_fields};
 use tonic::{Code, Status};
 

@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use guichet_proto::v1 as pb;
+use guichet_tests::Clients;
 use guichet_tests::{
     Backend, Config, TestApp, TestDatabase, config_from_toml, declared_rpcs, details, spawn_app, test_config,
     violated_fields,

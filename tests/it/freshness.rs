@@ -7,6 +7,7 @@ use std::time::Duration;
 use guichet_proto::v1 as pb;
 use guichet_server::config::CacheConfig;
 use guichet_testkit::requests;
+use guichet_tests::Clients;
 use guichet_tests::{Backend, Config, Secret, TestApp, TestDatabase, skip, spawn_app, test_config};
 
 use crate::scenario::{build_world, on_sqlite_with_the_world};

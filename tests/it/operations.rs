@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use guichet_proto::v1 as pb;
 use guichet_testkit::requests;
+use guichet_tests::Clients;
 use guichet_tests::{Backend, Config, TestDatabase, grpcurl, guichet_bin, spawn_app, test_config};
 use tokio::io::{AsyncBufReadExt, BufReader};
 

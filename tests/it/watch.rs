@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use guichet_proto::v1 as pb;
 use guichet_testkit::requests;
+use guichet_tests::Clients;
 use guichet_tests::{
     Backend, Config, TestApp, TestDatabase, both_backends, details, spawn_app, test_config, violated_fields,
 };
