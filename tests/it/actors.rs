@@ -1,10 +1,12 @@
 //! Management calls made for a person (the actor) are authorised by the same engine as CheckAccess.
 
 use guichet_proto::v1 as pb;
-use guichet_tests::{Backend, TestDatabase, details, spawn_app, test_config};
+use guichet_testkit::requests;
+use guichet_tests::Clients;
+use guichet_tests::details;
 use tonic::Code;
 
-use crate::scenario::{build_world, check};
+use crate::scenario::{check, on_sqlite_with_the_world};
 
 fn precondition(e: &tonic::Status) -> String {
     details(e).precondition_failure().map(|p| p.violations[0].r#type.clone()).unwrap_or_default()
@@ -12,46 +14,28 @@ fn precondition(e: &tonic::Status) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn actors_act_within_their_rights() {
-    let db = TestDatabase::new(Backend::Sqlite).await.unwrap();
-    let s = spawn_app(test_config(&db.url)).await;
-    build_world(&s).await;
+    let (_db, s) = on_sqlite_with_the_world().await;
 
     // The partner's billing manager is partner staff, out of the client administrator's reach:
     // she reaches the customer through a delegation, never a direct membership (NOT_FOUND, as for
     // an unknown user).
     let e = s
         .memberships()
-        .create_membership(pb::CreateMembershipRequest {
-            actor_id: "admin-a".into(),
-            account_id: "client-a".into(),
-            user_id: "factu".into(),
-            roles: vec!["client_user".into()],
-            ..Default::default()
-        })
+        .create_membership(requests::membership("admin-a", "client-a", "factu", &["client_user"]))
         .await
         .unwrap_err();
     assert_eq!((e.code(), e.message()), (Code::NotFound, "user factu not found"));
     // The client administrator creates a client user's profile and adds her to her company…
     s.users()
         .create_user(pb::CreateUserRequest {
-            actor_id: "admin-a".into(),
-            account_id: "client-a".into(),
-            id: "stagiaire".into(),
-            email: "stagiaire@client-a.fr".into(),
             given_name: "Inès".into(),
-            ..Default::default()
+            ..requests::user_for("admin-a", "client-a", "stagiaire", "stagiaire@client-a.fr")
         })
         .await
         .unwrap();
     let m = s
         .memberships()
-        .create_membership(pb::CreateMembershipRequest {
-            actor_id: "admin-a".into(),
-            account_id: "client-a".into(),
-            user_id: "stagiaire".into(),
-            roles: vec!["client_user".into()],
-            ..Default::default()
-        })
+        .create_membership(requests::membership("admin-a", "client-a", "stagiaire", &["client_user"]))
         .await
         .unwrap()
         .into_inner()
@@ -62,26 +46,12 @@ async fn actors_act_within_their_rights() {
     // …but not to another company, which she cannot reach at all.
     let e = s
         .memberships()
-        .create_membership(pb::CreateMembershipRequest {
-            actor_id: "admin-a".into(),
-            account_id: "client-b".into(),
-            user_id: "stagiaire".into(),
-            roles: vec!["client_user".into()],
-            ..Default::default()
-        })
+        .create_membership(requests::membership("admin-a", "client-b", "stagiaire", &["client_user"]))
         .await
         .unwrap_err();
     assert_eq!((e.code(), e.message()), (Code::NotFound, "account client-b not found"));
     // The calling service, on its own authority, gives the billing manager a place in client-a.
-    s.memberships()
-        .create_membership(pb::CreateMembershipRequest {
-            account_id: "client-a".into(),
-            user_id: "factu".into(),
-            roles: vec!["client_user".into()],
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    s.memberships().create_membership(requests::membership("", "client-a", "factu", &["client_user"])).await.unwrap();
 
     // A user outside the actor's reach is NOT_FOUND, so emails cannot be probed.
     let e =
@@ -107,9 +77,7 @@ async fn actors_act_within_their_rights() {
         .accounts()
         .create_account(pb::CreateAccountRequest {
             actor_id: "gerant".into(),
-            name: "Nouveau".into(),
-            kind: "partner".into(),
-            ..Default::default()
+            ..requests::account("", "Nouveau", "partner", "")
         })
         .await
         .unwrap_err();
@@ -118,11 +86,7 @@ async fn actors_act_within_their_rights() {
     s.accounts()
         .create_account(pb::CreateAccountRequest {
             actor_id: "gerant".into(),
-            id: "client-d".into(),
-            name: "Client D".into(),
-            kind: "customer".into(),
-            parent_id: "partner".into(),
-            ..Default::default()
+            ..requests::account("client-d", "Client D", "customer", "partner")
         })
         .await
         .unwrap();
@@ -145,16 +109,7 @@ async fn actors_act_within_their_rights() {
         .unwrap_err();
     assert_eq!((e.code(), precondition(&e).as_str()), (Code::FailedPrecondition, "ALREADY_SUSPENDED"));
     // Nothing can be added under a suspended account.
-    let e = s
-        .accounts()
-        .create_account(pb::CreateAccountRequest {
-            name: "x".into(),
-            kind: "customer".into(),
-            parent_id: "client-d".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap_err();
+    let e = s.accounts().create_account(requests::account("", "x", "customer", "client-d")).await.unwrap_err();
     assert_eq!(e.code(), Code::FailedPrecondition);
     // The billing manager cannot.
     let e = s
@@ -212,9 +167,7 @@ async fn actors_act_within_their_rights() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_change_writes_one_audit_event() {
-    let db = TestDatabase::new(Backend::Sqlite).await.unwrap();
-    let s = spawn_app(test_config(&db.url)).await;
-    build_world(&s).await;
+    let (_db, s) = on_sqlite_with_the_world().await;
     let events = |actor: &'static str, types: Vec<String>| {
         let mut client = s.events();
         async move {
@@ -279,25 +232,12 @@ async fn every_change_writes_one_audit_event() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_request_id_makes_a_write_happen_once() {
-    let db = TestDatabase::new(Backend::Sqlite).await.unwrap();
-    let s = spawn_app(test_config(&db.url)).await;
-    build_world(&s).await;
+    let (_db, s) = on_sqlite_with_the_world().await;
     // A profile of no account yet, which the client administrator may add.
-    s.users()
-        .create_user(pb::CreateUserRequest {
-            id: "stagiaire".into(),
-            email: "stagiaire@client-a.fr".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    s.users().create_user(requests::user("stagiaire", "stagiaire@client-a.fr")).await.unwrap();
     let request = pb::CreateMembershipRequest {
         request_id: "ajout-stagiaire-client-a".into(),
-        actor_id: "admin-a".into(),
-        account_id: "client-a".into(),
-        user_id: "stagiaire".into(),
-        roles: vec!["client_user".into()],
-        ..Default::default()
+        ..requests::membership("admin-a", "client-a", "stagiaire", &["client_user"])
     };
     // Concurrent replays of one request: one membership, the same answer for all.
     let mut calls = Vec::new();
@@ -339,17 +279,10 @@ async fn a_request_id_makes_a_write_happen_once() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn generic_addresses_are_flagged_by_default() {
-    let db = TestDatabase::new(Backend::Sqlite).await.unwrap();
-    let s = spawn_app(test_config(&db.url)).await;
-    build_world(&s).await;
+    let (_db, s) = on_sqlite_with_the_world().await;
     let created = s
         .users()
-        .create_user(pb::CreateUserRequest {
-            actor_id: "admin-a".into(),
-            account_id: "client-a".into(),
-            email: "Contact@Boulangerie.example".into(),
-            ..Default::default()
-        })
+        .create_user(requests::user_for("admin-a", "client-a", "", "Contact@Boulangerie.example"))
         .await
         .unwrap()
         .into_inner();
@@ -358,12 +291,7 @@ async fn generic_addresses_are_flagged_by_default() {
     assert_eq!(created.user.unwrap().email, "contact@boulangerie.example");
     let plain = s
         .users()
-        .create_user(pb::CreateUserRequest {
-            actor_id: "admin-a".into(),
-            account_id: "client-a".into(),
-            email: "jeanne.roux@boulangerie.example".into(),
-            ..Default::default()
-        })
+        .create_user(requests::user_for("admin-a", "client-a", "", "jeanne.roux@boulangerie.example"))
         .await
         .unwrap()
         .into_inner();

@@ -25,6 +25,8 @@ use std::future::Future;
 use std::sync::Arc;
 
 use guichet_proto::v1 as pb;
+use guichet_testkit::requests;
+use guichet_tests::Clients;
 use guichet_tests::{
     Backend, Config, TestApp, TestDatabase, both_backends, config_from_toml, details, spawn_app, test_config,
     violated_fields,
@@ -33,6 +35,8 @@ use pb::Level::{Full, View};
 use prost::Message;
 use tonic::transport::Channel;
 use tonic::{Code, Status};
+
+use crate::contract::{services_toml, with_token};
 
 // ---------------------------------------------------------------------------------------------
 // Judging attempts
@@ -323,29 +327,13 @@ fn grants(list: &[(&str, pb::Level)]) -> Vec<pb::FeatureGrant> {
     list.iter().map(|(f, l)| pb::FeatureGrant { feature: (*f).to_owned(), level: *l as i32 }).collect()
 }
 
-fn restricted(ids: &[&str]) -> Option<pb::ResourceRestriction> {
-    Some(pb::ResourceRestriction {
-        restricted: true,
-        resource_ids: ids.iter().map(|i| (*i).to_owned()).collect(),
-        ..Default::default()
-    })
-}
-
 fn strings(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| (*s).to_owned()).collect()
 }
 
 async fn account(s: &TestApp, id: &str, kind: &str, parent: &str) {
-    s.accounts()
-        .create_account(pb::CreateAccountRequest {
-            id: id.into(),
-            name: format!("Compte {id}"),
-            kind: kind.into(),
-            parent_id: parent.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap_or_else(|e| panic!("account {id}: {e:?}"));
+    let request = requests::account(id, &format!("Compte {id}"), kind, parent);
+    s.accounts().create_account(request).await.unwrap_or_else(|e| panic!("account {id}: {e:?}"));
 }
 
 async fn user(s: &TestApp, id: &str) {
@@ -369,76 +357,33 @@ async fn member(
     roles: &[&str],
     restriction: Option<pb::ResourceRestriction>,
 ) -> pb::Membership {
-    s.memberships()
-        .create_membership(pb::CreateMembershipRequest {
-            id: id.into(),
-            account_id: account.into(),
-            user_id: user.into(),
-            roles: strings(roles),
-            restriction,
-            ..Default::default()
-        })
-        .await
-        .unwrap_or_else(|e| panic!("membership {id}: {e:?}"))
-        .into_inner()
-        .membership
-        .unwrap()
+    let request =
+        pb::CreateMembershipRequest { id: id.into(), ..create_membership("", account, user, roles, restriction) };
+    let created = s.memberships().create_membership(request).await;
+    created.unwrap_or_else(|e| panic!("membership {id}: {e:?}")).into_inner().membership.unwrap()
 }
 
 async fn role(s: &TestApp, account: &str, name: &str, own: &[(&str, pb::Level)]) {
-    s.roles()
-        .create_role(pb::CreateRoleRequest {
-            account_id: account.into(),
-            name: name.into(),
-            display_name: format!("Rôle {name}"),
-            grants: grants(own),
-            ..Default::default()
-        })
-        .await
-        .unwrap_or_else(|e| panic!("role {name} in {account}: {e:?}"));
+    let request = create_role("", account, name, own);
+    s.roles().create_role(request).await.unwrap_or_else(|e| panic!("role {name} in {account}: {e:?}"));
 }
 
 async fn folder(s: &TestApp, id: &str, account: &str) {
-    s.resources()
-        .create_resource(pb::CreateResourceRequest {
-            id: id.into(),
-            account_id: account.into(),
-            kind: "folder".into(),
-            name: format!("Dossier {id}"),
-            ..Default::default()
-        })
-        .await
-        .unwrap_or_else(|e| panic!("folder {id}: {e:?}"));
+    let request = requests::folder("", id, account, &format!("Dossier {id}"));
+    s.resources().create_resource(request).await.unwrap_or_else(|e| panic!("folder {id}: {e:?}"));
 }
 
 async fn delegation(s: &TestApp, id: &str, from: &str, to: &str, role: &str) {
-    s.delegations()
-        .create_delegation(pb::CreateDelegationRequest {
-            id: id.into(),
-            from_account_id: from.into(),
-            to_account_id: to.into(),
-            role: role.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap_or_else(|e| panic!("delegation {id}: {e:?}"));
+    let request = requests::delegation("", id, from, to, role);
+    s.delegations().create_delegation(request).await.unwrap_or_else(|e| panic!("delegation {id}: {e:?}"));
 }
 
 /// A fully consistent access check.
 async fn check(s: &TestApp, subject: &str, account: &str, permission: &str, resource: &str) -> pb::CheckAccessResponse {
-    s.access()
-        .check_access(pb::CheckAccessRequest {
-            subject_id: subject.into(),
-            account_id: account.into(),
-            permission: permission.into(),
-            resource_id: resource.into(),
-            consistency: Some(pb::Consistency {
-                requirement: Some(pb::consistency::Requirement::FullyConsistent(true)),
-            }),
-        })
-        .await
-        .unwrap()
-        .into_inner()
+    let fully = pb::Consistency { requirement: Some(pb::consistency::Requirement::FullyConsistent(true)) };
+    let request =
+        pb::CheckAccessRequest { consistency: Some(fully), ..requests::check(subject, account, permission, resource) };
+    s.access().check_access(request).await.unwrap().into_inner()
 }
 
 /// A membership as the service reads it.
@@ -496,14 +441,7 @@ fn create_membership(
     roles: &[&str],
     restriction: Option<pb::ResourceRestriction>,
 ) -> pb::CreateMembershipRequest {
-    pb::CreateMembershipRequest {
-        actor_id: actor.into(),
-        account_id: account.into(),
-        user_id: user.into(),
-        roles: strings(roles),
-        restriction,
-        ..Default::default()
-    }
+    pb::CreateMembershipRequest { restriction, ..requests::membership(actor, account, user, roles) }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -515,50 +453,11 @@ fn create_membership(
 /// before and after they exist, and says so when they are missing.
 mod raw {
     use prost::Message;
-    use prost::bytes::{Buf, BufMut};
+    use prost::bytes::Buf;
     use prost::encoding::{WireType, decode_key, decode_varint, encode_key, encode_varint};
     use tonic::Status;
-    use tonic::codec::{DecodeBuf, Decoder, EncodeBuf, Encoder};
     use tonic::codegen::http::uri::PathAndQuery;
     use tonic::transport::Channel;
-
-    /// Bytes in, bytes out.
-    #[derive(Debug, Clone, Copy, Default)]
-    pub(super) struct Codec;
-    #[derive(Debug)]
-    pub(super) struct Bytes;
-
-    impl tonic::codec::Codec for Codec {
-        type Encode = Vec<u8>;
-        type Decode = Vec<u8>;
-        type Encoder = Bytes;
-        type Decoder = Bytes;
-        fn encoder(&mut self) -> Bytes {
-            Bytes
-        }
-        fn decoder(&mut self) -> Bytes {
-            Bytes
-        }
-    }
-
-    impl Encoder for Bytes {
-        type Item = Vec<u8>;
-        type Error = Status;
-        fn encode(&mut self, item: Vec<u8>, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-            dst.put_slice(&item);
-            Ok(())
-        }
-    }
-
-    impl Decoder for Bytes {
-        type Item = Vec<u8>;
-        type Error = Status;
-        fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Vec<u8>>, Status> {
-            let mut out = vec![0; src.remaining()];
-            src.copy_to_slice(&mut out);
-            Ok(Some(out))
-        }
-    }
 
     /// One unary call with a raw body, to any path.
     pub(super) async fn unary(
@@ -574,7 +473,7 @@ mod raw {
         if let Some(t) = token {
             request.metadata_mut().insert("authorization", format!("Bearer {t}").parse().unwrap());
         }
-        grpc.unary(request, path, Codec).await.map(tonic::Response::into_inner)
+        grpc.unary(request, path, crate::contract::Raw).await.map(tonic::Response::into_inner)
     }
 
     /// The number and wire type of a field of `guichet.v1.<message>`; `None` while the API has no
@@ -845,15 +744,7 @@ async fn role_escalation(backend: Backend) {
         .create_role(create_role("alice", "hotel-essai", "lecture_paiements", &[("payment_methods", View)]))
         .await;
     log.accepted("alice: CreateRole at her own level", r);
-    let r = s
-        .memberships()
-        .assign_role(pb::AssignRoleRequest {
-            actor_id: "alice".into(),
-            membership_id: "m-alice".into(),
-            role: "lecture_paiements".into(),
-            ..Default::default()
-        })
-        .await;
+    let r = s.memberships().assign_role(requests::assign_role("alice", "m-alice", "lecture_paiements")).await;
     log.accepted("alice: AssignRole of that role to herself", r);
     // …then rewrites.
     log.refused(
@@ -1112,7 +1003,8 @@ async fn restriction_escalation(backend: Backend) {
         user(&s, u).await;
     }
     member(&s, "m-gerante", "gerante", "client-compta", &["client_administrator"], None).await;
-    member(&s, "m-rose", "rose", "client-compta", &["client_administrator"], restricted(&["dossier-a"])).await;
+    member(&s, "m-rose", "rose", "client-compta", &["client_administrator"], requests::restricted(&["dossier-a"]))
+        .await;
     // tiers is within rose's reach: a member of another customer she administers.
     member(&s, "m-rose-autre", "rose", "autre-client", &["client_administrator"], None).await;
     for u in ["tiers", "tiers-1", "tiers-2"] {
@@ -1137,7 +1029,7 @@ async fn restriction_escalation(backend: Backend) {
     log.refused(
         "rose: adds folder B to her own restriction",
         Expect::Escalation,
-        s.memberships().set_resource_restriction(restrict(restricted(&["dossier-a", "dossier-b"]))),
+        s.memberships().set_resource_restriction(restrict(requests::restricted(&["dossier-a", "dossier-b"]))),
     )
     .await;
     log.refused(
@@ -1160,7 +1052,7 @@ async fn restriction_escalation(backend: Backend) {
             "client-compta",
             "tiers-2",
             &["client_user"],
-            restricted(&["dossier-b"]),
+            requests::restricted(&["dossier-b"]),
         )),
     )
     .await;
@@ -1183,7 +1075,7 @@ async fn restriction_escalation(backend: Backend) {
             "client-compta",
             "tiers",
             &["client_user"],
-            restricted(&["dossier-a"]),
+            requests::restricted(&["dossier-a"]),
         ))
         .await;
     log.accepted("rose: CreateMembership restricted to folder A", r);
@@ -1201,7 +1093,7 @@ async fn restriction_escalation(backend: Backend) {
     let m = membership(&s, "m-rose").await.map(|m| m.restriction);
     log.ensure(
         "rose's own restriction is still {dossier-a}",
-        m.as_ref().is_ok_and(|r| *r == restricted(&["dossier-a"])),
+        m.as_ref().is_ok_and(|r| *r == requests::restricted(&["dossier-a"])),
         &m,
     );
     log.finish("resource restrictions");
@@ -1501,7 +1393,7 @@ impl Op {
             Op::Restrict => c
                 .set_resource_restriction(pb::SetResourceRestrictionRequest {
                     membership_id: id(),
-                    restriction: restricted(&["dossier-course"]),
+                    restriction: requests::restricted(&["dossier-course"]),
                     ..Default::default()
                 })
                 .await
@@ -1546,14 +1438,7 @@ async fn lost_updates(backend: Backend) {
         .await
         .unwrap();
     s.contacts()
-        .create_contact(pb::CreateContactRequest {
-            id: "contact-fixe".into(),
-            account_id: "c-course".into(),
-            given_name: "Fixe".into(),
-            family_name: "Contact".into(),
-            email: "fixe@exemple.fr".into(),
-            ..Default::default()
-        })
+        .create_contact(requests::contact("", "contact-fixe", "c-course", "Fixe", "Contact", "fixe@exemple.fr"))
         .await
         .unwrap();
     let modules: Vec<String> = s
@@ -1652,7 +1537,7 @@ async fn lost_updates(backend: Backend) {
             }
             let lifted = m.restriction.as_ref().is_none_or(|r| !r.restricted);
             let (restriction_right, status_right) = match b {
-                Op::Restrict => (m.restriction == restricted(&["dossier-course"]), true),
+                Op::Restrict => (m.restriction == requests::restricted(&["dossier-course"]), true),
                 Op::Suspend => (lifted, m.status == pb::MembershipStatus::Suspended as i32),
                 Op::Assign(_) | Op::Unassign(_) => (lifted, true),
             };
@@ -1935,10 +1820,8 @@ async fn identity(backend: Backend) {
     user_with(
         &s,
         pb::CreateUserRequest {
-            id: "beatrice-b".into(),
-            email: "beatrice@b-corp.example".into(),
             idp_subject: "oidc|beatrice".into(),
-            ..Default::default()
+            ..requests::user("beatrice-b", "beatrice@b-corp.example")
         },
     )
     .await;
@@ -2210,12 +2093,7 @@ async fn smaller_rules(backend: Backend) {
         log.refused(
             &format!("{}: AssignRole of a 17th role", if actor.is_empty() { "the service" } else { actor }),
             Expect::Precondition("ROLE_LIMIT"),
-            s.memberships().assign_role(pb::AssignRoleRequest {
-                actor_id: actor.into(),
-                membership_id: "m-plein".into(),
-                role: "r16".into(),
-                ..Default::default()
-            }),
+            s.memberships().assign_role(requests::assign_role(actor, "m-plein", "r16")),
         )
         .await;
     }
@@ -2231,7 +2109,7 @@ async fn smaller_rules(backend: Backend) {
         )
         .await;
     }
-    let twice = || restricted(&["dossier-x", "dossier-x"]);
+    let twice = || requests::restricted(&["dossier-x", "dossier-x"]);
     log.refused(
         "SetResourceRestriction with a duplicate id",
         Expect::InvalidUnder("restriction.resource_ids"),
@@ -2293,32 +2171,15 @@ async fn smaller_rules(backend: Backend) {
 const SHOP_TOKEN: &str = "boutique-jeton-7c1e5d";
 const BACKOFFICE_TOKEN: &str = "backoffice-jeton-2b9f4a";
 
-fn sha256_hex(token: &str) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn with_token<T>(message: T, token: Option<&str>) -> tonic::Request<T> {
-    let mut r = tonic::Request::new(message);
-    if let Some(t) = token {
-        r.metadata_mut().insert("authorization", format!("Bearer {t}").parse().unwrap());
-    }
-    r
-}
-
 /// A `check`-only service and callers without (valid) credentials try management calls; refused
 /// paths must not grow the metrics either.
 async fn calling_services(backend: Backend) {
     let Some(db) = TestDatabase::new(backend).await else { return };
-    let config = config_from_toml(
-        &db.url,
-        &format!(
-            "[[services]]\nname = \"boutique\"\nscopes = [\"check\"]\ntoken_sha256 = {:?}\n\n\
-             [[services]]\nname = \"backoffice\"\nscopes = [\"check\", \"admin\"]\ntoken_sha256 = {:?}\n",
-            sha256_hex(SHOP_TOKEN),
-            sha256_hex(BACKOFFICE_TOKEN)
-        ),
-    );
+    let services = services_toml(&[
+        ("boutique", &["check"], &[], SHOP_TOKEN),
+        ("backoffice", &["check", "admin"], &[], BACKOFFICE_TOKEN),
+    ]);
+    let config = config_from_toml(&db.url, &services);
     let s = spawn_app(Config { demo: true, ..config }).await;
     let mut log = Log::new(&s, &["nuage-partenaires"], &["claire"]);
     log.watch.token = Some(BACKOFFICE_TOKEN.to_owned());
@@ -2327,15 +2188,7 @@ async fn calling_services(backend: Backend) {
     // The shop may check…
     let r = s
         .access()
-        .check_access(with_token(
-            pb::CheckAccessRequest {
-                subject_id: "claire".into(),
-                account_id: "nuage-partenaires".into(),
-                permission: "users:full".into(),
-                ..Default::default()
-            },
-            Some(SHOP_TOKEN),
-        ))
+        .check_access(with_token(requests::check("claire", "nuage-partenaires", "users:full", ""), Some(SHOP_TOKEN)))
         .await;
     log.accepted("the check-only service: CheckAccess", r);
     // …not manage, on its own authority or an actor's.
@@ -2362,15 +2215,7 @@ async fn calling_services(backend: Backend) {
     log.refused(
         "no credentials: CheckAccess",
         Expect::Code(Code::Unauthenticated),
-        s.access().check_access(with_token(
-            pb::CheckAccessRequest {
-                subject_id: "claire".into(),
-                account_id: "nuage-partenaires".into(),
-                permission: "users:full".into(),
-                ..Default::default()
-            },
-            None,
-        )),
+        s.access().check_access(with_token(requests::check("claire", "nuage-partenaires", "users:full", ""), None)),
     )
     .await;
     // The back office is served (the refusals above were about the callers, not the call).

@@ -8,11 +8,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use guichet_proto::v1 as pb;
+use guichet_testkit::requests;
+use guichet_tests::Clients;
 use guichet_tests::{
     Backend, Config, HttpAnswer, TestApp, TestDatabase, TestServer, both_backends, config_from_toml, http_exchange,
     http_plain, post_json, spawn_app, test_config,
 };
 use serde_json::{Value, json};
+
+use crate::scenario::check;
 
 const EVALUATION: &str = "/access/v1/evaluation";
 const EVALUATIONS: &str = "/access/v1/evaluations";
@@ -54,27 +58,6 @@ async fn evaluate(s: &TestApp, body: Value) -> HttpAnswer {
 
 async fn decision(s: &TestApp, subject: Value, action: Value, resource: Value) -> Value {
     evaluate(s, json!({ "subject": subject, "action": action, "resource": resource })).await.json()
-}
-
-/// CheckAccess over gRPC.
-async fn check_access(
-    s: &TestApp,
-    subject: &str,
-    account: &str,
-    permission: &str,
-    resource: &str,
-) -> pb::CheckAccessResponse {
-    s.access()
-        .check_access(pb::CheckAccessRequest {
-            subject_id: subject.into(),
-            account_id: account.into(),
-            permission: permission.into(),
-            resource_id: resource.into(),
-            consistency: None,
-        })
-        .await
-        .unwrap()
-        .into_inner()
 }
 
 fn level(l: i32) -> &'static str {
@@ -422,13 +405,7 @@ async fn conformance(backend: Backend) {
     }
     // Folders in two accounts: pages across accounts, whatever the page size, give them all.
     s.resources()
-        .create_resource(pb::CreateResourceRequest {
-            id: "np-dossier".into(),
-            account_id: "nuage-partenaires".into(),
-            kind: "folder".into(),
-            name: "Dossier partenaire".into(),
-            ..Default::default()
-        })
+        .create_resource(requests::folder("", "np-dossier", "nuage-partenaires", "Dossier partenaire"))
         .await
         .unwrap();
     let claire = json!({ "subject": user("claire"), "action": act("read"), "resource": { "type": "folder" } });
@@ -552,7 +529,7 @@ async fn conformance(backend: Backend) {
     for (subject, acc, permission, resource) in questions {
         let target = if resource.is_empty() { account(acc) } else { folder(resource) };
         let d = decision(&s, user(subject), act(permission), target).await;
-        let c = check_access(&s, subject, acc, permission, resource).await;
+        let c = check(&s, subject, acc, permission, resource).await;
         let q = format!("{subject} {acc} {permission} {resource}");
         assert_eq!(d["decision"], c.allowed, "{q}");
         assert_eq!(d["context"]["reason_code"], c.reason_code.as_str(), "{q}");
@@ -713,11 +690,6 @@ async fn readme_curl_examples_run_verbatim() {
 const GATEWAY_TOKEN: &str = "gateway-token-5b7f0e";
 const PORTAL_TOKEN: &str = "portal-token-ad13c9";
 
-fn sha256_hex(token: &str) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// A server on `backend` with TLS (mTLS when `client_ca` is given) and three services: `gateway`
 /// (`check`, a token and a SPIFFE id), `portal` (`admin` only, a token).
 async fn secure(
@@ -739,12 +711,10 @@ async fn secure(
         std::fs::write(dir.path().join("client-ca.pem"), &c.pem).unwrap();
         config.push_str(&format!("client_ca_file = {:?}\n", dir.path().join("client-ca.pem")));
     }
-    config.push_str(&format!(
-        "\n[[services]]\nname = \"gateway\"\nscopes = [\"check\"]\ntoken_sha256 = {:?}\nidentities = [\"spiffe://cluster.local/ns/gw/sa/envoy\"]\n\
-         \n[[services]]\nname = \"portal\"\nscopes = [\"admin\"]\ntoken_sha256 = {:?}\n",
-        sha256_hex(GATEWAY_TOKEN),
-        sha256_hex(PORTAL_TOKEN)
-    ));
+    config.push_str(&crate::contract::services_toml(&[
+        ("gateway", &["check"], &["spiffe://cluster.local/ns/gw/sa/envoy"], GATEWAY_TOKEN),
+        ("portal", &["admin"], &[], PORTAL_TOKEN),
+    ]));
     let path = dir.path().join("guichet.toml");
     std::fs::write(&path, config).unwrap();
     let s =

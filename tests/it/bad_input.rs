@@ -7,6 +7,8 @@ use std::collections::BTreeSet;
 use std::future::Future;
 
 use guichet_proto::v1 as pb;
+use guichet_testkit::requests;
+use guichet_tests::Clients;
 use guichet_tests::{
     Backend, TestApp, TestDatabase, both_backends, declared_rpcs, details, spawn_app, store_revision, test_config,
     violated_fields,
@@ -73,14 +75,7 @@ async fn bad_input(backend: Backend) {
     let s = spawn_app(test_config(&db.url)).await;
     build_world(&s).await;
     s.contacts()
-        .create_contact(pb::CreateContactRequest {
-            id: "contact-a".into(),
-            account_id: "client-a".into(),
-            given_name: "Compta".into(),
-            family_name: "A".into(),
-            email: "compta@client-a.fr".into(),
-            ..Default::default()
-        })
+        .create_contact(requests::contact("", "contact-a", "client-a", "Compta", "A", "compta@client-a.fr"))
         .await
         .unwrap();
     let mut t = Table::default();
@@ -91,12 +86,7 @@ async fn bad_input(backend: Backend) {
     let mut access = s.access();
     let r = access.check_access(pb::CheckAccessRequest::default());
     t.row(s, "AccessService/CheckAccess", &["subject_id", "account_id", "permission"], r).await;
-    let item = pb::CheckAccessBatchItem {
-        subject_id: "gerant".into(),
-        account_id: "partner".into(),
-        permission: "billing:view".into(),
-        ..Default::default()
-    };
+    let item = requests::batch_item("gerant", "partner", "billing:view");
     let r = access.check_access_batch(pb::CheckAccessBatchRequest { items: vec![item; 1001], consistency: None });
     t.row(s, "AccessService/CheckAccessBatch", &["items"], r).await;
     let r = access.explain_access(pb::ExplainAccessRequest {
@@ -126,20 +116,9 @@ async fn bad_input(backend: Backend) {
 
     // ---- AccountService ----
     let mut acc = s.accounts();
-    let r = acc.create_account(pb::CreateAccountRequest {
-        id: "pas un id!".into(),
-        name: "X".into(),
-        kind: "customer".into(),
-        parent_id: "partner".into(),
-        ..Default::default()
-    });
+    let r = acc.create_account(requests::account("pas un id!", "X", "customer", "partner"));
     t.row(s, "AccountService/CreateAccount", &["id"], r).await;
-    let r = acc.create_account(pb::CreateAccountRequest {
-        name: "X".into(),
-        kind: "Customer".into(),
-        parent_id: "partner".into(),
-        ..Default::default()
-    });
+    let r = acc.create_account(requests::account("", "X", "Customer", "partner"));
     t.row(s, "AccountService/CreateAccount", &["kind"], r).await;
     let r = acc.get_account(pb::GetAccountRequest { id: String::new(), ..Default::default() });
     t.row(s, "AccountService/GetAccount", &["id"], r).await;
@@ -204,12 +183,7 @@ async fn bad_input(backend: Backend) {
 
     // ---- MembershipService ----
     let mut ms = s.memberships();
-    let r = ms.create_membership(pb::CreateMembershipRequest {
-        account_id: "client-b".into(),
-        user_id: "factu".into(),
-        roles: vec![],
-        ..Default::default()
-    });
+    let r = ms.create_membership(requests::membership("", "client-b", "factu", &[]));
     t.row(s, "MembershipService/CreateMembership", &["roles"], r).await;
     let r = ms.get_membership(pb::GetMembershipRequest { id: String::new(), ..Default::default() });
     t.row(s, "MembershipService/GetMembership", &["id"], r).await;
@@ -221,11 +195,7 @@ async fn bad_input(backend: Backend) {
         ..Default::default()
     });
     t.row(s, "MembershipService/ListMemberships", &["status"], r).await;
-    let r = ms.assign_role(pb::AssignRoleRequest {
-        membership_id: "m-factu".into(),
-        role: "Pas Un Nom".into(),
-        ..Default::default()
-    });
+    let r = ms.assign_role(requests::assign_role("", "m-factu", "Pas Un Nom"));
     t.row(s, "MembershipService/AssignRole", &["role"], r).await;
     let r = ms.unassign_role(pb::UnassignRoleRequest {
         membership_id: String::new(),
@@ -233,19 +203,11 @@ async fn bad_input(backend: Backend) {
         ..Default::default()
     });
     t.row(s, "MembershipService/UnassignRole", &["membership_id"], r).await;
-    let r = ms.set_membership_roles(pb::SetMembershipRolesRequest {
-        membership_id: "m-factu".into(),
-        roles: vec!["billing_manager".into(), "billing_manager".into()],
-        ..Default::default()
-    });
+    let r = ms.set_membership_roles(requests::membership_roles("", "m-factu", &["billing_manager", "billing_manager"]));
     t.row(s, "MembershipService/SetMembershipRoles", &["roles[1]"], r).await;
     let r = ms.set_resource_restriction(pb::SetResourceRestrictionRequest {
         membership_id: "m-employe-a".into(),
-        restriction: Some(pb::ResourceRestriction {
-            restricted: true,
-            resource_ids: vec!["pas un id!".into()],
-            ..Default::default()
-        }),
+        restriction: requests::restricted(&["pas un id!"]),
         ..Default::default()
     });
     t.row(s, "MembershipService/SetResourceRestriction", &["restriction.resource_ids[0]"], r).await;
@@ -346,12 +308,7 @@ async fn bad_input(backend: Backend) {
 
     // ---- InvitationService ----
     let mut inv = s.invitations();
-    let r = inv.create_invitation(pb::CreateInvitationRequest {
-        account_id: "client-a".into(),
-        email: "pas-une-adresse".into(),
-        roles: vec!["client_user".into()],
-        ..Default::default()
-    });
+    let r = inv.create_invitation(requests::invitation("", "client-a", "pas-une-adresse", &["client_user"]));
     t.row(s, "InvitationService/CreateInvitation", &["email"], r).await;
     let r = inv.get_invitation(pb::GetInvitationRequest { id: String::new(), ..Default::default() });
     t.row(s, "InvitationService/GetInvitation", &["id"], r).await;
@@ -387,13 +344,7 @@ async fn bad_input(backend: Backend) {
 
     // ---- ContactService ----
     let mut ct = s.contacts();
-    let r = ct.create_contact(pb::CreateContactRequest {
-        account_id: "client-a".into(),
-        given_name: "X".into(),
-        family_name: "Y".into(),
-        email: "pas-une-adresse".into(),
-        ..Default::default()
-    });
+    let r = ct.create_contact(requests::contact("", "", "client-a", "X", "Y", "pas-une-adresse"));
     t.row(s, "ContactService/CreateContact", &["email"], r).await;
     let r = ct.get_contact(pb::GetContactRequest { id: String::new(), ..Default::default() });
     t.row(s, "ContactService/GetContact", &["id"], r).await;
@@ -445,12 +396,7 @@ async fn bad_input(backend: Backend) {
     t.row(s, "EventService/ListEvents", &["end_time"], r).await;
 
     // ---- more of what the protos document, one row each ----
-    let item = |permission: &str| pb::CheckAccessBatchItem {
-        subject_id: "gerant".into(),
-        account_id: "partner".into(),
-        permission: permission.into(),
-        ..Default::default()
-    };
+    let item = |permission: &str| requests::batch_item("gerant", "partner", permission);
     let r = access.check_access_batch(pb::CheckAccessBatchRequest {
         items: vec![item("billing:view"), item("billing"), item("users:view")],
         consistency: None,
@@ -504,12 +450,7 @@ async fn bad_input(backend: Backend) {
     t.row(s, "UserService/CreateUser", &["phone"], r).await;
     let r = users.get_user(pb::GetUserRequest { id: long(65), ..Default::default() });
     t.row(s, "UserService/GetUser", &["id"], r).await;
-    let r = ms.create_membership(pb::CreateMembershipRequest {
-        account_id: "client-b".into(),
-        user_id: "factu".into(),
-        roles: vec!["client_user".into(), "client_user".into()],
-        ..Default::default()
-    });
+    let r = ms.create_membership(requests::membership("", "client-b", "factu", &["client_user", "client_user"]));
     t.row(s, "MembershipService/CreateMembership", &["roles[1]"], r).await;
     let r = roles.create_role(pb::CreateRoleRequest {
         account_id: "client-a".into(),
@@ -536,12 +477,7 @@ async fn bad_input(backend: Backend) {
         ..Default::default()
     });
     t.row(s, "ResourceService/ListResources", &["page_size"], r).await;
-    let r = inv.create_invitation(pb::CreateInvitationRequest {
-        account_id: "client-a".into(),
-        email: "nouveau@exemple.fr".into(),
-        roles: vec![],
-        ..Default::default()
-    });
+    let r = inv.create_invitation(requests::invitation("", "client-a", "nouveau@exemple.fr", &[]));
     t.row(s, "InvitationService/CreateInvitation", &["roles"], r).await;
     let r = inv.list_invitations(pb::ListInvitationsRequest {
         account_id: "client-a".into(),

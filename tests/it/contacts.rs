@@ -1,60 +1,20 @@
 //! Contacts and the communication order (seeds 002 and 004), end to end on SQLite and PostgreSQL.
 
 use guichet_proto::v1 as pb;
+use guichet_testkit::requests;
+use guichet_tests::Clients;
 use guichet_tests::{Backend, TestApp, TestDatabase, both_backends, details, spawn_app, test_config, violated_fields};
 use tonic::{Code, Status};
+
+use crate::worlds;
 
 use pb::CommunicationType::{Financial, Technical};
 use pb::ContactPermission as Perm;
 use pb::ContactSubscription as Sub;
 
-/// Seed 002's hosting client (Paul's workshop: its owner, a client user and a web developer) and
-/// seed 004's telecom client (the Leclerc firm, with its administrator), under one partner.
+/// [`worlds::contacts`], loaded.
 async fn build_world(s: &TestApp) {
-    let mut accounts = s.accounts();
-    for (id, kind, parent) in
-        [("nuage", "partner", ""), ("atelier-paul", "customer", "nuage"), ("cabinet-leclerc", "customer", "nuage")]
-    {
-        accounts
-            .create_account(pb::CreateAccountRequest {
-                id: id.into(),
-                name: format!("Compte {id}"),
-                kind: kind.into(),
-                parent_id: parent.into(),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-    }
-    let mut users = s.users();
-    for id in ["paul", "lea", "dev", "leclerc", "claire"] {
-        users
-            .create_user(pb::CreateUserRequest {
-                id: id.into(),
-                email: format!("{id}@exemple.fr"),
-                given_name: id.into(),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-    }
-    let mut memberships = s.memberships();
-    for (user, account, role) in [
-        ("paul", "atelier-paul", "owner"),
-        ("lea", "atelier-paul", "client_user"),
-        ("dev", "atelier-paul", "user"),
-        ("leclerc", "cabinet-leclerc", "administrator"),
-    ] {
-        memberships
-            .create_membership(pb::CreateMembershipRequest {
-                account_id: account.into(),
-                user_id: user.into(),
-                roles: vec![role.into()],
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-    }
+    worlds::load_world(s, &worlds::contacts()).await;
 }
 
 fn accountant(actor: &str) -> pb::CreateContactRequest {
@@ -177,14 +137,7 @@ async fn story(backend: Backend) {
     // The Leclerc firm has its own contact.
     create(
         &s,
-        pb::CreateContactRequest {
-            actor_id: "leclerc".into(),
-            id: "c-leclerc".into(),
-            account_id: "cabinet-leclerc".into(),
-            family_name: "Leclerc".into(),
-            email: "standard@leclerc-exemple.fr".into(),
-            ..Default::default()
-        },
+        requests::contact("leclerc", "c-leclerc", "cabinet-leclerc", "", "Leclerc", "standard@leclerc-exemple.fr"),
     )
     .await
     .unwrap();

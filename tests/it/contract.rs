@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use guichet_proto::v1 as pb;
+use guichet_tests::Clients;
 use guichet_tests::{
     Backend, Config, TestApp, TestDatabase, config_from_toml, declared_rpcs, details, spawn_app, test_config,
     violated_fields,
@@ -15,16 +16,18 @@ use guichet_tests::{
 use prost::Message as _;
 use prost::bytes::{Buf as _, BufMut as _};
 use rcgen::string::Ia5String;
-use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, SanType};
+use rcgen::{ExtendedKeyUsagePurpose, SanType};
 use sha2::Digest;
 use tonic::Code;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::codegen::http::uri::PathAndQuery;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
+use crate::tls::Ca;
+
 /// A codec that puts bytes on the wire as they are and reads the answer's bytes back.
 #[derive(Debug, Clone, Copy, Default)]
-struct Raw;
+pub(crate) struct Raw;
 
 impl Codec for Raw {
     type Encode = Vec<u8>;
@@ -90,8 +93,22 @@ fn rpc_labels(text: &str) -> BTreeSet<String> {
         .collect()
 }
 
-fn sha256_hex(token: &str) -> String {
+/// The hex SHA-256 of a bearer token, as a configuration names it.
+pub(crate) fn sha256_hex(token: &str) -> String {
     sha2::Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The `[[services]]` tables of a configuration: each `(name, scopes, identities, token)`, the
+/// token (when not empty) known by its SHA-256.
+pub(crate) fn services_toml(services: &[(&str, &[&str], &[&str], &str)]) -> String {
+    let mut out = String::new();
+    for (name, scopes, identities, token) in services {
+        out.push_str(&format!("\n[[services]]\nname = {name:?}\nscopes = {scopes:?}\nidentities = {identities:?}\n"));
+        if !token.is_empty() {
+            out.push_str(&format!("token_sha256 = {:?}\n", sha256_hex(token)));
+        }
+    }
+    out
 }
 
 /// The read path's token: a service with the `check` scope only.
@@ -102,19 +119,14 @@ pub(crate) const BACKOFFICE_TOKEN: &str = "backoffice-token-2b9f4d";
 /// A server on a plaintext loopback listener that authenticates its callers: `portal` (`check`)
 /// and `backoffice` (`admin`), by bearer token; with the demo world when `demo`.
 pub(crate) async fn authenticated(db: &TestDatabase, demo: bool) -> TestApp {
-    let config = config_from_toml(
-        &db.url,
-        &format!(
-            "[[services]]\nname = \"portal\"\nscopes = [\"check\"]\ntoken_sha256 = {:?}\n\n\
-             [[services]]\nname = \"backoffice\"\nscopes = [\"admin\"]\ntoken_sha256 = {:?}\n",
-            sha256_hex(PORTAL_TOKEN),
-            sha256_hex(BACKOFFICE_TOKEN)
-        ),
-    );
+    let services =
+        services_toml(&[("portal", &["check"], &[], PORTAL_TOKEN), ("backoffice", &["admin"], &[], BACKOFFICE_TOKEN)]);
+    let config = config_from_toml(&db.url, &services);
     spawn_app(Config { demo, ..config }).await
 }
 
-fn assert_missing_scope(status: &tonic::Status, service: &str, scope: &str) {
+/// A refusal for want of `scope` by the calling service `service`.
+pub(crate) fn assert_missing_scope(status: &tonic::Status, service: &str, scope: &str) {
     assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
     let info = details(status).error_info().cloned().expect("an ErrorInfo detail");
     assert_eq!(info.reason, "MISSING_SCOPE");
@@ -289,42 +301,19 @@ async fn a_check_service_lists_a_users_accounts_and_the_catalog_and_still_cannot
     assert_eq!(e.code(), Code::Unauthenticated, "{e:?}");
 }
 
-/// A certificate authority made for one test, and the leaves it signs (PEM pairs).
-struct Ca {
-    issuer: Issuer<'static, KeyPair>,
-    pem: String,
-}
-
-impl Ca {
-    fn new(name: &str) -> Self {
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, name);
-        let cert = params.self_signed(&key).unwrap();
-        Self { pem: cert.pem(), issuer: Issuer::new(params, key) }
-    }
-
-    fn leaf(&self, san: SanType, purpose: ExtendedKeyUsagePurpose) -> (String, String) {
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.subject_alt_names = vec![san];
-        params.extended_key_usages = vec![purpose];
-        let cert = params.signed_by(&key, &self.issuer).unwrap();
-        (cert.pem(), key.serialize_pem())
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_spiffe_id_is_matched_with_its_case_and_a_dns_name_without() {
     let dir = tempfile::tempdir().unwrap();
     let path = |name: &str| -> PathBuf { dir.path().join(name) };
     let server_ca = Ca::new("server CA");
     let client_ca = Ca::new("client CA");
-    let (cert, key) = server_ca
-        .leaf(SanType::DnsName(Ia5String::try_from("localhost").unwrap()), ExtendedKeyUsagePurpose::ServerAuth);
-    std::fs::write(path("server.pem"), cert).unwrap();
-    std::fs::write(path("server.key"), key).unwrap();
+    let server = server_ca.leaf(
+        &[SanType::DnsName(Ia5String::try_from("localhost").unwrap())],
+        ExtendedKeyUsagePurpose::ServerAuth,
+        false,
+    );
+    std::fs::write(path("server.pem"), server.cert).unwrap();
+    std::fs::write(path("server.key"), server.key).unwrap();
     std::fs::write(path("client-ca.pem"), &client_ca.pem).unwrap();
     std::fs::write(
         path("guichet.toml"),
@@ -342,11 +331,11 @@ async fn a_spiffe_id_is_matched_with_its_case_and_a_dns_name_without() {
     let s = spawn_app(config_from_toml(&db.url, &std::fs::read_to_string(path("guichet.toml")).unwrap())).await;
 
     let catalog_as = |san: SanType| {
-        let (cert, key) = client_ca.leaf(san, ExtendedKeyUsagePurpose::ClientAuth);
+        let client = client_ca.leaf(&[san], ExtendedKeyUsagePurpose::ClientAuth, false);
         let tls = ClientTlsConfig::new()
             .ca_certificate(Certificate::from_pem(&server_ca.pem))
             .domain_name("localhost")
-            .identity(Identity::from_pem(cert, key));
+            .identity(Identity::from_pem(client.cert, client.key));
         let endpoint = Channel::from_shared(format!("https://{}", s.addr)).unwrap().tls_config(tls).unwrap();
         async move {
             let channel = endpoint.connect().await.unwrap();

@@ -1,16 +1,16 @@
 //! Bad input gets the canonical code and google.rpc details naming what to fix; nothing is written.
 
 use guichet_proto::v1 as pb;
-use guichet_tests::{Backend, TestDatabase, details, spawn_app, test_config, violated_fields};
+use guichet_testkit::requests;
+use guichet_tests::Clients;
+use guichet_tests::{details, violated_fields};
 use tonic::Code;
 
-use crate::scenario::{build_world, check};
+use crate::scenario::{check, on_sqlite_with_the_world};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_input_is_refused_with_field_violations() {
-    let db = TestDatabase::new(Backend::Sqlite).await.unwrap();
-    let s = spawn_app(test_config(&db.url)).await;
-    build_world(&s).await;
+    let (_db, s) = on_sqlite_with_the_world().await;
 
     // A bad email.
     let e = s
@@ -27,16 +27,7 @@ async fn bad_input_is_refused_with_field_violations() {
     assert_eq!(violated_fields(&e), ["subject_id", "account_id", "permission"]);
 
     // A malformed permission is an error; an unknown feature is a deny with a reason.
-    let e = s
-        .access()
-        .check_access(pb::CheckAccessRequest {
-            subject_id: "gerant".into(),
-            account_id: "partner".into(),
-            permission: "billing".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap_err();
+    let e = s.access().check_access(requests::check("gerant", "partner", "billing", "")).await.unwrap_err();
     assert_eq!(violated_fields(&e), ["permission"]);
     let r = check(&s, "gerant", "partner", "teleportation:view", "").await;
     assert_eq!((r.allowed, r.reason_code.as_str()), (false, "unknown_feature"));
@@ -46,12 +37,7 @@ async fn bad_input_is_refused_with_field_violations() {
     assert_eq!((r.allowed, r.reason_code.as_str()), (false, "unknown_account"));
 
     // An oversized batch.
-    let item = pb::CheckAccessBatchItem {
-        subject_id: "gerant".into(),
-        account_id: "partner".into(),
-        permission: "billing:view".into(),
-        ..Default::default()
-    };
+    let item = requests::batch_item("gerant", "partner", "billing:view");
     let e = s
         .access()
         .check_access_batch(pb::CheckAccessBatchRequest { items: vec![item; 1001], consistency: None })
@@ -97,16 +83,7 @@ async fn bad_input_is_refused_with_field_violations() {
         .unwrap_err();
     assert_eq!(e.code(), Code::NotFound);
     assert_eq!(details(&e).resource_info().unwrap().resource_name, "inconnu");
-    let e = s
-        .accounts()
-        .create_account(pb::CreateAccountRequest {
-            id: "partner".into(),
-            name: "x".into(),
-            kind: "partner".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap_err();
+    let e = s.accounts().create_account(requests::account("partner", "x", "partner", "")).await.unwrap_err();
     assert_eq!(e.code(), Code::AlreadyExists);
     let e = s
         .users()
@@ -116,28 +93,14 @@ async fn bad_input_is_refused_with_field_violations() {
     assert_eq!(e.code(), Code::AlreadyExists, "the same person, written differently, is one identity");
 
     // A kind that cannot be a child of that parent: FAILED_PRECONDITION with its violation.
-    let e = s
-        .accounts()
-        .create_account(pb::CreateAccountRequest {
-            id: "mauvais".into(),
-            name: "x".into(),
-            kind: "partner".into(),
-            parent_id: "client-a".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap_err();
+    let e = s.accounts().create_account(requests::account("mauvais", "x", "partner", "client-a")).await.unwrap_err();
     assert_eq!(e.code(), Code::FailedPrecondition);
     assert_eq!(details(&e).precondition_failure().unwrap().violations[0].r#type, "PARENT_KIND_NOT_ALLOWED");
 
     // The last administrator cannot be demoted; nothing is written.
     let e = s
         .memberships()
-        .set_membership_roles(pb::SetMembershipRolesRequest {
-            membership_id: "m-admin-a".into(),
-            roles: vec!["client_user".into()],
-            ..Default::default()
-        })
+        .set_membership_roles(requests::membership_roles("", "m-admin-a", &["client_user"]))
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::FailedPrecondition);
@@ -154,13 +117,7 @@ async fn bad_input_is_refused_with_field_violations() {
     // An actor without the right gets PERMISSION_DENIED naming the permission.
     let e = s
         .memberships()
-        .create_membership(pb::CreateMembershipRequest {
-            actor_id: "employe-a".into(),
-            account_id: "client-a".into(),
-            user_id: "factu".into(),
-            roles: vec!["client_user".into()],
-            ..Default::default()
-        })
+        .create_membership(requests::membership("employe-a", "client-a", "factu", &["client_user"]))
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::PermissionDenied);
@@ -178,12 +135,7 @@ async fn bad_input_is_refused_with_field_violations() {
     // An unknown role names the entry.
     let e = s
         .memberships()
-        .create_membership(pb::CreateMembershipRequest {
-            account_id: "client-b".into(),
-            user_id: "factu".into(),
-            roles: vec!["client_user".into(), "pape".into()],
-            ..Default::default()
-        })
+        .create_membership(requests::membership("", "client-b", "factu", &["client_user", "pape"]))
         .await
         .unwrap_err();
     assert_eq!(violated_fields(&e), ["roles[1]"]);

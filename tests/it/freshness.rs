@@ -6,9 +6,12 @@ use std::time::Duration;
 
 use guichet_proto::v1 as pb;
 use guichet_server::config::CacheConfig;
+use guichet_testkit::requests;
+use guichet_tests::Clients;
 use guichet_tests::{Backend, Config, Secret, TestApp, TestDatabase, skip, spawn_app, test_config};
 
-use crate::scenario::build_world;
+use crate::scenario::{build_world, on_sqlite_with_the_world};
+use crate::worlds;
 
 const LOCAL: i32 = pb::CacheTier::Local as i32;
 const SHARED: i32 = pb::CacheTier::Shared as i32;
@@ -25,16 +28,7 @@ fn redis_url() -> Option<String> {
 }
 
 async fn ask(s: &TestApp, subject: &str, account: &str, permission: &str) -> pb::CheckAccessResponse {
-    s.access()
-        .check_access(pb::CheckAccessRequest {
-            subject_id: subject.into(),
-            account_id: account.into(),
-            permission: permission.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
+    s.access().check_access(requests::check(subject, account, permission, "")).await.unwrap().into_inner()
 }
 
 /// Asks twice and checks that the second answer came from a cache tier with the given decision.
@@ -64,26 +58,12 @@ async fn two_servers(cache: impl Fn(&mut CacheConfig)) -> Option<(TestDatabase, 
 }
 
 async fn create_user(s: &TestApp, id: &str) {
-    s.users()
-        .create_user(pb::CreateUserRequest { id: id.into(), email: format!("{id}@exemple.fr"), ..Default::default() })
-        .await
-        .unwrap();
+    s.users().create_user(requests::user(id, &format!("{id}@exemple.fr"))).await.unwrap();
 }
 
 async fn add_member(s: &TestApp, id: &str, user: &str, account: &str, role: &str) -> pb::Membership {
-    s.memberships()
-        .create_membership(pb::CreateMembershipRequest {
-            id: id.into(),
-            account_id: account.into(),
-            user_id: user.into(),
-            roles: vec![role.into()],
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .membership
-        .unwrap()
+    let request = pb::CreateMembershipRequest { id: id.into(), ..requests::membership("", account, user, &[role]) };
+    s.memberships().create_membership(request).await.unwrap().into_inner().membership.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -223,25 +203,8 @@ async fn a_write_returns_only_once_no_replica_can_answer_from_before_it() {
     else {
         return;
     };
-    for (id, name, kind, parent) in
-        [("nuage", "Nuage Hébergement", "partner", ""), ("boulangerie", "Boulangerie Martin", "customer", "nuage")]
-    {
-        a.accounts()
-            .create_account(pb::CreateAccountRequest {
-                id: id.into(),
-                name: name.into(),
-                kind: kind.into(),
-                parent_id: parent.into(),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-    }
-    create_user(&a, "gerante").await;
-    create_user(&a, "adjoint").await;
-    add_member(&a, "m-gerante", "gerante", "boulangerie", "client_administrator").await;
-    // A second administrator, so that the account may lose the first.
-    add_member(&a, "m-adjoint", "adjoint", "boulangerie", "client_administrator").await;
+    // Two client administrators of the bakery, so that the account may lose the first.
+    worlds::load_world(&a, &worlds::fence()).await;
     cached(&b, "gerante", "boulangerie", "users:full", true).await;
     let started = std::time::Instant::now();
     a.memberships()
@@ -436,12 +399,7 @@ async fn checks_stay_correct_while_redis_is_down_and_hits_resume_when_it_returns
 }
 
 fn item(subject: &str, account: &str, permission: &str) -> pb::CheckAccessBatchItem {
-    pb::CheckAccessBatchItem {
-        subject_id: subject.into(),
-        account_id: account.into(),
-        permission: permission.into(),
-        ..Default::default()
-    }
+    requests::batch_item(subject, account, permission)
 }
 
 async fn batch(s: &TestApp, consistency: Option<pb::consistency::Requirement>) -> Vec<(bool, i32)> {
@@ -467,9 +425,7 @@ async fn batch(s: &TestApp, consistency: Option<pb::consistency::Requirement>) -
 #[tokio::test(flavor = "multi_thread")]
 async fn a_batch_serves_hits_from_the_cache_and_evaluates_the_misses() {
     // In-process tier only (no Redis URL).
-    let db = TestDatabase::new(Backend::Sqlite).await.unwrap();
-    let s = spawn_app(test_config(&db.url)).await;
-    build_world(&s).await;
+    let (_db, s) = on_sqlite_with_the_world().await;
     assert_eq!(batch(&s, None).await, [(true, NONE), (true, NONE), (false, NONE)]);
     assert_eq!(batch(&s, None).await, [(true, LOCAL), (true, LOCAL), (false, LOCAL)]);
     // fully_consistent bypasses the caches.
@@ -479,11 +435,7 @@ async fn a_batch_serves_hits_from_the_cache_and_evaluates_the_misses() {
     // same partner, the affiliate) stay hits.
     let token = s
         .memberships()
-        .set_membership_roles(pb::SetMembershipRolesRequest {
-            membership_id: "m-factu".into(),
-            roles: vec!["account_manager".into()],
-            ..Default::default()
-        })
+        .set_membership_roles(requests::membership_roles("", "m-factu", &["account_manager"]))
         .await
         .unwrap()
         .into_inner()

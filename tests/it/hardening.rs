@@ -2,21 +2,15 @@
 //! more than the actor holds, and error details too large for HTTP/2 trailers.
 
 use guichet_proto::v1 as pb;
+use guichet_testkit::requests;
+use guichet_tests::Clients;
 use guichet_tests::{Backend, TestApp, TestDatabase, details, spawn_app, test_config, violated_fields};
 use tonic::Code;
 
 use crate::scenario::check;
 
 async fn account_with_an_inviter(s: &TestApp) {
-    s.accounts()
-        .create_account(pb::CreateAccountRequest {
-            id: "acme".into(),
-            name: "Acme".into(),
-            kind: "direct_client".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    s.accounts().create_account(requests::account("acme", "Acme", "direct_client", "")).await.unwrap();
     for id in ["owner", "inviter", "clerk"] {
         s.users()
             .create_user(pb::CreateUserRequest {
@@ -72,25 +66,12 @@ async fn role_edits_cannot_hand_out_more_than_the_actor_holds() {
     // Promoting itself or someone else to a role above its own is refused, by either RPC.
     let e = s
         .memberships()
-        .set_membership_roles(pb::SetMembershipRolesRequest {
-            actor_id: "inviter".into(),
-            membership_id: "m-inviter".into(),
-            roles: vec!["account_manager".into()],
-            ..Default::default()
-        })
+        .set_membership_roles(requests::membership_roles("inviter", "m-inviter", &["account_manager"]))
         .await
         .unwrap_err();
     assert_no_escalation(&e);
-    let e = s
-        .memberships()
-        .assign_role(pb::AssignRoleRequest {
-            actor_id: "inviter".into(),
-            membership_id: "m-clerk".into(),
-            role: "account_manager".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap_err();
+    let e =
+        s.memberships().assign_role(requests::assign_role("inviter", "m-clerk", "account_manager")).await.unwrap_err();
     assert_no_escalation(&e);
     // Nothing changed.
     assert!(!check(&s, "inviter", "acme", "billing:full", "").await.allowed);
@@ -106,24 +87,8 @@ async fn role_edits_cannot_hand_out_more_than_the_actor_holds() {
     assert_eq!(m.roles, ["billing_manager"]);
 
     // Within what it holds, the same calls work; an administrator may promote.
-    s.memberships()
-        .set_membership_roles(pb::SetMembershipRolesRequest {
-            actor_id: "inviter".into(),
-            membership_id: "m-clerk".into(),
-            roles: vec!["inviter".into()],
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    s.memberships()
-        .assign_role(pb::AssignRoleRequest {
-            actor_id: "owner".into(),
-            membership_id: "m-clerk".into(),
-            role: "account_manager".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    s.memberships().set_membership_roles(requests::membership_roles("inviter", "m-clerk", &["inviter"])).await.unwrap();
+    s.memberships().assign_role(requests::assign_role("owner", "m-clerk", "account_manager")).await.unwrap();
     assert!(check(&s, "clerk", "acme", "billing:full", "").await.allowed);
 }
 
@@ -131,12 +96,7 @@ async fn role_edits_cannot_hand_out_more_than_the_actor_holds() {
 async fn a_batch_of_a_thousand_bad_items_is_one_bounded_invalid_argument() {
     let db = TestDatabase::new(Backend::Sqlite).await.unwrap();
     let s = spawn_app(test_config(&db.url)).await;
-    let item = pb::CheckAccessBatchItem {
-        subject_id: "someone".into(),
-        account_id: "acme".into(),
-        permission: "not-a-permission".into(),
-        ..Default::default()
-    };
+    let item = requests::batch_item("someone", "acme", "not-a-permission");
     let e = s
         .access()
         .check_access_batch(pb::CheckAccessBatchRequest { items: vec![item; 1000], consistency: None })
@@ -150,16 +110,6 @@ async fn a_batch_of_a_thousand_bad_items_is_one_bounded_invalid_argument() {
     assert_eq!(fields[19], "items[19].permission");
     assert!(e.message().ends_with("(and 980 more violations)"), "{}", e.message());
     // The connection is still usable.
-    let r = s
-        .access()
-        .check_access(pb::CheckAccessRequest {
-            subject_id: "someone".into(),
-            account_id: "acme".into(),
-            permission: "users:view".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let r = s.access().check_access(requests::check("someone", "acme", "users:view", "")).await.unwrap().into_inner();
     assert!(!r.allowed);
 }

@@ -2,12 +2,14 @@
 //! SQLite and PostgreSQL. Time passes by moving the server's manual clock: no test sleeps.
 
 use guichet_proto::v1 as pb;
+use guichet_testkit::requests;
 use guichet_tests::{
     Backend, Clients, TestApp, TestDatabase, both_backends, details, spawn_app, test_config, violated_fields,
 };
 use tonic::Code;
 
 use crate::scenario::check;
+use crate::worlds;
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -30,77 +32,18 @@ fn settings(ttl: u32, approval: bool, generic: pb::GenericAddressPolicy) -> pb::
     }
 }
 
-/// The accounting firm and its client, the bakery, whose access needs a colleague's approval:
-/// Lucie and Paul are its client administrators (approved on the service's own authority), Odile
-/// a client user; folders A and C; the billing and folders modules.
+/// The accounting firm and its client, the bakery ([`worlds::bakery`]: Lucie and Paul its client
+/// administrators, Odile a client user; folders A and C; the billing and folders modules), then
+/// the bakery's settings: invitations living `ttl` days, access needing a colleague's approval or
+/// not, generic addresses treated as `generic` says.
 pub(crate) async fn bakery(s: &impl Clients, ttl: u32, approval: bool, generic: pb::GenericAddressPolicy) {
-    let mut accounts = s.accounts();
-    accounts
-        .create_account(pb::CreateAccountRequest {
-            id: "cabinet".into(),
-            name: "Cabinet Leclerc".into(),
-            kind: "partner".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    accounts
-        .create_account(pb::CreateAccountRequest {
-            id: "boulangerie".into(),
-            name: "Boulangerie Martin".into(),
-            kind: "customer".into(),
-            parent_id: "cabinet".into(),
-            modules: vec!["billing".into(), "folders".into()],
-            settings: Some(settings(ttl, approval, generic)),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    for id in ["lucie", "paul", "odile"] {
-        s.users()
-            .create_user(pb::CreateUserRequest {
-                id: id.into(),
-                email: format!("{id}@boulangerie-martin.fr"),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-    }
-    for (id, name) in [("dossier-a", "Dossier A"), ("dossier-c", "Dossier C")] {
-        s.resources()
-            .create_resource(pb::CreateResourceRequest {
-                id: id.into(),
-                account_id: "boulangerie".into(),
-                kind: "folder".into(),
-                name: name.into(),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-    }
-    for (user, role) in [("lucie", "client_administrator"), ("paul", "client_administrator"), ("odile", "client_user")]
-    {
-        let m = s
-            .memberships()
-            .create_membership(pb::CreateMembershipRequest {
-                id: format!("m-{user}"),
-                account_id: "boulangerie".into(),
-                user_id: user.into(),
-                roles: vec![role.into()],
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .membership
-            .unwrap();
-        if m.status == pb::MembershipStatus::PendingApproval as i32 {
-            s.approvals()
-                .approve_membership(pb::ApproveMembershipRequest { membership_id: m.id, ..Default::default() })
-                .await
-                .unwrap();
-        }
-    }
+    worlds::load_world(s, &worlds::bakery()).await;
+    let request = pb::UpdateAccountSettingsRequest {
+        account_id: "boulangerie".into(),
+        settings: Some(settings(ttl, approval, generic)),
+        ..Default::default()
+    };
+    s.accounts().update_account_settings(request).await.unwrap();
 }
 
 pub(crate) async fn invite(
@@ -338,12 +281,7 @@ async fn lifecycle(backend: Backend) {
     // A member is not invited again.
     let e = s
         .invitations()
-        .create_invitation(pb::CreateInvitationRequest {
-            account_id: "boulangerie".into(),
-            email: "odile@boulangerie-martin.fr".into(),
-            roles: vec!["client_user".into()],
-            ..Default::default()
-        })
+        .create_invitation(requests::invitation("", "boulangerie", "odile@boulangerie-martin.fr", &["client_user"]))
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::AlreadyExists, "Odile is already a member: {e:?}");
@@ -372,13 +310,7 @@ async fn lifecycle(backend: Backend) {
     let (late, late_token) = invite(&s, "lucie", "marc@boulangerie-martin.fr", &["client_user"], None).await;
     let e = s
         .invitations()
-        .create_invitation(pb::CreateInvitationRequest {
-            actor_id: "lucie".into(),
-            account_id: "boulangerie".into(),
-            email: "marc@boulangerie-martin.fr".into(),
-            roles: vec!["client_user".into()],
-            ..Default::default()
-        })
+        .create_invitation(requests::invitation("lucie", "boulangerie", "marc@boulangerie-martin.fr", &["client_user"]))
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::AlreadyExists);
@@ -494,13 +426,7 @@ async fn email_policy(backend: Backend) {
     let Some(db) = TestDatabase::new(backend).await else { return };
     let s = spawn_app(test_config(&db.url)).await;
     bakery(&s, 7, false, pb::GenericAddressPolicy::Flag).await;
-    let create = |email: &str| pb::CreateInvitationRequest {
-        actor_id: "lucie".into(),
-        account_id: "boulangerie".into(),
-        email: email.into(),
-        roles: vec!["client_user".into()],
-        ..Default::default()
-    };
+    let create = |email: &str| requests::invitation("lucie", "boulangerie", email, &["client_user"]);
 
     // The firm's own domain is forbidden, subdomains and case included, for invitations and users.
     for email in ["jean@cabinet-leclerc.fr", "Jean@Paris.CABINET-LECLERC.fr", "info@cabinet-leclerc.fr"] {
@@ -513,12 +439,7 @@ async fn email_policy(backend: Backend) {
     }
     let e = s
         .users()
-        .create_user(pb::CreateUserRequest {
-            actor_id: "lucie".into(),
-            account_id: "boulangerie".into(),
-            email: "jean@cabinet-leclerc.fr".into(),
-            ..Default::default()
-        })
+        .create_user(requests::user_for("lucie", "boulangerie", "", "jean@cabinet-leclerc.fr"))
         .await
         .unwrap_err();
     assert_eq!(precondition(&e), "EMAIL_DOMAIN_FORBIDDEN");
@@ -604,21 +525,9 @@ async fn no_escalation(backend: Backend) {
         })
         .await
         .unwrap();
-    s.users()
-        .create_user(pb::CreateUserRequest {
-            id: "gaston".into(),
-            email: "gaston@boulangerie-martin.fr".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    s.users().create_user(requests::user("gaston", "gaston@boulangerie-martin.fr")).await.unwrap();
     s.memberships()
-        .create_membership(pb::CreateMembershipRequest {
-            account_id: "boulangerie".into(),
-            user_id: "gaston".into(),
-            roles: vec!["gestionnaire".into()],
-            ..Default::default()
-        })
+        .create_membership(requests::membership("", "boulangerie", "gaston", &["gestionnaire"]))
         .await
         .unwrap();
 
@@ -627,36 +536,22 @@ async fn no_escalation(backend: Backend) {
     // …but not a client administrator: the first level out of his reach is named, nothing is written.
     let e = s
         .invitations()
-        .create_invitation(pb::CreateInvitationRequest {
-            actor_id: "gaston".into(),
-            account_id: "boulangerie".into(),
-            email: "boss@boulangerie-martin.fr".into(),
-            roles: vec!["client_administrator".into()],
-            ..Default::default()
-        })
+        .create_invitation(requests::invitation(
+            "gaston",
+            "boulangerie",
+            "boss@boulangerie-martin.fr",
+            &["client_administrator"],
+        ))
         .await
         .unwrap_err();
     assert_eq!((e.code(), missing_permission(&e).as_str()), (Code::PermissionDenied, "access_approvals:full"));
     assert!(e.message().contains("access_approvals:full"), "{}", e.message());
     assert_eq!(list(&s, pb::InvitationStatus::Unspecified).await.len(), 1);
     // The same rule for a direct membership.
-    s.users()
-        .create_user(pb::CreateUserRequest {
-            id: "hugo".into(),
-            email: "hugo@boulangerie-martin.fr".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    s.users().create_user(requests::user("hugo", "hugo@boulangerie-martin.fr")).await.unwrap();
     let e = s
         .memberships()
-        .create_membership(pb::CreateMembershipRequest {
-            actor_id: "gaston".into(),
-            account_id: "boulangerie".into(),
-            user_id: "hugo".into(),
-            roles: vec!["client_administrator".into()],
-            ..Default::default()
-        })
+        .create_membership(requests::membership("gaston", "boulangerie", "hugo", &["client_administrator"]))
         .await
         .unwrap_err();
     assert_eq!((e.code(), missing_permission(&e).as_str()), (Code::PermissionDenied, "access_approvals:full"));
@@ -664,13 +559,7 @@ async fn no_escalation(backend: Backend) {
     // A client user may not invite at all, nor read the pending requests.
     let e = s
         .invitations()
-        .create_invitation(pb::CreateInvitationRequest {
-            actor_id: "odile".into(),
-            account_id: "boulangerie".into(),
-            email: "x@boulangerie-martin.fr".into(),
-            roles: vec!["client_user".into()],
-            ..Default::default()
-        })
+        .create_invitation(requests::invitation("odile", "boulangerie", "x@boulangerie-martin.fr", &["client_user"]))
         .await
         .unwrap_err();
     assert_eq!((e.code(), missing_permission(&e).as_str()), (Code::PermissionDenied, "users:full"));
@@ -695,12 +584,7 @@ async fn invitation_and_approval_bad_input() {
     let db = TestDatabase::new(Backend::Sqlite).await.unwrap();
     let s = spawn_app(test_config(&db.url)).await;
     bakery(&s, 7, true, pb::GenericAddressPolicy::Flag).await;
-    let good = pb::CreateInvitationRequest {
-        account_id: "boulangerie".into(),
-        email: "marc@boulangerie-martin.fr".into(),
-        roles: vec!["client_user".into()],
-        ..Default::default()
-    };
+    let good = requests::invitation("", "boulangerie", "marc@boulangerie-martin.fr", &["client_user"]);
     let seventeen: Vec<String> = (0..17).map(|i| format!("r{i}")).collect();
     let cases: Vec<(pb::CreateInvitationRequest, Code, Vec<&str>)> = vec![
         (
@@ -739,14 +623,7 @@ async fn invitation_and_approval_bad_input() {
             vec!["restriction.resource_ids"],
         ),
         (
-            pb::CreateInvitationRequest {
-                restriction: Some(pb::ResourceRestriction {
-                    restricted: true,
-                    resource_ids: vec!["ailleurs".into()],
-                    ..Default::default()
-                }),
-                ..good.clone()
-            },
+            pb::CreateInvitationRequest { restriction: requests::restricted(&["ailleurs"]), ..good.clone() },
             Code::InvalidArgument,
             vec!["restriction.resource_ids[0]"],
         ),

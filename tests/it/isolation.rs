@@ -8,11 +8,15 @@ use std::collections::BTreeSet;
 use std::future::Future;
 
 use guichet_proto::v1 as pb;
+use guichet_testkit::requests;
+use guichet_tests::Clients;
 use guichet_tests::{
     Backend, TestApp, TestDatabase, both_backends, declared_rpcs, details, spawn_app, store_revision, test_config,
     violated_fields,
 };
 use tonic::{Code, Status};
+
+use crate::worlds;
 
 /// The services whose RPCs are management calls; AccessService answers questions about any
 /// subject for the calling service and has no actor.
@@ -178,109 +182,13 @@ async fn attempt<T, F: Future<Output = Result<T, Status>>>(
     log.judge(rpc, expect, outcome, wrote);
 }
 
-/// Two trees: pa → a (A: the actor's account) and s (suspended), pb → b (B: the target).
+/// Two trees: pa → a (A: the actor's account) and s (suspended), pb → b (B: the target)
+/// ([`worlds::isolation`]); B waits for an approval, has an invitation out, a contact first in its
+/// technical order; A's administrator has created a profile.
 async fn build(s: &TestApp) {
     let catalog = s.roles().list_catalog(pb::ListCatalogRequest {}).await.unwrap().into_inner();
-    let modules: Vec<String> = catalog.features.iter().filter(|f| f.module).map(|f| f.name.clone()).collect();
-    let all_full: Vec<pb::FeatureGrant> = catalog
-        .features
-        .iter()
-        .map(|f| pb::FeatureGrant { feature: f.name.clone(), level: pb::Level::Full as i32 })
-        .collect();
-    for (id, kind, parent) in [
-        ("pa", "partner", ""),
-        ("a", "customer", "pa"),
-        ("s", "customer", "pa"),
-        ("pb", "partner", ""),
-        ("b", "customer", "pb"),
-    ] {
-        s.accounts()
-            .create_account(pb::CreateAccountRequest {
-                id: id.into(),
-                name: format!("Compte {id}"),
-                kind: kind.into(),
-                parent_id: parent.into(),
-                modules: modules.clone(),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-    }
-    for id in
-        ["admin-a", "admin-pa", "employe-a", "suspendu-a", "admin-s", "admin-pb", "admin-b", "membre-b", "attente-b"]
-    {
-        s.users()
-            .create_user(pb::CreateUserRequest {
-                id: id.into(),
-                email: format!("{id}@exemple.fr"),
-                given_name: id.into(),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-    }
-    s.roles()
-        .create_role(pb::CreateRoleRequest {
-            account_id: "a".into(),
-            name: "tout".into(),
-            display_name: "Tout".into(),
-            grants: all_full,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    s.roles()
-        .create_role(pb::CreateRoleRequest {
-            account_id: "b".into(),
-            name: "role_b".into(),
-            display_name: "Rôle de B".into(),
-            grants: vec![pb::FeatureGrant { feature: "billing".into(), level: pb::Level::View as i32 }],
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    for (id, account) in [("dossier-a", "a"), ("dossier-b", "b")] {
-        s.resources()
-            .create_resource(pb::CreateResourceRequest {
-                id: id.into(),
-                account_id: account.into(),
-                kind: "folder".into(),
-                name: format!("Dossier {account}"),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-    }
-    for (user, account, role) in [
-        ("admin-a", "a", "tout"),
-        ("admin-pa", "pa", "account_manager"),
-        ("employe-a", "a", "client_user"),
-        ("suspendu-a", "a", "client_administrator"),
-        ("admin-s", "s", "client_administrator"),
-        ("admin-pb", "pb", "account_manager"),
-        ("admin-b", "b", "client_administrator"),
-        ("membre-b", "b", "role_b"),
-    ] {
-        s.memberships()
-            .create_membership(pb::CreateMembershipRequest {
-                id: format!("m-{user}"),
-                account_id: account.into(),
-                user_id: user.into(),
-                roles: vec![role.into()],
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-    }
-    s.memberships()
-        .suspend_membership(pb::SuspendMembershipRequest { membership_id: "m-suspendu-a".into(), ..Default::default() })
-        .await
-        .unwrap();
-    s.memberships()
-        .suspend_membership(pb::SuspendMembershipRequest { membership_id: "m-membre-b".into(), ..Default::default() })
-        .await
-        .unwrap();
-    s.accounts().suspend_account(pb::SuspendAccountRequest { id: "s".into(), ..Default::default() }).await.unwrap();
+    let features: Vec<String> = catalog.features.iter().map(|f| f.name.clone()).collect();
+    worlds::load_world(s, &worlds::isolation(&features)).await;
     // B asks for four-eyes approval: a membership waits.
     s.accounts()
         .update_account_settings(pb::UpdateAccountSettingsRequest {
@@ -294,10 +202,7 @@ async fn build(s: &TestApp) {
         .memberships()
         .create_membership(pb::CreateMembershipRequest {
             id: "m-attente-b".into(),
-            account_id: "b".into(),
-            user_id: "attente-b".into(),
-            roles: vec!["client_user".into()],
-            ..Default::default()
+            ..requests::membership("", "b", "attente-b", &["client_user"])
         })
         .await
         .unwrap()
@@ -306,10 +211,7 @@ async fn build(s: &TestApp) {
     s.invitations()
         .create_invitation(pb::CreateInvitationRequest {
             id: "inv-b".into(),
-            account_id: "b".into(),
-            email: "nouveau-b@exemple.fr".into(),
-            roles: vec!["client_user".into()],
-            ..Default::default()
+            ..requests::invitation("", "b", "nouveau-b@exemple.fr", &["client_user"])
         })
         .await
         .unwrap();
@@ -334,25 +236,11 @@ async fn build(s: &TestApp) {
         })
         .await
         .unwrap();
-    s.delegations()
-        .create_delegation(pb::CreateDelegationRequest {
-            id: "deleg-b".into(),
-            from_account_id: "pb".into(),
-            to_account_id: "b".into(),
-            role: "client_administrator".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
     // A fresh profile A's administrator created for A, not yet a member anywhere.
     s.users()
         .create_user(pb::CreateUserRequest {
-            actor_id: a(),
-            account_id: "a".into(),
-            id: "libre".into(),
-            email: "libre@exemple.fr".into(),
             given_name: "libre".into(),
-            ..Default::default()
+            ..requests::user_for(&a(), "a", "libre", "libre@exemple.fr")
         })
         .await
         .unwrap();
@@ -449,12 +337,7 @@ async fn isolation(backend: Backend) {
 
     // ---- UserService ----
     let mut users = s.users();
-    let r = users.create_user(pb::CreateUserRequest {
-        actor_id: a(),
-        email: "intrus@exemple.fr".into(),
-        account_id: "b".into(),
-        ..Default::default()
-    });
+    let r = users.create_user(requests::user_for(&a(), "b", "", "intrus@exemple.fr"));
     attempt(l, &s, "UserService/CreateUser", Hidden, r).await;
     let r = users.get_user(pb::GetUserRequest { actor_id: a(), id: "membre-b".into() });
     attempt(l, &s, "UserService/GetUser", Hidden, r).await;
@@ -485,13 +368,7 @@ async fn isolation(backend: Backend) {
 
     // ---- MembershipService ----
     let mut ms = s.memberships();
-    let r = ms.create_membership(pb::CreateMembershipRequest {
-        actor_id: a(),
-        account_id: "b".into(),
-        user_id: "admin-a".into(),
-        roles: vec!["client_user".into()],
-        ..Default::default()
-    });
+    let r = ms.create_membership(requests::membership(&a(), "b", "admin-a", &["client_user"]));
     attempt(l, &s, "MembershipService/CreateMembership", Hidden, r).await;
     // B's folder and B's custom role cannot be handed out in A either.
     let r = ms.create_membership(pb::CreateMembershipRequest {
@@ -499,21 +376,11 @@ async fn isolation(backend: Backend) {
         account_id: "a".into(),
         user_id: "libre".into(),
         roles: vec!["client_user".into()],
-        restriction: Some(pb::ResourceRestriction {
-            restricted: true,
-            resource_ids: vec!["dossier-b".into()],
-            ..Default::default()
-        }),
+        restriction: requests::restricted(&["dossier-b"]),
         ..Default::default()
     });
     attempt(l, &s, "MembershipService/CreateMembership", Invalid("restriction.resource_ids[0]"), r).await;
-    let r = ms.create_membership(pb::CreateMembershipRequest {
-        actor_id: a(),
-        account_id: "a".into(),
-        user_id: "libre".into(),
-        roles: vec!["role_b".into()],
-        ..Default::default()
-    });
+    let r = ms.create_membership(requests::membership(&a(), "a", "libre", &["role_b"]));
     attempt(l, &s, "MembershipService/CreateMembership", Invalid("roles[0]"), r).await;
     let r = ms.get_membership(pb::GetMembershipRequest { actor_id: a(), id: "m-membre-b".into() });
     attempt(l, &s, "MembershipService/GetMembership", Hidden, r).await;
@@ -526,19 +393,9 @@ async fn isolation(backend: Backend) {
         ..Default::default()
     });
     attempt(l, &s, "MembershipService/ListMemberships", Invalid("account_id"), r).await;
-    let r = ms.assign_role(pb::AssignRoleRequest {
-        actor_id: a(),
-        membership_id: "m-membre-b".into(),
-        role: "client_administrator".into(),
-        ..Default::default()
-    });
+    let r = ms.assign_role(requests::assign_role(&a(), "m-membre-b", "client_administrator"));
     attempt(l, &s, "MembershipService/AssignRole", Hidden, r).await;
-    let r = ms.assign_role(pb::AssignRoleRequest {
-        actor_id: a(),
-        membership_id: "m-employe-a".into(),
-        role: "role_b".into(),
-        ..Default::default()
-    });
+    let r = ms.assign_role(requests::assign_role(&a(), "m-employe-a", "role_b"));
     attempt(l, &s, "MembershipService/AssignRole", Invalid("role"), r).await;
     let r = ms.unassign_role(pb::UnassignRoleRequest {
         actor_id: a(),
@@ -547,12 +404,7 @@ async fn isolation(backend: Backend) {
         ..Default::default()
     });
     attempt(l, &s, "MembershipService/UnassignRole", Hidden, r).await;
-    let r = ms.set_membership_roles(pb::SetMembershipRolesRequest {
-        actor_id: a(),
-        membership_id: "m-admin-b".into(),
-        roles: vec!["client_user".into()],
-        ..Default::default()
-    });
+    let r = ms.set_membership_roles(requests::membership_roles(&a(), "m-admin-b", &["client_user"]));
     attempt(l, &s, "MembershipService/SetMembershipRoles", Hidden, r).await;
     let r = ms.set_resource_restriction(pb::SetResourceRestrictionRequest {
         actor_id: a(),
@@ -564,11 +416,7 @@ async fn isolation(backend: Backend) {
     let r = ms.set_resource_restriction(pb::SetResourceRestrictionRequest {
         actor_id: a(),
         membership_id: "m-employe-a".into(),
-        restriction: Some(pb::ResourceRestriction {
-            restricted: true,
-            resource_ids: vec!["dossier-b".into()],
-            ..Default::default()
-        }),
+        restriction: requests::restricted(&["dossier-b"]),
         ..Default::default()
     });
     attempt(l, &s, "MembershipService/SetResourceRestriction", Invalid("restriction.resource_ids[0]"), r).await;
@@ -629,13 +477,7 @@ async fn isolation(backend: Backend) {
 
     // ---- ResourceService ----
     let mut res = s.resources();
-    let r = res.create_resource(pb::CreateResourceRequest {
-        actor_id: a(),
-        account_id: "b".into(),
-        kind: "folder".into(),
-        name: "Intrus".into(),
-        ..Default::default()
-    });
+    let r = res.create_resource(requests::folder(&a(), "", "b", "Intrus"));
     attempt(l, &s, "ResourceService/CreateResource", Hidden, r).await;
     let r = res.get_resource(pb::GetResourceRequest { actor_id: a(), id: "dossier-b".into() });
     attempt(l, &s, "ResourceService/GetResource", Hidden, r).await;
@@ -688,34 +530,18 @@ async fn isolation(backend: Backend) {
 
     // ---- InvitationService ----
     let mut inv = s.invitations();
-    let r = inv.create_invitation(pb::CreateInvitationRequest {
-        actor_id: a(),
-        account_id: "b".into(),
-        email: "intrus@exemple.fr".into(),
-        roles: vec!["client_user".into()],
-        ..Default::default()
-    });
+    let r = inv.create_invitation(requests::invitation(&a(), "b", "intrus@exemple.fr", &["client_user"]));
     attempt(l, &s, "InvitationService/CreateInvitation", Hidden, r).await;
     let r = inv.create_invitation(pb::CreateInvitationRequest {
         actor_id: a(),
         account_id: "a".into(),
         email: "invite-a@exemple.fr".into(),
         roles: vec!["client_user".into()],
-        restriction: Some(pb::ResourceRestriction {
-            restricted: true,
-            resource_ids: vec!["dossier-b".into()],
-            ..Default::default()
-        }),
+        restriction: requests::restricted(&["dossier-b"]),
         ..Default::default()
     });
     attempt(l, &s, "InvitationService/CreateInvitation", Invalid("restriction.resource_ids[0]"), r).await;
-    let r = inv.create_invitation(pb::CreateInvitationRequest {
-        actor_id: a(),
-        account_id: "a".into(),
-        email: "invite-a@exemple.fr".into(),
-        roles: vec!["role_b".into()],
-        ..Default::default()
-    });
+    let r = inv.create_invitation(requests::invitation(&a(), "a", "invite-a@exemple.fr", &["role_b"]));
     attempt(l, &s, "InvitationService/CreateInvitation", Invalid("roles[0]"), r).await;
     let r = inv.get_invitation(pb::GetInvitationRequest { actor_id: a(), id: "inv-b".into() });
     attempt(l, &s, "InvitationService/GetInvitation", Hidden, r).await;
@@ -764,24 +590,12 @@ async fn isolation(backend: Backend) {
 
     // ---- ContactService ----
     let mut ct = s.contacts();
-    let r = ct.create_contact(pb::CreateContactRequest {
-        actor_id: a(),
-        account_id: "b".into(),
-        given_name: "Intrus".into(),
-        family_name: "X".into(),
-        email: "intrus@exemple.fr".into(),
-        ..Default::default()
-    });
+    let r = ct.create_contact(requests::contact(&a(), "", "b", "Intrus", "X", "intrus@exemple.fr"));
     attempt(l, &s, "ContactService/CreateContact", Hidden, r).await;
     // Linking one of B's users to a contact of A: that user is out of A's reach.
     let r = ct.create_contact(pb::CreateContactRequest {
-        actor_id: a(),
-        account_id: "a".into(),
-        given_name: "Membre".into(),
-        family_name: "B".into(),
-        email: "contact-membre-b@exemple.fr".into(),
         user_id: "membre-b".into(),
-        ..Default::default()
+        ..requests::contact(&a(), "", "a", "Membre", "B", "contact-membre-b@exemple.fr")
     });
     attempt(l, &s, "ContactService/CreateContact", Precondition("USER_NOT_MEMBER"), r).await;
     let r = ct.get_contact(pb::GetContactRequest { actor_id: a(), id: "contact-b".into() });
@@ -951,20 +765,9 @@ async fn within_a(backend: Backend) {
 
     // A client user of A tries A's administration.
     let u = || "employe-a".to_owned();
-    let r = inv.create_invitation(pb::CreateInvitationRequest {
-        actor_id: u(),
-        account_id: "a".into(),
-        email: "ami@exemple.fr".into(),
-        roles: vec!["client_user".into()],
-        ..Default::default()
-    });
+    let r = inv.create_invitation(requests::invitation(&u(), "a", "ami@exemple.fr", &["client_user"]));
     attempt(l, &s, "InvitationService/CreateInvitation", Denied("users:full", "a"), r).await;
-    let r = ms.set_membership_roles(pb::SetMembershipRolesRequest {
-        actor_id: u(),
-        membership_id: "m-employe-a".into(),
-        roles: vec!["client_administrator".into()],
-        ..Default::default()
-    });
+    let r = ms.set_membership_roles(requests::membership_roles(&u(), "m-employe-a", &["client_administrator"]));
     attempt(l, &s, "MembershipService/SetMembershipRoles", Denied("users:full", "a"), r).await;
     let r = roles.create_role(pb::CreateRoleRequest {
         actor_id: u(),
@@ -987,22 +790,9 @@ async fn within_a(backend: Backend) {
     let r =
         ev.watch_events(pb::WatchEventsRequest { actor_id: u(), after_revision: "r0".into(), account_id: "a".into() });
     attempt(l, &s, "EventService/WatchEvents", Denied("event_logs:view", "a"), r).await;
-    let r = ct.create_contact(pb::CreateContactRequest {
-        actor_id: u(),
-        account_id: "a".into(),
-        given_name: "X".into(),
-        family_name: "Y".into(),
-        email: "xy@exemple.fr".into(),
-        ..Default::default()
-    });
+    let r = ct.create_contact(requests::contact(&u(), "", "a", "X", "Y", "xy@exemple.fr"));
     attempt(l, &s, "ContactService/CreateContact", Denied("contacts:full", "a"), r).await;
-    let r = res.create_resource(pb::CreateResourceRequest {
-        actor_id: u(),
-        account_id: "a".into(),
-        kind: "folder".into(),
-        name: "Le mien".into(),
-        ..Default::default()
-    });
+    let r = res.create_resource(requests::folder(&u(), "", "a", "Le mien"));
     attempt(l, &s, "ResourceService/CreateResource", Denied("folders:full", "a"), r).await;
     // Viewing but not changing: the object exists for them, so the refusal names the permission.
     let r =
@@ -1014,13 +804,7 @@ async fn within_a(backend: Backend) {
     let r =
         ms.list_memberships(pb::ListMembershipsRequest { actor_id: u(), account_id: "a".into(), ..Default::default() });
     attempt(l, &s, "MembershipService/ListMemberships", Denied("users:view", "a"), r).await;
-    let r = inv.create_invitation(pb::CreateInvitationRequest {
-        actor_id: u(),
-        account_id: "a".into(),
-        email: "ami@exemple.fr".into(),
-        roles: vec!["client_user".into()],
-        ..Default::default()
-    });
+    let r = inv.create_invitation(requests::invitation(&u(), "a", "ami@exemple.fr", &["client_user"]));
     attempt(l, &s, "InvitationService/CreateInvitation", Denied("users:full", "a"), r).await;
     let r = ms.reactivate_membership(pb::ReactivateMembershipRequest {
         actor_id: u(),

@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use guichet_proto::v1 as pb;
+use guichet_tests::Clients;
 use guichet_tests::{Backend, TestApp, TestDatabase, both_backends, details, spawn_app, test_config};
 use tonic::Code;
 

@@ -32,3 +32,4 @@ mod suggestions;
 mod telemetry;
 mod tls;
 mod watch;
+mod worlds;

@@ -7,6 +7,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use guichet_proto::v1 as pb;
+use guichet_testkit::requests;
+use guichet_tests::Clients;
 use guichet_tests::{Backend, Config, TestDatabase, grpcurl, guichet_bin, spawn_app, test_config};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -135,13 +137,7 @@ async fn the_dashboard_and_the_rules_query_only_metrics_guichet_exports() {
     // Some traffic: an answer, a client error, a change stream.
     let ok = s
         .access()
-        .check_access(pb::CheckAccessRequest {
-            subject_id: "marc".into(),
-            account_id: "boulangerie-martin".into(),
-            permission: "folders:view".into(),
-            resource_id: "bm-dossier-2025".into(),
-            ..Default::default()
-        })
+        .check_access(requests::check("marc", "boulangerie-martin", "folders:view", "bm-dossier-2025"))
         .await
         .unwrap()
         .into_inner();

@@ -1,91 +1,27 @@
 //! A partner-portal scenario built through the API, then checked: the seeds' stories in their words.
 
 use guichet_proto::v1 as pb;
-use guichet_tests::{Backend, Clients, TestDatabase, both_backends, spawn_app, test_config};
+use guichet_testkit::requests;
+use guichet_tests::{Backend, Clients, TestApp, TestDatabase, both_backends, spawn_app, test_config};
 
-/// Builds the world of the tests through the API (on the service's own authority).
+use crate::worlds;
+
+/// Builds the world of the tests ([`worlds::scenario`]) through the API (on the service's own
+/// authority).
 pub async fn build_world(s: &impl Clients) {
-    let mut accounts = s.accounts();
-    for (id, kind, parent) in [
-        ("partner", "partner", ""),
-        ("client-a", "customer", "partner"),
-        ("client-b", "customer", "partner"),
-        ("affilie", "affiliate", ""),
-        ("client-c", "customer", "affilie"),
-    ] {
-        accounts
-            .create_account(pb::CreateAccountRequest {
-                id: id.into(),
-                name: format!("Compte {id}"),
-                kind: kind.into(),
-                parent_id: parent.into(),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-    }
-    let mut users = s.users();
-    for id in ["gerant", "factu", "conseiller", "admin-a", "employe-a", "tech-affilie"] {
-        users
-            .create_user(pb::CreateUserRequest {
-                id: id.into(),
-                email: format!("{id}@exemple.fr"),
-                given_name: id.into(),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-    }
-    let mut resources = s.resources();
-    for (id, name) in [("dossier-a", "Dossier A"), ("dossier-c", "Dossier C")] {
-        resources
-            .create_resource(pb::CreateResourceRequest {
-                id: id.into(),
-                account_id: "client-a".into(),
-                kind: "folder".into(),
-                name: name.into(),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-    }
-    let mut memberships = s.memberships();
-    for (user, account, role, restricted) in [
-        ("gerant", "partner", "account_manager", None),
-        ("factu", "partner", "billing_manager", None),
-        ("conseiller", "partner", "delegated_account_administrator", None),
-        ("admin-a", "client-a", "client_administrator", None),
-        ("employe-a", "client-a", "client_user", Some(vec!["dossier-a".to_owned()])),
-        ("tech-affilie", "affilie", "technical_manager", None),
-    ] {
-        memberships
-            .create_membership(pb::CreateMembershipRequest {
-                id: format!("m-{user}"),
-                account_id: account.into(),
-                user_id: user.into(),
-                roles: vec![role.into()],
-                restriction: restricted.map(|ids| pb::ResourceRestriction {
-                    restricted: true,
-                    resource_ids: ids,
-                    ..Default::default()
-                }),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-    }
-    s.delegations()
-        .create_delegation(pb::CreateDelegationRequest {
-            id: "deleg-a".into(),
-            from_account_id: "partner".into(),
-            to_account_id: "client-a".into(),
-            role: "client_administrator".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    worlds::load_world(s, &worlds::scenario()).await;
 }
 
+/// A server on SQLite holding the world of the tests ([`build_world`]); the database lives as long
+/// as the first half.
+pub async fn on_sqlite_with_the_world() -> (TestDatabase, TestApp) {
+    let db = TestDatabase::new(Backend::Sqlite).await.unwrap();
+    let s = spawn_app(test_config(&db.url)).await;
+    build_world(&s).await;
+    (db, s)
+}
+
+/// CheckAccess at the default consistency.
 pub async fn check(
     s: &impl Clients,
     subject: &str,
@@ -93,17 +29,7 @@ pub async fn check(
     permission: &str,
     resource: &str,
 ) -> pb::CheckAccessResponse {
-    s.access()
-        .check_access(pb::CheckAccessRequest {
-            subject_id: subject.into(),
-            account_id: account.into(),
-            permission: permission.into(),
-            resource_id: resource.into(),
-            consistency: None,
-        })
-        .await
-        .unwrap()
-        .into_inner()
+    s.access().check_access(requests::check(subject, account, permission, resource)).await.unwrap().into_inner()
 }
 
 async fn scenario(backend: Backend) {
@@ -303,18 +229,8 @@ async fn scenario(backend: Backend) {
         .access()
         .check_access_batch(pb::CheckAccessBatchRequest {
             items: vec![
-                pb::CheckAccessBatchItem {
-                    subject_id: "factu".into(),
-                    account_id: "partner".into(),
-                    permission: "invoices:view".into(),
-                    ..Default::default()
-                },
-                pb::CheckAccessBatchItem {
-                    subject_id: "factu".into(),
-                    account_id: "partner".into(),
-                    permission: "users:full".into(),
-                    ..Default::default()
-                },
+                requests::batch_item("factu", "partner", "invoices:view"),
+                requests::batch_item("factu", "partner", "users:full"),
             ],
             consistency: None,
         })

@@ -3,6 +3,7 @@
 //! the snapshots are the same on every run and both backends.
 
 use guichet_proto::v1 as pb;
+use guichet_tests::Clients;
 use guichet_tests::{Backend, TestApp, TestDatabase, details, spawn_app, test_config};
 
 use crate::scenario::build_world;

@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use guichet_proto::v1 as pb;
+use guichet_testkit::requests;
 use guichet_tests::{Clients, OwnPostgres, TestServer};
 use tonic::Code;
 
@@ -186,18 +187,8 @@ async fn within_the_stale_bound_cached_decisions_are_served_marked_stale_and_not
         .access()
         .check_access_batch(pb::CheckAccessBatchRequest {
             items: vec![
-                pb::CheckAccessBatchItem {
-                    subject_id: "admin-a".into(),
-                    account_id: "client-a".into(),
-                    permission: "users:full".into(),
-                    ..Default::default()
-                },
-                pb::CheckAccessBatchItem {
-                    subject_id: "gerant".into(),
-                    account_id: "partner".into(),
-                    permission: "billing:view".into(),
-                    ..Default::default()
-                },
+                requests::batch_item("admin-a", "client-a", "users:full"),
+                requests::batch_item("gerant", "partner", "billing:view"),
             ],
             consistency: None,
         })

@@ -6,43 +6,17 @@
 //! and the ordered communication lists) in `contacts.rs`.
 
 use guichet_proto::v1 as pb;
+use guichet_testkit::requests;
+use guichet_tests::Clients;
 use guichet_tests::{Backend, TestApp, TestDatabase, both_backends, details, spawn_app, test_config};
 use tonic::Code;
 
 use crate::scenario::check;
-
-async fn account(s: &TestApp, id: &str, kind: &str, parent: &str) {
-    s.accounts()
-        .create_account(pb::CreateAccountRequest {
-            id: id.into(),
-            name: format!("Compte {id}"),
-            kind: kind.into(),
-            parent_id: parent.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-}
-
-async fn user(s: &TestApp, id: &str, email: &str) {
-    s.users()
-        .create_user(pb::CreateUserRequest { id: id.into(), email: email.into(), ..Default::default() })
-        .await
-        .unwrap();
-}
+use crate::worlds;
 
 async fn member(s: &TestApp, actor: &str, id: &str, account: &str, user: &str, role: &str) {
-    s.memberships()
-        .create_membership(pb::CreateMembershipRequest {
-            actor_id: actor.into(),
-            id: id.into(),
-            account_id: account.into(),
-            user_id: user.into(),
-            roles: vec![role.into()],
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let request = pb::CreateMembershipRequest { id: id.into(), ..requests::membership(actor, account, user, &[role]) };
+    s.memberships().create_membership(request).await.unwrap();
 }
 
 fn grant(feature: &str, level: pb::Level) -> pb::FeatureGrant {
@@ -70,12 +44,7 @@ async fn seed_000(backend: Backend) {
     let s = spawn_app(test_config(&db.url)).await;
     // A contract account of the Reveal portal, its administrator, and two users who will share a
     // profile.
-    account(&s, "reveal", "direct_client", "").await;
-    account(&s, "reveal-2", "direct_client", "").await;
-    user(&s, "admin", "admin@reveal-exemple.fr").await;
-    user(&s, "julie", "julie@reveal-exemple.fr").await;
-    user(&s, "marc", "marc@reveal-exemple.fr").await;
-    member(&s, "", "m-admin", "reveal", "admin", "account_manager").await;
+    worlds::load_world(&s, &worlds::seed_000()).await;
 
     // "Profiles set, per portal feature, one of None / View only / Full access."
     s.roles()
@@ -108,32 +77,19 @@ async fn seed_000(backend: Backend) {
     // "Admins have full access and are the only ones who can edit profiles; others see them
     // greyed out."
     assert!(check(&s, "admin", "reveal", "users:full", "").await.allowed);
-    let e = s
-        .roles()
-        .update_role(pb::UpdateRoleRequest {
-            actor_id: "julie".into(),
-            account_id: "reveal".into(),
-            name: "comptabilite".into(),
-            display_name: "Comptabilité".into(),
-            grants: vec![grant("billing", pb::Level::Full), grant("invoices", pb::Level::Full)],
-            ..Default::default()
-        })
-        .await
-        .unwrap_err();
+    let raise_invoices = |actor: &str| pb::UpdateRoleRequest {
+        actor_id: actor.into(),
+        account_id: "reveal".into(),
+        name: "comptabilite".into(),
+        display_name: "Comptabilité".into(),
+        grants: vec![grant("billing", pb::Level::Full), grant("invoices", pb::Level::Full)],
+        ..Default::default()
+    };
+    let e = s.roles().update_role(raise_invoices("julie")).await.unwrap_err();
     assert_eq!((e.code(), missing_permission(&e).as_str()), (Code::PermissionDenied, "users:full"));
     assert!(!check(&s, "marc", "reveal", "invoices:full", "").await.allowed, "nothing changed");
     // The administrator raises invoices to full access: both users of the profile have it at once.
-    s.roles()
-        .update_role(pb::UpdateRoleRequest {
-            actor_id: "admin".into(),
-            account_id: "reveal".into(),
-            name: "comptabilite".into(),
-            display_name: "Comptabilité".into(),
-            grants: vec![grant("billing", pb::Level::Full), grant("invoices", pb::Level::Full)],
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    s.roles().update_role(raise_invoices("admin")).await.unwrap();
     for u in ["julie", "marc"] {
         assert!(check(&s, u, "reveal", "invoices:full", "").await.allowed, "{u} follows the profile");
     }
@@ -156,25 +112,9 @@ async fn seed_002(backend: Backend) {
     let s = spawn_app(test_config(&db.url)).await;
     // The hosting provider, Paul's workshop (an account holding products) and its owner; Léa
     // already has a login, for another customer of the provider.
-    account(&s, "hebergeur", "partner", "").await;
-    account(&s, "atelier", "customer", "hebergeur").await;
-    account(&s, "fleuriste", "customer", "hebergeur").await;
-    user(&s, "paul", "paul@atelier-exemple.fr").await;
-    user(&s, "lea", "lea@studio-exemple.fr").await;
-    member(&s, "", "m-paul", "atelier", "paul", "owner").await;
-    member(&s, "", "m-lea-fleuriste", "fleuriste", "lea", "client_user").await;
+    worlds::load_world(&s, &worlds::seed_002()).await;
     for (id, name) in [("site-vitrine", "Site vitrine"), ("boutique", "Boutique en ligne")] {
-        s.resources()
-            .create_resource(pb::CreateResourceRequest {
-                actor_id: "paul".into(),
-                id: id.into(),
-                account_id: "atelier".into(),
-                kind: "folder".into(),
-                name: name.into(),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
+        s.resources().create_resource(requests::folder("paul", id, "atelier", name)).await.unwrap();
     }
     // "Choosing all or some permissions (e.g. hosting but not billing)."
     s.roles()
@@ -196,11 +136,7 @@ async fn seed_002(backend: Backend) {
         account_id: "atelier".into(),
         email: email.into(),
         roles: vec!["webmestre".into()],
-        restriction: Some(pb::ResourceRestriction {
-            restricted: true,
-            resource_ids: vec!["site-vitrine".into()],
-            ..Default::default()
-        }),
+        restriction: requests::restricted(&["site-vitrine"]),
         ..Default::default()
     };
     let for_lea =
@@ -257,11 +193,7 @@ async fn seed_002(backend: Backend) {
         .set_resource_restriction(pb::SetResourceRestrictionRequest {
             actor_id: "paul".into(),
             membership_id: m_lea.clone(),
-            restriction: Some(pb::ResourceRestriction {
-                restricted: true,
-                resource_ids: vec!["site-vitrine".into(), "boutique".into()],
-                ..Default::default()
-            }),
+            restriction: requests::restricted(&["site-vitrine", "boutique"]),
             ..Default::default()
         })
         .await

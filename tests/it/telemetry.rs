@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use guichet_proto::v1 as pb;
+use guichet_testkit::requests;
 use guichet_tests::{
     Backend, CallGate, Clients, Config, TestApp, TestDatabase, TestServer, http_get, spawn_app, test_config,
 };
@@ -111,25 +112,14 @@ async fn a_checkaccess_with_traceparent_continues_the_callers_trace_and_no_span_
 
     let trace_id = uuid::Uuid::new_v4().simple().to_string();
     let parent_span_id = "b7ad6b7169203331";
-    let mut request = tonic::Request::new(pb::CheckAccessRequest {
-        subject_id: "lucie".into(),
-        account_id: "boulangerie".into(),
-        permission: "billing:view".into(),
-        ..Default::default()
-    });
+    let mut request = tonic::Request::new(requests::check("lucie", "boulangerie", "billing:view", ""));
     request.metadata_mut().insert("traceparent", format!("00-{trace_id}-{parent_span_id}-01").parse().unwrap());
     let answer = s.access().check_access(request).await.unwrap().into_inner();
     assert!(answer.allowed, "{answer:?}");
 
     // A write records the caller's trace id on its audit event.
     let write_trace = uuid::Uuid::new_v4().simple().to_string();
-    let mut create = tonic::Request::new(pb::CreateAccountRequest {
-        id: "fromagerie".into(),
-        name: "Fromagerie".into(),
-        kind: "customer".into(),
-        parent_id: "cabinet".into(),
-        ..Default::default()
-    });
+    let mut create = tonic::Request::new(requests::account("fromagerie", "Fromagerie", "customer", "cabinet"));
     create.metadata_mut().insert("traceparent", format!("00-{write_trace}-{parent_span_id}-01").parse().unwrap());
     s.accounts().create_account(create).await.unwrap();
     let events = s

@@ -13,9 +13,10 @@ use guichet_tests::{
 };
 use rcgen::string::Ia5String;
 use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, SanType};
-use sha2::Digest;
 use tonic::Code;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+
+use crate::contract::{assert_missing_scope, services_toml};
 
 const SHOP_SPIFFE: &str = "spiffe://cluster.local/ns/shop/sa/api";
 const BACKOFFICE_DNS: &str = "backoffice.internal";
@@ -45,7 +46,7 @@ impl Ca {
         Self { pem: cert.pem(), issuer: Issuer::new(params, key) }
     }
 
-    fn leaf(&self, sans: &[SanType], purpose: ExtendedKeyUsagePurpose, expired: bool) -> Leaf {
+    pub(crate) fn leaf(&self, sans: &[SanType], purpose: ExtendedKeyUsagePurpose, expired: bool) -> Leaf {
         let key = KeyPair::generate().unwrap();
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.subject_alt_names = sans.to_vec();
@@ -73,10 +74,6 @@ impl Ca {
     }
 }
 
-fn sha256_hex(token: &str) -> String {
-    sha2::Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// A folder with the server's certificate files and configuration.
 struct Setup {
     dir: tempfile::TempDir,
@@ -99,13 +96,10 @@ impl Setup {
             std::fs::write(s.path("client-ca.pem"), &ca.pem).unwrap();
             config.push_str(&format!("client_ca_file = {:?}\n", s.path("client-ca.pem")));
         }
-        config.push_str(&format!(
-            "\n[[services]]\nname = \"shop\"\nscopes = [\"check\"]\nidentities = [{SHOP_SPIFFE:?}]\ntoken_sha256 = {:?}\n\
-             \n[[services]]\nname = \"backoffice\"\nscopes = [\"check\", \"admin\"]\nidentities = [{BACKOFFICE_DNS:?}]\n\
-             token_sha256 = {:?}\n",
-            sha256_hex(SHOP_TOKEN),
-            sha256_hex(BACKOFFICE_TOKEN)
-        ));
+        config.push_str(&services_toml(&[
+            ("shop", &["check"], &[SHOP_SPIFFE], SHOP_TOKEN),
+            ("backoffice", &["check", "admin"], &[BACKOFFICE_DNS], BACKOFFICE_TOKEN),
+        ]));
         std::fs::write(s.path("guichet.toml"), config).unwrap();
         s
     }
@@ -199,14 +193,6 @@ async fn assert_no_account(channel: &Channel, id: &str, token: Option<&str>) {
     }
     let e = pb::account_service_client::AccountServiceClient::new(channel.clone()).get_account(r).await.unwrap_err();
     assert_eq!(e.code(), Code::NotFound, "{e:?}");
-}
-
-fn assert_missing_scope(status: &tonic::Status, service: &str, scope: &str) {
-    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
-    let info = details(status).error_info().cloned().expect("an ErrorInfo detail");
-    assert_eq!(info.reason, "MISSING_SCOPE");
-    assert_eq!(info.metadata["service"], service);
-    assert_eq!(info.metadata["scope"], scope);
 }
 
 fn assert_unauthenticated(status: &tonic::Status, reason: &str) {

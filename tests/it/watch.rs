@@ -7,6 +7,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use guichet_proto::v1 as pb;
+use guichet_testkit::requests;
+use guichet_tests::Clients;
 use guichet_tests::{
     Backend, Config, TestApp, TestDatabase, both_backends, details, spawn_app, test_config, violated_fields,
 };
@@ -239,17 +241,7 @@ both_backends!(watch_streams_the_writes_of_another_replica => two_replicas);
 
 /// Whether `actor` holds `event_logs:view` in `account`, by CheckAccess.
 async fn may_view_events(s: &TestApp, actor: &str, account: &str) -> bool {
-    s.access()
-        .check_access(pb::CheckAccessRequest {
-            subject_id: actor.into(),
-            account_id: account.into(),
-            permission: "event_logs:view".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .allowed
+    s.access().check_access(requests::check(actor, account, "event_logs:view", "")).await.unwrap().into_inner().allowed
 }
 
 async fn filter(backend: Backend) {

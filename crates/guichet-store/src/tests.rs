@@ -19,30 +19,92 @@ fn audit() -> Audit {
 
 const NOW: Timestamp = Timestamp::from_millis(1_795_000_000_000);
 
-/// A fresh database: (store, guard keeping it alive).
-pub(crate) async fn sqlite() -> (Store, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
-    let store = Store::connect(&StoreOptions::new(url), Arc::new(Catalog::builtin().unwrap())).await.unwrap();
-    store.migrate().await.unwrap();
-    (store, dir)
+/// The two databases the store runs on.
+#[derive(Debug, Clone, Copy)]
+enum Backend {
+    Sqlite,
+    Postgres,
 }
 
-pub(crate) async fn postgres() -> Option<Store> {
-    let Ok(admin) = std::env::var("GUICHET_TEST_DATABASE_URL") else {
-        assert!(std::env::var("CI").is_err(), "GUICHET_TEST_DATABASE_URL must be set in CI");
-        eprintln!("SKIPPED PostgreSQL store test: GUICHET_TEST_DATABASE_URL is not set");
-        return None;
+/// The URL of a new, empty database, and the temporary folder that holds it on SQLite; `None` when
+/// `GUICHET_TEST_DATABASE_URL` is not set for PostgreSQL (refused in CI).
+async fn empty_database(backend: Backend) -> Option<(String, Option<tempfile::TempDir>)> {
+    match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().unwrap();
+            let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+            Some((url, Some(dir)))
+        }
+        Backend::Postgres => {
+            let Ok(admin) = std::env::var("GUICHET_TEST_DATABASE_URL") else {
+                assert!(std::env::var("CI").is_err(), "GUICHET_TEST_DATABASE_URL must be set in CI");
+                eprintln!("SKIPPED PostgreSQL store test: GUICHET_TEST_DATABASE_URL is not set");
+                return None;
+            };
+            let name = format!("guichet_s_{}", uuid::Uuid::new_v4().simple());
+            let conn = Database::connect(admin.as_str()).await.unwrap();
+            conn.execute_unprepared(&format!("CREATE DATABASE {name}")).await.unwrap();
+            let (base, _) = admin.rsplit_once('/').unwrap();
+            Some((format!("{base}/{name}"), None))
+        }
+    }
+}
+
+/// What a test body starts from on a new database: a migrated [`Store`], or a bare connection
+/// (for the tests of upgrades).
+trait Fresh: Sized {
+    async fn fresh(backend: Backend) -> Option<(Self, Option<tempfile::TempDir>)>;
+}
+
+impl Fresh for Store {
+    async fn fresh(backend: Backend) -> Option<(Self, Option<tempfile::TempDir>)> {
+        let (url, dir) = empty_database(backend).await?;
+        let store = Store::connect(&StoreOptions::new(url), Arc::new(Catalog::builtin().unwrap())).await.unwrap();
+        store.migrate().await.unwrap();
+        Some((store, dir))
+    }
+}
+
+impl Fresh for sea_orm::DatabaseConnection {
+    async fn fresh(backend: Backend) -> Option<(Self, Option<tempfile::TempDir>)> {
+        let (url, dir) = empty_database(backend).await?;
+        Some((Database::connect(url.as_str()).await.unwrap(), dir))
+    }
+}
+
+/// Runs `body` on a new database of `backend` (skipped on PostgreSQL without a server, outside CI).
+async fn on<T: Fresh, F: Future<Output = ()>>(backend: Backend, body: impl FnOnce(T) -> F) {
+    if let Some((db, _dir)) = T::fresh(backend).await {
+        body(db).await;
+    }
+}
+
+/// `both_backends!(name)` runs the test body `name` (taking a [`Store`] or a bare connection) on
+/// SQLite and on PostgreSQL, as the tests `name::on_sqlite` and `name::on_postgres`.
+macro_rules! both_backends {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread")]
+            async fn on_sqlite() {
+                super::on(super::Backend::Sqlite, super::$name).await;
+            }
+            #[tokio::test(flavor = "multi_thread")]
+            async fn on_postgres() {
+                super::on(super::Backend::Postgres, super::$name).await;
+            }
+        }
     };
-    let name = format!("guichet_s_{}", uuid::Uuid::new_v4().simple());
-    let conn = Database::connect(admin.as_str()).await.unwrap();
-    conn.execute_unprepared(&format!("CREATE DATABASE {name}")).await.unwrap();
-    let (base, _) = admin.rsplit_once('/').unwrap();
-    let store = Store::connect(&StoreOptions::new(format!("{base}/{name}")), Arc::new(Catalog::builtin().unwrap()))
-        .await
-        .unwrap();
-    store.migrate().await.unwrap();
-    Some(store)
+}
+
+/// A fresh SQLite database: (store, guard keeping it alive).
+pub(crate) async fn sqlite() -> (Store, tempfile::TempDir) {
+    let (store, dir) = Store::fresh(Backend::Sqlite).await.unwrap();
+    (store, dir.unwrap())
+}
+
+/// A fresh PostgreSQL database, `None` without `GUICHET_TEST_DATABASE_URL` (refused in CI).
+pub(crate) async fn postgres() -> Option<Store> {
+    Store::fresh(Backend::Postgres).await.map(|(store, _)| store)
 }
 
 fn id<T, E: std::fmt::Debug>(s: &str, parse: impl Fn(&str) -> Result<T, E>) -> T {
@@ -97,18 +159,7 @@ async fn every_write_bumps_the_revision_once(store: Store) {
     assert_eq!(store.revision().await.unwrap(), r3);
 }
 
-#[tokio::test]
-async fn every_write_bumps_the_revision_once_on_sqlite() {
-    let (store, _dir) = sqlite().await;
-    every_write_bumps_the_revision_once(store).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn every_write_bumps_the_revision_once_on_postgres() {
-    if let Some(store) = postgres().await {
-        every_write_bumps_the_revision_once(store).await;
-    }
-}
+both_backends!(every_write_bumps_the_revision_once);
 
 /// Loading a check's facts takes the same number of statements for a 2-deep and a 12-deep tree.
 async fn facts_take_a_bounded_number_of_queries(mut store: Store) {
@@ -176,8 +227,7 @@ all = "full"
 
 #[tokio::test]
 async fn facts_take_a_bounded_number_of_queries_on_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+    let (url, _dir) = empty_database(Backend::Sqlite).await.unwrap();
     let store = Store::connect(&StoreOptions::new(url), Arc::new(deep_catalog())).await.unwrap();
     store.migrate().await.unwrap();
     facts_take_a_bounded_number_of_queries(store).await;
@@ -226,7 +276,9 @@ async fn a_refused_membership_leaves_nothing_behind() {
 }
 
 /// Two concurrent demotions of the last two administrators: exactly one succeeds.
-async fn last_admin_race(store: Store, rounds: usize) {
+/// More rounds on PostgreSQL, where the writes really run side by side.
+async fn last_administrator_survives_concurrent_demotions(store: Store) {
+    let rounds = if store.db.get_database_backend() == sea_orm::DbBackend::Postgres { 25 } else { 10 };
     let catalog = Catalog::builtin().unwrap();
     for round in 0..rounds {
         let acc = format!("client-{round}");
@@ -262,18 +314,7 @@ async fn last_admin_race(store: Store, rounds: usize) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn last_administrator_survives_concurrent_demotions_on_sqlite() {
-    let (store, _dir) = sqlite().await;
-    last_admin_race(store, 10).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn last_administrator_survives_concurrent_demotions_on_postgres() {
-    if let Some(store) = postgres().await {
-        last_admin_race(store, 25).await;
-    }
-}
+both_backends!(last_administrator_survives_concurrent_demotions);
 
 /// The loaded facts decide as the domain says: a delegation grants, its removal does not.
 #[tokio::test]
@@ -357,18 +398,7 @@ async fn every_write_logs_its_scopes(store: Store) {
     assert_eq!(small.latest, r5);
 }
 
-#[tokio::test]
-async fn every_write_logs_its_scopes_on_sqlite() {
-    let (store, _dir) = sqlite().await;
-    every_write_logs_its_scopes(store).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn every_write_logs_its_scopes_on_postgres() {
-    if let Some(store) = postgres().await {
-        every_write_logs_its_scopes(store).await;
-    }
-}
+both_backends!(every_write_logs_its_scopes);
 
 /// A single load, a batched load and the generic multi-query read give each request the same
 /// facts (on PostgreSQL the single load is one statement; elsewhere the same queries as the
@@ -508,18 +538,7 @@ async fn every_load_gives_the_same_facts(mut store: Store) {
     assert!(with_custom_roles >= 3 * 4, "{with_custom_roles}");
 }
 
-#[tokio::test]
-async fn every_load_gives_the_same_facts_on_sqlite() {
-    let (store, _dir) = sqlite().await;
-    every_load_gives_the_same_facts(store).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn every_load_gives_the_same_facts_on_postgres() {
-    if let Some(store) = postgres().await {
-        every_load_gives_the_same_facts(store).await;
-    }
-}
+both_backends!(every_load_gives_the_same_facts);
 
 /// The descendants of an account whose id holds `_` (a LIKE wildcard) are found, and not those of
 /// a look-alike account.
@@ -542,18 +561,7 @@ async fn trees_whose_ids_hold_wildcards(store: Store) {
     assert_eq!(children.items.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(), ["cli_1"]);
 }
 
-#[tokio::test]
-async fn trees_whose_ids_hold_wildcards_on_sqlite() {
-    let (store, _dir) = sqlite().await;
-    trees_whose_ids_hold_wildcards(store).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn trees_whose_ids_hold_wildcards_on_postgres() {
-    if let Some(store) = postgres().await {
-        trees_whose_ids_hold_wildcards(store).await;
-    }
-}
+both_backends!(trees_whose_ids_hold_wildcards);
 
 /// A walk gives the kept candidates after the cursor in id order, stops at `want`, and reads the
 /// facts of a chunk in a bounded number of statements: the same answers as one load per
@@ -758,18 +766,7 @@ async fn concurrent_role_changes_all_take_effect(store: Store) {
     assert_eq!(changes, 2 * N);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn concurrent_role_changes_all_take_effect_on_sqlite() {
-    let (store, _dir) = sqlite().await;
-    concurrent_role_changes_all_take_effect(store).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn concurrent_role_changes_all_take_effect_on_postgres() {
-    if let Some(store) = postgres().await {
-        concurrent_role_changes_all_take_effect(store).await;
-    }
-}
+both_backends!(concurrent_role_changes_all_take_effect);
 
 /// A membership holds at most 16 roles (`ROLE_LIMIT` on assign, a field violation on a list);
 /// assigning a role held, or unassigning one not held, writes nothing; the last role stays.
@@ -858,18 +855,7 @@ async fn idp_subjects_are_unique(store: Store) {
     assert!(matches!(err, StoreError::AlreadyExists { entity: "user with idp_subject", .. }), "{err:?}");
 }
 
-#[tokio::test]
-async fn idp_subjects_are_unique_on_sqlite() {
-    let (store, _dir) = sqlite().await;
-    idp_subjects_are_unique(store).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn idp_subjects_are_unique_on_postgres() {
-    if let Some(store) = postgres().await {
-        idp_subjects_are_unique(store).await;
-    }
-}
+both_backends!(idp_subjects_are_unique);
 
 /// The requester of an invitation is fixed at creation: resending it, by another member or on
 /// the service's own authority, does not change it (the resender is on the event).
@@ -920,18 +906,7 @@ async fn an_accept_writes_one_event_by_the_accepter(store: Store) {
     }
 }
 
-#[tokio::test]
-async fn an_accept_writes_one_event_by_the_accepter_on_sqlite() {
-    let (store, _dir) = sqlite().await;
-    an_accept_writes_one_event_by_the_accepter(store).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn an_accept_writes_one_event_by_the_accepter_on_postgres() {
-    if let Some(store) = postgres().await {
-        an_accept_writes_one_event_by_the_accepter(store).await;
-    }
-}
+both_backends!(an_accept_writes_one_event_by_the_accepter);
 
 /// A profile belongs to its owner once claimed. A user an administrator created for someone else
 /// is unclaimed: the owner accepting an invitation replaces its whole profile (what they leave
@@ -982,18 +957,7 @@ async fn a_claimed_profile_belongs_to_its_owner(store: Store) {
     assert_eq!(store.get_user(&id("vera", UserId::parse)).await.unwrap(), vera);
 }
 
-#[tokio::test]
-async fn a_claimed_profile_belongs_to_its_owner_on_sqlite() {
-    let (store, _dir) = sqlite().await;
-    a_claimed_profile_belongs_to_its_owner(store).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn a_claimed_profile_belongs_to_its_owner_on_postgres() {
-    if let Some(store) = postgres().await {
-        a_claimed_profile_belongs_to_its_owner(store).await;
-    }
-}
+both_backends!(a_claimed_profile_belongs_to_its_owner);
 
 /// No membership is created, nor approved, for a suspended user or in a suspended account: the
 /// store checks inside the write.
@@ -1077,18 +1041,7 @@ async fn trees_whose_ids_differ_by_case(store: Store) {
     assert_eq!(reached, ["acme", "acme-client"]);
 }
 
-#[tokio::test]
-async fn trees_whose_ids_differ_by_case_on_sqlite() {
-    let (store, _dir) = sqlite().await;
-    trees_whose_ids_differ_by_case(store).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn trees_whose_ids_differ_by_case_on_postgres() {
-    if let Some(store) = postgres().await {
-        trees_whose_ids_differ_by_case(store).await;
-    }
-}
+both_backends!(trees_whose_ids_differ_by_case);
 
 /// An approval or a rejection names the version reviewed: a membership changed since is refused
 /// with `STALE_VERSION`, inside the write, and stays as it is. The requester is returned.
@@ -1158,18 +1111,7 @@ async fn an_approval_names_the_version_it_approves(store: Store) {
     assert!(matches!(store.get_membership(&julie.id).await, Err(StoreError::NotFound { .. })));
 }
 
-#[tokio::test]
-async fn an_approval_names_the_version_it_approves_on_sqlite() {
-    let (store, _dir) = sqlite().await;
-    an_approval_names_the_version_it_approves(store).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn an_approval_names_the_version_it_approves_on_postgres() {
-    if let Some(store) = postgres().await {
-        an_approval_names_the_version_it_approves(store).await;
-    }
-}
+both_backends!(an_approval_names_the_version_it_approves);
 
 /// Upgrading a database: users created on a service's own authority, or who accepted an
 /// invitation, are claimed; users an actor created stay unclaimed. Two users sharing an
@@ -1226,32 +1168,7 @@ async fn upgrades_claim_users_and_refuse_shared_subjects(db: sea_orm::DatabaseCo
     assert_eq!(claimed, expected);
 }
 
-#[tokio::test]
-async fn upgrades_claim_users_and_refuse_shared_subjects_on_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
-    upgrades_claim_users_and_refuse_shared_subjects(Database::connect(url.as_str()).await.unwrap()).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn upgrades_claim_users_and_refuse_shared_subjects_on_postgres() {
-    let Ok(admin) = std::env::var("GUICHET_TEST_DATABASE_URL") else {
-        eprintln!("SKIPPED PostgreSQL store test: GUICHET_TEST_DATABASE_URL is not set");
-        return;
-    };
-    let name = format!("guichet_s_{}", uuid::Uuid::new_v4().simple());
-    Database::connect(admin.as_str())
-        .await
-        .unwrap()
-        .execute_unprepared(&format!("CREATE DATABASE {name}"))
-        .await
-        .unwrap();
-    let (base, _) = admin.rsplit_once('/').unwrap();
-    upgrades_claim_users_and_refuse_shared_subjects(
-        Database::connect(format!("{base}/{name}").as_str()).await.unwrap(),
-    )
-    .await;
-}
+both_backends!(upgrades_claim_users_and_refuse_shared_subjects);
 
 /// `events_after` reads whole revisions after the cursor, says whether it reached the latest
 /// revision, narrows to one account, and reports the oldest cursor it can serve.
@@ -1306,18 +1223,7 @@ async fn events_after_reads_whole_revisions(store: Store) {
     assert_eq!(store.events_after(r3, None, 10).await.unwrap().oldest_cursor, r3);
 }
 
-#[tokio::test]
-async fn events_after_reads_whole_revisions_on_sqlite() {
-    let (store, _dir) = sqlite().await;
-    events_after_reads_whole_revisions(store).await;
-}
-
-#[tokio::test]
-async fn events_after_reads_whole_revisions_on_postgres() {
-    if let Some(store) = postgres().await {
-        events_after_reads_whole_revisions(store).await;
-    }
-}
+both_backends!(events_after_reads_whole_revisions);
 
 // ---------------------------------------------------------------------------------------------
 // Paging: every list walked one item at a time gives the whole list, in its order.
@@ -1459,15 +1365,4 @@ async fn every_list_pages(store: Store) {
     }
 }
 
-#[tokio::test]
-async fn every_list_pages_on_sqlite() {
-    let (store, _dir) = sqlite().await;
-    every_list_pages(store).await;
-}
-
-#[tokio::test]
-async fn every_list_pages_on_postgres() {
-    if let Some(store) = postgres().await {
-        every_list_pages(store).await;
-    }
-}
+both_backends!(every_list_pages);

@@ -492,104 +492,39 @@ impl TestApp {
     pub async fn admin_get(&self, path: &str) -> (u16, String) {
         http_get(self.admin_addr, path).await
     }
-
-    /// The AccessService client.
-    pub fn access(&self) -> v1::access_service_client::AccessServiceClient<Channel> {
-        v1::access_service_client::AccessServiceClient::new(self.channel.clone())
-    }
-    /// The AccountService client.
-    pub fn accounts(&self) -> v1::account_service_client::AccountServiceClient<Channel> {
-        v1::account_service_client::AccountServiceClient::new(self.channel.clone())
-    }
-    /// The UserService client.
-    pub fn users(&self) -> v1::user_service_client::UserServiceClient<Channel> {
-        v1::user_service_client::UserServiceClient::new(self.channel.clone())
-    }
-    /// The RoleService client.
-    pub fn roles(&self) -> v1::role_service_client::RoleServiceClient<Channel> {
-        v1::role_service_client::RoleServiceClient::new(self.channel.clone())
-    }
-    /// The MembershipService client.
-    pub fn memberships(&self) -> v1::membership_service_client::MembershipServiceClient<Channel> {
-        v1::membership_service_client::MembershipServiceClient::new(self.channel.clone())
-    }
-    /// The ResourceService client.
-    pub fn resources(&self) -> v1::resource_service_client::ResourceServiceClient<Channel> {
-        v1::resource_service_client::ResourceServiceClient::new(self.channel.clone())
-    }
-    /// The EventService client.
-    pub fn events(&self) -> v1::event_service_client::EventServiceClient<Channel> {
-        v1::event_service_client::EventServiceClient::new(self.channel.clone())
-    }
-    /// The DelegationService client.
-    pub fn delegations(&self) -> v1::delegation_service_client::DelegationServiceClient<Channel> {
-        v1::delegation_service_client::DelegationServiceClient::new(self.channel.clone())
-    }
-    /// The InvitationService client.
-    pub fn invitations(&self) -> v1::invitation_service_client::InvitationServiceClient<Channel> {
-        v1::invitation_service_client::InvitationServiceClient::new(self.channel.clone())
-    }
-    /// The ApprovalService client.
-    pub fn approvals(&self) -> v1::approval_service_client::ApprovalServiceClient<Channel> {
-        v1::approval_service_client::ApprovalServiceClient::new(self.channel.clone())
-    }
-    /// The ContactService client.
-    pub fn contacts(&self) -> v1::contact_service_client::ContactServiceClient<Channel> {
-        v1::contact_service_client::ContactServiceClient::new(self.channel.clone())
-    }
 }
 
-/// The tonic clients of a server reached through one channel: implemented by [`TestApp`] and by
-/// the end-to-end tests' `guichet` process, so that helpers that build a world or ask a question
-/// serve both.
-pub trait Clients {
-    /// The channel the clients share.
-    fn channel(&self) -> Channel;
+/// Writes [`Clients`]: one method a service, named by the client it gives.
+macro_rules! clients {
+    ($($method:ident => $module:ident::$client:ident),+ $(,)?) => {
+        /// The tonic clients of a server reached through one channel: implemented by [`TestApp`] and by
+        /// the end-to-end tests' `guichet` process, so that helpers that build a world or ask a question
+        /// serve both.
+        pub trait Clients {
+            /// The channel the clients share.
+            fn channel(&self) -> Channel;
+            $(
+                #[doc = concat!("The `", stringify!($client), "` over [`Clients::channel`].")]
+                fn $method(&self) -> v1::$module::$client<Channel> {
+                    v1::$module::$client::new(self.channel())
+                }
+            )+
+        }
+    };
+}
 
-    /// The AccessService client.
-    fn access(&self) -> v1::access_service_client::AccessServiceClient<Channel> {
-        v1::access_service_client::AccessServiceClient::new(self.channel())
-    }
-    /// The AccountService client.
-    fn accounts(&self) -> v1::account_service_client::AccountServiceClient<Channel> {
-        v1::account_service_client::AccountServiceClient::new(self.channel())
-    }
-    /// The UserService client.
-    fn users(&self) -> v1::user_service_client::UserServiceClient<Channel> {
-        v1::user_service_client::UserServiceClient::new(self.channel())
-    }
-    /// The RoleService client.
-    fn roles(&self) -> v1::role_service_client::RoleServiceClient<Channel> {
-        v1::role_service_client::RoleServiceClient::new(self.channel())
-    }
-    /// The MembershipService client.
-    fn memberships(&self) -> v1::membership_service_client::MembershipServiceClient<Channel> {
-        v1::membership_service_client::MembershipServiceClient::new(self.channel())
-    }
-    /// The ResourceService client.
-    fn resources(&self) -> v1::resource_service_client::ResourceServiceClient<Channel> {
-        v1::resource_service_client::ResourceServiceClient::new(self.channel())
-    }
-    /// The EventService client.
-    fn events(&self) -> v1::event_service_client::EventServiceClient<Channel> {
-        v1::event_service_client::EventServiceClient::new(self.channel())
-    }
-    /// The DelegationService client.
-    fn delegations(&self) -> v1::delegation_service_client::DelegationServiceClient<Channel> {
-        v1::delegation_service_client::DelegationServiceClient::new(self.channel())
-    }
-    /// The InvitationService client.
-    fn invitations(&self) -> v1::invitation_service_client::InvitationServiceClient<Channel> {
-        v1::invitation_service_client::InvitationServiceClient::new(self.channel())
-    }
-    /// The ApprovalService client.
-    fn approvals(&self) -> v1::approval_service_client::ApprovalServiceClient<Channel> {
-        v1::approval_service_client::ApprovalServiceClient::new(self.channel())
-    }
-    /// The ContactService client.
-    fn contacts(&self) -> v1::contact_service_client::ContactServiceClient<Channel> {
-        v1::contact_service_client::ContactServiceClient::new(self.channel())
-    }
+clients! {
+    access => access_service_client::AccessServiceClient,
+    accounts => account_service_client::AccountServiceClient,
+    users => user_service_client::UserServiceClient,
+    roles => role_service_client::RoleServiceClient,
+    memberships => membership_service_client::MembershipServiceClient,
+    resources => resource_service_client::ResourceServiceClient,
+    events => event_service_client::EventServiceClient,
+    delegations => delegation_service_client::DelegationServiceClient,
+    invitations => invitation_service_client::InvitationServiceClient,
+    approvals => approval_service_client::ApprovalServiceClient,
+    contacts => contact_service_client::ContactServiceClient,
 }
 
 impl Clients for TestApp {
@@ -600,7 +535,6 @@ impl Clients for TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        // A test that ends without stopping its server: stop serving at once.
         // A test that ends without stopping its server: the shutdown starts (the stop sender is
         // dropped) and the server stops serving at once.
         if let Some(task) = &self.task {

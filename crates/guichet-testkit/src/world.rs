@@ -12,7 +12,11 @@
 //! let revision = guichet_testkit::world::load(&channel, &spec).await?;
 //! ```
 
-use guichet_domain::{Catalog, Level, WorldError, WorldSpec};
+/// The spec's types, for the tests that write worlds.
+pub use guichet_domain::{
+    AccountSpec, DelegationSpec, Level, MembershipSpec, MembershipStatus, ResourceSpec, RoleSpec, UserSpec, WorldSpec,
+};
+use guichet_domain::{Catalog, WorldError};
 use guichet_proto::v1 as pb;
 use tonic::transport::Channel;
 
