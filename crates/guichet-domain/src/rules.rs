@@ -68,9 +68,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use crate::catalog::{Catalog, DELEGATED_ADMINISTRATION_FEATURE, Role};
-use crate::decision::{AccessRequest, Facts, evaluate};
+use crate::decision::{AccessRequest, Facts, evaluate, expired};
 use crate::ids::{AccountId, AccountKind, FeatureName, MembershipId, ResourceId, RoleName, UserId};
 use crate::level::{Grants, Level, Permission};
+use crate::model::Timestamp;
 use crate::restriction::Restriction;
 use crate::status::MembershipStatus;
 
@@ -503,8 +504,14 @@ const ANY_DESCENDANT: &str = "(any descendant)";
 impl Reach {
     /// The actor's reach from `facts` (loaded for the actor in the account, no resource) and
     /// `per_resource` (the same, loaded with each resource of a restriction asked about). Levels
-    /// are the decision engine's, with every module enabled on the account.
-    pub fn compute(catalog: &Catalog, facts: &Facts, per_resource: &[(ResourceId, Facts)]) -> Reach {
+    /// are the decision engine's at the instant `at`, with every module enabled on the account.
+    ///
+    /// **Time.** A grant that lasts until `T` (or forever) is within reach only if the actor
+    /// reaches its levels for as long: the caller passes `at` = the grant's expiry (or
+    /// [`Timestamp::NEVER`] for none), and since an expiry only ever takes a path away, what the
+    /// actor reaches at `at` it reaches at every instant from now until then. An actor whose own
+    /// access ends at `T` cannot hand out access that outlives `T`.
+    pub fn compute(catalog: &Catalog, facts: &Facts, per_resource: &[(ResourceId, Facts)], at: Timestamp) -> Reach {
         let Some(subject) = facts.subject.as_ref().map(|s| s.id.clone()) else { return Reach::default() };
         let Some(target) = facts.chain.first().map(|a| a.id.clone()) else { return Reach::default() };
         let all_modules: BTreeSet<FeatureName> =
@@ -526,7 +533,7 @@ impl Reach {
                         permission: Permission { feature: feature.name.clone(), level: Level::View },
                         resource: resource.cloned(),
                     };
-                    let level = evaluate(catalog, &request, facts).effective;
+                    let level = evaluate(catalog, &request, facts, at).effective;
                     (level > Level::None).then(|| (feature.name.clone(), level))
                 })
                 .collect()
@@ -551,7 +558,7 @@ impl Reach {
         let own = facts
             .memberships
             .iter()
-            .filter(|m| m.account == target && m.status == MembershipStatus::Active)
+            .filter(|m| m.account == target && m.status == MembershipStatus::Active && !expired(m.expires_at, at))
             .flat_map(|m| &m.roles)
             .map(|r| r.level(&delegated))
             .max()
