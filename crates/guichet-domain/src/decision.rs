@@ -516,6 +516,10 @@ enum Pending {
     Refused(PathOutcome),
 }
 
+/// A path before its outcome: (path, role level, resource cap, state, whether the path leads to
+/// the account at all, the expiry of its grants).
+type PendingPath = (Path, Level, Option<Level>, Pending, bool, Option<Timestamp>);
+
 /// How `membership` reaches `resource`: `Some(None)` uncapped (no resource asked, unrestricted,
 /// or a `full` cap), `Some(Some(cap))` capped below `full`, `None` not at all.
 fn reaches(membership: &MembershipFacts, resource: Option<&ResourceId>) -> Option<Option<Level>> {
@@ -581,8 +585,7 @@ pub fn evaluate(catalog: &Catalog, request: &AccessRequest, facts: &Facts, now: 
         caps.push(Cap::ModuleDisabled(feature.clone()));
     }
 
-    // (path, role level, resource cap, state, whether the path leads to the account at all, expiry)
-    let mut pending: Vec<(Path, Level, Option<Level>, Pending, bool, Option<Timestamp>)> = Vec::new();
+    let mut pending: Vec<PendingPath> = Vec::new();
     // Direct, then inherited from the nearest ancestor up.
     for (depth, account) in facts.chain.iter().enumerate() {
         let suspended_between = facts.chain.iter().take(depth + 1).any(|a| a.status == AccountStatus::Suspended);
