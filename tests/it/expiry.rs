@@ -119,7 +119,6 @@ async fn a_time_boxed_delegation_ends_at_its_instant_on_every_replica(backend: B
     for s in [&a, &b] {
         let r = check(s, "conseiller", "client-a", "users:full", "").await;
         assert!(!r.allowed, "the delegation granted at its expiry: {r:?}");
-        assert!(!cached(&r), "{r:?}");
     }
     // ExplainAccess names the expiry.
     let e = b

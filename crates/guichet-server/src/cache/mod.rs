@@ -66,6 +66,29 @@
 //! rows are pruned only far behind the latest revision, and a replica that is further behind than
 //! what is kept starts over (raises its floor).
 //!
+//! # Expiry: time changes answers without a write
+//!
+//! A membership or a delegation may carry `expires_at`; it grants strictly before that instant and
+//! never at or after it. No write happens at the instant (the sweeper's `*.expired` event comes
+//! later, and nothing may wait for it), so the argument above — "a cached answer is the answer at
+//! `applied`, since no fact it read changed" — no longer covers it: the facts did not change, the
+//! instant did. Hence the second condition of validity: every entry carries `valid_until`, the
+//! decision's [`guichet_domain::Decision::valid_until`] — the earliest expiry after the instant of
+//! its evaluation among the grants of the paths that make the answer (the live paths, and those
+//! that would be live if they reached the resource). An entry is used at the instant `now` only if
+//! `now < valid_until`, by both tiers alike (the Redis value stores the instant, layout `d4:`, and
+//! its time to live is cut to it, a cleanup bound only). Why that is enough: the decision is a
+//! function of the facts and the instant; with the facts unchanged (the argument above), it can
+//! change with the instant only when some grant crosses its expiry. A path refused for another
+//! reason stays refused when it expires (its listed outcome changes, not the answer: the caches
+//! hold the answer, ExplainAccess never reads them); an expiry never adds a path, so a deny
+//! cannot turn into an allow; and every path whose expiry could change the allowance, the level,
+//! the reason or the granting path is a live or would-be-live one, whose expiry bounds
+//! `valid_until`. So at any `now < valid_until` the entry is the decision at `now` too. Every
+//! replica compares with its own clock: replicas whose clocks differ by `d` may disagree for `d`
+//! around an expiry (the clocks are the servers', as for every timestamp guichet writes), and a
+//! check decided at `now` and answered a moment later is answered as of `now`.
+//!
 //! # Why the scopes are enough
 //!
 //! The step "if its facts include something W changed, W touched one of its scopes" holds for
