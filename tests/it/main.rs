@@ -16,6 +16,7 @@ mod contacts;
 mod contract;
 mod demo;
 mod errors;
+mod expiry;
 mod freshness;
 mod grpcurl;
 mod hardening;

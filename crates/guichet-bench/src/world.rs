@@ -121,7 +121,7 @@ mod tests {
         let mut allowed = 0;
         for r in &requests {
             let (facts, _) = store.load_facts(r).await.unwrap();
-            let got = evaluate(&catalog, r, &facts);
+            let got = evaluate(&catalog, r, &facts, guichet_domain::Timestamp::from_millis(0));
             assert_eq!(got, world.evaluate(r), "{r:?}");
             allowed += usize::from(got.allowed);
         }

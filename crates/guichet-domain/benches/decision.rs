@@ -56,6 +56,7 @@ impl World {
             roles: roles.iter().map(|r| self.role(account.kind.as_str(), r)).collect::<Result<_, _>>()?,
             resources: resources
                 .map(|ids| ids.iter().map(|r| ResourceId::from_trusted(*r)).collect::<guichet_domain::Restriction>()),
+            expires_at: None,
         })
     }
 }
@@ -83,6 +84,7 @@ fn cases() -> Result<(Catalog, Vec<Case>), BoxError> {
         from_account: q.clone(),
         to_account: c.id.clone(),
         role: w.role("customer", "client_administrator")?,
+        expires_at: None,
     };
     let subject = |id: &str| Some(SubjectFacts { id: UserId::from_trusted(id), status: UserStatus::Active });
     let request =
@@ -198,13 +200,20 @@ fn decision(criterion: &mut Criterion) {
     };
     let mut group = criterion.benchmark_group("evaluate");
     for case in &cases {
-        let decision = evaluate(&catalog, &case.request, &case.facts);
+        let decision = evaluate(&catalog, &case.request, &case.facts, guichet_domain::Timestamp::from_millis(0));
         if decision.allowed != case.allowed {
             eprintln!("case {}: expected allowed={}, got {decision:?}", case.name, case.allowed);
             std::process::exit(1);
         }
         group.bench_function(case.name, |b| {
-            b.iter(|| evaluate(black_box(&catalog), black_box(&case.request), black_box(&case.facts)))
+            b.iter(|| {
+                evaluate(
+                    black_box(&catalog),
+                    black_box(&case.request),
+                    black_box(&case.facts),
+                    guichet_domain::Timestamp::from_millis(0),
+                )
+            })
         });
     }
     group.finish();

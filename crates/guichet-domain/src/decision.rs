@@ -24,8 +24,11 @@
 //!    account counts: a member of the source's parent does not act through the source's
 //!    delegations. No delegation row, no path — however high the member's role in the source.
 //!
-//! A path is live when its membership is active ([`PathOutcome::Inactive`] otherwise, checked
-//! first) and none of the above refuses it. For a resource check, a membership path is live only
+//! A path is live when its grant has not expired ([`PathOutcome::Expired`] otherwise, checked
+//! first: a membership, or for a delegated path the membership or the delegation, whose
+//! `expires_at` is at or before the evaluation's instant `now` grants nothing — its roles with it),
+//! its membership is active ([`PathOutcome::Inactive`] otherwise) and none of the above refuses
+//! it. For a resource check, a membership path is live only
 //! if the membership reaches the resource (unrestricted, or restricted to a set containing it); a
 //! delegation path reaches every resource of the account. A path that would give the required level
 //! but does not reach the resource is [`PathOutcome::ResourceNotReachable`].
@@ -56,6 +59,16 @@
 //!
 //! A permission always requires at least `view`: a [`Permission`] built by hand with `none` is
 //! evaluated as `view`.
+//!
+//! # Expiry and time
+//!
+//! `evaluate` reads no clock: the caller passes the instant. A grant with an expiry grants strictly
+//! before it and never at or after it, whatever else is true, so a decision never depends on
+//! whether anything noticed the expiry. [`Decision::valid_until`] is the first instant after `now`
+//! at which an expiry could change the answer: the earliest expiry among the paths that are live
+//! or that would be live if they reached the resource. A refused path stays refused once expired,
+//! and an expiry never adds a path, so nothing else can change the answer before it: a cache keeps
+//! the answer strictly before that instant only.
 //!
 //! # Unknowns
 //!
@@ -89,6 +102,7 @@ use std::fmt;
 use crate::catalog::{Catalog, DELEGATED_ADMINISTRATION_FEATURE, Role};
 use crate::ids::{AccountId, AccountKind, DelegationId, FeatureName, MembershipId, ResourceId, RoleName, UserId};
 use crate::level::{Level, Permission, level_in};
+use crate::model::Timestamp;
 use crate::restriction::Restriction;
 use crate::status::{AccountStatus, MembershipStatus, UserStatus};
 
@@ -143,6 +157,8 @@ pub struct MembershipFacts {
     /// `None`: every resource; `Some`: only these, each with its level cap (the loader may include
     /// only the resource asked about).
     pub resources: Option<Restriction>,
+    /// When it stops granting (its roles with it); `None`: never.
+    pub expires_at: Option<Timestamp>,
 }
 
 /// A delegation into the target account or one of its ancestors.
@@ -156,6 +172,8 @@ pub struct DelegationFacts {
     pub to_account: AccountId,
     /// The role they act with.
     pub role: Role,
+    /// When it stops granting; `None`: never.
+    pub expires_at: Option<Timestamp>,
 }
 
 /// What the decision needs to know about the resource asked about.
@@ -279,6 +297,8 @@ pub enum PathOutcome {
     SourceSuspended,
     /// Delegated path whose membership holds no role with `delegated_administration:full`.
     NoDelegationRight,
+    /// Its membership, or its delegation, expired at this instant (at or before the evaluation's).
+    Expired(Timestamp),
     /// It would give the level, but a cap turns it to none.
     Capped,
 }
@@ -293,6 +313,7 @@ impl PathOutcome {
             PathOutcome::ResourceNotReachable => "resource_not_reachable",
             PathOutcome::SourceSuspended => "source_suspended",
             PathOutcome::NoDelegationRight => "no_delegation_right",
+            PathOutcome::Expired(_) => "expired",
             PathOutcome::Capped => "capped",
         }
     }
@@ -302,6 +323,7 @@ impl fmt::Display for PathOutcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             PathOutcome::Inactive(status) => write!(f, "inactive ({status})"),
+            PathOutcome::Expired(at) => write!(f, "expired (at {} ms since the epoch)", at.as_millis()),
             PathOutcome::Granted
             | PathOutcome::Insufficient
             | PathOutcome::ResourceNotReachable
@@ -461,6 +483,12 @@ pub struct Decision {
     pub paths: Vec<PathEvaluation>,
     /// The caps that apply.
     pub caps: Vec<Cap>,
+    /// The answer (allowed, effective level, reason, granting path) holds until this instant,
+    /// exclusive: the earliest expiry after the evaluation's instant among the memberships and
+    /// delegations of the paths that count toward it (live ones, and those that would be live if
+    /// they reached the resource). `None`: no expiry can change it. A cached answer is never used
+    /// at or after it.
+    pub valid_until: Option<Timestamp>,
 }
 
 impl Decision {
@@ -473,6 +501,7 @@ impl Decision {
             reason,
             paths: Vec::new(),
             caps: Vec::new(),
+            valid_until: None,
         }
     }
 }
@@ -487,6 +516,10 @@ enum Pending {
     Refused(PathOutcome),
 }
 
+/// A path before its outcome: (path, role level, resource cap, state, whether the path leads to
+/// the account at all, the expiry of its grants).
+type PendingPath = (Path, Level, Option<Level>, Pending, bool, Option<Timestamp>);
+
 /// How `membership` reaches `resource`: `Some(None)` uncapped (no resource asked, unrestricted,
 /// or a `full` cap), `Some(Some(cap))` capped below `full`, `None` not at all.
 fn reaches(membership: &MembershipFacts, resource: Option<&ResourceId>) -> Option<Option<Level>> {
@@ -496,8 +529,24 @@ fn reaches(membership: &MembershipFacts, resource: Option<&ResourceId>) -> Optio
     }
 }
 
-/// Evaluates `request` over `facts` with `catalog` (see the module docs for the rules).
-pub fn evaluate(catalog: &Catalog, request: &AccessRequest, facts: &Facts) -> Decision {
+/// The earlier of two optional expiries (`None`: never).
+fn earliest(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, None) => a,
+        (None, b) => b,
+    }
+}
+
+/// Whether a grant expiring at `expires_at` has expired at `now`: it grants strictly before its
+/// expiry, never at or after it.
+pub fn expired(expires_at: Option<Timestamp>, now: Timestamp) -> bool {
+    expires_at.is_some_and(|at| at <= now)
+}
+
+/// Evaluates `request` over `facts` with `catalog` at the instant `now` (see the module docs for
+/// the rules).
+pub fn evaluate(catalog: &Catalog, request: &AccessRequest, facts: &Facts, now: Timestamp) -> Decision {
     let required = request.permission.level.max(Level::View);
     let feature = &request.permission.feature;
     let Some(feature_def) = catalog.feature(feature) else {
@@ -536,8 +585,7 @@ pub fn evaluate(catalog: &Catalog, request: &AccessRequest, facts: &Facts) -> De
         caps.push(Cap::ModuleDisabled(feature.clone()));
     }
 
-    // (path, role level, resource cap, state, whether the path leads to the account at all)
-    let mut pending: Vec<(Path, Level, Option<Level>, Pending, bool)> = Vec::new();
+    let mut pending: Vec<PendingPath> = Vec::new();
     // Direct, then inherited from the nearest ancestor up.
     for (depth, account) in facts.chain.iter().enumerate() {
         let suspended_between = facts.chain.iter().take(depth + 1).any(|a| a.status == AccountStatus::Suspended);
@@ -560,7 +608,9 @@ pub fn evaluate(catalog: &Catalog, request: &AccessRequest, facts: &Facts) -> De
                         role.descendant_level(feature),
                     )
                 };
-                let state = if m.status != MembershipStatus::Active {
+                let state = if let Some(at) = m.expires_at.filter(|at| *at <= now) {
+                    Pending::Refused(PathOutcome::Expired(at))
+                } else if m.status != MembershipStatus::Active {
                     Pending::Refused(PathOutcome::Inactive(m.status))
                 } else if depth > 0 && suspended_between {
                     Pending::Refused(PathOutcome::SourceSuspended)
@@ -570,7 +620,7 @@ pub fn evaluate(catalog: &Catalog, request: &AccessRequest, facts: &Facts) -> De
                     Pending::Live
                 };
                 let leads = depth == 0 || role.descendant_grants.values().any(|l| *l > Level::None);
-                pending.push((path, level, cap, state, leads));
+                pending.push((path, level, cap, state, leads, m.expires_at));
             }
         }
     }
@@ -588,7 +638,10 @@ pub fn evaluate(catalog: &Catalog, request: &AccessRequest, facts: &Facts) -> De
                     into: account.id.clone(),
                     role: d.role.name.clone(),
                 };
-                let state = if m.status != MembershipStatus::Active {
+                let expires_at = earliest(m.expires_at, d.expires_at);
+                let state = if let Some(at) = expires_at.filter(|at| *at <= now) {
+                    Pending::Refused(PathOutcome::Expired(at))
+                } else if m.status != MembershipStatus::Active {
                     Pending::Refused(PathOutcome::Inactive(m.status))
                 } else if d.from_account.status == AccountStatus::Suspended {
                     Pending::Refused(PathOutcome::SourceSuspended)
@@ -598,7 +651,7 @@ pub fn evaluate(catalog: &Catalog, request: &AccessRequest, facts: &Facts) -> De
                 } else {
                     Pending::Live
                 };
-                pending.push((path, level, None, state, leads));
+                pending.push((path, level, None, state, leads, expires_at));
             }
         }
     }
@@ -607,10 +660,17 @@ pub fn evaluate(catalog: &Catalog, request: &AccessRequest, facts: &Facts) -> De
     let on_resource = |level: Level, cap: Option<Level>| cap.map_or(level, |c| level.min(c));
     let raw = pending
         .iter()
-        .filter(|(_, _, _, s, _)| matches!(s, Pending::Live))
-        .map(|(_, l, c, _, _)| on_resource(*l, *c))
+        .filter(|(_, _, _, s, _, _)| matches!(s, Pending::Live))
+        .map(|(_, l, c, _, _, _)| on_resource(*l, *c))
         .max()
         .unwrap_or(Level::None);
+    // Only the live paths (and those that would be if they reached the resource) make the answer;
+    // a refused path stays refused when it expires, so its expiry changes nothing the answer says.
+    let valid_until = pending
+        .iter()
+        .filter(|(_, _, _, s, _, _)| matches!(s, Pending::Live | Pending::Unreachable))
+        .filter_map(|(_, _, _, _, _, e)| *e)
+        .min();
     let capped = !caps.is_empty();
     let effective = if capped { Level::None } else { raw };
     let allowed = effective.satisfies(required);
@@ -620,7 +680,7 @@ pub fn evaluate(catalog: &Catalog, request: &AccessRequest, facts: &Facts) -> De
     let mut any_capped_on_resource = false;
     let mut granted_by = None;
     let mut paths = Vec::with_capacity(pending.len());
-    for (path, level, cap, state, leads) in pending {
+    for (path, level, cap, state, leads, _) in pending {
         let outcome = match state {
             Pending::Refused(outcome) => outcome,
             Pending::Unreachable if level.satisfies(required) => {
@@ -666,7 +726,7 @@ pub fn evaluate(catalog: &Catalog, request: &AccessRequest, facts: &Facts) -> De
     } else {
         Reason::NoAccessPath
     };
-    Decision { allowed, required, effective, granted_by, reason, paths, caps }
+    Decision { allowed, required, effective, granted_by, reason, paths, caps, valid_until }
 }
 
 #[cfg(test)]

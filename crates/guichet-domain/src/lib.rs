@@ -60,7 +60,7 @@ pub use restriction::Restriction;
 pub use rules::{
     Grant, MAX_ROLES, Need, Operation, Own, ProfileEditor, Reach, Requirement, Rpc, Scope, Violation,
     check_descendant_levels, check_four_eyes, check_grant, check_last_administrator, check_partner_reach,
-    check_pending_frozen, check_profile_change, check_role_definition, check_role_limit,
+    check_pending_frozen, check_profile_change, check_role_definition, check_role_limit, expiry_extends,
 };
 pub use settings::*;
 pub use status::*;

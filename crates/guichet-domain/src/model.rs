@@ -20,6 +20,9 @@ use crate::{
 pub struct Timestamp(i64);
 
 impl Timestamp {
+    /// The end of time: an instant no expiry reaches (what "never expires" is compared with).
+    pub const NEVER: Timestamp = Timestamp(i64::MAX);
+
     /// A timestamp from milliseconds since the Unix epoch.
     pub const fn from_millis(millis: i64) -> Self {
         Self(millis)
@@ -183,6 +186,8 @@ pub struct Membership {
     pub created_at: Timestamp,
     /// When it was last changed.
     pub updated_at: Timestamp,
+    /// When it stops granting, its roles with it; `None`: never.
+    pub expires_at: Option<Timestamp>,
 }
 
 impl Membership {
@@ -222,6 +227,10 @@ impl Membership {
             }
         }
         field("status", self.status.as_str());
+        // Only when set, so that versions of memberships without an expiry are unchanged.
+        if let Some(at) = self.expires_at {
+            field("expires_at", &at.as_millis().to_string());
+        }
         let hash = text.bytes().fold(OFFSET, |h, b| (h ^ u64::from(b)).wrapping_mul(PRIME));
         format!("{hash:016x}")
     }
@@ -257,6 +266,8 @@ pub struct Delegation {
     pub created_by: Option<UserId>,
     /// When it was enabled.
     pub created_at: Timestamp,
+    /// When it stops granting (a time-boxed *Manage*); `None`: never.
+    pub expires_at: Option<Timestamp>,
 }
 
 /// An audit event: one change, recorded in the transaction that made it.
@@ -338,6 +349,8 @@ pub struct NewMembership {
     pub roles: Vec<RoleName>,
     /// `None`: every resource; `Some`: only these, each with its level cap.
     pub restriction: Option<Restriction>,
+    /// When it stops granting; `None`: never.
+    pub expires_at: Option<Timestamp>,
 }
 
 /// Creates a resource.
@@ -364,6 +377,8 @@ pub struct NewDelegation {
     pub to_account: AccountId,
     /// The role, resolved in the customer account.
     pub role: RoleName,
+    /// When it stops granting; `None`: never.
+    pub expires_at: Option<Timestamp>,
 }
 
 /// Creates or replaces a custom role of an account.
@@ -413,6 +428,7 @@ mod tests {
             approved_by: None,
             created_at: Timestamp::from_millis(1),
             updated_at: Timestamp::from_millis(2),
+            expires_at: None,
         }
     }
 
@@ -445,6 +461,9 @@ mod tests {
         for other in &others {
             assert_ne!(other.version(), v, "{other:?}");
         }
+        // An expiry is part of what is approved, and only when set.
+        let timed = Membership { expires_at: Some(Timestamp::from_millis(5)), ..base.clone() };
+        assert_ne!(timed.version(), v);
         // The empty restriction and no restriction differ; so do the empty texts.
         assert_ne!(others[3].version(), others[4].version());
         assert_eq!(base.version(), v, "deterministic");

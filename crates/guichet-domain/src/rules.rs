@@ -52,6 +52,12 @@
 //! - **Limits** ([`check_role_limit`]): a membership holds at most [`MAX_ROLES`] roles; a role named
 //!   by a membership, a pending invitation or a delegation cannot be deleted (`ROLE_IN_USE`, in the
 //!   store's write); restriction ids are distinct (refused at the edge).
+//! - **Time** ([`expiry_extends`], [`Reach::compute`]): memberships and delegations may expire; an
+//!   expired grant gives nothing. A grant that lasts until `T` is within reach only if the actor
+//!   reaches its levels until `T` — its own grants expiring earlier do not count, and a grant
+//!   without expiry needs reach without expiry — so no escalation holds at every future instant,
+//!   not only now. Extending an expiry grants (the grant's levels within that reach, without the
+//!   grant itself: nobody extends their own access), shortening it only takes away.
 //! - **Atomic**: every read-modify-write reads inside its write transaction (the store's
 //!   `begin_write` holds the write lock from the first statement), so two concurrent writes that
 //!   both answer OK both take effect.
@@ -68,9 +74,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use crate::catalog::{Catalog, DELEGATED_ADMINISTRATION_FEATURE, Role};
-use crate::decision::{AccessRequest, Facts, evaluate};
+use crate::decision::{AccessRequest, Facts, evaluate, expired};
 use crate::ids::{AccountId, AccountKind, FeatureName, MembershipId, ResourceId, RoleName, UserId};
 use crate::level::{Grants, Level, Permission};
+use crate::model::Timestamp;
 use crate::restriction::Restriction;
 use crate::status::MembershipStatus;
 
@@ -220,6 +227,7 @@ rpcs! {
     GetDelegation => "DelegationService", "GetDelegation", Admin;
     ListDelegations => "DelegationService", "ListDelegations", Admin;
     DeleteDelegation => "DelegationService", "DeleteDelegation", Admin;
+    SetDelegationExpiry => "DelegationService", "SetDelegationExpiry", Admin;
     ListEvents => "EventService", "ListEvents", Admin;
     WatchEvents => "EventService", "WatchEvents", Admin;
     CreateInvitation => "InvitationService", "CreateInvitation", Admin;
@@ -238,6 +246,7 @@ rpcs! {
     SuspendMembership => "MembershipService", "SuspendMembership", Admin;
     ReactivateMembership => "MembershipService", "ReactivateMembership", Admin;
     DeleteMembership => "MembershipService", "DeleteMembership", Admin;
+    SetMembershipExpiry => "MembershipService", "SetMembershipExpiry", Admin;
     CreateResource => "ResourceService", "CreateResource", Admin;
     GetResource => "ResourceService", "GetResource", Admin;
     ListResources => "ResourceService", "ListResources", Admin;
@@ -341,6 +350,17 @@ pub enum Operation {
         from: AccountId,
         /// The customer.
         to: AccountId,
+    },
+    /// Change when a delegation stops granting. Extending it (`extends`, see [`expiry_extends`])
+    /// grants, so it needs what enabling it needs (decided by the customer); shortening it only
+    /// ends access sooner, so either side may, as for deleting it.
+    ChangeDelegationExpiry {
+        /// The partner.
+        from: AccountId,
+        /// The customer.
+        to: AccountId,
+        /// Whether the new expiry is later than the current one.
+        extends: bool,
     },
     /// Read an account's audit events.
     ListEvents(AccountId),
@@ -461,11 +481,14 @@ impl Operation {
             }
             Operation::ViewResources(a) => R::Holds(a.clone(), needs::VIEW_FOLDERS),
             Operation::ManageResources(a) => R::Holds(a.clone(), needs::MANAGE_FOLDERS),
-            Operation::CreateDelegation { to, .. } => R::Holds(to.clone(), needs::MANAGE_USERS),
+            Operation::CreateDelegation { to, .. } | Operation::ChangeDelegationExpiry { to, extends: true, .. } => {
+                R::Holds(to.clone(), needs::MANAGE_USERS)
+            }
             Operation::ViewDelegations(accounts) => {
                 R::AnyOf(accounts.iter().map(|a| (a.clone(), needs::VIEW_USERS)).collect())
             }
-            Operation::DeleteDelegation { from, to } => {
+            Operation::DeleteDelegation { from, to }
+            | Operation::ChangeDelegationExpiry { from, to, extends: false } => {
                 R::AnyOf(vec![(from.clone(), needs::END_DELEGATION_FROM), (to.clone(), needs::MANAGE_USERS)])
             }
             Operation::ListEvents(a) | Operation::WatchEvent { account: Some(a) } => {
@@ -503,8 +526,14 @@ const ANY_DESCENDANT: &str = "(any descendant)";
 impl Reach {
     /// The actor's reach from `facts` (loaded for the actor in the account, no resource) and
     /// `per_resource` (the same, loaded with each resource of a restriction asked about). Levels
-    /// are the decision engine's, with every module enabled on the account.
-    pub fn compute(catalog: &Catalog, facts: &Facts, per_resource: &[(ResourceId, Facts)]) -> Reach {
+    /// are the decision engine's at the instant `at`, with every module enabled on the account.
+    ///
+    /// **Time.** A grant that lasts until `T` (or forever) is within reach only if the actor
+    /// reaches its levels for as long: the caller passes `at` = the grant's expiry (or
+    /// [`Timestamp::NEVER`] for none), and since an expiry only ever takes a path away, what the
+    /// actor reaches at `at` it reaches at every instant from now until then. An actor whose own
+    /// access ends at `T` cannot hand out access that outlives `T`.
+    pub fn compute(catalog: &Catalog, facts: &Facts, per_resource: &[(ResourceId, Facts)], at: Timestamp) -> Reach {
         let Some(subject) = facts.subject.as_ref().map(|s| s.id.clone()) else { return Reach::default() };
         let Some(target) = facts.chain.first().map(|a| a.id.clone()) else { return Reach::default() };
         let all_modules: BTreeSet<FeatureName> =
@@ -526,7 +555,7 @@ impl Reach {
                         permission: Permission { feature: feature.name.clone(), level: Level::View },
                         resource: resource.cloned(),
                     };
-                    let level = evaluate(catalog, &request, facts).effective;
+                    let level = evaluate(catalog, &request, facts, at).effective;
                     (level > Level::None).then(|| (feature.name.clone(), level))
                 })
                 .collect()
@@ -551,7 +580,7 @@ impl Reach {
         let own = facts
             .memberships
             .iter()
-            .filter(|m| m.account == target && m.status == MembershipStatus::Active)
+            .filter(|m| m.account == target && m.status == MembershipStatus::Active && !expired(m.expires_at, at))
             .flat_map(|m| &m.roles)
             .map(|r| r.level(&delegated))
             .max()
@@ -811,6 +840,20 @@ pub fn check_pending_frozen(
         return Err(Violation::PendingFrozen { actor: actor.clone(), membership: membership.clone() });
     }
     Ok(())
+}
+
+/// **Expiry**: whether changing a grant's expiry from `current` to `new` (`None`: never) extends it
+/// — a later instant, clearing it, or renewing an expired one — which grants access for longer
+/// and so is decided as granting is (the grant's levels within the actor's reach for as long,
+/// without the grant itself: see [`Reach::compute`]). Anything else (an expiry where there was
+/// none, an earlier one, no change) only takes access away sooner, and whoever may edit the grant
+/// may do it.
+pub fn expiry_extends(current: Option<Timestamp>, new: Option<Timestamp>) -> bool {
+    match (current, new) {
+        (Some(_), None) => true,
+        (Some(c), Some(n)) => n > c,
+        (None, _) => false,
+    }
 }
 
 /// **Limits**: at most [`MAX_ROLES`] roles.

@@ -490,8 +490,14 @@ impl WorldSpec {
             .memberships
             .into_iter()
             .filter_map(|(cmd, status, roles)| {
-                let facts =
-                    MembershipFacts { id: cmd.id?, account: cmd.account, status, roles, resources: cmd.restriction };
+                let facts = MembershipFacts {
+                    id: cmd.id?,
+                    account: cmd.account,
+                    status,
+                    roles,
+                    resources: cmd.restriction,
+                    expires_at: None,
+                };
                 Some((cmd.user, facts))
             })
             .collect();
@@ -504,6 +510,7 @@ impl WorldSpec {
                     from_account: accounts.get(&cmd.from_account)?.clone(),
                     to_account: cmd.to_account,
                     role,
+                    expires_at: None,
                 })
             })
             .collect();
@@ -767,6 +774,7 @@ impl WorldSpec {
                 user: UserId::from_trusted(m.user.clone()),
                 roles: resolved.iter().map(|r| r.name.clone()).collect(),
                 restriction,
+                expires_at: None,
             };
             memberships.push((cmd, m.status, resolved));
         }
@@ -789,6 +797,7 @@ impl WorldSpec {
                 from_account: AccountId::from_trusted(d.from.clone()),
                 to_account: AccountId::from_trusted(d.to.clone()),
                 role: role.name.clone(),
+                expires_at: None,
             };
             delegations.push((cmd, role));
         }
@@ -872,9 +881,10 @@ impl WorldFacts {
         }
     }
 
-    /// The decision on `request` in this world.
+    /// The decision on `request` in this world. A world holds no expiry, so the instant of the
+    /// evaluation does not matter.
     pub fn evaluate(&self, request: &AccessRequest) -> Decision {
-        evaluate(&self.catalog, request, &self.facts(request))
+        evaluate(&self.catalog, request, &self.facts(request), crate::Timestamp::from_millis(0))
     }
 
     /// The grid of requests a property check of a loader walks: every (user, account, feature of

@@ -93,10 +93,14 @@ mod tests {
                 "SuspendMembership",
                 "ReactivateMembership",
                 "DeleteMembership",
+                "SetMembershipExpiry",
             ],
         ),
         ("ResourceService", &["CreateResource", "GetResource", "ListResources", "DeleteResource"]),
-        ("DelegationService", &["CreateDelegation", "GetDelegation", "ListDelegations", "DeleteDelegation"]),
+        (
+            "DelegationService",
+            &["CreateDelegation", "GetDelegation", "ListDelegations", "DeleteDelegation", "SetDelegationExpiry"],
+        ),
         (
             "InvitationService",
             &[

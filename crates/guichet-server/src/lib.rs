@@ -337,6 +337,8 @@ impl Server {
         let (drain_tx, drain_rx) = tokio::sync::oneshot::channel::<()>();
         let reporter = health_reporter.clone();
         let (streams_stop, streams_stopping) = tokio::sync::watch::channel(false);
+        // Every replica records passed expiries (one event each, whichever replica writes it).
+        let sweeper = tokio::spawn(self.app.clone().run_expiry_sweeper(streams_stopping.clone()));
         let signal = async move {
             shutdown.await;
             // Change streams never end by themselves: end them now, so that draining does not wait
@@ -413,6 +415,7 @@ impl Server {
             }
         };
         admin.abort();
+        sweeper.abort();
         if let Some(mut task) = authzen {
             // Its open requests had the same grace as the gRPC calls.
             if tokio::time::timeout(Duration::from_millis(100), &mut task).await.is_err() {

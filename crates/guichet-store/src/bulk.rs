@@ -330,7 +330,7 @@ impl Store {
         let memberships = insert_all(
             db,
             max_params,
-            9,
+            11,
             (0..plan.memberships).map(|m| {
                 membership::Model {
                     id: SeedPlan::membership_id(m),
@@ -342,6 +342,8 @@ impl Store {
                     approved_by: None,
                     created_at: now,
                     updated_at: now,
+                    expires_at: None,
+                    expiry_recorded: false,
                 }
                 .into_active_model()
             }),
@@ -406,7 +408,7 @@ impl Store {
         let delegations = insert_all(
             db,
             max_params,
-            6,
+            8,
             (0..plan.accounts).flat_map(|a| {
                 plan.delegated_customers(a).into_iter().map(move |to| {
                     delegation::Model {
@@ -416,6 +418,8 @@ impl Store {
                         role: "client_administrator".to_owned(),
                         created_by: None,
                         created_at: now,
+                        expires_at: None,
+                        expiry_recorded: false,
                     }
                     .into_active_model()
                 })

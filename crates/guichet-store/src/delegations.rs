@@ -1,6 +1,6 @@
 //! Delegated administration: a partner's members act in a customer account with a role.
 
-use guichet_domain::{AccountId, AccountKind, Delegation, DelegationId, NewDelegation, Revision};
+use guichet_domain::{AccountId, AccountKind, Delegation, DelegationId, NewDelegation, Revision, Timestamp};
 use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, EntityTrait, Set};
 
 use crate::entities::delegation;
@@ -59,6 +59,8 @@ impl Store {
             role: Set(cmd.role.as_str().to_owned()),
             created_by: Set(audit.actor.as_ref().map(|a| a.as_str().to_owned())),
             created_at: Set(audit.now.as_millis()),
+            expires_at: Set(cmd.expires_at.map(Timestamp::as_millis)),
+            expiry_recorded: Set(false),
         }
         .insert(&txn)
         .await
@@ -98,14 +100,19 @@ impl Store {
         Ok(rows::delegation(&row))
     }
 
-    /// Delegations from and/or to an account.
+    /// Delegations from and/or to an account; with `expiring_before`, only those with an expiry
+    /// strictly before it (expired ones included).
     pub async fn list_delegations(
         &self,
         from: Option<&AccountId>,
         to: Option<&AccountId>,
+        expiring_before: Option<Timestamp>,
         page: &PageRequest,
     ) -> Result<Page<Delegation>, StoreError> {
         let mut cond = Condition::all();
+        if let Some(t) = expiring_before {
+            cond = cond.add(delegation::Column::ExpiresAt.lt(t.as_millis()));
+        }
         if let Some(f) = from {
             cond = cond.add(delegation::Column::FromAccountId.eq(f.as_str()));
         }
@@ -114,6 +121,44 @@ impl Store {
         }
         let found = Keyset::id(delegation::Column::Id).page(&self.db, cond, page).await?;
         Ok(found.map(|row| rows::delegation(&row)))
+    }
+
+    /// Sets when a delegation stops granting (`None`: never): the time-boxed *Manage*. No change
+    /// writes nothing.
+    pub async fn set_delegation_expiry(
+        &self,
+        id: &DelegationId,
+        expires_at: Option<Timestamp>,
+        audit: &Audit,
+    ) -> Result<(Delegation, Revision), StoreError> {
+        let (txn, revision) = self.begin_write().await?;
+        crate::idempotency::claim(&txn, revision, audit).await?;
+        let before = delegation::Entity::find_by_id(id.as_str().to_owned())
+            .one(&txn)
+            .await?
+            .ok_or_else(|| StoreError::not_found("delegation", id.as_str()))?;
+        if before.expires_at == expires_at.map(Timestamp::as_millis) {
+            txn.rollback().await?;
+            return Ok((rows::delegation(&before), self.revision().await?));
+        }
+        let mut active: delegation::ActiveModel = before.clone().into();
+        active.expires_at = Set(expires_at.map(Timestamp::as_millis));
+        active.expiry_recorded = Set(false);
+        let row = active.update(&txn).await?;
+        events::record(
+            self,
+            &txn,
+            revision,
+            audit,
+            Some(&row.to_account_id),
+            "delegation.expiry_changed",
+            &row.id,
+            Some(&before),
+            Some(&row),
+        )
+        .await?;
+        txn.commit().await?;
+        Ok((rows::delegation(&row), revision))
     }
 
     /// Disables a delegation: the *Manage* path disappears with it.

@@ -119,6 +119,13 @@ pub mod membership {
         pub approved_by: Option<String>,
         pub created_at: i64,
         pub updated_at: i64,
+        /// When it stops granting (milliseconds since the epoch); `None`: never.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub expires_at: Option<i64>,
+        /// Whether the expiry's audit event was written (by one replica's sweeper); bookkeeping,
+        /// left out of the audit events' snapshots.
+        #[serde(default, skip_serializing)]
+        pub expiry_recorded: bool,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -204,6 +211,13 @@ pub mod delegation {
         pub role: String,
         pub created_by: Option<String>,
         pub created_at: i64,
+        /// When it stops granting (milliseconds since the epoch); `None`: never.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub expires_at: Option<i64>,
+        /// Whether the expiry's audit event was written (by one replica's sweeper); bookkeeping,
+        /// left out of the audit events' snapshots.
+        #[serde(default, skip_serializing)]
+        pub expiry_recorded: bool,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

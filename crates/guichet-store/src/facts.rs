@@ -14,8 +14,8 @@ use std::collections::{BTreeSet, HashMap};
 
 use guichet_domain::{
     AccessRequest, AccountFacts, AccountId, AccountKind, Catalog, DelegationFacts, DelegationId, Facts, FeatureName,
-    MembershipFacts, MembershipId, ResourceFacts, ResourceId, Restriction, Revision, RoleName, SubjectFacts, UserId,
-    UserStatus,
+    MembershipFacts, MembershipId, ResourceFacts, ResourceId, Restriction, Revision, RoleName, SubjectFacts, Timestamp,
+    UserId, UserStatus,
 };
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbBackend};
 
@@ -519,6 +519,7 @@ fn assemble(catalog: &Catalog, rows: &Rows, requests: &[&AccessRequest]) -> Resu
                 status: membership_status(&m.status)?,
                 roles: held,
                 resources: resources_reached,
+                expires_at: m.expires_at.map(Timestamp::from_millis),
             });
         }
         let mut delegations = Vec::with_capacity(mine.len());
@@ -535,6 +536,7 @@ fn assemble(catalog: &Catalog, rows: &Rows, requests: &[&AccessRequest]) -> Resu
                 from_account: sources.get(&d.from_account_id, || account_facts(from))?,
                 to_account: to,
                 role: role.clone(),
+                expires_at: d.expires_at.map(Timestamp::from_millis),
             });
         }
         out.push(Facts { subject, chain, memberships, delegations, resource });

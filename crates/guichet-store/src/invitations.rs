@@ -573,6 +573,8 @@ impl Store {
             approved_by: Set(None),
             created_at: Set(audit.now.as_millis()),
             updated_at: Set(audit.now.as_millis()),
+            expires_at: Set(None),
+            expiry_recorded: Set(false),
         }
         .insert(&txn)
         .await

@@ -10,7 +10,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use guichet_domain::{
     AccountId, AccountKind, AccountSettings, AccountStatus, Catalog, FieldViolation, Level, Membership, MembershipId,
-    MembershipStatus, NewMembership, ResourceId, Restriction, Revision, RoleName, UserId, UserStatus,
+    MembershipStatus, NewMembership, ResourceId, Restriction, Revision, RoleName, Timestamp, UserId, UserStatus,
 };
 use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
@@ -32,6 +32,8 @@ pub struct MembershipFilter {
     pub user: Option<UserId>,
     /// Only memberships with this status.
     pub status: Option<MembershipStatus>,
+    /// Only memberships with an expiry strictly before this instant (expired ones included).
+    pub expiring_before: Option<Timestamp>,
 }
 
 /// The most roles one membership holds.
@@ -92,7 +94,10 @@ pub(crate) fn ensure_not_suspended(user: &user::Model, account: &account::Model)
     Ok(())
 }
 
-async fn load_details(conn: &impl ConnectionTrait, rows_: &[membership::Model]) -> Result<Vec<Membership>, StoreError> {
+pub(crate) async fn load_details(
+    conn: &impl ConnectionTrait,
+    rows_: &[membership::Model],
+) -> Result<Vec<Membership>, StoreError> {
     if rows_.is_empty() {
         return Ok(Vec::new());
     }
@@ -256,6 +261,8 @@ impl Store {
             approved_by: Set(None),
             created_at: Set(audit.now.as_millis()),
             updated_at: Set(audit.now.as_millis()),
+            expires_at: Set(cmd.expires_at.map(Timestamp::as_millis)),
+            expiry_recorded: Set(false),
         }
         .insert(&txn)
         .await
@@ -305,6 +312,9 @@ impl Store {
         }
         if let Some(s) = filter.status {
             cond = cond.add(membership::Column::Status.eq(s.as_str()));
+        }
+        if let Some(t) = filter.expiring_before {
+            cond = cond.add(membership::Column::ExpiresAt.lt(t.as_millis()));
         }
         let found = Keyset::id(membership::Column::Id).page(&self.db, cond, page).await?;
         let items = load_details(&self.db, &found.items).await?;
@@ -505,6 +515,27 @@ impl Store {
         .await
     }
 
+    /// Sets when a membership stops granting (`None`: never). A new expiry is recorded again by
+    /// the sweeper when it passes ([`Store::record_expiries`]).
+    pub async fn set_membership_expiry(
+        &self,
+        id: &MembershipId,
+        expires_at: Option<Timestamp>,
+        audit: &Audit,
+    ) -> Result<(Membership, Revision), StoreError> {
+        self.change_membership(id, audit, "membership.expiry_changed", async |txn, row, current, _| {
+            if current.expires_at == expires_at {
+                return Ok(Change::Unchanged);
+            }
+            let mut active: membership::ActiveModel = row.clone().into();
+            active.expires_at = Set(expires_at.map(Timestamp::as_millis));
+            active.expiry_recorded = Set(false);
+            active.update(txn).await?;
+            Ok(Change::Changed)
+        })
+        .await
+    }
+
     /// Removes a membership.
     pub async fn delete_membership(&self, id: &MembershipId, audit: &Audit) -> Result<Revision, StoreError> {
         let (txn, revision) = self.begin_write().await?;
@@ -611,6 +642,9 @@ pub(crate) struct MembershipSnapshot {
     view_only: Vec<String>,
     created_by: Option<String>,
     approved_by: Option<String>,
+    /// When it stops granting, in milliseconds since the epoch (absent: never).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    expires_at: Option<i64>,
 }
 
 impl From<&Membership> for MembershipSnapshot {
@@ -631,6 +665,7 @@ impl From<&Membership> for MembershipSnapshot {
                 .collect(),
             created_by: m.created_by.as_ref().map(ToString::to_string),
             approved_by: m.approved_by.as_ref().map(ToString::to_string),
+            expires_at: m.expires_at.map(Timestamp::as_millis),
         }
     }
 }

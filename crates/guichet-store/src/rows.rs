@@ -79,6 +79,7 @@ pub(crate) fn membership(
         approved_by: row.approved_by.clone().map(UserId::from_trusted),
         created_at: Timestamp::from_millis(row.created_at),
         updated_at: Timestamp::from_millis(row.updated_at),
+        expires_at: row.expires_at.map(Timestamp::from_millis),
     })
 }
 
@@ -100,6 +101,7 @@ pub(crate) fn delegation(row: &delegation::Model) -> Delegation {
         role: RoleName::from_trusted(row.role.clone()),
         created_by: row.created_by.clone().map(UserId::from_trusted),
         created_at: Timestamp::from_millis(row.created_at),
+        expires_at: row.expires_at.map(Timestamp::from_millis),
     }
 }
 

@@ -142,6 +142,7 @@ async fn member(store: &Store, user: &str, account: &str, role: &str) -> Result<
         user: id(user, UserId::parse),
         roles: vec![id(role, RoleName::parse)],
         restriction: None,
+        expires_at: None,
     };
     store.create_membership(&cmd, &audit()).await.map(|(_, r)| r)
 }
@@ -260,6 +261,7 @@ async fn a_refused_membership_leaves_nothing_behind() {
         user: id("u", UserId::parse),
         roles: vec![id("client_user", RoleName::parse)],
         restriction: Some([folder.id.clone()].into_iter().collect()),
+        expires_at: None,
     };
     let err = store.create_membership(&cmd, &audit()).await.unwrap_err();
     let StoreError::Invalid(v) = err else { panic!("{err:?}") };
@@ -332,7 +334,7 @@ async fn facts_follow_delegations() {
         resource: None,
     };
     let (facts, _) = store.load_facts(&q).await.unwrap();
-    assert!(!evaluate(&catalog, &q, &facts).allowed);
+    assert!(!evaluate(&catalog, &q, &facts, NOW).allowed);
     let (d, _) = store
         .create_delegation(
             &guichet_domain::NewDelegation {
@@ -340,16 +342,17 @@ async fn facts_follow_delegations() {
                 from_account: id("p", AccountId::parse),
                 to_account: id("c", AccountId::parse),
                 role: id("client_administrator", RoleName::parse),
+                expires_at: None,
             },
             &audit(),
         )
         .await
         .unwrap();
     let (facts, _) = store.load_facts(&q).await.unwrap();
-    assert!(evaluate(&catalog, &q, &facts).allowed);
+    assert!(evaluate(&catalog, &q, &facts, NOW).allowed);
     store.delete_delegation(&d.id, &audit()).await.unwrap();
     let (facts, _) = store.load_facts(&q).await.unwrap();
-    assert!(!evaluate(&catalog, &q, &facts).allowed);
+    assert!(!evaluate(&catalog, &q, &facts, NOW).allowed);
 }
 
 /// Every write logs the scopes it touched at its revision; the listener hears them; a reader gets
@@ -448,6 +451,7 @@ async fn every_load_gives_the_same_facts(mut store: Store) {
                 .into_iter()
                 .collect(),
         ),
+        expires_at: None,
     };
     store.create_membership(&restricted, &audit()).await.unwrap();
     for (from, role) in [("p", "auditeur"), ("s", "client_administrator")] {
@@ -456,6 +460,7 @@ async fn every_load_gives_the_same_facts(mut store: Store) {
             from_account: id(from, AccountId::parse),
             to_account: id("c", AccountId::parse),
             role: id(role, RoleName::parse),
+            expires_at: None,
         };
         store.create_delegation(&cmd, &audit()).await.unwrap();
     }
@@ -594,13 +599,13 @@ async fn a_walk_keeps_what_it_is_asked_in_id_order_from_the_cursor() {
                 resource: resource.clone(),
             };
             let (facts, _) = store.load_facts(&request).await.unwrap();
-            if evaluate(&catalog, &request, &facts).allowed {
+            if evaluate(&catalog, &request, &facts, NOW).allowed {
                 allowed.push(c.clone());
             }
         }
         assert!(allowed.len() > 50 && allowed.len() < 300, "{} allowed", allowed.len());
         let decide = |r: &AccessRequest, f: &guichet_domain::Facts| {
-            evaluate(&catalog, r, f).allowed.then(|| r.subject.as_str().to_owned())
+            evaluate(&catalog, r, f, NOW).allowed.then(|| r.subject.as_str().to_owned())
         };
         for (after, want) in [(None, 1), (None, 10), (None, 1000), (Some(allowed[7].as_str()), 25), (Some("u5"), 200)] {
             counter.store(0, Ordering::SeqCst);
@@ -726,6 +731,7 @@ async fn concurrent_role_changes_all_take_effect(store: Store) {
         user: id("alice", UserId::parse),
         roles: initial,
         restriction: None,
+        expires_at: None,
     };
     store.create_membership(&cmd, &audit()).await.unwrap();
     let m = id("m-alice-c", MembershipId::parse);
@@ -1013,6 +1019,7 @@ async fn roles_named_by_pending_invitations_are_in_use() {
         from_account: id("p", AccountId::parse),
         to_account: c.clone(),
         role: id("delegated", RoleName::parse),
+        expires_at: None,
     };
     let (d, _) = store.create_delegation(&delegation, &audit()).await.unwrap();
     let r = store.delete_role(&c, &id("delegated", RoleName::parse), &audit()).await;
@@ -1058,6 +1065,7 @@ async fn an_approval_names_the_version_it_approves(store: Store) {
         user: id(u, UserId::parse),
         roles: vec![id("client_user", RoleName::parse)],
         restriction: None,
+        expires_at: None,
     };
     let (marc, _) = store.create_membership(&create("marc"), &by("lucie")).await.unwrap();
     assert_eq!(
@@ -1366,3 +1374,114 @@ async fn every_list_pages(store: Store) {
 }
 
 both_backends!(every_list_pages);
+
+/// Expiries: the loaded facts carry them (one statement on PostgreSQL, the generic loader on
+/// both), the decision stops granting at the instant, the lists filter "expiring before", and
+/// concurrent sweeps record each expiry exactly once, with its event and change.
+async fn grants_expire_and_their_expiry_is_recorded_once(store: Store) {
+    let catalog = Catalog::builtin().unwrap();
+    account(&store, "p", "partner", None).await;
+    account(&store, "c", "customer", Some("p")).await;
+    user(&store, "advisor").await;
+    user(&store, "lucie").await;
+    member(&store, "advisor", "p", "delegated_account_administrator").await.unwrap();
+    member(&store, "lucie", "c", "client_administrator").await.unwrap();
+    let t = Timestamp::from_millis(NOW.as_millis() + 60_000);
+    let (d, _) = store
+        .create_delegation(
+            &guichet_domain::NewDelegation {
+                id: None,
+                from_account: id("p", AccountId::parse),
+                to_account: id("c", AccountId::parse),
+                role: id("client_administrator", RoleName::parse),
+                expires_at: Some(t),
+            },
+            &audit(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(d.expires_at, Some(t));
+    let lucie_m = id("m-lucie-c", MembershipId::parse);
+    let (m, _) = store.set_membership_expiry(&lucie_m, Some(t), &audit()).await.unwrap();
+    assert_eq!(m.expires_at, Some(t));
+    // No change, no write.
+    let r = store.revision().await.unwrap();
+    assert_eq!(store.set_membership_expiry(&lucie_m, Some(t), &audit()).await.unwrap().1, r);
+
+    let q = |who: &str| AccessRequest {
+        subject: id(who, UserId::parse),
+        account: id("c", AccountId::parse),
+        permission: id("users:full", Permission::parse),
+        resource: None,
+    };
+    for who in ["advisor", "lucie"] {
+        let (facts, _) = store.load_facts(&q(who)).await.unwrap();
+        assert_eq!(facts, store.load_facts_generic(&q(who)).await.unwrap(), "{who}");
+        let before = evaluate(&catalog, &q(who), &facts, NOW);
+        assert!(before.allowed, "{who}: {before:?}");
+        assert_eq!(before.valid_until, Some(t));
+        assert!(!evaluate(&catalog, &q(who), &facts, t).allowed, "{who}");
+    }
+
+    // Expiring before: strictly before the instant given; grants without expiry never.
+    let filter = |before: Timestamp| crate::MembershipFilter {
+        account: Some(id("c", AccountId::parse)),
+        expiring_before: Some(before),
+        ..crate::MembershipFilter::default()
+    };
+    let ids =
+        |p: crate::Page<guichet_domain::Membership>| p.items.into_iter().map(|m| m.id.to_string()).collect::<Vec<_>>();
+    assert_eq!(ids(store.list_memberships(&filter(t), &page(10)).await.unwrap()), Vec::<String>::new());
+    let later = Timestamp::from_millis(t.as_millis() + 1);
+    assert_eq!(ids(store.list_memberships(&filter(later), &page(10)).await.unwrap()), ["m-lucie-c"]);
+    let from = id("p", AccountId::parse);
+    assert!(store.list_delegations(Some(&from), None, Some(t), &page(10)).await.unwrap().items.is_empty());
+    assert_eq!(store.list_delegations(Some(&from), None, Some(later), &page(10)).await.unwrap().items.len(), 1);
+    assert_eq!(store.list_delegations(Some(&from), None, None, &page(10)).await.unwrap().items.len(), 1);
+
+    // Nothing due before the expiry: no write at all.
+    let r = store.revision().await.unwrap();
+    assert_eq!(store.record_expiries(NOW).await.unwrap(), crate::Expired::default());
+    assert_eq!(store.revision().await.unwrap(), r);
+    // Four replicas sweep at once: each expiry is recorded once.
+    let tasks: Vec<_> = (0..4)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.record_expiries(t).await })
+        })
+        .collect();
+    let mut sweeps: Vec<crate::Expired> = Vec::new();
+    for task in tasks {
+        sweeps.push(task.await.unwrap().unwrap());
+    }
+    let memberships: Vec<&String> = sweeps.iter().flat_map(|s| &s.memberships).collect();
+    let delegations: Vec<&String> = sweeps.iter().flat_map(|s| &s.delegations).collect();
+    assert_eq!(memberships, ["m-lucie-c"]);
+    assert_eq!(delegations, [&d.id.to_string()]);
+    assert_eq!(store.revision().await.unwrap().value(), r.value() + 1, "one write for the sweep");
+    let events = store
+        .list_events(&crate::EventFilter { account: Some(id("c", AccountId::parse)), ..Default::default() }, &page(100))
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = events.items.iter().map(|e| e.kind.as_str()).filter(|k| k.ends_with(".expired")).collect();
+    assert_eq!(kinds.len(), 2, "{kinds:?}");
+    assert!(kinds.contains(&"membership.expired") && kinds.contains(&"delegation.expired"));
+    // The sweep's change reaches the member's decisions (user scope) and the account's.
+    let changes = store.changes_after(r, 100).await.unwrap();
+    let scopes: Vec<&str> = changes.changes.iter().map(|(_, s)| s.as_str()).collect();
+    assert!(scopes.contains(&"user:lucie") && scopes.contains(&"acct:c"), "{scopes:?}");
+    // Swept again: nothing. A new expiry is recorded again when it passes.
+    assert_eq!(store.record_expiries(later).await.unwrap(), crate::Expired::default());
+    let t2 = Timestamp::from_millis(t.as_millis() + 10_000);
+    store.set_membership_expiry(&lucie_m, Some(t2), &audit()).await.unwrap();
+    assert_eq!(store.record_expiries(t2).await.unwrap().memberships, ["m-lucie-c"]);
+    // Cleared: never expires again.
+    let (m, _) = store.set_membership_expiry(&lucie_m, None, &audit()).await.unwrap();
+    assert_eq!(m.expires_at, None);
+    let (facts, _) = store.load_facts(&q("lucie")).await.unwrap();
+    assert!(evaluate(&catalog, &q("lucie"), &facts, Timestamp::NEVER).allowed);
+    let (d2, _) = store.set_delegation_expiry(&d.id, None, &audit()).await.unwrap();
+    assert_eq!(d2.expires_at, None);
+}
+
+both_backends!(grants_expire_and_their_expiry_is_recorded_once);

@@ -12,6 +12,17 @@ const FEATURES: [&str; 5] = ["users", "billing", "folders", "delegated_administr
 const MODULES: [&str; 2] = ["billing", "folders"];
 const RESOURCES: [&str; 2] = ["r1", "r2"];
 
+/// The instant the properties evaluate at.
+const NOW: Timestamp = Timestamp::from_millis(1_000_000);
+
+/// No expiry (most often), or one before, at or after [`NOW`].
+fn expiry() -> impl Strategy<Value = Option<Timestamp>> {
+    prop_oneof![
+        3 => Just(None),
+        1 => (-2i64..=3).prop_map(|k| Some(Timestamp::from_millis(NOW.as_millis() + k * 1_000))),
+    ]
+}
+
 fn fname(s: &str) -> FeatureName {
     FeatureName::from_trusted(s)
 }
@@ -76,10 +87,10 @@ fn at() -> impl Strategy<Value = At> {
     prop_oneof![3 => (0usize..4).prop_map(At::Chain), 1 => Just(At::Source)]
 }
 
-type RawMembership = (At, MembershipStatus, Vec<Role>, Option<Restriction>);
+type RawMembership = (At, MembershipStatus, Vec<Role>, Option<Restriction>, Option<Timestamp>);
 
 fn membership() -> impl Strategy<Value = RawMembership> {
-    (at(), membership_status(), proptest::collection::vec(role(), 1..=2), resources())
+    (at(), membership_status(), proptest::collection::vec(role(), 1..=2), resources(), expiry())
 }
 
 #[derive(Debug, Clone)]
@@ -93,12 +104,12 @@ fn account_id(i: usize) -> AccountId {
 }
 
 fn make_membership(n: usize, depth: usize, raw: RawMembership) -> MembershipFacts {
-    let (at, status, roles, resources) = raw;
+    let (at, status, roles, resources, expires_at) = raw;
     let account = match at {
         At::Chain(i) => account_id(i % depth),
         At::Source => AccountId::from_trusted("source"),
     };
-    MembershipFacts { id: MembershipId::from_trusted(format!("m{n}")), account, status, roles, resources }
+    MembershipFacts { id: MembershipId::from_trusted(format!("m{n}")), account, status, roles, resources, expires_at }
 }
 
 fn case() -> impl Strategy<Value = (Case, RawMembership)> {
@@ -107,7 +118,7 @@ fn case() -> impl Strategy<Value = (Case, RawMembership)> {
         proptest::collection::vec((account_status(), modules()), 4),
         (account_status(), prop_oneof![4 => Just(UserStatus::Active), 1 => Just(UserStatus::Suspended)]),
         proptest::collection::vec(membership(), 0..=5),
-        proptest::collection::vec(((0usize..4), role()), 0..=2),
+        proptest::collection::vec(((0usize..4), role(), expiry()), 0..=2),
         (proptest::sample::select(FEATURES.to_vec()), prop_oneof![Just(Level::View), Just(Level::Full)]),
         proptest::option::of(proptest::sample::select(RESOURCES.to_vec())),
         membership(),
@@ -148,11 +159,12 @@ fn case() -> impl Strategy<Value = (Case, RawMembership)> {
                 let delegations = delegations
                     .into_iter()
                     .enumerate()
-                    .map(|(n, (to, role))| DelegationFacts {
+                    .map(|(n, (to, role, expires_at))| DelegationFacts {
                         id: DelegationId::from_trusted(format!("d{n}")),
                         from_account: source.clone(),
                         to_account: account_id(to % depth),
                         role,
+                        expires_at,
                     })
                     .collect();
                 let resource = resource.map(ResourceId::from_trusted);
@@ -224,14 +236,14 @@ proptest! {
     #[test]
     fn a_resource_cap_never_raises_a_level((case, _extra) in case(), which in 0usize..5, to_view in any::<bool>()) {
         let c = catalog();
-        let before = evaluate(&c, &case.request, &case.facts);
+        let before = evaluate(&c, &case.request, &case.facts, NOW);
         let mut uncapped = case.clone();
         for m in &mut uncapped.facts.memberships {
             if let Some(set) = &mut m.resources {
                 *set = set.ids().cloned().collect();
             }
         }
-        let full = evaluate(&c, &uncapped.request, &uncapped.facts);
+        let full = evaluate(&c, &uncapped.request, &uncapped.facts, NOW);
         check_invariants(&full, &uncapped)?;
         prop_assert!(full.effective >= before.effective);
         if case.request.resource.is_none() {
@@ -246,7 +258,7 @@ proptest! {
                 set.insert(r, if to_view { Level::View } else { Level::Full });
             }
         }
-        let after = evaluate(&c, &lowered.request, &lowered.facts);
+        let after = evaluate(&c, &lowered.request, &lowered.facts, NOW);
         check_invariants(&after, &lowered)?;
         if to_view {
             prop_assert!(after.effective <= before.effective);
@@ -269,18 +281,18 @@ proptest! {
 
     #[test]
     fn decisions_are_consistent((case, _extra) in case()) {
-        let d = evaluate(&catalog(), &case.request, &case.facts);
+        let d = evaluate(&catalog(), &case.request, &case.facts, NOW);
         check_invariants(&d, &case)?;
     }
 
     #[test]
     fn adding_a_membership_never_lowers_the_level((case, extra) in case()) {
         let c = catalog();
-        let before = evaluate(&c, &case.request, &case.facts);
+        let before = evaluate(&c, &case.request, &case.facts, NOW);
         let mut more = case.clone();
         let depth = more.facts.chain.len();
         more.facts.memberships.push(make_membership(99, depth, extra));
-        let after = evaluate(&c, &more.request, &more.facts);
+        let after = evaluate(&c, &more.request, &more.facts, NOW);
         check_invariants(&after, &more)?;
         prop_assert!(after.effective >= before.effective, "{:?} -> {:?}", before.effective, after.effective);
         prop_assert!(after.allowed || !before.allowed);
@@ -289,7 +301,7 @@ proptest! {
     #[test]
     fn suspending_an_account_never_raises_the_level((case, _extra) in case(), which in 0usize..5) {
         let c = catalog();
-        let before = evaluate(&c, &case.request, &case.facts);
+        let before = evaluate(&c, &case.request, &case.facts, NOW);
         let mut less = case.clone();
         if which < less.facts.chain.len() {
             less.facts.chain[which].status = AccountStatus::Suspended;
@@ -298,7 +310,7 @@ proptest! {
                 d.from_account.status = AccountStatus::Suspended;
             }
         }
-        let after = evaluate(&c, &less.request, &less.facts);
+        let after = evaluate(&c, &less.request, &less.facts, NOW);
         check_invariants(&after, &less)?;
         prop_assert!(after.effective <= before.effective);
         if which < less.facts.chain.len() {
@@ -314,14 +326,14 @@ proptest! {
         let is_module = c.feature(&feature).is_some_and(|f| f.module);
         let mut off = case.clone();
         off.facts.chain[0].modules.remove(&feature);
-        let d = evaluate(&c, &off.request, &off.facts);
+        let d = evaluate(&c, &off.request, &off.facts, NOW);
         check_invariants(&d, &off)?;
         if is_module {
             prop_assert!(!d.allowed);
             prop_assert_eq!(d.effective, Level::None);
             prop_assert!(d.caps.contains(&Cap::ModuleDisabled(feature)));
         } else {
-            prop_assert_eq!(d, evaluate(&c, &case.request, &case.facts));
+            prop_assert_eq!(d, evaluate(&c, &case.request, &case.facts, NOW));
         }
     }
 
@@ -331,7 +343,7 @@ proptest! {
         if let Some(subject) = &mut s.facts.subject {
             subject.status = UserStatus::Suspended;
         }
-        let d = evaluate(&catalog(), &s.request, &s.facts);
+        let d = evaluate(&catalog(), &s.request, &s.facts, NOW);
         prop_assert!(!d.allowed);
         prop_assert_eq!(d.reason, Reason::SubjectSuspended);
         prop_assert_eq!(d.effective, Level::None);
@@ -339,7 +351,7 @@ proptest! {
 
     #[test]
     fn the_effective_level_is_the_best_live_path((case, _extra) in case()) {
-        let d = evaluate(&catalog(), &case.request, &case.facts);
+        let d = evaluate(&catalog(), &case.request, &case.facts, NOW);
         let best_granted = d
             .paths
             .iter()
@@ -353,4 +365,67 @@ proptest! {
             prop_assert!(d.effective < d.required);
         }
     }
+
+    #[test]
+    fn an_expired_grant_never_grants((case, _extra) in case()) {
+        let d = evaluate(&catalog(), &case.request, &case.facts, NOW);
+        for p in d.paths.iter().filter(|p| p.outcome == PathOutcome::Granted) {
+            let expiry = path_expiry(&case, &p.path);
+            prop_assert!(expiry.is_none_or(|at| at > NOW), "{} granted, expiring at {expiry:?}", p.path);
+        }
+        for p in &d.paths {
+            if let PathOutcome::Expired(at) = p.outcome {
+                prop_assert!(at <= NOW);
+                prop_assert_eq!(Some(at), path_expiry(&case, &p.path));
+            }
+        }
+        // With every expiry in the past, nothing grants.
+        let mut gone = case.clone();
+        for m in &mut gone.facts.memberships {
+            m.expires_at = Some(NOW);
+        }
+        prop_assert!(!evaluate(&catalog(), &gone.request, &gone.facts, NOW).allowed);
+    }
+
+    #[test]
+    fn the_answer_holds_until_valid_until_and_no_granting_expiry_is_before_it(
+        (case, _extra) in case(),
+        step in 0i64..6_000,
+    ) {
+        let c = catalog();
+        let d = evaluate(&c, &case.request, &case.facts, NOW);
+        if let Some(until) = d.valid_until {
+            prop_assert!(until > NOW);
+        }
+        for p in d.paths.iter().filter(|p| p.outcome == PathOutcome::Granted) {
+            if let Some(at) = path_expiry(&case, &p.path) {
+                prop_assert!(d.valid_until.is_some_and(|until| until <= at), "{:?} after a granting expiry {at:?}", d.valid_until);
+            }
+        }
+        // At any later instant before valid_until, the same answer.
+        let later = Timestamp::from_millis(NOW.as_millis() + step);
+        let again = evaluate(&c, &case.request, &case.facts, later);
+        if d.valid_until.is_none_or(|until| later < until) {
+            prop_assert_eq!(
+                (again.allowed, again.effective, again.reason, &again.granted_by),
+                (d.allowed, d.effective, d.reason, &d.granted_by)
+            );
+        }
+        // Time only takes away: allowed later means allowed now.
+        prop_assert!(!again.allowed || d.allowed);
+        prop_assert!(again.effective <= d.effective);
+    }
+}
+
+/// The expiry of a path: its membership's, and for a delegated path the earlier of that and the
+/// delegation's.
+fn path_expiry(case: &Case, path: &Path) -> Option<Timestamp> {
+    let m = case.facts.memberships.iter().find(|m| m.id == *path.membership()).and_then(|m| m.expires_at);
+    let d = match path {
+        Path::Delegated { delegation, .. } => {
+            case.facts.delegations.iter().find(|d| d.id == *delegation).and_then(|d| d.expires_at)
+        }
+        Path::Direct { .. } | Path::Inherited { .. } => None,
+    };
+    earliest(m, d)
 }

@@ -4,6 +4,9 @@
 use std::collections::BTreeSet;
 
 use super::*;
+/// The instant the tests evaluate at.
+pub(super) const NOW: Timestamp = Timestamp::from_millis(1_000_000);
+
 use crate::world::{AccountSpec, DelegationSpec, MembershipSpec, ResourceSpec, UserSpec, WorldSpec};
 
 /// A world the tests build, with the built-in catalog.
@@ -117,7 +120,7 @@ impl World {
             permission: perm(permission),
             resource: resource.map(rid),
         };
-        evaluate(&self.catalog, &request, &self.facts(subject, account, resource))
+        evaluate(&self.catalog, &request, &self.facts(subject, account, resource), NOW)
     }
 }
 
@@ -563,9 +566,9 @@ fn unknowns_are_denies_with_a_reason() {
         AccessRequest { subject: uid("lucie"), account: aid("c"), permission: perm("users:view"), resource: None };
     let mut facts = w.facts("lucie", "c", None);
     facts.subject = Some(SubjectFacts { id: uid("marc"), status: UserStatus::Active });
-    assert_eq!(evaluate(&w.catalog, &request, &facts).reason, Reason::UnknownSubject);
+    assert_eq!(evaluate(&w.catalog, &request, &facts, NOW).reason, Reason::UnknownSubject);
     let facts = w.facts("lucie", "p", None);
-    assert_eq!(evaluate(&w.catalog, &request, &facts).reason, Reason::UnknownAccount);
+    assert_eq!(evaluate(&w.catalog, &request, &facts, NOW).reason, Reason::UnknownAccount);
 }
 
 #[test]
@@ -578,7 +581,7 @@ fn a_hand_built_none_permission_requires_view() {
         permission: Permission { feature: FeatureName::parse("users").unwrap(), level: Level::None },
         resource: None,
     };
-    let d = evaluate(&w.catalog, &request, &w.facts("marc", "c", None));
+    let d = evaluate(&w.catalog, &request, &w.facts("marc", "c", None), NOW);
     assert_eq!((d.allowed, d.required, d.granted_by), (false, Level::View, None));
 }
 
@@ -628,4 +631,53 @@ fn reasons_have_stable_codes_and_sentences() {
     assert_eq!(Reason::ModuleDisabled.to_string(), "the feature is a module that is not enabled on the account");
     assert_eq!(PathOutcome::Inactive(MembershipStatus::PendingApproval).to_string(), "inactive (pending_approval)");
     assert_eq!(Cap::AccountSuspended(aid("p")).to_string(), "account p is suspended");
+}
+
+/// A time-boxed delegation (the partner's *Manage* until `T`) and a time-boxed membership: each
+/// grants strictly before its expiry, never at or after it, and the answer says until when it holds.
+#[test]
+fn a_grant_stops_granting_at_its_expiry_and_the_answer_says_until_when() {
+    let mut w = World::seeds();
+    w.member("david", "p", &["delegated_account_administrator"]);
+    w.member("lucie", "c", &["client_administrator"]);
+    w.delegate("p", "c", "client_administrator");
+    let t = Timestamp::from_millis(NOW.as_millis() + 60_000);
+    let request =
+        AccessRequest { subject: uid("david"), account: aid("c"), permission: perm("users:full"), resource: None };
+    let mut facts = w.facts("david", "c", None);
+    for d in &mut facts.delegations {
+        d.expires_at = Some(t);
+    }
+    let before = evaluate(&w.catalog, &request, &facts, NOW);
+    assert!(before.allowed, "{before:?}");
+    assert_eq!(before.valid_until, Some(t));
+    let just_before = evaluate(&w.catalog, &request, &facts, Timestamp::from_millis(t.as_millis() - 1));
+    assert!(just_before.allowed);
+    for at in [t, Timestamp::from_millis(t.as_millis() + 1)] {
+        let after = evaluate(&w.catalog, &request, &facts, at);
+        assert!(!after.allowed, "{after:?}");
+        assert_eq!(after.reason, Reason::NoAccessPath);
+        let delegated = after.paths.iter().find(|p| p.path.kind() == "delegated").unwrap();
+        assert_eq!(delegated.outcome, PathOutcome::Expired(t));
+        assert_eq!(delegated.outcome.code(), "expired");
+        assert_eq!(after.valid_until, None, "a deny cannot become an allow by an expiry");
+    }
+
+    // The membership's expiry covers its roles; the earlier of the two counts on a delegated path.
+    let early = Timestamp::from_millis(NOW.as_millis() + 1_000);
+    for m in &mut facts.memberships {
+        m.expires_at = Some(early);
+    }
+    assert_eq!(evaluate(&w.catalog, &request, &facts, NOW).valid_until, Some(early));
+    let d = evaluate(&w.catalog, &request, &facts, early);
+    assert!(!d.allowed);
+    assert!(d.paths.iter().all(|p| p.outcome == PathOutcome::Expired(early)), "{d:?}");
+
+    // A direct membership: an expired one is expired whatever its status.
+    let mut lucie = w.facts("lucie", "c", None);
+    lucie.memberships[0].expires_at = Some(NOW);
+    lucie.memberships[0].status = MembershipStatus::Suspended;
+    let request = AccessRequest { subject: uid("lucie"), ..request };
+    let d = evaluate(&w.catalog, &request, &lucie, NOW);
+    assert_eq!((d.allowed, d.paths[0].outcome), (false, PathOutcome::Expired(NOW)));
 }

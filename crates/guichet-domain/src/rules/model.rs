@@ -97,6 +97,8 @@ use crate::status::{AccountStatus, UserStatus};
 const DEFAULT_CASES: u32 = 64;
 /// The longest operation sequence.
 const MAX_STEPS: usize = 40;
+/// The instant decisions are evaluated at (the model's grants do not expire).
+const MODEL_NOW: Timestamp = Timestamp::from_millis(0);
 
 /// The proptest configuration: `PROPTEST_CASES` when set (the soak target), else
 /// [`DEFAULT_CASES`]. (`ProptestConfig::with_cases` would ignore the variable.)
@@ -777,6 +779,7 @@ fn facts(w: &World, user: usize, account: usize, resource: Option<&ResourceId>) 
                 Some((r, cap)) => [(r.clone(), cap)].into_iter().collect(),
                 None => Restriction::new(),
             }),
+            expires_at: None,
         })
         .collect();
     let delegations = into
@@ -787,6 +790,7 @@ fn facts(w: &World, user: usize, account: usize, resource: Option<&ResourceId>) 
                 from_account: account_facts(d.from),
                 to_account: w.accounts[d.to].id.clone(),
                 role: w.role(d.to, &d.role)?.clone(),
+                expires_at: None,
             })
         })
         .collect();
@@ -809,7 +813,7 @@ fn holds(w: &World, actor: usize, a: usize, need: Need) -> bool {
         permission: need.permission(),
         resource: None,
     };
-    evaluate(&MODEL.catalog, &request, &facts(w, actor, a, None)).allowed
+    evaluate(&MODEL.catalog, &request, &facts(w, actor, a, None), MODEL_NOW).allowed
 }
 
 /// Whether `actor` meets `requirement` (see [`Requirement`]'s docs).
@@ -842,7 +846,7 @@ fn reach(w: &World, actor: usize, account: usize, restriction: Option<&Restricti
         .flat_map(Restriction::ids)
         .map(|r| (r.clone(), facts(w, actor, account, Some(r))))
         .collect();
-    Reach::compute(&MODEL.catalog, &facts(w, actor, account, None), &per_resource)
+    Reach::compute(&MODEL.catalog, &facts(w, actor, account, None), &per_resource, Timestamp::NEVER)
 }
 
 /// The rule book's [`Operation`] for `op` (the membership or delegation exists: checked before).
@@ -2173,7 +2177,7 @@ proptest! {
                     permission: Permission { feature: feature.clone(), level: Level::View },
                     resource: resource.clone(),
                 };
-                let got = evaluate(&MODEL.catalog, &request, &f).effective;
+                let got = evaluate(&MODEL.catalog, &request, &f, MODEL_NOW).effective;
                 prop_assert_eq!(
                     got, expected[i],
                     "{} on {} {}: evaluate says {}, the reference {}\n{}",

@@ -33,6 +33,7 @@ fn member(id: &str, account: &str, roles: Vec<Role>, restriction: Option<&[&str]
         status: MembershipStatus::Active,
         roles,
         resources: restriction.map(|r| r.iter().map(|x| ResourceId::from_trusted(*x)).collect()),
+        expires_at: None,
     }
 }
 
@@ -83,8 +84,12 @@ fn the_reach_of_a_restricted_administrator_is_its_folders() {
     let mut on_f2 = f.clone();
     on_f2.memberships[0].resources = Some(Restriction::new());
     on_f2.resource = Some(ResourceFacts { id: ResourceId::from_trusted("f2"), account: AccountId::from_trusted("c") });
-    let reach =
-        Reach::compute(&cat, &f, &[(ResourceId::from_trusted("f1"), on_f1), (ResourceId::from_trusted("f2"), on_f2)]);
+    let reach = Reach::compute(
+        &cat,
+        &f,
+        &[(ResourceId::from_trusted("f1"), on_f1), (ResourceId::from_trusted("f2"), on_f2)],
+        Timestamp::NEVER,
+    );
     assert_eq!(lvl(&reach.everywhere, "users"), Level::None);
     assert_eq!(lvl(&reach.account, "users"), Level::Full);
     assert_eq!(lvl(&reach.resources[&ResourceId::from_trusted("f1")], "folders"), Level::Full);
@@ -107,7 +112,7 @@ fn disabled_modules_are_compared_not_skipped() {
     let mut role = builtin("customer", "client_administrator");
     role.grants.remove(&FeatureName::from_trusted("voip_911"));
     let f = facts(vec![acc("c", "customer", None, &[])], vec![member("m", "c", vec![role], None)], vec![]);
-    let reach = Reach::compute(&cat, &f, &[]);
+    let reach = Reach::compute(&cat, &f, &[], Timestamp::NEVER);
     let wanted = Grants::from([(FeatureName::from_trusted("voip_911"), Level::Full)]);
     assert!(check_role_definition(&wanted, &Grants::new(), &reach).is_err());
     // What the actor holds is compared without the cap: billing, a module not enabled either.
@@ -134,9 +139,10 @@ fn a_delegated_actor_reaches_descendants_only_through_descendant_levels() {
         from_account: acc("hq", "partner", None, &[]),
         to_account: AccountId::from_trusted("s"),
         role: builtin("sub_partner", "account_manager"),
+        expires_at: None,
     };
     let f = facts(chain, vec![member("m", "hq", vec![da], None)], vec![delegation]);
-    let reach = Reach::compute(&cat, &f, &[]);
+    let reach = Reach::compute(&cat, &f, &[], Timestamp::NEVER);
     assert_eq!(lvl(&reach.everywhere, "users"), Level::Full);
     assert_eq!(lvl(&reach.descendants, "users"), Level::None);
 }

@@ -381,6 +381,10 @@ fn outcome(o: &d::PathOutcome) -> (pb::PathOutcome, String) {
             "the member does not hold delegated_administration:full in the delegating account".to_owned(),
         ),
         d::PathOutcome::Capped => (pb::PathOutcome::Capped, "capped by a suspension or a disabled module".to_owned()),
+        d::PathOutcome::Expired(at) => (
+            pb::PathOutcome::Expired,
+            format!("the membership or the delegation expired at {at} ms since the epoch", at = at.as_millis()),
+        ),
     }
 }
 

@@ -2,6 +2,7 @@
 
 use guichet_domain as d;
 
+use super::events::time_in;
 use super::{Authored, Invalid, PageParams, authored, ts};
 use crate::v1 as pb;
 
@@ -12,20 +13,39 @@ pub struct ListDelegations {
     pub from: Option<d::AccountId>,
     /// To this account.
     pub to: Option<d::AccountId>,
+    /// Only those with an expiry strictly before this instant.
+    pub expiring_before: Option<d::Timestamp>,
     /// Paging.
     pub page: PageParams,
+}
+
+/// SetDelegationExpiry: the delegation and its new expiry (`None`: never).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DelegationExpiry {
+    /// The delegation.
+    pub id: d::DelegationId,
+    /// When it stops granting; `None`: never.
+    pub expires_at: Option<d::Timestamp>,
 }
 
 impl TryFrom<pb::CreateDelegationRequest> for Authored<d::NewDelegation> {
     type Error = Invalid;
     fn try_from(r: pb::CreateDelegationRequest) -> Result<Self, Invalid> {
-        let pb::CreateDelegationRequest { request_id, actor_id, id, from_account_id, to_account_id, role } = r;
+        let pb::CreateDelegationRequest { request_id, actor_id, id, from_account_id, to_account_id, role, expire_time } =
+            r;
         authored(&request_id, &actor_id, |c| {
             let id = c.optional("id", &id, d::DelegationId::parse);
             let from = c.required("from_account_id", &from_account_id, d::AccountId::parse);
             let to = c.required("to_account_id", &to_account_id, d::AccountId::parse);
             let role = c.required("role", &role, d::RoleName::parse);
-            Some(d::NewDelegation { id: id?, from_account: from?, to_account: to?, role: role? })
+            let expires_at = time_in(c, "expire_time", expire_time);
+            Some(d::NewDelegation {
+                id: id?,
+                from_account: from?,
+                to_account: to?,
+                role: role?,
+                expires_at: expires_at?,
+            })
         })
     }
 }
@@ -41,14 +61,27 @@ impl TryFrom<pb::GetDelegationRequest> for Authored<d::DelegationId> {
 impl TryFrom<pb::ListDelegationsRequest> for Authored<ListDelegations> {
     type Error = Invalid;
     fn try_from(r: pb::ListDelegationsRequest) -> Result<Self, Invalid> {
-        let pb::ListDelegationsRequest { actor_id, from_account_id, to_account_id, page_size, page_token } = r;
+        let pb::ListDelegationsRequest {
+            actor_id,
+            from_account_id,
+            to_account_id,
+            page_size,
+            page_token,
+            expiring_before,
+        } = r;
         authored("", &actor_id, |c| {
             let from = c.optional("from_account_id", &from_account_id, d::AccountId::parse);
             let to = c.optional("to_account_id", &to_account_id, d::AccountId::parse);
             if from_account_id.is_empty() && to_account_id.is_empty() {
                 c.push("from_account_id", "from_account_id or to_account_id is required");
             }
-            Some(ListDelegations { from: from?, to: to?, page: PageParams { size: page_size, token: page_token } })
+            let expiring_before = time_in(c, "expiring_before", expiring_before);
+            Some(ListDelegations {
+                from: from?,
+                to: to?,
+                expiring_before: expiring_before?,
+                page: PageParams { size: page_size, token: page_token },
+            })
         })
     }
 }
@@ -61,6 +94,18 @@ impl TryFrom<pb::DeleteDelegationRequest> for Authored<d::DelegationId> {
     }
 }
 
+impl TryFrom<pb::SetDelegationExpiryRequest> for Authored<DelegationExpiry> {
+    type Error = Invalid;
+    fn try_from(r: pb::SetDelegationExpiryRequest) -> Result<Self, Invalid> {
+        let pb::SetDelegationExpiryRequest { request_id, actor_id, id, expire_time } = r;
+        authored(&request_id, &actor_id, |c| {
+            let id = c.required("id", &id, d::DelegationId::parse);
+            let expires_at = time_in(c, "expire_time", expire_time);
+            Some(DelegationExpiry { id: id?, expires_at: expires_at? })
+        })
+    }
+}
+
 impl From<&d::Delegation> for pb::Delegation {
     fn from(x: &d::Delegation) -> Self {
         pb::Delegation {
@@ -70,6 +115,7 @@ impl From<&d::Delegation> for pb::Delegation {
             role: x.role.to_string(),
             created_by: x.created_by.as_ref().map(ToString::to_string).unwrap_or_default(),
             create_time: ts(x.created_at),
+            expire_time: x.expires_at.and_then(ts),
         }
     }
 }

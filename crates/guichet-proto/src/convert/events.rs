@@ -22,7 +22,7 @@ pub struct ListEvents {
     pub page: PageParams,
 }
 
-fn time_in(c: &mut Check, field: &str, t: Option<prost_types::Timestamp>) -> Option<Option<d::Timestamp>> {
+pub(super) fn time_in(c: &mut Check, field: &str, t: Option<prost_types::Timestamp>) -> Option<Option<d::Timestamp>> {
     let Some(t) = t else { return Some(None) };
     if !(0..1_000_000_000).contains(&t.nanos) || !(0..=253_402_300_799).contains(&t.seconds) {
         c.push(field, "must be a valid time between 1970 and 9999");

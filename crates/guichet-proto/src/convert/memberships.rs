@@ -2,6 +2,7 @@
 
 use guichet_domain as d;
 
+use super::events::time_in;
 use super::{
     Authored, Check, Invalid, MAX_RESTRICTED_RESOURCES, MAX_ROLES, PageParams, authored, ids_in, level_in, reason_in,
     ts,
@@ -17,8 +18,19 @@ pub struct ListMemberships {
     pub user: Option<d::UserId>,
     /// Only with this status.
     pub status: Option<d::MembershipStatus>,
+    /// Only those with an expiry strictly before this instant.
+    pub expiring_before: Option<d::Timestamp>,
     /// Paging.
     pub page: PageParams,
+}
+
+/// SetMembershipExpiry: the membership and its new expiry (`None`: never).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MembershipExpiry {
+    /// The membership.
+    pub id: d::MembershipId,
+    /// When it stops granting; `None`: never.
+    pub expires_at: Option<d::Timestamp>,
 }
 
 /// A membership and one role.
@@ -51,14 +63,31 @@ pub struct MembershipRestriction {
 impl TryFrom<pb::CreateMembershipRequest> for Authored<d::NewMembership> {
     type Error = Invalid;
     fn try_from(r: pb::CreateMembershipRequest) -> Result<Self, Invalid> {
-        let pb::CreateMembershipRequest { request_id, actor_id, id, account_id, user_id, roles, restriction } = r;
+        let pb::CreateMembershipRequest {
+            request_id,
+            actor_id,
+            id,
+            account_id,
+            user_id,
+            roles,
+            restriction,
+            expire_time,
+        } = r;
         authored(&request_id, &actor_id, |c| {
             let id = c.optional("id", &id, d::MembershipId::parse);
             let account = c.required("account_id", &account_id, d::AccountId::parse);
             let user = c.required("user_id", &user_id, d::UserId::parse);
             let roles = roles_in(c, "roles", &roles);
             let restriction = restriction_in(c, "restriction", restriction);
-            Some(d::NewMembership { id: id?, account: account?, user: user?, roles: roles?, restriction: restriction? })
+            let expires_at = time_in(c, "expire_time", expire_time);
+            Some(d::NewMembership {
+                id: id?,
+                account: account?,
+                user: user?,
+                roles: roles?,
+                restriction: restriction?,
+                expires_at: expires_at?,
+            })
         })
     }
 }
@@ -74,7 +103,15 @@ impl TryFrom<pb::GetMembershipRequest> for Authored<d::MembershipId> {
 impl TryFrom<pb::ListMembershipsRequest> for Authored<ListMemberships> {
     type Error = Invalid;
     fn try_from(r: pb::ListMembershipsRequest) -> Result<Self, Invalid> {
-        let pb::ListMembershipsRequest { actor_id, account_id, user_id, status, page_size, page_token } = r;
+        let pb::ListMembershipsRequest {
+            actor_id,
+            account_id,
+            user_id,
+            status,
+            page_size,
+            page_token,
+            expiring_before,
+        } = r;
         authored("", &actor_id, |c| {
             let account = c.optional("account_id", &account_id, d::AccountId::parse);
             let user = c.optional("user_id", &user_id, d::UserId::parse);
@@ -91,12 +128,26 @@ impl TryFrom<pb::ListMembershipsRequest> for Authored<ListMemberships> {
             if account_id.is_empty() && user_id.is_empty() {
                 c.push("account_id", "account_id or user_id is required");
             }
+            let expiring_before = time_in(c, "expiring_before", expiring_before);
             Some(ListMemberships {
                 account: account?,
                 user: user?,
                 status: status?,
+                expiring_before: expiring_before?,
                 page: PageParams { size: page_size, token: page_token },
             })
+        })
+    }
+}
+
+impl TryFrom<pb::SetMembershipExpiryRequest> for Authored<MembershipExpiry> {
+    type Error = Invalid;
+    fn try_from(r: pb::SetMembershipExpiryRequest) -> Result<Self, Invalid> {
+        let pb::SetMembershipExpiryRequest { request_id, actor_id, membership_id, expire_time } = r;
+        authored(&request_id, &actor_id, |c| {
+            let id = c.required("membership_id", &membership_id, d::MembershipId::parse);
+            let expires_at = time_in(c, "expire_time", expire_time);
+            Some(MembershipExpiry { id: id?, expires_at: expires_at? })
         })
     }
 }
@@ -304,6 +355,7 @@ impl From<&d::Membership> for pb::Membership {
             create_time: ts(m.created_at),
             update_time: ts(m.updated_at),
             version: m.version(),
+            expire_time: m.expires_at.and_then(ts),
         }
     }
 }
@@ -437,9 +489,16 @@ mod tests {
             approved_by: None,
             created_at: d::Timestamp::from_millis(1),
             updated_at: d::Timestamp::from_millis(1),
+            expires_at: None,
         };
         let out = pb::Membership::from(&m);
         assert_eq!((out.version, out.created_by.as_str()), (m.version(), "lucie"));
+        assert_eq!(out.expire_time, None);
+        let timed = d::Membership { expires_at: Some(d::Timestamp::from_millis(1_500)), ..m.clone() };
+        assert_eq!(
+            pb::Membership::from(&timed).expire_time,
+            Some(prost_types::Timestamp { seconds: 1, nanos: 500_000_000 })
+        );
         let u = d::User {
             id: d::UserId::from_trusted("u1"),
             email: d::Email::parse("u1@exemple.fr").unwrap(),

@@ -121,6 +121,7 @@ impl App {
     /// confirmed, and every item is in a tier; UNAVAILABLE otherwise.
     async fn answer_stale(
         cache: &DecisionCache,
+        clock: &dyn crate::clock::Clock,
         requests: &[AccessRequest],
         consistency: Consistency,
         why: String,
@@ -137,10 +138,11 @@ impl App {
             Consistency::FullyConsistent => return Err(ServerError::Unavailable(why)),
         };
         let staleness_ms = u64::try_from(age.as_millis()).unwrap_or(u64::MAX);
+        let now = clock.now();
         let mut answers = Vec::with_capacity(requests.len());
         let mut revision = Revision::ZERO;
         for r in requests {
-            let Some((e, tier)) = cache.lookup(&cache::key(r), min).await else {
+            let Some((e, tier)) = cache.lookup(&cache::key(r), min, now).await else {
                 return Err(ServerError::Unavailable(format!("{why}; the decision is not in a cache tier")));
             };
             let mut answer = e.answer.clone();
@@ -158,7 +160,7 @@ impl App {
     pub async fn check(&self, request: &AccessRequest, consistency: Consistency) -> Result<Checked, ServerError> {
         self.guarded(self.check_revision(consistency)).await?;
         let (facts, revision) = self.guarded(async { Ok(self.store.load_facts(request).await?) }).await?;
-        let decision = evaluate(&self.catalog, request, &facts);
+        let decision = evaluate(&self.catalog, request, &facts, self.clock.now());
         let chain = facts.chain.iter().map(|a| a.id.clone()).collect();
         Ok(Checked { decision, revision, chain })
     }
@@ -222,6 +224,8 @@ impl App {
         requests: &[AccessRequest],
         consistency: Consistency,
     ) -> Result<(Vec<Answer>, Revision), ServerError> {
+        // One instant for the whole batch: the hits are valid at it, the misses decided at it.
+        let now = self.clock.now();
         let mut out: Vec<Option<Answer>> = vec![None; requests.len()];
         let mut misses: Vec<usize> = Vec::new();
         let cache = self.cache.as_ref().filter(|_| consistency != Consistency::FullyConsistent);
@@ -230,7 +234,7 @@ impl App {
                 match self.guarded(Self::cache_fresh(cache, consistency)).await {
                     Ok(()) => {}
                     Err(ServerError::Unavailable(why)) => {
-                        return Self::answer_stale(cache, requests, consistency, why).await;
+                        return Self::answer_stale(cache, self.clock.as_ref(), requests, consistency, why).await;
                     }
                     Err(e) => return Err(e),
                 }
@@ -239,7 +243,7 @@ impl App {
                     Consistency::MinimizeLatency | Consistency::FullyConsistent => None,
                 };
                 for (i, r) in requests.iter().enumerate() {
-                    match cache.lookup(&cache::key(r), min).await {
+                    match cache.lookup(&cache::key(r), min, now).await {
                         Some((e, tier)) => {
                             let mut answer = e.answer.clone();
                             answer.tier = served_from(tier);
@@ -261,12 +265,13 @@ impl App {
             let load = async { Ok(Box::pin(self.store.load_facts_many(&wanted)).await?) };
             let (facts, revision) = self.guarded(load).await?;
             for ((i, request), facts) in misses.iter().zip(wanted).zip(facts) {
-                let decision = evaluate(&self.catalog, request, &facts);
+                let decision = evaluate(&self.catalog, request, &facts, now);
                 let answer = Answer::new(&decision, revision);
                 if let Some(cache) = &self.cache
-                    && let Some(entry) = cache::Entry::new(&facts, request, revision, answer.clone())
+                    && let Some(entry) =
+                        cache::Entry::new(&facts, request, revision, answer.clone(), decision.valid_until)
                 {
-                    cache.insert(cache::key(request), entry).await;
+                    cache.insert(cache::key(request), entry, now).await;
                 }
                 out[*i] = Some(answer);
             }

@@ -139,6 +139,7 @@ async fn world(store: &Store) {
             user: UserId::parse(user).unwrap(),
             roles: vec![RoleName::parse(role).unwrap()],
             restriction: restricted.map(|r| r.iter().map(|id| ResourceId::parse(id).unwrap()).collect()),
+            expires_at: None,
         };
         store.create_membership(&cmd, &a).await.unwrap();
     }
@@ -147,6 +148,7 @@ async fn world(store: &Store) {
         from_account: AccountId::parse("p").unwrap(),
         to_account: AccountId::parse("c1").unwrap(),
         role: RoleName::parse("client_administrator").unwrap(),
+        expires_at: None,
     };
     store.create_delegation(&cmd, &a).await.unwrap();
 }
@@ -182,6 +184,7 @@ async fn random_write(store: &Store, rng: &mut Rng, members: &mut Vec<(&'static 
                 user: UserId::parse(user).unwrap(),
                 roles: vec![role],
                 restriction: None,
+                expires_at: None,
             };
             let r = store.create_membership(&cmd, &a).await.map(|_| ()).err();
             if r.is_none() {
@@ -226,6 +229,7 @@ async fn random_write(store: &Store, rng: &mut Rng, members: &mut Vec<(&'static 
                     from_account: AccountId::parse(from).unwrap(),
                     to_account: acc,
                     role,
+                    expires_at: None,
                 };
                 store.create_delegation(&cmd, &a).await.map(|_| ()).err()
             } else {

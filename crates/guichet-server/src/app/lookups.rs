@@ -42,7 +42,7 @@ impl App {
             resource: None,
         };
         let (facts, revision) = self.store().load_facts(&request).await?;
-        let decision = evaluate(self.catalog(), &request, &facts);
+        let decision = evaluate(self.catalog(), &request, &facts, self.clock.now());
         if !decision.allowed {
             return Ok((Page { items: Vec::new(), next_after: None }, revision));
         }
@@ -133,10 +133,11 @@ impl App {
         self.check_revision(consistency).await?;
         let limit = usize::try_from(page.limit).unwrap_or(usize::MAX);
         let catalog = self.catalog();
+        let now = self.clock.now();
         let (mut items, revision) = self
             .store()
             .lookup(lookup, page.after.as_deref(), limit.saturating_add(1), |request, facts| {
-                let decision = evaluate(catalog, request, facts);
+                let decision = evaluate(catalog, request, facts, now);
                 decision.allowed.then(|| (request.clone(), decision))
             })
             .await?;
@@ -387,6 +388,7 @@ mod tests {
                 user: wide.clone(),
                 roles: vec![RoleName::from_trusted("account_manager")],
                 restriction: None,
+                expires_at: None,
             };
             store.create_membership(&cmd, &audit).await.unwrap();
         }

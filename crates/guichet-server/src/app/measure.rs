@@ -111,6 +111,7 @@ async fn measure_lookups() {
         user: boss.clone(),
         roles: vec![RoleName::parse("account_manager").unwrap()],
         restriction: None,
+        expires_at: None,
     };
     store.create_membership(&membership, &audit).await.unwrap();
     eprintln!("MEASURE seeded in {:.1?}", seeding.elapsed());

@@ -1,13 +1,29 @@
 //! Memberships: who holds which roles in an account, restricted to which resources.
 
 use guichet_domain::{
-    Membership, MembershipId, MembershipStatus, NewMembership, Operation, Restriction, Revision, RoleName,
-    check_pending_frozen, check_role_limit,
+    Membership, MembershipId, MembershipStatus, NewMembership, Operation, Restriction, Revision, RoleName, Timestamp,
+    check_pending_frozen, check_role_limit, expiry_extends,
 };
 use guichet_store::{MembershipFilter, Page, PageRequest};
 
-use super::{App, Call, Hidden};
+use super::{App, Call, Hidden, Without};
 use crate::error::ServerError;
+
+/// The longest an expiry may be set ahead: ten years (of 365.25 days).
+const MAX_EXPIRY_AHEAD_MS: i64 = 10 * 36_525 * 86_400_000 / 100;
+
+/// An expiry a request may set (on `field`): in the future, at most ten years ahead. `None`
+/// (never) is always valid.
+pub(crate) fn check_expiry(field: &str, expires_at: Option<Timestamp>, now: Timestamp) -> Result<(), ServerError> {
+    let Some(at) = expires_at else { return Ok(()) };
+    if at <= now {
+        return Err(ServerError::invalid(field, "must be in the future (leave it unset for no expiry)"));
+    }
+    if at.as_millis() - now.as_millis() > MAX_EXPIRY_AHEAD_MS {
+        return Err(ServerError::invalid(field, "must be at most 10 years ahead (leave it unset for no expiry)"));
+    }
+    Ok(())
+}
 
 impl App {
     /// The membership, when the call's actor may manage the memberships of its account (NOT_FOUND
@@ -32,6 +48,7 @@ impl App {
         call: &Call,
         cmd: &NewMembership,
     ) -> Result<(Membership, Revision), ServerError> {
+        check_expiry("expire_time", cmd.expires_at, self.clock.now())?;
         self.admit(call, &Operation::ManageMemberships(cmd.account.clone())).await?;
         check_role_limit(&cmd.roles).map_err(|v| Self::violation(call, format!("accounts/{}", cmd.account), v))?;
         let unknown_user = || ServerError::NotFound { entity: "user", id: cmd.user.to_string() };
@@ -52,7 +69,16 @@ impl App {
             }
         }
         self.email_policy(&cmd.account, &user.email).await?;
-        self.ensure_grant(call, &cmd.account, Some(&cmd.user), &cmd.roles, cmd.restriction.as_ref()).await?;
+        self.ensure_grant_until(
+            call,
+            &cmd.account,
+            Some(&cmd.user),
+            &cmd.roles,
+            cmd.restriction.as_ref(),
+            cmd.expires_at,
+            Without::Nothing,
+        )
+        .await?;
         Ok(self.store.create_membership(cmd, &self.audit(call)).await?)
     }
 
@@ -97,7 +123,16 @@ impl App {
     ) -> Result<(Membership, Revision), ServerError> {
         let m = self.managed_membership(call, id).await?;
         check_role_limit(roles).map_err(|v| Self::violation(call, format!("memberships/{id}"), v))?;
-        self.ensure_grant(call, &m.account, Some(&m.user), roles, m.restriction.as_ref()).await?;
+        self.ensure_grant_until(
+            call,
+            &m.account,
+            Some(&m.user),
+            roles,
+            m.restriction.as_ref(),
+            m.expires_at,
+            Without::Nothing,
+        )
+        .await?;
         Ok(self.store.set_membership_roles(id, roles, &self.audit(call)).await?)
     }
 
@@ -110,7 +145,18 @@ impl App {
         role: &RoleName,
     ) -> Result<(Membership, Revision), ServerError> {
         let m = self.managed_membership(call, id).await?;
-        self.ensure_grant(call, &m.account, Some(&m.user), std::slice::from_ref(role), m.restriction.as_ref()).await?;
+        let role = std::slice::from_ref(role);
+        self.ensure_grant_until(
+            call,
+            &m.account,
+            Some(&m.user),
+            role,
+            m.restriction.as_ref(),
+            m.expires_at,
+            Without::Nothing,
+        )
+        .await?;
+        let role = &role[0];
         Ok(self.store.assign_role(id, role, &self.audit(call)).await?)
     }
 
@@ -134,7 +180,8 @@ impl App {
         restriction: Option<&Restriction>,
     ) -> Result<(Membership, Revision), ServerError> {
         let m = self.managed_membership(call, id).await?;
-        self.ensure_grant(call, &m.account, Some(&m.user), &m.roles, restriction).await?;
+        self.ensure_grant_until(call, &m.account, Some(&m.user), &m.roles, restriction, m.expires_at, Without::Nothing)
+            .await?;
         Ok(self.store.set_resource_restriction(id, restriction, &self.audit(call)).await?)
     }
 
@@ -148,9 +195,39 @@ impl App {
     ) -> Result<(Membership, Revision), ServerError> {
         let m = self.managed_membership(call, id).await?;
         if status == MembershipStatus::Active {
-            self.ensure_grant(call, &m.account, Some(&m.user), &m.roles, m.restriction.as_ref()).await?;
+            let restriction = m.restriction.as_ref();
+            self.ensure_grant_until(
+                call,
+                &m.account,
+                Some(&m.user),
+                &m.roles,
+                restriction,
+                m.expires_at,
+                Without::Nothing,
+            )
+            .await?;
         }
         Ok(self.store.set_membership_status(id, status, false, &self.audit(call)).await?)
+    }
+
+    /// Sets when a membership stops granting (`None`: never). Any change needs the right to edit
+    /// the membership; extending it ([`expiry_extends`]) grants its roles for longer, so they must
+    /// be within the actor's reach until the new expiry, without the membership itself (an actor
+    /// never extends its own access). An expiry set must be in the future and within ten years.
+    pub async fn set_membership_expiry(
+        &self,
+        call: &Call,
+        id: &MembershipId,
+        expires_at: Option<Timestamp>,
+    ) -> Result<(Membership, Revision), ServerError> {
+        check_expiry("expire_time", expires_at, self.clock.now())?;
+        let m = self.managed_membership(call, id).await?;
+        if expiry_extends(m.expires_at, expires_at) {
+            let restriction = m.restriction.as_ref();
+            self.ensure_grant_until(call, &m.account, None, &m.roles, restriction, expires_at, Without::Membership(id))
+                .await?;
+        }
+        Ok(self.store.set_membership_expiry(id, expires_at, &self.audit(call)).await?)
     }
 
     /// Removes a membership.

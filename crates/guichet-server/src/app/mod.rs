@@ -21,7 +21,7 @@ mod watch;
 pub use access::{Accessible, Checked, Explained, Reader};
 pub(crate) use watch::Changes;
 
-pub(crate) use rules::Hidden;
+pub(crate) use rules::{Hidden, Without};
 
 use std::sync::Arc;
 
@@ -35,6 +35,7 @@ mod accounts;
 mod contacts;
 mod delegations;
 mod events;
+mod expiry;
 mod invitations;
 mod memberships;
 mod resources;

@@ -10,13 +10,24 @@
 use std::collections::BTreeSet;
 
 use guichet_domain::{
-    AccessRequest, AccountId, Decision, Facts, Grant, Level, Need, Operation, Own, Permission, Reach, Reason,
-    Requirement, ResourceId, Restriction, Role, RoleName, UserId, Violation, check_grant, check_partner_reach,
-    evaluate,
+    AccessRequest, AccountId, Decision, DelegationId, Facts, Grant, Level, MembershipId, Need, Operation, Own,
+    Permission, Reach, Reason, Requirement, ResourceId, Restriction, Role, RoleName, Timestamp, UserId, Violation,
+    check_grant, check_partner_reach, evaluate,
 };
 
 use super::{App, Call};
 use crate::error::ServerError;
+
+/// A grant left out of the actor's reach: the one being extended, which cannot vouch for itself.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Without<'a> {
+    /// Every grant counts.
+    Nothing,
+    /// Not this membership.
+    Membership(&'a MembershipId),
+    /// Not this delegation.
+    Delegation(&'a DelegationId),
+}
 
 /// What to answer when the actor cannot reach the record at all: the record's NOT_FOUND.
 #[derive(Debug, Clone, Copy)]
@@ -70,7 +81,7 @@ impl App {
             resource: None,
         };
         let (facts, _) = self.store.load_facts(&request).await?;
-        Ok(evaluate(&self.catalog, &request, &facts))
+        Ok(evaluate(&self.catalog, &request, &facts, self.clock.now()))
     }
 
     fn denied(actor: &UserId, account: &AccountId, need: Need, decision: &Decision) -> ServerError {
@@ -198,23 +209,46 @@ impl App {
     }
 
     /// The actor's reach in `account` (see `guichet_domain::Reach`), with the resources of
-    /// `restriction` evaluated one by one.
+    /// `restriction` evaluated one by one, for a grant that never expires.
     pub(crate) async fn reach(
         &self,
         actor: &UserId,
         account: &AccountId,
         restriction: Option<&Restriction>,
     ) -> Result<Reach, ServerError> {
+        self.reach_until(actor, account, restriction, None, Without::Nothing).await
+    }
+
+    /// The actor's reach in `account` for a grant lasting until `until` (`None`: forever): what
+    /// the actor holds at every instant until then — its grants that expire earlier do not count
+    /// — and without the grant `without` (a grant never vouches for its own extension).
+    pub(crate) async fn reach_until(
+        &self,
+        actor: &UserId,
+        account: &AccountId,
+        restriction: Option<&Restriction>,
+        until: Option<Timestamp>,
+        without: Without<'_>,
+    ) -> Result<Reach, ServerError> {
+        // The last instant the grant holds: a grant expiring at `until` grants strictly before it.
+        let at = until.map_or(Timestamp::NEVER, |t| Timestamp::from_millis(t.as_millis().saturating_sub(1)));
+        let strip = |f: &mut Facts| match without {
+            Without::Nothing => {}
+            Without::Membership(id) => f.memberships.retain(|m| m.id != *id),
+            Without::Delegation(id) => f.delegations.retain(|d| d.id != *id),
+        };
         let request = |resource: Option<ResourceId>| AccessRequest {
             subject: actor.clone(),
             account: account.clone(),
             permission: Permission { feature: guichet_domain::FeatureName::from_trusted("users"), level: Level::View },
             resource,
         };
-        let (facts, _) = self.store.load_facts(&request(None)).await?;
+        let (mut facts, _) = self.store.load_facts(&request(None)).await?;
+        strip(&mut facts);
         let mut per_resource: Vec<(ResourceId, Facts)> = Vec::new();
         for (i, r) in restriction.into_iter().flat_map(Restriction::ids).enumerate() {
-            let (f, _) = self.store.load_facts(&request(Some(r.clone()))).await?;
+            let (mut f, _) = self.store.load_facts(&request(Some(r.clone()))).await?;
+            strip(&mut f);
             // A folder of another account is answered as one that does not exist, as the store
             // answers it.
             if f.resource.as_ref().is_none_or(|found| found.account != *account) {
@@ -225,7 +259,7 @@ impl App {
             }
             per_resource.push((r.clone(), f));
         }
-        Ok(Reach::compute(&self.catalog, &facts, &per_resource))
+        Ok(Reach::compute(&self.catalog, &facts, &per_resource, at))
     }
 
     /// The roles named, resolved in the account (names it does not know are left to the store,
@@ -249,7 +283,7 @@ impl App {
     }
 
     /// **No escalation** and **partner reach** for a grant of `roles` (restricted or not) in
-    /// `account` to `user` (when known), on the call's actor's authority.
+    /// `account` to `user` (when known) that never expires, on the call's actor's authority.
     pub(crate) async fn ensure_grant(
         &self,
         call: &Call,
@@ -258,9 +292,25 @@ impl App {
         roles: &[RoleName],
         restriction: Option<&Restriction>,
     ) -> Result<(), ServerError> {
+        self.ensure_grant_until(call, account, user, roles, restriction, None, Without::Nothing).await
+    }
+
+    /// [`App::ensure_grant`] for a grant lasting until `until` (`None`: forever), compared with
+    /// the actor's reach for as long ([`App::reach_until`]), without the grant `without`.
+    #[expect(clippy::too_many_arguments, reason = "a grant: where, to whom, what, until when, and what it replaces")]
+    pub(crate) async fn ensure_grant_until(
+        &self,
+        call: &Call,
+        account: &AccountId,
+        user: Option<&UserId>,
+        roles: &[RoleName],
+        restriction: Option<&Restriction>,
+        until: Option<Timestamp>,
+        without: Without<'_>,
+    ) -> Result<(), ServerError> {
         let Some(actor) = call.actor.as_ref() else { return Ok(()) };
         let resolved = self.resolve_roles(account, roles).await?;
-        let reach = self.reach(actor, account, restriction).await?;
+        let reach = self.reach_until(actor, account, restriction, until, without).await?;
         check_grant(Grant { roles: &resolved, restriction }, &reach)
             .map_err(|v| Self::violation(call, format!("accounts/{account}"), v))?;
         if let Some(user) = user {

@@ -66,6 +66,29 @@
 //! rows are pruned only far behind the latest revision, and a replica that is further behind than
 //! what is kept starts over (raises its floor).
 //!
+//! # Expiry: time changes answers without a write
+//!
+//! A membership or a delegation may carry `expires_at`; it grants strictly before that instant and
+//! never at or after it. No write happens at the instant (the sweeper's `*.expired` event comes
+//! later, and nothing may wait for it), so the argument above — "a cached answer is the answer at
+//! `applied`, since no fact it read changed" — no longer covers it: the facts did not change, the
+//! instant did. Hence the second condition of validity: every entry carries `valid_until`, the
+//! decision's [`guichet_domain::Decision::valid_until`] — the earliest expiry after the instant of
+//! its evaluation among the grants of the paths that make the answer (the live paths, and those
+//! that would be live if they reached the resource). An entry is used at the instant `now` only if
+//! `now < valid_until`, by both tiers alike (the Redis value stores the instant, layout `d4:`, and
+//! its time to live is cut to it, a cleanup bound only). Why that is enough: the decision is a
+//! function of the facts and the instant; with the facts unchanged (the argument above), it can
+//! change with the instant only when some grant crosses its expiry. A path refused for another
+//! reason stays refused when it expires (its listed outcome changes, not the answer: the caches
+//! hold the answer, ExplainAccess never reads them); an expiry never adds a path, so a deny
+//! cannot turn into an allow; and every path whose expiry could change the allowance, the level,
+//! the reason or the granting path is a live or would-be-live one, whose expiry bounds
+//! `valid_until`. So at any `now < valid_until` the entry is the decision at `now` too. Every
+//! replica compares with its own clock: replicas whose clocks differ by `d` may disagree for `d`
+//! around an expiry (the clocks are the servers', as for every timestamp guichet writes), and a
+//! check decided at `now` and answered a moment later is answered as of `now`.
+//!
 //! # Why the scopes are enough
 //!
 //! The step "if its facts include something W changed, W touched one of its scopes" holds for
@@ -143,7 +166,7 @@ mod redis_tier;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use guichet_domain::{AccessRequest, Answer, Facts, Revision};
+use guichet_domain::{AccessRequest, Answer, Facts, Revision, Timestamp};
 use guichet_store::Store;
 use guichet_store::changes::{account_scope, resource_scope, user_scope};
 use tokio::sync::{Notify, watch};
@@ -176,16 +199,31 @@ pub struct Entry {
     /// The answer (its `revision` is `revision`, its tier [`CacheTier::None`](guichet_domain::CacheTier),
     /// as requested).
     pub answer: Answer,
+    /// The answer holds strictly before this instant ([`guichet_domain::Decision::valid_until`]:
+    /// the earliest expiry of a grant it depends on); `None`: no expiry bounds it.
+    pub valid_until: Option<Timestamp>,
 }
 
 impl Entry {
-    /// The entry for a decision over `facts` read at `revision`; `None` when it must not be cached
-    /// (the account does not exist: no tree to depend on).
-    pub fn new(facts: &Facts, request: &AccessRequest, revision: Revision, answer: Answer) -> Option<Self> {
+    /// The entry for a decision over `facts` read at `revision`, valid strictly before
+    /// `valid_until`; `None` when it must not be cached (the account does not exist: no tree to
+    /// depend on).
+    pub fn new(
+        facts: &Facts,
+        request: &AccessRequest,
+        revision: Revision,
+        answer: Answer,
+        valid_until: Option<Timestamp>,
+    ) -> Option<Self> {
         if facts.chain.is_empty() {
             return None;
         }
-        Some(Self { revision, deps: deps(facts, request), answer })
+        Some(Self { revision, deps: deps(facts, request), answer, valid_until })
+    }
+
+    /// Whether the answer still holds at `now` (no grant it depends on has expired).
+    pub fn live_at(&self, now: Timestamp) -> bool {
+        self.valid_until.is_none_or(|until| now < until)
     }
 
     fn weight(&self) -> u32 {
@@ -604,20 +642,23 @@ impl DecisionCache {
         }
     }
 
-    fn valid(&self, entry: &Entry, min: Option<Revision>) -> bool {
-        min.is_none_or(|m| entry.revision >= m) && self.lock_map().is_valid(entry.revision, &entry.deps)
+    fn valid(&self, entry: &Entry, min: Option<Revision>, now: Timestamp) -> bool {
+        entry.live_at(now)
+            && min.is_none_or(|m| entry.revision >= m)
+            && self.lock_map().is_valid(entry.revision, &entry.deps)
     }
 
-    /// A valid entry for `key`, from the in-process tier, else Redis. Call after [`Self::fence`].
-    pub async fn lookup(&self, key: &str, min: Option<Revision>) -> Option<(Arc<Entry>, Tier)> {
+    /// A valid entry for `key` at the instant `now`, from the in-process tier, else Redis. Call
+    /// after [`Self::fence`].
+    pub async fn lookup(&self, key: &str, min: Option<Revision>, now: Timestamp) -> Option<(Arc<Entry>, Tier)> {
         if let Some(local) = &self.local {
             if let Some(e) = local.get(key).await {
-                if self.valid(&e, min) {
+                if self.valid(&e, min, now) {
                     self.stats.local_hits.fetch_add(1, Ordering::Relaxed);
                     crate::metrics::cache_hit("local");
                     return Some((e, Tier::Local));
                 }
-                if !self.valid(&e, None) {
+                if !self.valid(&e, None, now) {
                     local.invalidate(key).await;
                 }
             }
@@ -625,7 +666,7 @@ impl DecisionCache {
         }
         if let Some(redis) = &self.redis {
             if let Some(e) = redis.get(self, key).await
-                && self.valid(&e, min)
+                && self.valid(&e, min, now)
             {
                 let e = Arc::new(e);
                 if let Some(local) = &self.local {
@@ -641,14 +682,18 @@ impl DecisionCache {
         None
     }
 
-    /// Keeps a fresh decision in both tiers (Redis in the background).
-    pub async fn insert(self: &Arc<Self>, key: String, entry: Entry) {
+    /// Keeps a fresh decision, evaluated at `now`, in both tiers (Redis in the background). An
+    /// answer that no longer holds at `now` is not kept.
+    pub async fn insert(self: &Arc<Self>, key: String, entry: Entry, now: Timestamp) {
+        if !entry.live_at(now) {
+            return;
+        }
         let entry = Arc::new(entry);
         if let Some(redis) = &self.redis {
             let cache = self.clone();
             let (k, e) = (key.clone(), entry.clone());
             let redis = redis.clone();
-            tokio::spawn(async move { redis.set(&cache, &k, &e).await });
+            tokio::spawn(async move { redis.set(&cache, &k, &e, now).await });
         }
         if let Some(local) = &self.local {
             local.insert(key, entry).await;
@@ -663,6 +708,9 @@ mod tests {
     use guichet_store::{Audit, StoreOptions};
 
     use super::*;
+
+    /// The instant of the tests' lookups.
+    const T0: Timestamp = Timestamp::from_millis(1_795_000_000_000);
 
     #[test]
     fn the_key_holds_every_input_of_the_decision_in_a_fixed_layout() {
@@ -710,7 +758,12 @@ mod tests {
     }
 
     fn entry(revision: Revision, deps: &[&str]) -> Entry {
-        Entry { revision, deps: deps.iter().map(|d| (*d).to_owned()).collect(), answer: answer(revision, None) }
+        Entry {
+            revision,
+            deps: deps.iter().map(|d| (*d).to_owned()).collect(),
+            answer: answer(revision, None),
+            valid_until: None,
+        }
     }
 
     #[tokio::test]
@@ -730,15 +783,16 @@ mod tests {
                 revision: Revision::ZERO,
                 deps: vec![format!("tree:account-{i:06}"), format!("user:user-{i:06}")],
                 answer: answer(Revision::ZERO, Some(path)),
+                valid_until: None,
             }
         };
         for i in 0..2_000 {
-            cache.insert(format!("k{i}"), big(i)).await;
+            cache.insert(format!("k{i}"), big(i), T0).await;
         }
         local.run_pending_tasks().await;
         assert_eq!(local.entry_count(), 2_000, "every entry within the capacity is kept, whatever its size");
         for i in 2_000..4_000 {
-            cache.insert(format!("k{i}"), big(i)).await;
+            cache.insert(format!("k{i}"), big(i), T0).await;
         }
         local.run_pending_tasks().await;
         assert!(local.entry_count() <= 2_000, "{} entries over a capacity of 2000", local.entry_count());
@@ -819,17 +873,35 @@ mod tests {
         let (store, _dir) = store().await;
         let cache = DecisionCache::start(store.clone(), &CacheConfig::default(), None).await.unwrap();
         let r0 = store.revision().await.unwrap();
-        cache.insert("k-u".to_owned(), entry(r0, &["tree:p", "user:u"])).await;
-        cache.insert("k-v".to_owned(), entry(r0, &["tree:p", "user:v"])).await;
+        cache.insert("k-u".to_owned(), entry(r0, &["tree:p", "user:u"]), T0).await;
+        cache.insert("k-v".to_owned(), entry(r0, &["tree:p", "user:v"]), T0).await;
         cache.fence().await.unwrap();
-        assert_eq!(cache.lookup("k-u", None).await.map(|(_, t)| t), Some(Tier::Local));
+        assert_eq!(cache.lookup("k-u", None, T0).await.map(|(_, t)| t), Some(Tier::Local));
         // No pub/sub here: only the fence learns of the write.
         let r1 = create_user(&store, "u").await;
         let applied = cache.fence().await.unwrap();
         assert!(applied >= r1);
-        assert!(cache.lookup("k-u", None).await.is_none(), "a decision made before the write was served");
-        assert_eq!(cache.lookup("k-v", None).await.map(|(_, t)| t), Some(Tier::Local));
+        assert!(cache.lookup("k-u", None, T0).await.is_none(), "a decision made before the write was served");
+        assert_eq!(cache.lookup("k-v", None, T0).await.map(|(_, t)| t), Some(Tier::Local));
         // at_least_as_fresh: an entry older than the token is not used.
-        assert!(cache.lookup("k-v", Some(r1)).await.is_none());
+        assert!(cache.lookup("k-v", Some(r1), T0).await.is_none());
+    }
+
+    #[tokio::test]
+    async fn an_entry_is_never_used_at_or_after_the_earliest_expiry_it_depends_on() {
+        let (store, _dir) = store().await;
+        let cache = DecisionCache::start(store.clone(), &CacheConfig::default(), None).await.unwrap();
+        let r0 = store.revision().await.unwrap();
+        let until = Timestamp::from_millis(T0.as_millis() + 60_000);
+        let timed = Entry { valid_until: Some(until), ..entry(r0, &["user:u"]) };
+        cache.insert("k".to_owned(), timed.clone(), T0).await;
+        cache.fence().await.unwrap();
+        assert!(cache.lookup("k", None, T0).await.is_some());
+        assert!(cache.lookup("k", None, Timestamp::from_millis(until.as_millis() - 1)).await.is_some());
+        assert!(cache.lookup("k", None, until).await.is_none(), "an answer outlived a grant's expiry");
+        assert!(cache.lookup("k", None, T0).await.is_none(), "the expired entry was dropped");
+        // An answer that no longer holds is not kept at all.
+        cache.insert("k2".to_owned(), timed, until).await;
+        assert!(cache.lookup("k2", None, T0).await.is_none());
     }
 }

@@ -1,4 +1,4 @@
-//! The Redis tier: entries under `<prefix>d3:<key>`, invalidations on `<prefix>changes`. Every call
+//! The Redis tier: entries under `<prefix>d4:<key>`, invalidations on `<prefix>changes`. Every call
 //! is bounded by the configured timeout; a failure is a miss (or a lost message), never an error.
 //!
 //! An entry is stored in a compact binary layout of its own (see [`encode`]), not in the API's
@@ -12,6 +12,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use guichet_domain::{
     AccountId, Answer, CacheTier, DelegationId, Freshness, Level, MembershipId, Path, Reason, Revision, RoleName,
+    Timestamp,
 };
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::mpsc;
@@ -51,10 +52,11 @@ impl RedisTier {
     }
 
     fn entry_key(&self, key: &str) -> String {
-        // `d3`: entries whose deps are the narrow scopes, with the answer in the layout of
-        // `encode`. A previous build's `d2:` entries (the same scopes, the answer as a protobuf
+        // `d4`: entries whose deps are the narrow scopes, with the instant the answer holds until
+        // and the answer in the layout of `encode`. A previous build's `d3:` entries (the same
+        // without that instant: its answers knew no expiry), `d2:` (the answer as a protobuf
         // message) and `d:` entries (whole trees) are never read, nor are these by it.
-        format!("{}d3:{key}", self.prefix)
+        format!("{}d4:{key}", self.prefix)
     }
 
     fn channel(&self) -> String {
@@ -80,9 +82,22 @@ impl RedisTier {
         }
     }
 
-    pub(super) async fn set(&self, cache: &DecisionCache, key: &str, entry: &Entry) {
+    /// Stores `entry`, evaluated at `now`. Its time to live is the configured one, or less when
+    /// the answer holds until an earlier instant (a cleanup bound only: every reader compares the
+    /// stored instant with its own clock, see [`Entry::live_at`]).
+    pub(super) async fn set(&self, cache: &DecisionCache, key: &str, entry: &Entry, now: Timestamp) {
+        let ttl_ms = match entry.valid_until {
+            None => self.ttl_ms,
+            Some(until) => {
+                let left = u64::try_from(until.as_millis().saturating_sub(now.as_millis())).unwrap_or(0);
+                if left == 0 {
+                    return;
+                }
+                left.min(self.ttl_ms)
+            }
+        };
         let mut conn = self.conn.clone();
-        let cmd = redis::cmd("SET").arg(self.entry_key(key)).arg(encode(entry)).arg("PX").arg(self.ttl_ms).to_owned();
+        let cmd = redis::cmd("SET").arg(self.entry_key(key)).arg(encode(entry)).arg("PX").arg(ttl_ms).to_owned();
         match tokio::time::timeout(self.timeout, cmd.query_async::<()>(&mut conn)).await {
             Ok(Ok(())) => cache.redis_ok(),
             Ok(Err(e)) => cache.redis_failed("set", &e.to_string()),
@@ -162,7 +177,8 @@ fn parse_message(payload: &[u8]) -> Option<(Revision, Vec<String>)> {
     Some((revision, lines.filter(|l| !l.is_empty()).map(str::to_owned).collect()))
 }
 
-/// An entry: `revision (8 bytes BE) | deps count (2) | (len (2) | dep)* | answer`, the answer
+/// An entry: `revision (8 bytes BE) | valid until (8 bytes BE, milliseconds since the epoch;
+/// `i64::MAX`: no bound) | deps count (2) | (len (2) | dep)* | answer`, the answer
 /// being `allowed (1) | required (1) | effective (1) | reason (1) | path kind (1) | (len (1) | id)*`
 /// — levels as their rank (none 0, view 1, full 2), the reason as its index in [`Reason::ALL`],
 /// the path kind 0 (none), 1 (direct: membership, account, role), 2 (inherited: membership,
@@ -175,6 +191,7 @@ fn encode(entry: &Entry) -> Vec<u8> {
         16 + entry.deps.iter().map(|d| d.len() + 2).sum::<usize>() + 5 + a.granted_by.as_ref().map_or(0, |_| 200),
     );
     out.extend_from_slice(&entry.revision.value().to_be_bytes());
+    out.extend_from_slice(&entry.valid_until.map_or(i64::MAX, Timestamp::as_millis).to_be_bytes());
     out.extend_from_slice(&u16::try_from(entry.deps.len()).unwrap_or(0).to_be_bytes());
     for d in entry.deps.iter().take(usize::from(u16::MAX)) {
         let bytes = &d.as_bytes()[..d.len().min(usize::from(u16::MAX))];
@@ -243,6 +260,8 @@ fn decode(mut v: &[u8]) -> Option<Entry> {
         parse(std::str::from_utf8(take(v, usize::from(len))?).ok()?).ok()
     }
     let revision = Revision::new(u64::from_be_bytes(take(&mut v, 8)?.try_into().ok()?));
+    let until = i64::from_be_bytes(take(&mut v, 8)?.try_into().ok()?);
+    let valid_until = (until != i64::MAX).then_some(Timestamp::from_millis(until));
     let n = u16::from_be_bytes(take(&mut v, 2)?.try_into().ok()?);
     let mut deps = Vec::with_capacity(usize::from(n));
     for _ in 0..n {
@@ -291,7 +310,7 @@ fn decode(mut v: &[u8]) -> Option<Entry> {
         tier: CacheTier::None,
         freshness: Freshness::AsRequested,
     };
-    Some(Entry { revision, deps, answer })
+    Some(Entry { revision, deps, answer, valid_until })
 }
 
 #[cfg(test)]
@@ -314,11 +333,17 @@ mod tests {
                 tier: CacheTier::None,
                 freshness: Freshness::AsRequested,
             },
+            valid_until: None,
         }
     }
 
     fn every_kind_of_entry() -> Vec<Entry> {
         let mut out: Vec<Entry> = Reason::ALL.iter().map(|r| entry(false, *r, None)).collect();
+        // An answer bounded by an expiry keeps its instant.
+        out.push(Entry {
+            valid_until: Some(Timestamp::from_millis(1_795_000_060_000)),
+            ..entry(true, Reason::Allowed, None)
+        });
         out.push(entry(
             true,
             Reason::Allowed,
@@ -391,6 +416,7 @@ mod tests {
     fn a_protobuf_entry_of_the_previous_layout_is_a_miss() {
         // What a `d2:` entry held after its deps: a CheckAccessResponse (allowed, reason_code).
         let mut bytes = Revision::new(42).value().to_be_bytes().to_vec();
+        bytes.extend_from_slice(&i64::MAX.to_be_bytes());
         bytes.extend_from_slice(&[0, 0]);
         bytes.extend_from_slice(&[0x08, 0x01, 0x22, 0x07]);
         bytes.extend_from_slice(b"allowed");

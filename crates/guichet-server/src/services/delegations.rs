@@ -1,7 +1,7 @@
 //! `guichet.v1.DelegationService`.
 
 use guichet_domain::{DelegationId, NewDelegation};
-use guichet_proto::convert::ListDelegations;
+use guichet_proto::convert::{DelegationExpiry, ListDelegations};
 use guichet_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
@@ -45,7 +45,10 @@ impl pb::delegation_service_server::DelegationService for Delegations {
     ) -> Result<Response<pb::ListDelegationsResponse>, Status> {
         let r: Called<ListDelegations> = authored(request)?;
         let p = page(&r.body.page)?;
-        let found = self.0.list_delegations(&call(&r), r.body.from.as_ref(), r.body.to.as_ref(), &p).await?;
+        let found = self
+            .0
+            .list_delegations(&call(&r), r.body.from.as_ref(), r.body.to.as_ref(), r.body.expiring_before, &p)
+            .await?;
         Ok(Response::new(pb::ListDelegationsResponse {
             delegations: found.items.iter().map(Into::into).collect(),
             next_page_token: next_token(found.next_after.as_deref()),
@@ -62,6 +65,21 @@ impl pb::delegation_service_server::DelegationService for Delegations {
         once(&self.0, call(&r), fp, async |c| {
             let revision = admitted!(self.0, c, self.0.delete_delegation(&c, &r.body).await)?;
             Ok(pb::DeleteDelegationResponse { revision: revision.token() })
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "SetDelegationExpiry"))]
+    async fn set_delegation_expiry(
+        &self,
+        request: Request<pb::SetDelegationExpiryRequest>,
+    ) -> Result<Response<pb::SetDelegationExpiryResponse>, Status> {
+        let fp = fingerprint("set_delegation_expiry", request.get_ref());
+        let r: Called<DelegationExpiry> = authored(request)?;
+        once(&self.0, call(&r), fp, async |c| {
+            let (d, revision) =
+                admitted!(self.0, c, self.0.set_delegation_expiry(&c, &r.body.id, r.body.expires_at).await)?;
+            Ok(pb::SetDelegationExpiryResponse { delegation: Some((&d).into()), revision: revision.token() })
         })
         .await
     }

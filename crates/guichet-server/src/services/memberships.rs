@@ -1,7 +1,9 @@
 //! `guichet.v1.MembershipService`.
 
 use guichet_domain::{MembershipId, MembershipStatus, NewMembership};
-use guichet_proto::convert::{ListMemberships, MembershipRestriction, MembershipRole, MembershipRoles};
+use guichet_proto::convert::{
+    ListMemberships, MembershipExpiry, MembershipRestriction, MembershipRole, MembershipRoles,
+};
 use guichet_proto::v1 as pb;
 use guichet_store::MembershipFilter;
 use tonic::{Request, Response, Status};
@@ -47,7 +49,12 @@ impl pb::membership_service_server::MembershipService for Memberships {
         let r: Called<ListMemberships> = authored(request)?;
         let p = page(&r.body.page)?;
         let c = call(&r);
-        let filter = MembershipFilter { account: r.body.account, user: r.body.user, status: r.body.status };
+        let filter = MembershipFilter {
+            account: r.body.account,
+            user: r.body.user,
+            status: r.body.status,
+            expiring_before: r.body.expiring_before,
+        };
         let found = self.0.list_memberships(&c, &filter, &p).await?;
         Ok(Response::new(pb::ListMembershipsResponse {
             memberships: found.items.iter().map(Into::into).collect(),
@@ -155,6 +162,21 @@ impl pb::membership_service_server::MembershipService for Memberships {
         once(&self.0, call(&r), fp, async |c| {
             let revision = admitted!(self.0, c, self.0.delete_membership(&c, &r.body).await)?;
             Ok(pb::DeleteMembershipResponse { revision: revision.token() })
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "SetMembershipExpiry"))]
+    async fn set_membership_expiry(
+        &self,
+        request: Request<pb::SetMembershipExpiryRequest>,
+    ) -> Result<Response<pb::SetMembershipExpiryResponse>, Status> {
+        let fp = fingerprint("set_membership_expiry", request.get_ref());
+        let r: Called<MembershipExpiry> = authored(request)?;
+        once(&self.0, call(&r), fp, async |c| {
+            let (m, revision) =
+                admitted!(self.0, c, self.0.set_membership_expiry(&c, &r.body.id, r.body.expires_at).await)?;
+            Ok(pb::SetMembershipExpiryResponse { membership: Some((&m).into()), revision: revision.token() })
         })
         .await
     }

@@ -408,6 +408,7 @@ mod tests {
                 user: UserId::parse("helene").unwrap(),
                 roles: vec![RoleName::parse("account_manager").unwrap()],
                 restriction: None,
+                expires_at: None,
             };
             app.create_membership(&service, &membership).await.unwrap();
             (app, dir)

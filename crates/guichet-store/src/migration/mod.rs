@@ -13,6 +13,7 @@ mod m20261203_000006_unique_idp_subjects;
 mod m20261203_000007_claimed_users;
 mod m20261207_000008_events_by_revision;
 mod m20261207_000009_resource_levels;
+mod m20261207_000010_grant_expiry;
 
 use sea_orm_migration::prelude::*;
 
@@ -25,6 +26,7 @@ use m20261203_000006_unique_idp_subjects::UniqueSubjects;
 use m20261203_000007_claimed_users::ClaimedUsers;
 use m20261207_000008_events_by_revision::EventsByRevision;
 use m20261207_000009_resource_levels::ResourceLevels;
+use m20261207_000010_grant_expiry::GrantExpiry;
 
 /// Every migration of guichet, in order.
 #[derive(Debug)]
@@ -42,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(ClaimedUsers),
             Box::new(EventsByRevision),
             Box::new(ResourceLevels),
+            Box::new(GrantExpiry),
         ]
     }
 }
@@ -87,6 +90,7 @@ mod tests {
                 "m20261203_000007_claimed_users",
                 "m20261207_000008_events_by_revision",
                 "m20261207_000009_resource_levels",
+                "m20261207_000010_grant_expiry",
             ]
         );
     }
