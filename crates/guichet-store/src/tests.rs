@@ -1329,24 +1329,20 @@ async fn with_writers(writers: u32) -> Vec<(Store, Option<tempfile::TempDir>)> {
     out.push((store, Some(dir)));
     if let Some(pg) = postgres().await {
         // The same database, reopened with the pool sizes asked for.
-        let url = match pg.db.get_database_backend() {
-            sea_orm::DbBackend::Postgres => {
-                let name: String = pg
-                    .db
-                    .query_one_raw(sea_orm::Statement::from_string(
-                        sea_orm::DbBackend::Postgres,
-                        "SELECT current_database() AS name",
-                    ))
-                    .await
-                    .unwrap()
-                    .unwrap()
-                    .try_get("", "name")
-                    .unwrap();
-                let admin = std::env::var("GUICHET_TEST_DATABASE_URL").unwrap();
-                format!("{}/{name}", admin.rsplit_once('/').unwrap().0)
-            }
-            _ => unreachable!("postgres() opens PostgreSQL"),
-        };
+        assert_eq!(pg.db.get_database_backend(), sea_orm::DbBackend::Postgres);
+        let name: String = pg
+            .db
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                "SELECT current_database() AS name",
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get("", "name")
+            .unwrap();
+        let admin = std::env::var("GUICHET_TEST_DATABASE_URL").unwrap();
+        let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
         pg.close().await.unwrap();
         let options = StoreOptions { writer_connections: writers, ..StoreOptions::new(url) };
         out.push((Store::connect(&options, Arc::new(Catalog::builtin().unwrap())).await.unwrap(), None));
