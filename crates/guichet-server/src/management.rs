@@ -157,17 +157,20 @@ mod tests {
     impl tower::Service<http::Request<()>> for ThreadName {
         type Response = HttpResponse;
         type Error = std::convert::Infallible;
-        type Future = std::future::Ready<Result<HttpResponse, std::convert::Infallible>>;
+        type Future = Pin<Box<dyn Future<Output = Result<HttpResponse, std::convert::Infallible>> + Send>>;
 
         fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
             Poll::Ready(Ok(()))
         }
 
+        /// The name is read when the call's future runs, as a handler's work is done.
         fn call(&mut self, _: http::Request<()>) -> Self::Future {
-            let name = std::thread::current().name().unwrap_or_default().to_owned();
-            let mut response = http::Response::new(tonic::body::Body::empty());
-            response.headers_mut().insert("x-thread", http::HeaderValue::from_str(&name).unwrap());
-            std::future::ready(Ok(response))
+            Box::pin(async {
+                let name = std::thread::current().name().unwrap_or_default().to_owned();
+                let mut response = http::Response::new(tonic::body::Body::empty());
+                response.headers_mut().insert("x-thread", http::HeaderValue::from_str(&name).unwrap());
+                Ok(response)
+            })
         }
     }
 
