@@ -1485,3 +1485,78 @@ async fn grants_expire_and_their_expiry_is_recorded_once(store: Store) {
 }
 
 both_backends!(grants_expire_and_their_expiry_is_recorded_once);
+
+/// Stores on fresh databases (SQLite, and PostgreSQL when it is set), with `writers` connections
+/// in the writer pool.
+async fn with_writers(writers: u32) -> Vec<(Store, Option<tempfile::TempDir>)> {
+    let mut out = Vec::new();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+    let options = StoreOptions { writer_connections: writers, ..StoreOptions::new(url) };
+    let store = Store::connect(&options, Arc::new(Catalog::builtin().unwrap())).await.unwrap();
+    store.migrate().await.unwrap();
+    out.push((store, Some(dir)));
+    if let Some(pg) = postgres().await {
+        // The same database, reopened with the pool sizes asked for.
+        assert_eq!(pg.db.get_database_backend(), sea_orm::DbBackend::Postgres);
+        let name: String = pg
+            .db
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                "SELECT current_database() AS name",
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get("", "name")
+            .unwrap();
+        let admin = std::env::var("GUICHET_TEST_DATABASE_URL").unwrap();
+        let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+        pg.close().await.unwrap();
+        let options = StoreOptions { writer_connections: writers, ..StoreOptions::new(url) };
+        out.push((Store::connect(&options, Arc::new(Catalog::builtin().unwrap())).await.unwrap(), None));
+    }
+    out
+}
+
+/// Whatever the writer pool's size (shared with the reads, one connection, several), concurrent
+/// writes keep the invariants: every change that answers OK takes effect, and the last
+/// administrator survives concurrent demotions.
+#[tokio::test(flavor = "multi_thread")]
+async fn writes_keep_their_invariants_whatever_the_writer_pool() {
+    for writers in [0, 1, 4] {
+        for (store, _dir) in with_writers(writers).await {
+            concurrent_role_changes_all_take_effect(store).await;
+        }
+        for (store, _dir) in with_writers(writers).await {
+            last_administrator_survives_concurrent_demotions(store).await;
+        }
+    }
+}
+
+/// The store reports what a write costs: the time to begin on the writer pool, and how long the
+/// write held the revision lock with how many statements.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_write_reports_its_begin_its_lock_and_its_statements() {
+    for (store, _dir) in with_writers(1).await {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        store.set_observer(Arc::new(move |t| {
+            let _ = tx.send(t);
+        }));
+        account(&store, "p", "partner", None).await;
+        let mut began_on_writer = false;
+        // The connection goes back to the pool in a task of its own, after the commit: wait for
+        // its report (the bound only fails the test, it measures nothing).
+        let held = loop {
+            let timing = tokio::time::timeout(std::time::Duration::from_secs(30), rx.recv()).await.unwrap().unwrap();
+            match timing {
+                crate::Timing::Begin { pool, .. } => began_on_writer |= pool == crate::PoolKind::Write,
+                crate::Timing::Held { seconds, statements } => break (seconds, statements),
+            }
+        };
+        assert!(began_on_writer);
+        assert!(held.0 > 0.0);
+        // The bump, the account row, its event and its change-log rows at the least.
+        assert!((3..64).contains(&held.1), "{} statements", held.1);
+    }
+}
