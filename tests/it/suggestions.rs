@@ -5,6 +5,7 @@
 //! answer.
 
 use guichet_proto::v1 as pb;
+use guichet_tests::Clients;
 use guichet_tests::{Backend, Config, TestApp, TestDatabase, both_backends, config_from_toml, spawn_app, test_config};
 use pb::suggested_change::Change;
 use tonic::Code;

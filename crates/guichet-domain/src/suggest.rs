@@ -73,6 +73,7 @@ use crate::rules::{
     Grant, MAX_ROLES, Operation, Own, Reach, Requirement, check_four_eyes, check_grant, check_partner_reach,
     check_pending_frozen,
 };
+use crate::model::Timestamp;
 use crate::status::{AccountStatus, MembershipStatus, UserStatus};
 
 /// The most fixers named per step.
@@ -256,8 +257,14 @@ pub fn role_size(role: &Role) -> u32 {
 /// The smallest sets of changes that would make `request` allowed, each change with who may make
 /// it (see the module docs). Empty when the request is allowed, or denied for an unknown subject,
 /// account, feature or resource.
-pub fn suggest(catalog: &Catalog, request: &AccessRequest, facts: &Facts, view: &AccountView) -> Vec<Suggestion> {
-    let decision = evaluate(catalog, request, facts);
+pub fn suggest(
+    catalog: &Catalog,
+    request: &AccessRequest,
+    facts: &Facts,
+    view: &AccountView,
+    now: Timestamp,
+) -> Vec<Suggestion> {
+    let decision = evaluate(catalog, request, facts, now);
     match decision.reason {
         Reason::Allowed
         | Reason::UnknownSubject
@@ -347,7 +354,7 @@ pub fn suggest(catalog: &Catalog, request: &AccessRequest, facts: &Facts, view: 
             plan.extend(path);
             (plan, size)
         })
-        .filter(|(plan, _)| evaluate(catalog, request, &apply(facts, view, plan)).allowed)
+        .filter(|(plan, _)| evaluate(catalog, request, &apply(facts, view, plan), now).allowed)
         .collect();
     allowing.sort_by(|(a, sa), (b, sb)| a.len().cmp(&b.len()).then(sa.cmp(sb)).then_with(|| a.cmp(b)));
     let mut kept: Vec<Vec<Change>> = Vec::new();
@@ -364,13 +371,20 @@ pub fn suggest(catalog: &Catalog, request: &AccessRequest, facts: &Facts, view: 
 
     kept.into_iter()
         .map(|plan| Suggestion {
-            steps: plan.into_iter().map(|change| step(catalog, request, facts, view, change)).collect(),
+            steps: plan.into_iter().map(|change| step(catalog, request, facts, view, change, now)).collect(),
         })
         .collect()
 }
 
 /// The step of `change`: where it is decided and who may make it.
-fn step(catalog: &Catalog, request: &AccessRequest, facts: &Facts, view: &AccountView, change: Change) -> Step {
+fn step(
+    catalog: &Catalog,
+    request: &AccessRequest,
+    facts: &Facts,
+    view: &AccountView,
+    change: Change,
+    now: Timestamp,
+) -> Step {
     let op = operation(request, facts, view, &change);
     let decided_in = match op.requirement() {
         Requirement::Holds(account, _) => Some(account),
@@ -381,7 +395,7 @@ fn step(catalog: &Catalog, request: &AccessRequest, facts: &Facts, view: &Accoun
     let mut fixers = Vec::new();
     let mut more_fixers = view.candidates_truncated;
     for candidate in &view.candidates {
-        if may_make(catalog, request, facts, view, candidate, &change) {
+        if may_make(catalog, request, facts, view, candidate, &change, now) {
             if fixers.len() == MAX_FIXERS {
                 more_fixers = true;
                 break;
@@ -413,7 +427,7 @@ pub fn operation(request: &AccessRequest, facts: &Facts, view: &AccountView, cha
 }
 
 /// Whether `candidate` holds `need`-style permission `permission` in `account`, by the decision.
-fn holds(catalog: &Catalog, candidate: &Candidate, account: &AccountId, need: crate::rules::Need) -> bool {
+fn holds(catalog: &Catalog, candidate: &Candidate, account: &AccountId, need: crate::rules::Need, now: Timestamp) -> bool {
     let Some(facts) = candidate.in_accounts.get(account) else { return false };
     let request = AccessRequest {
         subject: candidate.user.clone(),
@@ -421,27 +435,27 @@ fn holds(catalog: &Catalog, candidate: &Candidate, account: &AccountId, need: cr
         permission: need.permission(),
         resource: None,
     };
-    evaluate(catalog, &request, facts).allowed
+    evaluate(catalog, &request, facts, now).allowed
 }
 
 /// Whether the rule book's requirement is met by `candidate` as the actor.
-pub fn requirement_met(catalog: &Catalog, candidate: &Candidate, requirement: &Requirement) -> bool {
+pub fn requirement_met(catalog: &Catalog, candidate: &Candidate, requirement: &Requirement, now: Timestamp) -> bool {
     match requirement {
         Requirement::Scope => true,
         Requirement::ServiceOnly(_) => false,
-        Requirement::Holds(account, need) => holds(catalog, candidate, account, *need),
-        Requirement::AnyOf(options) => options.iter().any(|(a, n)| holds(catalog, candidate, a, *n)),
+        Requirement::Holds(account, need) => holds(catalog, candidate, account, *need, now),
+        Requirement::AnyOf(options) => options.iter().any(|(a, n)| holds(catalog, candidate, a, *n, now)),
         Requirement::UserOr { user, accounts, need, every, own } => {
             if candidate.user == *user {
                 return *own == Own::Allowed;
             }
-            if !accounts.iter().any(|a| holds(catalog, candidate, a, need.as_view())) {
+            if !accounts.iter().any(|a| holds(catalog, candidate, a, need.as_view(), now)) {
                 return false;
             }
             if *every {
-                accounts.iter().all(|a| holds(catalog, candidate, a, *need))
+                accounts.iter().all(|a| holds(catalog, candidate, a, *need, now))
             } else {
-                accounts.iter().any(|a| holds(catalog, candidate, a, *need))
+                accounts.iter().any(|a| holds(catalog, candidate, a, *need, now))
             }
         }
     }
@@ -464,7 +478,8 @@ fn grant_within_reach(
             None => return false,
         }
     }
-    let reach = Reach::compute(catalog, in_account, &per_resource);
+    // A suggested change carries no expiry: the actor's reach must hold for good.
+    let reach = Reach::compute(catalog, in_account, &per_resource, Timestamp::NEVER);
     check_grant(Grant { roles, restriction }, &reach).is_ok()
 }
 
@@ -485,12 +500,13 @@ pub fn may_make(
     view: &AccountView,
     candidate: &Candidate,
     change: &Change,
+    now: Timestamp,
 ) -> bool {
     if candidate.user == request.subject {
         return false;
     }
     let op = operation(request, facts, view, change);
-    if !requirement_met(catalog, candidate, &op.requirement()) {
+    if !requirement_met(catalog, candidate, &op.requirement(), now) {
         return false;
     }
     let membership = |id: &MembershipId| facts.memberships.iter().find(|m| m.id == *id && m.account == request.account);
@@ -589,6 +605,7 @@ pub fn apply(facts: &Facts, view: &AccountView, changes: &[Change]) -> Facts {
                         from_account,
                         to_account: to.clone(),
                         role,
+                        expires_at: None,
                     });
                 }
             }

@@ -500,7 +500,7 @@ mod tests {
         for lookup in lookups {
             counter.store(0, Ordering::SeqCst);
             let (kept, _) =
-                store.lookup(lookup, None, 51, |r, f| evaluate(&catalog, r, f).allowed.then_some(())).await.unwrap();
+                store.lookup(lookup, None, 51, |r, f| evaluate(&catalog, r, f, crate::tests::NOW).allowed.then_some(())).await.unwrap();
             out.push((counter.load(Ordering::SeqCst), kept.len()));
         }
         store.close().await.unwrap();

@@ -17,7 +17,7 @@ fn audit() -> Audit {
     Audit::system(NOW)
 }
 
-const NOW: Timestamp = Timestamp::from_millis(1_795_000_000_000);
+pub(crate) const NOW: Timestamp = Timestamp::from_millis(1_795_000_000_000);
 
 /// The two databases the store runs on.
 #[derive(Debug, Clone, Copy)]
@@ -1290,6 +1290,7 @@ async fn every_list_pages(store: Store) {
             user: id(u, UserId::parse),
             roles: vec![id("client_user", RoleName::parse)],
             restriction: None,
+            expires_at: None,
         };
         store.create_membership(&cmd, &later).await.unwrap();
     }
@@ -1308,6 +1309,7 @@ async fn every_list_pages(store: Store) {
             from_account: id("p", AccountId::parse),
             to_account: id(to, AccountId::parse),
             role: id("client_administrator", RoleName::parse),
+            expires_at: None,
         };
         store.create_delegation(&cmd, &audit()).await.unwrap();
     }
@@ -1346,7 +1348,7 @@ async fn every_list_pages(store: Store) {
         ["m-ana-c", "m-cid-c", "m-dan-c"]
     );
     pages_agree!(3, |r| r.id.clone(), |pr| store.list_resources(c, None, &pr).await);
-    pages_agree!(3, |d| d.id.clone(), |pr| store.list_delegations(Some(p), None, &pr).await);
+    pages_agree!(3, |d| d.id.clone(), |pr| store.list_delegations(Some(p), None, None, &pr).await);
     let filter = &crate::InvitationFilter { account: c.clone(), status: None, email: None };
     let invitations = pages_agree!(3, |i| std::cmp::Reverse((i.created_at, i.id.clone())), |pr| store
         .list_invitations(filter, NOW, &pr)

@@ -12,6 +12,9 @@ use crate::decision::{AccountFacts, MembershipFacts, ResourceFacts, SubjectFacts
 use crate::ids::AccountKind;
 use crate::level::Permission;
 
+/// The instant the tests evaluate at: nothing in their worlds expires.
+const NOW: Timestamp = Timestamp::from_millis(1_795_000_000_000);
+
 fn acc(s: &str) -> AccountId {
     AccountId::from_trusted(s)
 }
@@ -88,7 +91,7 @@ impl World {
             r
         });
         self.memberships
-            .push((user(who), MembershipFacts { id: id.clone(), account: acc(account), status, roles, resources }));
+            .push((user(who), MembershipFacts { id: id.clone(), account: acc(account), status, roles, resources, expires_at: None }));
         id
     }
 
@@ -99,6 +102,7 @@ impl World {
             from_account,
             to_account: acc(TARGET),
             role: self.role(TARGET, role),
+            expires_at: None,
         });
     }
 
@@ -214,7 +218,7 @@ impl World {
             resource: resource.map(res),
         };
         let facts = self.facts(&request.subject, &request.account, request.resource.as_ref());
-        let out = suggest(&self.catalog, &request, &facts, &self.view(&request));
+        let out = suggest(&self.catalog, &request, &facts, &self.view(&request), NOW);
         (request, out)
     }
 }
@@ -510,6 +514,7 @@ fn change_world(w: &mut World, change: &Change) {
                 from_account,
                 to_account: to.clone(),
                 role,
+                expires_at: None,
             });
         }
     }
@@ -528,7 +533,7 @@ fn rule_book_allows(w: &World, request: &AccessRequest, actor: &UserId, change: 
             permission: need.permission(),
             resource: None,
         };
-        evaluate(&w.catalog, &r, &w.facts(actor, account, None)).allowed
+        evaluate(&w.catalog, &r, &w.facts(actor, account, None), NOW).allowed
     };
     let met = match op.requirement() {
         Requirement::Holds(a, need) => holds(&a, need),
@@ -557,7 +562,7 @@ fn rule_book_allows(w: &World, request: &AccessRequest, actor: &UserId, change: 
             .flat_map(Restriction::ids)
             .map(|r| (r.clone(), w.facts(actor, &target, Some(r))))
             .collect();
-        let reach = Reach::compute(&w.catalog, &w.facts(actor, &target, None), &per);
+        let reach = Reach::compute(&w.catalog, &w.facts(actor, &target, None), &per, Timestamp::NEVER);
         check_grant(Grant { roles, restriction }, &reach).is_ok()
     };
     let partner = || {
@@ -631,7 +636,7 @@ proptest! {
                 change_world(&mut after, &step.change);
             }
             let facts = after.facts(&request.subject, &request.account, request.resource.as_ref());
-            let decision = evaluate(&w.catalog, &request, &facts);
+            let decision = evaluate(&w.catalog, &request, &facts, NOW);
             prop_assert!(decision.allowed, "suggestion {i} {s:?} does not grant: {:?}", decision.reason);
             // Minimal: no other suggestion is contained in it.
             let mine: BTreeSet<&Change> = s.steps.iter().map(|st| &st.change).collect();

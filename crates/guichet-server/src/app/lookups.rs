@@ -570,6 +570,7 @@ mod tests {
                     user: UserId::from_trusted(user.as_str()),
                     roles,
                     restriction,
+                    expires_at: None,
                 };
                 // A second membership in the same account is refused: one is enough.
                 if let Ok((m, _)) = store.create_membership(&cmd, &audit).await
@@ -596,6 +597,7 @@ mod tests {
                 from_account: AccountId::from_trusted(from_id),
                 to_account: AccountId::from_trusted(to_id),
                 role: RoleName::from_trusted(rng.pick(&names).as_str()),
+                expires_at: None,
             };
             let _refused_when_out_of_tree_or_twice = store.create_delegation(&cmd, &audit).await;
         }
@@ -642,7 +644,7 @@ mod tests {
         let mut out: Vec<Answer> = requests
             .iter()
             .zip(&facts)
-            .map(|(r, f)| (r, evaluate(&catalog, r, f)))
+            .map(|(r, f)| (r, evaluate(&catalog, r, f, NOW)))
             .filter(|(_, d)| d.allowed)
             .map(|(r, d)| (id(r), d.effective, d.granted_by))
             .collect();
