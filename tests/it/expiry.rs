@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use guichet_proto::v1 as pb;
-use guichet_tests::Clients;
 use guichet_server::clock::Clock as _;
+use guichet_tests::Clients;
 use guichet_tests::{
     Backend, Config, ManualClock, Secret, TestApp, TestDatabase, both_backends, config_from_toml, test_config,
     violated_fields,

@@ -68,12 +68,12 @@ use crate::catalog::{Catalog, DELEGATED_ADMINISTRATION_FEATURE, Role};
 use crate::decision::{AccessRequest, DelegationFacts, Facts, Reason, evaluate};
 use crate::ids::{AccountId, DelegationId, FeatureName, MembershipId, ResourceId, RoleName, UserId};
 use crate::level::{Level, level_in};
+use crate::model::Timestamp;
 use crate::restriction::Restriction;
 use crate::rules::{
     Grant, MAX_ROLES, Operation, Own, Reach, Requirement, check_four_eyes, check_grant, check_partner_reach,
     check_pending_frozen,
 };
-use crate::model::Timestamp;
 use crate::status::{AccountStatus, MembershipStatus, UserStatus};
 
 /// The most fixers named per step.
@@ -427,7 +427,13 @@ pub fn operation(request: &AccessRequest, facts: &Facts, view: &AccountView, cha
 }
 
 /// Whether `candidate` holds `need`-style permission `permission` in `account`, by the decision.
-fn holds(catalog: &Catalog, candidate: &Candidate, account: &AccountId, need: crate::rules::Need, now: Timestamp) -> bool {
+fn holds(
+    catalog: &Catalog,
+    candidate: &Candidate,
+    account: &AccountId,
+    need: crate::rules::Need,
+    now: Timestamp,
+) -> bool {
     let Some(facts) = candidate.in_accounts.get(account) else { return false };
     let request = AccessRequest {
         subject: candidate.user.clone(),

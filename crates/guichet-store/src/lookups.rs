@@ -499,8 +499,10 @@ mod tests {
         let mut out = Vec::new();
         for lookup in lookups {
             counter.store(0, Ordering::SeqCst);
-            let (kept, _) =
-                store.lookup(lookup, None, 51, |r, f| evaluate(&catalog, r, f, crate::tests::NOW).allowed.then_some(())).await.unwrap();
+            let (kept, _) = store
+                .lookup(lookup, None, 51, |r, f| evaluate(&catalog, r, f, crate::tests::NOW).allowed.then_some(()))
+                .await
+                .unwrap();
             out.push((counter.load(Ordering::SeqCst), kept.len()));
         }
         store.close().await.unwrap();

@@ -90,8 +90,10 @@ impl World {
             }
             r
         });
-        self.memberships
-            .push((user(who), MembershipFacts { id: id.clone(), account: acc(account), status, roles, resources, expires_at: None }));
+        self.memberships.push((
+            user(who),
+            MembershipFacts { id: id.clone(), account: acc(account), status, roles, resources, expires_at: None },
+        ));
         id
     }
 

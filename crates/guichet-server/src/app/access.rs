@@ -205,7 +205,8 @@ impl App {
             self.guarded(async { Ok(self.store.load_suggestion_facts(request).await?) }).await?;
         let now = self.clock.now();
         let decision = evaluate(&self.catalog, request, &facts, now);
-        let suggestions = if decision.allowed { Vec::new() } else { suggest(&self.catalog, request, &facts, &view, now) };
+        let suggestions =
+            if decision.allowed { Vec::new() } else { suggest(&self.catalog, request, &facts, &view, now) };
         let chain = facts.chain.iter().map(|a| a.id.clone()).collect();
         Ok(Explained { checked: Checked { decision, revision, chain }, suggestions: Ok(suggestions) })
     }
