@@ -211,6 +211,13 @@ async fn bad_input(backend: Backend) {
         ..Default::default()
     });
     t.row(s, "MembershipService/SetResourceRestriction", &["restriction.resource_ids[0]"], r).await;
+    // An expiry already past (1970) is refused, never taken as "expire now".
+    let r = ms.set_membership_expiry(pb::SetMembershipExpiryRequest {
+        membership_id: "m-employe-a".into(),
+        expire_time: Some(prost_types::Timestamp { seconds: 1, nanos: 0 }),
+        ..Default::default()
+    });
+    t.row(s, "MembershipService/SetMembershipExpiry", &["expire_time"], r).await;
     let r = ms.suspend_membership(pb::SuspendMembershipRequest { membership_id: String::new(), ..Default::default() });
     t.row(s, "MembershipService/SuspendMembership", &["membership_id"], r).await;
     let r = ms.reactivate_membership(pb::ReactivateMembershipRequest {
@@ -305,6 +312,8 @@ async fn bad_input(backend: Backend) {
     t.row(s, "DelegationService/ListDelegations", &["from_account_id"], r).await;
     let r = del.delete_delegation(pb::DeleteDelegationRequest { id: "pas un id!".into(), ..Default::default() });
     t.row(s, "DelegationService/DeleteDelegation", &["id"], r).await;
+    let r = del.set_delegation_expiry(pb::SetDelegationExpiryRequest { id: "pas un id!".into(), ..Default::default() });
+    t.row(s, "DelegationService/SetDelegationExpiry", &["id"], r).await;
 
     // ---- InvitationService ----
     let mut inv = s.invitations();

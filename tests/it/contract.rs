@@ -385,7 +385,10 @@ fn is_event_type(word: &str) -> bool {
             p.starts_with(|c: char| c.is_ascii_lowercase()) && p.chars().all(|c| c.is_ascii_lowercase() || c == '_')
         })
     };
-    word_ok(parts.next()) && word_ok(parts.next()) && parts.next().is_none()
+    // The object is a noun (`account`, `membership`, …), never a one- or two-letter SQL table
+    // alias such as the lookups' `m.user_id` or `mr.role_name`.
+    let object = parts.next();
+    object.is_some_and(|o| o.len() >= 3) && word_ok(object) && word_ok(parts.next()) && parts.next().is_none()
 }
 
 /// The string literals of Rust source, each with the code before it: comments, character
@@ -488,7 +491,7 @@ fn string_literals_are_read_as_rust_reads_them() {
     assert_eq!(literals, ["x.y", "raw.one", "esc\\\"aped", "by.tes", "store.span"]);
     assert!(string_literals(code).last().unwrap().0.trim_end().ends_with("name ="));
     assert!(is_event_type("communication_order.set"));
-    for not in ["store", "a.b.c", "Account.created", "account.", ".created", "account.created2", "t.db "] {
+    for not in ["store", "a.b.c", "Account.created", "account.", ".created", "account.created2", "t.db ", "mr.role_name"] {
         assert!(!is_event_type(not), "{not}");
     }
 }

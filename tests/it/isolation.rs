@@ -420,6 +420,13 @@ async fn isolation(backend: Backend) {
         ..Default::default()
     });
     attempt(l, &s, "MembershipService/SetResourceRestriction", Invalid("restriction.resource_ids[0]"), r).await;
+    // Clearing the expiry of B's membership (extending it for good) is hidden like any change.
+    let r = ms.set_membership_expiry(pb::SetMembershipExpiryRequest {
+        actor_id: a(),
+        membership_id: "m-admin-b".into(),
+        ..Default::default()
+    });
+    attempt(l, &s, "MembershipService/SetMembershipExpiry", Hidden, r).await;
     let r = ms.suspend_membership(pb::SuspendMembershipRequest {
         actor_id: a(),
         membership_id: "m-admin-b".into(),
@@ -527,6 +534,12 @@ async fn isolation(backend: Backend) {
         ..Default::default()
     });
     attempt(l, &s, "DelegationService/DeleteDelegation", Hidden, r).await;
+    let r = del.set_delegation_expiry(pb::SetDelegationExpiryRequest {
+        actor_id: a(),
+        id: "deleg-b".into(),
+        ..Default::default()
+    });
+    attempt(l, &s, "DelegationService/SetDelegationExpiry", Hidden, r).await;
 
     // ---- InvitationService ----
     let mut inv = s.invitations();
