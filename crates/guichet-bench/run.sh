@@ -9,8 +9,7 @@
 #   BENCH_ACCOUNTS              accounts to seed (default 100000)
 #   BENCH_MEMBERSHIPS           memberships to seed (default 1000000)
 #   BENCH_DURATION, BENCH_WARMUP  seconds per run (default 10 and 3)
-#   BENCH_SCENARIOS             default "hot uniform writes tree-writes uncached" (tree-writes: the
-#                               uniform mix with 1% writes all in one customer)
+#   BENCH_SCENARIOS             default "hot uniform writes uncached"
 #   BENCH_SKIP_SEED=1           reuse the database as it is
 #   BENCH_SKIP_CRITERION=1      skip `cargo bench`
 #   BENCH_OUT                   where the frames and the report go (default bench/ in cargo's target
@@ -18,7 +17,6 @@
 #   BENCH_SERVER_BIN            the guichet binary to load (default release/guichet in cargo's target
 #                               directory), e.g. a build of another commit, to compare two builds on
 #                               one dataset
-#   BENCH_ADDR                  where the server listens (default 127.0.0.1:50061)
 #   BENCH_PREWARM=0             do not read the database into memory before the writes and uncached
 #                               scenarios (they then measure the disk too where the page cache was
 #                               dropped)
@@ -31,11 +29,11 @@ ACCOUNTS=${BENCH_ACCOUNTS:-100000}
 MEMBERSHIPS=${BENCH_MEMBERSHIPS:-1000000}
 DURATION=${BENCH_DURATION:-10}
 WARMUP=${BENCH_WARMUP:-3}
-SCENARIOS=${BENCH_SCENARIOS:-hot uniform writes tree-writes uncached}
+SCENARIOS=${BENCH_SCENARIOS:-hot uniform writes uncached}
 # Cargo's target directory, wherever CARGO_TARGET_DIR or a config puts it.
 TARGET_DIR=$($CARGO metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 OUT=${BENCH_OUT:-$TARGET_DIR/bench}
-ADDR=${BENCH_ADDR:-127.0.0.1:50061}
+ADDR=127.0.0.1:50061
 WORLD=(--accounts "$ACCOUNTS" --memberships "$MEMBERSHIPS")
 
 # taskset pins when the machine has the two CPUs; elsewhere the run goes on unpinned. `pin` execs, so
@@ -112,33 +110,10 @@ prewarm() {
 
 for scenario in $SCENARIOS; do
   for shape in "16 8" "1 1"; do
-    if [[ "$scenario" == *writes || "$scenario" == uncached ]]; then prewarm; fi
+    if [[ "$scenario" == writes || "$scenario" == uncached ]]; then prewarm; fi
     read -r connections streams <<<"$shape"
     pin 0 "$BENCH" load --addr "$ADDR" --scenario "$scenario" --connections "$connections" --streams "$streams" \
-      --duration "$DURATION" --warmup "$WARMUP" --server-pid "$SERVER" "${WORLD[@]}" | tee -a "$REPORT" \
-      | tee "$OUT/load-$scenario-${connections}x$streams.txt" >/dev/null
-  done
-done
-
-# The runs with writes beside the read-only uniform run of the same shape, in this same run.
-say "== writes beside the read-only figures of this run"
-for shape in 16x8 1x1; do
-  base=$OUT/load-uniform-$shape.txt
-  [[ -f "$base" ]] || continue
-  ro=$(awk '$1 == "checks" {print $2}' "$base")
-  for scenario in writes tree-writes; do
-    f=$OUT/load-$scenario-$shape.txt
-    [[ -f "$f" ]] || continue
-    awk -v ro="$ro" -v name="$scenario" -v shape="$shape" '
-      $1 == "checks" { rate = $2 }
-      $1 == "writes" { for (i = 1; i <= NF; i++) { if ($i == "p50") p50 = $(i + 1); if ($i == "p99") p99 = $(i + 1) } }
-      $1 == "trees" { for (i = 1; i <= NF; i++) if ($i ~ /%$/) hit = $i }
-      END {
-        line = sprintf("  %-12s %-5s checks %8.0f req/s = %5.1f%% of read-only uniform (%.0f)  writes p50 %s ms  p99 %s ms",
-          name, shape, rate, (ro > 0 ? 100 * rate / ro : 0), ro, p50, p99)
-        if (hit != "") line = line "  other trees cached " hit
-        print line
-      }' "$f" | tee -a "$REPORT"
+      --duration "$DURATION" --warmup "$WARMUP" --server-pid "$SERVER" "${WORLD[@]}" | tee -a "$REPORT"
   done
 done
 

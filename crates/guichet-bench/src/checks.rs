@@ -33,15 +33,11 @@ pub(crate) enum Scenario {
     Writes,
     /// The uniform mix with `fully_consistent`: every check reads the store.
     Uncached,
-    /// The uniform mix with 1% writes, every write in one customer ([`tree_write_target`]): how
-    /// the checks of the other trees keep their cache while one administrator edits roles.
-    TreeWrites,
 }
 
 impl Scenario {
     /// Every scenario.
-    pub(crate) const ALL: [Scenario; 5] =
-        [Scenario::Hot, Scenario::Uniform, Scenario::Writes, Scenario::Uncached, Scenario::TreeWrites];
+    pub(crate) const ALL: [Scenario; 4] = [Scenario::Hot, Scenario::Uniform, Scenario::Writes, Scenario::Uncached];
 
     /// Its name on the command line.
     pub(crate) const fn name(self) -> &'static str {
@@ -50,7 +46,6 @@ impl Scenario {
             Scenario::Uniform => "uniform",
             Scenario::Writes => "writes",
             Scenario::Uncached => "uncached",
-            Scenario::TreeWrites => "tree-writes",
         }
     }
 }
@@ -122,25 +117,6 @@ pub(crate) fn write_target(plan: &SeedPlan, n: u64) -> u64 {
     plan.membership_at(customer, 1).or(plan.membership_at(customer, 0)).unwrap_or(customer)
 }
 
-/// The customer every write of the `tree-writes` scenario is in: the customer of the first write
-/// of `writes`.
-pub(crate) fn written_customer(plan: &SeedPlan) -> u64 {
-    plan.membership_account(write_target(plan, 0))
-}
-
-/// The membership the `n`-th write of the `tree-writes` scenario changes the roles of: the
-/// members of [`written_customer`] in turn.
-pub(crate) fn tree_write_target(plan: &SeedPlan, n: u64) -> u64 {
-    let customer = written_customer(plan);
-    let members = (0..).take_while(|j| plan.membership_at(customer, *j).is_some()).count() as u64;
-    plan.membership_at(customer, n % members.max(1)).unwrap_or(customer)
-}
-
-/// The index of a seeded account id (`p12`, `c3`): the digits after its one-letter prefix.
-pub(crate) fn account_index(id: &str) -> Option<u64> {
-    id.get(1..)?.parse().ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,12 +131,5 @@ mod tests {
             set.iter().map(|r| (r.subject_id.clone(), r.account_id.clone(), r.permission.clone())).collect();
         assert!(distinct.len() > 900, "{}", distinct.len());
         assert_eq!(write_target(&plan, 0), 102);
-        // The tree-writes scenario writes the members of one customer, in turn.
-        assert_eq!(written_customer(&plan), 2);
-        let targets: std::collections::BTreeSet<u64> = (0..30).map(|n| tree_write_target(&plan, n)).collect();
-        assert_eq!(targets, (0..10).map(|j| 2 + 100 * j).collect());
-        assert!(targets.iter().all(|m| plan.membership_account(*m) == 2));
-        assert_eq!(account_index("c2"), Some(2));
-        assert_eq!(account_index("p100"), Some(100));
     }
 }

@@ -51,9 +51,6 @@ struct Tally {
     allowed: u64,
     /// Responses per `CacheTier` value (unspecified, none, local, shared).
     tiers: [u64; 4],
-    /// Checks outside the tree the writes are in (`tree-writes`): answered, and answered from a
-    /// cache tier.
-    elsewhere: (u64, u64),
     first_error: Option<String>,
 }
 
@@ -66,7 +63,6 @@ impl Tally {
             write_errors: 0,
             allowed: 0,
             tiers: [0; 4],
-            elsewhere: (0, 0),
             first_error: None,
         })
     }
@@ -80,8 +76,6 @@ impl Tally {
         for (a, b) in self.tiers.iter_mut().zip(other.tiers) {
             *a += b;
         }
-        self.elsewhere.0 += other.elsewhere.0;
-        self.elsewhere.1 += other.elsewhere.1;
         if self.first_error.is_none() {
             self.first_error = other.first_error;
         }
@@ -108,10 +102,8 @@ fn nanos(d: Duration) -> u64 {
 /// What every stream shares.
 struct Shared {
     requests: Vec<CheckAccessRequest>,
-    /// Per request, whether its account is outside the tree the writes are in (`tree-writes`).
-    elsewhere: Vec<bool>,
     plan: SeedPlan,
-    writes: Option<Scenario>,
+    writes: bool,
     record_from: Instant,
     end: Instant,
 }
@@ -133,15 +125,8 @@ async fn stream(
         }
         let recording = started >= shared.record_from;
         let draw = rng.next();
-        if let Some(writes) = shared.writes
-            && draw.is_multiple_of(100)
-        {
-            let m = match writes {
-                Scenario::TreeWrites => checks::tree_write_target(&shared.plan, draw / 100),
-                Scenario::Hot | Scenario::Uniform | Scenario::Writes | Scenario::Uncached => {
-                    checks::write_target(&shared.plan, draw / 100)
-                }
-            };
+        if shared.writes && draw.is_multiple_of(100) {
+            let m = checks::write_target(&shared.plan, draw / 100);
             // Replace the roles with the seeded ones, plus `user` every other time: valid whatever
             // the membership holds now (no LAST_ROLE, no LAST_ADMINISTRATOR), and always a change.
             let mut roles: Vec<String> = shared.plan.roles(m).iter().map(|r| (*r).to_owned()).collect();
@@ -177,11 +162,6 @@ async fn stream(
                     let tier = usize::try_from(response.cache_tier).unwrap_or(0).min(3);
                     if let Some(count) = tally.tiers.get_mut(tier) {
                         *count += 1;
-                    }
-                    if shared.elsewhere.get(index).copied().unwrap_or(false) {
-                        tally.elsewhere.0 += 1;
-                        let cached = [CacheTier::Local as usize, CacheTier::Shared as usize].contains(&tier);
-                        tally.elsewhere.1 += u64::from(cached);
                     }
                 }
                 Err(status) => {
@@ -249,9 +229,7 @@ async fn prewarm(channels: &[Channel], requests: &[CheckAccessRequest]) -> Resul
 pub(crate) async fn run(options: LoadOptions) -> Result<(), BoxError> {
     let requests = match options.scenario {
         Scenario::Hot => vec![checks::hot(&options.plan)],
-        Scenario::Uniform | Scenario::Writes | Scenario::TreeWrites => {
-            checks::uniform_set(&options.plan, options.distinct)
-        }
+        Scenario::Uniform | Scenario::Writes => checks::uniform_set(&options.plan, options.distinct),
         Scenario::Uncached => {
             checks::uniform_set(&options.plan, options.distinct).into_iter().map(checks::fully_consistent).collect()
         }
@@ -263,24 +241,15 @@ pub(crate) async fn run(options: LoadOptions) -> Result<(), BoxError> {
     for _ in 0..options.connections {
         channels.push(endpoint.connect().await?);
     }
-    if options.prewarm && matches!(options.scenario, Scenario::Uniform | Scenario::Writes | Scenario::TreeWrites) {
+    if options.prewarm && matches!(options.scenario, Scenario::Uniform | Scenario::Writes) {
         prewarm(&channels, &requests).await?;
     }
     let start = Instant::now();
     let record_from = start + options.warmup;
-    let written_tree = SeedPlan::tree_base(checks::written_customer(&options.plan));
-    let elsewhere = match options.scenario {
-        Scenario::TreeWrites => requests
-            .iter()
-            .map(|r| checks::account_index(&r.account_id).is_some_and(|a| SeedPlan::tree_base(a) != written_tree))
-            .collect(),
-        Scenario::Hot | Scenario::Uniform | Scenario::Writes | Scenario::Uncached => Vec::new(),
-    };
     let shared = Arc::new(Shared {
         requests,
-        elsewhere,
         plan: options.plan,
-        writes: matches!(options.scenario, Scenario::Writes | Scenario::TreeWrites).then_some(options.scenario),
+        writes: options.scenario == Scenario::Writes,
         record_from,
         end: record_from + options.duration,
     });
@@ -341,16 +310,7 @@ pub(crate) async fn run(options: LoadOptions) -> Result<(), BoxError> {
         percent(total.tiers[CacheTier::Shared as usize], answered),
         percent(total.tiers[CacheTier::Unspecified as usize], answered),
     );
-    if options.scenario == Scenario::TreeWrites {
-        println!(
-            "  trees    every write in {} (tree {}); checks in other trees: {} answered, {:.2}% from a cache tier",
-            SeedPlan::account_id(checks::written_customer(&options.plan)),
-            SeedPlan::account_id(written_tree),
-            total.elsewhere.0,
-            percent(total.elsewhere.1, total.elsewhere.0),
-        );
-    }
-    if matches!(options.scenario, Scenario::Writes | Scenario::TreeWrites) {
+    if options.scenario == Scenario::Writes {
         let writes = total.writes.len();
         println!(
             "  writes   {:>10.1} req/s  ({writes})  errors {}  p50 {:.3} ms  p99 {:.3} ms",

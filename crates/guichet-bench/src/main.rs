@@ -185,7 +185,7 @@ fn frames(out: PathBuf, world: World) -> Result<(), BoxError> {
     for scenario in Scenario::ALL {
         let request = match scenario {
             Scenario::Hot => checks::hot(&plan),
-            Scenario::Uniform | Scenario::Writes | Scenario::TreeWrites => checks::uniform(&plan, 0),
+            Scenario::Uniform | Scenario::Writes => checks::uniform(&plan, 0),
             Scenario::Uncached => checks::fully_consistent(checks::uniform(&plan, 0)),
         };
         let path = out.join(format!("{}.bin", scenario.name()));

@@ -37,7 +37,6 @@ pub mod demo;
 #[cfg(test)]
 mod edge_tests;
 pub mod error;
-mod management;
 pub mod metrics;
 mod paging;
 mod services;
@@ -158,10 +157,7 @@ pub async fn open_store(config: &Config, catalog: Arc<Catalog>) -> Result<Store,
     let mut options = StoreOptions::new(config.database_url.expose());
     options.max_connections = config.database_max_connections;
     options.acquire_timeout = Duration::from_millis(config.database_acquire_timeout_ms);
-    options.writer_connections = config.database_writer_connections;
-    let store = Store::connect(&options, catalog).await?;
-    store.set_observer(Arc::new(metrics::store_timing));
-    Ok(store)
+    Ok(Store::connect(&options, catalog).await?)
 }
 
 /// Something every guichet RPC awaits once it counts as in flight, before it is handled: tests give
@@ -376,7 +372,6 @@ impl Server {
                 .layer(telemetry::RpcLayer::new(self.before_call))
                 .layer(auth::AuthLayer::new(self.auth.clone()))
                 .layer(services::DecodeErrorLayer)
-                .layer(management::ManagementLayer::start())
                 .add_service(health_service.max_decoding_message_size(max).max_encoding_message_size(max))
                 .add_service(reflection_v1.max_decoding_message_size(max).max_encoding_message_size(max))
                 .add_service(reflection_v1alpha.max_decoding_message_size(max).max_encoding_message_size(max)),

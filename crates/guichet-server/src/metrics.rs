@@ -31,10 +31,6 @@
 //! | `guichet_watch_streams` | gauge | — (open WatchEvents change streams) |
 //! | `guichet_authzen_requests_total` | counter | `endpoint` (`evaluation`, `evaluations`, `search_subject`, `search_resource`, `search_action`, `configuration`, `unknown`), `status` (the HTTP status: `200`, `400`, …, `other`) |
 //! | `guichet_authzen_request_duration_seconds` | histogram | `endpoint`, `status` |
-//! | `guichet_store_begin_seconds` | histogram | `pool` (`read`, `write`): the time to get a connection from the pool and begin a transaction |
-//! | `guichet_store_write_lock_seconds` | histogram | — (how long a write held the revision lock: from its revision bump to its connection's return to the writer pool) |
-//! | `guichet_store_write_statements` | histogram | — (statements a write sent while it held the revision lock, the bump included) |
-//! | `guichet_write_commit_wait_seconds` | histogram | — (the wait of a write after its commit, for the fence window, [`crate::cache`]) |
 //!
 //! `deploy/grafana/guichet.json` (a dashboard) and `deploy/prometheus/guichet-rules.yml`
 //! (recording and alerting rules) query these names only: a test of `guichet-tests` fails when one
@@ -74,18 +70,11 @@ struct Metrics {
     watch_streams: IntGauge,
     authzen_requests: IntCounterVec,
     authzen_duration: HistogramVec,
-    store_begin: HistogramVec,
-    write_lock: Histogram,
-    write_statements: Histogram,
-    commit_wait: Histogram,
 }
 
 /// Latency buckets from 0.25 ms to ~8 s: checks are sub-millisecond, writes take milliseconds.
 const DURATION_BUCKETS: &[f64] =
     &[0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
-
-/// Statements per write: a write sends a few to a few dozen.
-const STATEMENT_BUCKETS: &[f64] = &[2.0, 4.0, 6.0, 8.0, 10.0, 12.0, 16.0, 20.0, 24.0, 32.0, 48.0, 64.0, 128.0];
 
 #[expect(clippy::expect_used, reason = "the names and labels are constants: a failure is a bug caught by the tests")]
 fn build() -> Metrics {
@@ -122,38 +111,7 @@ fn build() -> Metrics {
     )
     .expect("valid metric");
     registry.register(Box::new(authzen_duration.clone())).expect("unique metric");
-    let store_begin = HistogramVec::new(
-        HistogramOpts::new(
-            "guichet_store_begin_seconds",
-            "Time to get a database connection from a pool and begin a transaction, by pool (read, write)",
-        )
-        .buckets(DURATION_BUCKETS.to_vec()),
-        &["pool"],
-    )
-    .expect("valid metric");
-    registry.register(Box::new(store_begin.clone())).expect("unique metric");
-    let histogram = |name: &str, help: &str, buckets: &[f64]| {
-        let h = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets.to_vec())).expect("valid metric");
-        registry.register(Box::new(h.clone())).expect("unique metric");
-        h
-    };
     Metrics {
-        store_begin,
-        write_lock: histogram(
-            "guichet_store_write_lock_seconds",
-            "How long a write held the revision lock, from its revision bump to the return of its connection",
-            DURATION_BUCKETS,
-        ),
-        write_statements: histogram(
-            "guichet_store_write_statements",
-            "Statements a write sent while it held the revision lock, the bump included",
-            STATEMENT_BUCKETS,
-        ),
-        commit_wait: histogram(
-            "guichet_write_commit_wait_seconds",
-            "How long a write waited after its commit for the fence window, before it answered",
-            DURATION_BUCKETS,
-        ),
         authzen_requests: counter_vec(
             "guichet_authzen_requests_total",
             "AuthZEN HTTP requests answered, by endpoint and HTTP status",
@@ -210,9 +168,6 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     }
     for allowed in ["true", "false"] {
         let _ = m.decisions.with_label_values(&[allowed]);
-    }
-    for pool in [guichet_store::PoolKind::Read, guichet_store::PoolKind::Write] {
-        let _ = m.store_begin.with_label_values(&[pool.label()]);
     }
     m
 });
@@ -401,25 +356,6 @@ pub fn stale_answers(n: u64) {
     METRICS.stale_answers.inc_by(n);
 }
 
-/// Records what the store measured of one of its transactions (installed as the store's
-/// observer, see [`guichet_store::Store::set_observer`]).
-pub fn store_timing(timing: guichet_store::Timing) {
-    match timing {
-        guichet_store::Timing::Begin { pool, seconds } => {
-            METRICS.store_begin.with_label_values(&[pool.label()]).observe(seconds);
-        }
-        guichet_store::Timing::Held { seconds, statements } => {
-            METRICS.write_lock.observe(seconds);
-            METRICS.write_statements.observe(statements as f64);
-        }
-    }
-}
-
-/// A write waited `seconds` after its commit, for the fence window.
-pub fn commit_wait(seconds: f64) {
-    METRICS.commit_wait.observe(seconds);
-}
-
 /// Sets the database pool gauges (read at each scrape).
 pub fn set_pool_usage(open: u32, idle: usize, max: u32) {
     METRICS.pool_connections.set(i64::from(open));
@@ -491,20 +427,6 @@ mod tests {
         assert!(text.contains("guichet_cache_requests_total{result=\"miss\",tier=\"shared\"}"));
         assert!(text.contains("# TYPE guichet_store_errors_total counter"));
         assert!(text.contains("# TYPE guichet_redis_errors_total counter"));
-        for pool in ["read", "write"] {
-            assert!(text.contains(&format!("guichet_store_begin_seconds_count{{pool=\"{pool}\"}}")), "{text}");
-        }
-        let held = METRICS.write_lock.get_sample_count();
-        store_timing(guichet_store::Timing::Held { seconds: 0.001, statements: 9 });
-        assert_eq!(METRICS.write_lock.get_sample_count(), held + 1);
-        assert!(METRICS.write_statements.get_sample_count() > 0);
-        commit_wait(0.01);
-        let text = render();
-        for name in
-            ["guichet_store_write_lock_seconds", "guichet_store_write_statements", "guichet_write_commit_wait_seconds"]
-        {
-            assert!(text.contains(&format!("# TYPE {name} histogram")), "{name}");
-        }
         let fences = METRICS.fence_queries.get();
         fence_query();
         assert_eq!(METRICS.fence_queries.get(), fences + 1);

@@ -13,14 +13,6 @@
 //! (such as "the account keeps an active administrator") cannot be broken by a concurrent write on
 //! another replica, and every committed write has its own revision.
 //!
-//! Write transactions take their connection from a pool of their own, the *writer pool*
-//! ([`StoreOptions::writer_connections`], one connection by default): a write never waits behind
-//! the checks' reads for a connection, and the writes of one replica queue in the process for that
-//! connection instead of each holding a connection of the shared pool while it waits for the
-//! revision row. What a write costs is measured and reported to an [`Observer`]
-//! ([`Store::set_observer`]): the time to get a connection and begin, per pool, and how long a
-//! write held the revision lock with how many statements.
-//!
 //! **Reads** for a decision run in one read-only transaction (repeatable read on PostgreSQL, a
 //! snapshot on SQLite), so the facts and the revision they are reported at agree.
 //!
@@ -51,9 +43,8 @@ pub mod suggestions;
 mod users;
 
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use guichet_domain::{Catalog, Revision};
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
@@ -116,108 +107,12 @@ pub struct StoreOptions {
     pub max_connections: u32,
     /// How long to wait for a connection before answering `UNAVAILABLE`.
     pub acquire_timeout: Duration,
-    /// The writer pool's size: write transactions take their connection from it, never from the
-    /// pool the reads share. 0 makes writes share the read pool. Writes are serialised by the
-    /// revision row whatever the size: one connection (the default) makes a replica's writes queue
-    /// in the process, in order, rather than each holding a connection while it waits for the row.
-    /// An in-memory SQLite database always shares its single connection.
-    pub writer_connections: u32,
 }
 
 impl StoreOptions {
     /// Options with the defaults for `url`.
     pub fn new(url: impl Into<String>) -> Self {
-        Self { url: url.into(), max_connections: 16, acquire_timeout: Duration::from_secs(5), writer_connections: 1 }
-    }
-}
-
-/// A pool of the store: the shared one reads use, or the writer pool (see the crate docs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PoolKind {
-    /// The pool reads (checks, fence queries, lookups, management reads) share.
-    Read,
-    /// The pool write transactions take their connection from.
-    Write,
-}
-
-impl PoolKind {
-    /// Its name, as a metric label: `read`, `write`.
-    pub const fn label(self) -> &'static str {
-        match self {
-            PoolKind::Read => "read",
-            PoolKind::Write => "write",
-        }
-    }
-}
-
-/// What the store measures of its own transactions (see [`Store::set_observer`]).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Timing {
-    /// A transaction began: the time to get a connection from `pool` (the wait for a free one, or
-    /// to open one) and to send `BEGIN`.
-    Begin {
-        /// The pool.
-        pool: PoolKind,
-        /// Seconds.
-        seconds: f64,
-    },
-    /// A write released the revision lock: the time from the revision bump (the statement that
-    /// takes the lock, or waits for it) to the return of its connection to the writer pool, after
-    /// its commit or rollback, and the statements it sent in between, the bump included (`BEGIN`
-    /// and `COMMIT` are not counted).
-    Held {
-        /// Seconds.
-        seconds: f64,
-        /// Statements.
-        statements: u64,
-    },
-}
-
-/// Told about every [`Timing`] as it is measured.
-pub type Observer = Arc<dyn Fn(Timing) + Send + Sync>;
-
-/// What the writer pool's hooks and [`Store::begin_write`] share to measure a write.
-#[derive(Default)]
-struct WriteMeter {
-    /// Statements sent through the writer pool since it opened.
-    statements: AtomicU64,
-    /// When the write in progress bumped the revision, and `statements` then.
-    held_since: Mutex<Option<(Instant, u64)>>,
-    /// Where the timings go.
-    observer: OnceLock<Observer>,
-    /// Whether the writer pool is a pool of its own: when it shares the read pool, a connection's
-    /// return does not end a write and the lock is not timed.
-    own_pool: std::sync::atomic::AtomicBool,
-}
-
-impl std::fmt::Debug for WriteMeter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WriteMeter").field("statements", &self.statements.load(Ordering::Relaxed)).finish()
-    }
-}
-
-impl WriteMeter {
-    fn observe(&self, timing: Timing) {
-        if let Some(observer) = self.observer.get() {
-            observer(timing);
-        }
-    }
-
-    /// The revision lock is taken (or about to be waited for) by the write in progress.
-    fn locked(&self) {
-        if self.own_pool.load(Ordering::Relaxed) {
-            let now = (Instant::now(), self.statements.load(Ordering::Relaxed));
-            *self.held_since.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(now);
-        }
-    }
-
-    /// A connection of the writer pool went back to it: the write that held the lock ended.
-    fn released(&self) {
-        let since = self.held_since.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
-        if let Some((at, statements)) = since {
-            let statements = self.statements.load(Ordering::Relaxed).saturating_sub(statements);
-            self.observe(Timing::Held { seconds: at.elapsed().as_secs_f64(), statements });
-        }
+        Self { url: url.into(), max_connections: 16, acquire_timeout: Duration::from_secs(5) }
     }
 }
 
@@ -236,10 +131,6 @@ pub struct Store {
     /// A pool of one connection of its own for [`Store::probe`] (none for an in-memory SQLite
     /// database, where a second pool would be another database).
     probe: Option<DatabaseConnection>,
-    /// The writer pool (the read pool's when it is shared, see [`StoreOptions::writer_connections`]).
-    writer: DatabaseConnection,
-    /// What measures the writes.
-    meter: Arc<WriteMeter>,
 }
 
 impl Store {
@@ -289,48 +180,9 @@ impl Store {
             .connect_timeout(PROBE_TIMEOUT)
             .test_before_acquire(false)
             .connect_lazy(true);
-        let meter = Arc::new(WriteMeter::default());
-        let own_writer = !in_memory && options.writer_connections > 0;
-        let writer = if own_writer {
-            meter.own_pool.store(true, Ordering::Relaxed);
-            let mut writer_opts = opts.clone();
-            writer_opts.max_connections(options.writer_connections).min_connections(0);
-            let (on_release_pg, on_release_lite) = (meter.clone(), meter.clone());
-            writer_opts.map_sqlx_postgres_pool_opts(move |o| {
-                let meter = on_release_pg.clone();
-                o.after_release(move |_, _| {
-                    meter.released();
-                    Box::pin(async { Ok(true) })
-                })
-            });
-            writer_opts.map_sqlx_sqlite_pool_opts(move |o| {
-                let meter = on_release_lite.clone();
-                o.after_release(move |_, _| {
-                    meter.released();
-                    Box::pin(async { Ok(true) })
-                })
-            });
-            Some(writer_opts)
-        } else {
-            None
-        };
         let db = Database::connect(opts).await.map_err(StoreError::from)?;
         let probe = if in_memory { None } else { Some(Database::connect(probe_opts).await.map_err(StoreError::from)?) };
-        let mut writer = match writer {
-            Some(writer_opts) => Database::connect(writer_opts).await.map_err(StoreError::from)?,
-            None => db.clone(),
-        };
-        let counted = meter.clone();
-        writer.set_metric_callback(move |_| {
-            counted.statements.fetch_add(1, Ordering::Relaxed);
-        });
-        Ok(Self { db, catalog, listener: changes::ListenerSlot::default(), statements: None, probe, writer, meter })
-    }
-
-    /// Installs the function told about every [`Timing`] the store measures (the server turns
-    /// them into metrics). Only the first call has an effect.
-    pub fn set_observer(&self, observer: Observer) {
-        let _ = self.meter.observer.set(observer);
+        Ok(Self { db, catalog, listener: changes::ListenerSlot::default(), statements: None, probe })
     }
 
     /// Applies every pending migration.
@@ -384,16 +236,10 @@ impl Store {
     /// Counts every statement sent to the database from now on (for metrics and for tests that
     /// check a read takes a bounded number of queries).
     pub fn count_statements(&mut self) -> Arc<std::sync::atomic::AtomicU64> {
-        let counter = Arc::new(AtomicU64::new(0));
+        let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let c = counter.clone();
         self.db.set_metric_callback(move |_| {
-            c.fetch_add(1, Ordering::Relaxed);
-        });
-        // The writes' statements too, still counted for their own measure.
-        let (c, meter) = (counter.clone(), self.meter.clone());
-        self.writer.set_metric_callback(move |_| {
-            c.fetch_add(1, Ordering::Relaxed);
-            meter.statements.fetch_add(1, Ordering::Relaxed);
+            c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         });
         self.statements = Some(counter.clone());
         counter
@@ -415,28 +261,22 @@ impl Store {
         read_revision(&self.db).await
     }
 
-    /// Closes the pools.
+    /// Closes the pool.
     pub async fn close(self) -> Result<(), StoreError> {
-        if self.meter.own_pool.load(Ordering::Relaxed) {
-            self.writer.close().await.map_err(StoreError::from)?;
-        }
         self.db.close().await.map_err(StoreError::from)
     }
 
     /// Starts a write: a transaction holding the write lock, with the revision already bumped.
     pub(crate) async fn begin_write(&self) -> Result<(DatabaseTransaction, Revision), StoreError> {
-        let sqlite = self.writer.get_database_backend() == DbBackend::Sqlite;
-        let began = Instant::now();
+        let sqlite = self.db.get_database_backend() == DbBackend::Sqlite;
         let txn = self
-            .writer
+            .db
             .begin_with_options(TransactionOptions {
                 isolation_level: None,
                 access_mode: None,
                 sqlite_transaction_mode: sqlite.then_some(SqliteTransactionMode::Immediate),
             })
             .await?;
-        self.meter.observe(Timing::Begin { pool: PoolKind::Write, seconds: began.elapsed().as_secs_f64() });
-        self.meter.locked();
         let backend = txn.get_database_backend();
         let row = txn
             .query_one_raw(Statement::from_string(
@@ -453,13 +293,11 @@ impl Store {
     /// Starts a consistent read.
     pub(crate) async fn begin_read(&self) -> Result<DatabaseTransaction, StoreError> {
         let postgres = self.db.get_database_backend() == DbBackend::Postgres;
-        let began = Instant::now();
         let txn = if postgres {
             self.db.begin_with_config(Some(IsolationLevel::RepeatableRead), Some(AccessMode::ReadOnly)).await?
         } else {
             self.db.begin().await?
         };
-        self.meter.observe(Timing::Begin { pool: PoolKind::Read, seconds: began.elapsed().as_secs_f64() });
         Ok(txn)
     }
 }
