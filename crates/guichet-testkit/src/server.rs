@@ -127,13 +127,15 @@ macro_rules! __both_backends {
     ($($name:ident => $body:ident),+) => {
         $(
             mod $name {
+                // The bodies are boxed: a sweep over every RPC is a future too large for a test
+                // thread's stack.
                 #[tokio::test(flavor = "multi_thread")]
                 async fn on_sqlite() {
-                    super::$body($crate::server::Backend::Sqlite).await;
+                    Box::pin(super::$body($crate::server::Backend::Sqlite)).await;
                 }
                 #[tokio::test(flavor = "multi_thread")]
                 async fn on_postgres() {
-                    super::$body($crate::server::Backend::Postgres).await;
+                    Box::pin(super::$body($crate::server::Backend::Postgres)).await;
                 }
             }
         )+

@@ -117,8 +117,9 @@
 //! During a rolling upgrade a replica of the previous build (decisions depending on whole trees,
 //! Redis entries under `d:`) may run beside this one: every write with an account also records
 //! `tree:<root>` for it, this build takes a `tree:` scope written without the narrow-scope marker
-//! as `*`, and the two builds never read each other's Redis entries (`d3:` here; `d2:` held the
-//! same scopes with the answer as a protobuf message, `d:` whole trees).
+//! as `*`, and the two builds never read each other's Redis entries (`d4:` here, with the
+//! instant an answer stops holding; `d3:` the same without it; `d2:` held the same scopes with the
+//! answer as a protobuf message, `d:` whole trees).
 //!
 //! # Tiers, pub/sub and Redis failures
 //!
