@@ -491,7 +491,9 @@ fn string_literals_are_read_as_rust_reads_them() {
     assert_eq!(literals, ["x.y", "raw.one", "esc\\\"aped", "by.tes", "store.span"]);
     assert!(string_literals(code).last().unwrap().0.trim_end().ends_with("name ="));
     assert!(is_event_type("communication_order.set"));
-    for not in ["store", "a.b.c", "Account.created", "account.", ".created", "account.created2", "t.db ", "mr.role_name"] {
+    for not in
+        ["store", "a.b.c", "Account.created", "account.", ".created", "account.created2", "t.db ", "mr.role_name"]
+    {
         assert!(!is_event_type(not), "{not}");
     }
 }
