@@ -198,6 +198,7 @@ pub struct ServerBuilder<'a> {
     config: &'a Config,
     clock: SharedClock,
     before_call: Option<BeforeCall>,
+    own_metrics: bool,
 }
 
 impl ServerBuilder<'_> {
@@ -210,6 +211,14 @@ impl ServerBuilder<'_> {
     /// A hook every guichet RPC awaits before it is handled (none by default).
     pub fn before_call(mut self, hook: BeforeCall) -> Self {
         self.before_call = Some(hook);
+        self
+    }
+
+    /// Gives the runtime the server runs on a metrics registry of its own (shared with the other
+    /// servers of that runtime), instead of the process's: for servers that share a process with
+    /// others, like the in-process test servers (see [`metrics`]).
+    pub fn own_metrics(mut self) -> Self {
+        self.own_metrics = true;
         self
     }
 
@@ -232,6 +241,7 @@ pub struct Server {
     tls: Option<tls::TlsAcceptor>,
     auth: Arc<auth::Authenticator>,
     authzen: Option<authzen::AuthzenServer>,
+    metrics: Option<metrics::RuntimeMetrics>,
 }
 
 impl Server {
@@ -243,11 +253,12 @@ impl Server {
 
     /// A [`ServerBuilder`] over `config`, with the wall clock and no hook.
     pub fn builder(config: &Config) -> ServerBuilder<'_> {
-        ServerBuilder { config, clock: Arc::new(SystemClock), before_call: None }
+        ServerBuilder { config, clock: Arc::new(SystemClock), before_call: None, own_metrics: false }
     }
 
     async fn build_from(options: ServerBuilder<'_>) -> Result<Self, StartError> {
-        let ServerBuilder { config, clock, before_call } = options;
+        let ServerBuilder { config, clock, before_call, own_metrics } = options;
+        let metrics = own_metrics.then(metrics::RuntimeMetrics::enter);
         config.validate()?;
         let tls = config.tls.as_ref().map(tls::TlsAcceptor::new).transpose()?;
         let auth = Arc::new(auth::Authenticator::new(&config.services, config.is_open()));
@@ -292,6 +303,7 @@ impl Server {
             before_call,
             tls,
             auth,
+            metrics,
         })
     }
 
@@ -315,6 +327,8 @@ impl Server {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartError> {
+        // Held until the server has stopped.
+        let _metrics = self.metrics;
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
         let names = services::SERVICE_NAMES;
         for name in names {

@@ -1,6 +1,10 @@
 //! Prometheus metrics, served as text by the admin HTTP server (`/metrics`).
 //!
-//! One process-wide registry. The recording functions are cheap (an atomic add on a labelled
+//! One registry per process, or per runtime for servers built with
+//! [`ServerBuilder::own_metrics`](crate::ServerBuilder::own_metrics) (the in-process test servers,
+//! many of which share one test process): a [`RuntimeMetrics`] guard gives the runtime it is taken
+//! on a registry of its own, which every recording and [`render`] made on that runtime then use;
+//! the servers of one runtime share it, as those of one process share the process's. The recording functions are cheap (an atomic add on a labelled
 //! child) and never fail, so any module can call them: the RPC layer records requests and their
 //! latency, the access handlers record decisions, the cache records hits and misses per tier
 //! ([`cache_hit`], [`cache_miss`]), the error mapping records store errors. Pool gauges are read from
@@ -39,8 +43,9 @@
 //! AuthZEN decisions count in `guichet_decisions_total` like CheckAccess's, and their cache
 //! look-ups in `guichet_cache_requests_total` (they are the same look-ups).
 
-use std::collections::HashSet;
-use std::sync::LazyLock;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock, PoisonError, RwLock};
 
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
@@ -158,8 +163,9 @@ fn build() -> Metrics {
     }
 }
 
-/// The registry, with the fixed label sets created at zero so dashboards see them from the start.
-static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
+/// A registry, with the fixed label sets created at zero so dashboards see them from the start,
+/// and the children the check path records looked up once.
+fn registry() -> (Metrics, Hot) {
     let m = build();
     for tier in ["local", "shared"] {
         for result in ["hit", "miss"] {
@@ -169,8 +175,9 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     for allowed in ["true", "false"] {
         let _ = m.decisions.with_label_values(&[allowed]);
     }
-    m
-});
+    let hot = Hot::of(&m);
+    (m, hot)
+}
 
 /// The labelled children the check path records on every call, looked up once: a label lookup
 /// hashes the values and takes a lock, which a call answered from the cache should not pay four
@@ -189,21 +196,91 @@ struct Hot {
 const CHECK_ACCESS: &str = "guichet.v1.AccessService/CheckAccess";
 const CHECK_ACCESS_BATCH: &str = "guichet.v1.AccessService/CheckAccessBatch";
 
-static HOT: LazyLock<Hot> = LazyLock::new(|| {
-    let m = &*METRICS;
-    let rpc =
-        |name: &str| (m.rpc_requests.with_label_values(&[name, "OK"]), m.rpc_duration.with_label_values(&[name, "OK"]));
-    let tier = |name: &str| {
-        (m.cache_requests.with_label_values(&[name, "hit"]), m.cache_requests.with_label_values(&[name, "miss"]))
-    };
-    Hot {
-        check_ok: rpc(CHECK_ACCESS),
-        batch_ok: rpc(CHECK_ACCESS_BATCH),
-        decisions: [m.decisions.with_label_values(&["false"]), m.decisions.with_label_values(&["true"])],
-        local: tier("local"),
-        shared: tier("shared"),
+impl Hot {
+    fn of(m: &Metrics) -> Self {
+        let rpc = |name: &str| {
+            (m.rpc_requests.with_label_values(&[name, "OK"]), m.rpc_duration.with_label_values(&[name, "OK"]))
+        };
+        let tier = |name: &str| {
+            (m.cache_requests.with_label_values(&[name, "hit"]), m.cache_requests.with_label_values(&[name, "miss"]))
+        };
+        Self {
+            check_ok: rpc(CHECK_ACCESS),
+            batch_ok: rpc(CHECK_ACCESS_BATCH),
+            decisions: [m.decisions.with_label_values(&["false"]), m.decisions.with_label_values(&["true"])],
+            local: tier("local"),
+            shared: tier("shared"),
+        }
     }
-});
+
+    fn tier(&self, tier: &str) -> Option<&(IntCounter, IntCounter)> {
+        match tier {
+            "local" => Some(&self.local),
+            "shared" => Some(&self.shared),
+            _ => None,
+        }
+    }
+}
+
+/// A registry and its check path's children.
+type Shared = Arc<(Metrics, Hot)>;
+
+/// The process's registry.
+static PROCESS: LazyLock<Shared> = LazyLock::new(|| Arc::new(registry()));
+
+/// The registries of runtimes that hold a [`RuntimeMetrics`], with how many guards each has.
+static BY_RUNTIME: LazyLock<RwLock<HashMap<tokio::runtime::Id, (Shared, usize)>>> = LazyLock::new(RwLock::default);
+
+/// How many runtimes have a registry of their own: while none does (the binary), recording reads
+/// the process's registry without looking the runtime up.
+static RUNTIMES: AtomicUsize = AtomicUsize::new(0);
+
+/// Runs `f` on the registry of the current runtime, or the process's.
+fn with<R>(f: impl FnOnce(&Metrics, &Hot) -> R) -> R {
+    if RUNTIMES.load(Ordering::Acquire) > 0
+        && let Ok(handle) = tokio::runtime::Handle::try_current()
+    {
+        let own = BY_RUNTIME.read().unwrap_or_else(PoisonError::into_inner).get(&handle.id()).map(|(m, _)| m.clone());
+        if let Some(own) = own {
+            return f(&own.0, &own.1);
+        }
+    }
+    f(&PROCESS.0, &PROCESS.1)
+}
+
+/// Gives the current runtime a registry of its own for as long as a guard of it lives: see the
+/// module docs. Outside a runtime it does nothing.
+#[derive(Debug)]
+pub struct RuntimeMetrics(Option<tokio::runtime::Id>);
+
+impl RuntimeMetrics {
+    /// The current runtime's registry (a new one if it has none yet).
+    pub fn enter() -> Self {
+        let Ok(handle) = tokio::runtime::Handle::try_current() else { return Self(None) };
+        let id = handle.id();
+        let mut runtimes = BY_RUNTIME.write().unwrap_or_else(PoisonError::into_inner);
+        let entry = runtimes.entry(id).or_insert_with(|| {
+            RUNTIMES.fetch_add(1, Ordering::AcqRel);
+            (Arc::new(registry()), 0)
+        });
+        entry.1 += 1;
+        Self(Some(id))
+    }
+}
+
+impl Drop for RuntimeMetrics {
+    fn drop(&mut self) {
+        let Some(id) = self.0 else { return };
+        let mut runtimes = BY_RUNTIME.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(entry) = runtimes.get_mut(&id) {
+            entry.1 -= 1;
+            if entry.1 == 0 {
+                runtimes.remove(&id);
+                RUNTIMES.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+    }
+}
 
 /// The `rpc` label of every call to a path guichet does not serve.
 pub const UNKNOWN_RPC: &str = "unknown";
@@ -247,79 +324,74 @@ pub fn rpc_label(rpc: &str) -> &'static str {
 /// Records one answered RPC: `rpc` is `package.Service/Method` (recorded under [`rpc_label`]),
 /// `code` the gRPC code name.
 pub fn rpc_finished(rpc: &str, code: &str, seconds: f64) {
-    let hot = match (rpc, code) {
-        (CHECK_ACCESS, "OK") => Some(&HOT.check_ok),
-        (CHECK_ACCESS_BATCH, "OK") => Some(&HOT.batch_ok),
-        _ => None,
-    };
-    if let Some((requests, duration)) = hot {
-        requests.inc();
-        duration.observe(seconds);
-        return;
-    }
-    let rpc = rpc_label(rpc);
-    METRICS.rpc_requests.with_label_values(&[rpc, code]).inc();
-    METRICS.rpc_duration.with_label_values(&[rpc, code]).observe(seconds);
+    with(|m, hot| {
+        let hot = match (rpc, code) {
+            (CHECK_ACCESS, "OK") => Some(&hot.check_ok),
+            (CHECK_ACCESS_BATCH, "OK") => Some(&hot.batch_ok),
+            _ => None,
+        };
+        if let Some((requests, duration)) = hot {
+            requests.inc();
+            duration.observe(seconds);
+            return;
+        }
+        let rpc = rpc_label(rpc);
+        m.rpc_requests.with_label_values(&[rpc, code]).inc();
+        m.rpc_duration.with_label_values(&[rpc, code]).observe(seconds);
+    });
 }
 
 /// One more RPC in flight; the returned guard ends it.
 pub(crate) fn rpc_started() -> InFlight {
-    METRICS.rpc_in_flight.inc();
-    InFlight(())
+    let gauge = with(|m, _| m.rpc_in_flight.clone());
+    gauge.inc();
+    InFlight(gauge)
 }
 
 /// Decrements the in-flight gauge when dropped.
 #[derive(Debug)]
-pub(crate) struct InFlight(());
+pub(crate) struct InFlight(IntGauge);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        METRICS.rpc_in_flight.dec();
+        self.0.dec();
     }
 }
 
 /// Records one access decision.
 pub fn decision(allowed: bool) {
-    HOT.decisions[usize::from(allowed)].inc();
-}
-
-fn tier(tier: &str) -> Option<&'static (IntCounter, IntCounter)> {
-    match tier {
-        "local" => Some(&HOT.local),
-        "shared" => Some(&HOT.shared),
-        _ => None,
-    }
+    with(|_, hot| hot.decisions[usize::from(allowed)].inc());
 }
 
 /// A decision found in the cache `tier` (`local` or `shared`).
 pub fn cache_hit(name: &str) {
-    match tier(name) {
+    with(|m, hot| match hot.tier(name) {
         Some((hit, _)) => hit.inc(),
-        None => METRICS.cache_requests.with_label_values(&[name, "hit"]).inc(),
-    }
+        None => m.cache_requests.with_label_values(&[name, "hit"]).inc(),
+    });
 }
 
 /// A decision looked up and not found in the cache `tier` (`local` or `shared`).
 pub fn cache_miss(name: &str) {
-    match tier(name) {
+    with(|m, hot| match hot.tier(name) {
         Some((_, miss)) => miss.inc(),
-        None => METRICS.cache_requests.with_label_values(&[name, "miss"]).inc(),
-    }
+        None => m.cache_requests.with_label_values(&[name, "miss"]).inc(),
+    });
 }
 
 /// A store call failed (unreachable, or an internal database error).
 pub fn store_error() {
-    METRICS.store_errors.inc();
+    with(|m, _| m.store_errors.inc());
 }
 
 /// A Redis call failed or timed out.
 pub fn redis_error() {
-    METRICS.redis_errors.inc();
+    with(|m, _| m.redis_errors.inc());
 }
 
 /// A fence query was sent to the store (see [`crate::cache`]).
 pub fn fence_query() {
-    METRICS.fence_queries.inc();
+    with(|m, _| m.fence_queries.inc());
 }
 
 /// The `status` label of an HTTP status: the codes the AuthZEN server answers with, else `other`.
@@ -342,57 +414,62 @@ fn status_label(status: u16) -> &'static str {
 /// Records one answered AuthZEN request: `endpoint` is one of a fixed set (see the module docs).
 pub fn authzen_finished(endpoint: &'static str, status: u16, seconds: f64) {
     let status = status_label(status);
-    METRICS.authzen_requests.with_label_values(&[endpoint, status]).inc();
-    METRICS.authzen_duration.with_label_values(&[endpoint, status]).observe(seconds);
+    with(|m, _| {
+        m.authzen_requests.with_label_values(&[endpoint, status]).inc();
+        m.authzen_duration.with_label_values(&[endpoint, status]).observe(seconds);
+    });
 }
 
 /// The store breaker opened (`true`) or closed.
 pub fn breaker_open(open: bool) {
-    METRICS.breaker_open.set(i64::from(open));
+    with(|m, _| m.breaker_open.set(i64::from(open)));
 }
 
 /// `n` decisions were served stale.
 pub fn stale_answers(n: u64) {
-    METRICS.stale_answers.inc_by(n);
+    with(|m, _| m.stale_answers.inc_by(n));
 }
 
 /// Sets the database pool gauges (read at each scrape).
 pub fn set_pool_usage(open: u32, idle: usize, max: u32) {
-    METRICS.pool_connections.set(i64::from(open));
-    METRICS.pool_idle.set(i64::try_from(idle).unwrap_or(i64::MAX));
-    METRICS.pool_max.set(i64::from(max));
+    with(|m, _| {
+        m.pool_connections.set(i64::from(open));
+        m.pool_idle.set(i64::try_from(idle).unwrap_or(i64::MAX));
+        m.pool_max.set(i64::from(max));
+    });
 }
 
 /// Sets `guichet_store_up` (read at each scrape).
 pub fn set_store_up(up: bool) {
-    METRICS.store_up.set(i64::from(up));
+    with(|m, _| m.store_up.set(i64::from(up)));
 }
 
 /// Sets `guichet_redis_degraded`.
 pub fn set_redis_degraded(degraded: bool) {
-    METRICS.redis_degraded.set(i64::from(degraded));
+    with(|m, _| m.redis_degraded.set(i64::from(degraded)));
 }
 
 /// One more open change stream; the returned guard closes it.
 pub(crate) fn watch_opened() -> WatchStream {
-    METRICS.watch_streams.inc();
-    WatchStream(())
+    let gauge = with(|m, _| m.watch_streams.clone());
+    gauge.inc();
+    WatchStream(gauge)
 }
 
 /// Decrements the open change streams gauge when dropped.
 #[derive(Debug)]
-pub(crate) struct WatchStream(());
+pub(crate) struct WatchStream(IntGauge);
 
 impl Drop for WatchStream {
     fn drop(&mut self) {
-        METRICS.watch_streams.dec();
+        self.0.dec();
     }
 }
 
 /// Every metric in the Prometheus text exposition format.
 pub fn render() -> String {
     let mut buf = Vec::new();
-    if let Err(e) = TextEncoder::new().encode(&METRICS.registry.gather(), &mut buf) {
+    if let Err(e) = with(|m, _| TextEncoder::new().encode(&m.registry.gather(), &mut buf)) {
         tracing::warn!(error = %e, "cannot encode the metrics");
     }
     String::from_utf8(buf).unwrap_or_default()
@@ -401,7 +478,7 @@ pub fn render() -> String {
 /// Only for tests that need one histogram handle.
 #[cfg(test)]
 fn duration_of(rpc: &str, code: &str) -> prometheus::Histogram {
-    METRICS.rpc_duration.with_label_values(&[rpc, code])
+    PROCESS.0.rpc_duration.with_label_values(&[rpc, code])
 }
 
 #[cfg(test)]
@@ -427,9 +504,9 @@ mod tests {
         assert!(text.contains("guichet_cache_requests_total{result=\"miss\",tier=\"shared\"}"));
         assert!(text.contains("# TYPE guichet_store_errors_total counter"));
         assert!(text.contains("# TYPE guichet_redis_errors_total counter"));
-        let fences = METRICS.fence_queries.get();
+        let fences = PROCESS.0.fence_queries.get();
         fence_query();
-        assert_eq!(METRICS.fence_queries.get(), fences + 1);
+        assert_eq!(PROCESS.0.fence_queries.get(), fences + 1);
         assert!(render().contains("# TYPE guichet_cache_fence_queries_total counter"));
         assert_eq!(duration_of(LIST_EVENTS, "OK").get_sample_count(), 2);
         {
@@ -443,9 +520,9 @@ mod tests {
     /// this process may record meanwhile, so the counts are compared by how much each one grew.
     #[test]
     fn the_check_path_records_under_its_labels() {
-        let requests = |rpc: &str, code: &str| METRICS.rpc_requests.with_label_values(&[rpc, code]).get();
-        let decided = |allowed: &str| METRICS.decisions.with_label_values(&[allowed]).get();
-        let cache = |tier: &str, result: &str| METRICS.cache_requests.with_label_values(&[tier, result]).get();
+        let requests = |rpc: &str, code: &str| PROCESS.0.rpc_requests.with_label_values(&[rpc, code]).get();
+        let decided = |allowed: &str| PROCESS.0.decisions.with_label_values(&[allowed]).get();
+        let cache = |tier: &str, result: &str| PROCESS.0.cache_requests.with_label_values(&[tier, result]).get();
         let before = (
             requests(CHECK_ACCESS, "OK"),
             requests(CHECK_ACCESS_BATCH, "OK"),
@@ -519,7 +596,7 @@ mod tests {
             ]
         );
 
-        let unknown = || METRICS.rpc_requests.with_label_values(&[UNKNOWN_RPC, "UNIMPLEMENTED"]).get();
+        let unknown = || PROCESS.0.rpc_requests.with_label_values(&[UNKNOWN_RPC, "UNIMPLEMENTED"]).get();
         let before = unknown();
         for i in 0..100 {
             rpc_finished(&format!("/x.Y/Random{i}"), "UNIMPLEMENTED", 0.000_1);

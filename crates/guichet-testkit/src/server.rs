@@ -365,7 +365,8 @@ impl TestAppBuilder {
 }
 
 async fn build(config: &Config, clock: ManualClock, hook: Option<BeforeCall>) -> Result<Server, StartError> {
-    let mut builder = Server::builder(config).clock(Arc::new(clock));
+    // Tests of one process each read their own server's metrics.
+    let mut builder = Server::builder(config).clock(Arc::new(clock)).own_metrics();
     if let Some(hook) = hook {
         builder = builder.before_call(hook);
     }
