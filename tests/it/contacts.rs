@@ -17,6 +17,7 @@ async fn build_world(s: &TestApp) {
     worlds::load_world(s, &worlds::contacts()).await;
 }
 
+/// The accountant of [`worlds::contacts_with_accountant`], as `actor` would create her.
 fn accountant(actor: &str) -> pb::CreateContactRequest {
     pb::CreateContactRequest {
         actor_id: actor.into(),
@@ -298,9 +299,8 @@ async fn isolation(backend: Backend) {
         return;
     };
     let s = spawn_app(test_config(&db.url)).await;
-    build_world(&s).await;
-    create(&s, accountant("paul")).await.unwrap();
-    set_order(&s, "paul", "atelier-paul", Technical, &["comptable"]).await.unwrap();
+    // The accountant, first in the workshop's technical order.
+    worlds::load_world(&s, &worlds::contacts_with_accountant(true)).await;
     let before = events(&s, "atelier-paul").await.len();
     let mut client = s.contacts();
     let update = |actor: &str| pb::UpdateContactRequest {
@@ -403,8 +403,7 @@ async fn bad_input(backend: Backend) {
         return;
     };
     let s = spawn_app(test_config(&db.url)).await;
-    build_world(&s).await;
-    create(&s, accountant("")).await.unwrap();
+    worlds::load_world(&s, &worlds::contacts_with_accountant(false)).await;
     let mut c = s.contacts();
     let valid = accountant("");
 

@@ -1,7 +1,8 @@
 //! The worlds the end-to-end tests start from, written as data: one TOML file each beside this
 //! module (`worlds/*.toml`, a [`WorldSpec`] — see `guichet_domain::world`), loaded over gRPC on
-//! the service's own authority (`guichet_testkit::world::load`). The tests' conventions: accounts
-//! named `Compte {id}`, users `{id}@exemple.fr`, memberships `m-{user}`.
+//! the service's own authority (`guichet_testkit::world::load`); a file may add items to another
+//! ([`WorldSpec::with`]). The tests' conventions: accounts named `Compte {id}`, users
+//! `{id}@exemple.fr`, memberships `m-{user}`.
 
 pub use guichet_testkit::world::{Level, WorldSpec};
 use guichet_tests::Clients;
@@ -31,6 +32,16 @@ pub fn isolation(features: &[String]) -> WorldSpec {
 /// The world of `contacts.rs` (seeds 002 and 004).
 pub fn contacts() -> WorldSpec {
     parse("contacts", include_str!("worlds/contacts.toml"))
+}
+
+/// [`contacts`] with seed 002's accountant, a contact of the workshop, and, when `ordered`, the
+/// workshop's technical order naming her.
+pub fn contacts_with_accountant(ordered: bool) -> WorldSpec {
+    let mut accountant = parse("accountant", include_str!("worlds/accountant.toml"));
+    if !ordered {
+        accountant.communication_orders.clear();
+    }
+    contacts().with(accountant)
 }
 
 /// Seed 000's world in `stories.rs`.

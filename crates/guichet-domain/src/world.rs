@@ -1,5 +1,6 @@
 //! Worlds written as data: accounts, users, custom roles, resources, memberships (with their roles
-//! and their resource restrictions, levels per resource) and delegations, in one plain value.
+//! and their resource restrictions, levels per resource), delegations, and the accounts' contacts
+//! with their communication orders, in one plain value.
 //!
 //! A [`WorldSpec`] is written literally in Rust with the small builders below, or read from TOML
 //! ([`WorldSpec::from_toml`]; every type is `serde`, so JSON works the same way through
@@ -17,7 +18,8 @@
 //!
 //! The last two load the [`WorldCommands`] of [`WorldSpec::commands`], in this order: accounts
 //! (in the spec's order, every parent before its children), users, resources, custom roles, memberships, delegations,
-//! then the suspensions (memberships, users, accounts). A membership `pending_approval` is a state
+//! contacts, communication orders, then the suspensions (memberships, users, accounts). Contacts
+//! and orders do not take part in decisions: the domain facts check them and leave them out. A membership `pending_approval` is a state
 //! only an invitation or an approval workflow creates: the domain facts take it, the commands
 //! refuse it.
 //!
@@ -30,14 +32,21 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{Catalog, Role};
+use crate::contact::{
+    CommunicationType, ContactDetails, ContactPermission, ContactSubscription, MAX_COMMUNICATION_ORDER,
+    NewCommunicationOrder, NewContact,
+};
 use crate::decision::{
     AccessRequest, AccountFacts, Decision, DelegationFacts, Facts, MembershipFacts, ResourceFacts, SubjectFacts,
     evaluate,
 };
 use crate::email::Email;
-use crate::ids::{AccountId, AccountKind, DelegationId, FeatureName, MembershipId, ResourceId, RoleName, UserId};
+use crate::ids::{
+    AccountId, AccountKind, ContactId, DelegationId, FeatureName, MembershipId, ResourceId, RoleName, UserId,
+};
 use crate::level::{Grants, Level, Permission};
 use crate::model::{NewAccount, NewDelegation, NewMembership, NewResource, NewUser, RoleDefinition};
+use crate::phone::Phone;
 use crate::restriction::Restriction;
 use crate::status::{AccountStatus, MembershipStatus, UserStatus};
 
@@ -63,6 +72,12 @@ pub struct WorldSpec {
     /// The delegations.
     #[serde(default, rename = "delegation", skip_serializing_if = "Vec::is_empty")]
     pub delegations: Vec<DelegationSpec>,
+    /// The accounts' contacts.
+    #[serde(default, rename = "contact", skip_serializing_if = "Vec::is_empty")]
+    pub contacts: Vec<ContactSpec>,
+    /// The accounts' communication orders.
+    #[serde(default, rename = "communication_order", skip_serializing_if = "Vec::is_empty")]
+    pub communication_orders: Vec<CommunicationOrderSpec>,
 }
 
 fn active_account() -> AccountStatus {
@@ -370,15 +385,92 @@ impl DelegationSpec {
     }
 }
 
+/// A contact of an account: a person who cannot log in (see `crate::contact`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContactSpec {
+    /// Its id.
+    pub id: String,
+    /// The account.
+    pub account: String,
+    /// Given name (it or the family name is required).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub given_name: String,
+    /// Family name.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub family_name: String,
+    /// Email (it or the phone is required).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Phone, in E.164 form.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    /// Job title.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub title: String,
+    /// The emails it receives (`invoices`, `payment_reminders`, …).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub subscriptions: BTreeSet<String>,
+    /// What it may ask for (`administrator`, `voip_911`, …).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub permissions: BTreeSet<String>,
+    /// The user it is, a member of the account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+}
+
+impl ContactSpec {
+    /// A contact of `account` named `given` `family`, reached at `email`.
+    pub fn new(id: &str, account: &str, given: &str, family: &str, email: &str) -> Self {
+        Self {
+            id: id.to_owned(),
+            account: account.to_owned(),
+            given_name: given.to_owned(),
+            family_name: family.to_owned(),
+            email: Some(email.to_owned()).filter(|e| !e.is_empty()),
+            phone: None,
+            title: String::new(),
+            subscriptions: BTreeSet::new(),
+            permissions: BTreeSet::new(),
+            user: None,
+        }
+    }
+}
+
+/// The ordered contacts of one communication type of an account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommunicationOrderSpec {
+    /// The account.
+    pub account: String,
+    /// `technical` or `financial`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Contacts of the account, first first.
+    pub contacts: Vec<String>,
+}
+
+impl CommunicationOrderSpec {
+    /// The `kind` order of `account`: `contacts`, in order.
+    pub fn new(account: &str, kind: &str, contacts: &[&str]) -> Self {
+        Self {
+            account: account.to_owned(),
+            kind: kind.to_owned(),
+            contacts: contacts.iter().map(|c| (*c).to_owned()).collect(),
+        }
+    }
+}
+
 /// Why a spec does not describe a valid world.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WorldError {
     /// An item of the spec is invalid, or names what does not exist.
     #[error("{item} {id}: {message}")]
     Invalid {
-        /// What it is: `account`, `user`, `role`, `resource`, `membership`, `delegation`.
+        /// What it is: `account`, `user`, `role`, `resource`, `membership`, `delegation`, `contact`,
+        /// `communication_order`.
         item: &'static str,
-        /// Its id (for a role, `account/name`).
+        /// Its id (for a role, `account/name`; for a communication order, `account/type`).
         id: String,
         /// What is wrong, lower-case, no trailing period.
         message: String,
@@ -418,6 +510,10 @@ pub struct WorldCommands {
     pub memberships: Vec<NewMembership>,
     /// The delegations.
     pub delegations: Vec<NewDelegation>,
+    /// The contacts.
+    pub contacts: Vec<NewContact>,
+    /// The communication orders.
+    pub communication_orders: Vec<NewCommunicationOrder>,
     /// The memberships to suspend once created.
     pub suspended_memberships: Vec<MembershipId>,
     /// The users to suspend once everything is created.
@@ -434,6 +530,8 @@ struct Checked {
     roles: Vec<RoleDefinition>,
     memberships: Vec<(NewMembership, MembershipStatus, Vec<Role>)>,
     delegations: Vec<(NewDelegation, Role)>,
+    contacts: Vec<NewContact>,
+    communication_orders: Vec<NewCommunicationOrder>,
 }
 
 impl WorldSpec {
@@ -443,7 +541,8 @@ impl WorldSpec {
     }
 
     /// Reads a spec from TOML: arrays of tables `[[account]]`, `[[user]]`, `[[role]]`,
-    /// `[[resource]]`, `[[membership]]`, `[[delegation]]` with the fields of the item types.
+    /// `[[resource]]`, `[[membership]]`, `[[delegation]]`, `[[contact]]`, `[[communication_order]]`
+    /// with the fields of the item types.
     pub fn from_toml(s: &str) -> Result<Self, WorldError> {
         toml::from_str(s).map_err(|e| WorldError::Toml(e.to_string()))
     }
@@ -451,6 +550,21 @@ impl WorldSpec {
     /// Writes the spec as TOML ([`WorldSpec::from_toml`] reads it back).
     pub fn to_toml(&self) -> Result<String, WorldError> {
         toml::to_string(self).map_err(|e| WorldError::Toml(e.to_string()))
+    }
+
+    /// This world with `other`'s items added after its own (a base world and what a test adds).
+    pub fn with(mut self, other: WorldSpec) -> Self {
+        let WorldSpec { accounts, users, roles, resources, memberships, delegations, contacts, communication_orders } =
+            other;
+        self.accounts.extend(accounts);
+        self.users.extend(users);
+        self.roles.extend(roles);
+        self.resources.extend(resources);
+        self.memberships.extend(memberships);
+        self.delegations.extend(delegations);
+        self.contacts.extend(contacts);
+        self.communication_orders.extend(communication_orders);
+        self
     }
 
     /// The account `id`, if the spec has it.
@@ -553,6 +667,8 @@ impl WorldSpec {
             out.memberships.push(cmd);
         }
         out.delegations = checked.delegations.into_iter().map(|(cmd, _)| cmd).collect();
+        out.contacts = checked.contacts;
+        out.communication_orders = checked.communication_orders;
         Ok(out)
     }
 
@@ -801,7 +917,106 @@ impl WorldSpec {
             };
             delegations.push((cmd, role));
         }
-        Ok(Checked { accounts, users, resources, roles, memberships, delegations })
+        let contacts = self.check_contacts(&kinds, &held)?;
+        let communication_orders = self.check_orders(&kinds)?;
+        Ok(Checked { accounts, users, resources, roles, memberships, delegations, contacts, communication_orders })
+    }
+
+    /// The contacts, each of an account of the world, its user (if any) a member of it.
+    fn check_contacts(
+        &self,
+        kinds: &BTreeMap<&str, AccountKind>,
+        held: &BTreeMap<(&str, &str), &str>,
+    ) -> Result<Vec<NewContact>, WorldError> {
+        let mut contacts = Vec::with_capacity(self.contacts.len());
+        let mut ids = BTreeSet::new();
+        for c in &self.contacts {
+            let field = |field: &str, value: &str, message: &str| {
+                invalid("contact", &c.id, format!("{field} {value:?} {message}"))
+            };
+            let id = parse("contact", &c.id, "id", &c.id, ContactId::parse)?;
+            if !ids.insert(c.id.as_str()) {
+                return Err(invalid("contact", &c.id, "is declared twice"));
+            }
+            if !kinds.contains_key(c.account.as_str()) {
+                return Err(field("account", &c.account, "is not in the world"));
+            }
+            if let Some(u) = c.user.as_deref().filter(|u| !held.contains_key(&(*u, c.account.as_str()))) {
+                return Err(field("user", u, "is not a member of the account"));
+            }
+            let details = ContactDetails {
+                given_name: c.given_name.clone(),
+                family_name: c.family_name.clone(),
+                email: c.email.as_deref().map(|e| parse("contact", &c.id, "email", e, Email::parse)).transpose()?,
+                phone: c.phone.as_deref().map(|p| parse("contact", &c.id, "phone", p, Phone::parse)).transpose()?,
+                title: c.title.clone(),
+                subscriptions: c
+                    .subscriptions
+                    .iter()
+                    .map(|s| parse("contact", &c.id, "subscription", s, ContactSubscription::parse))
+                    .collect::<Result<_, _>>()?,
+                permissions: c
+                    .permissions
+                    .iter()
+                    .map(|p| parse("contact", &c.id, "permission", p, ContactPermission::parse))
+                    .collect::<Result<_, _>>()?,
+                user: c.user.as_ref().map(|u| UserId::from_trusted(u.clone())),
+            };
+            if let Err(violations) = details.validate() {
+                let messages: Vec<String> = violations.iter().map(ToString::to_string).collect();
+                return Err(invalid("contact", &c.id, messages.join(", ")));
+            }
+            contacts.push(NewContact { id: Some(id), account: AccountId::from_trusted(c.account.clone()), details });
+        }
+        Ok(contacts)
+    }
+
+    /// The communication orders, each of contacts of its own account, once each.
+    fn check_orders(&self, kinds: &BTreeMap<&str, AccountKind>) -> Result<Vec<NewCommunicationOrder>, WorldError> {
+        let contact_accounts: BTreeMap<&str, &str> =
+            self.contacts.iter().map(|c| (c.id.as_str(), c.account.as_str())).collect();
+        let mut orders = Vec::with_capacity(self.communication_orders.len());
+        let mut keys = BTreeSet::new();
+        for o in &self.communication_orders {
+            let key = format!("{}/{}", o.account, o.kind);
+            let kind = parse("communication_order", &key, "type", &o.kind, CommunicationType::parse)?;
+            if !kinds.contains_key(o.account.as_str()) {
+                return Err(invalid(
+                    "communication_order",
+                    &key,
+                    format!("account {:?} is not in the world", o.account),
+                ));
+            }
+            if !keys.insert(key.clone()) {
+                return Err(invalid("communication_order", &key, "is declared twice"));
+            }
+            if o.contacts.len() > MAX_COMMUNICATION_ORDER {
+                return Err(invalid(
+                    "communication_order",
+                    &key,
+                    format!("has more than {MAX_COMMUNICATION_ORDER} contacts"),
+                ));
+            }
+            let mut seen = BTreeSet::new();
+            for c in &o.contacts {
+                if contact_accounts.get(c.as_str()) != Some(&o.account.as_str()) {
+                    return Err(invalid(
+                        "communication_order",
+                        &key,
+                        format!("contact {c:?} is not a contact of the account"),
+                    ));
+                }
+                if !seen.insert(c.as_str()) {
+                    return Err(invalid("communication_order", &key, format!("contact {c:?} is listed twice")));
+                }
+            }
+            orders.push(NewCommunicationOrder {
+                account: AccountId::from_trusted(o.account.clone()),
+                kind,
+                contacts: o.contacts.iter().map(|c| ContactId::from_trusted(c.clone())).collect(),
+            });
+        }
+        Ok(orders)
     }
 }
 
@@ -961,6 +1176,17 @@ mod tests {
                 MembershipSpec::new("m-bob", "bob", "c", &["bookkeeper"]).restricted(&[("f1", Level::View)]),
             ],
             delegations: vec![DelegationSpec::new("d-p-c", "p", "c", "client_user")],
+            contacts: vec![
+                ContactSpec::new("k-compta", "c", "Claire", "Compta", "claire@compta.example"),
+                ContactSpec {
+                    phone: Some("+33612345678".into()),
+                    user: Some("bob".into()),
+                    subscriptions: ["invoices".into()].into(),
+                    permissions: ["billing".into()].into(),
+                    ..ContactSpec::new("k-bob", "c", "", "Bob", "")
+                },
+            ],
+            communication_orders: vec![CommunicationOrderSpec::new("c", "financial", &["k-bob", "k-compta"])],
         }
     }
 
@@ -983,6 +1209,14 @@ mod tests {
         assert_eq!(restriction.cap(&ResourceId::parse("f1").unwrap()), Some(Level::View));
         assert_eq!(restriction.len(), 1);
         assert!(commands.suspended_accounts.is_empty() && commands.suspended_users.is_empty());
+        let bob = &commands.contacts[1].details;
+        assert_eq!((bob.email.as_ref(), bob.phone.as_ref().map(Phone::as_str)), (None, Some("+33612345678")));
+        assert_eq!(bob.user, Some(UserId::parse("bob").unwrap()));
+        assert_eq!(bob.subscriptions, [ContactSubscription::Invoices].into());
+        assert_eq!(bob.permissions, [ContactPermission::Billing].into());
+        let order = &commands.communication_orders[0];
+        assert_eq!((order.account.as_str(), order.kind), ("c", CommunicationType::Financial));
+        assert_eq!(order.contacts.iter().map(ContactId::as_str).collect::<Vec<_>>(), ["k-bob", "k-compta"]);
     }
 
     #[test]
@@ -1088,6 +1322,26 @@ mod tests {
             ),
             (|w| w.delegations[0].role = "bookkeeper2".into(), "delegation d-p-c: role \"bookkeeper2\" is neither"),
             (|w| w.delegations[0].to = "q".into(), "delegation d-p-c: account \"q\" is not in the world"),
+            (|w| w.contacts[0].account = "q".into(), "contact k-compta: account \"q\" is not in the world"),
+            (|w| w.contacts[1].user = Some("ann".into()), "contact k-bob: user \"ann\" is not a member of the account"),
+            (|w| w.contacts[0].email = Some("nope".into()), "contact k-compta: email \"nope\""),
+            (|w| w.contacts[1].phone = None, "contact k-bob: email: email or phone is required"),
+            (
+                |w| {
+                    w.contacts[0].subscriptions.insert("spam".into());
+                },
+                "contact k-compta: subscription \"spam\"",
+            ),
+            (|w| w.contacts[1].id = "k-compta".into(), "contact k-compta: is declared twice"),
+            (|w| w.communication_orders[0].kind = "social".into(), "communication_order c/social: type \"social\""),
+            (
+                |w| w.communication_orders[0].contacts.push("k-bob".into()),
+                "communication_order c/financial: contact \"k-bob\" is listed twice",
+            ),
+            (
+                |w| w.contacts[0].account = "p".into(),
+                "communication_order c/financial: contact \"k-compta\" is not a contact of the account",
+            ),
         ];
         for (change, expected) in cases {
             let mut spec = small();
@@ -1102,7 +1356,7 @@ mod tests {
     fn a_spec_round_trips_through_toml() {
         let spec = small();
         let text = spec.to_toml().unwrap();
-        assert!(text.contains("[[membership]]"), "{text}");
+        assert!(text.contains("[[membership]]") && text.contains("[[communication_order]]"), "{text}");
         assert_eq!(WorldSpec::from_toml(&text).unwrap(), spec);
         let written = r#"
             [[account]]

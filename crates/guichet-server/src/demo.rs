@@ -116,7 +116,7 @@ pub fn world() -> WorldSpec {
         "boulangerie-martin",
         "client_administrator",
     )];
-    WorldSpec { accounts, users, roles, resources, memberships, delegations }
+    WorldSpec { accounts, users, roles, resources, memberships, delegations, ..WorldSpec::new() }
 }
 
 /// Loads the demo world through the application layer, on the service's own authority (see

@@ -70,6 +70,17 @@ pub async fn load(app: &App, spec: &WorldSpec) -> Result<Option<Revision>, LoadE
         let (_, r) = app.create_delegation(&call, cmd).await.map_err(at(|| named("delegation", cmd.id.as_ref())))?;
         revision = Some(r);
     }
+    for cmd in &commands.contacts {
+        let (_, r) = app.create_contact(&call, cmd).await.map_err(at(|| named("contact", cmd.id.as_ref())))?;
+        revision = Some(r);
+    }
+    for cmd in &commands.communication_orders {
+        let (_, r) = app
+            .set_communication_order(&call, cmd)
+            .await
+            .map_err(at(|| format!("communication_order {}/{}", cmd.account, cmd.kind)))?;
+        revision = Some(r);
+    }
     for m in &commands.suspended_memberships {
         let (_, r) = app
             .set_membership_status(&call, m, guichet_domain::MembershipStatus::Suspended)
@@ -167,6 +178,38 @@ mod tests {
             assert_eq!(got.reason, reason, "{request:?}");
             assert_eq!(got, world.evaluate(&request));
         }
+    }
+
+    #[tokio::test]
+    async fn contacts_and_their_orders_are_loaded_after_the_memberships() {
+        use guichet_domain::{CommunicationOrderSpec, CommunicationType, ContactSpec};
+        let catalog = Arc::new(Catalog::builtin().unwrap());
+        let (app, _dir) = app(catalog.clone()).await;
+        let mut spec = crate::demo::world();
+        let account = spec.memberships[0].account.clone();
+        let user = spec.memberships[0].user.clone();
+        spec.contacts = vec![
+            ContactSpec::new("k-compta", &account, "Claire", "Compta", "claire@compta.example"),
+            ContactSpec {
+                user: Some(user.clone()),
+                ..ContactSpec::new("k-user", &account, "", "User", "u@example.com")
+            },
+        ];
+        spec.communication_orders = vec![CommunicationOrderSpec::new(&account, "technical", &["k-user", "k-compta"])];
+        load(&app, &spec).await.unwrap();
+        let account = AccountId::parse(&account).unwrap();
+        let call = Call::service();
+        let linked = app.get_contact(&call, &guichet_domain::ContactId::parse("k-user").unwrap()).await.unwrap();
+        assert_eq!(
+            (linked.account.clone(), linked.details.user),
+            (account.clone(), Some(UserId::parse(&user).unwrap()))
+        );
+        let (order, _) = app.get_communication_order(&call, &account, CommunicationType::Technical).await.unwrap();
+        assert_eq!(order.contacts.iter().map(|c| c.as_str()).collect::<Vec<_>>(), ["k-user", "k-compta"]);
+        // A contact of an account that is not in the world is refused before anything is written.
+        spec.contacts[0].account = "ailleurs".into();
+        let e = load(&app, &spec).await.unwrap_err();
+        assert_eq!(e.to_string(), "contact k-compta: account \"ailleurs\" is not in the world");
     }
 
     #[tokio::test]

@@ -1,5 +1,5 @@
-//! Worlds written as data ([`WorldSpec`], see `guichet_domain::world`), loaded over gRPC into a
-//! running server.
+//! Worlds written as data ([`WorldSpec`], see `guichet_domain::world`: accounts to contacts),
+//! loaded over gRPC into a running server.
 //!
 //! [`load`] sends the [`WorldCommands`](guichet_domain::WorldCommands) of the spec, in their order,
 //! as the public API's calls with an empty `actor_id` (the calling service's own authority) —
@@ -14,7 +14,8 @@
 
 /// The spec's types, for the tests that write worlds.
 pub use guichet_domain::{
-    AccountSpec, DelegationSpec, Level, MembershipSpec, MembershipStatus, ResourceSpec, RoleSpec, UserSpec, WorldSpec,
+    AccountSpec, CommunicationOrderSpec, ContactSpec, DelegationSpec, Level, MembershipSpec, MembershipStatus,
+    ResourceSpec, RoleSpec, UserSpec, WorldSpec,
 };
 use guichet_domain::{Catalog, WorldError};
 use guichet_proto::v1 as pb;
@@ -87,6 +88,7 @@ pub async fn load_with_catalog(channel: &Channel, catalog: &Catalog, spec: &Worl
     let mut roles = pb::role_service_client::RoleServiceClient::new(channel.clone());
     let mut memberships = pb::membership_service_client::MembershipServiceClient::new(channel.clone());
     let mut delegations = pb::delegation_service_client::DelegationServiceClient::new(channel.clone());
+    let mut contacts = pb::contact_service_client::ContactServiceClient::new(channel.clone());
     let mut revision = String::new();
 
     for cmd in &commands.accounts {
@@ -173,6 +175,34 @@ pub async fn load_with_catalog(channel: &Channel, catalog: &Catalog, spec: &Worl
         };
         let item = || format!("delegation {}", id_of(cmd.id.as_ref()));
         revision = delegations.create_delegation(request).await.map_err(at(item))?.into_inner().revision;
+    }
+    for cmd in &commands.contacts {
+        let d = &cmd.details;
+        let request = pb::CreateContactRequest {
+            id: id_of(cmd.id.as_ref()),
+            account_id: cmd.account.to_string(),
+            given_name: d.given_name.clone(),
+            family_name: d.family_name.clone(),
+            email: id_of(d.email.as_ref()),
+            phone: id_of(d.phone.as_ref()),
+            title: d.title.clone(),
+            subscriptions: d.subscriptions.iter().map(|s| pb::ContactSubscription::from(*s) as i32).collect(),
+            permissions: d.permissions.iter().map(|p| pb::ContactPermission::from(*p) as i32).collect(),
+            user_id: id_of(d.user.as_ref()),
+            ..Default::default()
+        };
+        let item = || format!("contact {}", id_of(cmd.id.as_ref()));
+        revision = contacts.create_contact(request).await.map_err(at(item))?.into_inner().revision;
+    }
+    for cmd in &commands.communication_orders {
+        let request = pb::SetCommunicationOrderRequest {
+            account_id: cmd.account.to_string(),
+            r#type: pb::CommunicationType::from(cmd.kind) as i32,
+            contact_ids: cmd.contacts.iter().map(ToString::to_string).collect(),
+            ..Default::default()
+        };
+        let item = || format!("communication_order {}/{}", cmd.account, cmd.kind);
+        revision = contacts.set_communication_order(request).await.map_err(at(item))?.into_inner().revision;
     }
     for m in &commands.suspended_memberships {
         let request = pb::SuspendMembershipRequest { membership_id: m.to_string(), ..Default::default() };
