@@ -18,10 +18,10 @@ use sea_orm::{
 };
 
 use crate::entities::{communication_order, contact, membership};
-use crate::events::{self, Audit};
+use crate::events::{Audit, Write};
 use crate::paging::Keyset;
 use crate::roles::account_row;
-use crate::{Page, PageRequest, Store, StoreError, new_id};
+use crate::{Page, PageRequest, Store, StoreError, found, new_id};
 
 fn corrupt(e: impl ToString) -> StoreError {
     StoreError::corrupt("contacts", e)
@@ -139,10 +139,7 @@ fn write_details(row: &mut contact::ActiveModel, d: &ContactDetails) {
 }
 
 async fn contact_row(conn: &impl ConnectionTrait, id: &ContactId) -> Result<contact::Model, StoreError> {
-    contact::Entity::find_by_id(id.as_str().to_owned())
-        .one(conn)
-        .await?
-        .ok_or_else(|| StoreError::not_found("contact", id.as_str()))
+    found::<contact::Entity>(conn, id.as_str().to_owned(), "contact", id.as_str()).await
 }
 
 impl Store {
@@ -163,18 +160,9 @@ impl Store {
         };
         write_details(&mut row, &cmd.details);
         let row = row.insert(&txn).await.map_err(|e| StoreError::from_db(e, "contact", &id))?;
-        events::record(
-            self,
-            &txn,
-            revision,
-            audit,
-            Some(&row.account_id),
-            "contact.created",
-            &row.id,
-            None::<&()>,
-            Some(&row),
-        )
-        .await?;
+        Write { store: self, conn: &txn, revision, audit }
+            .created(&row.account_id, "contact.created", &row.id, &row)
+            .await?;
         txn.commit().await?;
         Ok((to_contact(&row)?, revision))
     }
@@ -217,18 +205,9 @@ impl Store {
         write_details(&mut row, &cmd.details);
         row.updated_at = Set(audit.now.as_millis());
         let after = row.update(&txn).await?;
-        events::record(
-            self,
-            &txn,
-            revision,
-            audit,
-            Some(&after.account_id),
-            "contact.updated",
-            &after.id,
-            Some(&before),
-            Some(&after),
-        )
-        .await?;
+        Write { store: self, conn: &txn, revision, audit }
+            .event(&after.account_id, "contact.updated", &after.id, Some(&before), Some(&after))
+            .await?;
         txn.commit().await?;
         Ok((to_contact(&after)?, revision))
     }
@@ -255,18 +234,9 @@ impl Store {
             row.update(&txn).await?;
         }
         contact::Entity::delete_by_id(id.as_str().to_owned()).exec(&txn).await?;
-        events::record(
-            self,
-            &txn,
-            revision,
-            audit,
-            Some(&before.account_id),
-            "contact.deleted",
-            &before.id,
-            Some(&before),
-            None::<&()>,
-        )
-        .await?;
+        Write { store: self, conn: &txn, revision, audit }
+            .deleted(&before.account_id, "contact.deleted", &before.id, &before)
+            .await?;
         txn.commit().await?;
         Ok(revision)
     }
@@ -341,18 +311,15 @@ impl Store {
             updated_at: Set(audit.now.as_millis()),
         };
         let after = if before.is_some() { row.update(&txn).await? } else { row.insert(&txn).await? };
-        events::record(
-            self,
-            &txn,
-            revision,
-            audit,
-            Some(&after.account_id),
-            "communication_order.set",
-            &format!("{}/{}", after.account_id, after.kind),
-            before.as_ref(),
-            Some(&after),
-        )
-        .await?;
+        Write { store: self, conn: &txn, revision, audit }
+            .event(
+                &after.account_id,
+                "communication_order.set",
+                &format!("{}/{}", after.account_id, after.kind),
+                before.as_ref(),
+                Some(&after),
+            )
+            .await?;
         txn.commit().await?;
         Ok((to_order(&cmd.account, cmd.kind, Some(&after))?, revision))
     }

@@ -4,11 +4,11 @@ use guichet_domain::{AccountId, AccountKind, Delegation, DelegationId, NewDelega
 use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, EntityTrait, Set};
 
 use crate::entities::delegation;
-use crate::events::{self, Audit};
+use crate::events::{Audit, Write};
 use crate::paging::Keyset;
 use crate::roles::{account_row, check_names};
 use crate::rows;
-use crate::{Page, PageRequest, Store, StoreError, new_id};
+use crate::{Page, PageRequest, Store, StoreError, found, new_id};
 
 impl Store {
     /// Enables delegated administration of `to_account` by `from_account`'s delegated administrators.
@@ -75,28 +75,16 @@ impl Store {
                 e
             }
         })?;
-        events::record(
-            self,
-            &txn,
-            revision,
-            audit,
-            Some(&row.to_account_id),
-            "delegation.created",
-            &row.id,
-            None::<&()>,
-            Some(&row),
-        )
-        .await?;
+        Write { store: self, conn: &txn, revision, audit }
+            .created(&row.to_account_id, "delegation.created", &row.id, &row)
+            .await?;
         txn.commit().await?;
         Ok((rows::delegation(&row), revision))
     }
 
     /// One delegation.
     pub async fn get_delegation(&self, id: &DelegationId) -> Result<Delegation, StoreError> {
-        let row = delegation::Entity::find_by_id(id.as_str().to_owned())
-            .one(&self.db)
-            .await?
-            .ok_or_else(|| StoreError::not_found("delegation", id.as_str()))?;
+        let row = found::<delegation::Entity>(&self.db, id.as_str().to_owned(), "delegation", id.as_str()).await?;
         Ok(rows::delegation(&row))
     }
 
@@ -133,10 +121,7 @@ impl Store {
     ) -> Result<(Delegation, Revision), StoreError> {
         let (txn, revision) = self.begin_write().await?;
         crate::idempotency::claim(&txn, revision, audit).await?;
-        let before = delegation::Entity::find_by_id(id.as_str().to_owned())
-            .one(&txn)
-            .await?
-            .ok_or_else(|| StoreError::not_found("delegation", id.as_str()))?;
+        let before = found::<delegation::Entity>(&txn, id.as_str().to_owned(), "delegation", id.as_str()).await?;
         if before.expires_at == expires_at.map(Timestamp::as_millis) {
             txn.rollback().await?;
             return Ok((rows::delegation(&before), self.revision().await?));
@@ -145,18 +130,9 @@ impl Store {
         active.expires_at = Set(expires_at.map(Timestamp::as_millis));
         active.expiry_recorded = Set(false);
         let row = active.update(&txn).await?;
-        events::record(
-            self,
-            &txn,
-            revision,
-            audit,
-            Some(&row.to_account_id),
-            "delegation.expiry_changed",
-            &row.id,
-            Some(&before),
-            Some(&row),
-        )
-        .await?;
+        Write { store: self, conn: &txn, revision, audit }
+            .event(&row.to_account_id, "delegation.expiry_changed", &row.id, Some(&before), Some(&row))
+            .await?;
         txn.commit().await?;
         Ok((rows::delegation(&row), revision))
     }
@@ -165,23 +141,11 @@ impl Store {
     pub async fn delete_delegation(&self, id: &DelegationId, audit: &Audit) -> Result<Revision, StoreError> {
         let (txn, revision) = self.begin_write().await?;
         crate::idempotency::claim(&txn, revision, audit).await?;
-        let before = delegation::Entity::find_by_id(id.as_str().to_owned())
-            .one(&txn)
-            .await?
-            .ok_or_else(|| StoreError::not_found("delegation", id.as_str()))?;
+        let before = found::<delegation::Entity>(&txn, id.as_str().to_owned(), "delegation", id.as_str()).await?;
         delegation::Entity::delete_by_id(id.as_str().to_owned()).exec(&txn).await?;
-        events::record(
-            self,
-            &txn,
-            revision,
-            audit,
-            Some(&before.to_account_id),
-            "delegation.deleted",
-            &before.id,
-            Some(&before),
-            None::<&()>,
-        )
-        .await?;
+        Write { store: self, conn: &txn, revision, audit }
+            .deleted(&before.to_account_id, "delegation.deleted", &before.id, &before)
+            .await?;
         txn.commit().await?;
         Ok(revision)
     }

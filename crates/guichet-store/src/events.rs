@@ -76,6 +76,52 @@ pub(crate) async fn record<B: Serialize, A: Serialize>(
     record_scoped(store, conn, revision, audit, account, kind, target, before, after, &[]).await
 }
 
+/// A write in progress — the store, the write's transaction, its revision and audit — which
+/// records its events through [`record`], in an account (every write of a contact, a delegation, a
+/// resource, a role or an invitation is about one).
+pub(crate) struct Write<'a, C> {
+    pub(crate) store: &'a Store,
+    pub(crate) conn: &'a C,
+    pub(crate) revision: guichet_domain::Revision,
+    pub(crate) audit: &'a Audit,
+}
+
+impl<C: ConnectionTrait> Write<'_, C> {
+    /// Records `kind` about `target` in `account`, from `before` to `after`.
+    pub(crate) async fn event<B: Serialize, A: Serialize>(
+        &self,
+        account: &str,
+        kind: &str,
+        target: &str,
+        before: Option<&B>,
+        after: Option<&A>,
+    ) -> Result<(), StoreError> {
+        record(self.store, self.conn, self.revision, self.audit, Some(account), kind, target, before, after).await
+    }
+
+    /// Records the creation `kind` of `row`, `target`, in `account`.
+    pub(crate) async fn created<A: Serialize>(
+        &self,
+        account: &str,
+        kind: &str,
+        target: &str,
+        row: &A,
+    ) -> Result<(), StoreError> {
+        self.event(account, kind, target, None::<&()>, Some(row)).await
+    }
+
+    /// Records the deletion `kind` of `row`, `target`, in `account`.
+    pub(crate) async fn deleted<B: Serialize>(
+        &self,
+        account: &str,
+        kind: &str,
+        target: &str,
+        row: &B,
+    ) -> Result<(), StoreError> {
+        self.event(account, kind, target, Some(row), None::<&()>).await
+    }
+}
+
 /// [`record`] for a write that also touches `extra` scopes its event does not name (accepting an
 /// invitation also creates or claims a user).
 #[expect(clippy::too_many_arguments, reason = "an event's columns and the scopes it also touches")]

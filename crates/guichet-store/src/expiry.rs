@@ -16,7 +16,7 @@ use sea_orm::{
 };
 
 use crate::entities::{delegation, membership};
-use crate::events::{self, Audit};
+use crate::events::{Audit, Write};
 use crate::memberships::{MembershipSnapshot, load_details, membership_row};
 use crate::{Store, StoreError};
 
@@ -92,34 +92,16 @@ impl Store {
             let row = membership_row(&txn, &MembershipId::from_trusted(id.clone())).await?;
             let details = load_details(&txn, std::slice::from_ref(&row)).await?;
             let snapshot = details.first().map(MembershipSnapshot::from);
-            events::record(
-                self,
-                &txn,
-                revision,
-                &audit,
-                Some(&row.account_id),
-                "membership.expired",
-                &row.id,
-                snapshot.as_ref(),
-                snapshot.as_ref(),
-            )
-            .await?;
+            Write { store: self, conn: &txn, revision, audit: &audit }
+                .event(&row.account_id, "membership.expired", &row.id, snapshot.as_ref(), snapshot.as_ref())
+                .await?;
         }
         let delegations = claim(&txn, "delegations", now).await?;
         for id in &delegations {
             let Some(row) = delegation::Entity::find_by_id(id.clone()).one(&txn).await? else { continue };
-            events::record(
-                self,
-                &txn,
-                revision,
-                &audit,
-                Some(&row.to_account_id),
-                "delegation.expired",
-                &row.id,
-                Some(&row),
-                Some(&row),
-            )
-            .await?;
+            Write { store: self, conn: &txn, revision, audit: &audit }
+                .event(&row.to_account_id, "delegation.expired", &row.id, Some(&row), Some(&row))
+                .await?;
         }
         if memberships.is_empty() && delegations.is_empty() {
             // Another replica recorded them first.

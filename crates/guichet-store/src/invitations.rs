@@ -28,13 +28,13 @@ use guichet_domain::{
 use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
 use crate::entities::{invitation, invitation_token, membership, membership_resource, membership_role, resource, user};
-use crate::events::{self, Audit};
+use crate::events::{self, Audit, Write};
 use crate::memberships::MembershipSnapshot;
 use crate::paging::{Direction, Keyset};
 use crate::roles::{account_row, check_names};
 use crate::rows;
 use crate::users::{ensure_subject_free, user_write_error};
-use crate::{Page, PageRequest, Store, StoreError, new_id};
+use crate::{Page, PageRequest, Store, StoreError, found, new_id};
 
 /// Filters of [`Store::list_invitations`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -177,10 +177,7 @@ async fn insert_token(
 }
 
 async fn invitation_row(conn: &impl ConnectionTrait, id: &InvitationId) -> Result<invitation::Model, StoreError> {
-    invitation::Entity::find_by_id(id.as_str().to_owned())
-        .one(conn)
-        .await?
-        .ok_or_else(|| StoreError::not_found("invitation", id.as_str()))
+    found::<invitation::Entity>(conn, id.as_str().to_owned(), "invitation", id.as_str()).await
 }
 
 /// Checks that every resource exists in `account`; violations name `restriction.resource_ids[i]`.
@@ -343,18 +340,9 @@ impl Store {
         .await
         .map_err(|e| StoreError::from_db(e, "invitation", &id))?;
         insert_token(&txn, token_hash, &id, audit.now).await?;
-        events::record(
-            self,
-            &txn,
-            revision,
-            audit,
-            Some(&row.account_id),
-            "invitation.created",
-            &id,
-            None::<&()>,
-            Some(&row),
-        )
-        .await?;
+        Write { store: self, conn: &txn, revision, audit }
+            .created(&row.account_id, "invitation.created", &id, &row)
+            .await?;
         txn.commit().await?;
         Ok((CreatedInvitation { invitation: to_invitation(&row)?, email_flag }, revision))
     }
@@ -420,18 +408,9 @@ impl Store {
         let before = row.clone();
         let row = save(&txn, row, &next, Some(token_hash)).await?;
         insert_token(&txn, token_hash, &row.id, audit.now).await?;
-        events::record(
-            self,
-            &txn,
-            revision,
-            audit,
-            Some(&row.account_id),
-            "invitation.resent",
-            &row.id,
-            Some(&before),
-            Some(&row),
-        )
-        .await?;
+        Write { store: self, conn: &txn, revision, audit }
+            .event(&row.account_id, "invitation.resent", &row.id, Some(&before), Some(&row))
+            .await?;
         txn.commit().await?;
         Ok((to_invitation(&row)?.observed(audit.now), revision))
     }
@@ -451,18 +430,9 @@ impl Store {
             .map_err(|r| refusal(&row.id, r))?;
         let before = row.clone();
         let row = save(&txn, row, &next, None).await?;
-        events::record(
-            self,
-            &txn,
-            revision,
-            audit,
-            Some(&row.account_id),
-            "invitation.revoked",
-            &row.id,
-            Some(&before),
-            Some(&row),
-        )
-        .await?;
+        Write { store: self, conn: &txn, revision, audit }
+            .event(&row.account_id, "invitation.revoked", &row.id, Some(&before), Some(&row))
+            .await?;
         txn.commit().await?;
         Ok((to_invitation(&row)?.observed(audit.now), revision))
     }
@@ -476,10 +446,13 @@ impl Store {
     ) -> Result<(Accepted, Revision), StoreError> {
         let (txn, revision) = self.begin_write().await?;
         crate::idempotency::claim(&txn, revision, audit).await?;
-        let token = invitation_token::Entity::find_by_id(token_hash.to_owned())
-            .one(&txn)
-            .await?
-            .ok_or_else(|| StoreError::not_found("invitation with token", "(the token given)"))?;
+        let token = found::<invitation_token::Entity>(
+            &txn,
+            token_hash.to_owned(),
+            "invitation with token",
+            "(the token given)",
+        )
+        .await?;
         let row = invitation_row(&txn, &InvitationId::from_trusted(token.invitation_id)).await?;
         let inv = to_invitation(&row)?;
         let matched = if row.token_hash == token_hash { TokenMatch::Current } else { TokenMatch::Superseded };

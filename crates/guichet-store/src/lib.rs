@@ -50,8 +50,8 @@ use guichet_domain::{Catalog, Revision};
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     AccessMode, ColumnTrait, Condition, ConnectOptions, ConnectionTrait, Database, DatabaseConnection,
-    DatabaseTransaction, DbBackend, EntityTrait, IsolationLevel, QueryFilter, SqliteTransactionMode, Statement,
-    TransactionOptions, TransactionTrait,
+    DatabaseTransaction, DbBackend, EntityTrait, IsolationLevel, PrimaryKeyTrait, QueryFilter, SqliteTransactionMode,
+    Statement, TransactionOptions, TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
 
@@ -320,6 +320,16 @@ pub(crate) async fn find_in<E: EntityTrait>(
         out.extend(E::find().filter(column.is_in(part.iter().cloned())).filter(also.clone()).all(conn).await?);
     }
     Ok(out)
+}
+
+/// The row of `E` whose primary key is `key`, or `NOT_FOUND` for `entity` `id`.
+pub(crate) async fn found<E: EntityTrait>(
+    conn: &impl ConnectionTrait,
+    key: impl Into<<E::PrimaryKey as PrimaryKeyTrait>::ValueType>,
+    entity: &'static str,
+    id: impl Into<String>,
+) -> Result<E::Model, StoreError> {
+    E::find_by_id(key).one(conn).await?.ok_or_else(|| StoreError::not_found(entity, id))
 }
 
 pub(crate) async fn read_revision(conn: &impl ConnectionTrait) -> Result<Revision, StoreError> {

@@ -4,11 +4,11 @@ use guichet_domain::{AccountId, FeatureName, NewResource, Resource, ResourceId, 
 use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, Set};
 
 use crate::entities::{membership_resource, resource};
-use crate::events::{self, Audit};
+use crate::events::{Audit, Write};
 use crate::paging::Keyset;
 use crate::roles::account_row;
 use crate::rows;
-use crate::{Page, PageRequest, Store, StoreError, new_id};
+use crate::{Page, PageRequest, Store, StoreError, found, new_id};
 
 impl Store {
     /// Creates a resource in an account.
@@ -27,28 +27,16 @@ impl Store {
         .insert(&txn)
         .await
         .map_err(|e| StoreError::from_db(e, "resource", &id))?;
-        events::record(
-            self,
-            &txn,
-            revision,
-            audit,
-            Some(&row.account_id),
-            "resource.created",
-            &row.id,
-            None::<&()>,
-            Some(&row),
-        )
-        .await?;
+        Write { store: self, conn: &txn, revision, audit }
+            .created(&row.account_id, "resource.created", &row.id, &row)
+            .await?;
         txn.commit().await?;
         Ok((rows::resource(&row), revision))
     }
 
     /// One resource.
     pub async fn get_resource(&self, id: &ResourceId) -> Result<Resource, StoreError> {
-        let row = resource::Entity::find_by_id(id.as_str().to_owned())
-            .one(&self.db)
-            .await?
-            .ok_or_else(|| StoreError::not_found("resource", id.as_str()))?;
+        let row = found::<resource::Entity>(&self.db, id.as_str().to_owned(), "resource", id.as_str()).await?;
         Ok(rows::resource(&row))
     }
 
@@ -72,27 +60,15 @@ impl Store {
     pub async fn delete_resource(&self, id: &ResourceId, audit: &Audit) -> Result<Revision, StoreError> {
         let (txn, revision) = self.begin_write().await?;
         crate::idempotency::claim(&txn, revision, audit).await?;
-        let before = resource::Entity::find_by_id(id.as_str().to_owned())
-            .one(&txn)
-            .await?
-            .ok_or_else(|| StoreError::not_found("resource", id.as_str()))?;
+        let before = found::<resource::Entity>(&txn, id.as_str().to_owned(), "resource", id.as_str()).await?;
         membership_resource::Entity::delete_many()
             .filter(membership_resource::Column::ResourceId.eq(id.as_str()))
             .exec(&txn)
             .await?;
         resource::Entity::delete_by_id(id.as_str().to_owned()).exec(&txn).await?;
-        events::record(
-            self,
-            &txn,
-            revision,
-            audit,
-            Some(&before.account_id),
-            "resource.deleted",
-            &before.id,
-            Some(&before),
-            None::<&()>,
-        )
-        .await?;
+        Write { store: self, conn: &txn, revision, audit }
+            .deleted(&before.account_id, "resource.deleted", &before.id, &before)
+            .await?;
         txn.commit().await?;
         Ok(revision)
     }

@@ -9,9 +9,9 @@ use guichet_domain::{
 use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
 use crate::entities::{account, membership_role, role};
-use crate::events::{self, Audit};
+use crate::events::{Audit, Write};
 use crate::rows::{grants_from_json, grants_to_json};
-use crate::{Store, StoreError, find_in};
+use crate::{Store, StoreError, find_in, found};
 
 pub(crate) fn custom_role(row: &role::Model) -> Result<AccountRole, StoreError> {
     Ok(AccountRole {
@@ -102,10 +102,7 @@ pub(crate) async fn check_names(
 }
 
 pub(crate) async fn account_row(conn: &impl ConnectionTrait, id: &AccountId) -> Result<account::Model, StoreError> {
-    account::Entity::find_by_id(id.as_str().to_owned())
-        .one(conn)
-        .await?
-        .ok_or_else(|| StoreError::not_found("account", id.as_str()))
+    found::<account::Entity>(conn, id.as_str().to_owned(), "account", id.as_str()).await
 }
 
 fn check_features(catalog: &Catalog, def: &RoleDefinition) -> Result<(), StoreError> {
@@ -153,10 +150,13 @@ impl Store {
         if let Some(r) = self.catalog.builtin_role(&kind, name) {
             return Ok(AccountRole { account: None, role: r.clone(), created_at: None, updated_at: None });
         }
-        let row = role::Entity::find_by_id((account.as_str().to_owned(), name.as_str().to_owned()))
-            .one(&self.db)
-            .await?
-            .ok_or_else(|| StoreError::not_found("role", format!("{account}/{name}")))?;
+        let row = found::<role::Entity>(
+            &self.db,
+            (account.as_str().to_owned(), name.as_str().to_owned()),
+            "role",
+            format!("{account}/{name}"),
+        )
+        .await?;
         custom_role(&row)
     }
 
@@ -191,18 +191,7 @@ impl Store {
         .insert(&txn)
         .await
         .map_err(|e| StoreError::from_db(e, "role", &id))?;
-        events::record(
-            self,
-            &txn,
-            revision,
-            audit,
-            Some(&row.account_id),
-            "role.created",
-            &id,
-            None::<&()>,
-            Some(&row),
-        )
-        .await?;
+        Write { store: self, conn: &txn, revision, audit }.created(&row.account_id, "role.created", &id, &row).await?;
         txn.commit().await?;
         Ok((custom_role(&row)?, revision))
     }
@@ -221,10 +210,13 @@ impl Store {
         if self.catalog.builtin_role(&kind, &def.name).is_some() {
             return Err(builtin_precondition(&def.account, &def.name));
         }
-        let existing = role::Entity::find_by_id((def.account.as_str().to_owned(), def.name.as_str().to_owned()))
-            .one(&txn)
-            .await?
-            .ok_or_else(|| StoreError::not_found("role", format!("{}/{}", def.account, def.name)))?;
+        let existing = found::<role::Entity>(
+            &txn,
+            (def.account.as_str().to_owned(), def.name.as_str().to_owned()),
+            "role",
+            format!("{}/{}", def.account, def.name),
+        )
+        .await?;
         let guard = crate::administrators::AdminGuard::before(&txn, &self.catalog, &def.account).await?;
         let before = existing.clone();
         let mut active: role::ActiveModel = existing.into();
@@ -236,18 +228,9 @@ impl Store {
         let row = active.update(&txn).await?;
         guard.after(&txn, &self.catalog).await?;
         let target = format!("{}/{}", row.account_id, row.name);
-        events::record(
-            self,
-            &txn,
-            revision,
-            audit,
-            Some(&row.account_id),
-            "role.updated",
-            &target,
-            Some(&before),
-            Some(&row),
-        )
-        .await?;
+        Write { store: self, conn: &txn, revision, audit }
+            .event(&row.account_id, "role.updated", &target, Some(&before), Some(&row))
+            .await?;
         txn.commit().await?;
         Ok((custom_role(&row)?, revision))
     }
@@ -309,24 +292,18 @@ impl Store {
                 ),
             });
         }
-        let before = role::Entity::find_by_id((account.as_str().to_owned(), name.as_str().to_owned()))
-            .one(&txn)
-            .await?
-            .ok_or_else(|| StoreError::not_found("role", format!("{account}/{name}")))?;
-        role::Entity::delete_by_id((account.as_str().to_owned(), name.as_str().to_owned())).exec(&txn).await?;
-        let target = format!("{account}/{name}");
-        events::record(
-            self,
+        let before = found::<role::Entity>(
             &txn,
-            revision,
-            audit,
-            Some(account.as_str()),
-            "role.deleted",
-            &target,
-            Some(&before),
-            None::<&()>,
+            (account.as_str().to_owned(), name.as_str().to_owned()),
+            "role",
+            format!("{account}/{name}"),
         )
         .await?;
+        role::Entity::delete_by_id((account.as_str().to_owned(), name.as_str().to_owned())).exec(&txn).await?;
+        let target = format!("{account}/{name}");
+        Write { store: self, conn: &txn, revision, audit }
+            .deleted(account.as_str(), "role.deleted", &target, &before)
+            .await?;
         txn.commit().await?;
         Ok(revision)
     }

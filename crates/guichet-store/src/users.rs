@@ -7,7 +7,7 @@ use crate::administrators::AdminGuard;
 use crate::entities::{membership, user};
 use crate::events::{self, Audit};
 use crate::rows;
-use crate::{Store, StoreError, new_id};
+use crate::{Store, StoreError, found, new_id};
 
 /// Changes to a user's profile; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -56,10 +56,7 @@ pub(crate) fn user_write_error(err: sea_orm::DbErr, id: &str, subject: Option<&s
 }
 
 pub(crate) async fn user_row(conn: &impl ConnectionTrait, id: &UserId) -> Result<user::Model, StoreError> {
-    user::Entity::find_by_id(id.as_str().to_owned())
-        .one(conn)
-        .await?
-        .ok_or_else(|| StoreError::not_found("user", id.as_str()))
+    found::<user::Entity>(conn, id.as_str().to_owned(), "user", id.as_str()).await
 }
 
 async fn user_account_ids(conn: &impl ConnectionTrait, id: &UserId) -> Result<Vec<AccountId>, StoreError> {
