@@ -10,7 +10,6 @@
 //! no IP-literal domains): what a person types in a portal, not what a mail server tolerates.
 
 use std::fmt;
-use std::str::FromStr;
 
 use crate::error::ParseError;
 
@@ -149,21 +148,7 @@ impl Email {
     }
 }
 
-impl FromStr for Email {
-    type Err = ParseError;
-
-    fn from_str(s: &str) -> Result<Self, ParseError> {
-        Self::parse(s)
-    }
-}
-
-impl TryFrom<String> for Email {
-    type Error = ParseError;
-
-    fn try_from(s: String) -> Result<Self, ParseError> {
-        Self::parse(&s)
-    }
-}
+crate::error::parsed_from_text!(Email);
 
 impl From<Email> for String {
     fn from(e: Email) -> String {

@@ -30,6 +30,31 @@ impl ParseError {
     }
 }
 
+/// `FromStr` and `TryFrom<String>` for a type that has `parse(&str) -> Result<Self, ParseError>`
+/// (a value read from text: in the API, in configuration, through serde).
+macro_rules! parsed_from_text {
+    ($($t:ty),+ $(,)?) => {
+        $(
+            impl ::std::str::FromStr for $t {
+                type Err = $crate::error::ParseError;
+
+                fn from_str(s: &str) -> Result<Self, Self::Err> {
+                    Self::parse(s)
+                }
+            }
+
+            impl TryFrom<String> for $t {
+                type Error = $crate::error::ParseError;
+
+                fn try_from(s: String) -> Result<Self, Self::Error> {
+                    Self::parse(&s)
+                }
+            }
+        )+
+    };
+}
+pub(crate) use parsed_from_text;
+
 /// One invalid input field: the server builds a `google.rpc.BadRequest` field violation from it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct FieldViolation {

@@ -132,21 +132,7 @@ impl Permission {
     }
 }
 
-impl FromStr for Permission {
-    type Err = ParseError;
-
-    fn from_str(s: &str) -> Result<Self, ParseError> {
-        Self::parse(s)
-    }
-}
-
-impl TryFrom<String> for Permission {
-    type Error = ParseError;
-
-    fn try_from(s: String) -> Result<Self, ParseError> {
-        Self::parse(&s)
-    }
-}
+crate::error::parsed_from_text!(Permission);
 
 impl From<Permission> for String {
     fn from(p: Permission) -> String {

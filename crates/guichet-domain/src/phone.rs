@@ -1,7 +1,6 @@
 //! Phone numbers in E.164 form.
 
 use std::fmt;
-use std::str::FromStr;
 
 use crate::error::ParseError;
 
@@ -42,21 +41,7 @@ impl Phone {
     }
 }
 
-impl FromStr for Phone {
-    type Err = ParseError;
-
-    fn from_str(s: &str) -> Result<Self, ParseError> {
-        Self::parse(s)
-    }
-}
-
-impl TryFrom<String> for Phone {
-    type Error = ParseError;
-
-    fn try_from(s: String) -> Result<Self, ParseError> {
-        Self::parse(&s)
-    }
-}
+crate::error::parsed_from_text!(Phone);
 
 impl From<Phone> for String {
     fn from(p: Phone) -> String {

@@ -96,13 +96,7 @@ impl TryFrom<pb::CreateAccountRequest> for Authored<d::NewAccount> {
     }
 }
 
-impl TryFrom<pb::GetAccountRequest> for Authored<d::AccountId> {
-    type Error = Invalid;
-    fn try_from(r: pb::GetAccountRequest) -> Result<Self, Invalid> {
-        let pb::GetAccountRequest { actor_id, id } = r;
-        authored("", &actor_id, |c| c.required("id", &id, d::AccountId::parse))
-    }
-}
+by_id!(read GetAccountRequest => d::AccountId);
 
 impl TryFrom<pb::ListAccountsRequest> for Authored<ListAccounts> {
     type Error = Invalid;
@@ -157,13 +151,7 @@ impl TryFrom<pb::SuspendAccountRequest> for Authored<AccountText> {
     }
 }
 
-impl TryFrom<pb::ReactivateAccountRequest> for Authored<d::AccountId> {
-    type Error = Invalid;
-    fn try_from(r: pb::ReactivateAccountRequest) -> Result<Self, Invalid> {
-        let pb::ReactivateAccountRequest { request_id, actor_id, id } = r;
-        authored(&request_id, &actor_id, |c| c.required("id", &id, d::AccountId::parse))
-    }
-}
+by_id!(write ReactivateAccountRequest => d::AccountId);
 
 impl TryFrom<pb::SetAccountModulesRequest> for Authored<SetModules> {
     type Error = Invalid;

@@ -184,13 +184,7 @@ impl TryFrom<pb::CreateContactRequest> for Authored<d::NewContact> {
     }
 }
 
-impl TryFrom<pb::GetContactRequest> for Authored<d::ContactId> {
-    type Error = Invalid;
-    fn try_from(r: pb::GetContactRequest) -> Result<Self, Invalid> {
-        let pb::GetContactRequest { actor_id, id } = r;
-        authored("", &actor_id, |c| c.required("id", &id, d::ContactId::parse))
-    }
-}
+by_id!(read GetContactRequest => d::ContactId);
 
 impl TryFrom<pb::ListContactsRequest> for Authored<ListContacts> {
     type Error = Invalid;
@@ -242,13 +236,7 @@ impl TryFrom<pb::UpdateContactRequest> for Authored<d::ContactUpdate> {
     }
 }
 
-impl TryFrom<pb::DeleteContactRequest> for Authored<d::ContactId> {
-    type Error = Invalid;
-    fn try_from(r: pb::DeleteContactRequest) -> Result<Self, Invalid> {
-        let pb::DeleteContactRequest { request_id, actor_id, id } = r;
-        authored(&request_id, &actor_id, |c| c.required("id", &id, d::ContactId::parse))
-    }
-}
+by_id!(write DeleteContactRequest => d::ContactId);
 
 impl TryFrom<pb::GetCommunicationOrderRequest> for Authored<CommunicationOrderQuery> {
     type Error = Invalid;

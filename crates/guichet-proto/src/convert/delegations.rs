@@ -50,13 +50,7 @@ impl TryFrom<pb::CreateDelegationRequest> for Authored<d::NewDelegation> {
     }
 }
 
-impl TryFrom<pb::GetDelegationRequest> for Authored<d::DelegationId> {
-    type Error = Invalid;
-    fn try_from(r: pb::GetDelegationRequest) -> Result<Self, Invalid> {
-        let pb::GetDelegationRequest { actor_id, id } = r;
-        authored("", &actor_id, |c| c.required("id", &id, d::DelegationId::parse))
-    }
-}
+by_id!(read GetDelegationRequest => d::DelegationId);
 
 impl TryFrom<pb::ListDelegationsRequest> for Authored<ListDelegations> {
     type Error = Invalid;
@@ -86,13 +80,7 @@ impl TryFrom<pb::ListDelegationsRequest> for Authored<ListDelegations> {
     }
 }
 
-impl TryFrom<pb::DeleteDelegationRequest> for Authored<d::DelegationId> {
-    type Error = Invalid;
-    fn try_from(r: pb::DeleteDelegationRequest) -> Result<Self, Invalid> {
-        let pb::DeleteDelegationRequest { request_id, actor_id, id } = r;
-        authored(&request_id, &actor_id, |c| c.required("id", &id, d::DelegationId::parse))
-    }
-}
+by_id!(write DeleteDelegationRequest => d::DelegationId);
 
 impl TryFrom<pb::SetDelegationExpiryRequest> for Authored<DelegationExpiry> {
     type Error = Invalid;

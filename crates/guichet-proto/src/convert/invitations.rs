@@ -88,13 +88,7 @@ impl TryFrom<pb::CreateInvitationRequest> for Authored<d::NewInvitation> {
     }
 }
 
-impl TryFrom<pb::GetInvitationRequest> for Authored<d::InvitationId> {
-    type Error = Invalid;
-    fn try_from(r: pb::GetInvitationRequest) -> Result<Self, Invalid> {
-        let pb::GetInvitationRequest { actor_id, id } = r;
-        authored("", &actor_id, |c| c.required("id", &id, d::InvitationId::parse))
-    }
-}
+by_id!(read GetInvitationRequest => d::InvitationId);
 
 impl TryFrom<pb::ListInvitationsRequest> for Authored<ListInvitations> {
     type Error = Invalid;
@@ -124,13 +118,7 @@ impl TryFrom<pb::ListInvitationsRequest> for Authored<ListInvitations> {
     }
 }
 
-impl TryFrom<pb::ResendInvitationRequest> for Authored<d::InvitationId> {
-    type Error = Invalid;
-    fn try_from(r: pb::ResendInvitationRequest) -> Result<Self, Invalid> {
-        let pb::ResendInvitationRequest { request_id, actor_id, id } = r;
-        authored(&request_id, &actor_id, |c| c.required("id", &id, d::InvitationId::parse))
-    }
-}
+by_id!(write ResendInvitationRequest => d::InvitationId);
 
 impl TryFrom<pb::RevokeInvitationRequest> for Authored<RevokeInvitation> {
     type Error = Invalid;

@@ -92,13 +92,7 @@ impl TryFrom<pb::CreateMembershipRequest> for Authored<d::NewMembership> {
     }
 }
 
-impl TryFrom<pb::GetMembershipRequest> for Authored<d::MembershipId> {
-    type Error = Invalid;
-    fn try_from(r: pb::GetMembershipRequest) -> Result<Self, Invalid> {
-        let pb::GetMembershipRequest { actor_id, id } = r;
-        authored("", &actor_id, |c| c.required("id", &id, d::MembershipId::parse))
-    }
-}
+by_id!(read GetMembershipRequest => d::MembershipId);
 
 impl TryFrom<pb::ListMembershipsRequest> for Authored<ListMemberships> {
     type Error = Invalid;

@@ -17,6 +17,30 @@ use guichet_domain::FieldViolation;
 
 use crate::v1 as pb;
 
+/// The inbound `TryFrom` of requests that name one thing by `id`: `read` ones carry
+/// `{ actor_id, id }`, `write` ones `{ request_id, actor_id, id }` (destructured by name, like every
+/// other request, so that a new field breaks the build).
+macro_rules! by_id {
+    (read $request:ident => $id:ty) => {
+        impl TryFrom<pb::$request> for Authored<$id> {
+            type Error = Invalid;
+            fn try_from(r: pb::$request) -> Result<Self, Invalid> {
+                let pb::$request { actor_id, id } = r;
+                authored("", &actor_id, |c| c.required("id", &id, <$id>::parse))
+            }
+        }
+    };
+    (write $request:ident => $id:ty) => {
+        impl TryFrom<pb::$request> for Authored<$id> {
+            type Error = Invalid;
+            fn try_from(r: pb::$request) -> Result<Self, Invalid> {
+                let pb::$request { request_id, actor_id, id } = r;
+                authored(&request_id, &actor_id, |c| c.required("id", &id, <$id>::parse))
+            }
+        }
+    };
+}
+
 mod accounts;
 mod approvals;
 mod contacts;

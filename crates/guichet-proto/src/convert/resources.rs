@@ -34,13 +34,7 @@ impl TryFrom<pb::CreateResourceRequest> for Authored<d::NewResource> {
     }
 }
 
-impl TryFrom<pb::GetResourceRequest> for Authored<d::ResourceId> {
-    type Error = Invalid;
-    fn try_from(r: pb::GetResourceRequest) -> Result<Self, Invalid> {
-        let pb::GetResourceRequest { actor_id, id } = r;
-        authored("", &actor_id, |c| c.required("id", &id, d::ResourceId::parse))
-    }
-}
+by_id!(read GetResourceRequest => d::ResourceId);
 
 impl TryFrom<pb::ListResourcesRequest> for Authored<ListResources> {
     type Error = Invalid;
@@ -58,13 +52,7 @@ impl TryFrom<pb::ListResourcesRequest> for Authored<ListResources> {
     }
 }
 
-impl TryFrom<pb::DeleteResourceRequest> for Authored<d::ResourceId> {
-    type Error = Invalid;
-    fn try_from(r: pb::DeleteResourceRequest) -> Result<Self, Invalid> {
-        let pb::DeleteResourceRequest { request_id, actor_id, id } = r;
-        authored(&request_id, &actor_id, |c| c.required("id", &id, d::ResourceId::parse))
-    }
-}
+by_id!(write DeleteResourceRequest => d::ResourceId);
 
 impl From<&d::Resource> for pb::Resource {
     fn from(r: &d::Resource) -> Self {

@@ -75,13 +75,7 @@ impl TryFrom<pb::CreateUserRequest> for Authored<CreateUser> {
     }
 }
 
-impl TryFrom<pb::GetUserRequest> for Authored<d::UserId> {
-    type Error = Invalid;
-    fn try_from(r: pb::GetUserRequest) -> Result<Self, Invalid> {
-        let pb::GetUserRequest { actor_id, id } = r;
-        authored("", &actor_id, |c| c.required("id", &id, d::UserId::parse))
-    }
-}
+by_id!(read GetUserRequest => d::UserId);
 
 impl TryFrom<pb::FindUserByEmailRequest> for Authored<d::Email> {
     type Error = Invalid;
@@ -118,13 +112,7 @@ impl TryFrom<pb::SuspendUserRequest> for Authored<d::UserId> {
     }
 }
 
-impl TryFrom<pb::ReactivateUserRequest> for Authored<d::UserId> {
-    type Error = Invalid;
-    fn try_from(r: pb::ReactivateUserRequest) -> Result<Self, Invalid> {
-        let pb::ReactivateUserRequest { request_id, actor_id, id } = r;
-        authored(&request_id, &actor_id, |c| c.required("id", &id, d::UserId::parse))
-    }
-}
+by_id!(write ReactivateUserRequest => d::UserId);
 
 impl TryFrom<pb::ListMyAccountsRequest> for MyAccountsQuery {
     type Error = Invalid;
