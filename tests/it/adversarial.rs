@@ -666,15 +666,7 @@ async fn partner_reach_without_delegation(backend: Backend) {
         .await;
         if !membership.is_empty() {
             // The adversary's next step: hold the role. Refused or not, judged by the checks below.
-            let _ = s
-                .memberships()
-                .assign_role(pb::AssignRoleRequest {
-                    actor_id: actor.into(),
-                    membership_id: membership.into(),
-                    role: name.into(),
-                    ..Default::default()
-                })
-                .await;
+            let _ = s.memberships().assign_role(requests::assign_role(actor, membership, name)).await;
         }
     }
     for (subject, account) in
@@ -837,13 +829,8 @@ async fn create_delegation_rules(backend: Backend) {
         &["fromagerie-dupont", "nuage-partenaires", "alpes-revente"],
         &["claire", "oscar", "odile", "david"],
     );
-    let delegate = |actor: &str, id: &str| pb::CreateDelegationRequest {
-        actor_id: actor.into(),
-        id: id.into(),
-        from_account_id: "nuage-partenaires".into(),
-        to_account_id: "fromagerie-dupont".into(),
-        role: "client_administrator".into(),
-        ..Default::default()
+    let delegate = |actor: &str, id: &str| {
+        requests::delegation(actor, id, "nuage-partenaires", "fromagerie-dupont", "client_administrator")
     };
 
     // (a) The partner's account manager, without any path into the customer.
@@ -1825,16 +1812,8 @@ async fn identity(backend: Backend) {
         },
     )
     .await;
-    user_with(
-        &s,
-        pb::CreateUserRequest { id: "fred".into(), email: "fred@interdit.example".into(), ..Default::default() },
-    )
-    .await;
-    user_with(
-        &s,
-        pb::CreateUserRequest { id: "fanny".into(), email: "fanny@interdit.example".into(), ..Default::default() },
-    )
-    .await;
+    user_with(&s, requests::user("fred", "fred@interdit.example")).await;
+    user_with(&s, requests::user("fanny", "fanny@interdit.example")).await;
     member(&s, "m-adele", "adele", "client-a", &["client_administrator"], None).await;
     member(&s, "m-adele-2", "adele", "client-a2", &["client_administrator"], None).await;
     member(&s, "m-sam", "sam", "client-a", &["client_user"], None).await;

@@ -13,11 +13,7 @@ async fn bad_input_is_refused_with_field_violations() {
     let (_db, s) = on_sqlite_with_the_world().await;
 
     // A bad email.
-    let e = s
-        .users()
-        .create_user(pb::CreateUserRequest { email: "pas-une-adresse".into(), ..Default::default() })
-        .await
-        .unwrap_err();
+    let e = s.users().create_user(requests::user("", "pas-une-adresse")).await.unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
     assert_eq!(violated_fields(&e), ["email"]);
 
@@ -85,11 +81,7 @@ async fn bad_input_is_refused_with_field_violations() {
     assert_eq!(details(&e).resource_info().unwrap().resource_name, "inconnu");
     let e = s.accounts().create_account(requests::account("partner", "x", "partner", "")).await.unwrap_err();
     assert_eq!(e.code(), Code::AlreadyExists);
-    let e = s
-        .users()
-        .create_user(pb::CreateUserRequest { email: "  GERANT@Exemple.FR ".into(), ..Default::default() })
-        .await
-        .unwrap_err();
+    let e = s.users().create_user(requests::user("", "  GERANT@Exemple.FR ")).await.unwrap_err();
     assert_eq!(e.code(), Code::AlreadyExists, "the same person, written differently, is one identity");
 
     // A kind that cannot be a child of that parent: FAILED_PRECONDITION with its violation.

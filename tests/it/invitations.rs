@@ -444,10 +444,7 @@ async fn email_policy(backend: Backend) {
         .unwrap_err();
     assert_eq!(precondition(&e), "EMAIL_DOMAIN_FORBIDDEN");
     // Without an account, no account's policy applies.
-    s.users()
-        .create_user(pb::CreateUserRequest { email: "jean@cabinet-leclerc.fr".into(), ..Default::default() })
-        .await
-        .unwrap();
+    s.users().create_user(requests::user("", "jean@cabinet-leclerc.fr")).await.unwrap();
 
     // A generic address is flagged…
     let r = s.invitations().create_invitation(create("Contact@boulangerie-martin.fr")).await.unwrap().into_inner();
@@ -469,11 +466,7 @@ async fn email_policy(backend: Backend) {
     assert_eq!((e.code(), precondition(&e).as_str()), (Code::FailedPrecondition, "GENERIC_ADDRESS_REJECTED"));
     let e = s
         .users()
-        .create_user(pb::CreateUserRequest {
-            account_id: "boulangerie".into(),
-            email: "info@boulangerie-martin.fr".into(),
-            ..Default::default()
-        })
+        .create_user(requests::user_for("", "boulangerie", "", "info@boulangerie-martin.fr"))
         .await
         .unwrap_err();
     assert_eq!(precondition(&e), "GENERIC_ADDRESS_REJECTED");

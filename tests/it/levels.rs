@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use guichet_proto::v1 as pb;
+use guichet_testkit::requests;
 use guichet_tests::Clients;
 use guichet_tests::{Backend, TestApp, TestDatabase, both_backends, details, spawn_app, test_config};
 use tonic::Code;
@@ -29,16 +30,7 @@ fn restriction(full: &[&str], view: &[&str]) -> Option<pb::ResourceRestriction> 
 /// 2025 folder; the custom role *comptable* edits folders.
 async fn bakery(s: &TestApp) {
     for (id, kind, parent) in [("nuage", "partner", ""), ("boulangerie", "customer", "nuage")] {
-        s.accounts()
-            .create_account(pb::CreateAccountRequest {
-                id: id.into(),
-                name: id.into(),
-                kind: kind.into(),
-                parent_id: parent.into(),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
+        s.accounts().create_account(requests::account(id, id, kind, parent)).await.unwrap();
     }
     for id in ["lucie", "gerard", "anne", "marc", "sophie"] {
         s.users()
@@ -52,16 +44,7 @@ async fn bakery(s: &TestApp) {
             .unwrap();
     }
     for (id, name) in [("comptes-2025", "Comptes 2025"), ("paie", "Paie"), ("juridique", "Juridique")] {
-        s.resources()
-            .create_resource(pb::CreateResourceRequest {
-                id: id.into(),
-                account_id: "boulangerie".into(),
-                kind: "folder".into(),
-                name: name.into(),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
+        s.resources().create_resource(requests::folder("", id, "boulangerie", name)).await.unwrap();
     }
     s.roles()
         .create_role(pb::CreateRoleRequest {
@@ -461,15 +444,7 @@ async fn benchmark_shape(backend: Backend) {
     let mut rng = Rng(20_261_207);
 
     // A partner with 100 client accounts, a bookkeeper role in each, 100 folders in each.
-    s.accounts()
-        .create_account(pb::CreateAccountRequest {
-            id: "cabinet".into(),
-            name: "Cabinet".into(),
-            kind: "partner".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    s.accounts().create_account(requests::account("cabinet", "Cabinet", "partner", "")).await.unwrap();
     let mut jobs = Vec::new();
     for c in 0..CLIENTS {
         let (accounts, roles, delegations) = (s.accounts(), s.roles(), s.delegations());

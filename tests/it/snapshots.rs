@@ -3,6 +3,7 @@
 //! the snapshots are the same on every run and both backends.
 
 use guichet_proto::v1 as pb;
+use guichet_testkit::requests;
 use guichet_tests::Clients;
 use guichet_tests::{Backend, TestApp, TestDatabase, details, spawn_app, test_config};
 
@@ -129,11 +130,7 @@ async fn refusals_read_as_written() {
     build_world(&s).await;
     let mut out = Vec::new();
 
-    let e = s
-        .users()
-        .create_user(pb::CreateUserRequest { email: "pas-une-adresse".into(), ..Default::default() })
-        .await
-        .unwrap_err();
+    let e = s.users().create_user(requests::user("", "pas-une-adresse")).await.unwrap_err();
     out.push(format!("CreateUser with a bad email\n{}", refusal(&e)));
 
     let e = s.access().check_access(pb::CheckAccessRequest::default()).await.unwrap_err();
@@ -146,16 +143,7 @@ async fn refusals_read_as_written() {
         .unwrap_err();
     out.push(format!("GetAccount of an unknown account\n{}", refusal(&e)));
 
-    let e = s
-        .accounts()
-        .create_account(pb::CreateAccountRequest {
-            id: "partner".into(),
-            name: "Encore".into(),
-            kind: "partner".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap_err();
+    let e = s.accounts().create_account(requests::account("partner", "Encore", "partner", "")).await.unwrap_err();
     out.push(format!("CreateAccount of an id that exists\n{}", refusal(&e)));
 
     let e = s
