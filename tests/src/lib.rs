@@ -264,6 +264,11 @@ pub fn declared_rpcs(services: &[&str]) -> std::collections::BTreeSet<String> {
         .collect()
 }
 
+/// The events ListEvents answers `request` with (see `guichet_testkit::requests::events`).
+pub async fn list_events(s: &impl Clients, request: v1::ListEventsRequest) -> Result<Vec<v1::Event>, tonic::Status> {
+    s.events().list_events(request).await.map(|r| r.into_inner().events)
+}
+
 /// The revision of the store's latest state, read through a fully consistent access check of
 /// `subject` in `account` (both must exist): two equal values mean nothing was written between.
 pub async fn store_revision(s: &impl Clients, subject: &str, account: &str) -> String {
@@ -373,18 +378,11 @@ pub async fn http_plain(
     http_exchange(stream, &addr.to_string(), method, path, headers, body).await
 }
 
-/// A PostgreSQL cluster of a test's own (initdb into a temporary folder, `pg_ctl` on a free port),
-/// for tests that stop the database: the shared server of `GUICHET_TEST_DATABASE_URL` is never
-/// stopped. Stopped (`-m immediate`) when dropped.
+/// A PostgreSQL cluster of a test's own (`guichet_testkit::postgres`), for tests that stop the
+/// database: the shared server of `GUICHET_TEST_DATABASE_URL` is never stopped. Stopped
+/// (`-m immediate`) when dropped.
 #[derive(Debug)]
-pub struct OwnPostgres {
-    bin: PathBuf,
-    dir: tempfile::TempDir,
-    /// The port it listens on (127.0.0.1 only).
-    pub port: u16,
-    as_postgres: bool,
-    running: bool,
-}
+pub struct OwnPostgres(guichet_testkit::postgres::Cluster);
 
 impl OwnPostgres {
     /// initdb + start; `None` (the test is skipped, loudly) when PostgreSQL tests are not
@@ -394,90 +392,25 @@ impl OwnPostgres {
             skip("PostgreSQL outage test", "GUICHET_TEST_DATABASE_URL is not set");
             return None;
         }
-        let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-            .map(|d| {
-                d.filter_map(Result::ok)
-                    .filter_map(|e| Some((e.file_name().to_str()?.parse::<u32>().ok()?, e.path().join("bin"))))
-                    .filter(|(_, p)| p.join("initdb").exists())
-                    .collect()
-            })
-            .unwrap_or_default();
-        versions.sort();
-        let Some((_, bin)) = versions.pop() else {
+        if guichet_testkit::postgres::bin_dir().is_none() {
             skip("PostgreSQL outage test", "no /usr/lib/postgresql/*/bin/initdb");
             return None;
-        };
-        let dir = tempfile::Builder::new().prefix("guichet-test-pg").tempdir().unwrap();
-        let as_postgres = std::process::Command::new("id")
-            .arg("-u")
-            .output()
-            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-        if as_postgres {
-            run(std::process::Command::new("chown").arg("postgres").arg(dir.path()));
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut pg = Self { bin, dir, port, as_postgres, running: false };
-        let data = pg.dir.path().join("data");
-        run(pg.command("initdb").arg("-D").arg(&data).args(["-A", "trust", "-U", "postgres", "--no-sync"]));
-        pg.start_again().await;
-        Some(pg)
-    }
-
-    fn command(&self, program: &str) -> std::process::Command {
-        let exe = self.bin.join(program);
-        if self.as_postgres {
-            let mut c = std::process::Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(exe);
-            c
-        } else {
-            std::process::Command::new(exe)
-        }
+        Some(Self(guichet_testkit::postgres::Cluster::start("guichet-test-pg", "").await.unwrap()))
     }
 
     /// The URL of its `postgres` database.
     pub fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+        self.0.url_of("postgres")
     }
 
     /// `pg_ctl start` (again) on the same port; returns once it accepts connections.
     pub async fn start_again(&mut self) {
-        let opts = format!("-p {} -k {} -c listen_addresses=127.0.0.1", self.port, self.dir.path().display());
-        let log = self.dir.path().join("postgres.log");
-        let mut c = self.command("pg_ctl");
-        c.arg("-D")
-            .arg(self.dir.path().join("data"))
-            .arg("-l")
-            .arg(&log)
-            .args(["-w", "-t", "60", "-o", &opts, "start"]);
-        tokio::task::spawn_blocking(move || run(&mut c)).await.unwrap();
-        self.running = true;
+        self.0.start_again().await.unwrap();
     }
 
     /// `pg_ctl stop -m immediate`: the server dies at once, as in a crash.
     pub async fn stop_immediate(&mut self) {
-        let mut c = self.command("pg_ctl");
-        c.arg("-D").arg(self.dir.path().join("data")).args(["-w", "-m", "immediate", "stop"]);
-        tokio::task::spawn_blocking(move || run(&mut c)).await.unwrap();
-        self.running = false;
+        self.0.stop_immediate().await.unwrap();
     }
-}
-
-impl Drop for OwnPostgres {
-    fn drop(&mut self) {
-        if self.running {
-            let data = self.dir.path().join("data");
-            let _ = self.command("pg_ctl").arg("-D").arg(&data).args(["-w", "-m", "immediate", "stop"]).output();
-        }
-    }
-}
-
-fn run(c: &mut std::process::Command) {
-    let out = c.stdin(Stdio::null()).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{c:?} failed ({}): {}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }

@@ -174,7 +174,7 @@ async fn run(args: Args) -> Result<bool, BoxError> {
     let started = std::time::Instant::now();
     let mut env = Env {
         bin: std::fs::canonicalize(&args.guichet_bin)?,
-        pg: procs::Postgres::start().await?,
+        pg: procs::postgres().await?,
         redis: procs::Redis::start().await?,
         logs: tempfile::Builder::new().prefix("guichet-rel-logs").tempdir()?,
         sizes,

@@ -1,4 +1,4 @@
-//! The processes the harness owns: a PostgreSQL cluster in a temporary folder, a redis-server and
+//! The processes the harness owns: a PostgreSQL cluster in a temporary folder (the test kit's), a redis-server and
 //! `guichet serve` replicas, all on loopback and free ports, all stopped when their handle drops
 //! (on success, on error and on panic).
 
@@ -11,6 +11,8 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tonic::transport::{Channel, Endpoint};
 
+pub(crate) use guichet_testkit::postgres::Cluster as Postgres;
+
 use crate::BoxError;
 
 /// A free TCP port on 127.0.0.1 (bound, read, released).
@@ -18,140 +20,10 @@ pub(crate) fn free_port() -> Result<u16, BoxError> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-fn is_root() -> bool {
-    std::process::Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
-}
-
-/// The folder of PostgreSQL's server programs (`/usr/lib/postgresql/<newest>/bin`).
-fn pg_bin_dir() -> Result<PathBuf, BoxError> {
-    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")?
-        .filter_map(Result::ok)
-        .filter_map(|e| Some((e.file_name().to_str()?.parse::<u32>().ok()?, e.path().join("bin"))))
-        .filter(|(_, p)| p.join("initdb").exists())
-        .collect();
-    versions.sort();
-    versions.pop().map(|(_, p)| p).ok_or_else(|| "no /usr/lib/postgresql/*/bin/initdb found".into())
-}
-
-/// A PostgreSQL cluster of the harness's own: initdb into a temporary folder, pg_ctl on a free port.
-#[derive(Debug)]
-pub(crate) struct Postgres {
-    bin: PathBuf,
-    dir: tempfile::TempDir,
-    /// The port it listens on (127.0.0.1 only).
-    pub(crate) port: u16,
-    as_postgres: bool,
-    running: bool,
-}
-
-impl Postgres {
-    fn command(&self, program: &str) -> std::process::Command {
-        let exe = self.bin.join(program);
-        if self.as_postgres {
-            let mut c = std::process::Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(exe);
-            c
-        } else {
-            std::process::Command::new(exe)
-        }
-    }
-
-    fn data(&self) -> PathBuf {
-        self.dir.path().join("data")
-    }
-
-    /// initdb + start.
-    pub(crate) async fn start() -> Result<Self, BoxError> {
-        let bin = pg_bin_dir()?;
-        let dir = tempfile::Builder::new().prefix("guichet-rel-pg").tempdir()?;
-        let as_postgres = is_root();
-        if as_postgres {
-            run(std::process::Command::new("chown").arg("postgres").arg(dir.path()))?;
-        }
-        let mut pg = Self { bin, dir, port: free_port()?, as_postgres, running: false };
-        let data = pg.data();
-        run(pg.command("initdb").arg("-D").arg(&data).args(["-A", "trust", "-U", "postgres", "--no-sync"]))?;
-        pg.start_again().await?;
-        Ok(pg)
-    }
-
-    /// `pg_ctl start` on the same port (after a stop).
-    pub(crate) async fn start_again(&mut self) -> Result<(), BoxError> {
-        let opts = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c max_connections=300",
-            self.port,
-            self.dir.path().display()
-        );
-        let log = self.dir.path().join("postgres.log");
-        let data = self.data();
-        let mut c = self.command("pg_ctl");
-        c.arg("-D").arg(&data).arg("-l").arg(&log).args(["-w", "-t", "60", "-o", &opts, "start"]);
-        tokio::task::spawn_blocking(move || run(&mut c)).await??;
-        self.running = true;
-        Ok(())
-    }
-
-    /// `pg_ctl stop -m fast`.
-    pub(crate) async fn stop_fast(&mut self) -> Result<(), BoxError> {
-        let data = self.data();
-        let mut c = self.command("pg_ctl");
-        c.arg("-D").arg(&data).args(["-w", "-m", "fast", "stop"]);
-        tokio::task::spawn_blocking(move || run(&mut c)).await??;
-        self.running = false;
-        Ok(())
-    }
-
-    /// `pg_ctl stop -m immediate`: the server dies at once, as in a crash.
-    pub(crate) async fn stop_immediate(&mut self) -> Result<(), BoxError> {
-        let data = self.data();
-        let mut c = self.command("pg_ctl");
-        c.arg("-D").arg(&data).args(["-w", "-m", "immediate", "stop"]);
-        tokio::task::spawn_blocking(move || run(&mut c)).await??;
-        self.running = false;
-        Ok(())
-    }
-
-    /// Creates a database and returns its URL.
-    pub(crate) fn create_database(&self, name: &str) -> Result<String, BoxError> {
-        run(std::process::Command::new(self.bin.join("createdb")).args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &self.port.to_string(),
-            "-U",
-            "postgres",
-            name,
-        ]))?;
-        Ok(format!("postgres://postgres@127.0.0.1:{}/{name}", self.port))
-    }
-}
-
-impl Drop for Postgres {
-    fn drop(&mut self) {
-        if self.running {
-            let data = self.data();
-            let _ = self.command("pg_ctl").arg("-D").arg(&data).args(["-w", "-m", "immediate", "stop"]).output();
-        }
-    }
-}
-
-fn run(c: &mut std::process::Command) -> Result<(), BoxError> {
-    let out = c.stdin(Stdio::null()).output()?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{c:?} failed ({}): {}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-        .into())
-    }
+/// The harness's PostgreSQL cluster (see `guichet_testkit::postgres`), with room for the
+/// connections of several replicas.
+pub(crate) async fn postgres() -> Result<Postgres, BoxError> {
+    Postgres::start("guichet-rel-pg", "-c max_connections=300").await
 }
 
 /// A redis-server of the harness's own (no persistence), killed on drop.
