@@ -2,8 +2,8 @@
 
 use guichet_proto::v1 as pb;
 use guichet_testkit::requests;
-use guichet_tests::Clients;
 use guichet_tests::details;
+use guichet_tests::{Clients, list_events};
 use tonic::Code;
 
 use crate::scenario::{check, on_sqlite_with_the_world};
@@ -253,18 +253,11 @@ async fn a_request_id_makes_a_write_happen_once() {
     assert!(answers.windows(2).all(|w| w[0] == w[1]), "every replay gets the first response");
     let replay = s.memberships().create_membership(request.clone()).await.unwrap().into_inner();
     assert_eq!(replay, answers[0]);
-    let events = s
-        .events()
-        .list_events(pb::ListEventsRequest {
-            account_id: "client-a".into(),
-            types: vec!["membership.created".into()],
-            by_actor_id: "admin-a".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .events;
+    let by_admin = pb::ListEventsRequest {
+        by_actor_id: "admin-a".into(),
+        ..requests::events("", "client-a", &["membership.created"])
+    };
+    let events = list_events(&s, by_admin).await.unwrap();
     assert_eq!(events.len(), 1, "written once");
 
     // The same key with another body is refused, naming request_id.

@@ -3,7 +3,9 @@
 use guichet_proto::v1 as pb;
 use guichet_testkit::requests;
 use guichet_tests::Clients;
-use guichet_tests::{Backend, TestApp, TestDatabase, both_backends, details, spawn_app, test_config, violated_fields};
+use guichet_tests::{
+    Backend, TestApp, TestDatabase, both_backends, details, list_events, spawn_app, test_config, violated_fields,
+};
 use tonic::{Code, Status};
 
 use crate::worlds;
@@ -36,19 +38,47 @@ async fn create(s: &TestApp, r: pb::CreateContactRequest) -> Result<pb::CreateCo
     s.contacts().create_contact(r).await.map(tonic::Response::into_inner)
 }
 
+async fn read_order(
+    s: &TestApp,
+    actor: &str,
+    account: &str,
+    kind: pb::CommunicationType,
+) -> Result<pb::GetCommunicationOrderResponse, Status> {
+    let request =
+        pb::GetCommunicationOrderRequest { actor_id: actor.into(), account_id: account.into(), r#type: kind as i32 };
+    s.contacts().get_communication_order(request).await.map(tonic::Response::into_inner)
+}
+
 async fn order(s: &TestApp, actor: &str, account: &str, kind: pb::CommunicationType) -> Vec<String> {
-    s.contacts()
-        .get_communication_order(pb::GetCommunicationOrderRequest {
-            actor_id: actor.into(),
-            account_id: account.into(),
-            r#type: kind as i32,
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .order
-        .unwrap()
-        .contact_ids
+    read_order(s, actor, account, kind).await.unwrap().order.unwrap().contact_ids
+}
+
+/// ListContacts of `account` for `actor`; `page` sets the page size and token.
+async fn list(
+    s: &TestApp,
+    actor: &str,
+    account: &str,
+    page: (i32, String),
+) -> Result<pb::ListContactsResponse, Status> {
+    let (page_size, page_token) = page;
+    let request = pb::ListContactsRequest {
+        actor_id: actor.into(),
+        account_id: account.into(),
+        page_size,
+        page_token,
+        subscription: 0,
+    };
+    s.contacts().list_contacts(request).await.map(tonic::Response::into_inner)
+}
+
+async fn get(s: &TestApp, actor: &str, id: &str) -> Result<pb::Contact, Status> {
+    let request = pb::GetContactRequest { actor_id: actor.into(), id: id.into() };
+    s.contacts().get_contact(request).await.map(|r| r.into_inner().contact.unwrap())
+}
+
+async fn delete(s: &TestApp, actor: &str, id: &str) -> Result<pb::DeleteContactResponse, Status> {
+    let request = pb::DeleteContactRequest { actor_id: actor.into(), id: id.into(), ..Default::default() };
+    s.contacts().delete_contact(request).await.map(tonic::Response::into_inner)
 }
 
 async fn set_order(
@@ -71,18 +101,8 @@ async fn set_order(
 }
 
 async fn events(s: &TestApp, account: &str) -> Vec<pb::Event> {
-    s.events()
-        .list_events(pb::ListEventsRequest {
-            account_id: account.into(),
-            types: ["contact.created", "contact.updated", "contact.deleted", "communication_order.set"]
-                .map(str::to_owned)
-                .to_vec(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .events
+    let types = ["contact.created", "contact.updated", "contact.deleted", "communication_order.set"];
+    list_events(s, requests::events("", account, &types)).await.unwrap()
 }
 
 fn precondition(e: &Status) -> (String, String) {
@@ -148,27 +168,9 @@ async fn story(backend: Backend) {
     let o = set.order.unwrap();
     assert_eq!(o.contact_ids, ["c-paul", "comptable"]);
     assert!(o.update_time.is_some());
-    let read = s
-        .contacts()
-        .get_communication_order(pb::GetCommunicationOrderRequest {
-            actor_id: "lea".into(),
-            account_id: "atelier-paul".into(),
-            r#type: Technical as i32,
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let read = read_order(&s, "lea", "atelier-paul", Technical).await.unwrap();
     assert_eq!(read.contacts.iter().map(|c| c.family_name.as_str()).collect::<Vec<_>>(), ["Atelier", "Comptable"]);
-    let financial = s
-        .contacts()
-        .get_communication_order(pb::GetCommunicationOrderRequest {
-            account_id: "atelier-paul".into(),
-            r#type: Financial as i32,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let financial = read_order(&s, "", "atelier-paul", Financial).await.unwrap();
     let f = financial.order.unwrap();
     assert!(f.contact_ids.is_empty() && f.update_time.is_none() && financial.contacts.is_empty());
 
@@ -183,29 +185,10 @@ async fn story(backend: Backend) {
 
     // The list: by family name, a page at a time; filtered by subscription.
     let mut client = s.contacts();
-    let first = client
-        .list_contacts(pb::ListContactsRequest {
-            actor_id: "lea".into(),
-            account_id: "atelier-paul".into(),
-            page_size: 1,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let first = list(&s, "lea", "atelier-paul", (1, String::new())).await.unwrap();
     assert_eq!(first.contacts.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), ["c-paul"]);
     assert!(!first.next_page_token.is_empty());
-    let second = client
-        .list_contacts(pb::ListContactsRequest {
-            actor_id: "lea".into(),
-            account_id: "atelier-paul".into(),
-            page_size: 1,
-            page_token: first.next_page_token,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let second = list(&s, "lea", "atelier-paul", (1, first.next_page_token)).await.unwrap();
     assert_eq!(second.contacts.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), ["comptable"]);
     assert!(second.next_page_token.is_empty());
     let invoiced = client
@@ -240,30 +223,14 @@ async fn story(backend: Backend) {
         (updated.title.as_str(), updated.subscriptions.clone()),
         ("Expert-comptable", vec![Sub::Invoices as i32])
     );
-    let got = client
-        .get_contact(pb::GetContactRequest { actor_id: "lea".into(), id: "comptable".into() })
-        .await
-        .unwrap()
-        .into_inner()
-        .contact
-        .unwrap();
+    let got = get(&s, "lea", "comptable").await.unwrap();
     assert_eq!(got, updated);
 
     // Removing the accountant removes her from the orders.
-    let deleted = client
-        .delete_contact(pb::DeleteContactRequest {
-            actor_id: "paul".into(),
-            id: "comptable".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let deleted = delete(&s, "paul", "comptable").await.unwrap();
     assert_eq!(order(&s, "paul", "atelier-paul", Technical).await, ["c-paul"]);
     assert!(order(&s, "paul", "atelier-paul", Financial).await.is_empty());
-    let e =
-        client.get_contact(pb::GetContactRequest { id: "comptable".into(), ..Default::default() }).await.unwrap_err();
-    assert_eq!(e.code(), Code::NotFound);
+    assert_eq!(get(&s, "", "comptable").await.unwrap_err().code(), Code::NotFound);
 
     // Every change wrote one event, with who and before/after; the refused orders wrote none.
     let evs = events(&s, "atelier-paul").await;
@@ -313,40 +280,16 @@ async fn isolation(backend: Backend) {
 
     // The Leclerc firm's administrator (contacts:full there) reaches nothing of Paul's account:
     // its contacts by id do not exist for her…
-    let e = client
-        .get_contact(pb::GetContactRequest { actor_id: "leclerc".into(), id: "comptable".into() })
-        .await
-        .unwrap_err();
+    let e = get(&s, "leclerc", "comptable").await.unwrap_err();
     assert_eq!(e.code(), Code::NotFound, "{e:?}");
     let e = client.update_contact(update("leclerc")).await.unwrap_err();
     assert_eq!(e.code(), Code::NotFound, "{e:?}");
-    let e = client
-        .delete_contact(pb::DeleteContactRequest {
-            actor_id: "leclerc".into(),
-            id: "comptable".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap_err();
+    let e = delete(&s, "leclerc", "comptable").await.unwrap_err();
     assert_eq!(e.code(), Code::NotFound, "{e:?}");
     // …its lists and orders are answered as for an unknown account (she has no path into it)…
-    let e = client
-        .list_contacts(pb::ListContactsRequest {
-            actor_id: "leclerc".into(),
-            account_id: "atelier-paul".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap_err();
+    let e = list(&s, "leclerc", "atelier-paul", (0, String::new())).await.unwrap_err();
     assert_eq!((e.code(), e.message()), (Code::NotFound, "account atelier-paul not found"));
-    let e = client
-        .get_communication_order(pb::GetCommunicationOrderRequest {
-            actor_id: "leclerc".into(),
-            account_id: "atelier-paul".into(),
-            r#type: Technical as i32,
-        })
-        .await
-        .unwrap_err();
+    let e = read_order(&s, "leclerc", "atelier-paul", Technical).await.unwrap_err();
     assert_eq!((e.code(), e.message()), (Code::NotFound, "account atelier-paul not found"));
     let e = set_order(&s, "leclerc", "atelier-paul", Technical, &[]).await.unwrap_err();
     assert_eq!((e.code(), e.message()), (Code::NotFound, "account atelier-paul not found"));
@@ -356,41 +299,25 @@ async fn isolation(backend: Backend) {
     let e = set_order(&s, "leclerc", "cabinet-leclerc", Technical, &["comptable"]).await.unwrap_err();
     assert_eq!(precondition(&e).0, "CONTACT_NOT_ON_ACCOUNT");
     // Nor can she read the workshop's events.
-    let e = s
-        .events()
-        .list_events(pb::ListEventsRequest {
-            actor_id: "leclerc".into(),
-            account_id: "atelier-paul".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap_err();
+    let e = list_events(&s, requests::events("leclerc", "atelier-paul", &[])).await.unwrap_err();
     assert_eq!(e.code(), Code::NotFound);
 
     // Inside the workshop, the web developer (seed 002's "user") sees the contacts but does not
     // change them…
-    client.get_contact(pb::GetContactRequest { actor_id: "dev".into(), id: "comptable".into() }).await.unwrap();
+    get(&s, "dev", "comptable").await.unwrap();
     let e = client.update_contact(update("dev")).await.unwrap_err();
     assert_eq!((e.code(), missing_permission(&e).as_str()), (Code::PermissionDenied, "contacts:full"));
     // …nor does the client user.
-    client.get_contact(pb::GetContactRequest { actor_id: "lea".into(), id: "comptable".into() }).await.unwrap();
+    get(&s, "lea", "comptable").await.unwrap();
     let e = client.update_contact(update("lea")).await.unwrap_err();
     assert_eq!((e.code(), missing_permission(&e).as_str()), (Code::PermissionDenied, "contacts:full"));
-    let e = client
-        .delete_contact(pb::DeleteContactRequest {
-            actor_id: "lea".into(),
-            id: "comptable".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap_err();
+    let e = delete(&s, "lea", "comptable").await.unwrap_err();
     assert_eq!((e.code(), missing_permission(&e).as_str()), (Code::PermissionDenied, "contacts:full"));
     let e = set_order(&s, "lea", "atelier-paul", Technical, &[]).await.unwrap_err();
     assert_eq!(e.code(), Code::PermissionDenied);
 
     // Nothing was written.
-    let c = client.get_contact(pb::GetContactRequest { id: "comptable".into(), ..Default::default() }).await.unwrap();
-    assert_eq!(c.into_inner().contact.unwrap().family_name, "Comptable");
+    assert_eq!(get(&s, "", "comptable").await.unwrap().family_name, "Comptable");
     assert_eq!(order(&s, "", "atelier-paul", Technical).await, ["comptable"]);
     assert_eq!(events(&s, "atelier-paul").await.len(), before);
     assert!(events(&s, "cabinet-leclerc").await.is_empty());

@@ -4,7 +4,8 @@
 use guichet_proto::v1 as pb;
 use guichet_testkit::requests;
 use guichet_tests::{
-    Backend, Clients, TestApp, TestDatabase, both_backends, details, spawn_app, test_config, violated_fields,
+    Backend, Clients, TestApp, TestDatabase, both_backends, details, list_events, spawn_app, test_config,
+    violated_fields,
 };
 use tonic::Code;
 
@@ -253,13 +254,7 @@ async fn seed_001_story(backend: Backend) {
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::NotFound);
-    let events = s
-        .events()
-        .list_events(pb::ListEventsRequest { account_id: "boulangerie".into(), ..Default::default() })
-        .await
-        .unwrap()
-        .into_inner()
-        .events;
+    let events = list_events(&s, requests::events("", "boulangerie", &[])).await.unwrap();
     let kinds: Vec<&str> = events.iter().map(|e| e.r#type.as_str()).collect();
     for kind in ["invitation.created", "invitation.accepted", "membership.approved", "membership.rejected"] {
         assert!(kinds.contains(&kind), "{kind} in {kinds:?}");

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use guichet_proto::v1 as pb;
 use guichet_testkit::requests;
 use guichet_tests::Clients;
-use guichet_tests::{Backend, TestApp, TestDatabase, both_backends, details, spawn_app, test_config};
+use guichet_tests::{Backend, TestApp, TestDatabase, both_backends, details, list_events, spawn_app, test_config};
 use tonic::Code;
 
 use crate::scenario::check;
@@ -225,17 +225,8 @@ async fn folder_levels(backend: Backend) {
     assert!(check(&s, "anne", "boulangerie", "folders:full", "comptes-2025").await.allowed);
 
     // The audit trail records the caps.
-    let events = s
-        .events()
-        .list_events(pb::ListEventsRequest {
-            account_id: "boulangerie".into(),
-            types: vec!["membership.created".into(), "membership.restriction_changed".into()],
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .events;
+    let types = ["membership.created", "membership.restriction_changed"];
+    let events = list_events(&s, requests::events("", "boulangerie", &types)).await.unwrap();
     let created = events.iter().find(|e| e.target_id == "m-anne" && e.r#type == "membership.created").unwrap();
     assert!(created.after_json.contains(r#""view_only":["comptes-2025"]"#), "{}", created.after_json);
     let lifted = events.iter().find(|e| e.r#type == "membership.restriction_changed").unwrap();

@@ -11,7 +11,8 @@ use std::time::Duration;
 use guichet_proto::v1 as pb;
 use guichet_testkit::requests;
 use guichet_tests::{
-    Backend, CallGate, Clients, Config, TestApp, TestDatabase, TestServer, http_get, spawn_app, test_config,
+    Backend, CallGate, Clients, Config, TestApp, TestDatabase, TestServer, http_get, list_events, spawn_app,
+    test_config,
 };
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
@@ -122,13 +123,7 @@ async fn a_checkaccess_with_traceparent_continues_the_callers_trace_and_no_span_
     let mut create = tonic::Request::new(requests::account("fromagerie", "Fromagerie", "customer", "cabinet"));
     create.metadata_mut().insert("traceparent", format!("00-{write_trace}-{parent_span_id}-01").parse().unwrap());
     s.accounts().create_account(create).await.unwrap();
-    let events = s
-        .events()
-        .list_events(pb::ListEventsRequest { account_id: "fromagerie".into(), ..Default::default() })
-        .await
-        .unwrap()
-        .into_inner()
-        .events;
+    let events = list_events(&s, requests::events("", "fromagerie", &[])).await.unwrap();
     assert!(!events.is_empty());
     assert!(events.iter().all(|e| e.trace_id == write_trace), "{events:?}");
 

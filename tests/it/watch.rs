@@ -10,7 +10,8 @@ use guichet_proto::v1 as pb;
 use guichet_testkit::requests;
 use guichet_tests::Clients;
 use guichet_tests::{
-    Backend, Config, TestApp, TestDatabase, both_backends, details, spawn_app, test_config, violated_fields,
+    Backend, Config, TestApp, TestDatabase, both_backends, details, list_events, spawn_app, test_config,
+    violated_fields,
 };
 use sea_orm::{ConnectionTrait, Database, Statement};
 use tonic::Code;
@@ -401,16 +402,8 @@ async fn watch_events_name_the_ids_they_touch() {
     assert_eq!(touched("d-nuage-boulangerie"), ["d-nuage-boulangerie", "boulangerie-martin", "nuage-partenaires"]);
     assert_eq!(touched("marc"), ["marc"]);
     // ListEvents carries the same.
-    let listed = s
-        .events()
-        .list_events(pb::ListEventsRequest {
-            account_id: "boulangerie-martin".into(),
-            page_size: 1000,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let m = listed.events.iter().find(|e| e.target_id == "m-marc").unwrap();
+    let all = pb::ListEventsRequest { page_size: 1000, ..requests::events("", "boulangerie-martin", &[]) };
+    let listed = list_events(&s, all).await.unwrap();
+    let m = listed.iter().find(|e| e.target_id == "m-marc").unwrap();
     assert_eq!(m.touched_ids, ["m-marc", "boulangerie-martin", "bm-dossier-2025", "marc"]);
 }

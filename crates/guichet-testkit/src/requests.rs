@@ -148,3 +148,14 @@ pub fn delegation(actor: &str, id: &str, from: &str, to: &str, role: &str) -> pb
         ..Default::default()
     }
 }
+
+/// ListEvents of `account` of the `types` given (every type when empty), for `actor`, a page of the
+/// server's default size.
+pub fn events(actor: &str, account: &str, types: &[&str]) -> pb::ListEventsRequest {
+    pb::ListEventsRequest {
+        actor_id: actor.into(),
+        account_id: account.into(),
+        types: strings(types),
+        ..Default::default()
+    }
+}

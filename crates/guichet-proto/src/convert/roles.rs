@@ -90,43 +90,33 @@ fn role_definition(
     })
 }
 
-impl TryFrom<pb::CreateRoleRequest> for Authored<d::RoleDefinition> {
-    type Error = Invalid;
-    fn try_from(r: pb::CreateRoleRequest) -> Result<Self, Invalid> {
-        let pb::CreateRoleRequest {
-            request_id,
-            actor_id,
-            account_id,
-            name,
-            display_name,
-            description,
-            grants,
-            descendant_grants,
-        } = r;
-        authored(&request_id, &actor_id, |c| {
-            role_definition(c, &account_id, &name, &display_name, &description, grants, descendant_grants)
-        })
-    }
+/// CreateRole and UpdateRole carry the same fields: a whole role definition.
+macro_rules! role_definition_request {
+    ($($request:ident),+) => {
+        $(
+            impl TryFrom<pb::$request> for Authored<d::RoleDefinition> {
+                type Error = Invalid;
+                fn try_from(r: pb::$request) -> Result<Self, Invalid> {
+                    let pb::$request {
+                        request_id,
+                        actor_id,
+                        account_id,
+                        name,
+                        display_name,
+                        description,
+                        grants,
+                        descendant_grants,
+                    } = r;
+                    authored(&request_id, &actor_id, |c| {
+                        role_definition(c, &account_id, &name, &display_name, &description, grants, descendant_grants)
+                    })
+                }
+            }
+        )+
+    };
 }
 
-impl TryFrom<pb::UpdateRoleRequest> for Authored<d::RoleDefinition> {
-    type Error = Invalid;
-    fn try_from(r: pb::UpdateRoleRequest) -> Result<Self, Invalid> {
-        let pb::UpdateRoleRequest {
-            request_id,
-            actor_id,
-            account_id,
-            name,
-            display_name,
-            description,
-            grants,
-            descendant_grants,
-        } = r;
-        authored(&request_id, &actor_id, |c| {
-            role_definition(c, &account_id, &name, &display_name, &description, grants, descendant_grants)
-        })
-    }
-}
+role_definition_request!(CreateRoleRequest, UpdateRoleRequest);
 
 fn grants_in(check: &mut Check, field: &str, grants: Vec<pb::FeatureGrant>) -> Option<d::Grants> {
     let mut out = BTreeMap::new();
