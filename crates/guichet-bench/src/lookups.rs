@@ -246,7 +246,9 @@ async fn statements(url: &str) -> Result<(), BoxError> {
         for want in [51, 1_001] {
             counter.store(0, Ordering::SeqCst);
             let (kept, _) = store
-                .lookup(lookup, None, want, |r: &AccessRequest, f| evaluate(&catalog, r, f, now).allowed.then_some(()))
+                .lookup(lookup, None, want, now, |r: &AccessRequest, f| {
+                    evaluate(&catalog, r, f, now).allowed.then_some(())
+                })
                 .await?;
             counts.push((want, kept.len(), counter.load(Ordering::SeqCst)));
         }
