@@ -24,19 +24,38 @@
 //! denies, never drop one it allows: the decision engine, pure and authoritative, still evaluates
 //! every candidate returned, on facts read in the same snapshot.
 //!
-//! Whether a grant row is live is said in one place, [`live_grant`].
+//! Whether a grant row is live is said in one place, [`live_grant`]: active (a membership) and not
+//! expired at the lookup's instant — the instant the caller then evaluates at, so that a grant
+//! whose `expires_at` has passed is not even a candidate.
+//!
+//! # ListAuthorizedSubjects: one index walk per granting account
+//!
+//! The members who might hold a permission in an account are few accounts' members: the account's
+//! own, its ancestors', and those of the accounts delegating into one of them. A Subjects walk
+//! first reads those accounts, how each might grant (`here`, `below`, `delegation`) and with which
+//! of its roles — the built-in ones from the catalog, the custom ones from one `LIKE` each
+//! ([`sources_statement`], once per page; none when the account is unreachable). Each step is then
+//! one statement with one branch per such account: its live memberships after the cursor, in
+//! user-id order through `idx_memberships_account_user`, holding one of the listed roles (a probe
+//! of `membership_roles` by primary key), of an active user, reaching the resource; the first `n`
+//! of each branch, then of them all ([`subject_candidates`]). A step reads about `n / share`
+//! memberships per account, where `share` is the share of its members the filter keeps, whatever
+//! the size of the account — where one statement over every membership in user order, with the
+//! role tests as `EXISTS … OR EXISTS …`, let PostgreSQL hash the roles of every membership of the
+//! database for each step (about 400 ms over 100,000 memberships).
 //!
 //! # The bound
 //!
 //! A page runs in one read transaction (one snapshot, one revision) and costs
-//! `1 + k × (1 + F)` statements: the revision, then per step one candidate statement and the facts
-//! of the step's candidates, `F` ≤ 10 statements (see [`crate::facts`]). A step asks for the number
-//! still wanted (at least [`MIN_CHUNK`], at most [`LOOKUP_CHUNK`]): when the filter is exact — no
-//! custom role over-matched — `k` is `⌈want / LOOKUP_CHUNK⌉` (one step for a page of up to 499)
-//! whatever the number of candidates, and each step the filter over-approximates adds one. The
-//! statement itself walks the candidates in id order inside the database (an index scan with the
-//! filter's `EXISTS` probes, each through an index), so its cost grows with the candidates it
-//! passes over, but not the number of round trips.
+//! `1 + k × (1 + F)` statements (`2 + k × (1 + F)` for ListAuthorizedSubjects, its sources read
+//! once): the revision, then per step one candidate statement and the facts of the step's
+//! candidates, `F` ≤ 10 statements (see [`crate::facts`]). A step asks for the number still wanted
+//! (at least [`MIN_CHUNK`], at most [`LOOKUP_CHUNK`]): when the filter is exact — no custom role
+//! over-matched — `k` is `⌈want / LOOKUP_CHUNK⌉` (one step for a page of up to 499) whatever the
+//! number of candidates, and each step the filter over-approximates adds one. The statement itself
+//! walks the candidates in id order inside the database (index scans with the filter's probes, each
+//! through an index), so its cost grows with the candidates it passes over, but not the number of
+//! round trips.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -714,7 +733,7 @@ mod tests {
         // 200 and 2,000 members in c6: a full page either way; the two accounts delegated to p0.
         assert_eq!(small.iter().map(|(_, k)| *k).collect::<Vec<_>>(), [51, 2]);
         assert_eq!(large.iter().map(|(_, k)| *k).collect::<Vec<_>>(), [51, 2]);
-        // The revision, one candidate statement, the facts of one step (at most ten).
+        // The revision, (the subjects' sources,) one candidate statement, the facts of one step.
         for (statements, _) in small.iter().chain(&large) {
             assert!(*statements <= 12, "{statements} statements for a first page: {small:?} {large:?}");
         }
