@@ -48,8 +48,9 @@
 //!
 //! A page runs in one read transaction (one snapshot, one revision) and costs
 //! `1 + k × (1 + F)` statements (`2 + k × (1 + F)` for ListAuthorizedSubjects, its sources read
-//! once): the revision, then per step one candidate statement and the facts of the step's
-//! candidates, `F` ≤ 10 statements (see [`crate::facts`]). A step asks for the number still wanted
+//! once; one more on PostgreSQL, `SET LOCAL jit = off`: the filters' estimated costs would make it
+//! compile each statement, 0.2–3 s, before running it in milliseconds): the revision, then per step
+//! one candidate statement and the facts of the step's candidates, `F` ≤ 10 statements (see [`crate::facts`]). A step asks for the number still wanted
 //! (at least [`MIN_CHUNK`], at most [`LOOKUP_CHUNK`]): when the filter is exact — no custom role
 //! over-matched — `k` is `⌈want / LOOKUP_CHUNK⌉` (one step for a page of up to 499) whatever the
 //! number of candidates, and each step the filter over-approximates adds one. The statement itself
@@ -627,6 +628,12 @@ impl Store {
     {
         let txn = self.begin_read().await?;
         let revision = read_revision(&txn).await?;
+        if txn.get_database_backend() == DbBackend::Postgres {
+            // The filters' estimated costs are far above `jit_above_cost`: PostgreSQL would
+            // compile each statement to machine code first, 0.2–3 s for statements that then run
+            // in tens of milliseconds.
+            txn.execute_unprepared("SET LOCAL jit = off").await?;
+        }
         let mut kept = Vec::new();
         let catalog = self.catalog();
         if want > 0 && catalog.feature(lookup_feature(&lookup)).is_some() {
