@@ -144,7 +144,8 @@ if [[ "${BENCH_SKIP_LOOKUPS:-0}" != 1 ]]; then
     sleep 0.2
   done
   say "== lookups: first page of 50 (median of 5) and full listing in pages of 1,000; store statements per walk"
-  pin 0 "$BENCH" lookups --addr "$ADDR" --repeat 5 --database-url "$LURL" | tee -a "$REPORT"
+  pin 0 "$BENCH" lookups --addr "$ADDR" --repeat 5 --database-url "$LURL" --server-pid "$SERVER" \
+    | tee -a "$REPORT"
   stop
   trap - EXIT
 fi

@@ -182,13 +182,17 @@ fn ms(d: Duration) -> f64 {
 
 /// Asks every question of the lookup world to the server at `addr` (see the module docs); with
 /// `database_url`, also counts the store's statements per page.
-/// `only`: the questions whose name contains it.
+/// `only`: the questions whose name contains it; `server_pid`: the server, for the `host` line
+/// over the questions asked over gRPC.
 pub(crate) async fn run(
     addr: &str,
     repeat: usize,
     database_url: Option<&str>,
     only: Option<&str>,
+    server_pid: Option<u32>,
 ) -> Result<(), BoxError> {
+    let started = Instant::now();
+    let before = crate::host::sample(server_pid);
     let channel = Endpoint::from_shared(format!("http://{addr}"))?.connect().await?;
     let mut client = AccessServiceClient::new(channel).max_decoding_message_size(64 << 20);
     let asked = |name: &str| only.is_none_or(|o| name.contains(o));
@@ -222,6 +226,9 @@ pub(crate) async fn run(
             ms(firsts[0]),
             ms(full),
         );
+    }
+    if let (Some(before), Some(after)) = (before, crate::host::sample(server_pid)) {
+        println!("  host     {}", crate::host::describe(&before, &after, started.elapsed().as_secs_f64()));
     }
     if let Some(url) = database_url {
         statements(url, &asked).await?;
