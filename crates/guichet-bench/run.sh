@@ -20,6 +20,9 @@
 #   BENCH_PREWARM=0             do not read the database into memory before the writes and uncached
 #                               scenarios (they then measure the disk too where the page cache was
 #                               dropped)
+#   BENCH_SKIP_LOOKUPS=1        skip the lookups over 100,000 candidates (their world is the database
+#                               named as GUICHET_BENCH_DATABASE_URL's with `_lookups` appended,
+#                               dropped first!)
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
@@ -120,6 +123,32 @@ done
 stop
 trap - EXIT
 say "== server stopped"
+
+# The lookups (ListAccessibleAccounts, ListAuthorizedSubjects, ListAccessibleResources) over a world
+# of their own: 100,000 candidates per question, 1% and 50% allowed (crates/guichet-bench/src/lookups.rs).
+if [[ "${BENCH_SKIP_LOOKUPS:-0}" != 1 ]]; then
+  LDB=${URL##*/}; LDB=${LDB%%\?*}_lookups
+  LURL=${URL%/*}/$LDB
+  say "== lookups: (re)creating database $LDB"
+  psql "${URL%/*}/postgres" -q -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS \"$LDB\" WITH (FORCE)" \
+    -c "CREATE DATABASE \"$LDB\""
+  "$BENCH" lookups-seed --database-url "$LURL" | tee -a "$REPORT"
+  LLOG="$OUT/server-lookups.log"
+  GUICHET__AUTHZEN__ENABLED=false GUICHET__ADMIN__LISTEN=127.0.0.1:0 pin 1 "$GUICHET" serve --listen "$ADDR" \
+    --database-url "$LURL" >"$LLOG" 2>&1 &
+  SERVER=$!
+  trap stop EXIT
+  for _ in $(seq 1 100); do
+    grep -q "listening on" "$LLOG" && break
+    kill -0 "$SERVER" 2>/dev/null || { cat "$LLOG"; echo "guichet did not start" >&2; exit 1; }
+    sleep 0.2
+  done
+  say "== lookups: first page of 50 (median of 5) and full listing in pages of 1,000; store statements per walk"
+  pin 0 "$BENCH" lookups --addr "$ADDR" --repeat 5 --database-url "$LURL" --server-pid "$SERVER" \
+    | tee -a "$REPORT"
+  stop
+  trap - EXIT
+fi
 
 if [[ "${BENCH_SKIP_CRITERION:-0}" != 1 ]]; then
   $CARGO bench --locked -p guichet-domain --bench decision 2>&1 | tee -a "$REPORT"

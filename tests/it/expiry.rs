@@ -238,6 +238,83 @@ async fn who_may_set_or_extend_an_expiry(backend: Backend) {
     assert_eq!(ids, ["m-admin-a", "m-employe-a"]);
 }
 
+/// The three lookups at the clock's instant, in `client-a` of the scenario world: the users holding
+/// `folders:view` on `dossier-a` and `users:full`; the accounts where `employe-a` holds
+/// `folders:view` and `conseiller` `users:full`; the folders `employe-a` reaches.
+async fn lookups(s: &TestApp) -> (Vec<String>, Vec<String>, Vec<String>, Vec<String>, Vec<String>) {
+    let subjects = |permission: &str, resource: &str| pb::ListAuthorizedSubjectsRequest {
+        account_id: "client-a".into(),
+        permission: permission.into(),
+        resource_id: resource.into(),
+        page_size: 100,
+        ..Default::default()
+    };
+    let accounts = |subject: &str, permission: &str| pb::ListAccessibleAccountsRequest {
+        subject_id: subject.into(),
+        permission: permission.into(),
+        page_size: 100,
+        ..Default::default()
+    };
+    let mut out = Vec::new();
+    for request in [subjects("folders:view", "dossier-a"), subjects("users:full", "")] {
+        let r = s.access().list_authorized_subjects(request).await.unwrap().into_inner();
+        out.push(r.subjects.into_iter().map(|x| x.subject_id).collect::<Vec<_>>());
+    }
+    for request in [accounts("employe-a", "folders:view"), accounts("conseiller", "users:full")] {
+        let r = s.access().list_accessible_accounts(request).await.unwrap().into_inner();
+        out.push(r.accounts.into_iter().map(|x| x.account_id).collect());
+    }
+    let r = s
+        .access()
+        .list_accessible_resources(pb::ListAccessibleResourcesRequest {
+            subject_id: "employe-a".into(),
+            account_id: "client-a".into(),
+            permission: "folders:view".into(),
+            page_size: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    out.push(r.resource_ids);
+    let [a, b, c, d, e]: [Vec<String>; 5] = out.try_into().unwrap();
+    (a, b, c, d, e)
+}
+
+/// A time-boxed membership (`employe-a`'s, restricted to `dossier-a`) and a time-boxed delegation
+/// (the partner's Manage of `client-a`) leave the three lookups once the clock passes their expiry,
+/// with nothing written in between: ListAuthorizedSubjects no longer lists their users,
+/// ListAccessibleAccounts no longer lists `client-a` for them, ListAccessibleResources gives no
+/// folder.
+async fn the_lookups_drop_an_expired_grant(backend: Backend) {
+    let Some(db) = TestDatabase::new(backend).await else { return };
+    let clock = ManualClock::new();
+    let s = TestApp::builder(test_config(&db.url)).clock(clock.clone()).start().await;
+    build_world(&s).await;
+    let t = clock.now().as_millis() + HOUR;
+    s.memberships().set_membership_expiry(set_membership_expiry("", "m-employe-a", Some(t))).await.unwrap();
+    s.delegations().set_delegation_expiry(set_delegation_expiry("", "deleg-a", Some(t))).await.unwrap();
+
+    // One millisecond before: listed.
+    clock.advance(Duration::from_millis(u64::try_from(HOUR - 1).unwrap()));
+    let (on_folder, full, employe, conseiller, folders) = lookups(&s).await;
+    assert!(on_folder.contains(&"employe-a".to_owned()), "{on_folder:?}");
+    assert!(full.contains(&"conseiller".to_owned()) && full.contains(&"admin-a".to_owned()), "{full:?}");
+    assert_eq!(employe, ["client-a"]);
+    assert!(conseiller.contains(&"client-a".to_owned()), "{conseiller:?}");
+    assert_eq!(folders, ["dossier-a"]);
+
+    // At the expiry: gone from every lookup; the grants without expiry stay.
+    clock.advance(Duration::from_millis(1));
+    let (on_folder, full, employe, conseiller, folders) = lookups(&s).await;
+    assert!(!on_folder.contains(&"employe-a".to_owned()), "{on_folder:?}");
+    assert!(!full.contains(&"conseiller".to_owned()), "{full:?}");
+    assert!(full.contains(&"admin-a".to_owned()), "{full:?}");
+    assert!(employe.is_empty(), "{employe:?}");
+    assert!(!conseiller.contains(&"client-a".to_owned()), "{conseiller:?}");
+    assert!(folders.is_empty(), "{folders:?}");
+}
+
 const SHOP_TOKEN: &str = "boutique-expiry-4e1b";
 const BACKOFFICE_TOKEN: &str = "backoffice-expiry-9c2d";
 
@@ -294,4 +371,5 @@ both_backends! {
     a_time_boxed_delegation_ends_at_its_instant => a_time_boxed_delegation_ends_at_its_instant_on_every_replica,
     who_may_set_or_extend_an_expiry => who_may_set_or_extend_an_expiry,
     check_only_and_unauthenticated_callers => calling_services_without_the_admin_scope,
+    the_lookups_drop_an_expired_grant => the_lookups_drop_an_expired_grant,
 }

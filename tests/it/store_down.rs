@@ -122,6 +122,13 @@ async fn with_the_database_down_and_no_stale_bound_checks_answer_unavailable_wit
     let s = server(&pg, "0").await;
     warm(&s).await;
     pg.stop_immediate().await;
+    // The probe opens the breaker (then every answer below is of this one outage).
+    for _ in 0..600 {
+        if s.admin_get("/readyz").await.0 == 503 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     // Cached or not, allowed or denied, every consistency: UNAVAILABLE, before the pool's timeout.
     for _ in 0..3 {
         for (subject, account, permission) in [
@@ -144,6 +151,16 @@ async fn with_the_database_down_and_no_stale_bound_checks_answer_unavailable_wit
     let (_, metrics) = s.admin_get("/metrics").await;
     assert!(metrics.contains("guichet_store_breaker_open 1"), "{metrics}");
     assert!(metrics.contains("guichet_stale_answers_total 0"), "{metrics}");
+    // Ten UNAVAILABLE checks, one warning: with the RPC and the cause, once for the outage.
+    let warned = |l: &str| {
+        l.contains("WARN")
+            && l.contains("answered UNAVAILABLE")
+            && l.contains("guichet.v1.AccessService/CheckAccess\"")
+            && l.contains("breaker open")
+    };
+    let (logged, log) = s.stderr_line(warned).await;
+    assert!(logged, "{log}");
+    assert_eq!(log.lines().filter(|l| warned(l)).count(), 1, "{log}");
     fresh_after_restart(&s, &mut pg).await;
     let (_, metrics) = s.admin_get("/metrics").await;
     assert!(metrics.contains("guichet_store_breaker_open 0"), "{metrics}");

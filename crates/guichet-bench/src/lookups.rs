@@ -182,10 +182,21 @@ fn ms(d: Duration) -> f64 {
 
 /// Asks every question of the lookup world to the server at `addr` (see the module docs); with
 /// `database_url`, also counts the store's statements per page.
-pub(crate) async fn run(addr: &str, repeat: usize, database_url: Option<&str>) -> Result<(), BoxError> {
+/// `only`: the questions whose name contains it; `server_pid`: the server, for the `host` line
+/// over the questions asked over gRPC.
+pub(crate) async fn run(
+    addr: &str,
+    repeat: usize,
+    database_url: Option<&str>,
+    only: Option<&str>,
+    server_pid: Option<u32>,
+) -> Result<(), BoxError> {
+    let started = Instant::now();
+    let before = crate::host::sample(server_pid);
     let channel = Endpoint::from_shared(format!("http://{addr}"))?.connect().await?;
     let mut client = AccessServiceClient::new(channel).max_decoding_message_size(64 << 20);
-    for (name, question) in QUESTIONS {
+    let asked = |name: &str| only.is_none_or(|o| name.contains(o));
+    for (name, question) in QUESTIONS.into_iter().filter(|(name, _)| asked(name)) {
         // The first page of 50, `repeat` times: the median and the fastest.
         let mut firsts = Vec::with_capacity(repeat);
         let mut first_items = 0;
@@ -216,19 +227,22 @@ pub(crate) async fn run(addr: &str, repeat: usize, database_url: Option<&str>) -
             ms(full),
         );
     }
+    if let (Some(before), Some(after)) = (before, crate::host::sample(server_pid)) {
+        println!("  host     {}", crate::host::describe(&before, &after, started.elapsed().as_secs_f64()));
+    }
     if let Some(url) = database_url {
-        statements(url).await?;
+        statements(url, &asked).await?;
     }
     Ok(())
 }
 
 /// The statements the store's walk sends for a first page (51 wanted: a page of 50 and the one
 /// that says there is a next page) and for a page of 1,000, for the account and subject questions.
-async fn statements(url: &str) -> Result<(), BoxError> {
+async fn statements(url: &str, asked: &dyn Fn(&str) -> bool) -> Result<(), BoxError> {
     let catalog = Arc::new(Catalog::builtin()?);
     let mut store = Store::connect(&StoreOptions::new(url), catalog.clone()).await?;
     let counter = store.count_statements();
-    for (name, question) in QUESTIONS {
+    for (name, question) in QUESTIONS.into_iter().filter(|(name, _)| asked(name)) {
         let (subject, account, permission) = match question {
             Question::Accounts { subject, permission } => (Some(UserId::parse(subject)?), None, permission),
             Question::Subjects { account, permission } => (None, Some(AccountId::parse(account)?), permission),
@@ -246,7 +260,9 @@ async fn statements(url: &str) -> Result<(), BoxError> {
         for want in [51, 1_001] {
             counter.store(0, Ordering::SeqCst);
             let (kept, _) = store
-                .lookup(lookup, None, want, |r: &AccessRequest, f| evaluate(&catalog, r, f, now).allowed.then_some(()))
+                .lookup(lookup, None, want, now, |r: &AccessRequest, f| {
+                    evaluate(&catalog, r, f, now).allowed.then_some(())
+                })
                 .await?;
             counts.push((want, kept.len(), counter.load(Ordering::SeqCst)));
         }

@@ -119,6 +119,12 @@ enum Command {
         /// The database, to count the store's statements per page in this process.
         #[arg(long)]
         database_url: Option<String>,
+        /// Ask only the questions whose name contains this (e.g. `ListAuthorizedSubjects`).
+        #[arg(long)]
+        only: Option<String>,
+        /// The server's process id, for the `host` line (its CPU over the run).
+        #[arg(long)]
+        server_pid: Option<u32>,
     },
     /// Print the seeded world as data (TOML), the world `seed` writes.
     Spec {
@@ -237,7 +243,9 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
         }
         Command::Frames { out, world } => frames(out, world),
         Command::LookupsSeed { database_url } => lookups::seed(&database_url).await,
-        Command::Lookups { addr, repeat, database_url } => lookups::run(&addr, repeat, database_url.as_deref()).await,
+        Command::Lookups { addr, repeat, database_url, only, server_pid } => {
+            lookups::run(&addr, repeat, database_url.as_deref(), only.as_deref(), server_pid).await
+        }
         Command::Spec { world } => {
             // Written, not printed: a closed pipe (`| head`) is an error, not a panic.
             let toml = world::spec(&plan(world)?).to_toml()?;

@@ -237,7 +237,11 @@ impl From<ServerError> for Status {
                 Status::with_error_details(Code::OutOfRange, message, details)
             }
             ServerError::Unavailable(m) => {
-                tracing::warn!(error = %m, "dependency unavailable");
+                // The RPC layer logs it with the RPC (once per outage); a status sent inside a
+                // stream is logged here.
+                if !crate::telemetry::unavailable_cause(&m) {
+                    tracing::warn!(error = %m, "answered UNAVAILABLE");
+                }
                 let details = ErrorDetails::with_retry_info(Some(std::time::Duration::from_secs(1)));
                 Status::with_error_details(Code::Unavailable, "the store is unavailable, retry later", details)
             }

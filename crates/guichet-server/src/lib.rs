@@ -381,9 +381,13 @@ impl Server {
         if let Some(age) = secs(limits.max_connection_age_secs) {
             builder = builder.max_connection_age(age);
         }
+        let outage = self.app.cache().map(|cache| {
+            let cache = cache.clone();
+            Arc::new(move || cache.breaker().outage()) as telemetry::Outage
+        });
         let router = services::router(
             builder
-                .layer(telemetry::RpcLayer::new(self.before_call))
+                .layer(telemetry::RpcLayer::new(self.before_call, outage))
                 .layer(auth::AuthLayer::new(self.auth.clone()))
                 .layer(services::DecodeErrorLayer)
                 .add_service(health_service.max_decoding_message_size(max).max_encoding_message_size(max))

@@ -23,11 +23,18 @@
 //! Failed checks log at info like every other call, and the metrics count every call. The access handlers add the decision
 //! (allowed, cache tier, revision) through [`Decided`]. No request or response body, header value
 //! or token is ever recorded: only the RPC name, codes, counts, decisions and revisions.
+//!
+//! **Every UNAVAILABLE is a warning** with the RPC and its cause (what the store or the cache
+//! said, recorded where the error becomes a status, [`unavailable_cause`]; the client only reads
+//! "retry later"). While the store breaker is open — an outage, when every check would answer
+//! UNAVAILABLE thousands of times a second — it is logged once per RPC and outage (with the outage
+//! number, and how many the previous outage left unlogged); outside an outage, every one.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
 
@@ -293,17 +300,79 @@ impl Extractor for HeaderExtractor<'_> {
     }
 }
 
+tokio::task_local! {
+    /// The cause of the UNAVAILABLE the current call answers (see [`unavailable_cause`]).
+    static UNAVAILABLE_CAUSE: std::cell::RefCell<Option<String>>;
+}
+
+/// Records `cause` as the reason of the UNAVAILABLE the current call answers, for [`RpcLayer`] to
+/// log with the RPC. False outside a call's handling (a status sent inside a stream): the caller
+/// logs it then.
+pub fn unavailable_cause(cause: &str) -> bool {
+    UNAVAILABLE_CAUSE.try_with(|c| *c.borrow_mut() = Some(cause.to_owned())).is_ok()
+}
+
+/// Which store outage this replica is in: `Some(n)` while its breaker is open, the `n`th time.
+pub type Outage = Arc<dyn Fn() -> Option<u64> + Send + Sync>;
+
+/// The warnings of UNAVAILABLE answers: every one, but once per RPC and outage during an outage.
+#[derive(Default)]
+struct UnavailableLog {
+    outage: Option<Outage>,
+    /// Per RPC: the outage of its last warning, and the answers of that outage not logged.
+    logged: Mutex<HashMap<String, (u64, u64)>>,
+}
+
+impl std::fmt::Debug for UnavailableLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UnavailableLog").field("outage", &self.outage.is_some()).finish_non_exhaustive()
+    }
+}
+
+impl UnavailableLog {
+    fn answered(&self, rpc: &str, cause: &str) {
+        let Some(outage) = self.outage.as_ref().and_then(|o| o()) else {
+            tracing::warn!(target: "guichet::rpc", rpc, cause, "answered UNAVAILABLE");
+            return;
+        };
+        let unlogged = {
+            let mut logged = self.logged.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            match logged.get_mut(rpc) {
+                Some((seen, unlogged)) if *seen == outage => {
+                    *unlogged += 1;
+                    return;
+                }
+                Some(entry) => std::mem::replace(entry, (outage, 0)).1,
+                None => {
+                    logged.insert(rpc.to_owned(), (outage, 0));
+                    0
+                }
+            }
+        };
+        tracing::warn!(
+            target: "guichet::rpc",
+            rpc,
+            cause,
+            outage,
+            unlogged_in_previous_outage = unlogged,
+            "answered UNAVAILABLE (the store is down: logged once per RPC and outage)"
+        );
+    }
+}
+
 /// The tower layer around the tonic server that traces, measures and logs every call.
 #[derive(Debug, Clone, Default)]
 pub struct RpcLayer {
     before_call: Option<crate::BeforeCall>,
+    unavailable: Arc<UnavailableLog>,
 }
 
 impl RpcLayer {
     /// The layer; `before_call` (given only by tests, through [`crate::ServerBuilder`]) is awaited
-    /// by every guichet RPC once it counts as in flight, before it is handled.
-    pub fn new(before_call: Option<crate::BeforeCall>) -> Self {
-        Self { before_call }
+    /// by every guichet RPC once it counts as in flight, before it is handled; `outage` says which
+    /// store outage the replica is in (none without a breaker).
+    pub fn new(before_call: Option<crate::BeforeCall>, outage: Option<Outage>) -> Self {
+        Self { before_call, unavailable: Arc::new(UnavailableLog { outage, logged: Mutex::default() }) }
     }
 }
 
@@ -311,7 +380,7 @@ impl<S> tower::Layer<S> for RpcLayer {
     type Service = RpcService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        RpcService { inner, before_call: self.before_call.clone() }
+        RpcService { inner, before_call: self.before_call.clone(), unavailable: self.unavailable.clone() }
     }
 }
 
@@ -320,6 +389,7 @@ impl<S> tower::Layer<S> for RpcLayer {
 pub struct RpcService<S> {
     inner: S,
     before_call: Option<crate::BeforeCall>,
+    unavailable: Arc<UnavailableLog>,
 }
 
 /// Records the end of a call once, including when the call is dropped (deadline or cancellation).
@@ -438,13 +508,19 @@ where
         }
         let before = if ours { self.before_call.as_ref().map(|hook| hook.call(&rpc)) } else { None };
         let mut finish = Finish { rpc, ours, check, start: Instant::now(), span: span.clone(), done: false };
+        let unavailable = self.unavailable.clone();
         Box::pin(
             async move {
                 let _in_flight = metrics::rpc_started();
                 if let Some(before) = before {
                     before.await;
                 }
-                let result = inner.call(request).await;
+                let (result, cause) = UNAVAILABLE_CAUSE
+                    .scope(std::cell::RefCell::new(None), async move {
+                        let result = inner.call(request).await;
+                        (result, UNAVAILABLE_CAUSE.with(|c| c.borrow_mut().take()))
+                    })
+                    .await;
                 let code = match &result {
                     Ok(response) => {
                         if let Some(d) = response.extensions().get::<Decided>() {
@@ -473,6 +549,12 @@ where
                     Err(_) => 2,
                 };
                 finish.finish(code);
+                if code == 14 && finish.ours {
+                    let message = result.as_ref().ok().and_then(|r| r.headers().get("grpc-message"));
+                    let cause =
+                        cause.unwrap_or_else(|| message.and_then(|m| m.to_str().ok()).unwrap_or("not said").to_owned());
+                    unavailable.answered(&finish.rpc, &cause);
+                }
                 result
             }
             .instrument(span),

@@ -557,7 +557,7 @@ async fn trees_whose_ids_hold_wildcards(store: Store) {
     let subject = id("karim", UserId::parse);
     let permission = id("users:view", Permission::parse);
     let lookup = crate::Lookup::Accounts { subject: &subject, permission: &permission };
-    let (reached, _) = store.lookup(lookup, None, 100, |r, _| Some(r.account.to_string())).await.unwrap();
+    let (reached, _) = store.lookup(lookup, None, 100, NOW, |r, _| Some(r.account.to_string())).await.unwrap();
     assert_eq!(reached, ["aff_1", "cli_1"]);
     let children = store
         .list_children(&id("aff_1", AccountId::parse), true, &crate::PageRequest { after: None, limit: 10 })
@@ -567,6 +567,60 @@ async fn trees_whose_ids_hold_wildcards(store: Store) {
 }
 
 both_backends!(trees_whose_ids_hold_wildcards);
+
+/// The pre-filter of the walks drops a grant at its expiry, before the decision is asked: with a
+/// `keep` that keeps every candidate, an expired membership's user is no longer a candidate of
+/// its account, nor its account one of the user's; a delegation's likewise.
+async fn the_walks_drop_expired_grants(store: Store) {
+    let t = Timestamp::from_millis(NOW.as_millis() + 1_000);
+    account(&store, "p", "partner", None).await;
+    account(&store, "c", "customer", Some("p")).await;
+    for u in ["alice", "bob", "carol"] {
+        user(&store, u).await;
+    }
+    let membership = |user: &str, account: &str, role: &str, expires_at| NewMembership {
+        id: Some(id(&format!("m-{user}-{account}"), MembershipId::parse)),
+        account: id(account, AccountId::parse),
+        user: id(user, UserId::parse),
+        roles: vec![id(role, RoleName::parse)],
+        restriction: None,
+        expires_at,
+    };
+    for cmd in [
+        membership("alice", "c", "client_administrator", Some(t)),
+        membership("carol", "c", "client_administrator", None),
+        membership("bob", "p", "delegated_account_administrator", None),
+    ] {
+        store.create_membership(&cmd, &audit()).await.unwrap();
+    }
+    let delegation = guichet_domain::NewDelegation {
+        id: None,
+        from_account: id("p", AccountId::parse),
+        to_account: id("c", AccountId::parse),
+        role: id("client_administrator", RoleName::parse),
+        expires_at: Some(t),
+    };
+    store.create_delegation(&delegation, &audit()).await.unwrap();
+    let permission = id("users:view", Permission::parse);
+    let c = id("c", AccountId::parse);
+    let (alice, bob) = (id("alice", UserId::parse), id("bob", UserId::parse));
+    for (now, subjects, accounts_of_alice, bob_in_c) in [
+        (Timestamp::from_millis(t.as_millis() - 1), vec!["alice", "bob", "carol"], vec!["c"], true),
+        (t, vec!["carol"], vec![], false),
+    ] {
+        let lookup = crate::Lookup::Subjects { account: &c, permission: &permission, resource: None };
+        let (got, _) = store.lookup(lookup, None, 100, now, |r, _| Some(r.subject.to_string())).await.unwrap();
+        assert_eq!(got, subjects, "at {now:?}");
+        let lookup = crate::Lookup::Accounts { subject: &alice, permission: &permission };
+        let (got, _) = store.lookup(lookup, None, 100, now, |r, _| Some(r.account.to_string())).await.unwrap();
+        assert_eq!(got, accounts_of_alice, "at {now:?}");
+        let lookup = crate::Lookup::Accounts { subject: &bob, permission: &permission };
+        let (got, _) = store.lookup(lookup, None, 100, now, |r, _| Some(r.account.to_string())).await.unwrap();
+        assert_eq!(got.contains(&"c".to_owned()), bob_in_c, "at {now:?}: {got:?}");
+    }
+}
+
+both_backends!(the_walks_drop_expired_grants);
 
 /// A walk gives the kept candidates after the cursor in id order, stops at `want`, and reads the
 /// facts of a chunk in a bounded number of statements: the same answers as one load per
@@ -609,7 +663,7 @@ async fn a_walk_keeps_what_it_is_asked_in_id_order_from_the_cursor() {
         };
         for (after, want) in [(None, 1), (None, 10), (None, 1000), (Some(allowed[7].as_str()), 25), (Some("u5"), 200)] {
             counter.store(0, Ordering::SeqCst);
-            let (got, _) = store.lookup(lookup, after, want, decide).await.unwrap();
+            let (got, _) = store.lookup(lookup, after, want, NOW, decide).await.unwrap();
             let statements = counter.swap(0, Ordering::SeqCst);
             let expected: Vec<String> =
                 allowed.iter().filter(|a| after.is_none_or(|x| a.as_str() > x)).take(want).cloned().collect();
@@ -618,7 +672,7 @@ async fn a_walk_keeps_what_it_is_asked_in_id_order_from_the_cursor() {
         }
         // Keeping everything: the candidates the pre-filter lets through, every allowed one among
         // them.
-        let (all, _) = store.lookup(lookup, None, 10_000, |r, _| Some(r.subject.to_string())).await.unwrap();
+        let (all, _) = store.lookup(lookup, None, 10_000, NOW, |r, _| Some(r.subject.to_string())).await.unwrap();
         assert!(all.iter().all(|c| candidates.contains(c)), "only candidates");
         assert!(allowed.iter().all(|a| all.contains(a)), "every allowed one");
     }
@@ -1044,7 +1098,7 @@ async fn trees_whose_ids_differ_by_case(store: Store) {
     let subject = id("karim", UserId::parse);
     let permission = id("users:view", Permission::parse);
     let lookup = crate::Lookup::Accounts { subject: &subject, permission: &permission };
-    let (reached, _) = store.lookup(lookup, None, 100, |r, _| Some(r.account.to_string())).await.unwrap();
+    let (reached, _) = store.lookup(lookup, None, 100, NOW, |r, _| Some(r.account.to_string())).await.unwrap();
     assert_eq!(reached, ["acme", "acme-client"]);
 }
 

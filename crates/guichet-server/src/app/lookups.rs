@@ -136,7 +136,7 @@ impl App {
         let now = self.clock.now();
         let (mut items, revision) = self
             .store()
-            .lookup(lookup, page.after.as_deref(), limit.saturating_add(1), |request, facts| {
+            .lookup(lookup, page.after.as_deref(), limit.saturating_add(1), now, |request, facts| {
                 let decision = evaluate(catalog, request, facts, now);
                 decision.allowed.then(|| (request.clone(), decision))
             })

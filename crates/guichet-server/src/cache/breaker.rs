@@ -80,6 +80,11 @@ impl Breaker {
         self.outages.load(Ordering::Relaxed)
     }
 
+    /// The outage the store is in: `Some(n)` while the breaker is open, the `n`th time.
+    pub fn outage(&self) -> Option<u64> {
+        self.is_open().then(|| self.outages())
+    }
+
     /// Asks for a probe now (a store call failed).
     pub fn suspect(&self) {
         self.wake.notify_one();

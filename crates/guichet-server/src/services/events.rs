@@ -123,5 +123,10 @@ async fn end_for_shutdown(tx: &mpsc::Sender<Result<pb::WatchEventsResponse, Stat
     let status = Status::unavailable(format!(
         "this replica is shutting down: resume with after_revision {resume} (on any replica)"
     ));
+    tracing::warn!(
+        rpc = "guichet.v1.EventService/WatchEvents",
+        cause = "this replica is shutting down",
+        "answered UNAVAILABLE"
+    );
     let _ = tokio::time::timeout(Duration::from_secs(1), tx.send(Err(status))).await;
 }
