@@ -1487,3 +1487,47 @@ async fn grants_expire_and_their_expiry_is_recorded_once(store: Store) {
 }
 
 both_backends!(grants_expire_and_their_expiry_is_recorded_once);
+
+/// Writes take their connection from the writer pool: a write goes through while a read holds the
+/// reads' only connection, and the store reports each phase of each write to its observer.
+async fn writes_use_a_pool_of_their_own(backend: Backend) {
+    let Some((url, _dir)) = empty_database(backend).await else { return };
+    let mut options = StoreOptions::new(url);
+    options.max_connections = 1;
+    let store = Store::connect(&options, Arc::new(Catalog::builtin().unwrap())).await.unwrap();
+    store.migrate().await.unwrap();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    store.set_observer(Arc::new(move |t: crate::WriteTiming| sink.lock().unwrap().push(t.phase)));
+    let read = store.begin_read().await.unwrap();
+    account(&store, "p", "partner", None).await;
+    user(&store, "alice").await;
+    read.rollback().await.unwrap();
+    // The writer pool's release hook ends a write's timing once its connection is back.
+    let phases = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        loop {
+            let phases = seen.lock().unwrap().clone();
+            if phases.iter().filter(|p| **p == crate::WritePhase::Transaction).count() == 2 {
+                return phases;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .unwrap();
+    for phase in crate::WritePhase::ALL {
+        assert_eq!(phases.iter().filter(|p| **p == phase).count(), 2, "{phase:?} in {phases:?}");
+    }
+    store.close().await.unwrap();
+}
+
+mod writes_use_a_pool_of_their_own {
+    #[tokio::test(flavor = "multi_thread")]
+    async fn on_sqlite() {
+        super::writes_use_a_pool_of_their_own(super::Backend::Sqlite).await;
+    }
+    #[tokio::test(flavor = "multi_thread")]
+    async fn on_postgres() {
+        super::writes_use_a_pool_of_their_own(super::Backend::Postgres).await;
+    }
+}
