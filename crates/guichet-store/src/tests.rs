@@ -1531,3 +1531,45 @@ mod writes_use_a_pool_of_their_own {
         super::writes_use_a_pool_of_their_own(super::Backend::Postgres).await;
     }
 }
+
+/// The last-administrator rule of a write that changes one membership: the account is refused only
+/// the loss of its last active administrator — a demotion or a suspension of the last one; a
+/// demotion while another remains, an edit of a member who is not an administrator, and the
+/// demotion of an administrator whose user is suspended (who does not count) go through.
+async fn one_membership_edits_keep_the_last_administrator(store: Store) {
+    account(&store, "p", "partner", None).await;
+    account(&store, "c", "customer", Some("p")).await;
+    for u in ["ada", "bea", "cal"] {
+        user(&store, u).await;
+    }
+    member(&store, "ada", "c", "client_administrator").await.unwrap();
+    member(&store, "bea", "c", "client_administrator").await.unwrap();
+    member(&store, "cal", "c", "client_user").await.unwrap();
+    let m = |u: &str| id(&format!("m-{u}-c"), MembershipId::parse);
+    let roles = |r: &str| vec![id(r, RoleName::parse)];
+    // Another administrator remains: bea may lose the role.
+    store.set_membership_roles(&m("bea"), &roles("client_user"), &audit()).await.unwrap();
+    // ada is the last one: neither a demotion nor a suspension of her membership.
+    let before = store.revision().await.unwrap();
+    assert_eq!(
+        precondition(store.set_membership_roles(&m("ada"), &roles("client_user"), &audit()).await),
+        "LAST_ADMINISTRATOR"
+    );
+    let suspended = store.set_membership_status(&m("ada"), MembershipStatus::Suspended, false, &audit()).await;
+    assert_eq!(precondition(suspended), "LAST_ADMINISTRATOR");
+    assert_eq!(store.revision().await.unwrap(), before, "nothing written");
+    // Members who are not administrators are edited freely.
+    store.set_membership_roles(&m("cal"), &roles("user"), &audit()).await.unwrap();
+    // bea administrator again; ada's user suspended: ada no longer counts, so her demotion reads
+    // no other member, and bea is now the last one.
+    store.set_membership_roles(&m("bea"), &roles("client_administrator"), &audit()).await.unwrap();
+    store.set_user_status(&id("ada", UserId::parse), guichet_domain::UserStatus::Suspended, &audit()).await.unwrap();
+    store.set_membership_roles(&m("ada"), &roles("client_user"), &audit()).await.unwrap();
+    let demoted = store.set_membership_roles(&m("bea"), &roles("user"), &audit()).await;
+    assert_eq!(precondition(demoted), "LAST_ADMINISTRATOR");
+    let catalog = Catalog::builtin().unwrap();
+    let admins = crate::administrators::administrator_count(&store.db, &catalog, &id("c", AccountId::parse)).await;
+    assert_eq!(admins.unwrap(), 1);
+}
+
+both_backends!(one_membership_edits_keep_the_last_administrator);
