@@ -1536,7 +1536,8 @@ mod writes_use_a_pool_of_their_own {
 /// the loss of its last active administrator — a demotion or a suspension of the last one; a
 /// demotion while another remains, an edit of a member who is not an administrator, and the
 /// demotion of an administrator whose user is suspended (who does not count) go through.
-async fn one_membership_edits_keep_the_last_administrator(store: Store) {
+async fn one_membership_edits_keep_the_last_administrator(mut store: Store) {
+    let statements = store.count_statements();
     account(&store, "p", "partner", None).await;
     account(&store, "c", "customer", Some("p")).await;
     for u in ["ada", "bea", "cal"] {
@@ -1558,8 +1559,13 @@ async fn one_membership_edits_keep_the_last_administrator(store: Store) {
     let suspended = store.set_membership_status(&m("ada"), MembershipStatus::Suspended, false, &audit()).await;
     assert_eq!(precondition(suspended), "LAST_ADMINISTRATOR");
     assert_eq!(store.revision().await.unwrap(), before, "nothing written");
-    // Members who are not administrators are edited freely.
+    // Members who are not administrators are edited freely, and the edit reads no other member:
+    // the statements of a role change (BEGIN and COMMIT are not counted), all but the first made
+    // holding the revision lock.
+    let sent = statements.load(Ordering::Relaxed);
     store.set_membership_roles(&m("cal"), &roles("user"), &audit()).await.unwrap();
+    // 13 (20 when the account's administrators were counted before and after every edit).
+    assert_eq!(statements.load(Ordering::Relaxed) - sent, 13);
     // bea administrator again; ada's user suspended: ada no longer counts, so her demotion reads
     // no other member, and bea is now the last one.
     store.set_membership_roles(&m("bea"), &roles("client_administrator"), &audit()).await.unwrap();
