@@ -24,6 +24,10 @@
 #   BENCH_SERVER_BIN            the guichet binary to load (default release/guichet in cargo's target
 #                               directory), e.g. a build of another commit, to compare two builds on
 #                               one dataset
+#   BENCH_BIN                   the guichet-bench binary (default release/guichet-bench in cargo's
+#                               target directory)
+#   BENCH_SKIP_BUILD=1          build nothing: run BENCH_SERVER_BIN and BENCH_BIN as they are (for a
+#                               target directory that other worktrees share)
 #   BENCH_PREWARM=0             do not read the database into memory before the writes and uncached
 #                               scenarios (they then measure the disk too where the page cache was
 #                               dropped)
@@ -70,8 +74,10 @@ rel() {
 }
 
 say "== guichet bench: $(nproc) CPUs, $(uname -sr), $ACCOUNTS accounts / $MEMBERSHIPS memberships"
-$CARGO build --release --locked -p guichet-server -p guichet-bench
-BENCH=$TARGET_DIR/release/guichet-bench
+if [[ "${BENCH_SKIP_BUILD:-0}" != 1 ]]; then
+  $CARGO build --release --locked -p guichet-server -p guichet-bench
+fi
+BENCH=${BENCH_BIN:-$TARGET_DIR/release/guichet-bench}
 GUICHET=${BENCH_SERVER_BIN:-$TARGET_DIR/release/guichet}
 
 if [[ "${BENCH_SKIP_SEED:-0}" != 1 ]]; then
@@ -108,6 +114,7 @@ start_server() {
 stop() { [[ -n "$SERVER" ]] && kill -TERM "$SERVER" 2>/dev/null && wait "$SERVER" 2>/dev/null || true; SERVER=; }
 trap stop EXIT
 start_server "$URL"
+say "== server $(rel "$GUICHET"), load generator $(rel "$BENCH")"
 say "== guichet pid $SERVER on $ADDR (CPU 1); load generator on CPU 0; RSS at start $(awk '/VmRSS/ {print $2, $3}' /proc/$SERVER/status)"
 
 # The writes and uncached scenarios measure the store over a database whose working set is in
