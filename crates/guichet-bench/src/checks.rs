@@ -33,11 +33,17 @@ pub(crate) enum Scenario {
     Writes,
     /// The uniform mix with `fully_consistent`: every check reads the store.
     Uncached,
+    /// The uniform mix over the other trees, and 2% of the calls in one customer's tree (its
+    /// members and its partner's), one write (SetMembershipRoles on one of its members) for
+    /// eight checks there: an administrator editing roles in one tree while checks run over many.
+    #[value(name = "tree-writes")]
+    TreeWrites,
 }
 
 impl Scenario {
     /// Every scenario.
-    pub(crate) const ALL: [Scenario; 4] = [Scenario::Hot, Scenario::Uniform, Scenario::Writes, Scenario::Uncached];
+    pub(crate) const ALL: [Scenario; 5] =
+        [Scenario::Hot, Scenario::Uniform, Scenario::Writes, Scenario::Uncached, Scenario::TreeWrites];
 
     /// Its name on the command line.
     pub(crate) const fn name(self) -> &'static str {
@@ -46,6 +52,7 @@ impl Scenario {
             Scenario::Uniform => "uniform",
             Scenario::Writes => "writes",
             Scenario::Uncached => "uncached",
+            Scenario::TreeWrites => "tree-writes",
         }
     }
 }
@@ -105,6 +112,47 @@ pub(crate) fn fully_consistent(mut request: CheckAccessRequest) -> CheckAccessRe
     request
 }
 
+/// The customer whose tree the `tree-writes` scenario edits: `c2`, a customer of the first partner
+/// that the partner administers through a delegation (direct, inherited and delegated checks).
+const EDITED_CUSTOMER: u64 = 2;
+
+/// The edited tree of the `tree-writes` scenario: its checks and the memberships its writes change.
+#[derive(Debug, Clone)]
+pub(crate) struct Tree {
+    /// The edited customer's id.
+    pub(crate) account: String,
+    /// Checks in the customer: each of its members and of its partner's, on every permission of the
+    /// mix, and its members on its folders.
+    pub(crate) checks: Vec<CheckAccessRequest>,
+    /// The memberships the writes change: the customer's members but its first (its
+    /// administrator), in turn.
+    pub(crate) targets: Vec<u64>,
+}
+
+/// The edited tree of `plan` (`None` in a world too small to hold it).
+pub(crate) fn tree(plan: &SeedPlan) -> Option<Tree> {
+    let c = EDITED_CUSTOMER;
+    if c >= plan.accounts || SeedPlan::kind(c) != SeedKind::Customer {
+        return None;
+    }
+    let members: Vec<u64> = (0..).map_while(|j| plan.membership_at(c, j)).collect();
+    let partner = SeedPlan::tree_base(c);
+    let outsiders: Vec<u64> = (0..).map_while(|j| plan.membership_at(partner, j)).collect();
+    let mut checks = Vec::new();
+    for &m in members.iter().chain(&outsiders) {
+        for perm in PERMISSIONS {
+            checks.push(request(m, c, perm, None));
+        }
+    }
+    for &m in &members {
+        for k in 0..FOLDERS_PER_CUSTOMER {
+            checks.push(request(m, c, "folders:view", Some(SeedPlan::folder_id(c, k))));
+        }
+    }
+    let targets: Vec<u64> = members.iter().copied().skip(1).collect();
+    (!targets.is_empty()).then(|| Tree { account: SeedPlan::account_id(c), checks, targets })
+}
+
 /// The membership the `n`-th write of the `writes` scenario changes the roles of: the second member
 /// (a `client_user`) of a customer, or its first when it has only one.
 pub(crate) fn write_target(plan: &SeedPlan, n: u64) -> u64 {
@@ -131,5 +179,11 @@ mod tests {
             set.iter().map(|r| (r.subject_id.clone(), r.account_id.clone(), r.permission.clone())).collect();
         assert!(distinct.len() > 900, "{}", distinct.len());
         assert_eq!(write_target(&plan, 0), 102);
+        let tree = tree(&plan).unwrap();
+        assert_eq!(tree.account, "c2");
+        // Its 10 members and its partner's 10, on 10 permissions; its members on its 3 folders.
+        assert_eq!(tree.checks.len(), 20 * 10 + 10 * 3);
+        assert!(tree.checks.iter().all(|r| r.account_id == "c2"));
+        assert_eq!(tree.targets, (1..10).map(|j| j * 100 + 2).collect::<Vec<_>>());
     }
 }

@@ -19,6 +19,7 @@ mod checks;
 mod host;
 mod load;
 mod lookups;
+mod outage;
 mod world;
 
 use std::path::PathBuf;
@@ -98,6 +99,47 @@ enum Command {
         /// The server's pid, to report its resident memory (VmRSS).
         #[arg(long)]
         server_pid: Option<u32>,
+        /// The server's admin `HOST:PORT`: the writes scenarios then print the write phases the
+        /// server measured (`guichet_write_phase_seconds` on `/metrics`).
+        #[arg(long)]
+        metrics: Option<String>,
+        #[command(flatten)]
+        world: World,
+    },
+    /// The `store-down` scenario: the uniform mix over warm caches while the database is stopped
+    /// (`--stop`) and started again (`--start`), measured before, during and after (see
+    /// `outage.rs`).
+    Outage {
+        /// The server, `HOST:PORT`.
+        #[arg(long, default_value = "127.0.0.1:50061")]
+        addr: String,
+        /// HTTP/2 connections.
+        #[arg(long, default_value_t = 16)]
+        connections: usize,
+        /// Concurrent requests in flight per connection.
+        #[arg(long, default_value_t = 8)]
+        streams: usize,
+        /// How many distinct checks (all warmed first).
+        #[arg(long, default_value_t = 10_000)]
+        distinct: u64,
+        /// Seconds of load before the stop.
+        #[arg(long, default_value_t = 5.0)]
+        before: f64,
+        /// Seconds from the stop to the start.
+        #[arg(long, default_value_t = 30.0)]
+        down: f64,
+        /// Seconds of load after the start.
+        #[arg(long, default_value_t = 10.0)]
+        after: f64,
+        /// The shell command that stops the database.
+        #[arg(long)]
+        stop: String,
+        /// The shell command that starts it and returns once it accepts connections.
+        #[arg(long)]
+        start: String,
+        /// The server's `cache.serve_stale_when_store_down_ms` (stale answers beyond it are counted).
+        #[arg(long, default_value_t = 0)]
+        bound_ms: u64,
         #[command(flatten)]
         world: World,
     },
@@ -191,7 +233,7 @@ fn frames(out: PathBuf, world: World) -> Result<(), BoxError> {
     for scenario in Scenario::ALL {
         let request = match scenario {
             Scenario::Hot => checks::hot(&plan),
-            Scenario::Uniform | Scenario::Writes => checks::uniform(&plan, 0),
+            Scenario::Uniform | Scenario::Writes | Scenario::TreeWrites => checks::uniform(&plan, 0),
             Scenario::Uncached => checks::fully_consistent(checks::uniform(&plan, 0)),
         };
         let path = out.join(format!("{}.bin", scenario.name()));
@@ -222,6 +264,7 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
             distinct,
             no_prewarm,
             server_pid,
+            metrics,
             world,
         } => {
             if connections == 0 || streams == 0 || distinct == 0 {
@@ -238,6 +281,26 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
                 distinct,
                 prewarm: !no_prewarm,
                 server_pid,
+                metrics,
+            })
+            .await
+        }
+        Command::Outage { addr, connections, streams, distinct, before, down, after, stop, start, bound_ms, world } => {
+            if connections == 0 || streams == 0 || distinct == 0 {
+                return Err("--connections, --streams and --distinct must be at least 1".into());
+            }
+            outage::run(outage::OutageOptions {
+                addr,
+                connections,
+                streams,
+                plan: plan(world)?,
+                distinct,
+                before: seconds(before)?,
+                down: seconds(down)?,
+                after: seconds(after)?,
+                stop,
+                start,
+                bound_ms,
             })
             .await
         }
@@ -265,7 +328,9 @@ fn main() -> std::process::ExitCode {
     // `load` runs pinned to one CPU (`make bench`): a current-thread runtime spares it the
     // work-stealing scheduler's cross-thread wake-ups. Seeding keeps the multi-threaded one.
     let runtime = match cli.command {
-        Command::Load { .. } => tokio::runtime::Builder::new_current_thread().enable_all().build(),
+        Command::Load { .. } | Command::Outage { .. } => {
+            tokio::runtime::Builder::new_current_thread().enable_all().build()
+        }
         Command::Seed { .. }
         | Command::Frames { .. }
         | Command::Spec { .. }

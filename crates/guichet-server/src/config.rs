@@ -226,8 +226,14 @@ pub struct Config {
     /// affinity and cgroup quota). With one, the server runs on a single-threaded runtime, which
     /// spares a one-core replica the work-stealing scheduler's cross-thread wake-ups.
     pub worker_threads: usize,
-    /// Database pool size.
+    /// The reads' database pool size: checks that miss, fence queries, lookups, management reads.
     pub database_max_connections: u32,
+    /// The writer pool's size: write transactions take their connection from a pool of their own,
+    /// so that they never wait behind reads for one, nor hold one of the reads' while they wait for
+    /// the revision lock. Writes are serialised by the store's revision row whatever the size; with
+    /// 1 (the default) a replica's writes queue for the connection in the process, in order. 0:
+    /// writes share the reads' pool.
+    pub database_writer_connections: u32,
     /// How long a call waits for a database connection before `UNAVAILABLE`, in milliseconds.
     pub database_acquire_timeout_ms: u64,
     /// How long in-flight calls may take to finish after SIGTERM, in milliseconds.
@@ -267,6 +273,7 @@ impl Default for Config {
             catalog: None,
             worker_threads: 0,
             database_max_connections: 16,
+            database_writer_connections: 1,
             database_acquire_timeout_ms: 5_000,
             shutdown_grace_ms: 10_000,
             log: LogConfig::default(),
@@ -341,6 +348,12 @@ impl Config {
             return Err(ConfigError::Invalid {
                 field: "database_max_connections",
                 description: "must be between 1 and 1000".to_owned(),
+            });
+        }
+        if self.database_writer_connections > 100 {
+            return Err(ConfigError::Invalid {
+                field: "database_writer_connections",
+                description: "must be between 0 (share the reads' pool) and 100".to_owned(),
             });
         }
         if self.cache.redis_timeout_ms == 0 || self.cache.redis_timeout_ms > 60_000 {
@@ -567,6 +580,19 @@ mod tests {
         assert_eq!(
             c.validate().unwrap_err().to_string(),
             "configuration: database_url: must start with sqlite:, postgres:// or postgresql://"
+        );
+    }
+
+    #[test]
+    fn the_writer_pool_is_bounded() {
+        assert_eq!(Config::default().database_writer_connections, 1);
+        for ok in [0, 1, 100] {
+            Config { database_writer_connections: ok, ..Config::default() }.validate().unwrap();
+        }
+        let c = Config { database_writer_connections: 101, ..Config::default() };
+        assert_eq!(
+            c.validate().unwrap_err().to_string(),
+            "configuration: database_writer_connections: must be between 0 (share the reads' pool) and 100"
         );
     }
 

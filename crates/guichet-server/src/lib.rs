@@ -157,7 +157,10 @@ pub async fn open_store(config: &Config, catalog: Arc<Catalog>) -> Result<Store,
     let mut options = StoreOptions::new(config.database_url.expose());
     options.max_connections = config.database_max_connections;
     options.acquire_timeout = Duration::from_millis(config.database_acquire_timeout_ms);
-    Ok(Store::connect(&options, catalog).await?)
+    options.writer_connections = config.database_writer_connections;
+    let store = Store::connect(&options, catalog).await?;
+    store.set_observer(Arc::new(metrics::write_timing));
+    Ok(store)
 }
 
 /// Something every guichet RPC awaits once it counts as in flight, before it is handled: tests give

@@ -35,6 +35,7 @@
 //! | `guichet_watch_streams` | gauge | — (open WatchEvents change streams) |
 //! | `guichet_authzen_requests_total` | counter | `endpoint` (`evaluation`, `evaluations`, `search_subject`, `search_resource`, `search_action`, `configuration`, `unknown`), `status` (the HTTP status: `200`, `400`, …, `other`) |
 //! | `guichet_authzen_request_duration_seconds` | histogram | `endpoint`, `status` |
+//! | `guichet_write_phase_seconds` | histogram | `phase`: `acquire` (a connection from the writer pool and `BEGIN`), `lock_wait` (the revision bump, waiting for the write holding the lock), `locked` (from the bump to the connection's return, after the commit), `transaction` (from the request for a connection to its return), `commit_wait` (the wait after the commit for the fence window, [`crate::cache`]) |
 //!
 //! `deploy/grafana/guichet.json` (a dashboard) and `deploy/prometheus/guichet-rules.yml`
 //! (recording and alerting rules) query these names only: a test of `guichet-tests` fails when one
@@ -75,6 +76,7 @@ struct Metrics {
     watch_streams: IntGauge,
     authzen_requests: IntCounterVec,
     authzen_duration: HistogramVec,
+    write_phases: HistogramVec,
 }
 
 /// Latency buckets from 0.25 ms to ~8 s: checks are sub-millisecond, writes take milliseconds.
@@ -116,7 +118,18 @@ fn build() -> Metrics {
     )
     .expect("valid metric");
     registry.register(Box::new(authzen_duration.clone())).expect("unique metric");
+    let write_phases = HistogramVec::new(
+        HistogramOpts::new(
+            "guichet_write_phase_seconds",
+            "Time a write spent in each phase: acquire, lock_wait, locked, transaction, commit_wait",
+        )
+        .buckets(DURATION_BUCKETS.to_vec()),
+        &["phase"],
+    )
+    .expect("valid metric");
+    registry.register(Box::new(write_phases.clone())).expect("unique metric");
     Metrics {
+        write_phases,
         authzen_requests: counter_vec(
             "guichet_authzen_requests_total",
             "AuthZEN HTTP requests answered, by endpoint and HTTP status",
@@ -175,8 +188,26 @@ fn registry() -> (Metrics, Hot) {
     for allowed in ["true", "false"] {
         let _ = m.decisions.with_label_values(&[allowed]);
     }
+    for phase in guichet_store::WritePhase::ALL.map(guichet_store::WritePhase::label).into_iter().chain([COMMIT_WAIT]) {
+        let _ = m.write_phases.with_label_values(&[phase]);
+    }
     let hot = Hot::of(&m);
     (m, hot)
+}
+
+/// The `phase` of the wait of a write after its commit (the store's phases are
+/// [`guichet_store::WritePhase`]).
+const COMMIT_WAIT: &str = "commit_wait";
+
+/// Records a phase of a write the store measured (installed as the store's observer, see
+/// [`guichet_store::Store::set_observer`]).
+pub fn write_timing(timing: guichet_store::WriteTiming) {
+    with(|m, _| m.write_phases.with_label_values(&[timing.phase.label()]).observe(timing.seconds));
+}
+
+/// A write waited `seconds` after its commit, for the fence window.
+pub fn commit_wait(seconds: f64) {
+    with(|m, _| m.write_phases.with_label_values(&[COMMIT_WAIT]).observe(seconds));
 }
 
 /// The labelled children the check path records on every call, looked up once: a label lookup
@@ -504,6 +535,15 @@ mod tests {
         assert!(text.contains("guichet_cache_requests_total{result=\"miss\",tier=\"shared\"}"));
         assert!(text.contains("# TYPE guichet_store_errors_total counter"));
         assert!(text.contains("# TYPE guichet_redis_errors_total counter"));
+        for phase in ["acquire", "lock_wait", "locked", "transaction", "commit_wait"] {
+            assert!(text.contains(&format!("guichet_write_phase_seconds_count{{phase=\"{phase}\"}}")), "{phase}");
+        }
+        let locked = PROCESS.0.write_phases.with_label_values(&["locked"]);
+        let (held, waited) = (locked.get_sample_count(), PROCESS.0.write_phases.with_label_values(&["commit_wait"]));
+        let waits = waited.get_sample_count();
+        write_timing(guichet_store::WriteTiming { phase: guichet_store::WritePhase::Locked, seconds: 0.004 });
+        commit_wait(0.01);
+        assert_eq!((locked.get_sample_count(), waited.get_sample_count()), (held + 1, waits + 1));
         let fences = PROCESS.0.fence_queries.get();
         fence_query();
         assert_eq!(PROCESS.0.fence_queries.get(), fences + 1);

@@ -6,10 +6,18 @@
 //! and refuses with `LAST_ADMINISTRATOR` when there was one and would be none. Writes hold the write
 //! lock from their first statement (see the crate docs), so two concurrent demotions of the last two
 //! administrators are serialised: the second one sees the first and is refused.
+//!
+//! A write that changes one membership and nothing else ([`MemberGuard`]: its roles, status,
+//! restriction or expiry) changes the count by that membership alone: the count after is the count
+//! before, minus one if the membership counted before, plus one if it counts after. So the rule
+//! is broken only when the membership counted before, no longer counts, and the count after is
+//! zero — and only then is the account counted (once, after the change). Editing a member who is
+//! not an administrator, or who stays one, reads no other member: a few statements fewer while
+//! the write holds the lock.
 
 use std::collections::BTreeSet;
 
-use guichet_domain::{AccountId, AccountKind, Catalog, MembershipStatus, RoleName, UserStatus};
+use guichet_domain::{AccountId, AccountKind, Catalog, Membership, MembershipStatus, RoleName, UserStatus};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 
 use crate::StoreError;
@@ -89,5 +97,68 @@ impl AdminGuard {
             });
         }
         Ok(())
+    }
+}
+
+/// Whether membership `m` counts as an active administrator of its account (of kind `kind`): it
+/// is active, one of its roles holds `users:full`, and its user is active (read only when the rest
+/// holds).
+async fn counts(
+    conn: &impl ConnectionTrait,
+    catalog: &Catalog,
+    kind: &AccountKind,
+    m: &Membership,
+) -> Result<bool, StoreError> {
+    if m.status != MembershipStatus::Active {
+        return Ok(false);
+    }
+    let wanted: Vec<_> = m.roles.iter().map(|r| (m.account.clone(), kind.clone(), r.clone())).collect();
+    let roles = resolve(conn, catalog, &wanted).await?;
+    let administrator = m
+        .roles
+        .iter()
+        .any(|r| roles.get(&(m.account.clone(), r.clone())).is_some_and(guichet_domain::Role::is_administrator));
+    if !administrator {
+        return Ok(false);
+    }
+    let active = user::Entity::find_by_id(m.user.as_str().to_owned())
+        .filter(user::Column::Status.eq(UserStatus::Active.as_str()))
+        .one(conn)
+        .await?
+        .is_some();
+    Ok(active)
+}
+
+/// The last-administrator guard of a write that changes one membership and nothing else (see the
+/// module docs): whether the membership counted before the change.
+pub(crate) struct MemberGuard {
+    kind: AccountKind,
+    counted: bool,
+}
+
+impl MemberGuard {
+    /// Before the change: `m` as it is, in its account of kind `kind`.
+    pub(crate) async fn before(
+        conn: &impl ConnectionTrait,
+        catalog: &Catalog,
+        kind: AccountKind,
+        m: &Membership,
+    ) -> Result<Self, StoreError> {
+        let counted = counts(conn, catalog, &kind, m).await?;
+        Ok(Self { kind, counted })
+    }
+
+    /// After the change: `m` as it is now. Refuses with `LAST_ADMINISTRATOR` when it counted
+    /// before, no longer does, and the account has no active administrator left.
+    pub(crate) async fn after(
+        self,
+        conn: &impl ConnectionTrait,
+        catalog: &Catalog,
+        m: &Membership,
+    ) -> Result<(), StoreError> {
+        if !self.counted || counts(conn, catalog, &self.kind, m).await? {
+            return Ok(());
+        }
+        AdminGuard { account: m.account.clone(), before: 1 }.after(conn, catalog).await
     }
 }

@@ -13,6 +13,14 @@
 //! (such as "the account keeps an active administrator") cannot be broken by a concurrent write on
 //! another replica, and every committed write has its own revision.
 //!
+//! Write transactions take their connection from a pool of their own, the *writer pool*
+//! ([`StoreOptions::writer_connections`], one connection by default): a write never waits behind
+//! the checks' reads for a connection, and the writes of one replica queue in the process for that
+//! connection instead of each holding a connection of the shared pool while it waits for the
+//! revision row. What a write costs is reported to an [`Observer`] ([`Store::set_observer`]) as
+//! [`WriteTiming`]s: the wait for a connection, for the revision lock, how long the lock was held
+//! and the whole transaction.
+//!
 //! **Reads** for a decision run in one read-only transaction (repeatable read on PostgreSQL, a
 //! snapshot on SQLite), so the facts and the revision they are reported at agree.
 //!
@@ -42,9 +50,11 @@ mod rows;
 pub mod suggestions;
 mod users;
 
+use std::collections::VecDeque;
 use std::path::Path;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use guichet_domain::{Catalog, Revision};
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
@@ -107,12 +117,131 @@ pub struct StoreOptions {
     pub max_connections: u32,
     /// How long to wait for a connection before answering `UNAVAILABLE`.
     pub acquire_timeout: Duration,
+    /// The writer pool's size: write transactions take their connection from it, never from the
+    /// pool the reads share. 0 makes writes share the reads' pool. Writes are serialised by the
+    /// revision row whatever the size: one connection (the default) makes a replica's writes queue
+    /// in the process, in order, rather than each holding a connection while it waits for the row.
+    /// An in-memory SQLite database always shares its single connection.
+    pub writer_connections: u32,
 }
 
 impl StoreOptions {
     /// Options with the defaults for `url`.
     pub fn new(url: impl Into<String>) -> Self {
-        Self { url: url.into(), max_connections: 16, acquire_timeout: Duration::from_secs(5) }
+        Self { url: url.into(), max_connections: 16, acquire_timeout: Duration::from_secs(5), writer_connections: 1 }
+    }
+}
+
+/// One phase of a write transaction, as measured by the store (see [`Store::set_observer`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WritePhase {
+    /// Getting a connection from the writer pool (the wait for a free one, or to open one) and
+    /// sending `BEGIN`.
+    Acquire,
+    /// The revision bump: the statement that takes the revision lock, waiting for the write that
+    /// holds it (on any replica) to end.
+    LockWait,
+    /// Holding the revision lock: from the end of the bump to the connection's return to the
+    /// writer pool, after the commit or the rollback (measured when the writer pool is a pool of
+    /// its own).
+    Locked,
+    /// The whole transaction: from the request for a connection to its return to the writer pool.
+    Transaction,
+}
+
+impl WritePhase {
+    /// Every phase.
+    pub const ALL: [WritePhase; 4] =
+        [WritePhase::Acquire, WritePhase::LockWait, WritePhase::Locked, WritePhase::Transaction];
+
+    /// Its name, as a metric label: `acquire`, `lock_wait`, `locked`, `transaction`.
+    pub const fn label(self) -> &'static str {
+        match self {
+            WritePhase::Acquire => "acquire",
+            WritePhase::LockWait => "lock_wait",
+            WritePhase::Locked => "locked",
+            WritePhase::Transaction => "transaction",
+        }
+    }
+}
+
+/// What the store measured of one phase of one write.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WriteTiming {
+    /// The phase.
+    pub phase: WritePhase,
+    /// How long it took, in seconds.
+    pub seconds: f64,
+}
+
+/// Told about every [`WriteTiming`] as it is measured (the server turns them into metrics).
+pub type Observer = Arc<dyn Fn(WriteTiming) + Send + Sync>;
+
+/// What [`Store::begin_write`], the revision bump and the writer pool's release hook share to time
+/// a write. The writes in progress are kept in the order they began: with the writer pool's one
+/// connection (the default) the write a release ends is the oldest one, exactly; with more, a
+/// release is attributed to the oldest write in progress, an approximation.
+#[derive(Default)]
+struct WriteMeter {
+    /// The writes in progress: when each asked for its connection, and when it took the lock.
+    open: Mutex<VecDeque<(Instant, Option<Instant>)>>,
+    /// Where the timings go.
+    observer: OnceLock<Observer>,
+    /// Whether the writer pool is a pool of its own: when it shares the reads' pool a
+    /// connection's return does not end a write, and the lock and the transaction are not timed.
+    own_pool: AtomicBool,
+    /// The writer pool's size: at most this many writes are in progress (a connection closed
+    /// rather than returned leaves an entry behind, dropped when the next write begins).
+    capacity: std::sync::atomic::AtomicUsize,
+}
+
+impl std::fmt::Debug for WriteMeter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteMeter").field("own_pool", &self.own_pool.load(Ordering::Relaxed)).finish()
+    }
+}
+
+impl WriteMeter {
+    fn observe(&self, phase: WritePhase, since: Instant) {
+        if let Some(observer) = self.observer.get() {
+            observer(WriteTiming { phase, seconds: since.elapsed().as_secs_f64() });
+        }
+    }
+
+    fn open(&self) -> std::sync::MutexGuard<'_, VecDeque<(Instant, Option<Instant>)>> {
+        self.open.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A write asked for its connection at `at` and began.
+    fn began(&self, at: Instant) {
+        self.observe(WritePhase::Acquire, at);
+        if self.own_pool.load(Ordering::Relaxed) {
+            let mut open = self.open();
+            while open.len() >= self.capacity.load(Ordering::Relaxed).max(1) {
+                open.pop_front();
+            }
+            open.push_back((at, None));
+        }
+    }
+
+    /// A write's bump, started at `at`, returned: it holds the revision lock.
+    fn locked(&self, at: Instant) {
+        self.observe(WritePhase::LockWait, at);
+        let now = Instant::now();
+        if let Some(write) = self.open().iter_mut().find(|(_, locked)| locked.is_none()) {
+            write.1 = Some(now);
+        }
+    }
+
+    /// A connection of the writer pool went back to it: the oldest write in progress ended.
+    fn released(&self) {
+        let ended = self.open().pop_front();
+        if let Some((began, locked)) = ended {
+            if let Some(locked) = locked {
+                self.observe(WritePhase::Locked, locked);
+            }
+            self.observe(WritePhase::Transaction, began);
+        }
     }
 }
 
@@ -131,6 +260,10 @@ pub struct Store {
     /// A pool of one connection of its own for [`Store::probe`] (none for an in-memory SQLite
     /// database, where a second pool would be another database).
     probe: Option<DatabaseConnection>,
+    /// The writer pool (the reads' pool when shared, see [`StoreOptions::writer_connections`]).
+    writer: DatabaseConnection,
+    /// What times the writes.
+    meter: Arc<WriteMeter>,
 }
 
 impl Store {
@@ -180,9 +313,42 @@ impl Store {
             .connect_timeout(PROBE_TIMEOUT)
             .test_before_acquire(false)
             .connect_lazy(true);
+        let meter = Arc::new(WriteMeter::default());
+        let writer_opts = (!in_memory && options.writer_connections > 0).then(|| {
+            meter.own_pool.store(true, Ordering::Relaxed);
+            meter.capacity.store(usize::try_from(options.writer_connections).unwrap_or(1), Ordering::Relaxed);
+            let mut writer_opts = opts.clone();
+            writer_opts.max_connections(options.writer_connections).min_connections(0);
+            let (pg, lite) = (meter.clone(), meter.clone());
+            writer_opts.map_sqlx_postgres_pool_opts(move |o| {
+                let meter = pg.clone();
+                o.after_release(move |_, _| {
+                    meter.released();
+                    Box::pin(async { Ok(true) })
+                })
+            });
+            writer_opts.map_sqlx_sqlite_pool_opts(move |o| {
+                let meter = lite.clone();
+                o.after_release(move |_, _| {
+                    meter.released();
+                    Box::pin(async { Ok(true) })
+                })
+            });
+            writer_opts
+        });
         let db = Database::connect(opts).await.map_err(StoreError::from)?;
         let probe = if in_memory { None } else { Some(Database::connect(probe_opts).await.map_err(StoreError::from)?) };
-        Ok(Self { db, catalog, listener: changes::ListenerSlot::default(), statements: None, probe })
+        let writer = match writer_opts {
+            Some(writer_opts) => Database::connect(writer_opts).await.map_err(StoreError::from)?,
+            None => db.clone(),
+        };
+        Ok(Self { db, catalog, listener: changes::ListenerSlot::default(), statements: None, probe, writer, meter })
+    }
+
+    /// Installs the function told about every [`WriteTiming`] the store measures. Only the first
+    /// call has an effect.
+    pub fn set_observer(&self, observer: Observer) {
+        let _ = self.meter.observer.set(observer);
     }
 
     /// Applies every pending migration.
@@ -239,8 +405,14 @@ impl Store {
         let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let c = counter.clone();
         self.db.set_metric_callback(move |_| {
-            c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            c.fetch_add(1, Ordering::Relaxed);
         });
+        if self.meter.own_pool.load(Ordering::Relaxed) {
+            let c = counter.clone();
+            self.writer.set_metric_callback(move |_| {
+                c.fetch_add(1, Ordering::Relaxed);
+            });
+        }
         self.statements = Some(counter.clone());
         counter
     }
@@ -261,30 +433,38 @@ impl Store {
         read_revision(&self.db).await
     }
 
-    /// Closes the pool.
+    /// Closes the pools.
     pub async fn close(self) -> Result<(), StoreError> {
+        if self.meter.own_pool.load(Ordering::Relaxed) {
+            self.writer.clone().close().await.map_err(StoreError::from)?;
+        }
         self.db.close().await.map_err(StoreError::from)
     }
 
-    /// Starts a write: a transaction holding the write lock, with the revision already bumped.
+    /// Starts a write: a transaction on the writer pool holding the write lock, with the revision
+    /// already bumped (on SQLite `BEGIN IMMEDIATE` takes the database's write lock first).
     pub(crate) async fn begin_write(&self) -> Result<(DatabaseTransaction, Revision), StoreError> {
-        let sqlite = self.db.get_database_backend() == DbBackend::Sqlite;
+        let sqlite = self.writer.get_database_backend() == DbBackend::Sqlite;
+        let asked = Instant::now();
         let txn = self
-            .db
+            .writer
             .begin_with_options(TransactionOptions {
                 isolation_level: None,
                 access_mode: None,
                 sqlite_transaction_mode: sqlite.then_some(SqliteTransactionMode::Immediate),
             })
             .await?;
+        self.meter.began(asked);
         let backend = txn.get_database_backend();
+        let bumped = Instant::now();
         let row = txn
             .query_one_raw(Statement::from_string(
                 backend,
                 "UPDATE guichet_revision SET value = value + 1 WHERE id = 1 RETURNING value",
             ))
-            .await?
-            .ok_or_else(|| StoreError::corrupt("guichet_revision", "the revision row is missing"))?;
+            .await?;
+        self.meter.locked(bumped);
+        let row = row.ok_or_else(|| StoreError::corrupt("guichet_revision", "the revision row is missing"))?;
         let value: i64 = row.try_get("", "value")?;
         let revision = Revision::new(u64::try_from(value).map_err(|e| StoreError::corrupt("guichet_revision", e))?);
         Ok((txn, revision))

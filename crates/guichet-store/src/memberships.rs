@@ -14,7 +14,7 @@ use guichet_domain::{
 };
 use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
-use crate::administrators::AdminGuard;
+use crate::administrators::{AdminGuard, MemberGuard};
 use crate::entities::{account, membership, membership_resource, membership_role, resource, user};
 use crate::events::{self, Audit};
 use crate::paging::Keyset;
@@ -598,7 +598,8 @@ impl Store {
             .next()
             .ok_or_else(|| StoreError::corrupt("memberships", "vanished"))?;
         let account = AccountId::from_trusted(row.account_id.clone());
-        let guard = AdminGuard::before(&txn, &self.catalog, &account).await?;
+        let account_kind = AccountKind::from_trusted(account_row(&txn, &account).await?.kind);
+        let guard = MemberGuard::before(&txn, &self.catalog, account_kind, &current).await?;
         let before = MembershipSnapshot::from(&current);
         if change(&txn, &row, &current, &self.catalog).await? == Change::Unchanged {
             txn.rollback().await?;
@@ -608,8 +609,9 @@ impl Store {
         let mut active: membership::ActiveModel = row.into();
         active.updated_at = Set(audit.now.as_millis());
         let row = active.update(&txn).await?;
-        guard.after(&txn, &self.catalog).await?;
         let out = load_details(&txn, std::slice::from_ref(&row)).await?;
+        let changed = out.first().ok_or_else(|| StoreError::corrupt("memberships", "vanished"))?;
+        guard.after(&txn, &self.catalog, changed).await?;
         let after = out.first().map(MembershipSnapshot::from);
         events::record(
             self,

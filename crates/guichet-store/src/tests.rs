@@ -1541,3 +1541,95 @@ async fn grants_expire_and_their_expiry_is_recorded_once(store: Store) {
 }
 
 both_backends!(grants_expire_and_their_expiry_is_recorded_once);
+
+/// Writes take their connection from the writer pool: a write goes through while a read holds the
+/// reads' only connection, and the store reports each phase of each write to its observer.
+async fn writes_use_a_pool_of_their_own(backend: Backend) {
+    let Some((url, _dir)) = empty_database(backend).await else { return };
+    let mut options = StoreOptions::new(url);
+    options.max_connections = 1;
+    let store = Store::connect(&options, Arc::new(Catalog::builtin().unwrap())).await.unwrap();
+    store.migrate().await.unwrap();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    store.set_observer(Arc::new(move |t: crate::WriteTiming| sink.lock().unwrap().push(t.phase)));
+    let read = store.begin_read().await.unwrap();
+    account(&store, "p", "partner", None).await;
+    user(&store, "alice").await;
+    read.rollback().await.unwrap();
+    // The writer pool's release hook ends a write's timing once its connection is back.
+    let phases = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        loop {
+            let phases = seen.lock().unwrap().clone();
+            if phases.iter().filter(|p| **p == crate::WritePhase::Transaction).count() == 2 {
+                return phases;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .unwrap();
+    for phase in crate::WritePhase::ALL {
+        assert_eq!(phases.iter().filter(|p| **p == phase).count(), 2, "{phase:?} in {phases:?}");
+    }
+    store.close().await.unwrap();
+}
+
+mod writes_use_a_pool_of_their_own {
+    #[tokio::test(flavor = "multi_thread")]
+    async fn on_sqlite() {
+        super::writes_use_a_pool_of_their_own(super::Backend::Sqlite).await;
+    }
+    #[tokio::test(flavor = "multi_thread")]
+    async fn on_postgres() {
+        super::writes_use_a_pool_of_their_own(super::Backend::Postgres).await;
+    }
+}
+
+/// The last-administrator rule of a write that changes one membership: the account is refused only
+/// the loss of its last active administrator — a demotion or a suspension of the last one; a
+/// demotion while another remains, an edit of a member who is not an administrator, and the
+/// demotion of an administrator whose user is suspended (who does not count) go through.
+async fn one_membership_edits_keep_the_last_administrator(mut store: Store) {
+    let statements = store.count_statements();
+    account(&store, "p", "partner", None).await;
+    account(&store, "c", "customer", Some("p")).await;
+    for u in ["ada", "bea", "cal"] {
+        user(&store, u).await;
+    }
+    member(&store, "ada", "c", "client_administrator").await.unwrap();
+    member(&store, "bea", "c", "client_administrator").await.unwrap();
+    member(&store, "cal", "c", "client_user").await.unwrap();
+    let m = |u: &str| id(&format!("m-{u}-c"), MembershipId::parse);
+    let roles = |r: &str| vec![id(r, RoleName::parse)];
+    // Another administrator remains: bea may lose the role.
+    store.set_membership_roles(&m("bea"), &roles("client_user"), &audit()).await.unwrap();
+    // ada is the last one: neither a demotion nor a suspension of her membership.
+    let before = store.revision().await.unwrap();
+    assert_eq!(
+        precondition(store.set_membership_roles(&m("ada"), &roles("client_user"), &audit()).await),
+        "LAST_ADMINISTRATOR"
+    );
+    let suspended = store.set_membership_status(&m("ada"), MembershipStatus::Suspended, false, &audit()).await;
+    assert_eq!(precondition(suspended), "LAST_ADMINISTRATOR");
+    assert_eq!(store.revision().await.unwrap(), before, "nothing written");
+    // Members who are not administrators are edited freely, and the edit reads no other member:
+    // the statements of a role change (BEGIN and COMMIT are not counted), all but the first made
+    // holding the revision lock.
+    let sent = statements.load(Ordering::Relaxed);
+    store.set_membership_roles(&m("cal"), &roles("user"), &audit()).await.unwrap();
+    // 13 (20 when the account's administrators were counted before and after every edit).
+    assert_eq!(statements.load(Ordering::Relaxed) - sent, 13);
+    // bea administrator again; ada's user suspended: ada no longer counts, so her demotion reads
+    // no other member, and bea is now the last one.
+    store.set_membership_roles(&m("bea"), &roles("client_administrator"), &audit()).await.unwrap();
+    store.set_user_status(&id("ada", UserId::parse), guichet_domain::UserStatus::Suspended, &audit()).await.unwrap();
+    store.set_membership_roles(&m("ada"), &roles("client_user"), &audit()).await.unwrap();
+    let demoted = store.set_membership_roles(&m("bea"), &roles("user"), &audit()).await;
+    assert_eq!(precondition(demoted), "LAST_ADMINISTRATOR");
+    let catalog = Catalog::builtin().unwrap();
+    let admins = crate::administrators::administrator_count(&store.db, &catalog, &id("c", AccountId::parse)).await;
+    assert_eq!(admins.unwrap(), 1);
+}
+
+both_backends!(one_membership_edits_keep_the_last_administrator);

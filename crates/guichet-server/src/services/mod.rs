@@ -140,7 +140,9 @@ async fn replay<Resp: prost::Message + Default>(
 /// it has returned.
 async fn commit_wait(app: &App) {
     if let Some(cache) = app.cache() {
+        let began = std::time::Instant::now();
         cache.commit_wait().await;
+        crate::metrics::commit_wait(began.elapsed().as_secs_f64());
     }
 }
 
