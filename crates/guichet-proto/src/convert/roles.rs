@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 
 use guichet_domain as d;
 
-use super::{Authored, Check, Invalid, MAX_NAME_CHARS, MAX_TEXT_CHARS, PageParams, authored, level_in, ts};
+use super::{
+    Authored, Check, Invalid, MAX_NAME_CHARS, MAX_TEXT_CHARS, PageParams, authored, authored_since, level_in, ts,
+};
 use crate::v1 as pb;
 
 /// A role of an account, by name.
@@ -121,8 +123,9 @@ impl TryFrom<pb::UpdateRoleRequest> for Authored<d::RoleDefinition> {
             description,
             grants,
             descendant_grants,
+            unchanged_since,
         } = r;
-        authored(&request_id, &actor_id, |c| {
+        authored_since(&request_id, &actor_id, &unchanged_since, |c| {
             role_definition(c, &account_id, &name, &display_name, &description, grants, descendant_grants)
         })
     }
