@@ -737,10 +737,20 @@ impl Snapshot {
                 if *status == UserStatus::Suspended { self.guard(catalog, &accounts, op) } else { Ok(()) }
             }
             SimOp::CreateDelegation(cmd) => {
-                if let Some(at) = cmd.expires_at {
-                    if at <= now {
-                        return Err(invalid("expire_time", "must be in the future (leave it unset for no expiry)"));
-                    }
+                // The server's `check_expiry`: in the future, at most ten years (of 365.25 days) ahead.
+                const MAX_EXPIRY_AHEAD_MS: i64 = 10 * 36_525 * 86_400_000 / 100;
+                if let Some(at) = cmd.expires_at
+                    && at <= now
+                {
+                    return Err(invalid("expire_time", "must be in the future (leave it unset for no expiry)"));
+                }
+                if let Some(at) = cmd.expires_at
+                    && at.as_millis() - now.as_millis() > MAX_EXPIRY_AHEAD_MS
+                {
+                    return Err(invalid(
+                        "expire_time",
+                        "must be at most 10 years ahead (leave it unset for no expiry)",
+                    ));
                 }
                 let rule = Operation::CreateDelegation { from: cmd.from_account.clone(), to: cmd.to_account.clone() };
                 self.admit(catalog, actor, &rule, Hide::Account, now)?;
@@ -813,10 +823,10 @@ impl Snapshot {
                 }
             }
             SimOp::AssignRole { membership, role } => {
-                if let Some(m) = self.memberships.get_mut(membership) {
-                    if !m.roles.contains(role) {
-                        m.roles.push(role.clone());
-                    }
+                if let Some(m) = self.memberships.get_mut(membership)
+                    && !m.roles.contains(role)
+                {
+                    m.roles.push(role.clone());
                 }
             }
             SimOp::UnassignRole { membership, role } => {
