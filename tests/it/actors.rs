@@ -203,6 +203,7 @@ async fn every_change_writes_one_audit_event() {
             request_id: "change-1".into(),
             membership_id: "m-employe-a".into(),
             roles: vec!["client_administrator".into()],
+            unchanged_since: String::new(),
         })
         .await
         .unwrap()

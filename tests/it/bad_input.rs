@@ -113,6 +113,8 @@ async fn bad_input(backend: Backend) {
     t.row(s, "AccessService/ListAccessibleResources", &["page_token"], r).await;
     let r = access.list_authorized_subjects(pb::ListAuthorizedSubjectsRequest::default());
     t.row(s, "AccessService/ListAuthorizedSubjects", &["account_id", "permission"], r).await;
+    let r = access.simulate_changes(pb::SimulateChangesRequest::default());
+    t.row(s, "AccessService/SimulateChanges", &["operations"], r).await;
 
     // ---- AccountService ----
     let mut acc = s.accounts();

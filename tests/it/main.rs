@@ -26,6 +26,7 @@ mod levels;
 mod operations;
 mod restart;
 mod scenario;
+mod simulate;
 mod snapshots;
 mod store_down;
 mod stories;

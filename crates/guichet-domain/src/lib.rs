@@ -41,6 +41,7 @@ pub mod phone;
 pub mod restriction;
 pub mod rules;
 pub mod settings;
+pub mod simulate;
 pub mod status;
 pub mod suggest;
 pub mod world;
@@ -58,11 +59,15 @@ pub use model::*;
 pub use phone::*;
 pub use restriction::Restriction;
 pub use rules::{
-    Grant, MAX_ROLES, Need, Operation, Own, ProfileEditor, Reach, Requirement, Rpc, Scope, Violation,
-    check_descendant_levels, check_four_eyes, check_grant, check_last_administrator, check_partner_reach,
+    Grant, Hide, MAX_ROLES, Need, Operation, Own, ProfileEditor, Reach, Refusal, Requirement, Rpc, Scope, Violation,
+    admit, check_descendant_levels, check_four_eyes, check_grant, check_last_administrator, check_partner_reach,
     check_pending_frozen, check_profile_change, check_role_definition, check_role_limit, expiry_extends,
 };
 pub use settings::*;
+pub use simulate::{
+    Denial, Effect, LevelChange, Named, SimOp, Simulation, Snapshot, SnapshotAccount, SnapshotDelegation,
+    SnapshotMembership, simulate,
+};
 pub use status::*;
 pub use suggest::{AccountView, Candidate, Change, Fixer, MAX_FIXERS, MAX_SUGGESTIONS, Step, Suggestion, Via, suggest};
 pub use world::*;

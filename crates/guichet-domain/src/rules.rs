@@ -81,6 +81,9 @@ use crate::model::Timestamp;
 use crate::restriction::Restriction;
 use crate::status::MembershipStatus;
 
+mod admission;
+pub use admission::{Hide, Refusal, admit, unreachable};
+
 /// The most roles one membership (or invitation) holds.
 pub const MAX_ROLES: usize = 16;
 
@@ -204,6 +207,7 @@ rpcs! {
     ListAccessibleAccounts => "AccessService", "ListAccessibleAccounts", Check;
     ListAccessibleResources => "AccessService", "ListAccessibleResources", Check;
     ListAuthorizedSubjects => "AccessService", "ListAuthorizedSubjects", Check;
+    SimulateChanges => "AccessService", "SimulateChanges", Admin;
     CreateAccount => "AccountService", "CreateAccount", Admin;
     GetAccount => "AccountService", "GetAccount", Admin;
     ListAccounts => "AccountService", "ListAccounts", Admin;

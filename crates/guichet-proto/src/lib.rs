@@ -51,6 +51,7 @@ mod tests {
                 "ListAccessibleAccounts",
                 "ListAccessibleResources",
                 "ListAuthorizedSubjects",
+                "SimulateChanges",
             ],
         ),
         (

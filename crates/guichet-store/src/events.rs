@@ -32,12 +32,25 @@ pub struct Audit {
     /// `CONCURRENT_CHANGE` and nothing is written, for the caller to admit it again. `None`: no
     /// such condition (a write on a calling service's own authority).
     pub admitted_at: Option<guichet_domain::Revision>,
+    /// The revision of a preview (SimulateChanges) of this write: the write commits only if
+    /// nothing the preview read in its account's tree changed since, else it is refused with
+    /// `CHANGED_SINCE_PREVIEW` (see [`crate::simulate`]). `None`: no such condition.
+    pub unchanged_since: Option<guichet_domain::Revision>,
 }
 
 impl Audit {
     /// A write on the calling service's own authority at `now`, with nothing else known.
     pub fn system(now: Timestamp) -> Self {
-        Self { actor: None, service: None, trace_id: None, request_id: None, fingerprint: None, now, admitted_at: None }
+        Self {
+            actor: None,
+            service: None,
+            trace_id: None,
+            request_id: None,
+            fingerprint: None,
+            now,
+            admitted_at: None,
+            unchanged_since: None,
+        }
     }
 }
 
@@ -138,6 +151,18 @@ pub(crate) async fn record_scoped<B: Serialize, A: Serialize>(
     extra: &[String],
 ) -> Result<(), StoreError> {
     crate::idempotency::claim(conn, revision, audit).await?;
+    if let Some(since) = audit.unchanged_since {
+        match account {
+            Some(a) => crate::simulate::check_unchanged_since(conn, revision, since, a).await?,
+            None => {
+                return Err(StoreError::Precondition {
+                    kind: crate::simulate::CHANGED_SINCE_PREVIEW,
+                    subject: format!("revisions/{since}"),
+                    description: "this write has no account tree to compare with a preview".to_owned(),
+                });
+            }
+        }
+    }
     let (before_json, after_json) = (json(before), json(after));
     let mut scopes =
         crate::changes::scopes_of(conn, account, kind, target, before_json.as_deref(), after_json.as_deref()).await?;

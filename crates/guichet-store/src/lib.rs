@@ -47,6 +47,7 @@ mod paging;
 mod resources;
 mod roles;
 mod rows;
+pub mod simulate;
 pub mod suggestions;
 mod users;
 

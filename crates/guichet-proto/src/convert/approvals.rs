@@ -74,8 +74,8 @@ impl TryFrom<pb::ApproveMembershipRequest> for Authored<ApproveMembership> {
 impl TryFrom<pb::ApproveMembershipRequest> for Authored<d::MembershipId> {
     type Error = Invalid;
     fn try_from(r: pb::ApproveMembershipRequest) -> Result<Self, Invalid> {
-        let Authored { actor, request_id, body } = Authored::<ApproveMembership>::try_from(r)?;
-        Ok(Authored { actor, request_id, body: body.id })
+        let Authored { actor, request_id, body, unchanged_since } = Authored::<ApproveMembership>::try_from(r)?;
+        Ok(Authored { actor, request_id, body: body.id, unchanged_since })
     }
 }
 

@@ -4,8 +4,8 @@ use guichet_domain as d;
 
 use super::events::time_in;
 use super::{
-    Authored, Check, Invalid, MAX_RESTRICTED_RESOURCES, MAX_ROLES, PageParams, authored, ids_in, level_in, reason_in,
-    ts,
+    Authored, Check, Invalid, MAX_RESTRICTED_RESOURCES, MAX_ROLES, PageParams, authored, authored_since, ids_in,
+    level_in, reason_in, ts,
 };
 use crate::v1 as pb;
 
@@ -173,8 +173,8 @@ impl TryFrom<pb::UnassignRoleRequest> for Authored<MembershipRole> {
 impl TryFrom<pb::SetMembershipRolesRequest> for Authored<MembershipRoles> {
     type Error = Invalid;
     fn try_from(r: pb::SetMembershipRolesRequest) -> Result<Self, Invalid> {
-        let pb::SetMembershipRolesRequest { request_id, actor_id, membership_id, roles } = r;
-        authored(&request_id, &actor_id, |c| {
+        let pb::SetMembershipRolesRequest { request_id, actor_id, membership_id, roles, unchanged_since } = r;
+        authored_since(&request_id, &actor_id, &unchanged_since, |c| {
             let id = c.required("membership_id", &membership_id, d::MembershipId::parse);
             let roles = roles_in(c, "roles", &roles);
             Some(MembershipRoles { id: id?, roles: roles? })

@@ -68,6 +68,9 @@ pub use access::*;
 mod lookups;
 pub use lookups::*;
 
+mod simulate;
+pub use simulate::*;
+
 /// The longest display name (accounts, roles, resources), in characters.
 pub const MAX_NAME_CHARS: usize = 256;
 /// The longest person name, in characters.
@@ -95,6 +98,9 @@ pub struct Authored<T> {
     pub request_id: Option<String>,
     /// The validated body.
     pub body: T,
+    /// The write must fail unless nothing it depends on changed after this revision (a preview's,
+    /// see SimulateChanges); only the writes a preview covers take it.
+    pub unchanged_since: Option<d::Revision>,
 }
 
 /// Raw paging fields, validated by the server (which owns the token format).
@@ -288,7 +294,33 @@ fn authored<T>(
     let request_id = c.request_id(request_id);
     let actor = c.actor(actor_id);
     let body = build(&mut c);
-    c.finish(|| Some(Authored { actor: actor?, request_id: request_id?, body: body? }))
+    c.finish(|| Some(Authored { actor: actor?, request_id: request_id?, body: body?, unchanged_since: None }))
+}
+
+/// [`authored`] for a write a preview covers: `unchanged_since` (a revision token, or empty)
+/// validated with the other fields.
+fn authored_since<T>(
+    request_id: &str,
+    actor_id: &str,
+    unchanged_since: &str,
+    build: impl FnOnce(&mut Check) -> Option<T>,
+) -> Result<Authored<T>, Invalid> {
+    let since = if unchanged_since.is_empty() {
+        Ok(None)
+    } else {
+        d::Revision::parse_token(unchanged_since).map(Some).map_err(|_| {
+            FieldViolation::new("unchanged_since", "not a revision token: use the revision SimulateChanges returned")
+        })
+    };
+    match (authored(request_id, actor_id, build), since) {
+        (Ok(a), Ok(since)) => Ok(Authored { unchanged_since: since, ..a }),
+        (Ok(_), Err(v)) => Err(Invalid(vec![v])),
+        (Err(e), Ok(_)) => Err(e),
+        (Err(mut e), Err(v)) => {
+            e.0.push(v);
+            Err(e)
+        }
+    }
 }
 
 fn reason_in(c: &mut Check, reason: &str) -> Option<Option<String>> {

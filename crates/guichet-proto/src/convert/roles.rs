@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 
 use guichet_domain as d;
 
-use super::{Authored, Check, Invalid, MAX_NAME_CHARS, MAX_TEXT_CHARS, PageParams, authored, level_in, ts};
+use super::{
+    Authored, Check, Invalid, MAX_NAME_CHARS, MAX_TEXT_CHARS, PageParams, authored, authored_since, level_in, ts,
+};
 use crate::v1 as pb;
 
 /// A role of an account, by name.
@@ -90,33 +92,44 @@ fn role_definition(
     })
 }
 
-/// CreateRole and UpdateRole carry the same fields: a whole role definition.
-macro_rules! role_definition_request {
-    ($($request:ident),+) => {
-        $(
-            impl TryFrom<pb::$request> for Authored<d::RoleDefinition> {
-                type Error = Invalid;
-                fn try_from(r: pb::$request) -> Result<Self, Invalid> {
-                    let pb::$request {
-                        request_id,
-                        actor_id,
-                        account_id,
-                        name,
-                        display_name,
-                        description,
-                        grants,
-                        descendant_grants,
-                    } = r;
-                    authored(&request_id, &actor_id, |c| {
-                        role_definition(c, &account_id, &name, &display_name, &description, grants, descendant_grants)
-                    })
-                }
-            }
-        )+
-    };
+impl TryFrom<pb::CreateRoleRequest> for Authored<d::RoleDefinition> {
+    type Error = Invalid;
+    fn try_from(r: pb::CreateRoleRequest) -> Result<Self, Invalid> {
+        let pb::CreateRoleRequest {
+            request_id,
+            actor_id,
+            account_id,
+            name,
+            display_name,
+            description,
+            grants,
+            descendant_grants,
+        } = r;
+        authored(&request_id, &actor_id, |c| {
+            role_definition(c, &account_id, &name, &display_name, &description, grants, descendant_grants)
+        })
+    }
 }
 
-role_definition_request!(CreateRoleRequest, UpdateRoleRequest);
+impl TryFrom<pb::UpdateRoleRequest> for Authored<d::RoleDefinition> {
+    type Error = Invalid;
+    fn try_from(r: pb::UpdateRoleRequest) -> Result<Self, Invalid> {
+        let pb::UpdateRoleRequest {
+            request_id,
+            actor_id,
+            account_id,
+            name,
+            display_name,
+            description,
+            grants,
+            descendant_grants,
+            unchanged_since,
+        } = r;
+        authored_since(&request_id, &actor_id, &unchanged_since, |c| {
+            role_definition(c, &account_id, &name, &display_name, &description, grants, descendant_grants)
+        })
+    }
+}
 
 fn grants_in(check: &mut Check, field: &str, grants: Vec<pb::FeatureGrant>) -> Option<d::Grants> {
     let mut out = BTreeMap::new();

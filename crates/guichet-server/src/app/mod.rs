@@ -19,6 +19,7 @@ mod rules;
 mod watch;
 
 pub use access::{Accessible, Checked, Explained, Reader};
+pub use simulate::Previewed;
 pub(crate) use watch::Changes;
 
 pub(crate) use rules::{Hidden, Without};
@@ -40,6 +41,7 @@ mod invitations;
 mod memberships;
 mod resources;
 mod roles;
+mod simulate;
 mod users;
 
 #[cfg(test)]
@@ -63,6 +65,9 @@ pub struct Call {
     /// The store's revision when the call's rules were checked: its write commits only if nothing
     /// was written since (see `services::once`, which admits it again otherwise).
     pub admitted_at: Option<Revision>,
+    /// The revision of a preview of this write (SimulateChanges): it commits only if nothing the
+    /// preview read in its account's tree changed since (`CHANGED_SINCE_PREVIEW` otherwise).
+    pub unchanged_since: Option<Revision>,
 }
 
 impl Call {
@@ -117,6 +122,7 @@ impl App {
             fingerprint: call.fingerprint.clone(),
             now: self.clock.now(),
             admitted_at: call.admitted_at,
+            unchanged_since: call.unchanged_since,
         }
     }
 }

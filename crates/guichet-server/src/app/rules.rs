@@ -10,9 +10,9 @@
 use std::collections::BTreeSet;
 
 use guichet_domain::{
-    AccessRequest, AccountId, Decision, DelegationId, Facts, Grant, Level, MembershipId, Need, Operation, Own,
-    Permission, Reach, Reason, Requirement, ResourceId, Restriction, Role, RoleName, Timestamp, UserId, Violation,
-    check_grant, check_partner_reach, evaluate,
+    AccessRequest, AccountId, Decision, DelegationId, Facts, Grant, Level, MembershipId, Need, Operation, Permission,
+    Reach, Refusal, ResourceId, Restriction, Role, RoleName, Timestamp, UserId, Violation, admit, check_grant,
+    check_partner_reach, evaluate,
 };
 
 use super::{App, Call};
@@ -38,28 +38,6 @@ pub(crate) struct Hidden<'a> {
     pub id: &'a str,
 }
 
-/// An actor with no tie at all to the account — no membership there or above it, no delegation
-/// into it from an account of theirs, even an inactive one — answers as for an unknown account.
-/// One with a tie (a suspended membership, a partner member without a delegation) knows the
-/// account exists, and is told what it lacks.
-fn unreachable(decision: &Decision) -> bool {
-    match decision.reason {
-        Reason::UnknownAccount => true,
-        Reason::NoAccessPath => decision.paths.is_empty(),
-        Reason::Allowed
-        | Reason::UnknownSubject
-        | Reason::UnknownFeature
-        | Reason::UnknownResource
-        | Reason::ResourceOutsideAccount
-        | Reason::SubjectSuspended
-        | Reason::AccountSuspended
-        | Reason::ModuleDisabled
-        | Reason::InsufficientLevel
-        | Reason::ResourceNotGranted
-        | Reason::ResourceLevelCapped => false,
-    }
-}
-
 /// What a refusal says when the actor cannot reach what the requirement names.
 #[derive(Debug, Clone, Copy)]
 enum Hide<'a> {
@@ -69,6 +47,17 @@ enum Hide<'a> {
     Record(Hidden<'a>),
     /// Nothing hidden: the actor sees what the operation is about; PERMISSION_DENIED.
     Nothing,
+}
+
+impl From<Refusal> for ServerError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::NotFound { entity, id } => ServerError::NotFound { entity, id },
+            Refusal::Denied { actor, permission, account, reason } => {
+                ServerError::PermissionDenied { actor, permission, account, reason }
+            }
+        }
+    }
 }
 
 impl App {
@@ -82,15 +71,6 @@ impl App {
         };
         let (facts, _) = self.store.load_facts(&request).await?;
         Ok(evaluate(&self.catalog, &request, &facts, self.clock.now()))
-    }
-
-    fn denied(actor: &UserId, account: &AccountId, need: Need, decision: &Decision) -> ServerError {
-        ServerError::PermissionDenied {
-            actor: actor.to_string(),
-            permission: need.to_string(),
-            account: account.to_string(),
-            reason: decision.reason.to_string(),
-        }
     }
 
     /// Checks the operation's requirement for the call's actor (none: the service's own
@@ -117,95 +97,42 @@ impl App {
 
     async fn admit_as(&self, call: &Call, op: &Operation, hide: Hide<'_>) -> Result<(), ServerError> {
         let Some(actor) = call.actor.as_ref() else { return Ok(()) };
-        let not_found = |account: &AccountId, need: Need, decision: &Decision| match hide {
-            Hide::Record(h) => ServerError::NotFound { entity: h.entity, id: h.id.to_owned() },
-            Hide::Account => ServerError::NotFound { entity: "account", id: account.to_string() },
-            Hide::Nothing => Self::denied(actor, account, need, decision),
-        };
-        match op.requirement() {
-            Requirement::Scope => Ok(()),
-            Requirement::ServiceOnly(why) => Err(ServerError::PermissionDenied {
-                actor: actor.to_string(),
-                permission: String::new(),
-                account: String::new(),
-                reason: why.to_owned(),
-            }),
-            Requirement::Holds(account, need) => {
-                let decision = self.decide_need(actor, &account, need).await?;
-                if decision.allowed {
-                    Ok(())
-                } else if unreachable(&decision) {
-                    Err(not_found(&account, need, &decision))
-                } else {
-                    Err(Self::denied(actor, &account, need, &decision))
-                }
-            }
-            Requirement::AnyOf(options) => {
-                let mut first = None;
-                let mut hidden = None;
-                for (account, need) in &options {
-                    let decision = self.decide_need(actor, account, *need).await?;
-                    if decision.allowed {
-                        return Ok(());
-                    }
-                    if !unreachable(&decision) && first.is_none() {
-                        first = Some(Self::denied(actor, account, *need, &decision));
-                    }
-                    if hidden.is_none() {
-                        hidden = Some(not_found(account, *need, &decision));
-                    }
-                }
-                match (first, hidden) {
-                    (Some(denied), _) => Err(denied),
-                    (None, Some(hidden)) => Err(hidden),
-                    (None, None) => Err(ServerError::Internal("a requirement without options".to_owned())),
-                }
-            }
-            Requirement::UserOr { user, accounts, need, every, own } => {
-                if *actor == user {
-                    return match own {
-                        Own::Allowed => Ok(()),
-                        Own::Refused => Err(ServerError::PermissionDenied {
-                            actor: actor.to_string(),
-                            permission: need.to_string(),
-                            account: String::new(),
-                            reason: "an actor cannot do this to themselves".to_owned(),
-                        }),
-                    };
-                }
-                let user_hidden = || match hide {
-                    Hide::Record(h) => ServerError::NotFound { entity: h.entity, id: h.id.to_owned() },
-                    Hide::Account | Hide::Nothing => ServerError::NotFound { entity: "user", id: user.to_string() },
-                };
-                // A user the actor cannot even view is out of reach, as an unknown id.
-                let mut visible = false;
-                for account in &accounts {
-                    if self.decide_need(actor, account, need.as_view()).await?.allowed {
-                        visible = true;
-                        break;
-                    }
-                }
-                if !visible {
-                    return Err(user_hidden());
-                }
-                let mut any = false;
-                for account in &accounts {
-                    let decision = self.decide_need(actor, account, need).await?;
-                    if decision.allowed {
-                        any = true;
-                    } else if every {
-                        return Err(Self::denied(actor, account, need, &decision));
-                    }
-                }
-                if any { Ok(()) } else { Err(user_hidden()) }
-            }
+        let requirement = op.requirement();
+        // The decisions the rule book may ask, loaded first; then its one answer
+        // (`guichet_domain::admit`, which SimulateChanges asks too).
+        let mut decisions = Vec::new();
+        for (account, need) in requirement.decisions_needed() {
+            let decision = self.decide_need(actor, &account, need).await?;
+            decisions.push((account, need, decision));
         }
+        let hide = match hide {
+            Hide::Account => guichet_domain::Hide::Account,
+            Hide::Record(h) => guichet_domain::Hide::Record(h.entity, h.id),
+            Hide::Nothing => guichet_domain::Hide::Nothing,
+        };
+        let mut decide = |account: &AccountId, need: Need| {
+            decisions
+                .iter()
+                .find(|(a, n, _)| a == account && *n == need)
+                .map(|(_, _, d)| d.clone())
+                // Never reached: every decision the requirement asks was loaded. Nothing known.
+                .unwrap_or_else(|| {
+                    let request = AccessRequest {
+                        subject: actor.clone(),
+                        account: account.clone(),
+                        permission: need.permission(),
+                        resource: None,
+                    };
+                    evaluate(&self.catalog, &request, &Facts::default(), self.clock.now())
+                })
+        };
+        Ok(admit(Some(actor), &requirement, hide, &mut decide)?)
     }
 
     /// Whether `actor` has any live access path into `account` (whatever the level).
     pub(crate) async fn reaches_at_all(&self, actor: &UserId, account: &AccountId) -> Result<bool, ServerError> {
         let decision = self.decide_need(actor, account, Need::view(guichet_domain::USERS_FEATURE)).await?;
-        Ok(!unreachable(&decision))
+        Ok(!guichet_domain::rules::unreachable(&decision))
     }
 
     /// The actor's reach in `account` (see `guichet_domain::Reach`), with the resources of

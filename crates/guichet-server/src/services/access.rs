@@ -2,13 +2,15 @@
 
 use guichet_proto::convert::{
     self, AccessQuery, AccessibleAccountsQuery, AccessibleResourcesQuery, AuthorizedSubjectsQuery, BatchQuery,
-    ExplainQuery, Suggested,
+    ExplainQuery, SimulateQuery, Suggested,
 };
 use guichet_proto::v1 as pb;
-use tonic::{Request, Response, Status};
+use tonic::{Code, Request, Response, Status};
+use tonic_types::StatusExt;
 
 use super::{page, parse};
 use crate::app::{App, Reader};
+use crate::error::ServerError;
 use crate::paging::next_token;
 
 #[derive(Debug)]
@@ -127,5 +129,68 @@ impl pb::access_service_server::AccessService for Access {
             next_page_token: next_token(found.next_after.as_deref()),
             revision: revision.token(),
         }))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "SimulateChanges"))]
+    async fn simulate_changes(
+        &self,
+        request: Request<pb::SimulateChangesRequest>,
+    ) -> Result<Response<pb::SimulateChangesResponse>, Status> {
+        let service = crate::auth::Caller::of(&request).map(|c| c.service.to_string());
+        let q: SimulateQuery = parse(request)?;
+        let call = crate::app::Call { actor: q.actor.clone(), service, ..crate::app::Call::default() };
+        let p = self.0.simulate_changes(&call, &q.operations, convert::operation_name, q.max_effects).await?;
+        let s = &p.simulation;
+        Ok(Response::new(pb::SimulateChangesResponse {
+            outcomes: p.outcomes.into_iter().map(outcome).collect(),
+            effects: s.effects.iter().map(Into::into).collect(),
+            affected_total: u32::try_from(s.total).unwrap_or(u32::MAX),
+            truncated: s.truncated,
+            revision: p.revision.token(),
+        }))
+    }
+}
+
+/// An operation's answer as its RPC would give it: the code, the reason of its ErrorInfo (or the
+/// type of its PreconditionFailure) and the message of the status the RPC would return.
+fn outcome(result: Result<(), ServerError>) -> pb::OperationOutcome {
+    let Err(e) = result else {
+        return pb::OperationOutcome { allowed: true, ..pb::OperationOutcome::default() };
+    };
+    let status = Status::from(e);
+    let details = status.get_error_details();
+    let reason = details
+        .error_info()
+        .map(|i| i.reason.clone())
+        .or_else(|| details.precondition_failure().and_then(|p| p.violations.first().map(|v| v.r#type.clone())))
+        .unwrap_or_default();
+    pb::OperationOutcome {
+        allowed: false,
+        code: code_name(status.code()).to_owned(),
+        reason,
+        message: status.message().to_owned(),
+    }
+}
+
+/// The canonical name of a gRPC code, as grpcurl prints it.
+fn code_name(code: Code) -> &'static str {
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
     }
 }
