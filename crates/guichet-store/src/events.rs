@@ -32,12 +32,24 @@ pub struct Audit {
     /// `CONCURRENT_CHANGE` and nothing is written, for the caller to admit it again. `None`: no
     /// such condition (a write on a calling service's own authority).
     pub admitted_at: Option<guichet_domain::Revision>,
+    /// An access request the write approves: recording the write's event also marks it APPROVED,
+    /// in the same transaction (see [`crate::access_requests`]).
+    pub resolves: Option<crate::access_requests::Resolution>,
 }
 
 impl Audit {
     /// A write on the calling service's own authority at `now`, with nothing else known.
     pub fn system(now: Timestamp) -> Self {
-        Self { actor: None, service: None, trace_id: None, request_id: None, fingerprint: None, now, admitted_at: None }
+        Self {
+            actor: None,
+            service: None,
+            trace_id: None,
+            request_id: None,
+            fingerprint: None,
+            now,
+            admitted_at: None,
+            resolves: None,
+        }
     }
 }
 
@@ -80,6 +92,27 @@ pub(crate) async fn record<B: Serialize, A: Serialize>(
 /// invitation also creates or claims a user).
 #[expect(clippy::too_many_arguments, reason = "an event's columns and the scopes it also touches")]
 pub(crate) async fn record_scoped<B: Serialize, A: Serialize>(
+    store: &Store,
+    conn: &impl ConnectionTrait,
+    revision: guichet_domain::Revision,
+    audit: &Audit,
+    account: Option<&str>,
+    kind: &str,
+    target: &str,
+    before: Option<&B>,
+    after: Option<&A>,
+    extra: &[String],
+) -> Result<(), StoreError> {
+    write_event(store, conn, revision, audit, account, kind, target, before, after, extra).await?;
+    if let Some(resolution) = &audit.resolves {
+        crate::access_requests::resolve(store, conn, revision, audit, resolution).await?;
+    }
+    Ok(())
+}
+
+/// [`record_scoped`] without resolving [`Audit::resolves`]: the event alone.
+#[expect(clippy::too_many_arguments, reason = "an event's columns and the scopes it also touches")]
+pub(crate) async fn write_event<B: Serialize, A: Serialize>(
     store: &Store,
     conn: &impl ConnectionTrait,
     revision: guichet_domain::Revision,

@@ -824,6 +824,12 @@ fn satisfies(w: &World, actor: usize, requirement: &Requirement) -> Result<(), R
         Requirement::ServiceOnly(_) => false,
         Requirement::Holds(account, need) => holds_in(account, *need),
         Requirement::AnyOf(options) => options.iter().any(|(a, need)| holds_in(a, *need)),
+        Requirement::Member { account, user } => {
+            *user == w.users[actor].id
+                && w.account_index(account)
+                    .and_then(|a| w.member_of(actor, a))
+                    .is_some_and(|m| m.status == MembershipStatus::Active)
+        }
         Requirement::UserOr { user, accounts, need, every, own } => {
             if *user == w.users[actor].id {
                 *own == Own::Allowed

@@ -17,6 +17,7 @@ use guichet_domain::FieldViolation;
 
 use crate::v1 as pb;
 
+mod access_requests;
 mod accounts;
 mod approvals;
 mod contacts;
@@ -27,6 +28,7 @@ mod memberships;
 mod resources;
 mod roles;
 mod users;
+pub use access_requests::*;
 pub use accounts::*;
 pub use approvals::*;
 pub use contacts::*;
