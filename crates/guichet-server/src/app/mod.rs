@@ -14,6 +14,7 @@
 //! this file holds [`App`], [`Call`] and the plumbing every write shares.
 
 mod access;
+mod access_requests;
 mod lookups;
 mod rules;
 mod watch;
@@ -63,6 +64,9 @@ pub struct Call {
     /// The store's revision when the call's rules were checked: its write commits only if nothing
     /// was written since (see `services::once`, which admits it again otherwise).
     pub admitted_at: Option<Revision>,
+    /// The access request this call's write approves (the last change an approval applies): its
+    /// write also marks the request APPROVED (see `access_requests.rs`).
+    pub resolves: Option<guichet_store::Resolution>,
 }
 
 impl Call {
@@ -79,12 +83,26 @@ pub struct App {
     catalog: Arc<Catalog>,
     clock: SharedClock,
     cache: Option<Arc<DecisionCache>>,
+    /// How long an access request waits before it expires.
+    request_lifetime: std::time::Duration,
 }
 
 impl App {
     /// The application over a store, without decision caches.
     pub fn new(store: Store, catalog: Arc<Catalog>, clock: SharedClock) -> Self {
-        Self { store, catalog, clock, cache: None }
+        Self {
+            store,
+            catalog,
+            clock,
+            cache: None,
+            request_lifetime: std::time::Duration::from_secs(guichet_domain::DEFAULT_REQUEST_LIFETIME_SECS),
+        }
+    }
+
+    /// The application with access requests expiring `lifetime` after they are made.
+    pub fn with_request_lifetime(mut self, lifetime: std::time::Duration) -> Self {
+        self.request_lifetime = lifetime;
+        self
     }
 
     /// The application answering CheckAccess through `cache`.
@@ -117,6 +135,7 @@ impl App {
             fingerprint: call.fingerprint.clone(),
             now: self.clock.now(),
             admitted_at: call.admitted_at,
+            resolves: call.resolves.clone(),
         }
     }
 }

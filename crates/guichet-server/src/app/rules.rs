@@ -161,6 +161,36 @@ impl App {
                     (None, None) => Err(ServerError::Internal("a requirement without options".to_owned())),
                 }
             }
+            Requirement::Member { account, user } => {
+                if *actor != user {
+                    return Err(match hide {
+                        Hide::Record(h) => ServerError::NotFound { entity: h.entity, id: h.id.to_owned() },
+                        Hide::Account | Hide::Nothing => ServerError::PermissionDenied {
+                            actor: actor.to_string(),
+                            permission: String::new(),
+                            account: account.to_string(),
+                            reason: format!("only {user} may do this, for themselves"),
+                        },
+                    });
+                }
+                let request = AccessRequest {
+                    subject: actor.clone(),
+                    account: account.clone(),
+                    permission: Need::view(guichet_domain::USERS_FEATURE).permission(),
+                    resource: None,
+                };
+                let (facts, _) = self.store.load_facts(&request).await?;
+                if guichet_domain::suggest::active_member(&facts, actor, &account, self.clock.now()) {
+                    Ok(())
+                } else {
+                    Err(match hide {
+                        Hide::Record(h) => ServerError::NotFound { entity: h.entity, id: h.id.to_owned() },
+                        Hide::Account | Hide::Nothing => {
+                            ServerError::NotFound { entity: "account", id: account.to_string() }
+                        }
+                    })
+                }
+            }
             Requirement::UserOr { user, accounts, need, every, own } => {
                 if *actor == user {
                     return match own {

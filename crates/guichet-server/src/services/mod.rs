@@ -72,6 +72,7 @@ where
         trace_id: crate::telemetry::current_trace_id(),
         fingerprint: None,
         admitted_at: None,
+        resolves: None,
     };
     Ok(Called { body: r.body, call })
 }
