@@ -198,6 +198,12 @@ impl App {
         id: &AccessRequestId,
         version: Option<&str>,
     ) -> Result<AccessRequestRecord, ServerError> {
+        if call.actor.is_some() && version.is_none() {
+            return Err(ServerError::invalid(
+                "version",
+                "required when actor_id is set: the version of the access request the approver reviewed",
+            ));
+        }
         let r = self.store.get_access_request(id).await?;
         self.admit_object(call, &Operation::DecideApproval(r.account.clone()), hidden(id)).await?;
         if !r.pending_at(self.clock.now()) {
@@ -210,13 +216,9 @@ impl App {
         }
         if let Some(actor) = call.actor.as_ref() {
             check_request_decider(actor, &r).map_err(|v| Self::violation(call, format!("accessRequests/{id}"), v))?;
-            let Some(version) = version else {
-                return Err(ServerError::invalid(
-                    "version",
-                    "required when actor_id is set: the version of the access request the approver reviewed",
-                ));
-            };
-            if version != r.version() {
+            if let Some(version) = version
+                && version != r.version()
+            {
                 return Err(ServerError::FailedPrecondition {
                     kind: "STALE_VERSION",
                     subject: format!("accessRequests/{id}"),
