@@ -525,7 +525,134 @@ async fn bad_input_and_idempotent_retries(backend: Backend) {
     assert!(s.stop().await.success());
 }
 
+// ---------------------------------------------------------------------------------------------
+// The AuthZEN Access Request and Approval profile, over real HTTP
+
+async fn post(s: &TestApp, path: &str, body: &serde_json::Value, headers: &[(&str, &str)]) -> guichet_tests::HttpAnswer {
+    guichet_tests::post_json(s.authzen_addr.unwrap(), path, body, headers).await
+}
+
+async fn http_get(s: &TestApp, path: &str) -> guichet_tests::HttpAnswer {
+    guichet_tests::http_plain(s.authzen_addr.unwrap(), "GET", path, &[], b"").await
+}
+
+fn task_path(a: &guichet_tests::HttpAnswer) -> String {
+    let endpoint = a.json()["task"]["status_endpoint"].as_str().unwrap().to_owned();
+    endpoint.split_once("/access/v1/").map(|(_, p)| format!("/access/v1/{p}")).unwrap()
+}
+
+/// The profile end to end: a requestable denial → the submission (idempotent, bound to the
+/// denial) → polling → an approver approves over gRPC → the task is approved with a
+/// re-evaluation result → the PEP re-evaluates and is allowed; the profile's problems (binding,
+/// expiry, duplicate, unknown task, invalid state); a denial that is not requestable says nothing.
+async fn the_authzen_profile(backend: Backend) {
+    use serde_json::json;
+    let Some((_db, clock, s)) = demo(backend).await else { return };
+    let meta = http_get(&s, "/.well-known/authzen-configuration").await.json();
+    assert!(meta["access_request_endpoint"].as_str().unwrap().ends_with("/access/v1/requests"), "{meta}");
+    assert_eq!(meta["capabilities"], json!(["urn:openid:authzen:capability:access-request"]));
+
+    let question = json!({
+        "subject": { "type": "user", "id": "marc" },
+        "action": { "name": "folders:view" },
+        "resource": { "type": "folder", "id": LEGAL },
+    });
+    let denied = post(&s, "/access/v1/evaluation", &question, &[]).await;
+    assert_eq!(denied.status, 200, "{}", denied.body);
+    let d = denied.json();
+    assert_eq!(d["decision"], json!(false));
+    let c = &d["context"];
+    let ar = &c["access_request"];
+    assert!(ar["endpoint"].as_str().unwrap().ends_with("/access/v1/requests"), "{d}");
+    assert_eq!(ar["template"], json!("guichet:folders:view"));
+    let (evaluation_id, expires_at) = (c["evaluation_id"].as_str().unwrap(), ar["expires_at"].as_str().unwrap());
+    // Odile is no member of the bakery: her denial is not requestable.
+    let other = json!({ "subject": { "type": "user", "id": "odile" }, "action": { "name": "folders:view" },
+        "resource": { "type": "folder", "id": LEGAL } });
+    let o = post(&s, "/access/v1/evaluation", &other, &[]).await.json();
+    assert_eq!(o["decision"], json!(false));
+    assert!(o["context"].get("access_request").is_none(), "{o}");
+
+    let submission = json!({
+        "subject": question["subject"], "action": question["action"], "resource": question["resource"],
+        "context": { "business_justification": "assemblée générale" },
+        "denial": { "evaluation_id": evaluation_id, "expires_at": expires_at },
+    });
+    let key = [("Idempotency-Key", "pep-1")];
+    let a = post(&s, "/access/v1/requests", &submission, &key).await;
+    assert_eq!(a.status, 202, "{}", a.body);
+    let t = a.json();
+    assert_eq!(t["task"]["status"], json!("pending"));
+    assert_eq!(a.header("location"), t["task"]["status_endpoint"].as_str());
+    assert!(t["task"]["links"]["cancel"].as_str().unwrap().ends_with("/cancel"));
+    let id = t["task"]["id"].as_str().unwrap().to_owned();
+    // The same key and body: the same task. Another body: duplicate_request.
+    let again = post(&s, "/access/v1/requests", &submission, &key).await;
+    assert_eq!((again.status, again.json()["task"]["id"].as_str()), (202, Some(id.as_str())));
+    let mut changed = submission.clone();
+    changed["context"]["business_justification"] = json!("autre chose");
+    let dup = post(&s, "/access/v1/requests", &changed, &key).await;
+    assert_eq!(dup.status, 409, "{}", dup.body);
+    assert_eq!(dup.header("content-type"), Some("application/problem+json"));
+    assert_eq!(dup.json()["type"], json!("urn:openid:authzen:access-request:error:duplicate_request"));
+    // A binding that does not cover the submission.
+    let mut other_folder = submission.clone();
+    other_folder["resource"]["id"] = json!("bm-dossier-paie");
+    let bad = post(&s, "/access/v1/requests", &other_folder, &[]).await;
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    assert_eq!(bad.json()["type"], json!("urn:openid:authzen:access-request:error:invalid_denial_binding"));
+    let mut unbound = submission.clone();
+    unbound.as_object_mut().unwrap().remove("denial");
+    assert_eq!(post(&s, "/access/v1/requests", &unbound, &[]).await.status, 400);
+
+    // Polling: pending; the gRPC request is the same one, named for its approvers.
+    let path = task_path(&a);
+    assert_eq!(http_get(&s, &path).await.json()["task"]["status"], json!("pending"));
+    let r = get(&s, "lucie", &id).await.unwrap();
+    assert_eq!((r.requester_id.as_str(), r.reason.as_str()), ("marc", "assemblée générale"));
+    let (_, revision) = approved(&s, approve("lucie", &r)).await.unwrap();
+    let done = http_get(&s, &path).await;
+    assert_eq!(done.status, 200);
+    let done = done.json();
+    assert_eq!(done["task"]["status"], json!("approved"), "{done}");
+    assert_eq!(done["result"]["mode"], json!("reevaluate"));
+    let approval = done["result"]["approval"].clone();
+    assert!(approval["approved_until"].is_string() && approval["id"].is_string(), "{done}");
+
+    // The PEP re-evaluates with the approval: allowed, decided on guichet's state.
+    let mut again = question.clone();
+    again["context"] = json!({ "approval": approval, "consistency": { "at_least_as_fresh": revision } });
+    let allowed = post(&s, "/access/v1/evaluation", &again, &[]).await.json();
+    assert_eq!(allowed["decision"], json!(true), "{allowed}");
+
+    // A finished task cannot be cancelled; an unknown one is unknown.
+    let c = post(&s, &format!("{path}/cancel"), &json!({}), &[]).await;
+    assert_eq!(c.status, 409, "{}", c.body);
+    assert_eq!(c.json()["type"], json!("urn:openid:authzen:access-request:error:invalid_task_state"));
+    let unknown = http_get(&s, "/access/v1/requests/ar_nope").await;
+    assert_eq!(unknown.status, 404);
+    assert_eq!(unknown.json()["type"], json!("urn:openid:authzen:access-request:error:unknown_task"));
+
+    // Another denial, requested, then cancelled by the PEP; a denial submitted too late is gone.
+    let paie = json!({ "subject": { "type": "user", "id": "marc" }, "action": { "name": "folders:view" },
+        "resource": { "type": "folder", "id": "bm-dossier-paie" } });
+    let d = post(&s, "/access/v1/evaluation", &paie, &[]).await.json();
+    let sub = json!({ "subject": paie["subject"], "action": paie["action"], "resource": paie["resource"],
+        "denial": { "evaluation_id": d["context"]["evaluation_id"], "expires_at": d["context"]["access_request"]["expires_at"] } });
+    let a = post(&s, "/access/v1/requests", &sub, &[]).await;
+    assert_eq!(a.status, 202, "{}", a.body);
+    let cancelled = post(&s, &format!("{}/cancel", task_path(&a)), &json!({ "comment": "plus besoin" }), &[]).await;
+    assert_eq!(cancelled.status, 200, "{}", cancelled.body);
+    assert_eq!(cancelled.json()["task"]["status"], json!("cancelled"));
+    clock.advance(Duration::from_secs(11 * 60));
+    let late = post(&s, "/access/v1/requests", &sub, &[]).await;
+    assert_eq!(late.status, 410, "{}", late.body);
+    assert_eq!(late.json()["type"], json!("urn:openid:authzen:access-request:error:expired_denial"));
+    assert!(s.stop().await.success());
+}
+
 both_backends! {
+    the_authzen_access_request_profile_from_denial_to_reevaluation => the_authzen_profile,
     marc_requests_the_legal_folder_and_two_approvers_grant_it => the_story_of_marc_and_the_legal_folder,
     a_request_is_rejected_cancelled_or_approved_once => rejected_and_cancelled,
     a_request_expires_when_the_clock_passes_its_expiry => a_request_expires,

@@ -83,6 +83,20 @@ impl App {
         Ok((facts, view, suggestions, decision.reason))
     }
 
+    /// Whether `request` may be asked for (the AuthZEN profile's requestable denial): its subject
+    /// is an active member of the account, does not have it, and some member could grant it.
+    pub async fn requestable(&self, request: &guichet_domain::AccessRequest) -> Result<bool, ServerError> {
+        let (facts, view, _) = self.guarded(async { Ok(self.store.load_suggestion_facts(request).await?) }).await?;
+        let now = self.clock.now();
+        if !guichet_domain::suggest::active_member(&facts, &request.subject, &request.account, now)
+            || evaluate(&self.catalog, request, &facts, now).allowed
+        {
+            return Ok(false);
+        }
+        let suggestions = suggest(&self.catalog, request, &facts, &view, now);
+        Ok(!approvers(&self.catalog, request, &facts, &view, &suggestions, now).is_empty())
+    }
+
     /// Asks for access, for the call's actor: refused when it already has it, or when nobody
     /// could grant it (see `guichet_domain::access_request`).
     pub async fn request_access(
