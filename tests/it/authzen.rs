@@ -616,6 +616,8 @@ async fn the_metadata_comes_from_the_configuration() {
             "search_subject_endpoint": format!("{pdp}/access/v1/search/subject"),
             "search_resource_endpoint": format!("{pdp}/access/v1/search/resource"),
             "search_action_endpoint": format!("{pdp}/access/v1/search/action"),
+            "access_request_endpoint": format!("{pdp}/access/v1/requests"),
+            "capabilities": ["urn:openid:authzen:capability:access-request"],
         })
     );
     assert_eq!(http_plain(az(&s), "POST", "/.well-known/authzen-configuration", &[], b"").await.status, 405);

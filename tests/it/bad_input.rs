@@ -68,6 +68,40 @@ fn long(n: usize) -> String {
     "x".repeat(n)
 }
 
+/// ApprovalService's access requests: their own future, boxed, so that the test's stays small.
+async fn access_request_rows(t: &mut Table, s: &TestApp) {
+    let mut ap = s.approvals();
+    let r = ap.request_access(pb::RequestAccessRequest {
+        actor_id: "admin-a".into(),
+        account_id: "client-a".into(),
+        permission: "billing:admin".into(),
+        reason: "besoin".into(),
+        ..Default::default()
+    });
+    t.row(s, "ApprovalService/RequestAccess", &["permission"], r).await;
+    let r = ap.get_access_request(pb::GetAccessRequestRequest::default());
+    t.row(s, "ApprovalService/GetAccessRequest", &["access_request_id"], r).await;
+    let r = ap.list_access_requests(pb::ListAccessRequestsRequest::default());
+    t.row(s, "ApprovalService/ListAccessRequests", &["account_id"], r).await;
+    let r = ap.approve_access_request(pb::ApproveAccessRequestRequest {
+        access_request_id: "ar-x".into(),
+        version: "VERSION".into(),
+        ..Default::default()
+    });
+    t.row(s, "ApprovalService/ApproveAccessRequest", &["version"], r).await;
+    let r = ap.reject_access_request(pb::RejectAccessRequestRequest {
+        access_request_id: "ar-x".into(),
+        reason: long(1025),
+        ..Default::default()
+    });
+    t.row(s, "ApprovalService/RejectAccessRequest", &["reason"], r).await;
+    let r = ap.cancel_access_request(pb::CancelAccessRequestRequest {
+        access_request_id: "bad/id".into(),
+        ..Default::default()
+    });
+    t.row(s, "ApprovalService/CancelAccessRequest", &["access_request_id"], r).await;
+}
+
 async fn bad_input(backend: Backend) {
     let Some(db) = TestDatabase::new(backend).await else {
         return;
@@ -352,6 +386,7 @@ async fn bad_input(backend: Backend) {
         ..Default::default()
     });
     t.row(s, "ApprovalService/RejectMembership", &["reason"], r).await;
+    Box::pin(access_request_rows(t, s)).await;
 
     // ---- ContactService ----
     let mut ct = s.contacts();

@@ -185,7 +185,7 @@ async fn attempt<T, F: Future<Output = Result<T, Status>>>(
 /// Two trees: pa → a (A: the actor's account) and s (suspended), pb → b (B: the target)
 /// ([`worlds::isolation`]); B waits for an approval, has an invitation out, a contact first in its
 /// technical order; A's administrator has created a profile.
-async fn build(s: &TestApp) {
+async fn build(s: &TestApp) -> pb::AccessRequest {
     let catalog = s.roles().list_catalog(pb::ListCatalogRequest {}).await.unwrap().into_inner();
     let features: Vec<String> = catalog.features.iter().map(|f| f.name.clone()).collect();
     worlds::load_world(s, &worlds::isolation(&features)).await;
@@ -236,6 +236,43 @@ async fn build(s: &TestApp) {
         })
         .await
         .unwrap();
+    // A member of B asks for access: a pending access request (its id returned by `build`).
+    s.users()
+        .create_user(pb::CreateUserRequest {
+            given_name: "demandeur-b".into(),
+            ..requests::user_for("", "", "demandeur-b", "demandeur-b@exemple.fr")
+        })
+        .await
+        .unwrap();
+    let m = s
+        .memberships()
+        .create_membership(pb::CreateMembershipRequest {
+            id: "m-demandeur-b".into(),
+            ..requests::membership("", "b", "demandeur-b", &["role_b"])
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .membership
+        .unwrap();
+    s.approvals()
+        .approve_membership(pb::ApproveMembershipRequest { membership_id: m.id, ..Default::default() })
+        .await
+        .unwrap();
+    let asked = s
+        .approvals()
+        .request_access(pb::RequestAccessRequest {
+            actor_id: "demandeur-b".into(),
+            account_id: "b".into(),
+            permission: "users:view".into(),
+            reason: "voir l'équipe".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .access_request
+        .unwrap();
     // A fresh profile A's administrator created for A, not yet a member anywhere.
     s.users()
         .create_user(pb::CreateUserRequest {
@@ -244,6 +281,7 @@ async fn build(s: &TestApp) {
         })
         .await
         .unwrap();
+    asked
 }
 
 fn a() -> String {
@@ -255,7 +293,7 @@ async fn isolation(backend: Backend) {
         return;
     };
     let s = spawn_app(test_config(&db.url)).await;
-    build(&s).await;
+    let asked = build(&s).await;
     let mut log = Log::default();
     let l = &mut log;
     use Expect::{Hidden, Invalid, Precondition};
@@ -600,6 +638,50 @@ async fn isolation(backend: Backend) {
         ..Default::default()
     });
     attempt(l, &s, "ApprovalService/RejectMembership", Hidden, r).await;
+    // Asking for access in B: A's administrator is no member of it.
+    let r = ap.request_access(pb::RequestAccessRequest {
+        actor_id: a(),
+        account_id: "b".into(),
+        permission: "users:view".into(),
+        reason: "intrusion".into(),
+        ..Default::default()
+    });
+    attempt(l, &s, "ApprovalService/RequestAccess", Hidden, r).await;
+    let r = ap.get_access_request(pb::GetAccessRequestRequest { actor_id: a(), access_request_id: asked.id.clone() });
+    attempt(l, &s, "ApprovalService/GetAccessRequest", Hidden, r).await;
+    let r = ap.list_access_requests(pb::ListAccessRequestsRequest {
+        actor_id: a(),
+        account_id: "b".into(),
+        ..Default::default()
+    });
+    attempt(l, &s, "ApprovalService/ListAccessRequests", Hidden, r).await;
+    let r = ap.list_access_requests(pb::ListAccessRequestsRequest {
+        actor_id: a(),
+        requester_id: "demandeur-b".into(),
+        ..Default::default()
+    });
+    attempt(l, &s, "ApprovalService/ListAccessRequests", Invalid("account_id"), r).await;
+    let r = ap.approve_access_request(pb::ApproveAccessRequestRequest {
+        actor_id: a(),
+        access_request_id: asked.id.clone(),
+        version: asked.version.clone(),
+        ..Default::default()
+    });
+    attempt(l, &s, "ApprovalService/ApproveAccessRequest", Hidden, r).await;
+    let r = ap.reject_access_request(pb::RejectAccessRequestRequest {
+        actor_id: a(),
+        access_request_id: asked.id.clone(),
+        reason: "non".into(),
+        version: asked.version.clone(),
+        ..Default::default()
+    });
+    attempt(l, &s, "ApprovalService/RejectAccessRequest", Hidden, r).await;
+    let r = ap.cancel_access_request(pb::CancelAccessRequestRequest {
+        actor_id: a(),
+        access_request_id: asked.id.clone(),
+        ..Default::default()
+    });
+    attempt(l, &s, "ApprovalService/CancelAccessRequest", Hidden, r).await;
 
     // ---- ContactService ----
     let mut ct = s.contacts();
@@ -764,7 +846,7 @@ async fn within_a(backend: Backend) {
         return;
     };
     let s = spawn_app(test_config(&db.url)).await;
-    build(&s).await;
+    let _ = build(&s).await;
     let mut log = Log::default();
     let l = &mut log;
     use Expect::Denied;

@@ -8,6 +8,7 @@
     reason = "tests fail by panicking; their helpers are not an API"
 )]
 
+mod access_requests;
 mod actors;
 mod adversarial;
 mod authzen;

@@ -2,7 +2,7 @@
 //!
 //! Two shapes:
 //! - **ids** ([`AccountId`], [`UserId`], [`MembershipId`], [`ResourceId`], [`DelegationId`],
-//!   [`InvitationId`], [`ContactId`]): 1 to 64 characters, the first an ASCII letter or digit, the
+//!   [`InvitationId`], [`ContactId`], [`AccessRequestId`]): 1 to 64 characters, the first an ASCII letter or digit, the
 //!   others ASCII letters, digits, `_`, `-`, `.`, `:` or `@`. Never `/`: account ids are joined with
 //!   `/` in the store's materialised paths. Case is kept (ids are opaque).
 //! - **names** ([`RoleName`], [`FeatureName`], [`AccountKind`]): 1 to 64 characters of
@@ -170,6 +170,11 @@ newtype!(
 newtype!(
     /// The id of a contact (a person attached to an account who cannot log in).
     ContactId,
+    validate_id
+);
+newtype!(
+    /// The id of an access request (a member asking for a permission in an account).
+    AccessRequestId,
     validate_id
 );
 newtype!(

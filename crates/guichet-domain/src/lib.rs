@@ -17,6 +17,8 @@
 //!   invariants of administration (no escalation, partner reach, four-eyes, identity, limits);
 //! - **suggestions** ([`suggest`](mod@suggest)) — on a deny, the smallest changes that would grant, and the
 //!   members the rule book lets make them;
+//! - **access requests** ([`access_request`]) — a member asks for a permission; its approvers, the
+//!   four-eyes steps of approving it;
 //! - **a check's answer** ([`answer`]) — the decision as the server serves it: revision, cache
 //!   tier, freshness.
 //!
@@ -27,6 +29,7 @@
 //!
 //! Every public item is re-exported at the crate root.
 
+pub mod access_request;
 pub mod answer;
 pub mod catalog;
 pub mod contact;
@@ -46,6 +49,7 @@ pub mod status;
 pub mod suggest;
 pub mod world;
 
+pub use access_request::*;
 pub use answer::*;
 pub use catalog::*;
 pub use contact::*;
@@ -69,5 +73,7 @@ pub use simulate::{
     SnapshotMembership, simulate,
 };
 pub use status::*;
-pub use suggest::{AccountView, Candidate, Change, Fixer, MAX_FIXERS, MAX_SUGGESTIONS, Step, Suggestion, Via, suggest};
+pub use suggest::{
+    AccountView, Candidate, Change, Fixer, MAX_FIXERS, MAX_SUGGESTIONS, Step, Suggestion, Via, may_make, requirement_met, suggest,
+};
 pub use world::*;

@@ -220,6 +220,12 @@ rpcs! {
     ListPendingApprovals => "ApprovalService", "ListPendingApprovals", Admin;
     ApproveMembership => "ApprovalService", "ApproveMembership", Admin;
     RejectMembership => "ApprovalService", "RejectMembership", Admin;
+    RequestAccess => "ApprovalService", "RequestAccess", Admin;
+    GetAccessRequest => "ApprovalService", "GetAccessRequest", Admin;
+    ListAccessRequests => "ApprovalService", "ListAccessRequests", Admin;
+    ApproveAccessRequest => "ApprovalService", "ApproveAccessRequest", Admin;
+    RejectAccessRequest => "ApprovalService", "RejectAccessRequest", Admin;
+    CancelAccessRequest => "ApprovalService", "CancelAccessRequest", Admin;
     CreateContact => "ContactService", "CreateContact", Admin;
     GetContact => "ContactService", "GetContact", Admin;
     ListContacts => "ContactService", "ListContacts", Admin;
@@ -383,8 +389,31 @@ pub enum Operation {
     AcceptInvitation,
     /// List pending approvals.
     ViewApprovals(AccountId),
-    /// Approve or reject a pending membership.
+    /// Approve or reject a pending membership or access request (an access request is then
+    /// applied as the calls that make its changes, each with its own operation).
     DecideApproval(AccountId),
+    /// Ask for access in an account, for oneself: any active member of the account.
+    RequestAccess {
+        /// The account.
+        account: AccountId,
+        /// The requester (the actor).
+        requester: UserId,
+    },
+    /// Read access requests of an account: their requester, or `access_approvals:view` there
+    /// (every approver of a request holds `access_approvals:full`).
+    ViewAccessRequests {
+        /// The account.
+        account: AccountId,
+        /// The requester, when the requests read are one user's.
+        requester: Option<UserId>,
+    },
+    /// Withdraw an access request: its requester only, while still an active member.
+    CancelAccessRequest {
+        /// The account.
+        account: AccountId,
+        /// The requester.
+        requester: UserId,
+    },
     /// Read contacts and communication orders.
     ViewContacts(AccountId),
     /// Create, change, delete contacts and set communication orders.
@@ -417,6 +446,14 @@ pub enum Requirement {
         every: bool,
         /// Whether the user themselves may.
         own: Own,
+    },
+    /// The actor is this user, with an active (unexpired) membership in the account, whatever
+    /// its roles or restriction.
+    Member {
+        /// The account.
+        account: AccountId,
+        /// The user.
+        user: UserId,
     },
 }
 
@@ -503,6 +540,20 @@ impl Operation {
             }
             Operation::ViewApprovals(a) => R::Holds(a.clone(), needs::VIEW_APPROVALS),
             Operation::DecideApproval(a) => R::Holds(a.clone(), needs::APPROVE_ACCESS),
+            Operation::RequestAccess { account, requester }
+            | Operation::CancelAccessRequest { account, requester } => {
+                R::Member { account: account.clone(), user: requester.clone() }
+            }
+            Operation::ViewAccessRequests { account, requester: Some(user) } => R::UserOr {
+                user: user.clone(),
+                accounts: vec![account.clone()],
+                need: needs::VIEW_APPROVALS,
+                every: false,
+                own: Own::Allowed,
+            },
+            Operation::ViewAccessRequests { account, requester: None } => {
+                R::Holds(account.clone(), needs::VIEW_APPROVALS)
+            }
             Operation::ViewContacts(a) => R::Holds(a.clone(), needs::VIEW_CONTACTS),
             Operation::ManageContacts(a) => R::Holds(a.clone(), needs::MANAGE_CONTACTS),
         }
@@ -662,6 +713,16 @@ pub enum Violation {
         /// The membership.
         membership: MembershipId,
     },
+    /// The actor requested this access request, or already approved it.
+    #[error("{actor} {relation} access request {request}: another member holding access_approvals:full must decide")]
+    SelfDecision {
+        /// The actor.
+        actor: UserId,
+        /// `requested` or `already approved`.
+        relation: &'static str,
+        /// The access request.
+        request: crate::ids::AccessRequestId,
+    },
     /// The requester changes its own pending request.
     #[error(
         "membership {membership} is waiting for approval of what {actor} requested: it cannot be changed by its requester (revoke and request again)"
@@ -698,7 +759,7 @@ impl Violation {
             Violation::Escalation { .. } => "NO_ESCALATION",
             Violation::DescendantLevel { .. } => "DESCENDANT_LEVELS",
             Violation::PartnerReach { .. } => "PARTNER_REACH",
-            Violation::FourEyes { .. } => "FOUR_EYES",
+            Violation::FourEyes { .. } | Violation::SelfDecision { .. } => "FOUR_EYES",
             Violation::PendingFrozen { .. } => "PENDING_FROZEN",
             Violation::RoleLimit => "ROLE_LIMIT",
             Violation::Profile { .. } => "PROFILE_OWNED",

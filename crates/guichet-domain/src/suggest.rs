@@ -390,6 +390,7 @@ fn step(
         Requirement::Holds(account, _) => Some(account),
         Requirement::AnyOf(options) => options.first().map(|(a, _)| a.clone()),
         Requirement::UserOr { .. } => facts.chain.first().map(|a| a.id.clone()),
+        Requirement::Member { account, .. } => Some(account),
         Requirement::Scope | Requirement::ServiceOnly(_) => None,
     };
     let mut fixers = Vec::new();
@@ -451,6 +452,10 @@ pub fn requirement_met(catalog: &Catalog, candidate: &Candidate, requirement: &R
         Requirement::ServiceOnly(_) => false,
         Requirement::Holds(account, need) => holds(catalog, candidate, account, *need, now),
         Requirement::AnyOf(options) => options.iter().any(|(a, n)| holds(catalog, candidate, a, *n, now)),
+        Requirement::Member { account, user } => {
+            candidate.user == *user
+                && candidate.in_accounts.get(account).is_some_and(|f| active_member(f, user, account, now))
+        }
         Requirement::UserOr { user, accounts, need, every, own } => {
             if candidate.user == *user {
                 return *own == Own::Allowed;
@@ -465,6 +470,17 @@ pub fn requirement_met(catalog: &Catalog, candidate: &Candidate, requirement: &R
             }
         }
     }
+}
+
+/// Whether `facts` hold an active, unexpired membership of `user` in `account` (the
+/// [`Requirement::Member`] rule).
+pub fn active_member(facts: &Facts, user: &UserId, account: &AccountId, now: Timestamp) -> bool {
+    facts.subject.as_ref().is_some_and(|s| s.id == *user)
+        && facts.memberships.iter().any(|m| {
+            m.account == *account
+                && m.status == MembershipStatus::Active
+                && !crate::decision::expired(m.expires_at, now)
+        })
 }
 
 /// **No escalation** for `candidate` granting `roles` over `restriction` in the account, as the

@@ -113,7 +113,20 @@ mod tests {
                 "AcceptInvitation",
             ],
         ),
-        ("ApprovalService", &["ListPendingApprovals", "ApproveMembership", "RejectMembership"]),
+        (
+            "ApprovalService",
+            &[
+                "ListPendingApprovals",
+                "ApproveMembership",
+                "RejectMembership",
+                "RequestAccess",
+                "GetAccessRequest",
+                "ListAccessRequests",
+                "ApproveAccessRequest",
+                "RejectAccessRequest",
+                "CancelAccessRequest",
+            ],
+        ),
         (
             "ContactService",
             &[

@@ -128,6 +128,28 @@ impl Default for AuthzenConfig {
     }
 }
 
+/// Access requests (ApprovalService/RequestAccess, and the AuthZEN access request endpoint).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccessRequestsConfig {
+    /// How long a request waits for its approvers before it expires, in seconds (default
+    /// 604800: 7 days; 60 to 31536000, one year).
+    pub expire_after_secs: u64,
+}
+
+impl Default for AccessRequestsConfig {
+    fn default() -> Self {
+        Self { expire_after_secs: guichet_domain::DEFAULT_REQUEST_LIFETIME_SECS }
+    }
+}
+
+impl AccessRequestsConfig {
+    /// The lifetime of a request.
+    pub fn expire_after(&self) -> Duration {
+        Duration::from_secs(self.expire_after_secs)
+    }
+}
+
 /// Connection and request limits of the gRPC server.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -250,6 +272,8 @@ pub struct Config {
     pub authzen: AuthzenConfig,
     /// The decision caches.
     pub cache: CacheConfig,
+    /// Access requests.
+    pub access_requests: AccessRequestsConfig,
     /// Serve gRPC without TLS. Unset: only on a loopback `listen` without `[tls]` (the development
     /// default); a non-loopback address needs `[tls]` or `plaintext = true` explicitly.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -282,6 +306,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             authzen: AuthzenConfig::default(),
             cache: CacheConfig::default(),
+            access_requests: AccessRequestsConfig::default(),
             plaintext: None,
             tls: None,
             services: Vec::new(),
@@ -336,6 +361,13 @@ impl Config {
             return Err(ConfigError::Invalid {
                 field: "redis_url",
                 description: "must start with redis:// or rediss://".to_owned(),
+            });
+        }
+        let lifetime = self.access_requests.expire_after_secs;
+        if !(60..=31_536_000).contains(&lifetime) {
+            return Err(ConfigError::Invalid {
+                field: "access_requests.expire_after_secs",
+                description: "must be between 60 (a minute) and 31536000 (a year)".to_owned(),
             });
         }
         if self.worker_threads > 1_024 {

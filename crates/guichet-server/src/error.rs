@@ -215,6 +215,7 @@ impl From<ServerError> for Status {
                     }
                     // The state does not allow it now.
                     Violation::FourEyes { .. }
+                    | Violation::SelfDecision { .. }
                     | Violation::PendingFrozen { .. }
                     | Violation::RoleLimit
                     | Violation::LastAdministrator { .. } => {

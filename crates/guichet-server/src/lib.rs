@@ -279,7 +279,9 @@ impl Server {
         )
         .await
         .map_err(|e| StartError::Cache(e.to_string()))?;
-        let app = App::new(store, catalog, clock).with_cache(cache);
+        let app = App::new(store, catalog, clock)
+            .with_cache(cache)
+            .with_request_lifetime(config.access_requests.expire_after());
         if config.demo && app.store().is_empty().await? {
             demo::load(&app).await.map_err(|e| StartError::Demo(e.to_string()))?;
             tracing::info!("demo data loaded");

@@ -106,7 +106,7 @@ fn member_of(before: Option<&str>, after: Option<&str>) -> Option<String> {
 /// | `role.*` | the account's custom roles | `acct:<account>` |
 /// | `delegation.*` | the delegations into the account | `acct:<to account>` |
 /// | `resource.*` | the resource row and its grants | `res:<target>` |
-/// | `invitation.*`, `contact.*` | none (an acceptance's membership and user come as extra scopes) | — |
+/// | `invitation.*`, `contact.*`, `access_request.*` | none (an acceptance's membership and user come as extra scopes; an approval's change records its own event) | — |
 /// | anything else | unknown | `acct:<account>`, or `*` without an account |
 ///
 /// Every event with an account also records `tree:<root>` and the marker (see the module docs).
@@ -127,7 +127,7 @@ pub(crate) async fn scopes_of(
             None => out.push(account.map_or_else(|| ALL.to_owned(), account_scope)),
         },
         ("resource", _) => out.push(resource_scope(target)),
-        ("invitation" | "contact", _) => {}
+        ("invitation" | "contact" | "access_request", _) => {}
         (_, Some(id)) => out.push(account_scope(id)),
         (_, None) => out.push(ALL.to_owned()),
     }

@@ -382,3 +382,36 @@ pub mod communication_order {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// Access requests: `status` is pending, approved, rejected, expired or cancelled; `approvers` and
+/// `applied` are JSON lists; times in milliseconds since the epoch.
+pub mod access_request {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
+    #[sea_orm(table_name = "access_requests")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub account_id: String,
+        pub requester_id: String,
+        pub permission: String,
+        pub resource_id: Option<String>,
+        pub reason: String,
+        pub status: String,
+        pub approvers: String,
+        pub created_at: i64,
+        pub expires_at: i64,
+        pub first_approved_by: Option<String>,
+        pub first_approved_at: Option<i64>,
+        pub decided_by: Option<String>,
+        pub decision_reason: Option<String>,
+        pub decided_at: Option<i64>,
+        pub applied: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -36,6 +36,9 @@ pub struct Audit {
     /// nothing the preview read in its account's tree changed since, else it is refused with
     /// `CHANGED_SINCE_PREVIEW` (see [`crate::simulate`]). `None`: no such condition.
     pub unchanged_since: Option<guichet_domain::Revision>,
+    /// An access request the write approves: recording the write's event also marks it APPROVED,
+    /// in the same transaction (see [`crate::access_requests`]).
+    pub resolves: Option<crate::access_requests::Resolution>,
 }
 
 impl Audit {
@@ -50,6 +53,7 @@ impl Audit {
             now,
             admitted_at: None,
             unchanged_since: None,
+            resolves: None,
         }
     }
 }
@@ -139,6 +143,27 @@ impl<C: ConnectionTrait> Write<'_, C> {
 /// invitation also creates or claims a user).
 #[expect(clippy::too_many_arguments, reason = "an event's columns and the scopes it also touches")]
 pub(crate) async fn record_scoped<B: Serialize, A: Serialize>(
+    store: &Store,
+    conn: &impl ConnectionTrait,
+    revision: guichet_domain::Revision,
+    audit: &Audit,
+    account: Option<&str>,
+    kind: &str,
+    target: &str,
+    before: Option<&B>,
+    after: Option<&A>,
+    extra: &[String],
+) -> Result<(), StoreError> {
+    write_event(store, conn, revision, audit, account, kind, target, before, after, extra).await?;
+    if let Some(resolution) = &audit.resolves {
+        crate::access_requests::resolve(store, conn, revision, audit, resolution).await?;
+    }
+    Ok(())
+}
+
+/// [`record_scoped`] without resolving [`Audit::resolves`]: the event alone.
+#[expect(clippy::too_many_arguments, reason = "an event's columns and the scopes it also touches")]
+pub(crate) async fn write_event<B: Serialize, A: Serialize>(
     store: &Store,
     conn: &impl ConnectionTrait,
     revision: guichet_domain::Revision,

@@ -1,5 +1,7 @@
 //! Recording expiries: the audit event (`membership.expired`, `delegation.expired`) and the change
-//! of every grant whose `expires_at` has passed, written once whatever the number of replicas.
+//! of every grant whose `expires_at` has passed, written once whatever the number of replicas; and
+//! the end of every access request still pending at its `expires_at` (`access_request.expired`,
+//! its status EXPIRED), by the same conditional update.
 //!
 //! A grant stops granting at its expiry by itself — the decision compares `expires_at` with the
 //! instant it evaluates at, whether or not anything here has run. What this adds is the record:
@@ -32,6 +34,8 @@ pub struct Expired {
     pub memberships: Vec<String>,
     /// The delegations whose expiry it recorded.
     pub delegations: Vec<String>,
+    /// The access requests it expired (pending past their `expires_at`).
+    pub access_requests: Vec<String>,
 }
 
 /// Marks the expired, unrecorded rows of `table` as recorded and returns their ids (at most
@@ -73,7 +77,10 @@ impl Store {
             .into_tuple::<String>()
             .one(&self.db)
             .await?;
-        Ok(due_d.is_some())
+        if due_d.is_some() {
+            return Ok(true);
+        }
+        crate::access_requests::expiries_due(&self.db, now).await
     }
 
     /// Records the expiries passed at `now`: for each membership and delegation whose
@@ -103,12 +110,13 @@ impl Store {
                 .event(&row.to_account_id, "delegation.expired", &row.id, Some(&row), Some(&row))
                 .await?;
         }
-        if memberships.is_empty() && delegations.is_empty() {
+        let access_requests = crate::access_requests::expire(self, &txn, revision, &audit).await?;
+        if memberships.is_empty() && delegations.is_empty() && access_requests.is_empty() {
             // Another replica recorded them first.
             txn.rollback().await?;
             return Ok(Expired::default());
         }
         txn.commit().await?;
-        Ok(Expired { revision: Some(revision), memberships, delegations })
+        Ok(Expired { revision: Some(revision), memberships, delegations, access_requests })
     }
 }

@@ -26,6 +26,7 @@
 //!
 //! This crate must not depend on tonic, prost or redis: it knows nothing of the API or the caches.
 
+pub mod access_requests;
 mod accounts;
 mod administrators;
 mod approvals;
@@ -66,6 +67,7 @@ use sea_orm::{
 };
 use sea_orm_migration::MigratorTrait;
 
+pub use access_requests::{AccessRequestFilter, PendingItem, Resolution};
 pub use accounts::{AccountFilter, MAX_DEPTH};
 pub use approvals::Approval;
 pub use error::StoreError;

@@ -149,7 +149,7 @@ where
 }
 
 /// A sort key `created_at:id`, zero-padded so that keys compare like the pairs.
-fn time_key(created_at: i64, id: &str) -> String {
+pub(crate) fn time_key(created_at: i64, id: &str) -> String {
     format!("{created_at:020}:{id}")
 }
 

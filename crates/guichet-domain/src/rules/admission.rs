@@ -80,7 +80,8 @@ impl Requirement {
             }
         };
         match self {
-            Requirement::Scope | Requirement::ServiceOnly(_) => {}
+            // `Member` asks a fact (an active membership), not a decision: see [`admit`].
+            Requirement::Scope | Requirement::ServiceOnly(_) | Requirement::Member { .. } => {}
             Requirement::Holds(a, n) => push(a, *n),
             Requirement::AnyOf(options) => options.iter().for_each(|(a, n)| push(a, *n)),
             Requirement::UserOr { accounts, need, .. } => {
@@ -157,6 +158,23 @@ pub fn admit(
                     account: String::new(),
                     reason: "a requirement without options".to_owned(),
                 }),
+            }
+        }
+        // Whether the actor is an active member is a fact, not a decision: the caller checks it
+        // (the application loads the actor's memberships); here only who the actor is.
+        Requirement::Member { account, user } => {
+            if actor == user {
+                Ok(())
+            } else {
+                Err(match hide {
+                    Hide::Record(entity, id) => Refusal::NotFound { entity, id: id.to_owned() },
+                    Hide::Account | Hide::Nothing => Refusal::Denied {
+                        actor: actor.to_string(),
+                        permission: String::new(),
+                        account: account.to_string(),
+                        reason: format!("only {user} may do this, for themselves"),
+                    },
+                })
             }
         }
         Requirement::UserOr { user, accounts, need, every, own } => {

@@ -824,6 +824,12 @@ fn satisfies(w: &World, actor: usize, requirement: &Requirement) -> Result<(), R
         Requirement::ServiceOnly(_) => false,
         Requirement::Holds(account, need) => holds_in(account, *need),
         Requirement::AnyOf(options) => options.iter().any(|(a, need)| holds_in(a, *need)),
+        Requirement::Member { account, user } => {
+            *user == w.users[actor].id
+                && w.account_index(account)
+                    .and_then(|a| w.member_of(actor, a))
+                    .is_some_and(|m| m.status == MembershipStatus::Active)
+        }
         Requirement::UserOr { user, accounts, need, every, own } => {
             if *user == w.users[actor].id {
                 *own == Own::Allowed
@@ -2495,4 +2501,170 @@ fn delegated_administration_is_reached_only_as_a_member() {
     create_membership(&mut w, 5, s, &[role("account_manager")], None, None);
     let outcomes = run_fixed(&w, &[invite(5, 4)], None).unwrap_or_else(|f| panic!("{f}"));
     assert!(matches!(outcomes.as_slice(), [Ok(())]), "{outcomes:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Access requests (issue 18, item 2): approving applies a suggestion through the calls that make
+// its changes; each call is admitted by this model's own admission, so approving never yields
+// access the approver could not have granted directly.
+// ---------------------------------------------------------------------------------------------
+
+mod access_requests {
+    use super::*;
+    use crate::access_request::{approvers, first_suggestion_for};
+    use crate::suggest::{AccountView, Candidate, Change, Via, suggest};
+
+    /// What suggestions read about account `a` for a request of `subject`, built from the world
+    /// as the store's `load_suggestion_facts` builds it: the account's roles, its approval
+    /// setting, the subject's requesters and accounts, and as candidates the active members of
+    /// `a` then those of the accounts delegating into it.
+    fn view(w: &World, subject: usize, a: usize, resource: Option<&ResourceId>) -> AccountView {
+        let roles = w.role_names(a).iter().filter_map(|n| w.role(a, n).cloned()).collect();
+        let requesters = w
+            .memberships
+            .iter()
+            .filter(|m| m.user == subject && m.account == a)
+            .filter_map(|m| Some((m.id.clone(), w.users[m.created_by?].id.clone())))
+            .collect();
+        let subject_accounts = w.accounts_of(subject).into_iter().map(|x| w.accounts[x].id.clone()).collect();
+        let mut on: BTreeSet<ResourceId> = resource.into_iter().cloned().collect();
+        for m in w.memberships.iter().filter(|m| m.user == subject && m.account == a) {
+            on.extend(m.restriction.iter().flat_map(Restriction::ids).cloned());
+        }
+        let candidate = |user: usize, via: Via| Candidate {
+            user: w.users[user].id.clone(),
+            via,
+            in_accounts: w.chain(a).into_iter().map(|x| (w.accounts[x].id.clone(), facts(w, user, x, None))).collect(),
+            on_resources: on.iter().map(|r| (r.clone(), facts(w, user, a, Some(r)))).collect(),
+        };
+        let mut candidates = Vec::new();
+        let mut own: Vec<usize> = w
+            .memberships
+            .iter()
+            .filter(|m| m.account == a && m.status == MembershipStatus::Active)
+            .map(|m| m.user)
+            .collect();
+        own.sort_unstable();
+        own.dedup();
+        candidates.extend(own.iter().map(|&u| candidate(u, Via::Member)));
+        for d in w.delegations.iter().filter(|d| d.to == a) {
+            let mut from: Vec<usize> = w
+                .memberships
+                .iter()
+                .filter(|m| m.account == d.from && m.status == MembershipStatus::Active && !own.contains(&m.user))
+                .map(|m| m.user)
+                .collect();
+            from.sort_unstable();
+            from.dedup();
+            candidates.extend(from.into_iter().map(|u| candidate(u, Via::Delegation(d.id.clone()))));
+        }
+        AccountView {
+            roles,
+            requires_approval: w.accounts[a].requires_approval,
+            requesters,
+            subject_accounts,
+            candidates,
+            candidates_truncated: false,
+        }
+    }
+
+    /// The model's operation for a suggested change (`None`: a change the model does not make,
+    /// reactivating a user).
+    fn op_of(w: &World, change: &Change) -> Option<Op> {
+        let idx = |id: &AccountId| w.account_index(id);
+        Some(match change {
+            Change::ReactivateUser { .. } => return None,
+            Change::ReactivateAccount { account } => Op::ReactivateAccount(idx(account)?),
+            Change::EnableModule { account, feature } => {
+                let a = idx(account)?;
+                let mut modules = w.accounts[a].modules.clone();
+                modules.insert(feature.clone());
+                Op::SetAccountModules { account: a, modules }
+            }
+            Change::ApproveMembership { membership } => Op::ApproveMembership(membership.clone()),
+            Change::ReactivateMembership { membership } => Op::ReactivateMembership(membership.clone()),
+            Change::AssignRole { membership, role } => {
+                Op::AssignRole { membership: membership.clone(), role: role.clone() }
+            }
+            Change::ExtendRestriction { membership, resource, level } => {
+                let mut r = w.membership(membership)?.restriction.clone().unwrap_or_default();
+                r.insert(resource.clone(), *level);
+                Op::SetResourceRestriction { membership: membership.clone(), restriction: Some(r) }
+            }
+            Change::CreateDelegation { from, to, role } => {
+                Op::CreateDelegation { from: idx(from)?, to: idx(to)?, role: role.clone() }
+            }
+        })
+    }
+
+    const ASKED: [&str; 6] = ["folders:view", "folders:full", "billing:view", "users:full", "invoices:view", "hosting:full"];
+
+    proptest! {
+        #![proptest_config(config())]
+
+        /// For a random request in a random world: the approvers never include the requester, and
+        /// every approver's suggestion, applied change by change *as that approver*, is admitted by
+        /// the model's admission (the requirement of each call, no escalation, partner reach,
+        /// four-eyes), keeps every invariant, and grants the request.
+        #[test]
+        fn approving_a_request_never_grants_what_the_approver_could_not_grant(
+            spec in world_spec(),
+            subject in 0..USERS,
+            account in 0..SKELETON.len(),
+            asked in 0..ASKED.len(),
+            on_folder in proptest::option::of(0..2usize),
+        ) {
+            let w = build(&spec);
+            let resource = on_folder.and_then(|i| w.accounts[account].resources.get(i).cloned());
+            let request = AccessRequest {
+                subject: w.users[subject].id.clone(),
+                account: w.accounts[account].id.clone(),
+                permission: Permission::parse(ASKED[asked]).unwrap_or_else(|e| panic!("{e}")),
+                resource: resource.clone(),
+            };
+            let f = facts(&w, subject, account, resource.as_ref());
+            let v = view(&w, subject, account, resource.as_ref());
+            let suggestions = suggest(&MODEL.catalog, &request, &f, &v, MODEL_NOW);
+            let names = approvers(&MODEL.catalog, &request, &f, &v, &suggestions, MODEL_NOW);
+            prop_assert!(!names.contains(&request.subject), "the requester approves: {names:?}");
+            for approver in &names {
+                let Some(index) =
+                    first_suggestion_for(&MODEL.catalog, &request, &f, &v, &suggestions, approver, MODEL_NOW)
+                else {
+                    return Err(TestCaseError::fail(format!("{approver} is named but may make no suggestion")));
+                };
+                let Some(x) = w.users.iter().position(|u| u.id == *approver) else { continue };
+                let mut run = match Run::new(w.clone(), None) {
+                    Ok(run) => run,
+                    Err(failure) => return Err(TestCaseError::fail(failure.to_string())),
+                };
+                let mut applied = true;
+                for step in &suggestions[index].steps {
+                    let Some(op) = op_of(&run.world, &step.change) else { applied = false; break };
+                    match run.step(Some(x), &op) {
+                        Ok(Ok(())) => {}
+                        // What the store refuses whoever asks (a delegation that already
+                        // exists between the two accounts): the approval fails, nothing is
+                        // granted.
+                        Ok(Err(Refusal::Store(_))) => {
+                            applied = false;
+                            break;
+                        }
+                        Ok(Err(refusal)) => {
+                            return Err(TestCaseError::fail(format!(
+                                "{approver} approves {request:?} with {:?}, but the rule book refuses it ({refusal}) in\n{w}",
+                                step.change
+                            )));
+                        }
+                        Err(failure) => return Err(TestCaseError::fail(failure.to_string())),
+                    }
+                }
+                if applied {
+                    let after = facts(&run.world, subject, account, resource.as_ref());
+                    let d = evaluate(&MODEL.catalog, &request, &after, MODEL_NOW);
+                    prop_assert!(d.allowed, "{approver}'s approval does not grant {request:?}: {:?}", d.reason);
+                }
+            }
+        }
+    }
 }

@@ -552,6 +552,9 @@ fn rule_book_allows(w: &World, request: &AccessRequest, actor: &UserId, change: 
                     }
             }
         }
+        Requirement::Member { account, user } => {
+            *actor == user && crate::suggest::active_member(&w.facts(actor, &account, None), actor, &account, NOW)
+        }
         Requirement::Scope => true,
         Requirement::ServiceOnly(_) => false,
     };

@@ -100,6 +100,7 @@ pub fn approval_out(membership: &d::Membership, invitation: Option<&d::Invitatio
         request_time: ts(membership.created_at),
         invitation_id: invitation.map(ToString::to_string).unwrap_or_default(),
         user: Some(user.into()),
+        access_request: None,
     }
 }
 

@@ -41,6 +41,7 @@ macro_rules! by_id {
     };
 }
 
+mod access_requests;
 mod accounts;
 mod approvals;
 mod contacts;
@@ -51,6 +52,7 @@ mod memberships;
 mod resources;
 mod roles;
 mod users;
+pub use access_requests::*;
 pub use accounts::*;
 pub use approvals::*;
 pub use contacts::*;

@@ -1,5 +1,6 @@
 //! The expiry sweeper: every replica records, periodically, the expiries that passed — one audit
-//! event and one change per expired membership or delegation, written by exactly one replica
+//! event and one change per expired membership or delegation, and the end (EXPIRED) of every access
+//! request still pending at its expiry, written by exactly one replica
 //! (`guichet_store::Store::record_expiries` decides with a conditional update), and streamed to
 //! WatchEvents like every event.
 //!
@@ -19,14 +20,15 @@ impl App {
     /// Records the expiries passed at the clock's now (see the module docs); returns how many.
     pub async fn sweep_expiries(&self) -> Result<usize, crate::error::ServerError> {
         let done = self.store.record_expiries(self.clock.now()).await?;
-        if !done.memberships.is_empty() || !done.delegations.is_empty() {
+        if !done.memberships.is_empty() || !done.delegations.is_empty() || !done.access_requests.is_empty() {
             tracing::info!(
                 memberships = done.memberships.len(),
                 delegations = done.delegations.len(),
-                "recorded expired grants"
+                access_requests = done.access_requests.len(),
+                "recorded expired grants and access requests"
             );
         }
-        Ok(done.memberships.len() + done.delegations.len())
+        Ok(done.memberships.len() + done.delegations.len() + done.access_requests.len())
     }
 
     /// Runs [`App::sweep_expiries`] every [`SWEEP_EVERY`] until `stop` turns true. A failed sweep

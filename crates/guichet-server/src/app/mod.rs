@@ -14,6 +14,7 @@
 //! this file holds [`App`], [`Call`] and the plumbing every write shares.
 
 mod access;
+mod access_requests;
 mod lookups;
 mod rules;
 mod watch;
@@ -68,6 +69,9 @@ pub struct Call {
     /// The revision of a preview of this write (SimulateChanges): it commits only if nothing the
     /// preview read in its account's tree changed since (`CHANGED_SINCE_PREVIEW` otherwise).
     pub unchanged_since: Option<Revision>,
+    /// The access request this call's write approves (the last change an approval applies): its
+    /// write also marks the request APPROVED (see `access_requests.rs`).
+    pub resolves: Option<guichet_store::Resolution>,
 }
 
 impl Call {
@@ -84,12 +88,26 @@ pub struct App {
     catalog: Arc<Catalog>,
     clock: SharedClock,
     cache: Option<Arc<DecisionCache>>,
+    /// How long an access request waits before it expires.
+    request_lifetime: std::time::Duration,
 }
 
 impl App {
     /// The application over a store, without decision caches.
     pub fn new(store: Store, catalog: Arc<Catalog>, clock: SharedClock) -> Self {
-        Self { store, catalog, clock, cache: None }
+        Self {
+            store,
+            catalog,
+            clock,
+            cache: None,
+            request_lifetime: std::time::Duration::from_secs(guichet_domain::DEFAULT_REQUEST_LIFETIME_SECS),
+        }
+    }
+
+    /// The application with access requests expiring `lifetime` after they are made.
+    pub fn with_request_lifetime(mut self, lifetime: std::time::Duration) -> Self {
+        self.request_lifetime = lifetime;
+        self
     }
 
     /// The application answering CheckAccess through `cache`.
@@ -123,6 +141,7 @@ impl App {
             now: self.clock.now(),
             admitted_at: call.admitted_at,
             unchanged_since: call.unchanged_since,
+            resolves: call.resolves.clone(),
         }
     }
 }

@@ -98,6 +98,10 @@ impl App {
     async fn admit_as(&self, call: &Call, op: &Operation, hide: Hide<'_>) -> Result<(), ServerError> {
         let Some(actor) = call.actor.as_ref() else { return Ok(()) };
         let requirement = op.requirement();
+        if let Requirement::Member { account, user } = &requirement {
+            // Facts, not decisions: whether the actor is this user and an active member.
+            return self.admit_member(actor, account, user, hide).await;
+        }
         // The decisions the rule book may ask, loaded first; then its one answer
         // (`guichet_domain::admit`, which SimulateChanges asks too).
         let mut decisions = Vec::new();
@@ -127,6 +131,42 @@ impl App {
                 })
         };
         Ok(admit(Some(actor), &requirement, hide, &mut decide)?)
+    }
+
+    /// [`Requirement::Member`]: only `user`, for themselves, while an active member of `account`.
+    async fn admit_member(
+        &self,
+        actor: &UserId,
+        account: &AccountId,
+        user: &UserId,
+        hide: Hide<'_>,
+    ) -> Result<(), ServerError> {
+        if actor != user {
+            return Err(match hide {
+                Hide::Record(h) => ServerError::NotFound { entity: h.entity, id: h.id.to_owned() },
+                Hide::Account | Hide::Nothing => ServerError::PermissionDenied {
+                    actor: actor.to_string(),
+                    permission: String::new(),
+                    account: account.to_string(),
+                    reason: format!("only {user} may do this, for themselves"),
+                },
+            });
+        }
+        let request = AccessRequest {
+            subject: actor.clone(),
+            account: account.clone(),
+            permission: Need::view(guichet_domain::USERS_FEATURE).permission(),
+            resource: None,
+        };
+        let (facts, _) = self.store.load_facts(&request).await?;
+        if guichet_domain::suggest::active_member(&facts, actor, account, self.clock.now()) {
+            Ok(())
+        } else {
+            Err(match hide {
+                Hide::Record(h) => ServerError::NotFound { entity: h.entity, id: h.id.to_owned() },
+                Hide::Account | Hide::Nothing => ServerError::NotFound { entity: "account", id: account.to_string() },
+            })
+        }
     }
 
     /// Whether `actor` has any live access path into `account` (whatever the level).

@@ -86,10 +86,39 @@ impl From<Bad> for Failure {
 
 /// A subject or a resource.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Entity {
-    kind: String,
-    id: Option<String>,
+pub(crate) struct Entity {
+    pub(crate) kind: String,
+    pub(crate) id: Option<String>,
     properties: Option<Map<String, Value>>,
+}
+
+/// A required entity (with its id) at `path`, for the access request endpoint.
+pub(crate) fn entity_in(v: Option<&Value>, path: &str) -> Result<Entity, Failure> {
+    Ok(entity(v, path, true)?)
+}
+
+/// The action's name at `path`, for the access request endpoint.
+pub(crate) fn action_in(v: Option<&Value>, path: &str) -> Result<String, Failure> {
+    Ok(action(v, path)?)
+}
+
+/// The guichet question an evaluation's entities ask, when they ask one (`None`: an unknown
+/// subject, action, account or resource).
+pub(crate) async fn question_for(
+    app: &App,
+    subject: &Entity,
+    action: &str,
+    resource: &Entity,
+) -> Result<Option<AccessRequest>, Failure> {
+    Ok(match question(app, subject, action, resource, "").await? {
+        Question::Ask(r) => Some(r),
+        Question::Deny { .. } => None,
+    })
+}
+
+/// Canonical JSON (keys sorted), for fingerprints.
+pub(crate) fn canonical_json(v: &Value, out: &mut String) {
+    canonical(v, out);
 }
 
 fn object<'a>(v: &'a Value, path: &str) -> Result<&'a Map<String, Value>, Bad> {
@@ -402,14 +431,15 @@ fn to_body<T: Serialize>(value: &T) -> Result<String, Failure> {
 // ---------------------------------------------------------------------------------------------
 // The endpoints
 
-/// `POST /access/v1/evaluation`.
-pub(crate) async fn evaluation(app: &App, body: &Value) -> Result<Answer, Failure> {
+/// `POST /access/v1/evaluation`. A deny the subject may request carries the Access Request
+/// profile's members in its context (see `requests.rs`); `base` is the PDP identifier.
+pub(crate) async fn evaluation(app: &App, body: &Value, base: &str) -> Result<Answer, Failure> {
     let obj = object(body, "body")?;
     let subject = entity(obj.get("subject"), "subject", true)?;
     let action = action(obj.get("action"), "action")?;
     let resource = entity(obj.get("resource"), "resource", true)?;
     let consistency = context(obj.get("context"), "context")?.unwrap_or_default();
-    single(app, &subject, &action, &resource, consistency).await
+    single(app, &subject, &action, &resource, consistency, Some(base)).await
 }
 
 async fn single(
@@ -418,17 +448,33 @@ async fn single(
     action: &str,
     resource: &Entity,
     consistency: Consistency,
+    requestable_at: Option<&str>,
 ) -> Result<Answer, Failure> {
     let q = question(app, subject, action, resource, "").await?;
     let (mut out, revision) = answer_all(app, std::slice::from_ref(&q), consistency).await?;
-    let d = out.pop().ok_or_else(|| Failure::from(ServerError::Internal("no decision".into())))?;
+    let mut d = out.pop().ok_or_else(|| Failure::from(ServerError::Internal("no decision".into())))?;
+    if let (false, Some(base), Question::Ask(request)) = (d.decision, requestable_at, &q)
+        && app.requestable(request).await?
+        && let Some(Value::Object(c)) = d.context.as_mut()
+    {
+        let extra = super::requests::requestable_context(
+            base,
+            subject.id.as_deref().unwrap_or_default(),
+            &resource.kind,
+            resource.id.as_deref().unwrap_or_default(),
+            action,
+            request,
+            app.now(),
+        );
+        c.extend(extra);
+    }
     let decided = Decided {
         allowed: Some(d.decision),
         counts: None,
         cache_tier: revision.map_or("none", |r| r.1),
         revision: revision.map(|r| r.0),
     };
-    Ok(Answer { body: to_body(&d)?, decided: Some(decided) })
+    Ok(Answer { body: to_body(&d)?, decided: Some(decided), status: 200, location: None })
 }
 
 /// How an `evaluations` request stops.
@@ -474,7 +520,7 @@ pub(crate) async fn evaluations(app: &App, body: &Value) -> Result<Answer, Failu
         let subject = subject.ok_or_else(|| Bad::new("subject", "is required"))?;
         let action = action_default.ok_or_else(|| Bad::new("action", "is required"))?;
         let resource = resource.ok_or_else(|| Bad::new("resource", "is required"))?;
-        return single(app, &subject, &action, &resource, top_consistency.unwrap_or_default()).await;
+        return single(app, &subject, &action, &resource, top_consistency.unwrap_or_default(), None).await;
     }
     if items.len() > MAX_EVALUATIONS {
         return Err(Bad::new("evaluations", &format!("at most {MAX_EVALUATIONS} items, got {}", items.len())).into());
@@ -584,7 +630,7 @@ pub(crate) async fn evaluations(app: &App, body: &Value) -> Result<Answer, Failu
     struct Out {
         evaluations: Vec<DecisionOut>,
     }
-    Ok(Answer { body: to_body(&Out { evaluations: out })?, decided: Some(decided) })
+    Ok(Answer { body: to_body(&Out { evaluations: out })?, decided: Some(decided), status: 200, location: None })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -734,7 +780,7 @@ fn next_token(page: &PageIn, after: Option<&str>) -> String {
 fn search_answer(results: Vec<Found>, next: String, revision: Option<Revision>) -> Result<Answer, Failure> {
     let context = revision.map(|r| serde_json::json!({ "revision": r.token() }));
     let out = SearchOut { page: PageOut { next_token: next, count: results.len() }, context, results };
-    Ok(Answer { body: to_body(&out)?, decided: None })
+    Ok(Answer { body: to_body(&out)?, decided: None, status: 200, location: None })
 }
 
 fn empty() -> Result<Answer, Failure> {
@@ -965,6 +1011,8 @@ pub(crate) async fn search_action(app: &App, body: &Value) -> Result<Answer, Fai
 pub(crate) fn configuration(base: &str) -> Value {
     serde_json::json!({
         "policy_decision_point": base,
+        "access_request_endpoint": format!("{base}/access/v1/requests"),
+        "capabilities": ["urn:openid:authzen:capability:access-request"],
         "access_evaluation_endpoint": format!("{base}/access/v1/evaluation"),
         "access_evaluations_endpoint": format!("{base}/access/v1/evaluations"),
         "search_subject_endpoint": format!("{base}/access/v1/search/subject"),

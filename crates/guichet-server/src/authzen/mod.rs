@@ -11,6 +11,8 @@
 //! | `POST /access/v1/search/subject` | users | [`App::authorized_subjects`] (ListAuthorizedSubjects) |
 //! | `POST /access/v1/search/resource` | accounts or resources | [`App::accessible_accounts`], [`App::accessible_resources`] |
 //! | `POST /access/v1/search/action` | action names | [`App::check_access_batch`] over the catalog's actions |
+//! | `POST /access/v1/requests` | a task handle (the Access Request profile) | [`App::request_access`] (RequestAccess) |
+//! | `GET /access/v1/requests/{id}`, `POST …/{id}/cancel` | the task's status | [`App::get_access_request`], [`App::cancel_access_request`] |
 //! | `GET /.well-known/authzen-configuration` | the PDP metadata | `[authzen] public_url`, never the Host header |
 //!
 //! No decision is made here: every question becomes a guichet [`AccessRequest`](guichet_domain::AccessRequest) and goes through
@@ -55,6 +57,7 @@
 //! HTTP edge as one piece, beside `api.rs` (the specification's shapes and the mapping).
 
 pub(crate) mod api;
+pub(crate) mod requests;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -98,6 +101,10 @@ pub(crate) enum Endpoint {
     SearchResource,
     /// `POST /access/v1/search/action`.
     SearchAction,
+    /// `POST /access/v1/requests`: the Access Request profile's submission.
+    Requests,
+    /// `GET /access/v1/requests/{id}` and `POST /access/v1/requests/{id}/cancel`: a task.
+    Task,
     /// `GET /.well-known/authzen-configuration`.
     Configuration,
     /// Anything else: 404.
@@ -106,17 +113,27 @@ pub(crate) enum Endpoint {
 
 impl Endpoint {
     /// The API endpoints with their paths.
-    const PATHS: [(Endpoint, &'static str); 5] = [
+    const PATHS: [(Endpoint, &'static str); 6] = [
         (Endpoint::Evaluation, "/access/v1/evaluation"),
         (Endpoint::Evaluations, "/access/v1/evaluations"),
         (Endpoint::SearchSubject, "/access/v1/search/subject"),
         (Endpoint::SearchResource, "/access/v1/search/resource"),
         (Endpoint::SearchAction, "/access/v1/search/action"),
+        (Endpoint::Requests, "/access/v1/requests"),
     ];
+
+    /// The prefix of a task's paths.
+    const TASKS: &'static str = "/access/v1/requests/";
 
     fn of(path: &str, well_known: &str) -> Self {
         if path == WELL_KNOWN || path == well_known {
             return Endpoint::Configuration;
+        }
+        if let Some(rest) = path.strip_prefix(Self::TASKS)
+            && !rest.is_empty()
+            && rest.split('/').count() <= 2
+        {
+            return Endpoint::Task;
         }
         Self::PATHS.iter().find(|(_, p)| *p == path).map_or(Endpoint::Unknown, |(e, _)| *e)
     }
@@ -129,6 +146,8 @@ impl Endpoint {
             Endpoint::SearchSubject => "search_subject",
             Endpoint::SearchResource => "search_resource",
             Endpoint::SearchAction => "search_action",
+            Endpoint::Requests => "requests",
+            Endpoint::Task => "task",
             Endpoint::Configuration => "configuration",
             Endpoint::Unknown => "unknown",
         }
@@ -138,11 +157,13 @@ impl Endpoint {
         match self {
             Endpoint::Configuration => WELL_KNOWN,
             Endpoint::Unknown => "unknown",
+            Endpoint::Task => "/access/v1/requests/{id}",
             e @ (Endpoint::Evaluation
             | Endpoint::Evaluations
             | Endpoint::SearchSubject
             | Endpoint::SearchResource
-            | Endpoint::SearchAction) => Self::PATHS.iter().find(|(x, _)| *x == e).map_or("unknown", |(_, p)| p),
+            | Endpoint::SearchAction
+            | Endpoint::Requests) => Self::PATHS.iter().find(|(x, _)| *x == e).map_or("unknown", |(_, p)| p),
         }
     }
 
@@ -156,6 +177,9 @@ impl Endpoint {
             // Accounts (ListAccessibleAccounts) and resources (ListAccessibleResources) need the
             // same scope; the rule book's test keeps them in one row each.
             Endpoint::SearchResource => Some(Rpc::ListAccessibleResources),
+            // A PEP submits, polls and cancels for the subject of a denial it was given: the
+            // evaluation's scope; the rule book then decides for that subject (`requests.rs`).
+            Endpoint::Requests | Endpoint::Task => Some(Rpc::CheckAccess),
             Endpoint::Configuration | Endpoint::Unknown => None,
         }
     }
@@ -397,15 +421,23 @@ pub(crate) struct Failure {
     status: StatusCode,
     message: String,
     refusal: Option<Refusal>,
+    /// A problem type of the Access Request profile: the answer is `application/problem+json`.
+    problem: Option<&'static str>,
 }
 
 impl Failure {
     pub(crate) fn bad_request(message: impl Into<String>) -> Self {
-        Self { status: StatusCode::BAD_REQUEST, message: message.into(), refusal: None }
+        Self { status: StatusCode::BAD_REQUEST, message: message.into(), refusal: None, problem: None }
     }
 
     fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Self { status, message: message.into(), refusal: None }
+        Self { status, message: message.into(), refusal: None, problem: None }
+    }
+
+    /// An RFC 9457 problem of type `kind` (the Access Request profile's errors).
+    pub(crate) fn problem(status: u16, kind: &'static str, detail: String) -> Self {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+        Self { status, message: detail, refusal: None, problem: Some(kind) }
     }
 }
 
@@ -438,6 +470,16 @@ impl From<crate::error::ServerError> for Failure {
 
 impl IntoResponse for Failure {
     fn into_response(self) -> Response {
+        if let Some(kind) = self.problem {
+            let body = serde_json::json!({
+                "type": kind,
+                "title": self.status.canonical_reason().unwrap_or("error"),
+                "status": self.status.as_u16(),
+                "detail": self.message,
+            });
+            let headers = [(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"))];
+            return (self.status, headers, body.to_string()).into_response();
+        }
         let body = serde_json::json!({ "error": { "status": self.status.as_u16(), "message": self.message } });
         let mut response = (self.status, json_headers(), body.to_string()).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
@@ -463,6 +505,10 @@ fn json_headers() -> [(header::HeaderName, HeaderValue); 1] {
 pub(crate) struct Answer {
     pub(crate) body: String,
     pub(crate) decided: Option<Decided>,
+    /// The HTTP status (200, or 202 for an accepted access request).
+    pub(crate) status: u16,
+    /// The `Location` header, when any.
+    pub(crate) location: Option<String>,
 }
 
 struct HeaderExtractor<'a>(&'a HeaderMap);
@@ -524,7 +570,11 @@ async fn handle(State(shared): State<Arc<Shared>>, ConnectInfo(peer): ConnectInf
                     span.record("revision", tracing::field::display(r));
                 }
             }
-            let mut r = (StatusCode::OK, json_headers(), answer.body).into_response();
+            let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
+            let mut r = (status, json_headers(), answer.body).into_response();
+            if let Some(location) = answer.location.as_deref().and_then(|l| HeaderValue::from_str(l).ok()) {
+                r.headers_mut().insert(header::LOCATION, location);
+            }
             if endpoint == Endpoint::Configuration {
                 r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("max-age=300"));
             }
@@ -532,7 +582,11 @@ async fn handle(State(shared): State<Arc<Shared>>, ConnectInfo(peer): ConnectInf
         }
         Err(failure) => {
             if failure.status == StatusCode::METHOD_NOT_ALLOWED {
-                let allow = if endpoint == Endpoint::Configuration { "GET, HEAD" } else { "POST" };
+                let allow = match endpoint {
+                    Endpoint::Configuration => "GET, HEAD",
+                    Endpoint::Task => "GET, POST, DELETE",
+                    _ => "POST",
+                };
                 let mut r = failure.into_response();
                 r.headers_mut().insert(header::ALLOW, HeaderValue::from_static(allow));
                 r
@@ -573,7 +627,12 @@ async fn dispatch(shared: &Shared, endpoint: Endpoint, peer: &Peer, request: Req
     let Some(rpc) = endpoint.rpc() else {
         return match endpoint {
             Endpoint::Configuration if method == Method::GET || method == Method::HEAD => {
-                Ok(Answer { body: api::configuration(&shared.base_url).to_string(), decided: None })
+                Ok(Answer {
+                    body: api::configuration(&shared.base_url).to_string(),
+                    decided: None,
+                    status: 200,
+                    location: None,
+                })
             }
             Endpoint::Configuration => Err(Failure::new(StatusCode::METHOD_NOT_ALLOWED, "use GET")),
             Endpoint::Evaluation
@@ -581,6 +640,8 @@ async fn dispatch(shared: &Shared, endpoint: Endpoint, peer: &Peer, request: Req
             | Endpoint::SearchSubject
             | Endpoint::SearchResource
             | Endpoint::SearchAction
+            | Endpoint::Requests
+            | Endpoint::Task
             | Endpoint::Unknown => Err(Failure::new(
                 StatusCode::NOT_FOUND,
                 format!("no such endpoint: the AuthZEN endpoints are listed at {WELL_KNOWN}"),
@@ -602,11 +663,38 @@ async fn dispatch(shared: &Shared, endpoint: Endpoint, peer: &Peer, request: Req
                 Refusal::MissingScope { .. } => StatusCode::FORBIDDEN,
             };
             tracing::info!(path = %path, status = status.as_u16(), "AuthZEN call refused: {}", refusal.message());
-            Failure { status, message: refusal.message(), refusal: Some(refusal) }
+            Failure { status, message: refusal.message(), refusal: Some(refusal), problem: None }
         })?;
     if let Some(c) = &caller {
         tracing::Span::current().record("guichet.caller", &*c.service);
     }
+    let service = caller.as_ref().map(|c| c.service.to_string());
+    if endpoint == Endpoint::Task {
+        let rest = path.strip_prefix(Endpoint::TASKS).unwrap_or_default();
+        return match (rest.split_once('/'), &method) {
+            (None, m) if *m == Method::GET => requests::status(&shared.app, &shared.base_url, rest).await,
+            (Some((id, "cancel")), m) if *m == Method::POST || *m == Method::DELETE => {
+                let bytes = axum::body::to_bytes(request.into_body(), shared.max_body)
+                    .await
+                    .map_err(|_| Failure::bad_request("the body is too large"))?;
+                let body = if bytes.iter().all(u8::is_ascii_whitespace) {
+                    serde_json::Value::Object(serde_json::Map::new())
+                } else {
+                    serde_json::from_slice(&bytes)
+                        .map_err(|e| Failure::bad_request(format!("the body is not valid JSON: {e}")))?
+                };
+                requests::cancel(&shared.app, &shared.base_url, service, id, &body).await
+            }
+            (None | Some((_, "cancel")), _) => Err(Failure::new(StatusCode::METHOD_NOT_ALLOWED, "use GET, or POST to cancel")),
+            (Some(_), _) => Err(Failure::new(StatusCode::NOT_FOUND, "no such endpoint")),
+        };
+    }
+    let idempotency_key = request
+        .headers()
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().trim_matches('"').to_owned())
+        .filter(|v| !v.is_empty() && v.len() <= 128);
     if method != Method::POST {
         return Err(Failure::new(StatusCode::METHOD_NOT_ALLOWED, "use POST"));
     }
@@ -635,12 +723,15 @@ async fn dispatch(shared: &Shared, endpoint: Endpoint, peer: &Peer, request: Req
     }
     let app = &shared.app;
     match endpoint {
-        Endpoint::Evaluation => api::evaluation(app, &value).await,
+        Endpoint::Evaluation => api::evaluation(app, &value, &shared.base_url).await,
+        Endpoint::Requests => requests::submit(app, &shared.base_url, service, idempotency_key, &value).await,
         Endpoint::Evaluations => api::evaluations(app, &value).await,
         Endpoint::SearchSubject => api::search_subject(app, &value).await,
         Endpoint::SearchResource => api::search_resource(app, &value).await,
         Endpoint::SearchAction => api::search_action(app, &value).await,
-        Endpoint::Configuration | Endpoint::Unknown => Err(Failure::new(StatusCode::NOT_FOUND, "no such endpoint")),
+        Endpoint::Configuration | Endpoint::Task | Endpoint::Unknown => {
+            Err(Failure::new(StatusCode::NOT_FOUND, "no such endpoint"))
+        }
     }
 }
 

@@ -73,6 +73,7 @@ where
         fingerprint: None,
         admitted_at: None,
         unchanged_since: r.unchanged_since,
+        resolves: None,
     };
     Ok(Called { body: r.body, call })
 }

@@ -14,6 +14,7 @@ mod m20261203_000007_claimed_users;
 mod m20261207_000008_events_by_revision;
 mod m20261207_000009_resource_levels;
 mod m20261207_000010_grant_expiry;
+mod m20261207_000011_access_requests;
 mod m20261207_000012_lookup_indexes;
 
 use sea_orm_migration::prelude::*;
@@ -28,6 +29,7 @@ use m20261203_000007_claimed_users::ClaimedUsers;
 use m20261207_000008_events_by_revision::EventsByRevision;
 use m20261207_000009_resource_levels::ResourceLevels;
 use m20261207_000010_grant_expiry::GrantExpiry;
+use m20261207_000011_access_requests::AccessRequests;
 use m20261207_000012_lookup_indexes::LookupIndexes;
 
 /// Every migration of guichet, in order.
@@ -47,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(EventsByRevision),
             Box::new(ResourceLevels),
             Box::new(GrantExpiry),
+            Box::new(AccessRequests),
             Box::new(LookupIndexes),
         ]
     }
@@ -94,6 +97,7 @@ mod tests {
                 "m20261207_000008_events_by_revision",
                 "m20261207_000009_resource_levels",
                 "m20261207_000010_grant_expiry",
+                "m20261207_000011_access_requests",
                 "m20261207_000012_lookup_indexes",
             ]
         );
