@@ -98,7 +98,7 @@ impl App {
     async fn admit_as(&self, call: &Call, op: &Operation, hide: Hide<'_>) -> Result<(), ServerError> {
         let Some(actor) = call.actor.as_ref() else { return Ok(()) };
         let requirement = op.requirement();
-        if let Requirement::Member { account, user } = &requirement {
+        if let guichet_domain::Requirement::Member { account, user } = &requirement {
             // Facts, not decisions: whether the actor is this user and an active member.
             return self.admit_member(actor, account, user, hide).await;
         }
