@@ -46,7 +46,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, LazyLock, PoisonError, RwLock};
+use std::sync::{Arc, LazyLock, OnceLock, PoisonError, RwLock};
 
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
@@ -177,8 +177,8 @@ fn build() -> Metrics {
 }
 
 /// A registry, with the fixed label sets created at zero so dashboards see them from the start,
-/// and the children the check path records looked up once.
-fn registry() -> (Metrics, Hot) {
+/// and room for the children the check path records, looked up at its first record.
+fn registry() -> (Metrics, OnceLock<Hot>) {
     let m = build();
     for tier in ["local", "shared"] {
         for result in ["hit", "miss"] {
@@ -191,9 +191,11 @@ fn registry() -> (Metrics, Hot) {
     for phase in guichet_store::WritePhase::ALL.map(guichet_store::WritePhase::label).into_iter().chain([COMMIT_WAIT]) {
         let _ = m.write_phases.with_label_values(&[phase]);
     }
-    let hot = Hot::of(&m);
-    (m, hot)
+    (m, OnceLock::new())
 }
+
+/// `(requests, duration)` of one RPC and code.
+type RpcChildren = (IntCounter, Histogram);
 
 /// The `phase` of the wait of a write after its commit (the store's phases are
 /// [`guichet_store::WritePhase`]).
@@ -202,12 +204,12 @@ const COMMIT_WAIT: &str = "commit_wait";
 /// Records a phase of a write the store measured (installed as the store's observer, see
 /// [`guichet_store::Store::set_observer`]).
 pub fn write_timing(timing: guichet_store::WriteTiming) {
-    with(|m, _| m.write_phases.with_label_values(&[timing.phase.label()]).observe(timing.seconds));
+    with(|m| m.write_phases.with_label_values(&[timing.phase.label()]).observe(timing.seconds));
 }
 
 /// A write waited `seconds` after its commit, for the fence window.
 pub fn commit_wait(seconds: f64) {
-    with(|m, _| m.write_phases.with_label_values(&[COMMIT_WAIT]).observe(seconds));
+    with(|m| m.write_phases.with_label_values(&[COMMIT_WAIT]).observe(seconds));
 }
 
 /// The labelled children the check path records on every call, looked up once: a label lookup
@@ -215,8 +217,8 @@ pub fn commit_wait(seconds: f64) {
 /// times.
 struct Hot {
     /// `(requests, duration)` of CheckAccess and CheckAccessBatch answered OK.
-    check_ok: (IntCounter, Histogram),
-    batch_ok: (IntCounter, Histogram),
+    check_ok: RpcChildren,
+    batch_ok: RpcChildren,
     /// Decisions, denied then allowed.
     decisions: [IntCounter; 2],
     /// `(hit, miss)` of the local and the shared tier.
@@ -254,7 +256,7 @@ impl Hot {
 }
 
 /// A registry and its check path's children.
-type Shared = Arc<(Metrics, Hot)>;
+type Shared = Arc<(Metrics, OnceLock<Hot>)>;
 
 /// The process's registry.
 static PROCESS: LazyLock<Shared> = LazyLock::new(|| Arc::new(registry()));
@@ -267,16 +269,27 @@ static BY_RUNTIME: LazyLock<RwLock<HashMap<tokio::runtime::Id, (Shared, usize)>>
 static RUNTIMES: AtomicUsize = AtomicUsize::new(0);
 
 /// Runs `f` on the registry of the current runtime, or the process's.
-fn with<R>(f: impl FnOnce(&Metrics, &Hot) -> R) -> R {
+fn current<R>(f: impl FnOnce(&(Metrics, OnceLock<Hot>)) -> R) -> R {
     if RUNTIMES.load(Ordering::Acquire) > 0
         && let Ok(handle) = tokio::runtime::Handle::try_current()
     {
         let own = BY_RUNTIME.read().unwrap_or_else(PoisonError::into_inner).get(&handle.id()).map(|(m, _)| m.clone());
         if let Some(own) = own {
-            return f(&own.0, &own.1);
+            return f(&own);
         }
     }
-    f(&PROCESS.0, &PROCESS.1)
+    f(&PROCESS)
+}
+
+/// Runs `f` on the current registry's metrics (see [`current`]).
+fn with<R>(f: impl FnOnce(&Metrics) -> R) -> R {
+    current(|(m, _)| f(m))
+}
+
+/// [`with`], with the registry's check path children, looked up at the first record so that
+/// their series appear once something is recorded on them.
+fn with_hot<R>(f: impl FnOnce(&Metrics, &Hot) -> R) -> R {
+    current(|(m, hot)| f(m, hot.get_or_init(|| Hot::of(m))))
 }
 
 /// Gives the current runtime a registry of its own for as long as a guard of it lives: see the
@@ -355,26 +368,28 @@ pub fn rpc_label(rpc: &str) -> &'static str {
 /// Records one answered RPC: `rpc` is `package.Service/Method` (recorded under [`rpc_label`]),
 /// `code` the gRPC code name.
 pub fn rpc_finished(rpc: &str, code: &str, seconds: f64) {
-    with(|m, hot| {
-        let hot = match (rpc, code) {
-            (CHECK_ACCESS, "OK") => Some(&hot.check_ok),
-            (CHECK_ACCESS_BATCH, "OK") => Some(&hot.batch_ok),
-            _ => None,
-        };
-        if let Some((requests, duration)) = hot {
+    let hot: Option<fn(&Hot) -> &RpcChildren> = match (rpc, code) {
+        (CHECK_ACCESS, "OK") => Some(|hot| &hot.check_ok),
+        (CHECK_ACCESS_BATCH, "OK") => Some(|hot| &hot.batch_ok),
+        _ => None,
+    };
+    match hot {
+        Some(children) => with_hot(|_, hot| {
+            let (requests, duration) = children(hot);
             requests.inc();
             duration.observe(seconds);
-            return;
-        }
-        let rpc = rpc_label(rpc);
-        m.rpc_requests.with_label_values(&[rpc, code]).inc();
-        m.rpc_duration.with_label_values(&[rpc, code]).observe(seconds);
-    });
+        }),
+        None => with(|m| {
+            let rpc = rpc_label(rpc);
+            m.rpc_requests.with_label_values(&[rpc, code]).inc();
+            m.rpc_duration.with_label_values(&[rpc, code]).observe(seconds);
+        }),
+    }
 }
 
 /// One more RPC in flight; the returned guard ends it.
 pub(crate) fn rpc_started() -> InFlight {
-    let gauge = with(|m, _| m.rpc_in_flight.clone());
+    let gauge = with(|m| m.rpc_in_flight.clone());
     gauge.inc();
     InFlight(gauge)
 }
@@ -391,12 +406,12 @@ impl Drop for InFlight {
 
 /// Records one access decision.
 pub fn decision(allowed: bool) {
-    with(|_, hot| hot.decisions[usize::from(allowed)].inc());
+    with_hot(|_, hot| hot.decisions[usize::from(allowed)].inc());
 }
 
 /// A decision found in the cache `tier` (`local` or `shared`).
 pub fn cache_hit(name: &str) {
-    with(|m, hot| match hot.tier(name) {
+    with_hot(|m, hot| match hot.tier(name) {
         Some((hit, _)) => hit.inc(),
         None => m.cache_requests.with_label_values(&[name, "hit"]).inc(),
     });
@@ -404,7 +419,7 @@ pub fn cache_hit(name: &str) {
 
 /// A decision looked up and not found in the cache `tier` (`local` or `shared`).
 pub fn cache_miss(name: &str) {
-    with(|m, hot| match hot.tier(name) {
+    with_hot(|m, hot| match hot.tier(name) {
         Some((_, miss)) => miss.inc(),
         None => m.cache_requests.with_label_values(&[name, "miss"]).inc(),
     });
@@ -412,17 +427,17 @@ pub fn cache_miss(name: &str) {
 
 /// A store call failed (unreachable, or an internal database error).
 pub fn store_error() {
-    with(|m, _| m.store_errors.inc());
+    with(|m| m.store_errors.inc());
 }
 
 /// A Redis call failed or timed out.
 pub fn redis_error() {
-    with(|m, _| m.redis_errors.inc());
+    with(|m| m.redis_errors.inc());
 }
 
 /// A fence query was sent to the store (see [`crate::cache`]).
 pub fn fence_query() {
-    with(|m, _| m.fence_queries.inc());
+    with(|m| m.fence_queries.inc());
 }
 
 /// The `status` label of an HTTP status: the codes the AuthZEN server answers with, else `other`.
@@ -445,7 +460,7 @@ fn status_label(status: u16) -> &'static str {
 /// Records one answered AuthZEN request: `endpoint` is one of a fixed set (see the module docs).
 pub fn authzen_finished(endpoint: &'static str, status: u16, seconds: f64) {
     let status = status_label(status);
-    with(|m, _| {
+    with(|m| {
         m.authzen_requests.with_label_values(&[endpoint, status]).inc();
         m.authzen_duration.with_label_values(&[endpoint, status]).observe(seconds);
     });
@@ -453,17 +468,17 @@ pub fn authzen_finished(endpoint: &'static str, status: u16, seconds: f64) {
 
 /// The store breaker opened (`true`) or closed.
 pub fn breaker_open(open: bool) {
-    with(|m, _| m.breaker_open.set(i64::from(open)));
+    with(|m| m.breaker_open.set(i64::from(open)));
 }
 
 /// `n` decisions were served stale.
 pub fn stale_answers(n: u64) {
-    with(|m, _| m.stale_answers.inc_by(n));
+    with(|m| m.stale_answers.inc_by(n));
 }
 
 /// Sets the database pool gauges (read at each scrape).
 pub fn set_pool_usage(open: u32, idle: usize, max: u32) {
-    with(|m, _| {
+    with(|m| {
         m.pool_connections.set(i64::from(open));
         m.pool_idle.set(i64::try_from(idle).unwrap_or(i64::MAX));
         m.pool_max.set(i64::from(max));
@@ -472,17 +487,17 @@ pub fn set_pool_usage(open: u32, idle: usize, max: u32) {
 
 /// Sets `guichet_store_up` (read at each scrape).
 pub fn set_store_up(up: bool) {
-    with(|m, _| m.store_up.set(i64::from(up)));
+    with(|m| m.store_up.set(i64::from(up)));
 }
 
 /// Sets `guichet_redis_degraded`.
 pub fn set_redis_degraded(degraded: bool) {
-    with(|m, _| m.redis_degraded.set(i64::from(degraded)));
+    with(|m| m.redis_degraded.set(i64::from(degraded)));
 }
 
 /// One more open change stream; the returned guard closes it.
 pub(crate) fn watch_opened() -> WatchStream {
-    let gauge = with(|m, _| m.watch_streams.clone());
+    let gauge = with(|m| m.watch_streams.clone());
     gauge.inc();
     WatchStream(gauge)
 }
@@ -500,7 +515,7 @@ impl Drop for WatchStream {
 /// Every metric in the Prometheus text exposition format.
 pub fn render() -> String {
     let mut buf = Vec::new();
-    if let Err(e) = with(|m, _| TextEncoder::new().encode(&m.registry.gather(), &mut buf)) {
+    if let Err(e) = with(|m| TextEncoder::new().encode(&m.registry.gather(), &mut buf)) {
         tracing::warn!(error = %e, "cannot encode the metrics");
     }
     String::from_utf8(buf).unwrap_or_default()
