@@ -69,6 +69,7 @@ pub use rules::{
 pub use settings::*;
 pub use status::*;
 pub use suggest::{
-    AccountView, Candidate, Change, Fixer, MAX_FIXERS, MAX_SUGGESTIONS, Step, Suggestion, Via, may_make, requirement_met, suggest,
+    AccountView, Candidate, Change, Fixer, MAX_FIXERS, MAX_SUGGESTIONS, Step, Suggestion, Via, may_make,
+    requirement_met, suggest,
 };
 pub use world::*;
