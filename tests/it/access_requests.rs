@@ -67,7 +67,10 @@ fn approve(actor: &str, r: &pb::AccessRequest) -> pb::ApproveAccessRequestReques
     }
 }
 
-async fn approved(s: &TestApp, a: pb::ApproveAccessRequestRequest) -> Result<(pb::AccessRequest, String), tonic::Status> {
+async fn approved(
+    s: &TestApp,
+    a: pb::ApproveAccessRequestRequest,
+) -> Result<(pb::AccessRequest, String), tonic::Status> {
     s.approvals().approve_access_request(a).await.map(|r| {
         let r = r.into_inner();
         (r.access_request.unwrap(), r.revision)
@@ -91,7 +94,6 @@ async fn allowed(s: &TestApp, subject: &str, permission: &str, resource: &str, r
             permission: permission.into(),
             resource_id: resource.into(),
             consistency,
-            ..Default::default()
         })
         .await
         .unwrap()
@@ -163,7 +165,10 @@ async fn the_story_of_marc_and_the_legal_folder(backend: Backend) {
 
     let r = marc_asks_for_the_legal_folder(&s).await;
     assert_eq!(status(&r), pb::AccessRequestStatus::Pending);
-    assert_eq!((r.requester_id.as_str(), r.permission.as_str(), r.resource_id.as_str()), ("marc", "folders:view", LEGAL));
+    assert_eq!(
+        (r.requester_id.as_str(), r.permission.as_str(), r.resource_id.as_str()),
+        ("marc", "folders:view", LEGAL)
+    );
     assert_eq!(r.approver_ids.first().map(String::as_str), Some("lucie"), "own members first: {r:?}");
     assert!(r.approver_ids.iter().any(|a| a == "david"), "{r:?}");
     assert!(!r.approver_ids.iter().any(|a| a == "marc"), "never the requester");
@@ -209,10 +214,15 @@ async fn the_story_of_marc_and_the_legal_folder(backend: Backend) {
     // Every step is an audit event; the approval is in the change's own write.
     let events = event_types(&s).await;
     let of = |t: &str| events.iter().filter(|(k, id, _)| k == t && *id == r.id).count();
-    assert_eq!((of("access_request.created"), of("access_request.first_approved"), of("access_request.approved")), (1, 1, 1));
+    assert_eq!(
+        (of("access_request.created"), of("access_request.first_approved"), of("access_request.approved")),
+        (1, 1, 1)
+    );
     let approved_at = events.iter().find(|(k, _, _)| k == "access_request.approved").unwrap().2.clone();
     assert!(
-        events.iter().any(|(k, id, rev)| k == "membership.restriction_changed" && id == "m-marc" && *rev == approved_at),
+        events
+            .iter()
+            .any(|(k, id, rev)| k == "membership.restriction_changed" && id == "m-marc" && *rev == approved_at),
         "{events:?}"
     );
     // Polled by Marc; no longer pending; his own list.
@@ -293,12 +303,8 @@ async fn rejected_and_cancelled(backend: Backend) {
 async fn a_request_expires(backend: Backend) {
     let Some((_db, clock, s)) = demo(backend).await else { return };
     let r = marc_asks_for_the_legal_folder(&s).await;
-    let mut watch = s
-        .events()
-        .watch_events(pb::WatchEventsRequest { ..Default::default() })
-        .await
-        .unwrap()
-        .into_inner();
+    let mut watch =
+        s.events().watch_events(pb::WatchEventsRequest { ..Default::default() }).await.unwrap().into_inner();
     clock.advance(Duration::from_secs(3_599));
     assert_eq!(pending(&s, "lucie").await.len(), 1, "one second before: still pending");
     clock.advance(Duration::from_secs(1));
@@ -366,7 +372,8 @@ async fn an_approver_cannot_grant_more_than_it_holds(backend: Backend) {
     assert!(r.approver_ids.iter().any(|a| a == "lucie"), "{r:?}");
     assert!(!r.approver_ids.iter().any(|a| a == "victor"), "victor holds folders:view only: {r:?}");
     for suggestion in [None, Some(0)] {
-        let e = approved(&s, pb::ApproveAccessRequestRequest { suggestion, ..approve("victor", &r) }).await.unwrap_err();
+        let e =
+            approved(&s, pb::ApproveAccessRequestRequest { suggestion, ..approve("victor", &r) }).await.unwrap_err();
         assert_eq!((e.code(), reason(&e).as_str()), (Code::PermissionDenied, "NO_ESCALATION"), "{e:?}");
     }
     assert_eq!(status(&get(&s, "marc", &r.id).await.unwrap()), pb::AccessRequestStatus::Pending);
@@ -442,7 +449,8 @@ async fn who_may_ask_read_and_decide(backend: Backend) {
     // A check-only service; no credentials.
     assert_eq!(get_as(Some(SHOP), "marc").await.unwrap_err().code(), Code::PermissionDenied);
     assert_eq!(get_as(None, "marc").await.unwrap_err().code(), Code::Unauthenticated);
-    let e = client.clone().request_access(with_token(ask("marc", "folders:view", LEGAL), Some(SHOP))).await.unwrap_err();
+    let e =
+        client.clone().request_access(with_token(ask("marc", "folders:view", LEGAL), Some(SHOP))).await.unwrap_err();
     assert_eq!(e.code(), Code::PermissionDenied);
     let e = client.clone().request_access(with_token(ask("marc", "folders:view", LEGAL), None)).await.unwrap_err();
     assert_eq!(e.code(), Code::Unauthenticated);
@@ -480,10 +488,7 @@ async fn who_may_ask_read_and_decide(backend: Backend) {
     // Asking: Odile is no member of the bakery; nobody may grant the telecom customer's 911 module.
     let e = client.clone().request_access(with_token(ask("odile", "folders:view", LEGAL), bo)).await.unwrap_err();
     assert_eq!(e.code(), Code::NotFound, "{e:?}");
-    let telecom = pb::RequestAccessRequest {
-        account_id: "cabinet-leclerc".into(),
-        ..ask("paul", "voip_911:view", "")
-    };
+    let telecom = pb::RequestAccessRequest { account_id: "cabinet-leclerc".into(), ..ask("paul", "voip_911:view", "") };
     let e = client.clone().request_access(with_token(telecom, bo)).await.unwrap_err();
     assert_eq!((e.code(), reason(&e).as_str()), (Code::FailedPrecondition, "NO_APPROVER"), "{e:?}");
     assert!(s.stop().await.success());
@@ -528,7 +533,12 @@ async fn bad_input_and_idempotent_retries(backend: Backend) {
 // ---------------------------------------------------------------------------------------------
 // The AuthZEN Access Request and Approval profile, over real HTTP
 
-async fn post(s: &TestApp, path: &str, body: &serde_json::Value, headers: &[(&str, &str)]) -> guichet_tests::HttpAnswer {
+async fn post(
+    s: &TestApp,
+    path: &str,
+    body: &serde_json::Value,
+    headers: &[(&str, &str)],
+) -> guichet_tests::HttpAnswer {
     guichet_tests::post_json(s.authzen_addr.unwrap(), path, body, headers).await
 }
 

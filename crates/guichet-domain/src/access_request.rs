@@ -227,9 +227,9 @@ pub fn approvers(
         if !requirement_met(catalog, candidate, &decide, now) {
             continue;
         }
-        let grants = suggestions.iter().any(|s| {
-            s.steps.iter().all(|step| may_make(catalog, request, facts, view, candidate, &step.change, now))
-        });
+        let grants = suggestions
+            .iter()
+            .any(|s| s.steps.iter().all(|step| may_make(catalog, request, facts, view, candidate, &step.change, now)));
         if grants {
             seen.insert(candidate.user.clone());
             out.push(candidate.user.clone());
@@ -249,9 +249,9 @@ pub fn first_suggestion_for(
     now: Timestamp,
 ) -> Option<usize> {
     let candidate = view.candidates.iter().find(|c| c.user == *approver)?;
-    suggestions.iter().position(|s| {
-        s.steps.iter().all(|step| may_make(catalog, request, facts, view, candidate, &step.change, now))
-    })
+    suggestions
+        .iter()
+        .position(|s| s.steps.iter().all(|step| may_make(catalog, request, facts, view, candidate, &step.change, now)))
 }
 
 /// What an approval does.

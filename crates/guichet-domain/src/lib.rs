@@ -74,6 +74,7 @@ pub use simulate::{
 };
 pub use status::*;
 pub use suggest::{
-    AccountView, Candidate, Change, Fixer, MAX_FIXERS, MAX_SUGGESTIONS, Step, Suggestion, Via, may_make, requirement_met, suggest,
+    AccountView, Candidate, Change, Fixer, MAX_FIXERS, MAX_SUGGESTIONS, Step, Suggestion, Via, may_make,
+    requirement_met, suggest,
 };
 pub use world::*;

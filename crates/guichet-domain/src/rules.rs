@@ -540,8 +540,7 @@ impl Operation {
             }
             Operation::ViewApprovals(a) => R::Holds(a.clone(), needs::VIEW_APPROVALS),
             Operation::DecideApproval(a) => R::Holds(a.clone(), needs::APPROVE_ACCESS),
-            Operation::RequestAccess { account, requester }
-            | Operation::CancelAccessRequest { account, requester } => {
+            Operation::RequestAccess { account, requester } | Operation::CancelAccessRequest { account, requester } => {
                 R::Member { account: account.clone(), user: requester.clone() }
             }
             Operation::ViewAccessRequests { account, requester: Some(user) } => R::UserOr {

@@ -51,7 +51,7 @@ pub struct AccessRequestFilter {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PendingItem {
     /// A pending membership.
-    Membership(crate::Approval),
+    Membership(Box<crate::Approval>),
     /// A pending access request, with its requester.
     Access(Box<AccessRequestRecord>, Box<User>),
 }
@@ -157,7 +157,8 @@ pub(crate) async fn resolve(
     active.status = Set(AccessRequestStatus::Approved.as_str().to_owned());
     active.decided_by = Set(audit.actor.as_ref().map(|a| a.as_str().to_owned()));
     active.decided_at = Set(Some(audit.now.as_millis()));
-    active.applied = Set(serde_json::to_string(&resolution.applied).map_err(|e| StoreError::corrupt("access_requests", e))?);
+    active.applied =
+        Set(serde_json::to_string(&resolution.applied).map_err(|e| StoreError::corrupt("access_requests", e))?);
     let updated = active.update(conn).await?;
     let after = record(&updated)?;
     events::write_event(
@@ -251,11 +252,8 @@ impl Store {
         if let Some(s) = filter.status {
             cond = cond.add(access_request::Column::Status.eq(s.as_str()));
         }
-        let newest_first = Keyset::time_then_id(
-            access_request::Column::CreatedAt,
-            access_request::Column::Id,
-            Direction::Descending,
-        );
+        let newest_first =
+            Keyset::time_then_id(access_request::Column::CreatedAt, access_request::Column::Id, Direction::Descending);
         newest_first.page(&self.db, cond, page).await?.try_map(|row| record(&row))
     }
 
@@ -284,9 +282,11 @@ impl Store {
             .map(|u| (u.id.clone(), u))
             .collect();
         let more = memberships.next_after.is_some() || requests.next_after.is_some();
-        let mut items: Vec<PendingItem> = memberships.items.into_iter().map(PendingItem::Membership).collect();
+        let mut items: Vec<PendingItem> =
+            memberships.items.into_iter().map(|a| PendingItem::Membership(Box::new(a))).collect();
         for row in &requests.items {
-            let u = requesters.get(&row.requester_id).ok_or_else(|| StoreError::corrupt("access_requests", "no user"))?;
+            let u =
+                requesters.get(&row.requester_id).ok_or_else(|| StoreError::corrupt("access_requests", "no user"))?;
             items.push(PendingItem::Access(Box::new(record(row)?), Box::new(rows::user(u)?)));
         }
         items.sort_by_key(PendingItem::key);

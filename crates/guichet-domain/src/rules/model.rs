@@ -2597,7 +2597,8 @@ mod access_requests {
         })
     }
 
-    const ASKED: [&str; 6] = ["folders:view", "folders:full", "billing:view", "users:full", "invoices:view", "hosting:full"];
+    const ASKED: [&str; 6] =
+        ["folders:view", "folders:full", "billing:view", "users:full", "invoices:view", "hosting:full"];
 
     proptest! {
         #![proptest_config(config())]

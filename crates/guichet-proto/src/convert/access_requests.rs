@@ -107,7 +107,12 @@ impl TryFrom<pb::RequestAccessRequest> for Authored<d::NewAccessRequest> {
             let permission = c.required("permission", &permission, d::Permission::parse);
             let resource = c.optional("resource_id", &resource_id, d::ResourceId::parse);
             let reason = c.text("reason", &reason, 1, MAX_TEXT_CHARS);
-            Some(d::NewAccessRequest { account: account?, permission: permission?, resource: resource?, reason: reason? })
+            Some(d::NewAccessRequest {
+                account: account?,
+                permission: permission?,
+                resource: resource?,
+                reason: reason?,
+            })
         })
     }
 }
@@ -156,7 +161,10 @@ impl TryFrom<pb::ApproveAccessRequestRequest> for Authored<ApproveAccessRequest>
                 None => Some(None),
                 Some(Ok(i)) if i < d::MAX_SUGGESTIONS => Some(Some(i)),
                 Some(_) => {
-                    c.push("suggestion", format!("must be below {}: an index in ExplainAccess's suggestions", d::MAX_SUGGESTIONS));
+                    c.push(
+                        "suggestion",
+                        format!("must be below {}: an index in ExplainAccess's suggestions", d::MAX_SUGGESTIONS),
+                    );
                     None
                 }
             };

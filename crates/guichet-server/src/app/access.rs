@@ -97,7 +97,10 @@ impl App {
 
     /// Runs a store call of the check path through the store breaker (see [`cache::breaker`]):
     /// `UNAVAILABLE` at once while the store is known to be unreachable.
-    pub(crate) async fn guarded<T>(&self, call: impl Future<Output = Result<T, ServerError>>) -> Result<T, ServerError> {
+    pub(crate) async fn guarded<T>(
+        &self,
+        call: impl Future<Output = Result<T, ServerError>>,
+    ) -> Result<T, ServerError> {
         match &self.cache {
             Some(cache) => cache.breaker().guard(call).await,
             None => call.await,

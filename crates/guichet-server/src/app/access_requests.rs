@@ -16,8 +16,8 @@
 
 use guichet_domain::{
     AccessRequestId, AccessRequestRecord, AccessRequestStatus, AccountId, ApprovalStep, Change, Facts, FeatureName,
-    MembershipStatus, NewAccessRequest, NewDelegation, Operation, Reason, Revision, Suggestion, Timestamp,
-    UserStatus, approval_step, approvers, check_request_decider, evaluate, first_suggestion_for, may_make, suggest,
+    MembershipStatus, NewAccessRequest, NewDelegation, Operation, Reason, Revision, Suggestion, Timestamp, UserStatus,
+    approval_step, approvers, check_request_decider, evaluate, first_suggestion_for, may_make, suggest,
 };
 use guichet_store::{AccessRequestFilter, Page, PageRequest, PendingItem, Resolution};
 
@@ -107,8 +107,7 @@ impl App {
         let Some(actor) = call.actor.clone() else {
             return Err(ServerError::invalid("actor_id", "is required: the member asking, for themselves"));
         };
-        self.admit(call, &Operation::RequestAccess { account: new.account.clone(), requester: actor.clone() })
-            .await?;
+        self.admit(call, &Operation::RequestAccess { account: new.account.clone(), requester: actor.clone() }).await?;
         let now = self.clock.now();
         let draft = AccessRequestRecord {
             id: AccessRequestId::from_trusted("(new)"),
@@ -138,7 +137,16 @@ impl App {
                 let id = new.resource.as_ref().map(ToString::to_string).unwrap_or_default();
                 return Err(ServerError::NotFound { entity: "resource", id });
             }
-            _ => {}
+            Reason::Allowed
+            | Reason::UnknownSubject
+            | Reason::UnknownAccount
+            | Reason::SubjectSuspended
+            | Reason::AccountSuspended
+            | Reason::ModuleDisabled
+            | Reason::NoAccessPath
+            | Reason::InsufficientLevel
+            | Reason::ResourceNotGranted
+            | Reason::ResourceLevelCapped => {}
         }
         let names = approvers(&self.catalog, &draft.access(), &facts, &view, &suggestions, now);
         if names.is_empty() {
@@ -178,7 +186,8 @@ impl App {
     ) -> Result<Page<AccessRequestRecord>, ServerError> {
         match (&filter.account, &call.actor) {
             (Some(account), _) => {
-                let op = Operation::ViewAccessRequests { account: account.clone(), requester: filter.requester.clone() };
+                let op =
+                    Operation::ViewAccessRequests { account: account.clone(), requester: filter.requester.clone() };
                 self.admit(call, &op).await?;
             }
             (None, Some(actor)) if filter.requester.as_ref() != Some(actor) => {
@@ -343,7 +352,9 @@ impl App {
             let base = self.store.revision().await?;
             let admitted = Call { admitted_at: Some(base), ..call.clone() };
             match self.apply_change(&admitted, change).await {
-                Err(ServerError::FailedPrecondition { kind: guichet_store::idempotency::CONCURRENT_CHANGE, .. }) => {}
+                Err(ServerError::FailedPrecondition {
+                    kind: guichet_store::idempotency::CONCURRENT_CHANGE, ..
+                }) => {}
                 other => return other,
             }
         }
@@ -421,12 +432,12 @@ impl App {
         if let Some(actor) = call.actor.as_ref()
             && *actor != r.requester
         {
-            let view = Operation::ViewAccessRequests { account: r.account.clone(), requester: Some(r.requester.clone()) };
+            let view =
+                Operation::ViewAccessRequests { account: r.account.clone(), requester: Some(r.requester.clone()) };
             self.admit_object(call, &view, hidden(id)).await?;
         }
         let op = Operation::CancelAccessRequest { account: r.account.clone(), requester: r.requester.clone() };
         self.admit_visible(call, &op).await?;
         Ok(self.store.close_access_request(id, AccessRequestStatus::Cancelled, reason, None, &self.audit(call)).await?)
     }
-
 }

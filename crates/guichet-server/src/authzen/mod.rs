@@ -585,7 +585,13 @@ async fn handle(State(shared): State<Arc<Shared>>, ConnectInfo(peer): ConnectInf
                 let allow = match endpoint {
                     Endpoint::Configuration => "GET, HEAD",
                     Endpoint::Task => "GET, POST, DELETE",
-                    _ => "POST",
+                    Endpoint::Evaluation
+                    | Endpoint::Evaluations
+                    | Endpoint::SearchSubject
+                    | Endpoint::SearchResource
+                    | Endpoint::SearchAction
+                    | Endpoint::Requests
+                    | Endpoint::Unknown => "POST",
                 };
                 let mut r = failure.into_response();
                 r.headers_mut().insert(header::ALLOW, HeaderValue::from_static(allow));
@@ -626,14 +632,12 @@ async fn dispatch(shared: &Shared, endpoint: Endpoint, peer: &Peer, request: Req
     let method = request.method().clone();
     let Some(rpc) = endpoint.rpc() else {
         return match endpoint {
-            Endpoint::Configuration if method == Method::GET || method == Method::HEAD => {
-                Ok(Answer {
-                    body: api::configuration(&shared.base_url).to_string(),
-                    decided: None,
-                    status: 200,
-                    location: None,
-                })
-            }
+            Endpoint::Configuration if method == Method::GET || method == Method::HEAD => Ok(Answer {
+                body: api::configuration(&shared.base_url).to_string(),
+                decided: None,
+                status: 200,
+                location: None,
+            }),
             Endpoint::Configuration => Err(Failure::new(StatusCode::METHOD_NOT_ALLOWED, "use GET")),
             Endpoint::Evaluation
             | Endpoint::Evaluations
@@ -685,7 +689,9 @@ async fn dispatch(shared: &Shared, endpoint: Endpoint, peer: &Peer, request: Req
                 };
                 requests::cancel(&shared.app, &shared.base_url, service, id, &body).await
             }
-            (None | Some((_, "cancel")), _) => Err(Failure::new(StatusCode::METHOD_NOT_ALLOWED, "use GET, or POST to cancel")),
+            (None | Some((_, "cancel")), _) => {
+                Err(Failure::new(StatusCode::METHOD_NOT_ALLOWED, "use GET, or POST to cancel"))
+            }
             (Some(_), _) => Err(Failure::new(StatusCode::NOT_FOUND, "no such endpoint")),
         };
     }

@@ -192,7 +192,14 @@ fn refused(e: ServerError) -> Failure {
             problem::NOT_REQUESTABLE,
             v.iter().map(|v| format!("{}: {}", v.field, v.description)).collect::<Vec<_>>().join("; "),
         ),
-        other => other.into(),
+        other @ (ServerError::AlreadyExists { .. }
+        | ServerError::FailedPrecondition { .. }
+        | ServerError::Rule { .. }
+        | ServerError::RevisionTooOld { .. }
+        | ServerError::Aborted(_)
+        | ServerError::Unavailable(_)
+        | ServerError::Unimplemented(_)
+        | ServerError::Internal(_)) => other.into(),
     }
 }
 
@@ -211,10 +218,15 @@ pub(crate) async fn submit(
     let resource = super::api::entity_in(body.get("resource"), "resource")?;
     let action = super::api::action_in(body.get("action"), "action")?;
     let Some(denial) = body.get("denial").and_then(Value::as_object) else {
-        return Err(problem(400, problem::INVALID_DENIAL_BINDING, "denial: required, with evaluation_id and expires_at"));
+        return Err(problem(
+            400,
+            problem::INVALID_DENIAL_BINDING,
+            "denial: required, with evaluation_id and expires_at",
+        ));
     };
     let denial = Value::Object(denial.clone());
-    let (Some(evaluation_id), Some(expires_at)) = (str_at(&denial, &["evaluation_id"]), str_at(&denial, &["expires_at"]))
+    let (Some(evaluation_id), Some(expires_at)) =
+        (str_at(&denial, &["evaluation_id"]), str_at(&denial, &["expires_at"]))
     else {
         return Err(problem(400, problem::INVALID_DENIAL_BINDING, "denial: evaluation_id and expires_at are required"));
     };
@@ -260,7 +272,8 @@ pub(crate) async fn submit(
         format!("authzen_request:{}", digest.iter().map(|b| format!("{b:02x}")).collect::<String>())
     };
     if let Some(key) = &idempotency_key
-        && let Some(record) = app.store().idempotency_record(service.as_deref(), key).await.map_err(ServerError::from)?
+        && let Some(record) =
+            app.store().idempotency_record(service.as_deref(), key).await.map_err(ServerError::from)?
     {
         if record.fingerprint != fingerprint {
             return Err(problem(
@@ -271,7 +284,8 @@ pub(crate) async fn submit(
         }
         if let Some(bytes) = record.response {
             let id = String::from_utf8_lossy(&bytes).into_owned();
-            let r = app.store().get_access_request(&AccessRequestId::from_trusted(id)).await.map_err(ServerError::from)?;
+            let r =
+                app.store().get_access_request(&AccessRequestId::from_trusted(id)).await.map_err(ServerError::from)?;
             return Ok(accepted(base, &r, now));
         }
     }
@@ -285,7 +299,8 @@ pub(crate) async fn submit(
     };
     let (r, _) = app.request_access(&call, &new).await.map_err(refused)?;
     if let Some(key) = &idempotency_key {
-        let saved = app.store().save_idempotent_response(service.as_deref(), key, r.id.as_str().as_bytes().to_vec()).await;
+        let saved =
+            app.store().save_idempotent_response(service.as_deref(), key, r.id.as_str().as_bytes().to_vec()).await;
         if let Err(e) = saved {
             tracing::warn!(error = %e, "could not record the task of an idempotent access request");
         }
@@ -314,7 +329,13 @@ pub(crate) async fn status(app: &App, base: &str, id: &str) -> Result<Answer, Fa
 }
 
 /// `POST /access/v1/requests/{id}/cancel`.
-pub(crate) async fn cancel(app: &App, base: &str, service: Option<String>, id: &str, body: &Value) -> Result<Answer, Failure> {
+pub(crate) async fn cancel(
+    app: &App,
+    base: &str,
+    service: Option<String>,
+    id: &str,
+    body: &Value,
+) -> Result<Answer, Failure> {
     let id = task_id(id)?;
     let r = match app.store().get_access_request(&id).await {
         Ok(r) => r,
@@ -327,7 +348,9 @@ pub(crate) async fn cancel(app: &App, base: &str, service: Option<String>, id: &
     let comment: Option<String> = comment.map(|c| c.chars().take(guichet_domain::MAX_REASON_CHARS).collect());
     let call = Call { actor: Some(r.requester.clone()), service, ..Call::default() };
     match app.cancel_access_request(&call, &id, comment.as_deref()).await {
-        Ok((r, _)) => Ok(Answer { body: task(base, &r, app.now()).to_string(), decided: None, status: 200, location: None }),
+        Ok((r, _)) => {
+            Ok(Answer { body: task(base, &r, app.now()).to_string(), decided: None, status: 200, location: None })
+        }
         Err(ServerError::FailedPrecondition { kind: "REQUEST_NOT_PENDING", description, .. }) => {
             Err(problem(409, problem::INVALID_TASK_STATE, description))
         }
@@ -341,7 +364,8 @@ mod tests {
 
     #[test]
     fn an_evaluation_id_reads_back_as_what_it_binds() {
-        let b = Binding { s: "marc".into(), t: "folder".into(), r: "f1".into(), a: "read".into(), x: 1_700_000_000_000 };
+        let b =
+            Binding { s: "marc".into(), t: "folder".into(), r: "f1".into(), a: "read".into(), x: 1_700_000_000_000 };
         let id = encode(&b);
         assert!(id.starts_with("ev1."));
         assert_eq!(decode(&id), Some(b));

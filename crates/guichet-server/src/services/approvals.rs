@@ -5,8 +5,8 @@ use guichet_proto::convert::{
     ApproveAccessRequest, ApproveMembership, CancelAccessRequest, GetAccessRequest, ListAccessRequests, ListApprovals,
     RejectAccessRequest, RejectMembership, access_request_approval_out, approval_out,
 };
-use guichet_store::{AccessRequestFilter, PendingItem};
 use guichet_proto::v1 as pb;
+use guichet_store::{AccessRequestFilter, PendingItem};
 use tonic::{Request, Response, Status};
 
 use super::{Called, admitted, authored, call, fingerprint, once, page};
