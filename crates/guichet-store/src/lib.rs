@@ -321,7 +321,14 @@ impl Store {
             meter.own_pool.store(true, Ordering::Relaxed);
             meter.capacity.store(usize::try_from(options.writer_connections).unwrap_or(1), Ordering::Relaxed);
             let mut writer_opts = opts.clone();
-            writer_opts.max_connections(options.writer_connections).min_connections(0);
+            // A write pings its connection before using it, however briefly it sat idle: the
+            // writer pool holds few connections, all broken at once when the database restarts,
+            // and a write is worth a round trip more where the first after a restart must not
+            // fail on a dead connection (reads only replace theirs as they fail, see above).
+            writer_opts
+                .max_connections(options.writer_connections)
+                .min_connections(0)
+                .test_before_acquire_if_idle_for(Duration::ZERO);
             let (pg, lite) = (meter.clone(), meter.clone());
             writer_opts.map_sqlx_postgres_pool_opts(move |o| {
                 let meter = pg.clone();
