@@ -138,7 +138,6 @@ async fn access_rows(t: &mut Table, s: &TestApp) {
     t.row(s, "AccessService/ListAuthorizedSubjects", &["account_id", "permission"], r).await;
     let r = access.simulate_changes(pb::SimulateChangesRequest::default());
     t.row(s, "AccessService/SimulateChanges", &["operations"], r).await;
-
 }
 
 async fn bad_input(backend: Backend) {
