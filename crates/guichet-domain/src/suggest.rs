@@ -336,7 +336,10 @@ pub fn suggest(
                 && m.status == MembershipStatus::Active
                 && m.roles.iter().any(|r| level_in(&r.grants, delegated.as_str()) == Level::Full)
         });
-        if !partner_member || ancestor.status == AccountStatus::Suspended {
+        // One delegation per pair of accounts: where the partner already delegates into the
+        // account (with too small a role, or expired), a second would be refused.
+        let delegates = facts.delegations.iter().any(|d| d.from_account.id == ancestor.id && d.to_account == target.id);
+        if !partner_member || delegates || ancestor.status == AccountStatus::Suspended {
             continue;
         }
         for role in &roles {

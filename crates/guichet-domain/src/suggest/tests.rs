@@ -315,6 +315,23 @@ fn a_partner_member_without_delegation_is_told_a_delegation_decided_by_the_custo
 }
 
 #[test]
+fn no_second_delegation_is_suggested_where_one_exists() {
+    // A delegation from the partner into the bakery exists with a smaller role: another one would
+    // be refused (one delegation per pair of accounts), so none is suggested.
+    let mut w = bakery();
+    w.delegations.clear();
+    w.delegate("client_user");
+    // client_user carries no `users` level: David is denied users:full through it.
+    let (_, out) = w.ask("david", "users:full", None);
+    let steps: Vec<&Change> = out.iter().flat_map(|s| &s.steps).map(|s| &s.change).collect();
+    assert!(!steps.iter().any(|c| matches!(c, Change::CreateDelegation { .. })), "{steps:?}");
+    // Without it, the delegation is what David is told.
+    w.delegations.clear();
+    let (_, out) = w.ask("david", "users:full", None);
+    assert!(out.iter().flat_map(|s| &s.steps).any(|s| matches!(s.change, Change::CreateDelegation { .. })));
+}
+
+#[test]
 fn a_disabled_module_is_enabled_in_the_parent_and_nobody_of_the_bakery_may() {
     let mut w = bakery();
     w.accounts[1].modules.remove(&FeatureName::from_trusted("folders"));
