@@ -16,7 +16,7 @@
 //! # The rules (see also `crate::rules`)
 //!
 //! - **Who may ask**: an active member of the account, for themselves
-//!   ([`Operation::RequestAccess`](crate::Operation::RequestAccess)). A request is refused when the
+//!   ([`Operation::RequestAccess`]). A request is refused when the
 //!   requester already has the access, or when nobody could grant it (no suggestion of
 //!   [`suggest`](crate::suggest()) names an approver).
 //! - **Its approvers** ([`approvers`]): the members who may make *every* change of at least one

@@ -133,7 +133,7 @@ impl App {
         Ok(admit(Some(actor), &requirement, hide, &mut decide)?)
     }
 
-    /// [`Requirement::Member`]: only `user`, for themselves, while an active member of `account`.
+    /// [`guichet_domain::Requirement::Member`]: only `user`, for themselves, while an active member of `account`.
     async fn admit_member(
         &self,
         actor: &UserId,
