@@ -13,6 +13,13 @@
 //!   [`PROBE_EVERY_OPEN`] while open. A failed probe opens the breaker; a successful one closes it.
 //!   A busy pool never opens it (the probe does not use the pool), and one broken connection
 //!   among healthy ones does not either (the probe then succeeds).
+//! - **A busy replica is not an outage.** The probe shares the replica's runtime with the checks:
+//!   on a saturated replica its turns come late and it can miss its deadline while the store
+//!   answers every other call. A failed probe therefore opens the breaker only when no guarded
+//!   call succeeded while it ran (the fence's query runs every fence window, so a replica under
+//!   load always has one); otherwise the probe runs again soon. Measured by `make bench`'s
+//!   `store-down`: on an overloaded debug server the breaker opened with PostgreSQL up before this
+//!   rule.
 //!
 //! Opening and closing are logged once each, with how long the outage lasted; every failed probe
 //! counts in `guichet_store_errors_total`.
@@ -46,19 +53,35 @@ pub struct Breaker {
     opened_at: AtomicU64,
     /// Outages seen (times the breaker opened).
     outages: AtomicU64,
+    /// Nanoseconds after `epoch` when a guarded call last succeeded.
+    answered_at: AtomicU64,
 }
 
 impl Breaker {
     /// A closed breaker whose probe task watches `store` until the breaker is dropped.
     pub fn start(store: Store) -> Arc<Self> {
+        Self::start_with(move || {
+            let store = store.clone();
+            async move { store.probe().await.map_err(|e| e.to_string()) }
+        })
+    }
+
+    /// A closed breaker whose probe task runs `probe` (a reachability check of the store) until
+    /// the breaker is dropped.
+    fn start_with<P, F>(probe: P) -> Arc<Self>
+    where
+        P: Fn() -> F + Send + 'static,
+        F: Future<Output = Result<(), String>> + Send + 'static,
+    {
         let breaker = Arc::new(Self {
             open: watch::channel(false).0,
             wake: Notify::new(),
             epoch: Instant::now(),
             opened_at: AtomicU64::new(0),
             outages: AtomicU64::new(0),
+            answered_at: AtomicU64::new(0),
         });
-        tokio::spawn(Self::run_probe(Arc::downgrade(&breaker), store));
+        tokio::spawn(Self::run_probe(Arc::downgrade(&breaker), probe));
         breaker
     }
 
@@ -106,19 +129,34 @@ impl Breaker {
         tokio::select! {
             biased;
             r = call => {
-                if matches!(r, Err(ServerError::Unavailable(_))) {
-                    self.suspect();
-                }
+                match &r {
+                    Ok(_) => self.answered_at.fetch_max(self.now(), Ordering::Relaxed),
+                    Err(ServerError::Unavailable(_)) => {
+                        self.suspect();
+                        0
+                    }
+                    Err(_) => 0,
+                };
                 r
             }
             () = self.opened() => Err(ServerError::Unavailable(OPEN.to_owned())),
         }
     }
 
+    /// Nanoseconds since `epoch`.
+    fn now(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// Whether a guarded call succeeded at or after `since` (nanoseconds after `epoch`).
+    fn answered_since(&self, since: u64) -> bool {
+        self.answered_at.load(Ordering::Relaxed) >= since
+    }
+
     fn set(&self, open: bool, error: Option<&str>) {
         let was = self.open.send_replace(open);
         if open && !was {
-            let at = u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            let at = self.now();
             self.opened_at.store(at, Ordering::Release);
             self.outages.fetch_add(1, Ordering::Relaxed);
             crate::metrics::breaker_open(true);
@@ -135,20 +173,35 @@ impl Breaker {
         }
     }
 
-    async fn run_probe(breaker: std::sync::Weak<Self>, store: Store) {
+    async fn run_probe<P, F>(breaker: std::sync::Weak<Self>, probe: P)
+    where
+        P: Fn() -> F,
+        F: Future<Output = Result<(), String>>,
+    {
         loop {
             let Some(b) = breaker.upgrade() else { return };
-            let result = match tokio::time::timeout(guichet_store::PROBE_TIMEOUT * 2, store.probe()).await {
-                Ok(r) => r.map_err(|e| e.to_string()),
+            let started = b.now();
+            let result = match tokio::time::timeout(guichet_store::PROBE_TIMEOUT * 2, probe()).await {
+                Ok(r) => r,
                 Err(_) => Err("the database did not answer the probe in time".to_owned()),
             };
-            match &result {
-                Ok(()) => b.set(false, None),
+            let result = match result {
+                // The store answered the replica's other calls meanwhile: the probe was late, the
+                // store is up (see the module docs). Closed it stays; the next round comes soon.
+                Err(e) if !b.is_open() && b.answered_since(started) => {
+                    tracing::debug!(error = e, "the probe failed while the store answered other calls: not an outage");
+                    Err(e)
+                }
+                Ok(()) => {
+                    b.set(false, None);
+                    Ok(())
+                }
                 Err(e) => {
                     crate::metrics::store_error();
-                    b.set(true, Some(e));
+                    b.set(true, Some(&e));
+                    Err(e)
                 }
-            }
+            };
             let pause = if result.is_ok() { PROBE_EVERY } else { PROBE_EVERY_OPEN };
             // The next round, or sooner on a suspicion; the breaker is released between rounds so
             // that the task ends with it.
@@ -157,5 +210,71 @@ impl Breaker {
                 () = b.wake.notified() => {}
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, AtomicUsize};
+    use std::sync::{OnceLock, Weak};
+
+    use super::*;
+
+    /// What the test's probe does: fail while `down`; before failing, let another call through the
+    /// breaker succeed while `busy` (a late probe on a replica whose store answers); count rounds.
+    #[derive(Default)]
+    struct Probe {
+        down: AtomicBool,
+        busy: AtomicBool,
+        rounds: AtomicUsize,
+        breaker: OnceLock<Weak<Breaker>>,
+    }
+
+    fn breaker(probe: &Arc<Probe>) -> Arc<Breaker> {
+        let p = probe.clone();
+        let b = Breaker::start_with(move || {
+            let p = p.clone();
+            async move {
+                let breaker = p.breaker.get().and_then(Weak::upgrade);
+                if p.busy.load(Ordering::SeqCst)
+                    && let Some(b) = breaker
+                {
+                    b.guard(async { Ok(()) }).await.map_err(|e| e.to_string())?;
+                }
+                p.rounds.fetch_add(1, Ordering::SeqCst);
+                if p.down.load(Ordering::SeqCst) { Err("probe failed".to_owned()) } else { Ok(()) }
+            }
+        });
+        probe.breaker.set(Arc::downgrade(&b)).expect("set once");
+        b
+    }
+
+    /// Waits (at most a minute: a failure, never a figure) until `done`.
+    async fn until(what: &str, done: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !done() {
+            assert!(Instant::now() < deadline, "never: {what}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_probe_opens_only_when_no_call_was_answered_meanwhile() {
+        let probe = Arc::new(Probe::default());
+        probe.down.store(true, Ordering::SeqCst);
+        probe.busy.store(true, Ordering::SeqCst);
+        let b = breaker(&probe);
+        // Every probe fails, but the store answers another call during each: closed it stays.
+        until("three probe rounds", || probe.rounds.load(Ordering::SeqCst) >= 3).await;
+        assert!(!b.is_open());
+        assert_eq!(b.outages(), 0);
+        // Nothing answers any more: the next failed probe opens it, and guarded calls fail at once.
+        probe.busy.store(false, Ordering::SeqCst);
+        tokio::time::timeout(Duration::from_secs(60), b.opened()).await.expect("opened");
+        assert!(matches!(b.guard(async { Ok(()) }).await, Err(ServerError::Unavailable(_))));
+        // The probe succeeds again: closed, after one outage.
+        probe.down.store(false, Ordering::SeqCst);
+        until("closed again", || !b.is_open()).await;
+        assert_eq!(b.outages(), 1);
     }
 }
