@@ -161,6 +161,22 @@ async fn with_the_database_down_and_no_stale_bound_checks_answer_unavailable_wit
     let (logged, log) = s.stderr_line(warned).await;
     assert!(logged, "{log}");
     assert_eq!(log.lines().filter(|l| warned(l)).count(), 1, "{log}");
+    // AuthZEN the same: every evaluation a 503, one warning for the outage.
+    let authzen = s.authzen_addr.expect("the AuthZEN listener");
+    let question = serde_json::json!({
+        "subject": { "type": "user", "id": "admin-a" },
+        "action": { "name": "users:full" },
+        "resource": { "type": "account", "id": "client-a" },
+    });
+    for _ in 0..5 {
+        let answer = guichet_tests::post_json(authzen, "/access/v1/evaluation", &question, &[]).await;
+        assert_eq!(answer.status, 503, "{}", answer.body);
+    }
+    let warned_http =
+        |l: &str| l.contains("WARN") && l.contains("answered UNAVAILABLE") && l.contains("/access/v1/evaluation");
+    let (logged, log) = s.stderr_line(warned_http).await;
+    assert!(logged, "{log}");
+    assert_eq!(log.lines().filter(|l| warned_http(l)).count(), 1, "{log}");
     fresh_after_restart(&s, &mut pg).await;
     let (_, metrics) = s.admin_get("/metrics").await;
     assert!(metrics.contains("guichet_store_breaker_open 0"), "{metrics}");

@@ -317,7 +317,7 @@ pub type Outage = Arc<dyn Fn() -> Option<u64> + Send + Sync>;
 
 /// The warnings of UNAVAILABLE answers: every one, but once per RPC and outage during an outage.
 #[derive(Default)]
-struct UnavailableLog {
+pub(crate) struct UnavailableLog {
     outage: Option<Outage>,
     /// Per RPC: the outage of its last warning, and the answers of that outage not logged.
     logged: Mutex<HashMap<String, (u64, u64)>>,
@@ -330,7 +330,13 @@ impl std::fmt::Debug for UnavailableLog {
 }
 
 impl UnavailableLog {
-    fn answered(&self, rpc: &str, cause: &str) {
+    /// The log of a replica whose outages `outage` tells (every answer logged without one).
+    pub(crate) fn new(outage: Option<Outage>) -> Self {
+        Self { outage, logged: Mutex::default() }
+    }
+
+    /// Logs an UNAVAILABLE answer of `rpc` (a gRPC method or an AuthZEN route) caused by `cause`.
+    pub(crate) fn answered(&self, rpc: &str, cause: &str) {
         let Some(outage) = self.outage.as_ref().and_then(|o| o()) else {
             tracing::warn!(target: "guichet::rpc", rpc, cause, "answered UNAVAILABLE");
             return;
@@ -372,7 +378,7 @@ impl RpcLayer {
     /// by every guichet RPC once it counts as in flight, before it is handled; `outage` says which
     /// store outage the replica is in (none without a breaker).
     pub fn new(before_call: Option<crate::BeforeCall>, outage: Option<Outage>) -> Self {
-        Self { before_call, unavailable: Arc::new(UnavailableLog { outage, logged: Mutex::default() }) }
+        Self { before_call, unavailable: Arc::new(UnavailableLog::new(outage)) }
     }
 }
 

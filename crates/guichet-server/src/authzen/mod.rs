@@ -358,6 +358,8 @@ pub(crate) struct Shared {
     /// The well-known path for `base_url`'s path (RFC 8615 insertion), when it has one.
     well_known: String,
     max_body: usize,
+    /// The warnings of `503`s for an unreachable store: once per endpoint and outage, as gRPC's.
+    unavailable: crate::telemetry::UnavailableLog,
 }
 
 /// The bound AuthZEN server.
@@ -385,7 +387,18 @@ impl AuthzenServer {
         };
         let path = base_url.splitn(4, '/').nth(3).map(|p| format!("/{p}")).unwrap_or_default();
         let well_known = format!("{WELL_KNOWN}{path}");
-        let shared = Arc::new(Shared { app, auth, base_url, well_known, max_body: config.limits.max_message_bytes });
+        let outage = app.cache().map(|cache| {
+            let cache = cache.clone();
+            Arc::new(move || cache.breaker().outage()) as crate::telemetry::Outage
+        });
+        let shared = Arc::new(Shared {
+            app,
+            auth,
+            base_url,
+            well_known,
+            max_body: config.limits.max_message_bytes,
+            unavailable: crate::telemetry::UnavailableLog::new(outage),
+        });
         let idle = Duration::from_secs(config.authzen.idle_timeout_secs);
         Ok(Self { listener, local_addr, tls, shared, idle })
     }
@@ -423,21 +436,23 @@ pub(crate) struct Failure {
     refusal: Option<Refusal>,
     /// A problem type of the Access Request profile: the answer is `application/problem+json`.
     problem: Option<&'static str>,
+    /// Why the store was unreachable, for a `503` of that cause (logged by [`handle`]).
+    unavailable: Option<String>,
 }
 
 impl Failure {
     pub(crate) fn bad_request(message: impl Into<String>) -> Self {
-        Self { status: StatusCode::BAD_REQUEST, message: message.into(), refusal: None, problem: None }
+        Self { status: StatusCode::BAD_REQUEST, message: message.into(), refusal: None, problem: None, unavailable: None }
     }
 
     fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Self { status, message: message.into(), refusal: None, problem: None }
+        Self { status, message: message.into(), refusal: None, problem: None, unavailable: None }
     }
 
     /// An RFC 9457 problem of type `kind` (the Access Request profile's errors).
     pub(crate) fn problem(status: u16, kind: &'static str, detail: String) -> Self {
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
-        Self { status, message: detail, refusal: None, problem: Some(kind) }
+        Self { status, message: detail, refusal: None, problem: Some(kind), unavailable: None }
     }
 }
 
@@ -448,10 +463,10 @@ impl From<crate::error::ServerError> for Failure {
             E::InvalidArgument(v) => Failure::bad_request(
                 v.iter().map(|v| format!("{}: {}", v.field, v.description)).collect::<Vec<_>>().join("; "),
             ),
-            E::Unavailable(m) => {
-                tracing::warn!(error = %m, "AuthZEN request failed: the store is unavailable");
-                Failure::new(StatusCode::SERVICE_UNAVAILABLE, "the store is unavailable; try again")
-            }
+            E::Unavailable(m) => Failure {
+                unavailable: Some(m),
+                ..Failure::new(StatusCode::SERVICE_UNAVAILABLE, "the store is unavailable; try again")
+            },
             E::Aborted(m) => Failure::new(StatusCode::SERVICE_UNAVAILABLE, format!("aborted: {m}; try again")),
             e @ (E::NotFound { .. }
             | E::AlreadyExists { .. }
@@ -581,6 +596,9 @@ async fn handle(State(shared): State<Arc<Shared>>, ConnectInfo(peer): ConnectInf
             r
         }
         Err(failure) => {
+            if let Some(cause) = &failure.unavailable {
+                shared.unavailable.answered(endpoint.route(), cause);
+            }
             if failure.status == StatusCode::METHOD_NOT_ALLOWED {
                 let allow = match endpoint {
                     Endpoint::Configuration => "GET, HEAD",
@@ -667,7 +685,7 @@ async fn dispatch(shared: &Shared, endpoint: Endpoint, peer: &Peer, request: Req
                 Refusal::MissingScope { .. } => StatusCode::FORBIDDEN,
             };
             tracing::info!(path = %path, status = status.as_u16(), "AuthZEN call refused: {}", refusal.message());
-            Failure { status, message: refusal.message(), refusal: Some(refusal), problem: None }
+            Failure { status, message: refusal.message(), refusal: Some(refusal), problem: None, unavailable: None }
         })?;
     if let Some(c) = &caller {
         tracing::Span::current().record("guichet.caller", &*c.service);
