@@ -1230,7 +1230,9 @@ fn invariants(w: &World, actor: Option<usize>, op: &Op, skip: Option<Check>) -> 
                  without: Without<'_>| {
         let Some(x) = actor else { return Ok(()) };
         if on(Check::Grant) {
-            let resolved: Vec<Role> = roles.iter().filter_map(|r| w.role(account, r).cloned()).collect();
+            // Resolved as the server resolves them: in the account's order of its roles.
+            let names = w.role_names(account).into_iter().filter(|n| roles.contains(n));
+            let resolved: Vec<Role> = names.filter_map(|r| w.role(account, &r).cloned()).collect();
             let reach = reach(w, x, account, restriction, until, without, !on(Check::Expiry));
             rule(check_grant(Grant { roles: &resolved, restriction }, &reach))?;
         }
@@ -1239,7 +1241,9 @@ fn invariants(w: &World, actor: Option<usize>, op: &Op, skip: Option<Check>) -> 
         {
             let side: BTreeSet<AccountId> =
                 w.partner_side(account).into_iter().map(|a| w.accounts[a].id.clone()).collect();
-            let theirs: Vec<AccountId> = w.accounts_of(u).into_iter().map(|a| w.accounts[a].id.clone()).collect();
+            // The user's accounts by id, as the store lists them.
+            let theirs: BTreeSet<AccountId> = w.accounts_of(u).into_iter().map(|a| w.accounts[a].id.clone()).collect();
+            let theirs: Vec<AccountId> = theirs.into_iter().collect();
             rule(check_partner_reach(&w.users[u].id, &theirs, &side))?;
         }
         Ok(())
@@ -3137,5 +3141,412 @@ mod access_requests {
                 }
             }
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Simulations (SimulateChanges): the preview's answer per operation is the model's admission
+// applied in sequence, and the effect it reports is the difference of the reference evaluator.
+// ---------------------------------------------------------------------------------------------
+
+mod simulations {
+    use super::*;
+    use crate::catalog::USERS_FEATURE;
+    use crate::model::{NewDelegation, RoleDefinition};
+    use crate::simulate::{Denial, SimOp, Snapshot, SnapshotAccount, SnapshotDelegation, SnapshotMembership, simulate};
+
+    /// The world as the server's snapshot holds it.
+    fn snapshot(w: &World) -> Snapshot {
+        let id = |a: usize| w.accounts[a].id.clone();
+        Snapshot {
+            accounts: w
+                .accounts
+                .iter()
+                .map(|acc| {
+                    let facts = AccountFacts {
+                        id: acc.id.clone(),
+                        kind: acc.kind.clone(),
+                        status: acc.status,
+                        parent: acc.parent.map(id),
+                        modules: acc.modules.clone(),
+                    };
+                    (acc.id.clone(), SnapshotAccount { facts, custom_roles: acc.roles.values().cloned().collect() })
+                })
+                .collect(),
+            users: w.users.iter().map(|u| (u.id.clone(), u.status)).collect(),
+            memberships: w
+                .memberships
+                .iter()
+                .map(|m| {
+                    let snapshot = SnapshotMembership {
+                        user: w.users[m.user].id.clone(),
+                        account: id(m.account),
+                        status: m.status,
+                        roles: m.roles.clone(),
+                        restriction: m.restriction.clone(),
+                        expires_at: m.expires_at,
+                        requester: m.created_by.map(|u| w.users[u].id.clone()),
+                    };
+                    (m.id.clone(), snapshot)
+                })
+                .collect(),
+            delegations: w
+                .delegations
+                .iter()
+                .map(|d| {
+                    let snapshot = SnapshotDelegation {
+                        from: id(d.from),
+                        to: id(d.to),
+                        role: d.role.clone(),
+                        expires_at: d.expires_at,
+                    };
+                    (d.id.clone(), snapshot)
+                })
+                .collect(),
+            resources: w
+                .accounts
+                .iter()
+                .flat_map(|acc| acc.resources.iter().map(|r| (r.clone(), acc.id.clone())))
+                .collect(),
+        }
+    }
+
+    /// The preview's operation for `op` (`None`: one SimulateChanges does not preview). A new
+    /// delegation is named with the id the model gives it.
+    fn sim_op(w: &World, op: &Op) -> Option<SimOp> {
+        let id = |a: &usize| w.accounts[*a].id.clone();
+        Some(match op {
+            Op::UpdateRole { account, name, grants, descendant_grants } => SimOp::UpdateRole(RoleDefinition {
+                account: id(account),
+                name: name.clone(),
+                display_name: String::new(),
+                description: String::new(),
+                grants: grants.clone(),
+                descendant_grants: descendant_grants.clone(),
+            }),
+            Op::SetMembershipRoles { membership, roles } => {
+                SimOp::SetMembershipRoles { membership: membership.clone(), roles: roles.clone() }
+            }
+            Op::AssignRole { membership, role } => {
+                SimOp::AssignRole { membership: membership.clone(), role: role.clone() }
+            }
+            Op::UnassignRole { membership, role } => {
+                SimOp::UnassignRole { membership: membership.clone(), role: role.clone() }
+            }
+            Op::SetResourceRestriction { membership, restriction } => {
+                SimOp::SetResourceRestriction { membership: membership.clone(), restriction: restriction.clone() }
+            }
+            Op::SuspendMembership(m) => {
+                SimOp::SetMembershipStatus { membership: m.clone(), status: MembershipStatus::Suspended }
+            }
+            Op::ReactivateMembership(m) => {
+                SimOp::SetMembershipStatus { membership: m.clone(), status: MembershipStatus::Active }
+            }
+            Op::SetAccountModules { account, modules } => {
+                SimOp::SetAccountModules { account: id(account), modules: modules.clone() }
+            }
+            Op::SuspendAccount(a) => SimOp::SetAccountStatus { account: id(a), status: AccountStatus::Suspended },
+            Op::ReactivateAccount(a) => SimOp::SetAccountStatus { account: id(a), status: AccountStatus::Active },
+            Op::CreateDelegation { from, to, role, expires_at } => SimOp::CreateDelegation(NewDelegation {
+                id: Some(DelegationId::from_trusted(format!("d{}", w.next_id + 1))),
+                from_account: id(from),
+                to_account: id(to),
+                role: role.clone(),
+                expires_at: *expires_at,
+            }),
+            Op::DeleteDelegation(d) => SimOp::DeleteDelegation(d.clone()),
+            Op::CreateRole { .. }
+            | Op::DeleteRole { .. }
+            | Op::CreateMembership { .. }
+            | Op::DeleteMembership(_)
+            | Op::ApproveMembership(_)
+            | Op::RejectMembership(_)
+            | Op::Invite { .. }
+            | Op::SetMembershipExpiry { .. }
+            | Op::SetDelegationExpiry { .. }
+            | Op::AdvanceClock(_) => return None,
+        })
+    }
+
+    /// An answer, as both sides can say it.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    enum Answer {
+        Admitted,
+        /// The requirement is not met (or the account is out of reach, answered as unknown).
+        Requirement,
+        /// An invariant of the rule book, exactly.
+        Rule(Violation),
+        /// What the store refuses in its write, by kind.
+        Store(String),
+    }
+
+    /// The model's answer in the order an RPC checks: the records named exist, the requirement,
+    /// the invariants, the store's preconditions, the last administrator counted in the write.
+    /// Whether it is a refusal is [`admit`]'s answer (asserted by the property).
+    fn model_answer(w: &World, actor: Option<usize>, op: &Op) -> Answer {
+        let refusal = requirement(w, actor, op, None)
+            .and_then(|()| invariants(w, actor, op, None))
+            .and_then(|()| store_preconditions(w, op))
+            .and_then(|()| last_administrator(w, actor, op, None));
+        match refusal {
+            Ok(()) => Answer::Admitted,
+            Err(Refusal::Requirement(_)) => Answer::Requirement,
+            Err(Refusal::Rule(Violation::LastAdministrator { .. })) => Answer::Store("LAST_ADMINISTRATOR".to_owned()),
+            Err(Refusal::Rule(v)) => Answer::Rule(v),
+            Err(Refusal::Store(kind)) => Answer::Store(kind.to_owned()),
+        }
+    }
+
+    fn sim_answer(outcome: &Result<(), Denial>) -> Answer {
+        match outcome {
+            Ok(()) => Answer::Admitted,
+            Err(Denial::Refused(_) | Denial::NotFound { entity: "account", .. }) => Answer::Requirement,
+            Err(Denial::Violation { violation, .. }) => Answer::Rule(violation.clone()),
+            Err(Denial::Precondition { kind, .. }) => Answer::Store((*kind).to_owned()),
+            Err(Denial::NotFound { .. }) => Answer::Store("NOT_FOUND".to_owned()),
+            Err(Denial::AlreadyExists { .. }) => Answer::Store("ALREADY_EXISTS".to_owned()),
+            Err(Denial::Invalid(v)) => Answer::Store(format!("INVALID {v:?}")),
+        }
+    }
+
+    /// What the store refuses that the preview does not check (see the property's docs).
+    const UNCHECKED_BY_THE_PREVIEW: [&str; 4] = ["NOT_ACTIVE", "NOT_SUSPENDED", "ALREADY_SUSPENDED", "LAST_ROLE"];
+
+    /// Whether `op` changes the restriction of a membership that stays restricted: the preview
+    /// compares a member's facts at large (where a restriction reads as "some folders") before
+    /// looking at folders, and so reports nothing of it.
+    fn moves_a_restriction(w: &World, op: &Op) -> bool {
+        if let Op::SetResourceRestriction { membership, restriction: Some(_) } = op {
+            w.membership(membership).is_some_and(|m| m.restriction.is_some())
+        } else {
+            false
+        }
+    }
+
+    /// Open findings of the property, pinned: when the preview is fixed, this test fails — drop
+    /// the exclusions in the property ([`UNCHECKED_BY_THE_PREVIEW`], [`moves_a_restriction`]).
+    ///
+    /// 1. The preview answers as allowed what the store refuses in its write: suspending a
+    ///    pending membership (and then applies it, so a reactivation later in the list is
+    ///    previewed as giving access), unassigning the last role, suspending a suspended account.
+    /// 2. A restriction moved from one folder to another is not in the effects: the preview skips
+    ///    a member whose facts at large did not change, and at large a restriction reads alike.
+    #[test]
+    fn the_preview_differs_from_the_model_on_two_open_findings() {
+        let mut w = fixed_world();
+        let (cp, d) = (account(&w, "cp"), account(&w, "d"));
+        let only = |r: &str| Some([ResourceId::from_trusted(r)].into_iter().collect::<Restriction>());
+        create_membership(&mut w, 4, cp, &[role("client_user")], only("cp-f1"), None);
+        create_membership(&mut w, 5, cp, &[role("client_user")], None, None);
+        w.memberships[5].status = MembershipStatus::PendingApproval;
+        w.accounts[d].status = AccountStatus::Suspended;
+        let (u4, u5) = (w.memberships[4].id.clone(), w.memberships[5].id.clone());
+        let ops = [
+            Op::SuspendMembership(u5.clone()),
+            Op::UnassignRole { membership: u4.clone(), role: role("client_user") },
+            Op::SuspendAccount(d),
+        ];
+        let sims: Vec<SimOp> = ops.iter().filter_map(|op| sim_op(&w, op)).collect();
+        let preview = simulate(&MODEL.catalog, &snapshot(&w), None, &sims, usize::MAX, w.now).unwrap();
+        for (op, outcome) in ops.iter().zip(&preview.outcomes) {
+            let refused = store_preconditions(&w, op);
+            assert!(matches!(refused, Err(Refusal::Store(kind)) if UNCHECKED_BY_THE_PREVIEW.contains(&kind)));
+            assert_eq!(outcome, &Ok(()), "{}", op.show(&w));
+        }
+        // 2. u4 moves from cp-f1 to cp-f2: the reference sees u4 lose cp-f1 and gain cp-f2.
+        let moved = Op::SetResourceRestriction { membership: u4, restriction: only("cp-f2") };
+        assert!(moves_a_restriction(&w, &moved));
+        let sims = [sim_op(&w, &moved).unwrap()];
+        let preview = simulate(&MODEL.catalog, &snapshot(&w), None, &sims, usize::MAX, w.now).unwrap();
+        assert_eq!(preview.outcomes, [Ok(())]);
+        let mut after = w.clone();
+        apply(&mut after, None, &moved);
+        assert!(!model_effects(&w, &after, None).is_empty());
+        assert!(preview.effects.is_empty(), "{:?}", preview.effects);
+    }
+
+    /// A level that changes: user, account, feature, folder (`None`: at large), from, to.
+    type Change = (UserId, AccountId, FeatureName, Option<ResourceId>, Level, Level);
+
+    /// The reference's effective level of `user` in account `a` (on `folder`) at the clock: its
+    /// levels, live, under the account's module cap.
+    fn effective(w: &World, roles: &Roles, user: usize, a: usize, folder: Option<&ResourceId>) -> Levels {
+        let place = Place {
+            at: At::Account(a),
+            folder: folder.map(|r| Folder::Real(r.clone())),
+            target: Some(a),
+            ancestors: w.strict_ancestors(a),
+        };
+        let mut out = reference(w, roles, user, &place, Mode::Live, w.now);
+        for (f, feature) in MODEL.features.iter().enumerate() {
+            if MODEL.modules.contains(feature) && !w.accounts[a].modules.contains(feature) {
+                out[f] = Level::None;
+            }
+        }
+        out
+    }
+
+    /// What differs for every member (before or after) in every account, at large and on each
+    /// folder, between `before` and `after` — on an actor's authority, in the accounts where the
+    /// actor views users before only.
+    fn model_effects(before: &World, after: &World, actor: Option<usize>) -> BTreeSet<Change> {
+        let (rb, ra) = (Roles::of(before), Roles::of(after));
+        let users: BTreeSet<usize> = before.memberships.iter().chain(&after.memberships).map(|m| m.user).collect();
+        let users_feature = MODEL.index[USERS_FEATURE];
+        let mut out = BTreeSet::new();
+        for a in 0..after.accounts.len() {
+            if let Some(x) = actor
+                && effective(before, &rb, x, a, None)[users_feature] < Level::View
+            {
+                continue;
+            }
+            let folders = std::iter::once(None).chain(after.accounts[a].resources.iter().map(Some));
+            for folder in folders {
+                for &u in &users {
+                    let (lb, la) = (effective(before, &rb, u, a, folder), effective(after, &ra, u, a, folder));
+                    for (f, feature) in MODEL.features.iter().enumerate().filter(|(f, _)| lb[*f] != la[*f]) {
+                        let (user, account) = (after.users[u].id.clone(), after.accounts[a].id.clone());
+                        out.insert((user, account, feature.clone(), folder.cloned(), lb[f], la[f]));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// What a preview answered, for the test that checks the property is not vacuous.
+    #[derive(Debug, Default)]
+    struct Previewed {
+        /// Answers by kind (`Admitted` by an actor apart), with their count.
+        answers: BTreeMap<String, usize>,
+        /// Level changes reported.
+        changes: usize,
+    }
+
+    /// The property's one case (see its docs).
+    fn preview(spec: &WorldSpec, steps: &[(Actor, RawOp)]) -> Result<Previewed, TestCaseError> {
+        let initial = build(spec);
+        let mut w = initial.clone();
+        let mut actor: Option<Option<usize>> = None;
+        let (mut ops, mut expected, mut shown) = (Vec::new(), Vec::new(), String::new());
+        for (who, raw) in steps {
+            let Some((x, op)) = resolve(&w, who, raw) else { continue };
+            let Some(sim) = sim_op(&w, &op) else { continue };
+            if let Err(Refusal::Store(kind)) = store_preconditions(&w, &op)
+                && (UNCHECKED_BY_THE_PREVIEW.contains(&kind) || kind == "INVALID_EXPIRY")
+            {
+                continue;
+            }
+            if moves_a_restriction(&w, &op) {
+                continue;
+            }
+            let x = *actor.get_or_insert(x);
+            let answer = model_answer(&w, x, &op);
+            let admitted = admit(&w, x, &op);
+            prop_assert_eq!(
+                answer == Answer::Admitted,
+                admitted.is_ok(),
+                "{} {:?}: {:?}",
+                op.show(&w),
+                answer,
+                admitted
+            );
+            let _ = writeln!(shown, "  {}: {answer:?}", op.show(&w));
+            if admitted.is_ok() {
+                apply(&mut w, x, &op);
+            }
+            ops.push(sim);
+            expected.push(answer);
+        }
+        let actor = actor.flatten();
+        let actor_id = actor.map(|x| initial.users[x].id.clone());
+        let preview = simulate(&MODEL.catalog, &snapshot(&initial), actor_id.as_ref(), &ops, usize::MAX, initial.now)
+            .map_err(|(i, v)| TestCaseError::fail(format!("operation {i} invalid: {v:?}\n{shown}")))?;
+        let answers: Vec<Answer> = preview.outcomes.iter().map(sim_answer).collect();
+        prop_assert_eq!(&answers, &expected, "by {:?} in\n{}operations:\n{}", actor_id, initial, shown);
+        let reported: BTreeSet<Change> = preview
+            .effects
+            .iter()
+            .flat_map(|e| {
+                e.changes
+                    .iter()
+                    .map(|c| (e.user.clone(), e.account.clone(), c.feature.clone(), c.resource.clone(), c.from, c.to))
+            })
+            .collect();
+        let reference = model_effects(&initial, &w, actor);
+        prop_assert_eq!(preview.total, preview.effects.len());
+        prop_assert!(!preview.truncated);
+        prop_assert_eq!(
+            &reported,
+            &reference,
+            "by {:?}: reported only {:?}, the reference only {:?}, in\n{}operations:\n{}",
+            actor_id,
+            reported.difference(&reference).collect::<Vec<_>>(),
+            reference.difference(&reported).collect::<Vec<_>>(),
+            initial,
+            shown
+        );
+        let mut previewed = Previewed { changes: reported.len(), ..Previewed::default() };
+        for answer in &expected {
+            let kind = match answer {
+                Answer::Admitted if actor.is_some() => "admitted from an actor".to_owned(),
+                Answer::Admitted => "admitted from the service".to_owned(),
+                Answer::Requirement => "requirement".to_owned(),
+                Answer::Rule(v) => v.code().to_owned(),
+                Answer::Store(kind) => kind.clone(),
+            };
+            *previewed.answers.entry(kind).or_default() += 1;
+        }
+        Ok(previewed)
+    }
+
+    proptest! {
+        #![proptest_config(config())]
+
+        /// For a random world and a random list of operations by one actor (or the service):
+        /// [`simulate`]'s answer per operation is the model's, each operation admitted by the
+        /// model on the world the admitted ones before it produced, and the effect it reports is
+        /// exactly what the reference evaluator tells apart before and after the admitted ones.
+        /// Left out of the lists: operations the store refuses for a status transition or the last
+        /// role, which the preview does not check (it answers them as allowed), a restriction
+        /// changed on a membership that stays restricted, whose effect the preview does not
+        /// report (both pinned by `the_preview_differs_from_the_model_on_two_open_findings`), and
+        /// expiries in the past (invalid input, which stops the whole preview).
+        #[test]
+        fn the_preview_answers_as_the_model_and_reports_the_references_difference(
+            spec in world_spec(),
+            steps in steps(12),
+        ) {
+            preview(&spec, &steps)?;
+        }
+    }
+
+    /// The preview property is not vacuous: over fixed random lists, operations are admitted from
+    /// actors, refused for their requirement, by the rule book and by the store, and levels change.
+    #[test]
+    fn the_preview_property_sees_every_kind_of_answer() {
+        let mut answers: BTreeMap<String, usize> = BTreeMap::new();
+        let mut changes = 0;
+        for (spec, steps) in deterministic(32) {
+            let previewed = preview(&spec, &steps).unwrap_or_else(|e| panic!("{e}"));
+            changes += previewed.changes;
+            for (k, n) in previewed.answers {
+                *answers.entry(k).or_default() += n;
+            }
+        }
+        let kinds = [
+            "admitted from an actor",
+            "admitted from the service",
+            "requirement",
+            "NO_ESCALATION",
+            "PARTNER_REACH",
+            "DESCENDANT_LEVELS",
+            "LAST_ADMINISTRATOR",
+            "ALREADY_EXISTS",
+        ];
+        for kind in kinds {
+            assert!(answers.get(kind).is_some_and(|n| *n > 0), "{kind} never answered: {answers:?}");
+        }
+        assert!(changes > 0, "no level changed: {answers:?}");
     }
 }
