@@ -92,6 +92,15 @@
 //! nothing when the user, the account or an ancestor is suspended. A separate property proves it
 //! equal to [`evaluate`] with every module enabled, at the clock.
 //!
+//! # Simulations
+//!
+//! A second property (module `simulations`) previews random lists of operations by one actor
+//! with [`crate::simulate::simulate`] over the world's snapshot: its answer per operation is the
+//! model's admission applied in sequence (the refusal too: requirement, the exact violation, or
+//! the store's precondition), and the effects it reports are exactly the reference evaluator's
+//! levels (live, at the clock, under the module cap) that differ before and after the admitted
+//! operations, in the accounts the actor may view users of.
+//!
 //! `PROPTEST_CASES` sets the number of sequences (default [`DEFAULT_CASES`]); `make soak` runs
 //! 100,000 in release.
 
@@ -3423,8 +3432,12 @@ mod simulations {
         changes: usize,
     }
 
-    /// The property's one case (see its docs).
-    fn preview(spec: &WorldSpec, steps: &[(Actor, RawOp)]) -> Result<Previewed, TestCaseError> {
+    /// A change of the snapshot the preview reads.
+    type Tamper = fn(&mut Snapshot);
+
+    /// The property's one case (see its docs), the preview reading the snapshot as `tamper` leaves
+    /// it (only the test proving the property can fail changes it).
+    fn preview(spec: &WorldSpec, steps: &[(Actor, RawOp)], tamper: Tamper) -> Result<Previewed, TestCaseError> {
         let initial = build(spec);
         let mut w = initial.clone();
         let mut actor: Option<Option<usize>> = None;
@@ -3460,7 +3473,9 @@ mod simulations {
         }
         let actor = actor.flatten();
         let actor_id = actor.map(|x| initial.users[x].id.clone());
-        let preview = simulate(&MODEL.catalog, &snapshot(&initial), actor_id.as_ref(), &ops, usize::MAX, initial.now)
+        let mut read = snapshot(&initial);
+        tamper(&mut read);
+        let preview = simulate(&MODEL.catalog, &read, actor_id.as_ref(), &ops, usize::MAX, initial.now)
             .map_err(|(i, v)| TestCaseError::fail(format!("operation {i} invalid: {v:?}\n{shown}")))?;
         let answers: Vec<Answer> = preview.outcomes.iter().map(sim_answer).collect();
         prop_assert_eq!(&answers, &expected, "by {:?} in\n{}operations:\n{}", actor_id, initial, shown);
@@ -3517,7 +3532,27 @@ mod simulations {
             spec in world_spec(),
             steps in steps(12),
         ) {
-            preview(&spec, &steps)?;
+            preview(&spec, &steps, |_| {})?;
+        }
+    }
+
+    /// The property can fail: a preview that reads one fact wrong (the expiry of delegations or
+    /// memberships, a custom role's levels) is caught within a few lists.
+    #[test]
+    fn the_preview_property_notices_a_preview_that_reads_a_fact_wrong() {
+        let sequences = deterministic(32);
+        let tampers: [(&str, Tamper); 3] = [
+            ("delegations never expire", |s| s.delegations.values_mut().for_each(|d| d.expires_at = None)),
+            ("memberships never expire", |s| s.memberships.values_mut().for_each(|m| m.expires_at = None)),
+            ("custom roles give nothing", |s| {
+                for a in s.accounts.values_mut() {
+                    a.custom_roles.iter_mut().for_each(|r| r.grants.clear());
+                }
+            }),
+        ];
+        for (what, tamper) in tampers {
+            let caught = sequences.iter().any(|(spec, steps)| preview(spec, steps, tamper).is_err());
+            assert!(caught, "{what}: unnoticed");
         }
     }
 
@@ -3528,7 +3563,7 @@ mod simulations {
         let mut answers: BTreeMap<String, usize> = BTreeMap::new();
         let mut changes = 0;
         for (spec, steps) in deterministic(32) {
-            let previewed = preview(&spec, &steps).unwrap_or_else(|e| panic!("{e}"));
+            let previewed = preview(&spec, &steps, |_| {}).unwrap_or_else(|e| panic!("{e}"));
             changes += previewed.changes;
             for (k, n) in previewed.answers {
                 *answers.entry(k).or_default() += n;
