@@ -1824,6 +1824,10 @@ struct Stats {
     accepted: BTreeMap<&'static str, usize>,
     /// Refusals by the rule book, by violation code.
     violations: BTreeMap<&'static str, usize>,
+    /// Refusals by the rule book, by operation kind and violation code.
+    violations_by_kind: BTreeMap<(&'static str, &'static str), usize>,
+    /// Accepted clock moves.
+    clock_moves: usize,
     /// Other refusals (requirement, store), by kind.
     refused: BTreeMap<String, usize>,
 }
@@ -1884,7 +1888,10 @@ impl Run {
             Err(refusal) => {
                 let _ = writeln!(self.trace, " -> refused: {refusal}");
                 match &refusal {
-                    Refusal::Rule(v) => *self.stats.violations.entry(v.code()).or_default() += 1,
+                    Refusal::Rule(v) => {
+                        *self.stats.violations.entry(v.code()).or_default() += 1;
+                        *self.stats.violations_by_kind.entry((op.kind(), v.code())).or_default() += 1;
+                    }
                     Refusal::Requirement(_) => *self.stats.refused.entry("requirement".to_owned()).or_default() += 1,
                     Refusal::Store(kind) => *self.stats.refused.entry((*kind).to_owned()).or_default() += 1,
                 }
@@ -1900,6 +1907,9 @@ impl Run {
                 let _ = writeln!(self.trace, " -> accepted");
                 if actor.is_some() {
                     *self.stats.accepted.entry(op.kind()).or_default() += 1;
+                }
+                if let Op::AdvanceClock(_) = op {
+                    self.stats.clock_moves += 1;
                 }
                 apply(&mut self.world, actor, op);
                 // The instants of either world from the clock on: those where a level may change.
@@ -1928,6 +1938,8 @@ struct AccountSpec {
     modules: u16,
     requires_approval: bool,
     owner: u8,
+    /// The owner's expiry, in ticks from the clock: an administrator for a while.
+    owner_expiry: Option<i8>,
     roles: Vec<(GrantsSpec, GrantsSpec)>,
 }
 
@@ -2018,6 +2030,7 @@ fn build(spec: &WorldSpec) -> World {
         create_membership(&mut w, user, a, &[owner], None, None);
         if let Some(m) = w.memberships.last_mut() {
             m.status = MembershipStatus::Active;
+            m.expires_at = s.owner_expiry.map(|e| ticks(MODEL_NOW, i64::from(e)));
         }
     }
     for s in &spec.memberships {
@@ -2092,13 +2105,15 @@ fn world_spec() -> impl Strategy<Value = WorldSpec> {
         any::<u16>(),
         proptest::bool::weighted(0.35),
         any::<u8>(),
+        prop_oneof![4 => Just(None), 1 => (1i8..=5).prop_map(Some)],
         proptest::collection::vec((role_grants_spec(), grants_spec(3)), 0..=2),
     )
-        .prop_map(|(suspended, modules, requires_approval, owner, roles)| AccountSpec {
+        .prop_map(|(suspended, modules, requires_approval, owner, owner_expiry, roles)| AccountSpec {
             suspended,
             modules,
             requires_approval,
             owner,
+            owner_expiry,
             roles,
         });
     let status = prop_oneof![
@@ -2247,14 +2262,20 @@ fn raw_op() -> impl Strategy<Value = RawOp> {
     ]
 }
 
-fn step() -> impl Strategy<Value = (Actor, RawOp)> {
-    let actor = prop_oneof![
+fn actor() -> impl Strategy<Value = Actor> {
+    prop_oneof![
         1 => Just(Actor::Service),
         2 => any::<u8>().prop_map(Actor::Anyone),
         6 => any::<u8>().prop_map(Actor::Insider),
         2 => any::<u8>().prop_map(Actor::Requester),
-    ];
-    (actor, raw_op())
+    ]
+}
+
+/// A sequence of operations by their actors, as picks.
+type Steps = Vec<(Actor, RawOp)>;
+
+fn step() -> impl Strategy<Value = (Actor, RawOp)> {
+    (actor(), raw_op())
 }
 
 fn steps(max: usize) -> impl Strategy<Value = Vec<(Actor, RawOp)>> {
@@ -2422,12 +2443,18 @@ fn resolve(w: &World, actor: &Actor, raw: &RawOp) -> Option<(Option<usize>, Op)>
             Op::DeleteDelegation(pick(&w.delegations.iter().map(|d| d.id.clone()).collect::<Vec<_>>(), *i)?)
         }
         RawOp::SetMembershipExpiry { membership, expiry } => {
-            let id = pick(&all, *membership)?;
+            // Mostly one that expires: extending it is granting.
+            let timed: Vec<MembershipId> =
+                w.memberships.iter().filter(|m| m.expires_at.is_some()).map(|m| m.id.clone()).collect();
+            let id = if membership % 4 == 0 { pick(&all, *membership) } else { pick(&timed, *membership) }
+                .or_else(|| pick(&all, *membership))?;
             let expires_at = pick_expiry(w.now, member(&id)?.expires_at, expiry);
             Op::SetMembershipExpiry { membership: id, expires_at }
         }
         RawOp::SetDelegationExpiry { delegation, expiry } => {
-            let d = pick(&w.delegations, *delegation)?;
+            let timed: Vec<Deleg> = w.delegations.iter().filter(|d| d.expires_at.is_some()).cloned().collect();
+            let d = if delegation % 4 == 0 { pick(&w.delegations, *delegation) } else { pick(&timed, *delegation) }
+                .or_else(|| pick(&w.delegations, *delegation))?;
             Op::SetDelegationExpiry { delegation: d.id, expires_at: pick_expiry(w.now, d.expires_at, expiry) }
         }
         RawOp::AdvanceClock(k) => Op::AdvanceClock(1 + i64::from(k % 3)),
@@ -2568,8 +2595,14 @@ fn the_model_exercises_every_operation_and_every_rule() {
     let mut accepted: BTreeMap<&str, usize> = BTreeMap::new();
     let mut violations: BTreeMap<&str, usize> = BTreeMap::new();
     let mut refused: BTreeMap<String, usize> = BTreeMap::new();
+    let mut by_kind: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    let mut clock_moves = 0;
     for (spec, steps) in deterministic(64) {
         let run = run_random(&spec, &steps, None).unwrap_or_else(|f| panic!("{f}"));
+        clock_moves += run.stats.clock_moves;
+        for (k, n) in run.stats.violations_by_kind {
+            *by_kind.entry(k).or_default() += n;
+        }
         for (k, n) in run.stats.accepted {
             *accepted.entry(k).or_default() += n;
         }
@@ -2593,6 +2626,13 @@ fn the_model_exercises_every_operation_and_every_rule() {
             violations.get(code).is_some_and(|n| *n > 0),
             "{code} never refused anything: {violations:?}, refused: {refused:?}"
         );
+    }
+    // Time: the clock moves, expiries in the past are refused, and extensions beyond the actor's
+    // reach (a membership's, a delegation's) are refused as escalations.
+    assert!(clock_moves > 0, "the clock never moved");
+    assert!(refused.get("INVALID_EXPIRY").is_some_and(|n| *n > 0), "no expiry in the past: {refused:?}");
+    for kind in ["SetMembershipExpiry", "SetDelegationExpiry"] {
+        assert!(by_kind.get(&(kind, "NO_ESCALATION")).is_some_and(|n| *n > 0), "{kind} never refused: {by_kind:?}");
     }
 }
 
@@ -3432,17 +3472,37 @@ mod simulations {
         changes: usize,
     }
 
+    /// Fixed sequences, each previewed by an actor of every kind in turn.
+    fn with_actors(sequences: Vec<(WorldSpec, Steps)>) -> Vec<(WorldSpec, Actor, Steps)> {
+        let who = |i: usize| {
+            let pick = u8::try_from(i % 256).unwrap_or(0);
+            match i % 4 {
+                0 => Actor::Service,
+                1 => Actor::Anyone(pick),
+                2 => Actor::Insider(pick),
+                _ => Actor::Requester(pick),
+            }
+        };
+        sequences.into_iter().enumerate().map(|(i, (spec, steps))| (spec, who(i), steps)).collect()
+    }
+
     /// A change of the snapshot the preview reads.
     type Tamper = fn(&mut Snapshot);
 
     /// The property's one case (see its docs), the preview reading the snapshot as `tamper` leaves
     /// it (only the test proving the property can fail changes it).
-    fn preview(spec: &WorldSpec, steps: &[(Actor, RawOp)], tamper: Tamper) -> Result<Previewed, TestCaseError> {
+    fn preview(
+        spec: &WorldSpec,
+        who: &Actor,
+        steps: &[(Actor, RawOp)],
+        tamper: Tamper,
+    ) -> Result<Previewed, TestCaseError> {
         let initial = build(spec);
         let mut w = initial.clone();
         let mut actor: Option<Option<usize>> = None;
         let (mut ops, mut expected, mut shown) = (Vec::new(), Vec::new(), String::new());
-        for (who, raw) in steps {
+        for (_, raw) in steps {
+            // The actor as `who` names it for the first operation previewed, then the same.
             let Some((x, op)) = resolve(&w, who, raw) else { continue };
             let Some(sim) = sim_op(&w, &op) else { continue };
             if let Err(Refusal::Store(kind)) = store_preconditions(&w, &op)
@@ -3530,9 +3590,10 @@ mod simulations {
         #[test]
         fn the_preview_answers_as_the_model_and_reports_the_references_difference(
             spec in world_spec(),
+            who in actor(),
             steps in steps(12),
         ) {
-            preview(&spec, &steps, |_| {})?;
+            preview(&spec, &who, &steps, |_| {})?;
         }
     }
 
@@ -3540,7 +3601,7 @@ mod simulations {
     /// memberships, a custom role's levels) is caught within a few lists.
     #[test]
     fn the_preview_property_notices_a_preview_that_reads_a_fact_wrong() {
-        let sequences = deterministic(32);
+        let sequences = with_actors(deterministic(64));
         let tampers: [(&str, Tamper); 3] = [
             ("delegations never expire", |s| s.delegations.values_mut().for_each(|d| d.expires_at = None)),
             ("memberships never expire", |s| s.memberships.values_mut().for_each(|m| m.expires_at = None)),
@@ -3551,7 +3612,7 @@ mod simulations {
             }),
         ];
         for (what, tamper) in tampers {
-            let caught = sequences.iter().any(|(spec, steps)| preview(spec, steps, tamper).is_err());
+            let caught = sequences.iter().any(|(spec, who, steps)| preview(spec, who, steps, tamper).is_err());
             assert!(caught, "{what}: unnoticed");
         }
     }
@@ -3562,8 +3623,8 @@ mod simulations {
     fn the_preview_property_sees_every_kind_of_answer() {
         let mut answers: BTreeMap<String, usize> = BTreeMap::new();
         let mut changes = 0;
-        for (spec, steps) in deterministic(32) {
-            let previewed = preview(&spec, &steps, |_| {}).unwrap_or_else(|e| panic!("{e}"));
+        for (spec, who, steps) in with_actors(deterministic(64)) {
+            let previewed = preview(&spec, &who, &steps, |_| {}).unwrap_or_else(|e| panic!("{e}"));
             changes += previewed.changes;
             for (k, n) in previewed.answers {
                 *answers.entry(k).or_default() += n;
