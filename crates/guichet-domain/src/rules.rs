@@ -57,7 +57,8 @@
 //!   reaches its levels until `T` — its own grants expiring earlier do not count, and a grant
 //!   without expiry needs reach without expiry — so no escalation holds at every future instant,
 //!   not only now. Extending an expiry grants (the grant's levels within that reach, without the
-//!   grant itself: nobody extends their own access), shortening it only takes away.
+//!   grant itself: nobody extends their own access; and, for a membership, partner reach for its
+//!   user, as granting or reactivating it), shortening it only takes away.
 //! - **Atomic**: every read-modify-write reads inside its write transaction (the store's
 //!   `begin_write` holds the write lock from the first statement), so two concurrent writes that
 //!   both answer OK both take effect.
@@ -909,7 +910,9 @@ pub fn check_pending_frozen(
 /// **Expiry**: whether changing a grant's expiry from `current` to `new` (`None`: never) extends it
 /// — a later instant, clearing it, or renewing an expired one — which grants access for longer
 /// and so is decided as granting is (the grant's levels within the actor's reach for as long,
-/// without the grant itself: see [`Reach::compute`]). Anything else (an expiry where there was
+/// without the grant itself: see [`Reach::compute`]; a membership's user within
+/// [`check_partner_reach`], as for reactivating it — a delegation names no user, and is itself
+/// the way a partner reaches a customer). Anything else (an expiry where there was
 /// none, an earlier one, no change) only takes access away sooner, and whoever may edit the grant
 /// may do it.
 pub fn expiry_extends(current: Option<Timestamp>, new: Option<Timestamp>) -> bool {

@@ -67,8 +67,7 @@
 //!    raises what such a user reaches in the account through a membership *of the account* —
 //!    except by rewriting a role (UpdateRole), which gives no membership: the rule book bounds it
 //!    by no escalation only, and such memberships were given by the service, or before their user
-//!    joined the partner side; and except by extending an expiry, which the rule book does not
-//!    check for partner reach (an open finding, pinned by a test).
+//!    joined the partner side.
 //! 3. **Four-eyes**: no membership is approved by its requester or its own user; the requester of
 //!    a membership never changes; a pending membership is not changed by its requester.
 //! 4. **Last administrator**: an account that had an active administrator keeps one (after every
@@ -1325,13 +1324,13 @@ fn invariants(w: &World, actor: Option<usize>, op: &Op, skip: Option<Check>) -> 
             grant(m.account, Some(m.user), &m.roles, m.restriction.as_ref(), m.expires_at, forever)?;
         }
         Op::SetMembershipExpiry { membership, expires_at } => {
-            // Extending is granting the membership's roles for longer, without the membership;
-            // shortening only needs the right to edit it.
+            // Extending is granting the membership's roles to its user for longer, without the
+            // membership; shortening only needs the right to edit it.
             let m = member(membership)?;
             frozen(m)?;
             if on(Check::Expiry) && lengthens(m.expires_at, *expires_at) {
                 let without = Without::Membership(&m.id);
-                grant(m.account, None, &m.roles, m.restriction.as_ref(), *expires_at, without)?;
+                grant(m.account, Some(m.user), &m.roles, m.restriction.as_ref(), *expires_at, without)?;
             }
         }
         Op::SetDelegationExpiry { delegation, expires_at } => {
@@ -1761,9 +1760,7 @@ fn check_step(
     // account itself. A role rewrite gives no membership: it changes what every holder of the role
     // holds, within the rewriter's reach (1); the memberships it reaches were given by the
     // service, or before their user joined the partner side.
-    // An expiry's extension is not checked for partner reach by the rule book (see
-    // `extending_a_direct_membership_of_the_partner_side_is_not_checked_for_partner_reach`).
-    if let Op::UpdateRole { .. } | Op::SetMembershipExpiry { .. } = op {
+    if let Op::UpdateRole { .. } = op {
         return Ok(());
     }
     check_direct_partner_reach(before, after, places, instants)
@@ -2917,18 +2914,14 @@ fn skipping_check_expiry_lets_a_partner_extend_its_own_delegation() {
     assert!(matches!(outcomes.as_slice(), [Ok(()), Ok(())]), "{outcomes:?}");
 }
 
-/// Found by the model, and left open: the rule book decides an expiry's extension as granting
-/// *without naming the member* (the server's `set_membership_expiry` passes no user to
-/// `ensure_grant_until`), so partner reach is not checked, where reactivating the same membership
-/// is refused. A direct membership of a partner's member (here u2, account manager of p, given a
-/// client user membership of cp ending in one tick by the service) is extended for good by cp's
-/// administrator: u2 then holds in cp, through a membership of cp, what survives the end of every
-/// delegation. The model's invariant 2 exempts SetMembershipExpiry for this reason; when the rule
-/// book checks partner reach on an extension, this test fails: drop the exemption in
-/// `check_step` and turn it into a `skipping_check_partner_reach` case.
+/// Extending an expiry is granting to the membership's user: a direct membership of a partner's
+/// member (here u2, account manager of p, given a client user membership of cp ending in one tick
+/// by the service) is refused for partner reach when cp's administrator extends it, as
+/// reactivating it is. Without the check, u2 would hold in cp, through a membership of cp, what
+/// survives the end of every delegation.
 #[test]
-fn extending_a_direct_membership_of_the_partner_side_is_not_checked_for_partner_reach() {
-    let mut w = fixed_world();
+fn skipping_check_partner_reach_on_an_extension_breaks_partner_reach() {
+    let w = fixed_world();
     let cp = account(&w, "cp");
     let given = Op::CreateMembership {
         user: 2,
@@ -2937,22 +2930,34 @@ fn extending_a_direct_membership_of_the_partner_side_is_not_checked_for_partner_
         restriction: None,
         expires_at: Some(ticks(MODEL_NOW, 1)),
     };
-    let extend = Op::SetMembershipExpiry { membership: MembershipId::from_trusted("m6"), expires_at: None };
-    let outcomes =
-        run_fixed(&w, &[(None, given.clone()), (user(0), extend.clone())], None).unwrap_or_else(|f| panic!("{f}"));
+    let m6 = MembershipId::from_trusted("m6");
+    for expires_at in [None, Some(ticks(MODEL_NOW, 2))] {
+        let extend = Op::SetMembershipExpiry { membership: m6.clone(), expires_at };
+        let ops = [(None, given.clone()), (user(0), extend)];
+        expect_broken(&w, &ops, Check::PartnerReach, PARTNER_REACH, "PARTNER_REACH");
+    }
+    // Shortening it only takes access away: allowed.
+    let outcomes = run_fixed(
+        &w,
+        &[
+            (None, given.clone()),
+            (
+                user(0),
+                Op::SetMembershipExpiry {
+                    membership: m6.clone(),
+                    expires_at: Some(Timestamp::from_millis(MODEL_NOW.as_millis() + TICK / 2)),
+                },
+            ),
+        ],
+        None,
+    )
+    .unwrap_or_else(|f| panic!("{f}"));
     assert!(matches!(outcomes.as_slice(), [Ok(()), Ok(())]), "{outcomes:?}");
-    apply(&mut w, None, &given);
-    let before = w.clone();
-    apply(&mut w, user(0), &extend);
-    let mut instants = before.instants();
-    instants.extend(w.instants());
-    let broken = check_direct_partner_reach(&before, &w, &places(&w), &instants).expect_err("u2 holds nothing more");
-    assert_eq!(broken.invariant, PARTNER_REACH, "{}", broken.detail);
-    // Reactivating it instead is refused for partner reach.
-    let suspend = Op::SuspendMembership(MembershipId::from_trusted("m6"));
-    let reactivate = Op::ReactivateMembership(MembershipId::from_trusted("m6"));
-    let outcomes = run_fixed(&fixed_world(), &[(None, given), (None, suspend), (user(0), reactivate)], None)
-        .unwrap_or_else(|f| panic!("{f}"));
+    // Reactivating it is refused alike.
+    let suspend = Op::SuspendMembership(m6.clone());
+    let reactivate = Op::ReactivateMembership(m6);
+    let outcomes =
+        run_fixed(&w, &[(None, given), (None, suspend), (user(0), reactivate)], None).unwrap_or_else(|f| panic!("{f}"));
     assert!(matches!(outcomes.last(), Some(Err(Refusal::Rule(Violation::PartnerReach { .. })))), "{outcomes:?}");
 }
 
