@@ -936,6 +936,84 @@ pub fn check_last_administrator(account: &AccountId, before: usize, after: usize
     Ok(())
 }
 
+/// A precondition the store checks inside its write, decided here so that the write and the
+/// preview (`crate::simulate`) refuse alike: its stable type (the PreconditionFailure type) and
+/// what is wrong. The caller names the subject.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Precondition {
+    /// The stable type, e.g. `LAST_ROLE`.
+    pub kind: &'static str,
+    /// What is wrong.
+    pub description: String,
+}
+
+/// **Last administrator**, as the store answers it: [`check_last_administrator`] as a
+/// [`Precondition`] (`LAST_ADMINISTRATOR`).
+pub fn keep_an_administrator(account: &AccountId, before: usize, after: usize) -> Result<(), Precondition> {
+    check_last_administrator(account, before, after).map_err(|v| Precondition {
+        kind: v.code(),
+        description: format!(
+            "account {account} must keep at least one active administrator (a role holding users:full): \
+             make another member administrator first"
+        ),
+    })
+}
+
+/// **Status transitions** of a membership: active → suspended, suspended → active, pending →
+/// active by approval (`approval`) only; anything else is `ALREADY_SUSPENDED`, `NOT_SUSPENDED`,
+/// `MEMBERSHIP_PENDING` or `MEMBERSHIP_NOT_PENDING`.
+pub fn check_membership_transition(
+    membership: &MembershipId,
+    current: MembershipStatus,
+    status: MembershipStatus,
+    approval: bool,
+) -> Result<(), Precondition> {
+    use MembershipStatus::{Active, PendingApproval, Suspended};
+    let refused = match (current, status, approval) {
+        (PendingApproval, Active, true) | (Active, Suspended, false) | (Suspended, Active, false) => return Ok(()),
+        (_, _, true) => ("MEMBERSHIP_NOT_PENDING", "is not waiting for approval"),
+        (PendingApproval, _, false) => ("MEMBERSHIP_PENDING", "is waiting for approval: approve or reject it instead"),
+        (Suspended, Suspended, false) => ("ALREADY_SUSPENDED", "is already suspended"),
+        (Active, Active, false) => ("NOT_SUSPENDED", "is not suspended"),
+        (_, PendingApproval, false) => ("MEMBERSHIP_NOT_PENDING", "cannot be put back to pending approval"),
+    };
+    let (kind, what) = refused;
+    Err(Precondition { kind, description: format!("membership {membership} {what}") })
+}
+
+/// **Status transitions** of an account or a user (`entity`, `id`): suspending (`suspend`) one
+/// that is suspended (`suspended`) is `ALREADY_SUSPENDED`, reactivating an active one
+/// `NOT_SUSPENDED`.
+pub fn check_suspension_change(entity: &str, id: &str, suspended: bool, suspend: bool) -> Result<(), Precondition> {
+    match (suspended, suspend) {
+        (true, true) => {
+            Err(Precondition { kind: "ALREADY_SUSPENDED", description: format!("{entity} {id} is already suspended") })
+        }
+        (false, false) => {
+            Err(Precondition { kind: "NOT_SUSPENDED", description: format!("{entity} {id} is already active") })
+        }
+        (true, false) | (false, true) => Ok(()),
+    }
+}
+
+/// **Limits**: a membership keeps at least one role. The roles once `role` is removed from
+/// `roles`: `None` when it is not held (nothing changes), `LAST_ROLE` when it is the only one.
+pub fn roles_without(roles: &[RoleName], role: &RoleName) -> Result<Option<Vec<RoleName>>, Precondition> {
+    if !roles.contains(role) {
+        return Ok(None);
+    }
+    let left: Vec<RoleName> = roles.iter().filter(|r| *r != role).cloned().collect();
+    if left.is_empty() {
+        return Err(Precondition {
+            kind: "LAST_ROLE",
+            description: format!(
+                "{role} is the membership's only role: assign another first, or delete the membership"
+            ),
+        });
+    }
+    Ok(Some(left))
+}
+
 /// Who changes a profile, and the profile's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProfileEditor {
