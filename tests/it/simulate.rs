@@ -311,6 +311,25 @@ async fn refusals_are_the_real_calls(backend: Backend) {
                 ..Default::default()
             }),
         ),
+        // Reactivating it again: the store refuses the transition (NOT_SUSPENDED).
+        (
+            "lucie",
+            Op::ReactivateMembership(pb::ReactivateMembershipRequest {
+                actor_id: "lucie".into(),
+                membership_id: "m-marc".into(),
+                ..Default::default()
+            }),
+        ),
+        // Anne's only role: the store keeps it (LAST_ROLE).
+        (
+            "lucie",
+            Op::UnassignRole(pb::UnassignRoleRequest {
+                actor_id: "lucie".into(),
+                membership_id: "m-anne".into(),
+                role: "comptable".into(),
+                ..Default::default()
+            }),
+        ),
         // The bakery's modules are decided by its partner: Lucie is told what she lacks there.
         (
             "lucie",
