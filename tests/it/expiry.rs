@@ -10,7 +10,7 @@ use guichet_proto::v1 as pb;
 use guichet_server::clock::Clock as _;
 use guichet_tests::Clients;
 use guichet_tests::{
-    Backend, Config, ManualClock, Secret, TestApp, TestDatabase, both_backends, config_from_toml, test_config,
+    Backend, Config, ManualClock, Secret, TestApp, TestDatabase, both_backends, config_from_toml, details, test_config,
     violated_fields,
 };
 use tonic::Code;
@@ -238,6 +238,60 @@ async fn who_may_set_or_extend_an_expiry(backend: Backend) {
     assert_eq!(ids, ["m-admin-a", "m-employe-a"]);
 }
 
+async fn get_membership(s: &TestApp, id: &str) -> pb::Membership {
+    let request = pb::GetMembershipRequest { id: id.into(), ..Default::default() };
+    s.memberships().get_membership(request).await.unwrap().into_inner().membership.unwrap()
+}
+
+/// Extending an expiry is granting the membership to its user for longer: a direct membership of
+/// a partner's member in a customer is refused for partner reach when the customer's administrator
+/// extends it, as reactivating it is, and nothing is written; shortening it is allowed.
+async fn extending_a_partner_members_direct_membership(backend: Backend) {
+    let Some((_db, clock, a, _b)) = two_replicas(backend).await else { return };
+    build_world(&a).await;
+    let t = clock.now().as_millis() + HOUR;
+    // The service gives gerant (account manager of the partner) a time-boxed direct membership.
+    a.memberships()
+        .create_membership(pb::CreateMembershipRequest {
+            id: "m-gerant-a".into(),
+            account_id: "client-a".into(),
+            user_id: "gerant".into(),
+            roles: vec!["client_user".into()],
+            expire_time: Some(at(t)),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let before = get_membership(&a, "m-gerant-a").await;
+    let partner_reach = |e: tonic::Status| {
+        assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+        assert_eq!(details(&e).error_info().map(|i| i.reason.clone()).as_deref(), Some("PARTNER_REACH"), "{e:?}");
+    };
+    for ms in [Some(t + HOUR), None] {
+        let e = a.memberships().set_membership_expiry(set_membership_expiry("admin-a", "m-gerant-a", ms)).await;
+        partner_reach(e.unwrap_err());
+        assert_eq!(get_membership(&a, "m-gerant-a").await, before, "{ms:?}: nothing written");
+    }
+    // Reactivating it is refused alike.
+    a.memberships()
+        .suspend_membership(pb::SuspendMembershipRequest { membership_id: "m-gerant-a".into(), ..Default::default() })
+        .await
+        .unwrap();
+    let e = a
+        .memberships()
+        .reactivate_membership(pb::ReactivateMembershipRequest {
+            actor_id: "admin-a".into(),
+            membership_id: "m-gerant-a".into(),
+            ..Default::default()
+        })
+        .await;
+    partner_reach(e.unwrap_err());
+    // Shortening only takes access away: allowed.
+    let shown =
+        a.memberships().set_membership_expiry(set_membership_expiry("admin-a", "m-gerant-a", Some(t - 1))).await;
+    assert_eq!(shown.unwrap().into_inner().membership.unwrap().expire_time, Some(at(t - 1)));
+}
+
 /// The three lookups at the clock's instant, in `client-a` of the scenario world: the users holding
 /// `folders:view` on `dossier-a` and `users:full`; the accounts where `employe-a` holds
 /// `folders:view` and `conseiller` `users:full`; the folders `employe-a` reaches.
@@ -370,6 +424,7 @@ async fn calling_services_without_the_admin_scope(backend: Backend) {
 both_backends! {
     a_time_boxed_delegation_ends_at_its_instant => a_time_boxed_delegation_ends_at_its_instant_on_every_replica,
     who_may_set_or_extend_an_expiry => who_may_set_or_extend_an_expiry,
+    extending_a_partner_members_direct_membership => extending_a_partner_members_direct_membership,
     check_only_and_unauthenticated_callers => calling_services_without_the_admin_scope,
     the_lookups_drop_an_expired_grant => the_lookups_drop_an_expired_grant,
 }

@@ -17,6 +17,8 @@ use guichet_tests::{
 use pb::management_operation::Operation as Op;
 use tonic::{Code, Status};
 
+use crate::scenario::check;
+
 const BAKERY: &str = "boulangerie-martin";
 
 const USERS: [&str; 16] = [
@@ -311,6 +313,25 @@ async fn refusals_are_the_real_calls(backend: Backend) {
                 ..Default::default()
             }),
         ),
+        // Reactivating it again: the store refuses the transition (NOT_SUSPENDED).
+        (
+            "lucie",
+            Op::ReactivateMembership(pb::ReactivateMembershipRequest {
+                actor_id: "lucie".into(),
+                membership_id: "m-marc".into(),
+                ..Default::default()
+            }),
+        ),
+        // Anne's only role: the store keeps it (LAST_ROLE).
+        (
+            "lucie",
+            Op::UnassignRole(pb::UnassignRoleRequest {
+                actor_id: "lucie".into(),
+                membership_id: "m-anne".into(),
+                role: "comptable".into(),
+                ..Default::default()
+            }),
+        ),
         // The bakery's modules are decided by its partner: Lucie is told what she lacks there.
         (
             "lucie",
@@ -346,6 +367,46 @@ async fn refusals_are_the_real_calls(backend: Backend) {
         let real = perform(&s, o.clone()).await;
         assert_eq!(previewed_outcome(&r.outcomes[0]), real, "{actor}: {o:?}");
     }
+    assert!(s.stop().await.success());
+}
+
+/// Marc's restriction moved from the 2025 folder to the legal folder: at large nothing changes,
+/// and the preview reports the folder he loses and the one he gains, level by level, as the write
+/// then has it.
+async fn a_restriction_moved_between_folders(backend: Backend) {
+    let Some((_db, s)) = demo(backend).await else { return };
+    let moved = pb::SetResourceRestrictionRequest {
+        actor_id: "lucie".into(),
+        membership_id: "m-marc".into(),
+        restriction: Some(pb::ResourceRestriction {
+            restricted: true,
+            resource_ids: vec!["bm-dossier-juridique".into()],
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let r = preview(&s, "lucie", vec![Op::SetResourceRestriction(moved.clone())]).await.unwrap();
+    assert!(r.outcomes[0].allowed, "{:?}", r.outcomes);
+    assert!(previewed(&r).is_empty(), "nothing changes at large: {r:?}");
+    let on_folders: BTreeSet<(String, String, String, i32, i32)> = r
+        .effects
+        .iter()
+        .flat_map(|e| {
+            e.changes.iter().map(|c| (e.user_id.clone(), c.resource_id.clone(), c.feature.clone(), c.from, c.to))
+        })
+        .collect();
+    let folders: BTreeSet<&str> = on_folders.iter().map(|c| c.1.as_str()).collect();
+    assert_eq!(folders, BTreeSet::from(["bm-dossier-2025", "bm-dossier-juridique"]), "{on_folders:?}");
+    assert!(on_folders.iter().all(|c| c.0 == "marc"), "{on_folders:?}");
+    // The 2025 folder falls, the legal folder rises: what CheckAccess says once written.
+    let folder_view = async |folder: &str| check(&s, "marc", BAKERY, "folders:view", folder).await.allowed;
+    assert!(folder_view("bm-dossier-2025").await && !folder_view("bm-dossier-juridique").await);
+    for (_, folder, feature, from, to) in &on_folders {
+        let rises = folder == "bm-dossier-juridique";
+        assert_eq!(to > from, rises, "{folder} {feature}: {from} -> {to}");
+    }
+    s.memberships().set_resource_restriction(moved).await.unwrap();
+    assert!(!folder_view("bm-dossier-2025").await && folder_view("bm-dossier-juridique").await);
     assert!(s.stop().await.success());
 }
 
@@ -520,4 +581,5 @@ both_backends! {
     a_write_after_a_change_since_the_preview_fails => a_change_since_the_preview_fails_the_write,
     who_may_preview_what => who_may_preview,
     bad_input_in_a_preview_is_named_by_its_path => bad_input_is_named_by_its_path,
+    a_restriction_moved_between_folders => a_restriction_moved_between_folders,
 }

@@ -57,7 +57,8 @@
 //!   reaches its levels until `T` — its own grants expiring earlier do not count, and a grant
 //!   without expiry needs reach without expiry — so no escalation holds at every future instant,
 //!   not only now. Extending an expiry grants (the grant's levels within that reach, without the
-//!   grant itself: nobody extends their own access), shortening it only takes away.
+//!   grant itself: nobody extends their own access; and, for a membership, partner reach for its
+//!   user, as granting or reactivating it), shortening it only takes away.
 //! - **Atomic**: every read-modify-write reads inside its write transaction (the store's
 //!   `begin_write` holds the write lock from the first statement), so two concurrent writes that
 //!   both answer OK both take effect.
@@ -909,7 +910,9 @@ pub fn check_pending_frozen(
 /// **Expiry**: whether changing a grant's expiry from `current` to `new` (`None`: never) extends it
 /// — a later instant, clearing it, or renewing an expired one — which grants access for longer
 /// and so is decided as granting is (the grant's levels within the actor's reach for as long,
-/// without the grant itself: see [`Reach::compute`]). Anything else (an expiry where there was
+/// without the grant itself: see [`Reach::compute`]; a membership's user within
+/// [`check_partner_reach`], as for reactivating it — a delegation names no user, and is itself
+/// the way a partner reaches a customer). Anything else (an expiry where there was
 /// none, an earlier one, no change) only takes access away sooner, and whoever may edit the grant
 /// may do it.
 pub fn expiry_extends(current: Option<Timestamp>, new: Option<Timestamp>) -> bool {
@@ -931,6 +934,84 @@ pub fn check_last_administrator(account: &AccountId, before: usize, after: usize
         return Err(Violation::LastAdministrator { account: account.clone() });
     }
     Ok(())
+}
+
+/// A precondition the store checks inside its write, decided here so that the write and the
+/// preview (`crate::simulate`) refuse alike: its stable type (the PreconditionFailure type) and
+/// what is wrong. The caller names the subject.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Precondition {
+    /// The stable type, e.g. `LAST_ROLE`.
+    pub kind: &'static str,
+    /// What is wrong.
+    pub description: String,
+}
+
+/// **Last administrator**, as the store answers it: [`check_last_administrator`] as a
+/// [`Precondition`] (`LAST_ADMINISTRATOR`).
+pub fn keep_an_administrator(account: &AccountId, before: usize, after: usize) -> Result<(), Precondition> {
+    check_last_administrator(account, before, after).map_err(|v| Precondition {
+        kind: v.code(),
+        description: format!(
+            "account {account} must keep at least one active administrator (a role holding users:full): \
+             make another member administrator first"
+        ),
+    })
+}
+
+/// **Status transitions** of a membership: active → suspended, suspended → active, pending →
+/// active by approval (`approval`) only; anything else is `ALREADY_SUSPENDED`, `NOT_SUSPENDED`,
+/// `MEMBERSHIP_PENDING` or `MEMBERSHIP_NOT_PENDING`.
+pub fn check_membership_transition(
+    membership: &MembershipId,
+    current: MembershipStatus,
+    status: MembershipStatus,
+    approval: bool,
+) -> Result<(), Precondition> {
+    use MembershipStatus::{Active, PendingApproval, Suspended};
+    let refused = match (current, status, approval) {
+        (PendingApproval, Active, true) | (Active, Suspended, false) | (Suspended, Active, false) => return Ok(()),
+        (_, _, true) => ("MEMBERSHIP_NOT_PENDING", "is not waiting for approval"),
+        (PendingApproval, _, false) => ("MEMBERSHIP_PENDING", "is waiting for approval: approve or reject it instead"),
+        (Suspended, Suspended, false) => ("ALREADY_SUSPENDED", "is already suspended"),
+        (Active, Active, false) => ("NOT_SUSPENDED", "is not suspended"),
+        (_, PendingApproval, false) => ("MEMBERSHIP_NOT_PENDING", "cannot be put back to pending approval"),
+    };
+    let (kind, what) = refused;
+    Err(Precondition { kind, description: format!("membership {membership} {what}") })
+}
+
+/// **Status transitions** of an account or a user (`entity`, `id`): suspending (`suspend`) one
+/// that is suspended (`suspended`) is `ALREADY_SUSPENDED`, reactivating an active one
+/// `NOT_SUSPENDED`.
+pub fn check_suspension_change(entity: &str, id: &str, suspended: bool, suspend: bool) -> Result<(), Precondition> {
+    match (suspended, suspend) {
+        (true, true) => {
+            Err(Precondition { kind: "ALREADY_SUSPENDED", description: format!("{entity} {id} is already suspended") })
+        }
+        (false, false) => {
+            Err(Precondition { kind: "NOT_SUSPENDED", description: format!("{entity} {id} is already active") })
+        }
+        (true, false) | (false, true) => Ok(()),
+    }
+}
+
+/// **Limits**: a membership keeps at least one role. The roles once `role` is removed from
+/// `roles`: `None` when it is not held (nothing changes), `LAST_ROLE` when it is the only one.
+pub fn roles_without(roles: &[RoleName], role: &RoleName) -> Result<Option<Vec<RoleName>>, Precondition> {
+    if !roles.contains(role) {
+        return Ok(None);
+    }
+    let left: Vec<RoleName> = roles.iter().filter(|r| *r != role).cloned().collect();
+    if left.is_empty() {
+        return Err(Precondition {
+            kind: "LAST_ROLE",
+            description: format!(
+                "{role} is the membership's only role: assign another first, or delete the membership"
+            ),
+        });
+    }
+    Ok(Some(left))
 }
 
 /// Who changes a profile, and the profile's state.

@@ -20,7 +20,9 @@
 //! then the invariants the RPC checks ([`check_pending_frozen`], [`check_role_limit`],
 //! [`check_grant`] over [`Reach::compute`], [`check_partner_reach`],
 //! [`check_role_definition`], [`check_descendant_levels`]), then what the store refuses in its
-//! write (an unknown role name, a built-in role, the last administrator). [`Snapshot::apply`]
+//! write (an unknown role name, a built-in role, a status transition ([`check_membership_transition`],
+//! [`check_suspension_change`]), the last role ([`roles_without`]), the last administrator
+//! ([`keep_an_administrator`])) — the rule book's functions the store's write calls. [`Snapshot::apply`]
 //! makes the change in memory. [`simulate`] runs the list in order: each operation is checked on
 //! the state the operations before it produced, and applied only if allowed (a refused call
 //! changes nothing); the first invalid input stops the whole preview ([`Denial::Invalid`], its
@@ -30,7 +32,8 @@
 //!
 //! For every user with a membership in the snapshot and every account of it, the effective level
 //! on each feature of the catalog — by [`evaluate`], on the facts before and after — in the
-//! account at large, and on each resource of the account when the facts changed there; the
+//! account at large, and on each resource of the account, when the facts changed at large or on
+//! one of its resources (a restriction moved between folders changes only the latter); the
 //! [`LevelChange`]s are those that differ. On an actor's authority only the accounts where the
 //! actor may view users (`users:view`, before the changes) are reported: nothing of another tenant
 //! or of a partner the actor cannot read leaks.
@@ -48,8 +51,9 @@ use crate::level::{Level, Permission};
 use crate::model::{NewDelegation, RoleDefinition, Timestamp};
 use crate::restriction::Restriction;
 use crate::rules::{
-    Grant, Hide, MAX_ROLES, Need, Operation, Reach, Refusal, Violation, admit, check_descendant_levels, check_grant,
-    check_partner_reach, check_pending_frozen, check_role_definition, check_role_limit, unreachable,
+    Grant, Hide, MAX_ROLES, Need, Operation, Precondition, Reach, Refusal, Violation, admit, check_descendant_levels,
+    check_grant, check_membership_transition, check_partner_reach, check_pending_frozen, check_role_definition,
+    check_role_limit, check_suspension_change, keep_an_administrator, roles_without, unreachable,
 };
 use crate::status::{AccountStatus, MembershipStatus, UserStatus};
 
@@ -262,6 +266,10 @@ impl From<Refusal> for Denial {
 
 fn violation(subject: String) -> impl FnOnce(Violation) -> Denial {
     move |violation| Denial::Violation { subject, violation }
+}
+
+fn precondition(subject: String) -> impl FnOnce(Precondition) -> Denial {
+    move |p| Denial::Precondition { kind: p.kind, subject, description: p.description }
 }
 
 fn invalid(field: impl Into<String>, description: impl Into<String>) -> Denial {
@@ -567,16 +575,8 @@ impl Snapshot {
         let mut after = self.clone();
         after.apply(op);
         for account in accounts {
-            if self.administrators(catalog, account) > 0 && after.administrators(catalog, account) == 0 {
-                return Err(Denial::Precondition {
-                    kind: "LAST_ADMINISTRATOR",
-                    subject: format!("accounts/{account}"),
-                    description: format!(
-                        "account {account} must keep at least one active administrator (a role holding users:full): \
-                         make another member administrator first"
-                    ),
-                });
-            }
+            let (before, now) = (self.administrators(catalog, account), after.administrators(catalog, account));
+            keep_an_administrator(account, before, now).map_err(precondition(format!("accounts/{account}")))?;
         }
         Ok(())
     }
@@ -684,8 +684,9 @@ impl Snapshot {
                 }
                 self.guard(catalog, std::slice::from_ref(&m.account), op)
             }
-            SimOp::UnassignRole { membership, .. } => {
+            SimOp::UnassignRole { membership, role } => {
                 let m = self.managed_membership(catalog, actor, membership, now)?;
+                roles_without(&m.roles, role).map_err(precondition(format!("memberships/{membership}")))?;
                 self.guard(catalog, std::slice::from_ref(&m.account), op)
             }
             SimOp::SetResourceRestriction { membership, restriction } => {
@@ -722,10 +723,16 @@ impl Snapshot {
                         m.expires_at,
                     )?;
                 }
+                check_membership_transition(membership, m.status, *status, false)
+                    .map_err(precondition(format!("memberships/{membership}")))?;
                 self.guard(catalog, std::slice::from_ref(&m.account), op)
             }
-            SimOp::SetAccountModules { account, .. } | SimOp::SetAccountStatus { account, .. } => {
-                self.admit_lifecycle(catalog, actor, account, now)
+            SimOp::SetAccountModules { account, .. } => self.admit_lifecycle(catalog, actor, account, now),
+            SimOp::SetAccountStatus { account, status } => {
+                self.admit_lifecycle(catalog, actor, account, now)?;
+                let suspended = self.accounts.get(account).is_some_and(|a| a.facts.status == AccountStatus::Suspended);
+                check_suspension_change("account", account.as_str(), suspended, *status == AccountStatus::Suspended)
+                    .map_err(precondition(format!("accounts/{account}")))
             }
             SimOp::SetUserStatus { user, status } => {
                 if !self.users.contains_key(user) {
@@ -734,6 +741,9 @@ impl Snapshot {
                 let accounts = self.user_accounts(user);
                 let op_rule = Operation::ManageUser { user: user.clone(), accounts: accounts.clone(), status: true };
                 self.admit(catalog, actor, &op_rule, Hide::Record("user", user.as_str()), now)?;
+                let suspended = self.users.get(user) == Some(&UserStatus::Suspended);
+                check_suspension_change("user", user.as_str(), suspended, *status == UserStatus::Suspended)
+                    .map_err(precondition(format!("users/{user}")))?;
                 if *status == UserStatus::Suspended { self.guard(catalog, &accounts, op) } else { Ok(()) }
             }
             SimOp::CreateDelegation(cmd) => {
@@ -943,7 +953,15 @@ pub fn effects(catalog: &Catalog, before: &Snapshot, after: &Snapshot, now: Time
         for account in after.accounts.keys() {
             let request = users_view(user, account, None);
             let (fb, fa) = (before.facts(catalog, &request), after.facts(catalog, &request));
-            if fb == fa {
+            // At large a restriction reads as "some folders": one moved between folders changes
+            // the facts on those folders only.
+            let folders: Vec<&ResourceId> =
+                after.resources.iter().filter(|(_, a)| *a == account).map(|(r, _)| r).collect();
+            let on_folder = |r: &ResourceId| {
+                let request = users_view(user, account, Some(r.clone()));
+                before.facts(catalog, &request) != after.facts(catalog, &request)
+            };
+            if fb == fa && !folders.iter().any(|r| on_folder(r)) {
                 continue;
             }
             let mut changes = Vec::new();
@@ -953,7 +971,7 @@ pub fn effects(catalog: &Catalog, before: &Snapshot, after: &Snapshot, now: Time
                 None,
                 &mut changes,
             );
-            for (r, _) in after.resources.iter().filter(|(_, a)| *a == account) {
+            for r in folders {
                 diff(
                     &before.levels(catalog, user, account, Some(r), now),
                     &after.levels(catalog, user, account, Some(r), now),

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use guichet_domain::{
     Account, AccountId, AccountKind, AccountSettings, AccountStatus, FeatureName, FieldViolation, NewAccount, Revision,
-    SettingsChange,
+    SettingsChange, check_suspension_change,
 };
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
 use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, Set};
@@ -201,16 +201,10 @@ impl Store {
             AccountStatus::Active => "account.reactivated",
         };
         self.change_account(id, audit, status_event, |a| {
-            if a.status.as_ref() == status.as_str() {
-                return Err(StoreError::Precondition {
-                    kind: match status {
-                        AccountStatus::Suspended => "ALREADY_SUSPENDED",
-                        AccountStatus::Active => "NOT_SUSPENDED",
-                    },
-                    subject: format!("accounts/{id}"),
-                    description: format!("account {id} is already {status}"),
-                });
-            }
+            let (suspended, suspend) =
+                (a.status.as_ref() != AccountStatus::Active.as_str(), status == AccountStatus::Suspended);
+            check_suspension_change("account", id.as_str(), suspended, suspend)
+                .map_err(|p| StoreError::precondition(p, format!("accounts/{id}")))?;
             a.status = Set(status.as_str().to_owned());
             a.suspension_reason = Set(match status {
                 AccountStatus::Suspended => reason.clone(),

@@ -17,7 +17,9 @@
 
 use std::collections::BTreeSet;
 
-use guichet_domain::{AccountId, AccountKind, Catalog, Membership, MembershipStatus, RoleName, UserStatus};
+use guichet_domain::{
+    AccountId, AccountKind, Catalog, Membership, MembershipStatus, RoleName, UserStatus, keep_an_administrator,
+};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 
 use crate::StoreError;
@@ -85,18 +87,10 @@ impl AdminGuard {
     }
 
     pub(crate) async fn after(self, conn: &impl ConnectionTrait, catalog: &Catalog) -> Result<(), StoreError> {
-        if self.before > 0 && administrator_count(conn, catalog, &self.account).await? == 0 {
-            return Err(StoreError::Precondition {
-                kind: "LAST_ADMINISTRATOR",
-                subject: format!("accounts/{}", self.account),
-                description: format!(
-                    "account {} must keep at least one active administrator (a role holding users:full): \
-                     make another member administrator first",
-                    self.account
-                ),
-            });
-        }
-        Ok(())
+        // Counted after only when there was one before: a few statements fewer otherwise.
+        let after = if self.before > 0 { administrator_count(conn, catalog, &self.account).await? } else { 0 };
+        keep_an_administrator(&self.account, self.before, after)
+            .map_err(|p| StoreError::precondition(p, format!("accounts/{}", self.account)))
     }
 }
 

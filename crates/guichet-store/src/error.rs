@@ -53,6 +53,11 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// A precondition of the rule book ([`guichet_domain::Precondition`]) about `subject`.
+    pub(crate) fn precondition(p: guichet_domain::Precondition, subject: String) -> Self {
+        Self::Precondition { kind: p.kind, subject, description: p.description }
+    }
+
     pub(crate) fn not_found(entity: &'static str, id: impl Into<String>) -> Self {
         Self::NotFound { entity, id: id.into() }
     }

@@ -11,6 +11,7 @@ use std::collections::{BTreeSet, HashMap};
 use guichet_domain::{
     AccountId, AccountKind, AccountSettings, AccountStatus, Catalog, FieldViolation, Level, Membership, MembershipId,
     MembershipStatus, NewMembership, ResourceId, Restriction, Revision, RoleName, Timestamp, UserId, UserStatus,
+    check_membership_transition, roles_without,
 };
 use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
@@ -399,20 +400,12 @@ impl Store {
         audit: &Audit,
     ) -> Result<(Membership, Revision), StoreError> {
         self.change_membership(id, audit, "membership.roles_changed", async |txn, row, current, _| {
-            if !current.roles.contains(role) {
+            let subject = format!("memberships/{}", row.id);
+            let Some(roles) = roles_without(&current.roles, role).map_err(|p| StoreError::precondition(p, subject))?
+            else {
                 // Removing a role the membership does not hold changes nothing and succeeds.
                 return Ok(Change::Unchanged);
-            }
-            let roles: Vec<_> = current.roles.iter().filter(|r| *r != role).cloned().collect();
-            if roles.is_empty() {
-                return Err(StoreError::Precondition {
-                    kind: "LAST_ROLE",
-                    subject: format!("memberships/{}", row.id),
-                    description: format!(
-                        "{role} is the membership's only role: assign another first, or delete the membership"
-                    ),
-                });
-            }
+            };
             write_roles(txn, &row.id, &AccountId::from_trusted(row.account_id.clone()), &roles).await?;
             Ok(Change::Changed)
         })
@@ -441,7 +434,8 @@ impl Store {
     ///
     /// Transitions: active → suspended, suspended → active, pending → active by approval only;
     /// anything else is `ALREADY_SUSPENDED`, `NOT_SUSPENDED`, `MEMBERSHIP_PENDING` or
-    /// `MEMBERSHIP_NOT_PENDING`, checked inside the write.
+    /// `MEMBERSHIP_NOT_PENDING` ([`guichet_domain::check_membership_transition`], which the
+    /// preview checks too), checked inside the write.
     pub async fn set_membership_status(
         &self,
         id: &MembershipId,
@@ -472,31 +466,9 @@ impl Store {
         };
         self.change_membership(id, audit, status_event, async |txn, row, membership, _| {
             let current = rows::membership_status(&row.status)?;
-            let refused = match (current, status, approval) {
-                (MembershipStatus::PendingApproval, MembershipStatus::Active, true)
-                | (MembershipStatus::Active, MembershipStatus::Suspended, false)
-                | (MembershipStatus::Suspended, MembershipStatus::Active, false) => None,
-                (_, _, true) => Some(("MEMBERSHIP_NOT_PENDING", "is not waiting for approval")),
-                (MembershipStatus::PendingApproval, _, false) => {
-                    Some(("MEMBERSHIP_PENDING", "is waiting for approval: approve or reject it instead"))
-                }
-                (MembershipStatus::Suspended, MembershipStatus::Suspended, false) => {
-                    Some(("ALREADY_SUSPENDED", "is already suspended"))
-                }
-                (MembershipStatus::Active, MembershipStatus::Active, false) => {
-                    Some(("NOT_SUSPENDED", "is not suspended"))
-                }
-                (_, MembershipStatus::PendingApproval, false) => {
-                    Some(("MEMBERSHIP_NOT_PENDING", "cannot be put back to pending approval"))
-                }
-            };
-            if let Some((kind, what)) = refused {
-                return Err(StoreError::Precondition {
-                    kind,
-                    subject: format!("memberships/{}", row.id),
-                    description: format!("membership {} {what}", row.id),
-                });
-            }
+            let subject = format!("memberships/{}", row.id);
+            check_membership_transition(&membership.id, current, status, approval)
+                .map_err(|p| StoreError::precondition(p, subject))?;
             check_version(membership, expected_version)?;
             if approval {
                 ensure_not_suspended(

@@ -1,6 +1,6 @@
 //! Users: one per normalised email.
 
-use guichet_domain::{AccountId, Email, NewUser, Phone, Revision, User, UserId, UserStatus};
+use guichet_domain::{AccountId, Email, NewUser, Phone, Revision, User, UserId, UserStatus, check_suspension_change};
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
 use crate::administrators::AdminGuard;
@@ -153,16 +153,9 @@ impl Store {
         let (txn, revision) = self.begin_write().await?;
         crate::idempotency::claim(&txn, revision, audit).await?;
         let row = user_row(&txn, id).await?;
-        if row.status == status.as_str() {
-            return Err(StoreError::Precondition {
-                kind: match status {
-                    UserStatus::Suspended => "ALREADY_SUSPENDED",
-                    UserStatus::Active => "NOT_SUSPENDED",
-                },
-                subject: format!("users/{id}"),
-                description: format!("user {id} is already {status}"),
-            });
-        }
+        let suspend = status == UserStatus::Suspended;
+        check_suspension_change("user", id.as_str(), row.status != UserStatus::Active.as_str(), suspend)
+            .map_err(|p| StoreError::precondition(p, format!("users/{id}")))?;
         let accounts = user_account_ids(&txn, id).await?;
         let mut guards = Vec::with_capacity(accounts.len());
         for account in &accounts {

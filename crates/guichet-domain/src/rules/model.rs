@@ -12,17 +12,20 @@
 //! modules, suspended accounts and users, the approval setting, custom roles (levels and
 //! descendant levels), memberships (built-in or custom roles, active / pending / suspended,
 //! restricted to some folders or not, their requester) and delegations (from an ancestor into a
-//! descendant, with a role of the descendant).
+//! descendant, with a role of the descendant); memberships and delegations may carry an expiry,
+//! some already passed. The world has a clock: decisions are taken at its instant.
 //!
 //! # The operations
 //!
 //! CreateRole, UpdateRole, DeleteRole, CreateMembership, SetMembershipRoles, AssignRole,
 //! UnassignRole, SetResourceRestriction, SuspendMembership, ReactivateMembership,
-//! DeleteMembership, ApproveMembership, RejectMembership, CreateDelegation, DeleteDelegation, an
+//! DeleteMembership, ApproveMembership, RejectMembership, CreateDelegation, DeleteDelegation,
+//! SetMembershipExpiry, SetDelegationExpiry (setting, extending, shortening, clearing), an
 //! invitation sent and accepted (one step), SetAccountModules, SuspendAccount and
 //! ReactivateAccount — by a random user (often one with a membership near the account, or the
 //! requester of the membership acted on), or by the calling service itself (no actor: exempt from
-//! the rules about actors).
+//! the rules about actors); CreateMembership and CreateDelegation may set an expiry; and time
+//! passes (the clock moves on, by nobody).
 //!
 //! # Admission
 //!
@@ -37,15 +40,24 @@
 //! [`check_role_definition`] for role definitions, [`check_role_limit`], the identity rule for
 //! CreateMembership (the user belongs to no account yet, or the actor may view them), and
 //! [`check_last_administrator`] counted before and after as the store counts (whoever asks).
+//! **Time**: a grant is compared with the actor's reach at the last instant it grants (its
+//! expiry, or forever), an expiry in the past is refused, and extending an expiry (the model's own
+//! reading of "extending", checked equal to [`expiry_extends`]) is granting the grant's levels
+//! without the grant itself; shortening needs only the right to edit it.
 //!
 //! # The invariants
 //!
 //! After every accepted operation by an actor *X*, over every user, account, feature, and
 //! resource (each folder, a folder created later, or none: the account at large) — and over a
-//! hypothetical new child of every account that may have children:
+//! hypothetical new child of every account that may have children — at the clock's instant (an
+//! expired grant grants nothing) and at every later instant where a level may change (each expiry
+//! of the world before or after the operation: levels are constant in between, and after the
+//! last):
 //!
 //! 1. **No escalation**: where anybody's reference level went up, *X*'s reference level there just
-//!    before was at least the new level. Levels are compared without the module cap, twice: with
+//!    before, at the same instant, was at least the new level — so nothing *X* gives outlives its
+//!    own reach (an actor whose access ends at `T` gives nothing past `T`; a partner does not
+//!    extend its own delegation). Levels are compared without the module cap, twice: with
 //!    the suspensions of accounts as they are (ReactivateAccount excepted: it gives back what the
 //!    account's own grants gave), and ignoring them (what a suspended account holds becomes real
 //!    when it is reactivated, so it is compared too).
@@ -59,7 +71,8 @@
 //! 3. **Four-eyes**: no membership is approved by its requester or its own user; the requester of
 //!    a membership never changes; a pending membership is not changed by its requester.
 //! 4. **Last administrator**: an account that had an active administrator keeps one (after every
-//!    operation: the store's guard binds the service too).
+//!    operation: the store's guard binds the service too; counted as the store counts, expiries
+//!    aside).
 //!
 //! And after every refused operation the world is exactly what it was.
 //!
@@ -73,9 +86,19 @@
 //! decision's rule, which [`Reach`] tightens to unrestricted ones; on a folder, unrestricted ones
 //! only — an ancestor's restriction names the ancestor's folders); the role (into the account) or
 //! the role's descendant levels (into an ancestor) of every delegation from a source account where
-//! they hold an active membership with `delegated_administration:full`, the source active; nothing
-//! when the user, the account or an ancestor is suspended. A separate property proves it equal to
-//! [`evaluate`] with every module enabled.
+//! they hold an active membership with `delegated_administration:full`, the source active; only
+//! grants whose expiry is after the instant asked (the delegation and the source membership both);
+//! nothing when the user, the account or an ancestor is suspended. A separate property proves it
+//! equal to [`evaluate`] with every module enabled, at the clock.
+//!
+//! # Simulations
+//!
+//! A second property (module `simulations`) previews random lists of operations by one actor
+//! with [`crate::simulate::simulate`] over the world's snapshot: its answer per operation is the
+//! model's admission applied in sequence (the refusal too: requirement, the exact violation, or
+//! the store's precondition), and the effects it reports are exactly the reference evaluator's
+//! levels (live, at the clock, under the module cap) that differ before and after the admitted
+//! operations, in the accounts the actor may view users of.
 //!
 //! `PROPTEST_CASES` sets the number of sequences (default [`DEFAULT_CASES`]); `make soak` runs
 //! 100,000 in release.
@@ -97,8 +120,32 @@ use crate::status::{AccountStatus, UserStatus};
 const DEFAULT_CASES: u32 = 64;
 /// The longest operation sequence.
 const MAX_STEPS: usize = 40;
-/// The instant decisions are evaluated at (the model's grants do not expire).
-const MODEL_NOW: Timestamp = Timestamp::from_millis(0);
+/// The model's clock when a world is built; [`Op::AdvanceClock`] moves it on.
+const MODEL_NOW: Timestamp = Timestamp::from_millis(1_000_000);
+/// The model's unit of time: expiries and clock moves are whole ticks, so that a few instants
+/// cover every interval on which levels are constant.
+const TICK: i64 = 100;
+
+/// `t` moved by `ticks` ticks.
+fn ticks(t: Timestamp, ticks: i64) -> Timestamp {
+    Timestamp::from_millis(t.as_millis() + ticks * TICK)
+}
+
+/// Whether a grant expiring at `expires_at` still grants at `at` (DESIGN §3: strictly before its
+/// expiry, never at or after it). Written here, not borrowed from the decision.
+fn live(expires_at: Option<Timestamp>, at: Timestamp) -> bool {
+    expires_at.is_none_or(|e| at < e)
+}
+
+/// Whether changing an expiry from `current` to `new` (`None`: never) lets the grant grant longer
+/// (the rule book's "extending", written here from its wording: a later instant, or none at all).
+fn lengthens(current: Option<Timestamp>, new: Option<Timestamp>) -> bool {
+    match (current, new) {
+        (None, _) => false,
+        (Some(_), None) => true,
+        (Some(c), Some(n)) => c < n,
+    }
+}
 
 /// The proptest configuration: `PROPTEST_CASES` when set (the soak target), else
 /// [`DEFAULT_CASES`]. (`ProptestConfig::with_cases` would ignore the variable.)
@@ -233,6 +280,8 @@ struct Member {
     /// The requester: the creator or the inviter (`None`: the calling service).
     created_by: Option<usize>,
     approved_by: Option<usize>,
+    /// When it stops granting (`None`: never).
+    expires_at: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -241,6 +290,8 @@ struct Deleg {
     from: usize,
     to: usize,
     role: RoleName,
+    /// When it stops granting (`None`: never).
+    expires_at: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -250,6 +301,8 @@ struct World {
     memberships: Vec<Member>,
     delegations: Vec<Deleg>,
     next_id: u32,
+    /// The model's clock: decisions are taken at this instant.
+    now: Timestamp,
 }
 
 /// The fixed tree: (id, kind, parent, folders).
@@ -288,7 +341,7 @@ impl World {
         let users = (0..USERS)
             .map(|i| User { id: UserId::from_trusted(format!("u{i}")), status: UserStatus::Active })
             .collect();
-        World { accounts, users, memberships: Vec::new(), delegations: Vec::new(), next_id: 0 }
+        World { accounts, users, memberships: Vec::new(), delegations: Vec::new(), next_id: 0, now: MODEL_NOW }
     }
 
     fn fresh(&mut self, prefix: &str) -> String {
@@ -355,6 +408,16 @@ impl World {
         self.memberships.iter().filter(|m| m.user == user).map(|m| m.account).collect()
     }
 
+    /// Every expiry of the world after the clock, and the clock: the instants at which levels
+    /// may differ from one interval to the next.
+    fn instants(&self) -> BTreeSet<Timestamp> {
+        let expiries =
+            self.memberships.iter().map(|m| m.expires_at).chain(self.delegations.iter().map(|d| d.expires_at));
+        let mut out: BTreeSet<Timestamp> = expiries.flatten().filter(|e| *e > self.now).collect();
+        out.insert(self.now);
+        out
+    }
+
     /// The partner side of `a`: its ancestors and the sources of delegations into its chain.
     fn partner_side(&self, a: usize) -> BTreeSet<usize> {
         let chain = self.chain(a);
@@ -366,6 +429,7 @@ impl World {
 
 impl fmt::Display for World {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "  now {}", self.now.as_millis())?;
         for acc in &self.accounts {
             let parent = acc.parent.map_or("-".to_owned(), |p| self.accounts[p].id.to_string());
             let off: Vec<&str> =
@@ -397,8 +461,12 @@ impl fmt::Display for World {
         for d in &self.delegations {
             writeln!(
                 f,
-                "  delegation {} {} -> {} as {}",
-                d.id, self.accounts[d.from].id, self.accounts[d.to].id, d.role
+                "  delegation {} {} -> {} as {}{}",
+                d.id,
+                self.accounts[d.from].id,
+                self.accounts[d.to].id,
+                d.role,
+                show_expiry(d.expires_at)
             )?;
         }
         Ok(())
@@ -408,6 +476,10 @@ impl fmt::Display for World {
 fn show_grants(g: &Grants) -> String {
     let parts: Vec<String> = g.iter().filter(|(_, l)| **l > Level::None).map(|(f, l)| format!("{f}:{l}")).collect();
     format!("{{{}}}", parts.join(" "))
+}
+
+fn show_expiry(e: Option<Timestamp>) -> String {
+    e.map_or(String::new(), |e| format!(", until {}", e.as_millis()))
 }
 
 fn show_restriction(r: Option<&Restriction>) -> String {
@@ -420,7 +492,7 @@ fn show_restriction(r: Option<&Restriction>) -> String {
 fn show_member(w: &World, m: &Member) -> String {
     let roles: Vec<&str> = m.roles.iter().map(RoleName::as_str).collect();
     format!(
-        "membership {} of {} in {}: {roles:?}, {}, {}, by {}{}",
+        "membership {} of {} in {}: {roles:?}, {}, {}, by {}{}{}",
         m.id,
         w.users[m.user].id,
         w.accounts[m.account].id,
@@ -428,6 +500,7 @@ fn show_member(w: &World, m: &Member) -> String {
         show_restriction(m.restriction.as_ref()),
         m.created_by.map_or("the service".to_owned(), |u| w.users[u].id.to_string()),
         m.approved_by.map_or(String::new(), |u| format!(", approved by {}", w.users[u].id)),
+        show_expiry(m.expires_at),
     )
 }
 
@@ -459,6 +532,7 @@ enum Op {
         account: usize,
         roles: Vec<RoleName>,
         restriction: Option<Restriction>,
+        expires_at: Option<Timestamp>,
     },
     SetMembershipRoles {
         membership: MembershipId,
@@ -485,8 +559,19 @@ enum Op {
         from: usize,
         to: usize,
         role: RoleName,
+        expires_at: Option<Timestamp>,
     },
     DeleteDelegation(DelegationId),
+    SetMembershipExpiry {
+        membership: MembershipId,
+        expires_at: Option<Timestamp>,
+    },
+    SetDelegationExpiry {
+        delegation: DelegationId,
+        expires_at: Option<Timestamp>,
+    },
+    /// Time passes (by this many ticks): nobody's operation, always accepted.
+    AdvanceClock(i64),
     /// CreateInvitation then AcceptInvitation by `invitee` (`None`: someone with no account yet).
     Invite {
         account: usize,
@@ -503,7 +588,8 @@ enum Op {
 }
 
 impl Op {
-    const KINDS: [&'static str; 19] = [
+    /// The operations an actor performs (the clock is nobody's).
+    const KINDS: [&'static str; 21] = [
         "CreateRole",
         "UpdateRole",
         "DeleteRole",
@@ -519,6 +605,8 @@ impl Op {
         "RejectMembership",
         "CreateDelegation",
         "DeleteDelegation",
+        "SetMembershipExpiry",
+        "SetDelegationExpiry",
         "Invite",
         "SetAccountModules",
         "SuspendAccount",
@@ -542,6 +630,9 @@ impl Op {
             Op::RejectMembership(_) => "RejectMembership",
             Op::CreateDelegation { .. } => "CreateDelegation",
             Op::DeleteDelegation(_) => "DeleteDelegation",
+            Op::SetMembershipExpiry { .. } => "SetMembershipExpiry",
+            Op::SetDelegationExpiry { .. } => "SetDelegationExpiry",
+            Op::AdvanceClock(_) => "AdvanceClock",
             Op::Invite { .. } => "Invite",
             Op::SetAccountModules { .. } => "SetAccountModules",
             Op::SuspendAccount(_) => "SuspendAccount",
@@ -563,12 +654,13 @@ impl Op {
                 show_grants(descendant_grants)
             ),
             Op::DeleteRole { account, name } => format!("{kind} {}/{name}", acc(account)),
-            Op::CreateMembership { user, account, roles, restriction } => format!(
-                "{kind} for {} in {}: {}, {}",
+            Op::CreateMembership { user, account, roles, restriction, expires_at } => format!(
+                "{kind} for {} in {}: {}, {}{}",
                 w.users[*user].id,
                 acc(account),
                 names(roles),
-                show_restriction(restriction.as_ref())
+                show_restriction(restriction.as_ref()),
+                show_expiry(*expires_at)
             ),
             Op::SetMembershipRoles { membership, roles } => format!("{kind} {membership}: {}", names(roles)),
             Op::AssignRole { membership, role } | Op::UnassignRole { membership, role } => {
@@ -582,8 +674,17 @@ impl Op {
             | Op::DeleteMembership(m)
             | Op::ApproveMembership(m)
             | Op::RejectMembership(m) => format!("{kind} {m}"),
-            Op::CreateDelegation { from, to, role } => format!("{kind} {} -> {} as {role}", acc(from), acc(to)),
+            Op::CreateDelegation { from, to, role, expires_at } => {
+                format!("{kind} {} -> {} as {role}{}", acc(from), acc(to), show_expiry(*expires_at))
+            }
             Op::DeleteDelegation(d) => format!("{kind} {d}"),
+            Op::SetMembershipExpiry { membership: id, expires_at } => {
+                format!("{kind} {id}: {}", expires_at.map_or("never".to_owned(), |e| e.as_millis().to_string()))
+            }
+            Op::SetDelegationExpiry { delegation: id, expires_at } => {
+                format!("{kind} {id}: {}", expires_at.map_or("never".to_owned(), |e| e.as_millis().to_string()))
+            }
+            Op::AdvanceClock(n) => format!("{kind} by {n} ticks"),
             Op::Invite { account, invitee, roles, restriction } => format!(
                 "{kind} {} into {}: {}, {}",
                 invitee.map_or("a new user".to_owned(), |u| w.users[u].id.to_string()),
@@ -617,8 +718,11 @@ fn apply(w: &mut World, actor: Option<usize>, op: &Op) {
         Op::DeleteRole { account, name } => {
             w.accounts[*account].roles.remove(name);
         }
-        Op::CreateMembership { user, account, roles, restriction } => {
+        Op::CreateMembership { user, account, roles, restriction, expires_at } => {
             create_membership(w, *user, *account, roles, restriction.clone(), actor);
+            if let Some(m) = w.memberships.last_mut() {
+                m.expires_at = *expires_at;
+            }
         }
         Op::Invite { account, invitee, roles, restriction } => {
             let user = invitee.unwrap_or_else(|| {
@@ -666,11 +770,22 @@ fn apply(w: &mut World, actor: Option<usize>, op: &Op) {
             }
         }
         Op::DeleteMembership(id) | Op::RejectMembership(id) => w.memberships.retain(|m| m.id != *id),
-        Op::CreateDelegation { from, to, role } => {
+        Op::CreateDelegation { from, to, role, expires_at } => {
             let id = DelegationId::from_trusted(w.fresh("d"));
-            w.delegations.push(Deleg { id, from: *from, to: *to, role: role.clone() });
+            w.delegations.push(Deleg { id, from: *from, to: *to, role: role.clone(), expires_at: *expires_at });
         }
         Op::DeleteDelegation(id) => w.delegations.retain(|d| d.id != *id),
+        Op::SetMembershipExpiry { membership, expires_at } => {
+            if let Some(m) = w.memberships.iter_mut().find(|m| m.id == *membership) {
+                m.expires_at = *expires_at;
+            }
+        }
+        Op::SetDelegationExpiry { delegation, expires_at } => {
+            if let Some(d) = w.delegations.iter_mut().find(|d| d.id == *delegation) {
+                d.expires_at = *expires_at;
+            }
+        }
+        Op::AdvanceClock(n) => w.now = ticks(w.now, *n),
         Op::SetAccountModules { account, modules } => w.accounts[*account].modules = modules.clone(),
         Op::SuspendAccount(a) => w.accounts[*a].status = AccountStatus::Suspended,
         Op::ReactivateAccount(a) => w.accounts[*a].status = AccountStatus::Active,
@@ -705,6 +820,7 @@ fn create_membership(
         restriction,
         created_by: requester,
         approved_by: None,
+        expires_at: None,
     });
 }
 
@@ -744,6 +860,11 @@ enum Check {
     FourEyes,
     PendingFrozen,
     LastAdministrator,
+    /// Time in grants: a grant compared with the actor's reach for as long as it lasts (not only
+    /// now), and extending an expiry decided as granting, without the grant itself. Skipped, a
+    /// grant is compared with the actor's reach now and an extension needs only the right to edit
+    /// the grant.
+    Expiry,
 }
 
 /// The facts the store's loader reads for `user` in `account` (and `resource`): the chain target
@@ -779,7 +900,7 @@ fn facts(w: &World, user: usize, account: usize, resource: Option<&ResourceId>) 
                 Some((r, cap)) => [(r.clone(), cap)].into_iter().collect(),
                 None => Restriction::new(),
             }),
-            expires_at: None,
+            expires_at: m.expires_at,
         })
         .collect();
     let delegations = into
@@ -790,7 +911,7 @@ fn facts(w: &World, user: usize, account: usize, resource: Option<&ResourceId>) 
                 from_account: account_facts(d.from),
                 to_account: w.accounts[d.to].id.clone(),
                 role: w.role(d.to, &d.role)?.clone(),
-                expires_at: None,
+                expires_at: d.expires_at,
             })
         })
         .collect();
@@ -805,7 +926,7 @@ fn facts(w: &World, user: usize, account: usize, resource: Option<&ResourceId>) 
     }
 }
 
-/// Whether `actor` holds `need` in account `a`, by the decision engine.
+/// Whether `actor` holds `need` in account `a`, by the decision engine, at the model's clock.
 fn holds(w: &World, actor: usize, a: usize, need: Need) -> bool {
     let request = AccessRequest {
         subject: w.users[actor].id.clone(),
@@ -813,7 +934,7 @@ fn holds(w: &World, actor: usize, a: usize, need: Need) -> bool {
         permission: need.permission(),
         resource: None,
     };
-    evaluate(&MODEL.catalog, &request, &facts(w, actor, a, None), MODEL_NOW).allowed
+    evaluate(&MODEL.catalog, &request, &facts(w, actor, a, None), w.now).allowed
 }
 
 /// Whether `actor` meets `requirement` (see [`Requirement`]'s docs).
@@ -845,21 +966,57 @@ fn satisfies(w: &World, actor: usize, requirement: &Requirement) -> Result<(), R
     if met { Ok(()) } else { Err(Refusal::Requirement(format!("{requirement:?}"))) }
 }
 
-/// The actor's reach in `account`, with each resource of `restriction` loaded on its own.
-fn reach(w: &World, actor: usize, account: usize, restriction: Option<&Restriction>) -> Reach {
+/// A grant left out of the actor's reach: the one whose expiry is extended (a grant never vouches
+/// for its own extension).
+#[derive(Debug, Clone, Copy)]
+enum Without<'a> {
+    Nothing,
+    Membership(&'a MembershipId),
+    Delegation(&'a DelegationId),
+}
+
+/// The actor's reach in `account`, with each resource of `restriction` loaded on its own, for a
+/// grant lasting until `until` (`None`: forever): evaluated at the last instant the grant grants
+/// (it grants strictly before `until`), `without` one grant. `at_now`: at the clock instead (the
+/// expiry rule skipped).
+fn reach(
+    w: &World,
+    actor: usize,
+    account: usize,
+    restriction: Option<&Restriction>,
+    until: Option<Timestamp>,
+    without: Without<'_>,
+    at_now: bool,
+) -> Reach {
+    let strip = |mut f: Facts| {
+        match without {
+            Without::Nothing => {}
+            Without::Membership(id) => f.memberships.retain(|m| m.id != *id),
+            Without::Delegation(id) => f.delegations.retain(|d| d.id != *id),
+        }
+        f
+    };
     let per_resource: Vec<(ResourceId, Facts)> = restriction
         .into_iter()
         .flat_map(Restriction::ids)
-        .map(|r| (r.clone(), facts(w, actor, account, Some(r))))
+        .map(|r| (r.clone(), strip(facts(w, actor, account, Some(r)))))
         .collect();
-    Reach::compute(&MODEL.catalog, &facts(w, actor, account, None), &per_resource, Timestamp::NEVER)
+    let at = match until {
+        _ if at_now => w.now,
+        None => Timestamp::NEVER,
+        Some(t) => Timestamp::from_millis(t.as_millis() - 1),
+    };
+    Reach::compute(&MODEL.catalog, &strip(facts(w, actor, account, None)), &per_resource, at)
 }
 
-/// The rule book's [`Operation`] for `op` (the membership or delegation exists: checked before).
-fn operation(w: &World, op: &Op) -> Result<Operation, Refusal> {
+/// The rule book's [`Operation`] for `op` (`None`: the clock, nobody's operation). `expiry_rule`:
+/// whether extending a delegation's expiry is told apart from shortening it.
+fn operation(w: &World, op: &Op, expiry_rule: bool) -> Result<Option<Operation>, Refusal> {
     let id = |a: usize| w.accounts[a].id.clone();
     let account_of = |m: &MembershipId| w.membership(m).map(|m| id(m.account)).ok_or(Refusal::Store("NOT_FOUND"));
-    Ok(match op {
+    let delegation = |d: &DelegationId| w.delegations.iter().find(|x| x.id == *d).ok_or(Refusal::Store("NOT_FOUND"));
+    Ok(Some(match op {
+        Op::AdvanceClock(_) => return Ok(None),
         Op::CreateRole { account, .. } | Op::UpdateRole { account, .. } | Op::DeleteRole { account, .. } => {
             Operation::ManageRoles(id(*account))
         }
@@ -870,20 +1027,26 @@ fn operation(w: &World, op: &Op) -> Result<Operation, Refusal> {
         | Op::SetResourceRestriction { membership, .. }
         | Op::SuspendMembership(membership)
         | Op::ReactivateMembership(membership)
-        | Op::DeleteMembership(membership) => Operation::ManageMemberships(account_of(membership)?),
+        | Op::DeleteMembership(membership)
+        | Op::SetMembershipExpiry { membership, .. } => Operation::ManageMemberships(account_of(membership)?),
         Op::ApproveMembership(membership) | Op::RejectMembership(membership) => {
             Operation::DecideApproval(account_of(membership)?)
         }
         Op::CreateDelegation { from, to, .. } => Operation::CreateDelegation { from: id(*from), to: id(*to) },
         Op::DeleteDelegation(d) => {
-            let d = w.delegations.iter().find(|x| x.id == *d).ok_or(Refusal::Store("NOT_FOUND"))?;
+            let d = delegation(d)?;
             Operation::DeleteDelegation { from: id(d.from), to: id(d.to) }
+        }
+        Op::SetDelegationExpiry { delegation: d, expires_at } => {
+            let d = delegation(d)?;
+            let extends = expiry_rule && lengthens(d.expires_at, *expires_at);
+            Operation::ChangeDelegationExpiry { from: id(d.from), to: id(d.to), extends }
         }
         Op::Invite { account, .. } => Operation::ManageInvitations(id(*account)),
         Op::SetAccountModules { account, .. } | Op::SuspendAccount(account) | Op::ReactivateAccount(account) => {
             Operation::AccountLifecycle { account: id(*account), parent: w.accounts[*account].parent.map(id) }
         }
-    })
+    }))
 }
 
 /// What the store refuses whoever asks.
@@ -899,6 +1062,13 @@ fn store_preconditions(w: &World, op: &Op) -> Result<(), Refusal> {
     let in_account = |a: usize, restriction: Option<&Restriction>| {
         if restriction.into_iter().flat_map(Restriction::ids).any(|r| !w.accounts[a].resources.contains(r)) {
             return Err(Refusal::Store("INVALID_RESOURCE"));
+        }
+        Ok(())
+    };
+    // The server's `check_expiry`: an expiry set is in the future.
+    let future = |e: &Option<Timestamp>| {
+        if e.is_some_and(|e| e <= w.now) {
+            return Err(Refusal::Store("INVALID_EXPIRY"));
         }
         Ok(())
     };
@@ -932,7 +1102,8 @@ fn store_preconditions(w: &World, op: &Op) -> Result<(), Refusal> {
                 return refuse("ROLE_IN_USE");
             }
         }
-        Op::CreateMembership { user, account, roles, restriction } => {
+        Op::CreateMembership { user, account, roles, restriction, expires_at } => {
+            future(expires_at)?;
             active(*user, *account)?;
             known_roles(*account, roles)?;
             in_account(*account, restriction.as_ref())?;
@@ -964,16 +1135,17 @@ fn store_preconditions(w: &World, op: &Op) -> Result<(), Refusal> {
         Op::SetResourceRestriction { membership, restriction } => {
             in_account(found(membership)?.account, restriction.as_ref())?;
         }
-        Op::SuspendMembership(id) => {
-            if found(id)?.status != MembershipStatus::Active {
-                return refuse("NOT_ACTIVE");
-            }
-        }
-        Op::ReactivateMembership(id) => {
-            if found(id)?.status != MembershipStatus::Suspended {
-                return refuse("NOT_SUSPENDED");
-            }
-        }
+        // A pending membership is approved or rejected, never suspended or reactivated.
+        Op::SuspendMembership(id) => match found(id)?.status {
+            MembershipStatus::Active => {}
+            MembershipStatus::Suspended => return refuse("ALREADY_SUSPENDED"),
+            MembershipStatus::PendingApproval => return refuse("MEMBERSHIP_PENDING"),
+        },
+        Op::ReactivateMembership(id) => match found(id)?.status {
+            MembershipStatus::Suspended => {}
+            MembershipStatus::Active => return refuse("NOT_SUSPENDED"),
+            MembershipStatus::PendingApproval => return refuse("MEMBERSHIP_PENDING"),
+        },
         Op::DeleteMembership(id) => {
             found(id)?;
         }
@@ -989,7 +1161,8 @@ fn store_preconditions(w: &World, op: &Op) -> Result<(), Refusal> {
                 return refuse("MEMBERSHIP_NOT_PENDING");
             }
         }
-        Op::CreateDelegation { from, to, role } => {
+        Op::CreateDelegation { from, to, role, expires_at } => {
+            future(expires_at)?;
             if !w.strict_ancestors(*to).contains(from) {
                 return refuse("DELEGATION_SCOPE");
             }
@@ -1003,7 +1176,17 @@ fn store_preconditions(w: &World, op: &Op) -> Result<(), Refusal> {
                 return refuse("NOT_FOUND");
             }
         }
-        Op::SetAccountModules { .. } => {}
+        Op::SetMembershipExpiry { membership, expires_at } => {
+            future(expires_at)?;
+            found(membership)?;
+        }
+        Op::SetDelegationExpiry { delegation, expires_at } => {
+            future(expires_at)?;
+            if !w.delegations.iter().any(|d| d.id == *delegation) {
+                return refuse("NOT_FOUND");
+            }
+        }
+        Op::SetAccountModules { .. } | Op::AdvanceClock(_) => {}
         Op::SuspendAccount(a) => {
             if w.accounts[*a].status == AccountStatus::Suspended {
                 return refuse("ALREADY_SUSPENDED");
@@ -1025,34 +1208,56 @@ fn admit(w: &World, actor: Option<usize>, op: &Op) -> Result<(), Refusal> {
 
 /// [`admit`], with one check switched off (`skip`): only the tests proving the model can fail.
 fn admit_without(w: &World, actor: Option<usize>, op: &Op, skip: Option<Check>) -> Result<(), Refusal> {
+    store_preconditions(w, op)?;
+    requirement(w, actor, op, skip)?;
+    invariants(w, actor, op, skip)?;
+    last_administrator(w, actor, op, skip)
+}
+
+/// The requirement: one row of the rule book's table (the clock needs none).
+fn requirement(w: &World, actor: Option<usize>, op: &Op, skip: Option<Check>) -> Result<(), Refusal> {
+    let Some(operation) = operation(w, op, skip != Some(Check::Expiry))? else { return Ok(()) };
+    match actor {
+        Some(x) => satisfies(w, x, &operation.requirement()),
+        None => Ok(()),
+    }
+}
+
+/// The invariants of the rule book the operation's RPC checks, in its order, but the last
+/// administrator (the store's, counted in its write).
+fn invariants(w: &World, actor: Option<usize>, op: &Op, skip: Option<Check>) -> Result<(), Refusal> {
     let on = |c: Check| skip != Some(c);
     let rule = |r: Result<(), Violation>| r.map_err(Refusal::Rule);
-    store_preconditions(w, op)?;
 
-    // The requirement: one row of the rule book's table.
-    let requirement = operation(w, op)?.requirement();
-    if let Some(x) = actor {
-        satisfies(w, x, &requirement)?;
-    }
-
-    // The invariants. A grant: the roles over the restriction within the actor's reach where it
-    // applies them, and no direct access for the account's partner side.
-    let grant = |account: usize, user: Option<usize>, roles: &[RoleName], restriction: Option<&Restriction>| {
+    // A grant: the roles over the restriction within the actor's reach where it applies them, for
+    // as long as it lasts (`until`), and no direct access for the account's partner side.
+    let grant = |account: usize,
+                 user: Option<usize>,
+                 roles: &[RoleName],
+                 restriction: Option<&Restriction>,
+                 until: Option<Timestamp>,
+                 without: Without<'_>| {
         let Some(x) = actor else { return Ok(()) };
         if on(Check::Grant) {
-            let resolved: Vec<Role> = roles.iter().filter_map(|r| w.role(account, r).cloned()).collect();
-            rule(check_grant(Grant { roles: &resolved, restriction }, &reach(w, x, account, restriction)))?;
+            // Resolved as the server resolves them: in the account's order of its roles.
+            let names = w.role_names(account).into_iter().filter(|n| roles.contains(n));
+            let resolved: Vec<Role> = names.filter_map(|r| w.role(account, &r).cloned()).collect();
+            let reach = reach(w, x, account, restriction, until, without, !on(Check::Expiry));
+            rule(check_grant(Grant { roles: &resolved, restriction }, &reach))?;
         }
         if let Some(u) = user
             && on(Check::PartnerReach)
         {
             let side: BTreeSet<AccountId> =
                 w.partner_side(account).into_iter().map(|a| w.accounts[a].id.clone()).collect();
-            let theirs: Vec<AccountId> = w.accounts_of(u).into_iter().map(|a| w.accounts[a].id.clone()).collect();
+            // The user's accounts by id, as the store lists them.
+            let theirs: BTreeSet<AccountId> = w.accounts_of(u).into_iter().map(|a| w.accounts[a].id.clone()).collect();
+            let theirs: Vec<AccountId> = theirs.into_iter().collect();
             rule(check_partner_reach(&w.users[u].id, &theirs, &side))?;
         }
         Ok(())
     };
+    let forever = Without::Nothing;
     // A change of a membership: frozen for the requester while pending.
     let frozen = |m: &Member| match actor {
         Some(x) if on(Check::PendingFrozen) => {
@@ -1070,11 +1275,12 @@ fn admit_without(w: &World, actor: Option<usize>, op: &Op, skip: Option<Check>) 
             if let Some(x) = actor
                 && on(Check::RoleDefinition)
             {
-                rule(check_role_definition(grants, descendant_grants, &reach(w, x, *account, None)))?;
+                let reach = reach(w, x, *account, None, None, forever, !on(Check::Expiry));
+                rule(check_role_definition(grants, descendant_grants, &reach))?;
             }
         }
-        Op::DeleteRole { .. } | Op::DeleteMembership(_) | Op::DeleteDelegation(_) => {}
-        Op::CreateMembership { user, account, roles, restriction } => {
+        Op::DeleteRole { .. } | Op::DeleteMembership(_) | Op::DeleteDelegation(_) | Op::AdvanceClock(_) => {}
+        Op::CreateMembership { user, account, roles, restriction, expires_at } => {
             rule(check_role_limit(roles))?;
             if let Some(x) = actor {
                 // Identity: the user is already reachable by the actor, or belongs to no account.
@@ -1084,11 +1290,11 @@ fn admit_without(w: &World, actor: Option<usize>, op: &Op, skip: Option<Check>) 
                     satisfies(w, x, &view).map_err(|_| Refusal::Store("NOT_FOUND"))?;
                 }
             }
-            grant(*account, Some(*user), roles, restriction.as_ref())?;
+            grant(*account, Some(*user), roles, restriction.as_ref(), *expires_at, forever)?;
         }
         Op::Invite { account, invitee, roles, restriction } => {
             rule(check_role_limit(roles))?;
-            grant(*account, *invitee, roles, restriction.as_ref())?;
+            grant(*account, *invitee, roles, restriction.as_ref(), None, forever)?;
             if let Some(x) = actor {
                 satisfies(w, x, &Operation::AcceptInvitation.requirement())?;
             }
@@ -1097,7 +1303,7 @@ fn admit_without(w: &World, actor: Option<usize>, op: &Op, skip: Option<Check>) 
             let m = member(membership)?;
             frozen(m)?;
             rule(check_role_limit(roles))?;
-            grant(m.account, Some(m.user), roles, m.restriction.as_ref())?;
+            grant(m.account, Some(m.user), roles, m.restriction.as_ref(), m.expires_at, forever)?;
         }
         Op::AssignRole { membership, role } => {
             let m = member(membership)?;
@@ -1105,18 +1311,34 @@ fn admit_without(w: &World, actor: Option<usize>, op: &Op, skip: Option<Check>) 
             let mut after = m.roles.clone();
             after.push(role.clone());
             rule(check_role_limit(&distinct(&after)))?;
-            grant(m.account, Some(m.user), std::slice::from_ref(role), m.restriction.as_ref())?;
+            grant(m.account, Some(m.user), std::slice::from_ref(role), m.restriction.as_ref(), m.expires_at, forever)?;
         }
         Op::UnassignRole { membership, .. } | Op::SuspendMembership(membership) => frozen(member(membership)?)?,
         Op::SetResourceRestriction { membership, restriction } => {
             let m = member(membership)?;
             frozen(m)?;
-            grant(m.account, Some(m.user), &m.roles, restriction.as_ref())?;
+            grant(m.account, Some(m.user), &m.roles, restriction.as_ref(), m.expires_at, forever)?;
         }
         Op::ReactivateMembership(membership) => {
             let m = member(membership)?;
             frozen(m)?;
-            grant(m.account, Some(m.user), &m.roles, m.restriction.as_ref())?;
+            grant(m.account, Some(m.user), &m.roles, m.restriction.as_ref(), m.expires_at, forever)?;
+        }
+        Op::SetMembershipExpiry { membership, expires_at } => {
+            // Extending is granting the membership's roles to its user for longer, without the
+            // membership; shortening only needs the right to edit it.
+            let m = member(membership)?;
+            frozen(m)?;
+            if on(Check::Expiry) && lengthens(m.expires_at, *expires_at) {
+                let without = Without::Membership(&m.id);
+                grant(m.account, Some(m.user), &m.roles, m.restriction.as_ref(), *expires_at, without)?;
+            }
+        }
+        Op::SetDelegationExpiry { delegation, expires_at } => {
+            let d = w.delegations.iter().find(|d| d.id == *delegation).ok_or(Refusal::Store("NOT_FOUND"))?;
+            if on(Check::Expiry) && lengthens(d.expires_at, *expires_at) {
+                grant(d.to, None, std::slice::from_ref(&d.role), None, *expires_at, Without::Delegation(&d.id))?;
+            }
         }
         Op::ApproveMembership(membership) | Op::RejectMembership(membership) => {
             let m = member(membership)?;
@@ -1126,21 +1348,30 @@ fn admit_without(w: &World, actor: Option<usize>, op: &Op, skip: Option<Check>) 
                 let requester = m.created_by.map(|u| &w.users[u].id);
                 rule(check_four_eyes(&w.users[x].id, &m.id, requester, &w.users[m.user].id))?;
             }
+            // The server approves with the approver's reach forever, whatever the expiry.
             if let Op::ApproveMembership(_) = op {
-                grant(m.account, Some(m.user), &m.roles, m.restriction.as_ref())?;
+                grant(m.account, Some(m.user), &m.roles, m.restriction.as_ref(), None, forever)?;
             }
         }
-        Op::CreateDelegation { to, role, .. } => grant(*to, None, std::slice::from_ref(role), None)?,
+        Op::CreateDelegation { to, role, expires_at, .. } => {
+            grant(*to, None, std::slice::from_ref(role), None, *expires_at, forever)?;
+        }
         Op::SetAccountModules { .. } | Op::SuspendAccount(_) | Op::ReactivateAccount(_) => {}
     }
+    Ok(())
+}
 
-    // The last administrator, counted before and after as the store does inside its write.
-    if on(Check::LastAdministrator) {
-        let mut after = w.clone();
-        apply(&mut after, actor, op);
-        for a in 0..w.accounts.len() {
-            rule(check_last_administrator(&w.accounts[a].id, w.administrators(a), after.administrators(a)))?;
-        }
+/// The last administrator, counted before and after as the store does inside its write (an
+/// expired administrator still counts: the store counts statuses and roles, not expiries).
+fn last_administrator(w: &World, actor: Option<usize>, op: &Op, skip: Option<Check>) -> Result<(), Refusal> {
+    if skip == Some(Check::LastAdministrator) {
+        return Ok(());
+    }
+    let mut after = w.clone();
+    apply(&mut after, actor, op);
+    for a in 0..w.accounts.len() {
+        check_last_administrator(&w.accounts[a].id, w.administrators(a), after.administrators(a))
+            .map_err(Refusal::Rule)?;
     }
     Ok(())
 }
@@ -1276,9 +1507,10 @@ fn capped(levels: &Levels, cap: Level) -> Levels {
     out
 }
 
-/// The levels `user` holds at `place`, uncapped by modules (see the module docs). Naive on
-/// purpose: every membership and delegation of the world looked at, each rule written out.
-fn reference(w: &World, roles: &Roles, user: usize, place: &Place, mode: Mode) -> Levels {
+/// The levels `user` holds at `place` at instant `at`, uncapped by modules (see the module docs).
+/// Naive on purpose: every membership and delegation of the world looked at, each rule written
+/// out.
+fn reference(w: &World, roles: &Roles, user: usize, place: &Place, mode: Mode, at: Timestamp) -> Levels {
     let mut out = NO_LEVELS;
     let (target, ancestors) = (place.target, &place.ancestors);
     if mode == Mode::Live {
@@ -1287,7 +1519,7 @@ fn reference(w: &World, roles: &Roles, user: usize, place: &Place, mode: Mode) -
             return out;
         }
     }
-    let active = |m: &&Member| m.user == user && m.status == MembershipStatus::Active;
+    let active = |m: &&Member| m.user == user && m.status == MembershipStatus::Active && live(m.expires_at, at);
     // Direct: the roles of the memberships in the account that reach the folder.
     for m in w.memberships.iter().filter(active).filter(|m| Some(m.account) == target) {
         if let Some(cap) = folder_cap(place.folder.as_ref(), m.restriction.as_ref()) {
@@ -1310,7 +1542,7 @@ fn reference(w: &World, roles: &Roles, user: usize, place: &Place, mode: Mode) -
     let da = MODEL.delegated_administration;
     for d in &w.delegations {
         let into_target = Some(d.to) == target;
-        if !into_target && !ancestors.contains(&d.to) {
+        if !into_target && !ancestors.contains(&d.to) || !live(d.expires_at, at) {
             continue;
         }
         if mode == Mode::Live && w.accounts[d.from].status == AccountStatus::Suspended {
@@ -1331,36 +1563,50 @@ fn reference(w: &World, roles: &Roles, user: usize, place: &Place, mode: Mode) -
     out
 }
 
-/// The reference levels of every user at every place, in both modes.
+/// The reference levels of every user at every place, in both modes, at some instants.
 struct Tables {
     users: usize,
     places: usize,
-    live: Vec<Levels>,
-    latent: Vec<Levels>,
+    /// By instant: (live, latent), each by user then place.
+    at: BTreeMap<Timestamp, (Vec<Levels>, Vec<Levels>)>,
 }
 
 impl Tables {
-    fn of(w: &World, places: &[Place]) -> Tables {
-        let roles = Roles::of(w);
-        let mut live = Vec::with_capacity(w.users.len() * places.len());
-        let mut latent = Vec::with_capacity(w.users.len() * places.len());
-        for u in 0..w.users.len() {
-            for p in places {
-                live.push(reference(w, &roles, u, p, Mode::Live));
-                latent.push(reference(w, &roles, u, p, Mode::Latent));
-            }
-        }
-        Tables { users: w.users.len(), places: places.len(), live, latent }
+    fn of(w: &World, places: &[Place], instants: &BTreeSet<Timestamp>) -> Tables {
+        let mut tables = Tables { users: w.users.len(), places: places.len(), at: BTreeMap::new() };
+        tables.fill(w, places, instants);
+        tables
     }
 
-    /// `user`'s levels at place `p` (none for a user who did not exist yet).
-    fn get(&self, mode: Mode, user: usize, p: usize) -> &Levels {
+    /// Adds the instants not computed yet (`w` is the world the tables are of: the clock moves
+    /// nobody's grants, so an instant's table stays true of the world when the clock moves).
+    fn fill(&mut self, w: &World, places: &[Place], instants: &BTreeSet<Timestamp>) {
+        let roles = Roles::of(w);
+        for &at in instants {
+            if self.at.contains_key(&at) {
+                continue;
+            }
+            let mut live = Vec::with_capacity(w.users.len() * places.len());
+            let mut latent = Vec::with_capacity(w.users.len() * places.len());
+            for u in 0..w.users.len() {
+                for p in places {
+                    live.push(reference(w, &roles, u, p, Mode::Live, at));
+                    latent.push(reference(w, &roles, u, p, Mode::Latent, at));
+                }
+            }
+            self.at.insert(at, (live, latent));
+        }
+    }
+
+    /// `user`'s levels at place `p` at instant `at` (none for a user who did not exist yet).
+    fn get(&self, mode: Mode, at: Timestamp, user: usize, p: usize) -> &Levels {
+        let Some((live, latent)) = self.at.get(&at) else { return &NO_LEVELS };
         if user >= self.users {
             return &NO_LEVELS;
         }
         let table = match mode {
-            Mode::Live => &self.live,
-            Mode::Latent => &self.latent,
+            Mode::Live => live,
+            Mode::Latent => latent,
         };
         &table[user * self.places + p]
     }
@@ -1415,11 +1661,14 @@ fn check_state(w: &World) -> Result<(), Broken> {
     Ok(())
 }
 
-/// The levels `user` holds in account `a` through its memberships *of `a`* only, ignoring
-/// account statuses: what survives the end of every delegation.
-fn direct(w: &World, roles: &Roles, user: usize, a: usize, folder: Option<&Folder>) -> Levels {
+/// The levels `user` holds in account `a` at instant `at` through its memberships *of `a`* only,
+/// ignoring account statuses: what survives the end of every delegation.
+fn direct(w: &World, roles: &Roles, user: usize, a: usize, folder: Option<&Folder>, at: Timestamp) -> Levels {
     let mut out = NO_LEVELS;
-    for m in w.memberships.iter().filter(|m| m.user == user && m.account == a && m.status == MembershipStatus::Active) {
+    let held = |m: &&Member| {
+        m.user == user && m.account == a && m.status == MembershipStatus::Active && live(m.expires_at, at)
+    };
+    for m in w.memberships.iter().filter(held) {
         if let Some(cap) = folder_cap(folder, m.restriction.as_ref()) {
             for r in m.roles.iter().filter_map(|r| roles.get(a, r)) {
                 raise(&mut out, &capped(&r.grants, cap));
@@ -1429,13 +1678,16 @@ fn direct(w: &World, roles: &Roles, user: usize, a: usize, folder: Option<&Folde
     out
 }
 
-/// The invariants over one accepted operation `op` by `actor`, from `before` to `after`.
+/// The invariants over one accepted operation `op` by `actor`, from `before` to `after`, at every
+/// instant of `instants` (the clock and every expiry after it: levels are constant between two of
+/// them, and after the last).
 fn check_step(
     before: &World,
     after: &World,
     actor: Option<usize>,
     op: &Op,
     places: &[Place],
+    instants: &BTreeSet<Timestamp>,
     tables: (&Tables, &Tables),
 ) -> Result<(), Broken> {
     check_state(after)?;
@@ -1467,34 +1719,38 @@ fn check_step(
         if let Some(old) = before.membership(&m.id)
             && old.status == MembershipStatus::PendingApproval
             && old.created_by == Some(x)
-            && (old.roles != m.roles || old.restriction != m.restriction)
+            && (old.roles != m.roles || old.restriction != m.restriction || old.expires_at != m.expires_at)
         {
             return broken(FOUR_EYES, format!("{xid} changed its own pending request: {}", show_member(after, m)));
         }
     }
 
-    // 1. No escalation, with account statuses as they are and ignoring them.
+    // 1. No escalation, with account statuses as they are and ignoring them, now and at every
+    // later instant: nothing given outlives the actor's own reach.
     let (tb, ta) = tables;
-    for mode in [Mode::Live, Mode::Latent] {
-        if mode == Mode::Live && matches!(op, Op::ReactivateAccount(_)) {
-            continue;
-        }
-        for y in 0..after.users.len() {
-            for (p, place) in places.iter().enumerate() {
-                let (new, old, held) = (ta.get(mode, y, p), tb.get(mode, y, p), tb.get(mode, x, p));
-                for (f, feature) in MODEL.features.iter().enumerate() {
-                    if new[f] > old[f] && held[f] < new[f] {
-                        return broken(
-                            NO_ESCALATION,
-                            format!(
-                                "{} now holds {feature}:{} {} (was {}), but the actor {xid} held {} there ({mode:?})",
-                                after.users[y].id,
-                                new[f],
-                                place.show(after),
-                                old[f],
-                                held[f]
-                            ),
-                        );
+    for &at in instants {
+        let when = if at == after.now { "now".to_owned() } else { format!("at {}", at.as_millis()) };
+        for mode in [Mode::Live, Mode::Latent] {
+            if mode == Mode::Live && matches!(op, Op::ReactivateAccount(_)) {
+                continue;
+            }
+            for y in 0..after.users.len() {
+                for (p, place) in places.iter().enumerate() {
+                    let (new, old, held) = (ta.get(mode, at, y, p), tb.get(mode, at, y, p), tb.get(mode, at, x, p));
+                    for (f, feature) in MODEL.features.iter().enumerate() {
+                        if new[f] > old[f] && held[f] < new[f] {
+                            return broken(
+                                NO_ESCALATION,
+                                format!(
+                                    "{} holds {feature}:{} {} {when} (was {}), but the actor {xid} held {} there ({mode:?})",
+                                    after.users[y].id,
+                                    new[f],
+                                    place.show(after),
+                                    old[f],
+                                    held[f]
+                                ),
+                            );
+                        }
                     }
                 }
             }
@@ -1508,25 +1764,42 @@ fn check_step(
     if let Op::UpdateRole { .. } = op {
         return Ok(());
     }
+    check_direct_partner_reach(before, after, places, instants)
+}
+
+/// Invariant 2 for one change from `before` to `after`: no member of an ancestor of an account
+/// reaches more in it, at any of `instants`, through a membership of the account itself.
+fn check_direct_partner_reach(
+    before: &World,
+    after: &World,
+    places: &[Place],
+    instants: &BTreeSet<Timestamp>,
+) -> Result<(), Broken> {
     let (rb, ra) = (Roles::of(before), Roles::of(after));
     for y in 0..after.users.len() {
         let side: BTreeSet<usize> = after.accounts_of(y).into_iter().collect();
         for c in 0..after.accounts.len() {
             let Some(via) = after.strict_ancestors(c).into_iter().find(|a| side.contains(a)) else { continue };
-            for place in places.iter().filter(|p| p.at == At::Account(c)) {
-                let new = direct(after, &ra, y, c, place.folder.as_ref());
-                let old =
-                    if y < before.users.len() { direct(before, &rb, y, c, place.folder.as_ref()) } else { NO_LEVELS };
+            for (&at, place) in
+                instants.iter().flat_map(|at| places.iter().filter(|p| p.at == At::Account(c)).map(move |p| (at, p)))
+            {
+                let new = direct(after, &ra, y, c, place.folder.as_ref(), at);
+                let old = if y < before.users.len() {
+                    direct(before, &rb, y, c, place.folder.as_ref(), at)
+                } else {
+                    NO_LEVELS
+                };
                 if let Some(f) = (0..MODEL.features.len()).find(|&f| new[f] > old[f]) {
                     return broken(
                         PARTNER_REACH,
                         format!(
-                            "{}, a member of {}, now holds {}:{} {} through a membership of {} (was {})",
+                            "{}, a member of {}, holds {}:{} {} at {} through a membership of {} (was {})",
                             after.users[y].id,
                             after.accounts[via].id,
                             MODEL.features[f],
                             new[f],
                             place.show(after),
+                            at.as_millis(),
                             after.accounts[c].id,
                             old[f]
                         ),
@@ -1549,6 +1822,10 @@ struct Stats {
     accepted: BTreeMap<&'static str, usize>,
     /// Refusals by the rule book, by violation code.
     violations: BTreeMap<&'static str, usize>,
+    /// Refusals by the rule book, by operation kind and violation code.
+    violations_by_kind: BTreeMap<(&'static str, &'static str), usize>,
+    /// Accepted clock moves.
+    clock_moves: usize,
     /// Other refusals (requirement, store), by kind.
     refused: BTreeMap<String, usize>,
 }
@@ -1585,7 +1862,7 @@ struct Run {
 impl Run {
     fn new(world: World, skip: Option<Check>) -> Result<Run, Failure> {
         let places = places(&world);
-        let tables = Tables::of(&world, &places);
+        let tables = Tables::of(&world, &places, &world.instants());
         let initial = world.to_string();
         let run = Run { world, places, tables, skip, initial, trace: String::new(), stats: Stats::default() };
         check_state(&run.world).map_err(|broken| run.failure(broken))?;
@@ -1609,7 +1886,10 @@ impl Run {
             Err(refusal) => {
                 let _ = writeln!(self.trace, " -> refused: {refusal}");
                 match &refusal {
-                    Refusal::Rule(v) => *self.stats.violations.entry(v.code()).or_default() += 1,
+                    Refusal::Rule(v) => {
+                        *self.stats.violations.entry(v.code()).or_default() += 1;
+                        *self.stats.violations_by_kind.entry((op.kind(), v.code())).or_default() += 1;
+                    }
                     Refusal::Requirement(_) => *self.stats.refused.entry("requirement".to_owned()).or_default() += 1,
                     Refusal::Store(kind) => *self.stats.refused.entry((*kind).to_owned()).or_default() += 1,
                 }
@@ -1626,9 +1906,16 @@ impl Run {
                 if actor.is_some() {
                     *self.stats.accepted.entry(op.kind()).or_default() += 1;
                 }
+                if let Op::AdvanceClock(_) = op {
+                    self.stats.clock_moves += 1;
+                }
                 apply(&mut self.world, actor, op);
-                let tables = Tables::of(&self.world, &self.places);
-                check_step(&before, &self.world, actor, op, &self.places, (&self.tables, &tables))
+                // The instants of either world from the clock on: those where a level may change.
+                let mut instants = self.world.instants();
+                instants.extend(before.instants().into_iter().filter(|t| *t >= self.world.now));
+                self.tables.fill(&before, &self.places, &instants);
+                let tables = Tables::of(&self.world, &self.places, &instants);
+                check_step(&before, &self.world, actor, op, &self.places, &instants, (&self.tables, &tables))
                     .map_err(|broken| self.failure(broken))?;
                 self.tables = tables;
                 Ok(Ok(()))
@@ -1649,6 +1936,8 @@ struct AccountSpec {
     modules: u16,
     requires_approval: bool,
     owner: u8,
+    /// The owner's expiry, in ticks from the clock: an administrator for a while.
+    owner_expiry: Option<i8>,
     roles: Vec<(GrantsSpec, GrantsSpec)>,
 }
 
@@ -1660,6 +1949,8 @@ struct MemberSpec {
     status: MembershipStatus,
     restriction: Option<Vec<u8>>,
     created_by: Option<u8>,
+    /// In ticks from the world's clock (at or before it: expired).
+    expiry: Option<i8>,
 }
 
 #[derive(Debug, Clone)]
@@ -1668,7 +1959,8 @@ struct WorldSpec {
     accounts: Vec<AccountSpec>,
     suspended_users: Vec<bool>,
     memberships: Vec<MemberSpec>,
-    delegations: Vec<(u8, u8, u8)>,
+    /// (to, from, role, expiry in ticks from the clock).
+    delegations: Vec<(u8, u8, u8, Option<i8>)>,
 }
 
 fn pick<T: Clone>(items: &[T], i: u8) -> Option<T> {
@@ -1736,6 +2028,7 @@ fn build(spec: &WorldSpec) -> World {
         create_membership(&mut w, user, a, &[owner], None, None);
         if let Some(m) = w.memberships.last_mut() {
             m.status = MembershipStatus::Active;
+            m.expires_at = s.owner_expiry.map(|e| ticks(MODEL_NOW, i64::from(e)));
         }
     }
     for s in &spec.memberships {
@@ -1748,9 +2041,10 @@ fn build(spec: &WorldSpec) -> World {
         create_membership(&mut w, user, a, &roles, restriction, s.created_by.map(|u| usize::from(u) % USERS));
         if let Some(m) = w.memberships.last_mut() {
             m.status = s.status;
+            m.expires_at = s.expiry.map(|e| ticks(MODEL_NOW, i64::from(e)));
         }
     }
-    for (to, from, role) in &spec.delegations {
+    for (to, from, role, expiry) in &spec.delegations {
         let below: Vec<usize> = (0..w.accounts.len()).filter(|a| w.accounts[*a].parent.is_some()).collect();
         let Some(to) = pick(&below, *to) else { continue };
         let (Some(from), Some(role)) = (pick(&w.strict_ancestors(to), *from), pick(&w.role_names(to), *role)) else {
@@ -1758,7 +2052,8 @@ fn build(spec: &WorldSpec) -> World {
         };
         if w.delegations.iter().all(|d| d.from != from || d.to != to) {
             let id = DelegationId::from_trusted(w.fresh("d"));
-            w.delegations.push(Deleg { id, from, to, role });
+            let expires_at = expiry.map(|e| ticks(MODEL_NOW, i64::from(e)));
+            w.delegations.push(Deleg { id, from, to, role, expires_at });
         }
     }
     for (u, suspended) in w.users.iter_mut().zip(&spec.suspended_users) {
@@ -1789,6 +2084,11 @@ fn role_grants_spec() -> impl Strategy<Value = GrantsSpec> {
     })
 }
 
+/// An expiry of the initial world, in ticks from its clock: mostly none, sometimes passed.
+fn expiry_spec() -> impl Strategy<Value = Option<i8>> {
+    prop_oneof![3 => Just(None), 2 => (-2i8..=5).prop_map(Some)]
+}
+
 fn role_picks() -> impl Strategy<Value = Vec<u8>> {
     proptest::collection::vec(any::<u8>(), 1..=2)
 }
@@ -1803,13 +2103,15 @@ fn world_spec() -> impl Strategy<Value = WorldSpec> {
         any::<u16>(),
         proptest::bool::weighted(0.35),
         any::<u8>(),
+        prop_oneof![4 => Just(None), 1 => (1i8..=5).prop_map(Some)],
         proptest::collection::vec((role_grants_spec(), grants_spec(3)), 0..=2),
     )
-        .prop_map(|(suspended, modules, requires_approval, owner, roles)| AccountSpec {
+        .prop_map(|(suspended, modules, requires_approval, owner, owner_expiry, roles)| AccountSpec {
             suspended,
             modules,
             requires_approval,
             owner,
+            owner_expiry,
             roles,
         });
     let status = prop_oneof![
@@ -1817,22 +2119,30 @@ fn world_spec() -> impl Strategy<Value = WorldSpec> {
         2 => Just(MembershipStatus::PendingApproval),
         1 => Just(MembershipStatus::Suspended),
     ];
-    let member =
-        (any::<u8>(), any::<u8>(), role_picks(), status, restriction_spec(), proptest::option::of(any::<u8>()))
-            .prop_map(|(user, account, roles, status, restriction, created_by)| MemberSpec {
-                user,
-                account,
-                roles,
-                status,
-                restriction,
-                created_by,
-            });
+    let member = (
+        any::<u8>(),
+        any::<u8>(),
+        role_picks(),
+        status,
+        restriction_spec(),
+        proptest::option::of(any::<u8>()),
+        expiry_spec(),
+    )
+        .prop_map(|(user, account, roles, status, restriction, created_by, expiry)| MemberSpec {
+            user,
+            account,
+            roles,
+            status,
+            restriction,
+            created_by,
+            expiry,
+        });
     (
         any::<bool>(),
         proptest::collection::vec(account, SKELETON.len()),
         proptest::collection::vec(proptest::bool::weighted(0.1), USERS),
         proptest::collection::vec(member, 0..=12),
-        proptest::collection::vec((any::<u8>(), any::<u8>(), any::<u8>()), 0..=3),
+        proptest::collection::vec((any::<u8>(), any::<u8>(), any::<u8>(), expiry_spec()), 0..=3),
     )
         .prop_map(|(affiliate_under_partner, accounts, suspended_users, memberships, delegations)| WorldSpec {
             affiliate_under_partner,
@@ -1862,7 +2172,7 @@ enum RawOp {
     CreateRole { account: u8, name: u8, grants: GrantsSpec, below: GrantsSpec },
     UpdateRole { role: u8, grants: GrantsSpec, below: GrantsSpec },
     DeleteRole { role: u8 },
-    CreateMembership { user: u8, account: u8, roles: Vec<u8>, restriction: Option<Vec<u8>> },
+    CreateMembership { user: u8, account: u8, roles: Vec<u8>, restriction: Option<Vec<u8>>, expiry: Option<u8> },
     SetMembershipRoles { membership: u8, roles: Vec<u8> },
     AssignRole { membership: u8, role: u8 },
     UnassignRole { membership: u8, role: u8 },
@@ -1872,12 +2182,50 @@ enum RawOp {
     DeleteMembership(u8),
     ApproveMembership(u8),
     RejectMembership(u8),
-    CreateDelegation { to: u8, from: u8, role: u8 },
+    CreateDelegation { to: u8, from: u8, role: u8, expiry: Option<u8> },
     DeleteDelegation(u8),
+    SetMembershipExpiry { membership: u8, expiry: ExpiryPick },
+    SetDelegationExpiry { delegation: u8, expiry: ExpiryPick },
+    AdvanceClock(u8),
     Invite { account: u8, invitee: u8, roles: Vec<u8>, restriction: Option<Vec<u8>> },
     SetAccountModules { account: u8, modules: u16 },
     SuspendAccount(u8),
     ReactivateAccount(u8),
+}
+
+/// A new expiry: none, some ticks after the clock (none: the clock itself, refused), or the
+/// current expiry (the clock when none) moved by some ticks, earlier or later.
+#[derive(Debug, Clone)]
+enum ExpiryPick {
+    Never,
+    Ahead(u8),
+    Shift(i8),
+}
+
+fn expiry_pick() -> impl Strategy<Value = ExpiryPick> {
+    prop_oneof![
+        1 => Just(ExpiryPick::Never),
+        2 => any::<u8>().prop_map(ExpiryPick::Ahead),
+        2 => (-3i8..=3).prop_map(ExpiryPick::Shift),
+    ]
+}
+
+/// `k` ticks after `now`, `k` from 0 (refused: not in the future) to 5.
+fn ahead(now: Timestamp, k: u8) -> Timestamp {
+    ticks(now, i64::from(k % 6))
+}
+
+fn pick_expiry(now: Timestamp, current: Option<Timestamp>, pick: &ExpiryPick) -> Option<Timestamp> {
+    match pick {
+        ExpiryPick::Never => None,
+        ExpiryPick::Ahead(k) => Some(ahead(now, *k)),
+        ExpiryPick::Shift(n) => Some(ticks(current.unwrap_or(now), i64::from(*n))),
+    }
+}
+
+/// An expiry for a new grant: mostly none.
+fn new_expiry() -> impl Strategy<Value = Option<u8>> {
+    prop_oneof![3 => Just(None), 2 => any::<u8>().prop_map(Some)]
 }
 
 fn raw_op() -> impl Strategy<Value = RawOp> {
@@ -1887,20 +2235,23 @@ fn raw_op() -> impl Strategy<Value = RawOp> {
             .prop_map(|(account, name, grants, below)| RawOp::CreateRole { account, name, grants, below }),
         3 => (i(), role_grants_spec(), grants_spec(3)).prop_map(|(role, grants, below)| RawOp::UpdateRole { role, grants, below }),
         1 => i().prop_map(|role| RawOp::DeleteRole { role }),
-        5 => (i(), i(), role_picks(), restriction_spec())
-            .prop_map(|(user, account, roles, restriction)| RawOp::CreateMembership { user, account, roles, restriction }),
+        5 => (i(), i(), role_picks(), restriction_spec(), new_expiry())
+            .prop_map(|(user, account, roles, restriction, expiry)| RawOp::CreateMembership { user, account, roles, restriction, expiry }),
         3 => (i(), role_picks()).prop_map(|(membership, roles)| RawOp::SetMembershipRoles { membership, roles }),
         3 => (i(), i()).prop_map(|(membership, role)| RawOp::AssignRole { membership, role }),
         2 => (i(), i()).prop_map(|(membership, role)| RawOp::UnassignRole { membership, role }),
         3 => (i(), restriction_spec())
             .prop_map(|(membership, restriction)| RawOp::SetResourceRestriction { membership, restriction }),
-        1 => i().prop_map(RawOp::SuspendMembership),
-        2 => i().prop_map(RawOp::ReactivateMembership),
+        2 => i().prop_map(RawOp::SuspendMembership),
+        3 => i().prop_map(RawOp::ReactivateMembership),
         1 => i().prop_map(RawOp::DeleteMembership),
         3 => i().prop_map(RawOp::ApproveMembership),
         1 => i().prop_map(RawOp::RejectMembership),
-        3 => (i(), i(), i()).prop_map(|(to, from, role)| RawOp::CreateDelegation { to, from, role }),
+        3 => (i(), i(), i(), new_expiry()).prop_map(|(to, from, role, expiry)| RawOp::CreateDelegation { to, from, role, expiry }),
         1 => i().prop_map(RawOp::DeleteDelegation),
+        3 => (i(), expiry_pick()).prop_map(|(membership, expiry)| RawOp::SetMembershipExpiry { membership, expiry }),
+        3 => (i(), expiry_pick()).prop_map(|(delegation, expiry)| RawOp::SetDelegationExpiry { delegation, expiry }),
+        1 => i().prop_map(RawOp::AdvanceClock),
         4 => (i(), i(), role_picks(), restriction_spec())
             .prop_map(|(account, invitee, roles, restriction)| RawOp::Invite { account, invitee, roles, restriction }),
         1 => (i(), any::<u16>()).prop_map(|(account, modules)| RawOp::SetAccountModules { account, modules }),
@@ -1909,14 +2260,20 @@ fn raw_op() -> impl Strategy<Value = RawOp> {
     ]
 }
 
-fn step() -> impl Strategy<Value = (Actor, RawOp)> {
-    let actor = prop_oneof![
+fn actor() -> impl Strategy<Value = Actor> {
+    prop_oneof![
         1 => Just(Actor::Service),
         2 => any::<u8>().prop_map(Actor::Anyone),
         6 => any::<u8>().prop_map(Actor::Insider),
-        1 => any::<u8>().prop_map(Actor::Requester),
-    ];
-    (actor, raw_op())
+        2 => any::<u8>().prop_map(Actor::Requester),
+    ]
+}
+
+/// A sequence of operations by their actors, as picks.
+type Steps = Vec<(Actor, RawOp)>;
+
+fn step() -> impl Strategy<Value = (Actor, RawOp)> {
+    (actor(), raw_op())
 }
 
 fn steps(max: usize) -> impl Strategy<Value = Vec<(Actor, RawOp)>> {
@@ -1940,9 +2297,13 @@ fn account_of(w: &World, op: &Op) -> Option<usize> {
         | Op::ReactivateMembership(membership)
         | Op::DeleteMembership(membership)
         | Op::ApproveMembership(membership)
-        | Op::RejectMembership(membership) => of(membership),
+        | Op::RejectMembership(membership)
+        | Op::SetMembershipExpiry { membership, .. } => of(membership),
         Op::CreateDelegation { to, .. } => Some(*to),
-        Op::DeleteDelegation(id) => w.delegations.iter().find(|d| d.id == *id).map(|d| d.to),
+        Op::DeleteDelegation(id) | Op::SetDelegationExpiry { delegation: id, .. } => {
+            w.delegations.iter().find(|d| d.id == *id).map(|d| d.to)
+        }
+        Op::AdvanceClock(_) => None,
         Op::SetAccountModules { account, .. } | Op::SuspendAccount(account) | Op::ReactivateAccount(account) => {
             Some(w.accounts[*account].parent.unwrap_or(*account))
         }
@@ -1960,8 +2321,11 @@ fn requester_of(w: &World, op: &Op) -> Option<usize> {
         | Op::ReactivateMembership(membership)
         | Op::DeleteMembership(membership)
         | Op::ApproveMembership(membership)
-        | Op::RejectMembership(membership) => w.membership(membership).and_then(|m| m.created_by),
+        | Op::RejectMembership(membership)
+        | Op::SetMembershipExpiry { membership, .. } => w.membership(membership).and_then(|m| m.created_by),
         Op::CreateRole { .. }
+        | Op::SetDelegationExpiry { .. }
+        | Op::AdvanceClock(_)
         | Op::UpdateRole { .. }
         | Op::DeleteRole { .. }
         | Op::CreateMembership { .. }
@@ -2026,13 +2390,14 @@ fn resolve(w: &World, actor: &Actor, raw: &RawOp) -> Option<(Option<usize>, Op)>
             let (account, name) = pick(&custom, *role)?;
             Op::DeleteRole { account, name }
         }
-        RawOp::CreateMembership { user, account: a, roles, restriction } => {
+        RawOp::CreateMembership { user, account: a, roles, restriction, expiry } => {
             let a = account(a);
             Op::CreateMembership {
                 user: usize::from(*user) % w.users.len(),
                 account: a,
                 roles: roles_of(w, a, roles),
                 restriction: restriction_of(w, a, restriction.as_ref()),
+                expires_at: expiry.map(|k| ahead(w.now, k)),
             }
         }
         RawOp::SetMembershipRoles { membership, roles } => {
@@ -2062,18 +2427,35 @@ fn resolve(w: &World, actor: &Actor, raw: &RawOp) -> Option<(Option<usize>, Op)>
         RawOp::DeleteMembership(i) => Op::DeleteMembership(pick(&all, *i)?),
         RawOp::ApproveMembership(i) => Op::ApproveMembership(with(MembershipStatus::PendingApproval, i)?),
         RawOp::RejectMembership(i) => Op::RejectMembership(with(MembershipStatus::PendingApproval, i)?),
-        RawOp::CreateDelegation { to, from, role } => {
+        RawOp::CreateDelegation { to, from, role, expiry } => {
             let below: Vec<usize> = (0..n).filter(|a| w.accounts[*a].parent.is_some()).collect();
             let to = pick(&below, *to)?;
             Op::CreateDelegation {
                 from: pick(&w.strict_ancestors(to), *from)?,
                 to,
                 role: pick(&w.role_names(to), *role)?,
+                expires_at: expiry.map(|k| ahead(w.now, k)),
             }
         }
         RawOp::DeleteDelegation(i) => {
             Op::DeleteDelegation(pick(&w.delegations.iter().map(|d| d.id.clone()).collect::<Vec<_>>(), *i)?)
         }
+        RawOp::SetMembershipExpiry { membership, expiry } => {
+            // Mostly one that expires: extending it is granting.
+            let timed: Vec<MembershipId> =
+                w.memberships.iter().filter(|m| m.expires_at.is_some()).map(|m| m.id.clone()).collect();
+            let id = if membership % 4 == 0 { pick(&all, *membership) } else { pick(&timed, *membership) }
+                .or_else(|| pick(&all, *membership))?;
+            let expires_at = pick_expiry(w.now, member(&id)?.expires_at, expiry);
+            Op::SetMembershipExpiry { membership: id, expires_at }
+        }
+        RawOp::SetDelegationExpiry { delegation, expiry } => {
+            let timed: Vec<Deleg> = w.delegations.iter().filter(|d| d.expires_at.is_some()).cloned().collect();
+            let d = if delegation % 4 == 0 { pick(&w.delegations, *delegation) } else { pick(&timed, *delegation) }
+                .or_else(|| pick(&w.delegations, *delegation))?;
+            Op::SetDelegationExpiry { delegation: d.id, expires_at: pick_expiry(w.now, d.expires_at, expiry) }
+        }
+        RawOp::AdvanceClock(k) => Op::AdvanceClock(1 + i64::from(k % 3)),
         RawOp::Invite { account: a, invitee, roles, restriction } => {
             let a = account(a);
             let invitee = usize::from(*invitee) % (w.users.len() + 1);
@@ -2101,6 +2483,8 @@ fn resolve(w: &World, actor: &Actor, raw: &RawOp) -> Option<(Option<usize>, Op)>
         }
     };
     let actor = match actor {
+        // Time passes for everybody.
+        _ if matches!(op, Op::AdvanceClock(_)) => None,
         Actor::Service => None,
         Actor::Anyone(i) => Some(usize::from(*i) % w.users.len()),
         Actor::Insider(i) => Some(insider(i, &op)),
@@ -2148,7 +2532,7 @@ proptest! {
         let user = usize::from(user) % w.users.len();
         let roles = Roles::of(&w);
         for place in places(&w) {
-            let expected = reference(&w, &roles, user, &place, Mode::Live);
+            let expected = reference(&w, &roles, user, &place, Mode::Live, w.now);
             let (resource, loaded) = match &place.folder {
                 None => (None, None),
                 Some(Folder::Real(r)) => (Some(r.clone()), Some(r)),
@@ -2183,7 +2567,7 @@ proptest! {
                     permission: Permission { feature: feature.clone(), level: Level::View },
                     resource: resource.clone(),
                 };
-                let got = evaluate(&MODEL.catalog, &request, &f, MODEL_NOW).effective;
+                let got = evaluate(&MODEL.catalog, &request, &f, w.now).effective;
                 prop_assert_eq!(
                     got, expected[i],
                     "{} on {} {}: evaluate says {}, the reference {}\n{}",
@@ -2209,8 +2593,14 @@ fn the_model_exercises_every_operation_and_every_rule() {
     let mut accepted: BTreeMap<&str, usize> = BTreeMap::new();
     let mut violations: BTreeMap<&str, usize> = BTreeMap::new();
     let mut refused: BTreeMap<String, usize> = BTreeMap::new();
-    for (spec, steps) in deterministic(48) {
+    let mut by_kind: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    let mut clock_moves = 0;
+    for (spec, steps) in deterministic(64) {
         let run = run_random(&spec, &steps, None).unwrap_or_else(|f| panic!("{f}"));
+        clock_moves += run.stats.clock_moves;
+        for (k, n) in run.stats.violations_by_kind {
+            *by_kind.entry(k).or_default() += n;
+        }
         for (k, n) in run.stats.accepted {
             *accepted.entry(k).or_default() += n;
         }
@@ -2234,6 +2624,13 @@ fn the_model_exercises_every_operation_and_every_rule() {
             violations.get(code).is_some_and(|n| *n > 0),
             "{code} never refused anything: {violations:?}, refused: {refused:?}"
         );
+    }
+    // Time: the clock moves, expiries in the past are refused, and extensions beyond the actor's
+    // reach (a membership's, a delegation's) are refused as escalations.
+    assert!(clock_moves > 0, "the clock never moved");
+    assert!(refused.get("INVALID_EXPIRY").is_some_and(|n| *n > 0), "no expiry in the past: {refused:?}");
+    for kind in ["SetMembershipExpiry", "SetDelegationExpiry"] {
+        assert!(by_kind.get(&(kind, "NO_ESCALATION")).is_some_and(|n| *n > 0), "{kind} never refused: {by_kind:?}");
     }
 }
 
@@ -2278,7 +2675,7 @@ fn fixed_world() -> World {
         create_membership(&mut w, u, a, &[role(r)], None, None);
     }
     let id = DelegationId::from_trusted(w.fresh("d"));
-    w.delegations.push(Deleg { id, from: p, to: cp, role: role("client_administrator") });
+    w.delegations.push(Deleg { id, from: p, to: cp, role: role("client_administrator"), expires_at: None });
     w
 }
 
@@ -2297,8 +2694,13 @@ fn skipping_check_grant_is_an_escalation() {
     let w = fixed_world();
     let cp = account(&w, "cp");
     // u1 (administrator: no payment_methods) makes u4 a client administrator (everything full).
-    let op =
-        Op::CreateMembership { user: 4, account: cp, roles: vec![role("client_administrator")], restriction: None };
+    let op = Op::CreateMembership {
+        user: 4,
+        account: cp,
+        roles: vec![role("client_administrator")],
+        restriction: None,
+        expires_at: None,
+    };
     expect_broken(&w, &[(user(1), op)], Check::Grant, NO_ESCALATION, "NO_ESCALATION");
 }
 
@@ -2312,7 +2714,13 @@ fn skipping_check_grant_on_a_restriction_is_an_escalation() {
     let ops = [
         (
             None,
-            Op::CreateMembership { user: 4, account: cp, roles: vec![role("client_user")], restriction: only("cp-f1") },
+            Op::CreateMembership {
+                user: 4,
+                account: cp,
+                roles: vec![role("client_user")],
+                restriction: only("cp-f1"),
+                expires_at: None,
+            },
         ),
         (None, Op::SetResourceRestriction { membership: w.memberships[0].id.clone(), restriction: only("cp-f1") }),
         (
@@ -2339,6 +2747,7 @@ fn skipping_check_grant_on_a_resource_cap_is_an_escalation() {
                 account: cp,
                 roles: vec![role("client_administrator")],
                 restriction: capped("cp-f1", Level::View),
+                expires_at: None,
             },
         ),
         (
@@ -2371,7 +2780,16 @@ fn skipping_check_role_definition_is_an_escalation() {
             None,
             Op::CreateRole { account: cp, name: role("custom_0"), grants: harmless, descendant_grants: Grants::new() },
         ),
-        (None, Op::CreateMembership { user: 4, account: cp, roles: vec![role("custom_0")], restriction: None }),
+        (
+            None,
+            Op::CreateMembership {
+                user: 4,
+                account: cp,
+                roles: vec![role("custom_0")],
+                restriction: None,
+                expires_at: None,
+            },
+        ),
         (
             user(1),
             Op::UpdateRole { account: cp, name: role("custom_0"), grants: strong, descendant_grants: Grants::new() },
@@ -2404,7 +2822,13 @@ fn skipping_check_partner_reach_breaks_partner_reach() {
     let w = fixed_world();
     let cp = account(&w, "cp");
     // u3, a delegated administrator of p acting in cp, gives itself a direct membership of cp.
-    let op = Op::CreateMembership { user: 3, account: cp, roles: vec![role("client_user")], restriction: None };
+    let op = Op::CreateMembership {
+        user: 3,
+        account: cp,
+        roles: vec![role("client_user")],
+        restriction: None,
+        expires_at: None,
+    };
     expect_broken(&w, &[(user(3), op)], Check::PartnerReach, PARTNER_REACH, "PARTNER_REACH");
 }
 
@@ -2445,6 +2869,110 @@ fn skipping_the_last_administrator_guard_breaks_it() {
     expect_broken(&w, &ops, Check::LastAdministrator, LAST_ADMINISTRATOR, "LAST_ADMINISTRATOR");
 }
 
+/// u0's membership in cp ends in two ticks (the service sets it); u0 then makes u4 a client user
+/// of cp for good, and extends u5's membership (ending in one tick) for good: each outlives u0's
+/// own access.
+#[test]
+fn skipping_check_expiry_lets_a_grant_outlive_the_actor() {
+    let mut w = fixed_world();
+    let cp = account(&w, "cp");
+    create_membership(&mut w, 5, cp, &[role("client_user")], None, None);
+    let soon = |n| Some(ticks(MODEL_NOW, n));
+    let ends = |id: &MembershipId, n| (None, Op::SetMembershipExpiry { membership: id.clone(), expires_at: soon(n) });
+    let (u0, u5) = (w.memberships[0].id.clone(), w.memberships[4].id.clone());
+    let grant = Op::CreateMembership {
+        user: 4,
+        account: cp,
+        roles: vec![role("client_user")],
+        restriction: None,
+        expires_at: None,
+    };
+    expect_broken(&w, &[ends(&u0, 2), (user(0), grant)], Check::Expiry, NO_ESCALATION, "NO_ESCALATION");
+    let extend = Op::SetMembershipExpiry { membership: u5.clone(), expires_at: None };
+    expect_broken(&w, &[ends(&u0, 2), ends(&u5, 1), (user(0), extend)], Check::Expiry, NO_ESCALATION, "NO_ESCALATION");
+    // Within u0's own reach (until its access ends), the same extension is accepted.
+    let within = Op::SetMembershipExpiry { membership: u5, expires_at: soon(2) };
+    let outcomes = run_fixed(&w, &[ends(&u0, 2), ends(&w.memberships[4].id, 1), (user(0), within)], None)
+        .unwrap_or_else(|f| panic!("{f}"));
+    assert!(matches!(outcomes.as_slice(), [Ok(()), Ok(()), Ok(())]), "{outcomes:?}");
+}
+
+/// p's delegation into cp ends in two ticks; u3, p's delegated administrator acting in cp through
+/// it, extends it for good: without the delegation itself, u3 reaches nothing in cp.
+#[test]
+fn skipping_check_expiry_lets_a_partner_extend_its_own_delegation() {
+    let w = fixed_world();
+    let d = w.delegations[0].id.clone();
+    let ops = [
+        (None, Op::SetDelegationExpiry { delegation: d.clone(), expires_at: Some(ticks(MODEL_NOW, 2)) }),
+        (user(3), Op::SetDelegationExpiry { delegation: d.clone(), expires_at: None }),
+    ];
+    expect_broken(&w, &ops, Check::Expiry, NO_ESCALATION, "NO_ESCALATION");
+    // Shortening it is ending access sooner: either side may.
+    let shorten =
+        [ops[0].clone(), (user(3), Op::SetDelegationExpiry { delegation: d, expires_at: Some(ticks(MODEL_NOW, 1)) })];
+    let outcomes = run_fixed(&w, &shorten, None).unwrap_or_else(|f| panic!("{f}"));
+    assert!(matches!(outcomes.as_slice(), [Ok(()), Ok(())]), "{outcomes:?}");
+}
+
+/// Extending an expiry is granting to the membership's user: a direct membership of a partner's
+/// member (here u2, account manager of p, given a client user membership of cp ending in one tick
+/// by the service) is refused for partner reach when cp's administrator extends it, as
+/// reactivating it is. Without the check, u2 would hold in cp, through a membership of cp, what
+/// survives the end of every delegation.
+#[test]
+fn skipping_check_partner_reach_on_an_extension_breaks_partner_reach() {
+    let w = fixed_world();
+    let cp = account(&w, "cp");
+    let given = Op::CreateMembership {
+        user: 2,
+        account: cp,
+        roles: vec![role("client_user")],
+        restriction: None,
+        expires_at: Some(ticks(MODEL_NOW, 1)),
+    };
+    let m6 = MembershipId::from_trusted("m6");
+    for expires_at in [None, Some(ticks(MODEL_NOW, 2))] {
+        let extend = Op::SetMembershipExpiry { membership: m6.clone(), expires_at };
+        let ops = [(None, given.clone()), (user(0), extend)];
+        expect_broken(&w, &ops, Check::PartnerReach, PARTNER_REACH, "PARTNER_REACH");
+    }
+    // Shortening it only takes access away: allowed.
+    let outcomes = run_fixed(
+        &w,
+        &[
+            (None, given.clone()),
+            (
+                user(0),
+                Op::SetMembershipExpiry {
+                    membership: m6.clone(),
+                    expires_at: Some(Timestamp::from_millis(MODEL_NOW.as_millis() + TICK / 2)),
+                },
+            ),
+        ],
+        None,
+    )
+    .unwrap_or_else(|f| panic!("{f}"));
+    assert!(matches!(outcomes.as_slice(), [Ok(()), Ok(())]), "{outcomes:?}");
+    // Reactivating it is refused alike.
+    let suspend = Op::SuspendMembership(m6.clone());
+    let reactivate = Op::ReactivateMembership(m6);
+    let outcomes =
+        run_fixed(&w, &[(None, given), (None, suspend), (user(0), reactivate)], None).unwrap_or_else(|f| panic!("{f}"));
+    assert!(matches!(outcomes.last(), Some(Err(Refusal::Rule(Violation::PartnerReach { .. })))), "{outcomes:?}");
+}
+
+/// `lengthens`, the model's reading of "extending", is the rule book's [`expiry_extends`].
+#[test]
+fn the_model_extends_an_expiry_as_the_rule_book_does() {
+    let instants = [None, Some(ticks(MODEL_NOW, -1)), Some(MODEL_NOW), Some(ticks(MODEL_NOW, 1))];
+    for current in instants {
+        for new in instants {
+            assert_eq!(lengthens(current, new), expiry_extends(current, new), "{current:?} -> {new:?}");
+        }
+    }
+}
+
 /// Random search alone finds what each weakened admission lets through, within a few fixed
 /// sequences.
 #[test]
@@ -2458,6 +2986,7 @@ fn random_sequences_find_what_a_weakened_admission_lets_through() {
         (Check::FourEyes, FOUR_EYES),
         (Check::PendingFrozen, FOUR_EYES),
         (Check::LastAdministrator, LAST_ADMINISTRATOR),
+        (Check::Expiry, NO_ESCALATION),
     ] {
         let found = sequences
             .iter()
@@ -2480,7 +3009,7 @@ fn delegated_administration_is_reached_only_as_a_member() {
     create_membership(&mut w, 3, cs, &[role("client_administrator")], None, None);
     for (from, to, r) in [(p, s, "account_manager"), (s, cs, "client_administrator")] {
         let id = DelegationId::from_trusted(w.fresh("d"));
-        w.delegations.push(Deleg { id, from, to, role: role(r) });
+        w.delegations.push(Deleg { id, from, to, role: role(r), expires_at: None });
     }
     let invite = |by: usize, invitee: usize| {
         (
@@ -2592,7 +3121,7 @@ mod access_requests {
                 Op::SetResourceRestriction { membership: membership.clone(), restriction: Some(r) }
             }
             Change::CreateDelegation { from, to, role } => {
-                Op::CreateDelegation { from: idx(from)?, to: idx(to)?, role: role.clone() }
+                Op::CreateDelegation { from: idx(from)?, to: idx(to)?, role: role.clone(), expires_at: None }
             }
         })
     }
@@ -2667,5 +3196,448 @@ mod access_requests {
                 }
             }
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Simulations (SimulateChanges): the preview's answer per operation is the model's admission
+// applied in sequence, and the effect it reports is the difference of the reference evaluator.
+// ---------------------------------------------------------------------------------------------
+
+mod simulations {
+    use super::*;
+    use crate::catalog::USERS_FEATURE;
+    use crate::model::{NewDelegation, RoleDefinition};
+    use crate::simulate::{Denial, SimOp, Snapshot, SnapshotAccount, SnapshotDelegation, SnapshotMembership, simulate};
+
+    /// The world as the server's snapshot holds it.
+    fn snapshot(w: &World) -> Snapshot {
+        let id = |a: usize| w.accounts[a].id.clone();
+        Snapshot {
+            accounts: w
+                .accounts
+                .iter()
+                .map(|acc| {
+                    let facts = AccountFacts {
+                        id: acc.id.clone(),
+                        kind: acc.kind.clone(),
+                        status: acc.status,
+                        parent: acc.parent.map(id),
+                        modules: acc.modules.clone(),
+                    };
+                    (acc.id.clone(), SnapshotAccount { facts, custom_roles: acc.roles.values().cloned().collect() })
+                })
+                .collect(),
+            users: w.users.iter().map(|u| (u.id.clone(), u.status)).collect(),
+            memberships: w
+                .memberships
+                .iter()
+                .map(|m| {
+                    let snapshot = SnapshotMembership {
+                        user: w.users[m.user].id.clone(),
+                        account: id(m.account),
+                        status: m.status,
+                        roles: m.roles.clone(),
+                        restriction: m.restriction.clone(),
+                        expires_at: m.expires_at,
+                        requester: m.created_by.map(|u| w.users[u].id.clone()),
+                    };
+                    (m.id.clone(), snapshot)
+                })
+                .collect(),
+            delegations: w
+                .delegations
+                .iter()
+                .map(|d| {
+                    let snapshot = SnapshotDelegation {
+                        from: id(d.from),
+                        to: id(d.to),
+                        role: d.role.clone(),
+                        expires_at: d.expires_at,
+                    };
+                    (d.id.clone(), snapshot)
+                })
+                .collect(),
+            resources: w
+                .accounts
+                .iter()
+                .flat_map(|acc| acc.resources.iter().map(|r| (r.clone(), acc.id.clone())))
+                .collect(),
+        }
+    }
+
+    /// The preview's operation for `op` (`None`: one SimulateChanges does not preview). A new
+    /// delegation is named with the id the model gives it.
+    fn sim_op(w: &World, op: &Op) -> Option<SimOp> {
+        let id = |a: &usize| w.accounts[*a].id.clone();
+        Some(match op {
+            Op::UpdateRole { account, name, grants, descendant_grants } => SimOp::UpdateRole(RoleDefinition {
+                account: id(account),
+                name: name.clone(),
+                display_name: String::new(),
+                description: String::new(),
+                grants: grants.clone(),
+                descendant_grants: descendant_grants.clone(),
+            }),
+            Op::SetMembershipRoles { membership, roles } => {
+                SimOp::SetMembershipRoles { membership: membership.clone(), roles: roles.clone() }
+            }
+            Op::AssignRole { membership, role } => {
+                SimOp::AssignRole { membership: membership.clone(), role: role.clone() }
+            }
+            Op::UnassignRole { membership, role } => {
+                SimOp::UnassignRole { membership: membership.clone(), role: role.clone() }
+            }
+            Op::SetResourceRestriction { membership, restriction } => {
+                SimOp::SetResourceRestriction { membership: membership.clone(), restriction: restriction.clone() }
+            }
+            Op::SuspendMembership(m) => {
+                SimOp::SetMembershipStatus { membership: m.clone(), status: MembershipStatus::Suspended }
+            }
+            Op::ReactivateMembership(m) => {
+                SimOp::SetMembershipStatus { membership: m.clone(), status: MembershipStatus::Active }
+            }
+            Op::SetAccountModules { account, modules } => {
+                SimOp::SetAccountModules { account: id(account), modules: modules.clone() }
+            }
+            Op::SuspendAccount(a) => SimOp::SetAccountStatus { account: id(a), status: AccountStatus::Suspended },
+            Op::ReactivateAccount(a) => SimOp::SetAccountStatus { account: id(a), status: AccountStatus::Active },
+            Op::CreateDelegation { from, to, role, expires_at } => SimOp::CreateDelegation(NewDelegation {
+                id: Some(DelegationId::from_trusted(format!("d{}", w.next_id + 1))),
+                from_account: id(from),
+                to_account: id(to),
+                role: role.clone(),
+                expires_at: *expires_at,
+            }),
+            Op::DeleteDelegation(d) => SimOp::DeleteDelegation(d.clone()),
+            Op::CreateRole { .. }
+            | Op::DeleteRole { .. }
+            | Op::CreateMembership { .. }
+            | Op::DeleteMembership(_)
+            | Op::ApproveMembership(_)
+            | Op::RejectMembership(_)
+            | Op::Invite { .. }
+            | Op::SetMembershipExpiry { .. }
+            | Op::SetDelegationExpiry { .. }
+            | Op::AdvanceClock(_) => return None,
+        })
+    }
+
+    /// An answer, as both sides can say it.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    enum Answer {
+        Admitted,
+        /// The requirement is not met (or the account is out of reach, answered as unknown).
+        Requirement,
+        /// An invariant of the rule book, exactly.
+        Rule(Violation),
+        /// What the store refuses in its write, by kind.
+        Store(String),
+    }
+
+    /// The model's answer in the order an RPC checks: the records named exist, the requirement,
+    /// the invariants, the store's preconditions, the last administrator counted in the write.
+    /// Whether it is a refusal is [`admit`]'s answer (asserted by the property).
+    fn model_answer(w: &World, actor: Option<usize>, op: &Op) -> Answer {
+        let refusal = requirement(w, actor, op, None)
+            .and_then(|()| invariants(w, actor, op, None))
+            .and_then(|()| store_preconditions(w, op))
+            .and_then(|()| last_administrator(w, actor, op, None));
+        match refusal {
+            Ok(()) => Answer::Admitted,
+            Err(Refusal::Requirement(_)) => Answer::Requirement,
+            Err(Refusal::Rule(Violation::LastAdministrator { .. })) => Answer::Store("LAST_ADMINISTRATOR".to_owned()),
+            Err(Refusal::Rule(v)) => Answer::Rule(v),
+            Err(Refusal::Store(kind)) => Answer::Store(kind.to_owned()),
+        }
+    }
+
+    fn sim_answer(outcome: &Result<(), Denial>) -> Answer {
+        match outcome {
+            Ok(()) => Answer::Admitted,
+            Err(Denial::Refused(_) | Denial::NotFound { entity: "account", .. }) => Answer::Requirement,
+            Err(Denial::Violation { violation, .. }) => Answer::Rule(violation.clone()),
+            Err(Denial::Precondition { kind, .. }) => Answer::Store((*kind).to_owned()),
+            Err(Denial::NotFound { .. }) => Answer::Store("NOT_FOUND".to_owned()),
+            Err(Denial::AlreadyExists { .. }) => Answer::Store("ALREADY_EXISTS".to_owned()),
+            Err(Denial::Invalid(v)) => Answer::Store(format!("INVALID {v:?}")),
+        }
+    }
+
+    /// Found by the property, and fixed: the preview refuses what the store refuses in its
+    /// write — suspending a pending membership (which it applied before, so that a reactivation
+    /// later in the list was previewed as giving access), unassigning the last role, suspending a
+    /// suspended account — with the store's kind; and it reports a restriction moved from one
+    /// folder to another, which it skipped (at large a restriction reads alike).
+    #[test]
+    fn the_preview_refuses_what_the_store_refuses_and_reports_a_moved_restriction() {
+        let mut w = fixed_world();
+        let (cp, d) = (account(&w, "cp"), account(&w, "d"));
+        let only = |r: &str| Some([ResourceId::from_trusted(r)].into_iter().collect::<Restriction>());
+        create_membership(&mut w, 4, cp, &[role("client_user")], only("cp-f1"), None);
+        create_membership(&mut w, 5, cp, &[role("client_user")], None, None);
+        w.memberships[5].status = MembershipStatus::PendingApproval;
+        w.accounts[d].status = AccountStatus::Suspended;
+        let (u4, u5) = (w.memberships[4].id.clone(), w.memberships[5].id.clone());
+        let ops = [
+            Op::SuspendMembership(u5.clone()),
+            Op::ReactivateMembership(u5),
+            Op::UnassignRole { membership: u4.clone(), role: role("client_user") },
+            Op::SuspendAccount(d),
+        ];
+        let sims: Vec<SimOp> = ops.iter().filter_map(|op| sim_op(&w, op)).collect();
+        let preview = simulate(&MODEL.catalog, &snapshot(&w), None, &sims, usize::MAX, w.now).unwrap();
+        let kinds = ["MEMBERSHIP_PENDING", "MEMBERSHIP_PENDING", "LAST_ROLE", "ALREADY_SUSPENDED"];
+        for ((op, outcome), kind) in ops.iter().zip(&preview.outcomes).zip(kinds) {
+            assert_eq!(store_preconditions(&w, op), Err(Refusal::Store(kind)), "{}", op.show(&w));
+            assert_eq!(sim_answer(outcome), Answer::Store(kind.to_owned()), "{}", op.show(&w));
+        }
+        assert!(preview.effects.is_empty(), "{:?}", preview.effects);
+        // u4 moves from cp-f1 to cp-f2: u4 loses cp-f1 and gains cp-f2, as the reference sees it.
+        let moved = Op::SetResourceRestriction { membership: u4, restriction: only("cp-f2") };
+        let sims = [sim_op(&w, &moved).unwrap()];
+        let preview = simulate(&MODEL.catalog, &snapshot(&w), None, &sims, usize::MAX, w.now).unwrap();
+        assert_eq!(preview.outcomes, [Ok(())]);
+        let mut after = w.clone();
+        apply(&mut after, None, &moved);
+        let reported: BTreeSet<Change> = preview
+            .effects
+            .iter()
+            .flat_map(|e| {
+                e.changes
+                    .iter()
+                    .map(|c| (e.user.clone(), e.account.clone(), c.feature.clone(), c.resource.clone(), c.from, c.to))
+            })
+            .collect();
+        let reference = model_effects(&w, &after, None);
+        let folders: BTreeSet<Option<ResourceId>> = reference.iter().map(|c| c.3.clone()).collect();
+        let moved_between: BTreeSet<Option<ResourceId>> =
+            ["cp-f1", "cp-f2"].into_iter().map(|r| Some(ResourceId::from_trusted(r))).collect();
+        assert_eq!(folders, moved_between);
+        assert_eq!(reported, reference);
+    }
+
+    /// A level that changes: user, account, feature, folder (`None`: at large), from, to.
+    type Change = (UserId, AccountId, FeatureName, Option<ResourceId>, Level, Level);
+
+    /// The reference's effective level of `user` in account `a` (on `folder`) at the clock: its
+    /// levels, live, under the account's module cap.
+    fn effective(w: &World, roles: &Roles, user: usize, a: usize, folder: Option<&ResourceId>) -> Levels {
+        let place = Place {
+            at: At::Account(a),
+            folder: folder.map(|r| Folder::Real(r.clone())),
+            target: Some(a),
+            ancestors: w.strict_ancestors(a),
+        };
+        let mut out = reference(w, roles, user, &place, Mode::Live, w.now);
+        for (f, feature) in MODEL.features.iter().enumerate() {
+            if MODEL.modules.contains(feature) && !w.accounts[a].modules.contains(feature) {
+                out[f] = Level::None;
+            }
+        }
+        out
+    }
+
+    /// What differs for every member (before or after) in every account, at large and on each
+    /// folder, between `before` and `after` — on an actor's authority, in the accounts where the
+    /// actor views users before only.
+    fn model_effects(before: &World, after: &World, actor: Option<usize>) -> BTreeSet<Change> {
+        let (rb, ra) = (Roles::of(before), Roles::of(after));
+        let users: BTreeSet<usize> = before.memberships.iter().chain(&after.memberships).map(|m| m.user).collect();
+        let users_feature = MODEL.index[USERS_FEATURE];
+        let mut out = BTreeSet::new();
+        for a in 0..after.accounts.len() {
+            if let Some(x) = actor
+                && effective(before, &rb, x, a, None)[users_feature] < Level::View
+            {
+                continue;
+            }
+            let folders = std::iter::once(None).chain(after.accounts[a].resources.iter().map(Some));
+            for folder in folders {
+                for &u in &users {
+                    let (lb, la) = (effective(before, &rb, u, a, folder), effective(after, &ra, u, a, folder));
+                    for (f, feature) in MODEL.features.iter().enumerate().filter(|(f, _)| lb[*f] != la[*f]) {
+                        let (user, account) = (after.users[u].id.clone(), after.accounts[a].id.clone());
+                        out.insert((user, account, feature.clone(), folder.cloned(), lb[f], la[f]));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// What a preview answered, for the test that checks the property is not vacuous.
+    #[derive(Debug, Default)]
+    struct Previewed {
+        /// Answers by kind (`Admitted` by an actor apart), with their count.
+        answers: BTreeMap<String, usize>,
+        /// Level changes reported.
+        changes: usize,
+    }
+
+    /// Fixed sequences, each previewed by an actor of every kind in turn.
+    fn with_actors(sequences: Vec<(WorldSpec, Steps)>) -> Vec<(WorldSpec, Actor, Steps)> {
+        let who = |i: usize| {
+            let pick = u8::try_from(i % 256).unwrap_or(0);
+            match i % 4 {
+                0 => Actor::Service,
+                1 => Actor::Anyone(pick),
+                2 => Actor::Insider(pick),
+                _ => Actor::Requester(pick),
+            }
+        };
+        sequences.into_iter().enumerate().map(|(i, (spec, steps))| (spec, who(i), steps)).collect()
+    }
+
+    /// A change of the snapshot the preview reads.
+    type Tamper = fn(&mut Snapshot);
+
+    /// The property's one case (see its docs), the preview reading the snapshot as `tamper` leaves
+    /// it (only the test proving the property can fail changes it).
+    fn preview(
+        spec: &WorldSpec,
+        who: &Actor,
+        steps: &[(Actor, RawOp)],
+        tamper: Tamper,
+    ) -> Result<Previewed, TestCaseError> {
+        let initial = build(spec);
+        let mut w = initial.clone();
+        let mut actor: Option<Option<usize>> = None;
+        let (mut ops, mut expected, mut shown) = (Vec::new(), Vec::new(), String::new());
+        for (_, raw) in steps {
+            // The actor as `who` names it for the first operation previewed, then the same.
+            let Some((x, op)) = resolve(&w, who, raw) else { continue };
+            let Some(sim) = sim_op(&w, &op) else { continue };
+            if let Err(Refusal::Store("INVALID_EXPIRY")) = store_preconditions(&w, &op) {
+                continue;
+            }
+            let x = *actor.get_or_insert(x);
+            let answer = model_answer(&w, x, &op);
+            let admitted = admit(&w, x, &op);
+            prop_assert_eq!(
+                answer == Answer::Admitted,
+                admitted.is_ok(),
+                "{} {:?}: {:?}",
+                op.show(&w),
+                answer,
+                admitted
+            );
+            let _ = writeln!(shown, "  {}: {answer:?}", op.show(&w));
+            if admitted.is_ok() {
+                apply(&mut w, x, &op);
+            }
+            ops.push(sim);
+            expected.push(answer);
+        }
+        let actor = actor.flatten();
+        let actor_id = actor.map(|x| initial.users[x].id.clone());
+        let mut read = snapshot(&initial);
+        tamper(&mut read);
+        let preview = simulate(&MODEL.catalog, &read, actor_id.as_ref(), &ops, usize::MAX, initial.now)
+            .map_err(|(i, v)| TestCaseError::fail(format!("operation {i} invalid: {v:?}\n{shown}")))?;
+        let answers: Vec<Answer> = preview.outcomes.iter().map(sim_answer).collect();
+        prop_assert_eq!(&answers, &expected, "by {:?} in\n{}operations:\n{}", actor_id, initial, shown);
+        let reported: BTreeSet<Change> = preview
+            .effects
+            .iter()
+            .flat_map(|e| {
+                e.changes
+                    .iter()
+                    .map(|c| (e.user.clone(), e.account.clone(), c.feature.clone(), c.resource.clone(), c.from, c.to))
+            })
+            .collect();
+        let reference = model_effects(&initial, &w, actor);
+        prop_assert_eq!(preview.total, preview.effects.len());
+        prop_assert!(!preview.truncated);
+        prop_assert_eq!(
+            &reported,
+            &reference,
+            "by {:?}: reported only {:?}, the reference only {:?}, in\n{}operations:\n{}",
+            actor_id,
+            reported.difference(&reference).collect::<Vec<_>>(),
+            reference.difference(&reported).collect::<Vec<_>>(),
+            initial,
+            shown
+        );
+        let mut previewed = Previewed { changes: reported.len(), ..Previewed::default() };
+        for answer in &expected {
+            let kind = match answer {
+                Answer::Admitted if actor.is_some() => "admitted from an actor".to_owned(),
+                Answer::Admitted => "admitted from the service".to_owned(),
+                Answer::Requirement => "requirement".to_owned(),
+                Answer::Rule(v) => v.code().to_owned(),
+                Answer::Store(kind) => kind.clone(),
+            };
+            *previewed.answers.entry(kind).or_default() += 1;
+        }
+        Ok(previewed)
+    }
+
+    proptest! {
+        #![proptest_config(config())]
+
+        /// For a random world and a random list of operations by one actor (or the service):
+        /// [`simulate`]'s answer per operation is the model's, each operation admitted by the
+        /// model on the world the admitted ones before it produced, and the effect it reports is
+        /// exactly what the reference evaluator tells apart before and after the admitted ones.
+        /// Left out of the lists: expiries in the past (invalid input, which stops the whole
+        /// preview).
+        #[test]
+        fn the_preview_answers_as_the_model_and_reports_the_references_difference(
+            spec in world_spec(),
+            who in actor(),
+            steps in steps(12),
+        ) {
+            preview(&spec, &who, &steps, |_| {})?;
+        }
+    }
+
+    /// The property can fail: a preview that reads one fact wrong (the expiry of delegations or
+    /// memberships, a custom role's levels) is caught within a few lists.
+    #[test]
+    fn the_preview_property_notices_a_preview_that_reads_a_fact_wrong() {
+        let sequences = with_actors(deterministic(64));
+        let tampers: [(&str, Tamper); 3] = [
+            ("delegations never expire", |s| s.delegations.values_mut().for_each(|d| d.expires_at = None)),
+            ("memberships never expire", |s| s.memberships.values_mut().for_each(|m| m.expires_at = None)),
+            ("custom roles give nothing", |s| {
+                for a in s.accounts.values_mut() {
+                    a.custom_roles.iter_mut().for_each(|r| r.grants.clear());
+                }
+            }),
+        ];
+        for (what, tamper) in tampers {
+            let caught = sequences.iter().any(|(spec, who, steps)| preview(spec, who, steps, tamper).is_err());
+            assert!(caught, "{what}: unnoticed");
+        }
+    }
+
+    /// The preview property is not vacuous: over fixed random lists, operations are admitted from
+    /// actors, refused for their requirement, by the rule book and by the store, and levels change.
+    #[test]
+    fn the_preview_property_sees_every_kind_of_answer() {
+        let mut answers: BTreeMap<String, usize> = BTreeMap::new();
+        let mut changes = 0;
+        for (spec, who, steps) in with_actors(deterministic(64)) {
+            let previewed = preview(&spec, &who, &steps, |_| {}).unwrap_or_else(|e| panic!("{e}"));
+            changes += previewed.changes;
+            for (k, n) in previewed.answers {
+                *answers.entry(k).or_default() += n;
+            }
+        }
+        let kinds = [
+            "admitted from an actor",
+            "admitted from the service",
+            "requirement",
+            "NO_ESCALATION",
+            "PARTNER_REACH",
+            "DESCENDANT_LEVELS",
+            "LAST_ADMINISTRATOR",
+            "ALREADY_EXISTS",
+        ];
+        for kind in kinds {
+            assert!(answers.get(kind).is_some_and(|n| *n > 0), "{kind} never answered: {answers:?}");
+        }
+        assert!(changes > 0, "no level changed: {answers:?}");
     }
 }

@@ -485,7 +485,15 @@ proptest! {
             }
             // The service's own authority is refused only by what the store keeps.
             Err(Denial::Precondition { kind, .. }) => {
-                prop_assert!(["LAST_ADMINISTRATOR", "DELEGATION_SCOPE"].contains(kind), "{kind}");
+                let kept = [
+                    "LAST_ADMINISTRATOR",
+                    "DELEGATION_SCOPE",
+                    "LAST_ROLE",
+                    "ALREADY_SUSPENDED",
+                    "NOT_SUSPENDED",
+                    "MEMBERSHIP_PENDING",
+                ];
+                prop_assert!(kept.contains(kind), "{kind}");
                 prop_assert!(sim.effects.is_empty());
             }
             Err(other) => prop_assert!(false, "refused on the service's authority: {other:?}"),

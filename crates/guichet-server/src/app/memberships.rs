@@ -211,9 +211,11 @@ impl App {
     }
 
     /// Sets when a membership stops granting (`None`: never). Any change needs the right to edit
-    /// the membership; extending it ([`expiry_extends`]) grants its roles for longer, so they must
-    /// be within the actor's reach until the new expiry, without the membership itself (an actor
-    /// never extends its own access). An expiry set must be in the future and within ten years.
+    /// the membership; extending it ([`expiry_extends`]) grants its roles to its user for longer,
+    /// so it is checked as granting them is: within the actor's reach until the new expiry,
+    /// without the membership itself (an actor never extends its own access), and partner reach
+    /// for its user (a partner's member keeps no direct access a reactivation would be refused).
+    /// An expiry set must be in the future and within ten years.
     pub async fn set_membership_expiry(
         &self,
         call: &Call,
@@ -224,8 +226,16 @@ impl App {
         let m = self.managed_membership(call, id).await?;
         if expiry_extends(m.expires_at, expires_at) {
             let restriction = m.restriction.as_ref();
-            self.ensure_grant_until(call, &m.account, None, &m.roles, restriction, expires_at, Without::Membership(id))
-                .await?;
+            self.ensure_grant_until(
+                call,
+                &m.account,
+                Some(&m.user),
+                &m.roles,
+                restriction,
+                expires_at,
+                Without::Membership(id),
+            )
+            .await?;
         }
         Ok(self.store.set_membership_expiry(id, expires_at, &self.audit(call)).await?)
     }
