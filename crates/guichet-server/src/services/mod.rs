@@ -230,6 +230,79 @@ where
     }
 }
 
+/// Writes a service's `impl` (for tonic's `async_trait`) from its handlers, one entry per RPC,
+/// each traced in a span with the RPC's name (`rpc`). `app` names the service's [`App`], `r` the
+/// [`Called`] request (body `Body`) and `c` its call context; the block gives the response message,
+/// and `?` in it answers the error.
+///
+/// - `read "Rpc" fn name(Req) -> Resp |app, c, r: Body| { .. }`: a management read.
+/// - `write "Rpc" fn name(Req) -> Resp |app, c, r: Body| { .. }`: a management write: run [`once`]
+///   per `request_id` (with the request's [`fingerprint`]); the block admits its write with
+///   [`admitted!`] where the rules it was checked by must still hold when it commits.
+/// - `query "Rpc" fn name(Req) -> Resp |app, q: Query| { .. }`: a request without an actor's
+///   context, validated with [`parse`].
+/// - `async fn ..` (and `type ..`): a handler (an associated type) written out, kept as it is.
+macro_rules! handlers {
+    (impl $($service:ident)::+ for $ty:ident { $($entries:tt)* }) => {
+        $crate::services::handlers!(@ [$($service)::+ for $ty] [] $($entries)*);
+    };
+    (@ [$($head:tt)*] [$($done:tt)*]) => {
+        #[tonic::async_trait]
+        impl $($head)* { $($done)* }
+    };
+    (@ $head:tt [$($done:tt)*]
+        read $rpc:literal fn $name:ident($req:ty) -> $resp:ty |$app:ident, $c:ident, $r:ident: $body:ty| $run:block
+        $($rest:tt)*
+    ) => {
+        $crate::services::handlers!(@ $head [$($done)*
+            #[tracing::instrument(skip_all, fields(rpc = $rpc))]
+            async fn $name(&self, request: tonic::Request<$req>) -> Result<tonic::Response<$resp>, tonic::Status> {
+                let $app = &self.0;
+                let $r: $crate::services::Called<$body> = $crate::services::authored(request)?;
+                let $c = $crate::services::call(&$r);
+                Ok(tonic::Response::new($run))
+            }
+        ] $($rest)*);
+    };
+    (@ $head:tt [$($done:tt)*]
+        write $rpc:literal fn $name:ident($req:ty) -> $resp:ty |$app:ident, $c:ident, $r:ident: $body:ty| $run:block
+        $($rest:tt)*
+    ) => {
+        $crate::services::handlers!(@ $head [$($done)*
+            #[tracing::instrument(skip_all, fields(rpc = $rpc))]
+            async fn $name(&self, request: tonic::Request<$req>) -> Result<tonic::Response<$resp>, tonic::Status> {
+                let $app = &self.0;
+                let fp = $crate::services::fingerprint(stringify!($name), request.get_ref());
+                let $r: $crate::services::Called<$body> = $crate::services::authored(request)?;
+                $crate::services::once($app, $crate::services::call(&$r), fp, async |$c| Ok($run)).await
+            }
+        ] $($rest)*);
+    };
+    (@ $head:tt [$($done:tt)*]
+        query $rpc:literal fn $name:ident($req:ty) -> $resp:ty |$app:ident, $q:ident: $query:ty| $run:block
+        $($rest:tt)*
+    ) => {
+        $crate::services::handlers!(@ $head [$($done)*
+            #[tracing::instrument(skip_all, fields(rpc = $rpc))]
+            async fn $name(&self, request: tonic::Request<$req>) -> Result<tonic::Response<$resp>, tonic::Status> {
+                let $app = &self.0;
+                let $q: $query = $crate::services::parse(request)?;
+                Ok(tonic::Response::new($run))
+            }
+        ] $($rest)*);
+    };
+    (@ $head:tt [$($done:tt)*]
+        $(#[$meta:meta])* async fn $name:ident($($args:tt)*) -> $ret:ty $run:block
+        $($rest:tt)*
+    ) => {
+        $crate::services::handlers!(@ $head [$($done)* $(#[$meta])* async fn $name($($args)*) -> $ret $run] $($rest)*);
+    };
+    (@ $head:tt [$($done:tt)*] type $name:ident = $ty:ty; $($rest:tt)*) => {
+        $crate::services::handlers!(@ $head [$($done)* type $name = $ty;] $($rest)*);
+    };
+}
+pub(crate) use handlers;
+
 /// Validates paging fields.
 pub(crate) fn page(p: &guichet_proto::convert::PageParams) -> Result<guichet_store::PageRequest, Status> {
     paging::page_request(p.size, &p.token).map_err(Status::from)
