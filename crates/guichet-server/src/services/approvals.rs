@@ -34,49 +34,38 @@ handlers! {
             }
         }
 
-        write "ApproveMembership" fn approve_membership(pb::ApproveMembershipRequest) -> pb::ApproveMembershipResponse
-            |app, c, r: ApproveMembership| {
-            let (m, revision) =
-                admitted!(app, c, app.approve_membership(&c, &r.body.id, r.body.version.as_deref()).await)?;
-            pb::ApproveMembershipResponse { membership: Some((&m).into()), revision: revision.token() }
-        }
+        write "ApproveMembership" fn approve_membership(pb::ApproveMembershipRequest)
+            -> pb::ApproveMembershipResponse { membership }
+            |app, c, r: ApproveMembership|
+                admitted!(app, c, app.approve_membership(&c, &r.body.id, r.body.version.as_deref()).await);
 
-        write "RejectMembership" fn reject_membership(pb::RejectMembershipRequest) -> pb::RejectMembershipResponse
-            |app, c, r: RejectMembership| {
-            let (m, revision) = admitted!(
-                app,
-                c,
-                app.reject_membership(&c, &r.body.id, &r.body.reason, r.body.version.as_deref()).await
-            )?;
-            pb::RejectMembershipResponse { membership: Some((&m).into()), revision: revision.token() }
-        }
+        write "RejectMembership" fn reject_membership(pb::RejectMembershipRequest)
+            -> pb::RejectMembershipResponse { membership }
+            |app, c, r: RejectMembership|
+                admitted!(
+                    app,
+                    c,
+                    app.reject_membership(&c, &r.body.id, &r.body.reason, r.body.version.as_deref()).await
+                );
 
-        write "RequestAccess" fn request_access(pb::RequestAccessRequest) -> pb::RequestAccessResponse
-            |app, c, r: d::NewAccessRequest| {
-            let (a, revision) = admitted!(app, c, app.request_access(&c, &r.body).await)?;
-            pb::RequestAccessResponse { access_request: Some((&a).into()), revision: revision.token() }
-        }
+        write "RequestAccess" fn request_access(pb::RequestAccessRequest)
+            -> pb::RequestAccessResponse { access_request }
+            |app, c, r: d::NewAccessRequest| admitted!(app, c, app.request_access(&c, &r.body).await);
 
-        read "GetAccessRequest" fn get_access_request(pb::GetAccessRequestRequest) -> pb::GetAccessRequestResponse
-            |app, c, r: GetAccessRequest| {
-            let a = app.get_access_request(&c, &r.body.id).await?;
-            pb::GetAccessRequestResponse { access_request: Some((&a).into()) }
-        }
+        read "GetAccessRequest" fn get_access_request(pb::GetAccessRequestRequest)
+            -> pb::GetAccessRequestResponse { access_request }
+            |app, c, r: GetAccessRequest| app.get_access_request(&c, &r.body.id).await;
 
         read "ListAccessRequests" fn list_access_requests(pb::ListAccessRequestsRequest)
-            -> pb::ListAccessRequestsResponse |app, c, r: ListAccessRequests| {
-            let p = page(&r.body.page)?;
-            let filter = AccessRequestFilter {
-                account: r.body.account.clone(),
-                requester: r.body.requester.clone(),
-                status: r.body.status,
+            -> pb::ListAccessRequestsResponse { access_requests, next_page_token }
+            |app, c, r: ListAccessRequests, p| {
+                let filter = AccessRequestFilter {
+                    account: r.body.account.clone(),
+                    requester: r.body.requester.clone(),
+                    status: r.body.status,
+                };
+                app.list_access_requests(&c, &filter, &p).await
             };
-            let found = app.list_access_requests(&c, &filter, &p).await?;
-            pb::ListAccessRequestsResponse {
-                access_requests: found.items.iter().map(Into::into).collect(),
-                next_page_token: next_token(found.next_after.as_deref()),
-            }
-        }
 
         // Each change an approval makes is admitted on its own (see `app/access_requests.rs`).
         write "ApproveAccessRequest" fn approve_access_request(pb::ApproveAccessRequestRequest)

@@ -9,9 +9,8 @@ use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-use super::{Called, authored, call, handlers, page};
+use super::{Called, authored, call, handlers};
 use crate::app::{App, Changes};
-use crate::paging::next_token;
 
 /// How long a change stream that has caught up waits before it reads the store's audit trail
 /// again: the most a change waits before a replica streams it.
@@ -25,16 +24,12 @@ pub(crate) struct Events(pub(crate) App, pub(crate) watch::Receiver<bool>);
 
 handlers! {
     impl pb::event_service_server::EventService for Events {
-        read "ListEvents" fn list_events(pb::ListEventsRequest) -> pb::ListEventsResponse |app, c, r: ListEvents| {
-            let p = page(&r.body.page)?;
-            let ListEvents { account, by_actor, types, since, until, .. } = r.body;
-            let filter = EventFilter { account: Some(account), actor: by_actor, types, since, until };
-            let found = app.list_events(&c, &filter, &p).await?;
-            pb::ListEventsResponse {
-                events: found.items.iter().map(Into::into).collect(),
-                next_page_token: next_token(found.next_after.as_deref()),
-            }
-        }
+        read "ListEvents" fn list_events(pb::ListEventsRequest) -> pb::ListEventsResponse { events, next_page_token }
+            |app, c, r: ListEvents, p| {
+                let ListEvents { account, by_actor, types, since, until, .. } = r.body;
+                let filter = EventFilter { account: Some(account), actor: by_actor, types, since, until };
+                app.list_events(&c, &filter, &p).await
+            };
 
         type WatchEventsStream = ReceiverStream<Result<pb::WatchEventsResponse, Status>>;
 

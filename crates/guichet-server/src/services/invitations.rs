@@ -6,9 +6,8 @@ use guichet_proto::v1 as pb;
 use guichet_store::{AcceptProfile, InvitationFilter};
 use tonic::{Request, Response, Status};
 
-use super::{Called, admitted, authored, call, fingerprint, handlers, once, page};
+use super::{Called, admitted, authored, call, fingerprint, handlers, once};
 use crate::app::App;
-use crate::paging::next_token;
 
 #[derive(Debug)]
 pub(crate) struct Invitations(pub(crate) App);
@@ -43,26 +42,19 @@ handlers! {
             Ok(response)
         }
 
-        read "GetInvitation" fn get_invitation(pb::GetInvitationRequest) -> pb::GetInvitationResponse
-            |app, c, r: InvitationId| {
-            let inv = app.get_invitation(&c, &r.body).await?;
-            pb::GetInvitationResponse { invitation: Some((&inv).into()) }
-        }
+        read "GetInvitation" fn get_invitation(pb::GetInvitationRequest) -> pb::GetInvitationResponse { invitation }
+            |app, c, r: InvitationId| app.get_invitation(&c, &r.body).await;
 
-        read "ListInvitations" fn list_invitations(pb::ListInvitationsRequest) -> pb::ListInvitationsResponse
-            |app, c, r: ListInvitations| {
-            let p = page(&r.body.page)?;
-            let filter = InvitationFilter {
-                account: r.body.account.clone(),
-                status: r.body.status,
-                email: r.body.email.clone(),
+        read "ListInvitations" fn list_invitations(pb::ListInvitationsRequest)
+            -> pb::ListInvitationsResponse { invitations, next_page_token }
+            |app, c, r: ListInvitations, p| {
+                let filter = InvitationFilter {
+                    account: r.body.account.clone(),
+                    status: r.body.status,
+                    email: r.body.email.clone(),
+                };
+                app.list_invitations(&c, &filter, &p).await
             };
-            let found = app.list_invitations(&c, &filter, &p).await?;
-            pb::ListInvitationsResponse {
-                invitations: found.items.iter().map(Into::into).collect(),
-                next_page_token: next_token(found.next_after.as_deref()),
-            }
-        }
 
         #[tracing::instrument(skip_all, fields(rpc = "ResendInvitation"))]
         async fn resend_invitation(
@@ -88,12 +80,10 @@ handlers! {
             Ok(response)
         }
 
-        write "RevokeInvitation" fn revoke_invitation(pb::RevokeInvitationRequest) -> pb::RevokeInvitationResponse
-            |app, c, r: RevokeInvitation| {
-            let (inv, revision) =
-                admitted!(app, c, app.revoke_invitation(&c, &r.body.id, r.body.reason.as_deref()).await)?;
-            pb::RevokeInvitationResponse { invitation: Some((&inv).into()), revision: revision.token() }
-        }
+        write "RevokeInvitation" fn revoke_invitation(pb::RevokeInvitationRequest)
+            -> pb::RevokeInvitationResponse { invitation }
+            |app, c, r: RevokeInvitation|
+                admitted!(app, c, app.revoke_invitation(&c, &r.body.id, r.body.reason.as_deref()).await);
 
         write "AcceptInvitation" fn accept_invitation(pb::AcceptInvitationRequest) -> pb::AcceptInvitationResponse
             |app, c, r: AcceptInvitation| {

@@ -31,25 +31,17 @@ handlers! {
             }
         }
 
-        read "GetRole" fn get_role(pb::GetRoleRequest) -> pb::GetRoleResponse |app, c, r: RoleRef| {
-            let role = app.get_role(&c, &r.body.account, &r.body.name).await?;
-            pb::GetRoleResponse { role: Some((&role).into()) }
-        }
+        read "GetRole" fn get_role(pb::GetRoleRequest) -> pb::GetRoleResponse { role }
+            |app, c, r: RoleRef| app.get_role(&c, &r.body.account, &r.body.name).await;
 
-        write "CreateRole" fn create_role(pb::CreateRoleRequest) -> pb::CreateRoleResponse |app, c, r: RoleDefinition| {
-            let (role, revision) = admitted!(app, c, app.create_role(&c, &r.body).await)?;
-            pb::CreateRoleResponse { role: Some((&role).into()), revision: revision.token() }
-        }
+        write "CreateRole" fn create_role(pb::CreateRoleRequest) -> pb::CreateRoleResponse { role }
+            |app, c, r: RoleDefinition| admitted!(app, c, app.create_role(&c, &r.body).await);
 
-        write "UpdateRole" fn update_role(pb::UpdateRoleRequest) -> pb::UpdateRoleResponse |app, c, r: RoleDefinition| {
-            let (role, revision) = admitted!(app, c, app.update_role(&c, &r.body).await)?;
-            pb::UpdateRoleResponse { role: Some((&role).into()), revision: revision.token() }
-        }
+        write "UpdateRole" fn update_role(pb::UpdateRoleRequest) -> pb::UpdateRoleResponse { role }
+            |app, c, r: RoleDefinition| admitted!(app, c, app.update_role(&c, &r.body).await);
 
-        write "DeleteRole" fn delete_role(pb::DeleteRoleRequest) -> pb::DeleteRoleResponse |app, c, r: RoleRef| {
-            let revision = admitted!(app, c, app.delete_role(&c, &r.body.account, &r.body.name).await)?;
-            pb::DeleteRoleResponse { revision: revision.token() }
-        }
+        write "DeleteRole" fn delete_role(pb::DeleteRoleRequest) -> pb::DeleteRoleResponse {}
+            |app, c, r: RoleRef| admitted!(app, c, app.delete_role(&c, &r.body.account, &r.body.name).await);
 
         #[tracing::instrument(skip_all, fields(rpc = "ListCatalog"))]
         async fn list_catalog(

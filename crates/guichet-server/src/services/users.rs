@@ -25,16 +25,11 @@ handlers! {
             }
         }
 
-        read "GetUser" fn get_user(pb::GetUserRequest) -> pb::GetUserResponse |app, c, r: UserId| {
-            let user = app.get_user(&c, &r.body).await?;
-            pb::GetUserResponse { user: Some((&user).into()) }
-        }
+        read "GetUser" fn get_user(pb::GetUserRequest) -> pb::GetUserResponse { user }
+            |app, c, r: UserId| app.get_user(&c, &r.body).await;
 
-        read "FindUserByEmail" fn find_user_by_email(pb::FindUserByEmailRequest) -> pb::FindUserByEmailResponse
-            |app, c, r: Email| {
-            let user = app.find_user_by_email(&c, &r.body).await?;
-            pb::FindUserByEmailResponse { user: Some((&user).into()) }
-        }
+        read "FindUserByEmail" fn find_user_by_email(pb::FindUserByEmailRequest) -> pb::FindUserByEmailResponse { user }
+            |app, c, r: Email| app.find_user_by_email(&c, &r.body).await;
 
         write "UpdateUser" fn update_user(pb::UpdateUserRequest) -> pb::UpdateUserResponse |app, c, r: UpdateUser| {
             let UpdateUser { id, given_name, family_name, phone, idp_subject } = r.body;
@@ -43,17 +38,11 @@ handlers! {
             pb::UpdateUserResponse { user: Some((&user).into()), revision: revision.token() }
         }
 
-        write "SuspendUser" fn suspend_user(pb::SuspendUserRequest) -> pb::SuspendUserResponse |app, c, r: UserId| {
-            let (user, revision) =
-                admitted!(app, c, app.set_user_status(&c, &r.body, UserStatus::Suspended).await)?;
-            pb::SuspendUserResponse { user: Some((&user).into()), revision: revision.token() }
-        }
+        write "SuspendUser" fn suspend_user(pb::SuspendUserRequest) -> pb::SuspendUserResponse { user }
+            |app, c, r: UserId| admitted!(app, c, app.set_user_status(&c, &r.body, UserStatus::Suspended).await);
 
-        write "ReactivateUser" fn reactivate_user(pb::ReactivateUserRequest) -> pb::ReactivateUserResponse
-            |app, c, r: UserId| {
-            let (user, revision) = admitted!(app, c, app.set_user_status(&c, &r.body, UserStatus::Active).await)?;
-            pb::ReactivateUserResponse { user: Some((&user).into()), revision: revision.token() }
-        }
+        write "ReactivateUser" fn reactivate_user(pb::ReactivateUserRequest) -> pb::ReactivateUserResponse { user }
+            |app, c, r: UserId| admitted!(app, c, app.set_user_status(&c, &r.body, UserStatus::Active).await);
 
         query "ListMyAccounts" fn list_my_accounts(pb::ListMyAccountsRequest) -> pb::ListMyAccountsResponse
             |app, q: MyAccountsQuery| {
