@@ -234,6 +234,23 @@ pub struct Decided {
     pub revision: Option<Revision>,
 }
 
+impl Decided {
+    /// Writes the decision into the span of the request that made it.
+    pub(crate) fn record(&self, span: &tracing::Span) {
+        if let Some(a) = self.allowed {
+            span.record("decision.allowed", a);
+        }
+        if let Some((a, d)) = self.counts {
+            span.record("decision.allowed_count", a);
+            span.record("decision.denied_count", d);
+        }
+        span.record("cache.tier", self.cache_tier);
+        if let Some(r) = self.revision {
+            span.record("revision", tracing::field::display(r));
+        }
+    }
+}
+
 /// Counts a check's decision; what the RPC span is to carry of it.
 pub(crate) fn check_answered(answer: &Answer) -> Decided {
     metrics::decision(answer.allowed);
@@ -259,28 +276,10 @@ pub(crate) fn batch_answered(answers: &[Answer], revision: Revision) -> Decided 
     }
 }
 
-/// The canonical name of a gRPC status code (`OK`, `INVALID_ARGUMENT`, …).
+/// The canonical name of a gRPC status code (`OK`, `INVALID_ARGUMENT`, …; `UNKNOWN` for a number
+/// that is no code).
 pub fn code_name(code: i32) -> &'static str {
-    match code {
-        0 => "OK",
-        1 => "CANCELLED",
-        2 => "UNKNOWN",
-        3 => "INVALID_ARGUMENT",
-        4 => "DEADLINE_EXCEEDED",
-        5 => "NOT_FOUND",
-        6 => "ALREADY_EXISTS",
-        7 => "PERMISSION_DENIED",
-        8 => "RESOURCE_EXHAUSTED",
-        9 => "FAILED_PRECONDITION",
-        10 => "ABORTED",
-        11 => "OUT_OF_RANGE",
-        12 => "UNIMPLEMENTED",
-        13 => "INTERNAL",
-        14 => "UNAVAILABLE",
-        15 => "DATA_LOSS",
-        16 => "UNAUTHENTICATED",
-        _ => "UNKNOWN",
-    }
+    guichet_proto::code_name(tonic::Code::from(code))
 }
 
 /// The codes that make a server span an error (OpenTelemetry's gRPC conventions).
@@ -524,18 +523,7 @@ where
                 let code = match &result {
                     Ok(response) => {
                         if let Some(d) = response.extensions().get::<Decided>() {
-                            let span = &finish.span;
-                            if let Some(a) = d.allowed {
-                                span.record("decision.allowed", a);
-                            }
-                            if let Some((a, d)) = d.counts {
-                                span.record("decision.allowed_count", a);
-                                span.record("decision.denied_count", d);
-                            }
-                            span.record("cache.tier", d.cache_tier);
-                            if let Some(r) = d.revision {
-                                span.record("revision", tracing::field::display(r));
-                            }
+                            d.record(&finish.span);
                         }
                         // Errors travel in the headers (trailers-only answer); a successful unary
                         // answer carries OK in its trailers.

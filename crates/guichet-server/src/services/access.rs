@@ -1,11 +1,12 @@
 //! `guichet.v1.AccessService`.
 
+use guichet_proto::code_name;
 use guichet_proto::convert::{
     self, AccessQuery, AccessibleAccountsQuery, AccessibleResourcesQuery, AuthorizedSubjectsQuery, BatchQuery,
     ExplainQuery, SimulateQuery, Suggested,
 };
 use guichet_proto::v1 as pb;
-use tonic::{Code, Request, Response, Status};
+use tonic::{Request, Response, Status};
 use tonic_types::StatusExt;
 
 use super::{handlers, page, parse};
@@ -162,28 +163,5 @@ fn outcome(result: Result<(), ServerError>) -> pb::OperationOutcome {
         code: code_name(status.code()).to_owned(),
         reason,
         message: status.message().to_owned(),
-    }
-}
-
-/// The canonical name of a gRPC code, as grpcurl prints it.
-fn code_name(code: Code) -> &'static str {
-    match code {
-        Code::Ok => "OK",
-        Code::Cancelled => "CANCELLED",
-        Code::Unknown => "UNKNOWN",
-        Code::InvalidArgument => "INVALID_ARGUMENT",
-        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
-        Code::NotFound => "NOT_FOUND",
-        Code::AlreadyExists => "ALREADY_EXISTS",
-        Code::PermissionDenied => "PERMISSION_DENIED",
-        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
-        Code::FailedPrecondition => "FAILED_PRECONDITION",
-        Code::Aborted => "ABORTED",
-        Code::OutOfRange => "OUT_OF_RANGE",
-        Code::Unimplemented => "UNIMPLEMENTED",
-        Code::Internal => "INTERNAL",
-        Code::Unavailable => "UNAVAILABLE",
-        Code::DataLoss => "DATA_LOSS",
-        Code::Unauthenticated => "UNAUTHENTICATED",
     }
 }
