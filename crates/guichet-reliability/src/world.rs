@@ -6,7 +6,7 @@
 use guichet_domain::{AccountSpec, MembershipSpec, UserSpec, WorldSpec};
 use guichet_proto::v1 as pb;
 use tonic::transport::Channel;
-use tonic::{Code, Status};
+use tonic::Status;
 
 use crate::BoxError;
 
