@@ -276,10 +276,28 @@ pub(crate) fn batch_answered(answers: &[Answer], revision: Revision) -> Decided 
     }
 }
 
-/// The canonical name of a gRPC status code (`OK`, `INVALID_ARGUMENT`, …; `UNKNOWN` for a number
-/// that is no code).
+/// The canonical name of a gRPC status code (`OK`, `INVALID_ARGUMENT`, …).
 pub fn code_name(code: i32) -> &'static str {
-    guichet_proto::code_name(tonic::Code::from(code))
+    match code {
+        0 => "OK",
+        1 => "CANCELLED",
+        2 => "UNKNOWN",
+        3 => "INVALID_ARGUMENT",
+        4 => "DEADLINE_EXCEEDED",
+        5 => "NOT_FOUND",
+        6 => "ALREADY_EXISTS",
+        7 => "PERMISSION_DENIED",
+        8 => "RESOURCE_EXHAUSTED",
+        9 => "FAILED_PRECONDITION",
+        10 => "ABORTED",
+        11 => "OUT_OF_RANGE",
+        12 => "UNIMPLEMENTED",
+        13 => "INTERNAL",
+        14 => "UNAVAILABLE",
+        15 => "DATA_LOSS",
+        16 => "UNAUTHENTICATED",
+        _ => "UNKNOWN",
+    }
 }
 
 /// The codes that make a server span an error (OpenTelemetry's gRPC conventions).
