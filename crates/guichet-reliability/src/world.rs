@@ -5,8 +5,8 @@
 
 use guichet_domain::{AccountSpec, MembershipSpec, UserSpec, WorldSpec};
 use guichet_proto::v1 as pb;
-use tonic::transport::Channel;
 use tonic::Status;
+use tonic::transport::Channel;
 
 use crate::BoxError;
 
