@@ -9,12 +9,15 @@
 use std::time::Duration;
 
 use guichet_proto::v1 as pb;
+use guichet_testkit::requests;
 use guichet_tests::Clients;
 use guichet_tests::{
-    Backend, Config, ManualClock, TestApp, TestDatabase, both_backends, config_from_toml, details, test_config,
-    violated_fields,
+    Backend, Config, ManualClock, TestApp, TestDatabase, both_backends, details, test_config, violated_fields,
 };
 use tonic::Code;
+
+use crate::contract::{BACKOFFICE_TOKEN, SHOP_TOKEN, shop_and_backoffice, with_token};
+use crate::watch::read_until_type;
 
 const BAKERY: &str = "boulangerie-martin";
 const LEGAL: &str = "bm-dossier-juridique";
@@ -146,18 +149,8 @@ async fn the_story_of_marc_and_the_legal_folder(backend: Backend) {
     let Some((_db, _clock, s)) = demo(backend).await else { return };
     four_eyes(&s, true).await;
     assert!(!allowed(&s, "marc", "folders:view", LEGAL, "").await);
-    let e = s
-        .access()
-        .explain_access(pb::ExplainAccessRequest {
-            subject_id: "marc".into(),
-            account_id: BAKERY.into(),
-            permission: "folders:view".into(),
-            resource_id: LEGAL.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let e =
+        s.access().explain_access(requests::explain("marc", BAKERY, "folders:view", LEGAL)).await.unwrap().into_inner();
     let first = &e.suggestions[0].changes[0];
     assert_eq!(first.rpc, "guichet.v1.MembershipService/SetResourceRestriction");
     assert_eq!(first.fixers[0].user_id, "lucie");
@@ -311,15 +304,7 @@ async fn a_request_expires(backend: Backend) {
     assert!(pending(&s, "lucie").await.is_empty(), "at its instant: no longer pending");
     let e = approved(&s, approve("lucie", &r)).await.unwrap_err();
     assert_eq!((e.code(), reason(&e).as_str()), (Code::FailedPrecondition, "REQUEST_NOT_PENDING"));
-    let mut kinds: Vec<String> = Vec::new();
-    while !kinds.iter().any(|k| k == "access_request.expired") {
-        let m = tokio::time::timeout(Duration::from_secs(30), watch.message())
-            .await
-            .expect("the expiry is streamed within 30 s")
-            .unwrap()
-            .unwrap();
-        kinds.extend(m.events.into_iter().map(|e| e.r#type));
-    }
+    read_until_type(&mut watch, "access_request.expired").await;
     let after = get(&s, "marc", &r.id).await.unwrap();
     assert_eq!(status(&after), pb::AccessRequestStatus::Expired);
     assert!(!allowed(&s, "marc", "folders:view", LEGAL, "").await);
@@ -386,38 +371,13 @@ async fn an_approver_cannot_grant_more_than_it_holds(backend: Backend) {
     assert!(s.stop().await.success());
 }
 
-const SHOP: &str = "shop-token-requests";
-const BACKOFFICE: &str = "backoffice-token-requests";
-
-fn sha256_hex(token: &str) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn with_token<T>(message: T, token: Option<&str>) -> tonic::Request<T> {
-    let mut r = tonic::Request::new(message);
-    if let Some(t) = token {
-        r.metadata_mut().insert("authorization", format!("Bearer {t}").parse().unwrap());
-    }
-    r
-}
-
 /// Who may ask, read and decide: another tenant, a restricted member, an unknown actor, a
 /// check-only service, no credentials; nobody may ask for someone else, and nobody asks for what
 /// nobody could grant.
 async fn who_may_ask_read_and_decide(backend: Backend) {
     let Some(db) = TestDatabase::new(backend).await else { return };
-    let config = config_from_toml(
-        &db.url,
-        &format!(
-            "[[services]]\nname = \"boutique\"\nscopes = [\"check\"]\ntoken_sha256 = {:?}\n\n\
-             [[services]]\nname = \"backoffice\"\nscopes = [\"check\", \"admin\"]\ntoken_sha256 = {:?}\n",
-            sha256_hex(SHOP),
-            sha256_hex(BACKOFFICE)
-        ),
-    );
-    let s = TestApp::builder(Config { demo: true, ..config }).start().await;
-    let bo = Some(BACKOFFICE);
+    let s = TestApp::builder(shop_and_backoffice(&db.url, true)).start().await;
+    let bo = Some(BACKOFFICE_TOKEN);
     let client = s.approvals();
     let r = client
         .clone()
@@ -447,10 +407,13 @@ async fn who_may_ask_read_and_decide(backend: Backend) {
         assert_eq!(get_as(bo, actor).await.unwrap_err().code(), Code::NotFound, "{actor}");
     }
     // A check-only service; no credentials.
-    assert_eq!(get_as(Some(SHOP), "marc").await.unwrap_err().code(), Code::PermissionDenied);
+    assert_eq!(get_as(Some(SHOP_TOKEN), "marc").await.unwrap_err().code(), Code::PermissionDenied);
     assert_eq!(get_as(None, "marc").await.unwrap_err().code(), Code::Unauthenticated);
-    let e =
-        client.clone().request_access(with_token(ask("marc", "folders:view", LEGAL), Some(SHOP))).await.unwrap_err();
+    let e = client
+        .clone()
+        .request_access(with_token(ask("marc", "folders:view", LEGAL), Some(SHOP_TOKEN)))
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Code::PermissionDenied);
     let e = client.clone().request_access(with_token(ask("marc", "folders:view", LEGAL), None)).await.unwrap_err();
     assert_eq!(e.code(), Code::Unauthenticated);
@@ -460,7 +423,8 @@ async fn who_may_ask_read_and_decide(backend: Backend) {
     assert_eq!(e.code(), Code::NotFound, "{e:?}");
     let e = client.clone().approve_access_request(with_token(approve("anne", &r), bo)).await.unwrap_err();
     assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
-    let e = client.clone().approve_access_request(with_token(approve("lucie", &r), Some(SHOP))).await.unwrap_err();
+    let e =
+        client.clone().approve_access_request(with_token(approve("lucie", &r), Some(SHOP_TOKEN))).await.unwrap_err();
     assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
     // Lists: another tenant's account is not found; Anne may not list the bakery's; Odile may not
     // list Marc's.

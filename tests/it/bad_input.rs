@@ -112,18 +112,11 @@ async fn access_rows(t: &mut Table, s: &TestApp) {
     let item = requests::batch_item("gerant", "partner", "billing:view");
     let r = access.check_access_batch(pb::CheckAccessBatchRequest { items: vec![item; 1001], consistency: None });
     t.row(s, "AccessService/CheckAccessBatch", &["items"], r).await;
-    let r = access.explain_access(pb::ExplainAccessRequest {
-        subject_id: "gerant".into(),
-        account_id: "partner".into(),
-        permission: "billing:lire".into(),
-        ..Default::default()
-    });
+    let r = access.explain_access(requests::explain("gerant", "partner", "billing:lire", ""));
     t.row(s, "AccessService/ExplainAccess", &["permission"], r).await;
     let r = access.list_accessible_accounts(pb::ListAccessibleAccountsRequest {
-        subject_id: "gerant".into(),
-        permission: "billing:view".into(),
         page_size: 1001,
-        ..Default::default()
+        ..requests::accessible_accounts("gerant", "billing:view")
     });
     t.row(s, "AccessService/ListAccessibleAccounts", &["page_size"], r).await;
     let r = access.list_accessible_resources(pb::ListAccessibleResourcesRequest {

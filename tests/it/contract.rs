@@ -111,6 +111,20 @@ pub(crate) fn services_toml(services: &[(&str, &[&str], &[&str], &str)]) -> Stri
     out
 }
 
+/// A shop's token: a service with the `check` scope only (see [`shop_and_backoffice`]).
+pub(crate) const SHOP_TOKEN: &str = "shop-token-5d83a1";
+
+/// A configuration with two calling services known by bearer token, and the demo world when
+/// `demo`: `boutique` ([`SHOP_TOKEN`], `check` only) and `backoffice` ([`BACKOFFICE_TOKEN`],
+/// `check` and `admin`).
+pub(crate) fn shop_and_backoffice(database_url: &str, demo: bool) -> Config {
+    let services = services_toml(&[
+        ("boutique", &["check"], &[], SHOP_TOKEN),
+        ("backoffice", &["check", "admin"], &[], BACKOFFICE_TOKEN),
+    ]);
+    Config { demo, ..config_from_toml(database_url, &services) }
+}
+
 /// The read path's token: a service with the `check` scope only.
 pub(crate) const PORTAL_TOKEN: &str = "portal-token-7c1e5a";
 /// The management's token: a service with the `admin` scope only.

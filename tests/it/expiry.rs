@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use guichet_proto::v1 as pb;
 use guichet_server::clock::Clock as _;
+use guichet_testkit::requests;
 use guichet_tests::Clients;
 use guichet_tests::{
     Backend, Config, ManualClock, Secret, TestApp, TestDatabase, both_backends, config_from_toml, details, test_config,
@@ -15,7 +16,9 @@ use guichet_tests::{
 };
 use tonic::Code;
 
+use crate::contract::{BACKOFFICE_TOKEN, SHOP_TOKEN, shop_and_backoffice, with_token};
 use crate::scenario::{build_world, check};
+use crate::watch::read_until_type;
 
 /// A protobuf time `ms` milliseconds after the epoch.
 fn at(ms: i64) -> prost_types::Timestamp {
@@ -124,27 +127,14 @@ async fn a_time_boxed_delegation_ends_at_its_instant_on_every_replica(backend: B
     // ExplainAccess names the expiry.
     let e = b
         .access()
-        .explain_access(pb::ExplainAccessRequest {
-            subject_id: "conseiller".into(),
-            account_id: "client-a".into(),
-            permission: "users:full".into(),
-            ..Default::default()
-        })
+        .explain_access(requests::explain("conseiller", "client-a", "users:full", ""))
         .await
         .unwrap()
         .into_inner();
     assert!(e.paths.iter().any(|p| p.outcome == pb::PathOutcome::Expired as i32), "no path says expired: {e:?}");
 
     // The sweepers of both replicas record the expiry: one event, seen by Watch and ListEvents.
-    let mut kinds = Vec::new();
-    while !kinds.iter().any(|k: &String| k == "delegation.expired") {
-        let m = tokio::time::timeout(Duration::from_secs(30), watch.message())
-            .await
-            .expect("the expiry is streamed within 30 s")
-            .unwrap()
-            .unwrap();
-        kinds.extend(m.events.into_iter().map(|e| e.r#type));
-    }
+    read_until_type(&mut watch, "delegation.expired").await;
     let events = a
         .events()
         .list_events(pb::ListEventsRequest { account_id: "client-a".into(), page_size: 100, ..Default::default() })
@@ -297,17 +287,12 @@ async fn extending_a_partner_members_direct_membership(backend: Backend) {
 /// `folders:view` and `conseiller` `users:full`; the folders `employe-a` reaches.
 async fn lookups(s: &TestApp) -> (Vec<String>, Vec<String>, Vec<String>, Vec<String>, Vec<String>) {
     let subjects = |permission: &str, resource: &str| pb::ListAuthorizedSubjectsRequest {
-        account_id: "client-a".into(),
-        permission: permission.into(),
-        resource_id: resource.into(),
         page_size: 100,
-        ..Default::default()
+        ..requests::authorized_subjects("client-a", permission, resource)
     };
     let accounts = |subject: &str, permission: &str| pb::ListAccessibleAccountsRequest {
-        subject_id: subject.into(),
-        permission: permission.into(),
         page_size: 100,
-        ..Default::default()
+        ..requests::accessible_accounts(subject, permission)
     };
     let mut out = Vec::new();
     for request in [subjects("folders:view", "dossier-a"), subjects("users:full", "")] {
@@ -369,34 +354,9 @@ async fn the_lookups_drop_an_expired_grant(backend: Backend) {
     assert!(folders.is_empty(), "{folders:?}");
 }
 
-const SHOP_TOKEN: &str = "boutique-expiry-4e1b";
-const BACKOFFICE_TOKEN: &str = "backoffice-expiry-9c2d";
-
-fn sha256_hex(token: &str) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn with_token<T>(message: T, token: Option<&str>) -> tonic::Request<T> {
-    let mut r = tonic::Request::new(message);
-    if let Some(t) = token {
-        r.metadata_mut().insert("authorization", format!("Bearer {t}").parse().unwrap());
-    }
-    r
-}
-
 async fn calling_services_without_the_admin_scope(backend: Backend) {
     let Some(db) = TestDatabase::new(backend).await else { return };
-    let config = config_from_toml(
-        &db.url,
-        &format!(
-            "[[services]]\nname = \"boutique\"\nscopes = [\"check\"]\ntoken_sha256 = {:?}\n\n\
-             [[services]]\nname = \"backoffice\"\nscopes = [\"check\", \"admin\"]\ntoken_sha256 = {:?}\n",
-            sha256_hex(SHOP_TOKEN),
-            sha256_hex(BACKOFFICE_TOKEN)
-        ),
-    );
-    let s = TestApp::builder(config).start().await;
+    let s = TestApp::builder(shop_and_backoffice(&db.url, false)).start().await;
     let t = s.clock.now().as_millis() + HOUR;
     for (token, code) in [(Some(SHOP_TOKEN), Code::PermissionDenied), (None, Code::Unauthenticated)] {
         let e = s

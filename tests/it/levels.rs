@@ -90,12 +90,7 @@ async fn accessible(s: &TestApp, subject: &str, permission: &str) -> Vec<String>
 
 async fn authorized(s: &TestApp, permission: &str, resource: &str) -> BTreeSet<String> {
     s.access()
-        .list_authorized_subjects(pb::ListAuthorizedSubjectsRequest {
-            account_id: "boulangerie".into(),
-            permission: permission.into(),
-            resource_id: resource.into(),
-            ..Default::default()
-        })
+        .list_authorized_subjects(requests::authorized_subjects("boulangerie", permission, resource))
         .await
         .unwrap()
         .into_inner()
@@ -152,13 +147,7 @@ async fn folder_levels(backend: Backend) {
     // ExplainAccess names the per-resource grant on the path.
     let e = s
         .access()
-        .explain_access(pb::ExplainAccessRequest {
-            subject_id: "anne".into(),
-            account_id: "boulangerie".into(),
-            permission: "folders:full".into(),
-            resource_id: "comptes-2025".into(),
-            ..Default::default()
-        })
+        .explain_access(requests::explain("anne", "boulangerie", "folders:full", "comptes-2025"))
         .await
         .unwrap()
         .into_inner();

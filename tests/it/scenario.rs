@@ -96,12 +96,7 @@ async fn scenario(backend: Backend) {
     assert!(folders("factu").await.is_empty());
     let who = s
         .access()
-        .list_authorized_subjects(pb::ListAuthorizedSubjectsRequest {
-            account_id: "client-a".into(),
-            permission: "folders:view".into(),
-            resource_id: "dossier-c".into(),
-            ..Default::default()
-        })
+        .list_authorized_subjects(requests::authorized_subjects("client-a", "folders:view", "dossier-c"))
         .await
         .unwrap()
         .into_inner();
@@ -110,11 +105,8 @@ async fn scenario(backend: Backend) {
     let page = s
         .access()
         .list_authorized_subjects(pb::ListAuthorizedSubjectsRequest {
-            account_id: "client-a".into(),
-            permission: "folders:view".into(),
-            resource_id: "dossier-a".into(),
             page_size: 2,
-            ..Default::default()
+            ..requests::authorized_subjects("client-a", "folders:view", "dossier-a")
         })
         .await
         .unwrap()
@@ -123,12 +115,9 @@ async fn scenario(backend: Backend) {
     let rest = s
         .access()
         .list_authorized_subjects(pb::ListAuthorizedSubjectsRequest {
-            account_id: "client-a".into(),
-            permission: "folders:view".into(),
-            resource_id: "dossier-a".into(),
             page_size: 2,
             page_token: page.next_page_token.clone(),
-            ..Default::default()
+            ..requests::authorized_subjects("client-a", "folders:view", "dossier-a")
         })
         .await
         .unwrap()
@@ -150,12 +139,7 @@ async fn scenario(backend: Backend) {
     // ExplainAccess lists the paths that did not grant too.
     let e = s
         .access()
-        .explain_access(pb::ExplainAccessRequest {
-            subject_id: "conseiller".into(),
-            account_id: "client-b".into(),
-            permission: "users:view".into(),
-            ..Default::default()
-        })
+        .explain_access(requests::explain("conseiller", "client-b", "users:view", ""))
         .await
         .unwrap()
         .into_inner();
@@ -213,11 +197,7 @@ async fn scenario(backend: Backend) {
     // ListAccessibleAccounts: the affiliate's technical manager sees the affiliate and its client.
     let l = s
         .access()
-        .list_accessible_accounts(pb::ListAccessibleAccountsRequest {
-            subject_id: "tech-affilie".into(),
-            permission: "event_logs:view".into(),
-            ..Default::default()
-        })
+        .list_accessible_accounts(requests::accessible_accounts("tech-affilie", "event_logs:view"))
         .await
         .unwrap()
         .into_inner();

@@ -11,13 +11,13 @@ use guichet_proto::v1 as pb;
 use guichet_testkit::requests;
 use guichet_tests::Clients;
 use guichet_tests::{
-    Backend, Config, TestApp, TestDatabase, both_backends, config_from_toml, details, spawn_app, test_config,
-    violated_fields,
+    Backend, Config, TestApp, TestDatabase, both_backends, details, spawn_app, test_config, violated_fields,
 };
 use pb::management_operation::Operation as Op;
 use tonic::{Code, Status};
 
 use crate::scenario::check;
+use crate::contract::{BACKOFFICE_TOKEN, SHOP_TOKEN, shop_and_backoffice};
 
 const BAKERY: &str = "boulangerie-martin";
 
@@ -463,30 +463,13 @@ async fn a_change_since_the_preview_fails_the_write(backend: Backend) {
     assert!(s.stop().await.success());
 }
 
-const SHOP: &str = "shop-token-simulate";
-const BACKOFFICE: &str = "backoffice-token-simulate";
-
-fn sha256_hex(token: &str) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Who may preview what: a check-only service is refused the RPC, a caller without credentials
 /// too; an actor of another tenant is answered NOT_FOUND for the bakery's objects and sees no
 /// effect; a restricted member without users:view is refused as the real call and sees no effect;
 /// an actor sees effects only in accounts where it holds users:view.
 async fn who_may_preview(backend: Backend) {
     let Some(db) = TestDatabase::new(backend).await else { return };
-    let config = config_from_toml(
-        &db.url,
-        &format!(
-            "[[services]]\nname = \"boutique\"\nscopes = [\"check\"]\ntoken_sha256 = {:?}\n\n\
-             [[services]]\nname = \"backoffice\"\nscopes = [\"check\", \"admin\"]\ntoken_sha256 = {:?}\n",
-            sha256_hex(SHOP),
-            sha256_hex(BACKOFFICE)
-        ),
-    );
-    let s = spawn_app(Config { demo: true, ..config }).await;
+    let s = spawn_app(shop_and_backoffice(&db.url, true)).await;
     let ask = |token: Option<&'static str>, actor: &'static str, ops: Vec<Op>| {
         let s = &s;
         async move {
@@ -503,31 +486,31 @@ async fn who_may_preview(backend: Backend) {
     };
     let suspend_marc =
         || Op::SuspendMembership(pb::SuspendMembershipRequest { membership_id: "m-marc".into(), ..Default::default() });
-    let e = ask(Some(SHOP), "", vec![suspend_marc()]).await.unwrap_err();
+    let e = ask(Some(SHOP_TOKEN), "", vec![suspend_marc()]).await.unwrap_err();
     assert_eq!(e.code(), Code::PermissionDenied);
     let e = ask(None, "", vec![suspend_marc()]).await.unwrap_err();
     assert_eq!(e.code(), Code::Unauthenticated);
 
     // The service's own authority sees Marc's loss.
-    let r = ask(Some(BACKOFFICE), "", vec![suspend_marc()]).await.unwrap();
+    let r = ask(Some(BACKOFFICE_TOKEN), "", vec![suspend_marc()]).await.unwrap();
     assert!(r.outcomes[0].allowed);
     assert!(r.effects.iter().any(|e| e.user_id == "marc"), "{r:#?}");
     // Lucie too.
-    let r = ask(Some(BACKOFFICE), "lucie", vec![suspend_marc()]).await.unwrap();
+    let r = ask(Some(BACKOFFICE_TOKEN), "lucie", vec![suspend_marc()]).await.unwrap();
     assert!(r.outcomes[0].allowed);
     assert!(r.effects.iter().any(|e| e.user_id == "marc"));
     // Odile, the cheese shop's administrator: the membership is out of reach, nothing seen.
-    let r = ask(Some(BACKOFFICE), "odile", vec![suspend_marc()]).await.unwrap();
+    let r = ask(Some(BACKOFFICE_TOKEN), "odile", vec![suspend_marc()]).await.unwrap();
     assert_eq!((r.outcomes[0].allowed, r.outcomes[0].code.as_str()), (false, "NOT_FOUND"));
     assert!(r.effects.is_empty() && r.affected_total == 0);
     // Anne, restricted, without users:view.
-    let r = ask(Some(BACKOFFICE), "anne", vec![suspend_marc()]).await.unwrap();
+    let r = ask(Some(BACKOFFICE_TOKEN), "anne", vec![suspend_marc()]).await.unwrap();
     assert!(!r.outcomes[0].allowed);
     assert!(r.effects.is_empty());
     // Odile previews a change in her own shop: effects only there, never in another tenant.
     let suspend_odile_shop =
         Op::SuspendMembership(pb::SuspendMembershipRequest { membership_id: "m-odile".into(), ..Default::default() });
-    let r = ask(Some(BACKOFFICE), "odile", vec![suspend_odile_shop]).await.unwrap();
+    let r = ask(Some(BACKOFFICE_TOKEN), "odile", vec![suspend_odile_shop]).await.unwrap();
     assert!(r.effects.iter().all(|e| e.account_id == "fromagerie-dupont"), "{r:#?}");
     assert!(s.stop().await.success());
 }

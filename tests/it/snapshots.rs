@@ -79,13 +79,7 @@ fn refusal(e: &tonic::Status) -> String {
 async fn explain(s: &TestApp, subject: &str, account: &str, permission: &str, resource: &str) -> String {
     let e = s
         .access()
-        .explain_access(pb::ExplainAccessRequest {
-            subject_id: subject.into(),
-            account_id: account.into(),
-            permission: permission.into(),
-            resource_id: resource.into(),
-            ..Default::default()
-        })
+        .explain_access(requests::explain(subject, account, permission, resource))
         .await
         .unwrap()
         .into_inner();

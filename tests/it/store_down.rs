@@ -29,11 +29,8 @@ fn request(
     consistency: Option<pb::consistency::Requirement>,
 ) -> pb::CheckAccessRequest {
     pb::CheckAccessRequest {
-        subject_id: subject.into(),
-        account_id: account.into(),
-        permission: permission.into(),
         consistency: consistency.map(|r| pb::Consistency { requirement: Some(r) }),
-        ..Default::default()
+        ..requests::check(subject, account, permission, "")
     }
 }
 

@@ -5,10 +5,13 @@
 //! answer.
 
 use guichet_proto::v1 as pb;
+use guichet_testkit::requests;
 use guichet_tests::Clients;
-use guichet_tests::{Backend, Config, TestApp, TestDatabase, both_backends, config_from_toml, spawn_app, test_config};
+use guichet_tests::{Backend, Config, TestApp, TestDatabase, both_backends, spawn_app, test_config};
 use pb::suggested_change::Change;
 use tonic::Code;
+
+use crate::contract::{BACKOFFICE_TOKEN, SHOP_TOKEN, shop_and_backoffice};
 
 const BAKERY: &str = "boulangerie-martin";
 
@@ -36,12 +39,8 @@ async fn explain_as(
     resource: &str,
 ) -> Result<pb::ExplainAccessResponse, tonic::Status> {
     let message = pb::ExplainAccessRequest {
-        subject_id: subject.into(),
-        account_id: account.into(),
-        permission: permission.into(),
-        resource_id: resource.into(),
         actor_id: actor.into(),
-        ..Default::default()
+        ..requests::explain(subject, account, permission, resource)
     };
     s.access().explain_access(request(message, token)).await.map(tonic::Response::into_inner)
 }
@@ -57,18 +56,7 @@ async fn explain(
 }
 
 async fn allowed(s: &TestApp, subject: &str, account: &str, permission: &str, resource: &str) -> bool {
-    s.access()
-        .check_access(pb::CheckAccessRequest {
-            subject_id: subject.into(),
-            account_id: account.into(),
-            permission: permission.into(),
-            resource_id: resource.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .allowed
+    s.access().check_access(requests::check(subject, account, permission, resource)).await.unwrap().into_inner().allowed
 }
 
 fn fixers(c: &pb::SuggestedChange) -> Vec<(&str, &str)> {
@@ -199,35 +187,18 @@ async fn a_disabled_module(backend: Backend) {
     assert!(s.stop().await.success());
 }
 
-const SHOP: &str = "shop-token-suggestions";
-const BACKOFFICE: &str = "backoffice-token-suggestions";
-
-fn sha256_hex(token: &str) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Who may read suggestions: a service with the admin scope and no actor, or an actor holding
 /// users:view in the account. A check-only service alone, an actor of another tenant, a
 /// restricted member without users:view, an unknown actor: withheld, and the decision is the
 /// same. An admin service naming an actor gets what the actor may see.
 async fn nothing_leaks(backend: Backend) {
     let Some(db) = TestDatabase::new(backend).await else { return };
-    let config = config_from_toml(
-        &db.url,
-        &format!(
-            "[[services]]\nname = \"boutique\"\nscopes = [\"check\"]\ntoken_sha256 = {:?}\n\n\
-             [[services]]\nname = \"backoffice\"\nscopes = [\"check\", \"admin\"]\ntoken_sha256 = {:?}\n",
-            sha256_hex(SHOP),
-            sha256_hex(BACKOFFICE)
-        ),
-    );
-    let s = spawn_app(Config { demo: true, ..config }).await;
+    let s = spawn_app(shop_and_backoffice(&db.url, true)).await;
     let ask = |token: &'static str, actor: &'static str| {
         let s = &s;
         async move { explain_as(s, Some(token), actor, "marc", BAKERY, "folders:view", "bm-dossier-juridique").await }
     };
-    let given = ask(BACKOFFICE, "").await.unwrap();
+    let given = ask(BACKOFFICE_TOKEN, "").await.unwrap();
     assert!(!given.suggestions_withheld);
     assert!(!given.suggestions.is_empty());
 
@@ -240,28 +211,28 @@ async fn nothing_leaks(backend: Backend) {
         assert_eq!(e.decision.as_ref().unwrap().reason_code, given.decision.as_ref().unwrap().reason_code);
     };
     // The check-only service, on its own.
-    let e = ask(SHOP, "").await.unwrap();
+    let e = ask(SHOP_TOKEN, "").await.unwrap();
     withheld(&e, "check-only service");
     assert!(e.suggestions_withheld_reason.contains("check scope"), "{}", e.suggestions_withheld_reason);
     // An actor of another tenant (the cheese shop's administrator), through either service.
-    withheld(&ask(SHOP, "odile").await.unwrap(), "odile via the shop");
-    withheld(&ask(BACKOFFICE, "odile").await.unwrap(), "odile via the back office");
+    withheld(&ask(SHOP_TOKEN, "odile").await.unwrap(), "odile via the shop");
+    withheld(&ask(BACKOFFICE_TOKEN, "odile").await.unwrap(), "odile via the back office");
     // A restricted member of the bakery without users:view (Anne, the bookkeeper), Marc himself.
-    withheld(&ask(SHOP, "anne").await.unwrap(), "anne");
-    withheld(&ask(SHOP, "marc").await.unwrap(), "marc");
+    withheld(&ask(SHOP_TOKEN, "anne").await.unwrap(), "anne");
+    withheld(&ask(SHOP_TOKEN, "marc").await.unwrap(), "marc");
     // A partner member whose role does not act through the delegation (the billing clerk).
-    withheld(&ask(SHOP, "bruno").await.unwrap(), "bruno");
+    withheld(&ask(SHOP_TOKEN, "bruno").await.unwrap(), "bruno");
     // An unknown actor.
-    withheld(&ask(SHOP, "nobody").await.unwrap(), "an unknown actor");
+    withheld(&ask(SHOP_TOKEN, "nobody").await.unwrap(), "an unknown actor");
 
     // Lucie (users:view in the bakery) and David (through the delegation) may read them.
     for actor in ["lucie", "david"] {
-        let e = ask(SHOP, actor).await.unwrap();
+        let e = ask(SHOP_TOKEN, actor).await.unwrap();
         assert!(!e.suggestions_withheld, "{actor}");
         assert_eq!(e.suggestions, given.suggestions, "{actor}");
     }
     // A bad actor id is the client's error; no credentials is still UNAUTHENTICATED.
-    let e = ask(SHOP, "bad/id").await.unwrap_err();
+    let e = ask(SHOP_TOKEN, "bad/id").await.unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
     let e = explain_as(&s, None, "", "marc", BAKERY, "folders:view", "").await.unwrap_err();
     assert_eq!(e.code(), Code::Unauthenticated);

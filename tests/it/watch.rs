@@ -71,6 +71,19 @@ async fn read_until(stream: &mut Streaming<pb::WatchEventsResponse>, seen: &mut 
     }
 }
 
+/// Reads `stream` until it has streamed an event of type `kind`.
+pub(crate) async fn read_until_type(stream: &mut Streaming<pb::WatchEventsResponse>, kind: &str) {
+    let mut kinds: Vec<String> = Vec::new();
+    while !kinds.iter().any(|k| k == kind) {
+        let m = tokio::time::timeout(std::time::Duration::from_secs(30), stream.message())
+            .await
+            .unwrap_or_else(|_| panic!("{kind} is streamed within 30 s"))
+            .unwrap()
+            .unwrap();
+        kinds.extend(m.events.into_iter().map(|e| e.r#type));
+    }
+}
+
 /// Takes in one more response read outside [`read_until`].
 fn read_more(seen: &mut Seen, m: &pb::WatchEventsResponse) {
     let r = rev(&m.revision);

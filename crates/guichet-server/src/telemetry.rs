@@ -234,6 +234,23 @@ pub struct Decided {
     pub revision: Option<Revision>,
 }
 
+impl Decided {
+    /// Writes the decision into the span of the request that made it.
+    pub(crate) fn record(&self, span: &tracing::Span) {
+        if let Some(a) = self.allowed {
+            span.record("decision.allowed", a);
+        }
+        if let Some((a, d)) = self.counts {
+            span.record("decision.allowed_count", a);
+            span.record("decision.denied_count", d);
+        }
+        span.record("cache.tier", self.cache_tier);
+        if let Some(r) = self.revision {
+            span.record("revision", tracing::field::display(r));
+        }
+    }
+}
+
 /// Counts a check's decision; what the RPC span is to carry of it.
 pub(crate) fn check_answered(answer: &Answer) -> Decided {
     metrics::decision(answer.allowed);
@@ -530,18 +547,7 @@ where
                 let code = match &result {
                     Ok(response) => {
                         if let Some(d) = response.extensions().get::<Decided>() {
-                            let span = &finish.span;
-                            if let Some(a) = d.allowed {
-                                span.record("decision.allowed", a);
-                            }
-                            if let Some((a, d)) = d.counts {
-                                span.record("decision.allowed_count", a);
-                                span.record("decision.denied_count", d);
-                            }
-                            span.record("cache.tier", d.cache_tier);
-                            if let Some(r) = d.revision {
-                                span.record("revision", tracing::field::display(r));
-                            }
+                            d.record(&finish.span);
                         }
                         // Errors travel in the headers (trailers-only answer); a successful unary
                         // answer carries OK in its trailers.

@@ -7,10 +7,9 @@ use std::collections::HashMap;
 use guichet_domain::{AccountId, InvitationId, Membership, MembershipId, MembershipStatus, Revision, User};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter};
 
-use crate::entities::{invitation, membership, membership_resource, membership_role, user};
+use crate::entities::{invitation, membership, user};
 use crate::events::{self, Audit};
-use crate::invitations::with_details;
-use crate::memberships::MembershipSnapshot;
+use crate::memberships::{MembershipSnapshot, load_details};
 use crate::paging::{Direction, Keyset};
 use crate::roles::account_row;
 use crate::rows;
@@ -49,7 +48,7 @@ impl Store {
             Keyset::time_then_id(membership::Column::CreatedAt, membership::Column::Id, Direction::Ascending);
         let page = oldest_first.page(&self.db, cond, page).await?;
         let found = &page.items;
-        let memberships = with_details(&self.db, found).await?;
+        let memberships = load_details(&self.db, found).await?;
         let users: HashMap<String, user::Model> = user::Entity::find()
             .filter(user::Column::Id.is_in(found.iter().map(|m| m.user_id.clone())))
             .all(&self.db)
@@ -110,21 +109,13 @@ impl Store {
                 description: format!("membership {id} is not waiting for approval"),
             });
         }
-        let m = with_details(&txn, std::slice::from_ref(&row))
+        let m = load_details(&txn, std::slice::from_ref(&row))
             .await?
             .into_iter()
             .next()
             .ok_or_else(|| StoreError::corrupt("memberships", "vanished"))?;
         crate::memberships::check_version(&m, expected_version)?;
-        membership_role::Entity::delete_many()
-            .filter(membership_role::Column::MembershipId.eq(id.as_str()))
-            .exec(&txn)
-            .await?;
-        membership_resource::Entity::delete_many()
-            .filter(membership_resource::Column::MembershipId.eq(id.as_str()))
-            .exec(&txn)
-            .await?;
-        membership::Entity::delete_by_id(id.as_str().to_owned()).exec(&txn).await?;
+        crate::memberships::delete_rows(&txn, id).await?;
         let snapshot = MembershipSnapshot::from(&m);
         events::record(
             self,

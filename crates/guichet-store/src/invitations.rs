@@ -18,7 +18,7 @@
 //! transaction of some 190 lines (user, membership, invitation, one audit event) that is read
 //! whole, next to the rows it writes.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use guichet_domain::{
     AccountId, AccountKind, AccountSettings, AccountStatus, Email, Invitation, InvitationId, InvitationRefusal,
@@ -29,7 +29,7 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityT
 
 use crate::entities::{invitation, invitation_token, membership, membership_resource, membership_role, resource, user};
 use crate::events::{self, Audit, Write};
-use crate::memberships::MembershipSnapshot;
+use crate::memberships::{MembershipSnapshot, check_resources, load_details};
 use crate::paging::{Direction, Keyset};
 use crate::roles::{account_row, check_names};
 use crate::rows;
@@ -178,72 +178,6 @@ async fn insert_token(
 
 async fn invitation_row(conn: &impl ConnectionTrait, id: &InvitationId) -> Result<invitation::Model, StoreError> {
     found::<invitation::Entity>(conn, id.as_str().to_owned(), "invitation", id.as_str()).await
-}
-
-/// Checks that every resource exists in `account`; violations name `restriction.resource_ids[i]`.
-async fn check_resources(
-    conn: &impl ConnectionTrait,
-    account: &AccountId,
-    set: &Restriction,
-) -> Result<(), StoreError> {
-    if set.is_empty() {
-        return Ok(());
-    }
-    let found: HashMap<String, String> = resource::Entity::find()
-        .filter(resource::Column::Id.is_in(set.ids().map(|r| r.as_str().to_owned())))
-        .all(conn)
-        .await?
-        .into_iter()
-        .map(|r| (r.id, r.account_id))
-        .collect();
-    let violations: Vec<_> = set
-        .ids()
-        .enumerate()
-        .filter_map(|(i, r)| match found.get(r.as_str()) {
-            // A resource of another account is answered exactly as one that does not exist:
-            // nothing tells the caller that it exists elsewhere, nor where.
-            Some(acc) if acc == account.as_str() => None,
-            Some(_) | None => Some(guichet_domain::FieldViolation::new(
-                format!("restriction.resource_ids[{i}]"),
-                format!("no resource {r} in account {account}"),
-            )),
-        })
-        .collect();
-    if violations.is_empty() { Ok(()) } else { Err(StoreError::Invalid(violations)) }
-}
-
-/// Memberships with their roles and resources, in the order given.
-pub(crate) async fn with_details(
-    conn: &impl ConnectionTrait,
-    found: &[membership::Model],
-) -> Result<Vec<Membership>, StoreError> {
-    if found.is_empty() {
-        return Ok(Vec::new());
-    }
-    let ids = || found.iter().map(|m| m.id.clone());
-    let mut roles: HashMap<String, Vec<(i32, RoleName)>> = HashMap::new();
-    for r in
-        membership_role::Entity::find().filter(membership_role::Column::MembershipId.is_in(ids())).all(conn).await?
-    {
-        roles.entry(r.membership_id).or_default().push((r.position, RoleName::from_trusted(r.role_name)));
-    }
-    let mut resources: HashMap<String, Restriction> = HashMap::new();
-    for r in membership_resource::Entity::find()
-        .filter(membership_resource::Column::MembershipId.is_in(ids()))
-        .all(conn)
-        .await?
-    {
-        let cap = rows::cap_level(&r.level)?;
-        resources.entry(r.membership_id).or_default().insert(ResourceId::from_trusted(r.resource_id), cap);
-    }
-    found
-        .iter()
-        .map(|m| {
-            let mut held = roles.remove(&m.id).unwrap_or_default();
-            held.sort();
-            rows::membership(m, held.into_iter().map(|(_, n)| n).collect(), resources.remove(&m.id))
-        })
-        .collect()
 }
 
 /// What accepting an invitation did, as its one audit event records it.
@@ -592,7 +526,7 @@ impl Store {
                 membership_resource::Entity::insert_many(models).exec(&txn).await?;
             }
         }
-        let m = with_details(&txn, std::slice::from_ref(&mrow))
+        let m = load_details(&txn, std::slice::from_ref(&mrow))
             .await?
             .into_iter()
             .next()

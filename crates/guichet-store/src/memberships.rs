@@ -132,6 +132,20 @@ pub(crate) async fn load_details(
         .collect()
 }
 
+/// Deletes a membership's row, with its roles and resources.
+pub(crate) async fn delete_rows(conn: &impl ConnectionTrait, id: &MembershipId) -> Result<(), StoreError> {
+    membership_role::Entity::delete_many()
+        .filter(membership_role::Column::MembershipId.eq(id.as_str()))
+        .exec(conn)
+        .await?;
+    membership_resource::Entity::delete_many()
+        .filter(membership_resource::Column::MembershipId.eq(id.as_str()))
+        .exec(conn)
+        .await?;
+    membership::Entity::delete_by_id(id.as_str().to_owned()).exec(conn).await?;
+    Ok(())
+}
+
 pub(crate) async fn membership_row(
     conn: &impl ConnectionTrait,
     id: &MembershipId,
@@ -170,19 +184,12 @@ async fn write_roles(
     Ok(())
 }
 
-async fn write_restriction(
+/// Checks that every resource exists in `account`; violations name `restriction.resource_ids[i]`.
+pub(crate) async fn check_resources(
     conn: &impl ConnectionTrait,
-    membership_id: &str,
     account: &AccountId,
-    restriction: Option<&Restriction>,
+    set: &Restriction,
 ) -> Result<(), StoreError> {
-    membership_resource::Entity::delete_many()
-        .filter(membership_resource::Column::MembershipId.eq(membership_id))
-        .exec(conn)
-        .await?;
-    let Some(set) = restriction else {
-        return Ok(());
-    };
     if set.is_empty() {
         return Ok(());
     }
@@ -206,8 +213,25 @@ async fn write_restriction(
             )),
         })
         .collect();
-    if !violations.is_empty() {
-        return Err(StoreError::Invalid(violations));
+    if violations.is_empty() { Ok(()) } else { Err(StoreError::Invalid(violations)) }
+}
+
+async fn write_restriction(
+    conn: &impl ConnectionTrait,
+    membership_id: &str,
+    account: &AccountId,
+    restriction: Option<&Restriction>,
+) -> Result<(), StoreError> {
+    membership_resource::Entity::delete_many()
+        .filter(membership_resource::Column::MembershipId.eq(membership_id))
+        .exec(conn)
+        .await?;
+    let Some(set) = restriction else {
+        return Ok(());
+    };
+    check_resources(conn, account, set).await?;
+    if set.is_empty() {
+        return Ok(());
     }
     let models: Vec<_> = set
         .iter()
@@ -516,15 +540,7 @@ impl Store {
         let account = AccountId::from_trusted(row.account_id.clone());
         let guard = AdminGuard::before(&txn, &self.catalog, &account).await?;
         let before = load_details(&txn, std::slice::from_ref(&row)).await?.first().map(MembershipSnapshot::from);
-        membership_role::Entity::delete_many()
-            .filter(membership_role::Column::MembershipId.eq(id.as_str()))
-            .exec(&txn)
-            .await?;
-        membership_resource::Entity::delete_many()
-            .filter(membership_resource::Column::MembershipId.eq(id.as_str()))
-            .exec(&txn)
-            .await?;
-        membership::Entity::delete_by_id(id.as_str().to_owned()).exec(&txn).await?;
+        delete_rows(&txn, id).await?;
         guard.after(&txn, &self.catalog).await?;
         events::record(
             self,

@@ -47,6 +47,38 @@ pub fn check(subject: &str, account: &str, permission: &str, resource: &str) -> 
     }
 }
 
+/// ExplainAccess of `subject` for `permission` in `account` (on `resource`, if not empty), at the
+/// default consistency, on the calling service's own authority.
+pub fn explain(subject: &str, account: &str, permission: &str, resource: &str) -> pb::ExplainAccessRequest {
+    pb::ExplainAccessRequest {
+        subject_id: subject.into(),
+        account_id: account.into(),
+        permission: permission.into(),
+        resource_id: resource.into(),
+        ..Default::default()
+    }
+}
+
+/// ListAuthorizedSubjects: who holds `permission` in `account` (on `resource`, if not empty); the
+/// first page, of the default size.
+pub fn authorized_subjects(account: &str, permission: &str, resource: &str) -> pb::ListAuthorizedSubjectsRequest {
+    pb::ListAuthorizedSubjectsRequest {
+        account_id: account.into(),
+        permission: permission.into(),
+        resource_id: resource.into(),
+        ..Default::default()
+    }
+}
+
+/// ListAccessibleAccounts: where `subject` holds `permission`; the first page, of the default size.
+pub fn accessible_accounts(subject: &str, permission: &str) -> pb::ListAccessibleAccountsRequest {
+    pb::ListAccessibleAccountsRequest {
+        subject_id: subject.into(),
+        permission: permission.into(),
+        ..Default::default()
+    }
+}
+
 /// CreateResource of the folder `id` of `account`, named `name`, for `actor`.
 pub fn folder(actor: &str, id: &str, account: &str, name: &str) -> pb::CreateResourceRequest {
     pb::CreateResourceRequest {

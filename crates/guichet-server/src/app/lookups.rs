@@ -211,6 +211,25 @@ mod tests {
         Some((store, Db::Postgres { admin, name }))
     }
 
+    /// The tests `$sqlite` and `$postgres`: `$body` (which takes a migrated store and its
+    /// database) on a new database of each backend; on PostgreSQL when one is configured.
+    macro_rules! on_both_backends {
+        ($body:ident => $sqlite:ident, $postgres:ident) => {
+            #[tokio::test]
+            async fn $sqlite() {
+                let (store, db) = sqlite().await;
+                $body(store, db).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread")]
+            async fn $postgres() {
+                if let Some((store, db)) = postgres().await {
+                    $body(store, db).await;
+                }
+            }
+        };
+    }
+
     async fn finish(app: App, store: Store, db: Db) {
         drop(app);
         store.close().await.unwrap();
@@ -350,18 +369,10 @@ mod tests {
         finish(app, store, db).await;
     }
 
-    #[tokio::test]
-    async fn authorized_subjects_pages_through_a_large_account_on_sqlite() {
-        let (store, db) = sqlite().await;
-        authorized_subjects_of_a_large_account(store, db).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread")]
-    async fn authorized_subjects_pages_through_a_large_account_on_postgres() {
-        if let Some((store, db)) = postgres().await {
-            authorized_subjects_of_a_large_account(store, db).await;
-        }
-    }
+    on_both_backends!(
+        authorized_subjects_of_a_large_account => authorized_subjects_pages_through_a_large_account_on_sqlite,
+        authorized_subjects_pages_through_a_large_account_on_postgres
+    );
 
     /// ListAccessibleAccounts for a user who is account manager of 200 roots (160 partners, 40
     /// affiliates) of the bulk world: 2,000 candidate accounts, of which the partners, the
@@ -427,18 +438,10 @@ mod tests {
         finish(app, store, db).await;
     }
 
-    #[tokio::test]
-    async fn accessible_accounts_pages_through_thousands_of_accounts_on_sqlite() {
-        let (store, db) = sqlite().await;
-        accessible_accounts_of_a_wide_user(store, db).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread")]
-    async fn accessible_accounts_pages_through_thousands_of_accounts_on_postgres() {
-        if let Some((store, db)) = postgres().await {
-            accessible_accounts_of_a_wide_user(store, db).await;
-        }
-    }
+    on_both_backends!(
+        accessible_accounts_of_a_wide_user => accessible_accounts_pages_through_thousands_of_accounts_on_sqlite,
+        accessible_accounts_pages_through_thousands_of_accounts_on_postgres
+    );
 
     /// A SplitMix64 generator: deterministic worlds from a seed, no dependency.
     struct Rng(u64);

@@ -169,6 +169,28 @@ fn action(v: Option<&Value>, path: &str) -> Result<String, Bad> {
     Ok(string(obj, path, "name", true)?.unwrap_or_default())
 }
 
+/// What the body of an evaluation or a search asks: who, doing what, on what, how fresh.
+struct Body<'a> {
+    obj: &'a Map<String, Value>,
+    subject: Entity,
+    action: String,
+    resource: Entity,
+    consistency: Consistency,
+}
+
+/// The body's subject, action, resource and context, read in that order; `subject_id` and
+/// `resource_id`: whether that entity's id is required (see [`entity`]).
+fn body_of(body: &Value, subject_id: bool, resource_id: bool) -> Result<Body<'_>, Bad> {
+    let obj = object(body, "body")?;
+    Ok(Body {
+        subject: entity(obj.get("subject"), "subject", subject_id)?,
+        action: action(obj.get("action"), "action")?,
+        resource: entity(obj.get("resource"), "resource", resource_id)?,
+        consistency: context(obj.get("context"), "context")?.unwrap_or_default(),
+        obj,
+    })
+}
+
 /// `context` at `path` (optional, an object) and the consistency it asks for.
 fn context(v: Option<&Value>, path: &str) -> Result<Option<Consistency>, Bad> {
     let obj = match v {
@@ -434,11 +456,7 @@ fn to_body<T: Serialize>(value: &T) -> Result<String, Failure> {
 /// `POST /access/v1/evaluation`. A deny the subject may request carries the Access Request
 /// profile's members in its context (see `requests.rs`); `base` is the PDP identifier.
 pub(crate) async fn evaluation(app: &App, body: &Value, base: &str) -> Result<Answer, Failure> {
-    let obj = object(body, "body")?;
-    let subject = entity(obj.get("subject"), "subject", true)?;
-    let action = action(obj.get("action"), "action")?;
-    let resource = entity(obj.get("resource"), "resource", true)?;
-    let consistency = context(obj.get("context"), "context")?.unwrap_or_default();
+    let Body { subject, action, resource, consistency, .. } = body_of(body, true, true)?;
     single(app, &subject, &action, &resource, consistency, Some(base)).await
 }
 
@@ -793,11 +811,7 @@ fn store_page(after: Option<String>, limit: u64) -> PageRequest {
 
 /// `POST /access/v1/search/subject`: the users who may do the action on the resource.
 pub(crate) async fn search_subject(app: &App, body: &Value) -> Result<Answer, Failure> {
-    let obj = object(body, "body")?;
-    let subject = entity(obj.get("subject"), "subject", false)?;
-    let action = action(obj.get("action"), "action")?;
-    let resource = entity(obj.get("resource"), "resource", true)?;
-    let consistency = context(obj.get("context"), "context")?.unwrap_or_default();
+    let Body { obj, subject, action, resource, consistency } = body_of(body, false, true)?;
     let page = page_in("subject", obj)?;
     if subject.kind != "user" {
         return empty();
@@ -824,11 +838,7 @@ pub(crate) async fn search_subject(app: &App, body: &Value) -> Result<Answer, Fa
 /// `POST /access/v1/search/resource`: the accounts, or the resources of a kind, where the subject
 /// may do the action.
 pub(crate) async fn search_resource(app: &App, body: &Value) -> Result<Answer, Failure> {
-    let obj = object(body, "body")?;
-    let subject = entity(obj.get("subject"), "subject", true)?;
-    let action = action(obj.get("action"), "action")?;
-    let resource = entity(obj.get("resource"), "resource", false)?;
-    let consistency = context(obj.get("context"), "context")?.unwrap_or_default();
+    let Body { obj, subject, action, resource, consistency } = body_of(body, true, false)?;
     let given = given_account(&resource, "resource")?;
     let page = page_in("resource", obj)?;
     let Some(user) = user_of(&subject) else {

@@ -573,17 +573,7 @@ async fn handle(State(shared): State<Arc<Shared>>, ConnectInfo(peer): ConnectInf
     let mut response = match result {
         Ok(answer) => {
             if let Some(d) = &answer.decided {
-                if let Some(a) = d.allowed {
-                    span.record("decision.allowed", a);
-                }
-                if let Some((a, d)) = d.counts {
-                    span.record("decision.allowed_count", a);
-                    span.record("decision.denied_count", d);
-                }
-                span.record("cache.tier", d.cache_tier);
-                if let Some(r) = d.revision {
-                    span.record("revision", tracing::field::display(r));
-                }
+                d.record(&span);
             }
             let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
             let mut r = (status, json_headers(), answer.body).into_response();

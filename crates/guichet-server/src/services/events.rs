@@ -9,9 +9,8 @@ use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-use super::{Called, authored, call, page};
+use super::{Called, authored, call, handlers};
 use crate::app::{App, Changes};
-use crate::paging::next_token;
 
 /// How long a change stream that has caught up waits before it reads the store's audit trail
 /// again: the most a change waits before a replica streams it.
@@ -23,89 +22,80 @@ const WATCH_BUFFER: usize = 16;
 #[derive(Debug)]
 pub(crate) struct Events(pub(crate) App, pub(crate) watch::Receiver<bool>);
 
-#[tonic::async_trait]
-impl pb::event_service_server::EventService for Events {
-    #[tracing::instrument(skip_all, fields(rpc = "ListEvents"))]
-    async fn list_events(
-        &self,
-        request: Request<pb::ListEventsRequest>,
-    ) -> Result<Response<pb::ListEventsResponse>, Status> {
-        let r: Called<ListEvents> = authored(request)?;
-        let p = page(&r.body.page)?;
-        let c = call(&r);
-        let ListEvents { account, by_actor, types, since, until, .. } = r.body;
-        let filter = EventFilter { account: Some(account), actor: by_actor, types, since, until };
-        let found = self.0.list_events(&c, &filter, &p).await?;
-        Ok(Response::new(pb::ListEventsResponse {
-            events: found.items.iter().map(Into::into).collect(),
-            next_page_token: next_token(found.next_after.as_deref()),
-        }))
-    }
+handlers! {
+    impl pb::event_service_server::EventService for Events {
+        read "ListEvents" fn list_events(pb::ListEventsRequest) -> pb::ListEventsResponse { events, next_page_token }
+            |app, c, r: ListEvents, p| {
+                let ListEvents { account, by_actor, types, since, until, .. } = r.body;
+                let filter = EventFilter { account: Some(account), actor: by_actor, types, since, until };
+                app.list_events(&c, &filter, &p).await
+            };
 
-    type WatchEventsStream = ReceiverStream<Result<pb::WatchEventsResponse, Status>>;
+        type WatchEventsStream = ReceiverStream<Result<pb::WatchEventsResponse, Status>>;
 
-    #[tracing::instrument(skip_all, fields(rpc = "WatchEvents"))]
-    async fn watch_events(
-        &self,
-        request: Request<pb::WatchEventsRequest>,
-    ) -> Result<Response<Self::WatchEventsStream>, Status> {
-        let r: Called<WatchEvents> = authored(request)?;
-        let c = call(&r);
-        let WatchEvents { from, account } = r.body;
-        let after = match from {
-            WatchFrom::After(revision) => Some(revision),
-            WatchFrom::Now => None,
-        };
-        let (mut watch, first) = self.0.watch_events(c, after, account.as_ref()).await?;
-        let (tx, rx) = mpsc::channel(WATCH_BUFFER);
-        let mut stopping = self.1.clone();
-        tokio::spawn(async move {
-            let _open = crate::metrics::watch_opened();
-            // The revision of the last response handed to the client: where it resumes.
-            let mut delivered: Option<String> = None;
-            let mut pending = first;
-            loop {
-                for changes in pending.drain(..) {
-                    let response = watch_response(changes);
-                    let revision = response.revision.clone();
-                    tokio::select! {
-                        biased;
-                        sent = tx.send(Ok(response)) => {
-                            if sent.is_err() {
+        #[tracing::instrument(skip_all, fields(rpc = "WatchEvents"))]
+        async fn watch_events(
+            &self,
+            request: Request<pb::WatchEventsRequest>,
+        ) -> Result<Response<Self::WatchEventsStream>, Status> {
+            let r: Called<WatchEvents> = authored(request)?;
+            let c = call(&r);
+            let WatchEvents { from, account } = r.body;
+            let after = match from {
+                WatchFrom::After(revision) => Some(revision),
+                WatchFrom::Now => None,
+            };
+            let (mut watch, first) = self.0.watch_events(c, after, account.as_ref()).await?;
+            let (tx, rx) = mpsc::channel(WATCH_BUFFER);
+            let mut stopping = self.1.clone();
+            tokio::spawn(async move {
+                let _open = crate::metrics::watch_opened();
+                // The revision of the last response handed to the client: where it resumes.
+                let mut delivered: Option<String> = None;
+                let mut pending = first;
+                loop {
+                    for changes in pending.drain(..) {
+                        let response = watch_response(changes);
+                        let revision = response.revision.clone();
+                        tokio::select! {
+                            biased;
+                            sent = tx.send(Ok(response)) => {
+                                if sent.is_err() {
+                                    return;
+                                }
+                                delivered = Some(revision);
+                            }
+                            // A client that does not read must not hold the shutdown.
+                            () = async { drop(stopping.wait_for(|s| *s).await) } => {
+                                end_for_shutdown(&tx, delivered.as_deref()).await;
                                 return;
                             }
-                            delivered = Some(revision);
                         }
-                        // A client that does not read must not hold the shutdown.
-                        () = async { drop(stopping.wait_for(|s| *s).await) } => {
-                            end_for_shutdown(&tx, delivered.as_deref()).await;
+                    }
+                    let stop = if watch.caught_up() {
+                        tokio::select! {
+                            () = tokio::time::sleep(WATCH_POLL) => false,
+                            () = tx.closed() => return,
+                            _ = stopping.wait_for(|s| *s) => true,
+                        }
+                    } else {
+                        *stopping.borrow()
+                    };
+                    if stop {
+                        end_for_shutdown(&tx, delivered.as_deref()).await;
+                        return;
+                    }
+                    match watch.poll().await {
+                        Ok(next) => pending = next,
+                        Err(e) => {
+                            let _ = tx.send(Err(e.into())).await;
                             return;
                         }
                     }
                 }
-                let stop = if watch.caught_up() {
-                    tokio::select! {
-                        () = tokio::time::sleep(WATCH_POLL) => false,
-                        () = tx.closed() => return,
-                        _ = stopping.wait_for(|s| *s) => true,
-                    }
-                } else {
-                    *stopping.borrow()
-                };
-                if stop {
-                    end_for_shutdown(&tx, delivered.as_deref()).await;
-                    return;
-                }
-                match watch.poll().await {
-                    Ok(next) => pending = next,
-                    Err(e) => {
-                        let _ = tx.send(Err(e.into())).await;
-                        return;
-                    }
-                }
-            }
-        });
-        Ok(Response::new(ReceiverStream::new(rx)))
+            });
+            Ok(Response::new(ReceiverStream::new(rx)))
+        }
     }
 }
 

@@ -230,6 +230,130 @@ where
     }
 }
 
+/// Writes a service's `impl` (for tonic's `async_trait`) from its handlers, one entry per RPC,
+/// each traced in a span with the RPC's name (`rpc`). `app` names the service's [`App`], `r` the
+/// [`Called`] request (body `Body`) and `c` its call context; the block gives the response message,
+/// and `?` in it answers the error.
+///
+/// - `read "Rpc" fn name(Req) -> Resp |app, c, r: Body| { .. }`: a management read.
+/// - `write "Rpc" fn name(Req) -> Resp |app, c, r: Body| { .. }`: a management write: run [`once`]
+///   per `request_id` (with the request's [`fingerprint`]); the block admits its write with
+///   [`admitted!`] where the rules it was checked by must still hold when it commits.
+/// - `query "Rpc" fn name(Req) -> Resp |app, q: Query| { .. }`: a request without an actor's
+///   context, validated with [`parse`].
+/// - `async fn ..` (and `type ..`): a handler (an associated type) written out, kept as it is.
+///
+/// Where the response is the usual one, the entry names its field and gives the call instead of
+/// the block (`expr;`):
+///
+/// - `read .. -> Resp { field } |app, c, r: Body| expr;`: the entity `expr` reads, in `field`.
+/// - `read .. -> Resp { field, next_page_token } |app, c, r: Body, p| expr;`: a page of entities
+///   (`p`: the page asked for), in `field`, and the token of the next page.
+/// - `write .. -> Resp { field } |app, c, r: Body| expr;`: the entity `expr` writes, in `field`,
+///   and the revision of the write.
+/// - `write .. -> Resp {} |app, c, r: Body| expr;`: the revision of the write (a deletion).
+macro_rules! handlers {
+    (impl $($service:ident)::+ for $ty:ident { $($entries:tt)* }) => {
+        $crate::services::handlers!(@ [$($service)::+ for $ty] [] $($entries)*);
+    };
+    (@ $head:tt $done:tt
+        read $rpc:literal fn $name:ident($req:ty) -> $resp:path { $field:ident }
+        |$app:ident, $c:ident, $r:ident: $body:ty| $run:expr; $($rest:tt)*
+    ) => {
+        $crate::services::handlers!(@ $head $done read $rpc fn $name($req) -> $resp |$app, $c, $r: $body| {
+            let read = $run?;
+            $resp { $field: Some((&read).into()) }
+        } $($rest)*);
+    };
+    (@ $head:tt $done:tt
+        read $rpc:literal fn $name:ident($req:ty) -> $resp:path { $field:ident, next_page_token }
+        |$app:ident, $c:ident, $r:ident: $body:ty, $p:ident| $run:expr; $($rest:tt)*
+    ) => {
+        $crate::services::handlers!(@ $head $done read $rpc fn $name($req) -> $resp |$app, $c, $r: $body| {
+            let $p = $crate::services::page(&$r.body.page)?;
+            let found = $run?;
+            $resp {
+                $field: found.items.iter().map(Into::into).collect(),
+                next_page_token: $crate::paging::next_token(found.next_after.as_deref()),
+            }
+        } $($rest)*);
+    };
+    (@ $head:tt $done:tt
+        write $rpc:literal fn $name:ident($req:ty) -> $resp:path { $field:ident }
+        |$app:ident, $c:ident, $r:ident: $body:ty| $run:expr; $($rest:tt)*
+    ) => {
+        $crate::services::handlers!(@ $head $done write $rpc fn $name($req) -> $resp |$app, $c, $r: $body| {
+            let (written, revision) = $run?;
+            $resp { $field: Some((&written).into()), revision: revision.token() }
+        } $($rest)*);
+    };
+    (@ $head:tt $done:tt
+        write $rpc:literal fn $name:ident($req:ty) -> $resp:path {}
+        |$app:ident, $c:ident, $r:ident: $body:ty| $run:expr; $($rest:tt)*
+    ) => {
+        $crate::services::handlers!(@ $head $done write $rpc fn $name($req) -> $resp |$app, $c, $r: $body| {
+            let revision = $run?;
+            $resp { revision: revision.token() }
+        } $($rest)*);
+    };
+    (@ [$($head:tt)*] [$($done:tt)*]) => {
+        #[tonic::async_trait]
+        impl $($head)* { $($done)* }
+    };
+    (@ $head:tt $done:tt
+        read $rpc:literal fn $name:ident($req:ty) -> $resp:ty |$app:ident, $c:ident, $r:ident: $body:ty| $run:block
+        $($rest:tt)*
+    ) => {
+        $crate::services::handlers!(@ $head $done @traced $rpc fn $name($req) -> $resp |$app, request| {
+            let $r: $crate::services::Called<$body> = $crate::services::authored(request)?;
+            let $c = $crate::services::call(&$r);
+            Ok(tonic::Response::new($run))
+        } $($rest)*);
+    };
+    (@ $head:tt $done:tt
+        write $rpc:literal fn $name:ident($req:ty) -> $resp:ty |$app:ident, $c:ident, $r:ident: $body:ty| $run:block
+        $($rest:tt)*
+    ) => {
+        $crate::services::handlers!(@ $head $done @traced $rpc fn $name($req) -> $resp |$app, request| {
+            let fp = $crate::services::fingerprint(stringify!($name), request.get_ref());
+            let $r: $crate::services::Called<$body> = $crate::services::authored(request)?;
+            $crate::services::once($app, $crate::services::call(&$r), fp, async |$c| Ok($run)).await
+        } $($rest)*);
+    };
+    (@ $head:tt $done:tt
+        query $rpc:literal fn $name:ident($req:ty) -> $resp:ty |$app:ident, $q:ident: $query:ty| $run:block
+        $($rest:tt)*
+    ) => {
+        $crate::services::handlers!(@ $head $done @traced $rpc fn $name($req) -> $resp |$app, request| {
+            let $q: $query = $crate::services::parse(request)?;
+            Ok(tonic::Response::new($run))
+        } $($rest)*);
+    };
+    // The handler of every kind above: its span, its signature, the service's `App`.
+    (@ $head:tt [$($done:tt)*]
+        @traced $rpc:literal fn $name:ident($req:ty) -> $resp:ty |$app:ident, $request:ident| $run:block
+        $($rest:tt)*
+    ) => {
+        $crate::services::handlers!(@ $head [$($done)*
+            #[tracing::instrument(skip_all, fields(rpc = $rpc))]
+            async fn $name(&self, $request: tonic::Request<$req>) -> Result<tonic::Response<$resp>, tonic::Status> {
+                let $app = &self.0;
+                $run
+            }
+        ] $($rest)*);
+    };
+    (@ $head:tt [$($done:tt)*]
+        $(#[$meta:meta])* async fn $name:ident($($args:tt)*) -> $ret:ty $run:block
+        $($rest:tt)*
+    ) => {
+        $crate::services::handlers!(@ $head [$($done)* $(#[$meta])* async fn $name($($args)*) -> $ret $run] $($rest)*);
+    };
+    (@ $head:tt [$($done:tt)*] type $name:ident = $ty:ty; $($rest:tt)*) => {
+        $crate::services::handlers!(@ $head [$($done)* type $name = $ty;] $($rest)*);
+    };
+}
+pub(crate) use handlers;
+
 /// Validates paging fields.
 pub(crate) fn page(p: &guichet_proto::convert::PageParams) -> Result<guichet_store::PageRequest, Status> {
     paging::page_request(p.size, &p.token).map_err(Status::from)
