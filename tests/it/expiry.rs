@@ -11,8 +11,7 @@ use guichet_server::clock::Clock as _;
 use guichet_testkit::requests;
 use guichet_tests::Clients;
 use guichet_tests::{
-    Backend, Config, ManualClock, Secret, TestApp, TestDatabase, both_backends, config_from_toml, details, test_config,
-    violated_fields,
+    Backend, Config, ManualClock, Secret, TestApp, TestDatabase, both_backends, details, test_config, violated_fields,
 };
 use tonic::Code;
 

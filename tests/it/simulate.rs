@@ -16,8 +16,8 @@ use guichet_tests::{
 use pb::management_operation::Operation as Op;
 use tonic::{Code, Status};
 
-use crate::scenario::check;
 use crate::contract::{BACKOFFICE_TOKEN, SHOP_TOKEN, shop_and_backoffice};
+use crate::scenario::check;
 
 const BAKERY: &str = "boulangerie-martin";
 

@@ -442,7 +442,13 @@ pub(crate) struct Failure {
 
 impl Failure {
     pub(crate) fn bad_request(message: impl Into<String>) -> Self {
-        Self { status: StatusCode::BAD_REQUEST, message: message.into(), refusal: None, problem: None, unavailable: None }
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            message: message.into(),
+            refusal: None,
+            problem: None,
+            unavailable: None,
+        }
     }
 
     fn new(status: StatusCode, message: impl Into<String>) -> Self {
