@@ -367,6 +367,6 @@ impl Store {
         if let Some(t) = filter.until {
             cond = cond.add(event::Column::CreatedAt.lt(t.as_millis()));
         }
-        Ok(Keyset::id(event::Column::Id).page(&self.db, cond, page).await?.map(to_event))
+        Ok(Keyset::id(event::Column::Id).page(&self.conn(), cond, page).await?.map(to_event))
     }
 }
