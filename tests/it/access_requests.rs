@@ -4,7 +4,8 @@
 //! David approves → the next check allows; rejection, cancellation, expiry by moving the clock
 //! (never slept); four-eyes (the requester never approves); an approver lacking the level cannot
 //! grant more than it holds; who may ask, read and decide (another tenant, a restricted member, a
-//! check-only service, no credentials); bad input; idempotent retries.
+//! check-only service, no credentials); bad input; idempotent retries; an approval of two changes
+//! applies both or neither.
 
 use std::time::Duration;
 
@@ -12,7 +13,8 @@ use guichet_proto::v1 as pb;
 use guichet_testkit::requests;
 use guichet_tests::Clients;
 use guichet_tests::{
-    Backend, Config, ManualClock, TestApp, TestDatabase, both_backends, details, test_config, violated_fields,
+    Backend, Config, ManualClock, TestApp, TestDatabase, both_backends, details, store_revision, test_config,
+    violated_fields,
 };
 use tonic::Code;
 
@@ -371,6 +373,110 @@ async fn an_approver_cannot_grant_more_than_it_holds(backend: Backend) {
     assert!(s.stop().await.success());
 }
 
+/// Victor, a member of the bakery who approves access requests (`access_approvals:full`,
+/// `users:full`) and holds what the bookkeeper role gives — invoices and billing read, folders in
+/// full — but only on the 2025 folder (his membership is restricted to it).
+async fn with_victor(s: &TestApp) {
+    let level = |l: pb::Level| l as i32;
+    s.roles()
+        .create_role(pb::CreateRoleRequest {
+            account_id: BAKERY.into(),
+            name: "valideur".into(),
+            display_name: "Valideur".into(),
+            grants: vec![
+                pb::FeatureGrant { feature: "access_approvals".into(), level: level(pb::Level::Full) },
+                pb::FeatureGrant { feature: "users".into(), level: level(pb::Level::Full) },
+                pb::FeatureGrant { feature: "folders".into(), level: level(pb::Level::Full) },
+                pb::FeatureGrant { feature: "invoices".into(), level: level(pb::Level::View) },
+                pb::FeatureGrant { feature: "billing".into(), level: level(pb::Level::View) },
+            ],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    s.users()
+        .create_user(pb::CreateUserRequest {
+            id: "victor".into(),
+            email: "victor@boulangerie-martin.example".into(),
+            given_name: "Victor".into(),
+            family_name: "Hugo".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    s.memberships()
+        .create_membership(pb::CreateMembershipRequest {
+            id: "m-victor".into(),
+            account_id: BAKERY.into(),
+            user_id: "victor".into(),
+            roles: vec!["valideur".into()],
+            restriction: requests::restricted(&["bm-dossier-2025"]),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+}
+
+/// What an approval may have written: Marc's membership, the bakery's events, the request.
+async fn marcs_state(s: &TestApp, id: &str) -> (pb::Membership, Vec<(String, String, String)>, i32) {
+    let m = s
+        .memberships()
+        .get_membership(pb::GetMembershipRequest { id: "m-marc".into(), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner()
+        .membership
+        .unwrap();
+    (m, event_types(s).await, get(s, "", id).await.unwrap().status)
+}
+
+/// An approval applies every change of its suggestion or none. Marc asks to edit the legal folder:
+/// the suggestion takes two changes, a path (the bookkeeper role) then the folder in his
+/// restriction. Victor may make the first (he holds what the role gives on the 2025 folder, the
+/// only one Marc reaches), not the second (he does not reach the legal folder: NO_ESCALATION): the
+/// approval is refused and nothing is written — Marc's membership, the events, the store's
+/// revision, the request PENDING. Lucie may make both: they are made, with the request APPROVED,
+/// and Marc then edits the folder.
+async fn an_approval_applies_all_of_its_changes_or_none(backend: Backend) {
+    let Some((_db, _clock, s)) = demo(backend).await else { return };
+    with_victor(&s).await;
+    let r = request(&s, ask("marc", "folders:full", LEGAL)).await.unwrap();
+    let explained = s
+        .access()
+        .explain_access(pb::ExplainAccessRequest {
+            subject_id: "marc".into(),
+            account_id: BAKERY.into(),
+            permission: "folders:full".into(),
+            resource_id: LEGAL.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let index = explained.suggestions.iter().position(|x| x.changes.len() == 2).unwrap();
+    let suggestion = Some(u32::try_from(index).unwrap());
+    let before = marcs_state(&s, &r.id).await;
+    let revision = store_revision(&s, "lucie", BAKERY).await;
+    let e = approved(&s, pb::ApproveAccessRequestRequest { suggestion, ..approve("victor", &r) }).await.unwrap_err();
+    assert_eq!((e.code(), reason(&e).as_str()), (Code::PermissionDenied, "NO_ESCALATION"), "{e:?}");
+    assert!(e.message().contains(LEGAL), "the second change is the one refused: {e:?}");
+    assert_eq!(marcs_state(&s, &r.id).await, before, "nothing written: {:#?}", explained.suggestions[index]);
+    assert_eq!(before.2, pb::AccessRequestStatus::Pending as i32);
+    assert_eq!(store_revision(&s, "lucie", BAKERY).await, revision, "no write committed");
+    assert!(!allowed(&s, "marc", "folders:full", LEGAL, "").await);
+
+    let (done, at) =
+        approved(&s, pb::ApproveAccessRequestRequest { suggestion, ..approve("lucie", &r) }).await.unwrap();
+    assert_eq!(status(&done), pb::AccessRequestStatus::Approved);
+    assert_eq!(done.applied_changes.len(), 2, "{done:?}");
+    assert!(allowed(&s, "marc", "folders:full", LEGAL, &at).await);
+    let (after, events, _) = marcs_state(&s, &r.id).await;
+    assert_ne!(after, before.0);
+    let new: Vec<&str> = events.iter().skip(before.1.len()).map(|(t, ..)| t.as_str()).collect();
+    assert!(events.len() >= before.1.len() + 2, "two changes recorded: {new:?}");
+    assert!(s.stop().await.success());
+}
+
 /// Who may ask, read and decide: another tenant, a restricted member, an unknown actor, a
 /// check-only service, no credentials; nobody may ask for someone else, and nobody asks for what
 /// nobody could grant.
@@ -633,4 +739,5 @@ both_backends! {
     an_approver_cannot_grant_more_than_it_holds => an_approver_cannot_grant_more_than_it_holds,
     only_the_right_people_ask_read_and_decide => who_may_ask_read_and_decide,
     requests_refuse_bad_input_and_replay_retries => bad_input_and_idempotent_retries,
+    an_approval_applies_all_of_its_changes_or_none => an_approval_applies_all_of_its_changes_or_none,
 }

@@ -133,6 +133,108 @@ async fn access_rows(t: &mut Table, s: &TestApp) {
     t.row(s, "AccessService/SimulateChanges", &["operations"], r).await;
 }
 
+/// Every write a preview covers (SimulateChanges) takes `unchanged_since`: a token that is not a
+/// revision is the client's error on that field, whatever the write (a future of its own, as
+/// `access_rows`).
+async fn unchanged_since_rows(t: &mut Table, s: &TestApp) {
+    const BAD: &str = "r-pas-un-jeton";
+    let since = || BAD.to_owned();
+    let mut acc = s.accounts();
+    let r = acc.set_account_modules(pb::SetAccountModulesRequest {
+        account_id: "client-a".into(),
+        unchanged_since: since(),
+        ..Default::default()
+    });
+    t.row(s, "AccountService/SetAccountModules", &["unchanged_since"], r).await;
+    let r = acc.suspend_account(pb::SuspendAccountRequest {
+        id: "client-a".into(),
+        unchanged_since: since(),
+        ..Default::default()
+    });
+    t.row(s, "AccountService/SuspendAccount", &["unchanged_since"], r).await;
+    let r = acc.reactivate_account(pb::ReactivateAccountRequest {
+        id: "client-a".into(),
+        unchanged_since: since(),
+        ..Default::default()
+    });
+    t.row(s, "AccountService/ReactivateAccount", &["unchanged_since"], r).await;
+    let mut users = s.users();
+    let r = users.suspend_user(pb::SuspendUserRequest {
+        id: "factu".into(),
+        unchanged_since: since(),
+        ..Default::default()
+    });
+    t.row(s, "UserService/SuspendUser", &["unchanged_since"], r).await;
+    let r = users.reactivate_user(pb::ReactivateUserRequest {
+        id: "factu".into(),
+        unchanged_since: since(),
+        ..Default::default()
+    });
+    t.row(s, "UserService/ReactivateUser", &["unchanged_since"], r).await;
+    let mut ms = s.memberships();
+    let r = ms.assign_role(pb::AssignRoleRequest {
+        unchanged_since: since(),
+        ..requests::assign_role("", "m-factu", "billing_manager")
+    });
+    t.row(s, "MembershipService/AssignRole", &["unchanged_since"], r).await;
+    let r = ms.unassign_role(pb::UnassignRoleRequest {
+        membership_id: "m-factu".into(),
+        role: "billing_manager".into(),
+        unchanged_since: since(),
+        ..Default::default()
+    });
+    t.row(s, "MembershipService/UnassignRole", &["unchanged_since"], r).await;
+    let r = ms.set_membership_roles(pb::SetMembershipRolesRequest {
+        unchanged_since: since(),
+        ..requests::membership_roles("", "m-factu", &["billing_manager"])
+    });
+    t.row(s, "MembershipService/SetMembershipRoles", &["unchanged_since"], r).await;
+    let r = ms.set_resource_restriction(pb::SetResourceRestrictionRequest {
+        membership_id: "m-employe-a".into(),
+        restriction: requests::restricted(&["dossier-a"]),
+        unchanged_since: since(),
+        ..Default::default()
+    });
+    t.row(s, "MembershipService/SetResourceRestriction", &["unchanged_since"], r).await;
+    let r = ms.suspend_membership(pb::SuspendMembershipRequest {
+        membership_id: "m-factu".into(),
+        unchanged_since: since(),
+        ..Default::default()
+    });
+    t.row(s, "MembershipService/SuspendMembership", &["unchanged_since"], r).await;
+    let r = ms.reactivate_membership(pb::ReactivateMembershipRequest {
+        membership_id: "m-factu".into(),
+        unchanged_since: since(),
+        ..Default::default()
+    });
+    t.row(s, "MembershipService/ReactivateMembership", &["unchanged_since"], r).await;
+    let mut roles = s.roles();
+    let r = roles.update_role(pb::UpdateRoleRequest {
+        account_id: "client-a".into(),
+        name: "lecteur".into(),
+        display_name: "Lecteur".into(),
+        grants: vec![pb::FeatureGrant { feature: "billing".into(), level: pb::Level::View as i32 }],
+        unchanged_since: since(),
+        ..Default::default()
+    });
+    t.row(s, "RoleService/UpdateRole", &["unchanged_since"], r).await;
+    let mut dl = s.delegations();
+    let r = dl.create_delegation(pb::CreateDelegationRequest {
+        from_account_id: "partner".into(),
+        to_account_id: "client-a".into(),
+        role: "client_administrator".into(),
+        unchanged_since: since(),
+        ..Default::default()
+    });
+    t.row(s, "DelegationService/CreateDelegation", &["unchanged_since"], r).await;
+    let r = dl.delete_delegation(pb::DeleteDelegationRequest {
+        id: "d-x".into(),
+        unchanged_since: since(),
+        ..Default::default()
+    });
+    t.row(s, "DelegationService/DeleteDelegation", &["unchanged_since"], r).await;
+}
+
 async fn bad_input(backend: Backend) {
     let Some(db) = TestDatabase::new(backend).await else {
         return;
@@ -148,6 +250,7 @@ async fn bad_input(backend: Backend) {
     let s = &s;
 
     Box::pin(access_rows(t, s)).await;
+    Box::pin(unchanged_since_rows(t, s)).await;
 
     // ---- AccountService ----
     let mut acc = s.accounts();

@@ -3,7 +3,10 @@
 //! with the preview's revision has exactly that effect (CheckAccess of every member in every
 //! account, before and after); two dependent operations; each refusal is the one the real call
 //! gives; a write after an intervening change in the tree fails its precondition; who may preview
-//! what; bad input named by its field path.
+//! what; bad input named by its field path. Every previewed write takes `unchanged_since`: a user's
+//! suspension (its trees are those of its memberships), a delegation created and deleted, a
+//! resource restriction and an account's modules each fail after a change in what their preview
+//! read, write nothing then, and have exactly the previewed effect after a change elsewhere.
 
 use std::collections::BTreeSet;
 
@@ -11,7 +14,8 @@ use guichet_proto::v1 as pb;
 use guichet_testkit::requests;
 use guichet_tests::Clients;
 use guichet_tests::{
-    Backend, Config, TestApp, TestDatabase, both_backends, details, spawn_app, test_config, violated_fields,
+    Backend, Config, TestApp, TestDatabase, both_backends, details, spawn_app, store_revision, test_config,
+    violated_fields,
 };
 use pb::management_operation::Operation as Op;
 use tonic::{Code, Status};
@@ -463,6 +467,203 @@ async fn a_change_since_the_preview_fails_the_write(backend: Backend) {
     assert!(s.stop().await.success());
 }
 
+/// `o` sent with `unchanged_since: since`.
+fn with_since(o: Op, since: &str) -> Op {
+    let unchanged_since = since.to_owned();
+    match o {
+        Op::UpdateRole(r) => Op::UpdateRole(pb::UpdateRoleRequest { unchanged_since, ..r }),
+        Op::SetMembershipRoles(r) => Op::SetMembershipRoles(pb::SetMembershipRolesRequest { unchanged_since, ..r }),
+        Op::AssignRole(r) => Op::AssignRole(pb::AssignRoleRequest { unchanged_since, ..r }),
+        Op::UnassignRole(r) => Op::UnassignRole(pb::UnassignRoleRequest { unchanged_since, ..r }),
+        Op::SetResourceRestriction(r) => {
+            Op::SetResourceRestriction(pb::SetResourceRestrictionRequest { unchanged_since, ..r })
+        }
+        Op::SuspendMembership(r) => Op::SuspendMembership(pb::SuspendMembershipRequest { unchanged_since, ..r }),
+        Op::ReactivateMembership(r) => {
+            Op::ReactivateMembership(pb::ReactivateMembershipRequest { unchanged_since, ..r })
+        }
+        Op::SetAccountModules(r) => Op::SetAccountModules(pb::SetAccountModulesRequest { unchanged_since, ..r }),
+        Op::SuspendAccount(r) => Op::SuspendAccount(pb::SuspendAccountRequest { unchanged_since, ..r }),
+        Op::ReactivateAccount(r) => Op::ReactivateAccount(pb::ReactivateAccountRequest { unchanged_since, ..r }),
+        Op::SuspendUser(r) => Op::SuspendUser(pb::SuspendUserRequest { unchanged_since, ..r }),
+        Op::ReactivateUser(r) => Op::ReactivateUser(pb::ReactivateUserRequest { unchanged_since, ..r }),
+        Op::CreateDelegation(r) => Op::CreateDelegation(pb::CreateDelegationRequest { unchanged_since, ..r }),
+        Op::DeleteDelegation(r) => Op::DeleteDelegation(pb::DeleteDelegationRequest { unchanged_since, ..r }),
+    }
+}
+
+/// The bakery's folders, each member's level on each (CheckAccess on the resource).
+async fn folder_levels(s: &TestApp) -> Levels {
+    let folders = ["bm-dossier-2025", "bm-dossier-juridique", "bm-dossier-paie"];
+    let mut items = Vec::new();
+    for u in USERS {
+        for f in folders {
+            let mut item = requests::batch_item(u, BAKERY, "folders:view");
+            item.resource_id = f.into();
+            items.push(((u, f), item));
+        }
+    }
+    let r = s
+        .access()
+        .check_access_batch(pb::CheckAccessBatchRequest {
+            items: items.iter().map(|(_, i)| i.clone()).collect(),
+            consistency: Some(pb::Consistency {
+                requirement: Some(pb::consistency::Requirement::FullyConsistent(true)),
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    items
+        .iter()
+        .zip(r.results)
+        .filter(|(_, r)| r.effective_level != pb::Level::None as i32)
+        .map(|(((u, f), _), r)| (u.to_string(), f.to_string(), "folders".to_owned(), r.effective_level))
+        .collect()
+}
+
+/// Everything a write could change that the tests read: every account-level access, and each
+/// bakery folder's.
+async fn world_state(s: &TestApp) -> (Levels, Levels, String) {
+    (levels(s).await, folder_levels(s).await, store_revision(s, "lucie", BAKERY).await)
+}
+
+/// `write` previewed, then sent with the preview's revision after `same_tree` (a write in what the
+/// preview read): refused FAILED_PRECONDITION CHANGED_SINCE_PREVIEW, and nothing written (every
+/// level and the store's revision unchanged). Previewed again, then sent with that revision after
+/// `elsewhere` (a write in an unrelated tree): accepted, with exactly the previewed effect —
+/// account by account, and on each folder of the bakery.
+async fn a_previewed_write_holds(s: &TestApp, write: Op, same_tree: Op, elsewhere: Op) {
+    let r = preview(s, "", vec![write.clone()]).await.unwrap();
+    assert!(r.outcomes[0].allowed, "{:?}", r.outcomes[0]);
+    let made = perform(s, same_tree.clone()).await;
+    assert!(made.0, "{same_tree:?}: {made:?}");
+    let before = world_state(s).await;
+    let (ok, code, reason, message) = perform(s, with_since(write.clone(), &r.revision)).await;
+    assert_eq!(
+        (ok, code.as_str(), reason.as_str()),
+        (false, "FailedPrecondition", "CHANGED_SINCE_PREVIEW"),
+        "{message}"
+    );
+    assert_eq!(world_state(s).await, before, "a refused write writes nothing");
+
+    let r = preview(s, "", vec![write.clone()]).await.unwrap();
+    assert!(r.outcomes[0].allowed, "{:?}", r.outcomes[0]);
+    let effect = previewed(&r);
+    let on_folders: BTreeSet<_> = r
+        .effects
+        .iter()
+        .filter(|e| e.account_id == BAKERY)
+        .flat_map(|e| {
+            e.changes
+                .iter()
+                .filter(|c| !c.resource_id.is_empty() && c.feature == "folders")
+                .map(|c| (e.user_id.clone(), c.resource_id.clone(), c.feature.clone(), c.from, c.to))
+        })
+        .collect();
+    assert!(!effect.is_empty() || !on_folders.is_empty(), "the write changes something: {r:#?}");
+    let made = perform(s, elsewhere.clone()).await;
+    assert!(made.0, "{elsewhere:?}: {made:?}");
+    let (accounts, folders, _) = world_state(s).await;
+    let written = perform(s, with_since(write.clone(), &r.revision)).await;
+    assert!(written.0, "{write:?}: {written:?}");
+    let (accounts_after, folders_after, _) = world_state(s).await;
+    assert_eq!(changes(&accounts, &accounts_after), effect, "the previewed effect, account by account");
+    assert_eq!(changes(&folders, &folders_after), on_folders, "the previewed effect, folder by folder");
+}
+
+/// A write in the hotel's tree (unrelated to the partner's and the affiliate's).
+fn in_the_hotel() -> Op {
+    Op::AssignRole(requests::assign_role("", "m-julien", "account_manager"))
+}
+
+/// A write in the partner's tree, away from the bakery: the sub-partner's account manager.
+fn in_the_sub_partner() -> Op {
+    Op::AssignRole(requests::assign_role("", "m-amelie", "technical_manager"))
+}
+
+/// SuspendUser has no account: its preview reads the trees of all the user's memberships (Marc's,
+/// in the bakery and, given here, in the hotel) and the user. A write in the hotel's tree fails it;
+/// one in the affiliate's tree does not.
+async fn a_previewed_user_suspension_holds(backend: Backend) {
+    let Some((_db, s)) = demo(backend).await else { return };
+    s.memberships()
+        .create_membership(requests::membership("", "hotel-lumiere", "marc", &["billing_manager"]))
+        .await
+        .unwrap();
+    let suspend = Op::SuspendUser(pb::SuspendUserRequest { id: "marc".into(), ..Default::default() });
+    let in_the_affiliate = Op::AssignRole(requests::assign_role("", "m-karim", "account_manager"));
+    a_previewed_write_holds(&s, suspend.clone(), in_the_hotel(), in_the_affiliate).await;
+    // The user's own row is read too: reactivating Marc, previewed, then his profile edited.
+    let reactivate = Op::ReactivateUser(pb::ReactivateUserRequest { id: "marc".into(), ..Default::default() });
+    let r = preview(&s, "", vec![reactivate.clone()]).await.unwrap();
+    s.users()
+        .update_user(pb::UpdateUserRequest { id: "marc".into(), phone: "+33612345678".into(), ..Default::default() })
+        .await
+        .unwrap();
+    let refused = perform(&s, with_since(reactivate, &r.revision)).await;
+    assert_eq!(refused.2, "CHANGED_SINCE_PREVIEW", "{refused:?}");
+    assert!(s.stop().await.success());
+}
+
+/// CreateDelegation (the partner into the cheese shop): a change on the partner's side of the tree
+/// fails it; one in the hotel does not.
+async fn a_previewed_delegation_holds(backend: Backend) {
+    let Some((_db, s)) = demo(backend).await else { return };
+    let create = Op::CreateDelegation(pb::CreateDelegationRequest {
+        from_account_id: "nuage-partenaires".into(),
+        to_account_id: "fromagerie-dupont".into(),
+        role: "client_administrator".into(),
+        ..Default::default()
+    });
+    let partner_side = Op::AssignRole(requests::assign_role("", "m-claire", "billing_manager"));
+    a_previewed_write_holds(&s, create, partner_side, in_the_hotel()).await;
+    // DeleteDelegation, the same way.
+    let delete =
+        Op::DeleteDelegation(pb::DeleteDelegationRequest { id: "d-nuage-boulangerie".into(), ..Default::default() });
+    let partner_side = Op::AssignRole(requests::assign_role("", "m-bruno", "technical_manager"));
+    a_previewed_write_holds(&s, delete, partner_side, in_the_hotel()).await;
+    assert!(s.stop().await.success());
+}
+
+/// SetResourceRestriction (Anne's folders lifted): a change elsewhere in the bakery's tree fails
+/// it; one in the hotel does not.
+async fn a_previewed_restriction_holds(backend: Backend) {
+    let Some((_db, s)) = demo(backend).await else { return };
+    let restrict = Op::SetResourceRestriction(pb::SetResourceRestrictionRequest {
+        membership_id: "m-anne".into(),
+        restriction: requests::restricted(&["bm-dossier-2025"]),
+        ..Default::default()
+    });
+    a_previewed_write_holds(&s, restrict, in_the_sub_partner(), in_the_hotel()).await;
+    assert!(s.stop().await.success());
+}
+
+/// SetAccountModules (the telecom customer subscribes to 911 address management): a change in the
+/// affiliate's tree fails it; one in the hotel does not.
+async fn a_previewed_module_change_holds(backend: Backend) {
+    let Some((_db, s)) = demo(backend).await else { return };
+    let account = s
+        .accounts()
+        .get_account(pb::GetAccountRequest { id: "cabinet-leclerc".into(), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner()
+        .account
+        .unwrap();
+    assert!(!account.modules.contains(&"voip_911".to_owned()));
+    let mut modules = account.modules;
+    modules.push("voip_911".into());
+    let set = Op::SetAccountModules(pb::SetAccountModulesRequest {
+        account_id: "cabinet-leclerc".into(),
+        modules,
+        ..Default::default()
+    });
+    let in_the_garage = Op::AssignRole(requests::assign_role("", "m-nadia", "client_user"));
+    a_previewed_write_holds(&s, set, in_the_garage, in_the_hotel()).await;
+    assert!(s.stop().await.success());
+}
+
 /// Who may preview what: a check-only service is refused the RPC, a caller without credentials
 /// too; an actor of another tenant is answered NOT_FOUND for the bakery's objects and sees no
 /// effect; a restricted member without users:view is refused as the real call and sees no effect;
@@ -565,4 +766,8 @@ both_backends! {
     who_may_preview_what => who_may_preview,
     bad_input_in_a_preview_is_named_by_its_path => bad_input_is_named_by_its_path,
     a_restriction_moved_between_folders => a_restriction_moved_between_folders,
+    a_previewed_user_suspension_holds_or_fails => a_previewed_user_suspension_holds,
+    a_previewed_delegation_holds_or_fails => a_previewed_delegation_holds,
+    a_previewed_restriction_holds_or_fails => a_previewed_restriction_holds,
+    a_previewed_module_change_holds_or_fails => a_previewed_module_change_holds,
 }

@@ -951,33 +951,22 @@ pub fn effects(catalog: &Catalog, before: &Snapshot, after: &Snapshot, now: Time
     let mut out = Vec::new();
     for user in users {
         for account in after.accounts.keys() {
-            let request = users_view(user, account, None);
-            let (fb, fa) = (before.facts(catalog, &request), after.facts(catalog, &request));
-            // At large a restriction reads as "some folders": one moved between folders changes
-            // the facts on those folders only.
-            let folders: Vec<&ResourceId> =
-                after.resources.iter().filter(|(_, a)| *a == account).map(|(r, _)| r).collect();
-            let on_folder = |r: &ResourceId| {
-                let request = users_view(user, account, Some(r.clone()));
-                before.facts(catalog, &request) != after.facts(catalog, &request)
-            };
-            if fb == fa && !folders.iter().any(|r| on_folder(r)) {
-                continue;
-            }
             let mut changes = Vec::new();
-            diff(
-                &levels_on(catalog, user, account, None, &fb, now),
-                &levels_on(catalog, user, account, None, &fa, now),
-                None,
-                &mut changes,
-            );
-            for r in folders {
-                diff(
-                    &before.levels(catalog, user, account, Some(r), now),
-                    &after.levels(catalog, user, account, Some(r), now),
-                    Some(r),
-                    &mut changes,
-                );
+            // Each place compared on its own facts: the account at large does not see a
+            // restricted membership's resources (a change of its restriction changes only the
+            // facts on the resources it names, before or after).
+            let resources = after.resources.iter().filter(|(_, a)| *a == account).map(|(r, _)| Some(r));
+            for resource in std::iter::once(None).chain(resources) {
+                let request = users_view(user, account, resource.cloned());
+                let (fb, fa) = (before.facts(catalog, &request), after.facts(catalog, &request));
+                if fb != fa {
+                    diff(
+                        &levels_on(catalog, user, account, resource, &fb, now),
+                        &levels_on(catalog, user, account, resource, &fa, now),
+                        resource,
+                        &mut changes,
+                    );
+                }
             }
             if !changes.is_empty() {
                 out.push(Effect { user: user.clone(), account: account.clone(), changes });

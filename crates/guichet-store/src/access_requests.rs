@@ -230,7 +230,7 @@ impl Store {
 
     /// One access request.
     pub async fn get_access_request(&self, id: &AccessRequestId) -> Result<AccessRequestRecord, StoreError> {
-        record(&row_of(&self.db, id).await?)
+        record(&row_of(&self.conn(), id).await?)
     }
 
     /// Access requests, newest first (by creation time, then id).
@@ -240,7 +240,7 @@ impl Store {
         page: &PageRequest,
     ) -> Result<Page<AccessRequestRecord>, StoreError> {
         if let Some(a) = &filter.account {
-            crate::roles::account_row(&self.db, a).await?;
+            crate::roles::account_row(&self.conn(), a).await?;
         }
         let mut cond = Condition::all();
         if let Some(a) = &filter.account {
@@ -254,7 +254,7 @@ impl Store {
         }
         let newest_first =
             Keyset::time_then_id(access_request::Column::CreatedAt, access_request::Column::Id, Direction::Descending);
-        newest_first.page(&self.db, cond, page).await?.try_map(|row| record(&row))
+        newest_first.page(&self.conn(), cond, page).await?.try_map(|row| record(&row))
     }
 
     /// The pending memberships and the access requests pending at `now` of an account, oldest
@@ -273,10 +273,10 @@ impl Store {
             .add(access_request::Column::ExpiresAt.gt(now.as_millis()));
         let oldest_first =
             Keyset::time_then_id(access_request::Column::CreatedAt, access_request::Column::Id, Direction::Ascending);
-        let requests = oldest_first.page(&self.db, cond, page).await?;
+        let requests = oldest_first.page(&self.conn(), cond, page).await?;
         let requesters: std::collections::HashMap<String, user::Model> = user::Entity::find()
             .filter(user::Column::Id.is_in(requests.items.iter().map(|r| r.requester_id.clone())))
-            .all(&self.db)
+            .all(&self.conn())
             .await?
             .into_iter()
             .map(|u| (u.id.clone(), u))

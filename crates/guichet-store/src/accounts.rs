@@ -139,7 +139,7 @@ impl Store {
 
     /// One account.
     pub async fn get_account(&self, id: &AccountId) -> Result<Account, StoreError> {
-        rows::account(&account_row(&self.db, id).await?)
+        rows::account(&account_row(&self.conn(), id).await?)
     }
 
     /// Accounts by id order, filtered.
@@ -164,14 +164,14 @@ impl Store {
         recursive: bool,
         page: &PageRequest,
     ) -> Result<Page<Account>, StoreError> {
-        let acc = account_row(&self.db, id).await?;
+        let acc = account_row(&self.conn(), id).await?;
         let cond =
             if recursive { below(&acc.path) } else { Condition::all().add(account::Column::ParentId.eq(acc.id)) };
         self.page_accounts(cond, page).await
     }
 
     async fn page_accounts(&self, cond: Condition, page: &PageRequest) -> Result<Page<Account>, StoreError> {
-        Keyset::id(account::Column::Id).page(&self.db, cond, page).await?.try_map(|row| rows::account(&row))
+        Keyset::id(account::Column::Id).page(&self.conn(), cond, page).await?.try_map(|row| rows::account(&row))
     }
 
     /// Renames an account.

@@ -40,25 +40,25 @@ impl Store {
         account: &AccountId,
         page: &PageRequest,
     ) -> Result<Page<Approval>, StoreError> {
-        account_row(&self.db, account).await?;
+        account_row(&self.conn(), account).await?;
         let cond = Condition::all()
             .add(membership::Column::AccountId.eq(account.as_str()))
             .add(membership::Column::Status.eq(MembershipStatus::PendingApproval.as_str()));
         let oldest_first =
             Keyset::time_then_id(membership::Column::CreatedAt, membership::Column::Id, Direction::Ascending);
-        let page = oldest_first.page(&self.db, cond, page).await?;
+        let page = oldest_first.page(&self.conn(), cond, page).await?;
         let found = &page.items;
-        let memberships = load_details(&self.db, found).await?;
+        let memberships = load_details(&self.conn(), found).await?;
         let users: HashMap<String, user::Model> = user::Entity::find()
             .filter(user::Column::Id.is_in(found.iter().map(|m| m.user_id.clone())))
-            .all(&self.db)
+            .all(&self.conn())
             .await?
             .into_iter()
             .map(|u| (u.id.clone(), u))
             .collect();
         let invitations: HashMap<String, String> = invitation::Entity::find()
             .filter(invitation::Column::MembershipId.is_in(found.iter().map(|m| m.id.clone())))
-            .all(&self.db)
+            .all(&self.conn())
             .await?
             .into_iter()
             .filter_map(|i| i.membership_id.map(|m| (m, i.id)))

@@ -169,7 +169,7 @@ impl Store {
 
     /// One contact.
     pub async fn get_contact(&self, id: &ContactId) -> Result<Contact, StoreError> {
-        to_contact(&contact_row(&self.db, id).await?)
+        to_contact(&contact_row(&self.conn(), id).await?)
     }
 
     /// The contacts of an account, by family name, given name, then id; only those subscribed to
@@ -180,7 +180,7 @@ impl Store {
         subscription: Option<ContactSubscription>,
         page: &PageRequest,
     ) -> Result<Page<Contact>, StoreError> {
-        account_row(&self.db, account).await?;
+        account_row(&self.conn(), account).await?;
         let mut cond = Condition::all().add(contact::Column::AccountId.eq(account.as_str()));
         if let Some(s) = subscription {
             // The list is JSON text of snake-case names: a quoted name matches exactly one entry
@@ -190,7 +190,7 @@ impl Store {
                 cond.add(contact::Column::Subscriptions.like(sea_orm::sea_query::LikeExpr::new(pattern).escape('\\')));
         }
         let by_name = Keyset::texts(vec![contact::Column::FamilyName, contact::Column::GivenName, contact::Column::Id]);
-        by_name.page(&self.db, cond, page).await?.try_map(|row| to_contact(&row))
+        by_name.page(&self.conn(), cond, page).await?.try_map(|row| to_contact(&row))
     }
 
     /// Replaces every editable field of a contact.

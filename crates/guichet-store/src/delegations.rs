@@ -84,7 +84,7 @@ impl Store {
 
     /// One delegation.
     pub async fn get_delegation(&self, id: &DelegationId) -> Result<Delegation, StoreError> {
-        let row = found::<delegation::Entity>(&self.db, id.as_str().to_owned(), "delegation", id.as_str()).await?;
+        let row = found::<delegation::Entity>(&self.conn(), id.as_str().to_owned(), "delegation", id.as_str()).await?;
         Ok(rows::delegation(&row))
     }
 
@@ -107,7 +107,7 @@ impl Store {
         if let Some(t) = to {
             cond = cond.add(delegation::Column::ToAccountId.eq(t.as_str()));
         }
-        let found = Keyset::id(delegation::Column::Id).page(&self.db, cond, page).await?;
+        let found = Keyset::id(delegation::Column::Id).page(&self.conn(), cond, page).await?;
         Ok(found.map(|row| rows::delegation(&row)))
     }
 

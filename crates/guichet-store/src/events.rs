@@ -176,19 +176,17 @@ pub(crate) async fn write_event<B: Serialize, A: Serialize>(
     extra: &[String],
 ) -> Result<(), StoreError> {
     crate::idempotency::claim(conn, revision, audit).await?;
-    if let Some(since) = audit.unchanged_since {
-        match account {
-            Some(a) => crate::simulate::check_unchanged_since(conn, revision, since, a).await?,
-            None => {
-                return Err(StoreError::Precondition {
-                    kind: crate::simulate::CHANGED_SINCE_PREVIEW,
-                    subject: format!("revisions/{since}"),
-                    description: "this write has no account tree to compare with a preview".to_owned(),
-                });
-            }
-        }
-    }
     let (before_json, after_json) = (json(before), json(after));
+    if let Some(since) = audit.unchanged_since {
+        let change = crate::simulate::Previewed {
+            account,
+            kind,
+            target,
+            before: before_json.as_deref(),
+            after: after_json.as_deref(),
+        };
+        crate::simulate::check_unchanged_since(conn, revision, since, &change).await?;
+    }
     let mut scopes =
         crate::changes::scopes_of(conn, account, kind, target, before_json.as_deref(), after_json.as_deref()).await?;
     event::ActiveModel {
@@ -369,6 +367,6 @@ impl Store {
         if let Some(t) = filter.until {
             cond = cond.add(event::Column::CreatedAt.lt(t.as_millis()));
         }
-        Ok(Keyset::id(event::Column::Id).page(&self.db, cond, page).await?.map(to_event))
+        Ok(Keyset::id(event::Column::Id).page(&self.conn(), cond, page).await?.map(to_event))
     }
 }

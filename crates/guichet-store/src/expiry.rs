@@ -64,7 +64,7 @@ impl Store {
             .filter(membership::Column::ExpiryRecorded.eq(false))
             .filter(membership::Column::ExpiresAt.lte(now.as_millis()))
             .into_tuple::<String>()
-            .one(&self.db)
+            .one(&self.conn())
             .await?;
         if due_m.is_some() {
             return Ok(true);
@@ -75,12 +75,12 @@ impl Store {
             .filter(delegation::Column::ExpiryRecorded.eq(false))
             .filter(delegation::Column::ExpiresAt.lte(now.as_millis()))
             .into_tuple::<String>()
-            .one(&self.db)
+            .one(&self.conn())
             .await?;
         if due_d.is_some() {
             return Ok(true);
         }
-        crate::access_requests::expiries_due(&self.db, now).await
+        crate::access_requests::expiries_due(&self.conn(), now).await
     }
 
     /// Records the expiries passed at `now`: for each membership and delegation whose

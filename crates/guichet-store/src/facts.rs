@@ -576,7 +576,7 @@ impl Store {
     /// one statement, anything else in a read transaction — assembled into each request's facts.
     async fn load(&self, requests: &[&AccessRequest]) -> Result<(Vec<Facts>, Revision), StoreError> {
         let (rows, revision) = match requests {
-            [one] if self.db.get_database_backend() == DbBackend::Postgres => {
+            [one] if self.staged.is_none() && self.db.get_database_backend() == DbBackend::Postgres => {
                 // Through sqlx itself: sea-orm's `query_one_raw` future is large enough that moving
                 // it cost about a seventh of an uncached check's instructions (callgrind).
                 if let Some(counter) = &self.statements {

@@ -80,7 +80,8 @@ impl Store {
         service: Option<&str>,
         request_id: &str,
     ) -> Result<Option<IdempotencyRecord>, StoreError> {
-        let row = idempotency_key::Entity::find_by_id((scope(service), request_id.to_owned())).one(&self.db).await?;
+        let row =
+            idempotency_key::Entity::find_by_id((scope(service), request_id.to_owned())).one(&self.conn()).await?;
         Ok(row.map(|r| IdempotencyRecord {
             fingerprint: r.fingerprint,
             response: r.response,
@@ -96,10 +97,10 @@ impl Store {
         response: Vec<u8>,
     ) -> Result<(), StoreError> {
         let key = (scope(service), request_id.to_owned());
-        let Some(row) = idempotency_key::Entity::find_by_id(key).one(&self.db).await? else { return Ok(()) };
+        let Some(row) = idempotency_key::Entity::find_by_id(key).one(&self.conn()).await? else { return Ok(()) };
         let mut active: idempotency_key::ActiveModel = row.into();
         active.response = Set(Some(response));
-        active.update(&self.db).await?;
+        active.update(&self.conn()).await?;
         Ok(())
     }
 }

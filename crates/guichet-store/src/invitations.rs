@@ -283,7 +283,7 @@ impl Store {
 
     /// One invitation, its status observed at `now`.
     pub async fn get_invitation(&self, id: &InvitationId, now: Timestamp) -> Result<Invitation, StoreError> {
-        Ok(to_invitation(&invitation_row(&self.db, id).await?)?.observed(now))
+        Ok(to_invitation(&invitation_row(&self.conn(), id).await?)?.observed(now))
     }
 
     /// Invitations of an account, newest first (by creation time, then id), statuses observed at
@@ -294,7 +294,7 @@ impl Store {
         now: Timestamp,
         page: &PageRequest,
     ) -> Result<Page<Invitation>, StoreError> {
-        account_row(&self.db, &filter.account).await?;
+        account_row(&self.conn(), &filter.account).await?;
         let mut cond = Condition::all().add(invitation::Column::AccountId.eq(filter.account.as_str()));
         if let Some(e) = &filter.email {
             cond = cond.add(invitation::Column::Email.eq(e.as_str()));
@@ -314,7 +314,7 @@ impl Store {
         };
         let newest_first =
             Keyset::time_then_id(invitation::Column::CreatedAt, invitation::Column::Id, Direction::Descending);
-        newest_first.page(&self.db, cond, page).await?.try_map(|row| Ok(to_invitation(&row)?.observed(now)))
+        newest_first.page(&self.conn(), cond, page).await?.try_map(|row| Ok(to_invitation(&row)?.observed(now)))
     }
 
     /// Issues a new token (hash `token_hash`) and expiry; the previous token becomes superseded.

@@ -267,6 +267,9 @@ pub struct Store {
     writer: DatabaseConnection,
     /// What times the writes.
     meter: Arc<WriteMeter>,
+    /// A write transaction every read and write of this store runs in (see [`Store::staged`]):
+    /// each write is a savepoint of it, and nothing is committed until [`Store::commit_staged`].
+    staged: Option<Arc<DatabaseTransaction>>,
 }
 
 impl Store {
@@ -352,7 +355,16 @@ impl Store {
             Some(writer_opts) => Database::connect(writer_opts).await.map_err(StoreError::from)?,
             None => db.clone(),
         };
-        Ok(Self { db, catalog, listener: changes::ListenerSlot::default(), statements: None, probe, writer, meter })
+        Ok(Self {
+            db,
+            catalog,
+            listener: changes::ListenerSlot::default(),
+            statements: None,
+            probe,
+            writer,
+            meter,
+            staged: None,
+        })
     }
 
     /// Installs the function told about every [`WriteTiming`] the store measures. Only the first
@@ -435,12 +447,12 @@ impl Store {
     /// Whether the store holds no account yet.
     pub async fn is_empty(&self) -> Result<bool, StoreError> {
         use sea_orm::PaginatorTrait;
-        Ok(entities::account::Entity::find().count(&self.db).await? == 0)
+        Ok(entities::account::Entity::find().count(&self.conn()).await? == 0)
     }
 
     /// The latest committed revision.
     pub async fn revision(&self) -> Result<Revision, StoreError> {
-        read_revision(&self.db).await
+        read_revision(&self.conn()).await
     }
 
     /// Closes the pools.
@@ -451,11 +463,32 @@ impl Store {
         self.db.close().await.map_err(StoreError::from)
     }
 
-    /// Starts a write: a transaction on the writer pool holding the write lock, with the revision
-    /// already bumped (on SQLite `BEGIN IMMEDIATE` takes the database's write lock first).
-    pub(crate) async fn begin_write(&self) -> Result<(DatabaseTransaction, Revision), StoreError> {
-        let sqlite = self.writer.get_database_backend() == DbBackend::Sqlite;
-        let asked = Instant::now();
+    /// The connection reads go through: the pool, or the staged transaction (see
+    /// [`Store::staged`]).
+    pub(crate) fn conn(&self) -> sea_orm::DatabaseExecutor<'_> {
+        match &self.staged {
+            Some(txn) => sea_orm::DatabaseExecutor::Transaction(txn),
+            None => sea_orm::DatabaseExecutor::Connection(&self.db),
+        }
+    }
+
+    /// Whether this store runs in a staged transaction (see [`Store::staged`]).
+    pub fn is_staged(&self) -> bool {
+        self.staged.is_some()
+    }
+
+    /// A store whose reads and writes all run in one write transaction, begun now with the write
+    /// lock (no other write commits until it ends): each write is a savepoint of it — with its
+    /// own revision, event and changes, as ever — and sees the writes before it; nothing is
+    /// visible to others, or kept, until [`Store::commit_staged`]. Dropped without it, every
+    /// write is rolled back. Several writes that must all be made or none (an approval's changes)
+    /// run on it. Its clones share the transaction.
+    pub async fn staged(&self) -> Result<Store, StoreError> {
+        if self.staged.is_some() {
+            return Ok(self.clone());
+        }
+        let backend = self.writer.get_database_backend();
+        let sqlite = backend == DbBackend::Sqlite;
         let txn = self
             .writer
             .begin_with_options(TransactionOptions {
@@ -464,6 +497,41 @@ impl Store {
                 sqlite_transaction_mode: sqlite.then_some(SqliteTransactionMode::Immediate),
             })
             .await?;
+        if backend == DbBackend::Postgres {
+            // The write lock every write takes, taken now: nothing commits between the reads
+            // that admit the staged writes and their commit.
+            txn.execute_unprepared("SELECT value FROM guichet_revision WHERE id = 1 FOR UPDATE").await?;
+        }
+        Ok(Store { staged: Some(Arc::new(txn)), ..self.clone() })
+    }
+
+    /// Commits the transaction of a [`Store::staged`] store (its last clone).
+    pub async fn commit_staged(self) -> Result<(), StoreError> {
+        let Some(txn) = self.staged else { return Ok(()) };
+        let txn = Arc::try_unwrap(txn)
+            .map_err(|_| StoreError::Unavailable("a staged transaction is still in use".to_owned()))?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Starts a write: a transaction on the writer pool holding the write lock, with the revision
+    /// already bumped (on SQLite `BEGIN IMMEDIATE` takes the database's write lock first).
+    pub(crate) async fn begin_write(&self) -> Result<(DatabaseTransaction, Revision), StoreError> {
+        let sqlite = self.writer.get_database_backend() == DbBackend::Sqlite;
+        let asked = Instant::now();
+        let txn = match &self.staged {
+            // A savepoint of the staged transaction, which already holds the write lock.
+            Some(outer) => outer.begin().await?,
+            None => {
+                self.writer
+                    .begin_with_options(TransactionOptions {
+                        isolation_level: None,
+                        access_mode: None,
+                        sqlite_transaction_mode: sqlite.then_some(SqliteTransactionMode::Immediate),
+                    })
+                    .await?
+            }
+        };
         self.meter.began(asked);
         let backend = txn.get_database_backend();
         let bumped = Instant::now();
@@ -482,6 +550,10 @@ impl Store {
 
     /// Starts a consistent read.
     pub(crate) async fn begin_read(&self) -> Result<DatabaseTransaction, StoreError> {
+        if let Some(outer) = &self.staged {
+            // The staged writes are read too.
+            return Ok(outer.begin().await?);
+        }
         let postgres = self.db.get_database_backend() == DbBackend::Postgres;
         let txn = if postgres {
             self.db.begin_with_config(Some(IsolationLevel::RepeatableRead), Some(AccessMode::ReadOnly)).await?

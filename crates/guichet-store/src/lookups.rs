@@ -598,7 +598,7 @@ impl Store {
             .filter(cond)
             .order_by_asc(resource::Column::Id)
             .limit(page.limit + 1)
-            .all(&self.db)
+            .all(&self.conn())
             .await?;
         let items = rows.into_iter().map(|r| ResourceId::from_trusted(r.id)).collect();
         Ok(Page::from_overfetch(items, page.limit, |r: &ResourceId| r.as_str().to_owned()))

@@ -314,8 +314,8 @@ impl Store {
 
     /// One membership.
     pub async fn get_membership(&self, id: &MembershipId) -> Result<Membership, StoreError> {
-        let row = membership_row(&self.db, id).await?;
-        load_details(&self.db, std::slice::from_ref(&row))
+        let row = membership_row(&self.conn(), id).await?;
+        load_details(&self.conn(), std::slice::from_ref(&row))
             .await?
             .into_iter()
             .next()
@@ -341,8 +341,8 @@ impl Store {
         if let Some(t) = filter.expiring_before {
             cond = cond.add(membership::Column::ExpiresAt.lt(t.as_millis()));
         }
-        let found = Keyset::id(membership::Column::Id).page(&self.db, cond, page).await?;
-        let items = load_details(&self.db, &found.items).await?;
+        let found = Keyset::id(membership::Column::Id).page(&self.conn(), cond, page).await?;
+        let items = load_details(&self.conn(), &found.items).await?;
         Ok(found.with_items(items))
     }
 

@@ -36,7 +36,7 @@ impl Store {
 
     /// One resource.
     pub async fn get_resource(&self, id: &ResourceId) -> Result<Resource, StoreError> {
-        let row = found::<resource::Entity>(&self.db, id.as_str().to_owned(), "resource", id.as_str()).await?;
+        let row = found::<resource::Entity>(&self.conn(), id.as_str().to_owned(), "resource", id.as_str()).await?;
         Ok(rows::resource(&row))
     }
 
@@ -47,12 +47,12 @@ impl Store {
         kind: Option<&FeatureName>,
         page: &PageRequest,
     ) -> Result<Page<Resource>, StoreError> {
-        account_row(&self.db, account).await?;
+        account_row(&self.conn(), account).await?;
         let mut cond = Condition::all().add(resource::Column::AccountId.eq(account.as_str()));
         if let Some(k) = kind {
             cond = cond.add(resource::Column::Kind.eq(k.as_str()));
         }
-        let found = Keyset::id(resource::Column::Id).page(&self.db, cond, page).await?;
+        let found = Keyset::id(resource::Column::Id).page(&self.conn(), cond, page).await?;
         Ok(found.map(|row| rows::resource(&row)))
     }
 

@@ -123,7 +123,7 @@ fn check_features(catalog: &Catalog, def: &RoleDefinition) -> Result<(), StoreEr
 impl Store {
     /// The built-in roles of the account's kind, then its custom roles by name.
     pub async fn list_roles(&self, account: &AccountId) -> Result<Vec<AccountRole>, StoreError> {
-        let acc = account_row(&self.db, account).await?;
+        let acc = account_row(&self.conn(), account).await?;
         let kind = AccountKind::from_trusted(acc.kind.clone());
         let mut out: Vec<AccountRole> = self
             .catalog
@@ -135,7 +135,8 @@ impl Store {
                     .collect()
             })
             .unwrap_or_default();
-        let mut rows = role::Entity::find().filter(role::Column::AccountId.eq(account.as_str())).all(&self.db).await?;
+        let mut rows =
+            role::Entity::find().filter(role::Column::AccountId.eq(account.as_str())).all(&self.conn()).await?;
         rows.sort_by(|a, b| a.name.cmp(&b.name));
         for row in &rows {
             out.push(custom_role(row)?);
@@ -145,13 +146,13 @@ impl Store {
 
     /// One role of the account, built-in or custom.
     pub async fn get_role(&self, account: &AccountId, name: &RoleName) -> Result<AccountRole, StoreError> {
-        let acc = account_row(&self.db, account).await?;
+        let acc = account_row(&self.conn(), account).await?;
         let kind = AccountKind::from_trusted(acc.kind.clone());
         if let Some(r) = self.catalog.builtin_role(&kind, name) {
             return Ok(AccountRole { account: None, role: r.clone(), created_at: None, updated_at: None });
         }
         let row = found::<role::Entity>(
-            &self.db,
+            &self.conn(),
             (account.as_str().to_owned(), name.as_str().to_owned()),
             "role",
             format!("{account}/{name}"),

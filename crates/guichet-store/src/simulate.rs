@@ -12,10 +12,13 @@
 //!
 //! **The precondition.** A write sent with `unchanged_since: R` (the revision of a preview) fails
 //! with `CHANGED_SINCE_PREVIEW` when the change log records, after `R`, a change that a preview of
-//! this write in its account's tree would have read: the tree's scope (`tree:<root>`, recorded by
-//! every write with an account of the tree), the tree of an account delegating into it, the
-//! `user:` scope of a member of those trees (a user's own status), or a change the log cannot
-//! place (`*`) — or when `R` is older than what the log keeps. The check runs inside the write
+//! this write would have read. The trees it compares are those of the write's account (a
+//! membership's or an account's write), of both accounts of a delegation's write, or, for a
+//! user's own write (which has no account), of every account where the user has a membership —
+//! and, for each, the trees of the accounts delegating into it. A change is read when it records
+//! a tree's scope (`tree:<root>`, recorded by every write with an account of the tree), the
+//! `user:` scope of a member of those trees or of the user written (a user's own status), or a
+//! change the log cannot place (`*`) — or when `R` is older than what the log keeps. The check runs inside the write
 //! transaction, which holds the write lock from its first statement: no write can slip between
 //! the check and the commit. So a previewed write made with the preview's revision has exactly the
 //! previewed effect, or fails.
@@ -94,13 +97,66 @@ async fn members(
     .await
 }
 
-/// Checks, inside a write transaction at `revision`, that nothing a preview of a write in
-/// `account`'s tree reads changed after `since` (see the module docs).
+/// The write a precondition is checked for: its audit event's account, kind, target and JSON
+/// snapshots, from which [`check_unchanged_since`] finds what a preview of it read.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Previewed<'a> {
+    pub(crate) account: Option<&'a str>,
+    pub(crate) kind: &'a str,
+    pub(crate) target: &'a str,
+    pub(crate) before: Option<&'a str>,
+    pub(crate) after: Option<&'a str>,
+}
+
+/// The string fields `keys` of a JSON object, when present.
+fn json_ids(json: Option<&str>, keys: &[&str]) -> Vec<String> {
+    let Some(v) = json.and_then(|j| serde_json::from_str::<serde_json::Value>(j).ok()) else {
+        return Vec::new();
+    };
+    keys.iter().filter_map(|k| v.get(*k).and_then(serde_json::Value::as_str).map(str::to_owned)).collect()
+}
+
+/// What a preview of `change` reads, as the accounts whose trees it compares and the users whose
+/// own scopes it compares (beyond those of the members of the trees): a write in an account reads
+/// that account's tree; a delegation's write both accounts' trees (the partner's tree holds the
+/// members the delegation gives access); a user's own write (no account) the trees of all its
+/// memberships, and the user.
+async fn previewed_scope(
+    conn: &impl ConnectionTrait,
+    change: &Previewed<'_>,
+) -> Result<(BTreeSet<String>, BTreeSet<String>), StoreError> {
+    let family = change.kind.split('.').next().unwrap_or(change.kind);
+    let mut accounts: BTreeSet<String> = change.account.map(str::to_owned).into_iter().collect();
+    let mut users = BTreeSet::new();
+    match family {
+        "delegation" => {
+            for json in [change.before, change.after] {
+                accounts.extend(json_ids(json, &["from_account_id", "to_account_id"]));
+            }
+        }
+        "user" => {
+            users.insert(change.target.to_owned());
+            let of_user = find_in::<membership::Entity>(
+                conn,
+                membership::Column::UserId,
+                [change.target.to_owned()],
+                Condition::all(),
+            )
+            .await?;
+            accounts.extend(of_user.into_iter().map(|m| m.account_id));
+        }
+        _ => {}
+    }
+    Ok((accounts, users))
+}
+
+/// Checks, inside a write transaction at `revision`, that nothing a preview of `change` reads
+/// changed after `since` (see the module docs).
 pub(crate) async fn check_unchanged_since(
     conn: &impl ConnectionTrait,
     revision: Revision,
     since: Revision,
-    account: &str,
+    change: &Previewed<'_>,
 ) -> Result<(), StoreError> {
     let failed = |why: String| StoreError::Precondition {
         kind: CHANGED_SINCE_PREVIEW,
@@ -113,12 +169,19 @@ pub(crate) async fn check_unchanged_since(
     if revision.value().saturating_sub(since.value()) > crate::changes::RETAIN / 2 {
         return Err(failed("too much changed".to_owned()));
     }
-    let Some(row) = account::Entity::find_by_id(account.to_owned()).one(conn).await? else {
-        return Ok(());
-    };
-    let (roots, accounts) = roots_with_partners(conn, BTreeSet::from([root_of(&row.path)])).await?;
+    let (ids, users) = previewed_scope(conn, change).await?;
+    if ids.is_empty() && users.is_empty() {
+        return Err(StoreError::Precondition {
+            kind: CHANGED_SINCE_PREVIEW,
+            subject: format!("revisions/{since}"),
+            description: "this write has no account tree to compare with a preview".to_owned(),
+        });
+    }
+    let rows = find_in::<account::Entity>(conn, account::Column::Id, ids, Condition::all()).await?;
+    let (roots, accounts) = roots_with_partners(conn, rows.iter().map(|a| root_of(&a.path)).collect()).await?;
     let mut watched: BTreeSet<String> = roots.iter().map(|r| crate::changes::tree_scope(r)).collect();
     watched.insert(crate::changes::ALL.to_owned());
+    watched.extend(users.iter().map(|u| crate::changes::user_scope(u)));
     watched.extend(members(conn, &accounts).await?.into_iter().map(|m| crate::changes::user_scope(&m.user_id)));
     let backend = conn.get_database_backend();
     let (a, b) = if backend == DbBackend::Postgres { ("$1", "$2") } else { ("?", "?") };
@@ -126,10 +189,11 @@ pub(crate) async fn check_unchanged_since(
     let since_i = i64::try_from(since.value()).unwrap_or(i64::MAX);
     let rev_i = i64::try_from(revision.value()).unwrap_or(i64::MAX);
     let rows = conn.query_all_raw(Statement::from_sql_and_values(backend, sql, [since_i.into(), rev_i.into()])).await?;
+    let what = change.account.unwrap_or(change.target);
     for row in rows {
         let scope: String = row.try_get("", "scope")?;
         if watched.contains(&scope) {
-            return Err(failed(format!("account {account}'s tree changed ({scope})")));
+            return Err(failed(format!("what a preview of this write on {what} read changed ({scope})")));
         }
     }
     Ok(())

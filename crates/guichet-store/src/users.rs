@@ -105,14 +105,14 @@ impl Store {
 
     /// One user.
     pub async fn get_user(&self, id: &UserId) -> Result<User, StoreError> {
-        rows::user(&user_row(&self.db, id).await?)
+        rows::user(&user_row(&self.conn(), id).await?)
     }
 
     /// The user with this (normalised) email.
     pub async fn find_user_by_email(&self, email: &Email) -> Result<User, StoreError> {
         let row = user::Entity::find()
             .filter(user::Column::Email.eq(email.as_str()))
-            .one(&self.db)
+            .one(&self.conn())
             .await?
             .ok_or_else(|| StoreError::not_found("user with email", email.as_str()))?;
         rows::user(&row)
@@ -180,7 +180,7 @@ impl Store {
 
     /// The accounts where the user has a membership, whatever its status.
     pub async fn user_accounts(&self, id: &UserId) -> Result<Vec<AccountId>, StoreError> {
-        user_account_ids(&self.db, id).await
+        user_account_ids(&self.conn(), id).await
     }
 
     /// One read-modify-write of a user row, inside the write; `subject` is the new

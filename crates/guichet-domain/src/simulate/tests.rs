@@ -526,3 +526,36 @@ proptest! {
         }
     }
 }
+
+/// A restricted membership restricted differently: the account at large sees no difference (its
+/// facts name no resource), the folders do, and the effect reports them.
+#[test]
+fn a_restriction_changed_shows_on_the_folders() {
+    let c = catalog();
+    let mut spec = WorldSpec::new();
+    for (id, kind, parent) in ACCOUNTS {
+        let mut a = AccountSpec::new(id, kind);
+        if let Some(p) = parent {
+            a = a.under(p);
+        }
+        spec.accounts.push(a);
+    }
+    spec.users.push(UserSpec::new("u0"));
+    for (id, account) in FOLDERS {
+        spec.resources.push(ResourceSpec::new(id, account));
+    }
+    let mut role = RoleSpec::new("c1", "r");
+    role.grants = BTreeMap::from([("folders".to_owned(), Level::Full)]);
+    spec.roles.push(role);
+    spec.memberships.push(MembershipSpec::new("m0", "u0", "c1", &["r"]).restricted(&[("f1", Level::View)]));
+    let mut after = spec.clone();
+    after.membership_mut("m0").unwrap().resources = Some(BTreeMap::from([("f2".to_owned(), Level::Full)]));
+    let mut restriction = Restriction::new();
+    restriction.insert(ResourceId::from_trusted("f2"), Level::Full);
+    let op =
+        SimOp::SetResourceRestriction { membership: MembershipId::from_trusted("m0"), restriction: Some(restriction) };
+    let sim = simulate(&c, &snapshot_of(&spec, &c), None, &[op], usize::MAX, NOW).unwrap();
+    let expected = diff_levels(&reference_levels(&spec, &c), &reference_levels(&after, &c));
+    assert_eq!(expected.len(), 2, "f1 falls, f2 rises: {expected:?}");
+    assert_eq!(effects_as_diff(&sim.effects), expected);
+}

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use guichet_domain as d;
 
-use super::{Authored, Check, Invalid, MAX_NAME_CHARS, PageParams, authored, ids_in, reason_in, ts};
+use super::{Authored, Check, Invalid, MAX_NAME_CHARS, PageParams, authored, authored_since, ids_in, reason_in, ts};
 use crate::v1 as pb;
 
 /// ListAccounts filters.
@@ -142,8 +142,8 @@ impl TryFrom<pb::UpdateAccountRequest> for Authored<AccountText> {
 impl TryFrom<pb::SuspendAccountRequest> for Authored<AccountText> {
     type Error = Invalid;
     fn try_from(r: pb::SuspendAccountRequest) -> Result<Self, Invalid> {
-        let pb::SuspendAccountRequest { request_id, actor_id, id, reason } = r;
-        authored(&request_id, &actor_id, |c| {
+        let pb::SuspendAccountRequest { request_id, actor_id, id, reason, unchanged_since } = r;
+        authored_since(&request_id, &actor_id, &unchanged_since, |c| {
             let id = c.required("id", &id, d::AccountId::parse);
             let reason = reason_in(c, &reason);
             Some(AccountText { id: id?, text: reason? })
@@ -151,13 +151,13 @@ impl TryFrom<pb::SuspendAccountRequest> for Authored<AccountText> {
     }
 }
 
-by_id!(write ReactivateAccountRequest => d::AccountId);
+by_id!(previewed ReactivateAccountRequest => d::AccountId);
 
 impl TryFrom<pb::SetAccountModulesRequest> for Authored<SetModules> {
     type Error = Invalid;
     fn try_from(r: pb::SetAccountModulesRequest) -> Result<Self, Invalid> {
-        let pb::SetAccountModulesRequest { request_id, actor_id, account_id, modules } = r;
-        authored(&request_id, &actor_id, |c| {
+        let pb::SetAccountModulesRequest { request_id, actor_id, account_id, modules, unchanged_since } = r;
+        authored_since(&request_id, &actor_id, &unchanged_since, |c| {
             let id = c.required("account_id", &account_id, d::AccountId::parse);
             let modules = modules_in(c, "modules", &modules);
             Some(SetModules { id: id?, modules: modules? })

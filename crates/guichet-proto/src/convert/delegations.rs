@@ -3,7 +3,7 @@
 use guichet_domain as d;
 
 use super::events::time_in;
-use super::{Authored, Invalid, PageParams, authored, ts};
+use super::{Authored, Invalid, PageParams, authored, authored_since, ts};
 use crate::v1 as pb;
 
 /// ListDelegations.
@@ -31,9 +31,17 @@ pub struct DelegationExpiry {
 impl TryFrom<pb::CreateDelegationRequest> for Authored<d::NewDelegation> {
     type Error = Invalid;
     fn try_from(r: pb::CreateDelegationRequest) -> Result<Self, Invalid> {
-        let pb::CreateDelegationRequest { request_id, actor_id, id, from_account_id, to_account_id, role, expire_time } =
-            r;
-        authored(&request_id, &actor_id, |c| {
+        let pb::CreateDelegationRequest {
+            request_id,
+            actor_id,
+            id,
+            from_account_id,
+            to_account_id,
+            role,
+            expire_time,
+            unchanged_since,
+        } = r;
+        authored_since(&request_id, &actor_id, &unchanged_since, |c| {
             let id = c.optional("id", &id, d::DelegationId::parse);
             let from = c.required("from_account_id", &from_account_id, d::AccountId::parse);
             let to = c.required("to_account_id", &to_account_id, d::AccountId::parse);
@@ -80,7 +88,7 @@ impl TryFrom<pb::ListDelegationsRequest> for Authored<ListDelegations> {
     }
 }
 
-by_id!(write DeleteDelegationRequest => d::DelegationId);
+by_id!(previewed DeleteDelegationRequest => d::DelegationId);
 
 impl TryFrom<pb::SetDelegationExpiryRequest> for Authored<DelegationExpiry> {
     type Error = Invalid;

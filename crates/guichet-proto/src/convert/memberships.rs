@@ -149,8 +149,8 @@ impl TryFrom<pb::SetMembershipExpiryRequest> for Authored<MembershipExpiry> {
 impl TryFrom<pb::AssignRoleRequest> for Authored<MembershipRole> {
     type Error = Invalid;
     fn try_from(r: pb::AssignRoleRequest) -> Result<Self, Invalid> {
-        let pb::AssignRoleRequest { request_id, actor_id, membership_id, role } = r;
-        authored(&request_id, &actor_id, |c| {
+        let pb::AssignRoleRequest { request_id, actor_id, membership_id, role, unchanged_since } = r;
+        authored_since(&request_id, &actor_id, &unchanged_since, |c| {
             let id = c.required("membership_id", &membership_id, d::MembershipId::parse);
             let role = c.required("role", &role, d::RoleName::parse);
             Some(MembershipRole { id: id?, role: role? })
@@ -161,8 +161,8 @@ impl TryFrom<pb::AssignRoleRequest> for Authored<MembershipRole> {
 impl TryFrom<pb::UnassignRoleRequest> for Authored<MembershipRole> {
     type Error = Invalid;
     fn try_from(r: pb::UnassignRoleRequest) -> Result<Self, Invalid> {
-        let pb::UnassignRoleRequest { request_id, actor_id, membership_id, role } = r;
-        authored(&request_id, &actor_id, |c| {
+        let pb::UnassignRoleRequest { request_id, actor_id, membership_id, role, unchanged_since } = r;
+        authored_since(&request_id, &actor_id, &unchanged_since, |c| {
             let id = c.required("membership_id", &membership_id, d::MembershipId::parse);
             let role = c.required("role", &role, d::RoleName::parse);
             Some(MembershipRole { id: id?, role: role? })
@@ -185,8 +185,8 @@ impl TryFrom<pb::SetMembershipRolesRequest> for Authored<MembershipRoles> {
 impl TryFrom<pb::SetResourceRestrictionRequest> for Authored<MembershipRestriction> {
     type Error = Invalid;
     fn try_from(r: pb::SetResourceRestrictionRequest) -> Result<Self, Invalid> {
-        let pb::SetResourceRestrictionRequest { request_id, actor_id, membership_id, restriction } = r;
-        authored(&request_id, &actor_id, |c| {
+        let pb::SetResourceRestrictionRequest { request_id, actor_id, membership_id, restriction, unchanged_since } = r;
+        authored_since(&request_id, &actor_id, &unchanged_since, |c| {
             let id = c.required("membership_id", &membership_id, d::MembershipId::parse);
             if restriction.is_none() {
                 c.push("restriction", "is required (restricted: false lifts the restriction)");
@@ -200,8 +200,8 @@ impl TryFrom<pb::SetResourceRestrictionRequest> for Authored<MembershipRestricti
 impl TryFrom<pb::SuspendMembershipRequest> for Authored<d::MembershipId> {
     type Error = Invalid;
     fn try_from(r: pb::SuspendMembershipRequest) -> Result<Self, Invalid> {
-        let pb::SuspendMembershipRequest { request_id, actor_id, membership_id, reason } = r;
-        authored(&request_id, &actor_id, |c| {
+        let pb::SuspendMembershipRequest { request_id, actor_id, membership_id, reason, unchanged_since } = r;
+        authored_since(&request_id, &actor_id, &unchanged_since, |c| {
             let id = c.required("membership_id", &membership_id, d::MembershipId::parse);
             reason_in(c, &reason)?;
             id
@@ -212,8 +212,10 @@ impl TryFrom<pb::SuspendMembershipRequest> for Authored<d::MembershipId> {
 impl TryFrom<pb::ReactivateMembershipRequest> for Authored<d::MembershipId> {
     type Error = Invalid;
     fn try_from(r: pb::ReactivateMembershipRequest) -> Result<Self, Invalid> {
-        let pb::ReactivateMembershipRequest { request_id, actor_id, membership_id } = r;
-        authored(&request_id, &actor_id, |c| c.required("membership_id", &membership_id, d::MembershipId::parse))
+        let pb::ReactivateMembershipRequest { request_id, actor_id, membership_id, unchanged_since } = r;
+        authored_since(&request_id, &actor_id, &unchanged_since, |c| {
+            c.required("membership_id", &membership_id, d::MembershipId::parse)
+        })
     }
 }
 

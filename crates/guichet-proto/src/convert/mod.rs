@@ -39,6 +39,15 @@ macro_rules! by_id {
             }
         }
     };
+    (previewed $request:ident => $id:ty) => {
+        impl TryFrom<pb::$request> for Authored<$id> {
+            type Error = Invalid;
+            fn try_from(r: pb::$request) -> Result<Self, Invalid> {
+                let pb::$request { request_id, actor_id, id, unchanged_since } = r;
+                authored_since(&request_id, &actor_id, &unchanged_since, |c| c.required("id", &id, <$id>::parse))
+            }
+        }
+    };
 }
 
 mod access_requests;

@@ -2,7 +2,9 @@
 
 use guichet_domain as d;
 
-use super::{Authored, Check, Invalid, MAX_PERSON_NAME_CHARS, PageParams, authored, optional_text, reason_in, ts};
+use super::{
+    Authored, Check, Invalid, MAX_PERSON_NAME_CHARS, PageParams, authored, authored_since, optional_text, reason_in, ts,
+};
 use crate::v1 as pb;
 
 /// CreateUser: the user, and the account whose policy applies (where an actor needs users:full).
@@ -103,8 +105,8 @@ impl TryFrom<pb::UpdateUserRequest> for Authored<UpdateUser> {
 impl TryFrom<pb::SuspendUserRequest> for Authored<d::UserId> {
     type Error = Invalid;
     fn try_from(r: pb::SuspendUserRequest) -> Result<Self, Invalid> {
-        let pb::SuspendUserRequest { request_id, actor_id, id, reason } = r;
-        authored(&request_id, &actor_id, |c| {
+        let pb::SuspendUserRequest { request_id, actor_id, id, reason, unchanged_since } = r;
+        authored_since(&request_id, &actor_id, &unchanged_since, |c| {
             let id = c.required("id", &id, d::UserId::parse);
             reason_in(c, &reason)?;
             id
@@ -112,7 +114,7 @@ impl TryFrom<pb::SuspendUserRequest> for Authored<d::UserId> {
     }
 }
 
-by_id!(write ReactivateUserRequest => d::UserId);
+by_id!(previewed ReactivateUserRequest => d::UserId);
 
 impl TryFrom<pb::ListMyAccountsRequest> for MyAccountsQuery {
     type Error = Invalid;

@@ -1,18 +1,27 @@
 //! Access requests (see `guichet_domain::access_request`): asking, reading, approving, rejecting,
 //! cancelling; expiring is the sweeper's (`expiry.rs`).
 //!
-//! **Approving applies a suggestion through the management calls.** The suggestions are
-//! ExplainAccess's (`guichet_domain::suggest`), computed again at the approval on the latest
-//! state. Each change of the one chosen is made by the `App` method of the management RPC that
-//! makes it ([`App::assign_role`], [`App::set_resource_restriction`], [`App::create_delegation`],
-//! ...) on the approver's call: the same admission, the same invariants (no escalation, partner
-//! reach, four-eyes of memberships), the same store write — so an approver never grants what it
-//! could not grant directly. Each change is admitted on its own (a change that finds the store
-//! changed since its admission is admitted again); the last one carries the request
-//! ([`Call::resolves`]), and its write also marks the request APPROVED at the version the
-//! approver reviewed, in its own transaction. A suggestion of several changes (a cap, then a
-//! path) may stop after its first ones when a later one is refused: each change made is one the
-//! approver may make on its own, and the request stays PENDING.
+//! **Approving applies a suggestion through the management calls, all or nothing.** The
+//! suggestions are ExplainAccess's (`guichet_domain::suggest`), computed again at the approval on
+//! the latest state. Each change of the one chosen is made by the `App` method of the management
+//! RPC that makes it ([`App::assign_role`], [`App::set_resource_restriction`],
+//! [`App::create_delegation`], ...) on the approver's call: the same admission, the same
+//! invariants (no escalation, partner reach, four-eyes of memberships, pending-frozen), the same
+//! store write — so an approver never grants what it could not grant directly.
+//!
+//! The changes run on a *staged* store ([`guichet_store::Store::staged`]): one write
+//! transaction, begun with the write lock, through which every read and write of the approval
+//! goes. Each change is admitted on what that transaction reads — the state after the changes
+//! before it — and written as a savepoint of it (its own revision, audit event and change log, as
+//! a direct call). The last change carries the request ([`Call::resolves`]): its write also marks
+//! it APPROVED at the version the approver reviewed. The transaction commits after the last
+//! change; the first refusal drops it, and nothing of the approval is written — no change, no
+//! event, the request still PENDING. No other write commits while it is open (PostgreSQL: the
+//! revision row is locked `FOR UPDATE` first; SQLite: an immediate transaction), so nothing can
+//! change between a change's admission and the commit; a change is still admitted at the
+//! revision it read (`admitted_at`), the `CONCURRENT_CHANGE` check that then cannot fail. The
+//! decision cache is bypassed inside (its decisions are of the committed state); scopes the
+//! staged writes published before a rollback only invalidate decisions that had not changed.
 
 use guichet_domain::{
     AccessRequestId, AccessRequestRecord, AccessRequestStatus, AccountId, ApprovalStep, Change, Facts, FeatureName,
@@ -318,6 +327,9 @@ impl App {
             ApprovalStep::Apply => {
                 let applied: Vec<String> = plan.steps.iter().map(|s| describe(&s.change)).collect();
                 let last = plan.steps.len().saturating_sub(1);
+                // Every change admitted and written in one staged transaction (see the module
+                // docs): committed after the last, rolled back (dropped) at the first refusal.
+                let staged = App { store: self.store.staged().await?, cache: None, ..self.clone() };
                 let mut revision = None;
                 for (i, step) in plan.steps.iter().enumerate() {
                     let step_call = if i == last {
@@ -333,11 +345,13 @@ impl App {
                         // The idempotency key is claimed by the write that approves.
                         Call { request_id: None, fingerprint: None, resolves: None, ..call.clone() }
                     };
-                    revision = Some(self.apply_admitted(&step_call, &step.change).await?);
+                    revision = Some(staged.apply_admitted(&step_call, &step.change).await?);
                 }
                 let revision =
                     revision.ok_or_else(|| ServerError::Internal("a suggestion without changes".to_owned()))?;
-                Ok((self.store.get_access_request(id).await?, revision))
+                let record = staged.store.get_access_request(id).await?;
+                staged.store.commit_staged().await?;
+                Ok((record, revision))
             }
         }
     }
