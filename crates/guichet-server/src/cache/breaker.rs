@@ -122,21 +122,33 @@ impl Breaker {
     /// Runs a store call of the check path: `UNAVAILABLE` at once while the breaker is open, or as
     /// soon as it opens while the call waits; a call that fails with `UNAVAILABLE` asks for a
     /// probe.
+    ///
+    /// A call that completes on its first poll never waited for the store (a cache hit inside the
+    /// fence window): it is answered as it is, without watching the breaker and without counting
+    /// as the store's answer. Only a call that waited — that went to the store — races the breaker
+    /// and, when it succeeds, tells the probe the store answered.
     pub async fn guard<T>(&self, call: impl Future<Output = Result<T, ServerError>>) -> Result<T, ServerError> {
         if self.is_open() {
             return Err(ServerError::Unavailable(OPEN.to_owned()));
+        }
+        let mut call = std::pin::pin!(call);
+        let first = std::future::poll_fn(|cx| std::task::Poll::Ready(call.as_mut().poll(cx))).await;
+        if let std::task::Poll::Ready(r) = first {
+            if matches!(r, Err(ServerError::Unavailable(_))) {
+                self.suspect();
+            }
+            return r;
         }
         tokio::select! {
             biased;
             r = call => {
                 match &r {
-                    Ok(_) => self.answered_at.fetch_max(self.now(), Ordering::Relaxed),
-                    Err(ServerError::Unavailable(_)) => {
-                        self.suspect();
-                        0
+                    Ok(_) => {
+                        self.answered_at.fetch_max(self.now(), Ordering::Relaxed);
                     }
-                    Err(_) => 0,
-                };
+                    Err(ServerError::Unavailable(_)) => self.suspect(),
+                    Err(_) => {}
+                }
                 r
             }
             () = self.opened() => Err(ServerError::Unavailable(OPEN.to_owned())),
@@ -226,6 +238,8 @@ mod tests {
     struct Probe {
         down: AtomicBool,
         busy: AtomicBool,
+        /// The other call completes at once, as a cache hit does (it never went to the store).
+        at_once: AtomicBool,
         rounds: AtomicUsize,
         breaker: OnceLock<Weak<Breaker>>,
     }
@@ -239,7 +253,16 @@ mod tests {
                 if p.busy.load(Ordering::SeqCst)
                     && let Some(b) = breaker
                 {
-                    b.guard(async { Ok(()) }).await.map_err(|e| e.to_string())?;
+                    // A call that waits, as one that goes to the store does (or not).
+                    let at_once = p.at_once.load(Ordering::SeqCst);
+                    b.guard(async move {
+                        if !at_once {
+                            tokio::task::yield_now().await;
+                        }
+                        Ok(())
+                    })
+                    .await
+                    .map_err(|e| e.to_string())?;
                 }
                 p.rounds.fetch_add(1, Ordering::SeqCst);
                 if p.down.load(Ordering::SeqCst) { Err("probe failed".to_owned()) } else { Ok(()) }
@@ -275,6 +298,17 @@ mod tests {
         // The probe succeeds again: closed, after one outage.
         probe.down.store(false, Ordering::SeqCst);
         until("closed again", || !b.is_open()).await;
+        assert_eq!(b.outages(), 1);
+    }
+
+    #[tokio::test]
+    async fn calls_answered_without_the_store_do_not_keep_it_closed() {
+        let probe = Arc::new(Probe::default());
+        probe.down.store(true, Ordering::SeqCst);
+        probe.busy.store(true, Ordering::SeqCst);
+        probe.at_once.store(true, Ordering::SeqCst);
+        let b = breaker(&probe);
+        tokio::time::timeout(Duration::from_secs(60), b.opened()).await.expect("opened");
         assert_eq!(b.outages(), 1);
     }
 }
