@@ -319,41 +319,8 @@ async fn a_request_expires(backend: Backend) {
 /// not named, its approval is refused by the rule book (no escalation), and nothing changes.
 async fn an_approver_cannot_grant_more_than_it_holds(backend: Backend) {
     let Some((_db, _clock, s)) = demo(backend).await else { return };
-    let level = |l: pb::Level| l as i32;
-    s.roles()
-        .create_role(pb::CreateRoleRequest {
-            account_id: BAKERY.into(),
-            name: "valideur".into(),
-            display_name: "Valideur".into(),
-            grants: vec![
-                pb::FeatureGrant { feature: "access_approvals".into(), level: level(pb::Level::Full) },
-                pb::FeatureGrant { feature: "users".into(), level: level(pb::Level::Full) },
-                pb::FeatureGrant { feature: "folders".into(), level: level(pb::Level::View) },
-            ],
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    s.users()
-        .create_user(pb::CreateUserRequest {
-            id: "victor".into(),
-            email: "victor@boulangerie-martin.example".into(),
-            given_name: "Victor".into(),
-            family_name: "Hugo".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    s.memberships()
-        .create_membership(pb::CreateMembershipRequest {
-            id: "m-victor".into(),
-            account_id: BAKERY.into(),
-            user_id: "victor".into(),
-            roles: vec!["valideur".into()],
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let grants = [("access_approvals", pb::Level::Full), ("users", pb::Level::Full), ("folders", pb::Level::View)];
+    add_victor(&s, &grants, None).await;
     // Marc asks to edit the 2025 folder (folders:full): a role carrying folders:full.
     let r = request(&s, ask("marc", "folders:full", "bm-dossier-2025")).await.unwrap();
     assert!(r.approver_ids.iter().any(|a| a == "lucie"), "{r:?}");
@@ -373,23 +340,18 @@ async fn an_approver_cannot_grant_more_than_it_holds(backend: Backend) {
     assert!(s.stop().await.success());
 }
 
-/// Victor, a member of the bakery who approves access requests (`access_approvals:full`,
-/// `users:full`) and holds what the bookkeeper role gives — invoices and billing read, folders in
-/// full — but only on the 2025 folder (his membership is restricted to it).
-async fn with_victor(s: &TestApp) {
-    let level = |l: pb::Level| l as i32;
+/// Victor, a member of the bakery who approves access requests: his role `valideur` carries
+/// `grants`; his membership is restricted to `restriction` when given.
+async fn add_victor(s: &TestApp, grants: &[(&str, pb::Level)], restriction: Option<pb::ResourceRestriction>) {
     s.roles()
         .create_role(pb::CreateRoleRequest {
             account_id: BAKERY.into(),
             name: "valideur".into(),
             display_name: "Valideur".into(),
-            grants: vec![
-                pb::FeatureGrant { feature: "access_approvals".into(), level: level(pb::Level::Full) },
-                pb::FeatureGrant { feature: "users".into(), level: level(pb::Level::Full) },
-                pb::FeatureGrant { feature: "folders".into(), level: level(pb::Level::Full) },
-                pb::FeatureGrant { feature: "invoices".into(), level: level(pb::Level::View) },
-                pb::FeatureGrant { feature: "billing".into(), level: level(pb::Level::View) },
-            ],
+            grants: grants
+                .iter()
+                .map(|(feature, level)| pb::FeatureGrant { feature: (*feature).into(), level: *level as i32 })
+                .collect(),
             ..Default::default()
         })
         .await
@@ -410,11 +372,25 @@ async fn with_victor(s: &TestApp) {
             account_id: BAKERY.into(),
             user_id: "victor".into(),
             roles: vec!["valideur".into()],
-            restriction: requests::restricted(&["bm-dossier-2025"]),
+            restriction,
             ..Default::default()
         })
         .await
         .unwrap();
+}
+
+/// Victor approves access requests (`access_approvals:full`, `users:full`) and holds what the
+/// bookkeeper role gives — invoices and billing read, folders in full — but only on the 2025
+/// folder (his membership is restricted to it).
+async fn with_victor(s: &TestApp) {
+    let grants = [
+        ("access_approvals", pb::Level::Full),
+        ("users", pb::Level::Full),
+        ("folders", pb::Level::Full),
+        ("invoices", pb::Level::View),
+        ("billing", pb::Level::View),
+    ];
+    add_victor(s, &grants, requests::restricted(&["bm-dossier-2025"])).await;
 }
 
 /// What an approval may have written: Marc's membership, the bakery's events, the request.
