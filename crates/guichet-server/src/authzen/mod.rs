@@ -436,8 +436,10 @@ pub(crate) struct Failure {
     refusal: Option<Refusal>,
     /// A problem type of the Access Request profile: the answer is `application/problem+json`.
     problem: Option<&'static str>,
-    /// Why the store was unreachable, for a `503` of that cause (logged by [`handle`]).
-    unavailable: Option<String>,
+    /// A `503` for an unreachable store: `message` is then the cause, logged by [`handle`], and the
+    /// answer says [`UNAVAILABLE`] (a flag, not the cause: a `Failure` travels in every `Result`
+    /// of the AuthZEN paths and stays small).
+    unavailable: bool,
 }
 
 impl Failure {
@@ -447,18 +449,18 @@ impl Failure {
             message: message.into(),
             refusal: None,
             problem: None,
-            unavailable: None,
+            unavailable: false,
         }
     }
 
     fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Self { status, message: message.into(), refusal: None, problem: None, unavailable: None }
+        Self { status, message: message.into(), refusal: None, problem: None, unavailable: false }
     }
 
     /// An RFC 9457 problem of type `kind` (the Access Request profile's errors).
     pub(crate) fn problem(status: u16, kind: &'static str, detail: String) -> Self {
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
-        Self { status, message: detail, refusal: None, problem: Some(kind), unavailable: None }
+        Self { status, message: detail, refusal: None, problem: Some(kind), unavailable: false }
     }
 }
 
@@ -469,10 +471,7 @@ impl From<crate::error::ServerError> for Failure {
             E::InvalidArgument(v) => Failure::bad_request(
                 v.iter().map(|v| format!("{}: {}", v.field, v.description)).collect::<Vec<_>>().join("; "),
             ),
-            E::Unavailable(m) => Failure {
-                unavailable: Some(m),
-                ..Failure::new(StatusCode::SERVICE_UNAVAILABLE, "the store is unavailable; try again")
-            },
+            E::Unavailable(m) => Failure { unavailable: true, ..Failure::new(StatusCode::SERVICE_UNAVAILABLE, m) },
             E::Aborted(m) => Failure::new(StatusCode::SERVICE_UNAVAILABLE, format!("aborted: {m}; try again")),
             e @ (E::NotFound { .. }
             | E::AlreadyExists { .. }
@@ -489,8 +488,14 @@ impl From<crate::error::ServerError> for Failure {
     }
 }
 
+/// What a `503` for an unreachable store says.
+const UNAVAILABLE: &str = "the store is unavailable; try again";
+
 impl IntoResponse for Failure {
-    fn into_response(self) -> Response {
+    fn into_response(mut self) -> Response {
+        if self.unavailable {
+            UNAVAILABLE.clone_into(&mut self.message);
+        }
         if let Some(kind) = self.problem {
             let body = serde_json::json!({
                 "type": kind,
@@ -592,8 +597,8 @@ async fn handle(State(shared): State<Arc<Shared>>, ConnectInfo(peer): ConnectInf
             r
         }
         Err(failure) => {
-            if let Some(cause) = &failure.unavailable {
-                shared.unavailable.answered(endpoint.route(), cause);
+            if failure.unavailable {
+                shared.unavailable.answered(endpoint.route(), &failure.message);
             }
             if failure.status == StatusCode::METHOD_NOT_ALLOWED {
                 let allow = match endpoint {
@@ -681,7 +686,7 @@ async fn dispatch(shared: &Shared, endpoint: Endpoint, peer: &Peer, request: Req
                 Refusal::MissingScope { .. } => StatusCode::FORBIDDEN,
             };
             tracing::info!(path = %path, status = status.as_u16(), "AuthZEN call refused: {}", refusal.message());
-            Failure { status, message: refusal.message(), refusal: Some(refusal), problem: None, unavailable: None }
+            Failure { status, message: refusal.message(), refusal: Some(refusal), problem: None, unavailable: false }
         })?;
     if let Some(c) = &caller {
         tracing::Span::current().record("guichet.caller", &*c.service);
