@@ -16,7 +16,7 @@ use guichet_tests::{
 use tonic::Code;
 
 use crate::contract::{BACKOFFICE_TOKEN, SHOP_TOKEN, shop_and_backoffice, with_token};
-use crate::scenario::{build_world, check};
+use crate::scenario::{build_world, check, explain};
 use crate::watch::read_until_type;
 
 /// A protobuf time `ms` milliseconds after the epoch.
@@ -124,12 +124,7 @@ async fn a_time_boxed_delegation_ends_at_its_instant_on_every_replica(backend: B
         assert!(!r.allowed, "the delegation granted at its expiry: {r:?}");
     }
     // ExplainAccess names the expiry.
-    let e = b
-        .access()
-        .explain_access(requests::explain("conseiller", "client-a", "users:full", ""))
-        .await
-        .unwrap()
-        .into_inner();
+    let e = explain(&b, ["conseiller", "client-a", "users:full", ""]).await;
     assert!(e.paths.iter().any(|p| p.outcome == pb::PathOutcome::Expired as i32), "no path says expired: {e:?}");
 
     // The sweepers of both replicas record the expiry: one event, seen by Watch and ListEvents.

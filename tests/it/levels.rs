@@ -12,7 +12,7 @@ use guichet_tests::Clients;
 use guichet_tests::{Backend, TestApp, TestDatabase, both_backends, details, list_events, spawn_app, test_config};
 use tonic::Code;
 
-use crate::scenario::check;
+use crate::scenario::{check, explain};
 
 fn capped(id: &str, level: pb::Level) -> pb::ResourceLevel {
     pb::ResourceLevel { resource_id: id.into(), level: level.into() }
@@ -89,15 +89,9 @@ async fn accessible(s: &TestApp, subject: &str, permission: &str) -> Vec<String>
 }
 
 async fn authorized(s: &TestApp, permission: &str, resource: &str) -> BTreeSet<String> {
-    s.access()
-        .list_authorized_subjects(requests::authorized_subjects("boulangerie", permission, resource))
-        .await
-        .unwrap()
-        .into_inner()
-        .subjects
-        .into_iter()
-        .map(|s| s.subject_id)
-        .collect()
+    let question = requests::authorized_subjects("boulangerie", permission, resource);
+    let answer = s.access().list_authorized_subjects(question).await.unwrap().into_inner();
+    answer.subjects.into_iter().map(|s| s.subject_id).collect()
 }
 
 async fn folder_levels(backend: Backend) {
@@ -106,26 +100,20 @@ async fn folder_levels(backend: Backend) {
     bakery(&s).await;
 
     // Lucie gives Anne the bookkeeper's role: view on the 2025 folder, edit on payroll.
-    let anne = s
-        .memberships()
-        .create_membership(pb::CreateMembershipRequest {
-            actor_id: "lucie".into(),
-            id: "m-anne".into(),
-            account_id: "boulangerie".into(),
-            user_id: "anne".into(),
-            roles: vec!["comptable".into()],
-            restriction: Some(pb::ResourceRestriction {
-                restricted: true,
-                resource_ids: vec![],
-                resource_levels: vec![capped("comptes-2025", pb::Level::View), capped("paie", pb::Level::Full)],
-            }),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .membership
-        .unwrap();
+    let bookkeeper = pb::CreateMembershipRequest {
+        actor_id: "lucie".into(),
+        id: "m-anne".into(),
+        account_id: "boulangerie".into(),
+        user_id: "anne".into(),
+        roles: vec!["comptable".into()],
+        restriction: Some(pb::ResourceRestriction {
+            restricted: true,
+            resource_ids: vec![],
+            resource_levels: vec![capped("comptes-2025", pb::Level::View), capped("paie", pb::Level::Full)],
+        }),
+        ..Default::default()
+    };
+    let anne = s.memberships().create_membership(bookkeeper).await.unwrap().into_inner().membership.unwrap();
     // Shown back with full caps among resource_ids, the others as levels.
     let shown = anne.restriction.unwrap();
     assert_eq!(shown.resource_ids, ["paie"]);
@@ -145,12 +133,7 @@ async fn folder_levels(backend: Backend) {
     assert_eq!(r.reason_code, "insufficient_level");
 
     // ExplainAccess names the per-resource grant on the path.
-    let e = s
-        .access()
-        .explain_access(requests::explain("anne", "boulangerie", "folders:full", "comptes-2025"))
-        .await
-        .unwrap()
-        .into_inner();
+    let e = explain(&s, ["anne", "boulangerie", "folders:full", "comptes-2025"]).await;
     let path = &e.paths[0];
     assert_eq!(path.level, pb::Level::Full as i32);
     assert_eq!(path.resource_level, pb::Level::View as i32);

@@ -7,10 +7,11 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use guichet_proto::v1 as pb;
-use guichet_testkit::requests;
 use guichet_tests::Clients;
 use guichet_tests::{Backend, Config, TestDatabase, grpcurl, guichet_bin, spawn_app, test_config};
 use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::scenario::check;
 
 const DASHBOARD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/grafana/guichet.json");
 const RULES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/prometheus/guichet-rules.yml");
@@ -135,12 +136,7 @@ async fn the_dashboard_and_the_rules_query_only_metrics_guichet_exports() {
     let db = TestDatabase::new(Backend::Sqlite).await.unwrap();
     let s = spawn_app(Config { demo: true, ..test_config(&db.url) }).await;
     // Some traffic: an answer, a client error, a change stream.
-    let ok = s
-        .access()
-        .check_access(requests::check("marc", "boulangerie-martin", "folders:view", "bm-dossier-2025"))
-        .await
-        .unwrap()
-        .into_inner();
+    let ok = check(&s, "marc", "boulangerie-martin", "folders:view", "bm-dossier-2025").await;
     assert!(ok.allowed);
     let bad = s.access().check_access(pb::CheckAccessRequest::default()).await.unwrap_err();
     assert_eq!(bad.code(), tonic::Code::InvalidArgument);

@@ -32,6 +32,12 @@ pub async fn check(
     s.access().check_access(requests::check(subject, account, permission, resource)).await.unwrap().into_inner()
 }
 
+/// ExplainAccess at the default consistency; the question is [subject, account, permission, resource].
+pub async fn explain(s: &impl Clients, question: [&str; 4]) -> pb::ExplainAccessResponse {
+    let [subject, account, permission, resource] = question;
+    s.access().explain_access(requests::explain(subject, account, permission, resource)).await.unwrap().into_inner()
+}
+
 async fn scenario(backend: Backend) {
     let Some(db) = TestDatabase::new(backend).await else {
         return;
@@ -137,12 +143,7 @@ async fn scenario(backend: Backend) {
     );
 
     // ExplainAccess lists the paths that did not grant too.
-    let e = s
-        .access()
-        .explain_access(requests::explain("conseiller", "client-b", "users:view", ""))
-        .await
-        .unwrap()
-        .into_inner();
+    let e = explain(&s, ["conseiller", "client-b", "users:view", ""]).await;
     assert_eq!(e.account_chain, ["client-b", "partner"]);
     assert!(!e.decision.unwrap().allowed);
 
@@ -205,18 +206,9 @@ async fn scenario(backend: Backend) {
     assert_eq!(ids, ["affilie", "client-c"]);
 
     // Batch answers keep the order of the items.
-    let b = s
-        .access()
-        .check_access_batch(pb::CheckAccessBatchRequest {
-            items: vec![
-                requests::batch_item("factu", "partner", "invoices:view"),
-                requests::batch_item("factu", "partner", "users:full"),
-            ],
-            consistency: None,
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let items = ["invoices:view", "users:full"].map(|p| requests::batch_item("factu", "partner", p)).into();
+    let batch = pb::CheckAccessBatchRequest { items, consistency: None };
+    let b = s.access().check_access_batch(batch).await.unwrap().into_inner();
     assert_eq!(b.results.iter().map(|r| r.allowed).collect::<Vec<_>>(), [true, false]);
     assert!(s.stop().await.success());
 }
