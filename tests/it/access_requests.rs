@@ -33,7 +33,8 @@ async fn demo(backend: Backend) -> Option<(TestDatabase, ManualClock, TestApp)> 
     Some((db, clock, s))
 }
 
-async fn four_eyes(s: &TestApp, on: bool) {
+/// Turns the bakery's four-eyes rule (`requires_approval`) on or off.
+pub async fn four_eyes(s: &TestApp, on: bool) {
     s.accounts()
         .update_account_settings(pb::UpdateAccountSettingsRequest {
             account_id: BAKERY.into(),

@@ -11,6 +11,7 @@ use guichet_tests::{Backend, Config, TestApp, TestDatabase, both_backends, spawn
 use pb::suggested_change::Change;
 use tonic::Code;
 
+use crate::access_requests::four_eyes;
 use crate::contract::{BACKOFFICE_TOKEN, SHOP_TOKEN, shop_and_backoffice};
 
 const BAKERY: &str = "boulangerie-martin";
@@ -96,14 +97,7 @@ async fn marc_and_the_legal_folder(backend: Backend) {
     }
 
     // Four-eyes on: the same change now says the access waits for a second approver.
-    s.accounts()
-        .update_account_settings(pb::UpdateAccountSettingsRequest {
-            account_id: BAKERY.into(),
-            settings: Some(pb::AccountSettings { requires_approval: true, ..Default::default() }),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    four_eyes(&s, true).await;
     let e = explain(&s, "marc", BAKERY, "folders:view", "bm-dossier-juridique").await;
     assert!(e.suggestions[0].changes[0].four_eyes);
 
