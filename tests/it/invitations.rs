@@ -649,35 +649,18 @@ async fn invitation_and_approval_bad_input() {
     assert_eq!(fields(e), inv("id"));
     let e = i.get_invitation(pb::GetInvitationRequest { id: "nope".into(), ..Default::default() }).await.unwrap_err();
     assert_eq!(e.code(), Code::NotFound);
-    let e = i
-        .list_invitations(pb::ListInvitationsRequest {
-            account_id: "boulangerie".into(),
-            page_size: -1,
-            ..Default::default()
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(fields(e), inv("page_size"));
-    let e = i
-        .list_invitations(pb::ListInvitationsRequest {
-            account_id: "boulangerie".into(),
-            status: 9,
-            ..Default::default()
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(fields(e), inv("status"));
-    let e = i
-        .list_invitations(pb::ListInvitationsRequest {
-            account_id: "boulangerie".into(),
-            page_token: "zz".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(fields(e), inv("page_token"));
-    let e = i.list_invitations(pb::ListInvitationsRequest::default()).await.unwrap_err();
-    assert_eq!(fields(e), inv("account_id"));
+    // ListInvitations with one bad field: the field each request names.
+    let bakery = || pb::ListInvitationsRequest { account_id: "boulangerie".into(), ..Default::default() };
+    let bad_lists = [
+        ("page_size", pb::ListInvitationsRequest { page_size: -1, ..bakery() }),
+        ("status", pb::ListInvitationsRequest { status: 9, ..bakery() }),
+        ("page_token", pb::ListInvitationsRequest { page_token: "zz".into(), ..bakery() }),
+        ("account_id", pb::ListInvitationsRequest::default()),
+    ];
+    for (field, request) in bad_lists {
+        let e = i.list_invitations(request).await.unwrap_err();
+        assert_eq!(fields(e), inv(field), "ListInvitations with a bad {field}");
+    }
     let e = i.resend_invitation(pb::ResendInvitationRequest::default()).await.unwrap_err();
     assert_eq!(fields(e), inv("id"));
     let e = i
