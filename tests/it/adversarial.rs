@@ -2044,15 +2044,9 @@ async fn smaller_rules(backend: Backend) {
         .await
         .unwrap();
     delegation(&s, "d-limites-petit", "limites", "c-petit", "delegation_seule").await;
-    let sixteen: Vec<String> = ["client_user".to_owned()].into_iter().chain(custom[..15].iter().cloned()).collect();
-    s.memberships()
-        .set_membership_roles(pb::SetMembershipRolesRequest {
-            membership_id: "m-plein".into(),
-            roles: sixteen,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let roles: Vec<String> = ["client_user".to_owned()].into_iter().chain(custom[..15].iter().cloned()).collect();
+    let sixteen = pb::SetMembershipRolesRequest { membership_id: "m-plein".into(), roles, ..Default::default() };
+    s.memberships().set_membership_roles(sixteen).await.unwrap();
     let mut log =
         Log::new(&s, &["c-petit", "c-suspendu", "c-module"], &["suspendu", "plein", "libre", "victor", "admin-petit"]);
 

@@ -203,22 +203,17 @@ async fn story(backend: Backend) {
     assert_eq!(invoiced.contacts.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), ["comptable"]);
 
     // The accountant stops receiving payment reminders: the whole contact is sent back.
-    let updated = client
-        .update_contact(pb::UpdateContactRequest {
-            actor_id: "paul".into(),
-            id: "comptable".into(),
-            given_name: "Claire".into(),
-            family_name: "Comptable".into(),
-            email: "claire@compta-exemple.fr".into(),
-            title: "Expert-comptable".into(),
-            subscriptions: vec![Sub::Invoices as i32],
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .contact
-        .unwrap();
+    let whole = pb::UpdateContactRequest {
+        actor_id: "paul".into(),
+        id: "comptable".into(),
+        given_name: "Claire".into(),
+        family_name: "Comptable".into(),
+        email: "claire@compta-exemple.fr".into(),
+        title: "Expert-comptable".into(),
+        subscriptions: vec![Sub::Invoices as i32],
+        ..Default::default()
+    };
+    let updated = client.update_contact(whole).await.unwrap().into_inner().contact.unwrap();
     assert_eq!(
         (updated.title.as_str(), updated.subscriptions.clone()),
         ("Expert-comptable", vec![Sub::Invoices as i32])

@@ -34,11 +34,8 @@ async fn bad_input_is_refused_with_field_violations() {
 
     // An oversized batch.
     let item = requests::batch_item("gerant", "partner", "billing:view");
-    let e = s
-        .access()
-        .check_access_batch(pb::CheckAccessBatchRequest { items: vec![item; 1001], consistency: None })
-        .await
-        .unwrap_err();
+    let oversized = pb::CheckAccessBatchRequest { items: vec![item; 1001], consistency: None };
+    let e = s.access().check_access_batch(oversized).await.unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
     assert_eq!(violated_fields(&e), ["items"]);
 
@@ -99,29 +96,19 @@ async fn bad_input_is_refused_with_field_violations() {
     let v = details(&e).precondition_failure().unwrap().violations[0].clone();
     assert_eq!((v.r#type.as_str(), v.subject.as_str()), ("LAST_ADMINISTRATOR", "accounts/client-a"));
     assert!(check(&s, "admin-a", "client-a", "users:full", "").await.allowed);
-    let e = s
-        .memberships()
-        .delete_membership(pb::DeleteMembershipRequest { membership_id: "m-admin-a".into(), ..Default::default() })
-        .await
-        .unwrap_err();
+    let last_admin = pb::DeleteMembershipRequest { membership_id: "m-admin-a".into(), ..Default::default() };
+    let e = s.memberships().delete_membership(last_admin).await.unwrap_err();
     assert_eq!(e.code(), Code::FailedPrecondition);
 
     // An actor without the right gets PERMISSION_DENIED naming the permission.
-    let e = s
-        .memberships()
-        .create_membership(requests::membership("employe-a", "client-a", "factu", &["client_user"]))
-        .await
-        .unwrap_err();
+    let not_hers = requests::membership("employe-a", "client-a", "factu", &["client_user"]);
+    let e = s.memberships().create_membership(not_hers).await.unwrap_err();
     assert_eq!(e.code(), Code::PermissionDenied);
     let info = details(&e).error_info().unwrap().clone();
     assert_eq!(info.reason, "MISSING_PERMISSION");
     assert_eq!(info.metadata.get("permission").map(String::as_str), Some("users:full"));
-    let m = s
-        .memberships()
-        .list_memberships(pb::ListMembershipsRequest { account_id: "client-a".into(), ..Default::default() })
-        .await
-        .unwrap()
-        .into_inner();
+    let list = pb::ListMembershipsRequest { account_id: "client-a".into(), ..Default::default() };
+    let m = s.memberships().list_memberships(list).await.unwrap().into_inner();
     assert_eq!(m.memberships.len(), 2, "nothing was written");
 
     // An unknown role names the entry.

@@ -259,20 +259,14 @@ async fn build(s: &TestApp) -> pb::AccessRequest {
         .approve_membership(pb::ApproveMembershipRequest { membership_id: m.id, ..Default::default() })
         .await
         .unwrap();
-    let asked = s
-        .approvals()
-        .request_access(pb::RequestAccessRequest {
-            actor_id: "demandeur-b".into(),
-            account_id: "b".into(),
-            permission: "users:view".into(),
-            reason: "voir l'équipe".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .access_request
-        .unwrap();
+    let ask = pb::RequestAccessRequest {
+        actor_id: "demandeur-b".into(),
+        account_id: "b".into(),
+        permission: "users:view".into(),
+        reason: "voir l'équipe".into(),
+        ..Default::default()
+    };
+    let asked = s.approvals().request_access(ask).await.unwrap().into_inner().access_request.unwrap();
     // A fresh profile A's administrator created for A, not yet a member anywhere.
     s.users()
         .create_user(pb::CreateUserRequest {

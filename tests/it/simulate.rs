@@ -40,26 +40,11 @@ async fn demo(backend: Backend) -> Option<(TestDatabase, TestApp)> {
 type Levels = BTreeSet<(String, String, String, i32)>;
 
 async fn levels(s: &TestApp) -> Levels {
-    let accounts: Vec<String> = s
-        .accounts()
-        .list_accounts(pb::ListAccountsRequest { page_size: 100, ..Default::default() })
-        .await
-        .unwrap()
-        .into_inner()
-        .accounts
-        .into_iter()
-        .map(|a| a.id)
-        .collect();
-    let features: Vec<String> = s
-        .roles()
-        .list_catalog(pb::ListCatalogRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .features
-        .into_iter()
-        .map(|f| f.name)
-        .collect();
+    let all = pb::ListAccountsRequest { page_size: 100, ..Default::default() };
+    let accounts = s.accounts().list_accounts(all).await.unwrap().into_inner().accounts;
+    let accounts: Vec<String> = accounts.into_iter().map(|a| a.id).collect();
+    let catalog = s.roles().list_catalog(pb::ListCatalogRequest::default()).await.unwrap().into_inner();
+    let features: Vec<String> = catalog.features.into_iter().map(|f| f.name).collect();
     let mut items = Vec::new();
     for u in USERS {
         for a in &accounts {
@@ -157,11 +142,7 @@ async fn with_cashiers(s: &TestApp) {
             account_id: BAKERY.into(),
             name: "caissier".into(),
             display_name: "Caissier".into(),
-            grants: vec![
-                grant("billing", pb::Level::View),
-                grant("event_logs", pb::Level::View),
-                grant("price_lists", pb::Level::View),
-            ],
+            grants: ["billing", "event_logs", "price_lists"].map(|f| grant(f, pb::Level::View)).into(),
             ..Default::default()
         })
         .await
@@ -643,14 +624,8 @@ async fn a_previewed_restriction_holds(backend: Backend) {
 /// affiliate's tree fails it; one in the hotel does not.
 async fn a_previewed_module_change_holds(backend: Backend) {
     let Some((_db, s)) = demo(backend).await else { return };
-    let account = s
-        .accounts()
-        .get_account(pb::GetAccountRequest { id: "cabinet-leclerc".into(), ..Default::default() })
-        .await
-        .unwrap()
-        .into_inner()
-        .account
-        .unwrap();
+    let get = pb::GetAccountRequest { id: "cabinet-leclerc".into(), ..Default::default() };
+    let account = s.accounts().get_account(get).await.unwrap().into_inner().account.unwrap();
     assert!(!account.modules.contains(&"voip_911".to_owned()));
     let mut modules = account.modules;
     modules.push("voip_911".into());
