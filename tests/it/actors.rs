@@ -90,37 +90,17 @@ async fn actors_act_within_their_rights() {
         })
         .await
         .unwrap();
-    s.accounts()
-        .suspend_account(pb::SuspendAccountRequest {
-            actor_id: "gerant".into(),
-            id: "client-d".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let e = s
-        .accounts()
-        .suspend_account(pb::SuspendAccountRequest {
-            actor_id: "gerant".into(),
-            id: "client-d".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap_err();
+    let suspend = pb::SuspendAccountRequest { actor_id: "gerant".into(), id: "client-d".into(), ..Default::default() };
+    s.accounts().suspend_account(suspend.clone()).await.unwrap();
+    let e = s.accounts().suspend_account(suspend).await.unwrap_err();
     assert_eq!((e.code(), precondition(&e).as_str()), (Code::FailedPrecondition, "ALREADY_SUSPENDED"));
     // Nothing can be added under a suspended account.
     let e = s.accounts().create_account(requests::account("", "x", "customer", "client-d")).await.unwrap_err();
     assert_eq!(e.code(), Code::FailedPrecondition);
     // The billing manager cannot.
-    let e = s
-        .accounts()
-        .reactivate_account(pb::ReactivateAccountRequest {
-            actor_id: "factu".into(),
-            id: "client-d".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap_err();
+    let reactivate =
+        pb::ReactivateAccountRequest { actor_id: "factu".into(), id: "client-d".into(), ..Default::default() };
+    let e = s.accounts().reactivate_account(reactivate).await.unwrap_err();
     assert_eq!(e.code(), Code::PermissionDenied);
 
     // Suspending the last administrator of an account, as a user, is refused.
@@ -136,30 +116,17 @@ async fn actors_act_within_their_rights() {
     assert_eq!((r.allowed, r.reason_code.as_str()), (false, "subject_suspended"));
 
     // A suspended membership grants nothing; suspending it twice says so.
-    s.memberships()
-        .suspend_membership(pb::SuspendMembershipRequest { membership_id: "m-factu".into(), ..Default::default() })
-        .await
-        .unwrap();
+    let suspend_factu = pb::SuspendMembershipRequest { membership_id: "m-factu".into(), ..Default::default() };
+    s.memberships().suspend_membership(suspend_factu.clone()).await.unwrap();
     assert!(!check(&s, "factu", "partner", "invoices:view", "").await.allowed);
-    let e = s
-        .memberships()
-        .suspend_membership(pb::SuspendMembershipRequest { membership_id: "m-factu".into(), ..Default::default() })
-        .await
-        .unwrap_err();
+    let e = s.memberships().suspend_membership(suspend_factu).await.unwrap_err();
     assert_eq!(precondition(&e), "ALREADY_SUSPENDED");
 
     // ListMyAccounts: with exactly one usable account, it is the default.
-    let mine = s
-        .users()
-        .list_my_accounts(pb::ListMyAccountsRequest { user_id: "admin-a".into(), ..Default::default() })
-        .await
-        .unwrap();
+    let of = |user: &str| pb::ListMyAccountsRequest { user_id: user.into(), ..Default::default() };
+    let mine = s.users().list_my_accounts(of("admin-a")).await.unwrap();
     assert_eq!(mine.into_inner().default_account_id, "client-a");
-    let mine = s
-        .users()
-        .list_my_accounts(pb::ListMyAccountsRequest { user_id: "factu".into(), ..Default::default() })
-        .await
-        .unwrap();
+    let mine = s.users().list_my_accounts(of("factu")).await.unwrap();
     let mine = mine.into_inner();
     assert_eq!(mine.accounts.len(), 2);
     assert_eq!(mine.default_account_id, "client-a", "the partner membership is suspended, one account is left");
