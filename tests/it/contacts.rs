@@ -443,36 +443,31 @@ async fn bad_input(backend: Backend) {
     }
 
     // What only the store can tell.
-    let e = create(&s, pb::CreateContactRequest { user_id: "claire".into(), id: "c2".into(), ..valid.clone() })
-        .await
-        .unwrap_err();
-    assert_eq!(
-        (e.code(), precondition(&e)),
-        (Code::FailedPrecondition, ("USER_NOT_MEMBER".into(), "users/claire".into()))
-    );
-    // An unknown user gets the same answer as a user of another account: user ids cannot be probed.
-    let e = create(&s, pb::CreateContactRequest { user_id: "inconnu".into(), id: "c2".into(), ..valid.clone() })
-        .await
-        .unwrap_err();
-    assert_eq!(
-        (e.code(), precondition(&e)),
-        (Code::FailedPrecondition, ("USER_NOT_MEMBER".into(), "users/inconnu".into()))
-    );
+    // A user of another account (Claire), and an unknown user with the same answer: user ids cannot
+    // be probed.
+    for user in ["claire", "inconnu"] {
+        let e = create(&s, pb::CreateContactRequest { user_id: user.into(), id: "c2".into(), ..valid.clone() })
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (e.code(), precondition(&e)),
+            (Code::FailedPrecondition, ("USER_NOT_MEMBER".into(), format!("users/{user}"))),
+            "a contact for the user {user}"
+        );
+    }
     let e = create(&s, pb::CreateContactRequest { account_id: "inconnu".into(), id: "c2".into(), ..valid.clone() })
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::NotFound);
     let e = create(&s, valid.clone()).await.unwrap_err();
     assert_eq!(e.code(), Code::AlreadyExists);
-    let e = c
-        .update_contact(pb::UpdateContactRequest {
-            id: "fantome".into(),
-            family_name: "X".into(),
-            email: "x@exemple.fr".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap_err();
+    let ghost = pb::UpdateContactRequest {
+        id: "fantome".into(),
+        family_name: "X".into(),
+        email: "x@exemple.fr".into(),
+        ..Default::default()
+    };
+    let e = c.update_contact(ghost).await.unwrap_err();
     assert_eq!(e.code(), Code::NotFound);
     let e = set_order(&s, "", "inconnu", Financial, &[]).await.unwrap_err();
     assert_eq!(e.code(), Code::NotFound);
