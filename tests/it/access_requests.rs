@@ -357,27 +357,18 @@ async fn add_victor(s: &TestApp, grants: &[(&str, pb::Level)], restriction: Opti
         })
         .await
         .unwrap();
-    s.users()
-        .create_user(pb::CreateUserRequest {
-            id: "victor".into(),
-            email: "victor@boulangerie-martin.example".into(),
-            given_name: "Victor".into(),
-            family_name: "Hugo".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    s.memberships()
-        .create_membership(pb::CreateMembershipRequest {
-            id: "m-victor".into(),
-            account_id: BAKERY.into(),
-            user_id: "victor".into(),
-            roles: vec!["valideur".into()],
-            restriction,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let victor = pb::CreateUserRequest {
+        given_name: "Victor".into(),
+        family_name: "Hugo".into(),
+        ..requests::user("victor", "victor@boulangerie-martin.example")
+    };
+    s.users().create_user(victor).await.unwrap();
+    let member = pb::CreateMembershipRequest {
+        id: "m-victor".into(),
+        restriction,
+        ..requests::membership("", BAKERY, "victor", &["valideur"])
+    };
+    s.memberships().create_membership(member).await.unwrap();
 }
 
 /// Victor approves access requests (`access_approvals:full`, `users:full`) and holds what the

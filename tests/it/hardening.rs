@@ -12,41 +12,24 @@ use crate::scenario::check;
 async fn account_with_an_inviter(s: &TestApp) {
     s.accounts().create_account(requests::account("acme", "Acme", "direct_client", "")).await.unwrap();
     for id in ["owner", "inviter", "clerk"] {
-        s.users()
-            .create_user(pb::CreateUserRequest {
-                id: id.into(),
-                email: format!("{id}@exemple.fr"),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
+        s.users().create_user(requests::user(id, &format!("{id}@exemple.fr"))).await.unwrap();
     }
     // A custom role that manages users and holds nothing else.
-    s.roles()
-        .create_role(pb::CreateRoleRequest {
-            account_id: "acme".into(),
-            name: "inviter".into(),
-            display_name: "Inviter".into(),
-            grants: vec![pb::FeatureGrant { feature: "users".into(), level: pb::Level::Full as i32 }],
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let inviter = pb::CreateRoleRequest {
+        account_id: "acme".into(),
+        name: "inviter".into(),
+        display_name: "Inviter".into(),
+        grants: vec![pb::FeatureGrant { feature: "users".into(), level: pb::Level::Full as i32 }],
+        ..Default::default()
+    };
+    s.roles().create_role(inviter).await.unwrap();
     for (id, user, role) in [
         ("m-owner", "owner", "account_manager"),
         ("m-inviter", "inviter", "inviter"),
         ("m-clerk", "clerk", "billing_manager"),
     ] {
-        s.memberships()
-            .create_membership(pb::CreateMembershipRequest {
-                id: id.into(),
-                account_id: "acme".into(),
-                user_id: user.into(),
-                roles: vec![role.into()],
-                ..Default::default()
-            })
-            .await
-            .unwrap();
+        let member = pb::CreateMembershipRequest { id: id.into(), ..requests::membership("", "acme", user, &[role]) };
+        s.memberships().create_membership(member).await.unwrap();
     }
 }
 
@@ -76,14 +59,8 @@ async fn role_edits_cannot_hand_out_more_than_the_actor_holds() {
     // Nothing changed.
     assert!(!check(&s, "inviter", "acme", "billing:full", "").await.allowed);
     assert!(!check(&s, "clerk", "acme", "users:full", "").await.allowed);
-    let m = s
-        .memberships()
-        .get_membership(pb::GetMembershipRequest { id: "m-clerk".into(), ..Default::default() })
-        .await
-        .unwrap()
-        .into_inner()
-        .membership
-        .unwrap();
+    let get = pb::GetMembershipRequest { id: "m-clerk".into(), ..Default::default() };
+    let m = s.memberships().get_membership(get).await.unwrap().into_inner().membership.unwrap();
     assert_eq!(m.roles, ["billing_manager"]);
 
     // Within what it holds, the same calls work; an administrator may promote.
