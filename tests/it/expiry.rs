@@ -257,18 +257,14 @@ async fn extending_a_partner_members_direct_membership(backend: Backend) {
         assert_eq!(get_membership(&a, "m-gerant-a").await, before, "{ms:?}: nothing written");
     }
     // Reactivating it is refused alike.
-    a.memberships()
-        .suspend_membership(pb::SuspendMembershipRequest { membership_id: "m-gerant-a".into(), ..Default::default() })
-        .await
-        .unwrap();
-    let e = a
-        .memberships()
-        .reactivate_membership(pb::ReactivateMembershipRequest {
-            actor_id: "admin-a".into(),
-            membership_id: "m-gerant-a".into(),
-            ..Default::default()
-        })
-        .await;
+    let suspend = pb::SuspendMembershipRequest { membership_id: "m-gerant-a".into(), ..Default::default() };
+    a.memberships().suspend_membership(suspend).await.unwrap();
+    let reactivate = pb::ReactivateMembershipRequest {
+        actor_id: "admin-a".into(),
+        membership_id: "m-gerant-a".into(),
+        ..Default::default()
+    };
+    let e = a.memberships().reactivate_membership(reactivate).await;
     partner_reach(e.unwrap_err());
     // Shortening only takes access away: allowed.
     let shown =
@@ -297,18 +293,14 @@ async fn lookups(s: &TestApp) -> (Vec<String>, Vec<String>, Vec<String>, Vec<Str
         let r = s.access().list_accessible_accounts(request).await.unwrap().into_inner();
         out.push(r.accounts.into_iter().map(|x| x.account_id).collect());
     }
-    let r = s
-        .access()
-        .list_accessible_resources(pb::ListAccessibleResourcesRequest {
-            subject_id: "employe-a".into(),
-            account_id: "client-a".into(),
-            permission: "folders:view".into(),
-            page_size: 100,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let folders = pb::ListAccessibleResourcesRequest {
+        subject_id: "employe-a".into(),
+        account_id: "client-a".into(),
+        permission: "folders:view".into(),
+        page_size: 100,
+        ..Default::default()
+    };
+    let r = s.access().list_accessible_resources(folders).await.unwrap().into_inner();
     out.push(r.resource_ids);
     let [a, b, c, d, e]: [Vec<String>; 5] = out.try_into().unwrap();
     (a, b, c, d, e)

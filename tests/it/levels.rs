@@ -46,19 +46,17 @@ async fn bakery(s: &TestApp) {
     for (id, name) in [("comptes-2025", "Comptes 2025"), ("paie", "Paie"), ("juridique", "Juridique")] {
         s.resources().create_resource(requests::folder("", id, "boulangerie", name)).await.unwrap();
     }
-    s.roles()
-        .create_role(pb::CreateRoleRequest {
-            account_id: "boulangerie".into(),
-            name: "comptable".into(),
-            display_name: "Comptable".into(),
-            grants: vec![
-                pb::FeatureGrant { feature: "folders".into(), level: pb::Level::Full.into() },
-                pb::FeatureGrant { feature: "invoices".into(), level: pb::Level::View.into() },
-            ],
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let bookkeeper = pb::CreateRoleRequest {
+        account_id: "boulangerie".into(),
+        name: "comptable".into(),
+        display_name: "Comptable".into(),
+        grants: vec![
+            pb::FeatureGrant { feature: "folders".into(), level: pb::Level::Full.into() },
+            pb::FeatureGrant { feature: "invoices".into(), level: pb::Level::View.into() },
+        ],
+        ..Default::default()
+    };
+    s.roles().create_role(bookkeeper).await.unwrap();
     for (user, restriction) in [("lucie", None), ("gerard", restriction(&["paie", "juridique"], &["comptes-2025"]))] {
         s.memberships()
             .create_membership(pb::CreateMembershipRequest {
@@ -75,17 +73,13 @@ async fn bakery(s: &TestApp) {
 }
 
 async fn accessible(s: &TestApp, subject: &str, permission: &str) -> Vec<String> {
-    s.access()
-        .list_accessible_resources(pb::ListAccessibleResourcesRequest {
-            subject_id: subject.into(),
-            account_id: "boulangerie".into(),
-            permission: permission.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .resource_ids
+    let question = pb::ListAccessibleResourcesRequest {
+        subject_id: subject.into(),
+        account_id: "boulangerie".into(),
+        permission: permission.into(),
+        ..Default::default()
+    };
+    s.access().list_accessible_resources(question).await.unwrap().into_inner().resource_ids
 }
 
 async fn authorized(s: &TestApp, permission: &str, resource: &str) -> BTreeSet<String> {
