@@ -1,8 +1,9 @@
 //! The operator's path: grpcurl against the real server, through reflection.
 
+use std::path::PathBuf;
 use std::process::Command;
 
-use guichet_tests::{Backend, Config, TestDatabase, grpcurl, spawn_app, test_config};
+use guichet_tests::{Backend, Config, TestApp, TestDatabase, grpcurl, spawn_app, test_config};
 
 fn run(bin: &std::path::Path, args: &[&str]) -> (bool, String, String) {
     let out = Command::new(bin).args(args).output().expect("run grpcurl");
@@ -13,11 +14,17 @@ fn run(bin: &std::path::Path, args: &[&str]) -> (bool, String, String) {
     )
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn grpcurl_lists_describes_and_checks() {
-    let Some(bin) = grpcurl() else { return };
+/// grpcurl, and the demo world served on SQLite for it to call; `None` without grpcurl.
+async fn grpcurl_and_the_demo() -> Option<(PathBuf, TestDatabase, TestApp)> {
+    let bin = grpcurl()?;
     let db = TestDatabase::new(Backend::Sqlite).await.unwrap();
     let s = spawn_app(Config { demo: true, ..test_config(&db.url) }).await;
+    Some((bin, db, s))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn grpcurl_lists_describes_and_checks() {
+    let Some((bin, _db, s)) = grpcurl_and_the_demo().await else { return };
     let addr = s.addr.to_string();
 
     let (ok, out, err) = run(&bin, &["-plaintext", &addr, "list"]);
@@ -90,9 +97,7 @@ fn printed_details(stderr: &str) -> Vec<serde_json::Value> {
 /// "google.rpc.BadRequest is not recognized" and base64.
 #[tokio::test(flavor = "multi_thread")]
 async fn grpcurl_decodes_every_error_detail() {
-    let Some(bin) = grpcurl() else { return };
-    let db = TestDatabase::new(Backend::Sqlite).await.unwrap();
-    let s = spawn_app(Config { demo: true, ..test_config(&db.url) }).await;
+    let Some((bin, _db, s)) = grpcurl_and_the_demo().await else { return };
     let addr = s.addr.to_string();
 
     // The README's example, verbatim.
