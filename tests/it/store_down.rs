@@ -84,6 +84,17 @@ async fn warm(s: &TestServer) -> pb::CheckAccessResponse {
     r
 }
 
+/// A server on its own PostgreSQL serving stale answers for `serve_stale_ms` ([`server`]), warmed
+/// ([`warm`], whose last answer it returns), then its PostgreSQL stopped at once; `None` where no
+/// PostgreSQL can be started.
+async fn warmed_then_down(serve_stale_ms: &str) -> Option<(OwnPostgres, TestServer, pb::CheckAccessResponse)> {
+    let mut pg = OwnPostgres::start().await?;
+    let s = server(&pg, serve_stale_ms).await;
+    let warmed = warm(&s).await;
+    pg.stop_immediate().await;
+    Some((pg, s, warmed))
+}
+
 /// Once the database is back, answers are fresh again: a write made after the restart (the
 /// partner's delegation into client-a, deleted) is in the next check, which was cached before the
 /// outage, and nothing is marked stale.
@@ -115,10 +126,7 @@ async fn fresh_after_restart(s: &TestServer, pg: &mut OwnPostgres) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn with_the_database_down_and_no_stale_bound_checks_answer_unavailable_without_waiting_for_the_pool() {
-    let Some(mut pg) = OwnPostgres::start().await else { return };
-    let s = server(&pg, "0").await;
-    warm(&s).await;
-    pg.stop_immediate().await;
+    let Some((mut pg, s, _)) = warmed_then_down("0").await else { return };
     // The probe opens the breaker (then every answer below is of this one outage).
     for _ in 0..600 {
         if s.admin_get("/readyz").await.0 == 503 {
@@ -181,10 +189,7 @@ async fn with_the_database_down_and_no_stale_bound_checks_answer_unavailable_wit
 
 #[tokio::test(flavor = "multi_thread")]
 async fn within_the_stale_bound_cached_decisions_are_served_marked_stale_and_nothing_else() {
-    let Some(mut pg) = OwnPostgres::start().await else { return };
-    let s = server(&pg, "60000").await;
-    let warmed = warm(&s).await;
-    pg.stop_immediate().await;
+    let Some((mut pg, s, warmed)) = warmed_then_down("60000").await else { return };
     // Cached decisions, allowed and denied: served, marked stale, from the tier that held them.
     for _ in 0..3 {
         let r = check(&s, "admin-a", "client-a", "users:full", None).await.unwrap();
@@ -240,10 +245,7 @@ async fn within_the_stale_bound_cached_decisions_are_served_marked_stale_and_not
 
 #[tokio::test(flavor = "multi_thread")]
 async fn past_the_stale_bound_cached_decisions_are_unavailable() {
-    let Some(mut pg) = OwnPostgres::start().await else { return };
-    let s = server(&pg, "1000").await;
-    warm(&s).await;
-    pg.stop_immediate().await;
+    let Some((mut pg, s, _)) = warmed_then_down("1000").await else { return };
     // Wait until this replica's latest confirmation is older than the bound: from then on, never
     // a stale answer.
     tokio::time::sleep(Duration::from_millis(1_500)).await;
