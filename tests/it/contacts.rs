@@ -19,6 +19,15 @@ async fn build_world(s: &TestApp) {
     worlds::load_world(s, &worlds::contacts()).await;
 }
 
+/// A server holding [`worlds::contacts_with_accountant`] (the accountant first in the technical
+/// order when `first`); the database lives as long as the first half.
+async fn with_accountant(backend: Backend, first: bool) -> Option<(TestDatabase, TestApp)> {
+    let db = TestDatabase::new(backend).await?;
+    let s = spawn_app(test_config(&db.url)).await;
+    worlds::load_world(&s, &worlds::contacts_with_accountant(first)).await;
+    Some((db, s))
+}
+
 /// The accountant of [`worlds::contacts_with_accountant`], as `actor` would create her.
 fn accountant(actor: &str) -> pb::CreateContactRequest {
     pb::CreateContactRequest {
@@ -257,12 +266,8 @@ async fn story(backend: Backend) {
 both_backends!(contacts_story => story);
 
 async fn isolation(backend: Backend) {
-    let Some(db) = TestDatabase::new(backend).await else {
-        return;
-    };
-    let s = spawn_app(test_config(&db.url)).await;
     // The accountant, first in the workshop's technical order.
-    worlds::load_world(&s, &worlds::contacts_with_accountant(true)).await;
+    let Some((_db, s)) = with_accountant(backend, true).await else { return };
     let before = events(&s, "atelier-paul").await.len();
     let mut client = s.contacts();
     let update = |actor: &str| pb::UpdateContactRequest {
@@ -321,11 +326,7 @@ async fn isolation(backend: Backend) {
 both_backends!(contacts_are_isolated_between_accounts => isolation);
 
 async fn bad_input(backend: Backend) {
-    let Some(db) = TestDatabase::new(backend).await else {
-        return;
-    };
-    let s = spawn_app(test_config(&db.url)).await;
-    worlds::load_world(&s, &worlds::contacts_with_accountant(false)).await;
+    let Some((_db, s)) = with_accountant(backend, false).await else { return };
     let mut c = s.contacts();
     let valid = accountant("");
 
