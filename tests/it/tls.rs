@@ -118,6 +118,13 @@ impl Setup {
         std::fs::write(self.path("server.pem"), &leaf.cert).unwrap();
     }
 
+    /// A new pair of the server CA, written in place of the one served.
+    fn new_server_pair(&self) -> Leaf {
+        let leaf = self.server_ca.server();
+        self.write_server_pair(&leaf);
+        leaf
+    }
+
     /// The server in-process.
     async fn start(&self) -> (TestDatabase, TestApp) {
         let db = TestDatabase::new(Backend::Sqlite).await.unwrap();
@@ -352,8 +359,7 @@ async fn wait_for_certificate(addr: std::net::SocketAddr, cas: &[&Ca], want: &[u
 #[tokio::test(flavor = "multi_thread")]
 async fn a_changed_certificate_is_served_to_new_connections_without_a_restart() {
     let setup = Setup::new(None, 1);
-    let first = setup.server_ca.server();
-    setup.write_server_pair(&first);
+    let first = setup.new_server_pair();
     let (_db, s) = setup.start_process().await;
     let other_ca = Ca::new("next server CA");
     assert_eq!(served_certificate(s.addr, &[&setup.server_ca, &other_ca]).await, first.der);
@@ -387,11 +393,9 @@ async fn a_changed_certificate_is_served_to_new_connections_without_a_restart() 
 async fn sighup_reloads_the_certificate() {
     // No polling: only SIGHUP reloads.
     let setup = Setup::new(None, 0);
-    let first = setup.server_ca.server();
-    setup.write_server_pair(&first);
+    let first = setup.new_server_pair();
     let (_db, s) = setup.start_process().await;
-    let next = setup.server_ca.server();
-    setup.write_server_pair(&next);
+    let next = setup.new_server_pair();
     assert_eq!(served_certificate(s.addr, &[&setup.server_ca]).await, first.der);
     s.signal("HUP");
     assert_eq!(wait_for_certificate(s.addr, &[&setup.server_ca], &next.der).await, next.der);
