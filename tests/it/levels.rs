@@ -26,6 +26,20 @@ fn restriction(full: &[&str], view: &[&str]) -> Option<pb::ResourceRestriction> 
     })
 }
 
+/// The bookkeeper role (`comptable`) of `account`: folders in full, invoices read.
+fn bookkeeper(account: String) -> pb::CreateRoleRequest {
+    pb::CreateRoleRequest {
+        account_id: account,
+        name: "comptable".into(),
+        display_name: "Comptable".into(),
+        grants: vec![
+            pb::FeatureGrant { feature: "folders".into(), level: pb::Level::Full.into() },
+            pb::FeatureGrant { feature: "invoices".into(), level: pb::Level::View.into() },
+        ],
+        ..Default::default()
+    }
+}
+
 /// The bakery of the seeds: Lucie administers it, Gérard administers it too but may only view the
 /// 2025 folder; the custom role *comptable* edits folders.
 async fn bakery(s: &TestApp) {
@@ -46,17 +60,7 @@ async fn bakery(s: &TestApp) {
     for (id, name) in [("comptes-2025", "Comptes 2025"), ("paie", "Paie"), ("juridique", "Juridique")] {
         s.resources().create_resource(requests::folder("", id, "boulangerie", name)).await.unwrap();
     }
-    let bookkeeper = pb::CreateRoleRequest {
-        account_id: "boulangerie".into(),
-        name: "comptable".into(),
-        display_name: "Comptable".into(),
-        grants: vec![
-            pb::FeatureGrant { feature: "folders".into(), level: pb::Level::Full.into() },
-            pb::FeatureGrant { feature: "invoices".into(), level: pb::Level::View.into() },
-        ],
-        ..Default::default()
-    };
-    s.roles().create_role(bookkeeper).await.unwrap();
+    s.roles().create_role(bookkeeper("boulangerie".into())).await.unwrap();
     for (user, restriction) in [("lucie", None), ("gerard", restriction(&["paie", "juridique"], &["comptes-2025"]))] {
         s.memberships()
             .create_membership(pb::CreateMembershipRequest {
@@ -414,16 +418,7 @@ async fn benchmark_shape(backend: Backend) {
                 ..Default::default()
             };
             call!(accounts, create_account, account);
-            let role = pb::CreateRoleRequest {
-                account_id: client(c),
-                name: "comptable".into(),
-                display_name: "Comptable".into(),
-                grants: vec![
-                    pb::FeatureGrant { feature: "folders".into(), level: pb::Level::Full.into() },
-                    pb::FeatureGrant { feature: "invoices".into(), level: pb::Level::View.into() },
-                ],
-                ..Default::default()
-            };
+            let role = bookkeeper(client(c));
             call!(roles, create_role, role);
             let delegation = pb::CreateDelegationRequest {
                 id: format!("d-{c:03}"),
