@@ -170,7 +170,7 @@ store_down() {
 }
 
 # lookups: the lookup world (lookups.rs) in a database of its own, asked by `guichet-bench lookups`.
-# They are (ListAccessibleAccounts, ListAuthorizedSubjects, ListAccessibleResources): 100,000
+# ListAccessibleAccounts, ListAuthorizedSubjects and ListAccessibleResources, 100,000
 # candidates per question, 1% and 50% allowed; first page of 50 (median of 5) and full listing in
 # pages of 1,000, with the store statements per walk.
 lookups() {
