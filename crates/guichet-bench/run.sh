@@ -86,9 +86,9 @@ GUICHET=${BENCH_SERVER_BIN:-$TARGET_DIR/release/guichet}
 if [[ "${BENCH_SKIP_SEED:-0}" != 1 ]]; then
   # The database name is the URL's path; the maintenance connection is the same server's `postgres`.
   DB=${URL##*/}; DB=${DB%%\?*}
-  ADMIN=${URL%/*}/postgres
+  MAINTENANCE=${URL%/*}/postgres
   say "== (re)creating database $DB"
-  psql "$ADMIN" -q -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS \"$DB\" WITH (FORCE)" -c "CREATE DATABASE \"$DB\""
+  psql "$MAINTENANCE" -q -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS \"$DB\" WITH (FORCE)" -c "CREATE DATABASE \"$DB\""
   say "== seeding"
   "$BENCH" seed --database-url "$URL" "${WORLD[@]}" | tee -a "$REPORT"
 fi
@@ -170,7 +170,11 @@ store_down() {
 }
 
 # lookups: the lookup world (lookups.rs) in a database of its own, asked by `guichet-bench lookups`.
+# ListAccessibleAccounts, ListAuthorizedSubjects and ListAccessibleResources, 100,000
+# candidates per question, 1% and 50% allowed; first page of 50 (median of 5) and full listing in
+# pages of 1,000, with the store statements per walk.
 lookups() {
+  [[ "${BENCH_SKIP_LOOKUPS:-0}" != 1 ]] || { say "== lookups skipped (BENCH_SKIP_LOOKUPS=1)"; return 0; }
   local db url
   db=${URL##*/}; db=${db%%\?*}_lookups
   url=${URL%/*}/$db
@@ -178,7 +182,7 @@ lookups() {
   say "== lookups: seeding $db"
   "$BENCH" lookups-seed --database-url "$url" | tee -a "$REPORT"
   start_server "$url"
-  "$BENCH" lookups --addr "$ADDR" --repeat 3 --database-url "$url" | tee -a "$REPORT"
+  pin 0 "$BENCH" lookups --addr "$ADDR" --repeat 5 --database-url "$url" --server-pid "$SERVER" | tee -a "$REPORT"
   stop
 }
 
@@ -205,32 +209,6 @@ for scenario in $SCENARIOS; do
   esac
 done
 trap - EXIT
-
-# The lookups (ListAccessibleAccounts, ListAuthorizedSubjects, ListAccessibleResources) over a world
-# of their own: 100,000 candidates per question, 1% and 50% allowed (crates/guichet-bench/src/lookups.rs).
-if [[ "${BENCH_SKIP_LOOKUPS:-0}" != 1 ]]; then
-  LDB=${URL##*/}; LDB=${LDB%%\?*}_lookups
-  LURL=${URL%/*}/$LDB
-  say "== lookups: (re)creating database $LDB"
-  psql "${URL%/*}/postgres" -q -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS \"$LDB\" WITH (FORCE)" \
-    -c "CREATE DATABASE \"$LDB\""
-  "$BENCH" lookups-seed --database-url "$LURL" | tee -a "$REPORT"
-  LLOG="$OUT/server-lookups.log"
-  GUICHET__AUTHZEN__ENABLED=false GUICHET__ADMIN__LISTEN=127.0.0.1:0 pin 1 "$GUICHET" serve --listen "$ADDR" \
-    --database-url "$LURL" >"$LLOG" 2>&1 &
-  SERVER=$!
-  trap stop EXIT
-  for _ in $(seq 1 100); do
-    grep -q "listening on" "$LLOG" && break
-    kill -0 "$SERVER" 2>/dev/null || { cat "$LLOG"; echo "guichet did not start" >&2; exit 1; }
-    sleep 0.2
-  done
-  say "== lookups: first page of 50 (median of 5) and full listing in pages of 1,000; store statements per walk"
-  pin 0 "$BENCH" lookups --addr "$ADDR" --repeat 5 --database-url "$LURL" --server-pid "$SERVER" \
-    | tee -a "$REPORT"
-  stop
-  trap - EXIT
-fi
 
 if [[ "${BENCH_SKIP_CRITERION:-0}" != 1 ]]; then
   $CARGO bench --locked -p guichet-domain --bench decision 2>&1 | tee -a "$REPORT"

@@ -443,7 +443,15 @@ impl Reason {
 
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+        f.write_str(self.message())
+    }
+}
+
+impl Reason {
+    /// The sentence that explains it (its `Display`), without going through a formatter: the
+    /// check path writes it into every answer.
+    pub const fn message(&self) -> &'static str {
+        match self {
             Reason::Allowed => "the subject holds the required level",
             Reason::UnknownSubject => "the subject is not a known user",
             Reason::UnknownAccount => "the account does not exist",
@@ -459,7 +467,7 @@ impl fmt::Display for Reason {
             Reason::ResourceLevelCapped => {
                 "the memberships that would give the level reach the resource at a lower level"
             }
-        })
+        }
     }
 }
 

@@ -290,7 +290,7 @@ impl From<d::Answer> for pb::CheckAccessResponse {
             effective_level: pb::Level::from(effective) as i32,
             required_level: pb::Level::from(required) as i32,
             reason_code: reason.code().to_owned(),
-            reason: reason.to_string(),
+            reason: reason.message().to_owned(),
             granted_by: granted_by.map(pb::AccessPath::from),
             revision: token(revision),
             cache_tier: pb::CacheTier::from(tier) as i32,

@@ -4,7 +4,7 @@
 
 use guichet_domain::{
     AccessRequest, AccountId, Answer, CacheTier, Consistency, Decision, Freshness, Operation, Revision, Suggestion,
-    UserId, evaluate, suggest,
+    Timestamp, UserId, evaluate, suggest,
 };
 
 use super::{App, Call};
@@ -215,10 +215,21 @@ impl App {
     }
 
     /// Answers CheckAccess: from a cache tier when a valid entry exists (after the fence, see
-    /// [`crate::cache`]), else from the store, keeping the answer in the caches.
+    /// [`crate::cache`]), else from the store, keeping the answer in the caches. The same steps as
+    /// [`App::check_access_batch`] for one request, without the batch's vectors on a hit.
     pub async fn check_access(&self, request: &AccessRequest, consistency: Consistency) -> Result<Answer, ServerError> {
-        let mut out = self.check_access_batch(std::slice::from_ref(request), consistency).await?.0;
-        out.pop().ok_or_else(|| ServerError::Internal("an empty batch answer".to_owned()))
+        let now = self.clock.now();
+        let one = std::slice::from_ref(request);
+        match self.fresh_cache(one, consistency).await? {
+            Fresh::Cache(cache) => {
+                if let Some(answer) = Self::hit(cache, request, consistency, now).await {
+                    return Ok(answer);
+                }
+            }
+            Fresh::NoCache => {}
+            Fresh::Stale(mut answers, _) => return answers.pop().ok_or_else(Self::unanswered),
+        }
+        self.decide(&[request], now).await?.pop().ok_or_else(Self::unanswered)
     }
 
     /// Answers CheckAccessBatch: hits from the cache tiers, and the facts of every miss read in
@@ -233,61 +244,108 @@ impl App {
         let now = self.clock.now();
         let mut out: Vec<Option<Answer>> = vec![None; requests.len()];
         let mut misses: Vec<usize> = Vec::new();
-        let cache = self.cache.as_ref().filter(|_| consistency != Consistency::FullyConsistent);
-        match cache {
-            Some(cache) => {
-                match self.guarded(Self::cache_fresh(cache, consistency)).await {
-                    Ok(()) => {}
-                    Err(ServerError::Unavailable(why)) => {
-                        return Self::answer_stale(cache, self.clock.as_ref(), requests, consistency, why).await;
-                    }
-                    Err(e) => return Err(e),
-                }
-                let min = match consistency {
-                    Consistency::AtLeastAsFresh(r) => Some(r),
-                    Consistency::MinimizeLatency | Consistency::FullyConsistent => None,
-                };
+        match self.fresh_cache(requests, consistency).await? {
+            Fresh::Cache(cache) => {
                 for (i, r) in requests.iter().enumerate() {
-                    match cache.lookup(&cache::key(r), min, now).await {
-                        Some((e, tier)) => {
-                            let mut answer = e.answer.clone();
-                            answer.tier = served_from(tier);
-                            out[i] = Some(answer);
-                        }
+                    match Self::hit(cache, r, consistency, now).await {
+                        Some(answer) => out[i] = Some(answer),
                         None => misses.push(i),
                     }
                 }
             }
-            None => {
-                self.guarded(self.check_revision(consistency)).await?;
-                misses.extend(0..requests.len());
-            }
+            Fresh::NoCache => misses.extend(0..requests.len()),
+            Fresh::Stale(answers, revision) => return Ok((answers, revision)),
         }
         if !misses.is_empty() {
             let wanted: Vec<&AccessRequest> = misses.iter().filter_map(|i| requests.get(*i)).collect();
-            // Boxed: the store's future is some 3 KB, and inline it would make every check's
-            // future (boxed and moved per call by tonic) that large, hits included.
-            let load = async { Ok(Box::pin(self.store.load_facts_many(&wanted)).await?) };
-            let (facts, revision) = self.guarded(load).await?;
-            for ((i, request), facts) in misses.iter().zip(wanted).zip(facts) {
-                let decision = evaluate(&self.catalog, request, &facts, now);
-                let answer = Answer::new(&decision, revision);
-                if let Some(cache) = &self.cache
-                    && let Some(entry) =
-                        cache::Entry::new(&facts, request, revision, answer.clone(), decision.valid_until)
-                {
-                    cache.insert(cache::key(request), entry, now).await;
-                }
+            for (i, answer) in misses.iter().zip(self.decide(&wanted, now).await?) {
                 out[*i] = Some(answer);
             }
         }
         let mut revision = Revision::ZERO;
         let mut answers = Vec::with_capacity(out.len());
         for answer in out {
-            let answer = answer.ok_or_else(|| ServerError::Internal("a batch item was not answered".to_owned()))?;
+            let answer = answer.ok_or_else(Self::unanswered)?;
             revision = revision.max(answer.revision);
             answers.push(answer);
         }
         Ok((answers, revision))
     }
+
+    /// The first step of a check: with the caches (unless `fully_consistent`), make them know
+    /// every change committed before the call — or, when the store cannot be reached, the stale
+    /// answers the operator allows (see [`App::answer_stale`]); without, refuse a token from the
+    /// future.
+    async fn fresh_cache(
+        &self,
+        requests: &[AccessRequest],
+        consistency: Consistency,
+    ) -> Result<Fresh<'_>, ServerError> {
+        let Some(cache) = self.cache.as_deref().filter(|_| consistency != Consistency::FullyConsistent) else {
+            self.guarded(self.check_revision(consistency)).await?;
+            return Ok(Fresh::NoCache);
+        };
+        match self.guarded(Self::cache_fresh(cache, consistency)).await {
+            Ok(()) => Ok(Fresh::Cache(cache)),
+            Err(ServerError::Unavailable(why)) => {
+                let (answers, revision) =
+                    Self::answer_stale(cache, self.clock.as_ref(), requests, consistency, why).await?;
+                Ok(Fresh::Stale(answers, revision))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A valid cached answer of `request` at `now`, marked with the tier it came from.
+    async fn hit(
+        cache: &DecisionCache,
+        request: &AccessRequest,
+        consistency: Consistency,
+        now: Timestamp,
+    ) -> Option<Answer> {
+        let min = match consistency {
+            Consistency::AtLeastAsFresh(r) => Some(r),
+            Consistency::MinimizeLatency | Consistency::FullyConsistent => None,
+        };
+        let (e, tier) = cache.lookup(&cache::key(request), min, now).await?;
+        let mut answer = e.answer.clone();
+        answer.tier = served_from(tier);
+        Some(answer)
+    }
+
+    /// Decides `requests` on facts read in one store transaction at its latest revision, keeping
+    /// each answer in the caches.
+    async fn decide(&self, requests: &[&AccessRequest], now: Timestamp) -> Result<Vec<Answer>, ServerError> {
+        // Boxed: the store's future is some 3 KB, and inline it would make every check's
+        // future (boxed and moved per call by tonic) that large, hits included.
+        let load = async { Ok(Box::pin(self.store.load_facts_many(requests)).await?) };
+        let (facts, revision) = self.guarded(load).await?;
+        let mut answers = Vec::with_capacity(requests.len());
+        for (request, facts) in requests.iter().zip(facts) {
+            let decision = evaluate(&self.catalog, request, &facts, now);
+            let answer = Answer::new(&decision, revision);
+            if let Some(cache) = &self.cache
+                && let Some(entry) = cache::Entry::new(&facts, request, revision, answer.clone(), decision.valid_until)
+            {
+                cache.insert(cache::key(request), entry, now).await;
+            }
+            answers.push(answer);
+        }
+        Ok(answers)
+    }
+
+    fn unanswered() -> ServerError {
+        ServerError::Internal("a check was not answered".to_owned())
+    }
+}
+
+/// Where a check's answers come from after [`App::fresh_cache`].
+enum Fresh<'a> {
+    /// The caches, known fresh: hits from them, misses from the store.
+    Cache(&'a DecisionCache),
+    /// No cache (or `fully_consistent`): every answer from the store.
+    NoCache,
+    /// The store is unreachable: these stale answers, allowed by the operator, and the highest
+    /// of their revisions.
+    Stale(Vec<Answer>, Revision),
 }

@@ -372,7 +372,7 @@ fn path_json(p: &Path) -> Value {
 fn decided(a: &guichet_domain::Answer) -> DecisionOut {
     let mut c = Map::new();
     c.insert("reason_code".into(), a.reason.code().into());
-    c.insert("reason".into(), a.reason.to_string().into());
+    c.insert("reason".into(), a.reason.message().into());
     c.insert("effective_level".into(), a.effective.as_str().into());
     c.insert("required_level".into(), a.required.as_str().into());
     c.insert("revision".into(), a.revision.token().into());
