@@ -900,31 +900,8 @@ impl Snapshot {
         now: Timestamp,
     ) -> BTreeMap<FeatureName, Level> {
         let facts = self.facts(catalog, &users_view(user, account, resource.cloned()));
-        levels_on(catalog, user, account, resource, &facts, now)
+        crate::decision::levels_on(catalog, user, account, resource, &facts, now)
     }
-}
-
-fn levels_on(
-    catalog: &Catalog,
-    user: &UserId,
-    account: &AccountId,
-    resource: Option<&ResourceId>,
-    facts: &Facts,
-    now: Timestamp,
-) -> BTreeMap<FeatureName, Level> {
-    catalog
-        .features()
-        .filter_map(|f| {
-            let request = AccessRequest {
-                subject: user.clone(),
-                account: account.clone(),
-                permission: Permission { feature: f.name.clone(), level: Level::View },
-                resource: resource.cloned(),
-            };
-            let level = evaluate(catalog, &request, facts, now).effective;
-            (level > Level::None).then(|| (f.name.clone(), level))
-        })
-        .collect()
 }
 
 fn diff(
@@ -961,8 +938,8 @@ pub fn effects(catalog: &Catalog, before: &Snapshot, after: &Snapshot, now: Time
                 let (fb, fa) = (before.facts(catalog, &request), after.facts(catalog, &request));
                 if fb != fa {
                     diff(
-                        &levels_on(catalog, user, account, resource, &fb, now),
-                        &levels_on(catalog, user, account, resource, &fa, now),
+                        &crate::decision::levels_on(catalog, user, account, resource, &fb, now),
+                        &crate::decision::levels_on(catalog, user, account, resource, &fa, now),
                         resource,
                         &mut changes,
                     );
