@@ -144,16 +144,10 @@ impl Store {
 
     /// Accounts by id order, filtered.
     pub async fn list_accounts(&self, filter: &AccountFilter, page: &PageRequest) -> Result<Page<Account>, StoreError> {
-        let mut cond = Condition::all();
-        if let Some(p) = &filter.parent {
-            cond = cond.add(account::Column::ParentId.eq(p.as_str()));
-        }
-        if let Some(k) = &filter.kind {
-            cond = cond.add(account::Column::Kind.eq(k.as_str()));
-        }
-        if let Some(s) = filter.status {
-            cond = cond.add(account::Column::Status.eq(s.as_str()));
-        }
+        let cond = Condition::all()
+            .add_option(filter.parent.as_ref().map(|p| account::Column::ParentId.eq(p.as_str())))
+            .add_option(filter.kind.as_ref().map(|k| account::Column::Kind.eq(k.as_str())))
+            .add_option(filter.status.map(|s| account::Column::Status.eq(s.as_str())));
         self.page_accounts(cond, page).await
     }
 

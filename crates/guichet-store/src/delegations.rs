@@ -97,16 +97,10 @@ impl Store {
         expiring_before: Option<Timestamp>,
         page: &PageRequest,
     ) -> Result<Page<Delegation>, StoreError> {
-        let mut cond = Condition::all();
-        if let Some(t) = expiring_before {
-            cond = cond.add(delegation::Column::ExpiresAt.lt(t.as_millis()));
-        }
-        if let Some(f) = from {
-            cond = cond.add(delegation::Column::FromAccountId.eq(f.as_str()));
-        }
-        if let Some(t) = to {
-            cond = cond.add(delegation::Column::ToAccountId.eq(t.as_str()));
-        }
+        let cond = Condition::all()
+            .add_option(expiring_before.map(|t| delegation::Column::ExpiresAt.lt(t.as_millis())))
+            .add_option(from.map(|f| delegation::Column::FromAccountId.eq(f.as_str())))
+            .add_option(to.map(|t| delegation::Column::ToAccountId.eq(t.as_str())));
         let found = Keyset::id(delegation::Column::Id).page(&self.conn(), cond, page).await?;
         Ok(found.map(|row| rows::delegation(&row)))
     }
@@ -143,10 +137,7 @@ impl Store {
         crate::idempotency::claim(&txn, revision, audit).await?;
         let before = found::<delegation::Entity>(&txn, id.as_str().to_owned(), "delegation", id.as_str()).await?;
         delegation::Entity::delete_by_id(id.as_str().to_owned()).exec(&txn).await?;
-        Write { store: self, conn: &txn, revision, audit }
-            .deleted(&before.to_account_id, "delegation.deleted", &before.id, &before)
-            .await?;
-        txn.commit().await?;
-        Ok(revision)
+        self.commit_deletion((txn, revision), audit, &before.to_account_id, "delegation.deleted", &before.id, &before)
+            .await
     }
 }

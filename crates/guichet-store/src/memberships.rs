@@ -17,7 +17,7 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityT
 
 use crate::administrators::{AdminGuard, MemberGuard};
 use crate::entities::{account, membership, membership_resource, membership_role, resource, user};
-use crate::events::{self, Audit};
+use crate::events::{Audit, Write};
 use crate::paging::Keyset;
 use crate::roles::{account_row, check_names};
 use crate::rows;
@@ -150,10 +150,7 @@ pub(crate) async fn membership_row(
     conn: &impl ConnectionTrait,
     id: &MembershipId,
 ) -> Result<membership::Model, StoreError> {
-    membership::Entity::find_by_id(id.as_str().to_owned())
-        .one(conn)
-        .await?
-        .ok_or_else(|| StoreError::not_found("membership", id.as_str()))
+    crate::found::<membership::Entity>(conn, id.as_str(), "membership", id.as_str()).await
 }
 
 async fn write_roles(
@@ -296,18 +293,9 @@ impl Store {
         write_restriction(&txn, &id, &cmd.account, cmd.restriction.as_ref()).await?;
         let out = load_details(&txn, std::slice::from_ref(&row)).await?;
         let after = out.first().map(MembershipSnapshot::from);
-        events::record(
-            self,
-            &txn,
-            revision,
-            audit,
-            Some(&row.account_id),
-            "membership.created",
-            &row.id,
-            None::<&()>,
-            after.as_ref(),
-        )
-        .await?;
+        Write { store: self, conn: &txn, revision, audit }
+            .event(&row.account_id, "membership.created", &row.id, None::<&()>, after.as_ref())
+            .await?;
         txn.commit().await?;
         out.into_iter().next().map(|m| (m, revision)).ok_or_else(|| StoreError::corrupt("memberships", "vanished"))
     }
@@ -328,19 +316,11 @@ impl Store {
         filter: &MembershipFilter,
         page: &PageRequest,
     ) -> Result<Page<Membership>, StoreError> {
-        let mut cond = Condition::all();
-        if let Some(a) = &filter.account {
-            cond = cond.add(membership::Column::AccountId.eq(a.as_str()));
-        }
-        if let Some(u) = &filter.user {
-            cond = cond.add(membership::Column::UserId.eq(u.as_str()));
-        }
-        if let Some(s) = filter.status {
-            cond = cond.add(membership::Column::Status.eq(s.as_str()));
-        }
-        if let Some(t) = filter.expiring_before {
-            cond = cond.add(membership::Column::ExpiresAt.lt(t.as_millis()));
-        }
+        let cond = Condition::all()
+            .add_option(filter.account.as_ref().map(|a| membership::Column::AccountId.eq(a.as_str())))
+            .add_option(filter.user.as_ref().map(|u| membership::Column::UserId.eq(u.as_str())))
+            .add_option(filter.status.map(|s| membership::Column::Status.eq(s.as_str())))
+            .add_option(filter.expiring_before.map(|t| membership::Column::ExpiresAt.lt(t.as_millis())));
         let found = Keyset::id(membership::Column::Id).page(&self.conn(), cond, page).await?;
         let items = load_details(&self.conn(), &found.items).await?;
         Ok(found.with_items(items))
@@ -542,18 +522,9 @@ impl Store {
         let before = load_details(&txn, std::slice::from_ref(&row)).await?.first().map(MembershipSnapshot::from);
         delete_rows(&txn, id).await?;
         guard.after(&txn, &self.catalog).await?;
-        events::record(
-            self,
-            &txn,
-            revision,
-            audit,
-            Some(account.as_str()),
-            "membership.deleted",
-            id.as_str(),
-            before.as_ref(),
-            None::<&()>,
-        )
-        .await?;
+        Write { store: self, conn: &txn, revision, audit }
+            .event(account.as_str(), "membership.deleted", id.as_str(), before.as_ref(), None::<&()>)
+            .await?;
         txn.commit().await?;
         Ok(revision)
     }
@@ -601,18 +572,9 @@ impl Store {
         let changed = out.first().ok_or_else(|| StoreError::corrupt("memberships", "vanished"))?;
         guard.after(&txn, &self.catalog, changed).await?;
         let after = out.first().map(MembershipSnapshot::from);
-        events::record(
-            self,
-            &txn,
-            revision,
-            audit,
-            Some(&row.account_id),
-            kind,
-            &row.id,
-            Some(&before),
-            after.as_ref(),
-        )
-        .await?;
+        Write { store: self, conn: &txn, revision, audit }
+            .event(&row.account_id, kind, &row.id, Some(&before), after.as_ref())
+            .await?;
         txn.commit().await?;
         out.into_iter().next().map(|m| (m, revision)).ok_or_else(|| StoreError::corrupt("memberships", "vanished"))
     }

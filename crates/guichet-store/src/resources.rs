@@ -66,10 +66,6 @@ impl Store {
             .exec(&txn)
             .await?;
         resource::Entity::delete_by_id(id.as_str().to_owned()).exec(&txn).await?;
-        Write { store: self, conn: &txn, revision, audit }
-            .deleted(&before.account_id, "resource.deleted", &before.id, &before)
-            .await?;
-        txn.commit().await?;
-        Ok(revision)
+        self.commit_deletion((txn, revision), audit, &before.account_id, "resource.deleted", &before.id, &before).await
     }
 }
