@@ -184,8 +184,7 @@ impl Store {
         expires_at: Timestamp,
         audit: &Audit,
     ) -> Result<(AccessRequestRecord, Revision), StoreError> {
-        let (txn, revision) = self.begin_write().await?;
-        crate::idempotency::claim(&txn, revision, audit).await?;
+        let (txn, revision) = self.begin_claimed(audit).await?;
         crate::roles::account_row(&txn, &new.account).await?;
         let row = access_request::ActiveModel {
             id: Set(new_id("ar")),
@@ -288,8 +287,7 @@ impl Store {
         version: Option<&str>,
         audit: &Audit,
     ) -> Result<(AccessRequestRecord, Revision), StoreError> {
-        let (txn, revision) = self.begin_write().await?;
-        crate::idempotency::claim(&txn, revision, audit).await?;
+        let (txn, revision) = self.begin_claimed(audit).await?;
         let (row, before) = pending_row(&txn, id, version, audit.now).await?;
         if row.first_approved_by.is_some() {
             return Err(StoreError::Precondition {
@@ -326,8 +324,7 @@ impl Store {
                 return Err(StoreError::corrupt("access_requests", format!("{to} is not closed by a call")));
             }
         };
-        let (txn, revision) = self.begin_write().await?;
-        crate::idempotency::claim(&txn, revision, audit).await?;
+        let (txn, revision) = self.begin_claimed(audit).await?;
         let (row, before) = pending_row(&txn, id, version, audit.now).await?;
         let mut active: access_request::ActiveModel = row.clone().into();
         active.status = Set(to.as_str().to_owned());

@@ -66,8 +66,7 @@ impl Store {
             None => AccountSettings { requires_approval: kind.default_requires_approval, ..AccountSettings::default() },
         };
         settings.validate().map_err(StoreError::Invalid)?;
-        let (txn, revision) = self.begin_write().await?;
-        crate::idempotency::claim(&txn, revision, audit).await?;
+        let (txn, revision) = self.begin_claimed(audit).await?;
         let id = cmd.id.as_ref().map_or_else(|| new_id("acc"), |i| i.as_str().to_owned());
         let (parent_id, path, depth) = match &cmd.parent {
             None if kind.root => (None, id.clone(), 1),
@@ -254,8 +253,7 @@ impl Store {
         kind: &str,
         change: impl Fn(&mut account::ActiveModel) -> Result<(), StoreError>,
     ) -> Result<(Account, Revision), StoreError> {
-        let (txn, revision) = self.begin_write().await?;
-        crate::idempotency::claim(&txn, revision, audit).await?;
+        let (txn, revision) = self.begin_claimed(audit).await?;
         let before = account_row(&txn, id).await?;
         let mut active: account::ActiveModel = before.clone().into();
         change(&mut active)?;

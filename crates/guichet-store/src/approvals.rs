@@ -96,8 +96,7 @@ impl Store {
         expected_version: Option<&str>,
         audit: &Audit,
     ) -> Result<(Membership, Revision), StoreError> {
-        let (txn, revision) = self.begin_write().await?;
-        crate::idempotency::claim(&txn, revision, audit).await?;
+        let (txn, revision) = self.begin_claimed(audit).await?;
         let row = crate::memberships::membership_row(&txn, id).await?;
         if row.status != MembershipStatus::PendingApproval.as_str() {
             return Err(StoreError::Precondition {

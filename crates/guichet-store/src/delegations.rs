@@ -6,7 +6,7 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, EntityTrait, Set};
 use crate::entities::delegation;
 use crate::events::{Audit, Write};
 use crate::paging::Keyset;
-use crate::roles::{account_row, check_names};
+use crate::roles::{account_row, check_name};
 use crate::rows;
 use crate::{Page, PageRequest, Store, StoreError, found, new_id};
 
@@ -20,8 +20,7 @@ impl Store {
         if cmd.from_account == cmd.to_account {
             return Err(StoreError::invalid("to_account_id", "an account cannot delegate to itself"));
         }
-        let (txn, revision) = self.begin_write().await?;
-        crate::idempotency::claim(&txn, revision, audit).await?;
+        let (txn, revision) = self.begin_claimed(audit).await?;
         let from = account_row(&txn, &cmd.from_account).await?;
         // An unknown account is answered as an account of another tree: nothing tells a partner
         // whether an id outside its own tree exists.
@@ -41,16 +40,7 @@ impl Store {
             });
         };
         let to_kind = AccountKind::from_trusted(to.kind.clone());
-        check_names(&txn, &self.catalog, &cmd.to_account, &to_kind, std::slice::from_ref(&cmd.role), "role")
-            .await
-            .map_err(|mut e| {
-                if let StoreError::Invalid(v) = &mut e {
-                    for x in v {
-                        x.field = "role".to_owned();
-                    }
-                }
-                e
-            })?;
+        check_name(&txn, &self.catalog, &cmd.to_account, &to_kind, &cmd.role, "role").await?;
         let id = cmd.id.as_ref().map_or_else(|| new_id("del"), |i| i.as_str().to_owned());
         let row = delegation::ActiveModel {
             id: Set(id.clone()),
@@ -113,8 +103,7 @@ impl Store {
         expires_at: Option<Timestamp>,
         audit: &Audit,
     ) -> Result<(Delegation, Revision), StoreError> {
-        let (txn, revision) = self.begin_write().await?;
-        crate::idempotency::claim(&txn, revision, audit).await?;
+        let (txn, revision) = self.begin_claimed(audit).await?;
         let before = found::<delegation::Entity>(&txn, id.as_str().to_owned(), "delegation", id.as_str()).await?;
         if before.expires_at == expires_at.map(Timestamp::as_millis) {
             txn.rollback().await?;
@@ -133,8 +122,7 @@ impl Store {
 
     /// Disables a delegation: the *Manage* path disappears with it.
     pub async fn delete_delegation(&self, id: &DelegationId, audit: &Audit) -> Result<Revision, StoreError> {
-        let (txn, revision) = self.begin_write().await?;
-        crate::idempotency::claim(&txn, revision, audit).await?;
+        let (txn, revision) = self.begin_claimed(audit).await?;
         let before = found::<delegation::Entity>(&txn, id.as_str().to_owned(), "delegation", id.as_str()).await?;
         delegation::Entity::delete_by_id(id.as_str().to_owned()).exec(&txn).await?;
         self.commit_deletion((txn, revision), audit, &before.to_account_id, "delegation.deleted", &before.id, &before)

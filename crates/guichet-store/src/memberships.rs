@@ -19,7 +19,7 @@ use crate::administrators::{AdminGuard, MemberGuard};
 use crate::entities::{account, membership, membership_resource, membership_role, resource, user};
 use crate::events::{Audit, Write};
 use crate::paging::Keyset;
-use crate::roles::{account_row, check_names};
+use crate::roles::{account_row, check_name, check_names};
 use crate::rows;
 use crate::users::user_row;
 use crate::{Page, PageRequest, Store, StoreError, new_id};
@@ -250,8 +250,7 @@ impl Store {
         audit: &Audit,
     ) -> Result<(Membership, Revision), StoreError> {
         check_role_count(&cmd.roles)?;
-        let (txn, revision) = self.begin_write().await?;
-        crate::idempotency::claim(&txn, revision, audit).await?;
+        let (txn, revision) = self.begin_claimed(audit).await?;
         let acc = account_row(&txn, &cmd.account).await?;
         let member = user_row(&txn, &cmd.user).await?;
         ensure_not_suspended(&member, &acc)?;
@@ -360,23 +359,7 @@ impl Store {
             let account = AccountId::from_trusted(row.account_id.clone());
             let acc = account_row(txn, &account).await?;
             // The request names one role: its violations are reported on `role`.
-            check_names(
-                txn,
-                catalog,
-                &account,
-                &AccountKind::from_trusted(acc.kind),
-                std::slice::from_ref(role),
-                "role",
-            )
-            .await
-            .map_err(|mut e| {
-                if let StoreError::Invalid(violations) = &mut e {
-                    for v in violations {
-                        v.field = "role".to_owned();
-                    }
-                }
-                e
-            })?;
+            check_name(txn, catalog, &account, &AccountKind::from_trusted(acc.kind), role, "role").await?;
             if current.roles.len() >= MAX_MEMBERSHIP_ROLES {
                 return Err(StoreError::Precondition {
                     kind: "ROLE_LIMIT",
@@ -514,8 +497,7 @@ impl Store {
 
     /// Removes a membership.
     pub async fn delete_membership(&self, id: &MembershipId, audit: &Audit) -> Result<Revision, StoreError> {
-        let (txn, revision) = self.begin_write().await?;
-        crate::idempotency::claim(&txn, revision, audit).await?;
+        let (txn, revision) = self.begin_claimed(audit).await?;
         let row = membership_row(&txn, id).await?;
         let account = AccountId::from_trusted(row.account_id.clone());
         let guard = AdminGuard::before(&txn, &self.catalog, &account).await?;
@@ -548,8 +530,7 @@ impl Store {
             &Catalog,
         ) -> Result<Change, StoreError>,
     {
-        let (txn, revision) = self.begin_write().await?;
-        crate::idempotency::claim(&txn, revision, audit).await?;
+        let (txn, revision) = self.begin_claimed(audit).await?;
         let row = membership_row(&txn, id).await?;
         let current = load_details(&txn, std::slice::from_ref(&row))
             .await?

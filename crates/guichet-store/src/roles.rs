@@ -76,6 +76,25 @@ pub(crate) fn resolve_rows(
     Ok(out)
 }
 
+/// [`check_names`] for the one role a request names in `field`: violations name `field` itself.
+pub(crate) async fn check_name(
+    conn: &impl ConnectionTrait,
+    catalog: &Catalog,
+    account: &AccountId,
+    kind: &AccountKind,
+    name: &RoleName,
+    field: &str,
+) -> Result<HashMap<RoleName, Role>, StoreError> {
+    check_names(conn, catalog, account, kind, std::slice::from_ref(name), field).await.map_err(|mut e| {
+        if let StoreError::Invalid(violations) = &mut e {
+            for v in violations {
+                v.field = field.to_owned();
+            }
+        }
+        e
+    })
+}
+
 /// Checks that each name is a role of the account; violations name `field[i]`.
 pub(crate) async fn check_names(
     conn: &impl ConnectionTrait,
@@ -171,8 +190,7 @@ impl Store {
         name: &RoleName,
         audit: &Audit,
     ) -> Result<(DatabaseTransaction, Revision, Option<AccountKind>), StoreError> {
-        let (txn, revision) = self.begin_write().await?;
-        crate::idempotency::claim(&txn, revision, audit).await?;
+        let (txn, revision) = self.begin_claimed(audit).await?;
         let acc = account_row(&txn, account).await?;
         let kind = AccountKind::from_trusted(acc.kind.clone());
         let builtin = self.catalog.builtin_role(&kind, name).is_some().then_some(kind);
