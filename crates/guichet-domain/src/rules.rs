@@ -943,6 +943,17 @@ pub fn keep_an_administrator(account: &AccountId, before: usize, after: usize) -
     })
 }
 
+/// **Delegation scope**, as the store answers it: a partner delegates only into accounts below it
+/// in its own tree; `to` is not (`DELEGATION_SCOPE`).
+pub fn delegation_out_of_scope(from: &AccountId, to: &AccountId) -> Precondition {
+    Precondition {
+        kind: "DELEGATION_SCOPE",
+        description: format!(
+            "account {to} is not below account {from}: a partner delegates only into accounts of its own tree"
+        ),
+    }
+}
+
 /// **Status transitions** of a membership: active → suspended, suspended → active, pending →
 /// active by approval (`approval`) only; anything else is `ALREADY_SUSPENDED`, `NOT_SUSPENDED`,
 /// `MEMBERSHIP_PENDING` or `MEMBERSHIP_NOT_PENDING`.

@@ -30,14 +30,8 @@ impl Store {
             Err(e) => return Err(e),
         };
         let Some(to) = to.filter(|to| to.path.starts_with(&format!("{}/", from.path))) else {
-            return Err(StoreError::Precondition {
-                kind: "DELEGATION_SCOPE",
-                subject: format!("accounts/{}", cmd.to_account),
-                description: format!(
-                    "account {} is not below account {}: a partner delegates only into accounts of its own tree",
-                    cmd.to_account, cmd.from_account
-                ),
-            });
+            let scope = guichet_domain::delegation_out_of_scope(&cmd.from_account, &cmd.to_account);
+            return Err(StoreError::precondition(scope, format!("accounts/{}", cmd.to_account)));
         };
         let to_kind = AccountKind::from_trusted(to.kind.clone());
         check_name(&txn, &self.catalog, &cmd.to_account, &to_kind, &cmd.role, "role").await?;
