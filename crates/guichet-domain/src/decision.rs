@@ -96,7 +96,7 @@
 //! one review. The types here are the decision's vocabulary — its facts in; its paths, caps and
 //! reasons out. Its tests are apart (`decision/tests.rs`, `decision/proptests.rs`).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use crate::catalog::{Catalog, DELEGATED_ADMINISTRATION_FEATURE, Role};
@@ -735,6 +735,32 @@ pub fn evaluate(catalog: &Catalog, request: &AccessRequest, facts: &Facts, now: 
         Reason::NoAccessPath
     };
     Decision { allowed, required, effective, granted_by, reason, paths, caps, valid_until }
+}
+
+/// The level `user` holds on every feature of `catalog` in `account` (on `resource`, when given)
+/// over `facts` at `now`: [`evaluate`] asked for *View* of each feature, the features it holds
+/// nothing of left out.
+pub(crate) fn levels_on(
+    catalog: &Catalog,
+    user: &UserId,
+    account: &AccountId,
+    resource: Option<&ResourceId>,
+    facts: &Facts,
+    now: Timestamp,
+) -> BTreeMap<FeatureName, Level> {
+    catalog
+        .features()
+        .filter_map(|f| {
+            let request = AccessRequest {
+                subject: user.clone(),
+                account: account.clone(),
+                permission: Permission { feature: f.name.clone(), level: Level::View },
+                resource: resource.cloned(),
+            };
+            let level = evaluate(catalog, &request, facts, now).effective;
+            (level > Level::None).then(|| (f.name.clone(), level))
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -66,8 +66,8 @@ pub use rules::{
     Grant, Hide, MAX_ROLES, Need, Operation, Own, Precondition, ProfileEditor, Reach, Refusal, Requirement, Rpc, Scope,
     Violation, admit, check_descendant_levels, check_four_eyes, check_grant, check_last_administrator,
     check_membership_transition, check_partner_reach, check_pending_frozen, check_profile_change,
-    check_role_definition, check_role_limit, check_suspension_change, expiry_extends, keep_an_administrator,
-    roles_without,
+    check_role_definition, check_role_limit, check_suspension_change, delegation_out_of_scope, expiry_extends,
+    keep_an_administrator, roles_without,
 };
 pub use settings::*;
 pub use simulate::{

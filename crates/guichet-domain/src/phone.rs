@@ -67,27 +67,26 @@ mod tests {
 
     #[test]
     fn parses_table() {
-        let ok = [
-            ("+33 1 23 45 67 89", "+33123456789"),
-            ("+1 (877) 907-3002", "+18779073002"),
-            ("+44.20.7946.0958", "+442079460958"),
-            ("+12345678", "+12345678"),
-            ("+123456789012345", "+123456789012345"),
+        const INTERNATIONAL: &str = "must be in international form: '+', then the country code, e.g. +33123456789";
+        const DIGITS: &str = "must contain only digits after '+' (spaces, '-', '.', '(' and ')' are ignored)";
+        const LENGTH: &str = "must have 8 to 15 digits after '+'";
+        let table: [(&str, Result<&str, &str>); 12] = [
+            ("+33 1 23 45 67 89", Ok("+33123456789")),
+            ("+1 (877) 907-3002", Ok("+18779073002")),
+            ("+44.20.7946.0958", Ok("+442079460958")),
+            ("+12345678", Ok("+12345678")),
+            ("+123456789012345", Ok("+123456789012345")),
+            ("01 23 45 67 89", Err(INTERNATIONAL)),
+            ("", Err(INTERNATIONAL)),
+            ("+33 1 23 45 67 8x", Err(DIGITS)),
+            ("++33123456789", Err(DIGITS)),
+            ("+1234567", Err(LENGTH)),
+            ("+1234567890123456", Err(LENGTH)),
+            ("+0123456789", Err("the country code must not start with 0")),
         ];
-        for (input, expected) in ok {
-            assert_eq!(Phone::parse(input).map(|p| p.to_string()), Ok(expected.to_owned()), "{input:?}");
-        }
-        let bad = [
-            ("01 23 45 67 89", "must be in international form: '+', then the country code, e.g. +33123456789"),
-            ("", "must be in international form: '+', then the country code, e.g. +33123456789"),
-            ("+33 1 23 45 67 8x", "must contain only digits after '+' (spaces, '-', '.', '(' and ')' are ignored)"),
-            ("++33123456789", "must contain only digits after '+' (spaces, '-', '.', '(' and ')' are ignored)"),
-            ("+1234567", "must have 8 to 15 digits after '+'"),
-            ("+1234567890123456", "must have 8 to 15 digits after '+'"),
-            ("+0123456789", "the country code must not start with 0"),
-        ];
-        for (input, description) in bad {
-            assert_eq!(Phone::parse(input).map_err(|e| e.to_string()), Err(description.to_owned()), "{input:?}");
+        for (input, expected) in table {
+            let parsed = Phone::parse(input).map(|p| p.to_string()).map_err(|e| e.to_string());
+            assert_eq!(parsed, expected.map(str::to_owned).map_err(str::to_owned), "{input:?}");
         }
     }
 

@@ -75,7 +75,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use crate::catalog::{Catalog, DELEGATED_ADMINISTRATION_FEATURE, Role};
-use crate::decision::{AccessRequest, Facts, evaluate, expired};
+use crate::decision::{Facts, expired};
 use crate::ids::{AccountId, AccountKind, FeatureName, MembershipId, ResourceId, RoleName, UserId};
 use crate::level::{Grants, Level, Permission};
 use crate::model::Timestamp;
@@ -467,6 +467,12 @@ pub enum Own {
     Refused,
 }
 
+/// The requirement of reading what concerns `user` in `account`: the user themself, or an actor
+/// holding `need` there.
+fn own_or(user: &UserId, account: &AccountId, need: Need) -> Requirement {
+    Requirement::UserOr { user: user.clone(), accounts: vec![account.clone()], need, every: false, own: Own::Allowed }
+}
+
 impl Operation {
     /// What the operation requires of an actor: the rule book's one table.
     pub fn requirement(&self) -> Requirement {
@@ -511,13 +517,7 @@ impl Operation {
             Operation::ManageRoles(a) | Operation::ManageMemberships(a) | Operation::ManageInvitations(a) => {
                 R::Holds(a.clone(), needs::MANAGE_USERS)
             }
-            Operation::ViewMemberships { account, user: Some(u) } => R::UserOr {
-                user: u.clone(),
-                accounts: vec![account.clone()],
-                need: needs::VIEW_USERS,
-                every: false,
-                own: Own::Allowed,
-            },
+            Operation::ViewMemberships { account, user: Some(u) } => own_or(u, account, needs::VIEW_USERS),
             Operation::ViewMemberships { account, user: None } | Operation::ViewInvitations(account) => {
                 R::Holds(account.clone(), needs::VIEW_USERS)
             }
@@ -544,13 +544,9 @@ impl Operation {
             Operation::RequestAccess { account, requester } | Operation::CancelAccessRequest { account, requester } => {
                 R::Member { account: account.clone(), user: requester.clone() }
             }
-            Operation::ViewAccessRequests { account, requester: Some(user) } => R::UserOr {
-                user: user.clone(),
-                accounts: vec![account.clone()],
-                need: needs::VIEW_APPROVALS,
-                every: false,
-                own: Own::Allowed,
-            },
+            Operation::ViewAccessRequests { account, requester: Some(user) } => {
+                own_or(user, account, needs::VIEW_APPROVALS)
+            }
             Operation::ViewAccessRequests { account, requester: None } => {
                 R::Holds(account.clone(), needs::VIEW_APPROVALS)
             }
@@ -601,19 +597,7 @@ impl Reach {
             f
         };
         let levels = |facts: &Facts, account: &AccountId, resource: Option<&ResourceId>| -> Grants {
-            catalog
-                .features()
-                .filter_map(|feature| {
-                    let request = AccessRequest {
-                        subject: subject.clone(),
-                        account: account.clone(),
-                        permission: Permission { feature: feature.name.clone(), level: Level::View },
-                        resource: resource.cloned(),
-                    };
-                    let level = evaluate(catalog, &request, facts, at).effective;
-                    (level > Level::None).then(|| (feature.name.clone(), level))
-                })
-                .collect()
+            crate::decision::levels_on(catalog, &subject, account, resource, facts, at)
         };
         let account_facts = uncapped(facts);
         let mut unrestricted = account_facts.clone();
@@ -957,6 +941,17 @@ pub fn keep_an_administrator(account: &AccountId, before: usize, after: usize) -
              make another member administrator first"
         ),
     })
+}
+
+/// **Delegation scope**, as the store answers it: a partner delegates only into accounts below it
+/// in its own tree; `to` is not (`DELEGATION_SCOPE`).
+pub fn delegation_out_of_scope(from: &AccountId, to: &AccountId) -> Precondition {
+    Precondition {
+        kind: "DELEGATION_SCOPE",
+        description: format!(
+            "account {to} is not below account {from}: a partner delegates only into accounts of its own tree"
+        ),
+    }
 }
 
 /// **Status transitions** of a membership: active → suspended, suspended → active, pending →

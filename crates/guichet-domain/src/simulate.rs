@@ -53,7 +53,8 @@ use crate::restriction::Restriction;
 use crate::rules::{
     Grant, Hide, MAX_ROLES, Need, Operation, Precondition, Reach, Refusal, Violation, admit, check_descendant_levels,
     check_grant, check_membership_transition, check_partner_reach, check_pending_frozen, check_role_definition,
-    check_role_limit, check_suspension_change, keep_an_administrator, roles_without, unreachable,
+    check_role_limit, check_suspension_change, delegation_out_of_scope, keep_an_administrator, roles_without,
+    unreachable,
 };
 use crate::status::{AccountStatus, MembershipStatus, UserStatus};
 
@@ -774,14 +775,8 @@ impl Snapshot {
                 }
                 let below = self.chain(&cmd.to_account).iter().skip(1).any(|a| a.id == cmd.from_account);
                 if !below {
-                    return Err(Denial::Precondition {
-                        kind: "DELEGATION_SCOPE",
-                        subject: format!("accounts/{}", cmd.to_account),
-                        description: format!(
-                            "account {} is not below account {}: a partner delegates only into accounts of its own tree",
-                            cmd.to_account, cmd.from_account
-                        ),
-                    });
+                    let scope = delegation_out_of_scope(&cmd.from_account, &cmd.to_account);
+                    return Err(precondition(format!("accounts/{}", cmd.to_account))(scope));
                 }
                 self.known_roles(catalog, &cmd.to_account, role, "role")?;
                 let exists = self.delegations.iter().find(|(id, d)| {
@@ -900,31 +895,8 @@ impl Snapshot {
         now: Timestamp,
     ) -> BTreeMap<FeatureName, Level> {
         let facts = self.facts(catalog, &users_view(user, account, resource.cloned()));
-        levels_on(catalog, user, account, resource, &facts, now)
+        crate::decision::levels_on(catalog, user, account, resource, &facts, now)
     }
-}
-
-fn levels_on(
-    catalog: &Catalog,
-    user: &UserId,
-    account: &AccountId,
-    resource: Option<&ResourceId>,
-    facts: &Facts,
-    now: Timestamp,
-) -> BTreeMap<FeatureName, Level> {
-    catalog
-        .features()
-        .filter_map(|f| {
-            let request = AccessRequest {
-                subject: user.clone(),
-                account: account.clone(),
-                permission: Permission { feature: f.name.clone(), level: Level::View },
-                resource: resource.cloned(),
-            };
-            let level = evaluate(catalog, &request, facts, now).effective;
-            (level > Level::None).then(|| (f.name.clone(), level))
-        })
-        .collect()
 }
 
 fn diff(
@@ -961,8 +933,8 @@ pub fn effects(catalog: &Catalog, before: &Snapshot, after: &Snapshot, now: Time
                 let (fb, fa) = (before.facts(catalog, &request), after.facts(catalog, &request));
                 if fb != fa {
                     diff(
-                        &levels_on(catalog, user, account, resource, &fb, now),
-                        &levels_on(catalog, user, account, resource, &fa, now),
+                        &crate::decision::levels_on(catalog, user, account, resource, &fb, now),
+                        &crate::decision::levels_on(catalog, user, account, resource, &fa, now),
                         resource,
                         &mut changes,
                     );

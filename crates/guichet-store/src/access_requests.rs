@@ -20,7 +20,7 @@ use sea_orm::{
 };
 
 use crate::entities::{access_request, user};
-use crate::events::{self, Audit};
+use crate::events::{self, Audit, Write};
 use crate::paging::{Direction, Keyset};
 use crate::{Page, PageRequest, Store, StoreError, new_id, rows};
 
@@ -96,10 +96,7 @@ pub(crate) fn record(row: &access_request::Model) -> Result<AccessRequestRecord,
 }
 
 async fn row_of(conn: &impl ConnectionTrait, id: &AccessRequestId) -> Result<access_request::Model, StoreError> {
-    access_request::Entity::find_by_id(id.as_str().to_owned())
-        .one(conn)
-        .await?
-        .ok_or_else(|| StoreError::not_found("access request", id.as_str()))
+    crate::found::<access_request::Entity>(conn, id.as_str(), "access request", id.as_str()).await
 }
 
 /// The row, PENDING at `now` and at `expected` version (when given), read inside the write.
@@ -187,8 +184,7 @@ impl Store {
         expires_at: Timestamp,
         audit: &Audit,
     ) -> Result<(AccessRequestRecord, Revision), StoreError> {
-        let (txn, revision) = self.begin_write().await?;
-        crate::idempotency::claim(&txn, revision, audit).await?;
+        let (txn, revision) = self.begin_claimed(audit).await?;
         crate::roles::account_row(&txn, &new.account).await?;
         let row = access_request::ActiveModel {
             id: Set(new_id("ar")),
@@ -212,18 +208,9 @@ impl Store {
         .insert(&txn)
         .await?;
         let r = record(&row)?;
-        events::record(
-            self,
-            &txn,
-            revision,
-            audit,
-            Some(&row.account_id),
-            "access_request.created",
-            &row.id,
-            None::<&()>,
-            Some(&r),
-        )
-        .await?;
+        Write { store: self, conn: &txn, revision, audit }
+            .event(&row.account_id, "access_request.created", &row.id, None::<&()>, Some(&r))
+            .await?;
         txn.commit().await?;
         Ok((r, revision))
     }
@@ -242,16 +229,10 @@ impl Store {
         if let Some(a) = &filter.account {
             crate::roles::account_row(&self.conn(), a).await?;
         }
-        let mut cond = Condition::all();
-        if let Some(a) = &filter.account {
-            cond = cond.add(access_request::Column::AccountId.eq(a.as_str()));
-        }
-        if let Some(u) = &filter.requester {
-            cond = cond.add(access_request::Column::RequesterId.eq(u.as_str()));
-        }
-        if let Some(s) = filter.status {
-            cond = cond.add(access_request::Column::Status.eq(s.as_str()));
-        }
+        let cond = Condition::all()
+            .add_option(filter.account.as_ref().map(|a| access_request::Column::AccountId.eq(a.as_str())))
+            .add_option(filter.requester.as_ref().map(|u| access_request::Column::RequesterId.eq(u.as_str())))
+            .add_option(filter.status.map(|s| access_request::Column::Status.eq(s.as_str())));
         let newest_first =
             Keyset::time_then_id(access_request::Column::CreatedAt, access_request::Column::Id, Direction::Descending);
         newest_first.page(&self.conn(), cond, page).await?.try_map(|row| record(&row))
@@ -306,8 +287,7 @@ impl Store {
         version: Option<&str>,
         audit: &Audit,
     ) -> Result<(AccessRequestRecord, Revision), StoreError> {
-        let (txn, revision) = self.begin_write().await?;
-        crate::idempotency::claim(&txn, revision, audit).await?;
+        let (txn, revision) = self.begin_claimed(audit).await?;
         let (row, before) = pending_row(&txn, id, version, audit.now).await?;
         if row.first_approved_by.is_some() {
             return Err(StoreError::Precondition {
@@ -320,18 +300,9 @@ impl Store {
         active.first_approved_by = Set(audit.actor.as_ref().map(|a| a.as_str().to_owned()));
         active.first_approved_at = Set(Some(audit.now.as_millis()));
         let after = record(&active.update(&txn).await?)?;
-        events::record(
-            self,
-            &txn,
-            revision,
-            audit,
-            Some(&row.account_id),
-            "access_request.first_approved",
-            &row.id,
-            Some(&before),
-            Some(&after),
-        )
-        .await?;
+        Write { store: self, conn: &txn, revision, audit }
+            .event(&row.account_id, "access_request.first_approved", &row.id, Some(&before), Some(&after))
+            .await?;
         txn.commit().await?;
         Ok((after, revision))
     }
@@ -353,8 +324,7 @@ impl Store {
                 return Err(StoreError::corrupt("access_requests", format!("{to} is not closed by a call")));
             }
         };
-        let (txn, revision) = self.begin_write().await?;
-        crate::idempotency::claim(&txn, revision, audit).await?;
+        let (txn, revision) = self.begin_claimed(audit).await?;
         let (row, before) = pending_row(&txn, id, version, audit.now).await?;
         let mut active: access_request::ActiveModel = row.clone().into();
         active.status = Set(to.as_str().to_owned());
@@ -408,18 +378,9 @@ pub(crate) async fn expire(
         let mut before = after.clone();
         before.status = AccessRequestStatus::Pending;
         before.decided_at = None;
-        events::record(
-            store,
-            txn,
-            revision,
-            audit,
-            Some(&row.account_id),
-            "access_request.expired",
-            &row.id,
-            Some(&before),
-            Some(&after),
-        )
-        .await?;
+        Write { store, conn: txn, revision, audit }
+            .event(&row.account_id, "access_request.expired", &row.id, Some(&before), Some(&after))
+            .await?;
     }
     Ok(expired)
 }

@@ -66,8 +66,7 @@ impl Store {
             None => AccountSettings { requires_approval: kind.default_requires_approval, ..AccountSettings::default() },
         };
         settings.validate().map_err(StoreError::Invalid)?;
-        let (txn, revision) = self.begin_write().await?;
-        crate::idempotency::claim(&txn, revision, audit).await?;
+        let (txn, revision) = self.begin_claimed(audit).await?;
         let id = cmd.id.as_ref().map_or_else(|| new_id("acc"), |i| i.as_str().to_owned());
         let (parent_id, path, depth) = match &cmd.parent {
             None if kind.root => (None, id.clone(), 1),
@@ -144,16 +143,10 @@ impl Store {
 
     /// Accounts by id order, filtered.
     pub async fn list_accounts(&self, filter: &AccountFilter, page: &PageRequest) -> Result<Page<Account>, StoreError> {
-        let mut cond = Condition::all();
-        if let Some(p) = &filter.parent {
-            cond = cond.add(account::Column::ParentId.eq(p.as_str()));
-        }
-        if let Some(k) = &filter.kind {
-            cond = cond.add(account::Column::Kind.eq(k.as_str()));
-        }
-        if let Some(s) = filter.status {
-            cond = cond.add(account::Column::Status.eq(s.as_str()));
-        }
+        let cond = Condition::all()
+            .add_option(filter.parent.as_ref().map(|p| account::Column::ParentId.eq(p.as_str())))
+            .add_option(filter.kind.as_ref().map(|k| account::Column::Kind.eq(k.as_str())))
+            .add_option(filter.status.map(|s| account::Column::Status.eq(s.as_str())));
         self.page_accounts(cond, page).await
     }
 
@@ -260,8 +253,7 @@ impl Store {
         kind: &str,
         change: impl Fn(&mut account::ActiveModel) -> Result<(), StoreError>,
     ) -> Result<(Account, Revision), StoreError> {
-        let (txn, revision) = self.begin_write().await?;
-        crate::idempotency::claim(&txn, revision, audit).await?;
+        let (txn, revision) = self.begin_claimed(audit).await?;
         let before = account_row(&txn, id).await?;
         let mut active: account::ActiveModel = before.clone().into();
         change(&mut active)?;

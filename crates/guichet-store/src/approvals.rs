@@ -8,7 +8,7 @@ use guichet_domain::{AccountId, InvitationId, Membership, MembershipId, Membersh
 use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter};
 
 use crate::entities::{invitation, membership, user};
-use crate::events::{self, Audit};
+use crate::events::{Audit, Write};
 use crate::memberships::{MembershipSnapshot, load_details};
 use crate::paging::{Direction, Keyset};
 use crate::roles::account_row;
@@ -96,12 +96,8 @@ impl Store {
         expected_version: Option<&str>,
         audit: &Audit,
     ) -> Result<(Membership, Revision), StoreError> {
-        let (txn, revision) = self.begin_write().await?;
-        crate::idempotency::claim(&txn, revision, audit).await?;
-        let row = membership::Entity::find_by_id(id.as_str().to_owned())
-            .one(&txn)
-            .await?
-            .ok_or_else(|| StoreError::not_found("membership", id.as_str()))?;
+        let (txn, revision) = self.begin_claimed(audit).await?;
+        let row = crate::memberships::membership_row(&txn, id).await?;
         if row.status != MembershipStatus::PendingApproval.as_str() {
             return Err(StoreError::Precondition {
                 kind: "MEMBERSHIP_NOT_PENDING",
@@ -117,18 +113,15 @@ impl Store {
         crate::memberships::check_version(&m, expected_version)?;
         crate::memberships::delete_rows(&txn, id).await?;
         let snapshot = MembershipSnapshot::from(&m);
-        events::record(
-            self,
-            &txn,
-            revision,
-            audit,
-            Some(&row.account_id),
-            "membership.rejected",
-            id.as_str(),
-            Some(&snapshot),
-            Some(&Rejection { rejected: &snapshot, reason }),
-        )
-        .await?;
+        Write { store: self, conn: &txn, revision, audit }
+            .event(
+                &row.account_id,
+                "membership.rejected",
+                id.as_str(),
+                Some(&snapshot),
+                Some(&Rejection { rejected: &snapshot, reason }),
+            )
+            .await?;
         txn.commit().await?;
         Ok((m, revision))
     }

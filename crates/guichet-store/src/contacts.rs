@@ -234,11 +234,7 @@ impl Store {
             row.update(&txn).await?;
         }
         contact::Entity::delete_by_id(id.as_str().to_owned()).exec(&txn).await?;
-        Write { store: self, conn: &txn, revision, audit }
-            .deleted(&before.account_id, "contact.deleted", &before.id, &before)
-            .await?;
-        txn.commit().await?;
-        Ok(revision)
+        self.commit_deletion((txn, revision), audit, &before.account_id, "contact.deleted", &before.id, &before).await
     }
 
     /// The ordered contacts of one communication type (empty when never set), with the contacts.

@@ -6,7 +6,7 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, EntityTrait, Set};
 use crate::entities::delegation;
 use crate::events::{Audit, Write};
 use crate::paging::Keyset;
-use crate::roles::{account_row, check_names};
+use crate::roles::{account_row, check_name};
 use crate::rows;
 use crate::{Page, PageRequest, Store, StoreError, found, new_id};
 
@@ -20,8 +20,7 @@ impl Store {
         if cmd.from_account == cmd.to_account {
             return Err(StoreError::invalid("to_account_id", "an account cannot delegate to itself"));
         }
-        let (txn, revision) = self.begin_write().await?;
-        crate::idempotency::claim(&txn, revision, audit).await?;
+        let (txn, revision) = self.begin_claimed(audit).await?;
         let from = account_row(&txn, &cmd.from_account).await?;
         // An unknown account is answered as an account of another tree: nothing tells a partner
         // whether an id outside its own tree exists.
@@ -31,26 +30,11 @@ impl Store {
             Err(e) => return Err(e),
         };
         let Some(to) = to.filter(|to| to.path.starts_with(&format!("{}/", from.path))) else {
-            return Err(StoreError::Precondition {
-                kind: "DELEGATION_SCOPE",
-                subject: format!("accounts/{}", cmd.to_account),
-                description: format!(
-                    "account {} is not below account {}: a partner delegates only into accounts of its own tree",
-                    cmd.to_account, cmd.from_account
-                ),
-            });
+            let scope = guichet_domain::delegation_out_of_scope(&cmd.from_account, &cmd.to_account);
+            return Err(StoreError::precondition(scope, format!("accounts/{}", cmd.to_account)));
         };
         let to_kind = AccountKind::from_trusted(to.kind.clone());
-        check_names(&txn, &self.catalog, &cmd.to_account, &to_kind, std::slice::from_ref(&cmd.role), "role")
-            .await
-            .map_err(|mut e| {
-                if let StoreError::Invalid(v) = &mut e {
-                    for x in v {
-                        x.field = "role".to_owned();
-                    }
-                }
-                e
-            })?;
+        check_name(&txn, &self.catalog, &cmd.to_account, &to_kind, &cmd.role, "role").await?;
         let id = cmd.id.as_ref().map_or_else(|| new_id("del"), |i| i.as_str().to_owned());
         let row = delegation::ActiveModel {
             id: Set(id.clone()),
@@ -97,16 +81,10 @@ impl Store {
         expiring_before: Option<Timestamp>,
         page: &PageRequest,
     ) -> Result<Page<Delegation>, StoreError> {
-        let mut cond = Condition::all();
-        if let Some(t) = expiring_before {
-            cond = cond.add(delegation::Column::ExpiresAt.lt(t.as_millis()));
-        }
-        if let Some(f) = from {
-            cond = cond.add(delegation::Column::FromAccountId.eq(f.as_str()));
-        }
-        if let Some(t) = to {
-            cond = cond.add(delegation::Column::ToAccountId.eq(t.as_str()));
-        }
+        let cond = Condition::all()
+            .add_option(expiring_before.map(|t| delegation::Column::ExpiresAt.lt(t.as_millis())))
+            .add_option(from.map(|f| delegation::Column::FromAccountId.eq(f.as_str())))
+            .add_option(to.map(|t| delegation::Column::ToAccountId.eq(t.as_str())));
         let found = Keyset::id(delegation::Column::Id).page(&self.conn(), cond, page).await?;
         Ok(found.map(|row| rows::delegation(&row)))
     }
@@ -119,8 +97,7 @@ impl Store {
         expires_at: Option<Timestamp>,
         audit: &Audit,
     ) -> Result<(Delegation, Revision), StoreError> {
-        let (txn, revision) = self.begin_write().await?;
-        crate::idempotency::claim(&txn, revision, audit).await?;
+        let (txn, revision) = self.begin_claimed(audit).await?;
         let before = found::<delegation::Entity>(&txn, id.as_str().to_owned(), "delegation", id.as_str()).await?;
         if before.expires_at == expires_at.map(Timestamp::as_millis) {
             txn.rollback().await?;
@@ -139,14 +116,10 @@ impl Store {
 
     /// Disables a delegation: the *Manage* path disappears with it.
     pub async fn delete_delegation(&self, id: &DelegationId, audit: &Audit) -> Result<Revision, StoreError> {
-        let (txn, revision) = self.begin_write().await?;
-        crate::idempotency::claim(&txn, revision, audit).await?;
+        let (txn, revision) = self.begin_claimed(audit).await?;
         let before = found::<delegation::Entity>(&txn, id.as_str().to_owned(), "delegation", id.as_str()).await?;
         delegation::Entity::delete_by_id(id.as_str().to_owned()).exec(&txn).await?;
-        Write { store: self, conn: &txn, revision, audit }
-            .deleted(&before.to_account_id, "delegation.deleted", &before.id, &before)
-            .await?;
-        txn.commit().await?;
-        Ok(revision)
+        self.commit_deletion((txn, revision), audit, &before.to_account_id, "delegation.deleted", &before.id, &before)
+            .await
     }
 }

@@ -139,6 +139,24 @@ impl<C: ConnectionTrait> Write<'_, C> {
     }
 }
 
+impl Store {
+    /// Records the deletion `kind` of `row`, `target`, in `account`, and commits the write `txn`
+    /// at `revision` (as [`Store::begin_write`] opened it): how every delete ends.
+    pub(crate) async fn commit_deletion<B: Serialize>(
+        &self,
+        (txn, revision): (sea_orm::DatabaseTransaction, guichet_domain::Revision),
+        audit: &Audit,
+        account: &str,
+        kind: &str,
+        target: &str,
+        row: &B,
+    ) -> Result<guichet_domain::Revision, StoreError> {
+        Write { store: self, conn: &txn, revision, audit }.deleted(account, kind, target, row).await?;
+        txn.commit().await?;
+        Ok(revision)
+    }
+}
+
 /// [`record`] for a write that also touches `extra` scopes its event does not name (accepting an
 /// invitation also creates or claims a user).
 #[expect(clippy::too_many_arguments, reason = "an event's columns and the scopes it also touches")]
@@ -351,22 +369,12 @@ impl Store {
 
     /// Events in the order they were written, filtered.
     pub async fn list_events(&self, filter: &EventFilter, page: &PageRequest) -> Result<Page<Event>, StoreError> {
-        let mut cond = Condition::all();
-        if let Some(a) = &filter.account {
-            cond = cond.add(event::Column::AccountId.eq(a.as_str()));
-        }
-        if let Some(a) = &filter.actor {
-            cond = cond.add(event::Column::ActorId.eq(a.as_str()));
-        }
-        if !filter.types.is_empty() {
-            cond = cond.add(event::Column::Kind.is_in(filter.types.iter().cloned()));
-        }
-        if let Some(t) = filter.since {
-            cond = cond.add(event::Column::CreatedAt.gte(t.as_millis()));
-        }
-        if let Some(t) = filter.until {
-            cond = cond.add(event::Column::CreatedAt.lt(t.as_millis()));
-        }
+        let cond = Condition::all()
+            .add_option(filter.account.as_ref().map(|a| event::Column::AccountId.eq(a.as_str())))
+            .add_option(filter.actor.as_ref().map(|a| event::Column::ActorId.eq(a.as_str())))
+            .add_option((!filter.types.is_empty()).then(|| event::Column::Kind.is_in(filter.types.iter().cloned())))
+            .add_option(filter.since.map(|t| event::Column::CreatedAt.gte(t.as_millis())))
+            .add_option(filter.until.map(|t| event::Column::CreatedAt.lt(t.as_millis())));
         Ok(Keyset::id(event::Column::Id).page(&self.conn(), cond, page).await?.map(to_event))
     }
 }

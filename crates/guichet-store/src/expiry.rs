@@ -54,33 +54,37 @@ async fn claim(txn: &DatabaseTransaction, table: &str, now: Timestamp) -> Result
     Ok(ids)
 }
 
+/// Whether some row of `E` expired at or before `now` without its expiry recorded (`recorded`
+/// false, `expires_at` at or before `now`), given `E`'s columns `[id, recorded, expires_at]`.
+async fn unrecorded<E: EntityTrait>(
+    conn: &impl ConnectionTrait,
+    [id, recorded, expires_at]: [E::Column; 3],
+    now: Timestamp,
+) -> Result<bool, StoreError> {
+    let due = E::find()
+        .select_only()
+        .column(id)
+        .filter(recorded.eq(false))
+        .filter(expires_at.lte(now.as_millis()))
+        .into_tuple::<String>()
+        .one(conn)
+        .await?;
+    Ok(due.is_some())
+}
+
 impl Store {
     /// Whether some grant expired at or before `now` without its expiry recorded (one cheap read,
     /// so that an idle sweep writes nothing, not even a revision).
     async fn expiries_due(&self, now: Timestamp) -> Result<bool, StoreError> {
-        let due_m = membership::Entity::find()
-            .select_only()
-            .column(membership::Column::Id)
-            .filter(membership::Column::ExpiryRecorded.eq(false))
-            .filter(membership::Column::ExpiresAt.lte(now.as_millis()))
-            .into_tuple::<String>()
-            .one(&self.conn())
-            .await?;
-        if due_m.is_some() {
+        use delegation::Column as D;
+        use membership::Column as M;
+        let conn = self.conn();
+        if unrecorded::<membership::Entity>(&conn, [M::Id, M::ExpiryRecorded, M::ExpiresAt], now).await?
+            || unrecorded::<delegation::Entity>(&conn, [D::Id, D::ExpiryRecorded, D::ExpiresAt], now).await?
+        {
             return Ok(true);
         }
-        let due_d = delegation::Entity::find()
-            .select_only()
-            .column(delegation::Column::Id)
-            .filter(delegation::Column::ExpiryRecorded.eq(false))
-            .filter(delegation::Column::ExpiresAt.lte(now.as_millis()))
-            .into_tuple::<String>()
-            .one(&self.conn())
-            .await?;
-        if due_d.is_some() {
-            return Ok(true);
-        }
-        crate::access_requests::expiries_due(&self.conn(), now).await
+        crate::access_requests::expiries_due(&conn, now).await
     }
 
     /// Records the expiries passed at `now`: for each membership and delegation whose

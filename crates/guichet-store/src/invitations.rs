@@ -201,8 +201,7 @@ impl Store {
         token_hash: &str,
         audit: &Audit,
     ) -> Result<(CreatedInvitation, Revision), StoreError> {
-        let (txn, revision) = self.begin_write().await?;
-        crate::idempotency::claim(&txn, revision, audit).await?;
+        let (txn, revision) = self.begin_claimed(audit).await?;
         let acc = account_row(&txn, &cmd.account).await?;
         if rows::account_status(&acc.status)? == AccountStatus::Suspended {
             return Err(suspended_account(&acc.id));
@@ -324,8 +323,7 @@ impl Store {
         token_hash: &str,
         audit: &Audit,
     ) -> Result<(Invitation, Revision), StoreError> {
-        let (txn, revision) = self.begin_write().await?;
-        crate::idempotency::claim(&txn, revision, audit).await?;
+        let (txn, revision) = self.begin_claimed(audit).await?;
         let row = invitation_row(&txn, id).await?;
         let acc = account_row(&txn, &AccountId::from_trusted(row.account_id.clone())).await?;
         let current = to_invitation(&row)?;
@@ -356,8 +354,7 @@ impl Store {
         reason: Option<&str>,
         audit: &Audit,
     ) -> Result<(Invitation, Revision), StoreError> {
-        let (txn, revision) = self.begin_write().await?;
-        crate::idempotency::claim(&txn, revision, audit).await?;
+        let (txn, revision) = self.begin_claimed(audit).await?;
         let row = invitation_row(&txn, id).await?;
         let next = to_invitation(&row)?
             .revoke(audit.now, audit.actor.clone(), reason.map(str::to_owned))
@@ -378,8 +375,7 @@ impl Store {
         profile: &AcceptProfile,
         audit: &Audit,
     ) -> Result<(Accepted, Revision), StoreError> {
-        let (txn, revision) = self.begin_write().await?;
-        crate::idempotency::claim(&txn, revision, audit).await?;
+        let (txn, revision) = self.begin_claimed(audit).await?;
         let token = found::<invitation_token::Entity>(
             &txn,
             token_hash.to_owned(),

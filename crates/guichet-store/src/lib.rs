@@ -514,6 +514,14 @@ impl Store {
         Ok(())
     }
 
+    /// [`Store::begin_write`] for a write made for `audit`, its idempotency key claimed first
+    /// (see [`crate::idempotency`]).
+    pub(crate) async fn begin_claimed(&self, audit: &Audit) -> Result<(DatabaseTransaction, Revision), StoreError> {
+        let (txn, revision) = self.begin_write().await?;
+        crate::idempotency::claim(&txn, revision, audit).await?;
+        Ok((txn, revision))
+    }
+
     /// Starts a write: a transaction on the writer pool holding the write lock, with the revision
     /// already bumped (on SQLite `BEGIN IMMEDIATE` takes the database's write lock first).
     pub(crate) async fn begin_write(&self) -> Result<(DatabaseTransaction, Revision), StoreError> {

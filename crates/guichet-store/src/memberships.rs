@@ -17,9 +17,9 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityT
 
 use crate::administrators::{AdminGuard, MemberGuard};
 use crate::entities::{account, membership, membership_resource, membership_role, resource, user};
-use crate::events::{self, Audit};
+use crate::events::{Audit, Write};
 use crate::paging::Keyset;
-use crate::roles::{account_row, check_names};
+use crate::roles::{account_row, check_name, check_names};
 use crate::rows;
 use crate::users::user_row;
 use crate::{Page, PageRequest, Store, StoreError, new_id};
@@ -150,10 +150,7 @@ pub(crate) async fn membership_row(
     conn: &impl ConnectionTrait,
     id: &MembershipId,
 ) -> Result<membership::Model, StoreError> {
-    membership::Entity::find_by_id(id.as_str().to_owned())
-        .one(conn)
-        .await?
-        .ok_or_else(|| StoreError::not_found("membership", id.as_str()))
+    crate::found::<membership::Entity>(conn, id.as_str(), "membership", id.as_str()).await
 }
 
 async fn write_roles(
@@ -253,8 +250,7 @@ impl Store {
         audit: &Audit,
     ) -> Result<(Membership, Revision), StoreError> {
         check_role_count(&cmd.roles)?;
-        let (txn, revision) = self.begin_write().await?;
-        crate::idempotency::claim(&txn, revision, audit).await?;
+        let (txn, revision) = self.begin_claimed(audit).await?;
         let acc = account_row(&txn, &cmd.account).await?;
         let member = user_row(&txn, &cmd.user).await?;
         ensure_not_suspended(&member, &acc)?;
@@ -296,18 +292,9 @@ impl Store {
         write_restriction(&txn, &id, &cmd.account, cmd.restriction.as_ref()).await?;
         let out = load_details(&txn, std::slice::from_ref(&row)).await?;
         let after = out.first().map(MembershipSnapshot::from);
-        events::record(
-            self,
-            &txn,
-            revision,
-            audit,
-            Some(&row.account_id),
-            "membership.created",
-            &row.id,
-            None::<&()>,
-            after.as_ref(),
-        )
-        .await?;
+        Write { store: self, conn: &txn, revision, audit }
+            .event(&row.account_id, "membership.created", &row.id, None::<&()>, after.as_ref())
+            .await?;
         txn.commit().await?;
         out.into_iter().next().map(|m| (m, revision)).ok_or_else(|| StoreError::corrupt("memberships", "vanished"))
     }
@@ -328,19 +315,11 @@ impl Store {
         filter: &MembershipFilter,
         page: &PageRequest,
     ) -> Result<Page<Membership>, StoreError> {
-        let mut cond = Condition::all();
-        if let Some(a) = &filter.account {
-            cond = cond.add(membership::Column::AccountId.eq(a.as_str()));
-        }
-        if let Some(u) = &filter.user {
-            cond = cond.add(membership::Column::UserId.eq(u.as_str()));
-        }
-        if let Some(s) = filter.status {
-            cond = cond.add(membership::Column::Status.eq(s.as_str()));
-        }
-        if let Some(t) = filter.expiring_before {
-            cond = cond.add(membership::Column::ExpiresAt.lt(t.as_millis()));
-        }
+        let cond = Condition::all()
+            .add_option(filter.account.as_ref().map(|a| membership::Column::AccountId.eq(a.as_str())))
+            .add_option(filter.user.as_ref().map(|u| membership::Column::UserId.eq(u.as_str())))
+            .add_option(filter.status.map(|s| membership::Column::Status.eq(s.as_str())))
+            .add_option(filter.expiring_before.map(|t| membership::Column::ExpiresAt.lt(t.as_millis())));
         let found = Keyset::id(membership::Column::Id).page(&self.conn(), cond, page).await?;
         let items = load_details(&self.conn(), &found.items).await?;
         Ok(found.with_items(items))
@@ -380,23 +359,7 @@ impl Store {
             let account = AccountId::from_trusted(row.account_id.clone());
             let acc = account_row(txn, &account).await?;
             // The request names one role: its violations are reported on `role`.
-            check_names(
-                txn,
-                catalog,
-                &account,
-                &AccountKind::from_trusted(acc.kind),
-                std::slice::from_ref(role),
-                "role",
-            )
-            .await
-            .map_err(|mut e| {
-                if let StoreError::Invalid(violations) = &mut e {
-                    for v in violations {
-                        v.field = "role".to_owned();
-                    }
-                }
-                e
-            })?;
+            check_name(txn, catalog, &account, &AccountKind::from_trusted(acc.kind), role, "role").await?;
             if current.roles.len() >= MAX_MEMBERSHIP_ROLES {
                 return Err(StoreError::Precondition {
                     kind: "ROLE_LIMIT",
@@ -534,26 +497,16 @@ impl Store {
 
     /// Removes a membership.
     pub async fn delete_membership(&self, id: &MembershipId, audit: &Audit) -> Result<Revision, StoreError> {
-        let (txn, revision) = self.begin_write().await?;
-        crate::idempotency::claim(&txn, revision, audit).await?;
+        let (txn, revision) = self.begin_claimed(audit).await?;
         let row = membership_row(&txn, id).await?;
         let account = AccountId::from_trusted(row.account_id.clone());
         let guard = AdminGuard::before(&txn, &self.catalog, &account).await?;
         let before = load_details(&txn, std::slice::from_ref(&row)).await?.first().map(MembershipSnapshot::from);
         delete_rows(&txn, id).await?;
         guard.after(&txn, &self.catalog).await?;
-        events::record(
-            self,
-            &txn,
-            revision,
-            audit,
-            Some(account.as_str()),
-            "membership.deleted",
-            id.as_str(),
-            before.as_ref(),
-            None::<&()>,
-        )
-        .await?;
+        Write { store: self, conn: &txn, revision, audit }
+            .event(account.as_str(), "membership.deleted", id.as_str(), before.as_ref(), None::<&()>)
+            .await?;
         txn.commit().await?;
         Ok(revision)
     }
@@ -577,8 +530,7 @@ impl Store {
             &Catalog,
         ) -> Result<Change, StoreError>,
     {
-        let (txn, revision) = self.begin_write().await?;
-        crate::idempotency::claim(&txn, revision, audit).await?;
+        let (txn, revision) = self.begin_claimed(audit).await?;
         let row = membership_row(&txn, id).await?;
         let current = load_details(&txn, std::slice::from_ref(&row))
             .await?
@@ -601,18 +553,9 @@ impl Store {
         let changed = out.first().ok_or_else(|| StoreError::corrupt("memberships", "vanished"))?;
         guard.after(&txn, &self.catalog, changed).await?;
         let after = out.first().map(MembershipSnapshot::from);
-        events::record(
-            self,
-            &txn,
-            revision,
-            audit,
-            Some(&row.account_id),
-            kind,
-            &row.id,
-            Some(&before),
-            after.as_ref(),
-        )
-        .await?;
+        Write { store: self, conn: &txn, revision, audit }
+            .event(&row.account_id, kind, &row.id, Some(&before), after.as_ref())
+            .await?;
         txn.commit().await?;
         out.into_iter().next().map(|m| (m, revision)).ok_or_else(|| StoreError::corrupt("memberships", "vanished"))
     }

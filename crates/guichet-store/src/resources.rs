@@ -13,8 +13,7 @@ use crate::{Page, PageRequest, Store, StoreError, found, new_id};
 impl Store {
     /// Creates a resource in an account.
     pub async fn create_resource(&self, cmd: &NewResource, audit: &Audit) -> Result<(Resource, Revision), StoreError> {
-        let (txn, revision) = self.begin_write().await?;
-        crate::idempotency::claim(&txn, revision, audit).await?;
+        let (txn, revision) = self.begin_claimed(audit).await?;
         account_row(&txn, &cmd.account).await?;
         let id = cmd.id.as_ref().map_or_else(|| new_id("res"), |i| i.as_str().to_owned());
         let row = resource::ActiveModel {
@@ -58,18 +57,13 @@ impl Store {
 
     /// Deletes a resource and every grant of it.
     pub async fn delete_resource(&self, id: &ResourceId, audit: &Audit) -> Result<Revision, StoreError> {
-        let (txn, revision) = self.begin_write().await?;
-        crate::idempotency::claim(&txn, revision, audit).await?;
+        let (txn, revision) = self.begin_claimed(audit).await?;
         let before = found::<resource::Entity>(&txn, id.as_str().to_owned(), "resource", id.as_str()).await?;
         membership_resource::Entity::delete_many()
             .filter(membership_resource::Column::ResourceId.eq(id.as_str()))
             .exec(&txn)
             .await?;
         resource::Entity::delete_by_id(id.as_str().to_owned()).exec(&txn).await?;
-        Write { store: self, conn: &txn, revision, audit }
-            .deleted(&before.account_id, "resource.deleted", &before.id, &before)
-            .await?;
-        txn.commit().await?;
-        Ok(revision)
+        self.commit_deletion((txn, revision), audit, &before.account_id, "resource.deleted", &before.id, &before).await
     }
 }

@@ -6,7 +6,9 @@ use std::collections::{BTreeSet, HashMap};
 use guichet_domain::{
     AccountId, AccountKind, AccountRole, Catalog, InvitationStatus, Revision, Role, RoleDefinition, RoleName, Timestamp,
 };
-use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, Set,
+};
 
 use crate::entities::{account, membership_role, role};
 use crate::events::{Audit, Write};
@@ -72,6 +74,25 @@ pub(crate) fn resolve_rows(
         out.entry(key).or_insert(r.role);
     }
     Ok(out)
+}
+
+/// [`check_names`] for the one role a request names in `field`: violations name `field` itself.
+pub(crate) async fn check_name(
+    conn: &impl ConnectionTrait,
+    catalog: &Catalog,
+    account: &AccountId,
+    kind: &AccountKind,
+    name: &RoleName,
+    field: &str,
+) -> Result<HashMap<RoleName, Role>, StoreError> {
+    check_names(conn, catalog, account, kind, std::slice::from_ref(name), field).await.map_err(|mut e| {
+        if let StoreError::Invalid(violations) = &mut e {
+            for v in violations {
+                v.field = field.to_owned();
+            }
+        }
+        e
+    })
 }
 
 /// Checks that each name is a role of the account; violations name `field[i]`.
@@ -161,6 +182,21 @@ impl Store {
         custom_role(&row)
     }
 
+    /// Opens a write of the custom role `name` of `account`, its idempotency key claimed, with the
+    /// account's kind when `name` is a built-in role of that kind (which no write changes).
+    async fn begin_role_write(
+        &self,
+        account: &AccountId,
+        name: &RoleName,
+        audit: &Audit,
+    ) -> Result<(DatabaseTransaction, Revision, Option<AccountKind>), StoreError> {
+        let (txn, revision) = self.begin_claimed(audit).await?;
+        let acc = account_row(&txn, account).await?;
+        let kind = AccountKind::from_trusted(acc.kind.clone());
+        let builtin = self.catalog.builtin_role(&kind, name).is_some().then_some(kind);
+        Ok((txn, revision, builtin))
+    }
+
     /// Creates a custom role of the account.
     pub async fn create_role(
         &self,
@@ -168,11 +204,8 @@ impl Store {
         audit: &Audit,
     ) -> Result<(AccountRole, Revision), StoreError> {
         check_features(&self.catalog, def)?;
-        let (txn, revision) = self.begin_write().await?;
-        crate::idempotency::claim(&txn, revision, audit).await?;
-        let acc = account_row(&txn, &def.account).await?;
-        let kind = AccountKind::from_trusted(acc.kind.clone());
-        if self.catalog.builtin_role(&kind, &def.name).is_some() {
+        let (txn, revision, builtin) = self.begin_role_write(&def.account, &def.name, audit).await?;
+        if let Some(kind) = builtin {
             return Err(StoreError::AlreadyExists {
                 entity: "role",
                 id: format!("{} (a built-in role of kind {kind})", def.name),
@@ -204,11 +237,8 @@ impl Store {
         audit: &Audit,
     ) -> Result<(AccountRole, Revision), StoreError> {
         check_features(&self.catalog, def)?;
-        let (txn, revision) = self.begin_write().await?;
-        crate::idempotency::claim(&txn, revision, audit).await?;
-        let acc = account_row(&txn, &def.account).await?;
-        let kind = AccountKind::from_trusted(acc.kind.clone());
-        if self.catalog.builtin_role(&kind, &def.name).is_some() {
+        let (txn, revision, builtin) = self.begin_role_write(&def.account, &def.name, audit).await?;
+        if builtin.is_some() {
             return Err(builtin_precondition(&def.account, &def.name));
         }
         let existing = found::<role::Entity>(
@@ -243,11 +273,8 @@ impl Store {
         name: &RoleName,
         audit: &Audit,
     ) -> Result<Revision, StoreError> {
-        let (txn, revision) = self.begin_write().await?;
-        crate::idempotency::claim(&txn, revision, audit).await?;
-        let acc = account_row(&txn, account).await?;
-        let kind = AccountKind::from_trusted(acc.kind.clone());
-        if self.catalog.builtin_role(&kind, name).is_some() {
+        let (txn, revision, builtin) = self.begin_role_write(account, name, audit).await?;
+        if builtin.is_some() {
             return Err(builtin_precondition(account, name));
         }
         let in_use = membership_role::Entity::find()
@@ -302,11 +329,7 @@ impl Store {
         .await?;
         role::Entity::delete_by_id((account.as_str().to_owned(), name.as_str().to_owned())).exec(&txn).await?;
         let target = format!("{account}/{name}");
-        Write { store: self, conn: &txn, revision, audit }
-            .deleted(account.as_str(), "role.deleted", &target, &before)
-            .await?;
-        txn.commit().await?;
-        Ok(revision)
+        self.commit_deletion((txn, revision), audit, account.as_str(), "role.deleted", &target, &before).await
     }
 }
 

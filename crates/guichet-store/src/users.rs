@@ -76,8 +76,7 @@ impl Store {
     /// back-office import, trusted) is claimed at once; one created by an actor for someone else
     /// stays unclaimed until its owner proves the email by accepting an invitation.
     pub async fn create_user(&self, cmd: &NewUser, audit: &Audit) -> Result<(User, Revision), StoreError> {
-        let (txn, revision) = self.begin_write().await?;
-        crate::idempotency::claim(&txn, revision, audit).await?;
+        let (txn, revision) = self.begin_claimed(audit).await?;
         let id = cmd.id.as_ref().map_or_else(|| new_id("usr"), |i| i.as_str().to_owned());
         if user::Entity::find().filter(user::Column::Email.eq(cmd.email.as_str())).one(&txn).await?.is_some() {
             return Err(StoreError::AlreadyExists { entity: "user with email", id: cmd.email.as_str().to_owned() });
@@ -150,8 +149,7 @@ impl Store {
         status: UserStatus,
         audit: &Audit,
     ) -> Result<(User, Revision), StoreError> {
-        let (txn, revision) = self.begin_write().await?;
-        crate::idempotency::claim(&txn, revision, audit).await?;
+        let (txn, revision) = self.begin_claimed(audit).await?;
         let row = user_row(&txn, id).await?;
         let suspend = status == UserStatus::Suspended;
         check_suspension_change("user", id.as_str(), row.status != UserStatus::Active.as_str(), suspend)
@@ -192,8 +190,7 @@ impl Store {
         subject: Option<&str>,
         change: impl Fn(&mut user::ActiveModel),
     ) -> Result<(User, Revision), StoreError> {
-        let (txn, revision) = self.begin_write().await?;
-        crate::idempotency::claim(&txn, revision, audit).await?;
+        let (txn, revision) = self.begin_claimed(audit).await?;
         let before = user_row(&txn, id).await?;
         ensure_subject_free(&txn, subject, Some(id.as_str())).await?;
         let mut active: user::ActiveModel = before.clone().into();

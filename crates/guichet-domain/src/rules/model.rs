@@ -112,7 +112,9 @@ use proptest::strategy::ValueTree;
 use proptest::test_runner::{RngAlgorithm, TestRng, TestRunner};
 
 use super::*;
-use crate::decision::{AccountFacts, DelegationFacts, MembershipFacts, ResourceFacts, SubjectFacts};
+use crate::decision::{
+    AccessRequest, AccountFacts, DelegationFacts, MembershipFacts, ResourceFacts, SubjectFacts, evaluate,
+};
 use crate::ids::DelegationId;
 use crate::status::{AccountStatus, UserStatus};
 

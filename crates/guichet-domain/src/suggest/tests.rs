@@ -414,41 +414,30 @@ struct Raw {
     resource: Option<usize>,
 }
 
-fn raw() -> impl Strategy<Value = Raw> {
-    (
-        proptest::collection::vec(raw_member(), 1..=7),
-        proptest::option::of(0usize..4),
-        prop_oneof![4 => Just(true), 1 => Just(false)],
-        prop_oneof![6 => Just(false), 1 => Just(true)],
-        prop_oneof![6 => Just(false), 1 => Just(true)],
-        any::<bool>(),
-        proptest::option::of(0usize..USERS.len()),
-        0usize..PERMISSIONS.len(),
-        proptest::option::of(0usize..3),
-    )
-        .prop_map(
-            |(
-                members,
-                delegation,
-                folders_enabled,
-                bakery_suspended,
-                subject_suspended,
-                requires_approval,
-                requester,
-                permission,
-                resource,
-            )| Raw {
-                members,
-                delegation,
-                folders_enabled,
-                bakery_suspended,
-                subject_suspended,
-                requires_approval,
-                requester,
-                permission,
-                resource,
-            },
-        )
+prop_compose! {
+    fn raw()(
+        members in proptest::collection::vec(raw_member(), 1..=7),
+        delegation in proptest::option::of(0usize..4),
+        folders_enabled in prop_oneof![4 => Just(true), 1 => Just(false)],
+        bakery_suspended in prop_oneof![6 => Just(false), 1 => Just(true)],
+        subject_suspended in prop_oneof![6 => Just(false), 1 => Just(true)],
+        requires_approval in any::<bool>(),
+        requester in proptest::option::of(0usize..USERS.len()),
+        permission in 0usize..PERMISSIONS.len(),
+        resource in proptest::option::of(0usize..3),
+    ) -> Raw {
+        Raw {
+            members,
+            delegation,
+            folders_enabled,
+            bakery_suspended,
+            subject_suspended,
+            requires_approval,
+            requester,
+            permission,
+            resource,
+        }
+    }
 }
 
 fn world_of(raw: &Raw) -> World {
