@@ -125,6 +125,22 @@ const QUESTIONS: [(&str, Question); 6] = [
     ),
 ];
 
+/// Sends one lookup request, `$request` of its own fields then the permission and the page, and
+/// counts what came back in `$items`: (items, next page token).
+macro_rules! lookup_page {
+    ($client:ident.$rpc:ident($request:ident { $($field:ident: $value:expr),+ }, $permission:expr, $size:expr, $token:expr) -> $items:ident) => {{
+        let request = $request {
+            $($field: $value.to_owned(),)+
+            permission: $permission.to_owned(),
+            page_size: $size,
+            page_token: $token,
+            ..Default::default()
+        };
+        let r = $client.$rpc(request).await?.into_inner();
+        (r.$items.len(), r.next_page_token)
+    }};
+}
+
 /// One page: (items, next page token).
 async fn page(
     client: &mut AccessServiceClient<Channel>,
@@ -133,46 +149,17 @@ async fn page(
     token: String,
 ) -> Result<(usize, String), BoxError> {
     Ok(match question {
-        Question::Accounts { subject, permission } => {
-            let r = client
-                .list_accessible_accounts(ListAccessibleAccountsRequest {
-                    subject_id: subject.to_owned(),
-                    permission: permission.to_owned(),
-                    page_size: size,
-                    page_token: token,
-                    ..Default::default()
-                })
-                .await?
-                .into_inner();
-            (r.accounts.len(), r.next_page_token)
-        }
-        Question::Subjects { account, permission } => {
-            let r = client
-                .list_authorized_subjects(ListAuthorizedSubjectsRequest {
-                    account_id: account.to_owned(),
-                    permission: permission.to_owned(),
-                    page_size: size,
-                    page_token: token,
-                    ..Default::default()
-                })
-                .await?
-                .into_inner();
-            (r.subjects.len(), r.next_page_token)
-        }
-        Question::Resources { subject, account, permission } => {
-            let r = client
-                .list_accessible_resources(ListAccessibleResourcesRequest {
-                    subject_id: subject.to_owned(),
-                    account_id: account.to_owned(),
-                    permission: permission.to_owned(),
-                    page_size: size,
-                    page_token: token,
-                    ..Default::default()
-                })
-                .await?
-                .into_inner();
-            (r.resource_ids.len(), r.next_page_token)
-        }
+        Question::Accounts { subject, permission } => lookup_page!(
+            client.list_accessible_accounts(ListAccessibleAccountsRequest { subject_id: subject }, permission, size, token) -> accounts
+        ),
+        Question::Subjects { account, permission } => lookup_page!(
+            client.list_authorized_subjects(ListAuthorizedSubjectsRequest { account_id: account }, permission, size, token) -> subjects
+        ),
+        Question::Resources { subject, account, permission } => lookup_page!(
+            client.list_accessible_resources(
+                ListAccessibleResourcesRequest { subject_id: subject, account_id: account }, permission, size, token
+            ) -> resource_ids
+        ),
     })
 }
 

@@ -184,6 +184,14 @@ enum Command {
     },
 }
 
+/// The load options that count something: each at least 1.
+fn at_least_one(connections: usize, streams: usize, distinct: u64) -> Result<(), BoxError> {
+    if connections == 0 || streams == 0 || distinct == 0 {
+        return Err("--connections, --streams and --distinct must be at least 1".into());
+    }
+    Ok(())
+}
+
 fn plan(world: World) -> Result<SeedPlan, BoxError> {
     Ok(SeedPlan::new(world.accounts, world.memberships)?)
 }
@@ -267,9 +275,7 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
             metrics,
             world,
         } => {
-            if connections == 0 || streams == 0 || distinct == 0 {
-                return Err("--connections, --streams and --distinct must be at least 1".into());
-            }
+            at_least_one(connections, streams, distinct)?;
             load::run(load::LoadOptions {
                 addr,
                 scenario,
@@ -286,9 +292,7 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
             .await
         }
         Command::Outage { addr, connections, streams, distinct, before, down, after, stop, start, bound_ms, world } => {
-            if connections == 0 || streams == 0 || distinct == 0 {
-                return Err("--connections, --streams and --distinct must be at least 1".into());
-            }
+            at_least_one(connections, streams, distinct)?;
             outage::run(outage::OutageOptions {
                 addr,
                 connections,

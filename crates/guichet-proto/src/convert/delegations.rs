@@ -3,7 +3,7 @@
 use guichet_domain as d;
 
 use super::events::time_in;
-use super::{Authored, Invalid, PageParams, authored, authored_since, ts};
+use super::{Authored, Expiry, Invalid, PageParams, authored, authored_since, expiry_in, ts};
 use crate::v1 as pb;
 
 /// ListDelegations.
@@ -20,13 +20,7 @@ pub struct ListDelegations {
 }
 
 /// SetDelegationExpiry: the delegation and its new expiry (`None`: never).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DelegationExpiry {
-    /// The delegation.
-    pub id: d::DelegationId,
-    /// When it stops granting; `None`: never.
-    pub expires_at: Option<d::Timestamp>,
-}
+pub type DelegationExpiry = Expiry<d::DelegationId>;
 
 impl TryFrom<pb::CreateDelegationRequest> for Authored<d::NewDelegation> {
     type Error = Invalid;
@@ -94,11 +88,7 @@ impl TryFrom<pb::SetDelegationExpiryRequest> for Authored<DelegationExpiry> {
     type Error = Invalid;
     fn try_from(r: pb::SetDelegationExpiryRequest) -> Result<Self, Invalid> {
         let pb::SetDelegationExpiryRequest { request_id, actor_id, id, expire_time } = r;
-        authored(&request_id, &actor_id, |c| {
-            let id = c.required("id", &id, d::DelegationId::parse);
-            let expires_at = time_in(c, "expire_time", expire_time);
-            Some(DelegationExpiry { id: id?, expires_at: expires_at? })
-        })
+        expiry_in(&request_id, &actor_id, "id", &id, d::DelegationId::parse, expire_time)
     }
 }
 

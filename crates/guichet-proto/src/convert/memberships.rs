@@ -4,8 +4,8 @@ use guichet_domain as d;
 
 use super::events::time_in;
 use super::{
-    Authored, Check, Invalid, MAX_RESTRICTED_RESOURCES, MAX_ROLES, PageParams, authored, authored_since, ids_in,
-    level_in, reason_in, ts,
+    Authored, Check, Expiry, Invalid, MAX_RESTRICTED_RESOURCES, MAX_ROLES, PageParams, authored, authored_since,
+    expiry_in, ids_in, level_in, reason_in, ts,
 };
 use crate::v1 as pb;
 
@@ -25,13 +25,7 @@ pub struct ListMemberships {
 }
 
 /// SetMembershipExpiry: the membership and its new expiry (`None`: never).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MembershipExpiry {
-    /// The membership.
-    pub id: d::MembershipId,
-    /// When it stops granting; `None`: never.
-    pub expires_at: Option<d::Timestamp>,
-}
+pub type MembershipExpiry = Expiry<d::MembershipId>;
 
 /// A membership and one role.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,37 +132,28 @@ impl TryFrom<pb::SetMembershipExpiryRequest> for Authored<MembershipExpiry> {
     type Error = Invalid;
     fn try_from(r: pb::SetMembershipExpiryRequest) -> Result<Self, Invalid> {
         let pb::SetMembershipExpiryRequest { request_id, actor_id, membership_id, expire_time } = r;
-        authored(&request_id, &actor_id, |c| {
-            let id = c.required("membership_id", &membership_id, d::MembershipId::parse);
-            let expires_at = time_in(c, "expire_time", expire_time);
-            Some(MembershipExpiry { id: id?, expires_at: expires_at? })
-        })
+        expiry_in(&request_id, &actor_id, "membership_id", &membership_id, d::MembershipId::parse, expire_time)
     }
 }
 
-impl TryFrom<pb::AssignRoleRequest> for Authored<MembershipRole> {
-    type Error = Invalid;
-    fn try_from(r: pb::AssignRoleRequest) -> Result<Self, Invalid> {
-        let pb::AssignRoleRequest { request_id, actor_id, membership_id, role, unchanged_since } = r;
-        authored_since(&request_id, &actor_id, &unchanged_since, |c| {
-            let id = c.required("membership_id", &membership_id, d::MembershipId::parse);
-            let role = c.required("role", &role, d::RoleName::parse);
-            Some(MembershipRole { id: id?, role: role? })
-        })
-    }
+/// AssignRole and UnassignRole carry the same fields: a membership and one role.
+macro_rules! membership_role {
+    ($($request:ident),+) => {$(
+        impl TryFrom<pb::$request> for Authored<MembershipRole> {
+            type Error = Invalid;
+            fn try_from(r: pb::$request) -> Result<Self, Invalid> {
+                let pb::$request { request_id, actor_id, membership_id, role, unchanged_since } = r;
+                authored_since(&request_id, &actor_id, &unchanged_since, |c| {
+                    let id = c.required("membership_id", &membership_id, d::MembershipId::parse);
+                    let role = c.required("role", &role, d::RoleName::parse);
+                    Some(MembershipRole { id: id?, role: role? })
+                })
+            }
+        }
+    )+};
 }
 
-impl TryFrom<pb::UnassignRoleRequest> for Authored<MembershipRole> {
-    type Error = Invalid;
-    fn try_from(r: pb::UnassignRoleRequest) -> Result<Self, Invalid> {
-        let pb::UnassignRoleRequest { request_id, actor_id, membership_id, role, unchanged_since } = r;
-        authored_since(&request_id, &actor_id, &unchanged_since, |c| {
-            let id = c.required("membership_id", &membership_id, d::MembershipId::parse);
-            let role = c.required("role", &role, d::RoleName::parse);
-            Some(MembershipRole { id: id?, role: role? })
-        })
-    }
-}
+membership_role!(AssignRoleRequest, UnassignRoleRequest);
 
 impl TryFrom<pb::SetMembershipRolesRequest> for Authored<MembershipRoles> {
     type Error = Invalid;

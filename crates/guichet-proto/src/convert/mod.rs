@@ -114,6 +114,15 @@ pub struct Authored<T> {
     pub unchanged_since: Option<d::Revision>,
 }
 
+/// SetMembershipExpiry, SetDelegationExpiry: the grant and its new expiry (`None`: never).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expiry<Id> {
+    /// The membership or the delegation.
+    pub id: Id,
+    /// When it stops granting; `None`: never.
+    pub expires_at: Option<d::Timestamp>,
+}
+
 /// Raw paging fields, validated by the server (which owns the token format).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PageParams {
@@ -332,6 +341,22 @@ fn authored_since<T>(
             Err(e)
         }
     }
+}
+
+/// The body of a Set…Expiry request: the grant's id (required, in `field`) and `expire_time`.
+fn expiry_in<Id, E: Display>(
+    request_id: &str,
+    actor_id: &str,
+    field: &str,
+    id: &str,
+    parse: impl Fn(&str) -> Result<Id, E>,
+    expire_time: Option<prost_types::Timestamp>,
+) -> Result<Authored<Expiry<Id>>, Invalid> {
+    authored(request_id, actor_id, |c| {
+        let id = c.required(field, id, parse);
+        let expires_at = events::time_in(c, "expire_time", expire_time);
+        Some(Expiry { id: id?, expires_at: expires_at? })
+    })
 }
 
 fn reason_in(c: &mut Check, reason: &str) -> Option<Option<String>> {

@@ -33,104 +33,55 @@ fn operation(op: pb::management_operation::Operation) -> (&'static str, String, 
     use pb::management_operation::Operation as O;
     fn read<R, T>(
         name: &'static str,
-        actor: &str,
+        actor: String,
         r: R,
         to: impl FnOnce(T) -> d::SimOp,
     ) -> (&'static str, String, Result<d::SimOp, Invalid>)
     where
         Authored<T>: TryFrom<R, Error = Invalid>,
     {
-        (name, actor.to_owned(), Authored::<T>::try_from(r).map(|a| to(a.body)))
+        (name, actor, Authored::<T>::try_from(r).map(|a| to(a.body)))
     }
     match op {
-        O::UpdateRole(r) => {
-            let a = r.actor_id.clone();
-            read("update_role", &a, r, d::SimOp::UpdateRole)
-        }
-        O::SetMembershipRoles(r) => {
-            let a = r.actor_id.clone();
-            read("set_membership_roles", &a, r, |b: super::MembershipRoles| d::SimOp::SetMembershipRoles {
-                membership: b.id,
-                roles: b.roles,
-            })
-        }
-        O::AssignRole(r) => {
-            let a = r.actor_id.clone();
-            read("assign_role", &a, r, |b: super::MembershipRole| d::SimOp::AssignRole {
-                membership: b.id,
-                role: b.role,
-            })
-        }
-        O::UnassignRole(r) => {
-            let a = r.actor_id.clone();
-            read("unassign_role", &a, r, |b: super::MembershipRole| d::SimOp::UnassignRole {
-                membership: b.id,
-                role: b.role,
-            })
-        }
+        O::UpdateRole(r) => read("update_role", r.actor_id.clone(), r, d::SimOp::UpdateRole),
+        O::SetMembershipRoles(r) => read("set_membership_roles", r.actor_id.clone(), r, |b: super::MembershipRoles| {
+            d::SimOp::SetMembershipRoles { membership: b.id, roles: b.roles }
+        }),
+        O::AssignRole(r) => read("assign_role", r.actor_id.clone(), r, |b: super::MembershipRole| {
+            d::SimOp::AssignRole { membership: b.id, role: b.role }
+        }),
+        O::UnassignRole(r) => read("unassign_role", r.actor_id.clone(), r, |b: super::MembershipRole| {
+            d::SimOp::UnassignRole { membership: b.id, role: b.role }
+        }),
         O::SetResourceRestriction(r) => {
-            let a = r.actor_id.clone();
-            read("set_resource_restriction", &a, r, |b: super::MembershipRestriction| {
+            read("set_resource_restriction", r.actor_id.clone(), r, |b: super::MembershipRestriction| {
                 d::SimOp::SetResourceRestriction { membership: b.id, restriction: b.restriction }
             })
         }
-        O::SuspendMembership(r) => {
-            let a = r.actor_id.clone();
-            read("suspend_membership", &a, r, |id: d::MembershipId| d::SimOp::SetMembershipStatus {
-                membership: id,
-                status: d::MembershipStatus::Suspended,
-            })
-        }
-        O::ReactivateMembership(r) => {
-            let a = r.actor_id.clone();
-            read("reactivate_membership", &a, r, |id: d::MembershipId| d::SimOp::SetMembershipStatus {
-                membership: id,
-                status: d::MembershipStatus::Active,
-            })
-        }
-        O::SetAccountModules(r) => {
-            let a = r.actor_id.clone();
-            read("set_account_modules", &a, r, |b: super::SetModules| d::SimOp::SetAccountModules {
-                account: b.id,
-                modules: b.modules,
-            })
-        }
-        O::SuspendAccount(r) => {
-            let a = r.actor_id.clone();
-            read("suspend_account", &a, r, |b: super::AccountText| d::SimOp::SetAccountStatus {
-                account: b.id,
-                status: d::AccountStatus::Suspended,
-            })
-        }
-        O::ReactivateAccount(r) => {
-            let a = r.actor_id.clone();
-            read("reactivate_account", &a, r, |id: d::AccountId| d::SimOp::SetAccountStatus {
-                account: id,
-                status: d::AccountStatus::Active,
-            })
-        }
-        O::SuspendUser(r) => {
-            let a = r.actor_id.clone();
-            read("suspend_user", &a, r, |id: d::UserId| d::SimOp::SetUserStatus {
-                user: id,
-                status: d::UserStatus::Suspended,
-            })
-        }
-        O::ReactivateUser(r) => {
-            let a = r.actor_id.clone();
-            read("reactivate_user", &a, r, |id: d::UserId| d::SimOp::SetUserStatus {
-                user: id,
-                status: d::UserStatus::Active,
-            })
-        }
-        O::CreateDelegation(r) => {
-            let a = r.actor_id.clone();
-            read("create_delegation", &a, r, d::SimOp::CreateDelegation)
-        }
-        O::DeleteDelegation(r) => {
-            let a = r.actor_id.clone();
-            read("delete_delegation", &a, r, d::SimOp::DeleteDelegation)
-        }
+        O::SuspendMembership(r) => read("suspend_membership", r.actor_id.clone(), r, |id: d::MembershipId| {
+            d::SimOp::SetMembershipStatus { membership: id, status: d::MembershipStatus::Suspended }
+        }),
+        O::ReactivateMembership(r) => read("reactivate_membership", r.actor_id.clone(), r, |id: d::MembershipId| {
+            d::SimOp::SetMembershipStatus { membership: id, status: d::MembershipStatus::Active }
+        }),
+        O::SetAccountModules(r) => read("set_account_modules", r.actor_id.clone(), r, |b: super::SetModules| {
+            d::SimOp::SetAccountModules { account: b.id, modules: b.modules }
+        }),
+        O::SuspendAccount(r) => read("suspend_account", r.actor_id.clone(), r, |b: super::AccountText| {
+            d::SimOp::SetAccountStatus { account: b.id, status: d::AccountStatus::Suspended }
+        }),
+        O::ReactivateAccount(r) => read("reactivate_account", r.actor_id.clone(), r, |id: d::AccountId| {
+            d::SimOp::SetAccountStatus { account: id, status: d::AccountStatus::Active }
+        }),
+        O::SuspendUser(r) => read("suspend_user", r.actor_id.clone(), r, |id: d::UserId| d::SimOp::SetUserStatus {
+            user: id,
+            status: d::UserStatus::Suspended,
+        }),
+        O::ReactivateUser(r) => read("reactivate_user", r.actor_id.clone(), r, |id: d::UserId| {
+            d::SimOp::SetUserStatus { user: id, status: d::UserStatus::Active }
+        }),
+        O::CreateDelegation(r) => read("create_delegation", r.actor_id.clone(), r, d::SimOp::CreateDelegation),
+        O::DeleteDelegation(r) => read("delete_delegation", r.actor_id.clone(), r, d::SimOp::DeleteDelegation),
     }
 }
 

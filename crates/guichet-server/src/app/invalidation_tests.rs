@@ -99,18 +99,22 @@ fn mid(user: &str, account: &str) -> MembershipId {
     MembershipId::parse(&format!("m-{user}-{account}")).unwrap()
 }
 
+/// An account named after its id, of `kind`, under `parent`, with no modules or settings given.
+pub(super) fn new_account(id: &str, kind: &str, parent: Option<&str>) -> NewAccount {
+    NewAccount {
+        id: Some(AccountId::parse(id).unwrap()),
+        name: id.to_owned(),
+        kind: AccountKind::parse(kind).unwrap(),
+        parent: parent.map(|p| AccountId::parse(p).unwrap()),
+        modules: None,
+        settings: None,
+    }
+}
+
 async fn world(store: &Store) {
     let a = audit();
     for (id, kind, parent) in ACCOUNTS {
-        let cmd = NewAccount {
-            id: Some(AccountId::parse(id).unwrap()),
-            name: id.to_owned(),
-            kind: AccountKind::parse(kind).unwrap(),
-            parent: parent.map(|p| AccountId::parse(p).unwrap()),
-            modules: None,
-            settings: None,
-        };
-        store.create_account(&cmd, &a).await.unwrap();
+        store.create_account(&new_account(id, kind, parent), &a).await.unwrap();
     }
     for u in USERS {
         let cmd = NewUser {

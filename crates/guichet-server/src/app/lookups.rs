@@ -314,6 +314,33 @@ mod tests {
         (all, most)
     }
 
+    /// One page of ListAuthorizedSubjects as answers, with its token and its revision.
+    async fn subjects_page(
+        app: &App,
+        account: &AccountId,
+        permission: &Permission,
+        resource: Option<&ResourceId>,
+        page: PageRequest,
+    ) -> (Vec<Answer>, Option<String>, Revision) {
+        let (p, revision) =
+            app.authorized_subjects(account, permission, resource, Consistency::MinimizeLatency, &page).await.unwrap();
+        let items = p.items.into_iter().map(|(u, a)| (u.to_string(), a.decision.effective, a.decision.granted_by));
+        (items.collect(), p.next_after, revision)
+    }
+
+    /// One page of ListAccessibleAccounts as answers, with its token and its revision.
+    async fn accounts_page(
+        app: &App,
+        subject: &UserId,
+        permission: &Permission,
+        page: PageRequest,
+    ) -> (Vec<Answer>, Option<String>, Revision) {
+        let (p, revision) =
+            app.accessible_accounts(subject, permission, Consistency::MinimizeLatency, &page).await.unwrap();
+        let items = p.items.into_iter().map(|a| (a.account.to_string(), a.decision.effective, a.decision.granted_by));
+        (items.collect(), p.next_after, revision)
+    }
+
     fn perm(s: &str) -> Permission {
         Permission::parse(s).unwrap()
     }
@@ -350,22 +377,7 @@ mod tests {
             .collect();
         let expected = reference(&app, requests, |r| r.subject.to_string()).await;
         assert!(expected.len() > 300 && expected.len() < 1_800, "{} of 2,100 allowed", expected.len());
-        assert_pages(&counter, &expected, |page| {
-            let (app, account, permission) = (&app, &account, &permission);
-            async move {
-                let (p, revision) = app
-                    .authorized_subjects(account, permission, None, Consistency::MinimizeLatency, &page)
-                    .await
-                    .unwrap();
-                let items = p
-                    .items
-                    .into_iter()
-                    .map(|(u, a)| (u.to_string(), a.decision.effective, a.decision.granted_by))
-                    .collect();
-                (items, p.next_after, revision)
-            }
-        })
-        .await;
+        assert_pages(&counter, &expected, |page| subjects_page(&app, &account, &permission, None, page)).await;
         finish(app, store, db).await;
     }
 
@@ -421,20 +433,7 @@ mod tests {
         let expected = reference(&app, requests, |r| r.account.to_string()).await;
         // 160 partner trees (the partner and its two delegated customers), 39 live affiliate trees.
         assert_eq!(expected.len(), 160 * 3 + 39 * 10);
-        assert_pages(&counter, &expected, |page| {
-            let (app, wide, permission) = (&app, &wide, &permission);
-            async move {
-                let (p, revision) =
-                    app.accessible_accounts(wide, permission, Consistency::MinimizeLatency, &page).await.unwrap();
-                let items = p
-                    .items
-                    .into_iter()
-                    .map(|a| (a.account.to_string(), a.decision.effective, a.decision.granted_by))
-                    .collect();
-                (items, p.next_after, revision)
-            }
-        })
-        .await;
+        assert_pages(&counter, &expected, |page| accounts_page(&app, &wide, &permission, page)).await;
         finish(app, store, db).await;
     }
 
@@ -482,6 +481,20 @@ mod tests {
         "roles:view",
         "nothing_here:view",
     ];
+
+    /// The roles of the bulk world's account `a`: the built-in ones of its kind, then the custom
+    /// ones created in it.
+    fn role_names(catalog: &Catalog, custom: &[(String, String)], a: u64) -> Vec<String> {
+        let kind = guichet_domain::AccountKind::from_trusted(SeedPlan::kind(a).as_str());
+        let account = SeedPlan::account_id(a);
+        let mut names: Vec<String> = catalog
+            .kinds()
+            .find(|k| k.name == kind)
+            .map(|k| k.roles.iter().map(|r| r.name.as_str().to_owned()).collect())
+            .unwrap_or_default();
+        names.extend(custom.iter().filter(|(c, _)| *c == account).map(|(_, n)| n.clone()));
+        names
+    }
 
     /// A random small world: the bulk world of 50 accounts and 300 memberships, then, from `seed`,
     /// suspended accounts, users and memberships, disabled modules, custom roles with and without
@@ -549,13 +562,7 @@ mod tests {
             for _ in 0..1 + rng.below(3) {
                 let a = *rng.pick(&accounts);
                 let account = SeedPlan::account_id(a);
-                let kind = guichet_domain::AccountKind::from_trusted(SeedPlan::kind(a).as_str());
-                let mut names: Vec<String> = catalog
-                    .kinds()
-                    .find(|k| k.name == kind)
-                    .map(|k| k.roles.iter().map(|r| r.name.as_str().to_owned()).collect())
-                    .unwrap_or_default();
-                names.extend(custom.iter().filter(|(c, _)| *c == account).map(|(_, n)| n.clone()));
+                let names = role_names(&catalog, &custom, a);
                 let roles = (0..1 + rng.below(2)).map(|_| RoleName::from_trusted(rng.pick(&names).as_str())).collect();
                 let mine: Vec<&(String, String)> = resources.iter().filter(|(c, _)| *c == account).collect();
                 let restriction = (!mine.is_empty() && rng.one_in(2)).then(|| {
@@ -588,13 +595,7 @@ mod tests {
             let to = *rng.pick(&accounts);
             let from = SeedPlan::tree_base(to) + if rng.one_in(2) { 0 } else { 1 };
             let (from_id, to_id) = (SeedPlan::account_id(from), SeedPlan::account_id(to));
-            let kind = guichet_domain::AccountKind::from_trusted(SeedPlan::kind(to).as_str());
-            let mut names: Vec<String> = catalog
-                .kinds()
-                .find(|k| k.name == kind)
-                .map(|k| k.roles.iter().map(|r| r.name.as_str().to_owned()).collect())
-                .unwrap_or_default();
-            names.extend(custom.iter().filter(|(c, _)| *c == to_id).map(|(_, n)| n.clone()));
+            let names = role_names(&catalog, &custom, to);
             let cmd = NewDelegation {
                 id: None,
                 from_account: AccountId::from_trusted(from_id),
@@ -680,22 +681,7 @@ mod tests {
                     .collect();
                 let expected = evaluated(store, &requests, |r| r.account.to_string()).await;
                 nonempty += usize::from(!expected.is_empty());
-                let (got, _) = walk(limit, &counter, |page| {
-                    let (app, subject, permission) = (&app, &subject, &permission);
-                    async move {
-                        let (p, revision) = app
-                            .accessible_accounts(subject, permission, Consistency::MinimizeLatency, &page)
-                            .await
-                            .unwrap();
-                        let items = p
-                            .items
-                            .into_iter()
-                            .map(|a| (a.account.to_string(), a.decision.effective, a.decision.granted_by))
-                            .collect();
-                        (items, p.next_after, revision)
-                    }
-                })
-                .await;
+                let (got, _) = walk(limit, &counter, |page| accounts_page(&app, &subject, &permission, page)).await;
                 assert_eq!(got, expected, "seed {seed} round {round}: {subject} {permission}");
             } else {
                 let account = AccountId::from_trusted(rng.pick(&all_accounts).as_str());
@@ -717,22 +703,9 @@ mod tests {
                     .collect();
                 let expected = evaluated(store, &requests, |r| r.subject.to_string()).await;
                 nonempty += usize::from(!expected.is_empty());
-                let (got, _) = walk(limit, &counter, |page| {
-                    let (app, account, permission, resource) = (&app, &account, &permission, resource.as_ref());
-                    async move {
-                        let (p, revision) = app
-                            .authorized_subjects(account, permission, resource, Consistency::MinimizeLatency, &page)
-                            .await
-                            .unwrap();
-                        let items = p
-                            .items
-                            .into_iter()
-                            .map(|(u, a)| (u.to_string(), a.decision.effective, a.decision.granted_by))
-                            .collect();
-                        (items, p.next_after, revision)
-                    }
-                })
-                .await;
+                let (got, _) =
+                    walk(limit, &counter, |page| subjects_page(&app, &account, &permission, resource.as_ref(), page))
+                        .await;
                 assert_eq!(got, expected, "seed {seed} round {round}: {account} {permission} on {resource:?}");
             }
         }

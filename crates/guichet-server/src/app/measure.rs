@@ -14,8 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use guichet_domain::{
-    AccountId, AccountKind, Catalog, Consistency, Email, NewAccount, NewMembership, NewUser, Permission, RoleName,
-    Timestamp, UserId,
+    AccountId, Catalog, Consistency, Email, NewMembership, NewUser, Permission, RoleName, Timestamp, UserId,
 };
 use guichet_store::bulk::SeedPlan;
 use guichet_store::entities::account;
@@ -23,6 +22,7 @@ use guichet_store::{Audit, PageRequest, Store, StoreOptions};
 use sea_orm::{ConnectionTrait, Database, EntityTrait, IntoActiveModel};
 
 use super::App;
+use super::invalidation_tests::new_account;
 use crate::clock::SystemClock;
 
 const NOW: Timestamp = Timestamp::from_millis(1_795_000_000_000);
@@ -75,14 +75,6 @@ async fn measure_lookups() {
     store.bulk_seed(&SeedPlan::new(1, CANDIDATES).unwrap(), NOW).await.unwrap();
     // ...and an affiliate with 100,000 customers, whose account manager reaches them all.
     let audit = Audit::system(NOW);
-    let new_account = |id: &str, kind: &str, parent: Option<&str>| NewAccount {
-        id: Some(AccountId::parse(id).unwrap()),
-        name: id.to_owned(),
-        kind: AccountKind::parse(kind).unwrap(),
-        parent: parent.map(|p| AccountId::parse(p).unwrap()),
-        modules: None,
-        settings: None,
-    };
     store.create_account(&new_account("fbig", "affiliate", None), &audit).await.unwrap();
     store.create_account(&new_account("fbig-c0", "customer", Some("fbig")), &audit).await.unwrap();
     let db = Database::connect(url.as_str()).await.unwrap();

@@ -82,6 +82,20 @@ impl App {
         Ok(self.store.create_membership(cmd, &self.audit(call)).await?)
     }
 
+    /// [`App::ensure_grant_until`] for membership `m` granting `roles` over `restriction` until
+    /// `until`: a grant in its account to its user.
+    async fn ensure_membership_grant(
+        &self,
+        call: &Call,
+        m: &Membership,
+        roles: &[RoleName],
+        restriction: Option<&Restriction>,
+        until: Option<Timestamp>,
+        without: Without<'_>,
+    ) -> Result<(), ServerError> {
+        self.ensure_grant_until(call, &m.account, Some(&m.user), roles, restriction, until, without).await
+    }
+
     /// One membership.
     pub async fn get_membership(&self, call: &Call, id: &MembershipId) -> Result<Membership, ServerError> {
         let m = self.store.get_membership(id).await?;
@@ -123,16 +137,7 @@ impl App {
     ) -> Result<(Membership, Revision), ServerError> {
         let m = self.managed_membership(call, id).await?;
         check_role_limit(roles).map_err(|v| Self::violation(call, format!("memberships/{id}"), v))?;
-        self.ensure_grant_until(
-            call,
-            &m.account,
-            Some(&m.user),
-            roles,
-            m.restriction.as_ref(),
-            m.expires_at,
-            Without::Nothing,
-        )
-        .await?;
+        self.ensure_membership_grant(call, &m, roles, m.restriction.as_ref(), m.expires_at, Without::Nothing).await?;
         Ok(self.store.set_membership_roles(id, roles, &self.audit(call)).await?)
     }
 
@@ -146,16 +151,7 @@ impl App {
     ) -> Result<(Membership, Revision), ServerError> {
         let m = self.managed_membership(call, id).await?;
         let role = std::slice::from_ref(role);
-        self.ensure_grant_until(
-            call,
-            &m.account,
-            Some(&m.user),
-            role,
-            m.restriction.as_ref(),
-            m.expires_at,
-            Without::Nothing,
-        )
-        .await?;
+        self.ensure_membership_grant(call, &m, role, m.restriction.as_ref(), m.expires_at, Without::Nothing).await?;
         let role = &role[0];
         Ok(self.store.assign_role(id, role, &self.audit(call)).await?)
     }
@@ -180,8 +176,7 @@ impl App {
         restriction: Option<&Restriction>,
     ) -> Result<(Membership, Revision), ServerError> {
         let m = self.managed_membership(call, id).await?;
-        self.ensure_grant_until(call, &m.account, Some(&m.user), &m.roles, restriction, m.expires_at, Without::Nothing)
-            .await?;
+        self.ensure_membership_grant(call, &m, &m.roles, restriction, m.expires_at, Without::Nothing).await?;
         Ok(self.store.set_resource_restriction(id, restriction, &self.audit(call)).await?)
     }
 
@@ -195,17 +190,8 @@ impl App {
     ) -> Result<(Membership, Revision), ServerError> {
         let m = self.managed_membership(call, id).await?;
         if status == MembershipStatus::Active {
-            let restriction = m.restriction.as_ref();
-            self.ensure_grant_until(
-                call,
-                &m.account,
-                Some(&m.user),
-                &m.roles,
-                restriction,
-                m.expires_at,
-                Without::Nothing,
-            )
-            .await?;
+            self.ensure_membership_grant(call, &m, &m.roles, m.restriction.as_ref(), m.expires_at, Without::Nothing)
+                .await?;
         }
         Ok(self.store.set_membership_status(id, status, false, &self.audit(call)).await?)
     }
@@ -225,13 +211,11 @@ impl App {
         check_expiry("expire_time", expires_at, self.clock.now())?;
         let m = self.managed_membership(call, id).await?;
         if expiry_extends(m.expires_at, expires_at) {
-            let restriction = m.restriction.as_ref();
-            self.ensure_grant_until(
+            self.ensure_membership_grant(
                 call,
-                &m.account,
-                Some(&m.user),
+                &m,
                 &m.roles,
-                restriction,
+                m.restriction.as_ref(),
                 expires_at,
                 Without::Membership(id),
             )

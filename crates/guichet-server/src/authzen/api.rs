@@ -859,20 +859,15 @@ pub(crate) async fn search_resource(app: &App, body: &Value) -> Result<Answer, F
     };
     let result =
         |ids: &[ResourceId]| -> Vec<Found> { ids.iter().map(|id| entity_out(&resource.kind, id.as_str())).collect() };
+    // One page of the resources of the kind the subject reaches in one account.
+    let resources_in = async |account: &AccountId, after: Option<String>, limit: u64| {
+        app.accessible_resources(&user, account, &permission, Some(&kind), consistency, &store_page(after, limit)).await
+    };
     if let Some(account) = given {
         let Ok(account) = AccountId::parse(&account) else {
             return empty();
         };
-        let (found, revision) = app
-            .accessible_resources(
-                &user,
-                &account,
-                &permission,
-                Some(&kind),
-                consistency,
-                &store_page(page.after.clone(), page.limit),
-            )
-            .await?;
+        let (found, revision) = resources_in(&account, page.after.clone(), page.limit).await?;
         return search_answer(result(&found.items), next_token(&page, found.next_after.as_deref()), Some(revision));
     }
     // Across accounts: the accounts where the subject holds the permission, in id order, and in
@@ -893,16 +888,7 @@ pub(crate) async fn search_resource(app: &App, body: &Value) -> Result<Answer, F
     if let Some((account, after)) = in_progress.take() {
         let account =
             AccountId::parse(&account).map_err(|_| Bad::new("page.token", "not a next_token guichet returned"))?;
-        let (found, r) = app
-            .accessible_resources(
-                &user,
-                &account,
-                &permission,
-                Some(&kind),
-                consistency,
-                &store_page(Some(after), limit),
-            )
-            .await?;
+        let (found, r) = resources_in(&account, Some(after), limit).await?;
         revision = revision.max(r);
         ids.extend(found.items);
         if found.next_after.is_some() {
@@ -918,9 +904,7 @@ pub(crate) async fn search_resource(app: &App, body: &Value) -> Result<Answer, F
         revision = revision.max(r);
         for a in &accounts.items {
             let room = limit - ids.len() as u64;
-            let (found, r) = app
-                .accessible_resources(&user, &a.account, &permission, Some(&kind), consistency, &store_page(None, room))
-                .await?;
+            let (found, r) = resources_in(&a.account, None, room).await?;
             revision = revision.max(r);
             let more = found.next_after.is_some();
             ids.extend(found.items);
