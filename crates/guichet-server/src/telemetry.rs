@@ -538,12 +538,12 @@ where
                 if let Some(before) = before {
                     before.await;
                 }
-                let (result, cause) = UNAVAILABLE_CAUSE
-                    .scope(std::cell::RefCell::new(None), async move {
-                        let result = inner.call(request).await;
-                        (result, UNAVAILABLE_CAUSE.with(|c| c.borrow_mut().take()))
-                    })
-                    .await;
+                // The call's future in the scope as it is (no async block around it, whose
+                // state every call would copy); the cause is read back from the scope after it.
+                let mut scoped =
+                    std::pin::pin!(UNAVAILABLE_CAUSE.scope(std::cell::RefCell::new(None), inner.call(request)));
+                let result = scoped.as_mut().await;
+                let cause = scoped.as_mut().take_value().and_then(std::cell::RefCell::into_inner);
                 let code = match &result {
                     Ok(response) => {
                         if let Some(d) = response.extensions().get::<Decided>() {

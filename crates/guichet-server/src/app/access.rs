@@ -285,7 +285,14 @@ impl App {
             self.guarded(self.check_revision(consistency)).await?;
             return Ok(Fresh::NoCache);
         };
-        match self.guarded(Self::cache_fresh(cache, consistency)).await {
+        // Not `guarded`: the fence query is (in the fence runner), and a check waiting for it is
+        // released with the query's UNAVAILABLE the moment the breaker opens; racing the breaker
+        // here too would cost every check that waits for a fence a watch of its own.
+        let fresh = match self.fail_fast() {
+            Ok(()) => Self::cache_fresh(cache, consistency).await,
+            Err(e) => Err(e),
+        };
+        match fresh {
             Ok(()) => Ok(Fresh::Cache(cache)),
             Err(ServerError::Unavailable(why)) => {
                 let (answers, revision) =

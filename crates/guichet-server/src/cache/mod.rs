@@ -142,7 +142,8 @@
 //! fails at once with `UNAVAILABLE`, and a call already waiting (for a connection the pool cannot
 //! open) is released when it opens, so no check waits for the pool's acquire timeout. The fence
 //! runner's own query is dropped too, so that the first check after the store returns does not
-//! queue behind it.
+//! queue behind it; the checks waiting for that query are released by its UNAVAILABLE (they do
+//! not watch the breaker themselves: one watch per fence query, not one per waiting check).
 //!
 //! With `cache.serve_stale_when_store_down_ms = B > 0`, a check that cannot reach the store is
 //! answered from a cache tier when (a) this replica confirmed what it knows less than `B` ago —
