@@ -171,8 +171,8 @@ store_down() {
 
 # lookups: the lookup world (lookups.rs) in a database of its own, asked by `guichet-bench lookups`.
 # ListAccessibleAccounts, ListAuthorizedSubjects and ListAccessibleResources, 100,000
-# candidates per question, 1% and 50% allowed; first page of 50 (median of 5) and full listing in
-# pages of 1,000, with the store statements per walk.
+# candidates per question, 1% and 50% allowed; first page of 50 (asked 100 times: min, p50, p99,
+# max) and full listing in pages of 1,000, with the store statements per walk.
 lookups() {
   [[ "${BENCH_SKIP_LOOKUPS:-0}" != 1 ]] || { say "== lookups skipped (BENCH_SKIP_LOOKUPS=1)"; return 0; }
   local db url
@@ -182,7 +182,7 @@ lookups() {
   say "== lookups: seeding $db"
   "$BENCH" lookups-seed --database-url "$url" | tee -a "$REPORT"
   start_server "$url"
-  pin 0 "$BENCH" lookups --addr "$ADDR" --repeat 5 --database-url "$url" --server-pid "$SERVER" | tee -a "$REPORT"
+  pin 0 "$BENCH" lookups --addr "$ADDR" --repeat 100 --database-url "$url" --server-pid "$SERVER" | tee -a "$REPORT"
   stop
 }
 

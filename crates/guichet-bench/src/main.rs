@@ -156,7 +156,7 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:50061")]
         addr: String,
         /// How many times the first page is asked.
-        #[arg(long, default_value_t = 5)]
+        #[arg(long, default_value_t = 100)]
         repeat: usize,
         /// The database, to count the store's statements per page in this process.
         #[arg(long)]
