@@ -16,6 +16,7 @@ mod m20261207_000009_resource_levels;
 mod m20261207_000010_grant_expiry;
 mod m20261207_000011_access_requests;
 mod m20261207_000012_lookup_indexes;
+mod m20261207_000013_inactive_accounts;
 
 use sea_orm_migration::prelude::*;
 
@@ -31,6 +32,7 @@ use m20261207_000009_resource_levels::ResourceLevels;
 use m20261207_000010_grant_expiry::GrantExpiry;
 use m20261207_000011_access_requests::AccessRequests;
 use m20261207_000012_lookup_indexes::LookupIndexes;
+use m20261207_000013_inactive_accounts::InactiveAccounts;
 
 /// Every migration of guichet, in order.
 #[derive(Debug)]
@@ -51,6 +53,7 @@ impl MigratorTrait for Migrator {
             Box::new(GrantExpiry),
             Box::new(AccessRequests),
             Box::new(LookupIndexes),
+            Box::new(InactiveAccounts),
         ]
     }
 }
@@ -99,6 +102,7 @@ mod tests {
                 "m20261207_000010_grant_expiry",
                 "m20261207_000011_access_requests",
                 "m20261207_000012_lookup_indexes",
+                "m20261207_000013_inactive_accounts",
             ]
         );
     }
