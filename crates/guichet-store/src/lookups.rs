@@ -631,15 +631,8 @@ impl Store {
         if txn.get_database_backend() == DbBackend::Postgres {
             // The filters' estimated costs are far above `jit_above_cost`: PostgreSQL would
             // compile each statement to machine code first, 0.2–3 s for statements that then run
-            // in tens of milliseconds. And no parallel plan: a walk wants the first rows in id
-            // order, which one index scan gives at once, where a parallel plan has every worker
-            // scan and filter its share before the first row is merged (73 ms against 7 ms for a
-            // first page of ListAuthorizedSubjects over 100,000 members, 1% kept). One statement
-            // for both (`set_config(…, true)` is `SET LOCAL`).
-            txn.execute_unprepared(
-                "SELECT set_config('jit', 'off', true), set_config('max_parallel_workers_per_gather', '0', true)",
-            )
-            .await?;
+            // in tens of milliseconds.
+            txn.execute_unprepared("SET LOCAL jit = off").await?;
         }
         let mut kept = Vec::new();
         let catalog = self.catalog();
