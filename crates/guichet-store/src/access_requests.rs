@@ -168,7 +168,7 @@ pub(crate) async fn resolve(
         &row.id,
         Some(&before),
         Some(&after),
-        &[],
+        events::Also::default(),
     )
     .await
 }

@@ -42,6 +42,11 @@ pub const NARROW: &str = "~";
 /// The prefix of a previous build's tree scope.
 pub const TREE_PREFIX: &str = "tree:";
 
+/// The root of the tree of the account `row` (the first id of its materialised path).
+pub(crate) fn root_of(row: &account::Model) -> &str {
+    row.path.split('/').next().unwrap_or(&row.id)
+}
+
 /// The scope of an account tree, for replicas of the previous build.
 pub fn tree_scope(root: &str) -> String {
     format!("{TREE_PREFIX}{root}")
@@ -113,6 +118,7 @@ fn member_of(before: Option<&str>, after: Option<&str>) -> Option<String> {
 pub(crate) async fn scopes_of(
     conn: &impl ConnectionTrait,
     account: Option<&str>,
+    known_root: Option<&str>,
     kind: &str,
     target: &str,
     before: Option<&str>,
@@ -131,39 +137,56 @@ pub(crate) async fn scopes_of(
         (_, Some(id)) => out.push(account_scope(id)),
         (_, None) => out.push(ALL.to_owned()),
     }
-    if let Some(id) = account {
+    if let (Some(_), Some(root)) = (account, known_root) {
+        out.push(tree_scope(root));
+    } else if let Some(id) = account {
         match account::Entity::find_by_id(id.to_owned()).one(conn).await? {
-            Some(row) => out.push(tree_scope(row.path.split('/').next().unwrap_or(&row.id))),
+            Some(row) => out.push(tree_scope(root_of(&row))),
             None => out.push(ALL.to_owned()),
         }
     }
     Ok(out)
 }
 
+/// Records the `scopes` a write at `revision` touched, and tells the listener. With, on PostgreSQL, a data-modifying statement `with` (its text and values, numbered
+/// from `$1`) run by the same statement, as a `WITH` query: one round trip for both (a write's
+/// event and its changes).
 pub(crate) async fn record(
     store: &Store,
     conn: &impl ConnectionTrait,
     revision: Revision,
     scopes: &[String],
+    with: Option<Statement>,
 ) -> Result<(), StoreError> {
     let backend = conn.get_database_backend();
     let rev = i64::try_from(revision.value()).unwrap_or(i64::MAX);
     // One statement for every scope of the write, the marker included.
     let rows: Vec<&str> = scopes.iter().map(String::as_str).chain(std::iter::once(NARROW)).collect();
-    let mut values = Vec::with_capacity(rows.len() * 2);
+    let (mut prefix, mut values) = match with {
+        Some(first) if backend == DbBackend::Postgres => {
+            (format!("WITH first AS ({}) ", first.sql), first.values.map(|v| v.0).unwrap_or_default())
+        }
+        Some(first) => {
+            conn.execute_raw(first).await?;
+            (String::new(), Vec::new())
+        }
+        None => (String::new(), Vec::new()),
+    };
     let mut tuples = Vec::with_capacity(rows.len());
-    for (i, scope) in rows.iter().enumerate() {
+    for scope in &rows {
         tuples.push(if backend == DbBackend::Postgres {
-            format!("(${}, ${})", 2 * i + 1, 2 * i + 2)
+            format!("(${}, ${})", values.len() + 1, values.len() + 2)
         } else {
             "(?, ?)".to_owned()
         });
         values.push(Value::from(rev));
         values.push(Value::from((*scope).to_owned()));
     }
-    let sql =
-        format!("INSERT INTO guichet_changes (revision, scope) VALUES {} ON CONFLICT DO NOTHING", tuples.join(", "));
-    conn.execute_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
+    prefix.push_str(&format!(
+        "INSERT INTO guichet_changes (revision, scope) VALUES {} ON CONFLICT DO NOTHING",
+        tuples.join(", ")
+    ));
+    conn.execute_raw(Statement::from_sql_and_values(backend, prefix, values)).await?;
     if revision.value().is_multiple_of(1024) && revision.value() > RETAIN {
         let horizon = i64::try_from(revision.value() - RETAIN).unwrap_or(0);
         conn.execute_raw(Statement::from_string(

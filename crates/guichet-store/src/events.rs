@@ -3,7 +3,7 @@
 
 use guichet_domain::{AccountId, Event, Timestamp, UserId};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
 };
 use serde::Serialize;
 
@@ -90,7 +90,18 @@ pub(crate) async fn record<B: Serialize, A: Serialize>(
     before: Option<&B>,
     after: Option<&A>,
 ) -> Result<(), StoreError> {
-    record_scoped(store, conn, revision, audit, account, kind, target, before, after, &[]).await
+    record_scoped(store, conn, revision, audit, account, kind, target, before, after, Also::default()).await
+}
+
+/// What an event's write knows beyond its columns (see [`record_scoped`]).
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Also<'a> {
+    /// Scopes the write also touches that its event does not name (accepting an invitation also
+    /// creates or claims a user).
+    pub(crate) scopes: &'a [String],
+    /// The root of the event's account, when the write has read the account's row already: its
+    /// tree scope (`crate::changes::tree_scope`) is then not read again.
+    pub(crate) root: Option<&'a str>,
 }
 
 /// A write in progress — the store, the write's transaction, its revision and audit — which
@@ -114,6 +125,32 @@ impl<C: ConnectionTrait> Write<'_, C> {
         after: Option<&A>,
     ) -> Result<(), StoreError> {
         record(self.store, self.conn, self.revision, self.audit, Some(account), kind, target, before, after).await
+    }
+
+    /// [`Write::event`] in the account `row`, already read by the write.
+    pub(crate) async fn event_in<B: Serialize, A: Serialize>(
+        &self,
+        row: &crate::entities::account::Model,
+        kind: &str,
+        target: &str,
+        before: Option<&B>,
+        after: Option<&A>,
+    ) -> Result<(), StoreError> {
+        let root = crate::changes::root_of(row);
+        let also = Also { scopes: &[], root: Some(root) };
+        record_scoped(
+            self.store,
+            self.conn,
+            self.revision,
+            self.audit,
+            Some(&row.id),
+            kind,
+            target,
+            before,
+            after,
+            also,
+        )
+        .await
     }
 
     /// Records the creation `kind` of `row`, `target`, in `account`.
@@ -157,8 +194,7 @@ impl Store {
     }
 }
 
-/// [`record`] for a write that also touches `extra` scopes its event does not name (accepting an
-/// invitation also creates or claims a user).
+/// [`record`] for a write that knows more than the event's columns ([`Also`]).
 #[expect(clippy::too_many_arguments, reason = "an event's columns and the scopes it also touches")]
 pub(crate) async fn record_scoped<B: Serialize, A: Serialize>(
     store: &Store,
@@ -170,9 +206,9 @@ pub(crate) async fn record_scoped<B: Serialize, A: Serialize>(
     target: &str,
     before: Option<&B>,
     after: Option<&A>,
-    extra: &[String],
+    also: Also<'_>,
 ) -> Result<(), StoreError> {
-    write_event(store, conn, revision, audit, account, kind, target, before, after, extra).await?;
+    write_event(store, conn, revision, audit, account, kind, target, before, after, also).await?;
     if let Some(resolution) = &audit.resolves {
         crate::access_requests::resolve(store, conn, revision, audit, resolution).await?;
     }
@@ -191,7 +227,7 @@ pub(crate) async fn write_event<B: Serialize, A: Serialize>(
     target: &str,
     before: Option<&B>,
     after: Option<&A>,
-    extra: &[String],
+    also: Also<'_>,
 ) -> Result<(), StoreError> {
     crate::idempotency::claim(conn, revision, audit).await?;
     let (before_json, after_json) = (json(before), json(after));
@@ -205,9 +241,17 @@ pub(crate) async fn write_event<B: Serialize, A: Serialize>(
         };
         crate::simulate::check_unchanged_since(conn, revision, since, &change).await?;
     }
-    let mut scopes =
-        crate::changes::scopes_of(conn, account, kind, target, before_json.as_deref(), after_json.as_deref()).await?;
-    event::ActiveModel {
+    let mut scopes = crate::changes::scopes_of(
+        conn,
+        account,
+        also.root,
+        kind,
+        target,
+        before_json.as_deref(),
+        after_json.as_deref(),
+    )
+    .await?;
+    let row = event::ActiveModel {
         id: Set(new_id("evt")),
         revision: Set(i64::try_from(revision.value()).unwrap_or(i64::MAX)),
         account_id: Set(account.map(str::to_owned)),
@@ -220,15 +264,15 @@ pub(crate) async fn write_event<B: Serialize, A: Serialize>(
         trace_id: Set(audit.trace_id.clone()),
         request_id: Set(audit.request_id.clone()),
         created_at: Set(audit.now.as_millis()),
-    }
-    .insert(conn)
-    .await?;
-    for scope in extra {
+    };
+    for scope in also.scopes {
         if !scopes.contains(scope) {
             scopes.push(scope.clone());
         }
     }
-    crate::changes::record(store, conn, revision, &scopes).await?;
+    // The event and its changes: one statement on PostgreSQL, two on SQLite.
+    let insert = event::Entity::insert(row).build(conn.get_database_backend());
+    crate::changes::record(store, conn, revision, &scopes, Some(insert)).await?;
     Ok(())
 }
 

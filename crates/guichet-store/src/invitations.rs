@@ -554,7 +554,7 @@ impl Store {
             &row.id,
             Some(&before),
             Some(&after),
-            &[crate::changes::user_scope(&user_row.id)],
+            events::Also { scopes: &[crate::changes::user_scope(&user_row.id)], root: None },
         )
         .await?;
         txn.commit().await?;

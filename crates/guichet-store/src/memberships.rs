@@ -13,7 +13,7 @@ use guichet_domain::{
     MembershipStatus, NewMembership, ResourceId, Restriction, Revision, RoleName, Timestamp, UserId, UserStatus,
     check_membership_transition, roles_without,
 };
-use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set};
 
 use crate::administrators::{AdminGuard, MemberGuard};
 use crate::entities::{account, membership, membership_resource, membership_role, resource, user};
@@ -144,6 +144,27 @@ pub(crate) async fn delete_rows(conn: &impl ConnectionTrait, id: &MembershipId) 
         .await?;
     membership::Entity::delete_by_id(id.as_str().to_owned()).exec(conn).await?;
     Ok(())
+}
+
+/// A membership's row and its account's, in one statement.
+async fn membership_and_account(
+    conn: &impl ConnectionTrait,
+    id: &MembershipId,
+) -> Result<(membership::Model, account::Model), StoreError> {
+    let to_account = membership::Entity::belongs_to(account::Entity)
+        .from(membership::Column::AccountId)
+        .to(account::Column::Id)
+        .into();
+    match membership::Entity::find_by_id(id.as_str().to_owned())
+        .join(sea_orm::JoinType::InnerJoin, to_account)
+        .select_also(account::Entity)
+        .one(conn)
+        .await?
+    {
+        Some((row, Some(acc))) => Ok((row, acc)),
+        Some((_, None)) => Err(StoreError::corrupt("memberships", format!("membership {id} has no account"))),
+        None => Err(StoreError::not_found("membership", id.as_str())),
+    }
 }
 
 pub(crate) async fn membership_row(
@@ -333,11 +354,10 @@ impl Store {
         audit: &Audit,
     ) -> Result<(Membership, Revision), StoreError> {
         check_role_count(roles)?;
-        self.change_membership(id, audit, "membership.roles_changed", async |txn, row, _, catalog| {
-            let account = AccountId::from_trusted(row.account_id.clone());
-            let acc = account_row(txn, &account).await?;
-            check_names(txn, catalog, &account, &AccountKind::from_trusted(acc.kind), roles, "roles").await?;
-            write_roles(txn, &row.id, &account, roles).await?;
+        self.change_membership(id, audit, "membership.roles_changed", async |txn, held| {
+            let account = AccountId::from_trusted(held.row.account_id.clone());
+            check_names(txn, held.catalog, &account, held.kind, roles, "roles").await?;
+            write_roles(txn, &held.row.id, &account, roles).await?;
             Ok(Change::Changed)
         })
         .await
@@ -352,14 +372,14 @@ impl Store {
         role: &RoleName,
         audit: &Audit,
     ) -> Result<(Membership, Revision), StoreError> {
-        self.change_membership(id, audit, "membership.roles_changed", async |txn, row, current, catalog| {
+        self.change_membership(id, audit, "membership.roles_changed", async |txn, held| {
+            let (row, current) = (held.row, held.current);
             if current.roles.contains(role) {
                 return Ok(Change::Unchanged);
             }
             let account = AccountId::from_trusted(row.account_id.clone());
-            let acc = account_row(txn, &account).await?;
             // The request names one role: its violations are reported on `role`.
-            check_name(txn, catalog, &account, &AccountKind::from_trusted(acc.kind), role, "role").await?;
+            check_name(txn, held.catalog, &account, held.kind, role, "role").await?;
             if current.roles.len() >= MAX_MEMBERSHIP_ROLES {
                 return Err(StoreError::Precondition {
                     kind: "ROLE_LIMIT",
@@ -386,7 +406,8 @@ impl Store {
         role: &RoleName,
         audit: &Audit,
     ) -> Result<(Membership, Revision), StoreError> {
-        self.change_membership(id, audit, "membership.roles_changed", async |txn, row, current, _| {
+        self.change_membership(id, audit, "membership.roles_changed", async |txn, held| {
+            let (row, current) = (held.row, held.current);
             let subject = format!("memberships/{}", row.id);
             let Some(roles) = roles_without(&current.roles, role).map_err(|p| StoreError::precondition(p, subject))?
             else {
@@ -406,7 +427,8 @@ impl Store {
         restriction: Option<&Restriction>,
         audit: &Audit,
     ) -> Result<(Membership, Revision), StoreError> {
-        self.change_membership(id, audit, "membership.restriction_changed", async |txn, row, _, _| {
+        self.change_membership(id, audit, "membership.restriction_changed", async |txn, held| {
+            let row = held.row;
             let account = AccountId::from_trusted(row.account_id.clone());
             write_restriction(txn, &row.id, &account, restriction).await?;
             let mut active: membership::ActiveModel = row.clone().into();
@@ -451,17 +473,15 @@ impl Store {
             (MembershipStatus::Suspended, false) => "membership.suspended",
             (MembershipStatus::Active | MembershipStatus::PendingApproval, false) => "membership.reactivated",
         };
-        self.change_membership(id, audit, status_event, async |txn, row, membership, _| {
+        self.change_membership(id, audit, status_event, async |txn, held| {
+            let (row, membership) = (held.row, held.current);
             let current = rows::membership_status(&row.status)?;
             let subject = format!("memberships/{}", row.id);
             check_membership_transition(&membership.id, current, status, approval)
                 .map_err(|p| StoreError::precondition(p, subject))?;
             check_version(membership, expected_version)?;
             if approval {
-                ensure_not_suspended(
-                    &user_row(txn, &UserId::from_trusted(row.user_id.clone())).await?,
-                    &account_row(txn, &AccountId::from_trusted(row.account_id.clone())).await?,
-                )?;
+                ensure_not_suspended(&user_row(txn, &UserId::from_trusted(row.user_id.clone())).await?, held.account)?;
             }
             let mut active: membership::ActiveModel = row.clone().into();
             active.status = Set(status.as_str().to_owned());
@@ -482,7 +502,8 @@ impl Store {
         expires_at: Option<Timestamp>,
         audit: &Audit,
     ) -> Result<(Membership, Revision), StoreError> {
-        self.change_membership(id, audit, "membership.expiry_changed", async |txn, row, current, _| {
+        self.change_membership(id, audit, "membership.expiry_changed", async |txn, held| {
+            let (row, current) = (held.row, held.current);
             if current.expires_at == expires_at {
                 return Ok(Change::Unchanged);
             }
@@ -523,42 +544,53 @@ impl Store {
         change: F,
     ) -> Result<(Membership, Revision), StoreError>
     where
-        F: AsyncFnOnce(
-            &sea_orm::DatabaseTransaction,
-            &membership::Model,
-            &Membership,
-            &Catalog,
-        ) -> Result<Change, StoreError>,
+        F: AsyncFnOnce(&sea_orm::DatabaseTransaction, Held<'_>) -> Result<Change, StoreError>,
     {
         let (txn, revision) = self.begin_claimed(audit).await?;
-        let row = membership_row(&txn, id).await?;
+        let (row, acc) = membership_and_account(&txn, id).await?;
         let current = load_details(&txn, std::slice::from_ref(&row))
             .await?
             .into_iter()
             .next()
             .ok_or_else(|| StoreError::corrupt("memberships", "vanished"))?;
-        let account = AccountId::from_trusted(row.account_id.clone());
-        let account_kind = AccountKind::from_trusted(account_row(&txn, &account).await?.kind);
-        let guard = MemberGuard::before(&txn, &self.catalog, account_kind, &current).await?;
+        let account_kind = AccountKind::from_trusted(acc.kind.clone());
+        let guard = MemberGuard::before(&txn, &self.catalog, account_kind.clone(), &current).await?;
         let before = MembershipSnapshot::from(&current);
-        if change(&txn, &row, &current, &self.catalog).await? == Change::Unchanged {
+        let held = Held { row: &row, current: &current, account: &acc, kind: &account_kind, catalog: &self.catalog };
+        if change(&txn, held).await? == Change::Unchanged {
             txn.rollback().await?;
             return Ok((current, self.revision().await?));
         }
-        let row = membership_row(&txn, id).await?;
-        let mut active: membership::ActiveModel = row.into();
-        active.updated_at = Set(audit.now.as_millis());
-        let row = active.update(&txn).await?;
+        // The row as `change` left it, with its time of change: one statement.
+        let row = membership::Entity::update_many()
+            .col_expr(membership::Column::UpdatedAt, sea_orm::sea_query::Expr::value(audit.now.as_millis()))
+            .filter(membership::Column::Id.eq(id.as_str()))
+            .exec_with_returning(&txn)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| StoreError::corrupt("memberships", "vanished"))?;
         let out = load_details(&txn, std::slice::from_ref(&row)).await?;
         let changed = out.first().ok_or_else(|| StoreError::corrupt("memberships", "vanished"))?;
         guard.after(&txn, &self.catalog, changed).await?;
         let after = out.first().map(MembershipSnapshot::from);
         Write { store: self, conn: &txn, revision, audit }
-            .event(&row.account_id, kind, &row.id, Some(&before), after.as_ref())
+            .event_in(&acc, kind, &row.id, Some(&before), after.as_ref())
             .await?;
         txn.commit().await?;
         out.into_iter().next().map(|m| (m, revision)).ok_or_else(|| StoreError::corrupt("memberships", "vanished"))
     }
+}
+
+/// What the `change` of [`Store::change_membership`] is handed, all read inside its write: the
+/// membership's row and details, its account's row and kind, the catalog.
+#[derive(Clone, Copy)]
+struct Held<'a> {
+    row: &'a membership::Model,
+    current: &'a Membership,
+    account: &'a account::Model,
+    kind: &'a AccountKind,
+    catalog: &'a Catalog,
 }
 
 /// A membership as audit events record it (membership and invitation events alike).

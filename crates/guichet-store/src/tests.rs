@@ -1618,8 +1618,12 @@ async fn one_membership_edits_keep_the_last_administrator(mut store: Store) {
     // holding the revision lock.
     let sent = statements.load(Ordering::Relaxed);
     store.set_membership_roles(&m("cal"), &roles("user"), &audit()).await.unwrap();
-    // 13 (20 when the account's administrators were counted before and after every edit).
-    assert_eq!(statements.load(Ordering::Relaxed) - sent, 13);
+    // The revision bump; the membership with its account; its roles; the roles deleted and
+    // written; the membership's time of change; its roles again; the event and its changes (one
+    // statement on PostgreSQL). It was 20 when the account's administrators were counted before
+    // and after every edit, 13 when the account and the membership were read again.
+    let expected = if store.backend_name() == "postgresql" { 8 } else { 9 };
+    assert_eq!(statements.load(Ordering::Relaxed) - sent, expected);
     // bea administrator again; ada's user suspended: ada no longer counts, so her demotion reads
     // no other member, and bea is now the last one.
     store.set_membership_roles(&m("bea"), &roles("client_administrator"), &audit()).await.unwrap();

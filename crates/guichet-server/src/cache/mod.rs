@@ -599,9 +599,25 @@ impl DecisionCache {
 
     /// The commit wait of a write: every write waits the fence window after its commit before it
     /// returns, so that the window of every replica has closed on the state before it.
+    ///
+    /// tokio's timer fires on whole milliseconds, late by up to one (it rounds the deadline up to
+    /// its next tick, then wakes when its driver next runs): a plain `sleep(W)` took 11.1 ms on
+    /// average for W = 10 ms. So the wait sleeps on the timer until a millisecond before the
+    /// deadline, then the rest on a thread of the blocking pool, whose sleep ends within tens of
+    /// microseconds of it; never less than `W` either way.
     pub async fn commit_wait(&self) {
-        if !self.window.is_zero() {
-            tokio::time::sleep(self.window).await;
+        if self.window.is_zero() {
+            return;
+        }
+        let deadline = std::time::Instant::now() + self.window;
+        let tick = std::time::Duration::from_millis(1);
+        if let Some(coarse) = self.window.checked_sub(tick).filter(|c| !c.is_zero()) {
+            tokio::time::sleep(coarse).await;
+        }
+        let rest = deadline.saturating_duration_since(std::time::Instant::now());
+        if !rest.is_zero() && tokio::task::spawn_blocking(move || std::thread::sleep(rest)).await.is_err() {
+            // The blocking pool is shutting down: wait on the timer instead.
+            tokio::time::sleep(deadline.saturating_duration_since(std::time::Instant::now())).await;
         }
     }
 
@@ -837,6 +853,23 @@ mod tests {
         let started = std::time::Instant::now();
         cache.commit_wait().await;
         assert!(started.elapsed() >= cache.window());
+    }
+
+    /// The commit wait ends on the timer and then on a blocking thread: whatever the window, and
+    /// however late either wakes, it never returns before the window has passed.
+    #[tokio::test]
+    async fn the_commit_wait_never_ends_before_the_window() {
+        for ms in [1, 2, 3, 7, 10] {
+            let (store, _dir) = store().await;
+            let config = CacheConfig { fence_window_ms: ms, ..CacheConfig::default() };
+            let cache = DecisionCache::start(store, &config, None).await.unwrap();
+            for _ in 0..20 {
+                let started = std::time::Instant::now();
+                cache.commit_wait().await;
+                let waited = started.elapsed();
+                assert!(waited >= cache.window(), "waited {waited:?} for a window of {ms} ms");
+            }
+        }
     }
 
     #[tokio::test]
