@@ -41,10 +41,13 @@ pub struct MembershipFilter {
 pub const MAX_MEMBERSHIP_ROLES: usize = guichet_domain::MAX_ROLES;
 
 /// Whether a membership change changed anything.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Change {
     /// It did: write the event and commit.
     Changed,
+    /// It replaced the roles with these (as written: without repeats, in order), and changed
+    /// nothing else but the row: the membership is not read again.
+    Roles(Vec<RoleName>),
     /// It did not: roll back and write nothing.
     Unchanged,
 }
@@ -179,15 +182,15 @@ async fn write_roles(
     membership_id: &str,
     account: &AccountId,
     roles: &[RoleName],
-) -> Result<(), StoreError> {
+) -> Result<Vec<RoleName>, StoreError> {
     membership_role::Entity::delete_many()
         .filter(membership_role::Column::MembershipId.eq(membership_id))
         .exec(conn)
         .await?;
     let mut seen = BTreeSet::new();
-    let models: Vec<_> = roles
+    let written: Vec<RoleName> = roles.iter().filter(|r| seen.insert(r.as_str())).cloned().collect();
+    let models: Vec<_> = written
         .iter()
-        .filter(|r| seen.insert(r.as_str()))
         .enumerate()
         .map(|(i, r)| membership_role::ActiveModel {
             membership_id: Set(membership_id.to_owned()),
@@ -199,7 +202,7 @@ async fn write_roles(
     if !models.is_empty() {
         membership_role::Entity::insert_many(models).exec(conn).await?;
     }
-    Ok(())
+    Ok(written)
 }
 
 /// Checks that every resource exists in `account`; violations name `restriction.resource_ids[i]`.
@@ -357,8 +360,7 @@ impl Store {
         self.change_membership(id, audit, "membership.roles_changed", async |txn, held| {
             let account = AccountId::from_trusted(held.row.account_id.clone());
             check_names(txn, held.catalog, &account, held.kind, roles, "roles").await?;
-            write_roles(txn, &held.row.id, &account, roles).await?;
-            Ok(Change::Changed)
+            Ok(Change::Roles(write_roles(txn, &held.row.id, &account, roles).await?))
         })
         .await
     }
@@ -392,8 +394,7 @@ impl Store {
             }
             let mut roles = current.roles.clone();
             roles.push(role.clone());
-            write_roles(txn, &row.id, &account, &roles).await?;
-            Ok(Change::Changed)
+            Ok(Change::Roles(write_roles(txn, &row.id, &account, &roles).await?))
         })
         .await
     }
@@ -414,8 +415,8 @@ impl Store {
                 // Removing a role the membership does not hold changes nothing and succeeds.
                 return Ok(Change::Unchanged);
             };
-            write_roles(txn, &row.id, &AccountId::from_trusted(row.account_id.clone()), &roles).await?;
-            Ok(Change::Changed)
+            let written = write_roles(txn, &row.id, &AccountId::from_trusted(row.account_id.clone()), &roles).await?;
+            Ok(Change::Roles(written))
         })
         .await
     }
@@ -557,10 +558,14 @@ impl Store {
         let guard = MemberGuard::before(&txn, &self.catalog, account_kind.clone(), &current).await?;
         let before = MembershipSnapshot::from(&current);
         let held = Held { row: &row, current: &current, account: &acc, kind: &account_kind, catalog: &self.catalog };
-        if change(&txn, held).await? == Change::Unchanged {
-            txn.rollback().await?;
-            return Ok((current, self.revision().await?));
-        }
+        let roles = match change(&txn, held).await? {
+            Change::Unchanged => {
+                txn.rollback().await?;
+                return Ok((current, self.revision().await?));
+            }
+            Change::Changed => None,
+            Change::Roles(roles) => Some(roles),
+        };
         // The row as `change` left it, with its time of change: one statement.
         let row = membership::Entity::update_many()
             .col_expr(membership::Column::UpdatedAt, sea_orm::sea_query::Expr::value(audit.now.as_millis()))
@@ -570,7 +575,11 @@ impl Store {
             .into_iter()
             .next()
             .ok_or_else(|| StoreError::corrupt("memberships", "vanished"))?;
-        let out = load_details(&txn, std::slice::from_ref(&row)).await?;
+        let out = match roles {
+            // Only the roles changed: the membership as read, with them and the new row.
+            Some(roles) => vec![rows::membership(&row, roles, current.restriction.clone())?],
+            None => load_details(&txn, std::slice::from_ref(&row)).await?,
+        };
         let changed = out.first().ok_or_else(|| StoreError::corrupt("memberships", "vanished"))?;
         guard.after(&txn, &self.catalog, changed).await?;
         let after = out.first().map(MembershipSnapshot::from);
