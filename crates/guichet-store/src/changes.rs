@@ -148,9 +148,10 @@ pub(crate) async fn scopes_of(
     Ok(out)
 }
 
-/// Records the `scopes` a write at `revision` touched, and tells the listener. With, on PostgreSQL, a data-modifying statement `with` (its text and values, numbered
-/// from `$1`) run by the same statement, as a `WITH` query: one round trip for both (a write's
-/// event and its changes).
+/// Records the `scopes` a write at `revision` touched, and tells the listener. `with`, a
+/// data-modifying statement (its values numbered from `$1`; the write's audit event), runs first:
+/// on PostgreSQL in the same statement, as a `WITH` query (one round trip for both), on SQLite
+/// just before.
 pub(crate) async fn record(
     store: &Store,
     conn: &impl ConnectionTrait,
