@@ -102,6 +102,7 @@ async fn counts(
     catalog: &Catalog,
     kind: &AccountKind,
     m: &Membership,
+    user_active: &mut Option<bool>,
 ) -> Result<bool, StoreError> {
     if m.status != MembershipStatus::Active {
         return Ok(false);
@@ -115,11 +116,15 @@ async fn counts(
     if !administrator {
         return Ok(false);
     }
+    if let Some(active) = *user_active {
+        return Ok(active);
+    }
     let active = user::Entity::find_by_id(m.user.as_str().to_owned())
         .filter(user::Column::Status.eq(UserStatus::Active.as_str()))
         .one(conn)
         .await?
         .is_some();
+    *user_active = Some(active);
     Ok(active)
 }
 
@@ -128,6 +133,8 @@ async fn counts(
 pub(crate) struct MemberGuard {
     kind: AccountKind,
     counted: bool,
+    /// Whether the membership's user is active, once read (no membership write changes a user).
+    user_active: Option<bool>,
 }
 
 impl MemberGuard {
@@ -138,19 +145,33 @@ impl MemberGuard {
         kind: AccountKind,
         m: &Membership,
     ) -> Result<Self, StoreError> {
-        let counted = counts(conn, catalog, &kind, m).await?;
-        Ok(Self { kind, counted })
+        let mut user_active = None;
+        let counted = counts(conn, catalog, &kind, m, &mut user_active).await?;
+        Ok(Self { kind, counted, user_active })
+    }
+
+    /// Whether the change to `m` (as it is after the change) keeps the rule without counting the
+    /// account's administrators: `m` did not count before, or still counts. It reads what `m`
+    /// after the change depends on and the change does not write (its account's custom roles, its
+    /// user), so it may be asked before the change is made.
+    pub(crate) async fn keeps(
+        &mut self,
+        conn: &impl ConnectionTrait,
+        catalog: &Catalog,
+        m: &Membership,
+    ) -> Result<bool, StoreError> {
+        Ok(!self.counted || counts(conn, catalog, &self.kind, m, &mut self.user_active).await?)
     }
 
     /// After the change: `m` as it is now. Refuses with `LAST_ADMINISTRATOR` when it counted
     /// before, no longer does, and the account has no active administrator left.
     pub(crate) async fn after(
-        self,
+        mut self,
         conn: &impl ConnectionTrait,
         catalog: &Catalog,
         m: &Membership,
     ) -> Result<(), StoreError> {
-        if !self.counted || counts(conn, catalog, &self.kind, m).await? {
+        if self.keeps(conn, catalog, m).await? {
             return Ok(());
         }
         AdminGuard { account: m.account.clone(), before: 1 }.after(conn, catalog).await

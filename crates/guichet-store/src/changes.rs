@@ -148,31 +148,39 @@ pub(crate) async fn scopes_of(
     Ok(out)
 }
 
-/// Records the `scopes` a write at `revision` touched, and tells the listener. `with`, a
-/// data-modifying statement (its values numbered from `$1`; the write's audit event), runs first:
-/// on PostgreSQL in the same statement, as a `WITH` query (one round trip for both), on SQLite
-/// just before.
+/// Records the `scopes` a write at `revision` touched, and tells the listener. `with`, the
+/// write's own data-modifying statements (each with its values numbered from `$1`; the write's
+/// audit event among them), run first: on PostgreSQL in the same statement, as `WITH` queries (one
+/// round trip for all), on SQLite just before, in order.
+///
+/// On PostgreSQL the `WITH` queries of one statement run on one snapshot, in no set order: they
+/// must touch rows none of the others touches (an event, change-log rows, a membership's row, its
+/// roles kept and its roles dropped are all distinct rows).
 pub(crate) async fn record(
     store: &Store,
     conn: &impl ConnectionTrait,
     revision: Revision,
     scopes: &[String],
-    with: Option<Statement>,
+    with: Vec<Statement>,
 ) -> Result<(), StoreError> {
     let backend = conn.get_database_backend();
     let rev = i64::try_from(revision.value()).unwrap_or(i64::MAX);
     // One statement for every scope of the write, the marker included.
     let rows: Vec<&str> = scopes.iter().map(String::as_str).chain(std::iter::once(NARROW)).collect();
-    let (mut prefix, mut values) = match with {
-        Some(first) if backend == DbBackend::Postgres => {
-            (format!("WITH first AS ({}) ", first.sql), first.values.map(|v| v.0).unwrap_or_default())
-        }
-        Some(first) => {
+    let mut prefix = String::new();
+    let mut values: Vec<Value> = Vec::new();
+    for (i, first) in with.into_iter().enumerate() {
+        if backend == DbBackend::Postgres {
+            prefix.push_str(if i == 0 { "WITH " } else { ", " });
+            prefix.push_str(&format!("w{i} AS ({})", shift_placeholders(&first.sql, values.len())));
+            values.extend(first.values.map(|v| v.0).unwrap_or_default());
+        } else {
             conn.execute_raw(first).await?;
-            (String::new(), Vec::new())
         }
-        None => (String::new(), Vec::new()),
-    };
+    }
+    if !prefix.is_empty() {
+        prefix.push(' ');
+    }
     let mut tuples = Vec::with_capacity(rows.len());
     for scope in &rows {
         tuples.push(if backend == DbBackend::Postgres {
@@ -202,6 +210,35 @@ pub(crate) async fn record(
         listener(revision, &published);
     }
     Ok(())
+}
+
+/// `sql` with each PostgreSQL placeholder `$n` outside quotes renumbered `$(n + by)`: a statement
+/// whose values are numbered from `$1`, placed after `by` values of another in one statement.
+fn shift_placeholders(sql: &str, by: usize) -> String {
+    if by == 0 {
+        return sql.to_owned();
+    }
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut chars = sql.chars().peekable();
+    let mut quote: Option<char> = None;
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '$') if chars.peek().is_some_and(char::is_ascii_digit) => {
+                let mut n = 0usize;
+                while let Some(d) = chars.peek().and_then(|d| d.to_digit(10)) {
+                    n = n * 10 + d as usize;
+                    chars.next();
+                }
+                out.push_str(&format!("${}", n + by));
+                continue;
+            }
+            _ => {}
+        }
+        out.push(c);
+    }
+    out
 }
 
 impl Store {
@@ -247,5 +284,22 @@ impl Store {
             changes.clear();
         }
         Ok(Changes { latest, changes, truncated })
+    }
+}
+
+#[cfg(test)]
+mod placeholder_tests {
+    use super::shift_placeholders;
+
+    #[test]
+    fn placeholders_are_renumbered_outside_quotes_only() {
+        assert_eq!(shift_placeholders("SELECT $1, $2", 0), "SELECT $1, $2");
+        assert_eq!(
+            shift_placeholders("UPDATE t SET a = $1 WHERE b IN ($2, $10)", 3),
+            "UPDATE t SET a = $4 WHERE b IN ($5, $13)"
+        );
+        assert_eq!(shift_placeholders(r#"SELECT '$1', "c$2", $3 FROM "t""#, 7), r#"SELECT '$1', "c$2", $10 FROM "t""#);
+        assert_eq!(shift_placeholders("SELECT 'it''s $1', $1", 1), "SELECT 'it''s $1', $2");
+        assert_eq!(shift_placeholders("SELECT $$, $a", 2), "SELECT $$, $a");
     }
 }

@@ -4,6 +4,7 @@
 use guichet_domain::{AccountId, Event, Timestamp, UserId};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
+    Statement,
 };
 use serde::Serialize;
 
@@ -102,6 +103,10 @@ pub(crate) struct Also<'a> {
     /// The root of the event's account, when the write has read the account's row already: its
     /// tree scope (`crate::changes::tree_scope`) is then not read again.
     pub(crate) root: Option<&'a str>,
+    /// Data-modifying statements of the write itself, made with its event: in the event's
+    /// statement on PostgreSQL (see [`crate::changes::record`] for what they may touch), just
+    /// before it on SQLite.
+    pub(crate) writes: &'a [Statement],
 }
 
 /// A write in progress — the store, the write's transaction, its revision and audit — which
@@ -127,7 +132,8 @@ impl<C: ConnectionTrait> Write<'_, C> {
         record(self.store, self.conn, self.revision, self.audit, Some(account), kind, target, before, after).await
     }
 
-    /// [`Write::event`] in the account `row`, already read by the write.
+    /// [`Write::event`] in the account `row`, already read by the write, made with `writes`, the
+    /// write's own statements not yet made (see [`Also::writes`]).
     pub(crate) async fn event_in<B: Serialize, A: Serialize>(
         &self,
         row: &crate::entities::account::Model,
@@ -135,9 +141,10 @@ impl<C: ConnectionTrait> Write<'_, C> {
         target: &str,
         before: Option<&B>,
         after: Option<&A>,
+        writes: &[Statement],
     ) -> Result<(), StoreError> {
         let root = crate::changes::root_of(row);
-        let also = Also { scopes: &[], root: Some(root) };
+        let also = Also { scopes: &[], root: Some(root), writes };
         record_scoped(
             self.store,
             self.conn,
@@ -272,7 +279,9 @@ pub(crate) async fn write_event<B: Serialize, A: Serialize>(
     }
     // The event and its changes: one statement on PostgreSQL, two on SQLite.
     let insert = event::Entity::insert(row).build(conn.get_database_backend());
-    crate::changes::record(store, conn, revision, &scopes, Some(insert)).await?;
+    let mut with: Vec<Statement> = also.writes.to_vec();
+    with.push(insert);
+    crate::changes::record(store, conn, revision, &scopes, with).await?;
     Ok(())
 }
 

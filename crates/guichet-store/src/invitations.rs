@@ -554,7 +554,7 @@ impl Store {
             &row.id,
             Some(&before),
             Some(&after),
-            events::Also { scopes: &[crate::changes::user_scope(&user_row.id)], root: None },
+            events::Also { scopes: &[crate::changes::user_scope(&user_row.id)], root: None, writes: &[] },
         )
         .await?;
         txn.commit().await?;

@@ -13,7 +13,7 @@ use guichet_domain::{
     MembershipStatus, NewMembership, ResourceId, Restriction, Revision, RoleName, Timestamp, UserId, UserStatus,
     check_membership_transition, roles_without,
 };
-use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
 use crate::administrators::{AdminGuard, MemberGuard};
 use crate::entities::{account, membership, membership_resource, membership_role, resource, user};
@@ -45,8 +45,9 @@ pub const MAX_MEMBERSHIP_ROLES: usize = guichet_domain::MAX_ROLES;
 pub(crate) enum Change {
     /// It did: write the event and commit.
     Changed,
-    /// It replaced the roles with these (as written: without repeats, in order), and changed
-    /// nothing else but the row: the membership is not read again.
+    /// It replaces the roles with these (without repeats, in order) and changes nothing else:
+    /// [`Store::change_membership`] writes them, with the row's time of change, and the membership
+    /// is not read again.
     Roles(Vec<RoleName>),
     /// It did not: roll back and write nothing.
     Unchanged,
@@ -113,18 +114,7 @@ pub(crate) async fn load_details(
     {
         roles.entry(r.membership_id).or_default().push((r.position, RoleName::from_trusted(r.role_name)));
     }
-    let restricted: Vec<String> = rows_.iter().filter(|m| m.restricted).map(|m| m.id.clone()).collect();
-    let mut resources: HashMap<String, Restriction> = HashMap::new();
-    if !restricted.is_empty() {
-        for r in membership_resource::Entity::find()
-            .filter(membership_resource::Column::MembershipId.is_in(restricted))
-            .all(conn)
-            .await?
-        {
-            let cap = rows::cap_level(&r.level)?;
-            resources.entry(r.membership_id).or_default().insert(ResourceId::from_trusted(r.resource_id), cap);
-        }
-    }
+    let mut resources = load_restrictions(conn, rows_).await?;
     rows_
         .iter()
         .map(|m| {
@@ -150,24 +140,60 @@ pub(crate) async fn delete_rows(conn: &impl ConnectionTrait, id: &MembershipId) 
 }
 
 /// A membership's row and its account's, in one statement.
-async fn membership_and_account(
+/// The membership `id` with its account's row and its roles (in order), in one statement.
+async fn membership_account_roles(
     conn: &impl ConnectionTrait,
     id: &MembershipId,
-) -> Result<(membership::Model, account::Model), StoreError> {
-    let to_account = membership::Entity::belongs_to(account::Entity)
-        .from(membership::Column::AccountId)
-        .to(account::Column::Id)
-        .into();
-    match membership::Entity::find_by_id(id.as_str().to_owned())
-        .join(sea_orm::JoinType::InnerJoin, to_account)
-        .select_also(account::Entity)
-        .one(conn)
-        .await?
-    {
-        Some((row, Some(acc))) => Ok((row, acc)),
-        Some((_, None)) => Err(StoreError::corrupt("memberships", format!("membership {id} has no account"))),
-        None => Err(StoreError::not_found("membership", id.as_str())),
+) -> Result<(membership::Model, account::Model, Vec<RoleName>), StoreError> {
+    use sea_orm::{FromQueryResult, IdenStatic, Iterable};
+    let backend = conn.get_database_backend();
+    let columns = |alias: &str, names: Vec<&'static str>| {
+        names.into_iter().map(|c| format!("{alias}.\"{c}\" AS \"{alias}_{c}\"")).collect::<Vec<_>>().join(", ")
+    };
+    let sql = format!(
+        "SELECT {}, {}, r.role_name AS r_role_name, r.position AS r_position FROM memberships m \
+         JOIN accounts a ON a.id = m.account_id LEFT JOIN membership_roles r ON r.membership_id = m.id \
+         WHERE m.id = {}",
+        columns("m", membership::Column::iter().map(|c| c.as_str()).collect()),
+        columns("a", account::Column::iter().map(|c| c.as_str()).collect()),
+        if backend == sea_orm::DbBackend::Postgres { "$1" } else { "?" },
+    );
+    let rows_ = conn.query_all_raw(sea_orm::Statement::from_sql_and_values(backend, sql, [id.as_str().into()])).await?;
+    let Some(first) = rows_.first() else {
+        return Err(StoreError::not_found("membership", id.as_str()));
+    };
+    let row = membership::Model::from_query_result(first, "m_")?;
+    let acc = account::Model::from_query_result(first, "a_")?;
+    let mut roles: Vec<(i32, RoleName)> = Vec::with_capacity(rows_.len());
+    for r in &rows_ {
+        let name: Option<String> = r.try_get("", "r_role_name")?;
+        let position: Option<i32> = r.try_get("", "r_position")?;
+        if let (Some(name), Some(position)) = (name, position) {
+            roles.push((position, RoleName::from_trusted(name)));
+        }
     }
+    roles.sort();
+    Ok((row, acc, roles.into_iter().map(|(_, n)| n).collect()))
+}
+
+/// The restrictions of the restricted memberships among `rows_`, by membership id.
+async fn load_restrictions(
+    conn: &impl ConnectionTrait,
+    rows_: &[membership::Model],
+) -> Result<HashMap<String, Restriction>, StoreError> {
+    let restricted: Vec<String> = rows_.iter().filter(|m| m.restricted).map(|m| m.id.clone()).collect();
+    let mut resources: HashMap<String, Restriction> = HashMap::new();
+    if !restricted.is_empty() {
+        for r in membership_resource::Entity::find()
+            .filter(membership_resource::Column::MembershipId.is_in(restricted))
+            .all(conn)
+            .await?
+        {
+            let cap = rows::cap_level(&r.level)?;
+            resources.entry(r.membership_id).or_default().insert(ResourceId::from_trusted(r.resource_id), cap);
+        }
+    }
+    Ok(resources)
 }
 
 pub(crate) async fn membership_row(
@@ -175,6 +201,57 @@ pub(crate) async fn membership_row(
     id: &MembershipId,
 ) -> Result<membership::Model, StoreError> {
     crate::found::<membership::Entity>(conn, id.as_str(), "membership", id.as_str()).await
+}
+
+/// `roles` without repeats, in order: what a membership holds after being given them.
+fn distinct_roles(roles: &[RoleName]) -> Vec<RoleName> {
+    let mut seen = BTreeSet::new();
+    roles.iter().filter(|r| seen.insert(r.as_str())).cloned().collect()
+}
+
+/// The statements that give membership `row` (of `account`) the roles `roles` (without repeats)
+/// and its time of change `now`: its other roles deleted, these written in order (kept or
+/// inserted), its row's time of change set. Each touches rows none of the others touches, so that
+/// they may run as one statement (see [`crate::changes::record`]).
+fn role_writes(
+    backend: sea_orm::DbBackend,
+    row: &membership::Model,
+    roles: &[RoleName],
+    now: Timestamp,
+) -> Vec<sea_orm::Statement> {
+    use sea_orm::QueryTrait;
+    use sea_orm::sea_query::{Expr, OnConflict};
+    let names: Vec<String> = roles.iter().map(|r| r.as_str().to_owned()).collect();
+    let mut out = vec![
+        membership_role::Entity::delete_many()
+            .filter(membership_role::Column::MembershipId.eq(row.id.as_str()))
+            .filter(membership_role::Column::RoleName.is_not_in(names.clone()))
+            .build(backend),
+    ];
+    if !roles.is_empty() {
+        let models = names.into_iter().enumerate().map(|(i, name)| membership_role::ActiveModel {
+            membership_id: Set(row.id.clone()),
+            role_name: Set(name),
+            account_id: Set(row.account_id.clone()),
+            position: Set(i32::try_from(i).unwrap_or(i32::MAX)),
+        });
+        out.push(
+            membership_role::Entity::insert_many(models)
+                .on_conflict(
+                    OnConflict::columns([membership_role::Column::MembershipId, membership_role::Column::RoleName])
+                        .update_columns([membership_role::Column::Position, membership_role::Column::AccountId])
+                        .to_owned(),
+                )
+                .build(backend),
+        );
+    }
+    out.push(
+        membership::Entity::update_many()
+            .col_expr(membership::Column::UpdatedAt, Expr::value(now.as_millis()))
+            .filter(membership::Column::Id.eq(row.id.as_str()))
+            .build(backend),
+    );
+    out
 }
 
 async fn write_roles(
@@ -187,8 +264,7 @@ async fn write_roles(
         .filter(membership_role::Column::MembershipId.eq(membership_id))
         .exec(conn)
         .await?;
-    let mut seen = BTreeSet::new();
-    let written: Vec<RoleName> = roles.iter().filter(|r| seen.insert(r.as_str())).cloned().collect();
+    let written = distinct_roles(roles);
     let models: Vec<_> = written
         .iter()
         .enumerate()
@@ -360,7 +436,7 @@ impl Store {
         self.change_membership(id, audit, "membership.roles_changed", async |txn, held| {
             let account = AccountId::from_trusted(held.row.account_id.clone());
             check_names(txn, held.catalog, &account, held.kind, roles, "roles").await?;
-            Ok(Change::Roles(write_roles(txn, &held.row.id, &account, roles).await?))
+            Ok(Change::Roles(distinct_roles(roles)))
         })
         .await
     }
@@ -394,7 +470,7 @@ impl Store {
             }
             let mut roles = current.roles.clone();
             roles.push(role.clone());
-            Ok(Change::Roles(write_roles(txn, &row.id, &account, &roles).await?))
+            Ok(Change::Roles(distinct_roles(&roles)))
         })
         .await
     }
@@ -407,7 +483,7 @@ impl Store {
         role: &RoleName,
         audit: &Audit,
     ) -> Result<(Membership, Revision), StoreError> {
-        self.change_membership(id, audit, "membership.roles_changed", async |txn, held| {
+        self.change_membership(id, audit, "membership.roles_changed", async |_txn, held| {
             let (row, current) = (held.row, held.current);
             let subject = format!("memberships/{}", row.id);
             let Some(roles) = roles_without(&current.roles, role).map_err(|p| StoreError::precondition(p, subject))?
@@ -415,8 +491,7 @@ impl Store {
                 // Removing a role the membership does not hold changes nothing and succeeds.
                 return Ok(Change::Unchanged);
             };
-            let written = write_roles(txn, &row.id, &AccountId::from_trusted(row.account_id.clone()), &roles).await?;
-            Ok(Change::Roles(written))
+            Ok(Change::Roles(distinct_roles(&roles)))
         })
         .await
     }
@@ -548,46 +623,63 @@ impl Store {
         F: AsyncFnOnce(&sea_orm::DatabaseTransaction, Held<'_>) -> Result<Change, StoreError>,
     {
         let (txn, revision) = self.begin_claimed(audit).await?;
-        let (row, acc) = membership_and_account(&txn, id).await?;
-        let current = load_details(&txn, std::slice::from_ref(&row))
-            .await?
-            .into_iter()
-            .next()
-            .ok_or_else(|| StoreError::corrupt("memberships", "vanished"))?;
+        let (row, acc, roles) = membership_account_roles(&txn, id).await?;
+        let mut restrictions = load_restrictions(&txn, std::slice::from_ref(&row)).await?;
+        let current = rows::membership(&row, roles, restrictions.remove(&row.id))?;
         let account_kind = AccountKind::from_trusted(acc.kind.clone());
-        let guard = MemberGuard::before(&txn, &self.catalog, account_kind.clone(), &current).await?;
+        let mut guard = MemberGuard::before(&txn, &self.catalog, account_kind.clone(), &current).await?;
         let before = MembershipSnapshot::from(&current);
         let held = Held { row: &row, current: &current, account: &acc, kind: &account_kind, catalog: &self.catalog };
-        let roles = match change(&txn, held).await? {
+        let write = Write { store: self, conn: &txn, revision, audit };
+        let changed = match change(&txn, held).await? {
             Change::Unchanged => {
                 txn.rollback().await?;
                 return Ok((current, self.revision().await?));
             }
-            Change::Changed => None,
-            Change::Roles(roles) => Some(roles),
+            Change::Roles(roles) => {
+                // Only the roles change: the membership after the change is known without
+                // reading it, and so is whether it keeps the last-administrator rule. When it
+                // does, the roles, the row's time of change, the event and its changes are one
+                // statement on PostgreSQL.
+                let mut row = row.clone();
+                row.updated_at = audit.now.as_millis();
+                let changed = rows::membership(&row, roles, current.restriction.clone())?;
+                let writes = role_writes(txn.get_database_backend(), &row, &changed.roles, audit.now);
+                let after = MembershipSnapshot::from(&changed);
+                if guard.keeps(&txn, &self.catalog, &changed).await? {
+                    write.event_in(&acc, kind, &row.id, Some(&before), Some(&after), &writes).await?;
+                } else {
+                    for statement in writes {
+                        txn.execute_raw(statement).await?;
+                    }
+                    guard.after(&txn, &self.catalog, &changed).await?;
+                    write.event_in(&acc, kind, &row.id, Some(&before), Some(&after), &[]).await?;
+                }
+                changed
+            }
+            Change::Changed => {
+                // The row as `change` left it, with its time of change: one statement.
+                let row = membership::Entity::update_many()
+                    .col_expr(membership::Column::UpdatedAt, sea_orm::sea_query::Expr::value(audit.now.as_millis()))
+                    .filter(membership::Column::Id.eq(id.as_str()))
+                    .exec_with_returning(&txn)
+                    .await?
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| StoreError::corrupt("memberships", "vanished"))?;
+                let changed = load_details(&txn, std::slice::from_ref(&row))
+                    .await?
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| StoreError::corrupt("memberships", "vanished"))?;
+                guard.after(&txn, &self.catalog, &changed).await?;
+                let after = MembershipSnapshot::from(&changed);
+                write.event_in(&acc, kind, &row.id, Some(&before), Some(&after), &[]).await?;
+                changed
+            }
         };
-        // The row as `change` left it, with its time of change: one statement.
-        let row = membership::Entity::update_many()
-            .col_expr(membership::Column::UpdatedAt, sea_orm::sea_query::Expr::value(audit.now.as_millis()))
-            .filter(membership::Column::Id.eq(id.as_str()))
-            .exec_with_returning(&txn)
-            .await?
-            .into_iter()
-            .next()
-            .ok_or_else(|| StoreError::corrupt("memberships", "vanished"))?;
-        let out = match roles {
-            // Only the roles changed: the membership as read, with them and the new row.
-            Some(roles) => vec![rows::membership(&row, roles, current.restriction.clone())?],
-            None => load_details(&txn, std::slice::from_ref(&row)).await?,
-        };
-        let changed = out.first().ok_or_else(|| StoreError::corrupt("memberships", "vanished"))?;
-        guard.after(&txn, &self.catalog, changed).await?;
-        let after = out.first().map(MembershipSnapshot::from);
-        Write { store: self, conn: &txn, revision, audit }
-            .event_in(&acc, kind, &row.id, Some(&before), after.as_ref())
-            .await?;
         txn.commit().await?;
-        out.into_iter().next().map(|m| (m, revision)).ok_or_else(|| StoreError::corrupt("memberships", "vanished"))
+        Ok((changed, revision))
     }
 }
 
