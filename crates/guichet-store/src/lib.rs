@@ -525,6 +525,27 @@ impl Store {
     /// Starts a write: a transaction on the writer pool holding the write lock, with the revision
     /// already bumped (on SQLite `BEGIN IMMEDIATE` takes the database's write lock first).
     pub(crate) async fn begin_write(&self) -> Result<(DatabaseTransaction, Revision), StoreError> {
+        let txn = self.begin_unlocked().await?;
+        let backend = txn.get_database_backend();
+        let bumped = Instant::now();
+        let row = txn
+            .query_one_raw(Statement::from_string(
+                backend,
+                "UPDATE guichet_revision SET value = value + 1 WHERE id = 1 RETURNING value",
+            ))
+            .await?;
+        self.meter.locked(bumped);
+        let row = row.ok_or_else(|| StoreError::corrupt("guichet_revision", "the revision row is missing"))?;
+        let value: i64 = row.try_get("", "value")?;
+        let revision = Revision::new(u64::try_from(value).map_err(|e| StoreError::corrupt("guichet_revision", e))?);
+        Ok((txn, revision))
+    }
+
+    /// Starts a write's transaction on the writer pool without taking the write lock on
+    /// PostgreSQL: the caller's first statement bumps the revision (see [`Store::begin_write`]);
+    /// on SQLite `BEGIN IMMEDIATE` holds the database's write lock already. The caller reports
+    /// its bump with [`Store::locked`].
+    pub(crate) async fn begin_unlocked(&self) -> Result<DatabaseTransaction, StoreError> {
         let sqlite = self.writer.get_database_backend() == DbBackend::Sqlite;
         let asked = Instant::now();
         let txn = match &self.staged {
@@ -541,19 +562,13 @@ impl Store {
             }
         };
         self.meter.began(asked);
-        let backend = txn.get_database_backend();
-        let bumped = Instant::now();
-        let row = txn
-            .query_one_raw(Statement::from_string(
-                backend,
-                "UPDATE guichet_revision SET value = value + 1 WHERE id = 1 RETURNING value",
-            ))
-            .await?;
+        Ok(txn)
+    }
+
+    /// Reports that the bump of a write begun with [`Store::begin_unlocked`], started at `bumped`,
+    /// returned: the write holds the lock.
+    pub(crate) fn locked(&self, bumped: Instant) {
         self.meter.locked(bumped);
-        let row = row.ok_or_else(|| StoreError::corrupt("guichet_revision", "the revision row is missing"))?;
-        let value: i64 = row.try_get("", "value")?;
-        let revision = Revision::new(u64::try_from(value).map_err(|e| StoreError::corrupt("guichet_revision", e))?);
-        Ok((txn, revision))
     }
 
     /// Starts a consistent read.

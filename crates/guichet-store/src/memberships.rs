@@ -176,6 +176,44 @@ async fn membership_account_roles(
     Ok((row, acc, roles.into_iter().map(|(_, n)| n).collect()))
 }
 
+/// On PostgreSQL, takes the write lock (bumps the revision) and reads the membership `id` with its
+/// account and roles, in one round trip: `guichet_lock_membership` (see its migration,
+/// `m20261208_000014_membership_write_lock`, for why the read sees every write committed before
+/// the lock). Answers the new revision with what [`membership_account_roles`] answers.
+async fn lock_membership(
+    conn: &impl ConnectionTrait,
+    id: &MembershipId,
+) -> Result<(Revision, membership::Model, account::Model, Vec<RoleName>), StoreError> {
+    let rows_ = conn
+        .query_all_raw(sea_orm::Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            "SELECT out_revision, out_membership::text AS out_membership, out_account::text AS out_account, \
+             out_role, out_position FROM guichet_lock_membership($1)",
+            [id.as_str().into()],
+        ))
+        .await?;
+    let Some(first) = rows_.first() else {
+        return Err(StoreError::not_found("membership", id.as_str()));
+    };
+    let revision: i64 = first.try_get("", "out_revision")?;
+    let revision = Revision::new(u64::try_from(revision).map_err(|e| StoreError::corrupt("guichet_revision", e))?);
+    let json = |column: &str| -> Result<String, StoreError> { Ok(first.try_get("", column)?) };
+    let row: membership::Model =
+        serde_json::from_str(&json("out_membership")?).map_err(|e| StoreError::corrupt("memberships", e))?;
+    let acc: account::Model =
+        serde_json::from_str(&json("out_account")?).map_err(|e| StoreError::corrupt("accounts", e))?;
+    let mut roles: Vec<(i32, RoleName)> = Vec::with_capacity(rows_.len());
+    for r in &rows_ {
+        let name: Option<String> = r.try_get("", "out_role")?;
+        let position: Option<i32> = r.try_get("", "out_position")?;
+        if let (Some(name), Some(position)) = (name, position) {
+            roles.push((position, RoleName::from_trusted(name)));
+        }
+    }
+    roles.sort();
+    Ok((revision, row, acc, roles.into_iter().map(|(_, n)| n).collect()))
+}
+
 /// The restrictions of the restricted memberships among `rows_`, by membership id.
 async fn load_restrictions(
     conn: &impl ConnectionTrait,
@@ -622,8 +660,20 @@ impl Store {
     where
         F: AsyncFnOnce(&sea_orm::DatabaseTransaction, Held<'_>) -> Result<Change, StoreError>,
     {
-        let (txn, revision) = self.begin_claimed(audit).await?;
-        let (row, acc, roles) = membership_account_roles(&txn, id).await?;
+        let (txn, revision, row, acc, roles) = if self.writer.get_database_backend() == sea_orm::DbBackend::Postgres {
+            // The lock and the read in one round trip (see `lock_membership`).
+            let txn = self.begin_unlocked().await?;
+            let bumped = std::time::Instant::now();
+            let read = lock_membership(&txn, id).await;
+            self.locked(bumped);
+            let (revision, row, acc, roles) = read?;
+            crate::idempotency::claim(&txn, revision, audit).await?;
+            (txn, revision, row, acc, roles)
+        } else {
+            let (txn, revision) = self.begin_claimed(audit).await?;
+            let (row, acc, roles) = membership_account_roles(&txn, id).await?;
+            (txn, revision, row, acc, roles)
+        };
         let mut restrictions = load_restrictions(&txn, std::slice::from_ref(&row)).await?;
         let current = rows::membership(&row, roles, restrictions.remove(&row.id))?;
         let account_kind = AccountKind::from_trusted(acc.kind.clone());

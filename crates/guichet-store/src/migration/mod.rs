@@ -17,6 +17,7 @@ mod m20261207_000010_grant_expiry;
 mod m20261207_000011_access_requests;
 mod m20261207_000012_lookup_indexes;
 mod m20261207_000013_inactive_accounts;
+mod m20261208_000014_membership_write_lock;
 
 use sea_orm_migration::prelude::*;
 
@@ -33,6 +34,7 @@ use m20261207_000010_grant_expiry::GrantExpiry;
 use m20261207_000011_access_requests::AccessRequests;
 use m20261207_000012_lookup_indexes::LookupIndexes;
 use m20261207_000013_inactive_accounts::InactiveAccounts;
+use m20261208_000014_membership_write_lock::MembershipWriteLock;
 
 /// Every migration of guichet, in order.
 #[derive(Debug)]
@@ -54,6 +56,7 @@ impl MigratorTrait for Migrator {
             Box::new(AccessRequests),
             Box::new(LookupIndexes),
             Box::new(InactiveAccounts),
+            Box::new(MembershipWriteLock),
         ]
     }
 }
@@ -103,6 +106,7 @@ mod tests {
                 "m20261207_000011_access_requests",
                 "m20261207_000012_lookup_indexes",
                 "m20261207_000013_inactive_accounts",
+                "m20261208_000014_membership_write_lock",
             ]
         );
     }
