@@ -138,14 +138,15 @@ pub(crate) struct MemberGuard {
 }
 
 impl MemberGuard {
-    /// Before the change: `m` as it is, in its account of kind `kind`.
+    /// Before the change: `m` as it is, in its account of kind `kind`; `user_active`, whether its
+    /// user is active when the write has read it already.
     pub(crate) async fn before(
         conn: &impl ConnectionTrait,
         catalog: &Catalog,
         kind: AccountKind,
         m: &Membership,
+        mut user_active: Option<bool>,
     ) -> Result<Self, StoreError> {
-        let mut user_active = None;
         let counted = counts(conn, catalog, &kind, m, &mut user_active).await?;
         Ok(Self { kind, counted, user_active })
     }

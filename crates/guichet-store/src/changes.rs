@@ -161,26 +161,26 @@ pub(crate) async fn record(
     conn: &impl ConnectionTrait,
     revision: Revision,
     scopes: &[String],
-    with: Vec<Statement>,
+    mut with: Vec<Statement>,
 ) -> Result<(), StoreError> {
     let backend = conn.get_database_backend();
-    let rev = i64::try_from(revision.value()).unwrap_or(i64::MAX);
-    // One statement for every scope of the write, the marker included.
-    let rows: Vec<&str> = scopes.iter().map(String::as_str).chain(std::iter::once(NARROW)).collect();
-    let mut prefix = String::new();
-    let mut values: Vec<Value> = Vec::new();
-    for (i, first) in with.into_iter().enumerate() {
-        if backend == DbBackend::Postgres {
-            prefix.push_str(if i == 0 { "WITH " } else { ", " });
-            prefix.push_str(&format!("w{i} AS ({})", shift_placeholders(&first.sql, values.len())));
-            values.extend(first.values.map(|v| v.0).unwrap_or_default());
-        } else {
-            conn.execute_raw(first).await?;
+    with.push(log_statement(backend, revision, scopes));
+    if backend == DbBackend::Postgres {
+        conn.execute_raw(one_statement(with)).await?;
+    } else {
+        for statement in with {
+            conn.execute_raw(statement).await?;
         }
     }
-    if !prefix.is_empty() {
-        prefix.push(' ');
-    }
+    recorded(store, conn, revision, scopes).await
+}
+
+/// The statement that records the `scopes` of the write at `revision` in the change log, the
+/// marker of a narrow write included (its values numbered from `$1` on PostgreSQL).
+pub(crate) fn log_statement(backend: DbBackend, revision: Revision, scopes: &[String]) -> Statement {
+    let rev = i64::try_from(revision.value()).unwrap_or(i64::MAX);
+    let rows: Vec<&str> = scopes.iter().map(String::as_str).chain(std::iter::once(NARROW)).collect();
+    let mut values: Vec<Value> = Vec::with_capacity(2 * rows.len());
     let mut tuples = Vec::with_capacity(rows.len());
     for scope in &rows {
         tuples.push(if backend == DbBackend::Postgres {
@@ -191,15 +191,46 @@ pub(crate) async fn record(
         values.push(Value::from(rev));
         values.push(Value::from((*scope).to_owned()));
     }
-    prefix.push_str(&format!(
-        "INSERT INTO guichet_changes (revision, scope) VALUES {} ON CONFLICT DO NOTHING",
-        tuples.join(", ")
-    ));
-    conn.execute_raw(Statement::from_sql_and_values(backend, prefix, values)).await?;
+    let sql =
+        format!("INSERT INTO guichet_changes (revision, scope) VALUES {} ON CONFLICT DO NOTHING", tuples.join(", "));
+    Statement::from_sql_and_values(backend, sql, values)
+}
+
+/// PostgreSQL statements (each with its values numbered from `$1`) as one: all but the last as
+/// `WITH` queries of the last. They run on one snapshot, in no set order: each must touch rows
+/// none of the others touches.
+pub(crate) fn one_statement(statements: Vec<Statement>) -> Statement {
+    let count = statements.len();
+    let mut sql = String::new();
+    let mut values: Vec<Value> = Vec::new();
+    for (i, statement) in statements.into_iter().enumerate() {
+        let shifted = shift_placeholders(&statement.sql, values.len());
+        if i + 1 == count {
+            if i > 0 {
+                sql.push(' ');
+            }
+            sql.push_str(&shifted);
+        } else {
+            sql.push_str(if i == 0 { "WITH " } else { ", " });
+            sql.push_str(&format!("w{i} AS ({shifted})"));
+        }
+        values.extend(statement.values.map(|v| v.0).unwrap_or_default());
+    }
+    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
+}
+
+/// What follows the change-log rows of the write at `revision`, once written: the oldest rows
+/// dropped every 1,024 revisions, and the listener told.
+pub(crate) async fn recorded(
+    store: &Store,
+    conn: &impl ConnectionTrait,
+    revision: Revision,
+    scopes: &[String],
+) -> Result<(), StoreError> {
     if revision.value().is_multiple_of(1024) && revision.value() > RETAIN {
         let horizon = i64::try_from(revision.value() - RETAIN).unwrap_or(0);
         conn.execute_raw(Statement::from_string(
-            backend,
+            conn.get_database_backend(),
             format!("DELETE FROM guichet_changes WHERE revision <= {horizon}"),
         ))
         .await?;

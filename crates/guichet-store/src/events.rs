@@ -248,6 +248,27 @@ pub(crate) async fn write_event<B: Serialize, A: Serialize>(
         };
         crate::simulate::check_unchanged_since(conn, revision, since, &change).await?;
     }
+    let (with, scopes) =
+        event_statements(conn, revision, audit, account, kind, target, before_json, after_json, also).await?;
+    crate::changes::record(store, conn, revision, &scopes, with).await?;
+    Ok(())
+}
+
+/// The statements of an event's write not yet made — `also.writes`, then the event's own row (each
+/// with its values numbered from `$1`) — and the scopes its change-log rows name. Reads only to
+/// find the tree of `account` when `also` does not give its root.
+#[expect(clippy::too_many_arguments, reason = "an event's columns and the scopes it also touches")]
+pub(crate) async fn event_statements(
+    conn: &impl ConnectionTrait,
+    revision: guichet_domain::Revision,
+    audit: &Audit,
+    account: Option<&str>,
+    kind: &str,
+    target: &str,
+    before_json: Option<String>,
+    after_json: Option<String>,
+    also: Also<'_>,
+) -> Result<(Vec<Statement>, Vec<String>), StoreError> {
     let mut scopes = crate::changes::scopes_of(
         conn,
         account,
@@ -278,11 +299,9 @@ pub(crate) async fn write_event<B: Serialize, A: Serialize>(
         }
     }
     // The event and its changes: one statement on PostgreSQL, two on SQLite.
-    let insert = event::Entity::insert(row).build(conn.get_database_backend());
     let mut with: Vec<Statement> = also.writes.to_vec();
-    with.push(insert);
-    crate::changes::record(store, conn, revision, &scopes, with).await?;
-    Ok(())
+    with.push(event::Entity::insert(row).build(conn.get_database_backend()));
+    Ok((with, scopes))
 }
 
 /// Fields ending in `_id` that name no record.

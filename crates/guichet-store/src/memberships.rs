@@ -176,42 +176,66 @@ async fn membership_account_roles(
     Ok((row, acc, roles.into_iter().map(|(_, n)| n).collect()))
 }
 
-/// On PostgreSQL, takes the write lock (bumps the revision) and reads the membership `id` with its
-/// account and roles, in one round trip: `guichet_lock_membership` (see its migration,
+/// A membership as a write reads it under the lock: its row, its account's row, its roles in
+/// order, and whether its user is active (`None`: not read).
+pub(crate) struct Locked {
+    pub(crate) row: membership::Model,
+    pub(crate) account: account::Model,
+    pub(crate) roles: Vec<RoleName>,
+    pub(crate) user_active: Option<bool>,
+}
+
+/// On PostgreSQL, takes the write lock (adds `bump` to the revision) and reads the memberships
+/// `ids`, in one round trip: `guichet_lock_memberships` (see its migration,
 /// `m20261208_000014_membership_write_lock`, for why the read sees every write committed before
-/// the lock). Answers the new revision with what [`membership_account_roles`] answers.
-async fn lock_membership(
+/// the lock). Answers the revision after the bump (`None` when no membership was found: the
+/// caller then rolls the bump back) and the memberships found, by id.
+pub(crate) async fn lock_memberships(
     conn: &impl ConnectionTrait,
-    id: &MembershipId,
-) -> Result<(Revision, membership::Model, account::Model, Vec<RoleName>), StoreError> {
+    ids: &[&str],
+    bump: i64,
+) -> Result<(Option<Revision>, HashMap<String, Locked>), StoreError> {
+    let wanted = serde_json::to_string(ids).map_err(|e| StoreError::corrupt("memberships", e))?;
     let rows_ = conn
         .query_all_raw(sea_orm::Statement::from_sql_and_values(
             sea_orm::DbBackend::Postgres,
-            "SELECT out_revision, out_membership::text AS out_membership, out_account::text AS out_account, \
-             out_role, out_position FROM guichet_lock_membership($1)",
-            [id.as_str().into()],
+            "SELECT out_revision, out_id, out_membership::text AS out_membership, out_account::text AS out_account, \
+             out_user_status, out_role, out_position \
+             FROM guichet_lock_memberships(ARRAY(SELECT json_array_elements_text($1::json)), $2)",
+            [wanted.into(), bump.into()],
         ))
         .await?;
-    let Some(first) = rows_.first() else {
-        return Err(StoreError::not_found("membership", id.as_str()));
-    };
-    let revision: i64 = first.try_get("", "out_revision")?;
-    let revision = Revision::new(u64::try_from(revision).map_err(|e| StoreError::corrupt("guichet_revision", e))?);
-    let json = |column: &str| -> Result<String, StoreError> { Ok(first.try_get("", column)?) };
-    let row: membership::Model =
-        serde_json::from_str(&json("out_membership")?).map_err(|e| StoreError::corrupt("memberships", e))?;
-    let acc: account::Model =
-        serde_json::from_str(&json("out_account")?).map_err(|e| StoreError::corrupt("accounts", e))?;
-    let mut roles: Vec<(i32, RoleName)> = Vec::with_capacity(rows_.len());
+    let mut revision = None;
+    let mut found: HashMap<String, (Locked, Vec<(i32, RoleName)>)> = HashMap::new();
     for r in &rows_ {
+        let value: i64 = r.try_get("", "out_revision")?;
+        revision = Some(Revision::new(u64::try_from(value).map_err(|e| StoreError::corrupt("guichet_revision", e))?));
+        let id: String = r.try_get("", "out_id")?;
+        if !found.contains_key(&id) {
+            let json = |column: &str| -> Result<String, StoreError> { Ok(r.try_get("", column)?) };
+            let row: membership::Model =
+                serde_json::from_str(&json("out_membership")?).map_err(|e| StoreError::corrupt("memberships", e))?;
+            let account: account::Model =
+                serde_json::from_str(&json("out_account")?).map_err(|e| StoreError::corrupt("accounts", e))?;
+            let status: Option<String> = r.try_get("", "out_user_status")?;
+            let user_active = status.map(|s| s == UserStatus::Active.as_str());
+            found.insert(id.clone(), (Locked { row, account, roles: Vec::new(), user_active }, Vec::new()));
+        }
         let name: Option<String> = r.try_get("", "out_role")?;
         let position: Option<i32> = r.try_get("", "out_position")?;
-        if let (Some(name), Some(position)) = (name, position) {
+        if let (Some(name), Some(position), Some((_, roles))) = (name, position, found.get_mut(&id)) {
             roles.push((position, RoleName::from_trusted(name)));
         }
     }
-    roles.sort();
-    Ok((revision, row, acc, roles.into_iter().map(|(_, n)| n).collect()))
+    let found = found
+        .into_iter()
+        .map(|(id, (mut locked, mut roles))| {
+            roles.sort();
+            locked.roles = roles.into_iter().map(|(_, n)| n).collect();
+            (id, locked)
+        })
+        .collect();
+    Ok((revision, found))
 }
 
 /// The restrictions of the restricted memberships among `rows_`, by membership id.
@@ -660,24 +684,28 @@ impl Store {
     where
         F: AsyncFnOnce(&sea_orm::DatabaseTransaction, Held<'_>) -> Result<Change, StoreError>,
     {
-        let (txn, revision, row, acc, roles) = if self.writer.get_database_backend() == sea_orm::DbBackend::Postgres {
-            // The lock and the read in one round trip (see `lock_membership`).
+        let (txn, revision, locked) = if self.writer.get_database_backend() == sea_orm::DbBackend::Postgres {
+            // The lock and the read in one round trip (see `lock_memberships`).
             let txn = self.begin_unlocked().await?;
             let bumped = std::time::Instant::now();
-            let read = lock_membership(&txn, id).await;
+            let read = lock_memberships(&txn, &[id.as_str()], 1).await;
             self.locked(bumped);
-            let (revision, row, acc, roles) = read?;
+            let (revision, mut found) = read?;
+            let (Some(revision), Some(locked)) = (revision, found.remove(id.as_str())) else {
+                return Err(StoreError::not_found("membership", id.as_str()));
+            };
             crate::idempotency::claim(&txn, revision, audit).await?;
-            (txn, revision, row, acc, roles)
+            (txn, revision, locked)
         } else {
             let (txn, revision) = self.begin_claimed(audit).await?;
-            let (row, acc, roles) = membership_account_roles(&txn, id).await?;
-            (txn, revision, row, acc, roles)
+            let (row, account, roles) = membership_account_roles(&txn, id).await?;
+            (txn, revision, Locked { row, account, roles, user_active: None })
         };
+        let Locked { row, account: acc, roles, user_active } = locked;
         let mut restrictions = load_restrictions(&txn, std::slice::from_ref(&row)).await?;
         let current = rows::membership(&row, roles, restrictions.remove(&row.id))?;
         let account_kind = AccountKind::from_trusted(acc.kind.clone());
-        let mut guard = MemberGuard::before(&txn, &self.catalog, account_kind.clone(), &current).await?;
+        let mut guard = MemberGuard::before(&txn, &self.catalog, account_kind.clone(), &current, user_active).await?;
         let before = MembershipSnapshot::from(&current);
         let held = Held { row: &row, current: &current, account: &acc, kind: &account_kind, catalog: &self.catalog };
         let write = Write { store: self, conn: &txn, revision, audit };

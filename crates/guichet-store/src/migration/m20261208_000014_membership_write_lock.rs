@@ -3,34 +3,40 @@
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::DbBackend;
 
-/// On PostgreSQL, `guichet_lock_membership(id)`: takes the write lock (bumps the revision) and
-/// then reads the membership `id` with its account and its roles, in one round trip. A write of
-/// one membership reads it only once it holds the lock — a separate statement would cost a round
-/// trip while the lock is held; one plain statement would read from a snapshot taken before the
-/// lock was granted (READ COMMITTED takes a statement's snapshot when it starts), missing a write
-/// committed while it waited. A PL/pgSQL function is VOLATILE, and each statement in it takes a
-/// snapshot of its own: the read, made after the bump returns, sees every write committed before
-/// the lock was granted. It answers one row per role (one with no role when there is none), each
-/// with the new revision and the membership's and account's rows as JSON; no row when the
-/// membership does not exist (the caller then rolls the bump back). SQLite needs none: `BEGIN
+/// On PostgreSQL, `guichet_lock_memberships(ids, bump)`: takes the write lock (adds `bump` to the
+/// revision: 1 for one write, 0 for a batch that sets it at the end) and then reads the
+/// memberships `ids` with their accounts, their users' status and their roles, in one round trip.
+/// A write of memberships reads them only once it holds the lock — a separate statement would
+/// cost a round trip while the lock is held; one plain statement would read from a snapshot taken
+/// before the lock was granted (READ COMMITTED takes a statement's snapshot when it starts),
+/// missing a write committed while it waited. A PL/pgSQL function is VOLATILE, and each statement
+/// in it takes a snapshot of its own: the read, made after the bump returns, sees every write
+/// committed before the lock was granted. It answers one row per role of each membership found
+/// (one with no role when it has none), each with the revision after the bump, the membership's
+/// id, its row and its account's row as JSON, and its user's status. SQLite needs none: `BEGIN
 /// IMMEDIATE` takes its lock before the first read.
 #[derive(Debug, DeriveMigrationName)]
 pub(super) struct MembershipWriteLock;
 
 const CREATE: &str = r"
-CREATE OR REPLACE FUNCTION guichet_lock_membership(wanted text)
-RETURNS TABLE (out_revision bigint, out_membership json, out_account json, out_role text, out_position integer)
+CREATE OR REPLACE FUNCTION guichet_lock_memberships(wanted text[], bump bigint)
+RETURNS TABLE (
+    out_revision bigint, out_id text, out_membership json, out_account json, out_user_status text,
+    out_role text, out_position integer
+)
 LANGUAGE plpgsql VOLATILE AS $fn$
 DECLARE
     bumped bigint;
 BEGIN
-    UPDATE guichet_revision SET value = value + 1 WHERE id = 1 RETURNING value INTO bumped;
+    UPDATE guichet_revision SET value = value + bump WHERE id = 1 RETURNING value INTO bumped;
     RETURN QUERY
-        SELECT bumped, row_to_json(m), row_to_json(a), r.role_name::text, r.position::integer
+        SELECT bumped, m.id::text, row_to_json(m), row_to_json(a), u.status::text, r.role_name::text,
+               r.position::integer
         FROM memberships m
         JOIN accounts a ON a.id = m.account_id
+        LEFT JOIN users u ON u.id = m.user_id
         LEFT JOIN membership_roles r ON r.membership_id = m.id
-        WHERE m.id = wanted;
+        WHERE m.id = ANY(wanted);
 END
 $fn$";
 
@@ -49,7 +55,7 @@ impl MigrationTrait for MembershipWriteLock {
         }
         manager
             .get_connection()
-            .execute_unprepared("DROP FUNCTION IF EXISTS guichet_lock_membership(text)")
+            .execute_unprepared("DROP FUNCTION IF EXISTS guichet_lock_memberships(text[], bigint)")
             .await
             .map(|_| ())
     }
