@@ -39,6 +39,7 @@ mod error;
 mod events;
 mod expiry;
 mod facts;
+mod group_commit;
 pub mod idempotency;
 mod invitations;
 mod lookups;
@@ -270,6 +271,8 @@ pub struct Store {
     /// A write transaction every read and write of this store runs in (see [`Store::staged`]):
     /// each write is a savepoint of it, and nothing is committed until [`Store::commit_staged`].
     staged: Option<Arc<DatabaseTransaction>>,
+    /// The role changes waiting for a batch (see `group_commit`).
+    batches: Arc<group_commit::Batches>,
 }
 
 impl Store {
@@ -364,6 +367,7 @@ impl Store {
             writer,
             meter,
             staged: None,
+            batches: Arc::default(),
         })
     }
 

@@ -239,7 +239,7 @@ pub(crate) async fn lock_memberships(
 }
 
 /// The restrictions of the restricted memberships among `rows_`, by membership id.
-async fn load_restrictions(
+pub(crate) async fn load_restrictions(
     conn: &impl ConnectionTrait,
     rows_: &[membership::Model],
 ) -> Result<HashMap<String, Restriction>, StoreError> {
@@ -495,12 +495,7 @@ impl Store {
         audit: &Audit,
     ) -> Result<(Membership, Revision), StoreError> {
         check_role_count(roles)?;
-        self.change_membership(id, audit, "membership.roles_changed", async |txn, held| {
-            let account = AccountId::from_trusted(held.row.account_id.clone());
-            check_names(txn, held.catalog, &account, held.kind, roles, "roles").await?;
-            Ok(Change::Roles(distinct_roles(roles)))
-        })
-        .await
+        self.edit_roles(id, RolesEdit::Set(roles.to_vec()), audit).await
     }
 
     /// Adds one role to a membership (no change when already held). The membership is read, and
@@ -512,29 +507,7 @@ impl Store {
         role: &RoleName,
         audit: &Audit,
     ) -> Result<(Membership, Revision), StoreError> {
-        self.change_membership(id, audit, "membership.roles_changed", async |txn, held| {
-            let (row, current) = (held.row, held.current);
-            if current.roles.contains(role) {
-                return Ok(Change::Unchanged);
-            }
-            let account = AccountId::from_trusted(row.account_id.clone());
-            // The request names one role: its violations are reported on `role`.
-            check_name(txn, held.catalog, &account, held.kind, role, "role").await?;
-            if current.roles.len() >= MAX_MEMBERSHIP_ROLES {
-                return Err(StoreError::Precondition {
-                    kind: "ROLE_LIMIT",
-                    subject: format!("memberships/{}", row.id),
-                    description: format!(
-                        "membership {} already holds {MAX_MEMBERSHIP_ROLES} roles: unassign one first",
-                        row.id
-                    ),
-                });
-            }
-            let mut roles = current.roles.clone();
-            roles.push(role.clone());
-            Ok(Change::Roles(distinct_roles(&roles)))
-        })
-        .await
+        self.edit_roles(id, RolesEdit::Assign(role.clone()), audit).await
     }
 
     /// Removes one role from a membership (no change when not held); its last role cannot be
@@ -545,17 +518,7 @@ impl Store {
         role: &RoleName,
         audit: &Audit,
     ) -> Result<(Membership, Revision), StoreError> {
-        self.change_membership(id, audit, "membership.roles_changed", async |_txn, held| {
-            let (row, current) = (held.row, held.current);
-            let subject = format!("memberships/{}", row.id);
-            let Some(roles) = roles_without(&current.roles, role).map_err(|p| StoreError::precondition(p, subject))?
-            else {
-                // Removing a role the membership does not hold changes nothing and succeeds.
-                return Ok(Change::Unchanged);
-            };
-            Ok(Change::Roles(distinct_roles(&roles)))
-        })
-        .await
+        self.edit_roles(id, RolesEdit::Unassign(role.clone()), audit).await
     }
 
     /// Restricts a membership to some resources, or lifts the restriction (`None`).
@@ -674,7 +637,7 @@ impl Store {
     /// transaction and handed to `change`, so that no concurrent write can slip between the read
     /// and the write. A change that changes nothing is rolled back and answers the membership as
     /// read with the latest revision.
-    async fn change_membership<F>(
+    pub(crate) async fn change_membership<F>(
         &self,
         id: &MembershipId,
         audit: &Audit,
@@ -719,10 +682,7 @@ impl Store {
                 // reading it, and so is whether it keeps the last-administrator rule. When it
                 // does, the roles, the row's time of change, the event and its changes are one
                 // statement on PostgreSQL.
-                let mut row = row.clone();
-                row.updated_at = audit.now.as_millis();
-                let changed = rows::membership(&row, roles, current.restriction.clone())?;
-                let writes = role_writes(txn.get_database_backend(), &row, &changed.roles, audit.now);
+                let (changed, writes) = roles_changed(txn.get_database_backend(), &row, roles, &current, audit)?;
                 let after = MembershipSnapshot::from(&changed);
                 if guard.keeps(&txn, &self.catalog, &changed).await? {
                     write.event_in(&acc, kind, &row.id, Some(&before), Some(&after), &writes).await?;
@@ -761,15 +721,90 @@ impl Store {
     }
 }
 
+/// The kind of the audit event of a change of roles.
+pub(crate) const KIND_ROLES_CHANGED: &str = "membership.roles_changed";
+
+/// A change of a membership's roles, as asked: decided by [`RolesEdit::apply`] on the membership
+/// read under the lock, whether made alone or in a batch (see `group_commit`).
+#[derive(Debug, Clone)]
+pub(crate) enum RolesEdit {
+    /// Replace them (`SetMembershipRoles`; the count already checked).
+    Set(Vec<RoleName>),
+    /// Add one (`AssignRole`).
+    Assign(RoleName),
+    /// Remove one (`UnassignRole`).
+    Unassign(RoleName),
+}
+
+impl RolesEdit {
+    /// The change on the membership `held`: the roles it will hold, or no change.
+    pub(crate) async fn apply(&self, txn: &impl ConnectionTrait, held: Held<'_>) -> Result<Change, StoreError> {
+        let (row, current) = (held.row, held.current);
+        let account = AccountId::from_trusted(row.account_id.clone());
+        match self {
+            RolesEdit::Set(roles) => {
+                check_names(txn, held.catalog, &account, held.kind, roles, "roles").await?;
+                Ok(Change::Roles(distinct_roles(roles)))
+            }
+            RolesEdit::Assign(role) => {
+                if current.roles.contains(role) {
+                    return Ok(Change::Unchanged);
+                }
+                // The request names one role: its violations are reported on `role`.
+                check_name(txn, held.catalog, &account, held.kind, role, "role").await?;
+                if current.roles.len() >= MAX_MEMBERSHIP_ROLES {
+                    return Err(StoreError::Precondition {
+                        kind: "ROLE_LIMIT",
+                        subject: format!("memberships/{}", row.id),
+                        description: format!(
+                            "membership {} already holds {MAX_MEMBERSHIP_ROLES} roles: unassign one first",
+                            row.id
+                        ),
+                    });
+                }
+                let mut roles = current.roles.clone();
+                roles.push(role.clone());
+                Ok(Change::Roles(distinct_roles(&roles)))
+            }
+            RolesEdit::Unassign(role) => {
+                let subject = format!("memberships/{}", row.id);
+                let Some(roles) =
+                    roles_without(&current.roles, role).map_err(|p| StoreError::precondition(p, subject))?
+                else {
+                    // Removing a role the membership does not hold changes nothing and succeeds.
+                    return Ok(Change::Unchanged);
+                };
+                Ok(Change::Roles(distinct_roles(&roles)))
+            }
+        }
+    }
+}
+
+/// Membership `row` (`current` as read) given `roles` (without repeats) at `audit.now`: the
+/// membership after the change, known without reading it, and the statements that make it.
+pub(crate) fn roles_changed(
+    backend: sea_orm::DbBackend,
+    row: &membership::Model,
+    roles: Vec<RoleName>,
+    current: &Membership,
+    audit: &Audit,
+) -> Result<(Membership, Vec<sea_orm::Statement>), StoreError> {
+    let mut row = row.clone();
+    row.updated_at = audit.now.as_millis();
+    let changed = rows::membership(&row, roles, current.restriction.clone())?;
+    let writes = role_writes(backend, &row, &changed.roles, audit.now);
+    Ok((changed, writes))
+}
+
 /// What the `change` of [`Store::change_membership`] is handed, all read inside its write: the
 /// membership's row and details, its account's row and kind, the catalog.
 #[derive(Clone, Copy)]
-struct Held<'a> {
-    row: &'a membership::Model,
-    current: &'a Membership,
-    account: &'a account::Model,
-    kind: &'a AccountKind,
-    catalog: &'a Catalog,
+pub(crate) struct Held<'a> {
+    pub(crate) row: &'a membership::Model,
+    pub(crate) current: &'a Membership,
+    pub(crate) account: &'a account::Model,
+    pub(crate) kind: &'a AccountKind,
+    pub(crate) catalog: &'a Catalog,
 }
 
 /// A membership as audit events record it (membership and invitation events alike).

@@ -1622,6 +1622,119 @@ mod concurrent_writes_on_several_connections {
     }
 }
 
+/// Role changes queued together on PostgreSQL are made in one batch (`group_commit`), and each is
+/// what it would be alone: its own revision (consecutive, in the order they were made), its own
+/// event and change-log rows, its effect; a refused change refuses alone; a demotion of a last
+/// administrator is refused; a second change of the same membership waits for the next batch and
+/// keeps the first.
+#[tokio::test(flavor = "multi_thread")]
+async fn queued_role_changes_are_one_batch_and_each_as_alone() {
+    let Some(mut store) = postgres().await else { return };
+    let statements = store.count_statements();
+    account(&store, "p", "partner", None).await;
+    for c in ["c1", "c2"] {
+        account(&store, c, "customer", Some("p")).await;
+    }
+    user(&store, "bea").await;
+    member(&store, "bea", "c2", "client_administrator").await.unwrap();
+    const N: usize = 20;
+    for i in 0..N + 3 {
+        let u = format!("u{i}");
+        user(&store, &u).await;
+        member(&store, &u, if i.is_multiple_of(2) { "c1" } else { "c2" }, "client_user").await.unwrap();
+    }
+    let m = |u: &str, c: &str| id(&format!("m-{u}-{c}"), MembershipId::parse);
+    let c_of = |i: usize| if i.is_multiple_of(2) { "c1" } else { "c2" };
+    let role = |r: &str| id(r, RoleName::parse);
+    let start = store.revision().await.unwrap();
+    // The writer connection is held: every change queues until it is released.
+    let holder = store.staged().await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..N {
+        let (store, id) = (store.clone(), m(&format!("u{i}"), c_of(i)));
+        let roles = vec![role("client_user"), role("user")];
+        tasks.push(tokio::spawn(async move { store.set_membership_roles(&id, &roles, &audit()).await }));
+    }
+    let twice = m(&format!("u{N}"), c_of(N));
+    for r in ["client_administrator", "user"] {
+        let (store, id, r) = (store.clone(), twice.clone(), role(r));
+        tasks.push(tokio::spawn(async move { store.assign_role(&id, &r, &audit()).await }));
+    }
+    let refused: Vec<(MembershipId, Vec<RoleName>)> = vec![
+        (m(&format!("u{}", N + 1), c_of(N + 1)), vec![role("no_such_role")]),
+        (m("nobody", "c1"), vec![role("user")]),
+        (m("bea", "c2"), vec![role("client_user")]),
+    ];
+    for (id, roles) in refused {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move { store.set_membership_roles(&id, &roles, &audit()).await }));
+    }
+    let last_role = m(&format!("u{}", N + 2), c_of(N + 2));
+    {
+        let (store, id) = (store.clone(), last_role.clone());
+        tasks.push(tokio::spawn(async move { store.unassign_role(&id, &role("client_user"), &audit()).await }));
+    }
+    let total = tasks.len();
+    for _ in 0..10_000 {
+        if store.batches.queued() == total {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    assert_eq!(store.batches.queued(), total, "every change waits for the writer connection");
+    let sent = statements.load(Ordering::Relaxed);
+    holder.commit_staged().await.unwrap();
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.unwrap());
+    }
+    // Two statements per batch (the lock with the read, then every write), a few for the
+    // demotion made alone: far fewer than one per change. Made one by one it is two per change.
+    let used = statements.load(Ordering::Relaxed) - sent;
+    assert!(used < total as u64, "{used} statements for {total} changes");
+    let made: Vec<(guichet_domain::Membership, Revision)> =
+        answers.iter().filter_map(|a| a.as_ref().ok().cloned()).collect();
+    assert_eq!(made.len(), N + 2, "{answers:?}");
+    let errors: Vec<String> = answers.iter().filter_map(|a| a.as_ref().err().map(|e| format!("{e:?}"))).collect();
+    assert_eq!(errors.len(), 4, "{errors:?}");
+    let mut refusals = answers.split_off(N + 2).into_iter();
+    let invalid = refusals.next().unwrap();
+    assert!(matches!(invalid, Err(StoreError::Invalid(_))), "{invalid:?}");
+    let missing = refusals.next().unwrap();
+    assert!(matches!(missing, Err(StoreError::NotFound { .. })), "{missing:?}");
+    assert_eq!(precondition(refusals.next().unwrap()), "LAST_ADMINISTRATOR");
+    assert_eq!(precondition(refusals.next().unwrap()), "LAST_ROLE");
+    // Consecutive revisions, one per change made; each answer is what a read gives now, and its
+    // event carries its revision.
+    let mut revisions: Vec<u64> = made.iter().map(|(_, r)| r.value()).collect();
+    revisions.sort_unstable();
+    let expected: Vec<u64> = (start.value() + 1..=start.value() + made.len() as u64).collect();
+    assert_eq!(revisions, expected);
+    assert_eq!(store.revision().await.unwrap().value(), start.value() + made.len() as u64);
+    let events = all_events(&store).await;
+    for (membership, revision) in &made[..N] {
+        assert_eq!(membership, &store.get_membership(&membership.id).await.unwrap());
+        assert_eq!(roles_of(membership), BTreeSet::from(["client_user", "user"]));
+        let event: Vec<_> =
+            events.iter().filter(|e| e.revision == *revision && e.kind == "membership.roles_changed").collect();
+        assert_eq!(event.len(), 1, "revision {revision}");
+        assert_eq!(event[0].target, membership.id.as_str());
+    }
+    // Both assigns of one membership took effect, one after the other.
+    let both = store.get_membership(&twice).await.unwrap();
+    assert_eq!(roles_of(&both), BTreeSet::from(["client_administrator", "client_user", "user"]));
+    // Every revision made has its change-log rows.
+    let logged = store.changes_after(start, 10_000).await.unwrap();
+    let logged: BTreeSet<u64> = logged.changes.iter().map(|(r, _)| r.value()).collect();
+    assert_eq!(logged, expected.into_iter().collect::<BTreeSet<_>>());
+    // Nothing was written for the refused ones.
+    assert_eq!(
+        roles_of(&store.get_membership(&m("bea", "c2")).await.unwrap()),
+        BTreeSet::from(["client_administrator"])
+    );
+    assert_eq!(roles_of(&store.get_membership(&last_role).await.unwrap()), BTreeSet::from(["client_user"]));
+}
+
 /// The last-administrator rule of a write that changes one membership: the account is refused only
 /// the loss of its last active administrator — a demotion or a suspension of the last one; a
 /// demotion while another remains, an edit of a member who is not an administrator, and the
