@@ -33,6 +33,13 @@
 //! `LAST_ROLE`, …) writes nothing and does not stop the others. If the batch's statement fails,
 //! nothing of the batch is kept and each change is made alone, answering its own error.
 //!
+//! **A departure from the design** (§6: "every management call is one transaction"): the calls of a
+//! batch share one. Each keeps what that sentence is for — its change, its audit event and its
+//! revision are committed together or not at all, and nothing of it is seen before its commit — but
+//! the calls of a batch are committed together too: a failed commit fails all of them (each answers
+//! `UNAVAILABLE`, as one write whose commit fails does), and a call whose caller went away while it
+//! waited in the queue is still made (as one already sent to the database would be).
+//!
 //! **Not batched**: writes on SQLite (the database is in the process; its writes are not round
 //! trips), writes in a staged transaction, and writes whose audit asks more than a plain write: an
 //! idempotency key, an admission revision (`CONCURRENT_CHANGE` compares it with the revision

@@ -11,7 +11,10 @@
 //! counter. That statement takes the write lock at once (a row lock on PostgreSQL, `BEGIN
 //! IMMEDIATE` on SQLite), so writes are serialised: an invariant checked inside the transaction
 //! (such as "the account keeps an active administrator") cannot be broken by a concurrent write on
-//! another replica, and every committed write has its own revision.
+//! another replica, and every committed write has its own revision. A write of one membership on
+//! PostgreSQL takes the lock and reads the membership in one round trip
+//! (`guichet_lock_memberships`, see `memberships.rs`), and changes of roles that queue together
+//! are made in one transaction, each with its own revision (`group_commit`).
 //!
 //! Write transactions take their connection from a pool of their own, the *writer pool*
 //! ([`StoreOptions::writer_connections`], one connection by default): a write never waits behind

@@ -13,8 +13,11 @@ use sea_orm_migration::sea_orm::DbBackend;
 /// in it takes a snapshot of its own: the read, made after the bump returns, sees every write
 /// committed before the lock was granted. It answers one row per role of each membership found
 /// (one with no role when it has none), each with the revision after the bump, the membership's
-/// id, its row and its account's row as JSON, and its user's status. SQLite needs none: `BEGIN
-/// IMMEDIATE` takes its lock before the first read.
+/// id, its row and its account's row as JSON, and its user's status. Its read is planned once per
+/// connection (`plan_cache_mode = force_generic_plan`: the plan of `id = ANY(…)` is the same
+/// primary-key lookup whatever the ids; PostgreSQL would otherwise plan it again on every call,
+/// measured at 0.7–1.0 ms a call against 0.1–0.3 ms). SQLite needs none: `BEGIN IMMEDIATE` takes
+/// its lock before the first read.
 #[derive(Debug, DeriveMigrationName)]
 pub(super) struct MembershipWriteLock;
 
@@ -24,7 +27,7 @@ RETURNS TABLE (
     out_revision bigint, out_id text, out_membership json, out_account json, out_user_status text,
     out_role text, out_position integer
 )
-LANGUAGE plpgsql VOLATILE AS $fn$
+LANGUAGE plpgsql VOLATILE SET plan_cache_mode = force_generic_plan AS $fn$
 DECLARE
     bumped bigint;
 BEGIN
