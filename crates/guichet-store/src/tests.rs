@@ -1601,24 +1601,23 @@ async fn several_writers(backend: Backend) -> Option<(Store, Option<tempfile::Te
 /// administrators) on several connections: each write reads what it changes only once it holds
 /// the lock, so none is lost and the rule holds (a read made before the lock was granted fails
 /// both).
+async fn concurrent_writes_on_several_connections(backend: Backend) {
+    if let Some((store, _dir)) = several_writers(backend).await {
+        concurrent_role_changes_all_take_effect(store).await;
+    }
+    if let Some((store, _dir)) = several_writers(backend).await {
+        last_administrator_survives_concurrent_demotions(store).await;
+    }
+}
+
 mod concurrent_writes_on_several_connections {
     #[tokio::test(flavor = "multi_thread")]
     async fn on_sqlite() {
-        if let Some((store, _dir)) = super::several_writers(super::Backend::Sqlite).await {
-            super::concurrent_role_changes_all_take_effect(store).await;
-        }
-        if let Some((store, _dir)) = super::several_writers(super::Backend::Sqlite).await {
-            super::last_administrator_survives_concurrent_demotions(store).await;
-        }
+        super::concurrent_writes_on_several_connections(super::Backend::Sqlite).await;
     }
     #[tokio::test(flavor = "multi_thread")]
     async fn on_postgres() {
-        if let Some((store, _dir)) = super::several_writers(super::Backend::Postgres).await {
-            super::concurrent_role_changes_all_take_effect(store).await;
-        }
-        if let Some((store, _dir)) = super::several_writers(super::Backend::Postgres).await {
-            super::last_administrator_survives_concurrent_demotions(store).await;
-        }
+        super::concurrent_writes_on_several_connections(super::Backend::Postgres).await;
     }
 }
 
