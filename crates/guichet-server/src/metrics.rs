@@ -35,7 +35,7 @@
 //! | `guichet_watch_streams` | gauge | — (open WatchEvents change streams) |
 //! | `guichet_authzen_requests_total` | counter | `endpoint` (`evaluation`, `evaluations`, `search_subject`, `search_resource`, `search_action`, `configuration`, `unknown`), `status` (the HTTP status: `200`, `400`, …, `other`) |
 //! | `guichet_authzen_request_duration_seconds` | histogram | `endpoint`, `status` |
-//! | `guichet_write_phase_seconds` | histogram | `phase`: `acquire` (a connection from the writer pool and `BEGIN`), `lock_wait` (the revision bump, waiting for the write holding the lock), `locked` (from the bump to the connection's return, after the commit), `transaction` (from the request for a connection to its return), `commit_wait` (the wait after the commit for the fence window, [`crate::cache`]) |
+//! | `guichet_write_phase_seconds` | histogram | `phase`: `acquire` (a connection from the writer pool and `BEGIN`), `lock_wait` (the revision bump, waiting for the write holding the lock; with the read of the membership for a membership write on PostgreSQL), `locked` (from the bump to the connection's return, after the commit), `transaction` (from the request for a connection to its return), each per transaction (role changes made together are one), `commit_wait` (the wait after the commit for the fence window, [`crate::cache`], per write) |
 //!
 //! `deploy/grafana/guichet.json` (a dashboard) and `deploy/prometheus/guichet-rules.yml`
 //! (recording and alerting rules) query these names only: a test of `guichet-tests` fails when one
