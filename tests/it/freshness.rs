@@ -216,6 +216,40 @@ async fn a_write_returns_only_once_no_replica_can_answer_from_before_it() {
     assert!(!r.allowed, "membership suspended on A, B answers from before the write: {r:?}");
 }
 
+/// Role changes sent at once to A — on PostgreSQL the store makes those that queue together in one
+/// transaction (its group commit) — each answer a revision of their own, and each is seen by the
+/// next check on B, whose cache held the decision made before it.
+#[tokio::test(flavor = "multi_thread")]
+async fn role_changes_sent_at_once_to_one_server_are_each_seen_by_the_next_check_on_another() {
+    let Some((_db, a, b)) = two_servers(|_| {}).await else { return };
+    a.accounts().create_account(requests::account("reseau", "Réseau", "partner", "")).await.unwrap();
+    a.accounts().create_account(requests::account("boulangerie", "Boulangerie", "customer", "reseau")).await.unwrap();
+    create_user(&a, "gerante").await;
+    add_member(&a, "m-gerante", "gerante", "boulangerie", "client_administrator").await;
+    const N: usize = 12;
+    for i in 0..N {
+        let vendeur = format!("vendeur{i}");
+        create_user(&a, &vendeur).await;
+        add_member(&a, &format!("m-{vendeur}"), &vendeur, "boulangerie", "client_user").await;
+        cached(&b, &vendeur, "boulangerie", "users:full", false).await;
+    }
+    let mut calls = tokio::task::JoinSet::new();
+    for i in 0..N {
+        let mut memberships = a.memberships();
+        let request = requests::membership_roles("", &format!("m-vendeur{i}"), &["client_administrator"]);
+        calls.spawn(async move { memberships.set_membership_roles(request).await });
+    }
+    let mut revisions = std::collections::BTreeSet::new();
+    while let Some(answer) = calls.join_next().await {
+        revisions.insert(answer.unwrap().unwrap().into_inner().revision);
+    }
+    assert_eq!(revisions.len(), N, "each change answers a revision of its own: {revisions:?}");
+    for i in 0..N {
+        let r = ask(&b, &format!("vendeur{i}"), "boulangerie", "users:full").await;
+        assert!(r.allowed, "vendeur{i} made an administrator on A, B answers from before the write: {r:?}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_write_in_one_tenant_leaves_another_tenants_decisions_cached() {
     let Some((_db, a, b)) = two_servers(|_| {}).await else { return };
