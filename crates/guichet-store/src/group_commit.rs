@@ -138,7 +138,8 @@ impl Store {
                 let store = self.clone();
                 tokio::spawn(async move { store.run_batches().await });
             }
-            // A batch that ended without answering (its task panicked) leaves the change unmade.
+            // Answered `Alone`, or not answered (the batch task panicked before its commit): the
+            // change was not made, and is made alone.
             if let Ok(Answer::Done(result)) = answered.await {
                 return *result;
             }
